@@ -1,0 +1,1 @@
+"""Domain, crypto envelope, local log, state and projections. No network, no asyncio."""

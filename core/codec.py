@@ -1,0 +1,115 @@
+"""Domain events <-> bytes (msgpack), with upgrades from older schema versions.
+
+Stored form: a msgpack map with short keys. The payload travels as a map of its fields plus its
+schema version; decoding first upgrades an old payload map step by step, then builds the typed
+payload, which validates it. Anything that does not decode to a valid event raises
+`CorruptStore` naming what was wrong, so a hostile or damaged entry can never be applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from tend.core.errors import CorruptStore, TendError
+from tend.core.events import PAYLOADS, Event, Payload
+from tend.core.ids import EventId, LogId, PersonId
+
+Fields = dict[str, Any]
+
+# (type, from_version) -> function returning the fields at from_version + 1.
+UPGRADES: dict[tuple[str, int], Callable[[Fields], Fields]] = {}
+
+
+def _upgrade(kind: str, version: int) -> Callable[[Callable[[Fields], Fields]], Callable[[Fields], Fields]]:
+    def register(fn: Callable[[Fields], Fields]) -> Callable[[Fields], Fields]:
+        UPGRADES[(kind, version)] = fn
+        return fn
+
+    return register
+
+
+@_upgrade("checkin", 1)
+def _checkin_v1_to_v2(old: Fields) -> Fields:
+    # v1 had one free-text "need"; v2 has a list of chips.
+    new = {k: val for k, val in old.items() if k != "need"}
+    need = old.get("need")
+    new["needs"] = [need] if need else []
+    return new
+
+
+_TUPLE_FIELDS = {"needs", "appreciations"}
+
+
+def payload_fields(body: Payload) -> Fields:
+    return {f.name: getattr(body, f.name) for f in dataclasses.fields(body)}  # type: ignore[arg-type]
+
+
+def encode_event(ev: Event) -> bytes:
+    record = {
+        "i": ev.id, "a": ev.author, "d": ev.device, "h": ev.hlc, "w": ev.wall_ms,
+        "l": ev.local_date, "z": ev.tz_minutes, "t": ev.body.TYPE, "v": ev.body.SCHEMA,
+        "p": payload_fields(ev.body),
+    }
+    if ev.supersedes is not None:
+        record["s"] = ev.supersedes
+    if ev.change is not None:
+        record["c"] = ev.change
+    out: bytes = msgpack.packb(record, use_bin_type=True)
+    return out
+
+
+def decode_payload(kind: str, version: int, fields: Fields) -> Payload:
+    cls = PAYLOADS.get(kind)
+    if cls is None:
+        raise CorruptStore(f"unknown event type {kind!r}")
+    if not isinstance(version, int) or not 1 <= version <= cls.SCHEMA:
+        raise CorruptStore(f"{kind}: unsupported schema version {version!r}")
+    while version < cls.SCHEMA:
+        step = UPGRADES.get((kind, version))
+        if step is None:
+            raise CorruptStore(f"{kind}: no upgrade from schema version {version}")
+        fields = step(fields)
+        version += 1
+    args = {k: (tuple(val) if k in _TUPLE_FIELDS and isinstance(val, list) else val)
+            for k, val in fields.items()}
+    try:
+        return cls(**args)
+    except TypeError as e:
+        raise CorruptStore(f"{kind}: unexpected fields") from e
+
+
+def decode_event(raw: bytes) -> Event:
+    try:
+        record = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+        if not isinstance(record, dict):
+            raise CorruptStore("event is not a map")
+        body = decode_payload(record["t"], record["v"], dict(record["p"]))
+        return Event(
+            id=EventId(_bytes(record["i"])), author=PersonId(_bytes(record["a"])),
+            device=LogId(_bytes(record["d"])), hlc=_int(record["h"]), wall_ms=_int(record["w"]),
+            local_date=str(record["l"]), tz_minutes=_int(record["z"]), body=body,
+            supersedes=EventId(_bytes(record["s"])) if "s" in record else None,
+            change=_bytes(record["c"]) if "c" in record else None,
+        )
+    except TendError as e:
+        if isinstance(e, CorruptStore):
+            raise
+        raise CorruptStore(f"invalid event: {e}") from e
+    except (KeyError, ValueError, TypeError, msgpack.UnpackException) as e:
+        raise CorruptStore("event could not be decoded") from e
+
+
+def _bytes(value: object) -> bytes:
+    if not isinstance(value, bytes) or len(value) > 1 << 20:
+        raise CorruptStore("expected bytes in event")
+    return value
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CorruptStore("expected an integer in event")
+    return value

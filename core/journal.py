@@ -1,0 +1,219 @@
+"""A device's journal: its keys, its local log store and the events it can read.
+
+`Journal.create` starts a new space (the couple's shared journal) on this device; `Journal.open`
+opens an existing home. `record` turns a validated payload into a signed, sealed, hash-chained
+entry and returns only once it is durably stored. `items` is everything this device can read,
+in merge order (HLC, log id, seq), served from the sealed view cache and topped up from the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from tend.core import cache, clock, entry, envelope, keystore
+from tend.core.cache import Item
+from tend.core.codec import decode_event, encode_event
+from tend.core.errors import (
+    AlreadyInitialised,
+    ChainError,
+    IntegrityError,
+    InvalidEnvelope,
+    NotInitialised,
+)
+from tend.core.events import DeviceAdded, Event, Payload, PersonNamed, Sealed
+from tend.core.fsutil import ensure_private_dir
+from tend.core.ids import EventId, LogId, Seq, new_event_id, new_log_id, new_person_id, new_space_id
+from tend.core.keystore import DeviceKeys
+from tend.core.store import LogStore, SqliteLogStore
+
+DB_NAME = "journal.db"
+SNAPSHOT_EVERY = 200  # new entries a read may fold in before it re-seals the view cache
+_PRIVATE_AAD = b"tend/private/v1"
+Clock = Callable[[], dt.datetime]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().astimezone()
+
+
+def _hlc_bytes(hlc: int) -> bytes:
+    return hlc.to_bytes(8, "big")
+
+
+class Journal:
+    def __init__(self, home: Path, device: DeviceKeys, store: LogStore,
+                 now: Clock = _now) -> None:
+        self.home = home
+        self.device = device
+        self.store = store
+        self.now = now
+        self._items: list[Item] | None = None
+        self._upto = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @staticmethod
+    def exists(home: Path) -> bool:
+        return (home / keystore.FILE_NAME).exists()
+
+    @classmethod
+    def create(cls, home: Path, name: str, *, passphrase: str | None = None, label: str = "",
+               now: Clock = _now) -> Journal:
+        if cls.exists(home):
+            raise AlreadyInitialised(f"there is already a journal in {home}")
+        PersonNamed(person=new_person_id(), name=name)  # validate before touching the disk
+        ensure_private_dir(home)
+        for stale in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
+            # Left by an init that was interrupted before its device file was written:
+            # nothing in it was ever acknowledged, and without the keys it cannot be read.
+            (home / stale).unlink(missing_ok=True)
+        device = DeviceKeys.generate(new_space_id(), new_person_id(), new_log_id())
+        journal = cls(home, device, SqliteLogStore(home / DB_NAME), now)
+        journal.record(DeviceAdded(device=device.log, person=device.person,
+                                   sign_pub=device.sign_public, dh_pub=device.dh_public,
+                                   label=label))
+        journal.record(PersonNamed(person=device.person, name=name))
+        # The device file is written last: a crash before this leaves no half-made journal.
+        keystore.save(home / keystore.FILE_NAME, device, passphrase)
+        return journal
+
+    @classmethod
+    def open(cls, home: Path, *, passphrase: str | None = None, now: Clock = _now) -> Journal:
+        path = home / keystore.FILE_NAME
+        if not path.exists():
+            raise NotInitialised(f"no journal in {home} yet; start one with: tend init --name NAME")
+        device = keystore.load(path, passphrase)
+        return cls(home, device, SqliteLogStore(home / DB_NAME), now)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def record(self, body: Payload, *, private: bool = False,
+               supersedes: EventId | None = None, on: dt.date | None = None) -> Event:
+        """Append one event to this device's log; returns once it is durable.
+
+        `on` is the day the entry is about when that is not today (a check-in for yesterday,
+        or the day of the entry a correction replaces).
+        """
+        for _attempt in range(3):
+            try:
+                return self._record_once(body, private, supersedes, on)
+            except ChainError:
+                continue  # another tend process appended first; build on its entry
+        raise ChainError("the journal kept changing underneath; try again")
+
+    def _record_once(self, body: Payload, private: bool, supersedes: EventId | None,
+                     on: dt.date | None) -> Event:
+        when = self.now()
+        wall_ms = int(when.timestamp() * 1000)
+        last = self.store.meta("hlc")
+        hlc = clock.tick(int.from_bytes(last, "big") if last else 0, wall_ms)
+        offset = when.utcoffset() or dt.timedelta(0)
+        ev = Event(id=new_event_id(), author=self.device.person, device=self.device.log,
+                   hlc=hlc, wall_ms=wall_ms, local_date=(on or when.date()).isoformat(),
+                   tz_minutes=int(offset.total_seconds() // 60), body=body,
+                   supersedes=supersedes, change=self._change_for(body, hlc, wall_ms))
+        stored = ev
+        if private:
+            box = envelope.seal(self.device.private_key, encode_event(ev),
+                                _PRIVATE_AAD + self.device.space)
+            stored = Event(id=ev.id, author=ev.author, device=ev.device, hlc=hlc,
+                           wall_ms=wall_ms, local_date=ev.local_date, tz_minutes=ev.tz_minutes,
+                           body=Sealed(box=box))
+        self._append_own(encode_event(stored), hlc, wall_ms)
+        return ev
+
+    def _change_for(self, body: Payload, hlc: int, wall_ms: int) -> bytes | None:
+        if not body.SHARED:
+            return None
+        from tend.core import shared  # automerge is imported only by what edits shared state
+
+        probe = Event(id=EventId(bytes(16)), author=self.device.person, device=self.device.log,
+                      hlc=hlc, wall_ms=wall_ms, local_date="", tz_minutes=0, body=body)
+        doc = body.doc_name(probe)
+        prior = self.changes_for(doc)
+        return shared.make_change(prior, self.device.log, body.puts(probe))
+
+    def _append_own(self, event_bytes: bytes, hlc: int, wall_ms: int) -> None:
+        head = self.store.head(self.device.log)
+        seq, prev = (head[0] + 1, head[1]) if head else (1, entry.GENESIS)
+        header = entry.Header(self.device.space, self.device.log, Seq(seq), self.device.epoch,
+                              prev)
+        raw = entry.build(header, event_bytes, self.device.sign_seed, self.device.space_key)
+        self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)})
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def items(self) -> list[Item]:
+        """Every event this device can read, in merge order."""
+        if self._items is None:
+            self._items, self._upto = self._load_snapshot()
+        fresh = [(s.rowid, self.item_of(s.entry, s.received_at)) for s in
+                 self.store.since(self._upto)]
+        if fresh:
+            self._items.extend(item for _rowid, item in fresh)
+            self._items.sort(key=lambda i: i.order)
+            self._upto = fresh[-1][0]
+            if len(fresh) >= SNAPSHOT_EVERY:
+                self.store.save_snapshot(
+                    self._upto, cache.seal_snapshot(self.device.local_key, self._upto,
+                                                    self._items))
+        return self._items
+
+    def _load_snapshot(self) -> tuple[list[Item], int]:
+        snap = self.store.snapshot()
+        if snap is not None:
+            items = cache.open_snapshot(self.device.local_key, snap[1], snap[0])
+            if items is not None:
+                return items, snap[0]
+        return [], 0
+
+    def item_of(self, raw: bytes, received_at: int) -> Item:
+        try:
+            opened = entry.open_entry(raw, self.device.space_keys.get)
+        except (InvalidEnvelope, ChainError) as e:
+            head = entry.Header.decode(raw) if len(raw) >= entry.HEADER_LEN else None
+            where = f"log {head.log.hex()[:8]} seq {head.seq}" if head else "an entry"
+            raise IntegrityError(f"{where} cannot be opened ({e}); run: tend verify") from e
+        event_bytes = opened.event
+        ev = decode_event(event_bytes)
+        if isinstance(ev.body, Sealed):
+            inner = self.open_private(ev.body)
+            if inner is not None:
+                event_bytes, ev = inner, decode_event(inner)
+        doc = ev.body.doc_name(ev) if ev.body.SHARED else None
+        return Item(ev.hlc, ev.device, opened.header.seq, received_at, ev.local_date, ev.type,
+                    ev.author, doc, event_bytes)
+
+    def open_private(self, sealed: Sealed) -> bytes | None:
+        try:
+            return envelope.open_envelope(self.device.private_key, sealed.box,
+                                          _PRIVATE_AAD + self.device.space)
+        except InvalidEnvelope:
+            return None  # someone else's private entry: it stays sealed
+
+    def changes_for(self, doc: str, items: Iterable[Item] | None = None) -> list[bytes]:
+        changes = []
+        for item in self.items() if items is None else items:
+            if item.doc == doc:
+                change = decode_event(item.raw).change
+                if change is not None:
+                    changes.append(change)
+        return changes
+
+    def events(self, items: Iterable[Item] | None = None) -> list[Event]:
+        return [decode_event(i.raw) for i in (self.items() if items is None else items)]
+
+    def log_id(self) -> LogId:
+        return self.device.log
+

@@ -1,0 +1,193 @@
+"""Views for looking back, as pure functions of the items a device can read.
+
+Every view is a fold over events in merge order. To stay fast on ten years of entries a view
+first selects the items it needs by the cheap fields the view cache keeps (date, type, document)
+and decodes only those. Corrections are folded the same way everywhere: an author may take back
+(retract) or replace (supersede) only their own entries; what is taken back or replaced is not
+shown, and nothing is ever rewritten.
+
+`as_known_at` is what makes replay exact: the items this device had received by a moment,
+whatever arrived later, however old it claims to be.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from tend.core.cache import Item
+from tend.core.codec import decode_event
+from tend.core.events import (
+    CalendarEntry,
+    Celebration,
+    CheckIn,
+    Event,
+    GoalWeek,
+    Gratitude,
+    Milestone,
+    PartnershipWeek,
+    PersonNamed,
+    Retraction,
+)
+from tend.core.ids import EventId, PersonId
+from tend.core.validate import week_of
+
+ALWAYS = frozenset({"person.named", "retract"})
+
+
+def as_known_at(items: Sequence[Item], at_ms: int) -> list[Item]:
+    return [i for i in items if i.received_at <= at_ms]
+
+
+def names(items: Iterable[Item]) -> dict[PersonId, str]:
+    out: dict[PersonId, str] = {}
+    for item in items:
+        if item.type == "person.named":
+            body = decode_event(item.raw).body
+            assert isinstance(body, PersonNamed)
+            out[body.person] = body.name
+    return out
+
+
+def hidden_ids(events: Iterable[Event]) -> set[EventId]:
+    """Ids that a later retraction or supersession by the same author hides."""
+    authors = {}
+    retracted: list[tuple[PersonId, EventId]] = []
+    for ev in events:
+        authors[ev.id] = ev.author
+        if isinstance(ev.body, Retraction):
+            retracted.append((ev.author, ev.body.target))
+        if ev.supersedes is not None:
+            retracted.append((ev.author, ev.supersedes))
+    return {target for author, target in retracted if authors.get(target, author) == author}
+
+
+def visible(events: Sequence[Event]) -> list[Event]:
+    hidden = hidden_ids(events)
+    return [ev for ev in events if ev.id not in hidden and not isinstance(ev.body, Retraction)]
+
+
+def select(items: Sequence[Item], start: dt.date, end: dt.date,
+           extra_types: frozenset[str] = frozenset()) -> list[Event]:
+    """Decoded events dated within [start, end], plus names, retractions and `extra_types`."""
+    lo, hi = start.isoformat(), end.isoformat()
+    wanted = ALWAYS | extra_types
+    return [decode_event(i.raw) for i in items
+            if i.type in wanted or lo <= i.local_date <= hi]
+
+
+# --- today -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TodayView:
+    on: dt.date
+    people: list[tuple[PersonId, str, Event | None]]
+
+
+def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
+    """Each partner's latest check-in, side by side (mine first)."""
+    known = names(items)
+    retractions = [decode_event(i.raw) for i in items if i.type == "retract"]
+    hidden = hidden_ids(retractions)
+    latest: dict[PersonId, Event] = {}
+    for item in reversed(items):  # newest first; stop once everyone has one
+        if item.type != "checkin" or PersonId(item.author) in latest or item.local_date > on.isoformat():
+            continue
+        ev = decode_event(item.raw)
+        if ev.supersedes is not None:
+            hidden.add(ev.supersedes)
+        if ev.id not in hidden:
+            latest[ev.author] = ev
+        if len(latest) >= len(known):
+            break
+    order = sorted(known, key=lambda p: (p != me, known[p]))
+    return TodayView(on, [(p, known[p], latest.get(p)) for p in order])
+
+
+# --- a period (week, month) --------------------------------------------------------------------
+
+
+@dataclass
+class PersonDays:
+    name: str
+    checkins: dict[str, CheckIn] = field(default_factory=dict)  # the day's last check-in
+
+
+@dataclass
+class PeriodView:
+    start: dt.date
+    end: dt.date
+    people: dict[PersonId, PersonDays]
+    milestones: list[Event]
+    celebrations: dict[EventId, list[Event]]
+    gratitude: list[Event]
+    calendar: list[Event]
+    partnership: list[Event]
+    goal_weeks: list[Event]
+
+    def days(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(d) for d in range((self.end - self.start).days + 1)]
+
+    def rest_days_honoured(self, person: PersonId) -> int:
+        return sum(1 for c in self.people[person].checkins.values() if c.day in ("rest", "flare"))
+
+
+def period(items: Sequence[Item], start: dt.date, end: dt.date) -> PeriodView:
+    events = visible(select(items, start, end, frozenset({"milestone.celebrated", "calendar",
+                                                          "goal.week"})))
+    known = names(items)
+    people = {p: PersonDays(n) for p, n in known.items()}
+    view = PeriodView(start, end, people, [], {}, [], [], [], [])
+    lo, hi = start.isoformat(), end.isoformat()
+    weeks = {week_of(d) for d in view.days()}
+    for ev in events:
+        body = ev.body
+        in_range = lo <= ev.local_date <= hi
+        if isinstance(body, CheckIn) and in_range and ev.author in people:
+            people[ev.author].checkins[ev.local_date] = body
+        elif isinstance(body, Milestone) and in_range:
+            view.milestones.append(ev)
+        elif isinstance(body, Celebration):
+            view.celebrations.setdefault(body.milestone, []).append(ev)
+        elif isinstance(body, Gratitude) and in_range:
+            view.gratitude.append(ev)
+        elif isinstance(body, CalendarEntry) and lo <= body.date <= hi:
+            view.calendar.append(ev)
+        elif isinstance(body, PartnershipWeek) and body.week in weeks:
+            view.partnership.append(ev)
+        elif isinstance(body, GoalWeek) and body.week in weeks:
+            view.goal_weeks.append(ev)
+    view.calendar.sort(key=lambda e: (_calendar_key(e)))
+    return view
+
+
+def _calendar_key(ev: Event) -> tuple[str, str]:
+    body = ev.body
+    assert isinstance(body, CalendarEntry)
+    return (body.date, body.time or "")
+
+
+def week_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
+    start = day - dt.timedelta(days=day.weekday())
+    return start, start + dt.timedelta(days=6)
+
+
+def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
+    start = day.replace(day=1)
+    following = (start + dt.timedelta(days=32)).replace(day=1)
+    return start, following - dt.timedelta(days=1)
+
+
+# --- timeline ---------------------------------------------------------------------------------
+
+
+def timeline(items: Sequence[Item], since: dt.date | None = None, until: dt.date | None = None,
+             types: frozenset[str] | None = None) -> list[Event]:
+    """Every visible event dated within [since, until], optionally of some types only."""
+    lo = since.isoformat() if since else ""
+    hi = until.isoformat() if until else "9999-12-31"
+    chosen = [i for i in items if i.type == "retract" or (
+        lo <= i.local_date <= hi and (types is None or i.type in types))]
+    return visible([decode_event(i.raw) for i in chosen])

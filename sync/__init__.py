@@ -1,0 +1,1 @@
+"""Sync between devices: wire protocol, relay and client (see docs/protocol.md)."""
