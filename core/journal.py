@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from tend.core import cache, clock, entry, envelope, keystore
+from tend.core import cache, clock, entry, envelope, keystore, projections
 from tend.core.cache import Item
 from tend.core.codec import decode_event, encode_event
 from tend.core.errors import (
@@ -202,14 +202,8 @@ class Journal:
         except InvalidEnvelope:
             return None  # someone else's private entry: it stays sealed
 
-    def changes_for(self, doc: str, items: Iterable[Item] | None = None) -> list[bytes]:
-        changes = []
-        for item in self.items() if items is None else items:
-            if item.doc == doc:
-                change = decode_event(item.raw).change
-                if change is not None:
-                    changes.append(change)
-        return changes
+    def changes_for(self, doc: str) -> list[bytes]:
+        return projections.changes(self.items(), doc)
 
     def events(self, items: Iterable[Item] | None = None) -> list[Event]:
         return [decode_event(i.raw) for i in (self.items() if items is None else items)]

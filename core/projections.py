@@ -191,3 +191,39 @@ def timeline(items: Sequence[Item], since: dt.date | None = None, until: dt.date
     chosen = [i for i in items if i.type == "retract" or (
         lo <= i.local_date <= hi and (types is None or i.type in types))]
     return visible([decode_event(i.raw) for i in chosen])
+
+
+# --- shared, editable state (Automerge documents) -----------------------------------------------
+
+
+def changes(items: Iterable[Item], doc: str) -> list[bytes]:
+    """The Automerge changes of one document, in merge order."""
+    out = []
+    for item in items:
+        if item.doc == doc:
+            change = decode_event(item.raw).change
+            if change is not None:
+                out.append(change)
+    return out
+
+
+def board(items: Sequence[Item], doc: str) -> dict[str, dict[str, object]]:
+    """The content of one shared document as {object id: {field: value}}."""
+    from tend.core import shared  # automerge is loaded only by views that need it
+
+    return dict(shared.read(changes(items, doc)))
+
+
+def joys(items: Sequence[Item], week: str) -> list[dict[str, object]]:
+    return [dict(fields, id=key) for key, fields in board(items, f"joy/{week}").items()]
+
+
+def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[dict[str, object]]:
+    content = board(items, "goals")
+    out = []
+    for key, fields in content.items():
+        if "@" in key:
+            continue
+        outcomes = {w: content.get(f"{key}@{w}", {}).get("outcome") for w in weeks}
+        out.append(dict(fields, id=key, weeks={w: o for w, o in outcomes.items() if o}))
+    return out

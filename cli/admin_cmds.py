@@ -1,0 +1,148 @@
+"""Setting up, checking and exporting a journal, and the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tend.cli import jsonview
+from tend.cli.app import App, ask_passphrase
+from tend.core.errors import IntegrityError, UserError
+from tend.core.ids import short
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.command()
+@click.option("--name", required=True, help="Your name, as your partner will see it.")
+@click.option("--relay", help="Relay URL for syncing later (optional; tend works offline).")
+@click.option("--passphrase", "use_passphrase", is_flag=True,
+              help="Lock this device's keys with a passphrase (asked for, or TEND_PASSPHRASE).")
+@click.option("--device", "label", default="", help="A label for this device, e.g. phone.")
+@pass_app
+def init(app: App, name: str, relay: str | None, use_passphrase: bool, label: str) -> None:
+    """Start a journal on this device."""
+    from tend.core.journal import Journal
+
+    passphrase = ask_passphrase(confirm=True) if use_passphrase else None
+    if use_passphrase and not passphrase:
+        raise UserError("--passphrase needs a terminal to ask on, or TEND_PASSPHRASE set")
+    journal = Journal.create(app.home, name, passphrase=passphrase, label=label)
+    if relay:
+        from tend.core import keystore
+
+        journal.device.settings["relay"] = relay
+        keystore.save(app.home / keystore.FILE_NAME, journal.device, passphrase)
+    journal.close()
+    click.echo(f"Welcome, {name}. Your journal is ready in {app.home}.")
+    click.echo("Try: tend checkin --day rest   (a rest day is a whole check-in)")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys).")
+@pass_app
+def verify(app: App, as_json: bool) -> None:
+    """Check every entry's chain, envelope and signature; exit 3 if any fails."""
+    from tend.core.verify import verify as run_verify
+
+    journal = app.journal()
+    total = journal.store.count()
+    if as_json or total < 2000:
+        report = run_verify(journal)
+    else:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("Checking entries", total=total)
+            report = run_verify(journal, lambda n: bar.advance(task, n))
+    if as_json:
+        click.echo(jsonview.dumps({
+            "ok": report.ok, "entries": report.entries, "logs": report.logs,
+            "signatures": report.signatures,
+            "problems": [{"log": p.log, "seq": p.seq, "reason": p.reason}
+                         for p in report.problems]}))
+    elif report.ok:
+        click.echo(f"All {report.entries} entries in {report.logs} log"
+                   f"{'s' if report.logs != 1 else ''} check out: chains, envelopes and "
+                   f"signatures.")
+    else:
+        for problem in report.problems:
+            click.echo(f"problem: {problem}", err=True)
+    if not report.ok:
+        raise IntegrityError(f"{len(report.problems)} of {report.entries} entries failed "
+                             "verification (listed above)")
+
+
+@click.command("export")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json", "automerge"]),
+              required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="A file (markdown, json) or a folder (automerge).")
+@pass_app
+def export_cmd(app: App, fmt: str, out: Path) -> None:
+    """Write the journal out in an open format. The file is readable: keep it somewhere safe."""
+    from tend.core import export
+
+    items = app.journal().items()
+    if fmt == "json":
+        count = export.to_json(items, out)
+        click.echo(f"Wrote {count} entries to {out}.")
+    elif fmt == "markdown":
+        count = export.to_markdown(items, out)
+        click.echo(f"Wrote {count} entries to {out}.")
+    else:
+        paths = export.to_automerge(items, out)
+        click.echo(f"Wrote {len(paths)} Automerge document{'s' if len(paths) != 1 else ''} "
+                   f"to {out}.")
+    click.echo("This export is not encrypted; keep it somewhere only you two can reach.")
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def devices(ctx: click.Context) -> None:
+    """The devices that write to this journal."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(devices_list)
+
+
+@devices.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys).")
+@pass_app
+def devices_list(app: App, as_json: bool) -> None:
+    """List devices on the roster."""
+    from tend.core import projections
+    from tend.core.codec import decode_event
+    from tend.core.events import DeviceAdded
+
+    journal = app.journal()
+    items = journal.items()
+    names = projections.names(items)
+    rows = []
+    for item in items:
+        if item.type == "device.added":
+            body = decode_event(item.raw).body
+            assert isinstance(body, DeviceAdded)
+            rows.append({"id": body.device.hex(), "person": body.person.hex(),
+                         "name": names.get(body.person), "label": body.label,
+                         "this_device": body.device == journal.device.log})
+    if as_json:
+        click.echo(jsonview.dumps({"devices": rows}))
+        return
+    for row in rows:
+        mark = " (this device)" if row["this_device"] else ""
+        label = f" {row['label']}" if row["label"] else ""
+        click.echo(f"{short(bytes.fromhex(str(row['id'])))}  {row['name']}{label}{mark}")
+
+
+@click.command()
+@click.option("--keep", type=click.Path(path_type=Path, file_okay=False),
+              help="Keep the demo journal in this folder instead of a temporary one.")
+def demo(keep: Path | None) -> None:
+    """A short story of one partner's week, told offline in a temporary journal."""
+    from tend.cli.demo import run
+
+    run(keep)
+
+
+COMMANDS = [init, verify, export_cmd, devices, demo]

@@ -1,0 +1,103 @@
+"""What every command shares: where the journal lives, opening it, and resolving short ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from tend.core.errors import UserError, ValidationError
+from tend.core.ids import EventId
+
+if TYPE_CHECKING:
+    from tend.core.journal import Journal
+
+
+class App:
+    def __init__(self, home: Path | None) -> None:
+        self._home = home
+        self._journal: Journal | None = None
+
+    @property
+    def home(self) -> Path:
+        if self._home is None:
+            import platformdirs  # only when no --home or TEND_HOME was given
+
+            self._home = Path(platformdirs.user_data_dir("tend", appauthor=False))
+        return self._home
+
+    def journal(self) -> Journal:
+        from tend.core import keystore
+        from tend.core.journal import Journal
+
+        if self._journal is None:
+            path = self.home / keystore.FILE_NAME
+            passphrase = None
+            if path.exists() and keystore.is_wrapped(path):
+                passphrase = ask_passphrase()
+            self._journal = Journal.open(self.home, passphrase=passphrase)
+        return self._journal
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+
+
+def ask_passphrase(confirm: bool = False) -> str | None:
+    from_env = os.environ.get("TEND_PASSPHRASE")
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        return None  # never wait for input without a terminal
+    value: str = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def parse_date(field: str, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    if value == "today":
+        return dt.date.today()
+    if value == "yesterday":
+        return dt.date.today() - dt.timedelta(days=1)
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(field, "a date like 2026-03-14, 'today' or 'yesterday'",
+                              value) from None
+
+
+def parse_moment(field: str, value: str) -> dt.datetime:
+    """A moment to replay at: a date means the end of that day; a time may be given too."""
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            moment = dt.datetime.combine(day, dt.time(23, 59, 59, 999000))
+        else:
+            moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(field, "a date like 2026-03-14 or a moment like "
+                              "2026-03-14T18:30", value) from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def resolve_id(prefix: str, candidates: Iterable[bytes], what: str) -> EventId:
+    """Find the one id among `candidates` whose hex starts with `prefix`."""
+    wanted = prefix.lower().strip()
+    if len(wanted) < 4:
+        raise ValidationError(what, "at least the first 4 characters of its id")
+    found = {c for c in candidates if c.hex().startswith(wanted)}
+    if not found:
+        raise UserError(f"no {what} with an id starting {wanted}")
+    if len(found) > 1:
+        raise UserError(f"more than one {what} starts with {wanted}; give more of the id")
+    return EventId(found.pop())

@@ -1,0 +1,128 @@
+"""`tend verify`: check every chain, envelope and signature in the local store.
+
+Trust is anchored in this device: its own log is on the roster, and so is every device that a
+device already on the roster added (a signed `device.added` event). Nothing here trusts the view
+cache. Each problem names the log and seq of the entry, so a person can say what failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tend.core import entry
+from tend.core.codec import decode_event
+from tend.core.errors import ChainError, CorruptStore, InvalidEnvelope
+from tend.core.events import DeviceAdded, Event
+from tend.core.ids import LogId, short
+from tend.core.journal import Journal
+
+
+@dataclass(frozen=True)
+class Problem:
+    log: str
+    seq: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"log {self.log} seq {self.seq}: {self.reason}"
+
+
+@dataclass
+class Report:
+    entries: int = 0
+    logs: int = 0
+    signatures: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class _Checked:
+    opened: entry.Opened
+    event: Event
+
+
+def verify(journal: Journal, progress: Callable[[int], None] | None = None) -> Report:
+    report = Report()
+    store = journal.store
+    checked: list[_Checked] = []
+    for log in sorted(store.heads()):
+        report.logs += 1
+        checked.extend(_check_log(journal, log, report, progress))
+    _check_signatures(journal, checked, report)
+    return report
+
+
+def _check_log(journal: Journal, log: LogId, report: Report,
+               progress: Callable[[int], None] | None) -> list[_Checked]:
+    out = []
+    prev, expected = entry.GENESIS, 1
+    for stored in journal.store.log_entries(log):
+        report.entries += 1
+        if progress:
+            progress(1)
+        problem = _check_entry(journal, stored.entry, stored.hash, log, expected, prev)
+        if isinstance(problem, str):
+            report.problems.append(Problem(short(log), stored.seq, problem))
+        else:
+            out.append(problem)
+        prev, expected = entry.entry_hash(stored.entry), stored.seq + 1
+    return out
+
+
+def _check_entry(journal: Journal, raw: bytes, digest: bytes, log: LogId, expected: int,
+                 prev: bytes) -> _Checked | str:
+    if entry.entry_hash(raw) != digest:
+        return "its bytes do not match its stored hash (altered on disk)"
+    try:
+        header = entry.Header.decode(raw)
+    except ChainError as e:
+        return str(e)
+    if header.log != log or header.seq != expected:
+        return f"out of sequence (expected seq {expected})"
+    if header.prev_hash != prev:
+        return "does not follow the entry before it (broken hash chain)"
+    if header.space != journal.device.space:
+        return "belongs to another journal"
+    try:
+        opened = entry.open_entry(raw, journal.device.space_keys.get)
+        ev = decode_event(opened.event)
+    except InvalidEnvelope:
+        return "cannot be opened: tampered or corrupt"
+    except CorruptStore as e:
+        return f"does not hold a valid event ({e})"
+    if ev.device != log:
+        return "claims to come from another device"
+    return _Checked(opened, ev)
+
+
+def _check_signatures(journal: Journal, checked: list[_Checked], report: Report) -> None:
+    roster = _roster(journal.device.log, journal.device.sign_public, checked)
+    for item in checked:
+        header = item.opened.header
+        public = roster.get(header.log)
+        report.signatures += 1
+        if public is None:
+            report.problems.append(Problem(short(header.log), header.seq,
+                                           "written by a device that is not on the roster"))
+        elif not item.opened.signed_by(public):
+            report.problems.append(Problem(short(header.log), header.seq,
+                                           "signature does not verify"))
+
+
+def _roster(me: LogId, my_key: bytes, checked: list[_Checked]) -> dict[LogId, bytes]:
+    roster = {me: my_key}
+    grew = True
+    while grew:  # devices added by trusted devices are trusted, transitively
+        grew = False
+        for item in checked:
+            body = item.event.body
+            if (isinstance(body, DeviceAdded) and item.opened.header.log in roster
+                    and body.device not in roster):
+                roster[body.device] = body.sign_pub
+                grew = True
+    return roster
