@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
 from tend.cli import jsonview
 from tend.cli.app import App, ask_passphrase
 from tend.core.errors import IntegrityError, UserError
@@ -17,8 +16,12 @@ pass_app = click.make_pass_decorator(App)
 @click.command()
 @click.option("--name", required=True, help="Your name, as your partner will see it.")
 @click.option("--relay", help="Relay URL for syncing later (optional; tend works offline).")
-@click.option("--passphrase", "use_passphrase", is_flag=True,
-              help="Lock this device's keys with a passphrase (asked for, or TEND_PASSPHRASE).")
+@click.option(
+    "--passphrase",
+    "use_passphrase",
+    is_flag=True,
+    help="Lock this device's keys with a passphrase (asked for, or TEND_PASSPHRASE).",
+)
 @click.option("--device", "label", default="", help="A label for this device, e.g. phone.")
 @pass_app
 def init(app: App, name: str, relay: str | None, use_passphrase: bool, label: str) -> None:
@@ -57,28 +60,44 @@ def verify(app: App, as_json: bool) -> None:
             task = bar.add_task("Checking entries", total=total)
             report = run_verify(journal, lambda n: bar.advance(task, n))
     if as_json:
-        click.echo(jsonview.dumps({
-            "ok": report.ok, "entries": report.entries, "logs": report.logs,
-            "signatures": report.signatures,
-            "problems": [{"log": p.log, "seq": p.seq, "reason": p.reason}
-                         for p in report.problems]}))
+        click.echo(
+            jsonview.dumps(
+                {
+                    "ok": report.ok,
+                    "entries": report.entries,
+                    "logs": report.logs,
+                    "signatures": report.signatures,
+                    "problems": [
+                        {"log": p.log, "seq": p.seq, "reason": p.reason} for p in report.problems
+                    ],
+                }
+            )
+        )
     elif report.ok:
-        click.echo(f"All {report.entries} entries in {report.logs} log"
-                   f"{'s' if report.logs != 1 else ''} check out: chains, envelopes and "
-                   f"signatures.")
+        click.echo(
+            f"All {report.entries} entries in {report.logs} log"
+            f"{'s' if report.logs != 1 else ''} check out: chains, envelopes and "
+            f"signatures."
+        )
     else:
         for problem in report.problems:
             click.echo(f"problem: {problem}", err=True)
     if not report.ok:
-        raise IntegrityError(f"{len(report.problems)} of {report.entries} entries failed "
-                             "verification (listed above)")
+        raise IntegrityError(
+            f"{len(report.problems)} of {report.entries} entries failed verification (listed above)"
+        )
 
 
 @click.command("export")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "json", "automerge"]),
-              required=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="A file (markdown, json) or a folder (automerge).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["markdown", "json", "automerge"]), required=True
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="A file (markdown, json) or a folder (automerge).",
+)
 @pass_app
 def export_cmd(app: App, fmt: str, out: Path) -> None:
     """Write the journal out in an open format. The file is readable: keep it somewhere safe."""
@@ -93,8 +112,9 @@ def export_cmd(app: App, fmt: str, out: Path) -> None:
         click.echo(f"Wrote {count} entries to {out}.")
     else:
         paths = export.to_automerge(items, out)
-        click.echo(f"Wrote {len(paths)} Automerge document{'s' if len(paths) != 1 else ''} "
-                   f"to {out}.")
+        click.echo(
+            f"Wrote {len(paths)} Automerge document{'s' if len(paths) != 1 else ''} to {out}."
+        )
     click.echo("This export is not encrypted; keep it somewhere only you two can reach.")
 
 
@@ -123,9 +143,15 @@ def devices_list(app: App, as_json: bool) -> None:
         if item.type == "device.added":
             body = decode_event(item.raw).body
             assert isinstance(body, DeviceAdded)
-            rows.append({"id": body.device.hex(), "person": body.person.hex(),
-                         "name": names.get(body.person), "label": body.label,
-                         "this_device": body.device == journal.device.log})
+            rows.append(
+                {
+                    "id": body.device.hex(),
+                    "person": body.person.hex(),
+                    "name": names.get(body.person),
+                    "label": body.label,
+                    "this_device": body.device == journal.device.log,
+                }
+            )
     if as_json:
         click.echo(jsonview.dumps({"devices": rows}))
         return
@@ -136,13 +162,13 @@ def devices_list(app: App, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--keep", type=click.Path(path_type=Path, file_okay=False),
-              help="Keep the demo journal in this folder instead of a temporary one.")
+@click.option(
+    "--keep",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the demo journal in this folder instead of a temporary one.",
+)
 def demo(keep: Path | None) -> None:
     """A short story of one partner's week, told offline in a temporary journal."""
     from tend.cli.demo import run
 
     run(keep)
-
-
-COMMANDS = [init, verify, export_cmd, devices, demo]

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-
 from tend.core.errors import UserError, ValidationError
 from tend.core.ids import EventId
 
@@ -72,8 +71,9 @@ def parse_date(field: str, value: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ValidationError(field, "a date like 2026-03-14, 'today' or 'yesterday'",
-                              value) from None
+        raise ValidationError(
+            field, "a date like 2026-03-14, 'today' or 'yesterday'", value
+        ) from None
 
 
 def parse_moment(field: str, value: str) -> dt.datetime:
@@ -85,8 +85,9 @@ def parse_moment(field: str, value: str) -> dt.datetime:
         else:
             moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise ValidationError(field, "a date like 2026-03-14 or a moment like "
-                              "2026-03-14T18:30", value) from None
+        raise ValidationError(
+            field, "a date like 2026-03-14 or a moment like 2026-03-14T18:30", value
+        ) from None
     return moment if moment.tzinfo else moment.astimezone()
 
 

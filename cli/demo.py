@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 
 import click
-
 from tend.cli import render
 from tend.cli.look_cmds import show_period
 from tend.core import events as ev
@@ -49,8 +48,9 @@ def _story(journal: Journal, clock: WalkingClock, monday: dt.date) -> None:
     journal.record(ev.JoyIdea(item=walk, week=week, title="tea on the balcony", cost=1))
     journal.record(ev.JoyIdea(item=new_event_id(), week=week, title="call my sister", cost=2))
     touch = new_event_id()
-    journal.record(ev.GoalSet(goal=touch, title="one tender-touch session a week",
-                              flare_rule="pause"))
+    journal.record(
+        ev.GoalSet(goal=touch, title="one tender-touch session a week", flare_rule="pause")
+    )
     plan = [
         dict(day="gentle", energy=4, pain=3, mood=3, needs=("quiet company",), offer="a film"),
         dict(day="good", energy=6, pain=2, mood=4, offer="cook dinner together"),
@@ -66,8 +66,9 @@ def _story(journal: Journal, clock: WalkingClock, monday: dt.date) -> None:
     clock.morning_of(days[1])
     journal.record(ev.Milestone(title="walked to the corner together", category="movement"))
     journal.record(ev.Gratitude(text="I appreciated how you made coffee while I rested"))
-    journal.record(ev.CalendarEntry(kind="appointment", date=days[4].isoformat(), time="10:30",
-                                    title="physio"))
+    journal.record(
+        ev.CalendarEntry(kind="appointment", date=days[4].isoformat(), time="10:30", title="physio")
+    )
     journal.record(ev.CalendarEntry(kind="rest", date=days[2].isoformat()))
     clock.morning_of(days[3])
     journal.record(ev.JoyStatus(item=walk, week=week, status="planned"))
@@ -76,11 +77,17 @@ def _story(journal: Journal, clock: WalkingClock, monday: dt.date) -> None:
     journal.record(ev.JoyStatus(item=walk, week=week, status="done"))
     journal.record(ev.Milestone(title="laughed at the old photos", category="laughter"))
     clock.morning_of(days[6])
-    journal.record(ev.GoalWeek(goal=touch, week=week, outcome="adapted",
-                               note="shorter, and lovely"))
-    journal.record(ev.PartnershipWeek(week=week, appreciations=("your patience on Thursday",),
-                                      went_well="we asked for things plainly",
-                                      adjustment="plan rest before the physio"))
+    journal.record(
+        ev.GoalWeek(goal=touch, week=week, outcome="adapted", note="shorter, and lovely")
+    )
+    journal.record(
+        ev.PartnershipWeek(
+            week=week,
+            appreciations=("your patience on Thursday",),
+            went_well="we asked for things plainly",
+            adjustment="plan rest before the physio",
+        )
+    )
 
 
 def run(keep: Path | None) -> None:
@@ -96,17 +103,26 @@ def run(keep: Path | None) -> None:
         items = journal.items()
         _say(f"{len(items)} entries, each sealed and signed in an append-only log.")
         click.echo()
-        show_period(items, monday, monday + dt.timedelta(6), f"Robin's week of {monday:%-d %B}",
-                    as_json=False)
+        show_period(
+            items,
+            monday,
+            monday + dt.timedelta(6),
+            f"Robin's week of {monday:%-d %B}",
+            as_json=False,
+        )
         click.echo()
         midweek = dt.datetime.combine(monday + dt.timedelta(2), dt.time(20, 0)).astimezone()
         known = projections.as_known_at(items, int(midweek.timestamp() * 1000))
-        _say(f"Replay: the journal exactly as it was on {midweek:%A evening} "
-             f"({len(known)} entries then):")
+        _say(
+            f"Replay: the journal exactly as it was on {midweek:%A evening} "
+            f"({len(known)} entries then):"
+        )
         render.today(projections.today(known, journal.device.person, midweek.date()))
         report = verify(journal)
-        _say(f"Verified {report.entries} entries: chains, envelopes and signatures "
-             f"{'all check out' if report.ok else 'have problems'}.")
+        _say(
+            f"Verified {report.entries} entries: chains, envelopes and signatures "
+            f"{'all check out' if report.ok else 'have problems'}."
+        )
         journal.close()
         _say("Next: tend init --name YOU, then tend checkin --day rest. Rest counts.")
     finally:

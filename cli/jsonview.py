@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from tend.core.codec import payload_fields
-from tend.core.export import plain, event_record
+from tend.core.export import event_record, plain
 from tend.core.ids import PersonId
 from tend.core.projections import PeriodView, TodayView
 
@@ -27,15 +27,19 @@ def today(view: TodayView, names: dict[PersonId, str]) -> dict[str, JSONValue]:
     return {
         "date": view.on.isoformat(),
         "people": [
-            {"person": p.hex(), "name": name,
-             "checkin": event(ev, names) if ev is not None else None}
+            {
+                "person": p.hex(),
+                "name": name,
+                "checkin": event(ev, names) if ev is not None else None,
+            }
             for p, name, ev in view.people
         ],
     }
 
 
-def period(view: PeriodView, names: dict[PersonId, str],
-           shared: dict[str, JSONValue]) -> dict[str, JSONValue]:
+def period(
+    view: PeriodView, names: dict[PersonId, str], shared: dict[str, JSONValue]
+) -> dict[str, JSONValue]:
     return {
         "start": view.start.isoformat(),
         "end": view.end.isoformat(),
@@ -44,13 +48,20 @@ def period(view: PeriodView, names: dict[PersonId, str],
                 "person": p.hex(),
                 "name": days.name,
                 "rest_days_honoured": view.rest_days_honoured(p),
-                "days": {d: {k: plain(v) for k, v in payload_fields(c).items()}
-                         for d, c in sorted(days.checkins.items())},
+                "days": {
+                    d: {k: plain(v) for k, v in payload_fields(c).items()}
+                    for d, c in sorted(days.checkins.items())
+                },
             }
             for p, days in view.people.items()
         ],
-        "milestones": [dict(event(e, names), celebrations=[
-            event(c, names) for c in view.celebrations.get(e.id, [])]) for e in view.milestones],
+        "milestones": [
+            dict(
+                event(e, names),
+                celebrations=[event(c, names) for c in view.celebrations.get(e.id, [])],
+            )
+            for e in view.milestones
+        ],
         "gratitude": [event(e, names) for e in view.gratitude],
         "calendar": [event(e, names) for e in view.calendar],
         "partnership": [event(e, names) for e in view.partnership],

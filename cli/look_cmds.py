@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
-
 from tend.cli import jsonview, render
 from tend.cli.app import App, parse_date, parse_moment
 from tend.cli.record_cmds import calendar, care, goal, joy
@@ -38,15 +37,19 @@ def today(app: App, as_json: bool) -> None:
     _emit(as_json, lambda: jsonview.today(view, names), lambda: render.today(view))
 
 
-def show_period(items: Sequence[Item], start: dt.date, end: dt.date, title: str,
-                as_json: bool) -> None:
+def show_period(
+    items: Sequence[Item], start: dt.date, end: dt.date, title: str, as_json: bool
+) -> None:
     view = projections.period(items, start, end)
     names = projections.names(items)
     weeks = sorted({week_of(d) for d in view.days()})
     joys = [j for w in weeks for j in projections.joys(items, w)]
     goals = projections.goals(items, weeks)
-    _emit(as_json, lambda: jsonview.period(view, names, {"joys": joys, "goals": goals}),
-          lambda: render.period(view, title, joys, goals, names))
+    _emit(
+        as_json,
+        lambda: jsonview.period(view, names, {"joys": joys, "goals": goals}),
+        lambda: render.period(view, title, joys, goals, names),
+    )
 
 
 @click.command()
@@ -75,19 +78,29 @@ def month(app: App, at: str | None, as_json: bool) -> None:
 @click.option("--type", "types", multiple=True, help="Only these kinds (repeatable), e.g. checkin.")
 @json_option
 @pass_app
-def timeline(app: App, since: str | None, until: str | None, types: tuple[str, ...],
-             as_json: bool) -> None:
+def timeline(
+    app: App, since: str | None, until: str | None, types: tuple[str, ...], as_json: bool
+) -> None:
     """Every entry, oldest first."""
     items = app.journal().items()
-    events = projections.timeline(items, parse_date("since", since), parse_date("until", until),
-                                  frozenset(types) if types else None)
+    events = projections.timeline(
+        items,
+        parse_date("since", since),
+        parse_date("until", until),
+        frozenset(types) if types else None,
+    )
     names = projections.names(items)
-    _emit(as_json, lambda: {"events": [jsonview.event(e, names) for e in events]},
-          lambda: render.timeline(events, names))
+    _emit(
+        as_json,
+        lambda: {"events": [jsonview.event(e, names) for e in events]},
+        lambda: render.timeline(events, names),
+    )
 
 
 @click.command()
-@click.option("--at", "at", required=True, help="A day (its end) or a moment, e.g. 2026-03-14T18:30.")
+@click.option(
+    "--at", "at", required=True, help="A day (its end) or a moment, e.g. 2026-03-14T18:30."
+)
 @json_option
 @pass_app
 def replay(app: App, at: str, as_json: bool) -> None:
@@ -101,23 +114,36 @@ def replay(app: App, at: str, as_json: bool) -> None:
     if as_json:
         period_view = projections.period(known, start, end)
         weeks = [week_of(start)]
-        click.echo(jsonview.dumps({
-            "at": moment.isoformat(timespec="seconds"),
-            "entries_known": len(known),
-            "today": jsonview.today(view, names),
-            "week": jsonview.period(period_view, names, {
-                "joys": projections.joys(known, weeks[0]),
-                "goals": projections.goals(known, weeks)}),
-        }))
+        click.echo(
+            jsonview.dumps(
+                {
+                    "at": moment.isoformat(timespec="seconds"),
+                    "entries_known": len(known),
+                    "today": jsonview.today(view, names),
+                    "week": jsonview.period(
+                        period_view,
+                        names,
+                        {
+                            "joys": projections.joys(known, weeks[0]),
+                            "goals": projections.goals(known, weeks),
+                        },
+                    ),
+                }
+            )
+        )
         return
     click.echo(f"As this journal was at {moment:%A %-d %B %Y, %H:%M} ({len(known)} entries):")
     render.today(view)
     show_period(known, start, end, f"Week of {start:%-d %B %Y}, as it was then", False)
 
 
-def _list_command(group: click.Group, name: str, help_text: str,
-                  build: Callable[[Sequence[Item], str | None], list[dict[str, Any]]],
-                  line: Callable[[dict[str, Any]], str]) -> None:
+def _list_command(
+    group: click.Group,
+    name: str,
+    help_text: str,
+    build: Callable[[Sequence[Item], str | None], list[dict[str, Any]]],
+    line: Callable[[dict[str, Any]], str],
+) -> None:
     @group.command(name, help=help_text)
     @click.option("--week", help="ISO week (default: this week), where it applies.")
     @json_option
@@ -144,24 +170,47 @@ def _goal_rows(items: Sequence[Item], week: str | None) -> list[dict[str, Any]]:
 def _calendar_rows(items: Sequence[Item], _week: str | None) -> list[dict[str, Any]]:
     names = projections.names(items)
     events = projections.timeline(items, types=frozenset({"calendar"}))
-    return sorted((jsonview.event(e, names) for e in events),
-                  key=lambda r: (r["fields"]["date"], r["fields"]["time"] or ""))
+    return sorted(
+        (jsonview.event(e, names) for e in events),
+        key=lambda r: (r["fields"]["date"], r["fields"]["time"] or ""),
+    )
 
 
 def _care_rows(items: Sequence[Item], _week: str | None) -> list[dict[str, Any]]:
     return [dict(v, id=k) for k, v in projections.board(items, "care").items()]
 
 
-_list_command(joy, "list", "This week's joy map.", _joy_rows,
-              lambda r: f"{r['id'][:8]}  {r['title']}  ·  {r['status']}  (energy cost {r['cost']})")
-_list_command(goal, "list", "Gentle goals and how this week went.", _goal_rows,
-              lambda r: f"{r['id'][:8]}  {r['title']}  ·  {r['per_week']}/week, on a flare: "
-                        f"{r['flare_rule']}" + "".join(f"  ·  {w}: {o}" for w, o in r["weeks"].items()))
-_list_command(calendar, "list", "Rest days and appointments.", _calendar_rows,
-              lambda r: f"{r['id'][:8]}  {r['fields']['date']} {r['fields']['time'] or ''}  "
-                        f"{r['fields']['title'] or r['fields']['kind']}")
-_list_command(care, "list", "The care-task rota.", _care_rows,
-              lambda r: f"{r['id'][:8]}  {r.get('title')}  ·  {r.get('cadence')}")
-
-
-COMMANDS = [today, week, month, timeline, replay]
+_list_command(
+    joy,
+    "list",
+    "This week's joy map.",
+    _joy_rows,
+    lambda r: f"{r['id'][:8]}  {r['title']}  ·  {r['status']}  (energy cost {r['cost']})",
+)
+_list_command(
+    goal,
+    "list",
+    "Gentle goals and how this week went.",
+    _goal_rows,
+    lambda r: (
+        f"{r['id'][:8]}  {r['title']}  ·  {r['per_week']}/week, on a flare: "
+        f"{r['flare_rule']}" + "".join(f"  ·  {w}: {o}" for w, o in r["weeks"].items())
+    ),
+)
+_list_command(
+    calendar,
+    "list",
+    "Rest days and appointments.",
+    _calendar_rows,
+    lambda r: (
+        f"{r['id'][:8]}  {r['fields']['date']} {r['fields']['time'] or ''}  "
+        f"{r['fields']['title'] or r['fields']['kind']}"
+    ),
+)
+_list_command(
+    care,
+    "list",
+    "The care-task rota.",
+    _care_rows,
+    lambda r: f"{r['id'][:8]}  {r.get('title')}  ·  {r.get('cadence')}",
+)

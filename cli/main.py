@@ -8,11 +8,11 @@ so recording a check-in stays quick as a whole process.
 from __future__ import annotations
 
 import errno
+import importlib
 import sys
 from pathlib import Path
 
 import click
-
 from tend import __version__
 from tend.cli.app import App
 from tend.core.errors import TendError
@@ -20,10 +20,61 @@ from tend.core.errors import TendError
 EXIT_USAGE = 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 88})
-@click.option("--home", type=click.Path(path_type=Path, file_okay=False), envvar="TEND_HOME",
-              help="Where this device's journal lives (env TEND_HOME; default: the platform's "
-                   "data directory).")
+# Which module defines each top-level command. Commands are imported only when run (or when
+# help lists them), so `tend checkin` never pays for the table, chart or export code.
+LAZY_COMMANDS = {
+    "init": "admin_cmds:init",
+    "verify": "admin_cmds:verify",
+    "export": "admin_cmds:export_cmd",
+    "devices": "admin_cmds:devices",
+    "demo": "admin_cmds:demo",
+    "checkin": "record_cmds:checkin",
+    "milestone": "record_cmds:milestone",
+    "celebrate": "record_cmds:celebrate",
+    "gratitude": "record_cmds:gratitude",
+    "retract": "record_cmds:retract",
+    "joy": "look_cmds:joy",
+    "calendar": "look_cmds:calendar",
+    "goal": "look_cmds:goal",
+    "ritual": "record_cmds:ritual",
+    "partnership": "record_cmds:partnership",
+    "comfort": "record_cmds:comfort",
+    "boundary": "record_cmds:boundary",
+    "care": "look_cmds:care",
+    "private-default": "record_cmds:private_default",
+    "today": "look_cmds:today",
+    "week": "look_cmds:week",
+    "month": "look_cmds:month",
+    "timeline": "look_cmds:timeline",
+    "replay": "look_cmds:replay",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(LAZY_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        module = importlib.import_module(f"tend.cli.{module_name}")
+        command = getattr(module, attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 88}
+)
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="TEND_HOME",
+    help="Where this device's journal lives (env TEND_HOME; default: the platform's "
+    "data directory).",
+)
 @click.version_option(__version__, prog_name="tend")
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:
@@ -35,17 +86,6 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     app = App(home)
     ctx.obj = app
     ctx.call_on_close(app.close)
-
-
-def _register() -> None:
-    from tend.cli import admin_cmds, look_cmds, record_cmds
-
-    for module in (admin_cmds, record_cmds, look_cmds):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             click.echo("tend: the disk is full; nothing was recorded", err=True)
         else:
-            click.echo(f"tend: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
-                       err=True)
+            click.echo(
+                f"tend: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), err=True
+            )
         return 1
     except KeyboardInterrupt:
         click.echo("tend: interrupted", err=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import click
-
 from tend.cli.app import App, interactive, parse_date, resolve_id
 from tend.core import events as ev
 from tend.core.ids import EventId, new_event_id, short
@@ -25,8 +24,10 @@ def _ids_of(app: App, *types: str) -> list[bytes]:
     for item in app.journal().items():
         if item.type in types:
             body = decode_event(item.raw).body
-            key = next((getattr(body, k) for k in ("item", "goal", "task", "ritual")
-                        if hasattr(body, k)), None)
+            key = next(
+                (getattr(body, k) for k in ("item", "goal", "task", "ritual") if hasattr(body, k)),
+                None,
+            )
             found.append(key if isinstance(key, bytes) else decode_event(item.raw).id)
     return found
 
@@ -42,15 +43,31 @@ def _ids_of(app: App, *types: str) -> list[bytes]:
 @click.option("--private", is_flag=True, help="Only my own devices can read this entry.")
 @click.option("--date", "on", help="The day this is about, if not today (e.g. yesterday).")
 @pass_app
-def checkin(app: App, day: str | None, energy: int | None, pain: int | None, mood: int | None,
-            needs: tuple[str, ...], offer: str | None, note: str | None, private: bool,
-            on: str | None) -> None:
+def checkin(
+    app: App,
+    day: str | None,
+    energy: int | None,
+    pain: int | None,
+    mood: int | None,
+    needs: tuple[str, ...],
+    offer: str | None,
+    note: str | None,
+    private: bool,
+    on: str | None,
+) -> None:
     """Record how today is. A rest day alone is a whole check-in."""
-    if day is None and energy is None and pain is None and mood is None and not (
-            needs or offer or note) and interactive():
+    if (
+        day is None
+        and energy is None
+        and pain is None
+        and mood is None
+        and not (needs or offer or note)
+        and interactive()
+    ):
         day = click.prompt("What kind of day is it?", type=click.Choice(ev.DAY_KINDS))
-    body = ev.CheckIn(day=day, energy=energy, pain=pain, mood=mood, needs=needs, offer=offer,
-                      note=note)
+    body = ev.CheckIn(
+        day=day, energy=energy, pain=pain, mood=mood, needs=needs, offer=offer, note=note
+    )
     journal = app.journal()
     private = private or "checkin" in journal.device.settings.get("private_kinds", [])
     recorded = journal.record(body, private=private, on=parse_date("date", on))
@@ -60,17 +77,20 @@ def checkin(app: App, day: str | None, energy: int | None, pain: int | None, moo
 
 @click.command()
 @click.argument("title")
-@click.option("--category", type=click.Choice(ev.MILESTONE_CATEGORIES), default="other",
-              show_default=True)
+@click.option(
+    "--category", type=click.Choice(ev.MILESTONE_CATEGORIES), default="other", show_default=True
+)
 @click.option("--who", type=click.Choice(ev.WHO), default="both", show_default=True)
 @click.option("--note")
 @click.option("--private", is_flag=True, help="Only my own devices can read this entry.")
 @pass_app
-def milestone(app: App, title: str, category: str, who: str, note: str | None,
-              private: bool) -> None:
+def milestone(
+    app: App, title: str, category: str, who: str, note: str | None, private: bool
+) -> None:
     """Note a small win ("walked to the corner together")."""
-    recorded = app.journal().record(ev.Milestone(title=title, category=category, who=who,
-                                                 note=note), private=private)
+    recorded = app.journal().record(
+        ev.Milestone(title=title, category=category, who=who, note=note), private=private
+    )
     _say(f"A small win, noted. [{short(recorded.id)}]")
 
 
@@ -130,7 +150,9 @@ def _this_week(week: str | None) -> str:
 def joy_add(app: App, title: str, cost: int, week: str | None) -> None:
     """Add a small-joy idea."""
     item = new_event_id()
-    app.journal().record(ev.JoyIdea(item=item, week=_this_week(week), title=title, cost=cost))
+    app.journal().record(
+        ev.JoyIdea(item=item, week=_this_week(week), title=title, cost=cost), event_id=item
+    )
     _say(f"Joy idea added. [{short(item)}]")
 
 
@@ -176,13 +198,13 @@ def calendar() -> None:
 @click.option("--title")
 @click.option("--who", type=click.Choice(ev.WHO), default="me", show_default=True)
 @pass_app
-def calendar_add(app: App, kind: str, on: str, at: str | None, title: str | None,
-                 who: str) -> None:
+def calendar_add(app: App, kind: str, on: str, at: str | None, title: str | None, who: str) -> None:
     """Put a rest day or an appointment on the calendar."""
     day = parse_date("date", on)
     assert day is not None
-    recorded = app.journal().record(ev.CalendarEntry(kind=kind, date=day.isoformat(), time=at,
-                                                     title=title, who=who))
+    recorded = app.journal().record(
+        ev.CalendarEntry(kind=kind, date=day.isoformat(), time=at, title=title, who=who)
+    )
     _say(f"On the calendar: {recorded.body.summary()}. [{short(recorded.id)}]")
 
 
@@ -197,14 +219,21 @@ def goal() -> None:
 @goal.command("add")
 @click.argument("title")
 @click.option("--per-week", type=int, default=1, show_default=True)
-@click.option("--flare", "flare_rule", type=click.Choice(ev.FLARE_RULES), default="pause",
-              show_default=True, help="What a flare does to this goal.")
+@click.option(
+    "--flare",
+    "flare_rule",
+    type=click.Choice(ev.FLARE_RULES),
+    default="pause",
+    show_default=True,
+    help="What a flare does to this goal.",
+)
 @pass_app
 def goal_add(app: App, title: str, per_week: int, flare_rule: str) -> None:
     """Set a gentle goal."""
     gid = new_event_id()
-    app.journal().record(ev.GoalSet(goal=gid, title=title, per_week=per_week,
-                                    flare_rule=flare_rule))
+    app.journal().record(
+        ev.GoalSet(goal=gid, title=title, per_week=per_week, flare_rule=flare_rule), event_id=gid
+    )
     _say(f"Gentle goal set. [{short(gid)}]")
 
 
@@ -217,13 +246,17 @@ def goal_add(app: App, title: str, per_week: int, flare_rule: str) -> None:
 def goal_week(app: App, goal_id: str, outcome: str, week: str | None, note: str | None) -> None:
     """Say how a week went for a goal: met, adapted, or paused (for rest)."""
     gid = resolve_id(goal_id, _ids_of(app, "goal.set"), "goal")
-    app.journal().record(ev.GoalWeek(goal=gid, week=_this_week(week), outcome=outcome,
-                                     note=note))
-    _say({"met": "Met. Well done, both of you.", "adapted": "Adapted. Bending is part of it.",
-          "paused": "Paused for rest. Rest counts."}[outcome])
+    app.journal().record(ev.GoalWeek(goal=gid, week=_this_week(week), outcome=outcome, note=note))
+    _say(
+        {
+            "met": "Met. Well done, both of you.",
+            "adapted": "Adapted. Bending is part of it.",
+            "paused": "Paused for rest. Rest counts.",
+        }[outcome]
+    )
 
 
-# --- rituals, partnership, comfort, care -----------------------------------------------------------
+# --- rituals, partnership, comfort, care ---------------------------------------------------
 
 
 @click.command()
@@ -233,7 +266,7 @@ def goal_week(app: App, goal_id: str, outcome: str, week: str | None, note: str 
 def ritual(app: App, title: str, cadence: str) -> None:
     """Add a small ritual you keep together."""
     rid = new_event_id()
-    app.journal().record(ev.RitualSet(ritual=rid, title=title, cadence=cadence))
+    app.journal().record(ev.RitualSet(ritual=rid, title=title, cadence=cadence), event_id=rid)
     _say(f"Ritual added. [{short(rid)}]")
 
 
@@ -243,11 +276,22 @@ def ritual(app: App, title: str, cadence: str) -> None:
 @click.option("--went-well")
 @click.option("--adjustment", help="One small adjustment for next week.")
 @pass_app
-def partnership(app: App, week: str | None, appreciations: tuple[str, ...],
-                went_well: str | None, adjustment: str | None) -> None:
+def partnership(
+    app: App,
+    week: str | None,
+    appreciations: tuple[str, ...],
+    went_well: str | None,
+    adjustment: str | None,
+) -> None:
     """The weekly state of the partnership: appreciations, what went well, one adjustment."""
-    app.journal().record(ev.PartnershipWeek(week=_this_week(week), appreciations=appreciations,
-                                            went_well=went_well, adjustment=adjustment))
+    app.journal().record(
+        ev.PartnershipWeek(
+            week=_this_week(week),
+            appreciations=appreciations,
+            went_well=went_well,
+            adjustment=adjustment,
+        )
+    )
     _say("Noted for this week.")
 
 
@@ -269,7 +313,8 @@ def comfort(app: App, signal: str, note: str | None, private: bool) -> None:
 @pass_app
 def boundary(app: App, text: str) -> None:
     """Share a boundary."""
-    app.journal().record(ev.Boundary(boundary=new_event_id(), text=text))
+    bid = new_event_id()
+    app.journal().record(ev.Boundary(boundary=bid, text=text), event_id=bid)
     _say("Boundary shared.")
 
 
@@ -286,7 +331,9 @@ def care() -> None:
 def care_add(app: App, title: str, owner: str, cadence: str) -> None:
     """Add a care task."""
     tid = new_event_id()
-    app.journal().record(ev.CareTask(task=tid, title=title, owner=owner, cadence=cadence))
+    app.journal().record(
+        ev.CareTask(task=tid, title=title, owner=owner, cadence=cadence), event_id=tid
+    )
     _say(f"Care task added. [{short(tid)}]")
 
 
@@ -317,11 +364,5 @@ def private_default(app: App, kinds: tuple[str, ...], off: bool) -> None:
         current = current - set(kinds) if off else current | set(kinds)
         journal.device.settings["private_kinds"] = sorted(current)
         path = journal.home / keystore.FILE_NAME
-        keystore.save(path, journal.device,
-                      ask_passphrase() if keystore.is_wrapped(path) else None)
+        keystore.save(path, journal.device, ask_passphrase() if keystore.is_wrapped(path) else None)
     _say("Private by default: " + (", ".join(sorted(current)) or "nothing"))
-
-
-
-COMMANDS = [checkin, milestone, celebrate, gratitude, retract, joy, calendar, goal, ritual,
-            partnership, comfort, boundary, care, private_default]

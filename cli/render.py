@@ -13,8 +13,12 @@ from tend.core.projections import PeriodView, TodayView
 if TYPE_CHECKING:
     from rich.console import Console
 
-DAY_WORDS = {"good": "good day", "gentle": "gentle day", "rest": "rest day (kept)",
-             "flare": "flare: resting"}
+DAY_WORDS = {
+    "good": "good day",
+    "gentle": "gentle day",
+    "rest": "rest day (kept)",
+    "flare": "flare: resting",
+}
 
 
 def console() -> Console:
@@ -29,8 +33,11 @@ def checkin_lines(c: CheckIn | None) -> list[str]:
     lines = []
     if c.day:
         lines.append(DAY_WORDS[c.day])
-    numbers = [f"{label} {value}" for label, value in
-               (("energy", c.energy), ("pain", c.pain), ("mood", c.mood)) if value is not None]
+    numbers = [
+        f"{label} {value}"
+        for label, value in (("energy", c.energy), ("pain", c.pain), ("mood", c.mood))
+        if value is not None
+    ]
     if numbers:
         lines.append(" · ".join(numbers))
     if c.needs:
@@ -48,8 +55,10 @@ def today(view: TodayView) -> None:
     table = Table(title=f"Today, {view.on:%A %-d %B}", show_lines=False, expand=False)
     for _person, name, _ev in view.people:
         table.add_column(name, overflow="fold", max_width=38)
-    bodies = [ev.body if ev is not None and isinstance(ev.body, CheckIn) else None
-              for _p, _n, ev in view.people]
+    bodies = [
+        ev.body if ev is not None and isinstance(ev.body, CheckIn) else None
+        for _p, _n, ev in view.people
+    ]
     columns = [checkin_lines(b) for b in bodies]
     for dated, (_p, _n, ev) in enumerate(view.people):
         if ev is not None and ev.local_date != view.on.isoformat():
@@ -64,7 +73,9 @@ def _day_cell(c: CheckIn | None) -> str:
         return ""
     parts = []
     if c.day:
-        parts.append({"good": "good", "gentle": "gentle", "rest": "rest ✓", "flare": "flare, rest ✓"}[c.day])
+        parts.append(
+            {"good": "good", "gentle": "gentle", "rest": "rest ✓", "flare": "flare, rest ✓"}[c.day]
+        )
     if c.energy is not None:
         parts.append(f"e{c.energy}")
     if c.pain is not None:
@@ -72,8 +83,13 @@ def _day_cell(c: CheckIn | None) -> str:
     return " ".join(parts)
 
 
-def period(view: PeriodView, title: str, joys: Sequence[dict[str, object]],
-           goals: Sequence[dict[str, object]], names: dict[PersonId, str]) -> None:
+def period(
+    view: PeriodView,
+    title: str,
+    joys: Sequence[dict[str, object]],
+    goals: Sequence[dict[str, object]],
+    names: dict[PersonId, str],
+) -> None:
     from rich.table import Table
 
     out = console()
@@ -93,19 +109,25 @@ def period(view: PeriodView, title: str, joys: Sequence[dict[str, object]],
     _section(out, "Small wins", [_milestone_line(e, view, names) for e in view.milestones])
     _section(out, "Thank-yous", [_gratitude_line(e, names) for e in view.gratitude])
     _section(out, "Calendar", [_calendar_line(e) for e in view.calendar])
-    _section(out, "Joys", [f"{j.get('title')} · {j.get('status')} (energy cost {j.get('cost')})"
-                           for j in joys])
+    _section(
+        out,
+        "Joys",
+        [f"{j.get('title')} · {j.get('status')} (energy cost {j.get('cost')})" for j in joys],
+    )
     goal_lines = []
     for g in goals:
         weeks = g.get("weeks") or {}
         assert isinstance(weeks, dict)
-        marks = ", ".join(f"{w}: {'paused for rest' if o == 'paused' else o}"
-                          for w, o in sorted(weeks.items()))
+        marks = ", ".join(
+            f"{w}: {'paused for rest' if o == 'paused' else o}" for w, o in sorted(weeks.items())
+        )
         goal_lines.append(f"{g.get('title')}" + (f" · {marks}" if marks else ""))
     _section(out, "Gentle goals", goal_lines)
     for e in view.partnership:
-        out.print(f"[bold]State of the partnership[/bold] ({names.get(e.author, '?')}): "
-                  f"{e.body.summary()}")
+        out.print(
+            f"[bold]State of the partnership[/bold] ({names.get(e.author, '?')}): "
+            f"{e.body.summary()}"
+        )
 
 
 def _section(out: Console, title: str, lines: Sequence[str]) -> None:
@@ -119,7 +141,9 @@ def _section(out: Console, title: str, lines: Sequence[str]) -> None:
 def _milestone_line(ev: Event, view: PeriodView, names: dict[PersonId, str]) -> str:
     assert isinstance(ev.body, Milestone)
     cheers = view.celebrations.get(ev.id, [])
-    extra = f" (celebrated by {', '.join(names.get(c.author, '?') for c in cheers)})" if cheers else ""
+    extra = (
+        f" (celebrated by {', '.join(names.get(c.author, '?') for c in cheers)})" if cheers else ""
+    )
     return f"{ev.local_date} {ev.body.title} [{ev.body.category}]{extra}"
 
 

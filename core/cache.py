@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import msgpack
-
 from tend.core import envelope
 from tend.core.errors import InvalidEnvelope
 
@@ -45,7 +44,8 @@ def open_snapshot(key: bytes, blob: bytes, upto: int) -> list[Item] | None:
     """The cached items, or None if the snapshot is unusable (then the caller rebuilds)."""
     try:
         stamped, rows = msgpack.unpackb(
-            envelope.open_envelope(key, blob, _AAD, limit=SNAPSHOT_LIMIT), raw=False)
+            envelope.open_envelope(key, blob, _AAD, limit=SNAPSHOT_LIMIT), raw=False
+        )
     except (InvalidEnvelope, ValueError, TypeError, msgpack.UnpackException):
         return None
     if stamped != upto:

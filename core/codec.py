@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import msgpack
-
 from tend.core.errors import CorruptStore, TendError
 from tend.core.events import PAYLOADS, Event, Payload
 from tend.core.ids import EventId, LogId, PersonId
@@ -24,7 +23,9 @@ Fields = dict[str, Any]
 UPGRADES: dict[tuple[str, int], Callable[[Fields], Fields]] = {}
 
 
-def _upgrade(kind: str, version: int) -> Callable[[Callable[[Fields], Fields]], Callable[[Fields], Fields]]:
+def _upgrade(
+    kind: str, version: int
+) -> Callable[[Callable[[Fields], Fields]], Callable[[Fields], Fields]]:
     def register(fn: Callable[[Fields], Fields]) -> Callable[[Fields], Fields]:
         UPGRADES[(kind, version)] = fn
         return fn
@@ -50,8 +51,15 @@ def payload_fields(body: Payload) -> Fields:
 
 def encode_event(ev: Event) -> bytes:
     record = {
-        "i": ev.id, "a": ev.author, "d": ev.device, "h": ev.hlc, "w": ev.wall_ms,
-        "l": ev.local_date, "z": ev.tz_minutes, "t": ev.body.TYPE, "v": ev.body.SCHEMA,
+        "i": ev.id,
+        "a": ev.author,
+        "d": ev.device,
+        "h": ev.hlc,
+        "w": ev.wall_ms,
+        "l": ev.local_date,
+        "z": ev.tz_minutes,
+        "t": ev.body.TYPE,
+        "v": ev.body.SCHEMA,
         "p": payload_fields(ev.body),
     }
     if ev.supersedes is not None:
@@ -74,8 +82,10 @@ def decode_payload(kind: str, version: int, fields: Fields) -> Payload:
             raise CorruptStore(f"{kind}: no upgrade from schema version {version}")
         fields = step(fields)
         version += 1
-    args = {k: (tuple(val) if k in _TUPLE_FIELDS and isinstance(val, list) else val)
-            for k, val in fields.items()}
+    args = {
+        k: (tuple(val) if k in _TUPLE_FIELDS and isinstance(val, list) else val)
+        for k, val in fields.items()
+    }
     try:
         return cls(**args)
     except TypeError as e:
@@ -89,9 +99,14 @@ def decode_event(raw: bytes) -> Event:
             raise CorruptStore("event is not a map")
         body = decode_payload(record["t"], record["v"], dict(record["p"]))
         return Event(
-            id=EventId(_bytes(record["i"])), author=PersonId(_bytes(record["a"])),
-            device=LogId(_bytes(record["d"])), hlc=_int(record["h"]), wall_ms=_int(record["w"]),
-            local_date=str(record["l"]), tz_minutes=_int(record["z"]), body=body,
+            id=EventId(_bytes(record["i"])),
+            author=PersonId(_bytes(record["a"])),
+            device=LogId(_bytes(record["d"])),
+            hlc=_int(record["h"]),
+            wall_ms=_int(record["w"]),
+            local_date=str(record["l"]),
+            tz_minutes=_int(record["z"]),
+            body=body,
             supersedes=EventId(_bytes(record["s"])) if "s" in record else None,
             change=_bytes(record["c"]) if "c" in record else None,
         )

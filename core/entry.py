@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgpack
-
 from tend.core import envelope, keys
 from tend.core.errors import ChainError, InvalidEnvelope
 from tend.core.ids import LogId, Seq, SpaceId
@@ -47,8 +46,9 @@ class Header:
     version: int = VERSION
 
     def encode(self) -> bytes:
-        return _HEADER.pack(self.version, self.space, self.log, self.seq, self.epoch,
-                            self.prev_hash)
+        return _HEADER.pack(
+            self.version, self.space, self.log, self.seq, self.epoch, self.prev_hash
+        )
 
     @staticmethod
     def decode(entry: bytes) -> Header:
@@ -68,8 +68,9 @@ def _signed_message(header: bytes, event: bytes) -> bytes:
     return _SIG_CONTEXT + header + event
 
 
-def build(header: Header, event: bytes, sign_seed: bytes, key: bytes,
-          *, salt: bytes | None = None) -> bytes:
+def build(
+    header: Header, event: bytes, sign_seed: bytes, key: bytes, *, salt: bytes | None = None
+) -> bytes:
     head = header.encode()
     signature = keys.sign(sign_seed, _signed_message(head, event))
     inner: bytes = msgpack.packb([event, signature], use_bin_type=True)
@@ -86,8 +87,9 @@ class Opened:
     signature: bytes
 
     def signed_by(self, public: bytes) -> bool:
-        return keys.verify(public, _signed_message(self.header.encode(), self.event),
-                           self.signature)
+        return keys.verify(
+            public, _signed_message(self.header.encode(), self.event), self.signature
+        )
 
 
 def open_entry(entry: bytes, key_for_epoch: Callable[[int], bytes | None]) -> Opened:

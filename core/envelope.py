@@ -28,7 +28,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from tend.core.errors import InvalidEnvelope
 
 VERSION = 1
@@ -74,13 +73,20 @@ def unpad(data: bytes) -> bytes:
 
 
 def _derive(key: bytes, salt: bytes) -> tuple[bytes, bytes, bytes]:
-    okm = HKDF(algorithm=hashes.SHA256(), length=KEY_LEN + 12 + COMMIT_LEN, salt=salt,
-               info=_INFO).derive(key)
-    return okm[:KEY_LEN], okm[KEY_LEN:KEY_LEN + 12], okm[KEY_LEN + 12:]
+    okm = HKDF(
+        algorithm=hashes.SHA256(), length=KEY_LEN + 12 + COMMIT_LEN, salt=salt, info=_INFO
+    ).derive(key)
+    return okm[:KEY_LEN], okm[KEY_LEN : KEY_LEN + 12], okm[KEY_LEN + 12 :]
 
 
-def seal(key: bytes, plaintext: bytes, aad: bytes = b"", *, salt: bytes | None = None,
-         limit: int = MAX_PLAINTEXT) -> bytes:
+def seal(
+    key: bytes,
+    plaintext: bytes,
+    aad: bytes = b"",
+    *,
+    salt: bytes | None = None,
+    limit: int = MAX_PLAINTEXT,
+) -> bytes:
     if len(key) != KEY_LEN:
         raise ValueError("envelope keys are 32 bytes")
     if len(plaintext) > limit:
@@ -97,24 +103,29 @@ def seal(key: bytes, plaintext: bytes, aad: bytes = b"", *, salt: bytes | None =
 def envelope_key_id(envelope: bytes) -> bytes:
     if len(envelope) < OVERHEAD or envelope[0] != VERSION:
         raise InvalidEnvelope
-    return envelope[1:1 + KEY_ID_LEN]
+    return envelope[1 : 1 + KEY_ID_LEN]
 
 
-def open_envelope(key: bytes, envelope: bytes, aad: bytes = b"", *,
-                  limit: int = MAX_PLAINTEXT) -> bytes:
-    if (len(key) != KEY_LEN or len(envelope) < OVERHEAD + _STEP
-            or len(envelope) > OVERHEAD + padded_length(limit + 1)
-            or envelope[0] != VERSION):
+def open_envelope(
+    key: bytes, envelope: bytes, aad: bytes = b"", *, limit: int = MAX_PLAINTEXT
+) -> bytes:
+    if (
+        len(key) != KEY_LEN
+        or len(envelope) < OVERHEAD + _STEP
+        or len(envelope) > OVERHEAD + padded_length(limit + 1)
+        or envelope[0] != VERSION
+    ):
         raise InvalidEnvelope
     prefix = envelope[:PREFIX_LEN]
-    salt = prefix[1 + KEY_ID_LEN:]
-    commitment = envelope[PREFIX_LEN:PREFIX_LEN + COMMIT_LEN]
+    salt = prefix[1 + KEY_ID_LEN :]
+    commitment = envelope[PREFIX_LEN : PREFIX_LEN + COMMIT_LEN]
     enc_key, nonce, expected = _derive(key, salt)
     if not hmac.compare_digest(commitment, expected):
         raise InvalidEnvelope
     try:
         padded = ChaCha20Poly1305(enc_key).decrypt(
-            nonce, envelope[PREFIX_LEN + COMMIT_LEN:], prefix + aad)
+            nonce, envelope[PREFIX_LEN + COMMIT_LEN :], prefix + aad
+        )
     except InvalidTag:
         raise InvalidEnvelope from None
     return unpad(padded)

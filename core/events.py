@@ -15,11 +15,19 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from tend.core import validate as v
+from tend.core.errors import ValidationError
 from tend.core.ids import EventId, LogId, PersonId
 
 DAY_KINDS = ("good", "gentle", "rest", "flare")
 MILESTONE_CATEGORIES = (
-    "movement", "meal", "touch", "laughter", "outing", "conversation", "medical", "other",
+    "movement",
+    "meal",
+    "touch",
+    "laughter",
+    "outing",
+    "conversation",
+    "medical",
+    "other",
 )
 WHO = ("me", "partner", "both")
 JOY_STATUSES = ("idea", "planned", "done", "let-go")
@@ -33,7 +41,7 @@ Scalar = str | int | bool | None
 
 
 class Payload:
-    """Base of every event body. Subclasses are frozen dataclasses that validate in __post_init__."""
+    """Base of every event body: frozen dataclasses that validate in __post_init__."""
 
     TYPE: ClassVar[str]
     SCHEMA: ClassVar[int] = 1
@@ -59,7 +67,7 @@ class Payload:
 # --- membership and devices -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PersonNamed(Payload):
     TYPE: ClassVar[str] = "person.named"
     person: PersonId
@@ -73,7 +81,7 @@ class PersonNamed(Payload):
         return f"joined as {self.name}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DeviceAdded(Payload):
     TYPE: ClassVar[str] = "device.added"
     device: LogId
@@ -93,7 +101,7 @@ class DeviceAdded(Payload):
         return "added a device" + (f" ({self.label})" if self.label else "")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DeviceRemoved(Payload):
     TYPE: ClassVar[str] = "device.removed"
     device: LogId
@@ -108,7 +116,7 @@ class DeviceRemoved(Payload):
 # --- everyday records -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CheckIn(Payload):
     TYPE: ClassVar[str] = "checkin"
     # v1 carried one "need" string; v2 carries chips ("needs"). See codec.UPGRADES.
@@ -130,8 +138,11 @@ class CheckIn(Payload):
         v.text("offer", self.offer)
         v.text("note", self.note)
         if self.is_empty():
-            raise v.ValidationError("check-in", "at least one of day, energy, pain, mood, need, "
-                                    "offer or note (a rest day alone is a whole check-in)")
+            raise ValidationError(
+                "check-in",
+                "at least one of day, energy, pain, mood, need, "
+                "offer or note (a rest day alone is a whole check-in)",
+            )
 
     def is_empty(self) -> bool:
         values = (self.day, self.energy, self.pain, self.mood, self.offer, self.note)
@@ -146,7 +157,7 @@ class CheckIn(Payload):
         return ", ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Milestone(Payload):
     TYPE: ClassVar[str] = "milestone"
     title: str
@@ -164,7 +175,7 @@ class Milestone(Payload):
         return f"small win: {self.title}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Celebration(Payload):
     TYPE: ClassVar[str] = "milestone.celebrated"
     milestone: EventId
@@ -178,7 +189,7 @@ class Celebration(Payload):
         return "celebrated a small win" + (f": {self.note}" if self.note else "")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Gratitude(Payload):
     TYPE: ClassVar[str] = "gratitude"
     text: str
@@ -190,7 +201,7 @@ class Gratitude(Payload):
         return f"thank you: {self.text}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CalendarEntry(Payload):
     TYPE: ClassVar[str] = "calendar"
     kind: str
@@ -211,7 +222,7 @@ class CalendarEntry(Payload):
         return f"{what} on {self.date}" + (f" at {self.time}" if self.time else "")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PartnershipWeek(Payload):
     """The weekly 'state of the partnership': appreciations, what went well, one adjustment."""
 
@@ -227,14 +238,15 @@ class PartnershipWeek(Payload):
         v.text("went_well", self.went_well)
         v.text("adjustment", self.adjustment)
         if not (self.appreciations or self.went_well or self.adjustment):
-            raise v.ValidationError("partnership", "at least one appreciation, what went well, "
-                                    "or one adjustment")
+            raise ValidationError(
+                "partnership", "at least one appreciation, what went well, or one adjustment"
+            )
 
     def summary(self) -> str:
         return f"state of the partnership for {self.week}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Retraction(Payload):
     """Takes back one of the author's own entries. Nothing is rewritten: this is a new event."""
 
@@ -250,7 +262,7 @@ class Retraction(Payload):
         return "took back an entry"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Sealed(Payload):
     """A private entry: an inner event sealed with a key only the author's own devices hold."""
 
@@ -259,7 +271,7 @@ class Sealed(Payload):
 
     def validate(self) -> None:
         if not isinstance(self.box, bytes) or not self.box:
-            raise v.ValidationError("box", "sealed bytes")
+            raise ValidationError("box", "sealed bytes")
 
     def summary(self) -> str:
         return "a private entry"
@@ -272,7 +284,7 @@ def _goal_doc(_ev: Event) -> str:
     return "goals"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class JoyIdea(Payload):
     TYPE: ClassVar[str] = "joy.added"
     SHARED: ClassVar[bool] = True
@@ -292,14 +304,18 @@ class JoyIdea(Payload):
 
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         key = self.item.hex()
-        return [(key, "title", self.title), (key, "cost", self.cost), (key, "status", "idea"),
-                (key, "by", ev.author.hex())]
+        return [
+            (key, "title", self.title),
+            (key, "cost", self.cost),
+            (key, "status", "idea"),
+            (key, "by", ev.author.hex()),
+        ]
 
     def summary(self) -> str:
         return f"joy idea: {self.title} (energy cost {self.cost})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class JoyStatus(Payload):
     TYPE: ClassVar[str] = "joy.status"
     SHARED: ClassVar[bool] = True
@@ -322,7 +338,7 @@ class JoyStatus(Payload):
         return f"joy {self.status}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GoalSet(Payload):
     """A gentle goal, e.g. 'one tender-touch session a week', and what a flare does to it."""
 
@@ -340,21 +356,25 @@ class GoalSet(Payload):
         v.int_range("per_week", self.per_week, 1, 14)
         v.choice("flare_rule", self.flare_rule, FLARE_RULES, required=True)
         if not isinstance(self.active, bool):
-            raise v.ValidationError("active", "true or false", self.active)
+            raise ValidationError("active", "true or false", self.active)
 
     def doc_name(self, ev: Event) -> str:
         return _goal_doc(ev)
 
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         key = self.goal.hex()
-        return [(key, "title", self.title), (key, "per_week", self.per_week),
-                (key, "flare_rule", self.flare_rule), (key, "active", self.active)]
+        return [
+            (key, "title", self.title),
+            (key, "per_week", self.per_week),
+            (key, "flare_rule", self.flare_rule),
+            (key, "active", self.active),
+        ]
 
     def summary(self) -> str:
         return f"gentle goal: {self.title} ({self.per_week}/week, on a flare: {self.flare_rule})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GoalWeek(Payload):
     TYPE: ClassVar[str] = "goal.week"
     SHARED: ClassVar[bool] = True
@@ -382,7 +402,7 @@ class GoalWeek(Payload):
         return f"goal {word} for {self.week}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RitualSet(Payload):
     TYPE: ClassVar[str] = "ritual.set"
     SHARED: ClassVar[bool] = True
@@ -401,14 +421,17 @@ class RitualSet(Payload):
 
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         key = self.ritual.hex()
-        return [(key, "title", self.title), (key, "cadence", self.cadence),
-                (key, "active", self.active)]
+        return [
+            (key, "title", self.title),
+            (key, "cadence", self.cadence),
+            (key, "active", self.active),
+        ]
 
     def summary(self) -> str:
         return f"ritual: {self.title} ({self.cadence})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Boundary(Payload):
     TYPE: ClassVar[str] = "boundary.set"
     SHARED: ClassVar[bool] = True
@@ -425,14 +448,17 @@ class Boundary(Payload):
 
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         key = self.boundary.hex()
-        return [(key, "text", self.text), (key, "active", self.active),
-                (key, "by", ev.author.hex())]
+        return [
+            (key, "text", self.text),
+            (key, "active", self.active),
+            (key, "by", ev.author.hex()),
+        ]
 
     def summary(self) -> str:
         return "shared a boundary" if self.active else "set a boundary aside"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ComfortSignal(Payload):
     """Green / yellow / red / pause: how touch and closeness feel right now."""
 
@@ -456,7 +482,7 @@ class ComfortSignal(Payload):
         return f"comfort signal: {self.signal}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CareTask(Payload):
     TYPE: ClassVar[str] = "care.task"
     SHARED: ClassVar[bool] = True
@@ -478,14 +504,18 @@ class CareTask(Payload):
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         key = self.task.hex()
         # "me"/"partner" are relative to the author; store who it is absolutely.
-        return [(key, "title", self.title), (key, "owner", _absolute(self.owner, ev)),
-                (key, "cadence", self.cadence), (key, "active", self.active)]
+        return [
+            (key, "title", self.title),
+            (key, "owner", _absolute(self.owner, ev)),
+            (key, "cadence", self.cadence),
+            (key, "active", self.active),
+        ]
 
     def summary(self) -> str:
         return f"care task: {self.title}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CareSwap(Payload):
     TYPE: ClassVar[str] = "care.swap"
     SHARED: ClassVar[bool] = True
@@ -515,14 +545,31 @@ def _absolute(who: str, ev: Event) -> str:
 PAYLOADS: dict[str, type[Payload]] = {
     cls.TYPE: cls
     for cls in (
-        PersonNamed, DeviceAdded, DeviceRemoved, CheckIn, Milestone, Celebration, Gratitude,
-        CalendarEntry, PartnershipWeek, Retraction, Sealed, JoyIdea, JoyStatus, GoalSet, GoalWeek,
-        RitualSet, Boundary, ComfortSignal, CareTask, CareSwap,
+        PersonNamed,
+        DeviceAdded,
+        DeviceRemoved,
+        CheckIn,
+        Milestone,
+        Celebration,
+        Gratitude,
+        CalendarEntry,
+        PartnershipWeek,
+        Retraction,
+        Sealed,
+        JoyIdea,
+        JoyStatus,
+        GoalSet,
+        GoalWeek,
+        RitualSet,
+        Boundary,
+        ComfortSignal,
+        CareTask,
+        CareSwap,
     )
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Event:
     """One record in a device's log. `hlc` orders events across devices (see clock.py)."""
 

@@ -32,7 +32,8 @@ def plain(value: object) -> Any:
 def event_record(ev: Event, names: dict[PersonId, str]) -> dict[str, Any]:
     """The stable JSON form of one event (keys documented in docs/cli.md)."""
     moment = dt.datetime.fromtimestamp(
-        ev.wall_ms / 1000, dt.timezone(dt.timedelta(minutes=ev.tz_minutes)))
+        ev.wall_ms / 1000, dt.timezone(dt.timedelta(minutes=ev.tz_minutes))
+    )
     return {
         "id": ev.id.hex(),
         "type": ev.type,
@@ -67,16 +68,20 @@ def to_json(items: Sequence[Item], path: Path) -> int:
 
 def to_markdown(items: Sequence[Item], path: Path) -> int:
     names = projections.names(items)
-    events = [ev for ev in projections.visible([decode_event(i.raw) for i in items])
-              if ev.type not in ("device.added", "sealed")]
+    events = [
+        ev
+        for ev in projections.visible([decode_event(i.raw) for i in items])
+        if ev.type not in ("device.added", "sealed")
+    ]
     events.sort(key=lambda ev: (ev.local_date, ev.hlc))
     lines = ["# Our journal", ""]
     for month, in_month in itertools.groupby(events, key=lambda ev: ev.local_date[:7]):
         lines += [f"## {dt.date.fromisoformat(month + '-01'):%B %Y}", ""]
         for day, on_day in itertools.groupby(in_month, key=lambda ev: ev.local_date):
             lines += [f"### {dt.date.fromisoformat(day):%A %-d %B}", ""]
-            lines += [f"- **{names.get(ev.author, 'someone')}**: {_markdown_line(ev)}"
-                      for ev in on_day]
+            lines += [
+                f"- **{names.get(ev.author, 'someone')}**: {_markdown_line(ev)}" for ev in on_day
+            ]
             lines.append("")
     write_private_atomic(path, "\n".join(lines).encode())
     return len(events)

@@ -43,8 +43,7 @@ def _hlc_bytes(hlc: int) -> bytes:
 
 
 class Journal:
-    def __init__(self, home: Path, device: DeviceKeys, store: LogStore,
-                 now: Clock = _now) -> None:
+    def __init__(self, home: Path, device: DeviceKeys, store: LogStore, now: Clock = _now) -> None:
         self.home = home
         self.device = device
         self.store = store
@@ -59,8 +58,15 @@ class Journal:
         return (home / keystore.FILE_NAME).exists()
 
     @classmethod
-    def create(cls, home: Path, name: str, *, passphrase: str | None = None, label: str = "",
-               now: Clock = _now) -> Journal:
+    def create(
+        cls,
+        home: Path,
+        name: str,
+        *,
+        passphrase: str | None = None,
+        label: str = "",
+        now: Clock = _now,
+    ) -> Journal:
         if cls.exists(home):
             raise AlreadyInitialised(f"there is already a journal in {home}")
         PersonNamed(person=new_person_id(), name=name)  # validate before touching the disk
@@ -71,9 +77,15 @@ class Journal:
             (home / stale).unlink(missing_ok=True)
         device = DeviceKeys.generate(new_space_id(), new_person_id(), new_log_id())
         journal = cls(home, device, SqliteLogStore(home / DB_NAME), now)
-        journal.record(DeviceAdded(device=device.log, person=device.person,
-                                   sign_pub=device.sign_public, dh_pub=device.dh_public,
-                                   label=label))
+        journal.record(
+            DeviceAdded(
+                device=device.log,
+                person=device.person,
+                sign_pub=device.sign_public,
+                dh_pub=device.dh_public,
+                label=label,
+            )
+        )
         journal.record(PersonNamed(person=device.person, name=name))
         # The device file is written last: a crash before this leaves no half-made journal.
         keystore.save(home / keystore.FILE_NAME, device, passphrase)
@@ -98,38 +110,69 @@ class Journal:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def record(self, body: Payload, *, private: bool = False,
-               supersedes: EventId | None = None, on: dt.date | None = None) -> Event:
+    def record(
+        self,
+        body: Payload,
+        *,
+        private: bool = False,
+        supersedes: EventId | None = None,
+        on: dt.date | None = None,
+        event_id: EventId | None = None,
+    ) -> Event:
         """Append one event to this device's log; returns once it is durable.
 
         `on` is the day the entry is about when that is not today (a check-in for yesterday,
-        or the day of the entry a correction replaces).
+        or the day of the entry a correction replaces). `event_id` lets an entry that creates
+        something (a joy idea, a goal) share that thing's id, so people see one id for both.
         """
+        chosen = event_id or new_event_id()
         for _attempt in range(3):
             try:
-                return self._record_once(body, private, supersedes, on)
+                return self._record_once(body, private, supersedes, on, chosen)
             except ChainError:
                 continue  # another tend process appended first; build on its entry
         raise ChainError("the journal kept changing underneath; try again")
 
-    def _record_once(self, body: Payload, private: bool, supersedes: EventId | None,
-                     on: dt.date | None) -> Event:
+    def _record_once(
+        self,
+        body: Payload,
+        private: bool,
+        supersedes: EventId | None,
+        on: dt.date | None,
+        event_id: EventId,
+    ) -> Event:
         when = self.now()
         wall_ms = int(when.timestamp() * 1000)
         last = self.store.meta("hlc")
         hlc = clock.tick(int.from_bytes(last, "big") if last else 0, wall_ms)
         offset = when.utcoffset() or dt.timedelta(0)
-        ev = Event(id=new_event_id(), author=self.device.person, device=self.device.log,
-                   hlc=hlc, wall_ms=wall_ms, local_date=(on or when.date()).isoformat(),
-                   tz_minutes=int(offset.total_seconds() // 60), body=body,
-                   supersedes=supersedes, change=self._change_for(body, hlc, wall_ms))
+        ev = Event(
+            id=event_id,
+            author=self.device.person,
+            device=self.device.log,
+            hlc=hlc,
+            wall_ms=wall_ms,
+            local_date=(on or when.date()).isoformat(),
+            tz_minutes=int(offset.total_seconds() // 60),
+            body=body,
+            supersedes=supersedes,
+            change=self._change_for(body, hlc, wall_ms),
+        )
         stored = ev
         if private:
-            box = envelope.seal(self.device.private_key, encode_event(ev),
-                                _PRIVATE_AAD + self.device.space)
-            stored = Event(id=ev.id, author=ev.author, device=ev.device, hlc=hlc,
-                           wall_ms=wall_ms, local_date=ev.local_date, tz_minutes=ev.tz_minutes,
-                           body=Sealed(box=box))
+            box = envelope.seal(
+                self.device.private_key, encode_event(ev), _PRIVATE_AAD + self.device.space
+            )
+            stored = Event(
+                id=ev.id,
+                author=ev.author,
+                device=ev.device,
+                hlc=hlc,
+                wall_ms=wall_ms,
+                local_date=ev.local_date,
+                tz_minutes=ev.tz_minutes,
+                body=Sealed(box=box),
+            )
         self._append_own(encode_event(stored), hlc, wall_ms)
         return ev
 
@@ -138,8 +181,16 @@ class Journal:
             return None
         from tend.core import shared  # automerge is imported only by what edits shared state
 
-        probe = Event(id=EventId(bytes(16)), author=self.device.person, device=self.device.log,
-                      hlc=hlc, wall_ms=wall_ms, local_date="", tz_minutes=0, body=body)
+        probe = Event(
+            id=EventId(bytes(16)),
+            author=self.device.person,
+            device=self.device.log,
+            hlc=hlc,
+            wall_ms=wall_ms,
+            local_date="",
+            tz_minutes=0,
+            body=body,
+        )
         doc = body.doc_name(probe)
         prior = self.changes_for(doc)
         return shared.make_change(prior, self.device.log, body.puts(probe))
@@ -147,8 +198,7 @@ class Journal:
     def _append_own(self, event_bytes: bytes, hlc: int, wall_ms: int) -> None:
         head = self.store.head(self.device.log)
         seq, prev = (head[0] + 1, head[1]) if head else (1, entry.GENESIS)
-        header = entry.Header(self.device.space, self.device.log, Seq(seq), self.device.epoch,
-                              prev)
+        header = entry.Header(self.device.space, self.device.log, Seq(seq), self.device.epoch, prev)
         raw = entry.build(header, event_bytes, self.device.sign_seed, self.device.space_key)
         self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)})
 
@@ -158,16 +208,17 @@ class Journal:
         """Every event this device can read, in merge order."""
         if self._items is None:
             self._items, self._upto = self._load_snapshot()
-        fresh = [(s.rowid, self.item_of(s.entry, s.received_at)) for s in
-                 self.store.since(self._upto)]
+        fresh = [
+            (s.rowid, self.item_of(s.entry, s.received_at)) for s in self.store.since(self._upto)
+        ]
         if fresh:
             self._items.extend(item for _rowid, item in fresh)
             self._items.sort(key=lambda i: i.order)
             self._upto = fresh[-1][0]
             if len(fresh) >= SNAPSHOT_EVERY:
                 self.store.save_snapshot(
-                    self._upto, cache.seal_snapshot(self.device.local_key, self._upto,
-                                                    self._items))
+                    self._upto, cache.seal_snapshot(self.device.local_key, self._upto, self._items)
+                )
         return self._items
 
     def _load_snapshot(self) -> tuple[list[Item], int]:
@@ -192,13 +243,23 @@ class Journal:
             if inner is not None:
                 event_bytes, ev = inner, decode_event(inner)
         doc = ev.body.doc_name(ev) if ev.body.SHARED else None
-        return Item(ev.hlc, ev.device, opened.header.seq, received_at, ev.local_date, ev.type,
-                    ev.author, doc, event_bytes)
+        return Item(
+            ev.hlc,
+            ev.device,
+            opened.header.seq,
+            received_at,
+            ev.local_date,
+            ev.type,
+            ev.author,
+            doc,
+            event_bytes,
+        )
 
     def open_private(self, sealed: Sealed) -> bytes | None:
         try:
-            return envelope.open_envelope(self.device.private_key, sealed.box,
-                                          _PRIVATE_AAD + self.device.space)
+            return envelope.open_envelope(
+                self.device.private_key, sealed.box, _PRIVATE_AAD + self.device.space
+            )
         except InvalidEnvelope:
             return None  # someone else's private entry: it stays sealed
 
@@ -210,4 +271,3 @@ class Journal:
 
     def log_id(self) -> LogId:
         return self.device.log
-

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-
 from tend.core import envelope, keys
 from tend.core.errors import CorruptStore, InvalidEnvelope, WrongPassphrase
 from tend.core.fsutil import write_private_atomic
@@ -50,22 +49,47 @@ class DeviceKeys:
 
     @classmethod
     def generate(cls, space: SpaceId, person: PersonId, log: LogId) -> DeviceKeys:
-        return cls(space=space, person=person, log=log, sign_seed=keys.new_signing_seed(),
-                   dh_secret=keys.new_dh_secret(), epoch=1, space_keys={1: keys.new_key()},
-                   private_key=keys.new_key(), local_key=keys.new_key())
+        return cls(
+            space=space,
+            person=person,
+            log=log,
+            sign_seed=keys.new_signing_seed(),
+            dh_secret=keys.new_dh_secret(),
+            epoch=1,
+            space_keys={1: keys.new_key()},
+            private_key=keys.new_key(),
+            local_key=keys.new_key(),
+        )
 
 
 def _to_record(k: DeviceKeys) -> dict[str, Any]:
-    return {"space": k.space, "person": k.person, "log": k.log, "sign": k.sign_seed,
-            "dh": k.dh_secret, "epoch": k.epoch, "keys": k.space_keys, "private": k.private_key,
-            "local": k.local_key, "settings": k.settings}
+    return {
+        "space": k.space,
+        "person": k.person,
+        "log": k.log,
+        "sign": k.sign_seed,
+        "dh": k.dh_secret,
+        "epoch": k.epoch,
+        "keys": k.space_keys,
+        "private": k.private_key,
+        "local": k.local_key,
+        "settings": k.settings,
+    }
 
 
 def _from_record(r: dict[str, Any]) -> DeviceKeys:
-    return DeviceKeys(space=SpaceId(r["space"]), person=PersonId(r["person"]), log=LogId(r["log"]),
-                      sign_seed=r["sign"], dh_secret=r["dh"], epoch=r["epoch"],
-                      space_keys=dict(r["keys"]), private_key=r["private"], local_key=r["local"],
-                      settings=dict(r["settings"]))
+    return DeviceKeys(
+        space=SpaceId(r["space"]),
+        person=PersonId(r["person"]),
+        log=LogId(r["log"]),
+        sign_seed=r["sign"],
+        dh_secret=r["dh"],
+        epoch=r["epoch"],
+        space_keys=dict(r["keys"]),
+        private_key=r["private"],
+        local_key=r["local"],
+        settings=dict(r["settings"]),
+    )
 
 
 def save(path: Path, device: DeviceKeys, passphrase: str | None = None) -> None:
@@ -73,8 +97,12 @@ def save(path: Path, device: DeviceKeys, passphrase: str | None = None) -> None:
     outer: dict[str, Any] = {"tend": "device", "v": 1}
     if passphrase:
         salt = secrets.token_bytes(16)
-        outer.update(wrap="scrypt", n=keys.SCRYPT_N, salt=salt,
-                     body=envelope.seal(keys.passphrase_key(passphrase, salt), body, _AAD))
+        outer.update(
+            wrap="scrypt",
+            n=keys.SCRYPT_N,
+            salt=salt,
+            body=envelope.seal(keys.passphrase_key(passphrase, salt), body, _AAD),
+        )
     else:
         outer.update(wrap="none", body=body)
     write_private_atomic(path, msgpack.packb(outer, use_bin_type=True))
@@ -97,10 +125,14 @@ def _read_outer(path: Path) -> dict[str, Any]:
 def load(path: Path, passphrase: str | None = None) -> DeviceKeys:
     outer = _read_outer(path)
     body = outer.get("body")
+    if not isinstance(body, bytes):
+        raise CorruptStore(f"{path.name} is damaged")
     if outer.get("wrap") == "scrypt":
         if not passphrase:
-            raise WrongPassphrase("this journal is locked with a passphrase; set TEND_PASSPHRASE "
-                                  "or run from a terminal to be asked")
+            raise WrongPassphrase(
+                "this journal is locked with a passphrase; set TEND_PASSPHRASE "
+                "or run from a terminal to be asked"
+            )
         try:
             key = keys.passphrase_key(passphrase, outer["salt"], outer["n"])
             body = envelope.open_envelope(key, body, _AAD)

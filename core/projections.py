@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tend.core.cache import Item
 from tend.core.codec import decode_event
@@ -29,6 +30,7 @@ from tend.core.events import (
     PartnershipWeek,
     PersonNamed,
     Retraction,
+    Scalar,
 )
 from tend.core.ids import EventId, PersonId
 from tend.core.validate import week_of
@@ -68,13 +70,13 @@ def visible(events: Sequence[Event]) -> list[Event]:
     return [ev for ev in events if ev.id not in hidden and not isinstance(ev.body, Retraction)]
 
 
-def select(items: Sequence[Item], start: dt.date, end: dt.date,
-           extra_types: frozenset[str] = frozenset()) -> list[Event]:
+def select(
+    items: Sequence[Item], start: dt.date, end: dt.date, extra_types: frozenset[str] = frozenset()
+) -> list[Event]:
     """Decoded events dated within [start, end], plus names, retractions and `extra_types`."""
     lo, hi = start.isoformat(), end.isoformat()
     wanted = ALWAYS | extra_types
-    return [decode_event(i.raw) for i in items
-            if i.type in wanted or lo <= i.local_date <= hi]
+    return [decode_event(i.raw) for i in items if i.type in wanted or lo <= i.local_date <= hi]
 
 
 # --- today -----------------------------------------------------------------------------------
@@ -93,7 +95,11 @@ def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
     hidden = hidden_ids(retractions)
     latest: dict[PersonId, Event] = {}
     for item in reversed(items):  # newest first; stop once everyone has one
-        if item.type != "checkin" or PersonId(item.author) in latest or item.local_date > on.isoformat():
+        if (
+            item.type != "checkin"
+            or PersonId(item.author) in latest
+            or item.local_date > on.isoformat()
+        ):
             continue
         ev = decode_event(item.raw)
         if ev.supersedes is not None:
@@ -135,8 +141,9 @@ class PeriodView:
 
 
 def period(items: Sequence[Item], start: dt.date, end: dt.date) -> PeriodView:
-    events = visible(select(items, start, end, frozenset({"milestone.celebrated", "calendar",
-                                                          "goal.week"})))
+    events = visible(
+        select(items, start, end, frozenset({"milestone.celebrated", "calendar", "goal.week"}))
+    )
     known = names(items)
     people = {p: PersonDays(n) for p, n in known.items()}
     view = PeriodView(start, end, people, [], {}, [], [], [], [])
@@ -159,7 +166,7 @@ def period(items: Sequence[Item], start: dt.date, end: dt.date) -> PeriodView:
             view.partnership.append(ev)
         elif isinstance(body, GoalWeek) and body.week in weeks:
             view.goal_weeks.append(ev)
-    view.calendar.sort(key=lambda e: (_calendar_key(e)))
+    view.calendar.sort(key=_calendar_key)
     return view
 
 
@@ -183,13 +190,20 @@ def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
 # --- timeline ---------------------------------------------------------------------------------
 
 
-def timeline(items: Sequence[Item], since: dt.date | None = None, until: dt.date | None = None,
-             types: frozenset[str] | None = None) -> list[Event]:
+def timeline(
+    items: Sequence[Item],
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    types: frozenset[str] | None = None,
+) -> list[Event]:
     """Every visible event dated within [since, until], optionally of some types only."""
     lo = since.isoformat() if since else ""
     hi = until.isoformat() if until else "9999-12-31"
-    chosen = [i for i in items if i.type == "retract" or (
-        lo <= i.local_date <= hi and (types is None or i.type in types))]
+    chosen = [
+        i
+        for i in items
+        if i.type == "retract" or (lo <= i.local_date <= hi and (types is None or i.type in types))
+    ]
     return visible([decode_event(i.raw) for i in chosen])
 
 
@@ -207,20 +221,20 @@ def changes(items: Iterable[Item], doc: str) -> list[bytes]:
     return out
 
 
-def board(items: Sequence[Item], doc: str) -> dict[str, dict[str, object]]:
+def board(items: Sequence[Item], doc: str) -> dict[str, dict[str, Scalar]]:
     """The content of one shared document as {object id: {field: value}}."""
     from tend.core import shared  # automerge is loaded only by views that need it
 
-    return dict(shared.read(changes(items, doc)))
+    return shared.read(changes(items, doc))
 
 
-def joys(items: Sequence[Item], week: str) -> list[dict[str, object]]:
+def joys(items: Sequence[Item], week: str) -> list[dict[str, Any]]:
     return [dict(fields, id=key) for key, fields in board(items, f"joy/{week}").items()]
 
 
-def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[dict[str, object]]:
+def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[dict[str, Any]]:
     content = board(items, "goals")
-    out = []
+    out: list[dict[str, Any]] = []
     for key, fields in content.items():
         if "@" in key:
             continue

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from automerge import core as am
-
 from tend.core.errors import CorruptStore
 from tend.core.events import Scalar
 
@@ -54,7 +53,9 @@ def build(changes: Sequence[bytes]) -> am.Document:
     return _load(accepted) or am.Document()
 
 
-def make_change(prior: Sequence[bytes], actor: bytes, puts: Sequence[tuple[str, str, Scalar]]) -> bytes:
+def make_change(
+    prior: Sequence[bytes], actor: bytes, puts: Sequence[tuple[str, str, Scalar]]
+) -> bytes:
     """The Automerge change bytes that apply `puts` on top of the document made of `prior`."""
     doc = build(prior)
     doc.set_actor(actor)

@@ -39,8 +39,9 @@ Heads = dict[LogId, tuple[Seq, bytes]]
 
 
 class LogStore(Protocol):
-    def append(self, entries: Sequence[tuple[bytes, int]],
-               meta: Mapping[str, bytes] | None = None) -> int:
+    def append(
+        self, entries: Sequence[tuple[bytes, int]], meta: Mapping[str, bytes] | None = None
+    ) -> int:
         """Append (entry bytes, received-at ms) atomically; return how many were new."""
 
     def heads(self) -> Heads: ...
@@ -63,21 +64,27 @@ class LogStore(Protocol):
     def close(self) -> None: ...
 
 
-def check_next(head: tuple[Seq, bytes] | None, header: Header, raw: bytes,
-               stored: bytes | None) -> bool:
+def check_next(
+    head: tuple[Seq, bytes] | None, header: Header, raw: bytes, stored: bytes | None
+) -> bool:
     """True if `raw` extends the log; False if it is already stored; ChainError otherwise."""
     if stored is not None:
         if stored != raw:
-            raise ChainError(f"log {header.log.hex()[:8]} seq {header.seq}: a different entry is "
-                             "already stored at this position (fork)")
+            raise ChainError(
+                f"log {header.log.hex()[:8]} seq {header.seq}: a different entry is "
+                "already stored at this position (fork)"
+            )
         return False
     last_seq, last_hash = head if head else (0, GENESIS)
     if header.seq != last_seq + 1:
-        raise ChainError(f"log {header.log.hex()[:8]}: expected seq {last_seq + 1}, "
-                         f"got {header.seq} (gap)")
+        raise ChainError(
+            f"log {header.log.hex()[:8]}: expected seq {last_seq + 1}, got {header.seq} (gap)"
+        )
     if header.prev_hash != last_hash:
-        raise ChainError(f"log {header.log.hex()[:8]} seq {header.seq}: does not follow the "
-                         "entry before it (broken chain)")
+        raise ChainError(
+            f"log {header.log.hex()[:8]} seq {header.seq}: does not follow the "
+            "entry before it (broken chain)"
+        )
     return True
 
 
@@ -89,21 +96,25 @@ class MemoryLogStore:
         self._meta: dict[str, bytes] = {}
         self._snapshot: tuple[int, bytes] | None = None
 
-    def append(self, entries: Sequence[tuple[bytes, int]],
-               meta: Mapping[str, bytes] | None = None) -> int:
+    def append(
+        self, entries: Sequence[tuple[bytes, int]], meta: Mapping[str, bytes] | None = None
+    ) -> int:
         heads = dict(self._heads)
         new: list[StoredEntry] = []
         for raw, received in entries:
             header = Header.decode(raw)
             old = self._by_pos.get((header.log, header.seq))
-            pending = next((e.entry for e in new if (e.log, e.seq) == (header.log, header.seq)),
-                           None)
-            if not check_next(heads.get(header.log), header, raw,
-                              old.entry if old else pending):
+            pending = next(
+                (e.entry for e in new if (e.log, e.seq) == (header.log, header.seq)), None
+            )
+            if not check_next(heads.get(header.log), header, raw, old.entry if old else pending):
                 continue
             digest = entry_hash(raw)
-            new.append(StoredEntry(len(self._rows) + len(new) + 1, header.log, header.seq,
-                                   digest, raw, received))
+            new.append(
+                StoredEntry(
+                    len(self._rows) + len(new) + 1, header.log, header.seq, digest, raw, received
+                )
+            )
             heads[header.log] = (header.seq, digest)
         for row in new:
             self._rows.append(row)
@@ -172,7 +183,9 @@ def _translated(what: str) -> Iterator[None]:
         if "full" in text:
             raise StorageFull("the disk is full; nothing was recorded") from e
         if "locked" in text or "busy" in text:
-            raise TendError(f"{what}: the journal is busy in another tend process; try again") from e
+            raise TendError(
+                f"{what}: the journal is busy in another tend process; try again"
+            ) from e
         raise CorruptStore(f"{what}: {e}") from e
     except sqlite3.DatabaseError as e:
         raise CorruptStore(f"{what}: the journal file is damaged ({e})") from e
@@ -187,16 +200,20 @@ class SqliteLogStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
 
-    def append(self, entries: Sequence[tuple[bytes, int]],
-               meta: Mapping[str, bytes] | None = None) -> int:
+    def append(
+        self, entries: Sequence[tuple[bytes, int]], meta: Mapping[str, bytes] | None = None
+    ) -> int:
         with _translated("recording"):
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
                 added = self._append_locked(entries)
                 for key, value in (meta or {}).items():
-                    db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
-                               "DO UPDATE SET value = excluded.value", (key, value))
+                    db.execute(
+                        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
+                        "DO UPDATE SET value = excluded.value",
+                        (key, value),
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -208,15 +225,17 @@ class SqliteLogStore:
         heads: Heads = {}
         for raw, received in entries:
             header = Header.decode(raw)
-            row = self._db.execute("SELECT entry FROM entries WHERE log_id = ? AND seq = ?",
-                                   (header.log, header.seq)).fetchone()
+            row = self._db.execute(
+                "SELECT entry FROM entries WHERE log_id = ? AND seq = ?", (header.log, header.seq)
+            ).fetchone()
             head = heads.get(header.log) or self.head(header.log)
             if not check_next(head, header, raw, row[0] if row else None):
                 continue
             digest = entry_hash(raw)
-            self._db.execute("INSERT INTO entries(log_id, seq, hash, entry, received_at) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             (header.log, header.seq, digest, raw, received))
+            self._db.execute(
+                "INSERT INTO entries(log_id, seq, hash, entry, received_at) VALUES (?, ?, ?, ?, ?)",
+                (header.log, header.seq, digest, raw, received),
+            )
             heads[header.log] = (header.seq, digest)
             added += 1
         return added
@@ -224,13 +243,15 @@ class SqliteLogStore:
     def heads(self) -> Heads:
         with _translated("reading the journal"):
             rows = self._db.execute(
-                "SELECT log_id, MAX(seq), hash FROM entries GROUP BY log_id").fetchall()
+                "SELECT log_id, MAX(seq), hash FROM entries GROUP BY log_id"
+            ).fetchall()
         return {LogId(log): (Seq(seq), digest) for log, seq, digest in rows}
 
     def head(self, log: LogId) -> tuple[Seq, bytes] | None:
         with _translated("reading the journal"):
-            row = self._db.execute("SELECT seq, hash FROM entries WHERE log_id = ? "
-                                   "ORDER BY seq DESC LIMIT 1", (log,)).fetchone()
+            row = self._db.execute(
+                "SELECT seq, hash FROM entries WHERE log_id = ? ORDER BY seq DESC LIMIT 1", (log,)
+            ).fetchone()
         return (Seq(row[0]), row[1]) if row else None
 
     def _rows(self, sql: str, args: tuple[object, ...]) -> Iterator[StoredEntry]:
@@ -240,12 +261,18 @@ class SqliteLogStore:
             yield StoredEntry(rowid, LogId(log), Seq(seq), digest, raw, received)
 
     def since(self, rowid: int) -> Iterator[StoredEntry]:
-        return self._rows("SELECT rowid, log_id, seq, hash, entry, received_at FROM entries "
-                          "WHERE rowid > ? ORDER BY rowid", (rowid,))
+        return self._rows(
+            "SELECT rowid, log_id, seq, hash, entry, received_at FROM entries "
+            "WHERE rowid > ? ORDER BY rowid",
+            (rowid,),
+        )
 
     def log_entries(self, log: LogId) -> Iterator[StoredEntry]:
-        return self._rows("SELECT rowid, log_id, seq, hash, entry, received_at FROM entries "
-                          "WHERE log_id = ? ORDER BY seq", (log,))
+        return self._rows(
+            "SELECT rowid, log_id, seq, hash, entry, received_at FROM entries "
+            "WHERE log_id = ? ORDER BY seq",
+            (log,),
+        )
 
     def count(self) -> int:
         with _translated("reading the journal"):
@@ -263,9 +290,12 @@ class SqliteLogStore:
 
     def save_snapshot(self, upto: int, blob: bytes) -> None:
         with _translated("saving the view cache"):
-            self._db.execute("INSERT INTO snapshot(id, upto, blob) VALUES (1, ?, ?) "
-                             "ON CONFLICT(id) DO UPDATE SET upto = excluded.upto, "
-                             "blob = excluded.blob", (upto, blob))
+            self._db.execute(
+                "INSERT INTO snapshot(id, upto, blob) VALUES (1, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET upto = excluded.upto, "
+                "blob = excluded.blob",
+                (upto, blob),
+            )
 
     def close(self) -> None:
         self._db.close()

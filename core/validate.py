@@ -1,4 +1,4 @@
-"""Checks at the edge: every bad value raises `ValidationError` naming the field and what is allowed."""
+"""Checks at the edge: a bad value raises `ValidationError` naming the field and what is allowed."""
 
 from __future__ import annotations
 

@@ -57,8 +57,9 @@ def verify(journal: Journal, progress: Callable[[int], None] | None = None) -> R
     return report
 
 
-def _check_log(journal: Journal, log: LogId, report: Report,
-               progress: Callable[[int], None] | None) -> list[_Checked]:
+def _check_log(
+    journal: Journal, log: LogId, report: Report, progress: Callable[[int], None] | None
+) -> list[_Checked]:
     out = []
     prev, expected = entry.GENESIS, 1
     for stored in journal.store.log_entries(log):
@@ -74,8 +75,9 @@ def _check_log(journal: Journal, log: LogId, report: Report,
     return out
 
 
-def _check_entry(journal: Journal, raw: bytes, digest: bytes, log: LogId, expected: int,
-                 prev: bytes) -> _Checked | str:
+def _check_entry(
+    journal: Journal, raw: bytes, digest: bytes, log: LogId, expected: int, prev: bytes
+) -> _Checked | str:
     if entry.entry_hash(raw) != digest:
         return "its bytes do not match its stored hash (altered on disk)"
     try:
@@ -107,11 +109,15 @@ def _check_signatures(journal: Journal, checked: list[_Checked], report: Report)
         public = roster.get(header.log)
         report.signatures += 1
         if public is None:
-            report.problems.append(Problem(short(header.log), header.seq,
-                                           "written by a device that is not on the roster"))
+            report.problems.append(
+                Problem(
+                    short(header.log), header.seq, "written by a device that is not on the roster"
+                )
+            )
         elif not item.opened.signed_by(public):
-            report.problems.append(Problem(short(header.log), header.seq,
-                                           "signature does not verify"))
+            report.problems.append(
+                Problem(short(header.log), header.seq, "signature does not verify")
+            )
 
 
 def _roster(me: LogId, my_key: bytes, checked: list[_Checked]) -> dict[LogId, bytes]:
@@ -121,8 +127,11 @@ def _roster(me: LogId, my_key: bytes, checked: list[_Checked]) -> dict[LogId, by
         grew = False
         for item in checked:
             body = item.event.body
-            if (isinstance(body, DeviceAdded) and item.opened.header.log in roster
-                    and body.device not in roster):
+            if (
+                isinstance(body, DeviceAdded)
+                and item.opened.header.log in roster
+                and body.device not in roster
+            ):
                 roster[body.device] = body.sign_pub
                 grew = True
     return roster
