@@ -13,6 +13,7 @@ entries; every sqlite3 exception is translated here.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -178,21 +179,27 @@ def _translated(what: str) -> Iterator[None]:
         yield
     except TendError:
         raise
-    except sqlite3.OperationalError as e:
-        text = str(e).lower()
-        if "full" in text:
-            raise StorageFull("the disk is full; nothing was recorded") from e
-        if "locked" in text or "busy" in text:
+    except sqlite3.DatabaseError as e:
+        # Classify by SQLite's own error code: a full or failing disk is not tampering.
+        code = getattr(e, "sqlite_errorname", "") or ""
+        if code.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+            raise StorageFull(
+                f"{what}: the disk refused the write ({e}); nothing was recorded"
+            ) from e
+        if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             raise TendError(
                 f"{what}: the journal is busy in another tend process; try again"
             ) from e
-        raise CorruptStore(f"{what}: {e}") from e
-    except sqlite3.DatabaseError as e:
+        if code.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM")):
+            raise TendError(f"{what}: cannot write the journal file ({e})") from e
         raise CorruptStore(f"{what}: the journal file is damaged ({e})") from e
 
 
 class SqliteLogStore:
     def __init__(self, path: Path) -> None:
+        if not path.exists():
+            # SQLite would create it (and its -wal and -shm, which copy its mode) world-readable.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         with _translated("opening the journal"):
             self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
             self._db.execute("PRAGMA journal_mode=WAL")
