@@ -42,6 +42,7 @@ def _ids_of(app: App, *types: str) -> list[bytes]:
 @click.option("--note", help="Anything else.")
 @click.option("--private", is_flag=True, help="Only my own devices can read this entry.")
 @click.option("--date", "on", help="The day this is about, if not today (e.g. yesterday).")
+@click.option("--replaces", help="Id of an earlier check-in of yours that this one corrects.")
 @pass_app
 def checkin(
     app: App,
@@ -54,6 +55,7 @@ def checkin(
     note: str | None,
     private: bool,
     on: str | None,
+    replaces: str | None,
 ) -> None:
     """Record how today is. A rest day alone is a whole check-in."""
     if (
@@ -70,9 +72,25 @@ def checkin(
     )
     journal = app.journal()
     private = private or "checkin" in journal.device.settings.get("private_kinds", [])
-    recorded = journal.record(body, private=private, on=parse_date("date", on))
+    day_of, supersedes = parse_date("date", on), None
+    if replaces:
+        mine = _own_events(app, "checkin")
+        supersedes = resolve_id(replaces, mine, "check-in of yours")
+        day_of = day_of or dt.date.fromisoformat(mine[supersedes].local_date)
+    recorded = journal.record(body, private=private, on=day_of, supersedes=supersedes)
     kind = {"rest": " Rest counts.", "flare": " Go gently; rest counts."}.get(day or "", "")
     _say(f"Recorded your check-in{' (private)' if private else ''}.{kind} [{short(recorded.id)}]")
+
+
+def _own_events(app: App, *types: str) -> dict[bytes, ev.Event]:
+    from tend.core.codec import decode_event
+
+    journal = app.journal()
+    return {
+        e.id: e
+        for e in (decode_event(i.raw) for i in journal.items() if not types or i.type in types)
+        if e.author == journal.device.person
+    }
 
 
 @click.command()
@@ -121,12 +139,8 @@ def gratitude(app: App, text: str, private: bool) -> None:
 @pass_app
 def retract(app: App, entry_id: str, reason: str | None) -> None:
     """Take back one of your own entries (nothing is rewritten; this is a new entry)."""
-    journal = app.journal()
-    mine = [i.raw for i in journal.items() if i.author == journal.device.person]
-    from tend.core.codec import decode_event
-
-    target = resolve_id(entry_id, [decode_event(raw).id for raw in mine], "entry of yours")
-    journal.record(ev.Retraction(target=target, reason=reason))
+    target = resolve_id(entry_id, _own_events(app), "entry of yours")
+    app.journal().record(ev.Retraction(target=EventId(target), reason=reason))
     _say("Taken back.")
 
 

@@ -91,20 +91,22 @@ class TodayView:
 def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
     """Each partner's latest check-in, side by side (mine first)."""
     known = names(items)
-    retractions = [decode_event(i.raw) for i in items if i.type == "retract"]
-    hidden = hidden_ids(retractions)
+    # Who took back which entry; only the entry's own author counts (checked when we meet it).
+    takers: dict[EventId, set[PersonId]] = {}
+    for item in items:
+        if item.type == "retract":
+            ev = decode_event(item.raw)
+            assert isinstance(ev.body, Retraction)
+            takers.setdefault(ev.body.target, set()).add(ev.author)
     latest: dict[PersonId, Event] = {}
+    last_day = on.isoformat()
     for item in reversed(items):  # newest first; stop once everyone has one
-        if (
-            item.type != "checkin"
-            or PersonId(item.author) in latest
-            or item.local_date > on.isoformat()
-        ):
+        if item.type != "checkin" or PersonId(item.author) in latest or item.local_date > last_day:
             continue
         ev = decode_event(item.raw)
         if ev.supersedes is not None:
-            hidden.add(ev.supersedes)
-        if ev.id not in hidden:
+            takers.setdefault(ev.supersedes, set()).add(ev.author)
+        if ev.author not in takers.get(ev.id, ()):
             latest[ev.author] = ev
         if len(latest) >= len(known):
             break
