@@ -24,7 +24,16 @@ from tend.core.errors import (
 )
 from tend.core.events import DeviceAdded, Event, Payload, PersonNamed, Sealed
 from tend.core.fsutil import ensure_private_dir
-from tend.core.ids import EventId, LogId, Seq, new_event_id, new_log_id, new_person_id, new_space_id
+from tend.core.ids import (
+    EventId,
+    LogId,
+    Seq,
+    new_event_id,
+    new_log_id,
+    new_person_id,
+    new_space_id,
+    short,
+)
 from tend.core.keystore import DeviceKeys
 from tend.core.store import LogStore, SqliteLogStore
 
@@ -241,7 +250,19 @@ class Journal:
         if isinstance(ev.body, Sealed):
             inner = self.open_private(ev.body)
             if inner is not None:
-                event_bytes, ev = inner, decode_event(inner)
+                inner_ev = decode_event(inner)
+                if (inner_ev.id, inner_ev.author, inner_ev.device, inner_ev.hlc) != (
+                    ev.id,
+                    ev.author,
+                    ev.device,
+                    ev.hlc,
+                ):
+                    # A sealed box copied into another entry (a replay): refuse, never show.
+                    raise IntegrityError(
+                        f"log {short(opened.header.log)} seq {opened.header.seq}: a private "
+                        "entry does not match the entry that carries it"
+                    )
+                event_bytes, ev = inner, inner_ev
         doc = ev.body.doc_name(ev) if ev.body.SHARED else None
         return Item(
             ev.hlc,

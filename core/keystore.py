@@ -7,6 +7,8 @@ encryption) alone; docs/security.md says what that means for a thief.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from tend.core.ids import LogId, PersonId, SpaceId
 
 FILE_NAME = "device.tend"
 _AAD = b"tend/device-file/v1"
+_MAX_SCRYPT_N = 1 << 20  # room to raise keys.SCRYPT_N later; caps scrypt memory at 1 GiB
 
 
 @dataclass
@@ -78,7 +81,7 @@ def _to_record(k: DeviceKeys) -> dict[str, Any]:
 
 
 def _from_record(r: dict[str, Any]) -> DeviceKeys:
-    return DeviceKeys(
+    device = DeviceKeys(
         space=SpaceId(r["space"]),
         person=PersonId(r["person"]),
         log=LogId(r["log"]),
@@ -90,6 +93,21 @@ def _from_record(r: dict[str, Any]) -> DeviceKeys:
         local_key=r["local"],
         settings=dict(r["settings"]),
     )
+    _check_shape(device)
+    return device
+
+
+def _check_shape(k: DeviceKeys) -> None:
+    """ValueError unless ids and keys have their sizes and the current epoch has a key."""
+    ids = (k.space, k.person, k.log)
+    secret = (k.sign_seed, k.dh_secret, k.private_key, k.local_key, *k.space_keys.values())
+    if not (
+        all(isinstance(x, bytes) and len(x) == 16 for x in ids)
+        and all(isinstance(x, bytes) and len(x) == 32 for x in secret)
+        and isinstance(k.epoch, int)
+        and k.epoch in k.space_keys
+    ):
+        raise ValueError("device record has the wrong shape")
 
 
 def save(path: Path, device: DeviceKeys, passphrase: str | None = None) -> None:
@@ -97,14 +115,17 @@ def save(path: Path, device: DeviceKeys, passphrase: str | None = None) -> None:
     outer: dict[str, Any] = {"tend": "device", "v": 1}
     if passphrase:
         salt = secrets.token_bytes(16)
+        n = keys.SCRYPT_N  # derive with the cost we record, even if SCRYPT_N was changed
         outer.update(
             wrap="scrypt",
-            n=keys.SCRYPT_N,
+            n=n,
             salt=salt,
-            body=envelope.seal(keys.passphrase_key(passphrase, salt), body, _AAD),
+            body=envelope.seal(keys.passphrase_key(passphrase, salt, n), body, _AAD),
         )
     else:
-        outer.update(wrap="none", body=body)
+        # A checksum, so a damaged file is refused rather than used with a wrong key (which
+        # would seal new entries that nothing can ever open).
+        outer.update(wrap="none", body=body, sum=hashlib.sha256(body).digest())
     write_private_atomic(path, msgpack.packb(outer, use_bin_type=True))
 
 
@@ -115,11 +136,15 @@ def is_wrapped(path: Path) -> bool:
 def _read_outer(path: Path) -> dict[str, Any]:
     try:
         outer = msgpack.unpackb(path.read_bytes(), raw=False, strict_map_key=False)
-    except (ValueError, msgpack.UnpackException) as e:
+    except (ValueError, TypeError, msgpack.UnpackException) as e:  # TypeError: a map as a key
         raise CorruptStore(f"{path.name} is not a tend device file") from e
     if not isinstance(outer, dict) or outer.get("tend") != "device":
         raise CorruptStore(f"{path.name} is not a tend device file")
     return outer
+
+
+def _valid_scrypt_n(n: int) -> bool:
+    return 2 <= n <= _MAX_SCRYPT_N and n & (n - 1) == 0
 
 
 def load(path: Path, passphrase: str | None = None) -> DeviceKeys:
@@ -133,11 +158,21 @@ def load(path: Path, passphrase: str | None = None) -> DeviceKeys:
                 "this journal is locked with a passphrase; set TEND_PASSPHRASE "
                 "or run from a terminal to be asked"
             )
+        n, salt = outer.get("n"), outer.get("salt")
+        # Checked before use: a damaged file must not become a raw ValueError or a huge scrypt.
+        if not (isinstance(salt, bytes) and isinstance(n, int) and _valid_scrypt_n(n)):
+            raise CorruptStore(f"{path.name} is damaged")
         try:
-            key = keys.passphrase_key(passphrase, outer["salt"], outer["n"])
+            key = keys.passphrase_key(passphrase, salt, n)
             body = envelope.open_envelope(key, body, _AAD)
         except InvalidEnvelope:
             raise WrongPassphrase("that passphrase does not open this journal") from None
+    elif "sum" in outer:  # files written before the checksum was added have none
+        check = outer["sum"]
+        if not isinstance(check, bytes) or not hmac.compare_digest(
+            check, hashlib.sha256(body).digest()
+        ):
+            raise CorruptStore(f"{path.name} is damaged (its checksum does not match)")
     try:
         return _from_record(msgpack.unpackb(body, raw=False, strict_map_key=False))
     except (KeyError, TypeError, ValueError, msgpack.UnpackException) as e:

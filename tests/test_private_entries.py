@@ -1,0 +1,85 @@
+"""Private entries: sealed for the author's own devices; the partner sees only that one exists."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tend.core import entry, keys
+from tend.core.codec import decode_event
+from tend.core.errors import IntegrityError
+from tend.core.events import CheckIn, Sealed
+from tend.core.ids import new_log_id, new_person_id
+from tend.core.journal import Journal
+from tend.core.keystore import DeviceKeys
+from tend.core.store import MemoryLogStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = dt.datetime(2026, 3, 14, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        self.at += dt.timedelta(minutes=1)
+        return self.at
+
+
+def partner_of(sam: Journal, clock: Clock) -> Journal:
+    """A second person's device in the same space: same space keys, own private key."""
+    device = dataclasses.replace(
+        DeviceKeys.generate(sam.device.space, new_person_id(), new_log_id()),
+        space_keys=dict(sam.device.space_keys),
+        epoch=sam.device.epoch,
+    )
+    return Journal(sam.home, device, MemoryLogStore(), now=clock)
+
+
+def deliver(source: Journal, target: Journal) -> None:
+    target.store.append([(s.entry, s.received_at) for s in source.store.since(0)])
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Journal, Journal]:
+    clock = Clock()
+    sam = Journal.create(tmp_path / "sam", "Sam", now=clock)
+    return sam, partner_of(sam, clock)
+
+
+def test_a_private_entry_reads_back_for_its_author(pair: tuple[Journal, Journal]) -> None:
+    sam, _alex = pair
+    sam.record(CheckIn(pain=7, note="marmalade-umbrella"), private=True)
+    last = decode_event(sam.items()[-1].raw)
+    assert last.body == CheckIn(pain=7, note="marmalade-umbrella")
+
+
+def test_the_partner_sees_only_that_a_private_entry_exists(pair: tuple[Journal, Journal]) -> None:
+    sam, alex = pair
+    sam.record(CheckIn(pain=7, note="marmalade-umbrella"), private=True)
+    deliver(sam, alex)
+    seen = [decode_event(i.raw) for i in alex.items()]
+    assert [e.type for e in seen][-1] == "sealed"
+    assert all(not isinstance(e.body, CheckIn) for e in seen)
+    assert b"marmalade" not in b"".join(i.raw for i in alex.items())
+
+
+def test_a_sealed_box_copied_into_another_entry_is_refused(pair: tuple[Journal, Journal]) -> None:
+    sam, alex = pair
+    sam.record(CheckIn(note="only mine"), private=True)
+    # Sam's view holds the opened event; the stored entry holds the sealed box.
+    stored = list(sam.store.since(0))[-1]
+    outer = decode_event(entry.open_entry(stored.entry, sam.device.space_keys.get).event)
+    assert isinstance(outer.body, Sealed)
+    # Alex, who cannot open it, replays the box in an entry of Alex's own.
+    alex.record(Sealed(box=outer.body.box))
+    deliver(alex, sam)
+    with pytest.raises(IntegrityError, match="private entry does not match"):
+        Journal(sam.home, sam.device, sam.store).items()
+
+
+def test_private_and_space_keys_differ(pair: tuple[Journal, Journal]) -> None:
+    sam, alex = pair
+    assert sam.device.private_key != alex.device.private_key
+    assert keys.new_key() != sam.device.private_key
