@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+
 from tend.cli import jsonview
 from tend.cli.app import App, ask_passphrase
 from tend.core.errors import IntegrityError, UserError

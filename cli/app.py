@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+
 from tend.core.errors import UserError, ValidationError
 from tend.core.ids import EventId
 

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import click
+
 from tend.cli import render
 from tend.cli.look_cmds import show_period
 from tend.core import events as ev

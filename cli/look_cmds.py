@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
+
 from tend.cli import jsonview, render
 from tend.cli.app import App, parse_date, parse_moment
 from tend.cli.record_cmds import calendar, care, goal, joy

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from tend import __version__
 from tend.cli.app import App
 from tend.core.errors import TendError

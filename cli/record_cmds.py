@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import click
+
 from tend.cli.app import App, interactive, parse_date, resolve_id
 from tend.core import events as ev
 from tend.core.ids import EventId, new_event_id, short

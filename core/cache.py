@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import msgpack
+
 from tend.core import envelope
 from tend.core.errors import InvalidEnvelope
 

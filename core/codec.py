@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 import msgpack
+
 from tend.core.errors import CorruptStore, TendError
 from tend.core.events import PAYLOADS, Event, Payload
 from tend.core.ids import EventId, LogId, PersonId
+from tend.core.validate import iso_date
 
 Fields = dict[str, Any]
 
@@ -104,7 +106,7 @@ def decode_event(raw: bytes) -> Event:
             device=LogId(_bytes(record["d"])),
             hlc=_int(record["h"]),
             wall_ms=_int(record["w"]),
-            local_date=str(record["l"]),
+            local_date=_date(record["l"]),
             tz_minutes=_int(record["z"]),
             body=body,
             supersedes=EventId(_bytes(record["s"])) if "s" in record else None,
@@ -114,13 +116,20 @@ def decode_event(raw: bytes) -> Event:
         if isinstance(e, CorruptStore):
             raise
         raise CorruptStore(f"invalid event: {e}") from e
-    except (KeyError, ValueError, TypeError, msgpack.UnpackException) as e:
+    except (KeyError, ValueError, TypeError, RecursionError, msgpack.UnpackException) as e:
+        # RecursionError: a hostile value nested about a thousand deep fails in repr() or str().
         raise CorruptStore("event could not be decoded") from e
 
 
 def _bytes(value: object) -> bytes:
     if not isinstance(value, bytes) or len(value) > 1 << 20:
         raise CorruptStore("expected bytes in event")
+    return value
+
+
+def _date(value: object) -> str:
+    iso_date("local_date", value)  # a ValidationError here becomes CorruptStore above
+    assert isinstance(value, str)
     return value
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgpack
+
 from tend.core import envelope, keys
 from tend.core.errors import ChainError, InvalidEnvelope
 from tend.core.ids import LogId, Seq, SpaceId

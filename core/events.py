@@ -415,6 +415,8 @@ class RitualSet(Payload):
         v.raw_id("ritual", self.ritual)
         v.text("title", self.title, limit=v.MAX_TITLE, required=True)
         v.choice("cadence", self.cadence, CADENCES, required=True)
+        if not isinstance(self.active, bool):
+            raise ValidationError("active", "true or false", self.active)
 
     def doc_name(self, ev: Event) -> str:
         return "rituals"
@@ -442,6 +444,8 @@ class Boundary(Payload):
     def validate(self) -> None:
         v.raw_id("boundary", self.boundary)
         v.text("text", self.text, required=True)
+        if not isinstance(self.active, bool):
+            raise ValidationError("active", "true or false", self.active)
 
     def doc_name(self, ev: Event) -> str:
         return "comfort"
@@ -497,6 +501,8 @@ class CareTask(Payload):
         v.text("title", self.title, limit=v.MAX_TITLE, required=True)
         v.choice("owner", self.owner, WHO, required=True)
         v.choice("cadence", self.cadence, CADENCES, required=True)
+        if not isinstance(self.active, bool):
+            raise ValidationError("active", "true or false", self.active)
 
     def doc_name(self, ev: Event) -> str:
         return "care"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+
 from tend.core import envelope, keys
 from tend.core.errors import CorruptStore, InvalidEnvelope, WrongPassphrase
 from tend.core.fsutil import write_private_atomic

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from automerge import core as am
+
 from tend.core.errors import CorruptStore
 from tend.core.events import Scalar
 

@@ -10,6 +10,7 @@ import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tend.core import entry, envelope, keys
 from tend.core.errors import ChainError, InvalidEnvelope
 from tend.core.ids import LogId, Seq, SpaceId

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgpack
 import pytest
+
 from tend.core import envelope, keys, keystore
 from tend.core.errors import CorruptStore, InvalidEnvelope, WrongPassphrase
 from tend.core.ids import LogId, PersonId, SpaceId

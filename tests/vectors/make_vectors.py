@@ -20,6 +20,7 @@ from typing import Any
 
 import msgpack
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
 from tend.core import entry, envelope, keys
 from tend.core.ids import LogId, Seq, SpaceId
 
