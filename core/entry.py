@@ -17,52 +17,28 @@ What the relay sees: the header (space, opaque log id, seq, epoch, a hash) and p
 
 from __future__ import annotations
 
-import hashlib
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgpack
 
 from tend.core import envelope, keys
-from tend.core.errors import ChainError, InvalidEnvelope
-from tend.core.ids import LogId, Seq, SpaceId
+from tend.core.errors import InvalidEnvelope
+from tend.core.header import GENESIS, HASH_LEN, HEADER_LEN, MAX_ENTRY, VERSION, Header, entry_hash
 
-VERSION = 1
-HASH_LEN = 32
-GENESIS = bytes(HASH_LEN)
-_HEADER = struct.Struct(">B16s16sQI32s")
-HEADER_LEN = _HEADER.size
-MAX_ENTRY = 1 << 16  # 64 KiB: a journal event is small; bigger is refused everywhere
+__all__ = [
+    "GENESIS",
+    "HASH_LEN",
+    "HEADER_LEN",
+    "MAX_ENTRY",
+    "VERSION",
+    "Header",
+    "Opened",
+    "build",
+    "entry_hash",
+    "open_entry",
+]
 _SIG_CONTEXT = b"tend/entry/v1"
-
-
-@dataclass(frozen=True, slots=True)
-class Header:
-    space: SpaceId
-    log: LogId
-    seq: Seq
-    epoch: int
-    prev_hash: bytes
-    version: int = VERSION
-
-    def encode(self) -> bytes:
-        return _HEADER.pack(
-            self.version, self.space, self.log, self.seq, self.epoch, self.prev_hash
-        )
-
-    @staticmethod
-    def decode(entry: bytes) -> Header:
-        if len(entry) < HEADER_LEN + envelope.OVERHEAD or len(entry) > MAX_ENTRY:
-            raise ChainError("entry has an impossible size")
-        version, space, log, seq, epoch, prev = _HEADER.unpack_from(entry)
-        if version != VERSION or seq < 1:
-            raise ChainError("entry header is not one tend writes")
-        return Header(SpaceId(space), LogId(log), Seq(seq), epoch, prev, version)
-
-
-def entry_hash(entry: bytes) -> bytes:
-    return hashlib.sha256(entry).digest()
 
 
 def _signed_message(header: bytes, event: bytes) -> bytes:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tend.core.entry import GENESIS, Header, entry_hash
 from tend.core.errors import ChainError, CorruptStore, StorageFull, TendError
+from tend.core.header import GENESIS, Header, entry_hash
 from tend.core.ids import LogId, Seq
 
 

@@ -305,3 +305,9 @@ def test_a_header_round_trips_through_its_77_bytes(
     raw = header.encode()
     assert len(raw) == entry.HEADER_LEN
     assert entry.Header.decode(raw + bytes(envelope.OVERHEAD)) == header
+
+
+def test_the_relay_side_header_minimum_matches_the_envelope_overhead() -> None:
+    from tend.core import envelope, header
+
+    assert header.MIN_SEALED == envelope.OVERHEAD
