@@ -1,0 +1,397 @@
+"""The sync protocol between a device and the relay: a sans-IO state machine.
+
+Theory of operation
+-------------------
+One websocket message carries one frame: a msgpack map whose "t" names the frame type. This
+module turns bytes into typed frames and frames into bytes, checks every size before decoding,
+and enforces which frames may be sent or received in which state. It does no I/O and imports
+no asyncio: the relay (sync/relay.py) and the client (sync/client.py) are thin shells around it,
+and the fuzz and property tests drive it directly.
+
+    device                                      relay
+      Hello(versions, space, capability) ──▶
+                                         ◀── Welcome(version, heads)      or Error + close
+      Push(id, entries) ──▶                                               (any time after Welcome)
+                                         ◀── Ack(id, stored)              after a durable write
+                                         ◀── Error(id, code)              push refused, stay open
+      Pull(have = {log id: highest seq}) ──▶
+                                         ◀── Entries(batch) …             catch-up, bounded
+                                         ◀── CaughtUp(heads)
+                                         ◀── Entries(live=True) …         pushed as they arrive
+      Rotate(id, capability hash) ──▶    ◀── Ack(id)                      after removing a device
+
+What the relay learns from frames: the space id, the capability (it stores only its hash),
+opaque log ids, seq numbers, entry sizes (padded) and timing. Entries are opaque bytes to it.
+
+Errors say whose fault they are: `RemoteProtocolError` (the peer sent something illegal; it
+carries the error code to send back) and `LocalProtocolError` (our caller misused this object).
+After either, the connection is in ERROR and refuses further frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from typing import Any
+
+import msgpack
+
+from tend.core.errors import ProtocolError
+from tend.core.header import MAX_ENTRY
+
+PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
+
+# Limits, all checked before or while decoding (docs/protocol.md lists them).
+MAX_FRAME_BYTES = 4 << 20  # one websocket message
+MAX_ENTRIES_PER_FRAME = 256  # a catch-up batch or a push
+MAX_ENTRY_BYTES = MAX_ENTRY  # one entry (64 KiB)
+MAX_VECTOR_LOGS = 4096  # logs named in one version vector
+MAX_TEXT = 512  # an error message or code
+MAX_VERSIONS = 16
+MAX_REQUEST_ID = (1 << 63) - 1
+ID_BYTES = 16
+CAPABILITY_BYTES = 32
+CAPABILITY_HASH_BYTES = 32
+MAX_SEQ = (1 << 63) - 1
+
+
+class ErrorCode(StrEnum):
+    UNSUPPORTED_VERSION = "unsupported_version"  # no protocol version in common
+    MALFORMED = "malformed"  # not a frame we can decode
+    TOO_LARGE = "too_large"  # over a named limit
+    UNEXPECTED = "unexpected"  # a frame not allowed in this state
+    UNAUTHORIZED = "unauthorized"  # wrong capability for this space
+    UNKNOWN_SPACE = "unknown_space"  # no such space on this relay (and create was not asked)
+    GAP = "gap"  # an entry whose seq does not follow the stored ones
+    FORK = "fork"  # different bytes for a stored (log, seq), or a broken hash link
+    QUOTA = "quota"  # the space is over its storage quota
+    INTERNAL = "internal"  # the relay failed; try again later
+    GOING_AWAY = "going_away"  # the relay is shutting down
+
+
+class State(Enum):
+    START = "start"
+    HELLO = "hello"  # Hello sent (device) or received (relay), Welcome not yet
+    READY = "ready"  # welcomed: may push; may pull
+    SYNCING = "syncing"  # pulled, catch-up batches flowing
+    LIVE = "live"  # caught up; new entries are pushed as they arrive
+    ERROR = "error"
+    CLOSED = "closed"
+
+
+class Role(Enum):
+    DEVICE = "device"
+    RELAY = "relay"
+
+
+class LocalProtocolError(ProtocolError):
+    """Our own caller tried something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something illegal. `code` is what to tell it in an Error frame."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.detail = message
+
+
+# --- frames ---------------------------------------------------------------------------------------
+
+Vector = dict[bytes, int]
+
+
+@dataclass(frozen=True)
+class Hello:
+    versions: tuple[int, ...]
+    space: bytes
+    capability: bytes
+    create: bool = False
+    TYPE = "hello"
+
+
+@dataclass(frozen=True)
+class Welcome:
+    version: int
+    heads: Vector
+    TYPE = "welcome"
+
+
+@dataclass(frozen=True)
+class Pull:
+    have: Vector
+    TYPE = "pull"
+
+
+@dataclass(frozen=True)
+class Entries:
+    entries: tuple[bytes, ...]
+    live: bool = False
+    TYPE = "entries"
+
+
+@dataclass(frozen=True)
+class CaughtUp:
+    heads: Vector
+    TYPE = "caught_up"
+
+
+@dataclass(frozen=True)
+class Push:
+    id: int
+    entries: tuple[bytes, ...]
+    TYPE = "push"
+
+
+@dataclass(frozen=True)
+class Ack:
+    id: int
+    stored: int
+    TYPE = "ack"
+
+
+@dataclass(frozen=True)
+class Rotate:
+    id: int
+    capability_hash: bytes
+    TYPE = "rotate"
+
+
+@dataclass(frozen=True)
+class Error:
+    code: str
+    message: str = ""
+    id: int | None = None  # set: a refused request, the connection stays open
+    versions: tuple[int, ...] = field(default=())
+    TYPE = "error"
+
+    @property
+    def fatal(self) -> bool:
+        return self.id is None
+
+
+Frame = Hello | Welcome | Pull | Entries | CaughtUp | Push | Ack | Rotate | Error
+
+# --- the state table ------------------------------------------------------------------------------
+# (sender role, state, frame type) -> next state. The same table serves both ends: a device
+# *sending* Hello and the relay *receiving* it make the same move. Error frames are handled
+# apart: a fatal one (no id) moves to ERROR from any state; one with an id changes nothing.
+
+_AFTER_WELCOME = (State.READY, State.SYNCING, State.LIVE)
+TRANSITIONS: dict[tuple[Role, State, str], State] = {
+    (Role.DEVICE, State.START, "hello"): State.HELLO,
+    (Role.RELAY, State.HELLO, "welcome"): State.READY,
+    (Role.DEVICE, State.READY, "pull"): State.SYNCING,
+    (Role.RELAY, State.SYNCING, "entries"): State.SYNCING,
+    (Role.RELAY, State.SYNCING, "caught_up"): State.LIVE,
+    (Role.RELAY, State.LIVE, "entries"): State.LIVE,
+    **{(Role.DEVICE, s, "push"): s for s in _AFTER_WELCOME},
+    **{(Role.DEVICE, s, "rotate"): s for s in _AFTER_WELCOME},
+    **{(Role.RELAY, s, "ack"): s for s in _AFTER_WELCOME},
+}
+
+
+def negotiate(
+    offered: tuple[int, ...], supported: tuple[int, ...] = PROTOCOL_VERSIONS
+) -> int | None:
+    """The highest version both sides speak, if any."""
+    common = set(offered) & set(supported)
+    return max(common) if common else None
+
+
+class Connection:
+    """One end of one connection. `send` gives the bytes to write; `receive` the frame read."""
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+        self.peer = Role.RELAY if role is Role.DEVICE else Role.DEVICE
+        self.state = State.START
+
+    def send(self, frame: Frame) -> bytes:
+        if self.state in (State.ERROR, State.CLOSED):
+            raise LocalProtocolError(
+                f"cannot send {frame.TYPE}: the connection is {self.state.value}"
+            )
+        self._move(self.role, frame, local=True)
+        return encode(frame)
+
+    def receive(self, data: bytes) -> Frame:
+        if self.state in (State.ERROR, State.CLOSED):
+            raise LocalProtocolError(f"cannot receive: the connection is {self.state.value}")
+        try:
+            frame = decode(data)
+            self._move(self.peer, frame, local=False)
+        except RemoteProtocolError:
+            self.state = State.ERROR
+            raise
+        return frame
+
+    def close(self) -> None:
+        self.state = State.CLOSED
+
+    def _move(self, sender: Role, frame: Frame, *, local: bool) -> None:
+        if isinstance(frame, Error):
+            if frame.fatal:
+                self.state = State.ERROR
+            return
+        following = TRANSITIONS.get((sender, self.state, frame.TYPE))
+        if following is None:
+            message = (
+                f"{frame.TYPE} is not allowed from the {sender.value} in state {self.state.value}"
+            )
+            if local:
+                raise LocalProtocolError(message)
+            raise RemoteProtocolError(ErrorCode.UNEXPECTED, message)
+        self.state = following
+
+
+# --- encoding -------------------------------------------------------------------------------------
+
+
+def encode(frame: Frame) -> bytes:
+    body: dict[str, Any] = {"t": frame.TYPE}
+    if isinstance(frame, Hello):
+        body.update(v=list(frame.versions), s=frame.space, c=frame.capability, n=frame.create)
+    elif isinstance(frame, Welcome):
+        body.update(v=frame.version, h=frame.heads)
+    elif isinstance(frame, Pull):
+        body.update(h=frame.have)
+    elif isinstance(frame, Entries):
+        body.update(e=list(frame.entries), l=frame.live)
+    elif isinstance(frame, CaughtUp):
+        body.update(h=frame.heads)
+    elif isinstance(frame, Push):
+        body.update(i=frame.id, e=list(frame.entries))
+    elif isinstance(frame, Ack):
+        body.update(i=frame.id, n=frame.stored)
+    elif isinstance(frame, Rotate):
+        body.update(i=frame.id, c=frame.capability_hash)
+    else:
+        body.update(c=frame.code, m=frame.message[:MAX_TEXT])
+        if frame.id is not None:
+            body["i"] = frame.id
+        if frame.versions:
+            body["v"] = list(frame.versions)
+    data: bytes = msgpack.packb(body, use_bin_type=True)
+    if len(data) > MAX_FRAME_BYTES:
+        raise LocalProtocolError(f"{frame.TYPE} frame is {len(data)} bytes, over {MAX_FRAME_BYTES}")
+    return data
+
+
+def _bad(message: str, code: ErrorCode = ErrorCode.MALFORMED) -> RemoteProtocolError:
+    return RemoteProtocolError(code, message)
+
+
+def decode(data: bytes) -> Frame:
+    """Bytes -> frame, or RemoteProtocolError. Sizes are bounded before and during decoding."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise _bad("frames are binary messages")
+    if len(data) > MAX_FRAME_BYTES:
+        raise _bad(f"frame over {MAX_FRAME_BYTES} bytes", ErrorCode.TOO_LARGE)
+    try:
+        body = msgpack.unpackb(
+            bytes(data),
+            raw=False,
+            strict_map_key=False,
+            use_list=True,
+            max_bin_len=MAX_ENTRY_BYTES,
+            max_str_len=MAX_TEXT,
+            max_array_len=max(MAX_ENTRIES_PER_FRAME, MAX_VERSIONS),
+            max_map_len=MAX_VECTOR_LOGS,
+            max_ext_len=0,
+        )
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as e:
+        raise _bad(f"not a msgpack frame within limits ({type(e).__name__})") from None
+    if not isinstance(body, dict) or not isinstance(body.get("t"), str):
+        raise _bad("a frame is a map with a type")
+    parse = _PARSERS.get(body["t"])
+    if parse is None:
+        raise _bad("unknown frame type")
+    return parse(body)
+
+
+def _field(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    value = body.get(key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _bad(f"{body['t']}: field {key!r} missing or of the wrong type")
+    return value
+
+
+def _fixed_bytes(body: Mapping[str, Any], key: str, size: int) -> bytes:
+    value = _field(body, key, bytes)
+    if len(value) != size:
+        raise _bad(f"{body['t']}: field {key!r} must be {size} bytes")
+    return bytes(value)
+
+
+def _count(body: Mapping[str, Any], key: str, upper: int) -> int:
+    value = _field(body, key, int)
+    if not 0 <= value <= upper:
+        raise _bad(f"{body['t']}: field {key!r} out of range")
+    return int(value)
+
+
+def _vector(body: Mapping[str, Any], key: str) -> Vector:
+    raw = _field(body, key, dict)
+    out: Vector = {}
+    for log, seq in raw.items():
+        if not isinstance(log, bytes) or len(log) != ID_BYTES:
+            raise _bad(f"{body['t']}: a log id must be {ID_BYTES} bytes")
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
+            raise _bad(f"{body['t']}: a seq must be a whole number")
+        out[log] = seq
+    return out
+
+
+def _entries(body: Mapping[str, Any]) -> tuple[bytes, ...]:
+    raw = _field(body, "e", list)
+    if len(raw) > MAX_ENTRIES_PER_FRAME:
+        raise _bad("too many entries in one frame", ErrorCode.TOO_LARGE)
+    if not all(isinstance(e, bytes) and e for e in raw):
+        raise _bad(f"{body['t']}: entries must be non-empty byte strings")
+    return tuple(raw)
+
+
+def _versions(body: Mapping[str, Any], required: bool) -> tuple[int, ...]:
+    if not required and "v" not in body:
+        return ()
+    raw = _field(body, "v", list)
+    if (not raw and required) or len(raw) > MAX_VERSIONS:
+        raise _bad("versions: one to sixteen whole numbers")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 1 << 16 for v in raw):
+        raise _bad("versions: whole numbers")
+    return tuple(raw)
+
+
+def _text(body: Mapping[str, Any], key: str) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str):
+        raise _bad(f"{body['t']}: field {key!r} must be text")
+    return value
+
+
+_PARSERS: dict[str, Callable[[Mapping[str, Any]], Frame]] = {
+    "hello": lambda b: Hello(
+        _versions(b, True),
+        _fixed_bytes(b, "s", ID_BYTES),
+        _fixed_bytes(b, "c", CAPABILITY_BYTES),
+        bool(_field(b, "n", bool)),
+    ),
+    "welcome": lambda b: Welcome(_count(b, "v", 1 << 16), _vector(b, "h")),
+    "pull": lambda b: Pull(_vector(b, "h")),
+    "entries": lambda b: Entries(_entries(b), bool(_field(b, "l", bool))),
+    "caught_up": lambda b: CaughtUp(_vector(b, "h")),
+    "push": lambda b: Push(_count(b, "i", MAX_REQUEST_ID), _entries(b)),
+    "ack": lambda b: Ack(_count(b, "i", MAX_REQUEST_ID), _count(b, "n", MAX_ENTRIES_PER_FRAME)),
+    "rotate": lambda b: Rotate(
+        _count(b, "i", MAX_REQUEST_ID), _fixed_bytes(b, "c", CAPABILITY_HASH_BYTES)
+    ),
+    "error": lambda b: Error(
+        _text(b, "c"),
+        _text(b, "m"),
+        _count(b, "i", MAX_REQUEST_ID) if "i" in b else None,
+        _versions(b, False),
+    ),
+}
