@@ -11,6 +11,7 @@
     │   ├── InvalidEnvelope       an envelope could not be opened (one opaque reason)
     │   ├── ChainError            a log's hash chain or sequence is broken
     │   ├── SignatureError        an entry was not signed by a device on the roster
+    │   ├── UnreadableEntry       one entry does not open, or does not match what carries it
     │   └── CorruptStore          the local files cannot be read as a tend store
     └── ProtocolError             sync-layer errors (see tend.sync.protocol)
 
@@ -77,6 +78,13 @@ class ChainError(IntegrityError):
 
 class SignatureError(IntegrityError):
     pass
+
+
+class UnreadableEntry(IntegrityError):
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}; run: tend verify")
+        self.where = where
+        self.reason = reason
 
 
 class CorruptStore(IntegrityError):

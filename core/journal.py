@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from tend.core import cache, clock, entry, envelope, keystore, projections
@@ -18,9 +19,10 @@ from tend.core.codec import decode_event, encode_event
 from tend.core.errors import (
     AlreadyInitialised,
     ChainError,
-    IntegrityError,
+    CorruptStore,
     InvalidEnvelope,
     NotInitialised,
+    UnreadableEntry,
 )
 from tend.core.events import DeviceAdded, Event, Payload, PersonNamed, Sealed
 from tend.core.fsutil import ensure_private_dir
@@ -49,6 +51,31 @@ def _now() -> dt.datetime:
 
 def _hlc_bytes(hlc: int) -> bytes:
     return hlc.to_bytes(8, "big")
+
+
+@dataclass(frozen=True)
+class Readable:
+    """An opened entry: `outer` is what was signed; `event` is what this device can read."""
+
+    opened: entry.Opened
+    outer: Event
+    event: Event
+    event_bytes: bytes
+
+    def item(self, received_at: int) -> Item:
+        ev = self.event
+        doc = ev.body.doc_name(ev) if ev.body.SHARED else None
+        return Item(
+            ev.hlc,
+            ev.device,
+            self.opened.header.seq,
+            received_at,
+            ev.local_date,
+            ev.type,
+            ev.author,
+            doc,
+            self.event_bytes,
+        )
 
 
 class Journal:
@@ -238,43 +265,43 @@ class Journal:
                 return items, snap[0]
         return [], 0
 
-    def item_of(self, raw: bytes, received_at: int) -> Item:
+    def read_entry(self, raw: bytes) -> Readable:
+        """Open one stored or received entry: envelope, event, and a private box if it is ours.
+
+        Raises IntegrityError naming the entry for anything that does not open or match.
+        """
         try:
             opened = entry.open_entry(raw, self.device.space_keys.get)
-        except (InvalidEnvelope, ChainError) as e:
+            outer = decode_event(opened.event)
+        except (InvalidEnvelope, ChainError, CorruptStore) as e:
             head = entry.Header.decode(raw) if len(raw) >= entry.HEADER_LEN else None
-            where = f"log {head.log.hex()[:8]} seq {head.seq}" if head else "an entry"
-            raise IntegrityError(f"{where} cannot be opened ({e}); run: tend verify") from e
-        event_bytes = opened.event
-        ev = decode_event(event_bytes)
-        if isinstance(ev.body, Sealed):
-            inner = self.open_private(ev.body)
-            if inner is not None:
-                inner_ev = decode_event(inner)
-                if (inner_ev.id, inner_ev.author, inner_ev.device, inner_ev.hlc) != (
-                    ev.id,
-                    ev.author,
-                    ev.device,
-                    ev.hlc,
-                ):
-                    # A sealed box copied into another entry (a replay): refuse, never show.
-                    raise IntegrityError(
-                        f"log {short(opened.header.log)} seq {opened.header.seq}: a private "
-                        "entry does not match the entry that carries it"
-                    )
-                event_bytes, ev = inner, inner_ev
-        doc = ev.body.doc_name(ev) if ev.body.SHARED else None
-        return Item(
-            ev.hlc,
-            ev.device,
-            opened.header.seq,
-            received_at,
-            ev.local_date,
-            ev.type,
-            ev.author,
-            doc,
-            event_bytes,
-        )
+            where = f"log {short(head.log)} seq {head.seq}" if head else "an entry"
+            raise UnreadableEntry(where, f"cannot be opened ({e})") from e
+        if not isinstance(outer.body, Sealed):
+            return Readable(opened, outer, outer, opened.event)
+        inner = self.open_private(outer.body)
+        if inner is None:
+            return Readable(opened, outer, outer, opened.event)
+        ev = decode_event(inner)
+        if (ev.id, ev.author, ev.device, ev.hlc) != (
+            outer.id,
+            outer.author,
+            outer.device,
+            outer.hlc,
+        ):
+            # A sealed box copied into another entry (a replay): refuse, never show.
+            raise UnreadableEntry(
+                f"log {short(opened.header.log)} seq {opened.header.seq}",
+                "a private entry does not match the entry that carries it",
+            )
+        return Readable(opened, outer, ev, inner)
+
+    def item_of(self, raw: bytes, received_at: int) -> Item:
+        return self.read_entry(raw).item(received_at)
+
+    def trust_anchors(self) -> dict[bytes, bytes]:
+        """Devices trusted directly: this one, and the one that invited it."""
+        return {**self.device.anchors, self.device.log: self.device.sign_public}
 
     def open_private(self, sealed: Sealed) -> bytes | None:
         try:

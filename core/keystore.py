@@ -38,6 +38,9 @@ class DeviceKeys:
     private_key: bytes  # shared by one person's own devices only: seals private entries
     local_key: bytes  # this device only: seals caches that never leave it
     settings: dict[str, Any] = field(default_factory=dict)
+    # Devices trusted directly (log id -> Ed25519 public key): this one, and the device that
+    # invited it. Everything else on the roster is trusted because one of these added it.
+    anchors: dict[bytes, bytes] = field(default_factory=dict)
 
     @property
     def space_key(self) -> bytes:
@@ -78,6 +81,7 @@ def _to_record(k: DeviceKeys) -> dict[str, Any]:
         "private": k.private_key,
         "local": k.local_key,
         "settings": k.settings,
+        "anchors": k.anchors,
     }
 
 
@@ -93,6 +97,7 @@ def _from_record(r: dict[str, Any]) -> DeviceKeys:
         private_key=r["private"],
         local_key=r["local"],
         settings=dict(r["settings"]),
+        anchors=dict(r.get("anchors", {})),
     )
     _check_shape(device)
     return device

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tend.core import entry
+from tend.core import entry, roster
 from tend.core.codec import decode_event
 from tend.core.errors import ChainError, CorruptStore, InvalidEnvelope
-from tend.core.events import DeviceAdded, Event
+from tend.core.events import Event
 from tend.core.ids import LogId, short
 from tend.core.journal import Journal
 
@@ -61,7 +61,7 @@ def _check_log(
     journal: Journal, log: LogId, report: Report, progress: Callable[[int], None] | None
 ) -> list[_Checked]:
     out = []
-    prev, expected = entry.GENESIS, 1
+    prev, expected = {entry.GENESIS}, 1
     for stored in journal.store.log_entries(log):
         report.entries += 1
         if progress:
@@ -71,12 +71,14 @@ def _check_log(
             report.problems.append(Problem(short(log), stored.seq, problem))
         else:
             out.append(problem)
-        prev, expected = entry.entry_hash(stored.entry), stored.seq + 1
+        # An entry altered on disk is reported once: the next one follows it if it names either
+        # its stored hash or the hash of its bytes, so one changed byte never blames a neighbour.
+        prev, expected = {stored.hash, entry.entry_hash(stored.entry)}, stored.seq + 1
     return out
 
 
 def _check_entry(
-    journal: Journal, raw: bytes, digest: bytes, log: LogId, expected: int, prev: bytes
+    journal: Journal, raw: bytes, digest: bytes, log: LogId, expected: int, prev: set[bytes]
 ) -> _Checked | str:
     if entry.entry_hash(raw) != digest:
         return "its bytes do not match its stored hash (altered on disk)"
@@ -86,7 +88,7 @@ def _check_entry(
         return str(e)
     if header.log != log or header.seq != expected:
         return f"out of sequence (expected seq {expected})"
-    if header.prev_hash != prev:
+    if header.prev_hash not in prev:
         return "does not follow the entry before it (broken hash chain)"
     if header.space != journal.device.space:
         return "belongs to another journal"
@@ -103,10 +105,10 @@ def _check_entry(
 
 
 def _check_signatures(journal: Journal, checked: list[_Checked], report: Report) -> None:
-    roster = _roster(journal.device.log, journal.device.sign_public, checked)
+    members = roster.build(journal.trust_anchors(), [c.event for c in checked])
     for item in checked:
         header = item.opened.header
-        public = roster.get(header.log)
+        public = members.keys.get(header.log)
         report.signatures += 1
         if public is None:
             report.problems.append(
@@ -118,20 +120,3 @@ def _check_signatures(journal: Journal, checked: list[_Checked], report: Report)
             report.problems.append(
                 Problem(short(header.log), header.seq, "signature does not verify")
             )
-
-
-def _roster(me: LogId, my_key: bytes, checked: list[_Checked]) -> dict[LogId, bytes]:
-    roster = {me: my_key}
-    grew = True
-    while grew:  # devices added by trusted devices are trusted, transitively
-        grew = False
-        for item in checked:
-            body = item.event.body
-            if (
-                isinstance(body, DeviceAdded)
-                and item.opened.header.log in roster
-                and body.device not in roster
-            ):
-                roster[body.device] = body.sign_pub
-                grew = True
-    return roster

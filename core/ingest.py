@@ -1,0 +1,183 @@
+"""Taking in entries that came from elsewhere (the relay): verify everything, then append.
+
+Nothing is applied until it has passed, per log, in this order:
+  1. the header: this space, an epoch we hold a key for, seq continuing our copy of the log,
+     and the previous-hash link (so nothing is missing, reordered, forked or replayed);
+  2. the envelope opens (so nothing was altered) and the event inside is valid and claims the
+     log it arrived in (and a private box, if it is ours, matches its carrier);
+  3. the device is on the roster and not removed, and the signature on the last entry of each
+     contiguous run verifies. Each signed header carries the hash of the entry before it, so
+     one signature vouches for the whole run (an Ed25519 check costs ~100x an AEAD open).
+A log that fails stops at the entry before the failure: what came before it in the batch is
+kept, the bad entry and everything after it in that log are refused, and the problem is
+reported with the log, the seq and, where known, whose device it is. Other logs are unaffected.
+Entries sealed under an epoch this device has no key for are set aside, not applied: after a
+device is removed from the space, that is everything written since.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tend.core import clock, projections, roster
+from tend.core.codec import decode_event
+from tend.core.errors import ChainError, UnreadableEntry
+from tend.core.header import GENESIS, Header, entry_hash
+from tend.core.ids import LogId, PersonId, short
+from tend.core.journal import Journal, Readable
+
+
+@dataclass(frozen=True)
+class Refusal:
+    log: str
+    seq: int
+    reason: str
+    who: str | None = None
+
+    def __str__(self) -> str:
+        whose = f" ({self.who}'s device)" if self.who else ""
+        return f"log {self.log}{whose} seq {self.seq}: {self.reason}"
+
+
+@dataclass
+class IngestReport:
+    applied: int = 0
+    duplicates: int = 0
+    sealed_away: int = 0  # entries under a key epoch this device does not hold
+    refused: list[Refusal] = field(default_factory=list)
+
+
+@dataclass
+class _Run:
+    log: LogId
+    accepted: list[tuple[bytes, Readable]] = field(default_factory=list)
+
+
+def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None) -> IngestReport:
+    """Verify `entries` (any order, any logs) and append the ones that pass, atomically."""
+    report = IngestReport()
+    received = int(time.time() * 1000) if now_ms is None else now_ms
+    runs = [_open_run(journal, log, raws, report) for log, raws in _by_log(entries, report).items()]
+    known = [decode_event(i.raw) for i in journal.items() if i.type.startswith("device.")]
+    fresh = [r.outer for run in runs for _raw, r in run.accepted]
+    members = roster.build(journal.trust_anchors(), known + fresh)
+    names = projections.names(journal.items())
+    good: list[tuple[bytes, Readable]] = []
+    for run in runs:
+        good.extend(_check_signatures(run, members, names, report))
+    if good:
+        last = journal.store.meta("hlc")
+        hlc = int.from_bytes(last, "big") if last else 0
+        for _raw, readable in good:
+            hlc = clock.observe(hlc, readable.outer.hlc)
+        report.applied = journal.store.append(
+            [(raw, received) for raw, _r in good], meta={"hlc": hlc.to_bytes(8, "big")}
+        )
+    return report
+
+
+def _by_log(
+    entries: Sequence[bytes], report: IngestReport
+) -> dict[LogId, list[tuple[Header, bytes]]]:
+    logs: dict[LogId, list[tuple[Header, bytes]]] = {}
+    for raw in entries:
+        try:
+            header = Header.decode(raw)
+        except ChainError as e:
+            report.refused.append(Refusal("?", 0, f"not an entry ({e})"))
+            continue
+        logs.setdefault(header.log, []).append((header, raw))
+    for items in logs.values():
+        items.sort(key=lambda pair: pair[0].seq)
+    return logs
+
+
+def _open_run(
+    journal: Journal, log: LogId, items: list[tuple[Header, bytes]], report: IngestReport
+) -> _Run:
+    run = _Run(log)
+    head = journal.store.head(log)
+    seq, prev = head if head else (0, GENESIS)
+    for header, raw in items:
+        if header.seq <= seq:
+            report.duplicates += 1  # already held; the store refuses a different one as a fork
+            if not _is_stored_copy(journal, header, raw):
+                report.refused.append(
+                    Refusal(
+                        short(log),
+                        header.seq,
+                        "differs from the entry already held at this position (fork)",
+                    )
+                )
+                break
+            continue
+        problem = _check_header(journal, header, seq, prev)
+        if problem == "no key":
+            report.sealed_away += len(items) - items.index((header, raw))
+            break
+        if problem:
+            report.refused.append(Refusal(short(log), header.seq, problem))
+            break
+        try:
+            readable = journal.read_entry(raw)
+        except UnreadableEntry as e:
+            report.refused.append(Refusal(short(log), header.seq, e.reason))
+            break
+        if readable.outer.device != log:
+            report.refused.append(Refusal(short(log), header.seq, "claims another device"))
+            break
+        run.accepted.append((raw, readable))
+        seq, prev = header.seq, entry_hash(raw)
+    return run
+
+
+def _is_stored_copy(journal: Journal, header: Header, raw: bytes) -> bool:
+    for stored in journal.store.log_entries(header.log):
+        if stored.seq == header.seq:
+            return stored.entry == raw
+    return False
+
+
+def _check_header(journal: Journal, header: Header, seq: int, prev: bytes) -> str | None:
+    if header.space != journal.device.space:
+        return "belongs to another space"
+    if header.seq != seq + 1:
+        return f"expected seq {seq + 1} (entries missing or withheld)"
+    if header.prev_hash != prev:
+        return "does not follow the entry before it (reordered or altered)"
+    if header.epoch not in journal.device.space_keys:
+        return "no key"
+    return None
+
+
+def _check_signatures(
+    run: _Run, members: roster.Roster, names: dict[PersonId, str], report: IngestReport
+) -> list[tuple[bytes, Readable]]:
+    if not run.accepted:
+        return []
+    person = members.people.get(run.log)
+    who = names.get(person) if person else None
+    if not members.may_write(run.log):
+        reason = (
+            "from a device removed from this space"
+            if run.log in members.removed
+            else ("from a device that is not on the roster")
+        )
+        report.refused.append(
+            Refusal(short(run.log), run.accepted[0][1].opened.header.seq, reason, who)
+        )
+        return []
+    last = run.accepted[-1][1]
+    if not last.opened.signed_by(members.keys[run.log]):
+        report.refused.append(
+            Refusal(
+                short(run.log),
+                last.opened.header.seq,
+                "signature does not verify (forged or altered)",
+                who,
+            )
+        )
+        return []
+    return run.accepted

@@ -1,0 +1,143 @@
+"""Entries from elsewhere are verified before anything is applied (core/ingest.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tend.core import entry, pairing, projections
+from tend.core.codec import encode_event
+from tend.core.events import CheckIn, Event, Gratitude
+from tend.core.header import Header
+from tend.core.ids import EventId, Seq
+from tend.core.ingest import ingest
+from tend.core.journal import Journal
+
+
+def entries_of(journal: Journal) -> list[bytes]:
+    return [s.entry for s in journal.store.since(0)]
+
+
+def names_in_today(journal: Journal) -> list[str]:
+    view = projections.today(journal.items(), journal.device.person, dt.date.today())
+    return [name for _p, name, ev in view.people if ev is not None]
+
+
+@pytest.fixture
+def couple(tmp_path: Path) -> tuple[Journal, Journal]:
+    """Sam's journal and Alex's, paired through a real invitation (no relay needed here)."""
+    sam = Journal.create(tmp_path / "sam", "Sam")
+    invite = pairing.derive(pairing.new_code())
+    bundle = pairing.make_bundle(sam, invite, own_device=False, relay="http://127.0.0.1:1")
+    alex, reply = pairing.join(tmp_path / "alex", invite, bundle, name="Alex", label="phone")
+    pairing.accept(sam, invite, reply)
+    return sam, alex
+
+
+def exchange(a: Journal, b: Journal) -> None:
+    assert not ingest(b, entries_of(a)).refused
+    assert not ingest(a, entries_of(b)).refused
+
+
+def test_paired_partners_see_each_other_after_exchanging_entries(
+    couple: tuple[Journal, Journal],
+) -> None:
+    sam, alex = couple
+    sam.record(CheckIn(day="rest", energy=3))
+    alex.record(CheckIn(day="good", energy=7, offer="soup"))
+    exchange(sam, alex)
+    assert sorted(names_in_today(sam)) == ["Alex", "Sam"]
+    assert sorted(names_in_today(alex)) == ["Alex", "Sam"]
+    assert [i.order for i in sam.items()] == [i.order for i in alex.items()]
+
+
+def test_ingesting_the_same_entries_twice_applies_them_once(
+    couple: tuple[Journal, Journal],
+) -> None:
+    sam, alex = couple
+    sam.record(Gratitude(text="thank you for the tea"))
+    alex_own = alex.store.count()
+    first = ingest(alex, entries_of(sam))
+    again = ingest(alex, entries_of(sam))
+    assert first.applied == len(entries_of(sam)) and again.applied == 0
+    assert again.duplicates == len(entries_of(sam))
+    assert alex.store.count() == alex_own + len(entries_of(sam))
+
+
+def test_a_tampered_entry_is_refused_and_what_follows_it_is_not_applied(
+    couple: tuple[Journal, Journal],
+) -> None:
+    sam, alex = couple
+    for energy in range(4):
+        sam.record(CheckIn(energy=energy))
+    raws = entries_of(sam)
+    bad = bytearray(raws[4])
+    bad[-20] ^= 0x01
+    report = ingest(alex, [*raws[:4], bytes(bad), *raws[5:]])
+    assert [r.seq for r in report.refused] == [5], report.refused
+    assert "cannot be opened" in report.refused[0].reason, report.refused
+    assert alex.store.head(sam.device.log) == (4, entry.entry_hash(raws[3]))
+
+
+def test_withheld_entries_are_refused_as_a_gap(couple: tuple[Journal, Journal]) -> None:
+    sam, alex = couple
+    for energy in range(3):
+        sam.record(CheckIn(energy=energy))
+    raws = entries_of(sam)
+    report = ingest(alex, [raws[0], raws[2], raws[3]])
+    assert [r.seq for r in report.refused] == [3]
+    assert "expected seq 2" in report.refused[0].reason
+    assert alex.store.head(sam.device.log) is not None
+    assert alex.store.head(sam.device.log)[0] == 1  # type: ignore[index]
+
+
+def test_an_entry_forged_by_the_partner_in_my_log_is_refused(
+    couple: tuple[Journal, Journal],
+) -> None:
+    sam, alex = couple
+    exchange(sam, alex)
+    seq, prev = sam.store.head(sam.device.log)  # type: ignore[misc]
+    forged_event = Event(
+        id=EventId(bytes(16)),
+        author=sam.device.person,
+        device=sam.device.log,
+        hlc=1 << 40,
+        wall_ms=1,
+        local_date="2026-01-01",
+        tz_minutes=0,
+        body=CheckIn(note="I give up"),
+    )
+    header = Header(sam.device.space, sam.device.log, Seq(seq + 1), sam.device.epoch, prev)
+    # Alex holds the space key, so the envelope opens; but Alex cannot sign as Sam's device.
+    forged = entry.build(
+        header, encode_event(forged_event), alex.device.sign_seed, alex.device.space_key
+    )
+    report = ingest(alex, [forged])
+    assert [r.reason for r in report.refused] == ["signature does not verify (forged or altered)"]
+    assert report.refused[0].who == "Sam"
+    assert all("I give up" not in str(e.body) for e in alex.events())
+
+
+def test_entries_from_a_device_nobody_added_are_refused(
+    tmp_path: Path, couple: tuple[Journal, Journal]
+) -> None:
+    sam, alex = couple
+    intruder_keys = pairing.derive(pairing.new_code())
+    bundle = pairing.make_bundle(sam, intruder_keys, own_device=False, relay="")
+    intruder, _reply = pairing.join(
+        tmp_path / "intruder", intruder_keys, bundle, name="Eve", label=""
+    )
+    # Sam never accepts Eve's reply, so Eve's device is on nobody's roster.
+    report = ingest(alex, entries_of(intruder))
+    assert [r.reason for r in report.refused] == ["from a device that is not on the roster"]
+
+
+def test_entries_of_another_space_are_refused(
+    tmp_path: Path, couple: tuple[Journal, Journal]
+) -> None:
+    _sam, alex = couple
+    other = Journal.create(tmp_path / "other", "Other")
+    report = ingest(alex, entries_of(other))
+    assert report.refused and "another space" in report.refused[0].reason
