@@ -48,6 +48,9 @@ LAZY_COMMANDS = {
     "month": "look_cmds:month",
     "timeline": "look_cmds:timeline",
     "replay": "look_cmds:replay",
+    "sync": "sync_cmds:sync",
+    "invite": "sync_cmds:invite",
+    "join": "sync_cmds:join",
 }
 
 

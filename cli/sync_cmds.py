@@ -1,0 +1,234 @@
+"""Commands that talk to a relay: sync, invite, join. Only these import aiohttp."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+import click
+
+from tend.cli.app import App, ask_passphrase
+from tend.core.errors import IntegrityError, UserError
+from tend.core.journal import Journal
+
+pass_app = click.make_pass_decorator(App)
+JOIN_WAIT = 15
+relay_option = click.option(
+    "--relay",
+    envvar="TEND_RELAY",
+    help="Relay URL (default: the one this journal was set up with).",
+)
+
+
+def relay_of(journal: Journal, relay: str | None) -> str:
+    url = relay or journal.device.settings.get("relay")
+    if not url:
+        raise UserError("no relay set; pass --relay URL (e.g. http://127.0.0.1:8765)")
+    return str(url)
+
+
+def _summary(report: object) -> str:
+    from tend.sync.client import SyncReport
+
+    assert isinstance(report, SyncReport)
+    parts = [f"sent {report.uploaded}", f"received {report.downloaded}"]
+    if report.sealed_away:
+        parts.append(f"{report.sealed_away} sealed under a key this device does not have")
+    return "Synced: " + ", ".join(parts) + "."
+
+
+def _fail_on_refusals(report: object) -> None:
+    from tend.sync.client import SyncReport
+
+    assert isinstance(report, SyncReport)
+    if report.refused:
+        for refusal in report.refused:
+            click.echo(f"refused: {refusal}", err=True)
+        raise IntegrityError(
+            f"{len(report.refused)} problem(s) in what the relay sent; nothing "
+            "after them was applied (listed above)"
+        )
+
+
+@click.command()
+@relay_option
+@click.option("--watch", is_flag=True, help="Stay connected and sync as things happen.")
+@pass_app
+def sync(app: App, relay: str | None, watch: bool) -> None:
+    """Send what this device wrote and fetch what the others wrote."""
+
+    journal = app.journal()
+    url = relay_of(journal, relay)
+    if watch:
+        _watch(journal, url)
+        return
+    report = asyncio.run(_sync_with_progress(journal, url))
+    click.echo(_summary(report))
+    _fail_on_refusals(report)
+
+
+async def _sync_with_progress(journal: Journal, url: str) -> object:
+    from tend.sync import client
+
+    bar = None
+    task = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar, task
+        if total < 500:
+            return
+        if bar is None:
+            from rich.progress import Progress
+
+            bar = Progress(transient=True)
+            bar.start()
+            task = bar.add_task("Catching up", total=total)
+        assert task is not None
+        bar.update(task, completed=done, total=total)
+
+    try:
+        return await client.sync_once(journal, url, progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+def _watch(journal: Journal, url: str) -> None:
+    from tend.sync import client
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        click.echo(f"Watching {url} (Ctrl-C to stop)…")
+
+        def show(report: client.SyncReport) -> None:
+            click.echo(_summary(report))
+            for refusal in report.refused:
+                click.echo(f"refused: {refusal}", err=True)
+
+        total = await client.watch(journal, url, stop, show)
+        _fail_on_refusals(total)
+
+    asyncio.run(run())
+
+
+@click.command()
+@relay_option
+@click.option(
+    "--own-device",
+    is_flag=True,
+    help="Invite another device of your own (it will "
+    "also read your private entries), not your partner.",
+)
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.IntRange(10, 600),
+    default=600,
+    show_default=True,
+    help="How long to wait for the other device to join.",
+)
+@pass_app
+def invite(app: App, relay: str | None, own_device: bool, wait_seconds: int) -> None:
+    """Invite your partner's device (or another of yours): prints a short one-time code."""
+    from tend.core import keystore, pairing
+    from tend.sync import client, mailbox
+
+    journal = app.journal()
+    url = relay_of(journal, relay)
+    code = pairing.new_code()
+    keys_ = pairing.derive(code)
+    bundle = pairing.make_bundle(journal, keys_, own_device=own_device, relay=url)
+    asyncio.run(mailbox.put(url, keys_.to_joiner, bundle, ttl=wait_seconds))
+    click.echo(f"Invite code: {code}")
+    click.echo(
+        f"On the other device: tend join {code} --relay {url}"
+        + ("" if own_device else " --name THEIR-NAME")
+    )
+    click.echo(f"Waiting up to {wait_seconds // 60} minutes for it to join…", err=True)
+    reply = asyncio.run(_await_reply(url, keys_.to_inviter, wait_seconds))
+    if reply is None:
+        raise UserError("nobody joined with that code before it expired; run tend invite again")
+    added = pairing.accept(journal, keys_, reply)
+    if "relay" not in journal.device.settings:
+        journal.device.settings["relay"] = url
+        path = journal.home / keystore.FILE_NAME
+        keystore.save(path, journal.device, ask_passphrase() if keystore.is_wrapped(path) else None)
+    asyncio.run(client.sync_once(journal, url))
+    code_pair = pairing.safety_code(
+        journal.device.space, journal.device.sign_public, added.sign_pub
+    )
+    click.echo(
+        f"Joined. Safety code: {code_pair}  (the other device shows the same one; "
+        "compare them in person)"
+    )
+
+
+async def _await_reply(url: str, box: str, wait_seconds: int) -> bytes | None:
+    from tend.sync import mailbox
+
+    deadline = time.monotonic() + wait_seconds
+    while (left := int(deadline - time.monotonic())) > 0:
+        reply = await mailbox.take(url, box, wait=min(left, mailbox.MAX_WAIT))
+        if reply is not None:
+            return reply
+    return None
+
+
+@click.command()
+@click.argument("code")
+@click.option("--name", help="Your name, as your partner will see it (not for your own device).")
+@click.option("--relay", envvar="TEND_RELAY", required=True, help="The relay the invite names.")
+@click.option("--device", "label", default="", help="A label for this device, e.g. phone.")
+@click.option(
+    "--passphrase",
+    "use_passphrase",
+    is_flag=True,
+    help="Lock this device's keys with a passphrase.",
+)
+@pass_app
+def join(
+    app: App, code: str, name: str | None, relay: str, label: str, use_passphrase: bool
+) -> None:
+    """Join your partner's journal (or your own, from a new device) with an invite code."""
+    from tend.core import pairing
+    from tend.sync import mailbox
+
+    keys_ = pairing.derive(code)
+    if Journal.exists(app.home):
+        raise UserError(f"there is already a journal in {app.home}")
+    bundle = asyncio.run(mailbox.take(relay, keys_.to_joiner, wait=10))
+    if bundle is None:
+        raise UserError("no invitation waits under that code (expired, used, or mistyped)")
+    passphrase = ask_passphrase(confirm=True) if use_passphrase else None
+    journal, reply = pairing.join(
+        Path(app.home), keys_, bundle, name=name, label=label, passphrase=passphrase
+    )
+    asyncio.run(mailbox.put(relay, keys_.to_inviter, reply))
+    inviter_log, inviter_pub = pairing.inviter_public(bundle, keys_)
+    report = asyncio.run(_join_sync(journal, relay, inviter_log))
+    code_pair = pairing.safety_code(journal.device.space, journal.device.sign_public, inviter_pub)
+    click.echo(f"Joined. {_summary(report)}")
+    click.echo(f"Safety code: {code_pair}  (compare it with the inviting device, in person)")
+    _fail_on_refusals(report)
+    journal.close()
+
+
+async def _join_sync(journal: Journal, relay: str, inviter_log: bytes) -> object:
+    """Sync after joining, until the inviter's entries have arrived (it uploads them a moment
+    after it receives our answer), for at most JOIN_WAIT seconds."""
+    from tend.sync import client
+
+    report = await client.sync_once(journal, relay)
+    deadline = time.monotonic() + JOIN_WAIT
+    while inviter_log not in journal.store.heads() and time.monotonic() < deadline:
+        await asyncio.sleep(0.3)
+        more = await client.sync_once(journal, relay)
+        report.downloaded += more.downloaded
+        report.uploaded += more.uploaded
+        report.refused.extend(more.refused)
+    return report

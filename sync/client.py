@@ -1,0 +1,259 @@
+"""The device side of sync: a thin asyncio shell around `protocol.Connection`.
+
+One pass (`tend sync`): say hello with the space's capability, upload every entry this device
+holds that the relay lacks (its heads come in the Welcome), pull everything newer than our
+version vector in bounded batches, verifying each batch before anything is applied
+(core/ingest.py), and stop at CaughtUp. Watching (`tend sync --watch`) stays connected after
+that: live entries from the relay are verified and applied as they come, and entries recorded
+on this device are pushed as soon as the store shows them. A dropped connection is retried
+with exponential backoff and jitter, resuming from the version vector, so nothing is lost or
+applied twice (the relay and the store are both idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from tend.core import pairing
+from tend.core.errors import TendError
+from tend.core.ingest import IngestReport, Refusal, ingest
+from tend.core.journal import Journal
+from tend.sync import protocol as p
+
+BATCH_BYTES = 1 << 20
+POLL_SECONDS = 0.05
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+Progress = Callable[[int, int], None]
+
+
+class RelayUnavailable(TendError):
+    """The relay could not be reached or went away; nothing was lost (exit 1)."""
+
+
+class RelayRefused(TendError):
+    """The relay answered with an error frame (exit 1)."""
+
+
+@dataclass
+class SyncReport:
+    uploaded: int = 0
+    downloaded: int = 0
+    duplicates: int = 0
+    sealed_away: int = 0
+    refused: list[Refusal] = field(default_factory=list)
+
+    def add(self, part: IngestReport) -> None:
+        self.downloaded += part.applied
+        self.duplicates += part.duplicates
+        self.sealed_away += part.sealed_away
+        self.refused.extend(part.refused)
+
+
+def sync_url(base: str) -> str:
+    return base.rstrip("/") + "/v1/sync"
+
+
+class Session:
+    """One connection to the relay for one journal."""
+
+    def __init__(self, journal: Journal, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.journal = journal
+        self.ws = ws
+        self.conn = p.Connection(p.Role.DEVICE)
+        self.report = SyncReport()
+        self.relay_heads: dict[bytes, int] = {}
+        self._next_id = 1
+        self._sent: dict[bytes, int] = {}  # what the relay holds or we pushed, per log
+
+    async def send(self, frame: p.Frame) -> None:
+        await self.ws.send_bytes(self.conn.send(frame))
+
+    async def receive(self) -> p.Frame:
+        message = await self.ws.receive()
+        if message.type != aiohttp.WSMsgType.BINARY:
+            raise RelayUnavailable("the relay closed the connection")
+        frame = self.conn.receive(message.data)
+        if isinstance(frame, p.Error) and frame.fatal:
+            raise RelayRefused(
+                f"the relay refused: {frame.code}"
+                + (f" ({frame.message})" if frame.message else "")
+            )
+        return frame
+
+    async def hello(self) -> None:
+        device = self.journal.device
+        cap = pairing.capability(device.space_key)
+        await self.send(p.Hello(p.PROTOCOL_VERSIONS, device.space, cap, create=True))
+        frame = await self.receive()
+        if not isinstance(frame, p.Welcome):
+            raise RelayRefused(f"the relay answered {frame.TYPE} to hello")
+        self.relay_heads = dict(frame.heads)
+        self._sent = dict(frame.heads)
+
+    def _unsent(self) -> Iterator[bytes]:
+        store = self.journal.store
+        for log, (seq, _hash) in store.heads().items():
+            if seq > self._sent.get(log, 0):
+                for stored in store.log_entries(log):
+                    if stored.seq > self._sent.get(log, 0):
+                        yield stored.entry
+                self._sent[log] = seq
+
+    async def upload(self) -> int:
+        """Push everything the relay lacks; returns once every push is acknowledged."""
+        pending: set[int] = set()
+        for batch in _batches(list(self._unsent())):
+            request = self._next_id
+            self._next_id += 1
+            pending.add(request)
+            await self.send(p.Push(request, tuple(batch)))
+        uploaded = 0
+        while pending:
+            frame = await self.receive()
+            if isinstance(frame, p.Ack) and frame.id in pending:
+                pending.discard(frame.id)
+                uploaded += frame.stored
+            elif isinstance(frame, p.Error) and frame.id in pending:
+                raise RelayRefused(f"the relay refused an upload: {frame.code} {frame.message}")
+            elif isinstance(frame, p.Entries):
+                self.report.add(ingest(self.journal, frame.entries))
+        self.report.uploaded += uploaded
+        return uploaded
+
+    async def catch_up(self, progress: Progress | None = None) -> None:
+        have: dict[bytes, int] = {
+            bytes(log): int(seq) for log, (seq, _h) in self.journal.store.heads().items()
+        }
+        missing = sum(max(0, seq - have.get(log, 0)) for log, seq in self.relay_heads.items())
+        await self.send(p.Pull(have))
+        done = 0
+        while True:
+            frame = await self.receive()
+            if isinstance(frame, p.CaughtUp):
+                return
+            if isinstance(frame, p.Entries):
+                self.report.add(ingest(self.journal, frame.entries))
+                done += len(frame.entries)
+                if progress:
+                    progress(done, max(missing, done))
+
+    async def live(self, stop: asyncio.Event) -> None:
+        """Apply live entries and push local ones until `stop` is set or the link drops."""
+        receiver = asyncio.ensure_future(self._receive_live())
+        try:
+            while not stop.is_set() and not receiver.done():
+                await self._push_new()
+                await asyncio.sleep(POLL_SECONDS)
+            if receiver.done():
+                receiver.result()  # re-raise why the connection ended
+        finally:
+            receiver.cancel()
+
+    async def _receive_live(self) -> None:
+        while True:
+            frame = await self.receive()
+            if isinstance(frame, p.Entries):
+                self.report.add(ingest(self.journal, frame.entries))
+            elif isinstance(frame, p.Error) and frame.id is not None:
+                raise RelayRefused(f"the relay refused an upload: {frame.code} {frame.message}")
+
+    async def _push_new(self) -> None:
+        for batch in _batches(list(self._unsent())):
+            request = self._next_id
+            self._next_id += 1
+            await self.send(p.Push(request, tuple(batch)))
+            self.report.uploaded += len(batch)
+
+
+def _batches(entries: list[bytes]) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    size = 0
+    for raw in entries:
+        if batch and (len(batch) >= p.MAX_ENTRIES_PER_FRAME or size + len(raw) > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(raw)
+        size += len(raw)
+    if batch:
+        yield batch
+
+
+async def _connect(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
+    try:
+        return await http.ws_connect(sync_url(url), max_msg_size=p.MAX_FRAME_BYTES, heartbeat=20)
+    except (TimeoutError, aiohttp.ClientError, OSError) as e:
+        raise RelayUnavailable(
+            f"cannot reach the relay at {url} ({type(e).__name__}); "
+            "everything is kept here and will sync later"
+        ) from e
+
+
+async def sync_once(journal: Journal, url: str, progress: Progress | None = None) -> SyncReport:
+    """Upload, catch up, and return (`tend sync`)."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        ws = await _connect(http, url)
+        session = Session(journal, ws)
+        try:
+            await session.hello()
+            await session.upload()
+            await session.catch_up(progress)
+        except (aiohttp.ClientError, ConnectionError) as e:
+            raise RelayUnavailable(
+                f"the relay at {url} went away mid-sync; run tend sync again (nothing was lost)"
+            ) from e
+        finally:
+            await ws.close()
+        return session.report
+
+
+async def watch(
+    journal: Journal,
+    url: str,
+    stop: asyncio.Event,
+    on_report: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
+    """Stay in sync until `stop` is set, reconnecting with backoff and jitter."""
+    total = SyncReport()
+    delay = BACKOFF_FIRST
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        while not stop.is_set():
+            try:
+                ws = await _connect(http, url)
+                session = Session(journal, ws)
+                try:
+                    await session.hello()
+                    await session.upload()
+                    await session.catch_up()
+                    delay = BACKOFF_FIRST
+                    if on_report:
+                        on_report(session.report)
+                    await session.live(stop)
+                finally:
+                    _merge(total, session.report)
+                    await ws.close()
+            except (RelayUnavailable, aiohttp.ClientError, ConnectionError):
+                pass
+            if stop.is_set():
+                break
+            # Full jitter: devices that lost the relay together do not come back together.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=random.uniform(0, delay))
+            delay = min(delay * 2, BACKOFF_MAX)
+    return total
+
+
+def _merge(total: SyncReport, part: SyncReport) -> None:
+    total.uploaded += part.uploaded
+    total.downloaded += part.downloaded
+    total.duplicates += part.duplicates
+    total.sealed_away += part.sealed_away
+    total.refused.extend(part.refused)
