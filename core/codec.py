@@ -44,7 +44,12 @@ def _checkin_v1_to_v2(old: Fields) -> Fields:
     return new
 
 
-_TUPLE_FIELDS = {"needs", "appreciations"}
+# msgpack gives lists; payloads hold (nested) tuples so they stay hashable and frozen.
+_TUPLE_FIELDS = {"needs", "appreciations", "sealed"}
+
+
+def _frozen(value: object) -> object:
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
 
 
 def payload_fields(body: Payload) -> Fields:
@@ -85,7 +90,7 @@ def decode_payload(kind: str, version: int, fields: Fields) -> Payload:
         fields = step(fields)
         version += 1
     args = {
-        k: (tuple(val) if k in _TUPLE_FIELDS and isinstance(val, list) else val)
+        k: (_frozen(val) if k in _TUPLE_FIELDS and isinstance(val, list) else val)
         for k, val in fields.items()
     }
     try:

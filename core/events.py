@@ -113,6 +113,33 @@ class DeviceRemoved(Payload):
         return "removed a device"
 
 
+@dataclass(frozen=True)
+class KeyRotated(Payload):
+    """A new space key epoch, sealed to each device that stays (after a device was removed).
+
+    It is written under the old epoch, so the devices that stay can read it; the removed
+    device can read it too, but finds no copy of the new key sealed to itself.
+    """
+
+    TYPE: ClassVar[str] = "key.rotated"
+    epoch: int
+    removed: LogId
+    sealed: tuple[tuple[bytes, bytes], ...]  # (device log id, new key sealed to its X25519 key)
+
+    def validate(self) -> None:
+        v.int_range("epoch", self.epoch, 2, 1 << 31)
+        v.raw_id("removed", self.removed)
+        if not isinstance(self.sealed, tuple) or not 0 < len(self.sealed) <= 64:
+            raise ValidationError("sealed", "one sealed key per remaining device (1 to 64)")
+        for pair in self.sealed:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], bytes)):
+                raise ValidationError("sealed", "pairs of device id and sealed key")
+            v.raw_id("sealed device", pair[0])
+
+    def summary(self) -> str:
+        return f"renewed the journal's key (epoch {self.epoch})"
+
+
 # --- everyday records -----------------------------------------------------------------------------
 
 
@@ -554,6 +581,7 @@ PAYLOADS: dict[str, type[Payload]] = {
         PersonNamed,
         DeviceAdded,
         DeviceRemoved,
+        KeyRotated,
         CheckIn,
         Milestone,
         Celebration,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tend.core import clock, projections, roster
+from tend.core import clock, projections, roster, rotation
 from tend.core.codec import decode_event
 from tend.core.errors import ChainError, UnreadableEntry
 from tend.core.header import GENESIS, Header, entry_hash
@@ -46,6 +46,7 @@ class IngestReport:
     applied: int = 0
     duplicates: int = 0
     sealed_away: int = 0  # entries under a key epoch this device does not hold
+    set_aside: list[bytes] = field(default_factory=list, repr=False)
     refused: list[Refusal] = field(default_factory=list)
 
 
@@ -75,6 +76,14 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
         report.applied = journal.store.append(
             [(raw, received) for raw, _r in good], meta={"hlc": hlc.to_bytes(8, "big")}
         )
+        learnt = rotation.adopt_rotations(journal, [r.event for _raw, r in good])
+        if learnt and report.set_aside:
+            # A new epoch key arrived in this batch: what was set aside may open now.
+            again = ingest(journal, report.set_aside, received)
+            report.applied += again.applied
+            report.duplicates += again.duplicates
+            report.refused.extend(again.refused)
+            report.sealed_away, report.set_aside = again.sealed_away, again.set_aside
     return report
 
 
@@ -102,8 +111,11 @@ def _open_run(
     seq, prev = head if head else (0, GENESIS)
     for header, raw in items:
         if header.seq <= seq:
-            report.duplicates += 1  # already held; the store refuses a different one as a fork
-            if not _is_stored_copy(journal, header, raw):
+            report.duplicates += 1  # already held (or twice in this batch); same bytes or a fork
+            earlier = next(
+                (r for r, rd in run.accepted if rd.opened.header.seq == header.seq), None
+            )
+            if earlier != raw and not _is_stored_copy(journal, header, raw):
                 report.refused.append(
                     Refusal(
                         short(log),
@@ -115,7 +127,9 @@ def _open_run(
             continue
         problem = _check_header(journal, header, seq, prev)
         if problem == "no key":
-            report.sealed_away += len(items) - items.index((header, raw))
+            rest = [r for _h, r in items[items.index((header, raw)) :]]
+            report.sealed_away += len(rest)
+            report.set_aside.extend(rest)
             break
         if problem:
             report.refused.append(Refusal(short(log), header.seq, problem))

@@ -85,6 +85,7 @@ class Journal:
         self.store = store
         self.now = now
         self._items: list[Item] | None = None
+        self.passphrase: str | None = None
         self._upto = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -125,6 +126,7 @@ class Journal:
         journal.record(PersonNamed(person=device.person, name=name))
         # The device file is written last: a crash before this leaves no half-made journal.
         keystore.save(home / keystore.FILE_NAME, device, passphrase)
+        journal.passphrase = passphrase
         return journal
 
     @classmethod
@@ -133,7 +135,9 @@ class Journal:
         if not path.exists():
             raise NotInitialised(f"no journal in {home} yet; start one with: tend init --name NAME")
         device = keystore.load(path, passphrase)
-        return cls(home, device, SqliteLogStore(home / DB_NAME), now)
+        journal = cls(home, device, SqliteLogStore(home / DB_NAME), now)
+        journal.passphrase = passphrase  # kept in memory to re-save the device file on rotation
+        return journal
 
     def close(self) -> None:
         self.store.close()
@@ -298,6 +302,12 @@ class Journal:
 
     def item_of(self, raw: bytes, received_at: int) -> Item:
         return self.read_entry(raw).item(received_at)
+
+    def adopt_epoch(self, epoch: int, key: bytes) -> None:
+        """Hold a new space key epoch, and write under it if it is the newest; saved at once."""
+        self.device.space_keys[epoch] = key
+        self.device.epoch = max(self.device.epoch, epoch)
+        keystore.save(self.home / keystore.FILE_NAME, self.device, self.passphrase)
 
     def trust_anchors(self) -> dict[bytes, bytes]:
         """Devices trusted directly: this one, and the one that invited it."""

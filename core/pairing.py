@@ -116,7 +116,13 @@ def make_bundle(
 ) -> bytes:
     now = int(time.time() * 1000) if now_ms is None else now_ms
     device = journal.device
+    # The joiner trusts what the inviter trusts: the code authenticated the inviter, and the
+    # inviter vouches for every device on its roster (its own, its partner's).
+    from tend.core.rotation import current_roster
+
+    members = current_roster(journal)
     record: dict[str, Any] = {
+        "trusted": {bytes(d): members.keys[d] for d in members.active()},
         "space": device.space,
         "epoch": device.epoch,
         "keys": device.space_keys,
@@ -161,11 +167,12 @@ def join(
         private_key=bundle["private"] if own else keys.new_key(),
         local_key=keys.new_key(),
         settings={"relay": bundle["relay"]},
-        anchors={bundle["inviter"]: bundle["inviter_pub"]},
+        anchors={**dict(bundle.get("trusted", {})), bundle["inviter"]: bundle["inviter_pub"]},
     )
     ensure_private_dir(home)
     (home / DB_NAME).unlink(missing_ok=True)
     journal = Journal(home, device, SqliteLogStore(home / DB_NAME))
+    journal.passphrase = passphrase
     journal.record(
         DeviceAdded(
             device=device.log,
