@@ -9,7 +9,7 @@ import click
 from tend.cli import jsonview
 from tend.cli.app import App, ask_passphrase
 from tend.core.errors import IntegrityError, UserError
-from tend.core.ids import short
+from tend.core.ids import LogId, short
 
 pass_app = click.make_pass_decorator(App)
 
@@ -131,35 +131,72 @@ def devices(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys).")
 @pass_app
 def devices_list(app: App, as_json: bool) -> None:
-    """List devices on the roster."""
-    from tend.core import projections
-    from tend.core.codec import decode_event
-    from tend.core.events import DeviceAdded
+    """List devices on the roster, each with the safety code to compare with this one."""
+    from tend.core import pairing, projections
+    from tend.core.rotation import current_roster
 
     journal = app.journal()
-    items = journal.items()
-    names = projections.names(items)
-    rows = []
-    for item in items:
-        if item.type == "device.added":
-            body = decode_event(item.raw).body
-            assert isinstance(body, DeviceAdded)
-            rows.append(
-                {
-                    "id": body.device.hex(),
-                    "person": body.person.hex(),
-                    "name": names.get(body.person),
-                    "label": body.label,
-                    "this_device": body.device == journal.device.log,
-                }
-            )
+    names = projections.names(journal.items())
+    members = current_roster(journal)
+    me = journal.device
+    rows = [
+        {
+            "id": device.hex(),
+            "person": members.people[device].hex() if device in members.people else None,
+            "name": names.get(members.people[device]) if device in members.people else None,
+            "label": members.labels.get(device, ""),
+            "this_device": device == me.log,
+            "removed": device in members.removed,
+            "safety_code": None
+            if device == me.log
+            else pairing.safety_code(me.space, me.sign_public, public),
+        }
+        for device, public in members.keys.items()
+    ]
     if as_json:
-        click.echo(jsonview.dumps({"devices": rows}))
+        click.echo(jsonview.dumps({"devices": rows, "epoch": me.epoch}))
         return
     for row in rows:
-        mark = " (this device)" if row["this_device"] else ""
-        label = f" {row['label']}" if row["label"] else ""
-        click.echo(f"{short(bytes.fromhex(str(row['id'])))}  {row['name']}{label}{mark}")
+        notes = [str(row["label"])] if row["label"] else []
+        if row["this_device"]:
+            notes.append("this device")
+        elif row["removed"]:
+            notes.append("removed")
+        else:
+            notes.append(f"safety code {row['safety_code']}")
+        click.echo(f"{str(row['id'])[:8]}  {row['name'] or '?'}  ({', '.join(notes)})")
+
+
+@devices.command("remove")
+@click.argument("device_id")
+@click.option("--relay", envvar="TEND_RELAY", help="Relay to tell (default: this journal's).")
+@pass_app
+def devices_remove(app: App, device_id: str, relay: str | None) -> None:
+    """Remove a lost or retired device: it will read nothing written from now on."""
+    from tend.cli.app import resolve_id
+    from tend.core import rotation
+
+    journal = app.journal()
+    members = rotation.current_roster(journal)
+    target = resolve_id(device_id, list(members.keys), "device")
+    rotated = rotation.remove_device(journal, LogId(target))
+    click.echo(
+        f"Removed {short(target)}. The journal now uses a new key (epoch "
+        f"{rotated.epoch}), sealed to the {len(rotated.sealed)} devices that stay."
+    )
+    url = relay or journal.device.settings.get("relay")
+    if not url:
+        click.echo("No relay is set; the other devices will learn of it at their next sync.")
+        return
+    import asyncio
+
+    from tend.sync import client
+
+    try:
+        asyncio.run(client.sync_once(journal, str(url)))
+        click.echo("The relay no longer lets the removed device in.")
+    except client.RelayUnavailable as e:
+        click.echo(f"{e}. The relay will be told at the next tend sync.", err=True)
 
 
 @click.command()
