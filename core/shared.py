@@ -56,8 +56,12 @@ def build(changes: Sequence[bytes]) -> am.Document:
 
 def make_change(
     prior: Sequence[bytes], actor: bytes, puts: Sequence[tuple[str, str, Scalar]]
-) -> bytes:
-    """The Automerge change bytes that apply `puts` on top of the document made of `prior`."""
+) -> bytes | None:
+    """The Automerge change bytes that apply `puts` on top of the document made of `prior`.
+
+    None when the document already holds every value (Automerge makes no change for puts that
+    change nothing: marking a joy done twice, or the same goal week again).
+    """
     doc = build(prior)
     doc.set_actor(actor)
     before = doc.get_heads()
@@ -65,8 +69,10 @@ def make_change(
         for obj, field, value in puts:
             _put(tx, f"{obj}/{field}", value)
     new = doc.get_changes(before)
+    if not new:
+        return None
     if len(new) != 1:
-        raise CorruptStore("shared document edit produced no change")
+        raise CorruptStore("shared document edit produced more than one change")
     raw: bytes = new[0].bytes
     return raw
 

@@ -361,6 +361,8 @@ def test_devices_list_json_shows_this_device_with_its_label(journal: Journal) ->
             "name": "Sam",
             "label": "phone",
             "this_device": True,
+            "removed": False,
+            "safety_code": None,
         }
     ]
 

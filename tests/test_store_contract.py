@@ -1,0 +1,348 @@
+"""One contract for every LogStore: MemoryLogStore (tests, tools) and SqliteLogStore (devices).
+
+Entries are real ones (tend.core.entry.build with real keys), so the store sees exactly the bytes
+a device writes. SQLite-only rules (the database refuses edits, data survives a reopen, a damaged
+file is reported as CorruptStore) follow the shared contract.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tend.core import keys
+from tend.core.entry import build
+from tend.core.errors import ChainError, CorruptStore
+from tend.core.header import GENESIS, Header, entry_hash
+from tend.core.ids import LogId, Seq, SpaceId, new_log_id, new_space_id
+from tend.core.store import LogStore, MemoryLogStore, SqliteLogStore, StoredEntry
+
+
+@dataclass(frozen=True)
+class Writer:
+    """One device's log: builds real, signed, sealed, chained entries."""
+
+    space: SpaceId
+    log: LogId
+    key: bytes
+    seed: bytes
+
+    def entry(self, seq: int, prev: bytes, event: bytes = b"event") -> bytes:
+        header = Header(self.space, self.log, Seq(seq), 1, prev)
+        return build(header, event + b"#" + str(seq).encode(), self.seed, self.key)
+
+    def chain(self, n: int, event: bytes = b"event") -> list[bytes]:
+        out: list[bytes] = []
+        prev = GENESIS
+        for seq in range(1, n + 1):
+            raw = self.entry(seq, prev, event)
+            out.append(raw)
+            prev = entry_hash(raw)
+        return out
+
+
+@pytest.fixture
+def space() -> SpaceId:
+    return new_space_id()
+
+
+@pytest.fixture
+def key() -> bytes:
+    return keys.new_key()
+
+
+@pytest.fixture
+def alice(space: SpaceId, key: bytes) -> Writer:
+    return Writer(space, new_log_id(), key, keys.new_signing_seed())
+
+
+@pytest.fixture
+def bob(space: SpaceId, key: bytes) -> Writer:
+    return Writer(space, new_log_id(), key, keys.new_signing_seed())
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogStore]:
+    made: LogStore = (MemoryLogStore() if request.param == "memory"
+                      else SqliteLogStore(tmp_path / "journal.db"))
+    yield made
+    made.close()
+
+
+def stored(rowid: int, raw: bytes, received_at: int) -> StoredEntry:
+    header = Header.decode(raw)
+    return StoredEntry(rowid, header.log, header.seq, entry_hash(raw), raw, received_at)
+
+
+def everything(store: LogStore) -> tuple[list[StoredEntry], dict[LogId, tuple[Seq, bytes]], int]:
+    return list(store.since(0)), store.heads(), store.count()
+
+
+# --- appending and reading back -----------------------------------------------------------------
+
+
+def test_empty_store_has_no_heads_entries_meta_or_snapshot(store: LogStore, alice: Writer) -> None:
+    assert everything(store) == ([], {}, 0)
+    assert store.head(alice.log) is None
+    assert list(store.log_entries(alice.log)) == []
+    assert store.meta("hlc") is None
+    assert store.snapshot() is None
+
+
+def test_append_then_heads_head_count_since_and_log_entries_report_it(
+        store: LogStore, alice: Writer, bob: Writer) -> None:
+    a1, a2 = alice.chain(2)
+    (b1,) = bob.chain(1)
+
+    assert store.append([(a1, 10), (b1, 20)]) == 2
+    assert store.append([(a2, 30)]) == 1
+
+    assert store.heads() == {alice.log: (2, entry_hash(a2)), bob.log: (1, entry_hash(b1))}
+    assert store.head(alice.log) == (2, entry_hash(a2))
+    assert store.head(bob.log) == (1, entry_hash(b1))
+    assert store.count() == 3
+    assert list(store.since(0)) == [stored(1, a1, 10), stored(2, b1, 20), stored(3, a2, 30)]
+    assert list(store.log_entries(alice.log)) == [stored(1, a1, 10), stored(3, a2, 30)]
+    assert list(store.log_entries(bob.log)) == [stored(2, b1, 20)]
+
+
+def test_since_is_local_arrival_order_after_the_given_row(
+        store: LogStore, alice: Writer, bob: Writer) -> None:
+    a1, a2, a3 = alice.chain(3)
+    b1, b2 = bob.chain(2)
+    # Bob's log arrives first although Alice's entries are older: arrival order is kept.
+    store.append([(b1, 5), (b2, 6)])
+    store.append([(a1, 1), (a2, 2)])
+    store.append([(a3, 3)])
+
+    assert [s.entry for s in store.since(0)] == [b1, b2, a1, a2, a3]
+    assert [s.entry for s in store.since(2)] == [a1, a2, a3]
+    assert [s.entry for s in store.since(4)] == [a3]
+    assert list(store.since(5)) == []
+    assert [s.rowid for s in store.since(0)] == [1, 2, 3, 4, 5]
+
+
+def test_a_batch_may_extend_a_log_it_started_and_repeat_an_entry(
+        store: LogStore, alice: Writer) -> None:
+    a1, a2, a3 = alice.chain(3)
+
+    assert store.append([(a1, 1), (a2, 2), (a2, 2), (a3, 3)]) == 3
+
+    assert everything(store) == ([stored(1, a1, 1), stored(2, a2, 2), stored(3, a3, 3)],
+                                 {alice.log: (3, entry_hash(a3))}, 3)
+
+
+def test_reappending_identical_bytes_is_a_no_op_returning_zero(
+        store: LogStore, alice: Writer) -> None:
+    a1, a2 = alice.chain(2)
+    store.append([(a1, 1), (a2, 2)])
+    before = everything(store)
+
+    assert store.append([(a1, 99)]) == 0
+    assert store.append([(a1, 99), (a2, 99)]) == 0
+
+    assert everything(store) == before  # received_at of the first arrival is kept
+
+
+def test_a_batch_mixing_stored_and_new_entries_counts_only_the_new(
+        store: LogStore, alice: Writer) -> None:
+    a1, a2, a3 = alice.chain(3)
+    store.append([(a1, 1)])
+
+    assert store.append([(a1, 7), (a2, 8), (a3, 9)]) == 2
+
+    assert list(store.since(0)) == [stored(1, a1, 1), stored(2, a2, 8), stored(3, a3, 9)]
+
+
+# --- refusals -------------------------------------------------------------------------------------
+
+
+def test_different_bytes_at_a_stored_seq_is_a_fork_and_stores_nothing(
+        store: LogStore, alice: Writer) -> None:
+    a1, a2 = alice.chain(2)
+    store.append([(a1, 1), (a2, 2)])
+    before = everything(store)
+    fork = alice.entry(2, entry_hash(a1), b"other")
+    assert fork != a2
+
+    with pytest.raises(ChainError, match=r"seq 2: .*\(fork\)"):
+        store.append([(fork, 3)])
+
+    assert everything(store) == before
+
+
+def test_a_gap_in_seq_is_refused(store: LogStore, alice: Writer) -> None:
+    a1, _a2, a3 = alice.chain(3)
+    store.append([(a1, 1)])
+    before = everything(store)
+
+    with pytest.raises(ChainError, match=r"expected seq 2, got 3 \(gap\)"):
+        store.append([(a3, 3)])
+
+    assert everything(store) == before
+
+
+def test_a_log_must_start_at_seq_one(store: LogStore, alice: Writer) -> None:
+    _a1, a2 = alice.chain(2)
+
+    with pytest.raises(ChainError, match=r"expected seq 1, got 2 \(gap\)"):
+        store.append([(a2, 2)])
+
+    assert everything(store) == ([], {}, 0)
+
+
+def test_a_wrong_prev_hash_is_refused(store: LogStore, alice: Writer) -> None:
+    (a1,) = alice.chain(1)
+    store.append([(a1, 1)])
+    before = everything(store)
+    stray = alice.entry(2, bytes(range(32)))
+
+    with pytest.raises(ChainError, match=r"seq 2: does not follow .*\(broken chain\)"):
+        store.append([(stray, 2)])
+
+    assert everything(store) == before
+
+
+def test_a_first_entry_must_follow_genesis(store: LogStore, alice: Writer) -> None:
+    stray = alice.entry(1, bytes([1]) * 32)
+
+    with pytest.raises(ChainError, match="broken chain"):
+        store.append([(stray, 1)])
+
+    assert everything(store) == ([], {}, 0)
+
+
+def test_an_entry_too_short_to_be_one_is_refused(store: LogStore, alice: Writer) -> None:
+    (a1,) = alice.chain(1)
+
+    with pytest.raises(ChainError, match="impossible size"):
+        store.append([(a1[:100], 1)])
+
+    assert everything(store) == ([], {}, 0)
+
+
+@pytest.mark.parametrize("bad", ["gap", "fork", "broken chain"])
+def test_a_batch_with_a_later_bad_entry_stores_none_of_it_nor_its_meta(
+        store: LogStore, alice: Writer, bob: Writer, bad: str) -> None:
+    a1, a2, a3, a4 = alice.chain(4)
+    (b1,) = bob.chain(1)
+    store.append([(a1, 1)], meta={"hlc": b"old"})
+    before = everything(store)
+    later = {"gap": alice.entry(5, entry_hash(a4)), "fork": alice.entry(1, GENESIS, b"forked"),
+             "broken chain": alice.entry(4, bytes(32))}[bad]
+
+    with pytest.raises(ChainError, match=bad):
+        store.append([(b1, 2), (a2, 3), (a3, 4), (later, 5)], meta={"hlc": b"new"})
+
+    assert everything(store) == before
+    assert store.meta("hlc") == b"old"
+    # The refused batch left the store usable: the good part can be appended on its own.
+    assert store.append([(b1, 2), (a2, 3), (a3, 4)]) == 3
+    assert store.heads() == {alice.log: (3, entry_hash(a3)), bob.log: (1, entry_hash(b1))}
+
+
+# --- meta and snapshot ---------------------------------------------------------------------------
+
+
+def test_meta_is_written_in_the_same_append_and_overwritten_by_later_ones(
+        store: LogStore, alice: Writer) -> None:
+    a1, a2 = alice.chain(2)
+
+    store.append([(a1, 1)], meta={"hlc": b"\x00\x01", "other": b"x"})
+    assert (store.meta("hlc"), store.meta("other"), store.meta("absent")) == (
+        b"\x00\x01", b"x", None)
+
+    store.append([(a2, 2)], meta={"hlc": b"\x00\x02"})
+    assert (store.meta("hlc"), store.meta("other")) == (b"\x00\x02", b"x")
+
+    assert store.append([], meta={"hlc": b"\x00\x03"}) == 0
+    assert store.meta("hlc") == b"\x00\x03"
+    assert store.count() == 2
+
+
+def test_snapshot_save_then_load_returns_the_latest(store: LogStore) -> None:
+    store.save_snapshot(3, b"first")
+    assert store.snapshot() == (3, b"first")
+
+    store.save_snapshot(7, b"second")
+    assert store.snapshot() == (7, b"second")
+
+
+# --- SQLite only ---------------------------------------------------------------------------------
+
+
+def _fill(path: Path, alice: Writer, bob: Writer) -> list[StoredEntry]:
+    a1, a2 = alice.chain(2)
+    (b1,) = bob.chain(1)
+    store = SqliteLogStore(path)
+    store.append([(a1, 1), (b1, 2), (a2, 3)], meta={"hlc": b"h"})
+    store.save_snapshot(2, b"snap")
+    rows = list(store.since(0))
+    store.close()
+    return rows
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE entries SET entry = x'00' WHERE rowid = 1",
+    "UPDATE entries SET received_at = 0",
+    "DELETE FROM entries WHERE rowid = 2",
+    "DELETE FROM entries",
+])
+def test_the_sqlite_database_itself_refuses_to_change_or_delete_entries(
+        tmp_path: Path, alice: Writer, bob: Writer, statement: str) -> None:
+    path = tmp_path / "journal.db"
+    rows = _fill(path, alice, bob)
+
+    raw = sqlite3.connect(path)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            raw.execute(statement)
+        raw.rollback()
+    finally:
+        raw.close()
+
+    reopened = SqliteLogStore(path)
+    try:
+        assert list(reopened.since(0)) == rows
+    finally:
+        reopened.close()
+
+
+def test_sqlite_data_survives_close_and_reopen(
+        tmp_path: Path, alice: Writer, bob: Writer) -> None:
+    path = tmp_path / "journal.db"
+    rows = _fill(path, alice, bob)
+
+    store = SqliteLogStore(path)
+    try:
+        assert list(store.since(0)) == rows
+        assert store.heads() == {alice.log: (2, rows[2].hash), bob.log: (1, rows[1].hash)}
+        assert store.meta("hlc") == b"h"
+        assert store.snapshot() == (2, b"snap")
+        # The chain continues from what was stored before the reopen.
+        following = alice.entry(3, rows[2].hash)
+        assert store.append([(following, 4)]) == 1
+        assert store.count() == 4
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("content", [
+    b"this is not a database, it is a shopping list\n" * 40,
+    b"SQLite format 3\x00" + bytes(range(256)) * 8,
+])
+def test_a_file_that_is_not_a_database_raises_corrupt_store(tmp_path: Path,
+                                                            content: bytes) -> None:
+    path = tmp_path / "journal.db"
+    path.write_bytes(content)
+
+    with pytest.raises(CorruptStore):
+        opened = SqliteLogStore(path)
+        try:
+            opened.count()
+        finally:
+            opened.close()
