@@ -25,7 +25,9 @@ opaque log ids, seq numbers, entry sizes (padded) and timing. Entries are opaque
 
 Errors say whose fault they are: `RemoteProtocolError` (the peer sent something illegal; it
 carries the error code to send back) and `LocalProtocolError` (our caller misused this object).
-After either, the connection is in ERROR and refuses further frames.
+After either, the connection is in ERROR and refuses further frames. A frame that cannot be sent
+(not allowed in this state, or over a limit) moves nothing else: the state goes to ERROR, not to
+where the frame would have led, and no bytes are returned.
 """
 
 from __future__ import annotations
@@ -214,15 +216,22 @@ class Connection:
             raise LocalProtocolError(
                 f"cannot send {frame.TYPE}: the connection is {self.state.value}"
             )
-        self._move(self.role, frame, local=True)
-        return encode(frame)
+        try:
+            # Encode before moving: a frame too large to send must not advance the state.
+            following = self._following(self.role, frame, local=True)
+            data = encode(frame)
+        except LocalProtocolError:
+            self.state = State.ERROR
+            raise
+        self.state = following
+        return data
 
     def receive(self, data: bytes) -> Frame:
         if self.state in (State.ERROR, State.CLOSED):
             raise LocalProtocolError(f"cannot receive: the connection is {self.state.value}")
         try:
             frame = decode(data)
-            self._move(self.peer, frame, local=False)
+            self.state = self._following(self.peer, frame, local=False)
         except RemoteProtocolError:
             self.state = State.ERROR
             raise
@@ -231,11 +240,9 @@ class Connection:
     def close(self) -> None:
         self.state = State.CLOSED
 
-    def _move(self, sender: Role, frame: Frame, *, local: bool) -> None:
+    def _following(self, sender: Role, frame: Frame, *, local: bool) -> State:
         if isinstance(frame, Error):
-            if frame.fatal:
-                self.state = State.ERROR
-            return
+            return State.ERROR if frame.fatal else self.state
         following = TRANSITIONS.get((sender, self.state, frame.TYPE))
         if following is None:
             message = (
@@ -244,7 +251,7 @@ class Connection:
             if local:
                 raise LocalProtocolError(message)
             raise RemoteProtocolError(ErrorCode.UNEXPECTED, message)
-        self.state = following
+        return following
 
 
 # --- encoding -------------------------------------------------------------------------------------
@@ -269,7 +276,9 @@ def encode(frame: Frame) -> bytes:
     elif isinstance(frame, Rotate):
         body.update(i=frame.id, c=frame.capability_hash)
     else:
-        body.update(c=frame.code, m=frame.message[:MAX_TEXT])
+        # MAX_TEXT counts UTF-8 bytes (the decoder's max_str_len), not characters.
+        message = frame.message.encode("utf-8")[:MAX_TEXT].decode("utf-8", "ignore")
+        body.update(c=frame.code, m=message)
         if frame.id is not None:
             body["i"] = frame.id
         if frame.versions:
@@ -303,7 +312,12 @@ def decode(data: bytes) -> Frame:
             max_ext_len=0,
         )
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as e:
-        raise _bad(f"not a msgpack frame within limits ({type(e).__name__})") from None
+        # msgpack reports a length over one of the limits above as "N exceeds max_..._len(M)".
+        over = any(f"exceeds max_{kind}_len" in str(e) for kind in ("bin", "str", "array", "map"))
+        raise _bad(
+            f"not a msgpack frame within limits ({type(e).__name__})",
+            ErrorCode.TOO_LARGE if over else ErrorCode.MALFORMED,
+        ) from None
     if not isinstance(body, dict) or not isinstance(body.get("t"), str):
         raise _bad("a frame is a map with a type")
     parse = _PARSERS.get(body["t"])
@@ -358,8 +372,10 @@ def _versions(body: Mapping[str, Any], required: bool) -> tuple[int, ...]:
     if not required and "v" not in body:
         return ()
     raw = _field(body, "v", list)
-    if (not raw and required) or len(raw) > MAX_VERSIONS:
-        raise _bad("versions: one to sixteen whole numbers")
+    if len(raw) > MAX_VERSIONS:
+        raise _bad(f"versions: at most {MAX_VERSIONS}", ErrorCode.TOO_LARGE)
+    if not raw and required:
+        raise _bad("versions: at least one")
     if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 1 << 16 for v in raw):
         raise _bad("versions: whole numbers")
     return tuple(raw)
