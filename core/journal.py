@@ -113,6 +113,7 @@ class Journal:
             # nothing in it was ever acknowledged, and without the keys it cannot be read.
             (home / stale).unlink(missing_ok=True)
         device = DeviceKeys.generate(new_space_id(), new_person_id(), new_log_id())
+        device.settings["relay_epoch"] = device.epoch
         journal = cls(home, device, SqliteLogStore(home / DB_NAME), now)
         journal.record(
             DeviceAdded(
@@ -303,10 +304,18 @@ class Journal:
     def item_of(self, raw: bytes, received_at: int) -> Item:
         return self.read_entry(raw).item(received_at)
 
-    def adopt_epoch(self, epoch: int, key: bytes) -> None:
-        """Hold a new space key epoch, and write under it if it is the newest; saved at once."""
+    def adopt_epoch(self, epoch: int, key: bytes, *, write: bool = True) -> None:
+        """Hold a space key epoch (saved at once); with `write`, also write under it if newest.
+
+        Only a signed key.rotated from a device on the roster may set `write`: a key handed
+        over by the relay is used to read and to reconnect, never to seal what we write.
+        """
         self.device.space_keys[epoch] = key
-        self.device.epoch = max(self.device.epoch, epoch)
+        if write:
+            self.device.epoch = max(self.device.epoch, epoch)
+        keystore.save(self.home / keystore.FILE_NAME, self.device, self.passphrase)
+
+    def save_device(self) -> None:
         keystore.save(self.home / keystore.FILE_NAME, self.device, self.passphrase)
 
     def trust_anchors(self) -> dict[bytes, bytes]:

@@ -166,7 +166,7 @@ def join(
         space_keys={int(k): v for k, v in bundle["keys"].items()},
         private_key=bundle["private"] if own else keys.new_key(),
         local_key=keys.new_key(),
-        settings={"relay": bundle["relay"]},
+        settings={"relay": bundle["relay"], "relay_epoch": int(bundle["epoch"])},
         anchors={**dict(bundle.get("trusted", {})), bundle["inviter"]: bundle["inviter_pub"]},
     )
     ensure_private_dir(home)

@@ -11,9 +11,11 @@ relay capability is derived from the epoch key, so it changes too (see sync/clie
 
 from __future__ import annotations
 
+import msgpack
+
 from tend.core import keys, roster
 from tend.core.codec import decode_event
-from tend.core.errors import UserError
+from tend.core.errors import UnreadableEntry, UserError
 from tend.core.events import DeviceRemoved, Event, KeyRotated
 from tend.core.ids import LogId, short
 from tend.core.journal import Journal
@@ -57,7 +59,7 @@ def adopt_rotations(journal: Journal, events: list[Event]) -> bool:
         body = ev.body
         if not isinstance(body, KeyRotated) or not members.may_write(ev.device):
             continue
-        if body.epoch in journal.device.space_keys:
+        if body.epoch <= journal.device.epoch:
             continue
         mine = dict(body.sealed).get(journal.device.log)
         if mine is None:
@@ -65,6 +67,68 @@ def adopt_rotations(journal: Journal, events: list[Event]) -> bool:
         key = keys.open_sealed(
             journal.device.dh_secret, mine, _context(journal.device.space, body.epoch)
         )
+        # Signed by a device on the roster: this key may now seal what we write (and it
+        # replaces anything a relay handed over for this epoch).
         journal.adopt_epoch(body.epoch, key)
         learnt = True
     return learnt
+
+
+# --- the relay's side of a rotation -----------------------------------------------------------
+# The relay's capability is derived from an epoch key, so after a rotation a device that was
+# offline knows only the old one. The device that rotates leaves the relay a "rekey" blob (the
+# same sealed keys as the key.rotated event) filed under the old capability; a device that
+# says hello with the old capability gets the blob, opens its copy and comes back with the new
+# capability. The removed device finds no copy for itself.
+
+
+def relay_epoch(journal: Journal) -> int:
+    """The epoch whose capability the relay knows, as far as this device last heard."""
+    held = journal.device.space_keys
+    epoch = int(journal.device.settings.get("relay_epoch", min(held)))
+    return epoch if epoch in held else min(held)
+
+
+def set_relay_epoch(journal: Journal, epoch: int) -> None:
+    journal.device.settings["relay_epoch"] = epoch
+    journal.save_device()
+
+
+def pending_rekey(journal: Journal) -> tuple[int, bytes] | None:
+    """(epoch, blob) to hand the relay if it still knows an older capability than ours."""
+    current = journal.device.epoch
+    if current <= relay_epoch(journal):
+        return None
+    for item in reversed(journal.items()):
+        if item.type == "key.rotated":
+            body = decode_event(item.raw).body
+            if isinstance(body, KeyRotated) and body.epoch == current:
+                blob: bytes = msgpack.packb(
+                    {"epoch": body.epoch, "sealed": list(body.sealed)}, use_bin_type=True
+                )
+                return current, blob
+    return None
+
+
+def adopt_rekey(journal: Journal, blob: bytes) -> bool:
+    """Take this device's key out of a relay's rekey blob; False if none is sealed to it.
+
+    The key is held for reading and reconnecting only: what this device writes moves to the
+    new epoch when the signed key.rotated event arrives (a relay cannot choose our key).
+    """
+    try:
+        record = msgpack.unpackb(blob, raw=False, max_bin_len=1 << 16, max_array_len=64)
+        epoch = int(record["epoch"])
+        sealed = {bytes(d): bytes(k) for d, k in record["sealed"]}
+    except (ValueError, TypeError, KeyError, msgpack.UnpackException):
+        raise UnreadableEntry("the relay's key hand-over", "is malformed") from None
+    if epoch not in journal.device.space_keys:
+        mine = sealed.get(journal.device.log)
+        if mine is None:
+            return False
+        key = keys.open_sealed(
+            journal.device.dh_secret, mine, _context(journal.device.space, epoch)
+        )
+        journal.adopt_epoch(epoch, key, write=False)
+    set_relay_epoch(journal, epoch)
+    return True
