@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from tend.core import pairing
+from tend.core import pairing, rotation
 from tend.core.errors import TendError
 from tend.core.ingest import IngestReport, Refusal, ingest
 from tend.core.journal import Journal
@@ -39,6 +39,13 @@ class RelayUnavailable(TendError):
 
 class RelayRefused(TendError):
     """The relay answered with an error frame (exit 1)."""
+
+
+class RemovedFromSpace(TendError):
+    """This device was removed from the journal: no new key was sealed to it (exit 1)."""
+
+
+MAX_REKEYS = 16  # epochs a device may catch up on in one connection attempt
 
 
 @dataclass
@@ -87,15 +94,45 @@ class Session:
             )
         return frame
 
-    async def hello(self) -> None:
+    async def hello(self) -> bool:
+        """Say hello; False if the relay handed us a new key instead (then reconnect)."""
         device = self.journal.device
-        cap = pairing.capability(device.space_key)
+        cap = pairing.capability(device.space_keys[rotation.relay_epoch(self.journal)])
         await self.send(p.Hello(p.PROTOCOL_VERSIONS, device.space, cap, create=True))
         frame = await self.receive()
+        if isinstance(frame, p.Rekey):
+            if not rotation.adopt_rekey(self.journal, frame.rekey):
+                raise RemovedFromSpace(
+                    "this device was removed from the journal; it keeps "
+                    "what it had but can no longer sync"
+                )
+            return False
         if not isinstance(frame, p.Welcome):
             raise RelayRefused(f"the relay answered {frame.TYPE} to hello")
         self.relay_heads = dict(frame.heads)
         self._sent = dict(frame.heads)
+        return True
+
+    async def rotate_if_needed(self) -> None:
+        """After a removal, move the relay to the new capability, leaving it the sealed keys
+        that let the devices that stay (and only they) follow."""
+        rekey = rotation.pending_rekey(self.journal)
+        if rekey is None:
+            return
+        epoch, blob = rekey
+        request = self._next_id
+        self._next_id += 1
+        cap = pairing.capability(self.journal.device.space_keys[epoch])
+        await self.send(p.Rotate(request, pairing.capability_hash(cap), blob))
+        while True:
+            frame = await self.receive()
+            if isinstance(frame, p.Ack) and frame.id == request:
+                rotation.set_relay_epoch(self.journal, epoch)
+                return
+            if isinstance(frame, p.Error) and frame.id == request:
+                raise RelayRefused(f"the relay refused the new key: {frame.code}")
+            if isinstance(frame, p.Entries):
+                self.report.add(ingest(self.journal, frame.entries))
 
     def _unsent(self) -> Iterator[bytes]:
         store = self.journal.store
@@ -195,15 +232,31 @@ async def _connect(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSo
         ) from e
 
 
+async def _open_session(
+    http: aiohttp.ClientSession, url: str, journal: Journal
+) -> tuple[aiohttp.ClientWebSocketResponse, Session]:
+    """Connect and say hello, following the relay's new-key hand-offs after removals."""
+    for _attempt in range(MAX_REKEYS):
+        ws = await _connect(http, url)
+        session = Session(journal, ws)
+        try:
+            if await session.hello():
+                return ws, session
+        except BaseException:
+            await ws.close()
+            raise
+        await ws.close()
+    raise RelayRefused("the relay keeps handing out new keys; try again later")
+
+
 async def sync_once(journal: Journal, url: str, progress: Progress | None = None) -> SyncReport:
     """Upload, catch up, and return (`tend sync`)."""
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        ws = await _connect(http, url)
-        session = Session(journal, ws)
+        ws, session = await _open_session(http, url, journal)
         try:
-            await session.hello()
             await session.upload()
+            await session.rotate_if_needed()
             await session.catch_up(progress)
         except (aiohttp.ClientError, ConnectionError) as e:
             raise RelayUnavailable(
@@ -227,11 +280,10 @@ async def watch(
     async with aiohttp.ClientSession(timeout=timeout) as http:
         while not stop.is_set():
             try:
-                ws = await _connect(http, url)
-                session = Session(journal, ws)
+                ws, session = await _open_session(http, url, journal)
                 try:
-                    await session.hello()
                     await session.upload()
+                    await session.rotate_if_needed()
                     await session.catch_up()
                     delay = BACKOFF_FIRST
                     if on_report:

@@ -8,20 +8,26 @@ and enforces which frames may be sent or received in which state. It does no I/O
 no asyncio: the relay (sync/relay.py) and the client (sync/client.py) are thin shells around it,
 and the fuzz and property tests drive it directly.
 
-    device                                      relay
+    device                                  relay
       Hello(versions, space, capability) ──▶
-                                         ◀── Welcome(version, heads)      or Error + close
-      Push(id, entries) ──▶                                               (any time after Welcome)
-                                         ◀── Ack(id, stored)              after a durable write
-                                         ◀── Error(id, code)              push refused, stay open
+                                 ◀── Welcome(version, heads)      or Error + close
+                                 ◀── Rekey(blob) then close       hello with a replaced capability
+      Push(id, entries) ──▶                                       (any time after Welcome)
+                                 ◀── Ack(id, stored)              after a durable write
+                                 ◀── Error(id, code)              push refused, stay open
       Pull(have = {log id: highest seq}) ──▶
-                                         ◀── Entries(batch) …             catch-up, bounded
-                                         ◀── CaughtUp(heads)
-                                         ◀── Entries(live=True) …         pushed as they arrive
-      Rotate(id, capability hash) ──▶    ◀── Ack(id)                      after removing a device
+                                 ◀── Entries(batch) …             catch-up, bounded
+                                 ◀── CaughtUp(heads)
+                                 ◀── Entries(live=True) …         pushed as they arrive
+      Rotate(id, capability hash, rekey) ──▶
+                                 ◀── Ack(id)                      after removing a device
 
 What the relay learns from frames: the space id, the capability (it stores only its hash),
-opaque log ids, seq numbers, entry sizes (padded) and timing. Entries are opaque bytes to it.
+opaque log ids, seq numbers, entry sizes (padded) and timing. Entries are opaque bytes to it,
+and so is a rotation's rekey blob (the new epoch key sealed to each device that stays, see
+core/rotation.py; its size shows how many stay). The relay files the blob under the capability
+hash the Rotate replaced and hands it back, in a Rekey frame, to a device that says hello with
+that old capability; the connection then closes.
 
 Errors say whose fault they are: `RemoteProtocolError` (the peer sent something illegal; it
 carries the error code to send back) and `LocalProtocolError` (our caller misused this object).
@@ -158,7 +164,14 @@ class Ack:
 class Rotate:
     id: int
     capability_hash: bytes
+    rekey: bytes = b""  # opaque; the relay files it under the capability hash being replaced
     TYPE = "rotate"
+
+
+@dataclass(frozen=True)
+class Rekey:
+    rekey: bytes  # what a Rotate left under the capability this device said hello with
+    TYPE = "rekey"
 
 
 @dataclass(frozen=True)
@@ -174,17 +187,19 @@ class Error:
         return self.id is None
 
 
-Frame = Hello | Welcome | Pull | Entries | CaughtUp | Push | Ack | Rotate | Error
+Frame = Hello | Welcome | Pull | Entries | CaughtUp | Push | Ack | Rotate | Rekey | Error
 
 # --- the state table ------------------------------------------------------------------------------
 # (sender role, state, frame type) -> next state. The same table serves both ends: a device
 # *sending* Hello and the relay *receiving* it make the same move. Error frames are handled
 # apart: a fatal one (no id) moves to ERROR from any state; one with an id changes nothing.
+# Rekey is the one frame that ends a connection in CLOSED: after it neither end sends anything.
 
 _AFTER_WELCOME = (State.READY, State.SYNCING, State.LIVE)
 TRANSITIONS: dict[tuple[Role, State, str], State] = {
     (Role.DEVICE, State.START, "hello"): State.HELLO,
     (Role.RELAY, State.HELLO, "welcome"): State.READY,
+    (Role.RELAY, State.HELLO, "rekey"): State.CLOSED,
     (Role.DEVICE, State.READY, "pull"): State.SYNCING,
     (Role.RELAY, State.SYNCING, "entries"): State.SYNCING,
     (Role.RELAY, State.SYNCING, "caught_up"): State.LIVE,
@@ -275,18 +290,27 @@ def encode(frame: Frame) -> bytes:
         body.update(i=frame.id, n=frame.stored)
     elif isinstance(frame, Rotate):
         body.update(i=frame.id, c=frame.capability_hash)
+        if frame.rekey:
+            body["r"] = frame.rekey
+    elif isinstance(frame, Rekey):
+        body.update(r=frame.rekey)
     else:
-        # MAX_TEXT counts UTF-8 bytes (the decoder's max_str_len), not characters.
-        message = frame.message.encode("utf-8")[:MAX_TEXT].decode("utf-8", "ignore")
-        body.update(c=frame.code, m=message)
-        if frame.id is not None:
-            body["i"] = frame.id
-        if frame.versions:
-            body["v"] = list(frame.versions)
+        body.update(_error_fields(frame))
     data: bytes = msgpack.packb(body, use_bin_type=True)
     if len(data) > MAX_FRAME_BYTES:
         raise LocalProtocolError(f"{frame.TYPE} frame is {len(data)} bytes, over {MAX_FRAME_BYTES}")
     return data
+
+
+def _error_fields(frame: Error) -> dict[str, Any]:
+    # MAX_TEXT counts UTF-8 bytes (the decoder's max_str_len), not characters.
+    message = frame.message.encode("utf-8")[:MAX_TEXT].decode("utf-8", "ignore")
+    fields: dict[str, Any] = {"c": frame.code, "m": message}
+    if frame.id is not None:
+        fields["i"] = frame.id
+    if frame.versions:
+        fields["v"] = list(frame.versions)
+    return fields
 
 
 def _bad(message: str, code: ErrorCode = ErrorCode.MALFORMED) -> RemoteProtocolError:
@@ -347,6 +371,19 @@ def _count(body: Mapping[str, Any], key: str, upper: int) -> int:
     return int(value)
 
 
+def _blob(body: Mapping[str, Any], key: str, required: bool) -> bytes:
+    """An opaque byte string of up to MAX_ENTRY_BYTES: 1 byte at least if required, else absent
+    means empty."""
+    if not required and key not in body:
+        return b""
+    value = _field(body, key, bytes)
+    if len(value) > MAX_ENTRY_BYTES:
+        raise _bad(f"{body['t']}: field {key!r} over {MAX_ENTRY_BYTES} bytes", ErrorCode.TOO_LARGE)
+    if required and not value:
+        raise _bad(f"{body['t']}: field {key!r} must not be empty")
+    return bytes(value)
+
+
 def _vector(body: Mapping[str, Any], key: str) -> Vector:
     raw = _field(body, key, dict)
     out: Vector = {}
@@ -402,8 +439,11 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Frame]] = {
     "push": lambda b: Push(_count(b, "i", MAX_REQUEST_ID), _entries(b)),
     "ack": lambda b: Ack(_count(b, "i", MAX_REQUEST_ID), _count(b, "n", MAX_ENTRIES_PER_FRAME)),
     "rotate": lambda b: Rotate(
-        _count(b, "i", MAX_REQUEST_ID), _fixed_bytes(b, "c", CAPABILITY_HASH_BYTES)
+        _count(b, "i", MAX_REQUEST_ID),
+        _fixed_bytes(b, "c", CAPABILITY_HASH_BYTES),
+        _blob(b, "r", False),
     ),
+    "rekey": lambda b: Rekey(_blob(b, "r", True)),
     "error": lambda b: Error(
         _text(b, "c"),
         _text(b, "m"),

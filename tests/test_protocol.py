@@ -42,6 +42,7 @@ from tend.sync.protocol import (
     LocalProtocolError,
     Pull,
     Push,
+    Rekey,
     RemoteProtocolError,
     Role,
     Rotate,
@@ -62,8 +63,13 @@ CAPABILITY = bytes(range(0x40, 0x60))
 LOG_A = bytes(range(0x20, 0x30))
 LOG_B = bytes(range(0x30, 0x40))
 E1, E2, E3 = b"opaque entry 1", b"opaque entry 2", b"opaque entry 3"
+# What a rotating device leaves the relay (core/rotation.py): opaque to the protocol.
+BLOB: bytes = msgpack.packb(
+    {"epoch": 2, "sealed": [[LOG_B, b"new epoch key sealed to log b"]]}, use_bin_type=True
+)
 
-# One frame of every type. The Error has an id and versions so that it writes every key.
+# One frame of every type. The Rotate has a rekey blob and the Error an id and versions, so that
+# each writes every key.
 SAMPLES: dict[str, Frame] = {
     "hello": Hello((1,), SPACE, CAPABILITY, create=True),
     "welcome": Welcome(1, {LOG_A: 3, LOG_B: 1}),
@@ -72,7 +78,8 @@ SAMPLES: dict[str, Frame] = {
     "caught_up": CaughtUp({LOG_A: 3, LOG_B: 1}),
     "push": Push(7, (E1, E2)),
     "ack": Ack(7, 2),
-    "rotate": Rotate(8, hashlib.sha256(b"new capability").digest()),
+    "rotate": Rotate(8, hashlib.sha256(b"new capability").digest(), BLOB),
+    "rekey": Rekey(BLOB),
     "error": Error("unsupported_version", "no common version", 9, (1, 2)),
 }
 FRAME_CLASSES = get_args(Frame)
@@ -151,7 +158,7 @@ def test_the_protocol_errors_are_tend_protocol_errors() -> None:
 def test_the_samples_cover_every_frame_type() -> None:
     assert sorted(SAMPLES) == ALL_TYPES
     assert all(kind == frame.TYPE for kind, frame in SAMPLES.items())
-    assert len(ALL_TYPES) == len(FRAME_CLASSES) == 9
+    assert len(ALL_TYPES) == len(FRAME_CLASSES) == 10
 
 
 @pytest.mark.parametrize("kind", ALL_TYPES)
@@ -187,6 +194,15 @@ def test_an_error_writes_id_and_versions_only_when_it_has_them() -> None:
     body = msgpack.unpackb(encode(Error("going_away")), raw=False)
     assert body == {"t": "error", "c": "going_away", "m": ""}
     assert decode(encode(Error("going_away"))) == Error("going_away", "", None, ())
+
+
+def test_a_rotate_writes_its_rekey_only_when_it_has_one() -> None:
+    new_hash = hashlib.sha256(b"new capability").digest()
+    body = msgpack.unpackb(encode(Rotate(8, new_hash)), raw=False)
+    assert body == {"t": "rotate", "i": 8, "c": new_hash}
+    assert decode(encode(Rotate(8, new_hash))) == Rotate(8, new_hash, b"")
+    body = msgpack.unpackb(encode(Rotate(8, new_hash, BLOB)), raw=False)
+    assert body == {"t": "rotate", "i": 8, "c": new_hash, "r": BLOB}
 
 
 def test_an_error_code_enum_round_trips_as_its_text() -> None:
@@ -238,13 +254,43 @@ def test_a_full_conversation_over_an_in_memory_pipe_reaches_live_on_both_sides()
         (Role.RELAY, Entries((E3,), live=True), State.LIVE),
         (Role.DEVICE, Push(3, (E3,)), State.LIVE),
         (Role.RELAY, Error("fork", "different bytes for seq 3", 3), State.LIVE),
-        (Role.DEVICE, Rotate(4, new_hash), State.LIVE),
+        (Role.DEVICE, Rotate(4, new_hash, BLOB), State.LIVE),
         (Role.RELAY, Ack(4, 0), State.LIVE),
     ]
     for sender, frame, expected in script:
         assert pair.deliver(sender, frame) == frame
         assert (pair.device.state, pair.relay.state) == (expected, expected), frame
     assert pair.device.state is pair.relay.state is State.LIVE
+
+
+def test_a_hello_with_a_replaced_capability_gets_rekey_and_both_ends_close() -> None:
+    pair = ConnectionPair()
+    pair.deliver(Role.DEVICE, Hello((1,), SPACE, CAPABILITY))
+    assert pair.deliver(Role.RELAY, Rekey(BLOB)) == Rekey(BLOB)
+    assert pair.device.state is pair.relay.state is State.CLOSED
+    # Closed, not in error, and nothing more is sent or taken on this connection.
+    for frame in (SAMPLES["welcome"], SAMPLES["rekey"], Error("gap", id=1), Error("internal")):
+        with pytest.raises(LocalProtocolError, match="closed"):
+            pair.relay.send(frame)
+        with pytest.raises(LocalProtocolError, match="closed"):
+            pair.device.receive(encode(frame))
+    with pytest.raises(LocalProtocolError, match="closed"):
+        pair.device.send(Hello((1,), SPACE, CAPABILITY))
+    assert pair.device.state is pair.relay.state is State.CLOSED
+    # The device comes back on a new connection with the capability the blob gave it.
+    again = ConnectionPair()
+    again.deliver(Role.DEVICE, Hello((1,), SPACE, bytes(range(0x60, 0x80))))
+    again.deliver(Role.RELAY, Welcome(1, {}))
+    assert again.device.state is again.relay.state is State.READY
+
+
+@pytest.mark.parametrize("state", [State.READY, State.SYNCING, State.LIVE])
+def test_rekey_after_welcome_is_unexpected(state: State) -> None:
+    device = connection_at(Role.DEVICE, state)
+    with pytest.raises(RemoteProtocolError) as info:
+        device.receive(encode(Rekey(BLOB)))
+    assert info.value.code is ErrorCode.UNEXPECTED
+    assert device.state is State.ERROR
 
 
 def test_a_refused_hello_leaves_both_ends_in_error() -> None:
@@ -280,7 +326,10 @@ def test_the_table_names_only_frame_types_and_open_states() -> None:
         assert kind in NON_ERROR_TYPES
         assert state in OPEN_STATES
         assert isinstance(sender, Role)
-    assert set(TRANSITIONS.values()) <= set(OPEN_STATES)
+    assert set(TRANSITIONS.values()) <= {*OPEN_STATES, State.CLOSED}
+    # Only the relay's Rekey, in answer to a Hello, ends a connection in closed.
+    closing = [move for move, following in TRANSITIONS.items() if following is State.CLOSED]
+    assert closing == [(Role.RELAY, State.HELLO, "rekey")]
     assert len(ILLEGAL) == len(Role) * len(OPEN_STATES) * len(NON_ERROR_TYPES) - len(TRANSITIONS)
 
 
@@ -368,12 +417,12 @@ def test_a_connection_in_error_or_closed_refuses_to_send_and_to_receive(
     assert connection.state is final
 
 
-def test_nothing_but_hello_may_come_first_and_only_welcome_or_error_answers_it() -> None:
+def test_nothing_but_hello_may_come_first_and_only_welcome_rekey_or_error_answers_it() -> None:
     device_first = [k for k in NON_ERROR_TYPES if (Role.DEVICE, State.START, k) in TRANSITIONS]
     assert device_first == ["hello"]
     assert not any((Role.RELAY, State.START, k) in TRANSITIONS for k in NON_ERROR_TYPES)
     answers = [k for k in NON_ERROR_TYPES if (Role.RELAY, State.HELLO, k) in TRANSITIONS]
-    assert answers == ["welcome"]
+    assert answers == ["rekey", "welcome"]
     assert not any((Role.DEVICE, State.HELLO, k) in TRANSITIONS for k in NON_ERROR_TYPES)
 
 
@@ -435,6 +484,32 @@ def test_an_entry_of_64_kib_decodes_and_one_byte_more_is_too_large() -> None:
 
 def test_an_empty_entry_is_malformed() -> None:
     assert refused(_push([b"x", b""])).code is ErrorCode.MALFORMED
+
+
+def _rekey_frames(blob: Any) -> list[bytes]:
+    """A Rekey and a Rotate carrying `blob` as their rekey field."""
+    rotate = {"t": "rotate", "i": 1, "c": bytes(32), "r": blob}
+    return [pack({"t": "rekey", "r": blob}), pack(rotate)]
+
+
+def test_a_rekey_blob_of_64_kib_decodes_and_one_byte_more_is_too_large() -> None:
+    top = b"k" * MAX_ENTRY_BYTES
+    assert [decode(data) for data in _rekey_frames(top)] == [Rekey(top), Rotate(1, bytes(32), top)]
+    for data in _rekey_frames(b"k" * (MAX_ENTRY_BYTES + 1)):
+        assert refused(data).code is ErrorCode.TOO_LARGE
+
+
+def test_an_empty_rekey_is_malformed_and_an_empty_or_absent_rotate_rekey_is_no_rekey() -> None:
+    assert refused(pack({"t": "rekey", "r": b""})).code is ErrorCode.MALFORMED
+    assert refused(pack({"t": "rekey"})).code is ErrorCode.MALFORMED
+    assert decode(pack({"t": "rotate", "i": 1, "c": bytes(32), "r": b""})) == Rotate(1, bytes(32))
+    assert decode(pack({"t": "rotate", "i": 1, "c": bytes(32)})) == Rotate(1, bytes(32), b"")
+
+
+def test_a_rekey_blob_that_is_not_bin_is_malformed() -> None:
+    for value in ("blob", 1, True, None, [b"blob"], {b"e": b"k"}):
+        for data in _rekey_frames(value):
+            assert refused(data).code is ErrorCode.MALFORMED, value
 
 
 @pytest.mark.parametrize("kind", ["welcome", "pull", "caught_up"])
@@ -651,7 +726,9 @@ def frame_from_vector(kind: str, f: dict[str, Any]) -> Frame:
         case "ack":
             return Ack(f["id"], f["stored"])
         case "rotate":
-            return Rotate(f["id"], bytes.fromhex(f["capability_hash"]))
+            return Rotate(f["id"], bytes.fromhex(f["capability_hash"]), bytes.fromhex(f["rekey"]))
+        case "rekey":
+            return Rekey(bytes.fromhex(f["rekey"]))
         case "error":
             return Error(f["code"], f["message"], f["id"], tuple(f["versions"]))
     raise AssertionError(f"unknown frame type {kind}")

@@ -13,7 +13,7 @@ Frames too big to commit as hex (over 4 MiB, an entry over 64 KiB, a vector of 4
 tested in tests/test_protocol.py instead.
 
 All byte strings in the JSON are lowercase hex; in "fields", version vectors are objects from a
-hex log id to its seq, and absent optional values are null.
+hex log id to its seq, and absent optional values are null (an absent rekey is empty bytes, "").
 """
 
 from __future__ import annotations
@@ -36,11 +36,18 @@ LOG_B = bytes(range(0x30, 0x40))
 ENTRY_1 = b"opaque entry 1"
 ENTRY_2 = b"opaque entry 2"
 ENTRY_3 = b"opaque entry 3"
+NEW_HASH = hashlib.sha256(NEW_CAPABILITY).digest()
 
 
 def _pack(body: Any) -> bytes:
     packed: bytes = msgpack.packb(body, use_bin_type=True)
     return packed
+
+
+# A rekey blob as a rotating device writes it (core/rotation.py): the new epoch and, for each
+# device that stays, its log id and the new epoch key sealed to it. The protocol carries it as
+# opaque bytes, so the sealed keys here are fixed stand-ins.
+REKEY = _pack({"epoch": 2, "sealed": [[LOG_A, bytes(range(0x80, 0xD0))], [LOG_B, bytes(80)]]})
 
 
 def _hexed(value: Any) -> Any:
@@ -119,8 +126,20 @@ VALID: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     (
         "rotate",
         "rotate",
-        {"id": 8, "capability_hash": hashlib.sha256(NEW_CAPABILITY).digest()},
-        {"t": "rotate", "i": 8, "c": hashlib.sha256(NEW_CAPABILITY).digest()},
+        {"id": 8, "capability_hash": NEW_HASH, "rekey": b""},
+        {"t": "rotate", "i": 8, "c": NEW_HASH},
+    ),
+    (
+        "rotate-with-rekey",
+        "rotate",
+        {"id": 9, "capability_hash": NEW_HASH, "rekey": REKEY},
+        {"t": "rotate", "i": 9, "c": NEW_HASH, "r": REKEY},
+    ),
+    (
+        "rekey",
+        "rekey",
+        {"rekey": REKEY},
+        {"t": "rekey", "r": REKEY},
     ),
     (
         "error-fatal",
@@ -146,6 +165,7 @@ TOO_LARGE = "too_large"
 
 _HELLO = {"t": "hello", "v": [1], "s": SPACE, "c": CAPABILITY, "n": False}
 _PUSH = {"t": "push", "i": 7, "e": [ENTRY_1]}
+_ROTATE = {"t": "rotate", "i": 8, "c": NEW_HASH}
 
 
 def _with(base: dict[str, Any], **changes: Any) -> bytes:
@@ -167,6 +187,8 @@ def _invalid() -> list[tuple[str, bytes, str]]:
     hello, ack = _pack(_HELLO), _pack({"t": "ack", "i": 7, "n": 2})
     push_prefix = _pack({"t": "push", "i": 7})
     push_e = bytes([push_prefix[0] + 1]) + push_prefix[1:] + _pack("e")
+    rekey_prefix = _pack({"t": "rekey"})
+    rekey_r = bytes([rekey_prefix[0] + 1]) + rekey_prefix[1:] + _pack("r")
     return [
         # Not a frame at all.
         ("empty", b"", MALFORMED),
@@ -193,6 +215,14 @@ def _invalid() -> list[tuple[str, bytes, str]]:
         ("push-entries-is-bin", _with(_PUSH, e=ENTRY_1), MALFORMED),
         ("pull-have-is-array", _pack({"t": "pull", "h": [[LOG_A, 1]]}), MALFORMED),
         ("error-code-is-int", _pack({"t": "error", "c": 3, "m": ""}), MALFORMED),
+        ("rekey-without-blob", _pack({"t": "rekey"}), MALFORMED),
+        ("rekey-blob-is-empty", _pack({"t": "rekey", "r": b""}), MALFORMED),
+        ("rekey-blob-is-text", _pack({"t": "rekey", "r": "sealed keys"}), MALFORMED),
+        ("rekey-blob-is-nil", _pack({"t": "rekey", "r": None}), MALFORMED),
+        ("rekey-blob-is-a-map", _pack({"t": "rekey", "r": {"epoch": 2}}), MALFORMED),
+        ("rotate-rekey-is-text", _with(_ROTATE, r="sealed keys"), MALFORMED),
+        ("rotate-rekey-is-nil", _with(_ROTATE, r=None), MALFORMED),
+        ("rotate-rekey-is-an-array", _with(_ROTATE, r=[REKEY]), MALFORMED),
         # Fixed sizes.
         ("hello-space-15-bytes", _with(_HELLO, s=SPACE[:15]), MALFORMED),
         ("hello-space-17-bytes", _with(_HELLO, s=SPACE + b"\x00"), MALFORMED),
@@ -235,6 +265,7 @@ def _invalid() -> list[tuple[str, bytes, str]]:
         ("frame-claims-a-4-gib-map", b"\xdf\xff\xff\xff\xff", TOO_LARGE),
         ("entry-claims-4-gib-of-bin", push_e + b"\x91\xc6\xff\xff\xff\xff" + b"x" * 8, MALFORMED),
         ("text-claims-4-gib", b"\x81\xa1t\xdb\xff\xff\xff\xff" + b"x" * 8, MALFORMED),
+        ("rekey-blob-claims-4-gib", rekey_r + b"\xc6\xff\xff\xff\xff" + b"x" * 8, MALFORMED),
     ]
 
 
