@@ -51,6 +51,7 @@ LAZY_COMMANDS = {
     "sync": "sync_cmds:sync",
     "invite": "sync_cmds:invite",
     "join": "sync_cmds:join",
+    "relay": "relay_cmds:relay",
 }
 
 

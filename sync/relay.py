@@ -1,0 +1,765 @@
+"""The relay: a blind aiohttp server that stores and forwards opaque entries between devices.
+
+Theory of operation
+-------------------
+Each websocket at GET /v1/sync is one `Session`: a protocol.Connection(Role.RELAY) fed with every
+message received, a reader (this handler) and a writer task draining the session's outbox.
+Frames are encoded (and the Connection moved) as they are queued, and leave in queue order, so
+the Connection's state always matches the wire. A slow device never stalls anyone else: live
+entries for it queue up to MAX_BACKLOG_BYTES, past which it is dropped (it will reconnect and
+catch up from its vector).
+
+    Hello   version negotiated; an unknown space is registered (first come) if the device
+            asked to create it; then sha256(capability) must match the stored hash, compared
+            in constant time. No other frame is accepted before a Welcome.
+    Push    store.put (atomic, durable); new entries forwarded to the space's other sessions;
+            then Ack. A refusal is an Error with the request id; the connection stays open.
+    Pull    subscribe first (live entries buffer), page the store from the device's vector,
+            CaughtUp(heads), then flush the buffer minus what the catch-up already sent.
+            Entries stored after the subscription are never missed, and none is sent twice:
+            a log's catch-up is contiguous from `have`, so one seq per log says what was sent.
+    Rotate  replace the capability hash (filing the opaque rekey blob under the old one),
+            Ack, and close the space's other sessions: they authenticated with the old
+            capability. A later Hello with a replaced capability gets that blob in a Rekey
+            frame, then a normal close, so a device offline during a rotation can follow it.
+
+A frame the protocol refuses (or a text message) gets a best-effort Error and a close; the
+relay keeps serving everyone else. A device that does not read even that is cut off at the TCP
+level after CLOSE_TIMEOUT. Entries are forwarded in commit order: forwarding happens
+synchronously right after the store's commit returns, with no await in between.
+
+What the relay learns: space ids, opaque log ids, seqs, sizes and timing. It logs one JSON
+object per line (event, the first 8 hex digits of the space id, codes, counts, durations) and
+never entry bytes, capabilities, or mailbox ids.
+
+Pairing mailboxes are memory-only: a restart empties them, which only means a pairing must
+start over. POST /v1/mailbox/{32 hex}?ttl=S (S <= 600, body <= 64 KiB) queues a message (204;
+429 when the mailbox holds MAILBOX_QUEUE messages or the relay is full); GET ?wait=S (S <= 60)
+answers 200 with the oldest message, removing it, or 404 when none came within the wait.
+
+This module imports no key, envelope or journal code: the relay cannot open what it stores.
+`serve` (run_app) is called only from the CLI; tests build the app with `make_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import re
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from tend.core.header import Header
+from tend.core.ids import SpaceId
+from tend.sync.protocol import (
+    MAX_ENTRIES_PER_FRAME,
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSIONS,
+    Ack,
+    CaughtUp,
+    Connection,
+    Entries,
+    Error,
+    ErrorCode,
+    Frame,
+    Hello,
+    Pull,
+    Push,
+    Rekey,
+    RemoteProtocolError,
+    Role,
+    Rotate,
+    Vector,
+    Welcome,
+    encode,
+    negotiate,
+)
+from tend.sync.relay_store import (
+    DEFAULT_QUOTA,
+    PushRefused,
+    RelayStore,
+    SqliteRelayStore,
+    StoreFailure,
+)
+
+logger = logging.getLogger("tend.relay")
+
+FRAME_BYTES = 1 << 20  # entry bytes per outgoing Entries frame (well under MAX_FRAME_BYTES)
+PACE_BYTES = 2 << 20  # catch-up waits while this much is queued for the device
+MAX_BACKLOG_BYTES = 16 << 20  # queued or buffered for one device before it is dropped
+CLOSE_TIMEOUT = 5.0  # seconds to flush a final Error and close
+HEARTBEAT = 30.0  # websocket ping interval; a silent peer is dropped
+
+MAILBOX_ID = re.compile(r"[0-9a-f]{32}")
+MAILBOX_MAX_BYTES = 64 << 10
+MAILBOX_MAX_TTL = 600
+MAILBOX_MAX_WAIT = 60
+MAILBOX_QUEUE = 4
+MAX_MAILBOXES = 10_000
+MAILBOX_TOTAL_BYTES = 64 << 20
+
+
+def log_event(event: str, space: bytes | None = None, **fields: object) -> None:
+    """One JSON line. Callers pass counts, codes and durations: never entries or secrets."""
+    record: dict[str, object] = {"event": event}
+    if space is not None:
+        record["space"] = space.hex()[:8]
+    record.update(fields)
+    logger.info(json.dumps(record, separators=(",", ":")))
+
+
+def _ms_since(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 2)
+
+
+def entry_frames(entries: Sequence[bytes]) -> Iterator[tuple[bytes, ...]]:
+    """Batches of at most MAX_ENTRIES_PER_FRAME entries and about FRAME_BYTES bytes."""
+    batch: list[bytes] = []
+    size = 0
+    for raw in entries:
+        if batch and (len(batch) == MAX_ENTRIES_PER_FRAME or size + len(raw) > FRAME_BYTES):
+            yield tuple(batch)
+            batch, size = [], 0
+        batch.append(raw)
+        size += len(raw)
+    if batch:
+        yield tuple(batch)
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Metrics:
+    frames_received: int = 0
+    entries_stored: int = 0
+    bytes_stored: int = 0
+    catchup_entries_sent: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def render(self, connections: int, mailboxes: int) -> str:
+        """Prometheus text exposition format, version 0.0.4."""
+        lines: list[str] = []
+
+        def metric(name: str, kind: str, help_: str, samples: dict[str, int]) -> None:
+            lines.extend((f"# HELP {name} {help_}", f"# TYPE {name} {kind}"))
+            lines.extend(f"{name}{labels} {value}" for labels, value in samples.items())
+
+        metric("tend_relay_connections", "gauge", "Open sync websockets.", {"": connections})
+        metric("tend_relay_mailboxes", "gauge", "Pairing mailboxes in memory.", {"": mailboxes})
+        counters = {
+            "frames_received": ("Frames received from devices.", self.frames_received),
+            "entries_stored": ("Entries newly stored.", self.entries_stored),
+            "bytes_stored": ("Bytes of entries newly stored.", self.bytes_stored),
+            "catchup_entries_sent": ("Entries sent in catch-up.", self.catchup_entries_sent),
+        }
+        for name, (help_, value) in counters.items():
+            metric(f"tend_relay_{name}_total", "counter", help_, {"": value})
+        errors = {f'{{code="{code.value}"}}': self.errors[code.value] for code in ErrorCode}
+        metric("tend_relay_errors_total", "counter", "Error frames sent, by code.", errors)
+        return "\n".join(lines) + "\n"
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Out:
+    """One encoded frame in an outbox; `entry_bytes` counts toward the device's backlog."""
+
+    data: bytes
+    entry_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class _Close:
+    """Outbox marker: close the websocket once everything before it is sent."""
+
+    code: int
+
+
+class Hub:
+    """Every open session, and the sessions of each space, for forwarding and shutdown."""
+
+    def __init__(self) -> None:
+        self.sessions: set[Session] = set()
+        self._spaces: dict[SpaceId, set[Session]] = {}
+
+    def join(self, session: Session, space: SpaceId) -> None:
+        self._spaces.setdefault(space, set()).add(session)
+
+    def leave(self, session: Session) -> None:
+        self.sessions.discard(session)
+        self.leave_space(session)
+
+    def leave_space(self, session: Session) -> None:
+        """Stop forwarding to the session (it is closing); it stays tracked until it ends."""
+        if session.space is not None:
+            members = self._spaces.get(session.space, set())
+            members.discard(session)
+            if not members:
+                self._spaces.pop(session.space, None)
+
+    def others(self, session: Session) -> list[Session]:
+        assert session.space is not None
+        return [s for s in self._spaces.get(session.space, ()) if s is not session]
+
+
+class Session:
+    """One device's websocket: reads frames, answers through its outbox."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport | None,
+        store: RelayStore,
+        hub: Hub,
+        metrics: Metrics,
+    ) -> None:
+        self.ws = ws
+        self.transport = transport  # to cut off a device that does not read
+        self.store = store
+        self.hub = hub
+        self.metrics = metrics
+        self.conn = Connection(Role.RELAY)
+        self.space: SpaceId | None = None
+        self.closing = False
+        self.live = False  # caught up: live entries go straight to the outbox
+        self.buffer: list[bytes] | None = None  # pulled, catching up: live entries wait here
+        self.buffered = 0  # bytes in the buffer
+        self.outbox: asyncio.Queue[_Out | _Close] = asyncio.Queue()
+        self.backlog = 0  # entry bytes queued in the outbox
+        self.drained = asyncio.Event()
+        self.writer: asyncio.Task[None] | None = None
+        self.catchup: asyncio.Task[None] | None = None
+        self.watchdog: asyncio.TimerHandle | None = None
+
+    # -- lifecycle
+
+    async def run(self) -> None:
+        self.writer = asyncio.create_task(self._write())
+        try:
+            async for msg in self.ws:
+                if msg.type is WSMsgType.BINARY:
+                    await self._handle(msg.data)
+                elif msg.type is not WSMsgType.ERROR:  # ERROR: aiohttp already closed it
+                    self.fail(ErrorCode.MALFORMED, "frames are binary messages")
+                if self.closing or msg.type is WSMsgType.ERROR:
+                    break
+        finally:
+            await self._finish()
+
+    async def _finish(self) -> None:
+        self.hub.leave(self)
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        if self.catchup is not None:
+            self.catchup.cancel()
+        assert self.writer is not None
+        if self.closing:  # let the final Error go out, within bounds
+            await asyncio.wait([self.writer], timeout=CLOSE_TIMEOUT)
+        self.writer.cancel()
+        await self.ws.close()
+
+    def fail(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        close: int = WSCloseCode.POLICY_VIOLATION,
+        versions: tuple[int, ...] = (),
+    ) -> None:
+        """Send a fatal Error, then close. Later frames are not processed or sent."""
+        if self.closing:
+            return
+        self.metrics.errors[code.value] += 1
+        # The Connection may already be in ERROR (it refused the device's frame) and would
+        # refuse to send; a fatal Error is the one frame still worth sending, so encode it apart.
+        self.conn.close()
+        self._last_frame(encode(Error(code.value, message, versions=versions)), close)
+        log_event("session.closed", self.space, code=code.value)
+
+    def _last_frame(self, data: bytes, close: int) -> None:
+        self.closing = True
+        self.live, self.buffer = False, None
+        self.hub.leave_space(self)
+        self.outbox.put_nowait(_Out(data))
+        self.outbox.put_nowait(_Close(close))
+        # A device that stops reading would hold the final send (and this session) forever.
+        self.watchdog = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._abort_if_stuck)
+
+    def _abort_if_stuck(self) -> None:
+        if self.writer is not None and not self.writer.done():
+            self._abort()
+
+    def _abort(self) -> None:
+        """Drop the TCP connection without a closing handshake: the device is not reading."""
+        log_event("session.aborted", self.space)
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- writing
+
+    def _enqueue(self, frame: Frame) -> None:
+        """Encode now (the Connection moves in outbox order, which is wire order), send later."""
+        if self.closing:
+            return
+        if isinstance(frame, Error):
+            self.metrics.errors[frame.code] += 1
+        size = _entry_bytes(frame) if isinstance(frame, Entries) else 0
+        self.outbox.put_nowait(_Out(self.conn.send(frame), size))
+        self.backlog += size
+
+    async def _paced(self, frame: Frame) -> None:
+        """Enqueue, first waiting while the device is behind: catch-up never floods memory."""
+        while self.backlog > PACE_BYTES and not self.closing:
+            self.drained.clear()
+            await self.drained.wait()
+        self._enqueue(frame)
+
+    async def _write(self) -> None:
+        try:
+            await self._drain_outbox()
+        except ConnectionError:
+            pass  # the device went away; the reader sees the close
+        except Exception as e:  # a relay bug: drop this device, serve the rest
+            logger.exception(json.dumps({"event": "session.bug", "error": type(e).__name__}))
+            await self.ws.close(code=WSCloseCode.INTERNAL_ERROR)
+
+    async def _drain_outbox(self) -> None:
+        while True:
+            item = await self.outbox.get()
+            if isinstance(item, _Close):
+                await self.ws.close(code=item.code)
+                return
+            await self.ws.send_bytes(item.data)
+            if item.entry_bytes:
+                self.backlog -= item.entry_bytes
+                if self.backlog <= PACE_BYTES:
+                    self.drained.set()
+
+    # -- reading
+
+    async def _handle(self, data: bytes) -> None:
+        self.metrics.frames_received += 1
+        try:
+            frame = self.conn.receive(data)
+        except RemoteProtocolError as e:
+            self.fail(e.code, e.detail)
+            return
+        try:
+            await self._dispatch(frame)
+        except Exception as e:  # one device's failure must not end the relay
+            self._internal(e)
+
+    async def _dispatch(self, frame: Frame) -> None:
+        if isinstance(frame, Hello):
+            await self._on_hello(frame)
+        elif isinstance(frame, Push):
+            await self._on_push(frame)
+        elif isinstance(frame, Pull):
+            self._on_pull(frame)
+        elif isinstance(frame, Rotate):
+            await self._on_rotate(frame)
+        elif isinstance(frame, Error) and frame.fatal:
+            self.fail(ErrorCode.UNEXPECTED, "the device reported an error")
+        # Every other frame type was refused by the Connection's state table.
+
+    async def _on_hello(self, hello: Hello) -> None:
+        version = negotiate(hello.versions)
+        if version is None:
+            self.fail(
+                ErrorCode.UNSUPPORTED_VERSION,
+                "no protocol version in common",
+                versions=PROTOCOL_VERSIONS,
+            )
+            return
+        space = SpaceId(hello.space)
+        digest = hashlib.sha256(hello.capability).digest()
+        stored = await self.store.capability_hash(space)
+        if stored is None and hello.create:
+            if await self.store.register(space, digest):
+                log_event("space.created", space)
+            stored = await self.store.capability_hash(space)  # another device may have won
+        if stored is None:
+            self.fail(ErrorCode.UNKNOWN_SPACE, "no such space on this relay")
+        elif hmac.compare_digest(stored, digest):
+            self.space = space
+            self.hub.join(self, space)
+            self._enqueue(Welcome(version, await self.store.heads(space)))
+            log_event("session.welcomed", space, version=version)
+        elif (rekey := await self.store.rekey(space, digest)) is not None:
+            # A capability a Rotate replaced: hand over what the rotating device left for it.
+            self._last_frame(self.conn.send(Rekey(rekey)), WSCloseCode.OK)
+            log_event("session.rekeyed", space, bytes=len(rekey))
+        else:
+            self.fail(ErrorCode.UNAUTHORIZED, "wrong capability for this space")
+
+    async def _on_push(self, push: Push) -> None:
+        assert self.space is not None
+        started = time.monotonic()
+        try:
+            result = await self.store.put(self.space, push.entries)
+        except PushRefused as e:
+            log_event("push.refused", self.space, code=e.code.value, count=len(push.entries))
+            self._enqueue(Error(e.code.value, str(e), id=push.id))
+            return
+        new_bytes = sum(len(raw) for raw in result.new)
+        self.metrics.entries_stored += len(result.new)
+        self.metrics.bytes_stored += new_bytes
+        # No await between the commit and here: other devices get entries in commit order.
+        for other in self.hub.others(self):
+            other.deliver(result.new)
+        self._enqueue(Ack(push.id, result.stored))
+        log_event(
+            "push.stored",
+            self.space,
+            count=len(push.entries),
+            new=len(result.new),
+            bytes=new_bytes,
+            ms=_ms_since(started),
+        )
+
+    def _on_pull(self, pull: Pull) -> None:
+        # Subscribe before the first read of the store, so nothing stored from now on is missed.
+        self.buffer = []
+        self.catchup = asyncio.create_task(self._catch_up(dict(pull.have)))
+
+    async def _on_rotate(self, rotate: Rotate) -> None:
+        assert self.space is not None
+        try:
+            await self.store.rotate(self.space, rotate.capability_hash, rotate.rekey)
+        except PushRefused as e:  # the rekey blob would take the space over its quota
+            self._enqueue(Error(e.code.value, str(e), id=rotate.id))
+            return
+        self._enqueue(Ack(rotate.id, 0))
+        others = self.hub.others(self)
+        for other in others:
+            other.fail(ErrorCode.UNAUTHORIZED, "the space's capability was replaced")
+        log_event("space.rotated", self.space, closed=len(others))
+
+    # -- catch-up and live entries
+
+    async def _catch_up(self, have: Vector) -> None:
+        try:
+            await self._page_and_go_live(have)
+        except Exception as e:  # a task: nobody else would see it
+            self._internal(e)
+
+    def _internal(self, e: Exception) -> None:
+        if isinstance(e, StoreFailure):
+            log_event("store.failed", self.space, error=type(e.__cause__).__name__)
+        else:
+            logger.exception(json.dumps({"event": "session.bug", "error": type(e).__name__}))
+        message = "the relay failed; try again later"
+        self.fail(ErrorCode.INTERNAL, message, close=WSCloseCode.INTERNAL_ERROR)
+
+    async def _page_and_go_live(self, sent: Vector) -> None:
+        """Page the store from `sent` (advanced as entries go out), then switch to live."""
+        assert self.space is not None
+        started = time.monotonic()
+        count = 0
+        while not self.closing:
+            page = await self.store.since(self.space, sent, MAX_ENTRIES_PER_FRAME)
+            for batch in entry_frames(page):
+                await self._paced(Entries(batch, live=False))
+            _advance(sent, page)
+            count += len(page)
+            if len(page) < MAX_ENTRIES_PER_FRAME:
+                break
+        self.metrics.catchup_entries_sent += count
+        heads = await self.store.heads(self.space)
+        if self.closing:
+            return
+        self._enqueue(CaughtUp(heads))
+        buffered, self.buffer, self.live = self.buffer or [], None, True
+        self._send_live(_unsent(sent, buffered))
+        log_event("pull.caught_up", self.space, count=count, ms=_ms_since(started))
+
+    def deliver(self, entries: Sequence[bytes]) -> None:
+        """New entries of this session's space, stored by another session."""
+        if not entries or self.closing:
+            return
+        if self.buffer is not None:
+            self.buffer.extend(entries)
+            self.buffered += sum(len(raw) for raw in entries)
+            if self.buffered > MAX_BACKLOG_BYTES:
+                self._drop()
+        elif self.live:
+            self._send_live(entries)
+
+    def _send_live(self, entries: Sequence[bytes]) -> None:
+        for batch in entry_frames(entries):
+            self._enqueue(Entries(batch, live=True))
+        if self.backlog > MAX_BACKLOG_BYTES:
+            self._drop()
+
+    def _drop(self) -> None:
+        # Too far behind to keep in memory: the device reconnects and resumes from its vector.
+        if self.closing:
+            return
+        while not self.outbox.empty():
+            self.outbox.get_nowait()
+        self.backlog = 0
+        self.fail(
+            ErrorCode.INTERNAL, "too far behind; reconnect", close=WSCloseCode.TRY_AGAIN_LATER
+        )
+
+
+def _entry_bytes(frame: Entries) -> int:
+    return sum(len(raw) for raw in frame.entries)
+
+
+def _advance(vector: Vector, entries: Sequence[bytes]) -> None:
+    for raw in entries:
+        header = Header.decode(raw)
+        vector[header.log] = max(vector.get(header.log, 0), header.seq)
+
+
+def _unsent(sent: Vector, entries: Sequence[bytes]) -> list[bytes]:
+    """Entries past what `sent` covers, each once (live batches may overlap the catch-up)."""
+    out: list[bytes] = []
+    for raw in entries:
+        header = Header.decode(raw)
+        if header.seq > sent.get(header.log, 0):
+            sent[header.log] = header.seq
+            out.append(raw)
+    return out
+
+
+# --- pairing mailboxes --------------------------------------------------------------------------
+
+
+class MailboxFull(Exception):
+    """Too many messages in one mailbox, or in all of them: try again later."""
+
+
+@dataclass
+class _Mailbox:
+    messages: deque[tuple[float, bytes]] = field(default_factory=deque)  # (expires at, body)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    waiters: int = 0
+
+
+class Mailboxes:
+    """Small single-use message queues for pairing, in memory only: a restart empties them."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._boxes: dict[str, _Mailbox] = {}
+        self._clock = clock
+        self._bytes = 0
+        self.closing = False
+
+    def __len__(self) -> int:
+        return len(self._boxes)
+
+    def post(self, box_id: str, body: bytes, ttl: float) -> None:
+        self._sweep()
+        box = self._boxes.get(box_id)
+        if box is None and len(self._boxes) >= MAX_MAILBOXES:
+            raise MailboxFull("too many mailboxes")
+        if self._bytes + len(body) > MAILBOX_TOTAL_BYTES:
+            raise MailboxFull("too many bytes waiting in mailboxes")
+        if box is None:
+            box = self._boxes[box_id] = _Mailbox()
+        if len(box.messages) >= MAILBOX_QUEUE:
+            raise MailboxFull(f"a mailbox holds at most {MAILBOX_QUEUE} messages")
+        box.messages.append((self._clock() + ttl, body))
+        self._bytes += len(body)
+        box.arrived.set()
+
+    async def take(self, box_id: str, wait: float) -> bytes | None:
+        """The oldest message, removed; waiting up to `wait` seconds for one. None if none."""
+        box = self._boxes.setdefault(box_id, _Mailbox())
+        deadline = self._clock() + wait
+        box.waiters += 1
+        try:
+            while (body := self._pop(box)) is None and not self.closing:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    break
+                box.arrived.clear()
+                try:
+                    await asyncio.wait_for(box.arrived.wait(), remaining)
+                except TimeoutError:
+                    break
+            return body
+        finally:
+            box.waiters -= 1
+            self._forget_if_idle(box_id, box)
+
+    def close(self) -> None:
+        """Wake every waiting reader (it answers 404) so shutdown is not held up."""
+        self.closing = True
+        for box in self._boxes.values():
+            box.arrived.set()
+
+    def _pop(self, box: _Mailbox) -> bytes | None:
+        self._expire(box)
+        if not box.messages:
+            return None
+        _, body = box.messages.popleft()
+        self._bytes -= len(body)
+        return body
+
+    def _expire(self, box: _Mailbox) -> None:
+        now = self._clock()
+        while box.messages and box.messages[0][0] <= now:
+            self._bytes -= len(box.messages.popleft()[1])
+
+    def _sweep(self) -> None:
+        for box_id, box in list(self._boxes.items()):
+            self._expire(box)
+            self._forget_if_idle(box_id, box)
+
+    def _forget_if_idle(self, box_id: str, box: _Mailbox) -> None:
+        if not box.messages and not box.waiters and self._boxes.get(box_id) is box:
+            del self._boxes[box_id]
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+STORE = web.AppKey[RelayStore]("store")
+HUB = web.AppKey("hub", Hub)
+METRICS = web.AppKey("metrics", Metrics)
+MAILBOXES = web.AppKey("mailboxes", Mailboxes)
+
+
+def make_app(db_path: Path, *, quota: int = DEFAULT_QUOTA) -> web.Application:
+    """The relay as an aiohttp Application; the store opens on startup and closes on cleanup."""
+    # client_max_size bounds every HTTP body; only the mailbox reads one.
+    app = web.Application(client_max_size=MAILBOX_MAX_BYTES)
+    app[HUB] = Hub()
+    app[METRICS] = Metrics()
+    app[MAILBOXES] = Mailboxes()
+    app.cleanup_ctx.append(_store_context(db_path, quota))
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_get("/v1/sync", handle_sync)
+    app.router.add_get("/healthz", handle_healthz)
+    app.router.add_get("/metrics", handle_metrics)
+    app.router.add_post("/v1/mailbox/{id}", handle_mailbox_post)
+    app.router.add_get("/v1/mailbox/{id}", handle_mailbox_get)
+    return app
+
+
+def _store_context(db_path: Path, quota: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        store = await SqliteRelayStore.open(db_path, quota=quota)
+        app[STORE] = store
+        log_event("relay.started", quota=quota)
+        yield
+        await store.close()
+        log_event("relay.stopped")
+
+    return context
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """Shutdown: tell every device the relay is going away, then close with 1001."""
+    app[MAILBOXES].close()
+    sessions = list(app[HUB].sessions)
+    for session in sessions:
+        session.fail(
+            ErrorCode.GOING_AWAY, "the relay is shutting down", close=WSCloseCode.GOING_AWAY
+        )
+    writers = [s.writer for s in sessions if s.writer is not None]
+    if writers:
+        await asyncio.wait(writers, timeout=CLOSE_TIMEOUT)
+    for session in sessions:  # any writer still stuck on a slow device
+        await session.ws.close(code=WSCloseCode.GOING_AWAY, message=b"relay shutting down")
+
+
+async def handle_sync(request: web.Request) -> web.WebSocketResponse:
+    # compress=False: entries are ciphertext (nothing to gain), and no inflation to bound.
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False, heartbeat=HEARTBEAT)
+    await ws.prepare(request)
+    app = request.app
+    session = Session(ws, request.transport, app[STORE], app[HUB], app[METRICS])
+    app[HUB].sessions.add(session)
+    started = time.monotonic()
+    try:
+        await session.run()
+    finally:
+        log_event("session.ended", session.space, close=ws.close_code, ms=_ms_since(started))
+    return ws
+
+
+async def handle_healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    app = request.app
+    text = app[METRICS].render(len(app[HUB].sessions), len(app[MAILBOXES]))
+    return web.Response(
+        body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    )
+
+
+def _mailbox_id(request: web.Request) -> str:
+    box_id = request.match_info["id"]
+    if not MAILBOX_ID.fullmatch(box_id):
+        raise web.HTTPBadRequest(text="a mailbox id is 32 lowercase hex digits")
+    return box_id
+
+
+def _seconds(request: web.Request, name: str, default: float, upper: float) -> float:
+    raw = request.query.get(name)
+    try:
+        value = default if raw is None else float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= upper:  # also refuses nan
+        raise web.HTTPBadRequest(text=f"{name} must be a number of seconds from 0 to {upper}")
+    return value
+
+
+async def handle_mailbox_post(request: web.Request) -> web.Response:
+    box_id = _mailbox_id(request)
+    ttl = _seconds(request, "ttl", MAILBOX_MAX_TTL, MAILBOX_MAX_TTL)
+    body = await request.read()  # over client_max_size: 413 from aiohttp
+    try:
+        request.app[MAILBOXES].post(box_id, body, ttl)
+    except MailboxFull as e:
+        log_event("mailbox.full", reason=str(e))
+        raise web.HTTPTooManyRequests(text=str(e)) from None
+    log_event("mailbox.posted", bytes=len(body))
+    return web.Response(status=204)
+
+
+async def handle_mailbox_get(request: web.Request) -> web.Response:
+    box_id = _mailbox_id(request)
+    wait = _seconds(request, "wait", 0, MAILBOX_MAX_WAIT)
+    body = await request.app[MAILBOXES].take(box_id, wait)
+    if body is None:
+        raise web.HTTPNotFound(text="no message")
+    return web.Response(body=body, content_type="application/octet-stream")
+
+
+def serve(host: str, port: int, db_path: Path, quota: int = DEFAULT_QUOTA) -> None:
+    """Run the relay until SIGINT or SIGTERM, then shut down gracefully. For the CLI only."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    line = f"tend relay listening on http://{host}:{port} (db {db_path})"
+
+    def announce(*_: object) -> None:  # run_app calls this once the socket is bound
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    web.run_app(
+        make_app(db_path, quota=quota),
+        host=host,
+        port=port,
+        print=announce,
+        access_log=None,  # request lines would carry mailbox ids
+        handle_signals=True,
+        shutdown_timeout=CLOSE_TIMEOUT * 2,
+    )

@@ -1,0 +1,252 @@
+"""Two partners, a real relay on 127.0.0.1, and the real `tend` command in subprocesses."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tend.core.events import CheckIn
+from tend.core.journal import Journal
+from tend.tests.conftest import TendCLI, tend_env, tend_executable
+
+SECRET_WORDS = ("Zephyrine", "Quillonbrae", "marmalade-umbrella-7731", "lavender-ferry-4410")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Relay:
+    """`tend relay serve` as a subprocess that can be killed and started again on one db."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.db = folder / "relay.db"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = folder / "relay.log"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    tend_executable(),
+                    "relay",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--db",
+                    str(self.db),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=tend_env(),
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the relay did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.proc = None
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[Relay]:
+    folder = tmp_path / "relay"
+    folder.mkdir()
+    running = Relay(folder)
+    running.start()
+    yield running
+    running.stop()
+
+
+def pair(
+    inviter: TendCLI, joiner: TendCLI, relay: Relay, *extra: str, name: str | None = "Alex"
+) -> tuple[str, str]:
+    """Run `tend invite` and `tend join` against each other; returns both safety-code lines."""
+    proc = subprocess.Popen(
+        inviter.argv("invite", "--relay", relay.url, "--wait", "60", *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=tend_env(),
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.startswith("Invite code: "), (first, proc.stderr.read() if proc.stderr else "")
+    code = first.split(": ", 1)[1].strip()
+    joined = joiner.ok("join", code, "--relay", relay.url, *(("--name", name) if name else ()))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    inviter_code = next(line for line in out.splitlines() if "Safety code" in line)
+    joiner_code = next(line for line in joined.splitlines() if "Safety code" in line)
+    return inviter_code, joiner_code
+
+
+def entry_count(home: Path) -> int:
+    """Entries stored so far, read while another process may be writing (WAL readers are safe)."""
+    db = sqlite3.connect(f"file:{home / 'journal.db'}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+    finally:
+        db.close()
+
+
+def safety(line: str) -> str:
+    return line.split("Safety code: ", 1)[1][:7]
+
+
+def timeline(cli: TendCLI) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = cli.json("timeline")["events"]
+    return events
+
+
+@pytest.fixture
+def couple(tmp_path: Path, relay: Relay) -> tuple[TendCLI, TendCLI]:
+    sam, alex = TendCLI(tmp_path / "sam"), TendCLI(tmp_path / "alex")
+    sam.ok("init", "--name", "Sam", "--relay", relay.url)
+    inviter_line, joiner_line = pair(sam, alex, relay)
+    assert safety(inviter_line) == safety(joiner_line)
+    return sam, alex
+
+
+def test_partners_who_record_offline_and_sync_in_any_order_see_the_same_journal(
+    couple: tuple[TendCLI, TendCLI],
+) -> None:
+    sam, alex = couple
+    sam.ok("checkin", "--day", "rest", "--energy", "3", "--need", "quiet company")
+    alex.ok("checkin", "--day", "good", "--energy", "7", "--offer", "soup")
+    alex.ok("gratitude", "for resting when you needed to")
+    sam.ok("milestone", "walked to the corner together", "--category", "movement")
+    alex.ok("sync")
+    sam.ok("sync")
+    alex.ok("sync")
+    assert timeline(sam) == timeline(alex)
+    people = {p["name"]: p["checkin"]["fields"]["energy"] for p in sam.json("today")["people"]}
+    assert people == {"Sam": 3, "Alex": 7}
+    assert sam.json("today") == alex.json("today") | {"people": sam.json("today")["people"]}
+
+
+def test_the_relay_never_holds_or_logs_plaintext(
+    couple: tuple[TendCLI, TendCLI], relay: Relay
+) -> None:
+    sam, alex = couple
+    sam.ok("checkin", "--note", SECRET_WORDS[2], "--need", SECRET_WORDS[0])
+    alex.ok("gratitude", SECRET_WORDS[3])
+    alex.ok("milestone", SECRET_WORDS[1])
+    sam.ok("sync")
+    alex.ok("sync")
+    sam.ok("sync")
+    assert any(e["fields"].get("text") == SECRET_WORDS[3] for e in timeline(sam))
+    relay.stop()
+    blobs = [p.read_bytes() for p in relay.folder.iterdir() if p.is_file()]
+    assert blobs and any(len(b) > 10_000 for b in blobs)
+    for word in (*SECRET_WORDS, "Sam", "Alex"):
+        for encoded in (word.encode(), word.encode("utf-16-le")):
+            assert all(encoded not in blob for blob in blobs), word
+
+
+def test_a_relay_killed_mid_catch_up_loses_and_duplicates_nothing(
+    tmp_path: Path,
+    couple: tuple[TendCLI, TendCLI],
+    relay: Relay,
+) -> None:
+    sam, alex = couple
+    journal = Journal.open(sam.home)
+    for n in range(1500):  # a long history, written through the library to save time
+        journal.record(CheckIn(energy=n % 11, note=f"day {n}"))
+    journal.close()
+    sam.ok("sync")
+    catching_up = subprocess.Popen(
+        alex.argv("sync"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=tend_env(),
+    )
+    time.sleep(0.4)
+    relay.kill()
+    catching_up.communicate(timeout=60)
+    relay.start()
+    alex.ok("sync")
+    notes = [e["fields"]["note"] for e in timeline(alex) if e["type"] == "checkin"]
+    assert sorted(notes) == sorted(f"day {n}" for n in range(1500))
+    assert alex.ok("verify").startswith("All ")
+    assert timeline(alex) == timeline(sam)
+
+
+def test_a_removed_device_reads_nothing_written_afterwards(
+    tmp_path: Path,
+    couple: tuple[TendCLI, TendCLI],
+    relay: Relay,
+) -> None:
+    sam, alex = couple
+    old_phone = TendCLI(tmp_path / "alex-old-phone")
+    pair(alex, old_phone, relay, "--own-device", name=None)
+    sam.ok("gratitude", "before")
+    sam.ok("sync")
+    old_phone.ok("sync")
+    assert [e["fields"]["text"] for e in timeline(old_phone) if e["type"] == "gratitude"] == [
+        "before"
+    ]
+    device = next(d["id"] for d in old_phone.json("devices", "list")["devices"] if d["this_device"])
+    alex.ok("devices", "remove", device[:8])
+    sam.ok("sync")
+    sam.ok("gratitude", "after")
+    sam.ok("sync")
+    alex.ok("sync")
+    assert [e["fields"]["text"] for e in timeline(alex) if e["type"] == "gratitude"] == [
+        "before",
+        "after",
+    ]
+    result = old_phone("sync")
+    assert result.returncode == 1, result.stderr
+    assert "removed" in result.stderr
+    texts = [e["fields"]["text"] for e in timeline(old_phone) if e["type"] == "gratitude"]
+    assert texts == ["before"]
+
+
+def test_a_client_that_cannot_reach_the_relay_says_so_and_keeps_everything(
+    tmp_path: Path,
+) -> None:
+    lonely = TendCLI(tmp_path / "lonely")
+    lonely.ok("init", "--name", "Robin", "--relay", f"http://127.0.0.1:{free_port()}")
+    lonely.ok("checkin", "--day", "rest")
+    result = lonely("sync")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "cannot reach the relay" in result.stderr
+    assert [e["type"] for e in timeline(lonely)][-1] == "checkin"
