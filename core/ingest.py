@@ -17,6 +17,7 @@ device is removed from the space, that is everything written since.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class Refusal:
     seq: int
     reason: str
     who: str | None = None
+    device: bytes = b""  # the full log id, so the report can say whose device it was
 
     def __str__(self) -> str:
         whose = f" ({self.who}'s device)" if self.who else ""
@@ -68,6 +70,7 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
     good: list[tuple[bytes, Readable]] = []
     for run in runs:
         good.extend(_check_signatures(run, members, names, report))
+    report.refused = [_named(r, members, names) for r in report.refused]
     if good:
         last = journal.store.meta("hlc")
         hlc = int.from_bytes(last, "big") if last else 0
@@ -85,6 +88,13 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
             report.refused.extend(again.refused)
             report.sealed_away, report.set_aside = again.sealed_away, again.set_aside
     return report
+
+
+def _named(refusal: Refusal, members: roster.Roster, names: dict[PersonId, str]) -> Refusal:
+    person = members.people.get(LogId(refusal.device))
+    if refusal.who or person is None:
+        return refusal
+    return dataclasses.replace(refusal, who=names.get(person))
 
 
 def _by_log(
@@ -121,6 +131,7 @@ def _open_run(
                         short(log),
                         header.seq,
                         "differs from the entry already held at this position (fork)",
+                        device=log,
                     )
                 )
                 break
@@ -132,15 +143,17 @@ def _open_run(
             report.set_aside.extend(rest)
             break
         if problem:
-            report.refused.append(Refusal(short(log), header.seq, problem))
+            report.refused.append(Refusal(short(log), header.seq, problem, device=log))
             break
         try:
             readable = journal.read_entry(raw)
         except UnreadableEntry as e:
-            report.refused.append(Refusal(short(log), header.seq, e.reason))
+            report.refused.append(Refusal(short(log), header.seq, e.reason, device=log))
             break
         if readable.outer.device != log:
-            report.refused.append(Refusal(short(log), header.seq, "claims another device"))
+            report.refused.append(
+                Refusal(short(log), header.seq, "claims another device", device=log)
+            )
             break
         run.accepted.append((raw, readable))
         seq, prev = header.seq, entry_hash(raw)
@@ -173,25 +186,23 @@ def _check_signatures(
         return []
     person = members.people.get(run.log)
     who = names.get(person) if person else None
+    first_seq = run.accepted[0][1].opened.header.seq
     if not members.may_write(run.log):
         reason = (
             "from a device removed from this space"
             if run.log in members.removed
-            else ("from a device that is not on the roster")
+            else "from a device that is not on the roster"
         )
-        report.refused.append(
-            Refusal(short(run.log), run.accepted[0][1].opened.header.seq, reason, who)
-        )
+        report.refused.append(Refusal(short(run.log), first_seq, reason, who, run.log))
         return []
-    last = run.accepted[-1][1]
-    if not last.opened.signed_by(members.keys[run.log]):
-        report.refused.append(
-            Refusal(
-                short(run.log),
-                last.opened.header.seq,
-                "signature does not verify (forged or altered)",
-                who,
-            )
-        )
-        return []
+    public = members.keys[run.log]
+    if run.accepted[-1][1].opened.signed_by(public):
+        return run.accepted  # the hash chain makes this one signature vouch for the whole run
+    # Something in the run is forged: keep the longest prefix whose entries each verify.
+    for index, (_raw, readable) in enumerate(run.accepted):
+        if not readable.opened.signed_by(public):
+            seq = readable.opened.header.seq
+            reason = "signature does not verify (forged or altered)"
+            report.refused.append(Refusal(short(run.log), seq, reason, who, run.log))
+            return run.accepted[:index]
     return run.accepted

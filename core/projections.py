@@ -31,6 +31,7 @@ from tend.core.events import (
     PersonNamed,
     Retraction,
     Scalar,
+    Sealed,
 )
 from tend.core.ids import EventId, PersonId
 from tend.core.validate import week_of
@@ -67,7 +68,10 @@ def hidden_ids(events: Iterable[Event]) -> set[EventId]:
 
 def visible(events: Sequence[Event]) -> list[Event]:
     hidden = hidden_ids(events)
-    return [ev for ev in events if ev.id not in hidden and not isinstance(ev.body, Retraction)]
+    # Retractions themselves, and private entries sealed to someone else, are not shown.
+    return [
+        ev for ev in events if ev.id not in hidden and not isinstance(ev.body, Retraction | Sealed)
+    ]
 
 
 def select(

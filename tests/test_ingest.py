@@ -141,3 +141,32 @@ def test_entries_of_another_space_are_refused(
     other = Journal.create(tmp_path / "other", "Other")
     report = ingest(alex, entries_of(other))
     assert report.refused and "another space" in report.refused[0].reason
+
+
+def test_a_forgery_at_the_end_of_a_run_keeps_the_honest_entries_before_it(
+    couple: tuple[Journal, Journal],
+) -> None:
+    sam, alex = couple
+    exchange(sam, alex)
+    for energy in range(3):
+        sam.record(CheckIn(energy=energy))
+    seq, prev = sam.store.head(sam.device.log)  # type: ignore[misc]
+    forged_event = Event(
+        id=EventId(bytes(16)),
+        author=sam.device.person,
+        device=sam.device.log,
+        hlc=1 << 40,
+        wall_ms=1,
+        local_date="2026-01-01",
+        tz_minutes=0,
+        body=CheckIn(note="forged"),
+    )
+    header = Header(sam.device.space, sam.device.log, Seq(seq + 1), sam.device.epoch, prev)
+    forged = entry.build(
+        header, encode_event(forged_event), alex.device.sign_seed, alex.device.space_key
+    )
+    held = alex.store.head(sam.device.log)
+    report = ingest(alex, [*entries_of(sam), forged])
+    assert [(r.seq, r.who) for r in report.refused] == [(seq + 1, "Sam")]
+    assert report.applied == seq - held[0]  # type: ignore[index]
+    assert alex.store.head(sam.device.log) == sam.store.head(sam.device.log)

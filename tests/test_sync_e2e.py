@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import sqlite3
@@ -250,3 +251,75 @@ def test_a_client_that_cannot_reach_the_relay_says_so_and_keeps_everything(
     assert len(result.stderr.strip().splitlines()) == 1
     assert "cannot reach the relay" in result.stderr
     assert [e["type"] for e in timeline(lonely)][-1] == "checkin"
+
+
+def test_a_private_entry_syncs_to_my_devices_but_the_partner_sees_nothing_of_it(
+    couple: tuple[TendCLI, TendCLI],
+) -> None:
+    sam, alex = couple
+    sam.ok("checkin", "--pain", "8", "--note", SECRET_WORDS[2], "--private")
+    sam.ok("sync")
+    alex.ok("sync")
+    raw = alex.ok("timeline", "--json")
+    assert SECRET_WORDS[2] not in raw
+    assert not any(e["type"] in ("checkin", "sealed") for e in json.loads(raw)["events"])
+    assert "Sam" in {p["name"] for p in alex.json("today")["people"]}
+    assert all(p["checkin"] is None for p in alex.json("today")["people"] if p["name"] == "Sam")
+    notes = [e["fields"].get("note") for e in timeline(sam) if e["type"] == "checkin"]
+    assert notes == [SECRET_WORDS[2]]
+
+
+def test_an_entry_altered_on_the_relay_is_refused_naming_whose_it_was(
+    couple: tuple[TendCLI, TendCLI],
+    relay: Relay,
+) -> None:
+    sam, alex = couple
+    sam.ok("gratitude", "for the walk")
+    sam.ok("sync")
+    relay.stop()
+    db = sqlite3.connect(relay.db)
+    (table,) = [
+        r[0]
+        for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        if "entr" in r[0]
+    ]
+    rowid, blob = db.execute(f"SELECT rowid, entry FROM {table} ORDER BY rowid DESC").fetchone()
+    altered = bytearray(blob)
+    altered[-30] ^= 0x01
+    db.execute(f"UPDATE {table} SET entry = ? WHERE rowid = ?", (bytes(altered), rowid))
+    db.commit()
+    db.close()
+    relay.start()
+    before = timeline(alex)
+    result = alex("sync")
+    assert result.returncode == 3, result.stderr
+    assert "Sam's device" in result.stderr and "seq" in result.stderr
+    assert all(e["fields"].get("text") != "for the walk" for e in timeline(alex))
+    assert len(timeline(alex)) >= len(before)
+
+
+def test_watching_devices_receive_each_others_entries_live(
+    couple: tuple[TendCLI, TendCLI],
+) -> None:
+    sam, alex = couple
+    watcher = subprocess.Popen(
+        alex.argv("sync", "--watch"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=tend_env(),
+    )
+    try:
+        sam.ok("gratitude", "for the soup, live")
+        sam.ok("sync")
+        deadline = time.monotonic() + 20
+        seen = False
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.2)
+            texts = [e["fields"].get("text") for e in timeline(alex)]
+            seen = "for the soup, live" in texts
+        assert seen
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        watcher.communicate(timeout=20)
+    assert watcher.returncode == 0
