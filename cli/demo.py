@@ -1,131 +1,260 @@
-"""`tend demo`: one partner's week, recorded and looked back on, offline, in a temporary journal.
+"""`tend demo`: two partners' three weeks, told end to end in a temporary folder.
 
-It drives the same journal, views and renderers the commands use, with a clock that walks
-through the week, so the story has real days in it. Nothing is left behind unless --keep.
+A relay runs on 127.0.0.1 inside this process; Robin (recovering from a long illness) starts a
+journal and invites Sam through the relay's pairing mailbox; both record check-ins, rest days,
+small wins and thank-yous, partly offline, and sync. Then the week view, a replay of the
+journal exactly as it was on a past evening, and a report. The same journal, sync client,
+relay, views and renderers as the commands; only the clock is a story's clock, walking through
+the three weeks. The relay is stopped and the folder removed at the end (unless --keep).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from tend.cli import render
 from tend.cli.look_cmds import show_period
 from tend.core import events as ev
-from tend.core import projections
-from tend.core.ids import new_event_id
+from tend.core import pairing, projections
+from tend.core.ids import EventId, new_event_id
 from tend.core.journal import Journal
 from tend.core.validate import week_of
 from tend.core.verify import verify
 
+WEEKS = 3
 
-class WalkingClock:
-    """A clock the story moves forward: each call is a little later than the last."""
+
+class StoryClock:
+    """A clock the story moves: each reading is a little later than the last."""
 
     def __init__(self, start: dt.datetime) -> None:
         self.at = start
 
     def __call__(self) -> dt.datetime:
-        self.at += dt.timedelta(minutes=3)
+        self.at += dt.timedelta(minutes=2)
         return self.at
 
-    def morning_of(self, day: dt.date) -> None:
-        self.at = dt.datetime.combine(day, dt.time(8, 30)).astimezone()
+    def set(self, day: dt.date, hour: int) -> None:
+        self.at = max(self.at, dt.datetime.combine(day, dt.time(hour, 0)).astimezone())
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     click.echo(click.style("» ", fg="green") + text)
 
 
-def _story(journal: Journal, clock: WalkingClock, monday: dt.date) -> None:
-    week = week_of(monday)
+@dataclass
+class Couple:
+    robin: Journal
+    sam: Journal
+    clock: StoryClock
+    url: str
+
+
+ROBIN_DAYS: list[dict[str, Any]] = [
+    {"day": "gentle", "energy": 3, "pain": 5, "mood": 3, "needs": ("quiet company",)},
+    {"day": "rest", "energy": 2, "pain": 6, "needs": ("soup", "no visitors")},
+    {"day": "gentle", "energy": 4, "pain": 4, "mood": 3, "offer": "a film together"},
+    {"day": "flare", "energy": 1, "pain": 8, "needs": ("heat pad", "dim lights")},
+    {"day": "rest", "energy": 2, "pain": 6, "mood": 2},
+    {"day": "gentle", "energy": 4, "pain": 4, "mood": 4, "offer": "a short walk"},
+    {"day": "good", "energy": 5, "pain": 3, "mood": 4},
+]
+SAM_DAYS: list[dict[str, Any]] = [
+    {"day": "good", "energy": 6, "mood": 4, "offer": "cook dinner"},
+    {"day": "gentle", "energy": 5, "mood": 3, "needs": ("an early night",)},
+    {"day": "good", "energy": 7, "mood": 4, "offer": "drive to physio"},
+    {"day": "gentle", "energy": 4, "mood": 3, "offer": "sit with you"},
+    {"day": "rest", "energy": 3, "mood": 3, "needs": ("a quiet evening",)},
+    {"day": "good", "energy": 6, "mood": 4, "offer": "a walk to the corner"},
+    {"day": "good", "energy": 7, "mood": 5},
+]
+
+
+def _checkins(couple: Couple, day: dt.date, week: int, index: int) -> None:
+    lift = week  # the weeks get gently easier; a flare still comes
+    robin = dict(ROBIN_DAYS[index])
+    if robin.get("energy") is not None:
+        robin["energy"] = min(10, robin["energy"] + lift)
+    couple.clock.set(day, 8)
+    couple.robin.record(ev.CheckIn(**robin))
+    if (day.toordinal() + week) % 5:  # Sam skips the odd day: nothing is "missed"
+        couple.clock.set(day, 9)
+        couple.sam.record(ev.CheckIn(**SAM_DAYS[index]))
+
+
+def _week(couple: Couple, monday: dt.date, week: int, goal: EventId) -> None:
     days = [monday + dt.timedelta(d) for d in range(7)]
-    clock.morning_of(days[0])
-    walk = new_event_id()
-    journal.record(ev.JoyIdea(item=walk, week=week, title="tea on the balcony", cost=1))
-    journal.record(ev.JoyIdea(item=new_event_id(), week=week, title="call my sister", cost=2))
-    touch = new_event_id()
-    journal.record(
-        ev.GoalSet(goal=touch, title="one tender-touch session a week", flare_rule="pause")
+    tea = new_event_id()
+    couple.clock.set(days[0], 10)
+    couple.sam.record(
+        ev.JoyIdea(item=tea, week=week_of(monday), title="tea on the balcony", cost=1), event_id=tea
     )
-    plan = [
-        dict(day="gentle", energy=4, pain=3, mood=3, needs=("quiet company",), offer="a film"),
-        dict(day="good", energy=6, pain=2, mood=4, offer="cook dinner together"),
-        dict(day="rest", energy=2, needs=("soup", "no visitors")),
-        dict(day="flare", energy=1, pain=7, needs=("heat pad", "dim lights")),
-        dict(day="rest", energy=3, pain=4, mood=3),
-        dict(day="gentle", energy=5, pain=3, mood=4, offer="a short walk"),
-        dict(day="good", energy=6, pain=2, mood=5),
-    ]
-    for day, values in zip(days, plan, strict=True):
-        clock.morning_of(day)
-        journal.record(ev.CheckIn(**values))  # type: ignore[arg-type]
-    clock.morning_of(days[1])
-    journal.record(ev.Milestone(title="walked to the corner together", category="movement"))
-    journal.record(ev.Gratitude(text="I appreciated how you made coffee while I rested"))
-    journal.record(
-        ev.CalendarEntry(kind="appointment", date=days[4].isoformat(), time="10:30", title="physio")
-    )
-    journal.record(ev.CalendarEntry(kind="rest", date=days[2].isoformat()))
-    clock.morning_of(days[3])
-    journal.record(ev.JoyStatus(item=walk, week=week, status="planned"))
-    journal.record(ev.ComfortSignal(signal="yellow", note="gentle hugs only today"))
-    clock.morning_of(days[5])
-    journal.record(ev.JoyStatus(item=walk, week=week, status="done"))
-    journal.record(ev.Milestone(title="laughed at the old photos", category="laughter"))
-    clock.morning_of(days[6])
-    journal.record(
-        ev.GoalWeek(goal=touch, week=week, outcome="adapted", note="shorter, and lovely")
-    )
-    journal.record(
-        ev.PartnershipWeek(
-            week=week,
-            appreciations=("your patience on Thursday",),
-            went_well="we asked for things plainly",
-            adjustment="plan rest before the physio",
+    for index, day in enumerate(days):
+        _checkins(couple, day, week, index)
+    couple.clock.set(days[1], 18)
+    win = couple.robin.record(
+        ev.Milestone(
+            title=[
+                "walked to the corner together",
+                "cooked a meal side by side",
+                "laughed at the old photos",
+            ][week],
+            category=["movement", "meal", "laughter"][week],
         )
     )
+    couple.clock.set(days[2], 20)
+    couple.sam.record(
+        ev.Gratitude(
+            text=[
+                "thank you for telling me what would help",
+                "I loved the film on the sofa",
+                "thank you for your patience on Thursday",
+            ][week]
+        )
+    )
+    couple.robin.record(
+        ev.Gratitude(
+            text=[
+                "I appreciated how you made coffee while I rested",
+                "thank you for driving me to physio",
+                "thank you for the heat pad",
+            ][week]
+        )
+    )
+    couple.clock.set(days[3], 11)
+    couple.robin.record(
+        ev.CalendarEntry(kind="appointment", date=days[4].isoformat(), time="10:30", title="physio")
+    )
+    couple.clock.set(days[5], 17)
+    couple.sam.record(ev.JoyStatus(item=tea, week=week_of(monday), status="done"))
+    couple.sam.record(ev.Celebration(milestone=win.id, note="so proud of us"))
+    couple.clock.set(days[6], 19)
+    outcome = ["adapted", "paused", "met"][week]
+    couple.robin.record(ev.GoalWeek(goal=goal, week=week_of(monday), outcome=outcome))
+
+
+async def _sync(couple: Couple) -> int:
+    from tend.sync import client
+
+    moved = 0
+    for journal in (couple.robin, couple.sam, couple.robin):
+        report = await client.sync_once(journal, couple.url)
+        moved += report.uploaded
+    return moved
+
+
+async def _pair(robin: Journal, folder: Path, url: str, clock: StoryClock) -> Journal:
+    from tend.sync import mailbox
+
+    code = pairing.new_code()
+    keys = pairing.derive(code)
+    say(f"Robin invites Sam: the code is {code} (it works once, for ten minutes).")
+    bundle = pairing.make_bundle(robin, keys, own_device=False, relay=url)
+    await mailbox.put(url, keys.to_joiner, bundle)
+    received = await mailbox.take(url, keys.to_joiner, wait=5)
+    assert received is not None
+    sam, reply = pairing.join(
+        folder / "sam", keys, received, name="Sam", label="phone", clock=clock
+    )
+    await mailbox.put(url, keys.to_inviter, reply)
+    answer = await mailbox.take(url, keys.to_inviter, wait=5)
+    assert answer is not None
+    added = pairing.accept(robin, keys, answer)
+    code_pair = pairing.safety_code(robin.device.space, robin.device.sign_public, added.sign_pub)
+    say(f"Sam joins; both devices show the safety code {code_pair} to compare in person.")
+    return sam
+
+
+async def _story(folder: Path) -> None:
+    from aiohttp import web
+
+    from tend.sync.relay import make_app
+
+    runner = web.AppRunner(make_app(folder / "relay.db"), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await _tell(folder, url)
+    finally:
+        await runner.cleanup()
+        say("The relay is stopped; nothing is left running.")
+
+
+async def _tell(folder: Path, url: str) -> None:
+    today = dt.date.today()
+    first_monday = today - dt.timedelta(days=today.weekday() + 7 * WEEKS)
+    clock = StoryClock(dt.datetime.combine(first_monday, dt.time(7, 0)).astimezone())
+    say(f"A relay is running on {url}; it will only ever hold sealed entries.")
+    robin = Journal.create(folder / "robin", "Robin", label="laptop", now=clock)
+    say("Robin starts a journal.")
+    sam = await _pair(robin, folder, url, clock)
+    couple = Couple(robin, sam, clock, url)
+    await _sync(couple)
+    goal = new_event_id()
+    robin.record(
+        ev.GoalSet(goal=goal, title="one tender-touch session a week", flare_rule="pause"),
+        event_id=goal,
+    )
+    say("Weeks 1 and 2: both record offline. Rest days are one tap; a flare comes and goes.")
+    for week in range(2):
+        _week(couple, first_monday + dt.timedelta(weeks=week), week, goal)
+    sent = await _sync(couple)
+    say(f"They sync: {sent} sealed entries pass through the relay, verified on arrival.")
+    _week(couple, first_monday + dt.timedelta(weeks=2), 2, goal)
+    await _sync(couple)
+    _look_back(couple, first_monday)
+    report = verify(robin)
+    say(
+        f"tend verify on Robin's laptop: {report.entries} entries in {report.logs} logs, "
+        f"{'all check out' if report.ok else 'with problems'}."
+    )
+    robin.close()
+    sam.close()
+
+
+def _look_back(couple: Couple, first_monday: dt.date) -> None:
+    items = couple.robin.items()
+    last_monday = first_monday + dt.timedelta(weeks=WEEKS - 1)
+    click.echo()
+    say("Today, side by side, on Robin's laptop:")
+    render.today(
+        projections.today(items, couple.robin.device.person, last_monday + dt.timedelta(6))
+    )
+    click.echo()
+    show_period(
+        items,
+        last_monday,
+        last_monday + dt.timedelta(6),
+        f"The week of {last_monday:%-d %B}",
+        as_json=False,
+    )
+    evening = dt.datetime.combine(first_monday + dt.timedelta(days=10), dt.time(21, 0))
+    known = projections.as_known_at(items, int(evening.astimezone().timestamp() * 1000))
+    click.echo()
+    say(
+        f"Replay: Robin's journal exactly as it was on {evening:%A %-d %B}, {evening:%H:%M} "
+        f"({len(known)} entries then; Sam's week was still on Sam's phone):"
+    )
+    render.today(projections.today(known, couple.robin.device.person, evening.date()))
 
 
 def run(keep: Path | None) -> None:
-    home = keep or Path(tempfile.mkdtemp(prefix="tend-demo-")) / "home"
-    today = dt.date.today()
-    monday = today - dt.timedelta(days=today.weekday() + 7)  # last week, all seven days of it
-    clock = WalkingClock(dt.datetime.combine(monday, dt.time(8, 0)).astimezone())
+    folder = keep or Path(tempfile.mkdtemp(prefix="tend-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        _say(f"A new journal for Robin, in {home} (nothing leaves this machine).")
-        journal = Journal.create(home, "Robin", label="laptop", now=clock)
-        _say("Robin's week: check-ins (one tap on rest days), a flare, small wins, a thank-you.")
-        _story(journal, clock, monday)
-        items = journal.items()
-        _say(f"{len(items)} entries, each sealed and signed in an append-only log.")
-        click.echo()
-        show_period(
-            items,
-            monday,
-            monday + dt.timedelta(6),
-            f"Robin's week of {monday:%-d %B}",
-            as_json=False,
-        )
-        click.echo()
-        midweek = dt.datetime.combine(monday + dt.timedelta(2), dt.time(20, 0)).astimezone()
-        known = projections.as_known_at(items, int(midweek.timestamp() * 1000))
-        _say(
-            f"Replay: the journal exactly as it was on {midweek:%A evening} "
-            f"({len(known)} entries then):"
-        )
-        render.today(projections.today(known, journal.device.person, midweek.date()))
-        report = verify(journal)
-        _say(
-            f"Verified {report.entries} entries: chains, envelopes and signatures "
-            f"{'all check out' if report.ok else 'have problems'}."
-        )
-        journal.close()
-        _say("Next: tend init --name YOU, then tend checkin --day rest. Rest counts.")
+        asyncio.run(_story(folder))
+        say("Start your own: tend init --name YOU, then tend checkin --day rest. Rest counts.")
     finally:
         if keep is None:
-            shutil.rmtree(home.parent, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)

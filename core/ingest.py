@@ -18,7 +18,6 @@ device is removed from the space, that is everything written since.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -61,7 +60,8 @@ class _Run:
 def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None) -> IngestReport:
     """Verify `entries` (any order, any logs) and append the ones that pass, atomically."""
     report = IngestReport()
-    received = int(time.time() * 1000) if now_ms is None else now_ms
+    # Received "now" by this journal's clock (real time, or a story's clock in the demo).
+    received = int(journal.now().timestamp() * 1000) if now_ms is None else now_ms
     runs = [_open_run(journal, log, raws, report) for log, raws in _by_log(entries, report).items()]
     known = [decode_event(i.raw) for i in journal.items() if i.type.startswith("device.")]
     fresh = [r.outer for run in runs for _raw, r in run.accepted]

@@ -33,7 +33,7 @@ from tend.core.errors import InvalidEnvelope, UserError
 from tend.core.events import DeviceAdded, PersonNamed
 from tend.core.fsutil import ensure_private_dir
 from tend.core.ids import LogId, PersonId, SpaceId, new_log_id, new_person_id
-from tend.core.journal import DB_NAME, Journal
+from tend.core.journal import DB_NAME, Clock, Journal
 from tend.core.keystore import DeviceKeys
 from tend.core.store import SqliteLogStore
 
@@ -145,6 +145,7 @@ def join(
     label: str,
     passphrase: str | None = None,
     now_ms: int | None = None,
+    clock: Clock | None = None,
 ) -> tuple[Journal, bytes]:
     """Create this device's journal from an invitation; returns it and the sealed reply."""
     bundle = _open(invite.key, sealed_bundle, _BUNDLE)
@@ -171,7 +172,8 @@ def join(
     )
     ensure_private_dir(home)
     (home / DB_NAME).unlink(missing_ok=True)
-    journal = Journal(home, device, SqliteLogStore(home / DB_NAME))
+    store = SqliteLogStore(home / DB_NAME)
+    journal = Journal(home, device, store, clock) if clock else Journal(home, device, store)
     journal.passphrase = passphrase
     journal.record(
         DeviceAdded(

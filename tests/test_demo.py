@@ -1,0 +1,58 @@
+"""`tend demo` tells the whole story on an embedded relay and leaves nothing running."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+from tend.tests.conftest import TendCLI, tend_env, tend_executable
+
+
+def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tend_executable(), "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=tend_env(),
+        check=False,
+    )
+
+
+def test_the_demo_pairs_two_partners_syncs_and_looks_back_then_stops_its_relay() -> None:
+    result = run_demo()
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for step in (
+        "Robin invites Sam",
+        "safety code",
+        "They sync",
+        "Today, side by side",
+        "The week of",
+        "Replay",
+        "all check out",
+        "nothing is left running",
+    ):
+        assert step in out, step
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", out).group(1))  # type: ignore[union-attr]
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # nobody listens there any more
+
+
+def test_a_kept_demo_leaves_two_real_journals_that_verify_and_agree(tmp_path: Path) -> None:
+    kept = tmp_path / "story"
+    result = run_demo("--keep", str(kept))
+    assert result.returncode == 0, result.stderr
+    robin, sam = TendCLI(kept / "robin"), TendCLI(kept / "sam")
+    assert robin.ok("verify").startswith("All ")
+    assert sam.ok("verify").startswith("All ")
+    assert robin.json("timeline") == sam.json("timeline")
+    names = {p["name"] for p in robin.json("today")["people"]}
+    assert names == {"Robin", "Sam"}
+    kinds = [e["type"] for e in robin.json("timeline")["events"]]
+    assert {"checkin", "milestone", "gratitude", "calendar", "joy.added", "goal.week"} <= set(kinds)
+    assert (kept / "relay.db").exists()
