@@ -51,8 +51,20 @@ DAYS = tuple(BASE.date() + dt.timedelta(days=d) for d in range(-1, 4))
 WEEKS = ("2026-W11", "2026-W12")
 JOYS = tuple(EventId(bytes([0xA0 + k]) * 16) for k in range(3))
 GOALS = tuple(EventId(bytes([0xB0 + k]) * 16) for k in range(2))
-KINDS = ("checkin", "private", "correct", "milestone", "gratitude", "joy", "joy.status",
-         "goal.set", "goal.week", "retract", "sync", "sync")
+KINDS = (
+    "checkin",
+    "private",
+    "correct",
+    "milestone",
+    "gratitude",
+    "joy",
+    "joy.status",
+    "goal.set",
+    "goal.week",
+    "retract",
+    "sync",
+    "sync",
+)
 
 
 @dataclass(frozen=True)
@@ -64,9 +76,14 @@ class Step:
     b: int
 
 
-STEPS = st.builds(Step, kind=st.sampled_from(KINDS), dev=st.integers(0, 3),
-                  minute=st.integers(0, 40).map(lambda m: m * 90),  # collisions are likely
-                  a=st.integers(0, 7), b=st.integers(0, 7))
+STEPS = st.builds(
+    Step,
+    kind=st.sampled_from(KINDS),
+    dev=st.integers(0, 3),
+    minute=st.integers(0, 40).map(lambda m: m * 90),  # collisions are likely
+    a=st.integers(0, 7),
+    b=st.integers(0, 7),
+)
 
 
 @dataclass
@@ -83,10 +100,16 @@ class Device:
 def extra_device(of: DeviceKeys, *, same_person: bool) -> DeviceKeys:
     """Another device in the same space: Sam's (shares the private key) or the partner's."""
     return DeviceKeys(
-        space=of.space, person=of.person if same_person else new_person_id(), log=new_log_id(),
-        sign_seed=keys.new_signing_seed(), dh_secret=keys.new_dh_secret(), epoch=of.epoch,
-        space_keys=dict(of.space_keys), private_key=of.private_key if same_person
-        else keys.new_key(), local_key=keys.new_key())
+        space=of.space,
+        person=of.person if same_person else new_person_id(),
+        log=new_log_id(),
+        sign_seed=keys.new_signing_seed(),
+        dh_secret=keys.new_dh_secret(),
+        epoch=of.epoch,
+        space_keys=dict(of.space_keys),
+        private_key=of.private_key if same_person else keys.new_key(),
+        local_key=keys.new_key(),
+    )
 
 
 def sync(into: Journal, source: Journal, received_ms: int) -> None:
@@ -114,8 +137,11 @@ def run(step: Step, devices: list[Device], received_ms: int) -> None:
         ev = j.record(Retraction(target=mine[step.a % len(mine)].id))
     elif step.kind == "correct" and checkins:
         old = checkins[step.a % len(checkins)]
-        ev = j.record(CheckIn(energy=step.b, note="corrected"), supersedes=old.id,
-                      on=dt.date.fromisoformat(old.local_date))
+        ev = j.record(
+            CheckIn(energy=step.b, note="corrected"),
+            supersedes=old.id,
+            on=dt.date.fromisoformat(old.local_date),
+        )
     elif step.kind == "private":
         ev = j.record(CheckIn(pain=step.a, note="just for me"), private=True)
     elif step.kind == "milestone":
@@ -128,8 +154,14 @@ def run(step: Step, devices: list[Device], received_ms: int) -> None:
         status = ("idea", "planned", "done", "let-go")[step.b % 4]
         ev = j.record(JoyStatus(item=joy, week=week, status=status))
     elif step.kind == "goal.set":
-        ev = j.record(GoalSet(goal=goal, title="one tender-touch session a week",
-                              per_week=1 + step.b, flare_rule="pause"))
+        ev = j.record(
+            GoalSet(
+                goal=goal,
+                title="one tender-touch session a week",
+                per_week=1 + step.b,
+                flare_rule="pause",
+            )
+        )
     elif step.kind == "goal.week":
         outcome = ("met", "adapted", "paused")[step.b % 3]
         ev = j.record(GoalWeek(goal=goal, week=week, outcome=outcome))
@@ -172,7 +204,7 @@ def deliver(order: list[bytes], reader: Journal, rnd: random.Random) -> None:
     arrival = 0
     i = 0
     while i < len(order):
-        batch = order[i:i + rnd.randint(1, 4)]
+        batch = order[i : i + rnd.randint(1, 4)]
         i += len(batch)
         arrival += 1
         new = len(set(batch) - seen)
@@ -203,14 +235,17 @@ def order_keys(items: list[Item]) -> list[tuple[int, bytes, int]]:
     return [i.order for i in items]
 
 
-@given(n_devices=st.integers(2, 4), with_partner=st.booleans(),
-       zones=st.lists(st.sampled_from(ZONES), min_size=4, max_size=4),
-       steps=st.lists(STEPS, min_size=8, max_size=30),
-       seeds=st.lists(st.integers(0, 2**32 - 1), min_size=3, max_size=3))
+@given(
+    n_devices=st.integers(2, 4),
+    with_partner=st.booleans(),
+    zones=st.lists(st.sampled_from(ZONES), min_size=4, max_size=4),
+    steps=st.lists(STEPS, min_size=8, max_size=30),
+    seeds=st.lists(st.integers(0, 2**32 - 1), min_size=3, max_size=3),
+)
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_every_delivery_order_of_the_same_entries_ends_in_the_same_journal(
-        n_devices: int, with_partner: bool, zones: list[dt.tzinfo], steps: list[Step],
-        seeds: list[int]) -> None:
+    n_devices: int, with_partner: bool, zones: list[dt.tzinfo], steps: list[Step], seeds: list[int]
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "a"
         first = Journal.create(home, "Sam", now=lambda: BASE.astimezone(zones[0]))
@@ -260,6 +295,11 @@ def test_recording_a_shared_value_the_document_already_holds_is_accepted(tmp_pat
     assert (done.change is not None, again.change) == (True, None)
     assert [e.id for e in journal.events()][-2:] == [done.id, again.id]
     assert shared.read(journal.changes_for(f"joy/{WEEKS[0]}")) == {
-        JOYS[0].hex(): {"title": "picnic", "cost": 1, "status": "done",
-                        "by": journal.device.person.hex()}}
+        JOYS[0].hex(): {
+            "title": "picnic",
+            "cost": 1,
+            "status": "done",
+            "by": journal.device.person.hex(),
+        }
+    }
     journal.close()

@@ -51,25 +51,43 @@ LOG = LogId(bytes(range(32, 48)))
 
 ONE_OF_EACH: list[Payload] = [
     PersonNamed(person=PERSON, name="Sam"),
-    DeviceAdded(device=LOG, person=PERSON, sign_pub=bytes(32), dh_pub=bytes([1]) * 32,
-                label="phone"),
+    DeviceAdded(
+        device=LOG, person=PERSON, sign_pub=bytes(32), dh_pub=bytes([1]) * 32, label="phone"
+    ),
     DeviceRemoved(device=LOG),
     KeyRotated(epoch=2, removed=LOG, sealed=((bytes([2]) * 16, b"sealed key"),)),
-    CheckIn(day="gentle", energy=4, pain=3, mood=2, needs=("a walk", "quiet"),
-            offer="cook dinner", note="slept badly"),
+    CheckIn(
+        day="gentle",
+        energy=4,
+        pain=3,
+        mood=2,
+        needs=("a walk", "quiet"),
+        offer="cook dinner",
+        note="slept badly",
+    ),
     Milestone(title="walked to the park", category="movement", who="both", note="slowly"),
     Celebration(milestone=EID, note="so proud"),
     Gratitude(text="I appreciated how you made coffee while I rested"),
-    CalendarEntry(kind="appointment", date="2026-03-14", title="physio", time="09:30",
-                  who="partner"),
-    PartnershipWeek(week="2026-W11", appreciations=("patience",), went_well="talking",
-                    adjustment="earlier nights"),
+    CalendarEntry(
+        kind="appointment", date="2026-03-14", title="physio", time="09:30", who="partner"
+    ),
+    PartnershipWeek(
+        week="2026-W11",
+        appreciations=("patience",),
+        went_well="talking",
+        adjustment="earlier nights",
+    ),
     Retraction(target=EID, reason="wrong day"),
     Sealed(box=b"\x01sealed bytes"),
     JoyIdea(item=EID, week="2026-W11", title="picnic", cost=2),
     JoyStatus(item=EID, week="2026-W11", status="let-go"),
-    GoalSet(goal=EID, title="one tender-touch session a week", per_week=1, flare_rule="halve",
-            active=False),
+    GoalSet(
+        goal=EID,
+        title="one tender-touch session a week",
+        per_week=1,
+        flare_rule="halve",
+        active=False,
+    ),
     GoalWeek(goal=EID, week="2026-W11", outcome="paused", note="flare"),
     RitualSet(ritual=EID, title="Sunday tea", cadence="weekly", active=True),
     Boundary(boundary=EID, text="ask before hugs on red days", active=True),
@@ -81,8 +99,15 @@ ONE_OF_EACH: list[Payload] = [
 
 def event(body: Payload, **changes: Any) -> Event:
     fields: dict[str, Any] = dict(
-        id=EventId(bytes([9]) * 16), author=PERSON, device=LOG, hlc=(1_773_000_000_000 << 16) | 3,
-        wall_ms=1_773_000_000_000, local_date="2026-03-09", tz_minutes=-300, body=body)
+        id=EventId(bytes([9]) * 16),
+        author=PERSON,
+        device=LOG,
+        hlc=(1_773_000_000_000 << 16) | 3,
+        wall_ms=1_773_000_000_000,
+        local_date="2026-03-09",
+        tz_minutes=-300,
+        body=body,
+    )
     fields.update(changes)
     return Event(**fields)
 
@@ -90,8 +115,16 @@ def event(body: Payload, **changes: Any) -> Event:
 def record(kind: str, version: int, payload: object, **changes: object) -> bytes:
     """A stored event map built by hand, the way codec.encode_event lays it out."""
     fields: dict[str, object] = {
-        "i": bytes([9]) * 16, "a": PERSON, "d": LOG, "h": 5, "w": 1_773_000_000_000,
-        "l": "2026-03-09", "z": 60, "t": kind, "v": version, "p": payload,
+        "i": bytes([9]) * 16,
+        "a": PERSON,
+        "d": LOG,
+        "h": 5,
+        "w": 1_773_000_000_000,
+        "l": "2026-03-09",
+        "z": 60,
+        "t": kind,
+        "v": version,
+        "p": payload,
     }
     fields.update(changes)
     raw: bytes = msgpack.packb(fields, use_bin_type=True)
@@ -122,20 +155,26 @@ def test_supersedes_and_change_bytes_round_trip() -> None:
     assert decode_event(encode_event(ev)) == ev
 
 
-CHECK_IN_FIELDS = st.fixed_dictionaries({
-    "day": st.none() | st.sampled_from(DAY_KINDS),
-    "energy": st.none() | st.integers(0, 10),
-    "pain": st.none() | st.integers(0, 10),
-    "mood": st.none() | st.integers(1, 5),
-    "needs": st.lists(st.text(min_size=1, max_size=MAX_TITLE).filter(str.strip),
-                      max_size=MAX_CHIPS).map(tuple),
-    "offer": st.none() | st.text(max_size=50),
-    "note": st.none() | st.text(max_size=MAX_TEXT),
-})
+CHECK_IN_FIELDS = st.fixed_dictionaries(
+    {
+        "day": st.none() | st.sampled_from(DAY_KINDS),
+        "energy": st.none() | st.integers(0, 10),
+        "pain": st.none() | st.integers(0, 10),
+        "mood": st.none() | st.integers(1, 5),
+        "needs": st.lists(
+            st.text(min_size=1, max_size=MAX_TITLE).filter(str.strip), max_size=MAX_CHIPS
+        ).map(tuple),
+        "offer": st.none() | st.text(max_size=50),
+        "note": st.none() | st.text(max_size=MAX_TEXT),
+    }
+)
 
 
-@given(CHECK_IN_FIELDS.filter(lambda f: any(v not in (None, ()) for v in f.values()))
-       .map(lambda f: CheckIn(**f)))  # type: ignore[arg-type]
+@given(
+    CHECK_IN_FIELDS.filter(lambda f: any(v not in (None, ()) for v in f.values())).map(
+        lambda f: CheckIn(**f)  # type: ignore[arg-type]
+    )
+)
 @settings(max_examples=50, deadline=None)
 def test_any_valid_check_in_round_trips(body: CheckIn) -> None:
     ev = event(body)
@@ -145,45 +184,51 @@ def test_any_valid_check_in_round_trips(body: CheckIn) -> None:
 # --- validation at construction -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("field", "make"), [
-    ("energy", lambda: CheckIn(energy=11)),
-    ("energy", lambda: CheckIn(energy=True)),
-    ("pain", lambda: CheckIn(pain=-1)),
-    ("mood", lambda: CheckIn(mood=0)),
-    ("mood", lambda: CheckIn(mood=6)),
-    ("day", lambda: CheckIn(day="bad")),
-    ("need", lambda: CheckIn(needs=("",))),
-    ("need", lambda: CheckIn(needs=("x",) * (MAX_CHIPS + 1))),
-    ("note", lambda: CheckIn(day="good", note="x" * (MAX_TEXT + 1))),
-    ("cost", lambda: JoyIdea(item=EID, week="2026-W11", title="picnic", cost=4)),
-    ("week", lambda: JoyIdea(item=EID, week="2026-W60", title="picnic")),
-    ("week", lambda: JoyStatus(item=EID, week="2026-W00", status="done")),
-    ("status", lambda: JoyStatus(item=EID, week="2026-W11", status="missed")),
-    ("outcome", lambda: GoalWeek(goal=EID, week="2026-W11", outcome="failed")),
-    ("per_week", lambda: GoalSet(goal=EID, title="walk", per_week=0)),
-    ("flare_rule", lambda: GoalSet(goal=EID, title="walk", flare_rule="push through")),
-    ("date", lambda: CalendarEntry(kind="rest", date="2026-02-30")),
-    ("date", lambda: CalendarEntry(kind="rest", date="20260301")),
-    ("time", lambda: CalendarEntry(kind="appointment", date="2026-03-01", time="25:00")),
-    ("kind", lambda: CalendarEntry(kind="party", date="2026-03-01")),
-    ("text", lambda: Gratitude(text="x" * (MAX_TEXT + 1))),
-    ("text", lambda: Gratitude(text="   ")),
-    ("title", lambda: Milestone(title="x" * (MAX_TITLE + 1))),
-    ("category", lambda: Milestone(title="walk", category="chores")),
-    ("who", lambda: Milestone(title="walk", who="them")),
-    ("target", lambda: Retraction(target=EventId(b"short"))),
-    ("signal", lambda: ComfortSignal(signal="blue")),
-    ("name", lambda: PersonNamed(person=PERSON, name="")),
-    ("sign_pub", lambda: DeviceAdded(device=LOG, person=PERSON, sign_pub=bytes(31),
-                                     dh_pub=bytes(32))),
-    ("box", lambda: Sealed(box=b"")),
-    ("epoch", lambda: KeyRotated(epoch=1, removed=LOG, sealed=((ID, b"k"),))),
-    ("sealed", lambda: KeyRotated(epoch=2, removed=LOG, sealed=())),
-    ("check-in", lambda: CheckIn()),
-    ("partnership", lambda: PartnershipWeek(week="2026-W11")),
-])
-def test_an_invalid_value_is_refused_naming_the_field(field: str,
-                                                      make: Callable[[], Payload]) -> None:
+@pytest.mark.parametrize(
+    ("field", "make"),
+    [
+        ("energy", lambda: CheckIn(energy=11)),
+        ("energy", lambda: CheckIn(energy=True)),
+        ("pain", lambda: CheckIn(pain=-1)),
+        ("mood", lambda: CheckIn(mood=0)),
+        ("mood", lambda: CheckIn(mood=6)),
+        ("day", lambda: CheckIn(day="bad")),
+        ("need", lambda: CheckIn(needs=("",))),
+        ("need", lambda: CheckIn(needs=("x",) * (MAX_CHIPS + 1))),
+        ("note", lambda: CheckIn(day="good", note="x" * (MAX_TEXT + 1))),
+        ("cost", lambda: JoyIdea(item=EID, week="2026-W11", title="picnic", cost=4)),
+        ("week", lambda: JoyIdea(item=EID, week="2026-W60", title="picnic")),
+        ("week", lambda: JoyStatus(item=EID, week="2026-W00", status="done")),
+        ("status", lambda: JoyStatus(item=EID, week="2026-W11", status="missed")),
+        ("outcome", lambda: GoalWeek(goal=EID, week="2026-W11", outcome="failed")),
+        ("per_week", lambda: GoalSet(goal=EID, title="walk", per_week=0)),
+        ("flare_rule", lambda: GoalSet(goal=EID, title="walk", flare_rule="push through")),
+        ("date", lambda: CalendarEntry(kind="rest", date="2026-02-30")),
+        ("date", lambda: CalendarEntry(kind="rest", date="20260301")),
+        ("time", lambda: CalendarEntry(kind="appointment", date="2026-03-01", time="25:00")),
+        ("kind", lambda: CalendarEntry(kind="party", date="2026-03-01")),
+        ("text", lambda: Gratitude(text="x" * (MAX_TEXT + 1))),
+        ("text", lambda: Gratitude(text="   ")),
+        ("title", lambda: Milestone(title="x" * (MAX_TITLE + 1))),
+        ("category", lambda: Milestone(title="walk", category="chores")),
+        ("who", lambda: Milestone(title="walk", who="them")),
+        ("target", lambda: Retraction(target=EventId(b"short"))),
+        ("signal", lambda: ComfortSignal(signal="blue")),
+        ("name", lambda: PersonNamed(person=PERSON, name="")),
+        (
+            "sign_pub",
+            lambda: DeviceAdded(device=LOG, person=PERSON, sign_pub=bytes(31), dh_pub=bytes(32)),
+        ),
+        ("box", lambda: Sealed(box=b"")),
+        ("epoch", lambda: KeyRotated(epoch=1, removed=LOG, sealed=((ID, b"k"),))),
+        ("sealed", lambda: KeyRotated(epoch=2, removed=LOG, sealed=())),
+        ("check-in", lambda: CheckIn()),
+        ("partnership", lambda: PartnershipWeek(week="2026-W11")),
+    ],
+)
+def test_an_invalid_value_is_refused_naming_the_field(
+    field: str, make: Callable[[], Payload]
+) -> None:
     with pytest.raises(ValidationError) as refused:
         make()
 
@@ -202,16 +247,19 @@ def test_a_rest_day_alone_is_a_whole_check_in() -> None:
     assert CheckIn(day="rest").is_empty() is False
 
 
-@pytest.mark.parametrize("make", [
-    lambda: CheckIn(energy=0, pain=10, mood=1),
-    lambda: CheckIn(mood=5, needs=("x" * MAX_TITLE,) * MAX_CHIPS),
-    lambda: Gratitude(text="x" * MAX_TEXT),
-    lambda: Milestone(title="x" * MAX_TITLE),
-    lambda: JoyIdea(item=EID, week="2026-W53", title="picnic", cost=0),
-    lambda: JoyIdea(item=EID, week="2026-W01", title="picnic", cost=3),
-    lambda: CalendarEntry(kind="rest", date="2028-02-29", time="23:59"),
-    lambda: CalendarEntry(kind="rest", date="2026-03-01", time="00:00"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CheckIn(energy=0, pain=10, mood=1),
+        lambda: CheckIn(mood=5, needs=("x" * MAX_TITLE,) * MAX_CHIPS),
+        lambda: Gratitude(text="x" * MAX_TEXT),
+        lambda: Milestone(title="x" * MAX_TITLE),
+        lambda: JoyIdea(item=EID, week="2026-W53", title="picnic", cost=0),
+        lambda: JoyIdea(item=EID, week="2026-W01", title="picnic", cost=3),
+        lambda: CalendarEntry(kind="rest", date="2028-02-29", time="23:59"),
+        lambda: CalendarEntry(kind="rest", date="2026-03-01", time="00:00"),
+    ],
+)
 def test_values_at_the_edges_of_their_ranges_are_accepted(make: Callable[[], Payload]) -> None:
     body = make()
     assert decode_event(encode_event(event(body))).body == body
@@ -225,18 +273,29 @@ def test_a_v1_check_in_with_one_need_decodes_to_v2_with_that_need_as_a_chip() ->
 
     ev = decode_event(raw)
 
-    assert ev == Event(id=EventId(bytes([9]) * 16), author=PERSON, device=LOG, hlc=5,
-                       wall_ms=1_773_000_000_000, local_date="2026-03-09", tz_minutes=60,
-                       body=CheckIn(day="gentle", energy=3, needs=("a quiet evening",)))
+    assert ev == Event(
+        id=EventId(bytes([9]) * 16),
+        author=PERSON,
+        device=LOG,
+        hlc=5,
+        wall_ms=1_773_000_000_000,
+        local_date="2026-03-09",
+        tz_minutes=60,
+        body=CheckIn(day="gentle", energy=3, needs=("a quiet evening",)),
+    )
     # Written again, it is a v2 record with a list of chips.
     again = msgpack.unpackb(encode_event(ev), raw=False)
     assert (again["v"], again["p"]["needs"], "need" in again["p"]) == (
-        2, ["a quiet evening"], False)
+        2,
+        ["a quiet evening"],
+        False,
+    )
 
 
 def test_a_v1_check_in_without_a_need_decodes_with_no_chips() -> None:
     assert decode_event(record("checkin", 1, {"day": "rest", "need": None})).body == CheckIn(
-        day="rest")
+        day="rest"
+    )
 
 
 # --- what cannot be decoded is CorruptStore -------------------------------------------------------
@@ -248,10 +307,13 @@ def _with_deep_value(kind: str, version: int, key: str) -> bytes:
     """A record whose payload field `key` is the deeply nested list (msgpack by hand)."""
     head = msgpack.unpackb(record(kind, version, {}), raw=False)
     del head["p"]
-    body = b"".join(msgpack.packb(k) + msgpack.packb(x, use_bin_type=True)
-                    for k, x in head.items())
-    return bytes([0x80 | (len(head) + 1)]) + body + msgpack.packb("p") + (
-        b"\x81" + msgpack.packb(key) + DEEP)
+    body = b"".join(msgpack.packb(k) + msgpack.packb(x, use_bin_type=True) for k, x in head.items())
+    return (
+        bytes([0x80 | (len(head) + 1)])
+        + body
+        + msgpack.packb("p")
+        + (b"\x81" + msgpack.packb(key) + DEEP)
+    )
 
 
 def _without(key: str) -> bytes:
@@ -284,10 +346,12 @@ CORRUPT: dict[str, bytes] = {
     "title as a number": record("milestone", 1, {"title": 5}),
     "target as text": record("retract", 1, {"target": "0123456789abcdef"}),
     "active as text": record("ritual.set", 1, {"ritual": ID, "title": "tea", "active": "yes"}),
-    "boundary active as a number": record("boundary.set", 1, {"boundary": ID, "text": "ask",
-                                                              "active": 2}),
-    "care task active as a list": record("care.task", 1, {"task": ID, "title": "laundry",
-                                                          "active": []}),
+    "boundary active as a number": record(
+        "boundary.set", 1, {"boundary": ID, "text": "ask", "active": 2}
+    ),
+    "care task active as a list": record(
+        "care.task", 1, {"task": ID, "title": "laundry", "active": []}
+    ),
     "event id as text": record("gratitude", 1, {"text": "x"}, i="id"),
     "hlc as text": record("gratitude", 1, {"text": "x"}, h="5"),
     "hlc as a boolean": record("gratitude", 1, {"text": "x"}, h=True),
@@ -299,8 +363,9 @@ CORRUPT: dict[str, bytes] = {
     "energy 11": record("checkin", 2, {"energy": 11}),
     "mood 0": record("checkin", 2, {"mood": 0}),
     "empty check-in": record("checkin", 2, {}),
-    "goal outcome failed": record("goal.week", 1, {"goal": ID, "week": "2026-W11",
-                                                   "outcome": "failed"}),
+    "goal outcome failed": record(
+        "goal.week", 1, {"goal": ID, "week": "2026-W11", "outcome": "failed"}
+    ),
     "iso week 60": record("joy.added", 1, {"item": ID, "week": "2026-W60", "title": "picnic"}),
     "date 2026-02-30": record("calendar", 1, {"kind": "rest", "date": "2026-02-30"}),
     "time 25:00": record("calendar", 1, {"kind": "rest", "date": "2026-03-01", "time": "25:00"}),
@@ -330,20 +395,31 @@ def test_arbitrary_bytes_either_decode_or_raise_corrupt_store(raw: bytes) -> Non
 
 
 MSGPACK_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats()
-    | st.text(max_size=20) | st.binary(max_size=20),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=20)
+    | st.binary(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 VALID = {body.TYPE: body for body in ONE_OF_EACH}
 
 
-@given(kind=st.sampled_from(sorted(VALID)), where=st.sampled_from(["payload", "event"]),
-       key=st.text(max_size=10), value=MSGPACK_VALUES, data=st.data())
+@given(
+    kind=st.sampled_from(sorted(VALID)),
+    where=st.sampled_from(["payload", "event"]),
+    key=st.text(max_size=10),
+    value=MSGPACK_VALUES,
+    data=st.data(),
+)
 @settings(max_examples=300, deadline=None)
 def test_any_value_in_any_field_of_a_valid_event_decodes_or_raises_corrupt_store(
-        kind: str, where: str, key: str, value: object, data: st.DataObject) -> None:
+    kind: str, where: str, key: str, value: object, data: st.DataObject
+) -> None:
     stored = msgpack.unpackb(encode_event(event(VALID[kind])), raw=False)
     target = stored["p"] if where == "payload" else stored
     field = data.draw(st.sampled_from([key, *sorted(target)]))

@@ -63,10 +63,17 @@ def ms(when: dt.datetime) -> int:
 
 def partner_keys(of: DeviceKeys) -> DeviceKeys:
     """A device of another person in the same space: same space keys, own everything else."""
-    return DeviceKeys(space=of.space, person=new_person_id(), log=new_log_id(),
-                      sign_seed=keys.new_signing_seed(), dh_secret=keys.new_dh_secret(), epoch=1,
-                      space_keys=dict(of.space_keys), private_key=keys.new_key(),
-                      local_key=keys.new_key())
+    return DeviceKeys(
+        space=of.space,
+        person=new_person_id(),
+        log=new_log_id(),
+        sign_seed=keys.new_signing_seed(),
+        dh_secret=keys.new_dh_secret(),
+        epoch=1,
+        space_keys=dict(of.space_keys),
+        private_key=keys.new_key(),
+        local_key=keys.new_key(),
+    )
 
 
 def record(journal: Journal, when: dt.datetime, body: Payload, **kw: object) -> Event:
@@ -125,17 +132,20 @@ def test_today_shows_each_persons_latest_check_in_mine_first(couple: Couple) -> 
     alex_only = record(couple.alex, at(MON, 9), CheckIn(day="rest"))
     items = couple.items()
 
-    assert today(items, couple.sam_id, MON) == TodayView(MON, [
-        (couple.sam_id, "Sam", sam_later), (couple.alex_id, "Alex", alex_only)])
-    assert today(items, couple.alex_id, MON) == TodayView(MON, [
-        (couple.alex_id, "Alex", alex_only), (couple.sam_id, "Sam", sam_later)])
+    assert today(items, couple.sam_id, MON) == TodayView(
+        MON, [(couple.sam_id, "Sam", sam_later), (couple.alex_id, "Alex", alex_only)]
+    )
+    assert today(items, couple.alex_id, MON) == TodayView(
+        MON, [(couple.alex_id, "Alex", alex_only), (couple.sam_id, "Sam", sam_later)]
+    )
 
 
 def test_today_shows_no_check_in_for_someone_who_has_not_checked_in(couple: Couple) -> None:
     mine = record(couple.sam, at(MON, 8), CheckIn(energy=3))
 
-    assert today(couple.items(), couple.sam_id, MON) == TodayView(MON, [
-        (couple.sam_id, "Sam", mine), (couple.alex_id, "Alex", None)])
+    assert today(couple.items(), couple.sam_id, MON) == TodayView(
+        MON, [(couple.sam_id, "Sam", mine), (couple.alex_id, "Alex", None)]
+    )
 
 
 def test_today_ignores_check_ins_dated_after_the_day_asked_about(couple: Couple) -> None:
@@ -175,16 +185,18 @@ def test_today_ignores_a_retraction_by_someone_other_than_the_author(couple: Cou
     theirs = record(couple.alex, at(MON, 9), CheckIn(day="good"))
     record(couple.alex, at(MON, 10), Retraction(target=mine.id))
 
-    assert today(couple.items(), couple.sam_id, MON) == TodayView(MON, [
-        (couple.sam_id, "Sam", mine), (couple.alex_id, "Alex", theirs)])
+    assert today(couple.items(), couple.sam_id, MON) == TodayView(
+        MON, [(couple.sam_id, "Sam", mine), (couple.alex_id, "Alex", theirs)]
+    )
 
 
 def test_today_ignores_a_supersession_by_someone_other_than_the_author(couple: Couple) -> None:
     mine = record(couple.sam, at(MON, 8), CheckIn(energy=3))
     theirs = record(couple.alex, at(MON, 9), CheckIn(day="good"), supersedes=mine.id)
 
-    assert today(couple.items(), couple.sam_id, MON) == TodayView(MON, [
-        (couple.sam_id, "Sam", mine), (couple.alex_id, "Alex", theirs)])
+    assert today(couple.items(), couple.sam_id, MON) == TodayView(
+        MON, [(couple.sam_id, "Sam", mine), (couple.alex_id, "Alex", theirs)]
+    )
 
 
 # Hypothesis: whatever check-ins, retractions and corrections either partner records (including
@@ -203,7 +215,8 @@ STEP = st.tuples(
 @given(steps=st.lists(STEP, min_size=1, max_size=12), on_offset=st.integers(0, 3))
 @settings(max_examples=40, deadline=None)
 def test_today_agrees_with_the_timeline_whatever_is_retracted_or_corrected(
-        steps: list[tuple[str, str, int, int, int]], on_offset: int) -> None:
+    steps: list[tuple[str, str, int, int, int]], on_offset: int
+) -> None:
     couple = in_memory_couple()
     people = {"sam": couple.sam, "alex": couple.alex}
     checkins: list[Event] = []
@@ -218,8 +231,15 @@ def test_today_agrees_with_the_timeline_whatever_is_retracted_or_corrected(
             record(journal, when, Retraction(target=checkins[pick % len(checkins)].id))
         else:
             target = checkins[pick % len(checkins)]
-            checkins.append(record(journal, when, CheckIn(energy=energy), supersedes=target.id,
-                                   on=dt.date.fromisoformat(target.local_date)))
+            checkins.append(
+                record(
+                    journal,
+                    when,
+                    CheckIn(energy=energy),
+                    supersedes=target.id,
+                    on=dt.date.fromisoformat(target.local_date),
+                )
+            )
     items = couple.items(received=when)
     on = MON + dt.timedelta(days=on_offset)
 
@@ -229,16 +249,19 @@ def test_today_agrees_with_the_timeline_whatever_is_retracted_or_corrected(
         theirs = [e for e in shown if e.author == person]
         return theirs[-1] if theirs else None
 
-    assert today(items, couple.sam_id, on) == TodayView(on, [
-        (couple.sam_id, "Sam", last_shown(couple.sam_id)),
-        (couple.alex_id, "Alex", last_shown(couple.alex_id))])
+    assert today(items, couple.sam_id, on) == TodayView(
+        on,
+        [
+            (couple.sam_id, "Sam", last_shown(couple.sam_id)),
+            (couple.alex_id, "Alex", last_shown(couple.alex_id)),
+        ],
+    )
 
 
 # --- a week ---------------------------------------------------------------------------------------
 
 
-def test_a_week_puts_check_ins_on_their_days_and_counts_rest_days_honoured(
-        couple: Couple) -> None:
+def test_a_week_puts_check_ins_on_their_days_and_counts_rest_days_honoured(couple: Couple) -> None:
     sam, alex = couple.sam, couple.alex
     record(sam, at(SUN, 20), CheckIn(day="rest"))  # the week before: not in this week
     record(sam, at(MON, 8), CheckIn(day="good", energy=6))
@@ -255,24 +278,33 @@ def test_a_week_puts_check_ins_on_their_days_and_counts_rest_days_honoured(
 
     assert (start, end) == (MON, MON + dt.timedelta(days=6))
     assert view.people == {
-        couple.sam_id: PersonDays("Sam", {
-            MON.isoformat(): CheckIn(day="good", energy=6),
-            WED.isoformat(): CheckIn(day="rest", energy=2),
-            FRI.isoformat(): CheckIn(day="flare", pain=8),
-            SAT.isoformat(): CheckIn(energy=4),
-        }),
-        couple.alex_id: PersonDays("Alex", {
-            TUE.isoformat(): CheckIn(day="rest"),
-            THU.isoformat(): CheckIn(day="good", mood=4),
-        }),
+        couple.sam_id: PersonDays(
+            "Sam",
+            {
+                MON.isoformat(): CheckIn(day="good", energy=6),
+                WED.isoformat(): CheckIn(day="rest", energy=2),
+                FRI.isoformat(): CheckIn(day="flare", pain=8),
+                SAT.isoformat(): CheckIn(energy=4),
+            },
+        ),
+        couple.alex_id: PersonDays(
+            "Alex",
+            {
+                TUE.isoformat(): CheckIn(day="rest"),
+                THU.isoformat(): CheckIn(day="good", mood=4),
+            },
+        ),
     }
     assert (view.rest_days_honoured(couple.sam_id), view.rest_days_honoured(couple.alex_id)) == (
-        2, 1)
+        2,
+        1,
+    )
     assert view.days() == [MON + dt.timedelta(days=d) for d in range(7)]
 
 
 def test_a_week_includes_milestones_gratitude_calendar_and_goals_in_range_and_not_outside(
-        couple: Couple) -> None:
+    couple: Couple,
+) -> None:
     sam, alex = couple.sam, couple.alex
     goal = EventId(bytes([5]) * 16)
     record(sam, at(SUN, 21), Milestone(title="last week's walk"))
@@ -281,12 +313,15 @@ def test_a_week_includes_milestones_gratitude_calendar_and_goals_in_range_and_no
     record(alex, at(NEXT_MON, 8), Gratitude(text="next week's thanks"))
     thanks = record(alex, at(WED, 8), Gratitude(text="coffee while I rested"))
     # Calendar entries count by the day they are for, not the day they were written.
-    physio = record(sam, at(SUN, 10), CalendarEntry(kind="appointment", date=FRI.isoformat(),
-                                                    title="physio", time="14:00"))
-    rest = record(alex, at(THU, 10), CalendarEntry(kind="rest", date=FRI.isoformat(),
-                                                   time="09:00"))
-    gp = record(sam, at(TUE, 10), CalendarEntry(kind="appointment", date=MON.isoformat(),
-                                                title="GP"))
+    physio = record(
+        sam,
+        at(SUN, 10),
+        CalendarEntry(kind="appointment", date=FRI.isoformat(), title="physio", time="14:00"),
+    )
+    rest = record(alex, at(THU, 10), CalendarEntry(kind="rest", date=FRI.isoformat(), time="09:00"))
+    gp = record(
+        sam, at(TUE, 10), CalendarEntry(kind="appointment", date=MON.isoformat(), title="GP")
+    )
     record(sam, at(TUE, 10, 5), CalendarEntry(kind="rest", date=NEXT_MON.isoformat()))
     record(sam, at(TUE, 10, 6), CalendarEntry(kind="rest", date=SUN.isoformat()))
     together = record(sam, at(SAT, 20), PartnershipWeek(week="2026-W11", went_well="talking"))
@@ -297,10 +332,16 @@ def test_a_week_includes_milestones_gratitude_calendar_and_goals_in_range_and_no
     view = period(couple.items(), MON, MON + dt.timedelta(days=6))
 
     assert view == PeriodView(
-        start=MON, end=MON + dt.timedelta(days=6),
+        start=MON,
+        end=MON + dt.timedelta(days=6),
         people={couple.sam_id: PersonDays("Sam"), couple.alex_id: PersonDays("Alex")},
-        milestones=[walk], celebrations={walk.id: [cheer]}, gratitude=[thanks],
-        calendar=[gp, rest, physio], partnership=[together], goal_weeks=[paused])
+        milestones=[walk],
+        celebrations={walk.id: [cheer]},
+        gratitude=[thanks],
+        calendar=[gp, rest, physio],
+        partnership=[together],
+        goal_weeks=[paused],
+    )
 
 
 def test_a_week_leaves_out_what_its_author_took_back(couple: Couple) -> None:
@@ -319,14 +360,17 @@ def test_a_week_leaves_out_what_its_author_took_back(couple: Couple) -> None:
 
     assert (view.milestones, view.gratitude) == ([kept], [thanks])
     assert view.people[couple.sam_id].checkins == {
-        THU.isoformat(): CheckIn(day="rest"), FRI.isoformat(): CheckIn(day="flare")}
+        THU.isoformat(): CheckIn(day="rest"),
+        FRI.isoformat(): CheckIn(day="flare"),
+    }
 
 
 # --- replay -----------------------------------------------------------------------------------
 
 
 def test_as_known_at_leaves_out_what_arrived_later_however_old_it_claims_to_be(
-        couple: Couple) -> None:
+    couple: Couple,
+) -> None:
     sam, alex = couple.sam, couple.alex
     early = record(alex, at(MON, 7), CheckIn(day="rest"))  # written offline, early
     mine = record(sam, at(MON, 8), CheckIn(energy=5))
@@ -343,13 +387,17 @@ def test_as_known_at_leaves_out_what_arrived_later_however_old_it_claims_to_be(
 
     assert ids(before) == [i for i in ids(items) if i not in from_alex]
     assert [(i.type, i.author) for i in before] == [
-        ("device.added", couple.sam_id), ("person.named", couple.sam_id),
-        ("checkin", couple.sam_id)]
+        ("device.added", couple.sam_id),
+        ("person.named", couple.sam_id),
+        ("checkin", couple.sam_id),
+    ]
     assert ids(after) == ids(items)
-    assert today(before, sam.device.person, MON) == TodayView(MON, [
-        (couple.sam_id, "Sam", mine)])  # Alex's name had not arrived either
-    assert today(after, sam.device.person, MON) == TodayView(MON, [
-        (couple.sam_id, "Sam", mine), (couple.alex_id, "Alex", early)])
+    assert today(before, sam.device.person, MON) == TodayView(
+        MON, [(couple.sam_id, "Sam", mine)]
+    )  # Alex's name had not arrived either
+    assert today(after, sam.device.person, MON) == TodayView(
+        MON, [(couple.sam_id, "Sam", mine), (couple.alex_id, "Alex", early)]
+    )
     assert as_known_at(items, ms(at(SUN, 11))) == []
 
 
@@ -374,18 +422,27 @@ def story(couple: Couple) -> tuple[Couple, dict[str, Event]]:
 
 
 def test_timeline_lists_every_visible_event_in_merge_order(
-        story: tuple[Couple, dict[str, Event]]) -> None:
+    story: tuple[Couple, dict[str, Event]],
+) -> None:
     couple, ev = story
     items = couple.items()
     first_days = [decode_event(i.raw) for i in items if i.local_date == SUN.isoformat()]
 
     assert [e.type for e in first_days] == ["device.added", "person.named", "person.named"]
-    assert timeline(items) == [*first_days, ev["mon"], ev["walk"], ev["tue"], ev["thanks"],
-                               ev["wed"], ev["fixed"]]
+    assert timeline(items) == [
+        *first_days,
+        ev["mon"],
+        ev["walk"],
+        ev["tue"],
+        ev["thanks"],
+        ev["wed"],
+        ev["fixed"],
+    ]
 
 
 def test_timeline_since_and_until_are_inclusive_local_dates(
-        story: tuple[Couple, dict[str, Event]]) -> None:
+    story: tuple[Couple, dict[str, Event]],
+) -> None:
     couple, ev = story
     items = couple.items()
 
@@ -396,24 +453,41 @@ def test_timeline_since_and_until_are_inclusive_local_dates(
 
 
 def test_timeline_type_filter_keeps_only_those_types(
-        story: tuple[Couple, dict[str, Event]]) -> None:
+    story: tuple[Couple, dict[str, Event]],
+) -> None:
     couple, ev = story
     items = couple.items()
 
     assert timeline(items, types=frozenset({"checkin"})) == [
-        ev["mon"], ev["tue"], ev["wed"], ev["fixed"]]
+        ev["mon"],
+        ev["tue"],
+        ev["wed"],
+        ev["fixed"],
+    ]
     assert timeline(items, types=frozenset({"gratitude", "milestone"})) == [
-        ev["walk"], ev["thanks"]]
+        ev["walk"],
+        ev["thanks"],
+    ]
     assert timeline(items, since=TUE, types=frozenset({"checkin"})) == [
-        ev["tue"], ev["wed"], ev["fixed"]]
+        ev["tue"],
+        ev["wed"],
+        ev["fixed"],
+    ]
     assert timeline(items, types=frozenset({"retract"})) == []
 
 
 def test_timeline_ignores_corrections_by_someone_other_than_the_author(
-        story: tuple[Couple, dict[str, Event]]) -> None:
+    story: tuple[Couple, dict[str, Event]],
+) -> None:
     couple, ev = story
     record(couple.alex, at(SAT, 8), Retraction(target=ev["walk"].id))
     not_theirs = record(couple.alex, at(SAT, 9), CheckIn(energy=1), supersedes=ev["wed"].id)
 
     assert timeline(couple.items(), types=frozenset({"checkin", "milestone"})) == [
-        ev["mon"], ev["walk"], ev["tue"], ev["wed"], ev["fixed"], not_theirs]
+        ev["mon"],
+        ev["walk"],
+        ev["tue"],
+        ev["wed"],
+        ev["fixed"],
+        not_theirs,
+    ]

@@ -67,8 +67,9 @@ def bob(space: SpaceId, key: bytes) -> Writer:
 
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogStore]:
-    made: LogStore = (MemoryLogStore() if request.param == "memory"
-                      else SqliteLogStore(tmp_path / "journal.db"))
+    made: LogStore = (
+        MemoryLogStore() if request.param == "memory" else SqliteLogStore(tmp_path / "journal.db")
+    )
     yield made
     made.close()
 
@@ -94,7 +95,8 @@ def test_empty_store_has_no_heads_entries_meta_or_snapshot(store: LogStore, alic
 
 
 def test_append_then_heads_head_count_since_and_log_entries_report_it(
-        store: LogStore, alice: Writer, bob: Writer) -> None:
+    store: LogStore, alice: Writer, bob: Writer
+) -> None:
     a1, a2 = alice.chain(2)
     (b1,) = bob.chain(1)
 
@@ -111,7 +113,8 @@ def test_append_then_heads_head_count_since_and_log_entries_report_it(
 
 
 def test_since_is_local_arrival_order_after_the_given_row(
-        store: LogStore, alice: Writer, bob: Writer) -> None:
+    store: LogStore, alice: Writer, bob: Writer
+) -> None:
     a1, a2, a3 = alice.chain(3)
     b1, b2 = bob.chain(2)
     # Bob's log arrives first although Alice's entries are older: arrival order is kept.
@@ -127,17 +130,22 @@ def test_since_is_local_arrival_order_after_the_given_row(
 
 
 def test_a_batch_may_extend_a_log_it_started_and_repeat_an_entry(
-        store: LogStore, alice: Writer) -> None:
+    store: LogStore, alice: Writer
+) -> None:
     a1, a2, a3 = alice.chain(3)
 
     assert store.append([(a1, 1), (a2, 2), (a2, 2), (a3, 3)]) == 3
 
-    assert everything(store) == ([stored(1, a1, 1), stored(2, a2, 2), stored(3, a3, 3)],
-                                 {alice.log: (3, entry_hash(a3))}, 3)
+    assert everything(store) == (
+        [stored(1, a1, 1), stored(2, a2, 2), stored(3, a3, 3)],
+        {alice.log: (3, entry_hash(a3))},
+        3,
+    )
 
 
 def test_reappending_identical_bytes_is_a_no_op_returning_zero(
-        store: LogStore, alice: Writer) -> None:
+    store: LogStore, alice: Writer
+) -> None:
     a1, a2 = alice.chain(2)
     store.append([(a1, 1), (a2, 2)])
     before = everything(store)
@@ -149,7 +157,8 @@ def test_reappending_identical_bytes_is_a_no_op_returning_zero(
 
 
 def test_a_batch_mixing_stored_and_new_entries_counts_only_the_new(
-        store: LogStore, alice: Writer) -> None:
+    store: LogStore, alice: Writer
+) -> None:
     a1, a2, a3 = alice.chain(3)
     store.append([(a1, 1)])
 
@@ -162,7 +171,8 @@ def test_a_batch_mixing_stored_and_new_entries_counts_only_the_new(
 
 
 def test_different_bytes_at_a_stored_seq_is_a_fork_and_stores_nothing(
-        store: LogStore, alice: Writer) -> None:
+    store: LogStore, alice: Writer
+) -> None:
     a1, a2 = alice.chain(2)
     store.append([(a1, 1), (a2, 2)])
     before = everything(store)
@@ -227,13 +237,17 @@ def test_an_entry_too_short_to_be_one_is_refused(store: LogStore, alice: Writer)
 
 @pytest.mark.parametrize("bad", ["gap", "fork", "broken chain"])
 def test_a_batch_with_a_later_bad_entry_stores_none_of_it_nor_its_meta(
-        store: LogStore, alice: Writer, bob: Writer, bad: str) -> None:
+    store: LogStore, alice: Writer, bob: Writer, bad: str
+) -> None:
     a1, a2, a3, a4 = alice.chain(4)
     (b1,) = bob.chain(1)
     store.append([(a1, 1)], meta={"hlc": b"old"})
     before = everything(store)
-    later = {"gap": alice.entry(5, entry_hash(a4)), "fork": alice.entry(1, GENESIS, b"forked"),
-             "broken chain": alice.entry(4, bytes(32))}[bad]
+    later = {
+        "gap": alice.entry(5, entry_hash(a4)),
+        "fork": alice.entry(1, GENESIS, b"forked"),
+        "broken chain": alice.entry(4, bytes(32)),
+    }[bad]
 
     with pytest.raises(ChainError, match=bad):
         store.append([(b1, 2), (a2, 3), (a3, 4), (later, 5)], meta={"hlc": b"new"})
@@ -249,12 +263,16 @@ def test_a_batch_with_a_later_bad_entry_stores_none_of_it_nor_its_meta(
 
 
 def test_meta_is_written_in_the_same_append_and_overwritten_by_later_ones(
-        store: LogStore, alice: Writer) -> None:
+    store: LogStore, alice: Writer
+) -> None:
     a1, a2 = alice.chain(2)
 
     store.append([(a1, 1)], meta={"hlc": b"\x00\x01", "other": b"x"})
     assert (store.meta("hlc"), store.meta("other"), store.meta("absent")) == (
-        b"\x00\x01", b"x", None)
+        b"\x00\x01",
+        b"x",
+        None,
+    )
 
     store.append([(a2, 2)], meta={"hlc": b"\x00\x02"})
     assert (store.meta("hlc"), store.meta("other")) == (b"\x00\x02", b"x")
@@ -286,14 +304,18 @@ def _fill(path: Path, alice: Writer, bob: Writer) -> list[StoredEntry]:
     return rows
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE entries SET entry = x'00' WHERE rowid = 1",
-    "UPDATE entries SET received_at = 0",
-    "DELETE FROM entries WHERE rowid = 2",
-    "DELETE FROM entries",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE entries SET entry = x'00' WHERE rowid = 1",
+        "UPDATE entries SET received_at = 0",
+        "DELETE FROM entries WHERE rowid = 2",
+        "DELETE FROM entries",
+    ],
+)
 def test_the_sqlite_database_itself_refuses_to_change_or_delete_entries(
-        tmp_path: Path, alice: Writer, bob: Writer, statement: str) -> None:
+    tmp_path: Path, alice: Writer, bob: Writer, statement: str
+) -> None:
     path = tmp_path / "journal.db"
     rows = _fill(path, alice, bob)
 
@@ -312,8 +334,7 @@ def test_the_sqlite_database_itself_refuses_to_change_or_delete_entries(
         reopened.close()
 
 
-def test_sqlite_data_survives_close_and_reopen(
-        tmp_path: Path, alice: Writer, bob: Writer) -> None:
+def test_sqlite_data_survives_close_and_reopen(tmp_path: Path, alice: Writer, bob: Writer) -> None:
     path = tmp_path / "journal.db"
     rows = _fill(path, alice, bob)
 
@@ -331,12 +352,14 @@ def test_sqlite_data_survives_close_and_reopen(
         store.close()
 
 
-@pytest.mark.parametrize("content", [
-    b"this is not a database, it is a shopping list\n" * 40,
-    b"SQLite format 3\x00" + bytes(range(256)) * 8,
-])
-def test_a_file_that_is_not_a_database_raises_corrupt_store(tmp_path: Path,
-                                                            content: bytes) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"this is not a database, it is a shopping list\n" * 40,
+        b"SQLite format 3\x00" + bytes(range(256)) * 8,
+    ],
+)
+def test_a_file_that_is_not_a_database_raises_corrupt_store(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "journal.db"
     path.write_bytes(content)
 
