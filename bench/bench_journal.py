@@ -58,6 +58,7 @@ TARGETS_MS = {
     "record": 2.0,
     "open_today_warm": 300.0,
     "replay_week": 100.0,
+    "month_view": 300.0,
     "rebuild": 3000.0,
     "proc_checkin": 150.0,
 }
@@ -513,6 +514,14 @@ def bench_replay(rounds: Rounds, home: Path, info: dict[str, Any]) -> list[Resul
         assert code == 0 and "As this journal was" in out.getvalue(), out.getvalue()[-500:]
 
     replay_ms = measure(replay_cmd, rounds.replay, setup=choose, warmup=2)
+
+    def month_cmd() -> None:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = tend_main(["--home", str(home), "month", "--at", chosen[-1].isoformat()])
+        assert code == 0 and "energy and pain" in out.getvalue(), out.getvalue()[-500:]
+
+    month_ms = measure(month_cmd, rounds.replay, setup=choose, warmup=2)
     return [
         Result(
             "3 replay a past week (as_known_at + period)",
@@ -531,6 +540,12 @@ def bench_replay(rounds: Rounds, home: Path, info: dict[str, Any]) -> list[Resul
             replay_ms,
             TARGETS_MS["replay_week"],
             "open + today + week + joys + goals + render",
+        ),
+        Result(
+            "3 month view render: `month --at` in-process",
+            month_ms,
+            TARGETS_MS["month_view"],
+            "open + month + joys + goals + table + 2 charts",
         ),
     ]
 

@@ -41,16 +41,30 @@ def today(app: App, as_json: bool) -> None:
 def show_period(
     items: Sequence[Item], start: dt.date, end: dt.date, title: str, as_json: bool
 ) -> None:
-    view = projections.period(items, start, end)
+    view = projections.period(projections.period_items(items, start, end), start, end)
     names = projections.names(items)
     weeks = sorted({week_of(d) for d in view.days()})
     joys = [j for w in weeks for j in projections.joys(items, w)]
     goals = projections.goals(items, weeks)
     _emit(
         as_json,
-        lambda: jsonview.period(view, names, {"joys": joys, "goals": goals}),
+        lambda: jsonview.period(
+            view, names, {"joys": joys, "goals": goals, "series": series_json(view)}
+        ),
         lambda: render.period(view, title, joys, goals, names),
     )
+
+
+def series_json(view: projections.PeriodView) -> list[dict[str, Any]]:
+    """Each person's energy and pain on every day of the period (null: nothing noted)."""
+    return [
+        {
+            "person": person.hex(),
+            "name": view.people[person].name,
+            "days": [{"date": d.isoformat(), "energy": e, "pain": p} for d, e, p in rows],
+        }
+        for person, rows in projections.series(view).items()
+    ]
 
 
 @click.command()
@@ -71,6 +85,29 @@ def month(app: App, at: str | None, as_json: bool) -> None:
     """This month (or the month of --at)."""
     start, end = projections.month_bounds(parse_date("at", at) or dt.date.today())
     show_period(app.journal().items(), start, end, f"{start:%B %Y}", as_json)
+
+
+@click.command()
+@click.argument("periods", nargs=2, metavar="PERIOD PERIOD")
+@json_option
+@pass_app
+def compare(app: App, periods: tuple[str, str], as_json: bool) -> None:
+    """Two periods side by side, small wins and rest first, e.g. 2026-03 2025-03.
+
+    A PERIOD is a month (2026-03), an ISO week (2026-W11) or a year (2026). Small wins,
+    celebrations, thank-yous, joys done, rest days honoured and goal weeks come first; then
+    each person's average energy and pain, only as they were noted.
+    """
+    from tend.core import compare as comparing
+
+    chosen = [comparing.parse_period("PERIOD", text) for text in periods]
+    journal = app.journal()
+    summaries = comparing.compare(journal.items(), chosen, journal.device.person)
+    _emit(
+        as_json,
+        lambda: comparing.as_json(summaries),
+        lambda: render.compare(summaries, dt.date.today()),
+    )
 
 
 @click.command()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import os
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -12,6 +15,9 @@ from tend.core.projections import PeriodView, TodayView
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
+
+    from tend.core.compare import PeriodSummary, PersonSummary
 
 DAY_WORDS = {
     "good": "good day",
@@ -21,10 +27,23 @@ DAY_WORDS = {
 }
 
 
+def colour_wanted() -> bool:
+    """Colour (and any other terminal styling) only on a terminal that has not said no to it."""
+    if os.environ.get("NO_COLOR", "") != "" or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def console() -> Console:
     from rich.console import Console  # rich is loaded only by commands that print tables
 
-    return Console(highlight=False, soft_wrap=False)
+    # color_system=None: no escape codes at all, not even bold, when colour is not wanted.
+    return Console(
+        highlight=False, soft_wrap=False, color_system="auto" if colour_wanted() else None
+    )
 
 
 def checkin_lines(c: CheckIn | None) -> list[str]:
@@ -89,40 +108,51 @@ def period(
     joys: Sequence[dict[str, object]],
     goals: Sequence[dict[str, object]],
     names: dict[PersonId, str],
+    *,
+    charts: bool = True,
 ) -> None:
+    """A week or a month: days (rest days as kept), energy and pain charts, then what went well."""
     from rich.table import Table
+    from rich.text import Text
 
     out = console()
-    table = Table(title=title, caption="e = energy 0-10, p = pain 0-10; rest days count as kept")
+    table = Table(title=title)
     table.add_column("day")
     people = list(view.people.items())
     for _p, days in people:
-        table.add_column(days.name, overflow="fold")
+        table.add_column(Text(days.name), overflow="fold")  # a name is never read as markup
     for day in view.days():
         key = day.isoformat()
         table.add_row(f"{day:%a %-d %b}", *[_day_cell(d.checkins.get(key)) for _p, d in people])
     out.print(table)
+    out.print("e = energy 0-10, p = pain 0-10; rest days count as kept", markup=False)
     for p, days in people:
         rested = view.rest_days_honoured(p)
         if rested:
             out.print(f"{days.name} honoured {rested} rest day{'s' if rested != 1 else ''}.")
+    if charts:
+        energy_pain_charts(out, view)
     _section(out, "Small wins", [_milestone_line(e, view, names) for e in view.milestones])
     _section(out, "Thank-yous", [_gratitude_line(e, names) for e in view.gratitude])
-    _section(out, "Calendar", [_calendar_line(e) for e in view.calendar])
+    done = [j for j in joys if j.get("status") == "done"]
+    waiting = [j for j in joys if j.get("status") != "done"]
+    _section(out, "Joys done", [f"{j.get('title')} ✓ (energy cost {j.get('cost')})" for j in done])
     _section(
         out,
-        "Joys",
-        [f"{j.get('title')} · {j.get('status')} (energy cost {j.get('cost')})" for j in joys],
+        "Still on the joy map",
+        [
+            f"{j.get('title')} · {JOY_WORDS.get(str(j.get('status')), j.get('status'))}"
+            for j in waiting
+        ],
     )
     goal_lines = []
     for g in goals:
         weeks = g.get("weeks") or {}
         assert isinstance(weeks, dict)
-        marks = ", ".join(
-            f"{w}: {'paused for rest' if o == 'paused' else o}" for w, o in sorted(weeks.items())
-        )
+        marks = ", ".join(f"{w}: {GOAL_WORDS.get(o, o)}" for w, o in sorted(weeks.items()))
         goal_lines.append(f"{g.get('title')}" + (f" · {marks}" if marks else ""))
     _section(out, "Gentle goals", goal_lines)
+    _section(out, "Rest days and appointments", [_calendar_line(e) for e in view.calendar])
     for e in view.partnership:
         out.print(
             f"[bold]State of the partnership[/bold] ({names.get(e.author, '?')}): "
@@ -130,12 +160,58 @@ def period(
         )
 
 
+JOY_WORDS = {"idea": "an idea", "planned": "planned", "let-go": "let go, and that is fine"}
+GOAL_WORDS = {"met": "met ✓", "adapted": "adapted ✓", "paused": "paused for rest ✓"}
+
+
+def energy_pain_charts(out: Console, view: PeriodView) -> None:
+    """One chart per person of energy and pain across the period (plotext, at most 80 wide)."""
+    from tend.cli import charts  # plotext is loaded only by the commands that draw
+    from tend.core.projections import series
+
+    colour = colour_wanted()
+    columns = charts.width()
+    drawn_any = False
+    for person, rows in series(view).items():
+        name = view.people[person].name
+        if all(e is None and p is None for _d, e, p in rows):
+            out.print(f"\n{name}: no energy or pain noted in this period.", markup=False)
+            continue
+        if not drawn_any:
+            out.print("\n" + charts.legend(), markup=False)
+            drawn_any = True
+        chart = charts.energy_pain(
+            f"{name}: energy and pain",
+            [d for d, _e, _p in rows],
+            [e for _d, e, _p in rows],
+            [p for _d, _e, p in rows],
+            colour=colour,
+            columns=columns,
+        )
+        out.file.write("\n" + chart + "\n")
+        out.file.flush()
+
+
 def _section(out: Console, title: str, lines: Sequence[str]) -> None:
+    """A heading and its bullets; a long line wraps under its own text, not under the bullet."""
     if not lines:
         return
+    import textwrap
+
+    from rich.text import Text
+
     out.print(f"\n[bold]{title}[/bold]")
-    for line in lines:
-        out.print(f"  • {line}", markup=False)
+    wrapped = [
+        textwrap.fill(
+            line,
+            width=max(20, out.width),
+            initial_indent="  • ",
+            subsequent_indent="    ",
+            break_on_hyphens=False,
+        )
+        for line in lines
+    ]
+    out.print(Text("\n".join(wrapped)), overflow="fold")  # fold: a wide character still fits
 
 
 def _milestone_line(ev: Event, view: PeriodView, names: dict[PersonId, str]) -> str:
@@ -168,6 +244,104 @@ def timeline(events: Sequence[Event], names: dict[PersonId, str]) -> None:
     for ev in events:
         table.add_row(ev.local_date, names.get(ev.author, "?"), ev.body.summary(), short(ev.id))
     console().print(table)
+
+
+def _count(n: int) -> str:
+    return str(n) if n else "—"
+
+
+def _average(value: float | None) -> str:
+    if value is None:
+        return "none noted"
+    return f"{math.floor(value * 10 + 0.5) / 10:.1f}"  # half up, as people round: 3.25 -> 3.3
+
+
+def compare(summaries: Sequence[PeriodSummary], today_is: dt.date) -> None:
+    """Two periods side by side: small wins and rest honoured first, then averages, gently."""
+    from rich.table import Table
+    from rich.text import Text  # names are people's own words: never read as markup
+
+    out = console()
+    labels, columns = [], []
+    for s in summaries:
+        p = s.period
+        extra = " (so far)" if p.start <= today_is <= p.end else ""
+        extra = " (still to come)" if today_is < p.start else extra
+        labels.append(p.label + extra)
+        columns.append(p.short_label + ("\n" + extra.strip() if extra else ""))
+    title = " beside ".join(labels)
+    out.print(title[:1].upper() + title[1:], markup=False, style="bold")
+    table = Table(title="Small wins and rest honoured", title_justify="left", box=None)
+    table.add_column("")
+    for column in columns:
+        table.add_column(column, justify="right")
+    rows: list[tuple[str | Text, list[int]]] = [
+        ("small wins", [s.milestones for s in summaries]),
+        ("celebrations", [s.celebrations for s in summaries]),
+        ("thank-yous", [s.gratitude for s in summaries]),
+        ("joys done", [s.joys_done for s in summaries]),
+        ("rest days honoured", [s.rest_days_honoured for s in summaries]),
+    ]
+    people = _people_of(summaries)
+    if len(people) > 1:
+        for person, name in people.items():
+            rows.append((Text(f"  by {name}"), [_rested(s, person) for s in summaries]))
+    rows += [
+        ("goal weeks met", [s.goals_met for s in summaries]),
+        ("goal weeks adapted", [s.goals_adapted for s in summaries]),
+        ("goal weeks paused for rest", [s.goals_paused for s in summaries]),
+    ]
+    for what, counts in rows:
+        table.add_row(what, *[_count(n) for n in counts])
+    out.print()
+    out.print(table)
+    out.print()
+    shown = " → ".join(s.period.short_label for s in summaries)
+    out.print(f"What each of you noted, on average (0 to 10), {shown}:", markup=False)
+    averages = Table.grid(padding=(0, 2))
+    for _column in range(3):
+        averages.add_column()
+    for person, name in people.items():
+        found = [_person_in(s, person) for s in summaries]
+        energy = _arrow([f.energy_average if f else None for f in found])
+        pain = _arrow([f.pain_average if f else None for f in found])
+        averages.add_row(Text(f" {name}"), "average energy", energy)
+        averages.add_row("", "average pain", pain)
+    out.print(averages)
+    out.print(
+        "Energy and pain come and go; these are only what was noted, on the days noted.",
+        markup=False,
+    )
+    for s, label in zip(summaries, labels, strict=True):
+        if s.is_empty():
+            out.print(
+                f"{label[0].upper()}{label[1:]}: nothing noted, or it has not reached this "
+                "device yet.",
+                markup=False,
+            )
+
+
+def _arrow(values: Sequence[float | None]) -> str:
+    if all(v is None for v in values):
+        return "none noted"
+    return " → ".join(_average(v) for v in values)
+
+
+def _people_of(summaries: Sequence[PeriodSummary]) -> dict[PersonId, str]:
+    out: dict[PersonId, str] = {}
+    for s in summaries:
+        for p in s.people:
+            out.setdefault(p.person, p.name)
+    return out
+
+
+def _person_in(summary: PeriodSummary, person: PersonId) -> PersonSummary | None:
+    return next((p for p in summary.people if p.person == person), None)
+
+
+def _rested(summary: PeriodSummary, person: PersonId) -> int:
+    found = _person_in(summary, person)
+    return found.rest_days_honoured if found else 0
 
 
 def goal_outcome_word(ev: Event) -> str:

@@ -193,6 +193,80 @@ def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
     return start, following - dt.timedelta(days=1)
 
 
+DaySeries = list[tuple[dt.date, int | None, int | None]]
+
+
+def series(view: PeriodView) -> dict[PersonId, DaySeries]:
+    """Each person's (day, energy, pain) for every day of the period; None where none was noted.
+
+    Values are those of the day's last check-in, as the period's days show them.
+    """
+    out: dict[PersonId, DaySeries] = {}
+    for person, days in view.people.items():
+        rows: DaySeries = []
+        for day in view.days():
+            c = days.checkins.get(day.isoformat())
+            rows.append((day, c.energy if c else None, c.pain if c else None))
+        out[person] = rows
+    return out
+
+
+# How msgpack writes a celebration's "milestone" field: the 9-letter key, then 16 bytes of id.
+_CELEBRATED = b"\xa9milestone\xc4\x10"
+
+
+def period_items(items: Sequence[Item], start: dt.date, end: dt.date) -> list[Item]:
+    """The items `period(items, start, end)` can use, chosen without decoding most of them.
+
+    `period` also looks at calendar entries, celebrations and goal weeks from any day, by one
+    field of each: the day a calendar entry is for, the small win celebrated, the ISO week. On a
+    long journal decoding all of those is most of the time a month view takes. But an event is
+    stored as msgpack, which writes text as its UTF-8 bytes and ids as their raw bytes, so an
+    entry whose field falls in the period holds that field's bytes: its date ("2026-03-12"; for
+    a period longer than a week, its month "2026-03-"), its week ("2026-W11"), or the id of a
+    small win of the period after the key "milestone". Keeping every entry that holds them keeps
+    all that matters (and perhaps a few that do not, which `period` then leaves out); a
+    celebration whose key cannot be found is kept. So `period(period_items(items, s, e), s, e)`
+    is the same view as `period(items, s, e)`.
+    """
+    from tend.core.codec import decode_event
+
+    lo, hi = start.isoformat(), end.isoformat()
+    days = [start + dt.timedelta(d) for d in range((end - start).days + 1)]
+    # A week looks for its seven dates; anything longer, for its months ("2026-03-").
+    dates = tuple({(d.isoformat() if len(days) <= 7 else f"{d:%Y-%m}-").encode() for d in days})
+    weeks = tuple({week_of(d).encode() for d in days})
+    wins = {
+        decode_event(i.raw).id for i in items if i.type == "milestone" and lo <= i.local_date <= hi
+    }
+    out = []
+    for item in items:
+        kind = item.type
+        if kind in ALWAYS or lo <= item.local_date <= hi:
+            out.append(item)
+        elif kind == "calendar":
+            if any(d in item.raw for d in dates):
+                out.append(item)
+        elif kind == "milestone.celebrated":
+            if wins and _celebrates_one_of(item.raw, wins):
+                out.append(item)
+        elif kind == "goal.week" and any(w in item.raw for w in weeks):
+            out.append(item)
+    return out
+
+
+def _celebrates_one_of(raw: bytes, wins: set[EventId]) -> bool:
+    at = raw.find(_CELEBRATED)
+    if at < 0:
+        return True  # not as expected: keep it, and let `period` decide
+    while at >= 0:
+        begin = at + len(_CELEBRATED)
+        if raw[begin : begin + 16] in wins:
+            return True
+        at = raw.find(_CELEBRATED, begin)
+    return False
+
+
 # --- timeline ---------------------------------------------------------------------------------
 
 
