@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -195,7 +196,7 @@ async def _tell(folder: Path, url: str) -> None:
     today = dt.date.today()
     first_monday = today - dt.timedelta(days=today.weekday() + 7 * WEEKS)
     clock = StoryClock(dt.datetime.combine(first_monday, dt.time(7, 0)).astimezone())
-    say(f"A relay is running on {url}; it will only ever hold sealed entries.")
+    say(f"A relay runs on {url}; it only ever holds sealed entries.")
     robin = Journal.create(folder / "robin", "Robin", label="laptop", now=clock)
     say("Robin starts a journal.")
     sam = await _pair(robin, folder, url, clock)
@@ -206,7 +207,7 @@ async def _tell(folder: Path, url: str) -> None:
         ev.GoalSet(goal=goal, title="one tender-touch session a week", flare_rule="pause"),
         event_id=goal,
     )
-    say("Weeks 1 and 2: both record offline. Rest days are one tap; a flare comes and goes.")
+    say("Weeks 1-2, both offline: rest days are one tap; a flare comes and goes.")
     for week in range(2):
         _week(couple, first_monday + dt.timedelta(weeks=week), week, goal)
     sent = await _sync(couple)
@@ -214,6 +215,7 @@ async def _tell(folder: Path, url: str) -> None:
     _week(couple, first_monday + dt.timedelta(weeks=2), 2, goal)
     await _sync(couple)
     _look_back(couple, first_monday)
+    _report(couple, first_monday)
     report = verify(robin)
     say(
         f"tend verify on Robin's laptop: {report.entries} entries in {report.logs} logs, "
@@ -242,11 +244,25 @@ def _look_back(couple: Couple, first_monday: dt.date) -> None:
     evening = dt.datetime.combine(first_monday + dt.timedelta(days=10), dt.time(21, 0))
     known = projections.as_known_at(items, int(evening.astimezone().timestamp() * 1000))
     click.echo()
-    say(
-        f"Replay: Robin's journal exactly as it was on {evening:%A %-d %B}, {evening:%H:%M} "
-        f"({len(known)} entries then; Sam's week was still on Sam's phone):"
-    )
+    say(f"Replay: Robin's journal exactly as it was on {evening:%A %-d %B}, {evening:%H:%M},")
+    say(f"with the {len(known)} entries it held then (Sam's week was still on Sam's phone):")
     render.today(projections.today(known, couple.robin.device.person, evening.date()))
+
+
+def _report(couple: Couple, first_monday: dt.date) -> None:
+    """Write the three weeks as a report outside the story's folder, so it can be opened."""
+    from tend.core import report as build
+
+    handle, name = tempfile.mkstemp(prefix="tend-demo-report-", suffix=".html")
+    os.close(handle)
+    items = couple.robin.items()
+    end = first_monday + dt.timedelta(weeks=WEEKS) - dt.timedelta(days=1)
+    page = build.render_html(
+        build.gather(items, couple.robin.device.person, first_monday, end, private_only=False),
+        end,
+    )
+    build.write(Path(name), page)
+    say(f"The three weeks as a report, charts too, for any browser:\n  {name}")
 
 
 def run(keep: Path | None) -> None:
@@ -254,7 +270,7 @@ def run(keep: Path | None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         asyncio.run(_story(folder))
-        say("Start your own: tend init --name YOU, then tend checkin --day rest. Rest counts.")
+        say("Start your own: tend init --name YOU, then tend checkin --day rest.")
     finally:
         if keep is None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -34,9 +34,14 @@ def test_the_demo_pairs_two_partners_syncs_and_looks_back_then_stops_its_relay()
         "The week of",
         "Replay",
         "all check out",
+        "as a report",
         "nothing is left running",
     ):
         assert step in out, step
+    report = Path(re.search(r"(\S+tend-demo-report-\S+\.html)", out).group(1))  # type: ignore[union-attr]
+    page = report.read_text()
+    assert "<svg" in page and "laughed at the old photos" in page
+    report.unlink()
     port = int(re.search(r"127\.0\.0\.1:(\d+)", out).group(1))  # type: ignore[union-attr]
     with socket.socket() as probe:
         probe.settimeout(1)
