@@ -1,8 +1,9 @@
 """`tend relay serve`: run the blind relay that passes encrypted entries between devices.
 
 The relay holds no keys and needs no journal: it stores opaque entries in its own SQLite file
-(default: the platform's data directory for "tend-relay"). aiohttp is imported only here, when
-the relay actually runs, so the journal commands stay quick.
+(default: the platform's data directory for "tend-relay"), or, given a postgresql:// DSN, in a
+PostgreSQL database that several relay instances share. aiohttp (and asyncpg, for a DSN) is
+imported only here, when the relay actually runs, so the journal commands stay quick.
 """
 
 from __future__ import annotations
@@ -17,6 +18,17 @@ from tend.core.errors import UserError
 @click.group()
 def relay() -> None:
     """Run a relay: a blind server that passes encrypted entries between devices."""
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _database(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | str | None:
+    """A DSN stays a str (a Path would fold its //); anything else is a file path."""
+    if value is None or value.startswith(POSTGRES_SCHEMES):
+        return value
+    path: Path = click.Path(path_type=Path, dir_okay=False).convert(value, param, ctx)
+    return path
 
 
 def _default_db() -> Path:
@@ -36,9 +48,10 @@ def _default_db() -> Path:
 )
 @click.option(
     "--db",
-    "db_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The relay's database file (default: the platform's data directory, tend-relay).",
+    metavar="FILE|DSN",
+    callback=_database,
+    help="The relay's SQLite file (default: the platform's data directory, tend-relay), or a "
+    "postgresql:// DSN: a database several relay instances share.",
 )
 @click.option(
     "--quota-mb",
@@ -47,11 +60,14 @@ def _default_db() -> Path:
     type=click.IntRange(1),
     help="Most megabytes of entries one space may store.",
 )
-def serve(host: str, port: int, db_path: Path | None, quota_mb: int) -> None:
+def serve(host: str, port: int, db: Path | str | None, quota_mb: int) -> None:
     """Serve devices until stopped (Ctrl-C or SIGTERM shut down gracefully)."""
     from tend.sync.relay import serve as run_relay
 
-    path = db_path or _default_db()
+    if isinstance(db, str):
+        run_relay(host, port, db, quota_mb << 20)
+        return
+    path = db or _default_db()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:

@@ -28,6 +28,13 @@ relay keeps serving everyone else. A device that does not read even that is cut 
 level after CLOSE_TIMEOUT. Entries are forwarded in commit order: forwarding happens
 synchronously right after the store's commit returns, with no await in between.
 
+Several instances (PostgreSQL): a store that other relay instances also write to is a
+`SharedStore`, and reports their commits. The Hub then keeps a `_Feed` per space with sessions
+here: it forwards entries contiguously per log from what this instance has already forwarded,
+fetching with `since` what another instance stored (sessions drop what they were already sent,
+the same rule as after a catch-up), and closes the sessions whose capability another
+instance's Rotate replaced. With SQLite one process owns the file, so none of this runs.
+
 What the relay learns: space ids, opaque log ids, seqs, sizes and timing. It logs one JSON
 object per line (event, the first 8 hex digits of the space id, codes, counts, durations) and
 never entry bytes, capabilities, or mailbox ids.
@@ -53,8 +60,11 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -187,15 +197,31 @@ class _Close:
     code: int
 
 
+@runtime_checkable
+class SharedStore(Protocol):
+    """A RelayStore that other relay instances write to as well (PostgreSQL). SQLite is not
+    one: a single relay process owns its file and sees every commit itself."""
+
+    def changes(self) -> AsyncIterator[tuple[SpaceId | None, bool]]:
+        """(space, rotated) for each commit another instance made: new entries, or a replaced
+        capability. No space: some may have been missed; every space may have changed."""
+        ...
+
+
 class Hub:
     """Every open session, and the sessions of each space, for forwarding and shutdown."""
 
     def __init__(self) -> None:
         self.sessions: set[Session] = set()
         self._spaces: dict[SpaceId, set[Session]] = {}
+        self.shared: RelayStore | None = None  # set when other instances write to the store
+        self._feeds: dict[SpaceId, _Feed] = {}
 
-    def join(self, session: Session, space: SpaceId) -> None:
+    async def join(self, session: Session, space: SpaceId) -> None:
         self._spaces.setdefault(space, set()).add(session)
+        if self.shared is not None:
+            feed = self._feeds.setdefault(space, _Feed(self, self.shared, space))
+            await feed.start()  # before the session can pull, so its feed misses nothing
 
     def leave(self, session: Session) -> None:
         self.sessions.discard(session)
@@ -208,10 +234,126 @@ class Hub:
             members.discard(session)
             if not members:
                 self._spaces.pop(session.space, None)
+                if (feed := self._feeds.pop(session.space, None)) is not None:
+                    feed.stop()
+
+    def members(self, space: SpaceId) -> list[Session]:
+        return list(self._spaces.get(space, ()))
 
     def others(self, session: Session) -> list[Session]:
         assert session.space is not None
         return [s for s in self._spaces.get(session.space, ()) if s is not session]
+
+    def forward(self, sender: Session, entries: Sequence[bytes]) -> None:
+        """Entries the sender just stored, to the space's other sessions, in commit order."""
+        assert sender.space is not None
+        if (feed := self._feeds.get(sender.space)) is not None:
+            feed.stored_here(sender, entries)
+        else:
+            for other in self.others(sender):
+                other.deliver(entries)
+
+    async def follow(self, changes: AsyncIterator[tuple[SpaceId | None, bool]]) -> None:
+        """Act on other instances' commits to spaces with sessions here, until cancelled."""
+        try:
+            async for space, rotated in changes:
+                if space is None:
+                    log_event("store.changes_resumed", spaces=len(self._feeds))
+                    feeds = list(self._feeds.values())
+                else:
+                    feeds = [self._feeds[space]] if space in self._feeds else []
+                for feed in feeds:
+                    feed.poke(recheck=rotated)
+        except Exception as e:  # other instances' entries stop arriving here: say so loudly
+            event = {"event": "store.changes_failed", "error": type(e).__name__}
+            logger.exception(json.dumps(event))
+            raise
+
+
+class _Feed:
+    """One space's live entries on this instance, when other instances store entries too.
+
+    `vector` is what this instance has forwarded; entries go out contiguous per log from it.
+    One stored here that extends it goes out at once (still in commit order). One that does not
+    means another instance stored the entries before it and the notice is on its way: fetch
+    rather than send a log out of order. Fetching pages `since(vector)`, so an entry another
+    instance stored reaches every session here once, after its predecessors."""
+
+    def __init__(self, hub: Hub, store: RelayStore, space: SpaceId) -> None:
+        self.hub = hub
+        self.store = store
+        self.space = space
+        self.vector: Vector | None = None
+        self._starting = asyncio.Lock()
+        self._fetch = self._recheck = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with self._starting:
+            if self.vector is None:
+                self.vector = await self.store.heads(self.space)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def stored_here(self, sender: Session, entries: Sequence[bytes]) -> None:
+        if self.vector is None:  # nobody has been welcomed yet
+            return
+        fresh: list[bytes] = []
+        for raw in entries:
+            header = Header.decode(raw)
+            last = self.vector.get(header.log, 0)
+            if header.seq == last + 1:
+                self.vector[header.log] = header.seq
+                fresh.append(raw)
+            elif header.seq > last:
+                self.poke()
+        for session in self.hub.members(self.space):
+            if session is not sender:
+                session.deliver(fresh)
+
+    def poke(self, *, recheck: bool = False) -> None:
+        """Fetch what other instances stored; with `recheck`, also close the sessions whose
+        capability was replaced."""
+        self._fetch = True
+        self._recheck |= recheck
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            await self.start()
+            while self._recheck or self._fetch:
+                if self._recheck:
+                    self._recheck = False
+                    await self._close_replaced()
+                if self._fetch:
+                    self._fetch = False
+                    await self._fetch_new()
+        except Exception as e:  # the sessions would silently miss entries: they reconnect
+            for session in self.hub.members(self.space):
+                session._internal(e)
+
+    async def _fetch_new(self) -> None:
+        assert self.vector is not None
+        while True:
+            page = await self.store.since(self.space, dict(self.vector), MAX_ENTRIES_PER_FRAME)
+            fresh = _unsent(self.vector, page)  # some may have been stored here meanwhile
+            for session in self.hub.members(self.space):
+                session.deliver(fresh)
+            if len(page) < MAX_ENTRIES_PER_FRAME:
+                return
+
+    async def _close_replaced(self) -> None:
+        current = await self.store.capability_hash(self.space)
+        closed = 0
+        for session in self.hub.members(self.space):
+            if current is None or not hmac.compare_digest(session.capability_hash, current):
+                session.fail(ErrorCode.UNAUTHORIZED, "the space's capability was replaced")
+                closed += 1
+        if closed:
+            log_event("space.rotated_elsewhere", self.space, closed=closed)
 
 
 class Session:
@@ -232,10 +374,12 @@ class Session:
         self.metrics = metrics
         self.conn = Connection(Role.RELAY)
         self.space: SpaceId | None = None
+        self.capability_hash = b""  # the one the device was welcomed with
         self.closing = False
         self.live = False  # caught up: live entries go straight to the outbox
         self.buffer: list[bytes] | None = None  # pulled, catching up: live entries wait here
         self.buffered = 0  # bytes in the buffer
+        self.sent: Vector = {}  # what the device has: its Pull vector, then what it got or pushed
         self.outbox: asyncio.Queue[_Out | _Close] = asyncio.Queue()
         self.backlog = 0  # entry bytes queued in the outbox
         self.drained = asyncio.Event()
@@ -393,8 +537,8 @@ class Session:
         if stored is None:
             self.fail(ErrorCode.UNKNOWN_SPACE, "no such space on this relay")
         elif hmac.compare_digest(stored, digest):
-            self.space = space
-            self.hub.join(self, space)
+            self.space, self.capability_hash = space, digest
+            await self.hub.join(self, space)
             self._enqueue(Welcome(version, await self.store.heads(space)))
             log_event("session.welcomed", space, version=version)
         elif (rekey := await self.store.rekey(space, digest)) is not None:
@@ -416,9 +560,10 @@ class Session:
         new_bytes = sum(len(raw) for raw in result.new)
         self.metrics.entries_stored += len(result.new)
         self.metrics.bytes_stored += new_bytes
+        if self.live:  # never sent back live, even when a SharedStore's feed fetches them
+            _advance(self.sent, push.entries)
         # No await between the commit and here: other devices get entries in commit order.
-        for other in self.hub.others(self):
-            other.deliver(result.new)
+        self.hub.forward(self, result.new)
         self._enqueue(Ack(push.id, result.stored))
         log_event(
             "push.stored",
@@ -431,8 +576,8 @@ class Session:
 
     def _on_pull(self, pull: Pull) -> None:
         # Subscribe before the first read of the store, so nothing stored from now on is missed.
-        self.buffer = []
-        self.catchup = asyncio.create_task(self._catch_up(dict(pull.have)))
+        self.buffer, self.sent = [], dict(pull.have)
+        self.catchup = asyncio.create_task(self._catch_up())
 
     async def _on_rotate(self, rotate: Rotate) -> None:
         assert self.space is not None
@@ -449,9 +594,9 @@ class Session:
 
     # -- catch-up and live entries
 
-    async def _catch_up(self, have: Vector) -> None:
+    async def _catch_up(self) -> None:
         try:
-            await self._page_and_go_live(have)
+            await self._page_and_go_live()
         except Exception as e:  # a task: nobody else would see it
             self._internal(e)
 
@@ -463,11 +608,12 @@ class Session:
         message = "the relay failed; try again later"
         self.fail(ErrorCode.INTERNAL, message, close=WSCloseCode.INTERNAL_ERROR)
 
-    async def _page_and_go_live(self, sent: Vector) -> None:
+    async def _page_and_go_live(self) -> None:
         """Page the store from `sent` (advanced as entries go out), then switch to live."""
         assert self.space is not None
         started = time.monotonic()
         count = 0
+        sent = self.sent
         while not self.closing:
             page = await self.store.since(self.space, sent, MAX_ENTRIES_PER_FRAME)
             for batch in entry_frames(page):
@@ -494,8 +640,8 @@ class Session:
             self.buffered += sum(len(raw) for raw in entries)
             if self.buffered > MAX_BACKLOG_BYTES:
                 self._drop()
-        elif self.live:
-            self._send_live(entries)
+        elif self.live:  # a SharedStore's feed may repeat what the catch-up or a push covered
+            self._send_live(_unsent(self.sent, entries))
 
     def _send_live(self, entries: Sequence[bytes]) -> None:
         for batch in entry_frames(entries):
@@ -634,14 +780,19 @@ METRICS = web.AppKey("metrics", Metrics)
 MAILBOXES = web.AppKey("mailboxes", Mailboxes)
 
 
-def make_app(db_path: Path, *, quota: int = DEFAULT_QUOTA) -> web.Application:
-    """The relay as an aiohttp Application; the store opens on startup and closes on cleanup."""
+def make_app(
+    db: Path | str, *, quota: int = DEFAULT_QUOTA, schema: str | None = None
+) -> web.Application:
+    """The relay as an aiohttp Application; the store opens on startup and closes on cleanup.
+
+    `db` is a SQLite file, or (a str) a PostgreSQL DSN, with `schema` naming the store's
+    schema there (default: the store's own, tend_relay)."""
     # client_max_size bounds every HTTP body; only the mailbox reads one.
     app = web.Application(client_max_size=MAILBOX_MAX_BYTES)
     app[HUB] = Hub()
     app[METRICS] = Metrics()
     app[MAILBOXES] = Mailboxes()
-    app.cleanup_ctx.append(_store_context(db_path, quota))
+    app.cleanup_ctx.append(_store_context(db, quota, schema))
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/v1/sync", handle_sync)
     app.router.add_get("/healthz", handle_healthz)
@@ -651,16 +802,48 @@ def make_app(db_path: Path, *, quota: int = DEFAULT_QUOTA) -> web.Application:
     return app
 
 
-def _store_context(db_path: Path, quota: int) -> Callable[[web.Application], AsyncIterator[None]]:
+def _store_context(
+    db: Path | str, quota: int, schema: str | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        store = await SqliteRelayStore.open(db_path, quota=quota)
+        store = await _open_store(db, quota, schema)
         app[STORE] = store
-        log_event("relay.started", quota=quota)
+        follower: asyncio.Task[None] | None = None
+        if isinstance(store, SharedStore):
+            app[HUB].shared = store
+            follower = asyncio.create_task(app[HUB].follow(store.changes()))
+        log_event("relay.started", quota=quota, store=type(store).__name__)
         yield
+        if follower is not None:
+            follower.cancel()
+            with suppress(asyncio.CancelledError):
+                await follower
         await store.close()
         log_event("relay.stopped")
 
     return context
+
+
+async def _open_store(db: Path | str, quota: int, schema: str | None) -> RelayStore:
+    if isinstance(db, Path):
+        return await SqliteRelayStore.open(db, quota=quota)
+    # Only here: asyncpg is loaded by a relay given a DSN, and by nothing else.
+    from tend.sync.relay_store_pg import PostgresRelayStore
+
+    if schema is None:
+        return await PostgresRelayStore.open(db, quota=quota)
+    return await PostgresRelayStore.open(db, quota=quota, schema=schema)
+
+
+def describe_db(db: Path | str) -> str:
+    """The database for people and logs: a DSN without its password (in either place)."""
+    if isinstance(db, Path):
+        return str(db)
+    parts = urlsplit(db)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -745,17 +928,18 @@ async def handle_mailbox_get(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/octet-stream")
 
 
-def serve(host: str, port: int, db_path: Path, quota: int = DEFAULT_QUOTA) -> None:
-    """Run the relay until SIGINT or SIGTERM, then shut down gracefully. For the CLI only."""
+def serve(host: str, port: int, db: Path | str, quota: int = DEFAULT_QUOTA) -> None:
+    """Run the relay until SIGINT or SIGTERM, then shut down gracefully. For the CLI only.
+    `db`: a SQLite file, or a PostgreSQL DSN (str)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    line = f"tend relay listening on http://{host}:{port} (db {db_path})"
+    line = f"tend relay listening on http://{host}:{port} (db {describe_db(db)})"
 
     def announce(*_: object) -> None:  # run_app calls this once the socket is bound
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
     web.run_app(
-        make_app(db_path, quota=quota),
+        make_app(db, quota=quota),
         host=host,
         port=port,
         print=announce,

@@ -1,10 +1,10 @@
-"""One contract for every RelayStore: SQLite now; PostgreSQL joins the same suite later.
+"""One contract for every RelayStore: SQLite and PostgreSQL pass the same suite.
 
 Every test takes the `open_store` fixture, an async factory that opens a store over the same
 backing storage each time it is called (so reopening tests durability), and is run once per
-entry of BACKENDS. To add PostgreSQL: write a `_postgres` opener that reads its DSN from the
-environment variable TEND_TEST_POSTGRES (skipping when it is unset) and add it to BACKENDS.
-Tests use fresh random space ids, so a shared database needs no cleaning between tests.
+entry of BACKENDS. PostgreSQL runs when the environment variable TEND_TEST_POSTGRES holds a DSN
+(e.g. postgresql://postgres@127.0.0.1:5432/test) and is skipped, saying so, when it is unset;
+each test gets a fresh schema there, dropped afterwards. Tests also use fresh random space ids.
 
 Entries have real headers (the relay reads nothing else) and random bytes where the sealed
 envelope would be: the relay cannot tell the difference, which is the point.
@@ -13,8 +13,11 @@ envelope would be: the relay cannot tell the difference, which is the point.
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +77,10 @@ class Log:
 Opener = Callable[..., Awaitable[RelayStore]]
 
 
+POSTGRES_DSN = os.environ.get("TEND_TEST_POSTGRES", "")
+NO_POSTGRES = "TEND_TEST_POSTGRES is not set (a PostgreSQL DSN): PostgreSQL stores are not tested"
+
+
 @dataclass
 class _SqliteBackend:
     path: Path
@@ -81,9 +88,41 @@ class _SqliteBackend:
     async def __call__(self, quota: int = DEFAULT_QUOTA) -> RelayStore:
         return await SqliteRelayStore.open(self.path, quota=quota)
 
+    async def cleanup(self) -> None:
+        pass  # tmp_path goes with the test
 
-BACKENDS: dict[str, Callable[[Path], Opener]] = {
+
+@dataclass
+class PostgresBackend:
+    """Stores in one fresh schema of the TEND_TEST_POSTGRES database; `cleanup` drops it."""
+
+    dsn: str
+    schema: str = field(default_factory=lambda: f"tend_test_{secrets.token_hex(6)}")
+
+    async def __call__(self, quota: int = DEFAULT_QUOTA) -> RelayStore:
+        from tend.sync.relay_store_pg import PostgresRelayStore
+
+        return await PostgresRelayStore.open(self.dsn, quota=quota, schema=self.schema)
+
+    async def cleanup(self) -> None:
+        import asyncpg
+
+        db = await asyncpg.connect(self.dsn)
+        try:
+            await db.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        finally:
+            await db.close()
+
+
+def _postgres(_tmp: Path) -> PostgresBackend:
+    if not POSTGRES_DSN:
+        pytest.skip(NO_POSTGRES)
+    return PostgresBackend(POSTGRES_DSN)
+
+
+BACKENDS: dict[str, Callable[[Path], _SqliteBackend | PostgresBackend]] = {
     "sqlite": lambda tmp: _SqliteBackend(tmp / "relay.db"),
+    "postgres": _postgres,
 }
 
 
@@ -97,9 +136,12 @@ async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         opened.append(store)
         return store
 
-    yield open_
-    for store in opened:
-        await store.close()
+    try:
+        yield open_
+    finally:
+        for store in opened:
+            await store.close()
+        await backend.cleanup()
 
 
 @pytest.fixture
@@ -470,6 +512,17 @@ async def test_sqlite_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
         db.close()
     finally:
         await store.close()
+
+
+def test_the_sqlite_relay_and_the_device_commands_load_no_asyncpg() -> None:
+    script = (
+        "import sys, tend.cli.main, tend.sync.relay, tend.sync.client\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('asyncpg', 'tend.sync.relay_'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "['tend.sync.relay_store']"
 
 
 async def test_sqlite_errors_surface_as_store_failure(tmp_path: Path) -> None:

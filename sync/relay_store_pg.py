@@ -1,0 +1,487 @@
+"""The relay's store on PostgreSQL, for several relay instances behind a load balancer.
+
+Theory of operation
+-------------------
+The rules are RelayStore's (sync/relay_store.py) and one contract suite pins them for SQLite and
+for this store alike. This file says how PostgreSQL keeps them while several relay processes
+write to one database at once:
+
+- Serialised per space: each put and rotate is one transaction whose first statement is
+  pg_advisory_xact_lock on a hash of (schema, space id). Two instances can never interleave a
+  space's logs, and since READ COMMITTED takes a fresh snapshot per statement and the lock comes
+  before the first read, every check sees what the previous holder committed. COMMIT or
+  ROLLBACK releases the lock; a relay that dies mid-transaction releases it with its connection.
+- Durable: every connection runs with synchronous_commit=on whatever the server's default, and
+  put returns only after COMMIT, so an Ack still means the entries survive a crash.
+- Cross-instance push: a put that adds entries, and every rotate, calls pg_notify inside its
+  transaction. PostgreSQL delivers the notification on commit, in commit order, and never for a
+  refused batch. The payload is only "<kind> <space hex> <instance>" (payloads are capped at
+  8000 bytes): a listener fetches the entries itself with `since`. `changes()` LISTENs on a
+  connection of its own and yields the changes other instances made (its own are dropped by
+  instance id: the relay forwarded those already). Right after each (re)connection it yields a
+  Change with no space: whatever happened while nobody listened must be fetched. Iterate it
+  in a task of its own, and cancel that task before close().
+- Tables live in one schema (default tend_relay), created if missing under an advisory lock so
+  that instances starting together do not race. Tests give each store a fresh schema.
+
+asyncpg is imported by this module only, and tend.sync.relay imports this module only when it
+is given a PostgreSQL DSN: the SQLite relay and the device commands never load either. asyncpg,
+server and connection errors are translated in one place (`_translated`) into StoreFailure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import secrets
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, NamedTuple
+
+import asyncpg
+
+from tend.core.header import Header, entry_hash
+from tend.core.ids import LogId, Seq, SpaceId
+from tend.sync.protocol import Vector
+from tend.sync.relay_store import (
+    DEFAULT_QUOTA,
+    OverQuota,
+    PutResult,
+    StoreFailure,
+    UnknownSpace,
+    check_extends,
+    parse_entry,
+)
+
+DEFAULT_SCHEMA = "tend_relay"
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")  # + "_changes" stays a 63-byte identifier
+POOL_SIZE = 10  # connections per relay instance
+CONNECT_TIMEOUT = 10.0  # seconds
+COMMAND_TIMEOUT = 30.0  # seconds; past it a statement fails (StoreFailure) instead of hanging
+RELISTEN_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # then 30 s between tries
+
+logger = logging.getLogger("tend.relay")
+
+_SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.spaces (
+    space bytea PRIMARY KEY,
+    capability_hash bytea NOT NULL,
+    usage bigint NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS {s}.rekeys (
+    space bytea NOT NULL,
+    capability_hash bytea NOT NULL,
+    blob bytea NOT NULL,
+    PRIMARY KEY (space, capability_hash)
+);
+CREATE TABLE IF NOT EXISTS {s}.heads (
+    space bytea NOT NULL,
+    log bytea NOT NULL,
+    seq bigint NOT NULL,
+    hash bytea NOT NULL,
+    PRIMARY KEY (space, log)
+);
+CREATE TABLE IF NOT EXISTS {s}.entries (
+    space bytea NOT NULL,
+    log bytea NOT NULL,
+    seq bigint NOT NULL,
+    hash bytea NOT NULL,
+    entry bytea NOT NULL,
+    PRIMARY KEY (space, log, seq)
+);
+"""
+
+# One page of catch-up: per log above the device's seq (an index range scan each), in order.
+_SINCE = """
+SELECT page.entry FROM {s}.heads AS h
+LEFT JOIN unnest($2::bytea[], $3::bigint[]) AS have(log, seq) ON have.log = h.log
+CROSS JOIN LATERAL (
+    SELECT e.seq, e.entry FROM {s}.entries AS e
+    WHERE e.space = h.space AND e.log = h.log AND e.seq > coalesce(have.seq, 0)
+    ORDER BY e.seq LIMIT $4
+) AS page
+WHERE h.space = $1 AND h.seq > coalesce(have.seq, 0)
+ORDER BY h.log, page.seq
+LIMIT $4
+"""
+
+_STORED_AT = """
+SELECT e.log, e.seq, e.entry FROM {s}.entries AS e
+JOIN unnest($2::bytea[], $3::bigint[]) AS at(log, seq) ON e.log = at.log AND e.seq = at.seq
+WHERE e.space = $1
+"""
+
+_INSERT_ENTRIES = """
+INSERT INTO {s}.entries(space, log, seq, hash, entry)
+SELECT $1, * FROM unnest($2::bytea[], $3::bigint[], $4::bytea[], $5::bytea[])
+"""
+
+_UPSERT_HEADS = """
+INSERT INTO {s}.heads(space, log, seq, hash)
+SELECT $1, * FROM unnest($2::bytea[], $3::bigint[], $4::bytea[])
+ON CONFLICT (space, log) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+"""
+
+
+class Change(NamedTuple):
+    """A commit another relay instance made: new entries, or a replaced capability (rotated).
+    No space: notifications may have been missed, so any space may have changed either way."""
+
+    space: SpaceId | None
+    rotated: bool
+
+
+_FAILURES: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+
+
+@contextmanager
+def _translated(what: str, *also: type[Exception]) -> Iterator[None]:
+    try:
+        yield
+    except (*_FAILURES, *also) as e:
+        raise StoreFailure(f"relay store: {what} failed ({type(e).__name__}: {e})") from e
+
+
+class PostgresRelayStore:
+    """RelayStore on PostgreSQL. Open with `await PostgresRelayStore.open(dsn)`."""
+
+    def __init__(self, pool: Any, dsn: str, schema: str, quota: int, instance: str) -> None:
+        self._pool = pool
+        self._dsn = dsn  # for the LISTEN connection
+        self._schema = schema
+        self._quota = quota
+        self._channel = f"{schema}_changes"
+        self._instance = instance  # tells this instance's notifications apart
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, dsn: str, *, quota: int = DEFAULT_QUOTA, schema: str = DEFAULT_SCHEMA
+    ) -> PostgresRelayStore:
+        if not SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"a schema name is {SCHEMA_NAME.pattern}, not {schema!r}")
+        instance = secrets.token_hex(8)
+        with _translated("connecting to PostgreSQL", ValueError):  # ValueError: a bad DSN
+            pool = await asyncpg.create_pool(
+                dsn, min_size=1, max_size=POOL_SIZE, **_connect_options(instance)
+            )
+        store = cls(pool, dsn, schema, quota, instance)
+        try:
+            await store._create_schema()
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    def _sql(self, template: str) -> str:
+        return template.format(s=f'"{self._schema}"')
+
+    async def _create_schema(self) -> None:
+        with _translated("creating the schema"):
+            async with self._pool.acquire() as db, db.transaction():
+                # IF NOT EXISTS is not safe against a concurrent CREATE: take turns.
+                await db.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(b"schema", b""))
+                await db.execute(self._sql(_SCHEMA))
+
+    @asynccontextmanager
+    async def _connection(self, what: str) -> AsyncIterator[Any]:
+        if self._closed:
+            raise StoreFailure("relay store: it is closed")
+        with _translated(what):
+            async with self._pool.acquire() as db:
+                yield db
+
+    @asynccontextmanager
+    async def _locked(self, space: SpaceId, what: str) -> AsyncIterator[Any]:
+        """A transaction holding the space's lock: no other instance writes to it meanwhile."""
+        async with self._connection(what) as db, db.transaction():
+            key = _lock_key(self._schema.encode(), space)
+            await db.execute("SELECT pg_advisory_xact_lock($1)", key)
+            yield db
+
+    async def _notify(self, db: Any, kind: str, space: SpaceId) -> None:
+        """Queued with the transaction: sent on commit, dropped on rollback."""
+        payload = f"{kind} {space.hex()} {self._instance}"
+        await db.execute("SELECT pg_notify($1, $2)", self._channel, payload)
+
+    # -- spaces and capabilities
+
+    async def register(self, space: SpaceId, capability_hash: bytes) -> bool:
+        async with self._connection("registering a space") as db:
+            claimed = await db.fetchval(
+                self._sql(
+                    "INSERT INTO {s}.spaces(space, capability_hash) VALUES ($1, $2) "
+                    "ON CONFLICT (space) DO NOTHING RETURNING true"
+                ),
+                space,
+                capability_hash,
+            )
+        return claimed is True
+
+    async def capability_hash(self, space: SpaceId) -> bytes | None:
+        async with self._connection("reading a space") as db:
+            found = await db.fetchval(
+                self._sql("SELECT capability_hash FROM {s}.spaces WHERE space = $1"), space
+            )
+        return None if found is None else bytes(found)
+
+    async def rotate(self, space: SpaceId, capability_hash: bytes, rekey: bytes = b"") -> None:
+        async with self._locked(space, "rotating a capability") as db:
+            row = await db.fetchrow(
+                self._sql("SELECT capability_hash, usage FROM {s}.spaces WHERE space = $1"), space
+            )
+            if row is None:
+                raise UnknownSpace("no such space on this relay")
+            old_hash, usage = bytes(row[0]), int(row[1])
+            if rekey:
+                replaced = await db.fetchval(
+                    self._sql(
+                        "SELECT length(blob) FROM {s}.rekeys "
+                        "WHERE space = $1 AND capability_hash = $2"
+                    ),
+                    space,
+                    old_hash,
+                )
+                usage += len(rekey) - int(replaced or 0)
+                if usage > self._quota:
+                    raise OverQuota(f"the rekey would take the space over its {self._quota} bytes")
+                await db.execute(
+                    self._sql(
+                        "INSERT INTO {s}.rekeys(space, capability_hash, blob) VALUES ($1, $2, $3) "
+                        "ON CONFLICT (space, capability_hash) DO UPDATE SET blob = excluded.blob"
+                    ),
+                    space,
+                    old_hash,
+                    rekey,
+                )
+            await db.execute(
+                self._sql(
+                    "UPDATE {s}.spaces SET capability_hash = $2, usage = $3 WHERE space = $1"
+                ),
+                space,
+                capability_hash,
+                usage,
+            )
+            await self._notify(db, "r", space)
+
+    async def rekey(self, space: SpaceId, capability_hash: bytes) -> bytes | None:
+        async with self._connection("reading a rekey") as db:
+            blob = await db.fetchval(
+                self._sql("SELECT blob FROM {s}.rekeys WHERE space = $1 AND capability_hash = $2"),
+                space,
+                capability_hash,
+            )
+        return None if blob is None else bytes(blob)
+
+    # -- entries
+
+    async def put(self, space: SpaceId, entries: Sequence[bytes]) -> PutResult:
+        # Parse every header before touching the database: a malformed batch costs no lock.
+        parsed = [(parse_entry(space, raw), raw) for raw in entries]
+        async with self._locked(space, "storing entries") as db:
+            usage = await db.fetchval(
+                self._sql("SELECT usage FROM {s}.spaces WHERE space = $1"), space
+            )
+            if usage is None:
+                raise UnknownSpace("no such space on this relay")
+            new, heads = await self._extend(db, space, parsed)
+            added = sum(len(raw) for _, raw in new)
+            if usage + added > self._quota:
+                raise OverQuota(
+                    f"the space holds {usage} bytes; {added} more is over its {self._quota}"
+                )
+            if new:
+                await self._insert(db, space, new, heads)
+                await db.execute(
+                    self._sql("UPDATE {s}.spaces SET usage = usage + $2 WHERE space = $1"),
+                    space,
+                    added,
+                )
+                await self._notify(db, "e", space)
+        return PutResult(len(entries), tuple(raw for _, raw in new))
+
+    async def _extend(
+        self, db: Any, space: SpaceId, parsed: list[tuple[Header, bytes]]
+    ) -> tuple[list[tuple[Header, bytes]], dict[LogId, tuple[Seq, bytes]]]:
+        """The entries that extend their logs, and the logs' new heads; refuse the batch on any
+        gap or fork. The same rules, in the same order, as SqliteRelayStore._extend, with the
+        batch's heads and re-sent positions read in one query each."""
+        rows = await db.fetch(
+            self._sql("SELECT log, seq, hash FROM {s}.heads WHERE space = $1 AND log = ANY($2)"),
+            space,
+            list({header.log for header, _ in parsed}),
+        )
+        heads = {LogId(bytes(log)): (Seq(int(seq)), bytes(h)) for log, seq, h in rows}
+        # Only a position at or below a stored head can hold an entry (a re-send or a fork).
+        resent = [(h.log, h.seq) for h, _ in parsed if h.log in heads and h.seq <= heads[h.log][0]]
+        stored: dict[tuple[bytes, int], bytes] = {}
+        if resent:
+            rows = await db.fetch(
+                self._sql(_STORED_AT),
+                space,
+                [log for log, _ in resent],
+                [seq for _, seq in resent],
+            )
+            stored = {(bytes(log), int(seq)): bytes(raw) for log, seq, raw in rows}
+        new: list[tuple[Header, bytes]] = []
+        changed: dict[LogId, tuple[Seq, bytes]] = {}
+        for header, raw in parsed:
+            position = (header.log, header.seq)
+            if not check_extends(heads.get(header.log), header, raw, stored.get(position)):
+                continue
+            heads[header.log] = changed[header.log] = (header.seq, entry_hash(raw))
+            stored[position] = raw  # a second copy later in the batch is a re-send
+            new.append((header, raw))
+        return new, changed
+
+    async def _insert(
+        self,
+        db: Any,
+        space: SpaceId,
+        new: list[tuple[Header, bytes]],
+        heads: dict[LogId, tuple[Seq, bytes]],
+    ) -> None:
+        await db.execute(
+            self._sql(_INSERT_ENTRIES),
+            space,
+            [h.log for h, _ in new],
+            [h.seq for h, _ in new],
+            [entry_hash(raw) for _, raw in new],
+            [raw for _, raw in new],
+        )
+        await db.execute(
+            self._sql(_UPSERT_HEADS),
+            space,
+            list(heads),
+            [seq for seq, _ in heads.values()],
+            [digest for _, digest in heads.values()],
+        )
+
+    async def heads(self, space: SpaceId) -> Vector:
+        async with self._connection("reading heads") as db:
+            rows = await db.fetch(
+                self._sql("SELECT log, seq FROM {s}.heads WHERE space = $1"), space
+            )
+        return {bytes(log): int(seq) for log, seq in rows}
+
+    async def since(self, space: SpaceId, have: Mapping[bytes, int], limit: int) -> list[bytes]:
+        logs, seqs = list(have), list(have.values())  # read now: `have` may change meanwhile
+        if limit <= 0:
+            return []
+        async with self._connection("reading entries") as db:
+            rows = await db.fetch(self._sql(_SINCE), space, logs, seqs, limit)
+        return [bytes(row[0]) for row in rows]
+
+    async def usage(self, space: SpaceId) -> int:
+        async with self._connection("reading usage") as db:
+            usage = await db.fetchval(
+                self._sql("SELECT usage FROM {s}.spaces WHERE space = $1"), space
+            )
+        return 0 if usage is None else int(usage)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with _translated("closing"):
+            try:  # waits for connections in use to come back...
+                await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
+            except TimeoutError:  # ...but not for ever
+                self._pool.terminate()
+
+    # -- other instances' commits
+
+    async def changes(self) -> AsyncGenerator[Change, None]:
+        """Other instances' commits, as they are notified, until the caller stops iterating.
+        A lost connection is reopened (backing off); each (re)connection yields Change(None)."""
+        queue: asyncio.Queue[Change | None] = asyncio.Queue()  # None: the connection died
+
+        def on_notify(_db: object, _pid: int, _channel: str, payload: str) -> None:
+            change = self._parse(payload)
+            if change is not None:
+                queue.put_nowait(change)
+
+        def on_lost(_db: object) -> None:
+            queue.put_nowait(None)
+
+        listener: Any = None
+        failures = 0
+        try:
+            while not self._closed:
+                if listener is None:
+                    try:
+                        listener = await self._listen(on_notify, on_lost)
+                    except StoreFailure as e:
+                        delay = RELISTEN_DELAYS[min(failures, len(RELISTEN_DELAYS) - 1)]
+                        _log("store.listen_failed", error=type(e.__cause__).__name__, retry=delay)
+                        failures += 1
+                        await asyncio.sleep(delay)
+                        continue
+                    failures = 0
+                    yield Change(None, rotated=True)
+                change = await queue.get()
+                if change is None:  # reconnect, then say that anything may have changed
+                    _log("store.listen_lost")
+                    listener = None
+                else:
+                    yield change
+        finally:
+            if listener is not None:
+                listener.terminate()
+
+    async def _listen(self, on_notify: Any, on_lost: Any) -> Any:
+        with _translated("listening for other instances"):
+            # Its own connection, not the pool's: a LISTEN lasts as long as the connection.
+            listener = await asyncpg.connect(self._dsn, **_connect_options(self._instance))
+            try:
+                listener.add_termination_listener(on_lost)
+                await listener.add_listener(self._channel, on_notify)
+            except BaseException:
+                listener.terminate()
+                raise
+        return listener
+
+    def _parse(self, payload: str) -> Change | None:
+        kind, _, rest = payload.partition(" ")
+        space_hex, _, instance = rest.partition(" ")
+        if instance == self._instance or kind not in ("e", "r"):
+            return None
+        try:
+            space = bytes.fromhex(space_hex)
+        except ValueError:
+            return None
+        return Change(SpaceId(space), rotated=kind == "r")
+
+
+def _connect_options(instance: str) -> dict[str, Any]:
+    settings = {
+        # An Ack promises durability, even where the server's default is off.
+        "synchronous_commit": "on",
+        # Which instance a connection belongs to, for whoever reads pg_stat_activity.
+        "application_name": f"tend-relay {instance}",
+    }
+    return {
+        "server_settings": settings,
+        "timeout": CONNECT_TIMEOUT,
+        "command_timeout": COMMAND_TIMEOUT,
+    }
+
+
+def _lock_key(namespace: bytes, space: bytes) -> int:
+    """A signed 64-bit advisory lock key for a space (per schema: stores apart do not wait)."""
+    digest = hashlib.sha256(b"tend-relay\0" + namespace + b"\0" + space).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _log(event: str, **fields: object) -> None:
+    """One JSON line, like the relay's own (tend.sync.relay.log_event): no secrets, no DSN."""
+    logger.warning(json.dumps({"event": event, **fields}, separators=(",", ":")))

@@ -1,0 +1,434 @@
+"""Several relay instances on one PostgreSQL database: what the contract suite cannot show alone.
+
+The store's rules (atomic, durable puts; refusals; paging) are pinned for PostgreSQL by
+tests/test_relay_store_contract.py; durability there is a COMMIT before put returns, which is
+what makes an Ack survive a SIGKILL. Here: two stores writing to one space at once never
+interleave a log or miscount its usage; each store hears the other's commits (not its own);
+and two relay apps on different loopback ports, sharing a database, push live entries and
+rotations to each other's devices. Everything skips, saying why, without TEND_TEST_POSTGRES.
+Each test gets a fresh schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+
+from tend.core.header import GENESIS, Header
+from tend.core.ids import SpaceId, new_space_id
+from tend.sync.protocol import (
+    MAX_ENTRIES_PER_FRAME,
+    Ack,
+    CaughtUp,
+    Entries,
+    Error,
+    ErrorCode,
+    Pull,
+    Rotate,
+    Welcome,
+)
+from tend.sync.relay import STORE, describe_db, make_app
+from tend.sync.relay_store import LogFork, PutResult, StoreFailure
+from tend.sync.relay_store_pg import DEFAULT_SCHEMA, Change, PostgresRelayStore
+from tend.tests.conftest import tend_env, tend_executable
+from tend.tests.test_relay import TIMEOUT, Device, RunningRelay, _free_port
+from tend.tests.test_relay_store_contract import (
+    CAP,
+    ENTRY_SIZE,
+    NO_POSTGRES,
+    OTHER_CAP,
+    POSTGRES_DSN,
+    Log,
+    PostgresBackend,
+)
+
+pytestmark = pytest.mark.skipif(not POSTGRES_DSN, reason=NO_POSTGRES)
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[PostgresBackend]:
+    """A fresh schema of the test database, dropped after the test."""
+    backend = PostgresBackend(POSTGRES_DSN)
+    yield backend
+    await backend.cleanup()
+
+
+@pytest.fixture
+async def two_stores(backend: PostgresBackend) -> AsyncIterator[tuple[PostgresRelayStore, ...]]:
+    """Two stores on one schema: what two relay instances would hold."""
+    stores = [await PostgresRelayStore.open(POSTGRES_DSN, schema=backend.schema) for _ in "ab"]
+    yield tuple(stores)
+    for store in stores:
+        await store.close()
+
+
+async def next_change(changes: AsyncGenerator[Change, None]) -> Change:
+    return await asyncio.wait_for(anext(changes), TIMEOUT)
+
+
+async def kill_listener(store: PostgresRelayStore) -> int:
+    """Terminate the store's LISTEN connection from the server's side; how many were killed."""
+    db = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        killed: int = await db.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = $1 AND query LIKE 'LISTEN %'",
+            f"tend-relay {store._instance}",
+        )
+    finally:
+        await db.close()
+    return killed
+
+
+# --- the store, written to by two instances at once ---------------------------------------------
+
+
+async def test_concurrent_puts_of_one_log_from_two_instances_store_each_entry_once(
+    two_stores: tuple[PostgresRelayStore, ...],
+) -> None:
+    a, b = two_stores
+    space = new_space_id()
+    await a.register(space, CAP)
+    log = Log(space)
+    chain = log.extend(30)
+    # Every put re-sends the chain from seq 1 and extends it: both instances race on each seq.
+    results: list[PutResult] = await asyncio.gather(
+        *((a, b)[i % 2].put(space, chain[: i + 1]) for i in range(len(chain)))
+    )
+    added = [raw for result in results for raw in result.new]
+    assert sorted(added) == sorted(chain)
+    assert await b.heads(space) == {log.log: 30}
+    assert await a.since(space, {}, 100) == chain
+    assert await a.usage(space) == 30 * ENTRY_SIZE
+
+
+async def test_racing_forks_from_two_instances_store_exactly_one_of_them(
+    two_stores: tuple[PostgresRelayStore, ...],
+) -> None:
+    a, b = two_stores
+    space = new_space_id()
+    await a.register(space, CAP)
+    logs = [Log(space) for _ in range(20)]
+    firsts = [(log.entry(1, GENESIS), log.entry(1, GENESIS)) for log in logs]
+    outcomes = await asyncio.gather(
+        *(store.put(space, [pair[i]]) for pair in firsts for i, store in enumerate((a, b))),
+        return_exceptions=True,
+    )
+    for pair_outcome in zip(outcomes[::2], outcomes[1::2], strict=True):
+        assert sorted(type(o).__name__ for o in pair_outcome) == ["LogFork", "PutResult"]
+    stored = set(await a.since(space, {}, 100))
+    assert all((x in stored) != (y in stored) for x, y in firsts)
+    assert await b.usage(space) == 20 * ENTRY_SIZE
+
+
+async def test_each_store_hears_the_others_commits_but_not_its_own(
+    two_stores: tuple[PostgresRelayStore, ...],
+) -> None:
+    a, b = two_stores
+    changes = b.changes()
+    try:
+        assert await next_change(changes) == Change(None, rotated=True)  # listening from here
+        space = new_space_id()
+        await a.register(space, CAP)
+        log = Log(space)
+        batch = log.extend(2)
+        await a.put(space, batch)
+        assert await next_change(changes) == Change(space, rotated=False)
+        await a.put(space, batch)  # an identical re-send stores nothing: nothing to tell
+        with pytest.raises(LogFork):
+            await a.put(space, [log.fork(1)])  # a refused batch is rolled back, notice and all
+        await b.put(space, log.extend(1))  # b's own commit: b's relay forwarded it already
+        await a.rotate(space, OTHER_CAP, b"sealed keys")
+        # Notices come in commit order: had any of the three above sent one, it would be next.
+        assert await next_change(changes) == Change(space, rotated=True)
+    finally:
+        await changes.aclose()
+
+
+async def test_a_lost_listener_reconnects_and_says_anything_may_have_changed(
+    two_stores: tuple[PostgresRelayStore, ...],
+) -> None:
+    a, b = two_stores
+    changes = b.changes()
+    try:
+        assert await next_change(changes) == Change(None, rotated=True)
+        assert await kill_listener(b) == 1
+        assert await next_change(changes) == Change(None, rotated=True)
+        space = new_space_id()
+        await a.register(space, CAP)
+        await a.put(space, Log(space).extend(1))
+        assert await next_change(changes) == Change(space, rotated=False)
+    finally:
+        await changes.aclose()
+
+
+async def test_an_unreachable_database_is_a_store_failure() -> None:
+    with pytest.raises(StoreFailure) as caught:
+        await PostgresRelayStore.open("postgresql://postgres@127.0.0.1:1/test")
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+async def test_a_schema_name_is_a_plain_identifier() -> None:
+    with pytest.raises(ValueError, match="schema"):
+        await PostgresRelayStore.open(POSTGRES_DSN, schema='x"; DROP TABLE y; --')
+
+
+def test_a_dsn_is_shown_without_its_password() -> None:
+    shown = describe_db("postgresql://relay:s3cret@db.internal:5432/tend?sslmode=require")
+    assert shown == "postgresql://relay@db.internal:5432/tend?sslmode=require"
+    assert describe_db("postgres://db.internal/tend?password=s3cret&sslmode=require") == (
+        "postgres://db.internal/tend?sslmode=require"
+    )
+    plain = "postgresql://relay@db.internal/tend"
+    assert describe_db(plain) == plain
+    assert describe_db(Path("/var/lib/relay.db")) == "/var/lib/relay.db"
+
+
+# --- two relay instances ------------------------------------------------------------------------
+
+StartInstance = Callable[[], Awaitable[RunningRelay]]
+
+
+@pytest.fixture
+async def start_instance(backend: PostgresBackend) -> AsyncIterator[StartInstance]:
+    running: list[RunningRelay] = []
+
+    async def start() -> RunningRelay:
+        app = make_app(POSTGRES_DSN, schema=backend.schema)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        running.append(RunningRelay(runner, f"http://{host}:{port}"))
+        return running[-1]
+
+    yield start
+    for relay in running:
+        await relay.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def space() -> SpaceId:
+    return new_space_id()
+
+
+@pytest.fixture
+def cap() -> bytes:
+    return os.urandom(32)
+
+
+Welcomed = Callable[..., Awaitable[Device]]
+
+
+@pytest.fixture
+def welcomed(http: aiohttp.ClientSession, space: SpaceId, cap: bytes) -> Welcomed:
+    """A device on the relay at `url`, welcomed to the test's space; caught up if `live`."""
+
+    async def connect(url: str, *, live: bool = False, key: bytes = cap) -> Device:
+        device = Device(await http.ws_connect(url + "/v1/sync"))
+        assert isinstance(await device.hello(space, key), Welcome)
+        if live:
+            await device.pull()
+        return device
+
+    return connect
+
+
+async def received(device: Device, count: int) -> list[bytes]:
+    """The next `count` live entries the device gets."""
+    got: list[bytes] = []
+    while len(got) < count:
+        frame = await device.receive()
+        assert isinstance(frame, Entries) and frame.live, frame
+        got.extend(frame.entries)
+    assert len(got) == count, got
+    return got
+
+
+async def test_an_entry_pushed_to_one_instance_arrives_live_at_a_device_on_the_other(
+    start_instance: StartInstance, welcomed: Welcomed, space: SpaceId
+) -> None:
+    a, b = await start_instance(), await start_instance()
+    pusher, beside, across = (
+        await welcomed(a.url, live=True),
+        await welcomed(a.url, live=True),
+        await welcomed(b.url, live=True),
+    )
+    log = Log(space)
+    for n in (2, 1, 3):
+        batch = log.extend(n)
+        assert isinstance(await pusher.push(batch), Ack)
+        assert await received(across, n) == batch
+        assert await received(beside, n) == batch
+    # The pusher got nothing back: its next frame answers its next request.
+    assert await pusher.push([]) == Ack(4, 0)
+
+
+async def test_a_log_pushed_through_both_instances_reaches_devices_in_order_and_once(
+    start_instance: StartInstance, welcomed: Welcomed, space: SpaceId
+) -> None:
+    a, b = await start_instance(), await start_instance()
+    watcher = await welcomed(b.url, live=True)
+    log = Log(space)
+    # B stops hearing A, so B stores seq 3 before it knows of 1 and 2 (a device that moved
+    # from A to B faster than the notice): B must fetch 1 and 2, not send 3 first.
+    store_b = b.runner.app[STORE]
+    assert isinstance(store_b, PostgresRelayStore)
+    store_b._parse = lambda payload: None  # type: ignore[method-assign]
+    on_a, on_b = await welcomed(a.url), await welcomed(b.url)
+    assert isinstance(await on_a.push(log.extend(2)), Ack)
+    assert isinstance(await on_b.push(log.extend(2)), Ack)
+    assert await received(watcher, 4) == log.entries
+    del store_b._parse  # hearing A again: the next entries come once each, in order
+    assert isinstance(await on_a.push(log.extend(1)), Ack)
+    assert await received(watcher, 1) == log.entries[4:]
+    assert isinstance(await on_b.push(log.entries[:5] + log.extend(1)), Ack)
+    assert await received(watcher, 1) == log.entries[5:]
+
+
+async def test_a_catch_up_on_one_instance_while_another_stores_misses_and_repeats_nothing(
+    start_instance: StartInstance, welcomed: Welcomed, space: SpaceId
+) -> None:
+    a, b = await start_instance(), await start_instance()
+    logs = [Log(space) for _ in range(3)]
+    pusher = await welcomed(a.url)
+    for log in logs:
+        await pusher.push(log.extend(MAX_ENTRIES_PER_FRAME // 2))
+
+    async def keep_pushing() -> None:
+        for i in range(60):
+            assert isinstance(await pusher.push(logs[i % 3].extend(1)), Ack)
+
+    pushing = asyncio.create_task(keep_pushing())
+    reader = await welcomed(b.url)
+    await reader.send(Pull({}))
+    got: list[bytes] = []
+    while not isinstance(frame := await reader.receive(), CaughtUp):
+        assert isinstance(frame, Entries) and not frame.live
+        got.extend(frame.entries)
+    await pushing
+    total = sum(len(log.entries) for log in logs)
+    got.extend(await received(reader, total - len(got)))
+    assert sorted(got) == sorted(e for log in logs for e in log.entries)  # each exactly once
+    for log in logs:  # and every log in seq order
+        assert [e for e in got if Header.decode(e).log == log.log] == log.entries
+
+
+async def test_a_rotation_on_one_instance_closes_the_other_instances_sessions(
+    start_instance: StartInstance, welcomed: Welcomed, space: SpaceId, cap: bytes
+) -> None:
+    a, b = await start_instance(), await start_instance()
+    rotator, stale_live, stale_idle = (
+        await welcomed(a.url),
+        await welcomed(b.url, live=True),
+        await welcomed(b.url),
+    )
+    new_cap = os.urandom(32)
+    await rotator.send(Rotate(rotator.next_id(), hashlib.sha256(new_cap).digest(), b"keys"))
+    assert await rotator.receive() == Ack(1, 0)
+    for stale in (stale_live, stale_idle):
+        error = await stale.receive()
+        assert isinstance(error, Error) and error.code == ErrorCode.UNAUTHORIZED and error.fatal
+        # 1008, unless the relay dropped the TCP link before this device's close reply (aiohttp
+        # does, when the close comes from another task than the reader's): read second, the idle
+        # one may be late.
+        closed = (aiohttp.WSCloseCode.POLICY_VIOLATION, aiohttp.WSCloseCode.ABNORMAL_CLOSURE)
+        assert await stale.closed() in closed
+    fresh = await welcomed(b.url, live=True, key=new_cap)  # welcomed with the new capability
+    log = Log(space)
+    assert isinstance(await rotator.push(log.extend(1)), Ack)
+    assert await received(fresh, 1) == log.entries  # and not closed by the rotation
+
+
+async def test_after_its_listener_is_lost_an_instance_still_gets_what_was_stored_meanwhile(
+    start_instance: StartInstance, welcomed: Welcomed, space: SpaceId
+) -> None:
+    a, b = await start_instance(), await start_instance()
+    watcher, pusher = await welcomed(b.url, live=True), await welcomed(a.url)
+    store_b = b.runner.app[STORE]
+    assert isinstance(store_b, PostgresRelayStore)
+    assert await kill_listener(store_b) == 1
+    log = Log(space)
+    await pusher.push(log.extend(2))  # perhaps before B listens again: then fetched on resume
+    assert await received(watcher, 2) == log.entries
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def default_schema() -> AsyncIterator[str]:
+    """The store's default schema, which the command uses; dropped after if the test made it."""
+    db = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        existed = await db.fetchval(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = $1", DEFAULT_SCHEMA
+        )
+        yield DEFAULT_SCHEMA
+        if not existed:
+            await db.execute(f'DROP SCHEMA IF EXISTS "{DEFAULT_SCHEMA}" CASCADE')
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+def relay_process(default_schema: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=TIMEOUT)
+
+
+async def test_relay_serve_with_a_dsn_serves_from_postgresql(
+    http: aiohttp.ClientSession,
+    relay_process: list[subprocess.Popen[bytes]],
+    welcomed: Welcomed,
+    space: SpaceId,
+) -> None:
+    port = _free_port()
+    args = [tend_executable(), "relay", "serve", "--port", str(port), "--db", POSTGRES_DSN]
+    process = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=tend_env(),
+    )
+    relay_process.append(process)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        assert process.poll() is None, process.communicate()
+        try:
+            async with http.get(url + "/healthz") as response:
+                if response.status == 200:
+                    break
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.05)
+    device = await welcomed(url)
+    log = Log(space)
+    assert await device.push(log.extend(2)) == Ack(1, 2)
+    assert (await (await welcomed(url)).pull())[1] == CaughtUp({log.log: 2})
+    process.terminate()
+    out, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 0, err
+    assert out.decode().splitlines()[0] == (
+        f"tend relay listening on http://127.0.0.1:{port} (db {describe_db(POSTGRES_DSN)})"
+    )
+    assert b'"store":"PostgresRelayStore"' in err
