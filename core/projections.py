@@ -47,30 +47,34 @@ def names(items: Iterable[Item]) -> dict[PersonId, str]:
     out: dict[PersonId, str] = {}
     for item in items:
         if item.type == "person.named":
-            body = decode_event(item.raw).body
-            assert isinstance(body, PersonNamed)
-            out[body.person] = body.name
+            ev = decode_event(item.raw)
+            assert isinstance(ev.body, PersonNamed)
+            if ev.body.person == ev.author:  # a person names only themselves
+                out[ev.body.person] = ev.body.name
     return out
 
 
-def hidden_ids(events: Iterable[Event]) -> set[EventId]:
-    """Ids that a later retraction or supersession by the same author hides."""
-    authors = {}
-    retracted: list[tuple[PersonId, EventId]] = []
+def hidden_ids(events: Iterable[Event]) -> set[tuple[PersonId, EventId]]:
+    """(author, id) of the entries their own author took back or replaced.
+
+    Keyed by author as well as id, so nobody can hide someone else's entry by reusing its id.
+    """
+    hidden: set[tuple[PersonId, EventId]] = set()
     for ev in events:
-        authors[ev.id] = ev.author
         if isinstance(ev.body, Retraction):
-            retracted.append((ev.author, ev.body.target))
+            hidden.add((ev.author, ev.body.target))
         if ev.supersedes is not None:
-            retracted.append((ev.author, ev.supersedes))
-    return {target for author, target in retracted if authors.get(target, author) == author}
+            hidden.add((ev.author, ev.supersedes))
+    return hidden
 
 
 def visible(events: Sequence[Event]) -> list[Event]:
     hidden = hidden_ids(events)
     # Retractions themselves, and private entries sealed to someone else, are not shown.
     return [
-        ev for ev in events if ev.id not in hidden and not isinstance(ev.body, Retraction | Sealed)
+        ev
+        for ev in events
+        if (ev.author, ev.id) not in hidden and not isinstance(ev.body, Retraction | Sealed)
     ]
 
 

@@ -105,18 +105,32 @@ def _check_entry(
 
 
 def _check_signatures(journal: Journal, checked: list[_Checked], report: Report) -> None:
-    members = roster.build(journal.trust_anchors(), [c.event for c in checked])
-    for item in checked:
-        header = item.opened.header
-        public = members.keys.get(header.log)
-        report.signatures += 1
-        if public is None:
-            report.problems.append(
-                Problem(
-                    short(header.log), header.seq, "written by a device that is not on the roster"
-                )
-            )
-        elif not item.opened.signed_by(public):
-            report.problems.append(
-                Problem(short(header.log), header.seq, "signature does not verify")
-            )
+    """Every signature, against a roster grown only from entries already verified."""
+    verified: list[_Checked] = []
+    pending = list(checked)
+    members = roster.build(journal.trust_anchors(), [])
+    progress = True
+    while pending and progress:
+        progress = False
+        for item in list(pending):
+            public = members.keys.get(item.opened.header.log)
+            if public is None:
+                continue
+            pending.remove(item)
+            report.signatures += 1
+            if item.opened.signed_by(public):
+                verified.append(item)
+                progress = True
+            else:
+                _problem(report, item, "signature does not verify")
+        members = roster.build(journal.trust_anchors(), [v.event for v in verified])
+    for item in pending:
+        _problem(report, item, "written by a device that is not on the roster")
+    for item in verified:
+        if members.people.get(item.opened.header.log) != item.event.author:
+            _problem(report, item, "claims to be written by someone other than its device's person")
+
+
+def _problem(report: Report, item: _Checked, reason: str) -> None:
+    header = item.opened.header
+    report.problems.append(Problem(short(header.log), header.seq, reason))
