@@ -11,7 +11,9 @@ import click
 
 from tend.cli.app import App, ask_passphrase
 from tend.core.errors import IntegrityError, UserError
+from tend.core.events import DeviceAdded
 from tend.core.journal import Journal
+from tend.core.pairing import InviteKeys
 
 pass_app = click.make_pass_decorator(App)
 JOIN_WAIT = 15
@@ -61,6 +63,9 @@ def sync(app: App, relay: str | None, watch: bool) -> None:
 
     journal = app.journal()
     url = relay_of(journal, relay)
+    from tend.core import rotation
+
+    rotation.catch_up_keys(journal)
     if watch:
         _watch(journal, url)
         return
@@ -135,7 +140,7 @@ def _watch(journal: Journal, url: str) -> None:
 @pass_app
 def invite(app: App, relay: str | None, own_device: bool, wait_seconds: int) -> None:
     """Invite your partner's device (or another of yours): prints a short one-time code."""
-    from tend.core import keystore, pairing
+    from tend.core import pairing
     from tend.sync import client, mailbox
 
     journal = app.journal()
@@ -150,14 +155,12 @@ def invite(app: App, relay: str | None, own_device: bool, wait_seconds: int) -> 
         + ("" if own_device else " --name THEIR-NAME")
     )
     click.echo(f"Waiting up to {wait_seconds // 60} minutes for it to join…", err=True)
-    reply = asyncio.run(_await_reply(url, keys_.to_inviter, wait_seconds))
-    if reply is None:
+    added = asyncio.run(_await_reply(journal, keys_, wait_seconds, url, own_device))
+    if added is None:
         raise UserError("nobody joined with that code before it expired; run tend invite again")
-    added = pairing.accept(journal, keys_, reply)
     if "relay" not in journal.device.settings:
         journal.device.settings["relay"] = url
-        path = journal.home / keystore.FILE_NAME
-        keystore.save(path, journal.device, ask_passphrase() if keystore.is_wrapped(path) else None)
+        journal.save_device()  # with the passphrase it was opened with, if any
     asyncio.run(client.sync_once(journal, url))
     code_pair = pairing.safety_code(
         journal.device.space, journal.device.sign_public, added.sign_pub
@@ -168,14 +171,23 @@ def invite(app: App, relay: str | None, own_device: bool, wait_seconds: int) -> 
     )
 
 
-async def _await_reply(url: str, box: str, wait_seconds: int) -> bytes | None:
+async def _await_reply(
+    journal: Journal, keys_: InviteKeys, wait_seconds: int, url: str, own_device: bool
+) -> DeviceAdded | None:
+    """The joiner's device, once a reply that opens with the code arrives. Anything else in
+    the mailbox (someone who knows only its id) is skipped, not fatal."""
+    from tend.core import pairing
     from tend.sync import mailbox
 
     deadline = time.monotonic() + wait_seconds
     while (left := int(deadline - time.monotonic())) > 0:
-        reply = await mailbox.take(url, box, wait=min(left, mailbox.MAX_WAIT))
-        if reply is not None:
-            return reply
+        reply = await mailbox.take(url, keys_.to_inviter, wait=min(left, mailbox.MAX_WAIT))
+        if reply is None:
+            continue
+        try:
+            return pairing.accept(journal, keys_, reply, own_device=own_device)
+        except pairing.InvalidInvite:
+            continue
     return None
 
 
@@ -205,6 +217,8 @@ def join(
     if bundle is None:
         raise UserError("no invitation waits under that code (expired, used, or mistyped)")
     passphrase = ask_passphrase(confirm=True) if use_passphrase else None
+    if use_passphrase and not passphrase:
+        raise UserError("--passphrase needs a terminal to ask on, or TEND_PASSPHRASE set")
     journal, reply = pairing.join(
         Path(app.home), keys_, bundle, name=name, label=label, passphrase=passphrase
     )

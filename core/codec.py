@@ -139,6 +139,7 @@ def _date(value: object) -> str:
 
 
 def _int(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise CorruptStore("expected an integer in event")
+    # Every integer an event carries (HLC, wall ms, minutes) fits in 63 bits.
+    if not isinstance(value, int) or isinstance(value, bool) or not -(1 << 62) < value < 1 << 62:
+        raise CorruptStore("expected an integer of a sensible size in event")
     return value

@@ -24,9 +24,12 @@ from dataclasses import dataclass, field
 from tend.core import clock, projections, roster, rotation
 from tend.core.codec import decode_event
 from tend.core.errors import ChainError, UnreadableEntry
+from tend.core.events import Event, KeyRotated, PersonNamed
 from tend.core.header import GENESIS, Header, entry_hash
 from tend.core.ids import LogId, PersonId, short
 from tend.core.journal import Journal, Readable
+
+MAX_SKEW_MS = 24 * 3600 * 1000  # how far ahead of our clock another device's clock may be
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,8 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
     # Received "now" by this journal's clock (real time, or a story's clock in the demo).
     received = int(journal.now().timestamp() * 1000) if now_ms is None else now_ms
     runs = [_open_run(journal, log, raws, report) for log, raws in _by_log(entries, report).items()]
-    known = [decode_event(i.raw) for i in journal.items() if i.type.startswith("device.")]
-    fresh = [r.outer for run in runs for _raw, r in run.accepted]
-    members = roster.build(journal.trust_anchors(), known + fresh)
+    members, good = _verified(journal, runs, report)
     names = projections.names(journal.items())
-    good: list[tuple[bytes, Readable]] = []
-    for run in runs:
-        good.extend(_check_signatures(run, members, names, report))
     report.refused = [_named(r, members, names) for r in report.refused]
     if good:
         last = journal.store.meta("hlc")
@@ -79,7 +77,9 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
         report.applied = journal.store.append(
             [(raw, received) for raw, _r in good], meta={"hlc": hlc.to_bytes(8, "big")}
         )
-        learnt = rotation.adopt_rotations(journal, [r.event for _raw, r in good])
+        # Only a key.rotated can teach a key; looking costs a pass over the whole journal.
+        rotations = [r.event for _raw, r in good if isinstance(r.event.body, KeyRotated)]
+        learnt = bool(rotations) and rotation.adopt_rotations(journal, rotations)
         if learnt and report.set_aside:
             # A new epoch key arrived in this batch: what was set aside may open now.
             again = ingest(journal, report.set_aside, received)
@@ -88,6 +88,69 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
             report.refused.extend(again.refused)
             report.sealed_away, report.set_aside = again.sealed_away, again.set_aside
     return report
+
+
+def _verified(
+    journal: Journal, runs: list[_Run], report: IngestReport
+) -> tuple[roster.Roster, list[tuple[bytes, Readable]]]:
+    """Runs whose signatures verify against a roster grown only from verified entries.
+
+    A device.added in a run counts only once that run's signature has verified, so nothing a
+    forged or refused run says about membership can let another run in.
+    """
+    stored = [decode_event(i.raw) for i in journal.items() if i.type.startswith("device.")]
+    verified: list[Event] = []
+    good: list[tuple[bytes, Readable]] = []
+    pending = [run for run in runs if run.accepted]
+    members = roster.build(journal.trust_anchors(), stored)
+    progress = True
+    while pending and progress:
+        progress = False
+        for run in list(pending):
+            if not members.may_write(run.log):
+                continue
+            pending.remove(run)
+            signed = _check_signatures(run, members, report)
+            # A run may carry its own device's self-signed add, which names its person.
+            with_run = roster.build(
+                journal.trust_anchors(), stored + verified + [r.outer for _raw, r in signed]
+            )
+            kept = _check_authors(signed, with_run, report)
+            good.extend(kept)
+            verified.extend(r.outer for _raw, r in kept)
+            progress = True
+        members = roster.build(journal.trust_anchors(), stored + verified)
+    for run in pending:
+        reason = (
+            "from a device removed from this space"
+            if run.log in members.removed
+            else "from a device that is not on the roster"
+        )
+        seq = run.accepted[0][1].opened.header.seq
+        report.refused.append(Refusal(short(run.log), seq, reason, device=run.log))
+    return members, good
+
+
+def _check_authors(
+    accepted: list[tuple[bytes, Readable]], members: roster.Roster, report: IngestReport
+) -> list[tuple[bytes, Readable]]:
+    """Cut a run at the first event that claims an author other than its device's person."""
+    for index, (_raw, readable) in enumerate(accepted):
+        outer = readable.outer
+        person = members.people.get(outer.device)
+        named_other = isinstance(outer.body, PersonNamed) and outer.body.person != outer.author
+        if outer.author != person or named_other:
+            header = readable.opened.header
+            report.refused.append(
+                Refusal(
+                    short(header.log),
+                    header.seq,
+                    "claims to be written by someone other than its device's person",
+                    device=header.log,
+                )
+            )
+            return accepted[:index]
+    return accepted
 
 
 def _named(refusal: Refusal, members: roster.Roster, names: dict[PersonId, str]) -> Refusal:
@@ -155,6 +218,15 @@ def _open_run(
                 Refusal(short(log), header.seq, "claims another device", device=log)
             )
             break
+        if clock.wall_of(readable.outer.hlc) > journal.now().timestamp() * 1000 + MAX_SKEW_MS:
+            # A timestamp far in the future would drag this device's clock (and every later
+            # entry's place in the merge order) along with it.
+            report.refused.append(
+                Refusal(
+                    short(log), header.seq, "is dated more than a day in the future", device=log
+                )
+            )
+            break
         run.accepted.append((raw, readable))
         seq, prev = header.seq, entry_hash(raw)
     return run
@@ -180,21 +252,8 @@ def _check_header(journal: Journal, header: Header, seq: int, prev: bytes) -> st
 
 
 def _check_signatures(
-    run: _Run, members: roster.Roster, names: dict[PersonId, str], report: IngestReport
+    run: _Run, members: roster.Roster, report: IngestReport
 ) -> list[tuple[bytes, Readable]]:
-    if not run.accepted:
-        return []
-    person = members.people.get(run.log)
-    who = names.get(person) if person else None
-    first_seq = run.accepted[0][1].opened.header.seq
-    if not members.may_write(run.log):
-        reason = (
-            "from a device removed from this space"
-            if run.log in members.removed
-            else "from a device that is not on the roster"
-        )
-        report.refused.append(Refusal(short(run.log), first_seq, reason, who, run.log))
-        return []
     public = members.keys[run.log]
     if run.accepted[-1][1].opened.signed_by(public):
         return run.accepted  # the hash chain makes this one signature vouch for the whole run
@@ -203,6 +262,6 @@ def _check_signatures(
         if not readable.opened.signed_by(public):
             seq = readable.opened.header.seq
             reason = "signature does not verify (forged or altered)"
-            report.refused.append(Refusal(short(run.log), seq, reason, who, run.log))
+            report.refused.append(Refusal(short(run.log), seq, reason, device=run.log))
             return run.accepted[:index]
     return run.accepted

@@ -287,7 +287,11 @@ class Journal:
         inner = self.open_private(outer.body)
         if inner is None:
             return Readable(opened, outer, outer, opened.event)
-        ev = decode_event(inner)
+        try:
+            ev = decode_event(inner)
+        except CorruptStore as e:
+            where = f"log {short(opened.header.log)} seq {opened.header.seq}"
+            raise UnreadableEntry(where, f"a private entry is damaged ({e})") from e
         if (ev.id, ev.author, ev.device, ev.hlc) != (
             outer.id,
             outer.author,

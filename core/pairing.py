@@ -201,9 +201,18 @@ def join(
     return journal, reply
 
 
-def accept(journal: Journal, invite: InviteKeys, sealed_reply: bytes) -> DeviceAdded:
-    """On the inviter: put the joiner's device on the roster with a signed event."""
+def accept(
+    journal: Journal, invite: InviteKeys, sealed_reply: bytes, *, own_device: bool | None = None
+) -> DeviceAdded:
+    """On the inviter: put the joiner's device on the roster with a signed event.
+
+    With `own_device` given, the reply must be what that invitation allows: the inviter's own
+    person for an own-device invite, a new person for a partner's.
+    """
     reply = _open(invite.key, sealed_reply, _REPLY)
+    mine = reply.get("person") == journal.device.person
+    if own_device is not None and mine != own_device:
+        raise InvalidInvite("the reply does not match the invitation (wrong person)")
     added = DeviceAdded(
         device=LogId(reply["log"]),
         person=PersonId(reply["person"]),

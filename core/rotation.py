@@ -15,7 +15,7 @@ import msgpack
 
 from tend.core import keys, roster
 from tend.core.codec import decode_event
-from tend.core.errors import UnreadableEntry, UserError
+from tend.core.errors import InvalidEnvelope, UnreadableEntry, UserError
 from tend.core.events import DeviceRemoved, Event, KeyRotated
 from tend.core.ids import LogId, short
 from tend.core.journal import Journal
@@ -46,6 +46,9 @@ def remove_device(journal: Journal, device: LogId) -> KeyRotated:
     staying = [d for d in members.active() if d != device and d in members.dh_keys]
     sealed = tuple((bytes(d), keys.seal_to(members.dh_keys[d], new_key, context)) for d in staying)
     rotated = KeyRotated(epoch=epoch, removed=device, sealed=sealed)
+    # Keep the new key before anything records that it exists: a crash between the two must
+    # not leave an epoch nobody holds.
+    journal.adopt_epoch(epoch, new_key, write=False)
     journal.record(rotated)
     journal.adopt_epoch(epoch, new_key)
     return rotated
@@ -64,9 +67,12 @@ def adopt_rotations(journal: Journal, events: list[Event]) -> bool:
         mine = dict(body.sealed).get(journal.device.log)
         if mine is None:
             continue  # not sealed to us: we were the one removed
-        key = keys.open_sealed(
-            journal.device.dh_secret, mine, _context(journal.device.space, body.epoch)
-        )
+        try:
+            key = keys.open_sealed(
+                journal.device.dh_secret, mine, _context(journal.device.space, body.epoch)
+            )
+        except InvalidEnvelope:
+            continue  # a copy that does not open is someone's mistake, not ours to crash on
         # Signed by a device on the roster: this key may now seal what we write (and it
         # replaces anything a relay handed over for this epoch).
         journal.adopt_epoch(body.epoch, key)
@@ -80,6 +86,13 @@ def adopt_rotations(journal: Journal, events: list[Event]) -> bool:
 # same sealed keys as the key.rotated event) filed under the old capability; a device that
 # says hello with the old capability gets the blob, opens its copy and comes back with the new
 # capability. The removed device finds no copy for itself.
+
+
+def catch_up_keys(journal: Journal) -> bool:
+    """Adopt any new epoch sealed to us in rotations already stored (idempotent: run before a
+    sync, so a crash between storing a rotation and adopting its key is mended)."""
+    stored = [decode_event(i.raw) for i in journal.items() if i.type == "key.rotated"]
+    return bool(stored) and adopt_rotations(journal, stored)
 
 
 def relay_epoch(journal: Journal) -> int:
@@ -119,6 +132,8 @@ def adopt_rekey(journal: Journal, blob: bytes) -> bool:
     try:
         record = msgpack.unpackb(blob, raw=False, max_bin_len=1 << 16, max_array_len=64)
         epoch = int(record["epoch"])
+        if not 1 <= epoch < 1 << 31:
+            raise ValueError("epoch out of range")
         sealed = {bytes(d): bytes(k) for d, k in record["sealed"]}
     except (ValueError, TypeError, KeyError, msgpack.UnpackException):
         raise UnreadableEntry("the relay's key hand-over", "is malformed") from None

@@ -56,7 +56,9 @@ class LogStore(Protocol):
 
     def count(self) -> int: ...
 
-    def meta(self, key: str) -> bytes | None: ...
+    def meta(self, key: str) -> bytes | None:
+        """Metadata written with append. Values only ever grow (bytewise maximum): the one in
+        use is the HLC as 8 big-endian bytes, which two processes must never move backwards."""
 
     def snapshot(self) -> tuple[int, bytes] | None: ...
 
@@ -121,7 +123,8 @@ class MemoryLogStore:
             self._rows.append(row)
             self._by_pos[(row.log, row.seq)] = row
         self._heads = heads
-        self._meta.update(meta or {})
+        for key, value in (meta or {}).items():
+            self._meta[key] = max(self._meta.get(key, value), value)
         return len(new)
 
     def heads(self) -> Heads:
@@ -218,7 +221,7 @@ class SqliteLogStore:
                 for key, value in (meta or {}).items():
                     db.execute(
                         "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
-                        "DO UPDATE SET value = excluded.value",
+                        "DO UPDATE SET value = max(value, excluded.value)",
                         (key, value),
                     )
                 db.execute("COMMIT")

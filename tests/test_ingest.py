@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -9,11 +10,13 @@ import pytest
 
 from tend.core import entry, pairing, projections
 from tend.core.codec import encode_event
-from tend.core.events import CheckIn, Event, Gratitude
+from tend.core.events import CheckIn, DeviceAdded, Event, Gratitude, PersonNamed
 from tend.core.header import Header
-from tend.core.ids import EventId, Seq
+from tend.core.ids import EventId, Seq, new_log_id
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
+from tend.core.keystore import DeviceKeys
+from tend.core.store import MemoryLogStore
 
 
 def entries_of(journal: Journal) -> list[bytes]:
@@ -170,3 +173,112 @@ def test_a_forgery_at_the_end_of_a_run_keeps_the_honest_entries_before_it(
     assert [(r.seq, r.who) for r in report.refused] == [(seq + 1, "Sam")]
     assert report.applied == seq - held[0]  # type: ignore[index]
     assert alex.store.head(sam.device.log) == sam.store.head(sam.device.log)
+
+
+def forge_in_log(owner: Journal, signer: Journal, event: Event) -> bytes:
+    """An entry at the next seq of `owner`'s log, sealed with the space key, signed by `signer`."""
+    seq, prev = owner.store.head(owner.device.log)  # type: ignore[misc]
+    header = Header(owner.device.space, owner.device.log, Seq(seq + 1), owner.device.epoch, prev)
+    return entry.build(
+        header, encode_event(event), signer.device.sign_seed, signer.device.space_key
+    )
+
+
+def test_an_event_claiming_the_partner_as_author_is_refused(
+    couple: tuple[Journal, Journal],
+) -> None:
+    sam, alex = couple
+    exchange(sam, alex)
+    alex.record(CheckIn(day="good", energy=9))
+    # Alex's own device, signing as itself, claims Sam wrote this.
+    seq, _prev = alex.store.head(alex.device.log)  # type: ignore[misc]
+    claim = Event(
+        id=EventId(bytes(16)),
+        author=sam.device.person,
+        device=alex.device.log,
+        hlc=1 << 40,
+        wall_ms=1,
+        local_date="2026-01-01",
+        tz_minutes=0,
+        body=CheckIn(note="I give up"),
+    )
+    forged = forge_in_log(alex, alex, claim)
+    report = ingest(sam, [*entries_of(alex), forged])
+    assert [(r.seq, "someone other" in r.reason) for r in report.refused] == [(seq + 1, True)]
+    assert all("I give up" not in str(e.body) for e in sam.events())
+
+
+def test_nobody_can_rename_their_partner(couple: tuple[Journal, Journal]) -> None:
+    sam, alex = couple
+    exchange(sam, alex)
+    rename = Event(
+        id=EventId(bytes(16)),
+        author=alex.device.person,
+        device=alex.device.log,
+        hlc=1 << 40,
+        wall_ms=1,
+        local_date="2026-01-01",
+        tz_minutes=0,
+        body=PersonNamed(person=sam.device.person, name="Eve"),
+    )
+    report = ingest(sam, [forge_in_log(alex, alex, rename)])
+    assert report.refused and "someone other" in report.refused[0].reason
+    assert projections.names(sam.items())[sam.device.person] == "Sam"
+
+
+def test_a_device_added_by_a_forged_entry_gets_nothing_in(
+    tmp_path: Path, couple: tuple[Journal, Journal]
+) -> None:
+    sam, alex = couple
+    exchange(sam, alex)
+    keys = dataclasses.replace(
+        DeviceKeys.generate(sam.device.space, sam.device.person, new_log_id()),
+        space_keys=dict(sam.device.space_keys),
+    )
+    intruder = Journal(tmp_path / "intruder", keys, MemoryLogStore())
+    intruder.record(CheckIn(note="from a stolen key"))
+    added = Event(
+        id=EventId(bytes(16)),
+        author=sam.device.person,
+        device=sam.device.log,
+        hlc=1 << 40,
+        wall_ms=1,
+        local_date="2026-01-01",
+        tz_minutes=0,
+        body=DeviceAdded(
+            device=intruder.device.log,
+            person=sam.device.person,
+            sign_pub=intruder.device.sign_public,
+            dh_pub=intruder.device.dh_public,
+        ),
+    )
+    forged = forge_in_log(sam, alex, added)  # in Sam's log, but Alex cannot sign as Sam
+    report = ingest(alex, [forged, *entries_of(intruder)])
+    reasons = sorted(r.reason for r in report.refused)
+    assert reasons == [
+        "from a device that is not on the roster",
+        "signature does not verify (forged or altered)",
+    ]
+    assert intruder.device.log not in alex.store.heads()
+
+
+def test_an_entry_dated_far_in_the_future_is_refused_and_the_clock_stays(
+    couple: tuple[Journal, Journal],
+) -> None:
+    sam, alex = couple
+    exchange(sam, alex)
+    future = Event(
+        id=EventId(bytes(16)),
+        author=alex.device.person,
+        device=alex.device.log,
+        hlc=(1 << 61),
+        wall_ms=1,
+        local_date="2026-01-01",
+        tz_minutes=0,
+        body=CheckIn(note="from the far future"),
+    )
+    clock_before = sam.store.meta("hlc")
+    report = ingest(sam, [forge_in_log(alex, alex, future)])
+    assert [r.reason for r in report.refused] == ["is dated more than a day in the future"]
+    assert sam.store.meta("hlc") == clock_before
+    sam.record(CheckIn(day="rest"))  # and recording still works

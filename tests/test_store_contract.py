@@ -369,3 +369,10 @@ def test_a_file_that_is_not_a_database_raises_corrupt_store(tmp_path: Path, cont
             opened.count()
         finally:
             opened.close()
+
+
+def test_metadata_never_moves_backwards(store: LogStore, alice: Writer) -> None:
+    a1, a2 = alice.chain(2)
+    store.append([(a1, 1)], meta={"hlc": (500).to_bytes(8, "big")})
+    store.append([(a2, 2)], meta={"hlc": (400).to_bytes(8, "big")})
+    assert store.meta("hlc") == (500).to_bytes(8, "big")
