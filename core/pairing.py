@@ -5,7 +5,8 @@ Theory of operation
 `tend invite` makes a short single-use code, e.g. ``K7QM4-XD2PA`` (50 random bits). Both
 sides stretch it with scrypt and derive, with HKDF, two mailbox ids (one per direction) and a
 key. The relay only ever sees the mailbox ids and sealed bytes, never the code; reversing a
-mailbox id means a scrypt per guess over 2^50 codes, inside the ten minutes an invite lives.
+mailbox id (or opening a recorded invitation) means a scrypt per guess over 2^50 codes; see
+docs/security.md for what that does and does not protect.
 
     inviter ── sealed bundle (space id, space keys, inviter's device, relay, expiry) ──▶ joiner
     joiner  ── sealed reply (its new device: log id, person, public keys, label) ──────▶ inviter
