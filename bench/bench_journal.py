@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    /tmp/venv/bin/python bench/bench_journal.py [--quick]
+    python bench/bench_journal.py [--quick]
 
 The ten-year journal (36,500 entries by two partners) is built once and cached under bench/.work/;
 every run works on copies of it in bench/.work/run/, on the working disk (never a tmpfs), so a

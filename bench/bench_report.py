@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    /tmp/venv/bin/python bench/bench_report.py [--quick]
+    python bench/bench_report.py [--quick]
 
 It uses the ten-year journal bench/bench_journal.py builds and caches under bench/.work/ (built
 once if it is missing), on a copy in bench/.work/report-run/. It measures the whole command as a

@@ -1,6 +1,6 @@
 """Generate the byte-exact sync frame vectors: tests/vectors/frames.json.
 
-    /tmp/venv/bin/python tests/vectors/make_frame_vectors.py
+    python tests/vectors/make_frame_vectors.py
 
 The valid frames are written here straight from the wire format (docs/protocol.md, "Frames"):
 each is a msgpack map packed by hand with the keys in the documented order, not produced by

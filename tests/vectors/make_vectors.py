@@ -1,6 +1,6 @@
 """Generate the byte-exact crypto test vectors: tests/vectors/envelope.json and entry.json.
 
-    /tmp/venv/bin/python tests/vectors/make_vectors.py
+    python tests/vectors/make_vectors.py
 
 Everything is deterministic: keys, salts, signing seeds and plaintexts are fixed below, and
 Ed25519 signatures are deterministic, so a second run writes identical files. The committed JSON
