@@ -107,14 +107,30 @@ class Journal:
         if cls.exists(home):
             raise AlreadyInitialised(f"there is already a journal in {home}")
         PersonNamed(person=new_person_id(), name=name)  # validate before touching the disk
-        ensure_private_dir(home)
-        for stale in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
-            # Left by an init that was interrupted before its device file was written:
-            # nothing in it was ever acknowledged, and without the keys it cannot be read.
-            (home / stale).unlink(missing_ok=True)
         device = DeviceKeys.generate(new_space_id(), new_person_id(), new_log_id())
         device.settings["relay_epoch"] = device.epoch
-        journal = cls(home, device, SqliteLogStore(home / DB_NAME), now)
+        journal = cls.begin(home, device, passphrase, label=label, name=name, now=now)
+        return journal
+
+    @classmethod
+    def begin(
+        cls,
+        home: Path,
+        device: DeviceKeys,
+        passphrase: str | None,
+        *,
+        label: str,
+        name: str | None,
+        now: Clock | None = None,
+    ) -> Journal:
+        """A new journal for `device` in `home`: its first entries, then its device file."""
+        ensure_private_dir(home)
+        for stale in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
+            # Left by a set-up that was interrupted before its device file was written:
+            # nothing in it was ever acknowledged, and without the keys it cannot be read.
+            (home / stale).unlink(missing_ok=True)
+        journal = cls(home, device, SqliteLogStore(home / DB_NAME), now or _now)
+        journal.passphrase = passphrase
         journal.record(
             DeviceAdded(
                 device=device.log,
@@ -124,10 +140,10 @@ class Journal:
                 label=label,
             )
         )
-        journal.record(PersonNamed(person=device.person, name=name))
+        if name:
+            journal.record(PersonNamed(person=device.person, name=name))
         # The device file is written last: a crash before this leaves no half-made journal.
         keystore.save(home / keystore.FILE_NAME, device, passphrase)
-        journal.passphrase = passphrase
         return journal
 
     @classmethod

@@ -29,14 +29,12 @@ from typing import Any
 
 import msgpack
 
-from tend.core import envelope, keys, keystore
+from tend.core import envelope, keys
 from tend.core.errors import InvalidEnvelope, UserError
-from tend.core.events import DeviceAdded, PersonNamed
-from tend.core.fsutil import ensure_private_dir
+from tend.core.events import DeviceAdded
 from tend.core.ids import LogId, PersonId, SpaceId, new_log_id, new_person_id
-from tend.core.journal import DB_NAME, Clock, Journal
+from tend.core.journal import Clock, Journal
 from tend.core.keystore import DeviceKeys
-from tend.core.store import SqliteLogStore
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 CODE_CHARS = 10
@@ -171,23 +169,14 @@ def join(
         settings={"relay": bundle["relay"], "relay_epoch": int(bundle["epoch"])},
         anchors={**dict(bundle.get("trusted", {})), bundle["inviter"]: bundle["inviter_pub"]},
     )
-    ensure_private_dir(home)
-    (home / DB_NAME).unlink(missing_ok=True)
-    store = SqliteLogStore(home / DB_NAME)
-    journal = Journal(home, device, store, clock) if clock else Journal(home, device, store)
-    journal.passphrase = passphrase
-    journal.record(
-        DeviceAdded(
-            device=device.log,
-            person=device.person,
-            sign_pub=device.sign_public,
-            dh_pub=device.dh_public,
-            label=label,
-        )
+    journal = Journal.begin(
+        home,
+        device,
+        passphrase,
+        label=label,
+        name=None if own else name,
+        now=clock,
     )
-    if not own and name:
-        journal.record(PersonNamed(person=device.person, name=name))
-    keystore.save(home / keystore.FILE_NAME, device, passphrase)
     reply = _seal(
         invite.key,
         {

@@ -10,7 +10,7 @@ import pytest
 
 from tend.core import entry, pairing, projections
 from tend.core.codec import encode_event
-from tend.core.events import CheckIn, DeviceAdded, Event, Gratitude, PersonNamed
+from tend.core.events import CheckIn, DeviceAdded, Event, Gratitude, Payload, PersonNamed
 from tend.core.header import Header
 from tend.core.ids import EventId, Seq, new_log_id
 from tend.core.ingest import ingest
@@ -101,22 +101,8 @@ def test_an_entry_forged_by_the_partner_in_my_log_is_refused(
 ) -> None:
     sam, alex = couple
     exchange(sam, alex)
-    seq, prev = sam.store.head(sam.device.log)  # type: ignore[misc]
-    forged_event = Event(
-        id=EventId(bytes(16)),
-        author=sam.device.person,
-        device=sam.device.log,
-        hlc=1 << 40,
-        wall_ms=1,
-        local_date="2026-01-01",
-        tz_minutes=0,
-        body=CheckIn(note="I give up"),
-    )
-    header = Header(sam.device.space, sam.device.log, Seq(seq + 1), sam.device.epoch, prev)
     # Alex holds the space key, so the envelope opens; but Alex cannot sign as Sam's device.
-    forged = entry.build(
-        header, encode_event(forged_event), alex.device.sign_seed, alex.device.space_key
-    )
+    forged = forge_in_log(sam, alex, claim(sam, sam, CheckIn(note="I give up")))
     report = ingest(alex, [forged])
     assert [r.reason for r in report.refused] == ["signature does not verify (forged or altered)"]
     assert report.refused[0].who == "Sam"
@@ -153,26 +139,27 @@ def test_a_forgery_at_the_end_of_a_run_keeps_the_honest_entries_before_it(
     exchange(sam, alex)
     for energy in range(3):
         sam.record(CheckIn(energy=energy))
-    seq, prev = sam.store.head(sam.device.log)  # type: ignore[misc]
-    forged_event = Event(
-        id=EventId(bytes(16)),
-        author=sam.device.person,
-        device=sam.device.log,
-        hlc=1 << 40,
-        wall_ms=1,
-        local_date="2026-01-01",
-        tz_minutes=0,
-        body=CheckIn(note="forged"),
-    )
-    header = Header(sam.device.space, sam.device.log, Seq(seq + 1), sam.device.epoch, prev)
-    forged = entry.build(
-        header, encode_event(forged_event), alex.device.sign_seed, alex.device.space_key
-    )
+    seq, _prev = sam.store.head(sam.device.log)  # type: ignore[misc]
+    forged = forge_in_log(sam, alex, claim(sam, sam, CheckIn(note="forged")))
     held = alex.store.head(sam.device.log)
     report = ingest(alex, [*entries_of(sam), forged])
     assert [(r.seq, r.who) for r in report.refused] == [(seq + 1, "Sam")]
     assert report.applied == seq - held[0]  # type: ignore[index]
     assert alex.store.head(sam.device.log) == sam.store.head(sam.device.log)
+
+
+def claim(author: Journal, device: Journal, body: Payload) -> Event:
+    """An event saying `author` wrote `body` on `device` (true or not)."""
+    return Event(
+        id=EventId(bytes(16)),
+        author=author.device.person,
+        device=device.device.log,
+        hlc=1 << 40,
+        wall_ms=1,
+        local_date="2026-01-01",
+        tz_minutes=0,
+        body=body,
+    )
 
 
 def forge_in_log(owner: Journal, signer: Journal, event: Event) -> bytes:
