@@ -48,7 +48,7 @@ def add(
     )
 
 
-ANCHORS = {LAPTOP: KEY[LAPTOP]}
+ANCHORS: dict[bytes, bytes] = {LAPTOP: KEY[LAPTOP]}
 HONEST = [
     add(LAPTOP, LAPTOP, SAM),
     add(LAPTOP, PHONE, SAM),
