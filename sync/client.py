@@ -27,6 +27,8 @@ from tend.core.journal import Journal
 from tend.sync import protocol as p
 
 BATCH_BYTES = 1 << 20
+INGEST_BYTES = 4 << 20  # catch-up entries verified and applied together, at most
+INGEST_ENTRIES = 8192
 POLL_SECONDS = 0.05
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
@@ -78,6 +80,7 @@ class Session:
         self.relay_heads: dict[bytes, int] = {}
         self._next_id = 1
         self._sent: dict[bytes, int] = {}  # what the relay holds or we pushed, per log
+        self._seen: int | None = None  # store.count() when _unsent last looked
 
     async def send(self, frame: p.Frame) -> None:
         await self.ws.send_bytes(self.conn.send(frame))
@@ -136,12 +139,22 @@ class Session:
 
     def _unsent(self) -> Iterator[bytes]:
         store = self.journal.store
-        for log, (seq, _hash) in store.heads().items():
-            if seq > self._sent.get(log, 0):
-                for stored in store.log_entries(log):
-                    if stored.seq > self._sent.get(log, 0):
-                        yield stored.entry
-                self._sent[log] = seq
+        # Counted before looking: rows never go away and a new one gets a rowid above every
+        # existing one, so all rows added from here on have rowid > count.
+        count = store.count()
+        if self._seen is None:  # first look: every log the relay holds less of
+            for log, (seq, _hash) in store.heads().items():
+                if seq > self._sent.get(log, 0):
+                    for stored in store.log_entries(log):
+                        if stored.seq > self._sent.get(log, 0):
+                            yield stored.entry
+                    self._sent[log] = seq
+        elif count != self._seen:  # later looks (the live poll): only the rows added since
+            for stored in store.since(self._seen):
+                if stored.seq > self._sent.get(stored.log, 0):
+                    yield stored.entry
+                    self._sent[stored.log] = stored.seq
+        self._seen = count
 
     async def upload(self) -> int:
         """Push everything the relay lacks; returns once every push is acknowledged."""
@@ -171,15 +184,32 @@ class Session:
         missing = sum(max(0, seq - have.get(log, 0)) for log, seq in self.relay_heads.items())
         await self.send(p.Pull(have))
         done = 0
-        while True:
-            frame = await self.receive()
-            if isinstance(frame, p.CaughtUp):
-                return
-            if isinstance(frame, p.Entries):
-                self.report.add(ingest(self.journal, frame.entries))
-                done += len(frame.entries)
-                if progress:
-                    progress(done, max(missing, done))
+        # Frames are taken in together, up to INGEST_BYTES or INGEST_ENTRIES: each ingest also
+        # brings the journal's view up to date, which costs about as much as everything held.
+        pending: list[bytes] = []
+        size = 0
+
+        def take_in() -> None:
+            if pending:
+                self.report.add(ingest(self.journal, pending))
+                pending.clear()
+
+        try:
+            while True:
+                frame = await self.receive()
+                if isinstance(frame, p.CaughtUp):
+                    return
+                if isinstance(frame, p.Entries):
+                    pending.extend(frame.entries)
+                    size += sum(len(raw) for raw in frame.entries)
+                    if size >= INGEST_BYTES or len(pending) >= INGEST_ENTRIES:
+                        take_in()
+                        size = 0
+                    done += len(frame.entries)
+                    if progress:
+                        progress(done, max(missing, done))
+        finally:
+            take_in()  # also what arrived before the link dropped: it is kept, as before
 
     async def live(self, stop: asyncio.Event) -> None:
         """Apply live entries and push local ones until `stop` is set or the link drops."""
