@@ -67,13 +67,15 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
     received = int(journal.now().timestamp() * 1000) if now_ms is None else now_ms
     runs = [_open_run(journal, log, raws, report) for log, raws in _by_log(entries, report).items()]
     members, good = _verified(journal, runs, report)
-    names = projections.names(journal.items())
+    names = projections.names(journal.membership())
     report.refused = [_named(r, members, names) for r in report.refused]
     if good:
         last = journal.store.meta("hlc")
         hlc = int.from_bytes(last, "big") if last else 0
         for _raw, readable in good:
             hlc = clock.observe(hlc, readable.outer.hlc)
+        for raw, readable in good:
+            journal.remember_opened(entry_hash(raw), readable.item(received))
         report.applied = journal.store.append(
             [(raw, received) for raw, _r in good], meta={"hlc": hlc.to_bytes(8, "big")}
         )
@@ -98,7 +100,7 @@ def _verified(
     A device.added in a run counts only once that run's signature has verified, so nothing a
     forged or refused run says about membership can let another run in.
     """
-    stored = [decode_event(i.raw) for i in journal.items() if i.type.startswith("device.")]
+    stored = [decode_event(i.raw) for i in journal.membership() if i.type.startswith("device.")]
     verified: list[Event] = []
     good: list[tuple[bytes, Readable]] = []
     pending = [run for run in runs if run.accepted]

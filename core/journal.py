@@ -8,6 +8,7 @@ in merge order (HLC, log id, seq), served from the sealed view cache and topped 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,7 +41,10 @@ from tend.core.keystore import DeviceKeys
 from tend.core.store import LogStore, SqliteLogStore
 
 DB_NAME = "journal.db"
-SNAPSHOT_EVERY = 200  # new entries a read may fold in before it re-seals the view cache
+SNAPSHOT_EVERY = 200
+MEMBERSHIP = frozenset(
+    {"device.added", "device.removed", "person.named", "key.rotated"}
+)  # new entries a read may fold in before it re-seals the view cache
 _PRIVATE_AAD = b"tend/private/v1"
 Clock = Callable[[], dt.datetime]
 
@@ -85,6 +89,8 @@ class Journal:
         self.store = store
         self.now = now
         self._items: list[Item] | None = None
+        self._membership: list[Item] = []
+        self._opened: dict[bytes, Item] = {}
         self.passphrase: str | None = None
         self._upto = 0
 
@@ -265,18 +271,43 @@ class Journal:
         """Every event this device can read, in merge order."""
         if self._items is None:
             self._items, self._upto = self._load_snapshot()
+            self._membership = [i for i in self._items if i.type in MEMBERSHIP]
         fresh = [
-            (s.rowid, self.item_of(s.entry, s.received_at)) for s in self.store.since(self._upto)
+            (s.rowid, self._opened.get(s.hash) or self.item_of(s.entry, s.received_at))
+            for s in self.store.since(self._upto)
         ]
+        self._opened.clear()
         if fresh:
-            self._items.extend(item for _rowid, item in fresh)
-            self._items.sort(key=lambda i: i.order)
+            self._merge([item for _rowid, item in fresh])
             self._upto = fresh[-1][0]
             if len(fresh) >= SNAPSHOT_EVERY:
                 self.store.save_snapshot(
                     self._upto, cache.seal_snapshot(self.device.local_key, self._upto, self._items)
                 )
         return self._items
+
+    def _merge(self, fresh: list[Item]) -> None:
+        assert self._items is not None
+        fresh.sort(key=lambda i: i.order)
+        self._membership.extend(i for i in fresh if i.type in MEMBERSHIP)
+        self._membership.sort(key=lambda i: i.order)
+        if not self._items or fresh[0].order >= self._items[-1].order:
+            self._items.extend(fresh)  # the usual case: what is new sorts last
+        elif len(fresh) < 64:
+            for item in fresh:
+                bisect.insort(self._items, item, key=lambda i: i.order)
+        else:
+            self._items.extend(fresh)
+            self._items.sort(key=lambda i: i.order)
+
+    def membership(self) -> list[Item]:
+        """Items that say who is here: devices added and removed, names, key rotations."""
+        self.items()
+        return self._membership
+
+    def remember_opened(self, digest: bytes, item: Item) -> None:
+        """An entry about to be appended that ingest has already opened (no need twice)."""
+        self._opened[digest] = item
 
     def _load_snapshot(self) -> tuple[list[Item], int]:
         snap = self.store.snapshot()

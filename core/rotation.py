@@ -28,7 +28,7 @@ def _context(space: bytes, epoch: int) -> bytes:
 
 
 def current_roster(journal: Journal) -> roster.Roster:
-    events = [decode_event(i.raw) for i in journal.items() if i.type.startswith(("device.",))]
+    events = [decode_event(i.raw) for i in journal.membership() if i.type.startswith("device.")]
     return roster.build(journal.trust_anchors(), events)
 
 
@@ -91,7 +91,7 @@ def adopt_rotations(journal: Journal, events: list[Event]) -> bool:
 def catch_up_keys(journal: Journal) -> bool:
     """Adopt any new epoch sealed to us in rotations already stored (idempotent: run before a
     sync, so a crash between storing a rotation and adopting its key is mended)."""
-    stored = [decode_event(i.raw) for i in journal.items() if i.type == "key.rotated"]
+    stored = [decode_event(i.raw) for i in journal.membership() if i.type == "key.rotated"]
     return bool(stored) and adopt_rotations(journal, stored)
 
 
@@ -112,7 +112,7 @@ def pending_rekey(journal: Journal) -> tuple[int, bytes] | None:
     current = journal.device.epoch
     if current <= relay_epoch(journal):
         return None
-    for item in reversed(journal.items()):
+    for item in reversed(journal.membership()):
         if item.type == "key.rotated":
             body = decode_event(item.raw).body
             if isinstance(body, KeyRotated) and body.epoch == current:

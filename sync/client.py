@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
 
 from tend.core import pairing, rotation
-from tend.core.errors import TendError
+from tend.core.errors import ChainError, TendError
+from tend.core.header import Header
 from tend.core.ingest import IngestReport, Refusal, ingest
 from tend.core.journal import Journal
 from tend.sync import protocol as p
@@ -29,7 +30,9 @@ from tend.sync import protocol as p
 BATCH_BYTES = 1 << 20
 INGEST_BYTES = 4 << 20  # catch-up entries verified and applied together, at most
 INGEST_ENTRIES = 8192
-POLL_SECONDS = 0.05
+# How often a watching device looks for entries recorded by another process (each look is one
+# cheap COUNT); 10 ms keeps live latency low for about 1-2% of a core while idle.
+POLL_SECONDS = 0.01
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 Progress = Callable[[int, int], None]
@@ -81,6 +84,17 @@ class Session:
         self._next_id = 1
         self._sent: dict[bytes, int] = {}  # what the relay holds or we pushed, per log
         self._seen: int | None = None  # store.count() when _unsent last looked
+
+    def _apply(self, entries: Sequence[bytes]) -> None:
+        """Verify and apply entries from the relay; the relay has them, so never send them back."""
+        self.report.add(ingest(self.journal, entries))
+        for raw in entries:
+            try:
+                header = Header.decode(raw)
+            except ChainError:
+                continue
+            # The relay holds this log up to here (it stores logs contiguously).
+            self._sent[header.log] = max(self._sent.get(header.log, 0), header.seq)
 
     async def send(self, frame: p.Frame) -> None:
         await self.ws.send_bytes(self.conn.send(frame))
@@ -135,7 +149,7 @@ class Session:
             if isinstance(frame, p.Error) and frame.id == request:
                 raise RelayRefused(f"the relay refused the new key: {frame.code}")
             if isinstance(frame, p.Entries):
-                self.report.add(ingest(self.journal, frame.entries))
+                self._apply(frame.entries)
 
     def _unsent(self) -> Iterator[bytes]:
         store = self.journal.store
@@ -173,7 +187,7 @@ class Session:
             elif isinstance(frame, p.Error) and frame.id in pending:
                 raise RelayRefused(f"the relay refused an upload: {frame.code} {frame.message}")
             elif isinstance(frame, p.Entries):
-                self.report.add(ingest(self.journal, frame.entries))
+                self._apply(frame.entries)
         self.report.uploaded += uploaded
         return uploaded
 
@@ -191,7 +205,7 @@ class Session:
 
         def take_in() -> None:
             if pending:
-                self.report.add(ingest(self.journal, pending))
+                self._apply(pending)
                 pending.clear()
 
         try:
@@ -227,7 +241,7 @@ class Session:
         while True:
             frame = await self.receive()
             if isinstance(frame, p.Entries):
-                self.report.add(ingest(self.journal, frame.entries))
+                self._apply(frame.entries)
             elif isinstance(frame, p.Error) and frame.id is not None:
                 raise RelayRefused(f"the relay refused an upload: {frame.code} {frame.message}")
 
