@@ -25,7 +25,7 @@ import html
 import io
 import re
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -436,30 +436,45 @@ def _when(ev: Event) -> str:
     return f'<span class="when">{esc(f"{dt.date.fromisoformat(ev.local_date):%a %-d %b}")}</span>'
 
 
-def _milestones(report: Report) -> list[str]:
-    out = ['<section id="small-wins">', "<h2>Small wins</h2>"]
-    if not report.milestones:
-        out.append('<p class="quiet">No small wins noted in these days yet.</p>')
-    for month, events in _by_month(report.milestones):
+def _monthly(
+    section: str, title: str, empty: str, events: Sequence[Event], line: Callable[[Event], str]
+) -> list[str]:
+    """A section of entries grouped under month headings, one list item each."""
+    out = [f'<section id="{section}">', f"<h2>{title}</h2>"]
+    if not events:
+        out.append(f'<p class="quiet">{empty}</p>')
+    for month, in_month in _by_month(events):
         out += [f"<h3>{esc(_month_heading(month))}</h3>", '<ul class="entries">']
-        for ev in events:
-            body = ev.body
-            assert isinstance(body, Milestone)
-            line = (
-                f'<li>{_when(ev)}<span class="title">{esc(body.title)}</span>'
-                f'<span class="tag">{esc(body.category)}</span>'
-                f' <span class="note">· {esc(_who(report, ev, body.who))}</span>'
-            )
-            if body.note:
-                line += f' <span class="note">· {esc(body.note)}</span>'
-            cheers = report.celebrations.get(ev.id, [])
-            if cheers:
-                by = ", ".join(sorted({report.names.get(c.author, "someone") for c in cheers}))
-                line += f' <span class="cheer">· celebrated by {esc(by)}</span>'
-            out.append(line + "</li>")
+        out += [f"<li>{line(ev)}</li>" for ev in in_month]
         out.append("</ul>")
     out.append("</section>")
     return out
+
+
+def _milestones(report: Report) -> list[str]:
+    def line(ev: Event) -> str:
+        body = ev.body
+        assert isinstance(body, Milestone)
+        text = (
+            f'{_when(ev)}<span class="title">{esc(body.title)}</span>'
+            f'<span class="tag">{esc(body.category)}</span>'
+            f' <span class="note">· {esc(_who(report, ev, body.who))}</span>'
+        )
+        if body.note:
+            text += f' <span class="note">· {esc(body.note)}</span>'
+        cheers = report.celebrations.get(ev.id, [])
+        if cheers:
+            by = ", ".join(sorted({report.names.get(c.author, "someone") for c in cheers}))
+            text += f' <span class="cheer">· celebrated by {esc(by)}</span>'
+        return text
+
+    return _monthly(
+        "small-wins",
+        "Small wins",
+        "No small wins noted in these days yet.",
+        report.milestones,
+        line,
+    )
 
 
 def _who(report: Report, ev: Event, who: str) -> str:
@@ -474,22 +489,18 @@ def _who(report: Report, ev: Event, who: str) -> str:
 
 
 def _gratitude(report: Report) -> list[str]:
-    out = ['<section id="thank-yous">', "<h2>Thank-yous</h2>"]
-    if not report.gratitude:
-        out.append('<p class="quiet">No thank-yous in these days yet.</p>')
-    for month, events in _by_month(report.gratitude):
-        out += [f"<h3>{esc(_month_heading(month))}</h3>", '<ul class="entries">']
-        for ev in events:
-            body = ev.body
-            assert isinstance(body, Gratitude)
-            author = report.names.get(ev.author, "someone")
-            out.append(
-                f'<li>{_when(ev)}<span class="who">{esc(author)}</span>: '
-                f'<span class="text">{esc(body.text)}</span></li>'
-            )
-        out.append("</ul>")
-    out.append("</section>")
-    return out
+    def line(ev: Event) -> str:
+        body = ev.body
+        assert isinstance(body, Gratitude)
+        author = report.names.get(ev.author, "someone")
+        return (
+            f'{_when(ev)}<span class="who">{esc(author)}</span>: '
+            f'<span class="text">{esc(body.text)}</span>'
+        )
+
+    return _monthly(
+        "thank-yous", "Thank-yous", "No thank-yous in these days yet.", report.gratitude, line
+    )
 
 
 def write(path: Path, page: str) -> None:
