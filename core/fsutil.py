@@ -19,7 +19,9 @@ def write_private_atomic(path: Path, data: bytes) -> None:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:  # os.write may write less than asked (signals, some file systems)
+                view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)
