@@ -21,7 +21,7 @@ def write_private_atomic(path: Path, data: bytes) -> None:
         try:
             view = memoryview(data)
             while view:  # os.write may write less than asked (signals, some file systems)
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
