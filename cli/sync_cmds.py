@@ -45,12 +45,22 @@ def _fail_on_refusals(report: object) -> None:
     from tend.sync.client import SyncReport
 
     assert isinstance(report, SyncReport)
+    for code in report.upload_refused:
+        click.echo(
+            f"refused by the relay: an upload from this device ({code}); it stays safe here",
+            err=True,
+        )
     if report.refused:
         for refusal in report.refused:
             click.echo(f"refused: {refusal}", err=True)
         raise IntegrityError(
             f"{len(report.refused)} problem(s) in what the relay sent; nothing "
             "after them was applied (listed above)"
+        )
+    if report.upload_refused:
+        raise IntegrityError(
+            "the relay holds something else where this device's entries belong (listed "
+            "above); nothing here was lost"
         )
 
 

@@ -60,6 +60,7 @@ class SyncReport:
     duplicates: int = 0
     sealed_away: int = 0
     refused: list[Refusal] = field(default_factory=list)
+    upload_refused: list[str] = field(default_factory=list)  # the relay's error codes
 
     def add(self, part: IngestReport) -> None:
         self.downloaded += part.applied
@@ -185,7 +186,10 @@ class Session:
                 pending.discard(frame.id)
                 uploaded += frame.stored
             elif isinstance(frame, p.Error) and frame.id in pending:
-                raise RelayRefused(f"the relay refused an upload: {frame.code} {frame.message}")
+                # Not fatal: what is here stays here, and catching up still runs, so one
+                # refused log (someone pushed junk at its next seq) cannot stop the whole sync.
+                pending.discard(frame.id)
+                self.report.upload_refused.append(frame.code)
             elif isinstance(frame, p.Entries):
                 self._apply(frame.entries)
         self.report.uploaded += uploaded
@@ -195,6 +199,12 @@ class Session:
         have: dict[bytes, int] = {
             bytes(log): int(seq) for log, (seq, _h) in self.journal.store.heads().items()
         }
+        own = self.journal.device.log
+        if self.relay_heads.get(own) and own in have:
+            # Ask again for the relay's copy of our last entry it holds: if someone wrote at our
+            # next position there, this is where it shows (as a fork), instead of the relay
+            # quietly holding their bytes where ours belong.
+            have[own] = max(0, min(have[own], self.relay_heads[own]) - 1)
         missing = sum(max(0, seq - have.get(log, 0)) for log, seq in self.relay_heads.items())
         await self.send(p.Pull(have))
         done = 0
@@ -348,6 +358,7 @@ async def watch(
 
 
 def _merge(total: SyncReport, part: SyncReport) -> None:
+    total.upload_refused.extend(part.upload_refused)
     total.uploaded += part.uploaded
     total.downloaded += part.downloaded
     total.duplicates += part.duplicates

@@ -323,3 +323,48 @@ def test_watching_devices_receive_each_others_entries_live(
         watcher.send_signal(signal.SIGTERM)
         watcher.communicate(timeout=20)
     assert watcher.returncode == 0
+
+
+def test_a_log_wedged_on_the_relay_still_lets_the_device_catch_up(
+    couple: tuple[TendCLI, TendCLI],
+    relay: Relay,
+) -> None:
+    import asyncio
+    import os as _os
+
+    from tend.core.header import Header, entry_hash
+    from tend.core.ids import LogId, Seq, SpaceId
+    from tend.sync.relay_store import SqliteRelayStore
+
+    sam, alex = couple
+    sam.ok("sync")
+    journal = Journal.open(sam.home)
+    seq, last_hash = journal.store.head(journal.device.log)  # type: ignore[misc]
+    space, log, epoch = journal.device.space, journal.device.log, journal.device.epoch
+    journal.close()
+    relay.stop()
+    junk = Header(SpaceId(space), LogId(log), Seq(seq + 1), epoch, last_hash).encode()
+    junk += _os.urandom(400)  # someone with the capability wrote at Sam's next position
+
+    async def wedge() -> None:
+        store = await SqliteRelayStore.open(relay.db)
+        try:
+            await store.put(SpaceId(space), [junk])
+        finally:
+            await store.close()
+
+    asyncio.run(wedge())
+    relay.start()
+    assert entry_hash(junk) != last_hash
+    alex.ok("gratitude", "for the tea, after the wedge")
+    seen_by_alex = alex("sync")  # uploads, then refuses the junk in Sam's log
+    assert seen_by_alex.returncode == 3 and "Sam's device" in seen_by_alex.stderr
+    sam.ok("checkin", "--day", "rest")
+    sam.ok("checkin", "--day", "gentle")  # the relay takes seq+1 as held; this one it refuses
+    result = sam("sync")
+    assert result.returncode == 3, result.stderr
+    assert "Sam's device" in result.stderr and "fork" in result.stderr
+    assert "refused by the relay: an upload from this device" in result.stderr
+    texts = [e["fields"].get("text") for e in timeline(sam)]
+    assert "for the tea, after the wedge" in texts  # catching up still ran
+    assert [e["type"] for e in timeline(sam)][-1] == "checkin"  # and nothing was lost here
