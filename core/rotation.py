@@ -39,6 +39,11 @@ def remove_device(journal: Journal, device: LogId) -> KeyRotated:
         raise UserError("this device cannot remove itself; remove it from another device")
     if device not in members.keys or device in members.removed:
         raise UserError(f"no device {short(device)} on the roster")
+    if members.people.get(device) != journal.device.person:
+        # Each person removes their own devices (core/roster.py ignores anything else).
+        raise UserError(
+            f"device {short(device)} is your partner's: only one of their own devices can remove it"
+        )
     journal.record(DeviceRemoved(device=device))
     new_key = keys.new_key()
     epoch = max(journal.device.space_keys) + 1

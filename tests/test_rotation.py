@@ -70,7 +70,7 @@ def test_history_stays_readable_after_rotation(three: tuple[Journal, Journal, Jo
     sam, alex, old = three
     alex.record(Gratitude(text="for the soup"))
     gossip(sam, alex, old)
-    rotation.remove_device(sam, old.device.log)
+    rotation.remove_device(alex, old.device.log)
     gossip(sam, alex)
     reopened = Journal.open(sam.home)
     assert [e.body.text for e in reopened.events() if isinstance(e.body, Gratitude)] == [
@@ -95,9 +95,9 @@ def test_the_rotation_is_sealed_to_every_device_that_stays(
     three: tuple[Journal, Journal, Journal],
 ) -> None:
     sam, alex, old = three
-    rotated = rotation.remove_device(sam, old.device.log)
+    rotated = rotation.remove_device(alex, old.device.log)
     assert {bytes(d) for d, _sealed in rotated.sealed} == {sam.device.log, alex.device.log}
-    last = decode_event(sam.items()[-1].raw)
+    last = decode_event(alex.items()[-1].raw)
     assert last.type == "key.rotated"
 
 
@@ -110,3 +110,12 @@ def test_a_device_cannot_remove_itself_or_a_stranger(
     stranger = Journal.create(tmp_path / "stranger", "Stranger")
     with pytest.raises(UserError, match="no device"):
         rotation.remove_device(sam, stranger.device.log)
+
+
+def test_a_partner_cannot_remove_the_other_persons_device(
+    three: tuple[Journal, Journal, Journal],
+) -> None:
+    sam, _alex, old = three
+    with pytest.raises(UserError, match="only one of their own devices"):
+        rotation.remove_device(sam, old.device.log)
+    assert sam.device.epoch == 1
