@@ -235,10 +235,7 @@ def _open_run(
 
 
 def _is_stored_copy(journal: Journal, header: Header, raw: bytes) -> bool:
-    for stored in journal.store.log_entries(header.log):
-        if stored.seq == header.seq:
-            return stored.entry == raw
-    return False
+    return journal.store.entry_at(header.log, header.seq) == raw
 
 
 def _check_header(journal: Journal, header: Header, seq: int, prev: bytes) -> str | None:

@@ -54,6 +54,9 @@ class LogStore(Protocol):
 
     def log_entries(self, log: LogId) -> Iterator[StoredEntry]: ...
 
+    def entry_at(self, log: LogId, seq: int) -> bytes | None:
+        """The stored bytes at (log, seq), if any."""
+
     def count(self) -> int: ...
 
     def meta(self, key: str) -> bytes | None:
@@ -138,6 +141,10 @@ class MemoryLogStore:
 
     def log_entries(self, log: LogId) -> Iterator[StoredEntry]:
         return iter(sorted((r for r in self._rows if r.log == log), key=lambda r: r.seq))
+
+    def entry_at(self, log: LogId, seq: int) -> bytes | None:
+        row = self._by_pos.get((log, seq))
+        return row.entry if row else None
 
     def count(self) -> int:
         return len(self._rows)
@@ -283,6 +290,13 @@ class SqliteLogStore:
             "WHERE log_id = ? ORDER BY seq",
             (log,),
         )
+
+    def entry_at(self, log: LogId, seq: int) -> bytes | None:
+        with _translated("reading the journal"):
+            row = self._db.execute(
+                "SELECT entry FROM entries WHERE log_id = ? AND seq = ?", (log, seq)
+            ).fetchone()
+        return bytes(row[0]) if row else None
 
     def count(self) -> int:
         with _translated("reading the journal"):

@@ -376,3 +376,14 @@ def test_metadata_never_moves_backwards(store: LogStore, alice: Writer) -> None:
     store.append([(a1, 1)], meta={"hlc": (500).to_bytes(8, "big")})
     store.append([(a2, 2)], meta={"hlc": (400).to_bytes(8, "big")})
     assert store.meta("hlc") == (500).to_bytes(8, "big")
+
+
+def test_entry_at_finds_exactly_the_stored_bytes(store: LogStore, alice: Writer) -> None:
+    a1, a2 = alice.chain(2)
+    store.append([(a1, 1), (a2, 2)])
+    log = Header.decode(a1).log
+    assert (store.entry_at(log, 1), store.entry_at(log, 2), store.entry_at(log, 3)) == (
+        a1,
+        a2,
+        None,
+    )
