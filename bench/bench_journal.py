@@ -722,14 +722,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "results": [r.as_json() for r in results],
         "total_seconds": round(total, 1),
     }
+    publish(table(results), report, "latest.json", total)
+    return 0
+
+
+def publish(rendered: str, report: dict[str, Any], name: str, total: float) -> None:
+    """Print the table and the JSON report, and keep the report in bench/results/NAME."""
     print()
-    print(table(results))
+    print(rendered)
     print()
     print(json.dumps(report, indent=2))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwhole run: {total:.1f} s; written to {RESULTS / 'latest.json'}")
-    return 0
+    (RESULTS / name).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwhole run: {total:.1f} s; written to {RESULTS / name}")
 
 
 if __name__ == "__main__":

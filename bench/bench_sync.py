@@ -41,11 +41,11 @@ import aiohttp
 
 from tend.bench.bench_journal import (  # the checkout's bench/, through the editable install
     EVENTS,
-    RESULTS,
     WORK,
     build_big_home,
     copy_home,
     machine,
+    publish,
 )
 from tend.bench.bench_journal import big_home as ten_year_home
 from tend.core import pairing
@@ -944,13 +944,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "results": [f.as_json() for f in figures],
         "total_seconds": round(total, 1),
     }
-    print()
-    print(table(figures))
-    print()
-    print(json.dumps(report, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sync.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwhole run: {total:.1f} s; written to {RESULTS / 'sync.json'}")
+    publish(table(figures), report, "sync.json", total)
     return 0
 
 
