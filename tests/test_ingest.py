@@ -148,13 +148,13 @@ def test_a_forgery_at_the_end_of_a_run_keeps_the_honest_entries_before_it(
     assert alex.store.head(sam.device.log) == sam.store.head(sam.device.log)
 
 
-def claim(author: Journal, device: Journal, body: Payload) -> Event:
+def claim(author: Journal, device: Journal, body: Payload, hlc: int = 1 << 40) -> Event:
     """An event saying `author` wrote `body` on `device` (true or not)."""
     return Event(
         id=EventId(bytes(16)),
         author=author.device.person,
         device=device.device.log,
-        hlc=1 << 40,
+        hlc=hlc,
         wall_ms=1,
         local_date="2026-01-01",
         tz_minutes=0,
@@ -179,17 +179,8 @@ def test_an_event_claiming_the_partner_as_author_is_refused(
     alex.record(CheckIn(day="good", energy=9))
     # Alex's own device, signing as itself, claims Sam wrote this.
     seq, _prev = alex.store.head(alex.device.log)  # type: ignore[misc]
-    claim = Event(
-        id=EventId(bytes(16)),
-        author=sam.device.person,
-        device=alex.device.log,
-        hlc=1 << 40,
-        wall_ms=1,
-        local_date="2026-01-01",
-        tz_minutes=0,
-        body=CheckIn(note="I give up"),
-    )
-    forged = forge_in_log(alex, alex, claim)
+    forged_event = claim(sam, alex, CheckIn(note="I give up"))
+    forged = forge_in_log(alex, alex, forged_event)
     report = ingest(sam, [*entries_of(alex), forged])
     assert [(r.seq, "someone other" in r.reason) for r in report.refused] == [(seq + 1, True)]
     assert all("I give up" not in str(e.body) for e in sam.events())
@@ -198,16 +189,7 @@ def test_an_event_claiming_the_partner_as_author_is_refused(
 def test_nobody_can_rename_their_partner(couple: tuple[Journal, Journal]) -> None:
     sam, alex = couple
     exchange(sam, alex)
-    rename = Event(
-        id=EventId(bytes(16)),
-        author=alex.device.person,
-        device=alex.device.log,
-        hlc=1 << 40,
-        wall_ms=1,
-        local_date="2026-01-01",
-        tz_minutes=0,
-        body=PersonNamed(person=sam.device.person, name="Eve"),
-    )
+    rename = claim(alex, alex, PersonNamed(person=sam.device.person, name="Eve"))
     report = ingest(sam, [forge_in_log(alex, alex, rename)])
     assert report.refused and "someone other" in report.refused[0].reason
     assert projections.names(sam.items())[sam.device.person] == "Sam"
@@ -224,15 +206,10 @@ def test_a_device_added_by_a_forged_entry_gets_nothing_in(
     )
     intruder = Journal(tmp_path / "intruder", keys, MemoryLogStore())
     intruder.record(CheckIn(note="from a stolen key"))
-    added = Event(
-        id=EventId(bytes(16)),
-        author=sam.device.person,
-        device=sam.device.log,
-        hlc=1 << 40,
-        wall_ms=1,
-        local_date="2026-01-01",
-        tz_minutes=0,
-        body=DeviceAdded(
+    added = claim(
+        sam,
+        sam,
+        DeviceAdded(
             device=intruder.device.log,
             person=sam.device.person,
             sign_pub=intruder.device.sign_public,
@@ -254,16 +231,7 @@ def test_an_entry_dated_far_in_the_future_is_refused_and_the_clock_stays(
 ) -> None:
     sam, alex = couple
     exchange(sam, alex)
-    future = Event(
-        id=EventId(bytes(16)),
-        author=alex.device.person,
-        device=alex.device.log,
-        hlc=(1 << 61),
-        wall_ms=1,
-        local_date="2026-01-01",
-        tz_minutes=0,
-        body=CheckIn(note="from the far future"),
-    )
+    future = claim(alex, alex, CheckIn(note="from the far future"), hlc=1 << 61)
     clock_before = sam.store.meta("hlc")
     report = ingest(sam, [forge_in_log(alex, alex, future)])
     assert [r.reason for r in report.refused] == ["is dated more than a day in the future"]
