@@ -1,18 +1,20 @@
-"""Log entries: a plaintext header the relay may read, and the sealed, signed event.
+"""Log entries: the keyless frame (core/header.py) around a sealed event, signed by its log key.
 
 Theory of operation
 -------------------
-    header = version u8 | space id (16) | log id (16) | seq u64 | key epoch u32 | prev hash (32)
-    entry  = header | envelope(space key of that epoch, aad=header,
-                               plaintext = msgpack [event bytes, Ed25519 signature])
-    signature = Ed25519(device key, "tend/entry/v1" | header | event bytes)
-    hash(entry) = SHA-256(entry);  the next entry's header carries it as prev hash.
+    header    = version 0x02 | space id (16) | log id (16) | seq u64 | key epoch u32 | link (32)
+    entry     = header | envelope(space key of that epoch, plaintext = event bytes, aad = header)
+                       | Ed25519(log key, "tend/entry/v2" | header | envelope)
+    hash      = SHA-256(entry);  the next entry's link carries it (at seq 1 the link is the log key)
 
-What is authenticated: the AEAD binds the header to the content under the space key (any member
-could have sealed it); the signature binds both to one device on the roster. Because the signed
-header carries the previous entry's hash, a valid signature on the last entry of a contiguous run
-vouches for every entry before it, so a reader may verify one signature per run.
-What the relay sees: the header (space, opaque log id, seq, epoch, a hash) and padded sizes.
+What is authenticated: the AEAD binds the header to the content under the space key (which any
+member holds); the signature binds both to the one device that holds the log key, whose public
+half the log's first entry carries and from which the log id is derived. Signing the envelope
+(encrypt-then-sign) lets the relay check write authority without any key to open it, and since
+the header is in the envelope's associated data, a member who resealed someone's event under
+their own log would change the header and so the log the event must claim as its device.
+What the relay sees: the header (space, opaque log id, seq, epoch, a hash or the log key) and
+padded sizes.
 """
 
 from __future__ import annotations
@@ -20,11 +22,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import msgpack
-
-from tend.core import envelope, keys
+from tend.core import envelope, keys, logsig
 from tend.core.errors import InvalidEnvelope
-from tend.core.header import GENESIS, HASH_LEN, HEADER_LEN, MAX_ENTRY, VERSION, Header, entry_hash
+from tend.core.header import (
+    GENESIS,
+    HASH_LEN,
+    HEADER_LEN,
+    MAX_ENTRY,
+    MAX_EPOCH,
+    MAX_SEQ,
+    SIGNATURE_LEN,
+    SIGNED_PREFIX,
+    VERSION,
+    Header,
+    entry_hash,
+    first_header,
+    log_id_of,
+    next_header,
+    sealed_part,
+)
 
 __all__ = [
     "GENESIS",
@@ -36,50 +52,51 @@ __all__ = [
     "Opened",
     "build",
     "entry_hash",
+    "first_header",
+    "next_header",
     "open_entry",
 ]
-_SIG_CONTEXT = b"tend/entry/v1"
 
 
-def _signed_message(header: bytes, event: bytes) -> bytes:
-    return _SIG_CONTEXT + header + event
+class EntryTooLarge(ValueError):
+    """The event does not fit in one entry (MAX_ENTRY bytes)."""
 
 
 def build(
     header: Header, event: bytes, sign_seed: bytes, key: bytes, *, salt: bytes | None = None
 ) -> bytes:
+    _check_writable(header)
     head = header.encode()
-    signature = keys.sign(sign_seed, _signed_message(head, event))
-    inner: bytes = msgpack.packb([event, signature], use_bin_type=True)
-    entry = head + envelope.seal(key, inner, head, salt=salt)
-    if len(entry) > MAX_ENTRY:
-        raise ValueError("event too large for one entry")
-    return entry
+    unsigned = head + envelope.seal(key, event, head, salt=salt)
+    if len(unsigned) + SIGNATURE_LEN > MAX_ENTRY:
+        raise EntryTooLarge("event too large for one entry")
+    return unsigned + keys.sign(sign_seed, SIGNED_PREFIX + unsigned)
+
+
+def _check_writable(header: Header) -> None:
+    """Refuse to sign a header no reader would accept (a caller's mistake, said as such)."""
+    if not (1 <= header.seq <= MAX_SEQ and 1 <= header.epoch < MAX_EPOCH):
+        raise ValueError("an entry's seq and epoch must be in range")
+    if header.seq == 1 and log_id_of(header.link) != header.log:
+        raise ValueError("a first entry must carry the key its log id is derived from")
 
 
 @dataclass(frozen=True, slots=True)
 class Opened:
     header: Header
     event: bytes
-    signature: bytes
+    raw: bytes
 
     def signed_by(self, public: bytes) -> bool:
-        return keys.verify(
-            public, _signed_message(self.header.encode(), self.event), self.signature
-        )
+        return logsig.written_by(public, self.raw)
 
 
 def open_entry(entry: bytes, key_for_epoch: Callable[[int], bytes | None]) -> Opened:
-    """Open an entry's envelope. Raises InvalidEnvelope for any failure to open."""
+    """Open an entry's envelope. ChainError for a frame tend does not write; InvalidEnvelope for
+    anything that does not open (the signature is checked by the reader, with the log's key)."""
     header = Header.decode(entry)
     key = key_for_epoch(header.epoch)
     if key is None:
         raise InvalidEnvelope
-    inner = envelope.open_envelope(key, entry[HEADER_LEN:], entry[:HEADER_LEN])
-    try:
-        event, signature = msgpack.unpackb(inner, raw=False)
-    except (ValueError, TypeError, msgpack.UnpackException):
-        raise InvalidEnvelope from None
-    if not isinstance(event, bytes) or not isinstance(signature, bytes):
-        raise InvalidEnvelope
-    return Opened(header, event, signature)
+    event = envelope.open_envelope(key, sealed_part(entry), entry[:HEADER_LEN])
+    return Opened(header, event, entry)
