@@ -1,7 +1,9 @@
 """Key material and the public-key operations tend uses. The only module besides envelope.py
 that imports `cryptography`.
 
-* Ed25519 signs every entry a device writes; readers verify against the roster.
+* Ed25519 signs every entry a device writes (its log key), and a person's identity key signs
+  their devices' certificates; verifying needs only public keys (core/logsig.py).
+* A person's keys all come from one 32-byte root, the secret their recovery phrase encodes.
 * X25519 lets a device receive keys sealed to it (new epochs, invites).
 * scrypt turns an optional passphrase into the key that wraps a device's secrets at rest.
 """
@@ -9,17 +11,18 @@ that imports `cryptography`.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from functools import lru_cache
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from tend.core import envelope
+from tend.core import envelope, logsig
 from tend.core.errors import InvalidEnvelope
+from tend.core.identity import Identity
 
 _RAW = serialization.Encoding.Raw
 _RAW_PUB = serialization.PublicFormat.Raw
@@ -43,11 +46,6 @@ def _signer(seed: bytes) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(seed)
 
 
-@lru_cache(maxsize=256)
-def _verifier(public: bytes) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(public)
-
-
 def signing_public(seed: bytes) -> bytes:
     return _signer(seed).public_key().public_bytes(_RAW, _RAW_PUB)
 
@@ -57,11 +55,7 @@ def sign(seed: bytes, message: bytes) -> bytes:
 
 
 def verify(public: bytes, message: bytes, signature: bytes) -> bool:
-    try:
-        _verifier(public).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    return logsig.verify(public, message, signature)
 
 
 def new_dh_secret() -> bytes:
@@ -102,3 +96,39 @@ def open_sealed(dh_secret: bytes, sealed: bytes, context: bytes) -> bytes:
 def passphrase_key(passphrase: str, salt: bytes, n: int = SCRYPT_N) -> bytes:
     kdf = Scrypt(salt=salt, length=32, n=n, r=SCRYPT_R, p=SCRYPT_P)
     return kdf.derive(passphrase.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class PersonSecrets:
+    """Everything one person's keys derive from their root (see core/identity.py).
+
+    The identity seed and the private-entry key are held by each of their devices; the recovery
+    seeds only in the root itself, which the person keeps as their recovery phrase.
+    """
+
+    identity_seed: bytes
+    recovery_seed: bytes
+    recovery_dh_secret: bytes
+    private_key: bytes
+
+    @classmethod
+    def from_root(cls, root: bytes) -> PersonSecrets:
+        if len(root) != 32:
+            raise ValueError("a person's root secret is 32 bytes")
+        return cls(
+            identity_seed=derive(root, b"person/identity"),
+            recovery_seed=derive(root, b"person/recovery-sign"),
+            recovery_dh_secret=derive(root, b"person/recovery-dh"),
+            private_key=derive(root, b"person/private-entries"),
+        )
+
+    def identity(self) -> Identity:
+        return Identity(
+            signing_public(self.identity_seed),
+            signing_public(self.recovery_seed),
+            dh_public(self.recovery_dh_secret),
+        )
+
+
+def new_root() -> bytes:
+    return secrets.token_bytes(32)

@@ -19,28 +19,40 @@ import msgpack
 from tend.core import envelope, keys
 from tend.core.errors import CorruptStore, InvalidEnvelope, WrongPassphrase
 from tend.core.fsutil import write_private_atomic
+from tend.core.header import log_id_of
+from tend.core.identity import IDENTITY_LEN, cert_message, person_of
 from tend.core.ids import LogId, PersonId, SpaceId
 
 FILE_NAME = "device.tend"
+VERSION = 2
 _AAD = b"tend/device-file/v1"
 _MAX_SCRYPT_N = 1 << 20  # room to raise keys.SCRYPT_N later; caps scrypt memory at 1 GiB
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A device trusted directly, as pairing authenticated it: its key and its person."""
+
+    sign_pub: bytes
+    identity: bytes
 
 
 @dataclass
 class DeviceKeys:
     space: SpaceId
-    person: PersonId
-    log: LogId
-    sign_seed: bytes
+    sign_seed: bytes  # this device's log key: signs every entry it writes
     dh_secret: bytes
+    identity_seed: bytes  # the person's identity key, held by each of their devices
+    identity: bytes  # the person's identity record (core/identity.py)
     epoch: int
     space_keys: dict[int, bytes]
     private_key: bytes  # shared by one person's own devices only: seals private entries
     local_key: bytes  # this device only: seals caches that never leave it
     settings: dict[str, Any] = field(default_factory=dict)
-    # Devices trusted directly (log id -> Ed25519 public key): this one, and the device that
-    # invited it. Everything else on the roster is trusted because one of these added it.
-    anchors: dict[bytes, bytes] = field(default_factory=dict)
+    # Devices trusted directly: this one, and what its inviter trusted at pairing time.
+    # Everything else on the roster is trusted because one of these brought it in.
+    anchors: dict[LogId, Anchor] = field(default_factory=dict)
+    root: bytes | None = None  # the person's root secret, while this device still keeps it
 
     @property
     def space_key(self) -> bytes:
@@ -54,71 +66,119 @@ class DeviceKeys:
     def dh_public(self) -> bytes:
         return keys.dh_public(self.dh_secret)
 
+    @property
+    def log(self) -> LogId:
+        return log_id_of(self.sign_public)
+
+    @property
+    def person(self) -> PersonId:
+        return person_of(self.identity)
+
+    def cert(self) -> bytes:
+        """This device's certificate, signed by its person's identity key."""
+        message = cert_message(self.space, self.sign_public, self.dh_public)
+        return keys.sign(self.identity_seed, message)
+
+    def trust_anchors(self) -> dict[LogId, Anchor]:
+        return {**self.anchors, self.log: Anchor(self.sign_public, self.identity)}
+
     @classmethod
-    def generate(cls, space: SpaceId, person: PersonId, log: LogId) -> DeviceKeys:
+    def generate(cls, space: SpaceId, person: keys.PersonSecrets, root: bytes | None) -> DeviceKeys:
         return cls(
             space=space,
-            person=person,
-            log=log,
             sign_seed=keys.new_signing_seed(),
             dh_secret=keys.new_dh_secret(),
+            identity_seed=person.identity_seed,
+            identity=person.identity().encode(),
             epoch=1,
             space_keys={1: keys.new_key()},
-            private_key=keys.new_key(),
+            private_key=person.private_key,
             local_key=keys.new_key(),
+            root=root,
         )
 
 
 def _to_record(k: DeviceKeys) -> dict[str, Any]:
-    return {
+    record: dict[str, Any] = {
         "space": k.space,
-        "person": k.person,
-        "log": k.log,
         "sign": k.sign_seed,
         "dh": k.dh_secret,
+        "identity_seed": k.identity_seed,
+        "identity": k.identity,
         "epoch": k.epoch,
         "keys": k.space_keys,
         "private": k.private_key,
         "local": k.local_key,
         "settings": k.settings,
-        "anchors": k.anchors,
+        "anchors": {log: [a.sign_pub, a.identity] for log, a in k.anchors.items()},
     }
+    if k.root is not None:
+        record["root"] = k.root
+    return record
 
 
 def _from_record(r: dict[str, Any]) -> DeviceKeys:
+    if not isinstance(r, dict):
+        raise ValueError("device record is not a map")
     device = DeviceKeys(
-        space=SpaceId(r["space"]),
-        person=PersonId(r["person"]),
-        log=LogId(r["log"]),
-        sign_seed=r["sign"],
-        dh_secret=r["dh"],
+        space=SpaceId(_sized(r["space"], 16)),
+        sign_seed=_sized(r["sign"], 32),
+        dh_secret=_sized(r["dh"], 32),
+        identity_seed=_sized(r["identity_seed"], 32),
+        identity=_sized(r["identity"], IDENTITY_LEN),
         epoch=r["epoch"],
-        space_keys=dict(r["keys"]),
-        private_key=r["private"],
-        local_key=r["local"],
-        settings=dict(r["settings"]),
-        anchors=dict(r.get("anchors", {})),
+        space_keys=_epoch_keys(r["keys"]),
+        private_key=_sized(r["private"], 32),
+        local_key=_sized(r["local"], 32),
+        settings=_settings(r["settings"]),
+        anchors=_anchors(r.get("anchors", {})),
+        root=_sized(r["root"], 32) if "root" in r else None,
     )
-    _check_shape(device)
+    if not (isinstance(device.epoch, int) and device.epoch in device.space_keys):
+        raise ValueError("device record has no key for its epoch")
     return device
 
 
-def _check_shape(k: DeviceKeys) -> None:
-    """ValueError unless ids and keys have their sizes and the current epoch has a key."""
-    ids = (k.space, k.person, k.log)
-    secret = (k.sign_seed, k.dh_secret, k.private_key, k.local_key, *k.space_keys.values())
-    if not (
-        all(isinstance(x, bytes) and len(x) == 16 for x in ids)
-        and all(isinstance(x, bytes) and len(x) == 32 for x in secret)
-        and isinstance(k.epoch, int)
-        and k.epoch in k.space_keys
-    ):
+def _sized(value: object, size: int) -> bytes:
+    if not isinstance(value, bytes) or len(value) != size:
         raise ValueError("device record has the wrong shape")
+    return value
+
+
+def _epoch_keys(value: object) -> dict[int, bytes]:
+    if not isinstance(value, dict) or not 0 < len(value) <= 1 << 16:
+        raise ValueError("device record has no space keys")
+    out: dict[int, bytes] = {}
+    for epoch, key in value.items():
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch < 1 << 31:
+            raise ValueError("device record has an impossible epoch")
+        out[epoch] = _sized(key, 32)
+    return out
+
+
+def _settings(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError("device settings are not a map")
+    return dict(value)
+
+
+def _anchors(value: object) -> dict[LogId, Anchor]:
+    if not isinstance(value, dict) or len(value) > 256:
+        raise ValueError("device anchors are not a small map")
+    out: dict[LogId, Anchor] = {}
+    for log, pair in value.items():
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise ValueError("device anchors have the wrong shape")
+        anchor = Anchor(_sized(pair[0], 32), _sized(pair[1], IDENTITY_LEN))
+        if log_id_of(anchor.sign_pub) != log:
+            raise ValueError("a device anchor does not match its key")
+        out[LogId(log)] = anchor
+    return out
 
 
 def save(path: Path, device: DeviceKeys, passphrase: str | None = None) -> None:
     body: bytes = msgpack.packb(_to_record(device), use_bin_type=True)
-    outer: dict[str, Any] = {"tend": "device", "v": 1}
+    outer: dict[str, Any] = {"tend": "device", "v": VERSION}
     if passphrase:
         salt = secrets.token_bytes(16)
         n = keys.SCRYPT_N  # derive with the cost we record, even if SCRYPT_N was changed
@@ -146,6 +206,8 @@ def _read_outer(path: Path) -> dict[str, Any]:
         raise CorruptStore(f"{path.name} is not a tend device file") from e
     if not isinstance(outer, dict) or outer.get("tend") != "device":
         raise CorruptStore(f"{path.name} is not a tend device file")
+    if outer.get("v") != VERSION:
+        raise CorruptStore(f"{path.name} was written by another version of tend")
     return outer
 
 
@@ -173,10 +235,12 @@ def load(path: Path, passphrase: str | None = None) -> DeviceKeys:
             body = envelope.open_envelope(key, body, _AAD)
         except InvalidEnvelope:
             raise WrongPassphrase("that passphrase does not open this journal") from None
-    elif "sum" in outer:  # files written before the checksum was added have none
-        check = outer["sum"]
-        if not isinstance(check, bytes) or not hmac.compare_digest(
-            check, hashlib.sha256(body).digest()
+    else:
+        check = outer.get("sum")
+        if (
+            outer.get("wrap") != "none"
+            or not isinstance(check, bytes)
+            or not hmac.compare_digest(check, hashlib.sha256(body).digest())
         ):
             raise CorruptStore(f"{path.name} is damaged (its checksum does not match)")
     try:

@@ -1,0 +1,107 @@
+"""Who is who: a person's identity record, the person id derived from it, and what it signs.
+
+Theory of operation
+-------------------
+Each person has a 32-byte secret (the root; shown to them as their recovery phrase) from which
+three key pairs are derived (core/keys.py): the *identity* signing key, which every device of
+that person holds and which cross-signs each of their devices; and two *recovery* keys, a
+signing key and an X25519 key, kept only in the phrase, for bringing the person back on a new
+device. The identity record is the three public keys, 96 bytes:
+
+    identity  = identity public (32) | recovery signing public (32) | recovery X25519 public (32)
+    person id = SHA-256("tend/person-id/v1" | identity)[:16]
+
+so a person id cannot be claimed without the keys it is derived from. What the identity key
+signs, each under its own label so that no signature can be replayed as another:
+
+    device certificate  "tend/device-cert/v1" | space | device signing public | its X25519 public
+    device removal      "tend/device-removed/v1" | space | device log id | upto seq u64 | upto hash
+
+and what the recovery signing key signs, for a device the person restores from their phrase:
+
+    device recovered    "tend/device-recovered/v1" | space | device signing public | X25519 public
+
+A device belongs to person P only when P's identity key signed its certificate (cross-signing,
+as Matrix and Signal do); core/trust.py has the whole rule. This module holds no secret and
+imports no cryptography beyond public-key verification (core/logsig.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from tend.core.errors import ValidationError
+from tend.core.ids import ID_LEN, LogId, PersonId
+from tend.core.logsig import verify
+
+IDENTITY_LEN = 96
+_PERSON_LABEL = b"tend/person-id/v1"
+_CERT_LABEL = b"tend/device-cert/v1"
+_REMOVAL_LABEL = b"tend/device-removed/v1"
+_RECOVERY_LABEL = b"tend/device-recovered/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    sign_pub: bytes
+    recovery_sign_pub: bytes
+    recovery_dh_pub: bytes
+
+    def encode(self) -> bytes:
+        return self.sign_pub + self.recovery_sign_pub + self.recovery_dh_pub
+
+    @staticmethod
+    def decode(raw: object) -> Identity:
+        if not isinstance(raw, bytes) or len(raw) != IDENTITY_LEN:
+            raise ValidationError("identity", f"{IDENTITY_LEN} bytes of public keys")
+        return Identity(raw[:32], raw[32:64], raw[64:])
+
+    @property
+    def person(self) -> PersonId:
+        return person_of(self.encode())
+
+
+def person_of(identity: bytes) -> PersonId:
+    return PersonId(hashlib.sha256(_PERSON_LABEL + identity).digest()[:ID_LEN])
+
+
+def _sized(*fields: tuple[bytes, int]) -> None:
+    if not all(isinstance(value, bytes) and len(value) == size for value, size in fields):
+        raise ValueError("a signed message holds a field of the wrong size")
+
+
+def cert_message(space: bytes, sign_pub: bytes, dh_pub: bytes) -> bytes:
+    _sized((space, ID_LEN), (sign_pub, 32), (dh_pub, 32))
+    return _CERT_LABEL + space + sign_pub + dh_pub
+
+
+def recovery_message(space: bytes, sign_pub: bytes, dh_pub: bytes) -> bytes:
+    _sized((space, ID_LEN), (sign_pub, 32), (dh_pub, 32))
+    return _RECOVERY_LABEL + space + sign_pub + dh_pub
+
+
+def removal_message(space: bytes, device: LogId, upto: int, upto_hash: bytes) -> bytes:
+    _sized((space, ID_LEN), (device, ID_LEN), (upto_hash, 32))
+    return _REMOVAL_LABEL + space + device + upto.to_bytes(8, "big") + upto_hash
+
+
+def cert_valid(identity: bytes, space: bytes, sign_pub: bytes, dh_pub: bytes, cert: bytes) -> bool:
+    """Whether the person of `identity` vouched that this device is theirs, in this space."""
+    who = Identity.decode(identity)
+    return verify(who.sign_pub, cert_message(space, sign_pub, dh_pub), cert)
+
+
+def recovery_valid(
+    identity: bytes, space: bytes, sign_pub: bytes, dh_pub: bytes, proof: bytes
+) -> bool:
+    """Whether the holder of the person's recovery phrase brought this device in."""
+    who = Identity.decode(identity)
+    return verify(who.recovery_sign_pub, recovery_message(space, sign_pub, dh_pub), proof)
+
+
+def removal_valid(
+    identity: bytes, space: bytes, device: LogId, upto: int, upto_hash: bytes, proof: bytes
+) -> bool:
+    who = Identity.decode(identity)
+    return verify(who.sign_pub, removal_message(space, device, upto, upto_hash), proof)
