@@ -45,7 +45,9 @@ def _checkin_v1_to_v2(old: Fields) -> Fields:
 
 
 # msgpack gives lists; payloads hold (nested) tuples so they stay hashable and frozen.
-_TUPLE_FIELDS = {"needs", "appreciations", "sealed"}
+_TUPLE_FIELDS = {"needs", "appreciations"}
+MAX_SEEN = 256  # logs named in one event's seen-vector
+EVENT_KEYS = frozenset("iadhwlztvpsk")
 
 
 def _frozen(value: object) -> object:
@@ -71,8 +73,8 @@ def encode_event(ev: Event) -> bytes:
     }
     if ev.supersedes is not None:
         record["s"] = ev.supersedes
-    if ev.change is not None:
-        record["c"] = ev.change
+    if ev.seen:
+        record["k"] = dict(ev.seen)
     out: bytes = msgpack.packb(record, use_bin_type=True)
     return out
 
@@ -101,21 +103,26 @@ def decode_payload(kind: str, version: int, fields: Fields) -> Payload:
 
 def decode_event(raw: bytes) -> Event:
     try:
-        record = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+        record = msgpack.unpackb(raw, raw=False, strict_map_key=True, max_ext_len=0)
         if not isinstance(record, dict):
             raise CorruptStore("event is not a map")
+        if not set(record) <= EVENT_KEYS:
+            # Nothing rides along unread: an old Automerge change ("c"), or anything else.
+            raise CorruptStore("event holds fields tend does not write")
+        if not isinstance(record["p"], dict):
+            raise CorruptStore("event payload is not a map")
         body = decode_payload(record["t"], record["v"], dict(record["p"]))
         return Event(
-            id=EventId(_bytes(record["i"])),
-            author=PersonId(_bytes(record["a"])),
-            device=LogId(_bytes(record["d"])),
+            id=EventId(_id(record["i"])),
+            author=PersonId(_id(record["a"])),
+            device=LogId(_id(record["d"])),
             hlc=_int(record["h"]),
             wall_ms=_int(record["w"]),
             local_date=_date(record["l"]),
             tz_minutes=_int(record["z"]),
             body=body,
-            supersedes=EventId(_bytes(record["s"])) if "s" in record else None,
-            change=_bytes(record["c"]) if "c" in record else None,
+            supersedes=EventId(_id(record["s"])) if "s" in record else None,
+            seen=_seen(record.get("k", {})),
         )
     except TendError as e:
         if isinstance(e, CorruptStore):
@@ -126,9 +133,21 @@ def decode_event(raw: bytes) -> Event:
         raise CorruptStore("event could not be decoded") from e
 
 
-def _bytes(value: object) -> bytes:
-    if not isinstance(value, bytes) or len(value) > 1 << 20:
-        raise CorruptStore("expected bytes in event")
+def _id(value: object) -> bytes:
+    if not isinstance(value, bytes) or len(value) != 16:
+        raise CorruptStore("expected a 16-byte id in event")
+    return value
+
+
+def _seen(value: object) -> tuple[tuple[LogId, int], ...]:
+    if not isinstance(value, dict) or len(value) > MAX_SEEN:
+        raise CorruptStore("an event's seen-vector is not a small map")
+    return tuple(sorted((LogId(_id(log)), _seq(seq)) for log, seq in value.items()))
+
+
+def _seq(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 63:
+        raise CorruptStore("expected a seq in event")
     return value
 
 

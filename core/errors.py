@@ -12,7 +12,8 @@
     │   ├── ChainError            a log's hash chain or sequence is broken
     │   ├── SignatureError        an entry was not signed by a device on the roster
     │   ├── UnreadableEntry       one entry does not open, or does not match what carries it
-    │   └── CorruptStore          the local files cannot be read as a tend store
+    │   ├── CorruptStore          the local files cannot be read as a tend store
+    │   └── MalformedRecord       a signed record (a key rotation) is not one tend writes
     └── ProtocolError             sync-layer errors (see tend.sync.protocol)
 
 The CLI maps UserError to exit 1 and IntegrityError to exit 3, printing one line each.
@@ -89,6 +90,10 @@ class UnreadableEntry(IntegrityError):
 
 class CorruptStore(IntegrityError):
     pass
+
+
+class MalformedRecord(IntegrityError):
+    """A signed record (a key rotation, an invitation) is not one tend writes."""
 
 
 class ProtocolError(TendError):

@@ -4,19 +4,24 @@ An `Event` is the envelope every record shares (who, which device, when) around 
 that says what happened. Payloads validate themselves on construction, so an invalid value can
 never reach the log, and a hostile partner's entry that decodes to one is refused the same way.
 
-Shared payloads (joy map, goals, rituals, comfort, care rota) also describe the Automerge edit
-they make: `doc_name()` names the small document and `puts()` the flat (object, field, value)
-writes; see tend.core.shared for why keys are flat.
+Shared payloads (joy map, goals, rituals, comfort, care rota) also say what they write to the
+shared state: `doc_name()` names the small document, `subject()` the object (an object's id is
+the id of the event that created it), and `puts()` the flat (object, field, value) writes. The
+state is derived from these validated payloads on every device (core/shared_state.py), so
+nothing but what a payload says can ever be written, and only by whom it may be.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from tend.core import validate as v
 from tend.core.errors import ValidationError
+from tend.core.header import log_id_of
+from tend.core.identity import IDENTITY_LEN, person_of
 from tend.core.ids import EventId, LogId, PersonId
+from tend.core.rotation_record import MAX_RECORD
 
 DAY_KINDS = ("good", "gentle", "rest", "flare")
 MILESTONE_CATEGORIES = (
@@ -46,6 +51,10 @@ class Payload:
     TYPE: ClassVar[str]
     SCHEMA: ClassVar[int] = 1
     SHARED: ClassVar[bool] = False
+    # For shared payloads: whether an event whose id is subject() creates that object, and who
+    # may change an object once it exists: "anyone" in the space, or only its "creator".
+    CREATES: ClassVar[bool] = False
+    EDITS: ClassVar[str] = "anyone"
 
     def validate(self) -> None:
         """Raise ValidationError naming the first bad field."""
@@ -59,6 +68,10 @@ class Payload:
 
     def doc_name(self, ev: Event) -> str:
         raise NotImplementedError
+
+    def subject(self) -> EventId | None:
+        """The object this shared write is about; None when it is keyed by its author."""
+        return None
 
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         raise NotImplementedError
@@ -83,61 +96,90 @@ class PersonNamed(Payload):
 
 @dataclass(frozen=True)
 class DeviceAdded(Payload):
+    """A device of the person whose identity signed `cert` (see core/identity.py).
+
+    Every device's first entry is its own `device.added`; the device that brought it in records
+    one too. Both must agree, and only the person's own identity key can make `cert`, so nobody
+    can add, describe or re-point a device of someone else (core/trust.py has the rule).
+    """
+
     TYPE: ClassVar[str] = "device.added"
-    device: LogId
-    person: PersonId
+    SCHEMA: ClassVar[int] = 2
     sign_pub: bytes
     dh_pub: bytes
+    identity: bytes
+    cert: bytes
     label: str = ""
+    recovery: bytes = b""  # a proof by the person's recovery key, for a device restored from it
 
     def validate(self) -> None:
-        v.raw_id("device", self.device)
-        v.raw_id("person", self.person)
         v.raw_id("sign_pub", self.sign_pub, 32)
         v.raw_id("dh_pub", self.dh_pub, 32)
+        v.raw_id("identity", self.identity, IDENTITY_LEN)
+        v.raw_id("cert", self.cert, 64)
         v.text("label", self.label, limit=80)
+        if self.recovery:
+            v.raw_id("recovery", self.recovery, 64)
+
+    @property
+    def device(self) -> LogId:
+        return log_id_of(self.sign_pub)
+
+    @property
+    def person(self) -> PersonId:
+        return person_of(self.identity)
 
     def summary(self) -> str:
-        return "added a device" + (f" ({self.label})" if self.label else "")
+        return "brought a device in" + (f" ({self.label})" if self.label else "")
 
 
 @dataclass(frozen=True)
 class DeviceRemoved(Payload):
+    """One of the author's own devices taken off the journal, after its entry `upto`.
+
+    `proof` is the person's identity signature over (space, device, upto, upto_hash), so a
+    removal counts only when the device's own person made it. Entries of the device up to
+    `upto` (whose hash is `upto_hash`) stay history; anything after it is refused everywhere.
+    """
+
     TYPE: ClassVar[str] = "device.removed"
+    SCHEMA: ClassVar[int] = 2
     device: LogId
+    upto: int
+    upto_hash: bytes
+    proof: bytes
 
     def validate(self) -> None:
         v.raw_id("device", self.device)
+        v.int_range("upto", self.upto, 0, (1 << 63) - 1)
+        v.raw_id("upto_hash", self.upto_hash, 32)
+        v.raw_id("proof", self.proof, 64)
 
     def summary(self) -> str:
-        return "removed a device"
+        return "retired one of their devices"
 
 
 @dataclass(frozen=True)
 class KeyRotated(Payload):
-    """A new space key epoch, sealed to each device that stays (after a device was removed).
+    """A new space key epoch: a rotation record (core/rotation_record.py) and its signature by
+    the rotating device's log key, the same signed bytes the relay is given.
 
     It is written under the old epoch, so the devices that stay can read it; the removed
     device can read it too, but finds no copy of the new key sealed to itself.
     """
 
     TYPE: ClassVar[str] = "key.rotated"
-    epoch: int
-    removed: LogId
-    sealed: tuple[tuple[bytes, bytes], ...]  # (device log id, new key sealed to its X25519 key)
+    SCHEMA: ClassVar[int] = 2
+    record: bytes
+    signature: bytes
 
     def validate(self) -> None:
-        v.int_range("epoch", self.epoch, 2, 1 << 31)
-        v.raw_id("removed", self.removed)
-        if not isinstance(self.sealed, tuple) or not 0 < len(self.sealed) <= 64:
-            raise ValidationError("sealed", "one sealed key per remaining device (1 to 64)")
-        for pair in self.sealed:
-            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], bytes)):
-                raise ValidationError("sealed", "pairs of device id and sealed key")
-            v.raw_id("sealed device", pair[0])
+        if not isinstance(self.record, bytes) or not 0 < len(self.record) <= MAX_RECORD:
+            raise ValidationError("record", "a signed rotation record")
+        v.raw_id("signature", self.signature, 64)
 
     def summary(self) -> str:
-        return f"renewed the journal's key (epoch {self.epoch})"
+        return "renewed the journal's key"
 
 
 # --- everyday records -----------------------------------------------------------------------------
@@ -315,6 +357,8 @@ def _goal_doc(_ev: Event) -> str:
 class JoyIdea(Payload):
     TYPE: ClassVar[str] = "joy.added"
     SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
+    EDITS: ClassVar[str] = "creator"
     item: EventId
     week: str
     title: str
@@ -329,14 +373,18 @@ class JoyIdea(Payload):
     def doc_name(self, ev: Event) -> str:
         return f"joy/{self.week}"
 
+    def subject(self) -> EventId:
+        return self.item
+
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         key = self.item.hex()
-        return [
+        writes: list[tuple[str, str, Scalar]] = [
             (key, "title", self.title),
             (key, "cost", self.cost),
-            (key, "status", "idea"),
-            (key, "by", ev.author.hex()),
         ]
+        if ev.id == self.item:  # the idea itself; a later one with its id edits the words only
+            writes += [(key, "status", "idea"), (key, "by", ev.author.hex())]
+        return writes
 
     def summary(self) -> str:
         return f"joy idea: {self.title} (energy cost {self.cost})"
@@ -358,6 +406,9 @@ class JoyStatus(Payload):
     def doc_name(self, ev: Event) -> str:
         return f"joy/{self.week}"
 
+    def subject(self) -> EventId:
+        return self.item
+
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         return [(self.item.hex(), "status", self.status)]
 
@@ -371,6 +422,7 @@ class GoalSet(Payload):
 
     TYPE: ClassVar[str] = "goal.set"
     SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
     goal: EventId
     title: str
     per_week: int = 1
@@ -387,6 +439,9 @@ class GoalSet(Payload):
 
     def doc_name(self, ev: Event) -> str:
         return _goal_doc(ev)
+
+    def subject(self) -> EventId:
+        return self.goal
 
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         key = self.goal.hex()
@@ -419,9 +474,12 @@ class GoalWeek(Payload):
     def doc_name(self, ev: Event) -> str:
         return _goal_doc(ev)
 
+    def subject(self) -> EventId:
+        return self.goal
+
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
-        # One flat key per (goal, week): two partners marking the same week never create two
-        # competing containers, and the later write wins.
+        # One flat key per (goal, week): two partners marking the same week write one key, and
+        # the later write (in merge order) wins.
         return [(f"{self.goal.hex()}@{self.week}", "outcome", self.outcome)]
 
     def summary(self) -> str:
@@ -433,6 +491,7 @@ class GoalWeek(Payload):
 class RitualSet(Payload):
     TYPE: ClassVar[str] = "ritual.set"
     SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
     ritual: EventId
     title: str
     cadence: str = "weekly"
@@ -447,6 +506,9 @@ class RitualSet(Payload):
 
     def doc_name(self, ev: Event) -> str:
         return "rituals"
+
+    def subject(self) -> EventId:
+        return self.ritual
 
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         key = self.ritual.hex()
@@ -464,6 +526,8 @@ class RitualSet(Payload):
 class Boundary(Payload):
     TYPE: ClassVar[str] = "boundary.set"
     SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
+    EDITS: ClassVar[str] = "creator"  # a boundary speaks for the person who set it
     boundary: EventId
     text: str
     active: bool = True
@@ -476,6 +540,9 @@ class Boundary(Payload):
 
     def doc_name(self, ev: Event) -> str:
         return "comfort"
+
+    def subject(self) -> EventId:
+        return self.boundary
 
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         key = self.boundary.hex()
@@ -517,6 +584,7 @@ class ComfortSignal(Payload):
 class CareTask(Payload):
     TYPE: ClassVar[str] = "care.task"
     SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
     task: EventId
     title: str
     owner: str = "me"
@@ -533,6 +601,9 @@ class CareTask(Payload):
 
     def doc_name(self, ev: Event) -> str:
         return "care"
+
+    def subject(self) -> EventId:
+        return self.task
 
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         key = self.task.hex()
@@ -563,6 +634,9 @@ class CareSwap(Payload):
 
     def doc_name(self, ev: Event) -> str:
         return "care"
+
+    def subject(self) -> EventId:
+        return self.task
 
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         return [(self.task.hex(), "owner", _absolute(self.to, ev))]
@@ -616,7 +690,9 @@ class Event:
     tz_minutes: int
     body: Payload
     supersedes: EventId | None = None
-    change: bytes | None = field(default=None, compare=True)
+    # What this device held of every other log when it wrote this (log id, highest seq), signed
+    # with the event: lets another device see entries a relay withheld (core/witness.py).
+    seen: tuple[tuple[LogId, int], ...] = ()
 
     @property
     def type(self) -> str:

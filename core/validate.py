@@ -12,6 +12,10 @@ MAX_TEXT = 2000  # a note is a few sentences; this bounds what one entry can car
 MAX_TITLE = 200
 MAX_CHIPS = 12
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+# What a terminal or a page could take as an instruction rather than words: C0 and C1 control
+# characters (a newline is words), DEL, and the bidirectional overrides and isolates that can
+# make text read differently from what it is.
+UNSAFE_TEXT = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -37,6 +41,8 @@ def text(field: str, value: object, *, limit: int = MAX_TEXT, required: bool = F
         raise ValidationError(field, "some text" if required else "text", value)
     if len(value) > limit:
         raise ValidationError(field, f"at most {limit} characters", f"{len(value)} characters")
+    if UNSAFE_TEXT.search(value):
+        raise ValidationError(field, "words without control characters (a newline is fine)")
 
 
 def chips(field: str, values: object) -> None:
