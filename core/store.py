@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from tend.core.errors import ChainError, CorruptStore, StorageFull, TendError
-from tend.core.header import GENESIS, Header, entry_hash
+from tend.core.header import GENESIS, HASH_LEN, Header, entry_hash
 from tend.core.ids import LogId, Seq
 
 
@@ -57,11 +57,26 @@ class LogStore(Protocol):
     def entry_at(self, log: LogId, seq: int) -> bytes | None:
         """The stored bytes at (log, seq), if any."""
 
+    def hash_at(self, log: LogId, seq: int) -> bytes | None:
+        """The stored hash at (log, seq), if any."""
+
     def count(self) -> int: ...
 
     def meta(self, key: str) -> bytes | None:
         """Metadata written with append. Values only ever grow (bytewise maximum): the one in
         use is the HLC as 8 big-endian bytes, which two processes must never move backwards."""
+
+    def replace_meta(self, key: str, value: bytes) -> None:
+        """Set a metadata value outright (to repair a damaged one, or for values that may
+        shrink, such as what a relay was last seen to hold)."""
+
+    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
+        """Replace the tail of `log` with `entries` (same seqs, to its end), atomically.
+
+        The one exception to append-only, for this device's own entries that never left it:
+        re-sealed under a newer key epoch after a device was removed. The new tail must chain
+        from the entry before it; the received times and the order of rows stay as they were.
+        """
 
     def snapshot(self) -> tuple[int, bytes] | None: ...
 
@@ -92,6 +107,20 @@ def check_next(
             "entry before it (broken chain)"
         )
     return True
+
+
+def check_reseal(
+    before: tuple[Seq, bytes] | None, old_seqs: Sequence[int], entries: Sequence[bytes]
+) -> list[tuple[Header, bytes]]:
+    """The new tail's headers, if it replaces exactly `old_seqs` and chains from `before`."""
+    headers = [Header.decode(raw) for raw in entries]
+    if [h.seq for h in headers] != list(old_seqs) or not headers:
+        raise ChainError("a re-sealed tail must replace the same entries, to the end of the log")
+    head = before
+    for header, raw in zip(headers, entries, strict=True):
+        check_next(head, header, raw, None)
+        head = (header.seq, entry_hash(raw))
+    return list(zip(headers, entries, strict=True))
 
 
 class MemoryLogStore:
@@ -146,11 +175,32 @@ class MemoryLogStore:
         row = self._by_pos.get((log, seq))
         return row.entry if row else None
 
+    def hash_at(self, log: LogId, seq: int) -> bytes | None:
+        row = self._by_pos.get((log, seq))
+        return row.hash if row else None
+
     def count(self) -> int:
         return len(self._rows)
 
     def meta(self, key: str) -> bytes | None:
         return self._meta.get(key)
+
+    def replace_meta(self, key: str, value: bytes) -> None:
+        self._meta[key] = value
+
+    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
+        first = Header.decode(entries[0]).seq if entries else 0
+        old = [r for r in self.log_entries(log) if r.seq >= first]
+        before = self._by_pos.get((log, first - 1))
+        checked = check_reseal(
+            (before.seq, before.hash) if before else None, [r.seq for r in old], entries
+        )
+        for row, (_header, raw) in zip(old, checked, strict=True):
+            new = StoredEntry(row.rowid, log, row.seq, entry_hash(raw), raw, row.received_at)
+            self._rows[row.rowid - 1] = new
+            self._by_pos[(log, row.seq)] = new
+        last = self._by_pos[(log, checked[-1][0].seq)]
+        self._heads[log] = (last.seq, last.hash)
 
     def snapshot(self) -> tuple[int, bytes] | None:
         return self._snapshot
@@ -172,8 +222,17 @@ CREATE TABLE IF NOT EXISTS entries (
     received_at INTEGER NOT NULL,
     UNIQUE (log_id, seq)
 );
+CREATE TABLE IF NOT EXISTS heads (
+    log_id BLOB PRIMARY KEY, seq INTEGER NOT NULL, hash BLOB NOT NULL
+) WITHOUT ROWID;
+-- Set only inside SqliteLogStore.reseal's transaction: the one time an entry's bytes may change.
+CREATE TABLE IF NOT EXISTS resealing (log_id BLOB PRIMARY KEY);
 CREATE TRIGGER IF NOT EXISTS entries_are_append_only_update BEFORE UPDATE ON entries
+WHEN NOT EXISTS (SELECT 1 FROM resealing WHERE log_id = OLD.log_id)
 BEGIN SELECT RAISE(ABORT, 'tend entries are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS entries_keep_their_place BEFORE UPDATE OF rowid, log_id, seq,
+received_at ON entries
+BEGIN SELECT RAISE(ABORT, 'tend entries keep their place'); END;
 CREATE TRIGGER IF NOT EXISTS entries_are_append_only_delete BEFORE DELETE ON entries
 BEGIN SELECT RAISE(ABORT, 'tend entries are append-only'); END;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -255,27 +314,30 @@ class SqliteLogStore:
             )
             heads[header.log] = (header.seq, digest)
             added += 1
+        self._db.executemany(
+            "INSERT INTO heads(log_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT(log_id) "
+            "DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            [(log, seq, digest) for log, (seq, digest) in heads.items()],
+        )
         return added
 
     def heads(self) -> Heads:
         with _translated("reading the journal"):
-            rows = self._db.execute(
-                "SELECT log_id, MAX(seq), hash FROM entries GROUP BY log_id"
-            ).fetchall()
-        return {LogId(log): (Seq(seq), digest) for log, seq, digest in rows}
+            rows = self._db.execute("SELECT log_id, seq, hash FROM heads").fetchall()
+        return dict(_head_row(row) for row in rows)
 
     def head(self, log: LogId) -> tuple[Seq, bytes] | None:
         with _translated("reading the journal"):
             row = self._db.execute(
-                "SELECT seq, hash FROM entries WHERE log_id = ? ORDER BY seq DESC LIMIT 1", (log,)
+                "SELECT log_id, seq, hash FROM heads WHERE log_id = ?", (log,)
             ).fetchone()
-        return (Seq(row[0]), row[1]) if row else None
+        return _head_row(row)[1] if row else None
 
     def _rows(self, sql: str, args: tuple[object, ...]) -> Iterator[StoredEntry]:
         with _translated("reading the journal"):
             rows = self._db.execute(sql, args).fetchall()
-        for rowid, log, seq, digest, raw, received in rows:
-            yield StoredEntry(rowid, LogId(log), Seq(seq), digest, raw, received)
+        for row in rows:
+            yield _entry_row(row)
 
     def since(self, rowid: int) -> Iterator[StoredEntry]:
         return self._rows(
@@ -296,7 +358,14 @@ class SqliteLogStore:
             row = self._db.execute(
                 "SELECT entry FROM entries WHERE log_id = ? AND seq = ?", (log, seq)
             ).fetchone()
-        return bytes(row[0]) if row else None
+        return _blob(row[0]) if row else None
+
+    def hash_at(self, log: LogId, seq: int) -> bytes | None:
+        with _translated("reading the journal"):
+            row = self._db.execute(
+                "SELECT hash FROM entries WHERE log_id = ? AND seq = ?", (log, seq)
+            ).fetchone()
+        return _blob(row[0], HASH_LEN) if row else None
 
     def count(self) -> int:
         with _translated("reading the journal"):
@@ -305,12 +374,52 @@ class SqliteLogStore:
     def meta(self, key: str) -> bytes | None:
         with _translated("reading the journal"):
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        # A value that is not bytes (a damaged or hand-edited file) reads as damaged bytes, so
+        # the caller's own check of its shape sees it and repairs it.
+        return (row[0] if isinstance(row[0], bytes) else b"") if row else None
+
+    def replace_meta(self, key: str, value: bytes) -> None:
+        with _translated("repairing the journal"):
+            self._db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
+                "DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
+        if not entries:
+            return
+        first = Header.decode(entries[0]).seq
+        with _translated("re-sealing this device's unsent entries"):
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                old = [r.seq for r in self.log_entries(log) if r.seq >= first]
+                before = db.execute(
+                    "SELECT seq, hash FROM entries WHERE log_id = ? AND seq = ?", (log, first - 1)
+                ).fetchone()
+                checked = check_reseal((before[0], before[1]) if before else None, old, entries)
+                db.execute("INSERT INTO resealing(log_id) VALUES (?)", (log,))
+                for header, raw in checked:
+                    db.execute(
+                        "UPDATE entries SET entry = ?, hash = ? WHERE log_id = ? AND seq = ?",
+                        (raw, entry_hash(raw), log, header.seq),
+                    )
+                db.execute("DELETE FROM resealing WHERE log_id = ?", (log,))
+                db.execute(
+                    "UPDATE heads SET hash = ? WHERE log_id = ?", (entry_hash(entries[-1]), log)
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def snapshot(self) -> tuple[int, bytes] | None:
         with _translated("reading the journal"):
             row = self._db.execute("SELECT upto, blob FROM snapshot WHERE id = 1").fetchone()
-        return (int(row[0]), row[1]) if row else None
+        if row is None or not isinstance(row[0], int) or not isinstance(row[1], bytes):
+            return None  # only a cache: a damaged one is rebuilt
+        return (row[0], row[1])
 
     def save_snapshot(self, upto: int, blob: bytes) -> None:
         with _translated("saving the view cache"):
@@ -323,3 +432,33 @@ class SqliteLogStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _blob(value: object, size: int | None = None) -> bytes:
+    """A stored byte string, checked: a row edited to hold text or a number is damage."""
+    if not isinstance(value, bytes) or (size is not None and len(value) != size):
+        raise CorruptStore("the journal file is damaged (a stored value has the wrong type)")
+    return value
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CorruptStore("the journal file is damaged (a stored number is not a number)")
+    return value
+
+
+def _head_row(row: tuple[object, ...]) -> tuple[LogId, tuple[Seq, bytes]]:
+    log, seq, digest = row
+    return LogId(_blob(log, 16)), (Seq(_int(seq)), _blob(digest, HASH_LEN))
+
+
+def _entry_row(row: tuple[object, ...]) -> StoredEntry:
+    rowid, log, seq, digest, raw, received = row
+    return StoredEntry(
+        _int(rowid),
+        LogId(_blob(log, 16)),
+        Seq(_int(seq)),
+        _blob(digest, HASH_LEN),
+        _blob(raw),
+        _int(received),
+    )
