@@ -2,8 +2,9 @@
 
 `Journal.create` starts a new space (the couple's shared journal) on this device; `Journal.open`
 opens an existing home. `record` turns a validated payload into a signed, sealed, hash-chained
-entry and returns only once it is durably stored. `items` is everything this device can read,
-in merge order (HLC, log id, seq), served from the sealed view cache and topped up from the log.
+entry and returns only once it is durably stored. `items` is everything this device can read
+that counts (core/trust.py), in merge order (HLC, log id, seq), served from the sealed view
+cache and topped up from the log.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
-from tend.core import cache, clock, entry, envelope, keystore, projections
+from tend.core import cache, clock, entry, envelope, keys, keystore, trust
 from tend.core.cache import Item
 from tend.core.codec import decode_event, encode_event
 from tend.core.errors import (
@@ -27,16 +27,8 @@ from tend.core.errors import (
 )
 from tend.core.events import DeviceAdded, Event, Payload, PersonNamed, Sealed
 from tend.core.fsutil import ensure_private_dir
-from tend.core.ids import (
-    EventId,
-    LogId,
-    Seq,
-    new_event_id,
-    new_log_id,
-    new_person_id,
-    new_space_id,
-    short,
-)
+from tend.core.header import Header
+from tend.core.ids import EventId, LogId, Seq, event_id_at, new_space_id, short
 from tend.core.keystore import DeviceKeys
 from tend.core.store import LogStore, SqliteLogStore
 
@@ -46,7 +38,9 @@ MEMBERSHIP = frozenset(
     {"device.added", "device.removed", "person.named", "key.rotated"}
 )  # new entries a read may fold in before it re-seals the view cache
 _PRIVATE_AAD = b"tend/private/v1"
+HLC_BYTES = 8
 Clock = Callable[[], dt.datetime]
+Body = Payload | Callable[[EventId], Payload]  # a payload, or one made from the event's own id
 
 
 def _now() -> dt.datetime:
@@ -54,32 +48,23 @@ def _now() -> dt.datetime:
 
 
 def _hlc_bytes(hlc: int) -> bytes:
-    return hlc.to_bytes(8, "big")
+    return hlc.to_bytes(HLC_BYTES, "big")
 
 
-@dataclass(frozen=True)
-class Readable:
-    """An opened entry: `outer` is what was signed; `event` is what this device can read."""
-
-    opened: entry.Opened
-    outer: Event
-    event: Event
-    event_bytes: bytes
-
-    def item(self, received_at: int) -> Item:
-        ev = self.event
-        doc = ev.body.doc_name(ev) if ev.body.SHARED else None
-        return Item(
-            ev.hlc,
-            ev.device,
-            self.opened.header.seq,
-            received_at,
-            ev.local_date,
-            ev.type,
-            ev.author,
-            doc,
-            self.event_bytes,
-        )
+def item_of(readable: trust.Readable, received_at: int) -> Item:
+    ev = readable.event
+    doc = ev.body.doc_name(ev) if ev.body.SHARED else None
+    return Item(
+        ev.hlc,
+        ev.device,
+        readable.header.seq,
+        received_at,
+        ev.local_date,
+        ev.type,
+        ev.author,
+        doc,
+        readable.event_bytes,
+    )
 
 
 class Journal:
@@ -91,6 +76,9 @@ class Journal:
         self._items: list[Item] | None = None
         self._membership: list[Item] = []
         self._opened: dict[bytes, Item] = {}
+        self._roster: tuple[tuple[int, int], trust.Roster] | None = None
+        self._visible: tuple[tuple[int, int], list[Item]] | None = None
+        self._log_keys: dict[LogId, bytes] = {}
         self.passphrase: str | None = None
         self._upto = 0
 
@@ -110,13 +98,15 @@ class Journal:
         label: str = "",
         now: Clock = _now,
     ) -> Journal:
+        """A new journal, a new person (their identity from a fresh root) and this device."""
         if cls.exists(home):
             raise AlreadyInitialised(f"there is already a journal in {home}")
-        PersonNamed(person=new_person_id(), name=name)  # validate before touching the disk
-        device = DeviceKeys.generate(new_space_id(), new_person_id(), new_log_id())
+        root = keys.new_root()
+        person = keys.PersonSecrets.from_root(root)
+        device = DeviceKeys.generate(new_space_id(), person, root)
+        PersonNamed(person=device.person, name=name)  # validate before touching the disk
         device.settings["relay_epoch"] = device.epoch
-        journal = cls.begin(home, device, passphrase, label=label, name=name, now=now)
-        return journal
+        return cls.begin(home, device, passphrase, label=label, name=name, now=now)
 
     @classmethod
     def begin(
@@ -127,9 +117,13 @@ class Journal:
         *,
         label: str,
         name: str | None,
+        recovery: bytes = b"",
         now: Clock | None = None,
     ) -> Journal:
-        """A new journal for `device` in `home`: its first entries, then its device file."""
+        """A new journal for `device` in `home`: its first entries, then its device file.
+
+        The first entry of every log is the device's own claim of who it is (a `device.added`
+        with its person's certificate), signed with the key the log id derives from."""
         ensure_private_dir(home)
         for stale in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
             # Left by a set-up that was interrupted before its device file was written:
@@ -137,15 +131,7 @@ class Journal:
             (home / stale).unlink(missing_ok=True)
         journal = cls(home, device, SqliteLogStore(home / DB_NAME), now or _now)
         journal.passphrase = passphrase
-        journal.record(
-            DeviceAdded(
-                device=device.log,
-                person=device.person,
-                sign_pub=device.sign_public,
-                dh_pub=device.dh_public,
-                label=label,
-            )
-        )
+        journal.record(journal.own_claim(label, recovery))
         if name:
             journal.record(PersonNamed(person=device.person, name=name))
         # The device file is written last: a crash before this leaves no half-made journal.
@@ -171,43 +157,50 @@ class Journal:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    def own_claim(self, label: str = "", recovery: bytes = b"") -> DeviceAdded:
+        device = self.device
+        return DeviceAdded(
+            sign_pub=device.sign_public,
+            dh_pub=device.dh_public,
+            identity=device.identity,
+            cert=device.cert(),
+            label=label,
+            recovery=recovery,
+        )
+
     # --- writing ---------------------------------------------------------------------------
 
     def record(
         self,
-        body: Payload,
+        body: Body,
         *,
         private: bool = False,
         supersedes: EventId | None = None,
         on: dt.date | None = None,
-        event_id: EventId | None = None,
     ) -> Event:
         """Append one event to this device's log; returns once it is durable.
 
         `on` is the day the entry is about when that is not today (a check-in for yesterday,
-        or the day of the entry a correction replaces). `event_id` lets an entry that creates
-        something (a joy idea, a goal) share that thing's id, so people see one id for both.
+        or the day of the entry a correction replaces). `body` may be a function of the new
+        event's id, for an entry that creates something (a joy idea, a goal) whose id is its own.
         """
-        chosen = event_id or new_event_id()
         for _attempt in range(3):
             try:
-                return self._record_once(body, private, supersedes, on, chosen)
+                return self._record_once(body, private, supersedes, on)
             except ChainError:
                 continue  # another tend process appended first; build on its entry
         raise ChainError("the journal kept changing underneath; try again")
 
     def _record_once(
-        self,
-        body: Payload,
-        private: bool,
-        supersedes: EventId | None,
-        on: dt.date | None,
-        event_id: EventId,
+        self, body: Body, private: bool, supersedes: EventId | None, on: dt.date | None
     ) -> Event:
         when = self.now()
         wall_ms = int(when.timestamp() * 1000)
-        last = self.store.meta("hlc")
-        hlc = clock.tick(int.from_bytes(last, "big") if last else 0, wall_ms)
+        hlc = clock.tick(self.last_hlc(), wall_ms)
+        head = self.store.head(self.device.log)
+        seq = head[0] + 1 if head else 1
+        event_id = event_id_at(self.device.log, seq)
+        payload = body(event_id) if callable(body) else body
         offset = when.utcoffset() or dt.timedelta(0)
         ev = Event(
             id=event_id,
@@ -217,58 +210,68 @@ class Journal:
             wall_ms=wall_ms,
             local_date=(on or when.date()).isoformat(),
             tz_minutes=int(offset.total_seconds() // 60),
-            body=body,
+            body=payload,
             supersedes=supersedes,
-            change=self._change_for(body, hlc, wall_ms),
+            seen=self._seen(),
         )
-        stored = ev
-        if private:
-            box = envelope.seal(
-                self.device.private_key, encode_event(ev), _PRIVATE_AAD + self.device.space
-            )
-            stored = Event(
-                id=ev.id,
-                author=ev.author,
-                device=ev.device,
-                hlc=hlc,
-                wall_ms=wall_ms,
-                local_date=ev.local_date,
-                tz_minutes=ev.tz_minutes,
-                body=Sealed(box=box),
-            )
-        self._append_own(encode_event(stored), hlc, wall_ms)
+        stored = self._sealed(ev) if private else ev
+        header = (
+            entry.next_header(self.device.space, self.device.log, seq, self.device.epoch, head[1])
+            if head
+            else entry.first_header(self.device.space, self.device.sign_public, self.device.epoch)
+        )
+        raw = entry.build(
+            header, encode_event(stored), self.device.sign_seed, self.device.space_key
+        )
+        self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)})
         return ev
 
-    def _change_for(self, body: Payload, hlc: int, wall_ms: int) -> bytes | None:
-        if not body.SHARED:
-            return None
-        from tend.core import shared  # automerge is imported only by what edits shared state
-
-        probe = Event(
-            id=EventId(bytes(16)),
-            author=self.device.person,
-            device=self.device.log,
-            hlc=hlc,
-            wall_ms=wall_ms,
-            local_date="",
-            tz_minutes=0,
-            body=body,
+    def _seen(self) -> tuple[tuple[LogId, int], ...]:
+        """What this device holds of every other log: signed into what it writes."""
+        own = self.device.log
+        return tuple(
+            sorted((log, int(seq)) for log, (seq, _h) in self.store.heads().items() if log != own)
         )
-        doc = body.doc_name(probe)
-        prior = self.changes_for(doc)
-        return shared.make_change(prior, self.device.log, body.puts(probe))
 
-    def _append_own(self, event_bytes: bytes, hlc: int, wall_ms: int) -> None:
-        head = self.store.head(self.device.log)
-        seq, prev = (head[0] + 1, head[1]) if head else (1, entry.GENESIS)
-        header = entry.Header(self.device.space, self.device.log, Seq(seq), self.device.epoch, prev)
-        raw = entry.build(header, event_bytes, self.device.sign_seed, self.device.space_key)
-        self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)})
+    def _sealed(self, ev: Event) -> Event:
+        box = envelope.seal(
+            self.device.private_key, encode_event(ev), _PRIVATE_AAD + self.device.space
+        )
+        return Event(
+            id=ev.id,
+            author=ev.author,
+            device=ev.device,
+            hlc=ev.hlc,
+            wall_ms=ev.wall_ms,
+            local_date=ev.local_date,
+            tz_minutes=ev.tz_minutes,
+            body=Sealed(box=box),
+            seen=ev.seen,
+        )
+
+    def last_hlc(self) -> int:
+        """The newest clock this device issued or saw; a damaged value is repaired, not kept.
+
+        Stored values only grow, so one far in the future (or not 8 bytes) would otherwise stop
+        this device from ever writing an entry its partner accepts."""
+        raw = self.store.meta("hlc")
+        if raw is None:
+            return 0
+        now_ms = int(self.now().timestamp() * 1000)
+        if (
+            len(raw) == HLC_BYTES
+            and clock.wall_of(int.from_bytes(raw, "big")) <= now_ms + trust.MAX_SKEW_MS
+        ):
+            return int.from_bytes(raw, "big")
+        sane = [i.hlc for i in self.items() if clock.wall_of(i.hlc) <= now_ms + trust.MAX_SKEW_MS]
+        repaired = max(sane, default=0)
+        self.store.replace_meta("hlc", _hlc_bytes(repaired))
+        return repaired
 
     # --- reading ---------------------------------------------------------------------------
 
-    def items(self) -> list[Item]:
-        """Every event this device can read, in merge order."""
+    def all_items(self) -> list[Item]:
+        """Every stored event this device can read, in merge order (before the roster's say)."""
         if self._items is None:
             self._items, self._upto = self._load_snapshot()
             self._membership = [i for i in self._items if i.type in MEMBERSHIP]
@@ -286,6 +289,28 @@ class Journal:
                 )
         return self._items
 
+    def items(self) -> list[Item]:
+        """Every event that counts, in merge order: a device's entries after its removal (and
+        all of a removed device's log if it was forked) stay stored but are not shown."""
+        everything = self.all_items()
+        key = (len(everything), len(self._membership))
+        if self._visible is not None and self._visible[0] == key:
+            return self._visible[1]
+        roster = self.roster()
+        heads = self.store.heads()
+        ended = {
+            log
+            for log in (*roster.cutoffs, *roster.forked)
+            if log in heads and not roster.admits(log, heads[log][0])
+        }
+        visible = (
+            [i for i in everything if i.log not in ended or roster.admits(i.log, i.seq)]
+            if ended
+            else everything
+        )
+        self._visible = (key, visible)
+        return visible
+
     def _merge(self, fresh: list[Item]) -> None:
         assert self._items is not None
         fresh.sort(key=lambda i: i.order)
@@ -301,9 +326,30 @@ class Journal:
             self._items.sort(key=lambda i: i.order)
 
     def membership(self) -> list[Item]:
-        """Items that say who is here: devices added and removed, names, key rotations."""
-        self.items()
+        """Stored items that say who is here: devices added and removed, names, key rotations."""
+        self.all_items()
         return self._membership
+
+    def facts(self) -> list[trust.Fact]:
+        """The membership facts of what is stored (the roster decides which still count)."""
+        out = []
+        for item in self.membership():
+            if item.type.startswith("device."):
+                fact = trust.fact_of(decode_event(item.raw), item.seq)
+                if fact is not None:
+                    out.append(fact)
+        return out
+
+    def roster(self) -> trust.Roster:
+        """Who may write here now: the trust engine over what this device holds."""
+        membership = self.membership()
+        key = (len(membership), len(self.device.anchors))
+        if self._roster is None or self._roster[0] != key:
+            built = trust.build(
+                self.device.space, self.device.trust_anchors(), self.facts(), self.store.hash_at
+            )
+            self._roster = (key, built)
+        return self._roster[1]
 
     def remember_opened(self, digest: bytes, item: Item) -> None:
         """An entry about to be appended that ingest has already opened (no need twice)."""
@@ -317,27 +363,46 @@ class Journal:
                 return items, snap[0]
         return [], 0
 
-    def read_entry(self, raw: bytes) -> Readable:
+    def forget_views(self) -> None:
+        """Drop what is cached in memory (after this device's own entries were re-sealed)."""
+        self._items, self._upto, self._visible, self._roster = None, 0, None, None
+
+    def log_key(self, log: LogId) -> bytes | None:
+        """A log's public key, from its first entry (held here), or None."""
+        if log not in self._log_keys:
+            first = self.store.entry_at(log, 1)
+            if first is None:
+                return None
+            key = Header.decode(first).log_key
+            assert key is not None
+            self._log_keys[log] = key
+        return self._log_keys[log]
+
+    def read_entry(self, raw: bytes) -> trust.Readable:
         """Open one stored or received entry: envelope, event, and a private box if it is ours.
 
-        Raises IntegrityError naming the entry for anything that does not open or match.
+        Raises UnreadableEntry naming the entry for anything that does not open or match. The
+        signature and the roster are the trust engine's to check (core/trust.py).
         """
         try:
             opened = entry.open_entry(raw, self.device.space_keys.get)
             outer = decode_event(opened.event)
         except (InvalidEnvelope, ChainError, CorruptStore) as e:
-            head = entry.Header.decode(raw) if len(raw) >= entry.HEADER_LEN else None
+            head = Header.decode(raw) if _parses(raw) else None
             where = f"log {short(head.log)} seq {head.seq}" if head else "an entry"
             raise UnreadableEntry(where, f"cannot be opened ({e})") from e
+        header = opened.header
+        where = f"log {short(header.log)} seq {header.seq}"
+        if outer.device != header.log or outer.id != event_id_at(header.log, header.seq):
+            raise UnreadableEntry(where, "claims another device or position than its own")
         if not isinstance(outer.body, Sealed):
-            return Readable(opened, outer, outer, opened.event)
+            return trust.Readable(opened, outer, outer, opened.event)
         inner = self.open_private(outer.body)
         if inner is None:
-            return Readable(opened, outer, outer, opened.event)
+            return trust.Readable(opened, outer, outer, opened.event)
         try:
             ev = decode_event(inner)
         except CorruptStore as e:
-            where = f"log {short(opened.header.log)} seq {opened.header.seq}"
             raise UnreadableEntry(where, f"a private entry is damaged ({e})") from e
         if (ev.id, ev.author, ev.device, ev.hlc) != (
             outer.id,
@@ -346,32 +411,25 @@ class Journal:
             outer.hlc,
         ):
             # A sealed box copied into another entry (a replay): refuse, never show.
-            raise UnreadableEntry(
-                f"log {short(opened.header.log)} seq {opened.header.seq}",
-                "a private entry does not match the entry that carries it",
-            )
-        return Readable(opened, outer, ev, inner)
+            raise UnreadableEntry(where, "a private entry does not match the entry that carries it")
+        return trust.Readable(opened, outer, ev, inner)
 
     def item_of(self, raw: bytes, received_at: int) -> Item:
-        return self.read_entry(raw).item(received_at)
+        return item_of(self.read_entry(raw), received_at)
 
     def adopt_epoch(self, epoch: int, key: bytes, *, write: bool = True) -> None:
         """Hold a space key epoch (saved at once); with `write`, also write under it if newest.
 
-        Only a signed key.rotated from a device on the roster may set `write`: a key handed
-        over by the relay is used to read and to reconnect, never to seal what we write.
+        Only a rotation signed by a device on the roster may set `write`; a key whose signer
+        this device cannot check yet is used to read and to reconnect, never to seal.
         """
         self.device.space_keys[epoch] = key
         if write:
             self.device.epoch = max(self.device.epoch, epoch)
-        keystore.save(self.home / keystore.FILE_NAME, self.device, self.passphrase)
+        self.save_device()
 
     def save_device(self) -> None:
         keystore.save(self.home / keystore.FILE_NAME, self.device, self.passphrase)
-
-    def trust_anchors(self) -> dict[bytes, bytes]:
-        """Devices trusted directly: this one, and the one that invited it."""
-        return {**self.device.anchors, self.device.log: self.device.sign_public}
 
     def open_private(self, sealed: Sealed) -> bytes | None:
         try:
@@ -381,11 +439,19 @@ class Journal:
         except InvalidEnvelope:
             return None  # someone else's private entry: it stays sealed
 
-    def changes_for(self, doc: str) -> list[bytes]:
-        return projections.changes(self.items(), doc)
-
     def events(self, items: Iterable[Item] | None = None) -> list[Event]:
         return [decode_event(i.raw) for i in (self.items() if items is None else items)]
 
     def log_id(self) -> LogId:
         return self.device.log
+
+
+def _parses(raw: bytes) -> bool:
+    try:
+        Header.decode(raw)
+    except ChainError:
+        return False
+    return True
+
+
+__all__ = ["DB_NAME", "Body", "Clock", "Journal", "Seq", "item_of"]

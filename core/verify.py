@@ -1,21 +1,24 @@
-"""`tend verify`: check every chain, envelope and signature in the local store.
+"""`tend verify`: check every chain, envelope, signature and membership rule in the local store.
 
-Trust is anchored in this device: its own log is on the roster, and so is every device that a
-device already on the roster added (a signed `device.added` event). Nothing here trusts the view
-cache. Each problem names the log and seq of the entry, so a person can say what failed.
+The same trust engine as sync (core/trust.py), run over everything held from each log's first
+entry: what would be refused if it arrived now is reported here, with the log and seq. Nothing
+here trusts the view cache. Membership claims that the rules ignored (a device brought in as
+someone who did not sign it) are reported too, as are entries another device had seen that
+are not here (core/witness.py).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tend.core import entry, roster
-from tend.core.codec import decode_event
-from tend.core.errors import ChainError, CorruptStore, InvalidEnvelope
-from tend.core.events import Event
-from tend.core.ids import LogId, short
-from tend.core.journal import Journal
+from tend.core import projections, trust, witness
+from tend.core.errors import ChainError
+from tend.core.header import Header, entry_hash
+from tend.core.ids import LogId, PersonId, short
+from tend.core.journal import Journal, item_of
+from tend.core.trust import Ignored, Reason
 
 
 @dataclass(frozen=True)
@@ -34,103 +37,82 @@ class Report:
     logs: int = 0
     signatures: int = 0
     problems: list[Problem] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+    removed_history: int = 0  # entries removed devices wrote after their removal (not shown)
+    withheld: list[witness.Withheld] = field(default_factory=list)
+    names: dict[PersonId, str] = field(default_factory=dict)  # from what verified
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-@dataclass
-class _Checked:
-    opened: entry.Opened
-    event: Event
-
-
 def verify(journal: Journal, progress: Callable[[int], None] | None = None) -> Report:
     report = Report()
-    store = journal.store
-    checked: list[_Checked] = []
-    for log in sorted(store.heads()):
-        report.logs += 1
-        checked.extend(_check_log(journal, log, report, progress))
-    _check_signatures(journal, checked, report)
+    runs = [_check_log(journal, log, report, progress) for log in sorted(journal.store.heads())]
+    settled = trust.settle(
+        journal.device.space, journal.device.trust_anchors(), [], runs, journal.store.hash_at
+    )
+    for refusal in settled.refused:
+        if refusal.reason is Reason.REMOVED:
+            report.removed_history += _beyond(journal, refusal.log, settled.roster)
+        else:
+            report.problems.append(Problem(short(refusal.log), refusal.seq, _reason(refusal)))
+    for log, raws in settled.pending.items():
+        first = min(trust.by_log(raws)[0][log], key=lambda pair: pair[0].seq)[0].seq
+        report.problems.append(Problem(short(log), first, Reason.NOT_MEMBER.value))
+    report.ignored = settled.roster.ignored
+    report.signatures = sum(1 for run in runs if run.sound)
+    events = [r.outer for run in runs for _raw, r in run.sound]
+    heads = {log: int(seq) for log, (seq, _h) in journal.store.heads().items()}
+    report.withheld = witness.withheld(witness.claims_of(events), heads, settled.roster)
+    report.names = projections.names(
+        item_of(r, 0) for log in settled.admitted for _raw, r in settled.admitted[log]
+    )
     return report
 
 
 def _check_log(
     journal: Journal, log: LogId, report: Report, progress: Callable[[int], None] | None
-) -> list[_Checked]:
-    out = []
-    prev, expected = {entry.GENESIS}, 1
+) -> trust.Checked:
+    items = []
+    altered: trust.Refusal | None = None
     for stored in journal.store.log_entries(log):
         report.entries += 1
         if progress:
             progress(1)
-        problem = _check_entry(journal, stored.entry, stored.hash, log, expected, prev)
-        if isinstance(problem, str):
-            report.problems.append(Problem(short(log), stored.seq, problem))
-        else:
-            out.append(problem)
-        # An entry altered on disk is reported once: the next one follows it if it names either
-        # its stored hash or the hash of its bytes, so one changed byte never blames a neighbour.
-        prev, expected = {stored.hash, entry.entry_hash(stored.entry)}, stored.seq + 1
-    return out
+        if altered is not None:
+            continue  # counted; nothing after a damaged entry can be checked against it
+        if entry_hash(stored.entry) != stored.hash:
+            altered = trust.Refusal(log, stored.seq, Reason.UNREADABLE, "altered on disk")
+            continue
+        try:
+            items.append((Header.decode(stored.entry), stored.entry))
+        except ChainError:
+            altered = trust.Refusal(log, stored.seq, Reason.NOT_AN_ENTRY)
+    report.logs += 1
+    checked = trust.check_log(
+        journal.device.space,
+        log,
+        None,
+        None,
+        items,
+        journal.read_entry,
+        lambda epoch: epoch in journal.device.space_keys,
+    )
+    if altered is not None and checked.refusal is None:
+        checked.refusal = altered
+    if checked.set_aside:
+        seq = Header.decode(checked.set_aside[0]).seq
+        checked.refusal = trust.Refusal(log, seq, Reason.UNREADABLE, "no key for its epoch")
+        checked.set_aside = []
+    return checked
 
 
-def _check_entry(
-    journal: Journal, raw: bytes, digest: bytes, log: LogId, expected: int, prev: set[bytes]
-) -> _Checked | str:
-    if entry.entry_hash(raw) != digest:
-        return "its bytes do not match its stored hash (altered on disk)"
-    try:
-        header = entry.Header.decode(raw)
-    except ChainError as e:
-        return str(e)
-    if header.log != log or header.seq != expected:
-        return f"out of sequence (expected seq {expected})"
-    if header.prev_hash not in prev:
-        return "does not follow the entry before it (broken hash chain)"
-    if header.space != journal.device.space:
-        return "belongs to another journal"
-    try:
-        opened = entry.open_entry(raw, journal.device.space_keys.get)
-        ev = decode_event(opened.event)
-    except InvalidEnvelope:
-        return "cannot be opened: tampered or corrupt"
-    except CorruptStore as e:
-        return f"does not hold a valid event ({e})"
-    if ev.device != log:
-        return "claims to come from another device"
-    return _Checked(opened, ev)
+def _beyond(journal: Journal, log: LogId, roster: trust.Roster) -> int:
+    head = journal.store.head(log)
+    return max(0, int(head[0]) - int(roster.cutoffs.get(log, math.inf))) if head else 0
 
 
-def _check_signatures(journal: Journal, checked: list[_Checked], report: Report) -> None:
-    """Every signature, against a roster grown only from entries already verified."""
-    verified: list[_Checked] = []
-    pending = list(checked)
-    members = roster.build(journal.trust_anchors(), [])
-    progress = True
-    while pending and progress:
-        progress = False
-        for item in list(pending):
-            public = members.keys.get(item.opened.header.log)
-            if public is None:
-                continue
-            pending.remove(item)
-            report.signatures += 1
-            if item.opened.signed_by(public):
-                verified.append(item)
-                progress = True
-            else:
-                _problem(report, item, "signature does not verify")
-        members = roster.build(journal.trust_anchors(), [v.event for v in verified])
-    for item in pending:
-        _problem(report, item, "written by a device that is not on the roster")
-    for item in verified:
-        if members.people.get(item.opened.header.log) != item.event.author:
-            _problem(report, item, "claims to be written by someone other than its device's person")
-
-
-def _problem(report: Report, item: _Checked, reason: str) -> None:
-    header = item.opened.header
-    report.problems.append(Problem(short(header.log), header.seq, reason))
+def _reason(refusal: trust.Refusal) -> str:
+    return refusal.reason.value + (f" ({refusal.detail})" if refusal.detail else "")
