@@ -1,24 +1,35 @@
 """Removing a device, and the new space key epoch that follows.
 
 Removal is two signed events in the remover's log, both under the current epoch: a
-`device.removed`, and a `key.rotated` carrying a fresh 32-byte space key sealed to the X25519
-key of every device that stays (including the remover's other devices and the partner's).
-From then on this device writes under the new epoch; every remaining device picks the new key
-out of the `key.rotated` event when it ingests it. Old epochs stay in every keyring, so history
-stays readable, while the removed device holds no key for anything written afterwards. The
-relay capability is derived from the epoch key, so it changes too (see sync/client.py).
+`device.removed`, which the removed device's own person's identity key signs and which names
+the last entry of that device that counts (`upto`), and a `key.rotated` carrying a signed
+rotation record (core/rotation_record.py): a fresh 32-byte space key sealed to the X25519 key of
+every device that stays (the remover's other devices and the partner's). Every remaining device
+adopts the new key when it ingests the event; old epochs stay in every keyring, so history stays
+readable, while the removed device holds no key for anything written afterwards.
+
+The relay capability is derived from the epoch key, so it changes too: the rotating device gives
+the relay the same signed record, which the relay checks and files under the old capability, so
+a device that was offline during the rotation and says hello with the old capability is handed
+the record, opens its own copy and reconnects. A device that finds no copy for itself believes
+it was removed only if the record carries a removal of itself signed by its own person.
 """
 
 from __future__ import annotations
 
-import msgpack
+from dataclasses import dataclass
+from enum import Enum
 
-from tend.core import keys, roster
+from tend.core import keys, rotation_record
+from tend.core.capability import hash_for
 from tend.core.codec import decode_event
-from tend.core.errors import InvalidEnvelope, UnreadableEntry, UserError
+from tend.core.errors import InvalidEnvelope, MalformedRecord, UserError
 from tend.core.events import DeviceRemoved, Event, KeyRotated
-from tend.core.ids import LogId, short
+from tend.core.header import GENESIS
+from tend.core.identity import removal_message, removal_valid
+from tend.core.ids import LogId, SpaceId, short
 from tend.core.journal import Journal
+from tend.core.rotation_record import Removal, RotationRecord
 
 _CONTEXT = b"tend/epoch-key/v1"
 
@@ -27,30 +38,51 @@ def _context(space: bytes, epoch: int) -> bytes:
     return _CONTEXT + space + epoch.to_bytes(4, "big")
 
 
-def current_roster(journal: Journal) -> roster.Roster:
-    events = [decode_event(i.raw) for i in journal.membership() if i.type.startswith("device.")]
-    return roster.build(journal.trust_anchors(), events)
+def removal_of(journal: Journal, device: LogId) -> DeviceRemoved:
+    """A removal of one of this person's devices, after the last of its entries held here."""
+    head = journal.store.head(device)
+    upto, upto_hash = (int(head[0]), head[1]) if head else (0, GENESIS)
+    message = removal_message(journal.device.space, device, upto, upto_hash)
+    return DeviceRemoved(device, upto, upto_hash, keys.sign(journal.device.identity_seed, message))
 
 
 def remove_device(journal: Journal, device: LogId) -> KeyRotated:
     """Take `device` off the roster and move the space to a new key only the others get."""
-    members = current_roster(journal)
+    roster = journal.roster()
+    member = roster.members.get(device)
     if device == journal.device.log:
         raise UserError("this device cannot remove itself; remove it from another device")
-    if device not in members.keys or device in members.removed:
+    if member is None or roster.removed(device):
         raise UserError(f"no device {short(device)} on the roster")
-    if members.people.get(device) != journal.device.person:
-        # Each person removes their own devices (core/roster.py ignores anything else).
+    if member.person != journal.device.person:
+        # Each person removes their own devices (core/trust.py ignores anything else).
         raise UserError(
             f"device {short(device)} is your partner's: only one of their own devices can remove it"
         )
-    journal.record(DeviceRemoved(device=device))
-    new_key = keys.new_key()
-    epoch = max(journal.device.space_keys) + 1
-    context = _context(journal.device.space, epoch)
-    staying = [d for d in members.active() if d != device and d in members.dh_keys]
-    sealed = tuple((bytes(d), keys.seal_to(members.dh_keys[d], new_key, context)) for d in staying)
-    rotated = KeyRotated(epoch=epoch, removed=device, sealed=sealed)
+    removal = removal_of(journal, device)
+    journal.record(removal)
+    held = journal.device.space_keys
+    epoch, new_key = max(held) + 1, keys.new_key()
+    staying = [d for d in roster.active() if d != device and roster.members[d].dh_pub]
+    record = RotationRecord(
+        space=journal.device.space,
+        epoch=epoch,
+        previous=hash_for(held[max(held)]),
+        capability=hash_for(new_key),
+        sealed=tuple(
+            (
+                d,
+                keys.seal_to(
+                    roster.members[d].dh_pub, new_key, _context(journal.device.space, epoch)
+                ),
+            )
+            for d in staying
+        ),
+        removed=(Removal(device, removal.upto, removal.upto_hash, removal.proof),),
+        signer=journal.device.log,
+    ).encode()
+    signature = keys.sign(journal.device.sign_seed, rotation_record.signing_input(record))
+    rotated = KeyRotated(record=record, signature=signature)
     # Keep the new key before anything records that it exists: a crash between the two must
     # not leave an epoch nobody holds.
     journal.adopt_epoch(epoch, new_key, write=False)
@@ -59,38 +91,46 @@ def remove_device(journal: Journal, device: LogId) -> KeyRotated:
     return rotated
 
 
+def verified_record(journal: Journal, rotated: KeyRotated, writer: LogId) -> RotationRecord | None:
+    """The record of a `key.rotated` written by `writer`, if it is theirs and well formed."""
+    try:
+        record = rotation_record.parse(rotated.record)
+    except MalformedRecord:
+        return None
+    key = journal.log_key(writer)
+    if record.signer != writer or record.space != journal.device.space or key is None:
+        return None
+    if not rotation_record.signed_by(rotated.record, rotated.signature, key):
+        return None
+    return record
+
+
 def adopt_rotations(journal: Journal, events: list[Event]) -> bool:
-    """Take new epoch keys sealed to this device out of trusted `key.rotated` events."""
-    members = current_roster(journal)
+    """Take new epoch keys sealed to this device out of `key.rotated` events that count."""
     learnt = False
     for ev in events:
-        body = ev.body
-        if not isinstance(body, KeyRotated) or not members.may_write(ev.device):
+        if not isinstance(ev.body, KeyRotated):
             continue
-        if body.epoch <= journal.device.epoch:
+        record = verified_record(journal, ev.body, ev.device)
+        if record is None or record.epoch <= journal.device.epoch:
             continue
-        mine = dict(body.sealed).get(journal.device.log)
-        if mine is None:
-            continue  # not sealed to us: we were the one removed
-        try:
-            key = keys.open_sealed(
-                journal.device.dh_secret, mine, _context(journal.device.space, body.epoch)
-            )
-        except InvalidEnvelope:
-            continue  # a copy that does not open is someone's mistake, not ours to crash on
-        # Signed by a device on the roster: this key may now seal what we write (and it
-        # replaces anything a relay handed over for this epoch).
-        journal.adopt_epoch(body.epoch, key)
-        learnt = True
+        key = _open_copy(journal, record)
+        if key is not None:
+            journal.adopt_epoch(record.epoch, key)
+            learnt = True
     return learnt
 
 
-# --- the relay's side of a rotation -----------------------------------------------------------
-# The relay's capability is derived from an epoch key, so after a rotation a device that was
-# offline knows only the old one. The device that rotates leaves the relay a "rekey" blob (the
-# same sealed keys as the key.rotated event) filed under the old capability; a device that
-# says hello with the old capability gets the blob, opens its copy and comes back with the new
-# capability. The removed device finds no copy for itself.
+def _open_copy(journal: Journal, record: RotationRecord) -> bytes | None:
+    mine = record.sealed_to(journal.device.log)
+    if mine is None:
+        return None  # not sealed to us: we were the one removed, or left out
+    try:
+        return keys.open_sealed(
+            journal.device.dh_secret, mine, _context(journal.device.space, record.epoch)
+        )
+    except InvalidEnvelope:
+        return None  # a copy that does not open is someone's mistake, not ours to crash on
 
 
 def catch_up_keys(journal: Journal) -> bool:
@@ -100,10 +140,14 @@ def catch_up_keys(journal: Journal) -> bool:
     return bool(stored) and adopt_rotations(journal, stored)
 
 
+# --- the relay's side of a rotation -----------------------------------------------------------
+
+
 def relay_epoch(journal: Journal) -> int:
     """The epoch whose capability the relay knows, as far as this device last heard."""
     held = journal.device.space_keys
-    epoch = int(journal.device.settings.get("relay_epoch", min(held)))
+    value = journal.device.settings.get("relay_epoch", min(held))
+    epoch = value if isinstance(value, int) and not isinstance(value, bool) else min(held)
     return epoch if epoch in held else min(held)
 
 
@@ -112,43 +156,66 @@ def set_relay_epoch(journal: Journal, epoch: int) -> None:
     journal.save_device()
 
 
-def pending_rekey(journal: Journal) -> tuple[int, bytes] | None:
-    """(epoch, blob) to hand the relay if it still knows an older capability than ours."""
-    current = journal.device.epoch
-    if current <= relay_epoch(journal):
-        return None
-    for item in reversed(journal.membership()):
-        if item.type == "key.rotated":
-            body = decode_event(item.raw).body
-            if isinstance(body, KeyRotated) and body.epoch == current:
-                blob: bytes = msgpack.packb(
-                    {"epoch": body.epoch, "sealed": list(body.sealed)}, use_bin_type=True
-                )
-                return current, blob
-    return None
+def pending_rotations(journal: Journal) -> list[tuple[int, bytes, bytes]]:
+    """(epoch, record, signature) of every stored rotation the relay has not been given yet,
+    oldest first: any device may hand one over, since the relay checks who signed it."""
+    known = relay_epoch(journal)
+    found: dict[int, tuple[bytes, bytes]] = {}
+    for item in journal.membership():
+        if item.type != "key.rotated":
+            continue
+        ev = decode_event(item.raw)
+        assert isinstance(ev.body, KeyRotated)
+        record = verified_record(journal, ev.body, ev.device)
+        if (
+            record is not None
+            and record.epoch > known
+            and record.epoch in journal.device.space_keys
+        ):
+            found.setdefault(record.epoch, (ev.body.record, ev.body.signature))
+    return [(epoch, *found[epoch]) for epoch in sorted(found)]
 
 
-def adopt_rekey(journal: Journal, blob: bytes) -> bool:
-    """Take this device's key out of a relay's rekey blob; False if none is sealed to it.
+class Rekeyed(Enum):
+    ADOPTED = "adopted"  # a copy for us: reconnect with the new capability
+    REMOVED = "removed"  # a removal of this device signed by its own person
+    LEFT_OUT = "left out"  # no copy for us, and no removal of us by our own person
 
-    The key is held for reading and reconnecting only: what this device writes moves to the
-    new epoch when the signed key.rotated event arrives (a relay cannot choose our key).
-    """
-    try:
-        record = msgpack.unpackb(blob, raw=False, max_bin_len=1 << 16, max_array_len=64)
-        epoch = int(record["epoch"])
-        if not 1 <= epoch < 1 << 31:
-            raise ValueError("epoch out of range")
-        sealed = {bytes(d): bytes(k) for d, k in record["sealed"]}
-    except (ValueError, TypeError, KeyError, msgpack.UnpackException):
-        raise UnreadableEntry("the relay's key hand-over", "is malformed") from None
-    if epoch not in journal.device.space_keys:
-        mine = sealed.get(journal.device.log)
-        if mine is None:
-            return False
-        key = keys.open_sealed(
-            journal.device.dh_secret, mine, _context(journal.device.space, epoch)
-        )
-        journal.adopt_epoch(epoch, key, write=False)
-    set_relay_epoch(journal, epoch)
-    return True
+
+@dataclass(frozen=True)
+class RekeyOutcome:
+    result: Rekeyed
+    signer: LogId
+    signer_known: bool  # the signer is on this device's roster and its signature verified
+
+
+def adopt_rekey(journal: Journal, record_bytes: bytes, signature: bytes) -> RekeyOutcome:
+    """Take this device's key out of a rotation record the relay handed over.
+
+    With a signer this device knows, the key may seal what it writes; one it cannot check yet
+    is held for reading and reconnecting only (the signed `key.rotated` settles it later)."""
+    record = rotation_record.parse(record_bytes)  # MalformedRecord: an integrity problem
+    if record.space != journal.device.space:
+        raise MalformedRecord("the relay handed over a key rotation of another journal")
+    roster = journal.roster()
+    signer = roster.members.get(record.signer)
+    known = signer is not None and not roster.removed(record.signer)
+    if signer is not None and not rotation_record.signed_by(
+        record_bytes, signature, signer.sign_pub
+    ):
+        raise MalformedRecord("the relay handed over a key rotation its signer did not sign")
+    key = _open_copy(journal, record)
+    if key is not None:
+        if record.epoch not in journal.device.space_keys or known:
+            journal.adopt_epoch(record.epoch, key, write=known)
+        set_relay_epoch(journal, record.epoch)
+        return RekeyOutcome(Rekeyed.ADOPTED, record.signer, known)
+    removed = any(_removes_me(journal, record.space, r) for r in record.removed)
+    return RekeyOutcome(Rekeyed.REMOVED if removed else Rekeyed.LEFT_OUT, record.signer, known)
+
+
+def _removes_me(journal: Journal, space: SpaceId, removal: Removal) -> bool:
+    me = journal.device
+    return removal.device == me.log and removal_valid(
+        me.identity, space, removal.device, removal.upto, removal.upto_hash, removal.proof
+    )
