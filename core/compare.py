@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tend.core import projections
 from tend.core.cache import Item
 from tend.core.codec import decode_event
 from tend.core.errors import ValidationError
@@ -187,21 +188,12 @@ def summarise(items: Sequence[Item], period: Period, me: PersonId | None = None)
 
 
 def _count_shared(items: Sequence[Item], period: Period, summary: PeriodSummary) -> None:
-    """Joys done and goal weeks, from the shared documents, in one pass over the items."""
+    """Joys done and goal weeks, from the shared documents."""
     weeks = set(period.weeks())
     wanted = {f"joy/{w}" for w in weeks} | {"goals"}
-    changes: dict[str, list[bytes]] = {}
-    for item in items:
-        if item.doc in wanted:
-            change = decode_event(item.raw).change
-            if change is not None:
-                changes.setdefault(item.doc, []).append(change)
-    if not changes:
-        return
-    from tend.core import shared  # automerge is loaded only by views that need it
-
-    for doc, chunks in changes.items():
-        content = shared.read(chunks)
+    present = {item.doc for item in items if item.doc in wanted}
+    for doc in sorted(d for d in present if d is not None):
+        content = projections.board(items, doc)
         if doc == "goals":
             for key, fields in content.items():
                 goal, _at, week = key.partition("@")

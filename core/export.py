@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tend.core import projections
+from tend.core import projections, shared_state
 from tend.core.cache import Item
 from tend.core.codec import decode_event, payload_fields
 from tend.core.events import Event
@@ -95,12 +95,13 @@ def _markdown_line(ev: Event) -> str:
 
 def to_automerge(items: Sequence[Item], folder: Path) -> list[Path]:
     """One standard Automerge binary per shared document (any Automerge implementation opens it)."""
-    from tend.core import shared
+    from tend.core import automerge_export  # automerge is loaded only by this export
 
     ensure_private_dir(folder)
     written = []
     for doc in shared_docs(items):
         target = folder / (doc.replace("/", "-") + ".automerge")
-        write_private_atomic(target, shared.save(projections.changes(items, doc)))
+        writes = shared_state.accepted(projections.shared_events(items, doc))
+        write_private_atomic(target, automerge_export.document(writes))
         written.append(target)
     return written

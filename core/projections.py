@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tend.core import shared_state
 from tend.core.cache import Item
 from tend.core.codec import decode_event
 from tend.core.events import (
@@ -294,22 +295,16 @@ def timeline(
 # --- shared, editable state (Automerge documents) -----------------------------------------------
 
 
-def changes(items: Iterable[Item], doc: str) -> list[bytes]:
-    """The Automerge changes of one document, in merge order."""
-    out = []
-    for item in items:
-        if item.doc == doc:
-            change = decode_event(item.raw).change
-            if change is not None:
-                out.append(change)
-    return out
+def shared_events(items: Iterable[Item], doc: str) -> list[Event]:
+    """The visible events that write one shared document, in merge order (retractions and
+    corrections by their own authors taken into account)."""
+    chosen = [decode_event(i.raw) for i in items if i.doc == doc or i.type == "retract"]
+    return visible(chosen)
 
 
 def board(items: Sequence[Item], doc: str) -> dict[str, dict[str, Scalar]]:
     """The content of one shared document as {object id: {field: value}}."""
-    from tend.core import shared  # automerge is loaded only by views that need it
-
-    return shared.read(changes(items, doc))
+    return shared_state.board(shared_events(items, doc))
 
 
 def joys(items: Sequence[Item], week: str) -> list[dict[str, Any]]:
