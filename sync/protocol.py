@@ -19,15 +19,18 @@ and the fuzz and property tests drive it directly.
                                  ◀── Entries(batch) …             catch-up, bounded
                                  ◀── CaughtUp(heads)
                                  ◀── Entries(live=True) …         pushed as they arrive
-      Rotate(id, capability hash, rekey) ──▶
+      Rotate(id, signed rotation record) ──▶
                                  ◀── Ack(id)                      after removing a device
+      Repair(id, own log, from seq, signed) ──▶
+                                 ◀── Ack(id) or Error(id)         drop junk an old relay let in
 
 What the relay learns from frames: the space id, the capability (it stores only its hash),
-opaque log ids, seq numbers, entry sizes (padded) and timing. Entries are opaque bytes to it,
-and so is a rotation's rekey blob (the new epoch key sealed to each device that stays, see
-core/rotation.py; its size shows how many stay). The relay files the blob under the capability
-hash the Rotate replaced and hands it back, in a Rekey frame, to a device that says hello with
-that old capability; the connection then closes.
+opaque log ids and each log's public key, seq numbers, entry sizes (padded) and timing. Entries
+are sealed to it; it checks only that each is signed by its log's key (write authority). A
+rotation record (core/rotation_record.py) names which logs stay and which were removed and
+carries the new epoch key sealed to each that stays; the relay checks its signer, files it
+under the capability hash the Rotate replaced and hands it back, in a Rekey frame, to a device
+that says hello with that old capability; the connection then closes.
 
 Errors say whose fault they are: `RemoteProtocolError` (the peer sent something illegal; it
 carries the error code to send back) and `LocalProtocolError` (our caller misused this object).
@@ -48,7 +51,7 @@ import msgpack
 from tend.core.errors import ProtocolError
 from tend.core.header import MAX_ENTRY
 
-PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
+PROTOCOL_VERSIONS: tuple[int, ...] = (2,)
 
 # Limits, all checked before or while decoding (docs/protocol.md lists them).
 MAX_FRAME_BYTES = 4 << 20  # one websocket message
@@ -61,7 +64,10 @@ MAX_REQUEST_ID = (1 << 63) - 1
 ID_BYTES = 16
 CAPABILITY_BYTES = 32
 CAPABILITY_HASH_BYTES = 32
+KEY_BYTES = 32
+SIGNATURE_BYTES = 64
 MAX_SEQ = (1 << 63) - 1
+REPAIR_PREFIX = b"tend/repair/v1"
 
 
 class ErrorCode(StrEnum):
@@ -74,6 +80,8 @@ class ErrorCode(StrEnum):
     GAP = "gap"  # an entry whose seq does not follow the stored ones
     FORK = "fork"  # different bytes for a stored (log, seq), or a broken hash link
     QUOTA = "quota"  # the space is over its storage quota
+    BAD_SIGNATURE = "bad_signature"  # not signed by the key of the log it is in (or of the signer)
+    REMOVED = "removed"  # the log was removed from the space by a key rotation
     INTERNAL = "internal"  # the relay failed; try again later
     GOING_AWAY = "going_away"  # the relay is shutting down
 
@@ -162,16 +170,41 @@ class Ack:
 
 @dataclass(frozen=True)
 class Rotate:
+    """Move the space to a new capability: a rotation record (core/rotation_record.py) signed
+    by the log key of the device that rotates. The relay checks the signature and files the
+    signed record under the capability hash being replaced."""
+
     id: int
-    capability_hash: bytes
-    rekey: bytes = b""  # opaque; the relay files it under the capability hash being replaced
+    record: bytes
+    signature: bytes
     TYPE = "rotate"
 
 
 @dataclass(frozen=True)
 class Rekey:
-    rekey: bytes  # what a Rotate left under the capability this device said hello with
+    """What a Rotate left under the capability this device said hello with."""
+
+    record: bytes
+    signature: bytes
     TYPE = "rekey"
+
+
+@dataclass(frozen=True)
+class Repair:
+    """Ask the relay to drop the tail of this device's own log from `from_seq`, where what it
+    holds is not signed by the log's key (junk an older relay let in). Signed by that key:
+    Ed25519(log key, REPAIR_PREFIX | space | log | from_seq u64)."""
+
+    id: int
+    log: bytes
+    key: bytes
+    from_seq: int
+    signature: bytes
+    TYPE = "repair"
+
+
+def repair_message(space: bytes, log: bytes, from_seq: int) -> bytes:
+    return REPAIR_PREFIX + space + log + from_seq.to_bytes(8, "big")
 
 
 @dataclass(frozen=True)
@@ -187,7 +220,7 @@ class Error:
         return self.id is None
 
 
-Frame = Hello | Welcome | Pull | Entries | CaughtUp | Push | Ack | Rotate | Rekey | Error
+Frame = Hello | Welcome | Pull | Entries | CaughtUp | Push | Ack | Rotate | Rekey | Repair | Error
 
 # --- the state table ------------------------------------------------------------------------------
 # (sender role, state, frame type) -> next state. The same table serves both ends: a device
@@ -206,6 +239,7 @@ TRANSITIONS: dict[tuple[Role, State, str], State] = {
     (Role.RELAY, State.LIVE, "entries"): State.LIVE,
     **{(Role.DEVICE, s, "push"): s for s in _AFTER_WELCOME},
     **{(Role.DEVICE, s, "rotate"): s for s in _AFTER_WELCOME},
+    **{(Role.DEVICE, s, "repair"): s for s in _AFTER_WELCOME},
     **{(Role.RELAY, s, "ack"): s for s in _AFTER_WELCOME},
 }
 
@@ -289,11 +323,11 @@ def encode(frame: Frame) -> bytes:
     elif isinstance(frame, Ack):
         body.update(i=frame.id, n=frame.stored)
     elif isinstance(frame, Rotate):
-        body.update(i=frame.id, c=frame.capability_hash)
-        if frame.rekey:
-            body["r"] = frame.rekey
+        body.update(i=frame.id, r=frame.record, g=frame.signature)
     elif isinstance(frame, Rekey):
-        body.update(r=frame.rekey)
+        body.update(r=frame.record, g=frame.signature)
+    elif isinstance(frame, Repair):
+        body.update(i=frame.id, l=frame.log, k=frame.key, f=frame.from_seq, g=frame.signature)
     else:
         body.update(_error_fields(frame))
     data: bytes = msgpack.packb(body, use_bin_type=True)
@@ -371,6 +405,13 @@ def _count(body: Mapping[str, Any], key: str, upper: int) -> int:
     return int(value)
 
 
+def _seq(body: Mapping[str, Any], key: str) -> int:
+    value = _count(body, key, MAX_SEQ)
+    if value < 1:
+        raise _bad(f"{body['t']}: field {key!r} must be a seq from 1")
+    return value
+
+
 def _blob(body: Mapping[str, Any], key: str, required: bool) -> bytes:
     """An opaque byte string of up to MAX_ENTRY_BYTES: 1 byte at least if required, else absent
     means empty."""
@@ -440,10 +481,17 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Frame]] = {
     "ack": lambda b: Ack(_count(b, "i", MAX_REQUEST_ID), _count(b, "n", MAX_ENTRIES_PER_FRAME)),
     "rotate": lambda b: Rotate(
         _count(b, "i", MAX_REQUEST_ID),
-        _fixed_bytes(b, "c", CAPABILITY_HASH_BYTES),
-        _blob(b, "r", False),
+        _blob(b, "r", True),
+        _fixed_bytes(b, "g", SIGNATURE_BYTES),
     ),
-    "rekey": lambda b: Rekey(_blob(b, "r", True)),
+    "rekey": lambda b: Rekey(_blob(b, "r", True), _fixed_bytes(b, "g", SIGNATURE_BYTES)),
+    "repair": lambda b: Repair(
+        _count(b, "i", MAX_REQUEST_ID),
+        _fixed_bytes(b, "l", ID_BYTES),
+        _fixed_bytes(b, "k", KEY_BYTES),
+        _seq(b, "f"),
+        _fixed_bytes(b, "g", SIGNATURE_BYTES),
+    ),
     "error": lambda b: Error(
         _text(b, "c"),
         _text(b, "m"),

@@ -1,4 +1,4 @@
-"""The relay: a blind aiohttp server that stores and forwards opaque entries between devices.
+"""The relay: a blind aiohttp server that stores and forwards sealed entries between devices.
 
 Theory of operation
 -------------------
@@ -14,14 +14,31 @@ catch up from its vector).
             in constant time. No other frame is accepted before a Welcome.
     Push    store.put (atomic, durable); new entries forwarded to the space's other sessions;
             then Ack. A refusal is an Error with the request id; the connection stays open.
+            Write authority: the capability lets a device into the space, not into a log. Each
+            log's first entry carries its public key (the log id is derived from it), and the
+            store refuses a run of new entries unless its last is signed by that key
+            (bad_signature), so no member can append to another's log; nor can a removed log
+            grow (removed).
     Pull    subscribe first (live entries buffer), page the store from the device's vector,
             CaughtUp(heads), then flush the buffer minus what the catch-up already sent.
             Entries stored after the subscription are never missed, and none is sent twice:
             a log's catch-up is contiguous from `have`, so one seq per log says what was sent.
-    Rotate  replace the capability hash (filing the opaque rekey blob under the old one),
-            Ack, and close the space's other sessions: they authenticated with the old
-            capability. A later Hello with a replaced capability gets that blob in a Rekey
-            frame, then a normal close, so a device offline during a rotation can follow it.
+    Rotate  a rotation record (core/rotation_record.py) signed by a log of the space. The
+            store checks, inside its transaction, that the signer's key is the one it holds
+            for that log and signed the record (bad_signature), that the signer was not removed
+            (removed) and that the record replaces the current capability hash (unauthorized);
+            then it sets the new hash, files the signed record under the old one, and marks
+            the logs the record removes. Ack, and close the space's other sessions: they
+            authenticated with the old capability. A later Hello with a replaced capability
+            gets the filed record and signature in a Rekey frame, then a normal close, so a
+            device offline during a rotation can follow it (and check the signer itself).
+    Repair  a device asks, signing with its log key, to drop its own log's entries from a
+            seq where the relay holds junk: entries an older relay, which checked no
+            signatures, let someone else append. The store drops them only if the entry there
+            is not signed by that key or not linked to the one before it, so nothing honest is
+            ever dropped (else fork, or gap when nothing is held there). Ack(id, number dropped,
+            at most 256). Sessions here, and through the store's notices on other instances,
+            forget they sent that log from there, so its honest entries go out again.
 
 A frame the protocol refuses (or a text message) gets a best-effort Error and a close; the
 relay keeps serving everyone else. A device that does not read even that is cut off at the TCP
@@ -35,16 +52,20 @@ fetching with `since` what another instance stored (sessions drop what they were
 the same rule as after a catch-up), and closes the sessions whose capability another
 instance's Rotate replaced. With SQLite one process owns the file, so none of this runs.
 
-What the relay learns: space ids, opaque log ids, seqs, sizes and timing. It logs one JSON
-object per line (event, the first 8 hex digits of the space id, codes, counts, durations) and
-never entry bytes, capabilities, or mailbox ids.
+What the relay learns: space ids, opaque log ids and each log's public key (one random key per
+device, linked to no person), seqs, sizes and timing, and from rotation records which logs
+stay and which were removed, and when. It logs one JSON object per line (event, the first 8 hex
+digits of the space id, codes, counts, durations) and never entry bytes, capabilities, keys,
+records or mailbox ids.
 
 Pairing mailboxes are memory-only: a restart empties them, which only means a pairing must
 start over. POST /v1/mailbox/{32 hex}?ttl=S (S <= 600, body <= 64 KiB) queues a message (204;
 429 when the mailbox holds MAILBOX_QUEUE messages or the relay is full); GET ?wait=S (S <= 60)
 answers 200 with the oldest message, removing it, or 404 when none came within the wait.
 
-This module imports no key, envelope or journal code: the relay cannot open what it stores.
+This module imports no secret-key, envelope or journal code: the relay cannot open what it
+stores. The one cryptographic operation it performs is verifying Ed25519 signatures with public
+keys (core/logsig.py, through the store).
 `serve` (run_app) is called only from the CLI; tests build the app with `make_app`.
 """
 
@@ -69,7 +90,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from tend.core.header import Header
-from tend.core.ids import SpaceId
+from tend.core.ids import LogId, SpaceId
 from tend.sync.protocol import (
     MAX_ENTRIES_PER_FRAME,
     MAX_FRAME_BYTES,
@@ -86,6 +107,7 @@ from tend.sync.protocol import (
     Push,
     Rekey,
     RemoteProtocolError,
+    Repair,
     Role,
     Rotate,
     Vector,
@@ -95,6 +117,7 @@ from tend.sync.protocol import (
 )
 from tend.sync.relay_store import (
     DEFAULT_QUOTA,
+    Change,
     PushRefused,
     RelayStore,
     SqliteRelayStore,
@@ -153,6 +176,7 @@ class Metrics:
     frames_received: int = 0
     entries_stored: int = 0
     bytes_stored: int = 0
+    entries_dropped: int = 0
     catchup_entries_sent: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -170,6 +194,7 @@ class Metrics:
             "frames_received": ("Frames received from devices.", self.frames_received),
             "entries_stored": ("Entries newly stored.", self.entries_stored),
             "bytes_stored": ("Bytes of entries newly stored.", self.bytes_stored),
+            "entries_dropped": ("Entries dropped by repairs.", self.entries_dropped),
             "catchup_entries_sent": ("Entries sent in catch-up.", self.catchup_entries_sent),
         }
         for name, (help_, value) in counters.items():
@@ -202,9 +227,9 @@ class SharedStore(Protocol):
     """A RelayStore that other relay instances write to as well (PostgreSQL). SQLite is not
     one: a single relay process owns its file and sees every commit itself."""
 
-    def changes(self) -> AsyncIterator[tuple[SpaceId | None, bool]]:
-        """(space, rotated) for each commit another instance made: new entries, or a replaced
-        capability. No space: some may have been missed; every space may have changed."""
+    def changes(self) -> AsyncIterator[Change]:
+        """Each commit another instance made: new entries, a replaced capability (rotated), or
+        a repaired log. No space: some may have been missed; every space may have changed."""
         ...
 
 
@@ -253,17 +278,28 @@ class Hub:
             for other in self.others(sender):
                 other.deliver(entries)
 
-    async def follow(self, changes: AsyncIterator[tuple[SpaceId | None, bool]]) -> None:
+    def rewind(self, space: SpaceId, log: LogId, from_seq: int) -> None:
+        """A repair dropped the log from `from_seq`: what was sent of it from there was junk,
+        and the honest entries that replace it must go out again. Call with no await between
+        the commit and here (or the notice of it), like forward."""
+        if (feed := self._feeds.get(space)) is not None and feed.vector is not None:
+            _rewind(feed.vector, log, from_seq)
+        for session in self.members(space):
+            _rewind(session.sent, log, from_seq)
+
+    async def follow(self, changes: AsyncIterator[Change]) -> None:
         """Act on other instances' commits to spaces with sessions here, until cancelled."""
         try:
-            async for space, rotated in changes:
-                if space is None:
+            async for change in changes:
+                if change.space is None:
                     log_event("store.changes_resumed", spaces=len(self._feeds))
                     feeds = list(self._feeds.values())
                 else:
-                    feeds = [self._feeds[space]] if space in self._feeds else []
+                    feeds = [self._feeds[change.space]] if change.space in self._feeds else []
+                if change.space is not None and change.repaired is not None and feeds:
+                    self.rewind(change.space, *change.repaired)
                 for feed in feeds:
-                    feed.poke(recheck=rotated)
+                    feed.poke(recheck=change.rotated)
         except Exception as e:  # other instances' entries stop arriving here: say so loudly
             event = {"event": "store.changes_failed", "error": type(e).__name__}
             logger.exception(json.dumps(event))
@@ -514,6 +550,8 @@ class Session:
             self._on_pull(frame)
         elif isinstance(frame, Rotate):
             await self._on_rotate(frame)
+        elif isinstance(frame, Repair):
+            await self._on_repair(frame)
         elif isinstance(frame, Error) and frame.fatal:
             self.fail(ErrorCode.UNEXPECTED, "the device reported an error")
         # Every other frame type was refused by the Connection's state table.
@@ -541,10 +579,10 @@ class Session:
             await self.hub.join(self, space)
             self._enqueue(Welcome(version, await self.store.heads(space)))
             log_event("session.welcomed", space, version=version)
-        elif (rekey := await self.store.rekey(space, digest)) is not None:
-            # A capability a Rotate replaced: hand over what the rotating device left for it.
-            self._last_frame(self.conn.send(Rekey(rekey)), WSCloseCode.OK)
-            log_event("session.rekeyed", space, bytes=len(rekey))
+        elif (filed := await self.store.rekey(space, digest)) is not None:
+            # A capability a Rotate replaced: hand over the signed record filed under it.
+            self._last_frame(self.conn.send(Rekey(*filed)), WSCloseCode.OK)
+            log_event("session.rekeyed", space, bytes=len(filed.record))
         else:
             self.fail(ErrorCode.UNAUTHORIZED, "wrong capability for this space")
 
@@ -582,15 +620,38 @@ class Session:
     async def _on_rotate(self, rotate: Rotate) -> None:
         assert self.space is not None
         try:
-            await self.store.rotate(self.space, rotate.capability_hash, rotate.rekey)
-        except PushRefused as e:  # the rekey blob would take the space over its quota
-            self._enqueue(Error(e.code.value, str(e), id=rotate.id))
+            rotation = await self.store.rotate(self.space, rotate.record, rotate.signature)
+        except PushRefused as e:
+            self._refuse("rotate.refused", rotate.id, e)
             return
+        # This session is the rotator's: it stays, now under the capability it moved to.
+        self.capability_hash = rotation.capability
         self._enqueue(Ack(rotate.id, 0))
         others = self.hub.others(self)
         for other in others:
             other.fail(ErrorCode.UNAUTHORIZED, "the space's capability was replaced")
-        log_event("space.rotated", self.space, closed=len(others))
+        log_event("space.rotated", self.space, closed=len(others), removed=len(rotation.removed))
+
+    async def _on_repair(self, repair: Repair) -> None:
+        assert self.space is not None
+        log, space = LogId(repair.log), self.space
+        try:
+            dropped = await self.store.repair(
+                space, log, repair.key, repair.from_seq, repair.signature
+            )
+        except PushRefused as e:
+            self._refuse("repair.refused", repair.id, e)
+            return
+        # No await since the commit: entries stored after it are forwarded after this.
+        self.hub.rewind(space, log, repair.from_seq)
+        self.metrics.entries_dropped += dropped
+        self._enqueue(Ack(repair.id, min(dropped, MAX_ENTRIES_PER_FRAME)))
+        log_event("log.repaired", space, dropped=dropped)
+
+    def _refuse(self, event: str, request: int, e: PushRefused) -> None:
+        """Answer a refused request with an Error carrying its id; the connection stays open."""
+        log_event(event, self.space, code=e.code.value)
+        self._enqueue(Error(e.code.value, str(e), id=request))
 
     # -- catch-up and live entries
 
@@ -663,6 +724,11 @@ class Session:
 
 def _entry_bytes(frame: Entries) -> int:
     return sum(len(raw) for raw in frame.entries)
+
+
+def _rewind(vector: Vector, log: bytes, from_seq: int) -> None:
+    if vector.get(log, 0) >= from_seq:
+        vector[log] = from_seq - 1
 
 
 def _advance(vector: Vector, entries: Sequence[bytes]) -> None:

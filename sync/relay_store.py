@@ -1,23 +1,45 @@
-"""The relay's storage: opaque entries per (space, log id, seq), and each space's capability hash.
+"""The relay's storage: entries per (space, log id, seq), each log's key, each space's capability.
 
 Theory of operation
 -------------------
-The relay cannot open an entry. It reads only the plaintext header (tend.core.header, no keys)
-and enforces what that allows, for every log of a space:
+The relay cannot open an entry. It reads only the plaintext header (tend.core.header) and checks
+signatures with public keys (tend.core.logsig); it holds no secret. For every log of a space:
 
 - an entry is at most MAX_ENTRY bytes, its header parses and names the space it is pushed to;
+  at seq 1 the header carries the log's public key, from which the log id must be derived
+  (Header.decode refuses one that is not), and the store keeps that key per (space, log);
 - seqs are contiguous from 1 and each entry's prev hash is the hash of the one before
   (tend.core.store.check_next, the same rule devices apply);
+- write authority: the last new entry of each log's run in a batch must carry a valid signature
+  by the log's key (from the batch's seq 1, else the stored one). Each signed header carries
+  the hash of the entry before it, so that one signature vouches for the whole run: nobody but
+  the holder of a log's key can append to it, even with the space's capability;
 - the same bytes again at a stored (log, seq) are a no-op, so a device may re-send after a
   lost ack; different bytes there are a fork and are refused;
-- a space holds at most `quota` bytes of entries (and rekey blobs).
+- a log that a rotation removed cannot grow (its re-sends stay no-ops);
+- a space holds at most `quota` bytes of entries and filed rotation records.
 
 `put` is atomic: a batch is stored whole or not at all, and it returns only after the commit,
 so an Ack sent after it promises durability. Each refusal is its own exception carrying the
-ErrorCode the relay sends back. A space is registered by the first device that names it with
-create, and is then guarded by the SHA-256 of its capability; `rotate` replaces that hash and
-files an opaque rekey blob under the old one (kept for good, so a device offline across several
-rotations can follow them one by one; the blobs count toward the quota).
+ErrorCode the relay sends back. The checks live here, once (`plan_extension`,
+`check_rotation`, `check_repair`, `check_junk`); each store only reads what they need and
+writes what they decide, inside one transaction.
+
+A space is registered by the first device that names it with create, and is then guarded by the
+SHA-256 of its capability. `rotate` takes a rotation record (tend.core.rotation_record) signed
+by a log of the space that was not removed, whose "previous" is the current capability hash:
+it sets the new hash, files the signed record under the one replaced (kept for good, so a
+device offline across several rotations can follow them one by one; records count toward the
+quota; a replaced hash never comes back), and marks the logs the record removes.
+
+`repair` drops the tail of a log from a seq where what the store holds is not the log's own
+(not signed by its key, or not linked to the entry before it): junk an older relay, which did
+not check signatures, let in. It takes a request signed by the log's key and never drops an
+honest entry: if the entry at that seq is signed and linked, nothing changes.
+
+What the store learns besides entries: each log's public key (random-looking, one per device,
+linked to no person) and which logs were removed, with the rotation records (which name the
+logs that stay, with their new epoch key sealed to each, and the logs removed).
 
 Every implementation passes one contract suite (tests/test_relay_store_contract.py). The API is
 async so that an implementation over a network database (PostgreSQL) fits the same shape.
@@ -32,22 +54,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hmac
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, ParamSpec, Protocol, TypeVar
+from typing import ClassVar, NamedTuple, ParamSpec, Protocol, TypeVar
 
-from tend.core.errors import ChainError, ProtocolError
-from tend.core.header import MAX_ENTRY, Header, entry_hash
+from tend.core import logsig, rotation_record
+from tend.core.errors import ChainError, MalformedRecord, ProtocolError
+from tend.core.header import HEADER_LEN, KEY_LEN, MAX_ENTRY, Header, entry_hash, log_id_of
 from tend.core.ids import LogId, Seq, SpaceId
+from tend.core.rotation_record import RotationRecord
 from tend.core.store import check_next
-from tend.sync.protocol import ErrorCode, Vector
+from tend.sync.protocol import ErrorCode, Vector, repair_message
 
-DEFAULT_QUOTA = 256 << 20  # bytes of entries per space
+DEFAULT_QUOTA = 256 << 20  # bytes of entries (and filed rotation records) per space
+LINK_AT = HEADER_LEN - KEY_LEN  # where a header's link (the log key, at seq 1) starts
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -57,12 +83,17 @@ T = TypeVar("T")
 
 
 class PushRefused(ProtocolError):
-    """The store refused a whole batch; nothing of it was stored. `code` goes to the device."""
+    """The store refused a whole request (a push, a rotation, a repair); nothing of it was
+    applied. `code` goes to the device."""
 
     code: ClassVar[ErrorCode] = ErrorCode.MALFORMED
 
 
 class MalformedEntry(PushRefused):
+    code = ErrorCode.MALFORMED
+
+
+class MalformedRotation(PushRefused):
     code = ErrorCode.MALFORMED
 
 
@@ -86,6 +117,23 @@ class UnknownSpace(PushRefused):
     code = ErrorCode.UNKNOWN_SPACE
 
 
+class BadSignature(PushRefused):
+    """Not signed by the key of the log it is in (an entry, a repair) or of its signer (a
+    rotation record), or the signer is no log of the space."""
+
+    code = ErrorCode.BAD_SIGNATURE
+
+
+class LogRemoved(PushRefused):
+    code = ErrorCode.REMOVED
+
+
+class StaleCapability(PushRefused):
+    """A rotation whose "previous" is not the space's current capability hash."""
+
+    code = ErrorCode.UNAUTHORIZED
+
+
 class StoreFailure(ProtocolError):
     """The database itself failed (disk, corruption, closed store): the relay's fault."""
 
@@ -104,21 +152,58 @@ class PutResult:
     new: tuple[bytes, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class LogState:
+    """What the store holds about one log: its key (once seq 1 was stored), whether a rotation
+    removed it, and its head (highest seq, that entry's hash)."""
+
+    key: bytes | None = None
+    removed: bool = False
+    head: tuple[Seq, bytes] | None = None
+
+
+class SignedRecord(NamedTuple):
+    """A rotation record and its signature, filed under the capability hash it replaced."""
+
+    record: bytes
+    signature: bytes
+
+
+class Change(NamedTuple):
+    """A commit another relay instance made (a SharedStore reports them): new entries, a
+    replaced capability (rotated), or a log cut back to before seq `repaired[1]`. No space:
+    notifications may have been missed, so any space may have changed in any way."""
+
+    space: SpaceId | None
+    rotated: bool
+    repaired: tuple[LogId, Seq] | None = None
+
+
 class RelayStore(Protocol):
     async def register(self, space: SpaceId, capability_hash: bytes) -> bool:
         """Claim an unknown space for this hash; False (and no change) if already registered."""
 
     async def capability_hash(self, space: SpaceId) -> bytes | None: ...
 
-    async def rotate(self, space: SpaceId, capability_hash: bytes, rekey: bytes = b"") -> None:
-        """Replace the space's hash (UnknownSpace if there is none), filing `rekey`, if any,
-        under the hash replaced; its bytes count toward the quota (OverQuota)."""
+    async def rotate(self, space: SpaceId, record: bytes, signature: bytes) -> RotationRecord:
+        """Check a signed rotation record (check_rotation) and apply it atomically: the new
+        capability hash, the record filed under the one replaced (counted toward the quota),
+        its removed logs marked. A PushRefused, and no change, if any check fails."""
 
-    async def rekey(self, space: SpaceId, capability_hash: bytes) -> bytes | None:
+    async def rekey(self, space: SpaceId, capability_hash: bytes) -> SignedRecord | None:
         """What a rotation filed under this replaced hash; None if it is not one."""
 
     async def put(self, space: SpaceId, entries: Sequence[bytes]) -> PutResult:
         """Store a batch atomically and durably, or raise a PushRefused and store nothing."""
+
+    async def repair(
+        self, space: SpaceId, log: LogId, key: bytes, from_seq: int, signature: bytes
+    ) -> int:
+        """Drop the log's entries from `from_seq` on, if the one there is junk (check_repair,
+        check_junk); the number dropped. A PushRefused, and nothing dropped, otherwise."""
+
+    async def log_state(self, space: SpaceId, log: LogId) -> LogState:
+        """The log's key, removed flag and head (all empty for a log the store never saw)."""
 
     async def heads(self, space: SpaceId) -> Vector:
         """{log id: highest stored seq}."""
@@ -127,7 +212,7 @@ class RelayStore(Protocol):
         """Up to `limit` entries above `have`, ordered by (log id, seq): one catch-up page."""
 
     async def usage(self, space: SpaceId) -> int:
-        """Bytes of entries stored for the space (0 if unknown)."""
+        """Bytes of entries and filed records stored for the space (0 if unknown)."""
 
     async def close(self) -> None: ...
 
@@ -148,6 +233,18 @@ def parse_entry(space: SpaceId, raw: bytes) -> Header:
     return header
 
 
+def owned_key(log: bytes, stored: bytes | None, first_entry: bytes | None) -> bytes | None:
+    """The log's key: the one stored, else the link of its stored seq-1 entry (a log stored
+    before the store kept keys), and only if the log id is derived from it."""
+    key = stored if stored is not None else first_entry and first_entry[LINK_AT:HEADER_LEN]
+    return key if key and log_id_of(key) == log else None
+
+
+def parse_batch(space: SpaceId, entries: Sequence[bytes]) -> list[tuple[Header, bytes]]:
+    """Every header of a batch, before any database work: a malformed batch costs no lock."""
+    return [(parse_entry(space, raw), raw) for raw in entries]
+
+
 def check_extends(
     head: tuple[Seq, bytes] | None, header: Header, raw: bytes, stored: bytes | None
 ) -> bool:
@@ -160,6 +257,139 @@ def check_extends(
         raise (SeqGap if is_gap else LogFork)(str(e)) from None
 
 
+def resent_positions(
+    parsed: Sequence[tuple[Header, bytes]], states: Mapping[LogId, LogState]
+) -> list[tuple[LogId, Seq]]:
+    """The batch's positions at or below a stored head: only these can hold an entry already
+    (a re-send or a fork), so only these need reading."""
+    out: list[tuple[LogId, Seq]] = []
+    for header, _ in parsed:
+        head = states[header.log].head if header.log in states else None
+        if head is not None and header.seq <= head[0]:
+            out.append((header.log, header.seq))
+    return out
+
+
+@dataclass
+class Extension:
+    """What a batch adds: its new entries (header, bytes, hash) in batch order, the new heads of
+    the logs it grows, and the keys of the logs it opens (seq 1)."""
+
+    new: list[tuple[Header, bytes, bytes]] = field(default_factory=list)
+    heads: dict[LogId, tuple[Seq, bytes]] = field(default_factory=dict)
+    keys: dict[LogId, bytes] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return sum(len(raw) for _, raw, _ in self.new)
+
+    @property
+    def entries(self) -> tuple[bytes, ...]:
+        return tuple(raw for _, raw, _ in self.new)
+
+
+def plan_extension(
+    parsed: Sequence[tuple[Header, bytes]],
+    states: Mapping[LogId, LogState],
+    stored: Mapping[tuple[LogId, Seq], bytes],
+) -> Extension:
+    """Check a parsed batch against what the store holds (`states` for every log of the batch,
+    `stored` at its resent_positions) and say what to write; a PushRefused for a gap, a fork,
+    a removed log or a run not signed by its log's key."""
+    plan = Extension()
+    held = dict(stored)
+    last: dict[LogId, bytes] = {}  # the last new entry of each log's run
+    for header, raw in parsed:
+        state = states.get(header.log, LogState())
+        position = (header.log, header.seq)
+        head = plan.heads.get(header.log, state.head)
+        if not check_extends(head, header, raw, held.get(position)):
+            continue  # an identical re-send
+        if state.removed:
+            raise LogRemoved(f"log {header.log.hex()[:8]} was removed from the space")
+        digest = entry_hash(raw)
+        plan.new.append((header, raw, digest))
+        plan.heads[header.log] = (header.seq, digest)
+        held[position] = last[header.log] = raw  # a second copy later in the batch: a re-send
+        if header.log_key is not None and state.key is None:
+            plan.keys[header.log] = header.log_key
+    for log, raw in last.items():
+        _check_written(states.get(log, LogState()).key or plan.keys.get(log), log, raw)
+    return plan
+
+
+def _check_written(key: bytes | None, log: LogId, raw: bytes) -> None:
+    if key is None or not logsig.written_by(key, raw):
+        raise BadSignature(f"log {log.hex()[:8]}: not signed by the log's own key")
+
+
+def check_quota(usage: int, added: int, quota: int) -> int:
+    """The space's usage after adding `added` bytes, or OverQuota."""
+    if usage + added > quota:
+        raise OverQuota(f"the space holds {usage} bytes; {added} more is over its {quota}")
+    return usage + added
+
+
+def parse_rotation(space: SpaceId, record: bytes) -> RotationRecord:
+    """A rotation record for this space, or MalformedRotation."""
+    try:
+        rotation = rotation_record.parse(record)
+    except MalformedRecord as e:
+        raise MalformedRotation(str(e)) from None
+    if rotation.space != space:
+        raise MalformedRotation("the rotation record names another space")
+    if rotation.capability == rotation.previous:
+        raise MalformedRotation("the rotation record does not change the capability")
+    return rotation
+
+
+def check_rotation(
+    rotation: RotationRecord,
+    record: bytes,
+    signature: bytes,
+    *,
+    current: bytes,
+    signer: LogState,
+    replaced_before: bool,
+) -> None:
+    """Whether a parsed record may rotate the space now: signed by a log of the space that was
+    not removed, replacing the current capability hash with one the space never had."""
+    if signer.key is None:
+        raise BadSignature("the rotation's signer is not a log of this space")
+    if not rotation_record.signed_by(record, signature, signer.key):
+        raise BadSignature("the rotation record is not signed by its signer's log key")
+    if signer.removed:
+        raise LogRemoved("the rotation's signer was removed from the space")
+    if not hmac.compare_digest(rotation.previous, current):
+        raise StaleCapability("the rotation does not replace the space's current capability")
+    if replaced_before:
+        raise MalformedRotation("the new capability is one the space already had")
+
+
+def check_repair(space: SpaceId, log: LogId, key: bytes, from_seq: int, signature: bytes) -> None:
+    """A repair request is the log's own: its key owns the log id and signed the request."""
+    if log_id_of(key) != log:
+        raise BadSignature("a repair's key does not own the log it names")
+    if not logsig.verify(key, repair_message(space, log, from_seq), signature):
+        raise BadSignature("the repair is not signed by the log's key")
+
+
+def check_junk(key: bytes, from_seq: int, held: bytes | None, previous: bytes | None) -> None:
+    """Refuse a repair unless the entry `held` at `from_seq` is junk: not signed by `key`, or
+    not linked to `previous` (the entry at from_seq - 1), or at seq 1 not carrying `key`."""
+    if held is None:
+        raise SeqGap(f"the relay holds no entry at seq {from_seq} of this log: nothing to repair")
+    if from_seq > 1 and previous is None:
+        raise SeqGap(f"the relay holds no entry at seq {from_seq - 1} to repair after")
+    try:
+        link = Header.decode(held).link
+    except ChainError:
+        return  # not even an entry
+    expected = key if previous is None else entry_hash(previous)
+    if link == expected and logsig.written_by(key, held):
+        raise LogFork(f"the entry at seq {from_seq} is the log's own: nothing is dropped")
+
+
 # --- SQLite -------------------------------------------------------------------------------------
 
 _SCHEMA = """
@@ -168,12 +398,20 @@ CREATE TABLE IF NOT EXISTS spaces (
     capability_hash BLOB NOT NULL,
     usage INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS rekeys (
+CREATE TABLE IF NOT EXISTS rotations (
     space BLOB NOT NULL,
-    capability_hash BLOB NOT NULL,
-    blob BLOB NOT NULL,
-    PRIMARY KEY (space, capability_hash)
+    replaced BLOB NOT NULL,
+    record BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    PRIMARY KEY (space, replaced)
 );
+CREATE TABLE IF NOT EXISTS logs (
+    space BLOB NOT NULL,
+    log BLOB NOT NULL,
+    key BLOB,
+    removed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (space, log)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS heads (
     space BLOB NOT NULL,
     log BLOB NOT NULL,
@@ -246,14 +484,27 @@ class SqliteRelayStore:
     async def capability_hash(self, space: SpaceId) -> bytes | None:
         return await self._call(self._capability_hash, space)
 
-    async def rotate(self, space: SpaceId, capability_hash: bytes, rekey: bytes = b"") -> None:
-        await self._call(self._rotate, space, capability_hash, rekey)
+    async def rotate(self, space: SpaceId, record: bytes, signature: bytes) -> RotationRecord:
+        rotation = parse_rotation(space, record)
+        await self._call(self._rotate, space, rotation, SignedRecord(record, signature))
+        return rotation
 
-    async def rekey(self, space: SpaceId, capability_hash: bytes) -> bytes | None:
+    async def rekey(self, space: SpaceId, capability_hash: bytes) -> SignedRecord | None:
         return await self._call(self._rekey, space, capability_hash)
 
     async def put(self, space: SpaceId, entries: Sequence[bytes]) -> PutResult:
-        return await self._call(self._put, space, list(entries))
+        parsed = parse_batch(space, entries)
+        new = await self._call(self._put, space, parsed)
+        return PutResult(len(entries), new)
+
+    async def repair(
+        self, space: SpaceId, log: LogId, key: bytes, from_seq: int, signature: bytes
+    ) -> int:
+        check_repair(space, log, key, from_seq, signature)
+        return await self._call(self._repair, space, log, key, from_seq)
+
+    async def log_state(self, space: SpaceId, log: LogId) -> LogState:
+        return await self._call(self._read_state, space, log)
 
     async def heads(self, space: SpaceId) -> Vector:
         return await self._call(self._heads, space)
@@ -273,6 +524,19 @@ class SqliteRelayStore:
 
     # Everything below runs on the worker thread.
 
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        with _translated(what):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                # Also when COMMIT itself failed (disk full): never leave the transaction open.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
     def _register(self, space: SpaceId, capability_hash: bytes) -> bool:
         with _translated("registering a space"):
             cursor = self._db.execute(
@@ -289,101 +553,133 @@ class SqliteRelayStore:
             ).fetchone()
         return bytes(row[0]) if row else None
 
-    def _rotate(self, space: SpaceId, capability_hash: bytes, rekey: bytes) -> None:
-        with _translated("rotating a capability"), self._transaction():
-            row = self._db.execute(
-                "SELECT capability_hash, usage FROM spaces WHERE space = ?", (space,)
-            ).fetchone()
-            if row is None:
-                raise UnknownSpace("no such space on this relay")
-            old_hash, usage = bytes(row[0]), int(row[1])
-            if rekey:
-                usage += len(rekey) - self._file_rekey(space, old_hash, rekey)
-                if usage > self._quota:
-                    raise OverQuota(f"the rekey would take the space over its {self._quota} bytes")
+    def _space(self, space: SpaceId) -> tuple[bytes, int]:
+        """The space's capability hash and usage, or UnknownSpace."""
+        row = self._db.execute(
+            "SELECT capability_hash, usage FROM spaces WHERE space = ?", (space,)
+        ).fetchone()
+        if row is None:
+            raise UnknownSpace("no such space on this relay")
+        return bytes(row[0]), int(row[1])
+
+    def _rotate(self, space: SpaceId, rotation: RotationRecord, signed: SignedRecord) -> None:
+        with self._transaction("rotating a capability"):
+            current, usage = self._space(space)
+            check_rotation(
+                rotation,
+                *signed,
+                current=current,
+                signer=self._state(space, rotation.signer),
+                replaced_before=self._filed(space, rotation.capability) is not None,
+            )
+            usage = check_quota(usage, len(signed.record) + len(signed.signature), self._quota)
+            self._db.execute(
+                "INSERT INTO rotations(space, replaced, record, signature) VALUES (?, ?, ?, ?)",
+                (space, current, *signed),
+            )
             self._db.execute(
                 "UPDATE spaces SET capability_hash = ?, usage = ? WHERE space = ?",
-                (capability_hash, usage, space),
+                (rotation.capability, usage, space),
+            )
+            self._db.executemany(
+                "INSERT INTO logs(space, log, removed) VALUES (?, ?, 1) "
+                "ON CONFLICT(space, log) DO UPDATE SET removed = 1",
+                [(space, removal.device) for removal in rotation.removed],
             )
 
-    def _file_rekey(self, space: SpaceId, old_hash: bytes, rekey: bytes) -> int:
-        """File `rekey` under `old_hash`; the size of what it replaced there (0 if nothing)."""
+    def _filed(self, space: SpaceId, capability_hash: bytes) -> SignedRecord | None:
         row = self._db.execute(
-            "SELECT length(blob) FROM rekeys WHERE space = ? AND capability_hash = ?",
-            (space, old_hash),
+            "SELECT record, signature FROM rotations WHERE space = ? AND replaced = ?",
+            (space, capability_hash),
         ).fetchone()
-        self._db.execute(
-            "INSERT INTO rekeys(space, capability_hash, blob) VALUES (?, ?, ?) "
-            "ON CONFLICT(space, capability_hash) DO UPDATE SET blob = excluded.blob",
-            (space, old_hash, rekey),
-        )
-        return int(row[0]) if row else 0
+        return SignedRecord(bytes(row[0]), bytes(row[1])) if row else None
 
-    def _rekey(self, space: SpaceId, capability_hash: bytes) -> bytes | None:
+    def _rekey(self, space: SpaceId, capability_hash: bytes) -> SignedRecord | None:
         with _translated("reading a rekey"):
-            row = self._db.execute(
-                "SELECT blob FROM rekeys WHERE space = ? AND capability_hash = ?",
-                (space, capability_hash),
-            ).fetchone()
+            return self._filed(space, capability_hash)
+
+    def _put(self, space: SpaceId, parsed: list[tuple[Header, bytes]]) -> tuple[bytes, ...]:
+        with self._transaction("storing entries"):
+            _, usage = self._space(space)
+            states = {log: self._state(space, log) for log in {h.log for h, _ in parsed}}
+            plan = plan_extension(parsed, states, self._stored(space, parsed, states))
+            check_quota(usage, plan.size, self._quota)
+            self._write(space, plan)
+        return plan.entries
+
+    def _stored(
+        self, space: SpaceId, parsed: list[tuple[Header, bytes]], states: dict[LogId, LogState]
+    ) -> dict[tuple[LogId, Seq], bytes]:
+        out: dict[tuple[LogId, Seq], bytes] = {}
+        for log, seq in resent_positions(parsed, states):
+            if (raw := self._entry_at(space, log, seq)) is not None:
+                out[(log, seq)] = raw
+        return out
+
+    def _write(self, space: SpaceId, plan: Extension) -> None:
+        self._db.executemany(
+            "INSERT INTO entries(space, log, seq, hash, entry) VALUES (?, ?, ?, ?, ?)",
+            [(space, h.log, h.seq, digest, raw) for h, raw, digest in plan.new],
+        )
+        self._db.executemany(
+            "INSERT INTO heads(space, log, seq, hash) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(space, log) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            [(space, log, seq, digest) for log, (seq, digest) in plan.heads.items()],
+        )
+        self._db.executemany(
+            "INSERT INTO logs(space, log, key) VALUES (?, ?, ?) "
+            "ON CONFLICT(space, log) DO UPDATE SET key = excluded.key",
+            [(space, log, key) for log, key in plan.keys.items()],
+        )
+        if plan.new:
+            self._db.execute(
+                "UPDATE spaces SET usage = usage + ? WHERE space = ?", (plan.size, space)
+            )
+
+    def _repair(self, space: SpaceId, log: LogId, key: bytes, from_seq: int) -> int:
+        with self._transaction("repairing a log"):
+            self._space(space)
+            previous = self._entry_at(space, log, from_seq - 1) if from_seq > 1 else None
+            check_junk(key, from_seq, self._entry_at(space, log, from_seq), previous)
+            return self._drop_from(space, log, from_seq, previous)
+
+    def _drop_from(self, space: SpaceId, log: LogId, from_seq: int, previous: bytes | None) -> int:
+        """Delete the log's entries from `from_seq` on; its head becomes `previous`."""
+        at = (space, log, from_seq)
+        count, size = self._db.execute(
+            "SELECT count(*), coalesce(sum(length(entry)), 0) FROM entries "
+            "WHERE space = ? AND log = ? AND seq >= ?",
+            at,
+        ).fetchone()
+        self._db.execute("DELETE FROM entries WHERE space = ? AND log = ? AND seq >= ?", at)
+        self._db.execute("DELETE FROM heads WHERE space = ? AND log = ?", (space, log))
+        if previous is not None:
+            self._db.execute(
+                "INSERT INTO heads(space, log, seq, hash) VALUES (?, ?, ?, ?)",
+                (space, log, from_seq - 1, entry_hash(previous)),
+            )
+        self._db.execute("UPDATE spaces SET usage = usage - ? WHERE space = ?", (size, space))
+        return int(count)
+
+    def _entry_at(self, space: SpaceId, log: LogId, seq: int) -> bytes | None:
+        row = self._db.execute(
+            "SELECT entry FROM entries WHERE space = ? AND log = ? AND seq = ?", (space, log, seq)
+        ).fetchone()
         return bytes(row[0]) if row else None
 
-    def _put(self, space: SpaceId, entries: list[bytes]) -> PutResult:
-        # Parse every header before touching the database: a malformed batch costs no lock.
-        parsed = [(parse_entry(space, raw), raw) for raw in entries]
-        with _translated("storing entries"), self._transaction():
-            row = self._db.execute("SELECT usage FROM spaces WHERE space = ?", (space,)).fetchone()
-            if row is None:
-                raise UnknownSpace("no such space on this relay")
-            new = self._extend(space, parsed)
-            added = sum(len(raw) for raw in new)
-            if row[0] + added > self._quota:
-                raise OverQuota(
-                    f"the space holds {row[0]} bytes; {added} more is over its {self._quota}"
-                )
-            if added:
-                self._db.execute(
-                    "UPDATE spaces SET usage = usage + ? WHERE space = ?", (added, space)
-                )
-        return PutResult(len(entries), tuple(new))
+    def _state(self, space: SpaceId, log: LogId) -> LogState:
+        row = self._db.execute(
+            "SELECT key, removed FROM logs WHERE space = ? AND log = ?", (space, log)
+        ).fetchone()
+        if row and row[0] is not None:
+            key = owned_key(log, bytes(row[0]), None)
+        else:
+            key = owned_key(log, None, self._entry_at(space, log, 1))
+        return LogState(key, bool(row and row[1]), self._head(space, log))
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            # Also when COMMIT itself failed (disk full): never leave the transaction open.
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-
-    def _extend(self, space: SpaceId, parsed: list[tuple[Header, bytes]]) -> list[bytes]:
-        """Insert the entries that extend their logs; refuse the batch on any gap or fork."""
-        heads: dict[LogId, tuple[Seq, bytes]] = {}
-        new: list[bytes] = []
-        for header, raw in parsed:
-            row = self._db.execute(
-                "SELECT entry FROM entries WHERE space = ? AND log = ? AND seq = ?",
-                (space, header.log, header.seq),
-            ).fetchone()
-            head = heads.get(header.log) or self._head(space, header.log)
-            if not check_extends(head, header, raw, bytes(row[0]) if row else None):
-                continue
-            digest = entry_hash(raw)
-            self._db.execute(
-                "INSERT INTO entries(space, log, seq, hash, entry) VALUES (?, ?, ?, ?, ?)",
-                (space, header.log, header.seq, digest, raw),
-            )
-            heads[header.log] = (header.seq, digest)
-            new.append(raw)
-        for log, (seq, digest) in heads.items():
-            self._db.execute(
-                "INSERT INTO heads(space, log, seq, hash) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(space, log) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                (space, log, seq, digest),
-            )
-        return new
+    def _read_state(self, space: SpaceId, log: LogId) -> LogState:
+        with _translated("reading a log"):
+            return self._state(space, log)
 
     def _head(self, space: SpaceId, log: LogId) -> tuple[Seq, bytes] | None:
         row = self._db.execute(

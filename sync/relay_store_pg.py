@@ -6,21 +6,26 @@ The rules are RelayStore's (sync/relay_store.py) and one contract suite pins the
 for this store alike. This file says how PostgreSQL keeps them while several relay processes
 write to one database at once:
 
-- Serialised per space: each put and rotate is one transaction whose first statement is
+- Serialised per space: each put, rotate and repair is one transaction whose first statement is
   pg_advisory_xact_lock on a hash of (schema, space id). Two instances can never interleave a
   space's logs, and since READ COMMITTED takes a fresh snapshot per statement and the lock comes
-  before the first read, every check sees what the previous holder committed. COMMIT or
-  ROLLBACK releases the lock; a relay that dies mid-transaction releases it with its connection.
+  before the first read, every check sees what the previous holder committed: a rotation
+  re-checks, under the lock, that the capability it replaces is still the current one and that
+  its signer is still not removed, so of two rotations racing from one capability exactly one
+  wins, and a push racing a rotation that removes its log is either in before it or refused.
+  COMMIT or ROLLBACK releases the lock; a relay that dies mid-transaction releases it with its
+  connection. The checks themselves are RelayStore's shared helpers (sync/relay_store.py).
 - Durable: every connection runs with synchronous_commit=on whatever the server's default, and
   put returns only after COMMIT, so an Ack still means the entries survive a crash.
-- Cross-instance push: a put that adds entries, and every rotate, calls pg_notify inside its
-  transaction. PostgreSQL delivers the notification on commit, in commit order, and never for a
-  refused batch. The payload is only "<kind> <space hex> <instance>" (payloads are capped at
-  8000 bytes): a listener fetches the entries itself with `since`. `changes()` LISTENs on a
-  connection of its own and yields the changes other instances made (its own are dropped by
-  instance id: the relay forwarded those already). Right after each (re)connection it yields a
-  Change with no space: whatever happened while nobody listened must be fetched. Iterate it
-  in a task of its own, and cancel that task before close().
+- Cross-instance push: a put that adds entries, every rotate and every repair calls pg_notify
+  inside its transaction. PostgreSQL delivers the notification on commit, in commit order, and
+  never for a refused request. The payload is only "<kind> <space hex> <instance>", kind e
+  (entries) or r (rotated), or "d <space hex> <instance> <log hex> <from seq>" for a repair
+  (payloads are capped at 8000 bytes): a listener fetches the entries itself with `since`.
+  `changes()` LISTENs on a connection of its own and yields the changes other instances made
+  (its own are dropped by instance id: the relay forwarded those already). Right after each
+  (re)connection it yields a Change with no space: whatever happened while nobody listened must
+  be fetched. Iterate it in a task of its own, and cancel that task before close().
 - Tables live in one schema (default tend_relay), created if missing under an advisory lock so
   that instances starting together do not race. Tests give each store a fresh schema.
 
@@ -39,22 +44,35 @@ import re
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 
 import asyncpg
 
-from tend.core.header import Header, entry_hash
+from tend.core.header import entry_hash
 from tend.core.ids import LogId, Seq, SpaceId
+from tend.core.rotation_record import RotationRecord
 from tend.sync.protocol import Vector
 from tend.sync.relay_store import (
     DEFAULT_QUOTA,
-    OverQuota,
+    Change,
+    Extension,
+    LogState,
     PutResult,
+    SignedRecord,
     StoreFailure,
     UnknownSpace,
-    check_extends,
-    parse_entry,
+    check_junk,
+    check_quota,
+    check_repair,
+    check_rotation,
+    owned_key,
+    parse_batch,
+    parse_rotation,
+    plan_extension,
+    resent_positions,
 )
+
+__all__ = ["DEFAULT_SCHEMA", "Change", "PostgresRelayStore"]
 
 DEFAULT_SCHEMA = "tend_relay"
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")  # + "_changes" stays a 63-byte identifier
@@ -72,11 +90,19 @@ CREATE TABLE IF NOT EXISTS {s}.spaces (
     capability_hash bytea NOT NULL,
     usage bigint NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS {s}.rekeys (
+CREATE TABLE IF NOT EXISTS {s}.rotations (
     space bytea NOT NULL,
-    capability_hash bytea NOT NULL,
-    blob bytea NOT NULL,
-    PRIMARY KEY (space, capability_hash)
+    replaced bytea NOT NULL,
+    record bytea NOT NULL,
+    signature bytea NOT NULL,
+    PRIMARY KEY (space, replaced)
+);
+CREATE TABLE IF NOT EXISTS {s}.logs (
+    space bytea NOT NULL,
+    log bytea NOT NULL,
+    key bytea,
+    removed boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (space, log)
 );
 CREATE TABLE IF NOT EXISTS {s}.heads (
     space bytea NOT NULL,
@@ -126,13 +152,38 @@ SELECT $1, * FROM unnest($2::bytea[], $3::bigint[], $4::bytea[])
 ON CONFLICT (space, log) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
 """
 
+_UPSERT_KEYS = """
+INSERT INTO {s}.logs(space, log, key)
+SELECT $1, * FROM unnest($2::bytea[], $3::bytea[])
+ON CONFLICT (space, log) DO UPDATE SET key = excluded.key
+"""
 
-class Change(NamedTuple):
-    """A commit another relay instance made: new entries, or a replaced capability (rotated).
-    No space: notifications may have been missed, so any space may have changed either way."""
+_MARK_REMOVED = """
+INSERT INTO {s}.logs(space, log, removed)
+SELECT $1, log, true FROM unnest($2::bytea[]) AS removed(log)
+ON CONFLICT (space, log) DO UPDATE SET removed = true
+"""
 
-    space: SpaceId | None
-    rotated: bool
+# The logs named, with what the store holds about each (a log it never saw is not returned).
+_STATES = """
+SELECT both_.log, both_.key, both_.removed, both_.seq, both_.hash, first.entry
+FROM (
+    SELECT coalesce(l.log, h.log) AS log, l.key, coalesce(l.removed, false) AS removed,
+           h.seq, h.hash
+    FROM (SELECT log, key, removed FROM {s}.logs WHERE space = $1 AND log = ANY($2)) AS l
+    FULL JOIN (SELECT log, seq, hash FROM {s}.heads WHERE space = $1 AND log = ANY($2)) AS h
+    ON h.log = l.log
+) AS both_
+LEFT JOIN {s}.entries AS first
+ON both_.key IS NULL AND first.space = $1 AND first.log = both_.log AND first.seq = 1
+"""
+
+_DROP_FROM = """
+WITH dropped AS (
+    DELETE FROM {s}.entries WHERE space = $1 AND log = $2 AND seq >= $3 RETURNING length(entry)
+)
+SELECT count(*), coalesce(sum(length), 0) FROM dropped
+"""
 
 
 _FAILURES: tuple[type[Exception], ...] = (
@@ -208,9 +259,9 @@ class PostgresRelayStore:
             await db.execute("SELECT pg_advisory_xact_lock($1)", key)
             yield db
 
-    async def _notify(self, db: Any, kind: str, space: SpaceId) -> None:
+    async def _notify(self, db: Any, kind: str, space: SpaceId, more: str = "") -> None:
         """Queued with the transaction: sent on commit, dropped on rollback."""
-        payload = f"{kind} {space.hex()} {self._instance}"
+        payload = f"{kind} {space.hex()} {self._instance}{more}"
         await db.execute("SELECT pg_notify($1, $2)", self._channel, payload)
 
     # -- spaces and capabilities
@@ -234,130 +285,125 @@ class PostgresRelayStore:
             )
         return None if found is None else bytes(found)
 
-    async def rotate(self, space: SpaceId, capability_hash: bytes, rekey: bytes = b"") -> None:
-        async with self._locked(space, "rotating a capability") as db:
-            row = await db.fetchrow(
-                self._sql("SELECT capability_hash, usage FROM {s}.spaces WHERE space = $1"), space
-            )
-            if row is None:
-                raise UnknownSpace("no such space on this relay")
-            old_hash, usage = bytes(row[0]), int(row[1])
-            if rekey:
-                replaced = await db.fetchval(
-                    self._sql(
-                        "SELECT length(blob) FROM {s}.rekeys "
-                        "WHERE space = $1 AND capability_hash = $2"
-                    ),
-                    space,
-                    old_hash,
-                )
-                usage += len(rekey) - int(replaced or 0)
-                if usage > self._quota:
-                    raise OverQuota(f"the rekey would take the space over its {self._quota} bytes")
-                await db.execute(
-                    self._sql(
-                        "INSERT INTO {s}.rekeys(space, capability_hash, blob) VALUES ($1, $2, $3) "
-                        "ON CONFLICT (space, capability_hash) DO UPDATE SET blob = excluded.blob"
-                    ),
-                    space,
-                    old_hash,
-                    rekey,
-                )
-            await db.execute(
-                self._sql(
-                    "UPDATE {s}.spaces SET capability_hash = $2, usage = $3 WHERE space = $1"
-                ),
-                space,
-                capability_hash,
-                usage,
-            )
-            await self._notify(db, "r", space)
+    async def _space(self, db: Any, space: SpaceId) -> tuple[bytes, int]:
+        """The space's capability hash and usage, or UnknownSpace."""
+        row = await db.fetchrow(
+            self._sql("SELECT capability_hash, usage FROM {s}.spaces WHERE space = $1"), space
+        )
+        if row is None:
+            raise UnknownSpace("no such space on this relay")
+        return bytes(row[0]), int(row[1])
 
-    async def rekey(self, space: SpaceId, capability_hash: bytes) -> bytes | None:
-        async with self._connection("reading a rekey") as db:
-            blob = await db.fetchval(
-                self._sql("SELECT blob FROM {s}.rekeys WHERE space = $1 AND capability_hash = $2"),
-                space,
-                capability_hash,
+    async def rotate(self, space: SpaceId, record: bytes, signature: bytes) -> RotationRecord:
+        rotation = parse_rotation(space, record)
+        signed = SignedRecord(record, signature)
+        async with self._locked(space, "rotating a capability") as db:
+            # Under the lock: the hash replaced is still the current one, the signer still in.
+            current, usage = await self._space(db, space)
+            signer = await self._states(db, space, [rotation.signer])
+            check_rotation(
+                rotation,
+                *signed,
+                current=current,
+                signer=signer.get(rotation.signer, LogState()),
+                replaced_before=await self._filed(db, space, rotation.capability) is not None,
             )
-        return None if blob is None else bytes(blob)
+            check_quota(usage, len(record) + len(signature), self._quota)
+            await self._apply_rotation(db, space, rotation, current, signed)
+            await self._notify(db, "r", space)
+        return rotation
+
+    async def _apply_rotation(
+        self,
+        db: Any,
+        space: SpaceId,
+        rotation: RotationRecord,
+        current: bytes,
+        signed: SignedRecord,
+    ) -> None:
+        await db.execute(
+            self._sql(
+                "INSERT INTO {s}.rotations(space, replaced, record, signature) "
+                "VALUES ($1, $2, $3, $4)"
+            ),
+            space,
+            current,
+            *signed,
+        )
+        await db.execute(
+            self._sql(
+                "UPDATE {s}.spaces SET capability_hash = $2, usage = usage + $3 WHERE space = $1"
+            ),
+            space,
+            rotation.capability,
+            len(signed.record) + len(signed.signature),
+        )
+        removed = [removal.device for removal in rotation.removed]
+        await db.execute(self._sql(_MARK_REMOVED), space, removed)
+
+    async def _filed(self, db: Any, space: SpaceId, capability_hash: bytes) -> SignedRecord | None:
+        row = await db.fetchrow(
+            self._sql(
+                "SELECT record, signature FROM {s}.rotations WHERE space = $1 AND replaced = $2"
+            ),
+            space,
+            capability_hash,
+        )
+        return None if row is None else SignedRecord(bytes(row[0]), bytes(row[1]))
+
+    async def rekey(self, space: SpaceId, capability_hash: bytes) -> SignedRecord | None:
+        async with self._connection("reading a rekey") as db:
+            return await self._filed(db, space, capability_hash)
 
     # -- entries
 
     async def put(self, space: SpaceId, entries: Sequence[bytes]) -> PutResult:
-        # Parse every header before touching the database: a malformed batch costs no lock.
-        parsed = [(parse_entry(space, raw), raw) for raw in entries]
+        parsed = parse_batch(space, entries)
         async with self._locked(space, "storing entries") as db:
-            usage = await db.fetchval(
-                self._sql("SELECT usage FROM {s}.spaces WHERE space = $1"), space
-            )
-            if usage is None:
-                raise UnknownSpace("no such space on this relay")
-            new, heads = await self._extend(db, space, parsed)
-            added = sum(len(raw) for _, raw in new)
-            if usage + added > self._quota:
-                raise OverQuota(
-                    f"the space holds {usage} bytes; {added} more is over its {self._quota}"
-                )
-            if new:
-                await self._insert(db, space, new, heads)
-                await db.execute(
-                    self._sql("UPDATE {s}.spaces SET usage = usage + $2 WHERE space = $1"),
-                    space,
-                    added,
-                )
+            _, usage = await self._space(db, space)
+            states = await self._states(db, space, list({h.log for h, _ in parsed}))
+            stored = await self._stored(db, space, resent_positions(parsed, states))
+            plan = plan_extension(parsed, states, stored)
+            check_quota(usage, plan.size, self._quota)
+            if plan.new:
+                await self._insert(db, space, plan)
                 await self._notify(db, "e", space)
-        return PutResult(len(entries), tuple(raw for _, raw in new))
+        return PutResult(len(entries), plan.entries)
 
-    async def _extend(
-        self, db: Any, space: SpaceId, parsed: list[tuple[Header, bytes]]
-    ) -> tuple[list[tuple[Header, bytes]], dict[LogId, tuple[Seq, bytes]]]:
-        """The entries that extend their logs, and the logs' new heads; refuse the batch on any
-        gap or fork. The same rules, in the same order, as SqliteRelayStore._extend, with the
-        batch's heads and re-sent positions read in one query each."""
-        rows = await db.fetch(
-            self._sql("SELECT log, seq, hash FROM {s}.heads WHERE space = $1 AND log = ANY($2)"),
-            space,
-            list({header.log for header, _ in parsed}),
-        )
-        heads = {LogId(bytes(log)): (Seq(int(seq)), bytes(h)) for log, seq, h in rows}
-        # Only a position at or below a stored head can hold an entry (a re-send or a fork).
-        resent = [(h.log, h.seq) for h, _ in parsed if h.log in heads and h.seq <= heads[h.log][0]]
-        stored: dict[tuple[bytes, int], bytes] = {}
-        if resent:
-            rows = await db.fetch(
-                self._sql(_STORED_AT),
-                space,
-                [log for log, _ in resent],
-                [seq for _, seq in resent],
+    async def _states(self, db: Any, space: SpaceId, logs: list[LogId]) -> dict[LogId, LogState]:
+        rows = await db.fetch(self._sql(_STATES), space, logs)
+        return {
+            LogId(bytes(log)): LogState(
+                owned_key(log, None if key is None else bytes(key), first and bytes(first)),
+                bool(removed),
+                None if seq is None else (Seq(int(seq)), bytes(digest)),
             )
-            stored = {(bytes(log), int(seq)): bytes(raw) for log, seq, raw in rows}
-        new: list[tuple[Header, bytes]] = []
-        changed: dict[LogId, tuple[Seq, bytes]] = {}
-        for header, raw in parsed:
-            position = (header.log, header.seq)
-            if not check_extends(heads.get(header.log), header, raw, stored.get(position)):
-                continue
-            heads[header.log] = changed[header.log] = (header.seq, entry_hash(raw))
-            stored[position] = raw  # a second copy later in the batch is a re-send
-            new.append((header, raw))
-        return new, changed
+            for log, key, removed, seq, digest, first in rows
+        }
 
-    async def _insert(
-        self,
-        db: Any,
-        space: SpaceId,
-        new: list[tuple[Header, bytes]],
-        heads: dict[LogId, tuple[Seq, bytes]],
-    ) -> None:
+    async def _stored(
+        self, db: Any, space: SpaceId, positions: list[tuple[LogId, Seq]]
+    ) -> dict[tuple[LogId, Seq], bytes]:
+        if not positions:
+            return {}
+        rows = await db.fetch(
+            self._sql(_STORED_AT),
+            space,
+            [log for log, _ in positions],
+            [seq for _, seq in positions],
+        )
+        return {(LogId(bytes(log)), Seq(int(seq))): bytes(raw) for log, seq, raw in rows}
+
+    async def _insert(self, db: Any, space: SpaceId, plan: Extension) -> None:
         await db.execute(
             self._sql(_INSERT_ENTRIES),
             space,
-            [h.log for h, _ in new],
-            [h.seq for h, _ in new],
-            [entry_hash(raw) for _, raw in new],
-            [raw for _, raw in new],
+            [h.log for h, _, _ in plan.new],
+            [h.seq for h, _, _ in plan.new],
+            [digest for _, _, digest in plan.new],
+            [raw for _, raw, _ in plan.new],
         )
+        heads = plan.heads
         await db.execute(
             self._sql(_UPSERT_HEADS),
             space,
@@ -365,6 +411,54 @@ class PostgresRelayStore:
             [seq for seq, _ in heads.values()],
             [digest for _, digest in heads.values()],
         )
+        if plan.keys:
+            await db.execute(
+                self._sql(_UPSERT_KEYS), space, list(plan.keys), list(plan.keys.values())
+            )
+        await db.execute(
+            self._sql("UPDATE {s}.spaces SET usage = usage + $2 WHERE space = $1"),
+            space,
+            plan.size,
+        )
+
+    async def repair(
+        self, space: SpaceId, log: LogId, key: bytes, from_seq: int, signature: bytes
+    ) -> int:
+        check_repair(space, log, key, from_seq, signature)
+        async with self._locked(space, "repairing a log") as db:
+            await self._space(db, space)
+            positions = [(log, Seq(seq)) for seq in (from_seq - 1, from_seq) if seq >= 1]
+            stored = await self._stored(db, space, positions)
+            previous = stored.get((log, Seq(from_seq - 1)))
+            check_junk(key, from_seq, stored.get((log, Seq(from_seq))), previous)
+            dropped = await self._drop_from(db, space, log, from_seq, previous)
+            await self._notify(db, "d", space, f" {log.hex()} {from_seq}")
+        return dropped
+
+    async def _drop_from(
+        self, db: Any, space: SpaceId, log: LogId, from_seq: int, previous: bytes | None
+    ) -> int:
+        """Delete the log's entries from `from_seq` on; its head becomes `previous`."""
+        count, size = await db.fetchrow(self._sql(_DROP_FROM), space, log, from_seq)
+        await db.execute(
+            self._sql("DELETE FROM {s}.heads WHERE space = $1 AND log = $2"), space, log
+        )
+        if previous is not None:
+            await db.execute(
+                self._sql("INSERT INTO {s}.heads(space, log, seq, hash) VALUES ($1, $2, $3, $4)"),
+                space,
+                log,
+                from_seq - 1,
+                entry_hash(previous),
+            )
+        await db.execute(
+            self._sql("UPDATE {s}.spaces SET usage = usage - $2 WHERE space = $1"), space, size
+        )
+        return int(count)
+
+    async def log_state(self, space: SpaceId, log: LogId) -> LogState:
+        async with self._connection("reading a log") as db:
+            return (await self._states(db, space, [log])).get(log, LogState())
 
     async def heads(self, space: SpaceId) -> Vector:
         async with self._connection("reading heads") as db:
@@ -451,15 +545,20 @@ class PostgresRelayStore:
         return listener
 
     def _parse(self, payload: str) -> Change | None:
-        kind, _, rest = payload.partition(" ")
-        space_hex, _, instance = rest.partition(" ")
-        if instance == self._instance or kind not in ("e", "r"):
+        parts = payload.split(" ")
+        if len(parts) < 3 or parts[2] == self._instance:
             return None
+        kind, space_hex, _, *more = parts
         try:
-            space = bytes.fromhex(space_hex)
+            space = SpaceId(bytes.fromhex(space_hex))
+            if kind == "d" and len(more) == 2:
+                log, seq = LogId(bytes.fromhex(more[0])), Seq(int(more[1]))
+                return Change(space, rotated=False, repaired=(log, seq))
         except ValueError:
             return None
-        return Change(SpaceId(space), rotated=kind == "r")
+        if kind in ("e", "r") and not more:
+            return Change(space, rotated=kind == "r")
+        return None
 
 
 def _connect_options(instance: str) -> dict[str, Any]:

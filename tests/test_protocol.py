@@ -6,7 +6,6 @@ h11's test helper), so every rule is checked on both ends without any I/O.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import re
@@ -19,13 +18,15 @@ from typing import Any, get_args
 import msgpack
 import pytest
 
+from tend.core import logsig, rotation_record
 from tend.core.errors import ProtocolError
-from tend.core.header import MAX_ENTRY
+from tend.core.header import MAX_ENTRY, log_id_of
 from tend.sync import protocol
 from tend.sync.protocol import (
     MAX_ENTRIES_PER_FRAME,
     MAX_ENTRY_BYTES,
     MAX_FRAME_BYTES,
+    MAX_SEQ,
     MAX_TEXT,
     MAX_VECTOR_LOGS,
     MAX_VERSIONS,
@@ -44,6 +45,7 @@ from tend.sync.protocol import (
     Push,
     Rekey,
     RemoteProtocolError,
+    Repair,
     Role,
     Rotate,
     State,
@@ -51,6 +53,7 @@ from tend.sync.protocol import (
     decode,
     encode,
     negotiate,
+    repair_message,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,23 +66,26 @@ CAPABILITY = bytes(range(0x40, 0x60))
 LOG_A = bytes(range(0x20, 0x30))
 LOG_B = bytes(range(0x30, 0x40))
 E1, E2, E3 = b"opaque entry 1", b"opaque entry 2", b"opaque entry 3"
-# What a rotating device leaves the relay (core/rotation.py): opaque to the protocol.
-BLOB: bytes = msgpack.packb(
-    {"epoch": 2, "sealed": [[LOG_B, b"new epoch key sealed to log b"]]}, use_bin_type=True
+KEY = bytes(range(0x80, 0xA0))  # a log's public key
+SIG = bytes(range(0xA0, 0xE0))  # an Ed25519 signature: opaque to the protocol
+# A signed rotation record (core/rotation_record.py), opaque to the protocol.
+RECORD: bytes = msgpack.packb(
+    {"s": SPACE, "e": 2, "p": bytes(32), "c": bytes(range(32)), "k": [[LOG_B, b"key"]]},
+    use_bin_type=True,
 )
 
-# One frame of every type. The Rotate has a rekey blob and the Error an id and versions, so that
-# each writes every key.
+# One frame of every type. The Error has an id and versions, so that each writes every key.
 SAMPLES: dict[str, Frame] = {
-    "hello": Hello((1,), SPACE, CAPABILITY, create=True),
-    "welcome": Welcome(1, {LOG_A: 3, LOG_B: 1}),
+    "hello": Hello((2,), SPACE, CAPABILITY, create=True),
+    "welcome": Welcome(2, {LOG_A: 3, LOG_B: 1}),
     "pull": Pull({LOG_A: 1}),
     "entries": Entries((E1, E2), live=False),
     "caught_up": CaughtUp({LOG_A: 3, LOG_B: 1}),
     "push": Push(7, (E1, E2)),
     "ack": Ack(7, 2),
-    "rotate": Rotate(8, hashlib.sha256(b"new capability").digest(), BLOB),
-    "rekey": Rekey(BLOB),
+    "rotate": Rotate(8, RECORD, SIG),
+    "rekey": Rekey(RECORD, SIG),
+    "repair": Repair(10, LOG_A, KEY, 3, SIG),
     "error": Error("unsupported_version", "no common version", 9, (1, 2)),
 }
 FRAME_CLASSES = get_args(Frame)
@@ -115,8 +121,8 @@ class ConnectionPair:
 
 # The shortest way to each open state; connection_at(role, state) follows it.
 PATH: list[tuple[Role, Frame]] = [
-    (Role.DEVICE, Hello((1,), SPACE, CAPABILITY)),
-    (Role.RELAY, Welcome(1, {LOG_A: 3})),
+    (Role.DEVICE, Hello((2,), SPACE, CAPABILITY)),
+    (Role.RELAY, Welcome(2, {LOG_A: 3})),
     (Role.DEVICE, Pull({})),
     (Role.RELAY, CaughtUp({LOG_A: 3})),
 ]
@@ -158,7 +164,7 @@ def test_the_protocol_errors_are_tend_protocol_errors() -> None:
 def test_the_samples_cover_every_frame_type() -> None:
     assert sorted(SAMPLES) == ALL_TYPES
     assert all(kind == frame.TYPE for kind, frame in SAMPLES.items())
-    assert len(ALL_TYPES) == len(FRAME_CLASSES) == 10
+    assert len(ALL_TYPES) == len(FRAME_CLASSES) == 11
 
 
 @pytest.mark.parametrize("kind", ALL_TYPES)
@@ -196,13 +202,32 @@ def test_an_error_writes_id_and_versions_only_when_it_has_them() -> None:
     assert decode(encode(Error("going_away"))) == Error("going_away", "", None, ())
 
 
-def test_a_rotate_writes_its_rekey_only_when_it_has_one() -> None:
-    new_hash = hashlib.sha256(b"new capability").digest()
-    body = msgpack.unpackb(encode(Rotate(8, new_hash)), raw=False)
-    assert body == {"t": "rotate", "i": 8, "c": new_hash}
-    assert decode(encode(Rotate(8, new_hash))) == Rotate(8, new_hash, b"")
-    body = msgpack.unpackb(encode(Rotate(8, new_hash, BLOB)), raw=False)
-    assert body == {"t": "rotate", "i": 8, "c": new_hash, "r": BLOB}
+def test_rotate_rekey_and_repair_write_every_field_under_its_key() -> None:
+    assert msgpack.unpackb(encode(Rotate(8, RECORD, SIG)), raw=False) == {
+        "t": "rotate",
+        "i": 8,
+        "r": RECORD,
+        "g": SIG,
+    }
+    assert msgpack.unpackb(encode(Rekey(RECORD, SIG)), raw=False) == {
+        "t": "rekey",
+        "r": RECORD,
+        "g": SIG,
+    }
+    assert msgpack.unpackb(encode(Repair(10, LOG_A, KEY, 3, SIG)), raw=False) == {
+        "t": "repair",
+        "i": 10,
+        "l": LOG_A,
+        "k": KEY,
+        "f": 3,
+        "g": SIG,
+    }
+
+
+def test_a_repair_signs_the_space_the_log_and_the_seq_as_a_u64() -> None:
+    assert repair_message(SPACE, LOG_A, 3) == (
+        b"tend/repair/v1" + SPACE + LOG_A + b"\x00\x00\x00\x00\x00\x00\x00\x03"
+    )
 
 
 def test_an_error_code_enum_round_trips_as_its_text() -> None:
@@ -239,10 +264,9 @@ def test_a_long_non_ascii_error_message_is_cut_to_512_bytes_at_a_character_bound
 
 def test_a_full_conversation_over_an_in_memory_pipe_reaches_live_on_both_sides() -> None:
     pair = ConnectionPair()
-    new_hash = hashlib.sha256(b"new capability").digest()
     script: list[tuple[Role, Frame, State]] = [
-        (Role.DEVICE, Hello((1,), SPACE, CAPABILITY, create=True), State.HELLO),
-        (Role.RELAY, Welcome(negotiate((1,)) or 0, {LOG_A: 3}), State.READY),
+        (Role.DEVICE, Hello((2,), SPACE, CAPABILITY, create=True), State.HELLO),
+        (Role.RELAY, Welcome(negotiate((2,)) or 0, {LOG_A: 3}), State.READY),
         (Role.DEVICE, Push(1, (E1,)), State.READY),
         (Role.RELAY, Ack(1, 1), State.READY),
         (Role.DEVICE, Pull({LOG_A: 1}), State.SYNCING),
@@ -254,8 +278,12 @@ def test_a_full_conversation_over_an_in_memory_pipe_reaches_live_on_both_sides()
         (Role.RELAY, Entries((E3,), live=True), State.LIVE),
         (Role.DEVICE, Push(3, (E3,)), State.LIVE),
         (Role.RELAY, Error("fork", "different bytes for seq 3", 3), State.LIVE),
-        (Role.DEVICE, Rotate(4, new_hash, BLOB), State.LIVE),
+        (Role.DEVICE, Rotate(4, RECORD, SIG), State.LIVE),
         (Role.RELAY, Ack(4, 0), State.LIVE),
+        (Role.DEVICE, Repair(5, LOG_A, KEY, 2, SIG), State.LIVE),
+        (Role.RELAY, Error("fork", "the entry at seq 2 is the log's own", 5), State.LIVE),
+        (Role.DEVICE, Repair(6, LOG_A, KEY, 3, SIG), State.LIVE),
+        (Role.RELAY, Ack(6, 1), State.LIVE),
     ]
     for sender, frame, expected in script:
         assert pair.deliver(sender, frame) == frame
@@ -265,8 +293,8 @@ def test_a_full_conversation_over_an_in_memory_pipe_reaches_live_on_both_sides()
 
 def test_a_hello_with_a_replaced_capability_gets_rekey_and_both_ends_close() -> None:
     pair = ConnectionPair()
-    pair.deliver(Role.DEVICE, Hello((1,), SPACE, CAPABILITY))
-    assert pair.deliver(Role.RELAY, Rekey(BLOB)) == Rekey(BLOB)
+    pair.deliver(Role.DEVICE, Hello((2,), SPACE, CAPABILITY))
+    assert pair.deliver(Role.RELAY, Rekey(RECORD, SIG)) == Rekey(RECORD, SIG)
     assert pair.device.state is pair.relay.state is State.CLOSED
     # Closed, not in error, and nothing more is sent or taken on this connection.
     for frame in (SAMPLES["welcome"], SAMPLES["rekey"], Error("gap", id=1), Error("internal")):
@@ -275,12 +303,12 @@ def test_a_hello_with_a_replaced_capability_gets_rekey_and_both_ends_close() -> 
         with pytest.raises(LocalProtocolError, match="closed"):
             pair.device.receive(encode(frame))
     with pytest.raises(LocalProtocolError, match="closed"):
-        pair.device.send(Hello((1,), SPACE, CAPABILITY))
+        pair.device.send(Hello((2,), SPACE, CAPABILITY))
     assert pair.device.state is pair.relay.state is State.CLOSED
-    # The device comes back on a new connection with the capability the blob gave it.
+    # The device comes back on a new connection with the capability the record gave it.
     again = ConnectionPair()
-    again.deliver(Role.DEVICE, Hello((1,), SPACE, bytes(range(0x60, 0x80))))
-    again.deliver(Role.RELAY, Welcome(1, {}))
+    again.deliver(Role.DEVICE, Hello((2,), SPACE, bytes(range(0x60, 0x80))))
+    again.deliver(Role.RELAY, Welcome(2, {}))
     assert again.device.state is again.relay.state is State.READY
 
 
@@ -288,7 +316,7 @@ def test_a_hello_with_a_replaced_capability_gets_rekey_and_both_ends_close() -> 
 def test_rekey_after_welcome_is_unexpected(state: State) -> None:
     device = connection_at(Role.DEVICE, state)
     with pytest.raises(RemoteProtocolError) as info:
-        device.receive(encode(Rekey(BLOB)))
+        device.receive(encode(Rekey(RECORD, SIG)))
     assert info.value.code is ErrorCode.UNEXPECTED
     assert device.state is State.ERROR
 
@@ -486,30 +514,52 @@ def test_an_empty_entry_is_malformed() -> None:
     assert refused(_push([b"x", b""])).code is ErrorCode.MALFORMED
 
 
-def _rekey_frames(blob: Any) -> list[bytes]:
-    """A Rekey and a Rotate carrying `blob` as their rekey field."""
-    rotate = {"t": "rotate", "i": 1, "c": bytes(32), "r": blob}
-    return [pack({"t": "rekey", "r": blob}), pack(rotate)]
+def _record_frames(record: Any, signature: Any = SIG) -> list[bytes]:
+    """A Rekey and a Rotate carrying `record` and `signature`."""
+    rotate = {"t": "rotate", "i": 1, "r": record, "g": signature}
+    return [pack({"t": "rekey", "r": record, "g": signature}), pack(rotate)]
 
 
-def test_a_rekey_blob_of_64_kib_decodes_and_one_byte_more_is_too_large() -> None:
+def test_a_record_of_64_kib_decodes_and_one_byte_more_is_too_large() -> None:
     top = b"k" * MAX_ENTRY_BYTES
-    assert [decode(data) for data in _rekey_frames(top)] == [Rekey(top), Rotate(1, bytes(32), top)]
-    for data in _rekey_frames(b"k" * (MAX_ENTRY_BYTES + 1)):
+    assert [decode(data) for data in _record_frames(top)] == [Rekey(top, SIG), Rotate(1, top, SIG)]
+    for data in _record_frames(b"k" * (MAX_ENTRY_BYTES + 1)):
         assert refused(data).code is ErrorCode.TOO_LARGE
 
 
-def test_an_empty_rekey_is_malformed_and_an_empty_or_absent_rotate_rekey_is_no_rekey() -> None:
-    assert refused(pack({"t": "rekey", "r": b""})).code is ErrorCode.MALFORMED
-    assert refused(pack({"t": "rekey"})).code is ErrorCode.MALFORMED
-    assert decode(pack({"t": "rotate", "i": 1, "c": bytes(32), "r": b""})) == Rotate(1, bytes(32))
-    assert decode(pack({"t": "rotate", "i": 1, "c": bytes(32)})) == Rotate(1, bytes(32), b"")
+def test_an_empty_or_absent_record_or_signature_is_malformed() -> None:
+    for data in (*_record_frames(b""), pack({"t": "rekey", "g": SIG}), pack({"t": "rekey"})):
+        assert refused(data).code is ErrorCode.MALFORMED
+    for data in (pack({"t": "rotate", "i": 1, "r": RECORD}), pack({"t": "rekey", "r": RECORD})):
+        assert refused(data).code is ErrorCode.MALFORMED
 
 
-def test_a_rekey_blob_that_is_not_bin_is_malformed() -> None:
-    for value in ("blob", 1, True, None, [b"blob"], {b"e": b"k"}):
-        for data in _rekey_frames(value):
+def test_a_record_that_is_not_bin_is_malformed() -> None:
+    for value in ("record", 1, True, None, [b"record"], {b"e": b"k"}):
+        for data in _record_frames(value):
             assert refused(data).code is ErrorCode.MALFORMED, value
+
+
+def test_a_signature_or_key_of_another_size_is_malformed() -> None:
+    for size in (0, 63, 65, 32):
+        for data in _record_frames(RECORD, bytes(size)):
+            assert refused(data).code is ErrorCode.MALFORMED, size
+        repair = {"t": "repair", "i": 1, "l": LOG_A, "k": KEY, "f": 1, "g": bytes(size)}
+        assert refused(pack(repair)).code is ErrorCode.MALFORMED, size
+    for size in (0, 31, 33, 16):
+        repair = {"t": "repair", "i": 1, "l": LOG_A, "k": bytes(size), "f": 1, "g": SIG}
+        assert refused(pack(repair)).code is ErrorCode.MALFORMED, size
+    for size in (0, 15, 17, 32):
+        repair = {"t": "repair", "i": 1, "l": bytes(size), "k": KEY, "f": 1, "g": SIG}
+        assert refused(pack(repair)).code is ErrorCode.MALFORMED, size
+
+
+def test_a_repair_from_seq_must_be_a_seq_from_1_to_2_pow_63_minus_1() -> None:
+    base = {"t": "repair", "i": 1, "l": LOG_A, "k": KEY, "g": SIG}
+    assert decode(pack({**base, "f": MAX_SEQ})) == Repair(1, LOG_A, KEY, MAX_SEQ, SIG)
+    for value in (0, -1, MAX_SEQ + 1, True, None, 1.0, "1"):
+        assert refused(pack({**base, "f": value})).code is ErrorCode.MALFORMED, value
+    assert refused(pack(base)).code is ErrorCode.MALFORMED
 
 
 @pytest.mark.parametrize("kind", ["welcome", "pull", "caught_up"])
@@ -560,9 +610,7 @@ def test_hello_ids_of_another_size_are_malformed(field: str, good: bytes, bad: l
         assert refused(pack({**base, field: value})).code is ErrorCode.MALFORMED
 
 
-def test_a_capability_hash_and_a_log_id_of_another_size_are_malformed() -> None:
-    for size in (0, 31, 33):
-        assert refused(pack({"t": "rotate", "i": 1, "c": bytes(size)})).code is ErrorCode.MALFORMED
+def test_a_log_id_of_another_size_is_malformed() -> None:
     for size in (0, 15, 17, 32):
         assert refused(pack({"t": "pull", "h": {bytes(size): 1}})).code is ErrorCode.MALFORMED
 
@@ -572,7 +620,9 @@ WHOLE_NUMBER_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("push-id", {"t": "push", "i": 1, "e": [b"e"]}, "i"),
     ("ack-id", {"t": "ack", "i": 1, "n": 1}, "i"),
     ("ack-stored", {"t": "ack", "i": 1, "n": 1}, "n"),
-    ("rotate-id", {"t": "rotate", "i": 1, "c": bytes(32)}, "i"),
+    ("rotate-id", {"t": "rotate", "i": 1, "r": RECORD, "g": SIG}, "i"),
+    ("repair-id", {"t": "repair", "i": 1, "l": LOG_A, "k": KEY, "f": 1, "g": SIG}, "i"),
+    ("repair-from", {"t": "repair", "i": 1, "l": LOG_A, "k": KEY, "f": 1, "g": SIG}, "f"),
     ("error-id", {"t": "error", "c": "gap", "m": "", "i": 1}, "i"),
     ("welcome-version", {"t": "welcome", "v": 1, "h": {}}, "v"),
 ]
@@ -694,9 +744,9 @@ def test_negotiate_picks_the_highest_common_version_or_none(
 
 
 def test_negotiate_defaults_to_the_versions_this_code_speaks() -> None:
-    assert PROTOCOL_VERSIONS == (1,)
-    assert negotiate((1, 2)) == 1
-    assert negotiate((2,)) is None
+    assert PROTOCOL_VERSIONS == (2,)
+    assert negotiate((1, 2)) == 2
+    assert negotiate((1,)) is None
 
 
 # --- the committed frame vectors ------------------------------------------------------------------
@@ -726,9 +776,12 @@ def frame_from_vector(kind: str, f: dict[str, Any]) -> Frame:
         case "ack":
             return Ack(f["id"], f["stored"])
         case "rotate":
-            return Rotate(f["id"], bytes.fromhex(f["capability_hash"]), bytes.fromhex(f["rekey"]))
+            return Rotate(f["id"], bytes.fromhex(f["record"]), bytes.fromhex(f["signature"]))
         case "rekey":
-            return Rekey(bytes.fromhex(f["rekey"]))
+            return Rekey(bytes.fromhex(f["record"]), bytes.fromhex(f["signature"]))
+        case "repair":
+            log, key = bytes.fromhex(f["log"]), bytes.fromhex(f["key"])
+            return Repair(f["id"], log, key, f["from_seq"], bytes.fromhex(f["signature"]))
         case "error":
             return Error(f["code"], f["message"], f["id"], tuple(f["versions"]))
     raise AssertionError(f"unknown frame type {kind}")
@@ -742,6 +795,20 @@ def test_the_frame_vectors_cover_every_type_and_both_error_codes() -> None:
     assert sorted({case["type"] for case in VALID_VECTORS}) == ALL_TYPES
     assert {case["error"] for case in INVALID_VECTORS} == {"malformed", "too_large"}
     assert len(INVALID_VECTORS) >= 40
+
+
+def test_the_vectors_record_and_repair_are_signed_as_tends_own_checks_expect() -> None:
+    fields = {case["name"]: case["fields"] for case in VALID_VECTORS}
+    rotate, repair = fields["rotate"], fields["repair"]
+    record, signature = bytes.fromhex(rotate["record"]), bytes.fromhex(rotate["signature"])
+    key = bytes.fromhex(repair["key"])
+    parsed = rotation_record.parse(record)
+    assert parsed.space == SPACE
+    assert parsed.signer == log_id_of(key) == bytes.fromhex(repair["log"])
+    assert rotation_record.signed_by(record, signature, key)
+    message = repair_message(SPACE, parsed.signer, repair["from_seq"])
+    assert logsig.verify(key, message, bytes.fromhex(repair["signature"]))
+    assert not logsig.verify(key, repair_message(SPACE, parsed.signer, 1), signature)
 
 
 @pytest.mark.parametrize("case", VALID_VECTORS, ids=[c["name"] for c in VALID_VECTORS])
@@ -828,6 +895,8 @@ def test_the_limits_table_in_the_doc_gives_the_values_of_the_constants() -> None
         "ID_BYTES",
         "CAPABILITY_BYTES",
         "CAPABILITY_HASH_BYTES",
+        "KEY_BYTES",
+        "SIGNATURE_BYTES",
     ]
     assert documented == {name: getattr(protocol, name) for name in limits}
 

@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 
 from tend.sync.protocol import (
     CAPABILITY_BYTES,
-    CAPABILITY_HASH_BYTES,
     ID_BYTES,
+    KEY_BYTES,
     MAX_ENTRIES_PER_FRAME,
     MAX_REQUEST_ID,
     MAX_SEQ,
     MAX_VERSIONS,
+    SIGNATURE_BYTES,
     TRANSITIONS,
     Ack,
     CaughtUp,
@@ -35,6 +36,7 @@ from tend.sync.protocol import (
     Push,
     Rekey,
     RemoteProtocolError,
+    Repair,
     Role,
     Rotate,
     State,
@@ -57,8 +59,8 @@ def other(role: Role) -> Role:
 
 # The shortest way to each open state, sent by one end and received by the other.
 PATH: list[tuple[Role, Frame]] = [
-    (Role.DEVICE, Hello((1,), bytes(16), bytes(32))),
-    (Role.RELAY, Welcome(1, {})),
+    (Role.DEVICE, Hello((2,), bytes(16), bytes(32))),
+    (Role.RELAY, Welcome(2, {})),
     (Role.DEVICE, Pull({})),
     (Role.RELAY, CaughtUp({})),
 ]
@@ -91,6 +93,8 @@ ids = st.binary(min_size=ID_BYTES, max_size=ID_BYTES)
 vectors = st.dictionaries(ids, st.integers(0, MAX_SEQ), max_size=4)
 entry_lists = st.lists(st.binary(min_size=1, max_size=48), max_size=4).map(tuple)
 blobs = st.binary(min_size=1, max_size=48)
+keys = st.binary(min_size=KEY_BYTES, max_size=KEY_BYTES)
+signatures = st.binary(min_size=SIGNATURE_BYTES, max_size=SIGNATURE_BYTES)
 request_ids = st.integers(0, MAX_REQUEST_ID)
 version_lists = st.lists(st.integers(1, 0xFFFF), max_size=MAX_VERSIONS).map(tuple)
 codes = st.sampled_from([code.value for code in ErrorCode]) | st.text(max_size=24)
@@ -109,13 +113,9 @@ FRAMES: dict[str, st.SearchStrategy[Frame]] = {
     "caught_up": st.builds(CaughtUp, vectors),
     "push": st.builds(Push, request_ids, entry_lists),
     "ack": st.builds(Ack, request_ids, st.integers(0, MAX_ENTRIES_PER_FRAME)),
-    "rotate": st.builds(
-        Rotate,
-        request_ids,
-        st.binary(min_size=CAPABILITY_HASH_BYTES, max_size=CAPABILITY_HASH_BYTES),
-        st.just(b"") | blobs,
-    ),
-    "rekey": st.builds(Rekey, blobs),
+    "rotate": st.builds(Rotate, request_ids, blobs, signatures),
+    "rekey": st.builds(Rekey, blobs, signatures),
+    "repair": st.builds(Repair, request_ids, ids, keys, st.integers(1, MAX_SEQ), signatures),
     "error": st.builds(Error, codes, st.text(max_size=40), st.none() | request_ids, version_lists),
 }
 frames = st.one_of(*FRAMES.values())
@@ -146,6 +146,9 @@ EDGES: list[Any] = [
     bytes(31),
     bytes(32),
     bytes(33),
+    bytes(63),
+    bytes(64),
+    bytes(65),
     [],
     {},
     [b"x"],
@@ -173,7 +176,7 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(map_keys, inner, max_size=4),
     max_leaves=12,
 )
-KEYS = ["t", "v", "s", "c", "n", "h", "e", "l", "i", "m", "r"]
+KEYS = ["t", "v", "s", "c", "n", "h", "e", "l", "i", "m", "r", "g", "k", "f"]
 frame_shaped = st.fixed_dictionaries(
     {"t": st.sampled_from(ALL_TYPES)}, optional={key: values for key in KEYS[1:]}
 ).map(pack)

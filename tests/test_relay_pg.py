@@ -3,16 +3,16 @@
 The store's rules (atomic, durable puts; refusals; paging) are pinned for PostgreSQL by
 tests/test_relay_store_contract.py; durability there is a COMMIT before put returns, which is
 what makes an Ack survive a SIGKILL. Here: two stores writing to one space at once never
-interleave a log or miscount its usage; each store hears the other's commits (not its own);
-and two relay apps on different loopback ports, sharing a database, push live entries and
-rotations to each other's devices. Everything skips, saying why, without TEND_TEST_POSTGRES.
+interleave a log or miscount its usage, and of two rotations from one capability exactly one
+wins; each store hears the other's commits (not its own), repairs included; and two relay apps
+on different loopback ports, sharing a database, push live entries, rotations and repairs to
+each other's devices. Everything skips, saying why, without TEND_TEST_POSTGRES.
 Each test gets a fresh schema, dropped afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import subprocess
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 
 from tend.core.header import GENESIS, Header
-from tend.core.ids import SpaceId, new_space_id
+from tend.core.ids import Seq, SpaceId, new_space_id
 from tend.sync.protocol import (
     MAX_ENTRIES_PER_FRAME,
     Ack,
@@ -33,21 +33,20 @@ from tend.sync.protocol import (
     Error,
     ErrorCode,
     Pull,
-    Rotate,
     Welcome,
 )
 from tend.sync.relay import STORE, describe_db, make_app
-from tend.sync.relay_store import LogFork, PutResult, StoreFailure
+from tend.sync.relay_store import LogFork, LogRemoved, PutResult, StaleCapability, StoreFailure
 from tend.sync.relay_store_pg import DEFAULT_SCHEMA, Change, PostgresRelayStore
 from tend.tests.conftest import tend_env, tend_executable
+from tend.tests.relay_fixtures import ENTRY_SIZE, Log, capability_hash, rotation
 from tend.tests.test_relay import TIMEOUT, Device, RunningRelay, _free_port
 from tend.tests.test_relay_store_contract import (
     CAP,
-    ENTRY_SIZE,
     NO_POSTGRES,
     OTHER_CAP,
     POSTGRES_DSN,
-    Log,
+    THIRD_CAP,
     PostgresBackend,
 )
 
@@ -147,11 +146,45 @@ async def test_each_store_hears_the_others_commits_but_not_its_own(
         with pytest.raises(LogFork):
             await a.put(space, [log.fork(1)])  # a refused batch is rolled back, notice and all
         await b.put(space, log.extend(1))  # b's own commit: b's relay forwarded it already
-        await a.rotate(space, OTHER_CAP, b"sealed keys")
-        # Notices come in commit order: had any of the three above sent one, it would be next.
+        with pytest.raises(StaleCapability):  # a refused rotation tells nobody either
+            await a.rotate(space, *rotation(log, OTHER_CAP, THIRD_CAP))
+        await a.rotate(space, *rotation(log, CAP, OTHER_CAP))
+        # Notices come in commit order: had any of the four above sent one, it would be next.
         assert await next_change(changes) == Change(space, rotated=True)
+        junk = log.junk(1)
+        await PostgresBackend(POSTGRES_DSN, b._schema).insert(space, junk)
+        frame = log.repair(0, 4)
+        assert await a.repair(space, log.log, frame.key, 4, frame.signature) == 1
+        assert await next_change(changes) == Change(space, False, repaired=(log.log, Seq(4)))
     finally:
         await changes.aclose()
+
+
+async def test_of_two_rotations_racing_from_one_capability_exactly_one_wins(
+    two_stores: tuple[PostgresRelayStore, ...],
+) -> None:
+    a, b = two_stores
+    for _ in range(10):
+        space = new_space_id()
+        await a.register(space, CAP)
+        x, y = Log(space), Log(space)
+        await a.put(space, x.extend(1) + y.extend(1))
+        by_x = rotation(x, CAP, OTHER_CAP, removed=[y.log])
+        by_y = rotation(y, CAP, THIRD_CAP, removed=[x.log])
+        outcomes = await asyncio.gather(
+            a.rotate(space, *by_x), b.rotate(space, *by_y), return_exceptions=True
+        )
+        # The loser finds the capability replaced, or itself removed: never both applied.
+        assert sorted(type(o).__name__ for o in outcomes) in (
+            ["RotationRecord", "StaleCapability"],
+            ["LogRemoved", "RotationRecord"],
+        ), outcomes
+        won = by_x if not isinstance(outcomes[0], Exception) else by_y
+        assert await b.capability_hash(space) == (OTHER_CAP if won is by_x else THIRD_CAP)
+        assert await a.rekey(space, CAP) == won
+        loser = y if won is by_x else x
+        with pytest.raises(LogRemoved):
+            await b.put(space, loser.extend(1))
 
 
 async def test_a_lost_listener_reconnects_and_says_anything_may_have_changed(
@@ -338,9 +371,13 @@ async def test_a_rotation_on_one_instance_closes_the_other_instances_sessions(
         await welcomed(b.url, live=True),
         await welcomed(b.url),
     )
+    log = Log(space)
+    assert isinstance(await rotator.push(log.extend(1)), Ack)
+    assert await received(stale_live, 1) == log.entries
     new_cap = os.urandom(32)
-    await rotator.send(Rotate(rotator.next_id(), hashlib.sha256(new_cap).digest(), b"keys"))
-    assert await rotator.receive() == Ack(1, 0)
+    assert await rotator.rotate(rotation(log, capability_hash(cap), capability_hash(new_cap))) == (
+        Ack(2, 0)
+    )
     for stale in (stale_live, stale_idle):
         error = await stale.receive()
         assert isinstance(error, Error) and error.code == ErrorCode.UNAUTHORIZED and error.fatal
@@ -350,9 +387,24 @@ async def test_a_rotation_on_one_instance_closes_the_other_instances_sessions(
         closed = (aiohttp.WSCloseCode.POLICY_VIOLATION, aiohttp.WSCloseCode.ABNORMAL_CLOSURE)
         assert await stale.closed() in closed
     fresh = await welcomed(b.url, live=True, key=new_cap)  # welcomed with the new capability
-    log = Log(space)
     assert isinstance(await rotator.push(log.extend(1)), Ack)
-    assert await received(fresh, 1) == log.entries  # and not closed by the rotation
+    assert await received(fresh, 1) == log.entries[1:]  # and not closed by the rotation
+
+
+async def test_a_repair_on_one_instance_lets_the_honest_entries_reach_the_other_live(
+    start_instance: StartInstance, welcomed: Welcomed, space: SpaceId, backend: PostgresBackend
+) -> None:
+    a, b = await start_instance(), await start_instance()
+    owner, log = await welcomed(a.url), Log(space)
+    assert isinstance(await owner.push(log.extend(2)), Ack)
+    await backend.insert(space, log.junk(2))  # what an older relay let in: seqs 3 and 4
+    reader = await welcomed(b.url)
+    batches, _ = await reader.pull()
+    assert len([e for batch in batches for e in batch.entries]) == 4  # it was sent the junk
+    assert await owner.request(log.repair(owner.next_id(), 3)) == Ack(2, 2)
+    assert isinstance(await owner.push(log.extend(2)), Ack)
+    # B heard of the repair before the push: it sends seqs 3 and 4 again, the honest ones.
+    assert await received(reader, 2) == log.entries[2:]
 
 
 async def test_after_its_listener_is_lost_an_instance_still_gets_what_was_stored_meanwhile(

@@ -6,8 +6,10 @@ entry of BACKENDS. PostgreSQL runs when the environment variable TEND_TEST_POSTG
 (e.g. postgresql://postgres@127.0.0.1:5432/test) and is skipped, saying so, when it is unset;
 each test gets a fresh schema there, dropped afterwards. Tests also use fresh random space ids.
 
-Entries have real headers (the relay reads nothing else) and random bytes where the sealed
-envelope would be: the relay cannot tell the difference, which is the point.
+Entries are real v2 entries (tests/relay_fixtures.py): sealed, signed by their log's key, the
+key in each log's first entry. The store checks headers and signatures and opens nothing. To
+stand for what an older relay let in, a backend can also write entries straight into its
+tables (`Backend.insert`), past every check.
 """
 
 from __future__ import annotations
@@ -18,60 +20,54 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
-from tend.core.header import GENESIS, HEADER_LEN, MAX_ENTRY, MIN_SEALED, Header, entry_hash
-from tend.core.ids import LogId, Seq, SpaceId, new_log_id, new_space_id
+from tend.core import keys
+from tend.core.header import (
+    GENESIS,
+    MAX_ENTRY,
+    MIN_ENTRY,
+    Header,
+    entry_hash,
+)
+from tend.core.ids import LogId, Seq, SpaceId, new_space_id
 from tend.sync.protocol import ErrorCode
 from tend.sync.relay_store import (
     DEFAULT_QUOTA,
+    BadSignature,
     EntryTooLarge,
     LogFork,
+    LogRemoved,
+    LogState,
     MalformedEntry,
+    MalformedRotation,
     OverQuota,
     PushRefused,
     RelayStore,
     SeqGap,
+    SignedRecord,
     SqliteRelayStore,
+    StaleCapability,
     StoreFailure,
     UnknownSpace,
 )
+from tend.tests.relay_fixtures import (
+    ENTRY_SIZE,
+    EPOCH,
+    Log,
+    claimed_first_entry,
+    rotation,
+    sign_entry,
+)
 
-BODY = 400  # bytes standing in for the sealed envelope
-ENTRY_SIZE = HEADER_LEN + BODY
 CAP = bytes(range(32))  # a capability hash
 OTHER_CAP = bytes(range(1, 33))
-
-
-@dataclass
-class Log:
-    """One device's log as the relay sees it: headers chained by hash, opaque bodies."""
-
-    space: SpaceId
-    log: LogId = field(default_factory=new_log_id)
-    entries: list[bytes] = field(default_factory=list)
-
-    def entry(self, seq: int, prev: bytes, body: int = BODY, space: bytes | None = None) -> bytes:
-        header = Header(SpaceId(space or self.space), self.log, Seq(seq), 1, prev)
-        return header.encode() + os.urandom(body)
-
-    def extend(self, n: int, body: int = BODY) -> list[bytes]:
-        """The next `n` entries of this log (remembered, so later calls continue the chain)."""
-        out: list[bytes] = []
-        for _ in range(n):
-            prev = entry_hash(self.entries[-1]) if self.entries else GENESIS
-            out.append(self.entry(len(self.entries) + 1, prev, body))
-            self.entries.append(out[-1])
-        return out
-
-    def fork(self, seq: int) -> bytes:
-        """Different bytes at a seq, correctly linked to the entry before it."""
-        prev = entry_hash(self.entries[seq - 2]) if seq > 1 else GENESIS
-        return self.entry(seq, prev)
+THIRD_CAP = bytes(range(2, 34))
 
 
 Opener = Callable[..., Awaitable[RelayStore]]
@@ -81,12 +77,41 @@ POSTGRES_DSN = os.environ.get("TEND_TEST_POSTGRES", "")
 NO_POSTGRES = "TEND_TEST_POSTGRES is not set (a PostgreSQL DSN): PostgreSQL stores are not tested"
 
 
+class Backend(Protocol):
+    async def __call__(self, quota: int = DEFAULT_QUOTA) -> RelayStore: ...
+
+    async def insert(self, space: SpaceId, entries: Sequence[bytes]) -> None:
+        """Write entries at their positions, raising heads and usage, past every check."""
+
+    async def cleanup(self) -> None: ...
+
+
 @dataclass
-class _SqliteBackend:
+class SqliteBackend:
     path: Path
 
     async def __call__(self, quota: int = DEFAULT_QUOTA) -> RelayStore:
         return await SqliteRelayStore.open(self.path, quota=quota)
+
+    async def insert(self, space: SpaceId, entries: Sequence[bytes]) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for raw in entries:
+                h = Header.decode(raw)
+                db.execute(
+                    "INSERT INTO entries(space, log, seq, hash, entry) VALUES (?, ?, ?, ?, ?)",
+                    (space, h.log, h.seq, entry_hash(raw), raw),
+                )
+                db.execute(
+                    "INSERT INTO heads(space, log, seq, hash) VALUES (?, ?, ?, ?) ON CONFLICT"
+                    "(space, log) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                    (space, h.log, h.seq, entry_hash(raw)),
+                )
+                db.execute("UPDATE spaces SET usage = usage + ? WHERE space = ?", (len(raw), space))
+            db.execute("COMMIT")
+        finally:
+            db.close()
 
     async def cleanup(self) -> None:
         pass  # tmp_path goes with the test
@@ -104,6 +129,41 @@ class PostgresBackend:
 
         return await PostgresRelayStore.open(self.dsn, quota=quota, schema=self.schema)
 
+    async def insert(self, space: SpaceId, entries: Sequence[bytes]) -> None:
+        import asyncpg
+
+        s = f'"{self.schema}"'
+        db = await asyncpg.connect(self.dsn)
+        try:
+            async with db.transaction():
+                for raw in entries:
+                    h = Header.decode(raw)
+                    await db.execute(
+                        f"INSERT INTO {s}.entries(space, log, seq, hash, entry) "
+                        "VALUES ($1, $2, $3, $4, $5)",
+                        space,
+                        h.log,
+                        h.seq,
+                        entry_hash(raw),
+                        raw,
+                    )
+                    await db.execute(
+                        f"INSERT INTO {s}.heads(space, log, seq, hash) VALUES ($1, $2, $3, $4) "
+                        "ON CONFLICT (space, log) DO UPDATE SET seq = excluded.seq, "
+                        "hash = excluded.hash",
+                        space,
+                        h.log,
+                        h.seq,
+                        entry_hash(raw),
+                    )
+                    await db.execute(
+                        f"UPDATE {s}.spaces SET usage = usage + $2 WHERE space = $1",
+                        space,
+                        len(raw),
+                    )
+        finally:
+            await db.close()
+
     async def cleanup(self) -> None:
         import asyncpg
 
@@ -120,16 +180,20 @@ def _postgres(_tmp: Path) -> PostgresBackend:
     return PostgresBackend(POSTGRES_DSN)
 
 
-BACKENDS: dict[str, Callable[[Path], _SqliteBackend | PostgresBackend]] = {
-    "sqlite": lambda tmp: _SqliteBackend(tmp / "relay.db"),
+BACKENDS: dict[str, Callable[[Path], Backend]] = {
+    "sqlite": lambda tmp: SqliteBackend(tmp / "relay.db"),
     "postgres": _postgres,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return BACKENDS[request.param](tmp_path)
+
+
+@pytest.fixture
+async def open_store(backend: Backend) -> AsyncIterator[Opener]:
     opened: list[RelayStore] = []
-    backend = BACKENDS[request.param](tmp_path)
 
     async def open_(quota: int = DEFAULT_QUOTA) -> RelayStore:
         store = await backend(quota=quota)
@@ -156,6 +220,14 @@ async def space(store: RelayStore) -> SpaceId:
     return space
 
 
+@pytest.fixture
+async def member(store: RelayStore, space: SpaceId) -> Log:
+    """A device whose log the store holds (one entry), so it may sign rotations."""
+    log = Log(space)
+    await store.put(space, log.extend(1))
+    return log
+
+
 async def assert_nothing_stored(store: RelayStore, space: SpaceId) -> None:
     assert await store.heads(space) == {}
     assert await store.since(space, {}, 1000) == []
@@ -173,47 +245,49 @@ async def test_the_first_to_register_a_space_owns_it(store: RelayStore) -> None:
     assert await store.capability_hash(space) == CAP
 
 
-async def test_rotate_replaces_the_capability_hash(store: RelayStore, space: SpaceId) -> None:
-    await store.rotate(space, OTHER_CAP)
+async def test_rotate_replaces_the_capability_hash_and_returns_the_record(
+    store: RelayStore, space: SpaceId, member: Log
+) -> None:
+    record, signature = rotation(member, CAP, OTHER_CAP)
+    parsed = await store.rotate(space, record, signature)
+    assert (parsed.previous, parsed.capability, parsed.signer) == (CAP, OTHER_CAP, member.log)
     assert await store.capability_hash(space) == OTHER_CAP
 
 
-async def test_rotate_files_each_rekey_under_the_hash_it_replaced(
-    store: RelayStore, space: SpaceId
+async def test_rotate_files_each_signed_record_under_the_hash_it_replaced(
+    store: RelayStore, space: SpaceId, member: Log
 ) -> None:
-    third = bytes(range(2, 34))
-    await store.rotate(space, OTHER_CAP, b"keys for epoch 2")
-    await store.rotate(space, third, b"keys for epoch 3")
-    assert await store.rekey(space, CAP) == b"keys for epoch 2"
-    assert await store.rekey(space, OTHER_CAP) == b"keys for epoch 3"
-    assert await store.rekey(space, third) is None  # the current hash has no rekey
+    first = rotation(member, CAP, OTHER_CAP)
+    second = rotation(member, OTHER_CAP, THIRD_CAP, epoch=3)
+    await store.rotate(space, *first)
+    await store.rotate(space, *second)
+    assert await store.rekey(space, CAP) == SignedRecord(*first)
+    assert await store.rekey(space, OTHER_CAP) == SignedRecord(*second)
+    assert await store.rekey(space, THIRD_CAP) is None  # the current hash has no record
     assert await store.rekey(new_space_id(), CAP) is None
 
 
-async def test_a_rotation_without_a_rekey_files_nothing(store: RelayStore, space: SpaceId) -> None:
-    await store.rotate(space, OTHER_CAP)
-    assert await store.rekey(space, CAP) is None
-    assert await store.usage(space) == 0
-
-
-async def test_rekeys_count_toward_the_quota_and_one_over_it_changes_nothing(
+async def test_rotation_records_count_toward_the_quota_and_one_over_it_changes_nothing(
     open_store: Opener,
 ) -> None:
-    store = await open_store(quota=ENTRY_SIZE + 100)
     space = new_space_id()
+    member = Log(space)
+    first = rotation(member, CAP, OTHER_CAP)
+    store = await open_store(quota=ENTRY_SIZE + len(first[0]) + len(first[1]))
     await store.register(space, CAP)
-    await store.put(space, Log(space).extend(1))
-    await store.rotate(space, OTHER_CAP, bytes(100))
-    assert await store.usage(space) == ENTRY_SIZE + 100
+    await store.put(space, member.extend(1))
+    await store.rotate(space, *first)
+    assert await store.usage(space) == ENTRY_SIZE + len(first[0]) + 64
     with pytest.raises(OverQuota):
-        await store.rotate(space, bytes(range(2, 34)), b"x")
+        await store.rotate(space, *rotation(member, OTHER_CAP, THIRD_CAP))
     assert await store.capability_hash(space) == OTHER_CAP
     assert await store.rekey(space, OTHER_CAP) is None
 
 
 async def test_rotating_an_unknown_space_is_refused(store: RelayStore) -> None:
+    space = new_space_id()
     with pytest.raises(UnknownSpace) as caught:
-        await store.rotate(new_space_id(), CAP)
+        await store.rotate(space, *rotation(Log(space), CAP, OTHER_CAP))
     assert caught.value.code is ErrorCode.UNKNOWN_SPACE
 
 
@@ -222,6 +296,109 @@ async def test_putting_to_an_unknown_space_is_refused(store: RelayStore) -> None
     with pytest.raises(UnknownSpace):
         await store.put(space, Log(space).extend(1))
     assert await store.capability_hash(space) is None
+
+
+# --- who may rotate -----------------------------------------------------------------------------
+
+
+def _refused_rotation(space: SpaceId, member: Log, kind: str) -> tuple[bytes, bytes]:
+    outsider = Log(space)  # never stored an entry: no log of the space
+    record, signature = rotation(member, CAP, OTHER_CAP)
+    if kind == "signer not a log of the space":
+        return rotation(outsider, CAP, OTHER_CAP)
+    if kind == "a member's name, the signer's key":
+        return rotation(member, CAP, OTHER_CAP, seed=outsider.seed)
+    if kind == "bad signature":
+        return record, bytes([signature[0] ^ 1]) + signature[1:]
+    if kind == "signature of another record":
+        return record, rotation(member, CAP, THIRD_CAP)[1]
+    if kind == "wrong previous":
+        return rotation(member, THIRD_CAP, OTHER_CAP)
+    if kind == "another space":
+        return rotation(member, CAP, OTHER_CAP, space=new_space_id())
+    if kind == "no change":
+        return rotation(member, CAP, CAP)
+    assert kind == "not a record"
+    return b"\x81\xa1s\xc4\x10" + bytes(16), signature
+
+
+ROTATION_REFUSALS = {
+    "signer not a log of the space": ErrorCode.BAD_SIGNATURE,
+    "a member's name, the signer's key": ErrorCode.BAD_SIGNATURE,
+    "bad signature": ErrorCode.BAD_SIGNATURE,
+    "signature of another record": ErrorCode.BAD_SIGNATURE,
+    "wrong previous": ErrorCode.UNAUTHORIZED,
+    "another space": ErrorCode.MALFORMED,
+    "no change": ErrorCode.MALFORMED,
+    "not a record": ErrorCode.MALFORMED,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ROTATION_REFUSALS))
+async def test_a_rotation_not_signed_by_a_current_member_from_the_current_hash_changes_nothing(
+    store: RelayStore, space: SpaceId, member: Log, kind: str
+) -> None:
+    usage = await store.usage(space)
+    with pytest.raises(PushRefused) as caught:
+        await store.rotate(space, *_refused_rotation(space, member, kind))
+    assert caught.value.code is ROTATION_REFUSALS[kind]
+    assert await store.capability_hash(space) == CAP
+    assert await store.rekey(space, CAP) is None
+    assert await store.usage(space) == usage
+    assert await store.put(space, member.extend(1))  # nobody was removed
+
+
+async def test_a_second_rotation_from_a_replaced_hash_is_refused(
+    store: RelayStore, space: SpaceId, member: Log
+) -> None:
+    first = rotation(member, CAP, OTHER_CAP)
+    await store.rotate(space, *first)
+    with pytest.raises(StaleCapability) as caught:
+        await store.rotate(space, *rotation(member, CAP, THIRD_CAP))
+    assert caught.value.code is ErrorCode.UNAUTHORIZED
+    assert await store.capability_hash(space) == OTHER_CAP
+    assert await store.rekey(space, CAP) == SignedRecord(*first)
+
+
+async def test_a_rotation_back_to_a_replaced_capability_is_refused(
+    store: RelayStore, space: SpaceId, member: Log
+) -> None:
+    await store.rotate(space, *rotation(member, CAP, OTHER_CAP))
+    with pytest.raises(MalformedRotation):
+        await store.rotate(space, *rotation(member, OTHER_CAP, CAP))
+    assert await store.capability_hash(space) == OTHER_CAP
+
+
+async def test_a_rotation_marks_the_logs_it_removes_and_they_cannot_grow(
+    store: RelayStore, space: SpaceId, member: Log
+) -> None:
+    gone, never_pushed = Log(space), Log(space)
+    stored = gone.extend(2)
+    await store.put(space, stored)
+    removed = [gone.log, never_pushed.log]
+    await store.rotate(space, *rotation(member, CAP, OTHER_CAP, removed=removed))
+    assert await store.log_state(space, gone.log) == LogState(
+        gone.key, removed=True, head=(Seq(2), entry_hash(stored[-1]))
+    )
+    assert (await store.log_state(space, never_pushed.log)).removed
+    assert not (await store.log_state(space, member.log)).removed
+    for log in (gone, never_pushed):
+        with pytest.raises(LogRemoved) as caught:
+            await store.put(space, log.extend(1))
+        assert caught.value.code is ErrorCode.REMOVED
+    assert (await store.put(space, stored)).stored == 2  # re-sends stay no-ops
+    assert await store.heads(space) == {member.log: 1, gone.log: 2}
+    assert (await store.put(space, member.extend(1))).new  # the others still grow
+
+
+async def test_a_removed_log_cannot_rotate(store: RelayStore, space: SpaceId, member: Log) -> None:
+    gone = Log(space)
+    await store.put(space, gone.extend(1))
+    await store.rotate(space, *rotation(member, CAP, OTHER_CAP, removed=[gone.log]))
+    with pytest.raises(LogRemoved) as caught:
+        await store.rotate(space, *rotation(gone, OTHER_CAP, THIRD_CAP))
+    assert caught.value.code is ErrorCode.REMOVED
+    assert await store.capability_hash(space) == OTHER_CAP
 
 
 # --- storing and reading back -------------------------------------------------------------------
@@ -245,6 +422,17 @@ async def test_a_log_grows_across_puts(store: RelayStore, space: SpaceId) -> Non
         await store.put(space, log.extend(2))
     assert await store.heads(space) == {log.log: 6}
     assert await store.since(space, {}, 100) == log.entries
+
+
+async def test_the_store_keeps_each_logs_key_from_its_first_entry(
+    store: RelayStore, space: SpaceId
+) -> None:
+    log = Log(space)
+    assert await store.log_state(space, log.log) == LogState()
+    await store.put(space, log.extend(2))
+    assert await store.log_state(space, log.log) == LogState(
+        log.key, removed=False, head=(Seq(2), entry_hash(log.entries[-1]))
+    )
 
 
 async def test_since_orders_by_log_id_then_seq_and_pages_by_limit(
@@ -272,7 +460,7 @@ async def test_since_skips_what_the_device_already_has(store: RelayStore, space:
     for log in (a, b, c):
         await store.put(space, log.extend(4))
     # c is unknown to the device; the third log is one the relay lacks.
-    have: dict[bytes, int] = {a.log: 4, b.log: 1, new_log_id(): 9}
+    have: dict[bytes, int] = {a.log: 4, b.log: 1, os.urandom(16): 9}
     got = await store.since(space, have, 100)
     wanted = {b.log: b.entries[1:], c.log: c.entries}
     assert got == [e for log in sorted(wanted) for e in wanted[log]]
@@ -284,6 +472,69 @@ async def test_spaces_do_not_see_each_others_entries(store: RelayStore, space: S
     await store.register(other, OTHER_CAP)
     await store.put(space, Log(space).extend(2))
     await assert_nothing_stored(store, other)
+
+
+# --- write authority ----------------------------------------------------------------------------
+
+
+async def test_an_entry_in_another_devices_log_signed_with_another_key_is_refused(
+    store: RelayStore, space: SpaceId
+) -> None:
+    owner, attacker = Log(space), Log(space)
+    await store.put(space, owner.extend(2))
+    forged = owner.forged(attacker.seed)  # seq 3, linked to seq 2, the attacker's signature
+    with pytest.raises(BadSignature) as caught:
+        await store.put(space, [forged])
+    assert caught.value.code is ErrorCode.BAD_SIGNATURE
+    assert await store.heads(space) == {owner.log: 2}
+    assert await store.since(space, {}, 100) == owner.entries
+    assert await store.usage(space) == 2 * ENTRY_SIZE
+    assert (await store.put(space, owner.extend(1))).new  # the owner's seq 3 goes in
+
+
+async def test_a_log_opened_with_someone_elses_key_is_refused(
+    store: RelayStore, space: SpaceId
+) -> None:
+    victim, attacker = Log(space), Log(space)
+    # The victim's key in the header (so the log id is right), the attacker's signature.
+    with pytest.raises(BadSignature):
+        await store.put(space, [victim.entry(1, GENESIS, seed=attacker.seed)])
+    await assert_nothing_stored(store, space)
+    assert await store.log_state(space, victim.log) == LogState()
+
+
+async def test_a_run_is_refused_when_its_last_entry_is_not_the_logs(
+    store: RelayStore, space: SpaceId
+) -> None:
+    owner, other = Log(space), Log(space)
+    batch = owner.extend(2) + other.extend(2) + [owner.forged(other.seed)]
+    with pytest.raises(BadSignature):
+        await store.put(space, batch)
+    await assert_nothing_stored(store, space)
+
+
+@pytest.mark.parametrize("holder", ["nobody", "the owner"])
+async def test_a_first_entry_claiming_a_log_id_its_key_does_not_own_is_refused(
+    store: RelayStore, space: SpaceId, holder: str
+) -> None:
+    victim, attacker = Log(space), Log(space)
+    if holder == "the owner":
+        await store.put(space, victim.extend(1))
+    for log_id in (victim.log, os.urandom(16)):
+        claim = claimed_first_entry(space, log_id, attacker.key, attacker.seed)
+        with pytest.raises(MalformedEntry) as caught:
+            await store.put(space, [claim])
+        assert caught.value.code is ErrorCode.MALFORMED
+    assert await store.since(space, {}, 100) == victim.entries
+
+
+async def test_a_first_entry_with_the_owners_key_but_other_bytes_is_a_fork(
+    store: RelayStore, space: SpaceId
+) -> None:
+    victim, attacker = Log(space), Log(space)
+    await store.put(space, victim.extend(1))
+    with pytest.raises(LogFork):
+        await store.put(space, [victim.entry(1, GENESIS, seed=attacker.seed)])
 
 
 # --- idempotency and refusals -------------------------------------------------------------------
@@ -311,6 +562,14 @@ async def test_a_resend_overlapping_new_entries_stores_only_the_new_ones(
     result = await store.put(space, first[1:] + more)
     assert (result.stored, result.new) == (4, tuple(more))
     assert await store.heads(space) == {log.log: 5}
+
+
+async def test_a_batch_repeating_an_entry_stores_it_once(store: RelayStore, space: SpaceId) -> None:
+    log = Log(space)
+    [one, two] = log.extend(2)
+    result = await store.put(space, [one, one, two, two])
+    assert (result.stored, result.new) == (4, (one, two))
+    assert await store.usage(space) == 2 * ENTRY_SIZE
 
 
 async def test_different_bytes_at_a_stored_seq_are_a_fork(
@@ -355,7 +614,7 @@ async def test_a_gap_after_stored_entries_is_refused(store: RelayStore, space: S
 async def test_an_entry_of_exactly_max_entry_bytes_is_stored(
     store: RelayStore, space: SpaceId
 ) -> None:
-    [entry] = Log(space).extend(1, body=MAX_ENTRY - HEADER_LEN)
+    [entry] = Log(space).extend(1, size=MAX_ENTRY)
     assert len(entry) == MAX_ENTRY
     assert (await store.put(space, [entry])).stored == 1
 
@@ -363,7 +622,7 @@ async def test_an_entry_of_exactly_max_entry_bytes_is_stored(
 async def test_an_entry_over_max_entry_bytes_is_refused_as_too_large(
     store: RelayStore, space: SpaceId
 ) -> None:
-    [entry] = Log(space).extend(1, body=MAX_ENTRY - HEADER_LEN + 1)
+    [entry] = Log(space).extend(1, size=MAX_ENTRY + 1)
     with pytest.raises(EntryTooLarge) as caught:
         await store.put(space, [entry])
     assert caught.value.code is ErrorCode.TOO_LARGE
@@ -372,19 +631,30 @@ async def test_an_entry_over_max_entry_bytes_is_refused_as_too_large(
 
 def _malformed(space: SpaceId, kind: str) -> bytes:
     log = Log(space)
-    good = log.entry(1, GENESIS)
     if kind == "shorter than any entry":
-        return log.entry(1, GENESIS, body=MIN_SEALED - 1)
+        return log.entry(1, GENESIS, size=MIN_ENTRY - 1)
     if kind == "unknown version":
-        return b"\x02" + good[1:]
+        return b"\x01" + log.entry(1, GENESIS)[1:]
     if kind == "seq zero":
-        return log.entry(0, GENESIS)
+        return sign_entry(Header(space, log.log, Seq(0), EPOCH, log.key), log.seed, b"", size=400)
+    if kind == "epoch zero":
+        return sign_entry(Header(space, log.log, Seq(1), 0, log.key), log.seed, b"", size=400)
+    if kind == "log id not its key's":
+        return claimed_first_entry(space, os.urandom(16), log.key, log.seed)
     assert kind == "another space"
     return log.entry(1, GENESIS, space=new_space_id())
 
 
 @pytest.mark.parametrize(
-    "kind", ["shorter than any entry", "unknown version", "seq zero", "another space"]
+    "kind",
+    [
+        "shorter than any entry",
+        "unknown version",
+        "seq zero",
+        "epoch zero",
+        "log id not its key's",
+        "another space",
+    ],
 )
 async def test_an_entry_whose_header_is_not_one_for_this_space_is_malformed(
     store: RelayStore, space: SpaceId, kind: str
@@ -435,14 +705,17 @@ def _bad_batch(space: SpaceId, kind: str) -> list[bytes]:
     bad = {
         "gap": a.entry(9, GENESIS),
         "fork": a.fork(1),
-        "too large": Log(space).entry(1, GENESIS, body=MAX_ENTRY),
+        "too large": Log(space).entry(1, GENESIS, size=MAX_ENTRY + 1),
         "malformed": b"\x00" * 200,
-        "over quota": Log(space).entry(1, GENESIS, body=8000),
+        "over quota": Log(space).entry(1, GENESIS, size=8000),
+        "bad signature": Log(space).entry(1, GENESIS, seed=keys.new_signing_seed()),
     }[kind]
     return [*good[:3], bad, good[3]]
 
 
-@pytest.mark.parametrize("kind", ["gap", "fork", "too large", "malformed", "over quota"])
+@pytest.mark.parametrize(
+    "kind", ["gap", "fork", "too large", "malformed", "over quota", "bad signature"]
+)
 async def test_a_batch_with_one_bad_entry_stores_none_of_it(open_store: Opener, kind: str) -> None:
     store = await open_store(quota=8 * ENTRY_SIZE)
     space = new_space_id()
@@ -463,6 +736,101 @@ async def test_a_refused_batch_leaves_earlier_entries_and_later_puts_working(
     assert await store.since(space, {}, 100) == log.entries
 
 
+# --- repair -------------------------------------------------------------------------------------
+
+
+async def repair(store: RelayStore, log: Log, from_seq: int, **kwargs: bytes) -> int:
+    frame = log.repair(0, from_seq, **kwargs)
+    return await store.repair(
+        log.space, LogId(frame.log), frame.key, frame.from_seq, frame.signature
+    )
+
+
+async def test_junk_at_the_tail_of_a_log_is_dropped_by_its_owners_repair(
+    store: RelayStore, space: SpaceId, backend: Backend
+) -> None:
+    log = Log(space)
+    await store.put(space, log.extend(3))
+    await backend.insert(space, log.junk(2))
+    with pytest.raises(LogFork):  # the owner's own seq 4 collides with the junk
+        await store.put(space, log.extend(1))
+    assert await repair(store, log, 4) == 2
+    assert await store.heads(space) == {log.log: 3}
+    assert await store.usage(space) == 3 * ENTRY_SIZE
+    assert await store.since(space, {}, 100) == log.entries[:3]
+    assert (await store.put(space, log.entries[3:])).new == tuple(log.entries[3:])
+    assert await store.since(space, {}, 100) == log.entries
+
+
+async def test_a_repair_from_seq_1_drops_a_whole_log_of_junk(
+    store: RelayStore, space: SpaceId, backend: Backend
+) -> None:
+    log, other = Log(space), Log(space)
+    await store.put(space, other.extend(1))
+    await backend.insert(space, log.junk(2))  # seq 1 carries the log's key, not its signature
+    assert await repair(store, log, 1) == 2
+    assert await store.heads(space) == {other.log: 1}
+    assert await store.usage(space) == ENTRY_SIZE
+    assert (await store.put(space, log.extend(2))).new == tuple(log.entries)
+
+
+async def test_a_signed_entry_not_linked_to_the_one_before_counts_as_junk(
+    store: RelayStore, space: SpaceId, backend: Backend
+) -> None:
+    log = Log(space)
+    [first] = log.extend(1)
+    await backend.insert(space, [first, log.entry(2, os.urandom(32))])
+    with pytest.raises(LogFork):
+        await repair(store, log, 1)  # seq 1 is the log's own
+    assert await repair(store, log, 2) == 1
+    assert await store.since(space, {}, 100) == [first]
+    assert (await store.put(space, log.extend(1))).stored == 1
+
+
+async def test_a_repair_never_drops_an_honest_entry(store: RelayStore, space: SpaceId) -> None:
+    log = Log(space)
+    await store.put(space, log.extend(3))
+    for from_seq in (1, 2, 3):
+        with pytest.raises(LogFork) as caught:
+            await repair(store, log, from_seq)
+        assert caught.value.code is ErrorCode.FORK
+    with pytest.raises(SeqGap) as gap:
+        await repair(store, log, 4)
+    assert gap.value.code is ErrorCode.GAP
+    assert await store.since(space, {}, 100) == log.entries
+    assert await store.usage(space) == 3 * ENTRY_SIZE
+
+
+async def test_only_a_logs_own_key_can_repair_it(
+    store: RelayStore, space: SpaceId, backend: Backend
+) -> None:
+    log, attacker = Log(space), Log(space)
+    await store.put(space, log.extend(2))
+    await backend.insert(space, log.junk(1))
+    attempts = [
+        {"seed": attacker.seed},  # the attacker's key, naming the victim's log
+        {"seed": attacker.seed, "log": attacker.log},  # the attacker's own log, not this one
+    ]
+    for kwargs in attempts:
+        frame = log.repair(0, 3, **kwargs)
+        with pytest.raises(BadSignature) as caught:
+            await store.repair(space, log.log, frame.key, 3, frame.signature)
+        assert caught.value.code is ErrorCode.BAD_SIGNATURE
+    signed_for_2 = log.repair(0, 2).signature  # signed for another seq, or another space
+    other_space = Log(new_space_id(), seed=log.seed).repair(0, 3).signature
+    for signature in (signed_for_2, other_space):
+        with pytest.raises(BadSignature):
+            await store.repair(space, log.log, log.key, 3, signature)
+    assert await store.heads(space) == {log.log: 3}  # the junk is still there
+    assert await repair(store, log, 3) == 1
+
+
+async def test_a_repair_in_an_unknown_space_is_refused(store: RelayStore) -> None:
+    log = Log(new_space_id())
+    with pytest.raises(UnknownSpace):
+        await repair(store, log, 1)
+
+
 # --- durability ---------------------------------------------------------------------------------
 
 
@@ -470,20 +838,26 @@ async def test_everything_survives_close_and_reopen(open_store: Opener) -> None:
     store = await open_store()
     space = new_space_id()
     await store.register(space, CAP)
-    await store.rotate(space, OTHER_CAP, b"sealed keys")
     a, b = Log(space), Log(space)
     await store.put(space, a.extend(3) + b.extend(2))
+    signed = rotation(a, CAP, OTHER_CAP, removed=[b.log])
+    await store.rotate(space, *signed)
     await store.close()
 
     reopened = await open_store()
     assert await reopened.capability_hash(space) == OTHER_CAP
-    assert await reopened.rekey(space, CAP) == b"sealed keys"
+    assert await reopened.rekey(space, CAP) == SignedRecord(*signed)
     assert await reopened.heads(space) == {a.log: 3, b.log: 2}
-    assert await reopened.usage(space) == 5 * ENTRY_SIZE + len(b"sealed keys")
+    assert await reopened.usage(space) == 5 * ENTRY_SIZE + len(signed[0]) + len(signed[1])
     expected = [e for log in sorted((a, b), key=lambda g: g.log) for e in log.entries]
     assert await reopened.since(space, {}, 100) == expected
     await reopened.put(space, a.extend(1))  # the chain continues from the stored head
     assert await reopened.heads(space) == {a.log: 4, b.log: 2}
+    assert await reopened.log_state(space, b.log) == LogState(
+        b.key, removed=True, head=(Seq(2), entry_hash(b.entries[-1]))
+    )
+    with pytest.raises(LogRemoved):
+        await reopened.put(space, b.extend(1))
 
 
 async def test_a_closed_store_refuses_calls_with_store_failure(open_store: Opener) -> None:

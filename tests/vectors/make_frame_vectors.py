@@ -12,8 +12,13 @@ bytes; rerun it only when the wire format changes on purpose.
 Frames too big to commit as hex (over 4 MiB, an entry over 64 KiB, a vector of 4,097 logs) are
 tested in tests/test_protocol.py instead.
 
+The rotation record, the repair and their signatures are real: a fixed Ed25519 seed (the
+`cryptography` package, not tend's code) gives a log key, its log id is derived from it as
+core/header.py says, and the signatures cover exactly what docs/protocol.md says they cover, so
+a test can check tend's verifiers against them. The sealed key in the record is a stand-in.
+
 All byte strings in the JSON are lowercase hex; in "fields", version vectors are objects from a
-hex log id to its seq, and absent optional values are null (an absent rekey is empty bytes, "").
+hex log id to its seq, and absent optional values are null.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 HERE = Path(__file__).resolve().parent
 FRAMES_FILE = HERE / "frames.json"
@@ -36,7 +43,13 @@ LOG_B = bytes(range(0x30, 0x40))
 ENTRY_1 = b"opaque entry 1"
 ENTRY_2 = b"opaque entry 2"
 ENTRY_3 = b"opaque entry 3"
+CAPABILITY_HASH = hashlib.sha256(CAPABILITY).digest()
 NEW_HASH = hashlib.sha256(NEW_CAPABILITY).digest()
+
+# A log key from a fixed seed, and the log id it owns: SHA-256("tend/log-id/v1" | key)[:16].
+SIGNER = Ed25519PrivateKey.from_private_bytes(bytes(range(0xC0, 0xE0)))
+LOG_KEY = SIGNER.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+LOG_C = hashlib.sha256(b"tend/log-id/v1" + LOG_KEY).digest()[:16]
 
 
 def _pack(body: Any) -> bytes:
@@ -44,10 +57,24 @@ def _pack(body: Any) -> bytes:
     return packed
 
 
-# A rekey blob as a rotating device writes it (core/rotation.py): the new epoch and, for each
-# device that stays, its log id and the new epoch key sealed to it. The protocol carries it as
-# opaque bytes, so the sealed keys here are fixed stand-ins.
-REKEY = _pack({"epoch": 2, "sealed": [[LOG_A, bytes(range(0x80, 0xD0))], [LOG_B, bytes(80)]]})
+# A rotation record as docs/protocol.md and core/rotation_record.py describe it, keys in that
+# order: log C moves the space from CAPABILITY to NEW_CAPABILITY at epoch 2, keeps itself and
+# log A (each with a stand-in sealed key) and removes log B up to its seq 3.
+RECORD = _pack(
+    {
+        "s": SPACE,
+        "e": 2,
+        "p": CAPABILITY_HASH,
+        "c": NEW_HASH,
+        "k": [[LOG_C, bytes(range(0x80, 0xD0))], [LOG_A, bytes(80)]],
+        "x": [[LOG_B, 3, bytes(range(0xE0, 0x100)), bytes(64)]],
+        "w": LOG_C,
+    }
+)
+RECORD_SIGNATURE = SIGNER.sign(b"tend/rotation/v1" + RECORD)
+REPAIR_FROM = 4
+# Repair signs "tend/repair/v1" | space | log | from seq as a u64, big-endian.
+REPAIR_SIGNATURE = SIGNER.sign(b"tend/repair/v1" + SPACE + LOG_C + REPAIR_FROM.to_bytes(8, "big"))
 
 
 def _hexed(value: Any) -> Any:
@@ -66,8 +93,8 @@ VALID: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     (
         "hello",
         "hello",
-        {"versions": [1], "space": SPACE, "capability": CAPABILITY, "create": False},
-        {"t": "hello", "v": [1], "s": SPACE, "c": CAPABILITY, "n": False},
+        {"versions": [2], "space": SPACE, "capability": CAPABILITY, "create": False},
+        {"t": "hello", "v": [2], "s": SPACE, "c": CAPABILITY, "n": False},
     ),
     (
         "hello-create",
@@ -78,8 +105,8 @@ VALID: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     (
         "welcome",
         "welcome",
-        {"version": 1, "heads": {LOG_A: 3, LOG_B: 1}},
-        {"t": "welcome", "v": 1, "h": {LOG_A: 3, LOG_B: 1}},
+        {"version": 2, "heads": {LOG_A: 3, LOG_B: 1}},
+        {"t": "welcome", "v": 2, "h": {LOG_A: 3, LOG_B: 1}},
     ),
     (
         "pull",
@@ -126,20 +153,26 @@ VALID: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     (
         "rotate",
         "rotate",
-        {"id": 8, "capability_hash": NEW_HASH, "rekey": b""},
-        {"t": "rotate", "i": 8, "c": NEW_HASH},
-    ),
-    (
-        "rotate-with-rekey",
-        "rotate",
-        {"id": 9, "capability_hash": NEW_HASH, "rekey": REKEY},
-        {"t": "rotate", "i": 9, "c": NEW_HASH, "r": REKEY},
+        {"id": 8, "record": RECORD, "signature": RECORD_SIGNATURE},
+        {"t": "rotate", "i": 8, "r": RECORD, "g": RECORD_SIGNATURE},
     ),
     (
         "rekey",
         "rekey",
-        {"rekey": REKEY},
-        {"t": "rekey", "r": REKEY},
+        {"record": RECORD, "signature": RECORD_SIGNATURE},
+        {"t": "rekey", "r": RECORD, "g": RECORD_SIGNATURE},
+    ),
+    (
+        "repair",
+        "repair",
+        {
+            "id": 9,
+            "log": LOG_C,
+            "key": LOG_KEY,
+            "from_seq": REPAIR_FROM,
+            "signature": REPAIR_SIGNATURE,
+        },
+        {"t": "repair", "i": 9, "l": LOG_C, "k": LOG_KEY, "f": REPAIR_FROM, "g": REPAIR_SIGNATURE},
     ),
     (
         "error-fatal",
@@ -148,9 +181,9 @@ VALID: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
             "code": "unsupported_version",
             "message": "no common version",
             "id": None,
-            "versions": [1],
+            "versions": [2],
         },
-        {"t": "error", "c": "unsupported_version", "m": "no common version", "v": [1]},
+        {"t": "error", "c": "unsupported_version", "m": "no common version", "v": [2]},
     ),
     (
         "error-with-id",
@@ -158,14 +191,27 @@ VALID: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
         {"code": "gap", "message": "", "id": 7, "versions": []},
         {"t": "error", "c": "gap", "m": "", "i": 7},
     ),
+    (
+        "error-bad-signature",
+        "error",
+        {
+            "code": "bad_signature",
+            "message": "not signed by the log's key",
+            "id": 7,
+            "versions": [],
+        },
+        {"t": "error", "c": "bad_signature", "m": "not signed by the log's key", "i": 7},
+    ),
 ]
 
 MALFORMED = "malformed"
 TOO_LARGE = "too_large"
 
-_HELLO = {"t": "hello", "v": [1], "s": SPACE, "c": CAPABILITY, "n": False}
+_HELLO = {"t": "hello", "v": [2], "s": SPACE, "c": CAPABILITY, "n": False}
 _PUSH = {"t": "push", "i": 7, "e": [ENTRY_1]}
-_ROTATE = {"t": "rotate", "i": 8, "c": NEW_HASH}
+_ROTATE = {"t": "rotate", "i": 8, "r": RECORD, "g": RECORD_SIGNATURE}
+_REKEY = {"t": "rekey", "r": RECORD, "g": RECORD_SIGNATURE}
+_REPAIR = {"t": "repair", "i": 9, "l": LOG_C, "k": LOG_KEY, "f": 4, "g": REPAIR_SIGNATURE}
 
 
 def _with(base: dict[str, Any], **changes: Any) -> bytes:
@@ -187,7 +233,7 @@ def _invalid() -> list[tuple[str, bytes, str]]:
     hello, ack = _pack(_HELLO), _pack({"t": "ack", "i": 7, "n": 2})
     push_prefix = _pack({"t": "push", "i": 7})
     push_e = bytes([push_prefix[0] + 1]) + push_prefix[1:] + _pack("e")
-    rekey_prefix = _pack({"t": "rekey"})
+    rekey_prefix = _pack({"t": "rekey", "g": RECORD_SIGNATURE})
     rekey_r = bytes([rekey_prefix[0] + 1]) + rekey_prefix[1:] + _pack("r")
     return [
         # Not a frame at all.
@@ -215,22 +261,38 @@ def _invalid() -> list[tuple[str, bytes, str]]:
         ("push-entries-is-bin", _with(_PUSH, e=ENTRY_1), MALFORMED),
         ("pull-have-is-array", _pack({"t": "pull", "h": [[LOG_A, 1]]}), MALFORMED),
         ("error-code-is-int", _pack({"t": "error", "c": 3, "m": ""}), MALFORMED),
-        ("rekey-without-blob", _pack({"t": "rekey"}), MALFORMED),
-        ("rekey-blob-is-empty", _pack({"t": "rekey", "r": b""}), MALFORMED),
-        ("rekey-blob-is-text", _pack({"t": "rekey", "r": "sealed keys"}), MALFORMED),
-        ("rekey-blob-is-nil", _pack({"t": "rekey", "r": None}), MALFORMED),
-        ("rekey-blob-is-a-map", _pack({"t": "rekey", "r": {"epoch": 2}}), MALFORMED),
-        ("rotate-rekey-is-text", _with(_ROTATE, r="sealed keys"), MALFORMED),
-        ("rotate-rekey-is-nil", _with(_ROTATE, r=None), MALFORMED),
-        ("rotate-rekey-is-an-array", _with(_ROTATE, r=[REKEY]), MALFORMED),
+        ("rekey-without-record", _without(_REKEY, "r"), MALFORMED),
+        ("rekey-without-signature", _without(_REKEY, "g"), MALFORMED),
+        ("rekey-record-is-empty", _with(_REKEY, r=b""), MALFORMED),
+        ("rekey-record-is-text", _with(_REKEY, r="sealed keys"), MALFORMED),
+        ("rekey-record-is-nil", _with(_REKEY, r=None), MALFORMED),
+        ("rekey-record-is-a-map", _with(_REKEY, r={"e": 2}), MALFORMED),
+        ("rekey-signature-is-text", _with(_REKEY, g="signature"), MALFORMED),
+        ("rotate-without-record", _without(_ROTATE, "r"), MALFORMED),
+        ("rotate-without-signature", _without(_ROTATE, "g"), MALFORMED),
+        ("rotate-record-is-empty", _with(_ROTATE, r=b""), MALFORMED),
+        ("rotate-record-is-text", _with(_ROTATE, r="sealed keys"), MALFORMED),
+        ("rotate-record-is-nil", _with(_ROTATE, r=None), MALFORMED),
+        ("rotate-record-is-an-array", _with(_ROTATE, r=[RECORD]), MALFORMED),
+        ("rotate-of-protocol-1", _pack({"t": "rotate", "i": 8, "c": NEW_HASH}), MALFORMED),
+        ("repair-without-key", _without(_REPAIR, "k"), MALFORMED),
+        ("repair-without-from-seq", _without(_REPAIR, "f"), MALFORMED),
+        ("repair-without-signature", _without(_REPAIR, "g"), MALFORMED),
+        ("repair-key-is-text", _with(_REPAIR, k=LOG_KEY.hex()), MALFORMED),
         # Fixed sizes.
         ("hello-space-15-bytes", _with(_HELLO, s=SPACE[:15]), MALFORMED),
         ("hello-space-17-bytes", _with(_HELLO, s=SPACE + b"\x00"), MALFORMED),
         ("hello-space-is-text", _with(_HELLO, s=SPACE.hex()[:16]), MALFORMED),
         ("hello-capability-31-bytes", _with(_HELLO, c=CAPABILITY[:31]), MALFORMED),
         ("hello-capability-33-bytes", _with(_HELLO, c=CAPABILITY + b"\x00"), MALFORMED),
-        ("rotate-hash-31-bytes", _pack({"t": "rotate", "i": 8, "c": bytes(31)}), MALFORMED),
-        ("rotate-hash-33-bytes", _pack({"t": "rotate", "i": 8, "c": bytes(33)}), MALFORMED),
+        ("rotate-signature-63-bytes", _with(_ROTATE, g=RECORD_SIGNATURE[:63]), MALFORMED),
+        ("rotate-signature-65-bytes", _with(_ROTATE, g=RECORD_SIGNATURE + b"\x00"), MALFORMED),
+        ("rekey-signature-32-bytes", _with(_REKEY, g=RECORD_SIGNATURE[:32]), MALFORMED),
+        ("repair-log-15-bytes", _with(_REPAIR, l=LOG_C[:15]), MALFORMED),
+        ("repair-log-17-bytes", _with(_REPAIR, l=LOG_C + b"\x00"), MALFORMED),
+        ("repair-key-31-bytes", _with(_REPAIR, k=LOG_KEY[:31]), MALFORMED),
+        ("repair-key-33-bytes", _with(_REPAIR, k=LOG_KEY + b"\x00"), MALFORMED),
+        ("repair-signature-63-bytes", _with(_REPAIR, g=REPAIR_SIGNATURE[:63]), MALFORMED),
         ("pull-log-id-15-bytes", _pack({"t": "pull", "h": {LOG_A[:15]: 1}}), MALFORMED),
         ("pull-log-id-17-bytes", _pack({"t": "pull", "h": {LOG_A + b"\x00": 1}}), MALFORMED),
         ("pull-log-id-is-text", _pack({"t": "pull", "h": {"log": 1}}), MALFORMED),
@@ -250,6 +312,12 @@ def _invalid() -> list[tuple[str, bytes, str]]:
         ("welcome-version-negative", _pack({"t": "welcome", "v": -1, "h": {}}), MALFORMED),
         ("welcome-version-is-true", _pack({"t": "welcome", "v": True, "h": {}}), MALFORMED),
         ("error-id-negative", _pack({"t": "error", "c": "gap", "m": "", "i": -1}), MALFORMED),
+        ("rotate-id-negative", _with(_ROTATE, i=-1), MALFORMED),
+        ("repair-id-2-pow-63", _with(_REPAIR, i=1 << 63), MALFORMED),
+        ("repair-from-seq-0", _with(_REPAIR, f=0), MALFORMED),
+        ("repair-from-seq-negative", _with(_REPAIR, f=-1), MALFORMED),
+        ("repair-from-seq-2-pow-63", _with(_REPAIR, f=1 << 63), MALFORMED),
+        ("repair-from-seq-is-true", _with(_REPAIR, f=True), MALFORMED),
         # Versions.
         ("hello-no-versions", _with(_HELLO, v=[]), MALFORMED),
         ("hello-version-0", _with(_HELLO, v=[0]), MALFORMED),
@@ -265,13 +333,13 @@ def _invalid() -> list[tuple[str, bytes, str]]:
         ("frame-claims-a-4-gib-map", b"\xdf\xff\xff\xff\xff", TOO_LARGE),
         ("entry-claims-4-gib-of-bin", push_e + b"\x91\xc6\xff\xff\xff\xff" + b"x" * 8, MALFORMED),
         ("text-claims-4-gib", b"\x81\xa1t\xdb\xff\xff\xff\xff" + b"x" * 8, MALFORMED),
-        ("rekey-blob-claims-4-gib", rekey_r + b"\xc6\xff\xff\xff\xff" + b"x" * 8, MALFORMED),
+        ("rekey-record-claims-4-gib", rekey_r + b"\xc6\xff\xff\xff\xff" + b"x" * 8, MALFORMED),
     ]
 
 
 def build_frame_vectors() -> dict[str, Any]:
     return {
-        "format": "tend sync frames, protocol version 1; see docs/protocol.md#sync-protocol",
+        "format": "tend sync frames, protocol version 2; see docs/protocol.md#sync-protocol",
         "generator": "tests/vectors/make_frame_vectors.py",
         "valid": [
             {
