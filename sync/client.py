@@ -1,30 +1,42 @@
 """The device side of sync: a thin asyncio shell around `protocol.Connection`.
 
-One pass (`tend sync`): say hello with the space's capability, upload every entry this device
-holds that the relay lacks (its heads come in the Welcome), pull everything newer than our
+One pass (`tend sync`): say hello with the space's capability (following a signed key rotation
+the relay hands over instead, if the capability was replaced), pull everything newer than our
 version vector in bounded batches, verifying each batch before anything is applied
-(core/ingest.py), and stop at CaughtUp. Watching (`tend sync --watch`) stays connected after
-that: live entries from the relay are verified and applied as they come, and entries recorded
-on this device are pushed as soon as the store shows them. A dropped connection is retried
-with exponential backoff and jitter, resuming from the version vector, so nothing is lost or
-applied twice (the relay and the store are both idempotent).
+(core/ingest.py), and only then upload: so a rotation that removed a device is known before
+anything leaves, and what this device wrote offline under the revoked epoch, and that the relay
+never got, is re-sealed under the new one first (core/reseal.py). Then hand the relay any
+rotation it has not seen. After the pass, what other devices said they had seen is compared with
+what arrived (core/witness.py), and what the relay holds with what it held before: a relay that
+withholds or rolls back is reported, and what it lost is sent again.
+
+Watching (`tend sync --watch`) stays connected after that: live entries from the relay are
+verified and applied as they come, and entries recorded on this device are pushed as soon as the
+store shows them. A dropped connection is retried with exponential backoff and jitter, resuming
+from the version vector, so nothing is lost or applied twice (the relay and the store are both
+idempotent).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
+import msgpack
 
-from tend.core import pairing, rotation
-from tend.core.errors import ChainError, TendError
+from tend.core import keys, projections, reseal, rotation, witness
+from tend.core.capability import capability
+from tend.core.errors import ChainError, IntegrityError, TendError
 from tend.core.header import Header
-from tend.core.ingest import IngestReport, Refusal, ingest
+from tend.core.ids import LogId, short
+from tend.core.ingest import IngestReport, ingest
 from tend.core.journal import Journal
+from tend.core.trust import Refusal
 from tend.sync import protocol as p
 
 BATCH_BYTES = 1 << 20
@@ -35,6 +47,7 @@ INGEST_ENTRIES = 8192
 POLL_SECONDS = 0.01
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+MAX_PASSES = 2  # a second pass when the relay says it holds what others saw but did not send it
 Progress = Callable[[int, int], None]
 
 
@@ -47,10 +60,21 @@ class RelayRefused(TendError):
 
 
 class RemovedFromSpace(TendError):
-    """This device was removed from the journal: no new key was sealed to it (exit 1)."""
+    """This device was removed from the journal by its own person (exit 1)."""
+
+
+class LeftOut(IntegrityError):
+    """The relay follows a key rotation that leaves this device out, with no removal of it by
+    its own person: someone's mistake, or an attack; nothing here is lost (exit 3)."""
 
 
 MAX_REKEYS = 16  # epochs a device may catch up on in one connection attempt
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    log: LogId
+    lost: int  # entries the relay held before and holds no more
 
 
 @dataclass
@@ -59,36 +83,74 @@ class SyncReport:
     downloaded: int = 0
     duplicates: int = 0
     sealed_away: int = 0
+    resealed: int = 0
+    removed_history: int = 0
+    pending: int = 0
     refused: list[Refusal] = field(default_factory=list)
     upload_refused: list[str] = field(default_factory=list)  # the relay's error codes
+    withheld: list[witness.Withheld] = field(default_factory=list)
+    rolled_back: list[RolledBack] = field(default_factory=list)
+    own_log: bytes = b""  # this device's log, to tell its own problems from others'
 
     def add(self, part: IngestReport) -> None:
         self.downloaded += part.applied
         self.duplicates += part.duplicates
         self.sealed_away += part.sealed_away
+        self.removed_history += part.removed_history
         self.refused.extend(part.refused)
+
+    def merge(self, other: SyncReport) -> None:
+        self.add_counts(other)
+        self.refused.extend(other.refused)
+        self.upload_refused.extend(other.upload_refused)
+        self.rolled_back.extend(other.rolled_back)
+        self.withheld = other.withheld or self.withheld
+
+    def add_counts(self, other: SyncReport) -> None:
+        self.uploaded += other.uploaded
+        self.downloaded += other.downloaded
+        self.duplicates += other.duplicates
+        self.sealed_away = other.sealed_away
+        self.resealed += other.resealed
+        self.removed_history += other.removed_history
+        self.pending = other.pending
+
+    @property
+    def problems(self) -> list[Refusal]:
+        return [r for r in self.refused if r.reason.integrity]
 
 
 def sync_url(base: str) -> str:
     return base.rstrip("/") + "/v1/sync"
 
 
+def _relay_key(url: str) -> str:
+    return "relay-seen:" + hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+
+
 class Session:
     """One connection to the relay for one journal."""
 
-    def __init__(self, journal: Journal, ws: aiohttp.ClientWebSocketResponse) -> None:
+    def __init__(self, journal: Journal, ws: aiohttp.ClientWebSocketResponse, url: str) -> None:
         self.journal = journal
         self.ws = ws
+        self.url_key = _relay_key(url)
         self.conn = p.Connection(p.Role.DEVICE)
-        self.report = SyncReport()
+        self.report = SyncReport(own_log=journal.device.log)
         self.relay_heads: dict[bytes, int] = {}
+        self.caught_up: dict[bytes, int] = {}
         self._next_id = 1
         self._sent: dict[bytes, int] = {}  # what the relay holds or we pushed, per log
         self._seen: int | None = None  # store.count() when _unsent last looked
+        self._pending: list[bytes] = []  # from devices not brought in (yet)
+        self._claims = witness.load(journal.store)
 
     def _apply(self, entries: Sequence[bytes]) -> None:
         """Verify and apply entries from the relay; the relay has them, so never send them back."""
-        self.report.add(ingest(self.journal, entries))
+        part = ingest(self.journal, [*self._pending, *entries])
+        self.report.add(part)
+        self._pending = part.pending
+        self._claims = witness.claims_of([r.outer for r in part.witnessed], self._claims)
         for raw in entries:
             try:
                 header = Header.decode(raw)
@@ -107,50 +169,54 @@ class Session:
         frame = self.conn.receive(message.data)
         if isinstance(frame, p.Error) and frame.fatal:
             raise RelayRefused(
-                f"the relay refused: {frame.code}"
-                + (f" ({frame.message})" if frame.message else "")
+                f"the relay refused: {_printable(frame.code)}"
+                + (f" ({_printable(frame.message)})" if frame.message else "")
             )
         return frame
 
     async def hello(self) -> bool:
         """Say hello; False if the relay handed us a new key instead (then reconnect)."""
         device = self.journal.device
-        cap = pairing.capability(device.space_keys[rotation.relay_epoch(self.journal)])
+        cap = capability(device.space_keys[rotation.relay_epoch(self.journal)])
         await self.send(p.Hello(p.PROTOCOL_VERSIONS, device.space, cap, create=True))
         frame = await self.receive()
         if isinstance(frame, p.Rekey):
-            if not rotation.adopt_rekey(self.journal, frame.rekey):
-                raise RemovedFromSpace(
-                    "this device was removed from the journal; it keeps "
-                    "what it had but can no longer sync"
-                )
+            _follow(self.journal, frame)
             return False
         if not isinstance(frame, p.Welcome):
             raise RelayRefused(f"the relay answered {frame.TYPE} to hello")
         self.relay_heads = dict(frame.heads)
         self._sent = dict(frame.heads)
+        self._check_rollback(frame.heads)
         return True
 
+    def _check_rollback(self, heads: p.Vector) -> None:
+        """The relay now holds less of a log than it did: it lost or rolled back data."""
+        before = _remembered(self.journal, self.url_key)
+        for log, seq in sorted(before.items()):
+            if heads.get(log, 0) < seq:
+                self.report.rolled_back.append(RolledBack(LogId(log), seq - heads.get(log, 0)))
+
     async def rotate_if_needed(self) -> None:
-        """After a removal, move the relay to the new capability, leaving it the sealed keys
-        that let the devices that stay (and only they) follow."""
-        rekey = rotation.pending_rekey(self.journal)
-        if rekey is None:
-            return
-        epoch, blob = rekey
-        request = self._next_id
-        self._next_id += 1
-        cap = pairing.capability(self.journal.device.space_keys[epoch])
-        await self.send(p.Rotate(request, pairing.capability_hash(cap), blob))
-        while True:
-            frame = await self.receive()
-            if isinstance(frame, p.Ack) and frame.id == request:
-                rotation.set_relay_epoch(self.journal, epoch)
-                return
-            if isinstance(frame, p.Error) and frame.id == request:
-                raise RelayRefused(f"the relay refused the new key: {frame.code}")
-            if isinstance(frame, p.Entries):
-                self._apply(frame.entries)
+        """Hand the relay every rotation it has not seen, oldest first: it checks who signed
+        each one, so any device may, and the devices that stay (and only they) can follow."""
+        for epoch, record, signature in rotation.pending_rotations(self.journal):
+            request = self._next_id
+            self._next_id += 1
+            await self.send(p.Rotate(request, record, signature))
+            while True:
+                frame = await self.receive()
+                if isinstance(frame, p.Ack) and frame.id == request:
+                    rotation.set_relay_epoch(self.journal, epoch)
+                    break
+                if isinstance(frame, p.Error) and frame.id == request:
+                    raise RelayRefused(f"the relay refused the new key: {_printable(frame.code)}")
+                if isinstance(frame, p.Entries):
+                    self._apply(frame.entries)
+
+    def reseal_unsent(self) -> None:
+        own = self.journal.device.log
+        self.report.resealed += reseal.reseal_unsent(self.journal, self.relay_heads.get(own, 0))
 
     def _unsent(self) -> Iterator[bytes]:
         store = self.journal.store
@@ -174,7 +240,7 @@ class Session:
     async def upload(self) -> int:
         """Push everything the relay lacks; returns once every push is acknowledged."""
         pending: set[int] = set()
-        for batch in _batches(list(self._unsent())):
+        for batch in batches(list(self._unsent()), BATCH_BYTES):
             request = self._next_id
             self._next_id += 1
             pending.add(request)
@@ -187,9 +253,9 @@ class Session:
                 uploaded += frame.stored
             elif isinstance(frame, p.Error) and frame.id in pending:
                 # Not fatal: what is here stays here, and catching up still runs, so one
-                # refused log (someone pushed junk at its next seq) cannot stop the whole sync.
+                # refused log cannot stop the whole sync.
                 pending.discard(frame.id)
-                self.report.upload_refused.append(frame.code)
+                self.report.upload_refused.append(_printable(frame.code))
             elif isinstance(frame, p.Entries):
                 self._apply(frame.entries)
         self.report.uploaded += uploaded
@@ -201,9 +267,9 @@ class Session:
         }
         own = self.journal.device.log
         if self.relay_heads.get(own) and own in have:
-            # Ask again for the relay's copy of our last entry it holds: if someone wrote at our
-            # next position there, this is where it shows (as a fork), instead of the relay
-            # quietly holding their bytes where ours belong.
+            # Ask again for the relay's copy of our last entry it holds: if it holds something
+            # else at our position (an older relay let junk in), this is where it shows (as a
+            # fork), and `tend doctor` can have it dropped.
             have[own] = max(0, min(have[own], self.relay_heads[own]) - 1)
         missing = sum(max(0, seq - have.get(log, 0)) for log, seq in self.relay_heads.items())
         await self.send(p.Pull(have))
@@ -222,6 +288,7 @@ class Session:
             while True:
                 frame = await self.receive()
                 if isinstance(frame, p.CaughtUp):
+                    self.caught_up = dict(frame.heads)
                     return
                 if isinstance(frame, p.Entries):
                     pending.extend(frame.entries)
@@ -234,6 +301,23 @@ class Session:
                         progress(done, max(missing, done))
         finally:
             take_in()  # also what arrived before the link dropped: it is kept, as before
+            self.report.pending = len(self._pending)
+
+    def finish(self) -> None:
+        """After a pass: remember what was seen, and what the relay holds now."""
+        witness.save(self.journal.store, self._claims)
+        held = {log: int(seq) for log, (seq, _h) in self.journal.store.heads().items()}
+        logs = set(self.caught_up) | set(self._sent)
+        remembered = {log: max(self.caught_up.get(log, 0), self._sent.get(log, 0)) for log in logs}
+        _remember(self.journal, self.url_key, remembered)
+        self.report.withheld = witness.withheld(self._claims, held, self.journal.roster())
+
+    def relay_admits_more(self) -> bool:
+        """Whether the relay says it holds entries another device saw that did not arrive."""
+        return any(
+            self.caught_up.get(w.log, 0) >= self._claims.get(w.log, (0, w.seen_by))[0]
+            for w in self.report.withheld
+        )
 
     async def live(self, stop: asyncio.Event) -> None:
         """Apply live entries and push local ones until `stop` is set or the link drops."""
@@ -253,21 +337,97 @@ class Session:
             if isinstance(frame, p.Entries):
                 self._apply(frame.entries)
             elif isinstance(frame, p.Error) and frame.id is not None:
-                raise RelayRefused(f"the relay refused an upload: {frame.code} {frame.message}")
+                raise RelayRefused(f"the relay refused an upload: {_printable(frame.code)}")
 
     async def _push_new(self) -> None:
-        for batch in _batches(list(self._unsent())):
+        for batch in batches(list(self._unsent()), BATCH_BYTES):
             request = self._next_id
             self._next_id += 1
             await self.send(p.Push(request, tuple(batch)))
             self.report.uploaded += len(batch)
 
+    async def repair_own_log(self) -> int:
+        """Find where the relay's copy of this device's log stops being ours, and have the relay
+        drop that tail (it checks our signature and that what it drops is not ours)."""
+        device = self.journal.device
+        await self.send(p.Pull({device.log: 0}))
+        theirs: dict[int, bytes] = {}
+        while True:
+            frame = await self.receive()
+            if isinstance(frame, p.CaughtUp):
+                break
+            if isinstance(frame, p.Entries):
+                for raw in frame.entries:
+                    with contextlib.suppress(ChainError):
+                        header = Header.decode(raw)
+                        if header.log == device.log:
+                            theirs[header.seq] = raw
+        first = next(
+            (s for s in sorted(theirs) if self.journal.store.entry_at(device.log, s) != theirs[s]),
+            None,
+        )
+        if first is None:
+            return 0
+        message = p.repair_message(device.space, device.log, first)
+        request = self._next_id
+        self._next_id += 1
+        signature = keys.sign(device.sign_seed, message)
+        await self.send(p.Repair(request, device.log, device.sign_public, first, signature))
+        while True:
+            frame = await self.receive()
+            if isinstance(frame, p.Ack) and frame.id == request:
+                return frame.stored
+            if isinstance(frame, p.Error) and frame.id == request:
+                raise RelayRefused(f"the relay did not repair the log: {_printable(frame.code)}")
 
-def _batches(entries: list[bytes]) -> Iterator[list[bytes]]:
+
+def _follow(journal: Journal, frame: p.Rekey) -> None:
+    """The relay handed over a rotation instead of a welcome: adopt our copy, or say why not."""
+    outcome = rotation.adopt_rekey(journal, frame.record, frame.signature)
+    if outcome.result is rotation.Rekeyed.ADOPTED:
+        return
+    if outcome.result is rotation.Rekeyed.REMOVED:
+        raise RemovedFromSpace(
+            "this device was removed from the journal (by another of your devices); "
+            "it keeps what it had but can no longer sync"
+        )
+    names = projections.names(journal.membership())
+    person = journal.roster().person(outcome.signer)
+    who = f"{names[person]}'s device" if person in names else f"device {short(outcome.signer)}"
+    raise LeftOut(
+        f"{who} renewed the journal's key without this device, and no removal of it by you "
+        "was seen; nothing here is lost (ask them, and compare safety codes)"
+    )
+
+
+def _remembered(journal: Journal, key: str) -> dict[bytes, int]:
+    raw = journal.store.meta(key)
+    if not raw:
+        return {}
+    try:
+        body = msgpack.unpackb(raw, raw=False, strict_map_key=False, max_map_len=4096)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    return {k: v for k, v in body.items() if isinstance(k, bytes) and isinstance(v, int)}
+
+
+def _remember(journal: Journal, key: str, heads: dict[bytes, int]) -> None:
+    journal.store.replace_meta(key, msgpack.packb(heads, use_bin_type=True))
+
+
+def _printable(text: str) -> str:
+    """A relay's words, shown to a person: no control characters reach the terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)[:200]
+
+
+def batches(entries: list[bytes], max_bytes: int) -> Iterator[list[bytes]]:
+    """Entries in frames of at most MAX_ENTRIES_PER_FRAME and about `max_bytes` bytes."""
     batch: list[bytes] = []
     size = 0
     for raw in entries:
-        if batch and (len(batch) >= p.MAX_ENTRIES_PER_FRAME or size + len(raw) > BATCH_BYTES):
+        if batch and (len(batch) >= p.MAX_ENTRIES_PER_FRAME or size + len(raw) > max_bytes):
             yield batch
             batch, size = [], 0
         batch.append(raw)
@@ -292,7 +452,7 @@ async def _open_session(
     """Connect and say hello, following the relay's new-key hand-offs after removals."""
     for _attempt in range(MAX_REKEYS):
         ws = await _connect(http, url)
-        session = Session(journal, ws)
+        session = Session(journal, ws, url)
         try:
             if await session.hello():
                 return ws, session
@@ -303,22 +463,48 @@ async def _open_session(
     raise RelayRefused("the relay keeps handing out new keys; try again later")
 
 
+async def _one_pass(
+    http: aiohttp.ClientSession, url: str, journal: Journal, progress: Progress | None
+) -> Session:
+    ws, session = await _open_session(http, url, journal)
+    try:
+        await session.catch_up(progress)
+        rotation.catch_up_keys(journal)
+        session.reseal_unsent()
+        await session.upload()
+        await session.rotate_if_needed()
+        session.finish()
+    except (aiohttp.ClientError, ConnectionError) as e:
+        raise RelayUnavailable(
+            f"the relay at {url} went away mid-sync; run tend sync again (nothing was lost)"
+        ) from e
+    finally:
+        await ws.close()
+    return session
+
+
 async def sync_once(journal: Journal, url: str, progress: Progress | None = None) -> SyncReport:
-    """Upload, catch up, and return (`tend sync`)."""
+    """Catch up, upload, and return (`tend sync`)."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+    report = SyncReport(own_log=journal.device.log)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        for _pass in range(MAX_PASSES):
+            session = await _one_pass(http, url, journal, progress)
+            report.merge(session.report)
+            if not session.relay_admits_more():
+                break
+    return report
+
+
+async def repair(journal: Journal, url: str) -> int:
+    """`tend doctor`: have the relay drop what it holds in this device's log that is not ours."""
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     async with aiohttp.ClientSession(timeout=timeout) as http:
         ws, session = await _open_session(http, url, journal)
         try:
-            await session.upload()
-            await session.rotate_if_needed()
-            await session.catch_up(progress)
-        except (aiohttp.ClientError, ConnectionError) as e:
-            raise RelayUnavailable(
-                f"the relay at {url} went away mid-sync; run tend sync again (nothing was lost)"
-            ) from e
+            return await session.repair_own_log()
         finally:
             await ws.close()
-        return session.report
 
 
 async def watch(
@@ -328,7 +514,7 @@ async def watch(
     on_report: Callable[[SyncReport], None] | None = None,
 ) -> SyncReport:
     """Stay in sync until `stop` is set, reconnecting with backoff and jitter."""
-    total = SyncReport()
+    total = SyncReport(own_log=journal.device.log)
     delay = BACKOFF_FIRST
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     async with aiohttp.ClientSession(timeout=timeout) as http:
@@ -336,15 +522,18 @@ async def watch(
             try:
                 ws, session = await _open_session(http, url, journal)
                 try:
+                    await session.catch_up()
+                    rotation.catch_up_keys(journal)
+                    session.reseal_unsent()
                     await session.upload()
                     await session.rotate_if_needed()
-                    await session.catch_up()
+                    session.finish()
                     delay = BACKOFF_FIRST
                     if on_report:
                         on_report(session.report)
                     await session.live(stop)
                 finally:
-                    _merge(total, session.report)
+                    total.merge(session.report)
                     await ws.close()
             except (RelayUnavailable, aiohttp.ClientError, ConnectionError):
                 pass
@@ -355,12 +544,3 @@ async def watch(
                 await asyncio.wait_for(stop.wait(), timeout=random.uniform(0, delay))
             delay = min(delay * 2, BACKOFF_MAX)
     return total
-
-
-def _merge(total: SyncReport, part: SyncReport) -> None:
-    total.upload_refused.extend(part.upload_refused)
-    total.uploaded += part.uploaded
-    total.downloaded += part.downloaded
-    total.duplicates += part.duplicates
-    total.sealed_away += part.sealed_away
-    total.refused.extend(part.refused)
