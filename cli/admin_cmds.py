@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from tend.cli import jsonview
+from tend.cli import jsonview, text
 from tend.cli.app import App, ask_passphrase
 from tend.core.errors import IntegrityError, UserError
-from tend.core.ids import LogId, short
+from tend.core.ids import LogId, PersonId, short
+from tend.core.trust import Ignored
 
 pass_app = click.make_pass_decorator(App)
 
@@ -60,33 +61,61 @@ def verify(app: App, as_json: bool) -> None:
         with Progress(transient=True) as bar:
             task = bar.add_task("Checking entries", total=total)
             report = run_verify(journal, lambda n: bar.advance(task, n))
+    names = report.names  # not from the views: they stop at a damaged entry
     if as_json:
-        click.echo(
-            jsonview.dumps(
-                {
-                    "ok": report.ok,
-                    "entries": report.entries,
-                    "logs": report.logs,
-                    "signatures": report.signatures,
-                    "problems": [
-                        {"log": p.log, "seq": p.seq, "reason": p.reason} for p in report.problems
-                    ],
-                }
-            )
-        )
+        click.echo(jsonview.dumps(_verify_json(report, names)))
     elif report.ok:
         click.echo(
             f"All {report.entries} entries in {report.logs} log"
-            f"{'s' if report.logs != 1 else ''} check out: chains, envelopes and "
-            f"signatures."
+            f"{'s' if report.logs != 1 else ''} check out: chains, envelopes, "
+            f"signatures and who wrote them."
         )
     else:
         for problem in report.problems:
             click.echo(f"problem: {problem}", err=True)
+    for line in _verify_notes(report, names):
+        click.echo(line, err=True)
     if not report.ok:
         raise IntegrityError(
             f"{len(report.problems)} of {report.entries} entries failed verification (listed above)"
         )
+
+
+def _verify_json(report: object, names: dict[PersonId, str]) -> dict[str, object]:
+    from tend.core.verify import Report
+
+    assert isinstance(report, Report)
+    return {
+        "ok": report.ok,
+        "entries": report.entries,
+        "logs": report.logs,
+        "signatures": report.signatures,
+        "problems": [{"log": p.log, "seq": p.seq, "reason": p.reason} for p in report.problems],
+        "ignored": [_ignored_row(i, names) for i in report.ignored],
+        "removed_history": report.removed_history,
+        "withheld": [
+            {"log": w.log.hex(), "missing": w.missing, "seen_by": w.seen_by.hex()}
+            for w in report.withheld
+        ],
+    }
+
+
+def _verify_notes(report: object, names: dict[PersonId, str]) -> list[str]:
+    from tend.core.verify import Report
+
+    assert isinstance(report, Report)
+    lines = [f"ignored: {_ignored_row(i, names)['message']}" for i in report.ignored]
+    if report.removed_history:
+        lines.append(
+            f"note: {report.removed_history} entries written by removed devices after their "
+            "removal are kept but not shown"
+        )
+    lines += [
+        f"withheld: {w.missing} entries of log {short(w.log)} that device {short(w.seen_by)} "
+        "had seen are not here (the relay has not passed them on)"
+        for w in report.withheld
+    ]
+    return lines
 
 
 @click.command("export")
@@ -131,30 +160,31 @@ def devices(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys).")
 @pass_app
 def devices_list(app: App, as_json: bool) -> None:
-    """List devices on the roster, each with the safety code to compare with this one."""
+    """List devices on the roster, each with the safety code to compare in person."""
     from tend.core import pairing, projections
-    from tend.core.rotation import current_roster
 
     journal = app.journal()
     names = projections.names(journal.items())
-    members = current_roster(journal)
+    roster = journal.roster()
     me = journal.device
     rows = [
         {
             "id": device.hex(),
-            "person": members.people[device].hex() if device in members.people else None,
-            "name": names.get(members.people[device]) if device in members.people else None,
-            "label": members.labels.get(device, ""),
+            "person": member.person.hex(),
+            "name": names.get(member.person),
+            "label": member.label,
             "this_device": device == me.log,
-            "removed": device in members.removed,
+            "removed": roster.removed(device),
+            "brought_in_by": names.get(member.brought_in_by) if member.brought_in_by else None,
             "safety_code": None
-            if device == me.log
-            else pairing.safety_code(me.space, me.sign_public, public),
+            if member.person == me.person
+            else pairing.safety_code(me.space, me.identity, member.identity),
         }
-        for device, public in members.keys.items()
+        for device, member in roster.members.items()
     ]
+    ignored: list[dict[str, object]] = [_ignored_row(i, names) for i in roster.ignored]
     if as_json:
-        click.echo(jsonview.dumps({"devices": rows, "epoch": me.epoch}))
+        click.echo(jsonview.dumps({"devices": rows, "epoch": me.epoch, "ignored": ignored}))
         return
     for row in rows:
         notes = [str(row["label"])] if row["label"] else []
@@ -162,9 +192,25 @@ def devices_list(app: App, as_json: bool) -> None:
             notes.append("this device")
         elif row["removed"]:
             notes.append("removed")
-        else:
+        elif row["safety_code"]:
             notes.append(f"safety code {row['safety_code']}")
-        click.echo(f"{str(row['id'])[:8]}  {row['name'] or '?'}  ({', '.join(notes)})")
+        name = text.safe(str(row["name"] or "?"))
+        click.echo(f"{str(row['id'])[:8]}  {name}  ({text.safe(', '.join(notes))})")
+    for claim in ignored:
+        click.echo(f"ignored: {claim['message']}", err=True)
+
+
+def _ignored_row(item: Ignored, names: dict[PersonId, str]) -> dict[str, object]:
+    about = names.get(item.about) if item.about else None
+    message = f"{short(item.writer)} {item.issue.value}" + (f" ({about})" if about else "")
+    return {
+        "writer": item.writer.hex(),
+        "seq": item.seq,
+        "issue": item.issue.name.lower(),
+        "device": item.device.hex(),
+        "about": item.about.hex() if item.about else None,
+        "message": text.safe(message),
+    }
 
 
 @devices.command("remove")
@@ -172,17 +218,18 @@ def devices_list(app: App, as_json: bool) -> None:
 @click.option("--relay", envvar="TEND_RELAY", help="Relay to tell (default: this journal's).")
 @pass_app
 def devices_remove(app: App, device_id: str, relay: str | None) -> None:
-    """Remove a lost or retired device: it will read nothing written from now on."""
+    """Remove a lost or retired device of yours: it will read nothing written from now on."""
     from tend.cli.app import resolve_id
     from tend.core import rotation
 
     journal = app.journal()
-    members = rotation.current_roster(journal)
-    target = resolve_id(device_id, list(members.keys), "device")
-    rotated = rotation.remove_device(journal, LogId(target))
+    roster = journal.roster()
+    target = resolve_id(device_id, list(roster.members), "device")
+    rotation.remove_device(journal, LogId(target))
+    stays = len([d for d in roster.active() if bytes(d) != bytes(target)])
     click.echo(
         f"Removed {short(target)}. The journal now uses a new key (epoch "
-        f"{rotated.epoch}), sealed to the {len(rotated.sealed)} devices that stay."
+        f"{journal.device.epoch}), sealed to the {stays} devices that stay."
     )
     url = relay or journal.device.settings.get("relay")
     if not url:
@@ -197,6 +244,29 @@ def devices_remove(app: App, device_id: str, relay: str | None) -> None:
         click.echo("The relay no longer lets the removed device in.")
     except client.RelayUnavailable as e:
         click.echo(f"{e}. The relay will be told at the next tend sync.", err=True)
+
+
+@click.command()
+@click.option("--relay", envvar="TEND_RELAY", help="Relay to check (default: this journal's).")
+@pass_app
+def doctor(app: App, relay: str | None) -> None:
+    """Check this device's log at the relay, and have the relay drop anything in it that this
+    device did not write (left there by an older relay); nothing honest is ever dropped."""
+    import asyncio
+
+    from tend.sync import client
+
+    journal = app.journal()
+    url = relay or journal.device.settings.get("relay")
+    if not url:
+        raise UserError("no relay set; pass --relay URL")
+    dropped = asyncio.run(client.repair(journal, str(url)))
+    if dropped:
+        click.echo(f"The relay dropped {dropped} entries from this device's log that were not its.")
+        report = asyncio.run(client.sync_once(journal, str(url)))
+        click.echo(f"Then synced: sent {report.uploaded}, received {report.downloaded}.")
+    else:
+        click.echo("The relay holds this device's log exactly as it is here.")
 
 
 @click.command()

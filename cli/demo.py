@@ -25,7 +25,7 @@ from tend.cli import render
 from tend.cli.look_cmds import show_period
 from tend.core import events as ev
 from tend.core import pairing, projections
-from tend.core.ids import EventId, new_event_id
+from tend.core.ids import EventId
 from tend.core.journal import Journal
 from tend.core.validate import week_of
 from tend.core.verify import verify
@@ -93,11 +93,10 @@ def _checkins(couple: Couple, day: dt.date, week: int, index: int) -> None:
 
 def _week(couple: Couple, monday: dt.date, week: int, goal: EventId) -> None:
     days = [monday + dt.timedelta(d) for d in range(7)]
-    tea = new_event_id()
     couple.clock.set(days[0], 10)
-    couple.sam.record(
-        ev.JoyIdea(item=tea, week=week_of(monday), title="tea on the balcony", cost=1), event_id=tea
-    )
+    tea = couple.sam.record(
+        lambda item: ev.JoyIdea(item=item, week=week_of(monday), title="tea on the balcony", cost=1)
+    ).id
     for index, day in enumerate(days):
         _checkins(couple, day, week, index)
     couple.clock.set(days[1], 18)
@@ -169,7 +168,7 @@ async def _pair(robin: Journal, folder: Path, url: str, clock: StoryClock) -> Jo
     answer = await mailbox.take(url, keys.to_inviter, wait=5)
     assert answer is not None
     added = pairing.accept(robin, keys, answer)
-    code_pair = pairing.safety_code(robin.device.space, robin.device.sign_public, added.sign_pub)
+    code_pair = pairing.safety_code(robin.device.space, robin.device.identity, added.identity)
     say(f"Sam joins; both devices show the safety code {code_pair} to compare in person.")
     return sam
 
@@ -202,11 +201,11 @@ async def _tell(folder: Path, url: str) -> None:
     sam = await _pair(robin, folder, url, clock)
     couple = Couple(robin, sam, clock, url)
     await _sync(couple)
-    goal = new_event_id()
-    robin.record(
-        ev.GoalSet(goal=goal, title="one tender-touch session a week", flare_rule="pause"),
-        event_id=goal,
-    )
+    goal = robin.record(
+        lambda gid: ev.GoalSet(
+            goal=gid, title="one tender-touch session a week", flare_rule="pause"
+        )
+    ).id
     say("Weeks 1-2, both offline: rest days are one tap; a flare comes and goes.")
     for week in range(2):
         _week(couple, first_monday + dt.timedelta(weeks=week), week, goal)

@@ -11,6 +11,7 @@ import click
 from tend.cli import jsonview, render
 from tend.cli.app import App, parse_date, parse_moment
 from tend.cli.record_cmds import calendar, care, goal, joy
+from tend.cli.text import safe
 from tend.core import projections
 from tend.core.cache import Item
 from tend.core.validate import week_of
@@ -194,7 +195,7 @@ def _list_command(
             click.echo("Nothing here yet.")
         else:
             for row in rows:
-                click.echo(line(row))
+                click.echo(safe(line(row)))
 
 
 def _joy_rows(items: Sequence[Item], week: str | None) -> list[dict[str, Any]]:

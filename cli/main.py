@@ -16,6 +16,7 @@ import click
 
 from tend import __version__
 from tend.cli.app import App
+from tend.cli.text import safe
 from tend.core.errors import TendError
 
 EXIT_USAGE = 2
@@ -29,6 +30,7 @@ LAZY_COMMANDS = {
     "export": "admin_cmds:export_cmd",
     "devices": "admin_cmds:devices",
     "demo": "admin_cmds:demo",
+    "doctor": "admin_cmds:doctor",
     "checkin": "record_cmds:checkin",
     "milestone": "record_cmds:milestone",
     "celebrate": "record_cmds:celebrate",
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         e.show()
         return e.exit_code
     except TendError as e:
-        click.echo(f"tend: {e}", err=True)
+        click.echo(f"tend: {safe(str(e))}", err=True)
         return e.exit_code
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -8,7 +8,7 @@ import click
 
 from tend.cli.app import App, interactive, parse_date, resolve_id
 from tend.core import events as ev
-from tend.core.ids import EventId, new_event_id, short
+from tend.core.ids import EventId, short
 from tend.core.validate import week_of
 
 pass_app = click.make_pass_decorator(App)
@@ -164,11 +164,10 @@ def _this_week(week: str | None) -> str:
 @pass_app
 def joy_add(app: App, title: str, cost: int, week: str | None) -> None:
     """Add a small-joy idea."""
-    item = new_event_id()
-    app.journal().record(
-        ev.JoyIdea(item=item, week=_this_week(week), title=title, cost=cost), event_id=item
+    added = app.journal().record(
+        lambda item: ev.JoyIdea(item=item, week=_this_week(week), title=title, cost=cost)
     )
-    _say(f"Joy idea added. [{short(item)}]")
+    _say(f"Joy idea added. [{short(added.id)}]")
 
 
 def _joy_status(status: str, word: str) -> click.Command:
@@ -245,11 +244,10 @@ def goal() -> None:
 @pass_app
 def goal_add(app: App, title: str, per_week: int, flare_rule: str) -> None:
     """Set a gentle goal."""
-    gid = new_event_id()
-    app.journal().record(
-        ev.GoalSet(goal=gid, title=title, per_week=per_week, flare_rule=flare_rule), event_id=gid
+    added = app.journal().record(
+        lambda gid: ev.GoalSet(goal=gid, title=title, per_week=per_week, flare_rule=flare_rule)
     )
-    _say(f"Gentle goal set. [{short(gid)}]")
+    _say(f"Gentle goal set. [{short(added.id)}]")
 
 
 @goal.command("week")
@@ -280,9 +278,8 @@ def goal_week(app: App, goal_id: str, outcome: str, week: str | None, note: str 
 @pass_app
 def ritual(app: App, title: str, cadence: str) -> None:
     """Add a small ritual you keep together."""
-    rid = new_event_id()
-    app.journal().record(ev.RitualSet(ritual=rid, title=title, cadence=cadence), event_id=rid)
-    _say(f"Ritual added. [{short(rid)}]")
+    added = app.journal().record(lambda rid: ev.RitualSet(ritual=rid, title=title, cadence=cadence))
+    _say(f"Ritual added. [{short(added.id)}]")
 
 
 @click.command()
@@ -328,8 +325,7 @@ def comfort(app: App, signal: str, note: str | None, private: bool) -> None:
 @pass_app
 def boundary(app: App, text: str) -> None:
     """Share a boundary."""
-    bid = new_event_id()
-    app.journal().record(ev.Boundary(boundary=bid, text=text), event_id=bid)
+    app.journal().record(lambda bid: ev.Boundary(boundary=bid, text=text))
     _say("Boundary shared.")
 
 
@@ -345,11 +341,10 @@ def care() -> None:
 @pass_app
 def care_add(app: App, title: str, owner: str, cadence: str) -> None:
     """Add a care task."""
-    tid = new_event_id()
-    app.journal().record(
-        ev.CareTask(task=tid, title=title, owner=owner, cadence=cadence), event_id=tid
+    added = app.journal().record(
+        lambda tid: ev.CareTask(task=tid, title=title, owner=owner, cadence=cadence)
     )
-    _say(f"Care task added. [{short(tid)}]")
+    _say(f"Care task added. [{short(added.id)}]")
 
 
 @care.command("swap")

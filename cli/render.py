@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tend.cli.text import safe
 from tend.core.events import CalendarEntry, CheckIn, Event, GoalWeek, Gratitude, Milestone
 from tend.core.ids import PersonId, short
 from tend.core.projections import PeriodView, TodayView
@@ -25,6 +26,13 @@ DAY_WORDS = {
     "rest": "rest day (kept)",
     "flare": "flare: resting",
 }
+
+
+def words(value: object) -> Text:
+    """Someone's words as rich text: shown literally, never read as markup, no control codes."""
+    from rich.text import Text
+
+    return Text(safe(str(value)))
 
 
 def colour_wanted() -> bool:
@@ -73,7 +81,7 @@ def today(view: TodayView) -> None:
 
     table = Table(title=f"Today, {view.on:%A %-d %B}", show_lines=False, expand=False)
     for _person, name, _ev in view.people:
-        table.add_column(name, overflow="fold", max_width=38)
+        table.add_column(words(name), overflow="fold", max_width=38)
     bodies = [
         ev.body if ev is not None and isinstance(ev.body, CheckIn) else None
         for _p, _n, ev in view.people
@@ -83,7 +91,7 @@ def today(view: TodayView) -> None:
         if ev is not None and ev.local_date != view.on.isoformat():
             columns[dated].insert(0, f"(last check-in: {ev.local_date})")
     for row in range(max(len(c) for c in columns) if columns else 0):
-        table.add_row(*[c[row] if row < len(c) else "" for c in columns])
+        table.add_row(*[words(c[row]) if row < len(c) else "" for c in columns])
     console().print(table)
 
 
@@ -120,7 +128,7 @@ def period(
     table.add_column("day")
     people = list(view.people.items())
     for _p, days in people:
-        table.add_column(Text(days.name), overflow="fold")  # a name is never read as markup
+        table.add_column(words(days.name), overflow="fold")  # a name is never read as markup
     for day in view.days():
         key = day.isoformat()
         table.add_row(f"{day:%a %-d %b}", *[_day_cell(d.checkins.get(key)) for _p, d in people])
@@ -129,7 +137,7 @@ def period(
     for p, days in people:
         rested = view.rest_days_honoured(p)
         if rested:
-            out.print(f"{days.name} honoured {rested} rest day{'s' if rested != 1 else ''}.")
+            out.print(words(f"{days.name} honoured {rested} rest day{'s' if rested != 1 else ''}."))
     if charts:
         energy_pain_charts(out, view)
     _section(out, "Small wins", [_milestone_line(e, view, names) for e in view.milestones])
@@ -154,10 +162,8 @@ def period(
     _section(out, "Gentle goals", goal_lines)
     _section(out, "Rest days and appointments", [_calendar_line(e) for e in view.calendar])
     for e in view.partnership:
-        out.print(
-            f"[bold]State of the partnership[/bold] ({names.get(e.author, '?')}): "
-            f"{e.body.summary()}"
-        )
+        line = words(f" ({names.get(e.author, '?')}): {e.body.summary()}")
+        out.print(Text.assemble(("State of the partnership", "bold"), line))
 
 
 JOY_WORDS = {"idea": "an idea", "planned": "planned", "let-go": "let go, and that is fine"}
@@ -175,13 +181,13 @@ def energy_pain_charts(out: Console, view: PeriodView) -> None:
     for person, rows in series(view).items():
         name = view.people[person].name
         if all(e is None and p is None for _d, e, p in rows):
-            out.print(f"\n{name}: no energy or pain noted in this period.", markup=False)
+            out.print(words(f"\n{name}: no energy or pain noted in this period."))
             continue
         if not drawn_any:
             out.print("\n" + charts.legend(), markup=False)
             drawn_any = True
         chart = charts.energy_pain(
-            f"{name}: energy and pain",
+            safe(f"{name}: energy and pain"),
             [d for d, _e, _p in rows],
             [e for _d, e, _p in rows],
             [p for _d, _e, p in rows],
@@ -203,7 +209,7 @@ def _section(out: Console, title: str, lines: Sequence[str]) -> None:
     out.print(f"\n[bold]{title}[/bold]")
     wrapped = [
         textwrap.fill(
-            line,
+            safe(line),
             width=max(20, out.width),
             initial_indent="  • ",
             subsequent_indent="    ",
@@ -242,7 +248,9 @@ def timeline(events: Sequence[Event], names: dict[PersonId, str]) -> None:
     table.add_column("what", overflow="fold")
     table.add_column("id")
     for ev in events:
-        table.add_row(ev.local_date, names.get(ev.author, "?"), ev.body.summary(), short(ev.id))
+        table.add_row(
+            ev.local_date, words(names.get(ev.author, "?")), words(ev.body.summary()), short(ev.id)
+        )
     console().print(table)
 
 
@@ -259,7 +267,6 @@ def _average(value: float | None) -> str:
 def compare(summaries: Sequence[PeriodSummary], today_is: dt.date) -> None:
     """Two periods side by side: small wins and rest honoured first, then averages, gently."""
     from rich.table import Table
-    from rich.text import Text  # names are people's own words: never read as markup
 
     out = console()
     labels, columns = [], []
@@ -285,7 +292,7 @@ def compare(summaries: Sequence[PeriodSummary], today_is: dt.date) -> None:
     people = _people_of(summaries)
     if len(people) > 1:
         for person, name in people.items():
-            rows.append((Text(f"  by {name}"), [_rested(s, person) for s in summaries]))
+            rows.append((words(f"  by {name}"), [_rested(s, person) for s in summaries]))
     rows += [
         ("goal weeks met", [s.goals_met for s in summaries]),
         ("goal weeks adapted", [s.goals_adapted for s in summaries]),
@@ -305,7 +312,7 @@ def compare(summaries: Sequence[PeriodSummary], today_is: dt.date) -> None:
         found = [_person_in(s, person) for s in summaries]
         energy = _arrow([f.energy_average if f else None for f in found])
         pain = _arrow([f.pain_average if f else None for f in found])
-        averages.add_row(Text(f" {name}"), "average energy", energy)
+        averages.add_row(words(f" {name}"), "average energy", energy)
         averages.add_row("", "average pain", pain)
     out.print(averages)
     out.print(

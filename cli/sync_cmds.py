@@ -10,8 +10,10 @@ from pathlib import Path
 import click
 
 from tend.cli.app import App, ask_passphrase
+from tend.cli.text import safe
 from tend.core.errors import IntegrityError, UserError
 from tend.core.events import DeviceAdded
+from tend.core.ids import short
 from tend.core.journal import Journal
 from tend.core.pairing import InviteKeys
 
@@ -41,26 +43,64 @@ def _summary(report: object) -> str:
     return "Synced: " + ", ".join(parts) + "."
 
 
+def _notes(report: object) -> list[str]:
+    """What a person should know after a sync that is not a failure."""
+    from tend.sync.client import SyncReport
+
+    assert isinstance(report, SyncReport)
+    lines = []
+    if report.resealed:
+        lines.append(
+            f"{report.resealed} entries written here before a device was removed were sealed "
+            "under the new key before they left this device."
+        )
+    if report.removed_history:
+        lines.append(
+            "A device was removed from the journal; what it wrote after its removal is not shown."
+        )
+    if report.pending:
+        lines.append(
+            f"{report.pending} entries from a device nobody here has brought in (yet) are "
+            "kept aside, not shown."
+        )
+    lines += [
+        f"The relay now holds {r.lost} fewer entries of log {short(r.log)} than before "
+        "(lost or rolled back); this device sent again what it has."
+        for r in report.rolled_back
+    ]
+    lines += [
+        f"The relay has not passed on {w.missing} entries of log {short(w.log)} that device "
+        f"{short(w.seen_by)} had already seen (withheld, or lost); this device keeps working."
+        for w in report.withheld
+    ]
+    return lines
+
+
 def _fail_on_refusals(report: object) -> None:
     from tend.sync.client import SyncReport
 
     assert isinstance(report, SyncReport)
+    for line in _notes(report):
+        click.echo(line, err=True)
     for code in report.upload_refused:
         click.echo(
             f"refused by the relay: an upload from this device ({code}); it stays safe here",
             err=True,
         )
-    if report.refused:
-        for refusal in report.refused:
-            click.echo(f"refused: {refusal}", err=True)
+    problems = report.problems
+    if problems:
+        for refusal in problems:
+            click.echo(f"refused: {safe(str(refusal))}", err=True)
+        own = report.own_log
+        hint = "; run: tend doctor" if any(r.log == own for r in problems) else ""
         raise IntegrityError(
-            f"{len(report.refused)} problem(s) in what the relay sent; nothing "
-            "after them was applied (listed above)"
+            f"{len(problems)} problem(s) in what the relay sent; nothing "
+            f"after them was applied (listed above){hint}"
         )
     if report.upload_refused:
         raise IntegrityError(
             "the relay holds something else where this device's entries belong (listed "
-            "above); nothing here was lost"
+            "above); nothing here was lost; run: tend doctor"
         )
 
 
@@ -122,8 +162,8 @@ def _watch(journal: Journal, url: str) -> None:
 
         def show(report: client.SyncReport) -> None:
             click.echo(_summary(report))
-            for refusal in report.refused:
-                click.echo(f"refused: {refusal}", err=True)
+            for refusal in report.problems:
+                click.echo(f"refused: {safe(str(refusal))}", err=True)
 
         total = await client.watch(journal, url, stop, show)
         _fail_on_refusals(total)
@@ -172,9 +212,7 @@ def invite(app: App, relay: str | None, own_device: bool, wait_seconds: int) -> 
         journal.device.settings["relay"] = url
         journal.save_device()  # with the passphrase it was opened with, if any
     asyncio.run(client.sync_once(journal, url))
-    code_pair = pairing.safety_code(
-        journal.device.space, journal.device.sign_public, added.sign_pub
-    )
+    code_pair = pairing.safety_code(journal.device.space, journal.device.identity, added.identity)
     click.echo(
         f"Joined. Safety code: {code_pair}  (the other device shows the same one; "
         "compare them in person)"
@@ -233,9 +271,9 @@ def join(
         Path(app.home), keys_, bundle, name=name, label=label, passphrase=passphrase
     )
     asyncio.run(mailbox.put(relay, keys_.to_inviter, reply))
-    inviter_log, inviter_pub = pairing.inviter_public(bundle, keys_)
+    inviter_log, inviter_identity = pairing.inviter_public(bundle, keys_)
     report = asyncio.run(_join_sync(journal, relay, inviter_log))
-    code_pair = pairing.safety_code(journal.device.space, journal.device.sign_public, inviter_pub)
+    code_pair = pairing.safety_code(journal.device.space, journal.device.identity, inviter_identity)
     click.echo(f"Joined. {_summary(report)}")
     click.echo(f"Safety code: {code_pair}  (compare it with the inviting device, in person)")
     _fail_on_refusals(report)
@@ -249,10 +287,12 @@ async def _join_sync(journal: Journal, relay: str, inviter_log: bytes) -> object
 
     report = await client.sync_once(journal, relay)
     deadline = time.monotonic() + JOIN_WAIT
-    while inviter_log not in journal.store.heads() and time.monotonic() < deadline:
+    while _waiting_for(journal, inviter_log) and time.monotonic() < deadline:
         await asyncio.sleep(0.3)
-        more = await client.sync_once(journal, relay)
-        report.downloaded += more.downloaded
-        report.uploaded += more.uploaded
-        report.refused.extend(more.refused)
+        report.merge(await client.sync_once(journal, relay))
     return report
+
+
+def _waiting_for(journal: Journal, inviter_log: bytes) -> bool:
+    """Whether the inviter's own entries, bringing this device in, have not arrived yet."""
+    return inviter_log not in journal.store.heads()
