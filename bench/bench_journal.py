@@ -39,9 +39,9 @@ import msgpack
 from tend.cli.main import main as tend_main
 from tend.core import cache, keys, keystore, projections
 from tend.core import events as ev
-from tend.core.ids import EventId, new_event_id, new_log_id, new_person_id
+from tend.core.ids import EventId
 from tend.core.journal import DB_NAME, Journal
-from tend.core.keystore import DeviceKeys
+from tend.core.keystore import Anchor, DeviceKeys
 from tend.core.store import MemoryLogStore
 from tend.core.validate import week_of
 
@@ -50,7 +50,7 @@ WORK = BENCH_DIR / ".work"
 RESULTS = BENCH_DIR / "results"
 EVENTS = 36_500
 YEARS_DAYS = 3650
-BUILD_VERSION = 1  # bump when the generated journal changes shape
+BUILD_VERSION = 2  # bump when the generated journal changes shape
 BATCH = 4096  # entries per store.append transaction when building
 SEED = 20_260_314
 
@@ -226,18 +226,14 @@ def plan_days(first: dt.date, days: int, total: int, rng: random.Random) -> list
 
 
 def partner_of(me: DeviceKeys) -> DeviceKeys:
-    """A second person's device in the same space: same space keys, its own log and keys."""
-    return DeviceKeys(
-        space=me.space,
-        person=new_person_id(),
-        log=new_log_id(),
-        sign_seed=keys.new_signing_seed(),
-        dh_secret=keys.new_dh_secret(),
-        epoch=me.epoch,
-        space_keys=dict(me.space_keys),
-        private_key=keys.new_key(),
-        local_key=keys.new_key(),
-    )
+    """A second person's device in the same space (as pairing makes one): the same space keys,
+    its own person, log and keys; `me` pins it, as the inviting device does."""
+    root = keys.new_root()
+    partner = DeviceKeys.generate(me.space, keys.PersonSecrets.from_root(root), root)
+    partner.space_keys, partner.epoch = dict(me.space_keys), me.epoch
+    me.anchors[partner.log] = Anchor(partner.sign_public, partner.identity)
+    partner.anchors[me.log] = Anchor(me.sign_public, me.identity)
+    return partner
 
 
 @dataclass
@@ -298,10 +294,9 @@ def _record(j: Journal, plan: Plan, story: Story, rng: random.Random) -> None:
     elif kind == "retract":
         j.record(ev.Retraction(target=story.gratitude[who].pop(), reason="said it twice"))
     elif kind == "joy.added":
-        item = new_event_id()
         week = week_of(day)
-        j.record(ev.JoyIdea(item=item, week=week, title="tea on the balcony"), event_id=item)
-        story.joy[week] = item
+        made = j.record(lambda item: ev.JoyIdea(item=item, week=week, title="tea on the balcony"))
+        story.joy[week] = made.id
     elif kind == "joy.status":
         week = week_of(day)
         j.record(ev.JoyStatus(item=story.joy[week], week=week, status="done"))
@@ -326,15 +321,8 @@ def build_big_home(home: Path, total: int = EVENTS, days: int = YEARS_DAYS) -> d
     mine = Journal(home, me.device, memory, now)
     theirs = Journal(home, partner, memory, now)
     now.at = now.at + dt.timedelta(minutes=30)
-    theirs.record(
-        ev.DeviceAdded(
-            device=partner.log,
-            person=partner.person,
-            sign_pub=partner.sign_public,
-            dh_pub=partner.dh_public,
-            label="partner",
-        )
-    )
+    theirs.record(theirs.own_claim("partner"))
+    me.save_device()  # with the partner pinned
     theirs.record(ev.PersonNamed(person=partner.person, name="Sam"))
     story = Story()
     plans = plan_days(first_day, days, total - memory.count(), rng)
