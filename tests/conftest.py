@@ -10,14 +10,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tend.core.journal import Journal
+from tend.core.keystore import DeviceKeys
 
 TEND_TIMEOUT = 30.0
 
@@ -94,3 +100,175 @@ def stored_entries(home: Path) -> list[tuple[bytes, int, bytes]]:
 def tend(tmp_path: Path) -> TendCLI:
     """`tend` on a fresh home (not created yet: run `tend("init", ...)` first)."""
     return TendCLI(tmp_path / "home")
+
+
+# --- devices and people, made directly (library tests that need no pairing) ------------------
+
+
+def new_person_device(space: bytes, like: DeviceKeys | None = None) -> DeviceKeys:
+    """A device of a new person in `space` (their own root); with `like`, holding the same space
+    keys and epoch as that device, as a paired partner's would."""
+    from tend.core import keys
+    from tend.core.ids import SpaceId
+
+    root = keys.new_root()
+    device = DeviceKeys.generate(SpaceId(space), keys.PersonSecrets.from_root(root), root)
+    if like is not None:
+        device.space_keys, device.epoch = dict(like.space_keys), like.epoch
+    return device
+
+
+def another_device_of(of: DeviceKeys) -> DeviceKeys:
+    """A second device of the same person as `of`: the same identity and keys, its own log."""
+    import dataclasses
+
+    from tend.core import keys
+
+    return dataclasses.replace(
+        of,
+        sign_seed=keys.new_signing_seed(),
+        dh_secret=keys.new_dh_secret(),
+        local_key=keys.new_key(),
+        space_keys=dict(of.space_keys),
+        settings={},
+        anchors=dict(of.anchors),
+        root=None,
+    )
+
+
+def started(journal: Journal, name: str | None = None, label: str = "") -> Journal:
+    """Write a journal's first entries (its own claim, and a name), as Journal.begin does."""
+    from tend.core.events import PersonNamed
+
+    journal.record(journal.own_claim(label))
+    if name:
+        journal.record(PersonNamed(person=journal.device.person, name=name))
+    return journal
+
+
+# --- pairing and exchanging entries without a relay (library tests) ----------------------------
+
+
+def invite(host: Journal, home: Path, *, own: bool, name: str | None, label: str = "") -> Journal:
+    """Bring a new device into `host`'s journal through a real invitation (no relay needed)."""
+    from tend.core import pairing
+
+    code_keys = pairing.derive(pairing.new_code())
+    bundle = pairing.make_bundle(host, code_keys, own_device=own, relay="http://127.0.0.1:1")
+    joined, reply = pairing.join(home, code_keys, bundle, name=name, label=label or home.name)
+    pairing.accept(host, code_keys, reply, own_device=own)
+    return joined
+
+
+def entries_of(journal: Journal) -> list[bytes]:
+    return [s.entry for s in journal.store.since(0)]
+
+
+def gossip(*journals: Journal) -> None:
+    """Every journal ingests what every other holds, as sync through a relay would."""
+    from tend.core.ingest import ingest
+
+    for _round in range(2):  # a second round brings in what arrived only via a third
+        for target in journals:
+            for source in journals:
+                if source is not target:
+                    ingest(target, entries_of(source))
+
+
+# --- a real relay on 127.0.0.1, and pairing through it with the real command -------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Relay:
+    """`tend relay serve` as a subprocess that can be killed and started again on one db."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.db = folder / "relay.db"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = folder / "relay.log"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    tend_executable(),
+                    "relay",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--db",
+                    str(self.db),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=tend_env(),
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the relay did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.proc = None
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[Relay]:
+    folder = tmp_path / "relay"
+    folder.mkdir()
+    running = Relay(folder)
+    running.start()
+    yield running
+    running.stop()
+
+
+def pair(
+    inviter: TendCLI, joiner: TendCLI, relay: Relay, *extra: str, name: str | None = "Alex"
+) -> tuple[str, str]:
+    """Run `tend invite` and `tend join` against each other; returns both safety-code lines."""
+    proc = subprocess.Popen(
+        inviter.argv("invite", "--relay", relay.url, "--wait", "60", *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=tend_env(),
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.startswith("Invite code: "), (first, proc.stderr.read() if proc.stderr else "")
+    code = first.split(": ", 1)[1].strip()
+    joined = joiner.ok("join", code, "--relay", relay.url, *(("--name", name) if name else ()))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    inviter_code = next(line for line in out.splitlines() if "Safety code" in line)
+    joiner_code = next(line for line in joined.splitlines() if "Safety code" in line)
+    return inviter_code, joiner_code

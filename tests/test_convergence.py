@@ -26,7 +26,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tend.core import clock, keys, projections, shared
+from tend.core import clock, projections
 from tend.core.cache import Item
 from tend.core.events import (
     CheckIn,
@@ -37,13 +37,13 @@ from tend.core.events import (
     JoyIdea,
     JoyStatus,
     Milestone,
-    PersonNamed,
     Retraction,
 )
-from tend.core.ids import EventId, LogId, PersonId, new_log_id, new_person_id
+from tend.core.ids import EventId, LogId, PersonId
 from tend.core.journal import Journal
 from tend.core.keystore import DeviceKeys
 from tend.core.store import MemoryLogStore
+from tend.tests.conftest import another_device_of, new_person_device, started
 
 BASE = dt.datetime(2026, 3, 9, 6, 0, tzinfo=dt.UTC)  # a Monday morning
 ZONES = (dt.UTC, dt.timezone(dt.timedelta(hours=1)), dt.timezone(dt.timedelta(hours=-5)))
@@ -98,18 +98,9 @@ class Device:
 
 
 def extra_device(of: DeviceKeys, *, same_person: bool) -> DeviceKeys:
-    """Another device in the same space: Sam's (shares the private key) or the partner's."""
-    return DeviceKeys(
-        space=of.space,
-        person=of.person if same_person else new_person_id(),
-        log=new_log_id(),
-        sign_seed=keys.new_signing_seed(),
-        dh_secret=keys.new_dh_secret(),
-        epoch=of.epoch,
-        space_keys=dict(of.space_keys),
-        private_key=of.private_key if same_person else keys.new_key(),
-        local_key=keys.new_key(),
-    )
+    """Another device in the same space: Sam's (same identity and private key) or the partner's."""
+    device: DeviceKeys = another_device_of(of) if same_person else new_person_device(of.space, of)
+    return device
 
 
 def sync(into: Journal, source: Journal, received_ms: int) -> None:
@@ -121,7 +112,9 @@ def sync(into: Journal, source: Journal, received_ms: int) -> None:
     into.store.append([], meta={"hlc": moved.to_bytes(8, "big")})
 
 
-def run(step: Step, devices: list[Device], received_ms: int) -> None:
+def run(
+    step: Step, devices: list[Device], received_ms: int, made: dict[str, list[EventId]]
+) -> None:
     me = devices[step.dev % len(devices)]
     if step.kind == "sync":
         source = devices[step.a % len(devices)]
@@ -131,7 +124,10 @@ def run(step: Step, devices: list[Device], received_ms: int) -> None:
     me.at(step.minute)
     mine = me.recorded
     checkins = [e for e in mine if isinstance(e.body, CheckIn)]
-    week, joy, goal = WEEKS[step.b % 2], JOYS[step.a % len(JOYS)], GOALS[step.a % len(GOALS)]
+    # Shared objects are made by one event (their id is its id) and then edited by anyone;
+    # an edit may name one a device has not received yet, or a fixed id nobody made.
+    joys, goals = [*made["joy"], *JOYS], [*made["goal"], *GOALS]
+    week, joy, goal = WEEKS[step.b % 2], joys[step.a % len(joys)], goals[step.a % len(goals)]
     j = me.journal
     if step.kind == "retract" and mine:
         ev = j.record(Retraction(target=mine[step.a % len(mine)].id))
@@ -149,19 +145,22 @@ def run(step: Step, devices: list[Device], received_ms: int) -> None:
     elif step.kind == "gratitude":
         ev = j.record(Gratitude(text=f"thank you for {step.a}"))
     elif step.kind == "joy":
-        ev = j.record(JoyIdea(item=joy, week=week, title=f"joy {step.a}", cost=step.b % 4))
+        ev = j.record(lambda i: JoyIdea(item=i, week=week, title=f"joy {step.a}", cost=step.b % 4))
+        made["joy"].append(ev.id)
     elif step.kind == "joy.status":
         status = ("idea", "planned", "done", "let-go")[step.b % 4]
         ev = j.record(JoyStatus(item=joy, week=week, status=status))
     elif step.kind == "goal.set":
         ev = j.record(
-            GoalSet(
-                goal=goal,
+            lambda g: GoalSet(
+                goal=g if step.b % 2 else goal,  # a new goal, or an edit of one
                 title="one tender-touch session a week",
                 per_week=1 + step.b,
                 flare_rule="pause",
             )
         )
+        if ev.id == getattr(ev.body, "goal", None):
+            made["goal"].append(ev.id)
     elif step.kind == "goal.week":
         outcome = ("met", "adapted", "paused")[step.b % 3]
         ev = j.record(GoalWeek(goal=goal, week=week, outcome=outcome))
@@ -227,7 +226,7 @@ def seen_by(journal: Journal) -> dict[str, Any]:
         "timeline": projections.timeline(items),
         "today": [projections.today(items, me, day) for day in DAYS],
         "week": projections.period(items, *projections.week_bounds(BASE.date())),
-        "docs": {doc: shared.read(journal.changes_for(doc)) for doc in docs},
+        "docs": {doc: projections.board(items, doc) for doc in docs},
     }
 
 
@@ -254,11 +253,11 @@ def test_every_delivery_order_of_the_same_entries_ends_in_the_same_journal(
             partner = with_partner and k == n_devices - 1
             keyset = extra_device(first.device, same_person=not partner)
             devices.append(Device(Journal(home, keyset, MemoryLogStore()), zones[k], []))
-            if partner:
-                devices[-1].at(0)
-                devices[-1].journal.record(PersonNamed(person=keyset.person, name="Alex"))
+            devices[-1].at(0)
+            started(devices[-1].journal, "Alex" if partner else None)
+        made: dict[str, list[EventId]] = {"joy": [], "goal": []}
         for number, step in enumerate(steps):
-            run(step, devices, received_ms=number)
+            run(step, devices, received_ms=number, made=made)
 
         logs = all_entries(devices)
         total = sum(len(entries) for entries in logs.values())
@@ -287,15 +286,13 @@ def test_every_delivery_order_of_the_same_entries_ends_in_the_same_journal(
 
 def test_recording_a_shared_value_the_document_already_holds_is_accepted(tmp_path: Path) -> None:
     journal = Journal.create(tmp_path / "a", "Sam", now=lambda: BASE)
-    journal.record(JoyIdea(item=JOYS[0], week=WEEKS[0], title="picnic"))
-    done = journal.record(JoyStatus(item=JOYS[0], week=WEEKS[0], status="done"))
-    # Automerge makes no change for a put that changes nothing; the event is still recorded.
-    again = journal.record(JoyStatus(item=JOYS[0], week=WEEKS[0], status="done"))
+    joy = journal.record(lambda i: JoyIdea(item=i, week=WEEKS[0], title="picnic")).id
+    done = journal.record(JoyStatus(item=joy, week=WEEKS[0], status="done"))
+    again = journal.record(JoyStatus(item=joy, week=WEEKS[0], status="done"))
 
-    assert (done.change is not None, again.change) == (True, None)
     assert [e.id for e in journal.events()][-2:] == [done.id, again.id]
-    assert shared.read(journal.changes_for(f"joy/{WEEKS[0]}")) == {
-        JOYS[0].hex(): {
+    assert projections.board(journal.items(), f"joy/{WEEKS[0]}") == {
+        joy.hex(): {
             "title": "picnic",
             "cost": 1,
             "status": "done",

@@ -141,6 +141,9 @@ def test_the_committed_json_is_what_make_vectors_writes() -> None:
     assert module.dump(module.build_entry_vectors()) == (VECTORS / "entry.json").read_text(
         encoding="utf-8"
     )
+    assert module.dump(module.build_identity_vectors()) == (VECTORS / "identity.json").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_the_envelope_vector_in_docs_protocol_md_is_the_committed_one() -> None:
@@ -150,6 +153,26 @@ def test_the_envelope_vector_in_docs_protocol_md_is_the_committed_one() -> None:
     case = next(c for c in VALID if c["name"] == "one-byte")
     for field in ("envelope", "key", "key_id", "salt", "aad", "enc_key", "nonce", "commitment"):
         assert case[field] in doc, field
+
+
+def test_the_uses_of_the_envelope_in_docs_protocol_md_name_the_contexts_the_code_seals_with() -> (
+    None
+):
+    from tend.core import cache, journal, keystore, pairing, rotation
+
+    doc = (VECTORS.parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+    uses = doc.split("### Uses of the envelope", 1)[1].split("\n## ", 1)[0]
+    for context in (
+        journal._PRIVATE_AAD,
+        rotation._CONTEXT,
+        pairing._BUNDLE,
+        pairing._REPLY,
+        keystore._AAD,
+        cache._AAD,
+        b"tend/seal-to",
+    ):
+        assert f'"{context.decode()}"' in uses, context
+    assert "77-byte header" in uses
 
 
 # --- behaviour around the vectors -------------------------------------------------------------

@@ -52,10 +52,14 @@ LOG = LogId(bytes(range(32, 48)))
 ONE_OF_EACH: list[Payload] = [
     PersonNamed(person=PERSON, name="Sam"),
     DeviceAdded(
-        device=LOG, person=PERSON, sign_pub=bytes(32), dh_pub=bytes([1]) * 32, label="phone"
+        sign_pub=bytes(32),
+        dh_pub=bytes([1]) * 32,
+        identity=bytes([3]) * 96,
+        cert=bytes([4]) * 64,
+        label="phone",
     ),
-    DeviceRemoved(device=LOG),
-    KeyRotated(epoch=2, removed=LOG, sealed=((bytes([2]) * 16, b"sealed key"),)),
+    DeviceRemoved(device=LOG, upto=3, upto_hash=bytes([5]) * 32, proof=bytes([6]) * 64),
+    KeyRotated(record=b"\x87a rotation record", signature=bytes([7]) * 64),
     CheckIn(
         day="gentle",
         energy=4,
@@ -149,12 +153,29 @@ def test_every_payload_type_round_trips_through_the_codec(body: Payload) -> None
     assert decoded.type == body.TYPE
 
 
-def test_supersedes_and_change_bytes_round_trip() -> None:
-    ev = event(CheckIn(day="rest"), supersedes=EventId(bytes([7]) * 16), change=b"\x85o\x4a\x83")
+def test_supersedes_and_the_seen_vector_round_trip() -> None:
+    seen = ((LogId(bytes([1]) * 16), 12), (LogId(bytes([2]) * 16), 0))
+    ev = event(CheckIn(day="rest"), supersedes=EventId(bytes([7]) * 16), seen=seen)
 
     assert decode_event(encode_event(ev)) == ev
 
 
+def test_a_device_added_names_the_device_its_key_owns_and_the_person_its_identity_is() -> None:
+    from tend.core.header import log_id_of
+    from tend.core.identity import person_of
+
+    added = ONE_OF_EACH[1]
+    assert isinstance(added, DeviceAdded)
+    assert added.device == log_id_of(added.sign_pub)
+    assert added.person == person_of(added.identity)
+
+
+# Anything a person can write: every character but controls (a newline is fine) and the
+# bidirectional overrides, which validation refuses (see test_control_characters_*).
+WORDS = st.characters(
+    blacklist_categories=("Cc", "Cs"),
+    blacklist_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+) | st.just("\n")
 CHECK_IN_FIELDS = st.fixed_dictionaries(
     {
         "day": st.none() | st.sampled_from(DAY_KINDS),
@@ -162,10 +183,10 @@ CHECK_IN_FIELDS = st.fixed_dictionaries(
         "pain": st.none() | st.integers(0, 10),
         "mood": st.none() | st.integers(1, 5),
         "needs": st.lists(
-            st.text(min_size=1, max_size=MAX_TITLE).filter(str.strip), max_size=MAX_CHIPS
+            st.text(WORDS, min_size=1, max_size=MAX_TITLE).filter(str.strip), max_size=MAX_CHIPS
         ).map(tuple),
-        "offer": st.none() | st.text(max_size=50),
-        "note": st.none() | st.text(max_size=MAX_TEXT),
+        "offer": st.none() | st.text(WORDS, max_size=50),
+        "note": st.none() | st.text(WORDS, max_size=MAX_TEXT),
     }
 )
 
@@ -217,11 +238,45 @@ def test_any_valid_check_in_round_trips(body: CheckIn) -> None:
         ("name", lambda: PersonNamed(person=PERSON, name="")),
         (
             "sign_pub",
-            lambda: DeviceAdded(device=LOG, person=PERSON, sign_pub=bytes(31), dh_pub=bytes(32)),
+            lambda: DeviceAdded(
+                sign_pub=bytes(31), dh_pub=bytes(32), identity=bytes(96), cert=bytes(64)
+            ),
+        ),
+        (
+            "identity",
+            lambda: DeviceAdded(
+                sign_pub=bytes(32), dh_pub=bytes(32), identity=bytes(95), cert=bytes(64)
+            ),
+        ),
+        (
+            "cert",
+            lambda: DeviceAdded(sign_pub=bytes(32), dh_pub=bytes(32), identity=bytes(96), cert=b""),
+        ),
+        (
+            "upto",
+            lambda: DeviceRemoved(device=LOG, upto=-1, upto_hash=bytes(32), proof=bytes(64)),
+        ),
+        (
+            "proof",
+            lambda: DeviceRemoved(device=LOG, upto=1, upto_hash=bytes(32), proof=bytes(63)),
         ),
         ("box", lambda: Sealed(box=b"")),
-        ("epoch", lambda: KeyRotated(epoch=1, removed=LOG, sealed=((ID, b"k"),))),
-        ("sealed", lambda: KeyRotated(epoch=2, removed=LOG, sealed=())),
+        ("record", lambda: KeyRotated(record=b"", signature=bytes(64))),
+        ("signature", lambda: KeyRotated(record=b"r", signature=bytes(32))),
+        ("note", lambda: CheckIn(note="a window title\x1b]0;owned\x07")),
+        ("note", lambda: CheckIn(note="clipboard \x1b]52;c;aGk=\x07")),
+        ("text", lambda: Gratitude(text="reads backwards \u202e")),
+        ("name", lambda: PersonNamed(person=PERSON, name="Sam\x9b2J")),
+        (
+            "label",
+            lambda: DeviceAdded(
+                sign_pub=bytes(32),
+                dh_pub=bytes(32),
+                identity=bytes(96),
+                cert=bytes(64),
+                label="\x07",
+            ),
+        ),
         ("check-in", lambda: CheckIn()),
         ("partnership", lambda: PartnershipWeek(week="2026-W11")),
     ],
@@ -359,7 +414,11 @@ CORRUPT: dict[str, bytes] = {
     "local date as a number": record("gratitude", 1, {"text": "x"}, l=20260309),
     "local date not a date": record("gratitude", 1, {"text": "x"}, l="2026-02-30"),
     "supersedes as a number": record("gratitude", 1, {"text": "x"}, s=7),
-    "change as text": record("gratitude", 1, {"text": "x"}, c="change"),
+    "seen as a list": record("gratitude", 1, {"text": "x"}, k=[1, 2]),
+    "seen with a short log id": record("gratitude", 1, {"text": "x"}, k={b"short": 1}),
+    "seen with a negative seq": record("gratitude", 1, {"text": "x"}, k={bytes(16): -1}),
+    "a control character in a note": record("checkin", 2, {"note": "\x1b[2J"}),
+    "an ext value": msgpack.packb({"t": msgpack.ExtType(1, b"x")}),
     "energy 11": record("checkin", 2, {"energy": 11}),
     "mood 0": record("checkin", 2, {"mood": 0}),
     "empty check-in": record("checkin", 2, {}),
@@ -432,3 +491,21 @@ def test_any_value_in_any_field_of_a_valid_event_decodes_or_raises_corrupt_store
         return
     # Whatever decodes is a valid event that survives being written and read again.
     assert decode_event(encode_event(ev)) == ev
+
+
+@given(st.text(WORDS, min_size=1, max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_any_text_without_control_characters_is_accepted(words: str) -> None:
+    assert Gratitude(text=words + "x").text.endswith("x")
+
+
+@pytest.mark.parametrize(
+    "char", ["\x00", "\x07", "\x1b", "\t", "\r", "\x7f", "\x85", "\x9b", "\u202e", "\u2066"]
+)
+def test_control_characters_and_bidi_overrides_are_refused_in_every_text(char: str) -> None:
+    with pytest.raises(ValidationError):
+        Gratitude(text=f"thank you{char}")
+    with pytest.raises(ValidationError):
+        Milestone(title=f"a walk{char}")
+    with pytest.raises(ValidationError):
+        PersonNamed(person=PERSON, name=f"Sam{char}")

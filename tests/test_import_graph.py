@@ -1,8 +1,9 @@
 """The layers' import rules, read from the source with `ast`, and what `tend checkin` loads.
 
 core is the offline journal: it knows nothing of the network, the event loop or the command
-line. Only core/shared.py touches automerge; only core/envelope.py and core/keys.py touch
-cryptography, so the crypto surface stays two files. sync never reaches up into cli. And a
+line. Only core/automerge_export.py touches automerge; only core/envelope.py, core/keys.py and
+the public-key verifier core/logsig.py touch cryptography, so what can seal or open stays two
+files. sync never reaches up into cli. And a
 check-in, run as a process, loads neither the network stack, automerge nor the table renderer.
 """
 
@@ -60,9 +61,9 @@ def test_the_checker_sees_every_layer_and_resolves_relative_and_from_imports(
     tmp_path: Path,
 ) -> None:
     files = source_files()
-    assert {"core/journal.py", "core/shared.py", "cli/main.py"} <= set(files)
+    assert {"core/journal.py", "core/automerge_export.py", "cli/main.py"} <= set(files)
     assert "tend.core.errors" in files["cli/main.py"]
-    assert "tend.core.shared" in files["core/journal.py"]  # a function-level `from .. import`
+    assert "tend.core.automerge_export" in files["core/export.py"]  # a function-level import
     sample = tmp_path / "core" / "sample.py"
     sample.parent.mkdir()
     sample.write_text("from . import store\nfrom ..sync import client\nimport aiohttp.web\n")
@@ -81,12 +82,23 @@ def test_core_imports_no_network_event_loop_sync_or_cli(forbidden: str) -> None:
     assert importers(forbidden, files) == set()
 
 
-def test_only_core_shared_imports_automerge() -> None:
-    assert importers("automerge") == {"core/shared.py"}
+def test_only_the_automerge_export_imports_automerge() -> None:
+    assert importers("automerge") == {"core/automerge_export.py"}
 
 
-def test_only_core_envelope_and_core_keys_import_cryptography() -> None:
-    assert importers("cryptography") == {"core/envelope.py", "core/keys.py"}
+def test_only_core_envelope_core_keys_and_the_verifier_import_cryptography() -> None:
+    assert importers("cryptography") == {"core/envelope.py", "core/keys.py", "core/logsig.py"}
+
+
+def test_the_public_key_verifier_imports_no_secret_key_or_cipher() -> None:
+    # core/logsig.py is what the relay may use: Ed25519 verification, nothing that seals or opens.
+    crypto = {m for m in source_files()["core/logsig.py"] if m.startswith("cryptography")}
+    assert crypto <= {
+        "cryptography.exceptions",
+        "cryptography.exceptions.InvalidSignature",
+        "cryptography.hazmat.primitives.asymmetric.ed25519",
+        "cryptography.hazmat.primitives.asymmetric.ed25519.Ed25519PublicKey",
+    }
 
 
 def test_sync_imports_nothing_from_cli() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tend.core import envelope, keys, keystore
 from tend.core.errors import CorruptStore, InvalidEnvelope, WrongPassphrase
-from tend.core.ids import LogId, PersonId, SpaceId
+from tend.core.ids import SpaceId
 
 PASSPHRASE = "correct horse battery staple"
 CONTEXT = b"tend/test/seal-to"
@@ -153,8 +153,9 @@ def test_passphrase_key_depends_on_passphrase_salt_and_cost() -> None:
 
 
 def _device() -> keystore.DeviceKeys:
+    root = bytes(range(32))
     device = keystore.DeviceKeys.generate(
-        SpaceId(bytes(range(16))), PersonId(bytes(16)), LogId(bytes([7]) * 16)
+        SpaceId(bytes(range(16))), keys.PersonSecrets.from_root(root), root
     )
     device.space_keys[2] = keys.new_key()
     device.epoch = 2
@@ -168,6 +169,8 @@ def _secrets(device: keystore.DeviceKeys) -> dict[str, bytes]:
         "dh secret": device.dh_secret,
         "private key": device.private_key,
         "local key": device.local_key,
+        "identity seed": device.identity_seed,
+        "root": bytes(range(32)),
     }
     found.update({f"space key {e}": k for e, k in device.space_keys.items()})
     return found

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -12,10 +11,10 @@ from tend.core import entry, keys
 from tend.core.codec import decode_event
 from tend.core.errors import IntegrityError
 from tend.core.events import CheckIn, Sealed
-from tend.core.ids import new_log_id, new_person_id
 from tend.core.journal import Journal
 from tend.core.keystore import DeviceKeys
 from tend.core.store import MemoryLogStore
+from tend.tests.conftest import new_person_device, started
 
 
 class Clock:
@@ -29,12 +28,8 @@ class Clock:
 
 def partner_of(sam: Journal, clock: Clock) -> Journal:
     """A second person's device in the same space: same space keys, own private key."""
-    device = dataclasses.replace(
-        DeviceKeys.generate(sam.device.space, new_person_id(), new_log_id()),
-        space_keys=dict(sam.device.space_keys),
-        epoch=sam.device.epoch,
-    )
-    return Journal(sam.home, device, MemoryLogStore(), now=clock)
+    device: DeviceKeys = new_person_device(sam.device.space, like=sam.device)
+    return started(Journal(sam.home, device, MemoryLogStore(), now=clock), "Alex")
 
 
 def deliver(source: Journal, target: Journal) -> None:

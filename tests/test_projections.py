@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tend.core import keys
 from tend.core.cache import Item
 from tend.core.codec import decode_event
 from tend.core.events import (
@@ -31,7 +30,7 @@ from tend.core.events import (
     PersonNamed,
     Retraction,
 )
-from tend.core.ids import EventId, PersonId, new_log_id, new_person_id, new_space_id
+from tend.core.ids import EventId, PersonId, new_space_id
 from tend.core.journal import Journal
 from tend.core.keystore import DeviceKeys
 from tend.core.projections import (
@@ -45,6 +44,7 @@ from tend.core.projections import (
     week_bounds,
 )
 from tend.core.store import MemoryLogStore
+from tend.tests.conftest import new_person_device
 
 TZ = dt.timezone(dt.timedelta(hours=1))
 SUN = dt.date(2026, 3, 8)
@@ -63,17 +63,8 @@ def ms(when: dt.datetime) -> int:
 
 def partner_keys(of: DeviceKeys) -> DeviceKeys:
     """A device of another person in the same space: same space keys, own everything else."""
-    return DeviceKeys(
-        space=of.space,
-        person=new_person_id(),
-        log=new_log_id(),
-        sign_seed=keys.new_signing_seed(),
-        dh_secret=keys.new_dh_secret(),
-        epoch=1,
-        space_keys=dict(of.space_keys),
-        private_key=keys.new_key(),
-        local_key=keys.new_key(),
-    )
+    device: DeviceKeys = new_person_device(of.space, like=of)
+    return device
 
 
 def record(journal: Journal, when: dt.datetime, body: Payload, **kw: object) -> Event:
@@ -117,7 +108,7 @@ def couple(tmp_path: Path) -> Couple:
 
 def in_memory_couple() -> Couple:
     space = new_space_id()
-    keys_ = DeviceKeys.generate(space, new_person_id(), new_log_id())
+    keys_: DeviceKeys = new_person_device(space)
     sam = Journal(Path("unused"), keys_, MemoryLogStore())
     record(sam, at(SUN, 12), PersonNamed(person=keys_.person, name="Sam"))
     return make_couple(sam)

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tend.cli import charts
-from tend.core import keys, projections
+from tend.core import projections
 from tend.core.cache import Item
 from tend.core.codec import decode_event
 from tend.core.compare import Period, as_json, compare, parse_period, summarise
@@ -49,12 +49,12 @@ from tend.core.events import (
     PersonNamed,
     Retraction,
 )
-from tend.core.ids import PersonId, new_event_id, new_log_id, new_person_id, new_space_id
-from tend.core.journal import Journal
+from tend.core.ids import PersonId, new_space_id
+from tend.core.journal import Body, Journal
 from tend.core.keystore import DeviceKeys
 from tend.core.store import MemoryLogStore
 from tend.core.validate import week_of
-from tend.tests.conftest import TendCLI, tend_env
+from tend.tests.conftest import TendCLI, new_person_device, tend_env
 
 TZ = dt.timezone(dt.timedelta(hours=1))
 WIDTH = 80
@@ -104,17 +104,8 @@ class Clock:
 
 
 def partner_keys(of: DeviceKeys) -> DeviceKeys:
-    return DeviceKeys(
-        space=of.space,
-        person=new_person_id(),
-        log=new_log_id(),
-        sign_seed=keys.new_signing_seed(),
-        dh_secret=keys.new_dh_secret(),
-        epoch=1,
-        space_keys=dict(of.space_keys),
-        private_key=keys.new_key(),
-        local_key=keys.new_key(),
-    )
+    device: DeviceKeys = new_person_device(of.space, like=of)
+    return device
 
 
 @dataclass
@@ -141,18 +132,14 @@ def build_story(home: Path) -> Story:
     story = Story(home, sam.device.person, alex.device.person)
     ids = story.ids
 
-    def at(when: str, who: Journal, body: Payload, **kw: Any) -> Event:
+    def at(when: str, who: Journal, body: Body, **kw: Any) -> Event:
         clock.at = dt.datetime.fromisoformat(when + ":00").replace(tzinfo=TZ)
         return who.record(body, **kw)
 
-    goal, tea, kite, film, picnic = (new_event_id() for _ in range(5))
     at("2025-02-27T10", alex, PersonNamed(person=alex.device.person, name="Alex"))
-    at(
-        "2025-02-27T11",
-        sam,
-        GoalSet(goal=goal, title="one tender-touch session a week"),
-        event_id=goal,
-    )
+    goal = at(
+        "2025-02-27T11", sam, lambda g: GoalSet(goal=g, title="one tender-touch session a week")
+    ).id
     # March 2025: Sam has a flare and rests; one small win, one thank-you, a goal week met.
     at("2025-03-03T09", sam, CheckIn(day="flare", energy=3, pain=6))
     at("2025-03-03T10", alex, CheckIn(day="good", energy=6))
@@ -180,17 +167,13 @@ def build_story(home: Path) -> Story:
     at("2026-03-10T20", alex, Gratitude(text="thank you for the soup"))
     at("2026-03-11T08", sam, CheckIn(day="rest", energy=3))
     at("2026-03-11T12", alex, Celebration(milestone=ids["walk"].id, note="so proud"))
-    at(
-        "2026-03-11T13",
-        sam,
-        JoyIdea(item=tea, week="2026-W11", title="tea on the balcony"),
-        event_id=tea,
-    )
+    tea = at(
+        "2026-03-11T13", sam, lambda i: JoyIdea(item=i, week="2026-W11", title="tea on the balcony")
+    ).id
     at(
         "2026-03-11T14",
         sam,
-        JoyIdea(item=kite, week="2026-W11", title="kite flying", cost=2),
-        event_id=kite,
+        lambda i: JoyIdea(item=i, week="2026-W11", title="kite flying", cost=2),
     )
     at("2026-03-12T08", sam, CheckIn(day="flare", energy=2, pain=7))
     ids["photos"] = at(
@@ -204,11 +187,13 @@ def build_story(home: Path) -> Story:
     at("2026-03-14T20", sam, Gratitude(text="I appreciated your patience"))
     at("2026-03-15T20", sam, GoalWeek(goal=goal, week="2026-W11", outcome="adapted"))
     at("2026-03-22T20", sam, GoalWeek(goal=goal, week="2026-W12", outcome="met"))
-    at("2026-03-25T12", sam, JoyIdea(item=film, week="2026-W13", title="film night"), event_id=film)
+    film = at(
+        "2026-03-25T12", sam, lambda i: JoyIdea(item=i, week="2026-W13", title="film night")
+    ).id
     at("2026-03-27T20", sam, JoyStatus(item=film, week="2026-W13", status="done"))
     at("2026-03-29T20", sam, GoalWeek(goal=goal, week="2026-W13", outcome="paused"))
     # The week of 30 March has its Thursday in April: it belongs to April, not March.
-    at("2026-03-31T12", sam, JoyIdea(item=picnic, week="2026-W14", title="picnic"), event_id=picnic)
+    picnic = at("2026-03-31T12", sam, lambda i: JoyIdea(item=i, week="2026-W14", title="picnic")).id
     at("2026-03-31T18", sam, JoyStatus(item=picnic, week="2026-W14", status="done"))
     # April: Sam celebrates Alex's March small win late (the month view still shows it).
     ids["late-cheer"] = at("2026-04-02T10", sam, Celebration(milestone=ids["photos"].id))
@@ -479,13 +464,12 @@ def test_period_items_never_changes_a_period_whatever_was_recorded(
     actions: list[tuple[str, str, int, int]], first: int
 ) -> None:
     clock = Clock(on("2026-02-19"))
-    keys_sam = DeviceKeys.generate(new_space_id(), new_person_id(), new_log_id())
+    keys_sam: DeviceKeys = new_person_device(new_space_id())
     sam = Journal(Path("unused"), keys_sam, MemoryLogStore(), now=clock)
     alex = Journal(Path("unused"), partner_keys(keys_sam), MemoryLogStore(), now=clock)
     sam.record(PersonNamed(person=keys_sam.person, name="Sam"))
     alex.record(PersonNamed(person=alex.device.person, name="Alex"))
-    goal = new_event_id()
-    sam.record(GoalSet(goal=goal, title="walk"), event_id=goal)
+    goal = sam.record(lambda g: GoalSet(goal=g, title="walk")).id
     base = dt.date(2026, 2, 20)
     wins: list[Event] = []
     written: list[Event] = []

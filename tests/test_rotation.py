@@ -6,35 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from tend.core import pairing, rotation
+from tend.core import rotation, rotation_record
 from tend.core.codec import decode_event
 from tend.core.errors import UserError
 from tend.core.events import Gratitude
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
-
-
-def entries_of(journal: Journal) -> list[bytes]:
-    return [s.entry for s in journal.store.since(0)]
+from tend.tests.conftest import entries_of, gossip, invite
 
 
 def texts(journal: Journal) -> list[str]:
     return [e.body.text for e in journal.events() if isinstance(e.body, Gratitude)]
-
-
-def invite(host: Journal, home: Path, *, own: bool, name: str | None) -> Journal:
-    keys = pairing.derive(pairing.new_code())
-    bundle = pairing.make_bundle(host, keys, own_device=own, relay="")
-    joined, reply = pairing.join(home, keys, bundle, name=name, label=home.name)
-    pairing.accept(host, keys, reply)
-    return joined
-
-
-def gossip(*journals: Journal) -> None:
-    for target in journals:
-        for source in journals:
-            if source is not target:
-                ingest(target, entries_of(source))
 
 
 @pytest.fixture
@@ -87,7 +69,8 @@ def test_entries_a_removed_device_writes_later_are_refused(
     gossip(sam, alex)
     old.record(Gratitude(text="written by a lost phone"))
     report = ingest(sam, entries_of(old))
-    assert [r.reason for r in report.refused] == ["from a device removed from this space"]
+    # History, not an error: refused quietly and counted, never shown.
+    assert (report.refused, report.removed_history, report.applied) == ([], 1, 0)
     assert "written by a lost phone" not in texts(sam)
 
 
@@ -96,7 +79,10 @@ def test_the_rotation_is_sealed_to_every_device_that_stays(
 ) -> None:
     sam, alex, old = three
     rotated = rotation.remove_device(alex, old.device.log)
-    assert {bytes(d) for d, _sealed in rotated.sealed} == {sam.device.log, alex.device.log}
+    record = rotation_record.parse(rotated.record)
+    assert {bytes(d) for d, _sealed in record.sealed} == {sam.device.log, alex.device.log}
+    assert [r.device for r in record.removed] == [old.device.log]
+    assert rotation_record.signed_by(rotated.record, rotated.signature, alex.device.sign_public)
     last = decode_event(alex.items()[-1].raw)
     assert last.type == "key.rotated"
 
@@ -119,3 +105,103 @@ def test_a_partner_cannot_remove_the_other_persons_device(
     with pytest.raises(UserError, match="only one of their own devices"):
         rotation.remove_device(sam, old.device.log)
     assert sam.device.epoch == 1
+
+
+# --- removal closes the window, and only a signed removal ends a device's say -------------------
+
+
+def test_entries_a_removed_device_wrote_before_its_removal_reached_us_are_hidden_after(
+    three: tuple[Journal, Journal, Journal],
+) -> None:
+    sam, alex, old = three
+    gossip(sam, alex, old)
+    cutoff = old.store.head(old.device.log)
+    # The lost phone's new holder writes; Sam gets it before Alex removes the phone ...
+    old.record(Gratitude(text="written by whoever has the phone"))
+    ingest(sam, entries_of(old))
+    assert "written by whoever has the phone" in texts(sam)
+    # ... Alex had not seen that entry when removing: it is after the removal's cutoff.
+    alex_view = {s.seq for s in alex.store.log_entries(old.device.log)}
+    assert max(alex_view) == cutoff[0]  # type: ignore[index]
+    rotation.remove_device(alex, old.device.log)
+    ingest(sam, entries_of(alex))
+    assert "written by whoever has the phone" not in texts(sam)
+    assert sam.roster().cutoffs == {old.device.log: cutoff[0]}  # type: ignore[index]
+
+
+def test_unsent_entries_under_a_revoked_epoch_are_resealed_before_they_leave(
+    three: tuple[Journal, Journal, Journal],
+) -> None:
+    from tend.core import reseal
+    from tend.core.header import Header
+
+    sam, alex, old = three
+    gossip(sam, alex, old)
+    relay_has = int(sam.store.head(sam.device.log)[0])  # type: ignore[index]
+    # Sam writes offline, not knowing Alex is removing the old phone meanwhile.
+    sam.record(Gratitude(text="written offline"))
+    sam.record(Gratitude(text="also offline"))
+    rotation.remove_device(alex, old.device.log)
+    ingest(sam, entries_of(alex))
+    assert sam.device.epoch == 2
+
+    assert reseal.reseal_unsent(sam, relay_has) == 2
+
+    tail = [s.entry for s in sam.store.log_entries(sam.device.log)][relay_has:]
+    assert [Header.decode(raw).epoch for raw in tail] == [2, 2]
+    report = ingest(old, entries_of(sam))
+    assert "written offline" not in texts(old) and report.sealed_away == 2
+    assert ingest(alex, entries_of(sam)).refused == []
+    assert texts(alex)[-2:] == ["written offline", "also offline"]
+    assert texts(sam)[-2:] == ["written offline", "also offline"]
+
+
+def test_a_rekey_from_the_relay_is_believed_only_as_far_as_its_signatures_go(
+    three: tuple[Journal, Journal, Journal], tmp_path: Path
+) -> None:
+    from tend.core.errors import MalformedRecord
+
+    sam, alex, old = three
+    gossip(sam, alex, old)
+    rotated = rotation.remove_device(alex, old.device.log)
+    # Sam, offline during the rotation, is handed it by the relay: a copy for Sam, signed.
+    outcome = rotation.adopt_rekey(sam, rotated.record, rotated.signature)
+    assert (outcome.result, outcome.signer_known) == (rotation.Rekeyed.ADOPTED, True)
+    # The removed phone finds its own removal, signed by its own person: it was removed.
+    assert rotation.adopt_rekey(old, rotated.record, rotated.signature).result is (
+        rotation.Rekeyed.REMOVED
+    )
+    # A record whose signature is not its signer's is refused outright.
+    with pytest.raises(MalformedRecord):
+        rotation.adopt_rekey(sam, rotated.record, bytes(64))
+    for junk in (b"", b"\x00" * 10, b"\x91\xc0", rotated.record[:-3]):
+        with pytest.raises(MalformedRecord):
+            rotation.adopt_rekey(sam, junk, rotated.signature)
+
+
+def test_a_rotation_that_leaves_a_device_out_without_its_persons_removal_is_not_a_removal(
+    three: tuple[Journal, Journal, Journal],
+) -> None:
+    from tend.core import keys, rotation_record
+    from tend.core.capability import hash_for
+
+    sam, alex, old = three
+    gossip(sam, alex, old)
+    # Sam's device (a member) signs a rotation that simply leaves Alex's old phone out.
+    record = rotation_record.RotationRecord(
+        space=sam.device.space,
+        epoch=2,
+        previous=hash_for(sam.device.space_key),
+        capability=hash_for(keys.new_key()),
+        sealed=((sam.device.log, b"\x01" * 40),),
+        removed=(),
+        signer=sam.device.log,
+    ).encode()
+    signature = keys.sign(sam.device.sign_seed, rotation_record.signing_input(record))
+    outcome = rotation.adopt_rekey(old, record, signature)
+    assert (outcome.result, outcome.signer, outcome.signer_known) == (
+        rotation.Rekeyed.LEFT_OUT,
+        sam.device.log,
+        True,
+    )
+    assert old.device.epoch == 1 and 2 not in old.device.space_keys

@@ -17,8 +17,8 @@ import pytest
 from tend.core import keys
 from tend.core.entry import build
 from tend.core.errors import ChainError, CorruptStore
-from tend.core.header import GENESIS, Header, entry_hash
-from tend.core.ids import LogId, Seq, SpaceId, new_log_id, new_space_id
+from tend.core.header import GENESIS, Header, entry_hash, first_header, log_id_of
+from tend.core.ids import LogId, Seq, SpaceId, new_space_id
 from tend.core.store import LogStore, MemoryLogStore, SqliteLogStore, StoredEntry
 
 
@@ -27,12 +27,19 @@ class Writer:
     """One device's log: builds real, signed, sealed, chained entries."""
 
     space: SpaceId
-    log: LogId
     key: bytes
     seed: bytes
+    epoch: int = 1
+
+    @property
+    def log(self) -> LogId:
+        return log_id_of(keys.signing_public(self.seed))
 
     def entry(self, seq: int, prev: bytes, event: bytes = b"event") -> bytes:
-        header = Header(self.space, self.log, Seq(seq), 1, prev)
+        if seq == 1:
+            header = first_header(self.space, keys.signing_public(self.seed), self.epoch)
+        else:
+            header = Header(self.space, self.log, Seq(seq), self.epoch, prev)
         return build(header, event + b"#" + str(seq).encode(), self.seed, self.key)
 
     def chain(self, n: int, event: bytes = b"event") -> list[bytes]:
@@ -57,12 +64,12 @@ def key() -> bytes:
 
 @pytest.fixture
 def alice(space: SpaceId, key: bytes) -> Writer:
-    return Writer(space, new_log_id(), key, keys.new_signing_seed())
+    return Writer(space, key, keys.new_signing_seed())
 
 
 @pytest.fixture
 def bob(space: SpaceId, key: bytes) -> Writer:
-    return Writer(space, new_log_id(), key, keys.new_signing_seed())
+    return Writer(space, key, keys.new_signing_seed())
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -217,10 +224,13 @@ def test_a_wrong_prev_hash_is_refused(store: LogStore, alice: Writer) -> None:
     assert everything(store) == before
 
 
-def test_a_first_entry_must_follow_genesis(store: LogStore, alice: Writer) -> None:
-    stray = alice.entry(1, bytes([1]) * 32)
+def test_a_first_entry_must_carry_the_key_its_log_id_derives_from(
+    store: LogStore, alice: Writer, bob: Writer
+) -> None:
+    (a1,) = alice.chain(1)
+    stray = a1[:45] + keys.signing_public(bob.seed) + a1[77:]  # bob's key in alice's log
 
-    with pytest.raises(ChainError, match="broken chain"):
+    with pytest.raises(ChainError, match="the log id is not the one its key owns"):
         store.append([(stray, 1)])
 
     assert everything(store) == ([], {}, 0)
@@ -321,7 +331,7 @@ def test_the_sqlite_database_itself_refuses_to_change_or_delete_entries(
 
     raw = sqlite3.connect(path)
     try:
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with pytest.raises(sqlite3.DatabaseError, match=r"append-only|keep their place"):
             raw.execute(statement)
         raw.rollback()
     finally:
@@ -387,3 +397,101 @@ def test_entry_at_finds_exactly_the_stored_bytes(store: LogStore, alice: Writer)
         a2,
         None,
     )
+
+
+# --- re-sealing this device's unsent tail, the one exception to append-only --------------------
+
+
+def test_reseal_swaps_a_tail_for_one_that_chains_in_its_place(
+    store: LogStore, alice: Writer, bob: Writer
+) -> None:
+    old = alice.chain(3)
+    store.append([(old[0], 1), (bob.chain(1)[0], 2), (old[1], 3), (old[2], 4)])
+    rows_before = {r.rowid: (r.log, r.seq, r.received_at) for r in store.since(0)}
+    newer = Writer(alice.space, alice.key, alice.seed, epoch=2)
+    tail = [newer.entry(2, entry_hash(old[0]))]
+    tail.append(newer.entry(3, entry_hash(tail[0])))
+
+    store.reseal(alice.log, tail)
+
+    assert [r.entry for r in store.log_entries(alice.log)] == [old[0], *tail]
+    assert store.head(alice.log) == (3, entry_hash(tail[1]))
+    assert {r.rowid: (r.log, r.seq, r.received_at) for r in store.since(0)} == rows_before
+
+
+@pytest.mark.parametrize("wrong", ["short", "unchained", "other log"])
+def test_reseal_refuses_a_tail_that_does_not_replace_the_same_entries_and_changes_nothing(
+    store: LogStore, alice: Writer, bob: Writer, wrong: str
+) -> None:
+    old = alice.chain(3)
+    store.append([(raw, n) for n, raw in enumerate(old, 1)])
+    before = everything(store)
+    newer = Writer(alice.space, alice.key, alice.seed, epoch=2)
+    two = newer.entry(2, entry_hash(old[0]))
+    tail = {
+        "short": [two],  # leaves seq 3 behind
+        "unchained": [two, newer.entry(3, bytes(32))],
+        "other log": bob.chain(3)[1:],
+    }[wrong]
+
+    with pytest.raises(ChainError):
+        store.reseal(alice.log, tail)
+
+    assert everything(store) == before
+
+
+def test_outside_reseal_the_database_still_refuses_to_change_an_entry(
+    tmp_path: Path, alice: Writer, bob: Writer
+) -> None:
+    path = tmp_path / "journal.db"
+    _fill(path, alice, bob)
+    raw = sqlite3.connect(path)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="keep their place"):
+            raw.execute("UPDATE entries SET seq = 9 WHERE rowid = 1")
+        raw.rollback()
+    finally:
+        raw.close()
+
+
+def test_a_damaged_meta_value_is_read_as_damaged_bytes_and_can_be_repaired(
+    tmp_path: Path, alice: Writer
+) -> None:
+    path = tmp_path / "journal.db"
+    store = SqliteLogStore(path)
+    (a1,) = alice.chain(1)
+    store.append([(a1, 1)], meta={"hlc": (5).to_bytes(8, "big")})
+    store.close()
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE meta SET value = 'not bytes' WHERE key = 'hlc'")
+    raw.commit()
+    raw.close()
+
+    store = SqliteLogStore(path)
+    try:
+        assert store.meta("hlc") == b""
+        store.replace_meta("hlc", (7).to_bytes(8, "big"))
+        assert store.meta("hlc") == (7).to_bytes(8, "big")
+    finally:
+        store.close()
+
+
+def test_a_stored_row_with_text_where_bytes_belong_is_reported_as_damage(
+    tmp_path: Path, alice: Writer
+) -> None:
+    path = tmp_path / "journal.db"
+    store = SqliteLogStore(path)
+    store.append([(alice.chain(1)[0], 1)])
+    store.close()
+    raw = sqlite3.connect(path)
+    raw.execute("DROP TRIGGER entries_are_append_only_update")
+    raw.execute("UPDATE entries SET entry = 'text, not bytes'")
+    raw.commit()
+    raw.close()
+
+    store = SqliteLogStore(path)
+    try:
+        with pytest.raises(CorruptStore, match="wrong type"):
+            list(store.since(0))
+    finally:
+        store.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tend.core import pairing, projections, shared
+from tend.core import pairing, projections
 from tend.core.events import CheckIn, Gratitude, JoyIdea, JoyStatus, Milestone, Retraction
 from tend.core.ids import EventId, PersonId
 from tend.core.ingest import ingest
@@ -62,9 +62,11 @@ def act(journal: Journal, action: int, rng: random.Random) -> None:
         case 2:
             journal.record(Gratitude(text=f"thanks {rng.randint(0, 99)}"))
         case 3:
-            journal.record(JoyIdea(item=JOY, week=WEEK, title="tea", cost=1))
+            journal.record(lambda item: JoyIdea(item=item, week=WEEK, title="tea", cost=1))
         case 4:
-            journal.record(JoyStatus(item=JOY, week=WEEK, status=rng.choice(["done", "let-go"])))
+            known = [*projections.board(journal.items(), f"joy/{WEEK}"), JOY.hex()]
+            item = EventId(bytes.fromhex(rng.choice(known)))
+            journal.record(JoyStatus(item=item, week=WEEK, status=rng.choice(["done", "let-go"])))
         case _:
             mine = [e for e in journal.events() if e.author == journal.device.person]
             if mine:
@@ -77,7 +79,7 @@ def state(journal: Journal) -> object:
         [i.order for i in items],
         [(e.id, e.body) for e in projections.timeline(items)],
         projections.today(items, ME, dt.date(2026, 3, 20)).people,
-        shared.read(projections.changes(items, f"joy/{WEEK}")),
+        projections.board(items, f"joy/{WEEK}"),
     )
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,105 +14,9 @@ import pytest
 
 from tend.core.events import CheckIn
 from tend.core.journal import Journal
-from tend.tests.conftest import TendCLI, tend_env, tend_executable
+from tend.tests.conftest import Relay, TendCLI, free_port, pair, tend_env
 
 SECRET_WORDS = ("Zephyrine", "Quillonbrae", "marmalade-umbrella-7731", "lavender-ferry-4410")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Relay:
-    """`tend relay serve` as a subprocess that can be killed and started again on one db."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.db = folder / "relay.db"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = folder / "relay.log"
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    tend_executable(),
-                    "relay",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--db",
-                    str(self.db),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=tend_env(),
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("the relay did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-            self.proc = None
-
-
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[Relay]:
-    folder = tmp_path / "relay"
-    folder.mkdir()
-    running = Relay(folder)
-    running.start()
-    yield running
-    running.stop()
-
-
-def pair(
-    inviter: TendCLI, joiner: TendCLI, relay: Relay, *extra: str, name: str | None = "Alex"
-) -> tuple[str, str]:
-    """Run `tend invite` and `tend join` against each other; returns both safety-code lines."""
-    proc = subprocess.Popen(
-        inviter.argv("invite", "--relay", relay.url, "--wait", "60", *extra),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=tend_env(),
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert first.startswith("Invite code: "), (first, proc.stderr.read() if proc.stderr else "")
-    code = first.split(": ", 1)[1].strip()
-    joined = joiner.ok("join", code, "--relay", relay.url, *(("--name", name) if name else ()))
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    inviter_code = next(line for line in out.splitlines() if "Safety code" in line)
-    joiner_code = next(line for line in joined.splitlines() if "Safety code" in line)
-    return inviter_code, joiner_code
 
 
 def entry_count(home: Path) -> int:
@@ -323,48 +225,3 @@ def test_watching_devices_receive_each_others_entries_live(
         watcher.send_signal(signal.SIGTERM)
         watcher.communicate(timeout=20)
     assert watcher.returncode == 0
-
-
-def test_a_log_wedged_on_the_relay_still_lets_the_device_catch_up(
-    couple: tuple[TendCLI, TendCLI],
-    relay: Relay,
-) -> None:
-    import asyncio
-    import os as _os
-
-    from tend.core.header import Header, entry_hash
-    from tend.core.ids import LogId, Seq, SpaceId
-    from tend.sync.relay_store import SqliteRelayStore
-
-    sam, alex = couple
-    sam.ok("sync")
-    journal = Journal.open(sam.home)
-    seq, last_hash = journal.store.head(journal.device.log)  # type: ignore[misc]
-    space, log, epoch = journal.device.space, journal.device.log, journal.device.epoch
-    journal.close()
-    relay.stop()
-    junk = Header(SpaceId(space), LogId(log), Seq(seq + 1), epoch, last_hash).encode()
-    junk += _os.urandom(400)  # someone with the capability wrote at Sam's next position
-
-    async def wedge() -> None:
-        store = await SqliteRelayStore.open(relay.db)
-        try:
-            await store.put(SpaceId(space), [junk])
-        finally:
-            await store.close()
-
-    asyncio.run(wedge())
-    relay.start()
-    assert entry_hash(junk) != last_hash
-    alex.ok("gratitude", "for the tea, after the wedge")
-    seen_by_alex = alex("sync")  # uploads, then refuses the junk in Sam's log
-    assert seen_by_alex.returncode == 3 and "Sam's device" in seen_by_alex.stderr
-    sam.ok("checkin", "--day", "rest")
-    sam.ok("checkin", "--day", "gentle")  # the relay takes seq+1 as held; this one it refuses
-    result = sam("sync")
-    assert result.returncode == 3, result.stderr
-    assert "Sam's device" in result.stderr and "fork" in result.stderr
-    assert "refused by the relay: an upload from this device" in result.stderr
-    texts = [e["fields"].get("text") for e in timeline(sam)]
-    assert "for the tea, after the wedge" in texts  # catching up still ran
-    assert [e["type"] for e in timeline(sam)][-1] == "checkin"  # and nothing was lost here

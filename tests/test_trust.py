@@ -1,0 +1,419 @@
+"""Who is who: each attack a partner's modified client can make on the trust rules, refused.
+
+Sam is the honest person, with a laptop and a tablet; Alex is the partner, whose device runs a
+modified client (tests/attacker.py): it writes any event it likes into its own log, sealed and
+properly signed by its own key, or makes whole new devices. Everything reaches Sam's devices
+through ingest, exactly as it would through the relay. Each test states the rule it defends and
+fails if that rule breaks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tend.core import keys, projections, trust
+from tend.core.codec import decode_event
+from tend.core.events import (
+    Boundary,
+    CheckIn,
+    ComfortSignal,
+    DeviceAdded,
+    DeviceRemoved,
+    Event,
+    Gratitude,
+    JoyIdea,
+    JoyStatus,
+    Payload,
+    PersonNamed,
+    Retraction,
+)
+from tend.core.identity import cert_message, removal_message
+from tend.core.ids import EventId, PersonId
+from tend.core.ingest import ingest
+from tend.core.journal import Journal
+from tend.core.keystore import DeviceKeys
+from tend.core.store import MemoryLogStore
+from tend.core.trust import Issue, Reason
+from tend.core.verify import verify
+from tend.tests.attacker import event_in, write_own
+from tend.tests.conftest import entries_of, gossip, invite, new_person_device
+
+WEEK = "2026-W49"
+
+
+@dataclass
+class Trio:
+    laptop: Journal  # Sam's first device
+    tablet: Journal  # Sam's second device
+    alex: Journal  # the partner's device, running a modified client
+
+    @property
+    def sam(self) -> bytes:
+        return self.laptop.device.person
+
+
+@pytest.fixture
+def trio(tmp_path: Path) -> Trio:
+    laptop = Journal.create(tmp_path / "laptop", "Sam", label="laptop")
+    alex = invite(laptop, tmp_path / "alex", own=False, name="Alex", label="phone")
+    gossip(laptop, alex)
+    tablet = invite(laptop, tmp_path / "tablet", own=True, name=None, label="tablet")
+    gossip(laptop, alex, tablet)
+    return Trio(laptop, tablet, alex)
+
+
+def deliver(entries: list[bytes], *to: Journal) -> list[trust.Refusal]:
+    refused: list[trust.Refusal] = []
+    for journal in to:
+        refused += ingest(journal, entries).refused
+    return refused
+
+
+def sams_view(journal: Journal, sam: bytes) -> dict[str, object]:
+    """What Sam sees of Sam: their own entries, their name, their devices, their shared words."""
+    items = journal.items()
+    roster = journal.roster()
+    return {
+        "own": [
+            (e.id, e.type, e.body)
+            for e in projections.timeline(items)
+            if e.author == sam and not e.type.startswith(("device.", "key."))
+        ],
+        "name": projections.names(items).get(sam),  # type: ignore[call-overload]
+        "devices": sorted(
+            (d, roster.removed(d)) for d, m in roster.members.items() if m.person == sam
+        ),
+        "comfort": {
+            k: v
+            for k, v in projections.board(items, "comfort").items()
+            if k == f"signal:{sam.hex()}" or v.get("by") == sam.hex()
+        },
+        # A joy's words are its creator's; its status is the couple's to change.
+        "joys": {
+            k: {f: v[f] for f in ("title", "cost", "by") if f in v}
+            for k, v in projections.board(items, f"joy/{WEEK}").items()
+            if v.get("by") == sam.hex()
+        },
+    }
+
+
+def impostor(alex: Journal, tmp: Path, as_identity: bytes) -> Journal:
+    """A new device made by Alex's modified client, claiming to be someone else's: its claim
+    names `as_identity`, but only Alex's own identity key is at hand to sign its certificate."""
+    device: DeviceKeys = new_person_device(alex.device.space, like=alex.device)
+    device.identity = as_identity
+    device.identity_seed = alex.device.identity_seed
+    forged = Journal(tmp, device, MemoryLogStore())
+    write_own(forged, event_in(forged, forged.own_claim("new phone"), author=device.person))
+    return forged
+
+
+# --- 1. a partner cannot take over the other person ---------------------------------------------
+
+
+def test_a_partner_cannot_bring_in_a_device_as_the_other_person_and_speak_for_them(
+    trio: Trio, tmp_path: Path
+) -> None:
+    laptop, tablet, alex = trio.laptop, trio.tablet, trio.alex
+    flare = laptop.record(CheckIn(day="flare", pain=8, note="a hard day"))
+    gossip(laptop, tablet, alex)
+    before = sams_view(laptop, trio.sam)
+    fake = impostor(alex, tmp_path / "fake", laptop.device.identity)
+    # Alex's own device vouches for it with an ordinary, validly signed device.added ...
+    write_own(alex, event_in(alex, decode_event(fake.items()[0].raw).body))
+    # ... and from it, speaks as Sam: a check-in, a new name, a retraction, a removal.
+    as_sam = {"author": laptop.device.person}
+    tablet_head = tablet.store.head(tablet.device.log)
+    assert tablet_head is not None
+    for body in (
+        CheckIn(day="good", note="all fine, stop worrying"),
+        PersonNamed(person=laptop.device.person, name="Eve"),
+        Retraction(target=flare.id, reason="never mind"),
+        DeviceRemoved(tablet.device.log, int(tablet_head[0]), tablet_head[1], bytes(64)),
+    ):
+        write_own(fake, event_in(fake, body, **as_sam))  # type: ignore[arg-type]
+
+    refused = deliver([*entries_of(alex), *entries_of(fake)], laptop, tablet)
+
+    assert refused == []  # nothing in the fake device's log was applied: it is kept aside
+    for sams_device in (laptop, tablet):
+        assert sams_view(sams_device, trio.sam) == before
+        assert fake.device.log not in sams_device.roster().members
+        assert fake.device.log not in sams_device.store.heads()
+        today = projections.today(sams_device.items(), PersonId(trio.sam), dt.date.today())
+        assert [ev.body for p, _n, ev in today.people if p == trio.sam and ev] == [flare.body]
+        report = verify(sams_device)
+        assert report.ok, report.problems
+        assert [(i.issue, i.about) for i in report.ignored] == [(Issue.UNSIGNED_ADD, trio.sam)]
+    # And Sam's real new entries are still accepted everywhere.
+    later = tablet.record(Gratitude(text="thank you for the soup"))
+    assert deliver(entries_of(tablet), laptop, alex) == []
+    assert later.id in {e.id for e in laptop.events()} & {e.id for e in alex.events()}
+
+
+def test_a_device_claiming_an_identity_with_a_copied_certificate_is_nobodys(
+    trio: Trio, tmp_path: Path
+) -> None:
+    laptop, alex = trio.laptop, trio.alex
+    fake = impostor(alex, tmp_path / "fake", laptop.device.identity)
+    claim = decode_event(fake.items()[0].raw).body
+    assert isinstance(claim, DeviceAdded)
+    # Sam's real certificate of the tablet, replayed for the fake device's key.
+    real = next(
+        e.body
+        for e in laptop.events()
+        if isinstance(e.body, DeviceAdded) and e.body.device == trio.tablet.device.log
+    )
+    assert isinstance(real, DeviceAdded)
+    copied = DeviceAdded(claim.sign_pub, claim.dh_pub, claim.identity, real.cert, "copied")
+    write_own(alex, event_in(alex, copied))
+    assert deliver(entries_of(alex) + entries_of(fake), laptop) == []
+    assert fake.device.log not in laptop.roster().members
+
+
+def test_only_a_person_can_rename_or_take_back_their_own_entries(trio: Trio) -> None:
+    laptop, alex = trio.laptop, trio.alex
+    note = laptop.record(Gratitude(text="for the walk"))
+    gossip(laptop, alex)
+    # Alex's device, as itself: a retraction and a correction of Sam's entry, and a name.
+    write_own(alex, event_in(alex, Retraction(target=note.id)))
+    write_own(alex, event_in(alex, Gratitude(text="for nothing"), supersedes=note.id))
+    refused = deliver(entries_of(alex), laptop)
+    write_own(alex, event_in(alex, PersonNamed(person=laptop.device.person, name="Eve")))
+    refused += deliver(entries_of(alex), laptop)
+
+    assert [r.reason for r in refused] == [Reason.WRONG_AUTHOR]  # the rename
+    texts = [e.body.text for e in laptop.events() if isinstance(e.body, Gratitude)]
+    assert "for the walk" in texts
+    assert projections.names(laptop.items())[laptop.device.person] == "Sam"
+
+
+# --- 2. a partner cannot cut off, re-point or remove the other's devices ------------------------
+
+
+def test_a_partner_cannot_re_point_or_cut_off_the_other_persons_second_device(
+    trio: Trio,
+) -> None:
+    laptop, tablet, alex = trio.laptop, trio.tablet, trio.alex
+    t = tablet.device
+    # Alex certifies Sam's tablet key under Alex's own identity, with another X25519 key ...
+    alex_cert = keys.sign(
+        alex.device.identity_seed, cert_message(t.space, t.sign_public, bytes(32))
+    )
+    write_own(
+        alex, event_in(alex, DeviceAdded(t.sign_public, bytes(32), alex.device.identity, alex_cert))
+    )
+    # ... and "removes" it with a proof signed by Alex's identity, not Sam's.
+    head = tablet.store.head(t.log)
+    assert head is not None
+    proof = keys.sign(alex.device.identity_seed, removal_message(t.space, t.log, head[0], head[1]))
+    write_own(alex, event_in(alex, DeviceRemoved(t.log, int(head[0]), head[1], proof)))
+
+    assert deliver(entries_of(alex), laptop, tablet) == []
+    for journal in (laptop, tablet, alex):
+        roster = journal.roster()
+        assert roster.person(t.log) == t.person and not roster.removed(t.log)
+        assert roster.members[t.log].dh_pub == t.dh_public
+    issues = sorted(i.issue.name for i in laptop.roster().ignored)
+    assert issues == ["MISMATCHED_ADD", "UNSIGNED_REMOVAL"]
+    tablet.record(CheckIn(day="rest"))
+    assert deliver(entries_of(tablet), laptop, alex) == []
+
+
+def test_a_persons_own_signed_removal_counts_wherever_it_was_recorded(trio: Trio) -> None:
+    laptop, tablet, alex = trio.laptop, trio.tablet, trio.alex
+    from tend.core.rotation import removal_of
+
+    removal = removal_of(laptop, tablet.device.log)  # signed by Sam's identity key
+    write_own(alex, event_in(alex, removal))  # carried by the partner: still Sam's word
+    deliver(entries_of(alex), laptop)
+    assert laptop.roster().removed(tablet.device.log)
+
+
+# --- 3. shared state cannot be forged ------------------------------------------------------------
+
+
+def test_a_partner_cannot_change_the_other_persons_signal_boundary_or_joy(trio: Trio) -> None:
+    laptop, alex = trio.laptop, trio.alex
+    laptop.record(ComfortSignal(signal="red", note="I need space"))
+    boundary = laptop.record(lambda b: Boundary(boundary=b, text="ask before hugs"))
+    joy = laptop.record(lambda i: JoyIdea(item=i, week=WEEK, title="tea on the balcony"))
+    gossip(laptop, alex)
+    before = sams_view(laptop, trio.sam)
+    attacks: list[tuple[Payload, dict[str, object]]] = [
+        (Boundary(boundary=boundary.id, text="anything goes"), {}),
+        (Boundary(boundary=boundary.id, text="ask before hugs", active=False), {}),
+        (JoyIdea(item=joy.id, week=WEEK, title="do the chores", cost=3), {}),
+        (ComfortSignal(signal="green", note="Alex's own signal"), {}),
+        # Last: an entry claiming Sam as its author ends what Sam takes from Alex's log.
+        (ComfortSignal(signal="green", note="all fine"), {"author": laptop.device.person}),
+    ]
+    refused = []
+    for body, claim in attacks:
+        write_own(alex, event_in(alex, body, **claim))  # type: ignore[arg-type]
+        refused += deliver(entries_of(alex), laptop)
+
+    assert [r.reason for r in refused] == [Reason.WRONG_AUTHOR]  # the signal "by Sam"
+    assert sams_view(laptop, trio.sam) == before
+    comfort = projections.board(laptop.items(), "comfort")
+    assert comfort[f"signal:{laptop.device.person.hex()}"] == {
+        "signal": "red",
+        "note": "I need space",
+    }
+
+
+def test_the_partner_may_edit_what_the_couple_shares_and_the_last_edit_wins(trio: Trio) -> None:
+    laptop, alex = trio.laptop, trio.alex
+    joy = laptop.record(lambda i: JoyIdea(item=i, week=WEEK, title="picnic"))
+    gossip(laptop, alex)
+    alex.record(JoyStatus(item=joy.id, week=WEEK, status="planned"))
+    gossip(laptop, alex)
+    for journal in (laptop, alex):
+        assert (
+            projections.board(journal.items(), f"joy/{WEEK}")[joy.id.hex()]["status"] == "planned"
+        )
+
+
+def test_an_event_carrying_old_style_change_bytes_is_refused(trio: Trio) -> None:
+    import msgpack
+
+    from tend.core import entry
+    from tend.core.codec import encode_event
+    from tend.core.header import next_header
+
+    laptop, alex = trio.laptop, trio.alex
+    body = msgpack.unpackb(encode_event(event_in(alex, ComfortSignal(signal="green"))), raw=False)
+    body["c"] = b"\x85o\x4a\x83 an Automerge change setting someone else's key"
+    d = alex.device
+    seq, prev = alex.store.head(d.log)  # type: ignore[misc]
+    raw = entry.build(
+        next_header(d.space, d.log, seq + 1, d.epoch, prev),
+        msgpack.packb(body, use_bin_type=True),
+        d.sign_seed,
+        d.space_key,
+    )
+    refused = deliver([raw], laptop)
+    assert [r.reason for r in refused] == [Reason.UNREADABLE]
+
+
+# --- 4. no crafted order can wedge a view --------------------------------------------------
+
+
+def test_shared_state_ignores_crafted_order_and_orphans_and_stays_exact(trio: Trio) -> None:
+    laptop, alex = trio.laptop, trio.alex
+    joy = laptop.record(lambda i: JoyIdea(item=i, week=WEEK, title="picnic"))
+    gossip(laptop, alex)
+    statuses = ("idea", "planned", "done", "let-go")
+    base = alex.last_hlc()
+    for n in range(300):  # HLCs chosen in the past, descending, with an orphan every 7th
+        target = joy.id if n % 7 else EventId(alex.device.log)  # an id nobody created
+        hlc = base - (n + 1) * 1000
+        write_own(
+            alex, event_in(alex, JoyStatus(item=target, week=WEEK, status=statuses[n % 4]), hlc=hlc)
+        )
+    assert deliver(entries_of(alex), laptop) == []
+    board = projections.board(laptop.items(), f"joy/{WEEK}")
+    # The last write in merge order is the one with the highest HLC among those about the joy:
+    # n = 1 (the orphans are ignored; the creation came later than all of them).
+    assert list(board) == [joy.id.hex()] and board[joy.id.hex()]["status"] == "idea"
+
+
+# --- the property: forged entries never change what the honest person sees of themselves ---------
+
+
+FORGERIES = st.sampled_from(
+    [
+        "checkin as sam",
+        "rename sam",
+        "retract sam",
+        "supersede sam",
+        "unsigned add as sam",
+        "mismatched add of tablet",
+        "unsigned removal of tablet",
+        "boundary edit",
+        "joy edit",
+        "signal as sam",
+        "own checkin",
+        "own joy status",
+    ]
+)
+
+
+def forge(kind: str, trio: Trio, targets: list[Event], n: int) -> tuple[Payload, dict[str, object]]:
+    laptop, tablet = trio.laptop, trio.tablet
+    target = targets[n % len(targets)]
+    sam_id: dict[str, object] = {"author": laptop.device.person}
+    t = tablet.device
+    if kind == "checkin as sam":
+        return CheckIn(day="good", note=f"forged {n}"), sam_id
+    if kind == "rename sam":
+        return PersonNamed(person=laptop.device.person, name=f"Eve {n}"), {}
+    if kind == "retract sam":
+        return Retraction(target=target.id), {}
+    if kind == "supersede sam":
+        return CheckIn(energy=n % 10), {"supersedes": target.id}
+    if kind == "unsigned add as sam":
+        pub = keys.signing_public(bytes([n % 256]) * 32)
+        return DeviceAdded(pub, bytes(32), laptop.device.identity, bytes(64)), {}
+    if kind == "mismatched add of tablet":
+        return DeviceAdded(t.sign_public, bytes(32), t.identity, t.cert()), {}
+    if kind == "unsigned removal of tablet":
+        return DeviceRemoved(t.log, n, bytes(32), bytes(64)), {}
+    if kind == "boundary edit":
+        return Boundary(boundary=targets[0].id, text=f"overwritten {n}"), {}
+    if kind == "joy edit":
+        return JoyIdea(item=targets[1].id, week=WEEK, title=f"chores {n}"), {}
+    if kind == "signal as sam":
+        return ComfortSignal(signal="green", note="fine"), sam_id
+    if kind == "own joy status":
+        return JoyStatus(item=targets[1].id, week=WEEK, status="let-go"), {}
+    return CheckIn(day="rest", note=f"alex {n}"), {}
+
+
+@given(forgeries=st.lists(FORGERIES, min_size=1, max_size=12), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_no_set_of_forged_entries_changes_what_sam_sees_of_sam(
+    forgeries: list[str], seed: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    tmp = tmp_path_factory.mktemp("p")
+    laptop = Journal.create(tmp / "laptop", "Sam")
+    alex = invite(laptop, tmp / "alex", own=False, name="Alex")
+    tablet = invite(laptop, tmp / "tablet", own=True, name=None)
+    gossip(laptop, alex, tablet)
+    trio = Trio(laptop, tablet, alex)
+    targets = [
+        laptop.record(lambda b: Boundary(boundary=b, text="ask first")),
+        laptop.record(lambda i: JoyIdea(item=i, week=WEEK, title="tea")),
+        laptop.record(CheckIn(day="flare", pain=7)),
+        tablet.record(Gratitude(text="thank you")),
+    ]
+    laptop.record(ComfortSignal(signal="red", note="space please"))
+    honest = [*entries_of(laptop), *entries_of(tablet), *entries_of(alex)]
+    # What Sam's fresh device sees from the honest entries alone ...
+    clean = Journal(tmp / "c", laptop.device, MemoryLogStore())
+    ingest(clean, honest)
+    expected = sams_view(clean, trio.sam)
+    # ... and with every forgery too, delivered in a random order, in random batches. Claims to
+    # be Sam come last: the first one ends what Sam's devices take from Alex's log.
+    as_sam = {"checkin as sam", "rename sam", "signal as sam"}
+    for n, kind in enumerate(sorted(forgeries, key=lambda k: k in as_sam)):
+        body, claim = forge(kind, trio, targets, n)
+        write_own(alex, event_in(alex, body, **claim))  # type: ignore[arg-type]
+    everything = list({*honest, *entries_of(alex)})
+    random.Random(seed).shuffle(everything)
+    reader = Journal(tmp / "r", laptop.device, MemoryLogStore())
+    for _pass in range(len(everything)):  # what came before its predecessor comes again
+        held = reader.store.count()
+        for start in range(0, len(everything), 5):
+            ingest(reader, everything[start : start + 5])
+        if reader.store.count() == held:
+            break
+
+    assert sams_view(reader, trio.sam) == expected
