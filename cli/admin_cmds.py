@@ -35,10 +35,8 @@ def init(app: App, name: str, relay: str | None, use_passphrase: bool, label: st
         raise UserError("--passphrase needs a terminal to ask on, or TEND_PASSPHRASE set")
     journal = Journal.create(app.home, name, passphrase=passphrase, label=label)
     if relay:
-        from tend.core import keystore
-
         journal.device.settings["relay"] = relay
-        keystore.save(app.home / keystore.FILE_NAME, journal.device, passphrase)
+        journal.save_device()
     journal.close()
     click.echo(f"Welcome, {name}. Your journal is ready in {app.home}.")
     click.echo("Try: tend checkin --day rest   (a rest day is a whole check-in)")

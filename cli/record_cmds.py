@@ -365,14 +365,10 @@ def care_swap(app: App, task_id: str, to: str, note: str | None) -> None:
 @pass_app
 def private_default(app: App, kinds: tuple[str, ...], off: bool) -> None:
     """Keep sensitive kinds of entry private by default (shown with no arguments)."""
-    from tend.cli.app import ask_passphrase
-    from tend.core import keystore
-
     journal = app.journal()
     current = set(journal.device.settings.get("private_kinds", []))
     if kinds:
         current = current - set(kinds) if off else current | set(kinds)
         journal.device.settings["private_kinds"] = sorted(current)
-        path = journal.home / keystore.FILE_NAME
-        keystore.save(path, journal.device, ask_passphrase() if keystore.is_wrapped(path) else None)
+        journal.save_device()  # with the passphrase the journal was opened with: asked once
     _say("Private by default: " + (", ".join(sorted(current)) or "nothing"))

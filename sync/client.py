@@ -265,6 +265,11 @@ class Session:
         have: dict[bytes, int] = {
             bytes(log): int(seq) for log, (seq, _h) in self.journal.store.heads().items()
         }
+        roster = self.journal.roster()
+        for log in roster.cutoffs:
+            # A removed device's entries after its cut-off never count: do not fetch them again.
+            if log in self.relay_heads and have.get(log, 0) >= roster.cutoffs[log]:
+                have[log] = max(have.get(log, 0), self.relay_heads[log])
         own = self.journal.device.log
         if self.relay_heads.get(own) and own in have:
             # Ask again for the relay's copy of our last entry it holds: if it holds something

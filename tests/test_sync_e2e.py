@@ -225,3 +225,31 @@ def test_watching_devices_receive_each_others_entries_live(
         watcher.send_signal(signal.SIGTERM)
         watcher.communicate(timeout=20)
     assert watcher.returncode == 0
+
+
+def test_after_a_device_is_removed_the_partner_syncs_cleanly_and_is_told_once(
+    tmp_path: Path,
+    couple: tuple[TendCLI, TendCLI],
+    relay: Relay,
+) -> None:
+    sam, alex = couple
+    old_phone = TendCLI(tmp_path / "alex-old-phone")
+    pair(alex, old_phone, relay, "--own-device", name=None)
+    sam.ok("sync")
+    device = next(d["id"] for d in old_phone.json("devices", "list")["devices"] if d["this_device"])
+    # The phone writes and syncs once more before Alex, who has not seen that, removes it.
+    old_phone.ok("gratitude", "from the phone, just before it was lost")
+    old_phone.ok("sync")
+    alex.ok("devices", "remove", device[:8])
+
+    first = sam("sync")
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("A device was removed from the journal") == 1
+    assert "from the phone, just before it was lost" not in [
+        e["fields"].get("text") for e in timeline(sam)
+    ]
+    again = sam("sync")
+    assert (again.returncode, again.stderr) == (0, "")
+    joiner = TendCLI(tmp_path / "sam-tablet")
+    pair(sam, joiner, relay, "--own-device", name=None)
+    assert joiner.ok("verify").startswith("All ")
