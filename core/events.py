@@ -19,7 +19,7 @@ from typing import ClassVar
 from tend.core import validate as v
 from tend.core.errors import ValidationError
 from tend.core.header import log_id_of
-from tend.core.identity import IDENTITY_LEN, person_of
+from tend.core.identity import IDENTITY_LEN, dh_key_ok, person_of
 from tend.core.ids import EventId, LogId, PersonId
 from tend.core.rotation_record import MAX_RECORD
 
@@ -115,6 +115,8 @@ class DeviceAdded(Payload):
     def validate(self) -> None:
         v.raw_id("sign_pub", self.sign_pub, 32)
         v.raw_id("dh_pub", self.dh_pub, 32)
+        if not dh_key_ok(self.dh_pub):
+            raise ValidationError("dh_pub", "an X25519 public key that is not of small order")
         v.raw_id("identity", self.identity, IDENTITY_LEN)
         v.raw_id("cert", self.cert, 64)
         v.text("label", self.label, limit=80)

@@ -62,6 +62,30 @@ class Identity:
         return person_of(self.encode())
 
 
+# X25519 public keys of small order (as u-coordinates, the top bit ignored), with the
+# non-canonical encodings of 0 and 1: sealing to one gives a shared secret of zero (refused), or
+# one an attacker knows. No device may be described with one. The list libsodium refuses.
+_SMALL_ORDER_X25519 = frozenset(
+    bytes.fromhex(h)
+    for h in (
+        "00" * 32,
+        "01" + "00" * 31,
+        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+        "ec" + "ff" * 30 + "7f",
+        "ed" + "ff" * 30 + "7f",
+        "ee" + "ff" * 30 + "7f",
+    )
+)
+
+
+def dh_key_ok(public: bytes) -> bool:
+    """Whether an X25519 public key may be sealed to (32 bytes, not of small order)."""
+    if not isinstance(public, bytes) or len(public) != 32:
+        return False
+    return public[:31] + bytes([public[31] & 0x7F]) not in _SMALL_ORDER_X25519
+
+
 def person_of(identity: bytes) -> PersonId:
     return PersonId(hashlib.sha256(_PERSON_LABEL + identity).digest()[:ID_LEN])
 

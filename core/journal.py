@@ -103,7 +103,9 @@ class Journal:
             raise AlreadyInitialised(f"there is already a journal in {home}")
         root = keys.new_root()
         person = keys.PersonSecrets.from_root(root)
-        device = DeviceKeys.generate(new_space_id(), person, root)
+        # The root (the recovery phrase) is not kept on the device: whoever holds it can bring
+        # a device in as this person, so a thief of this device must not find it here.
+        device = DeviceKeys.generate(new_space_id(), person, None)
         PersonNamed(person=device.person, name=name)  # validate before touching the disk
         device.settings["relay_epoch"] = device.epoch
         return cls.begin(home, device, passphrase, label=label, name=name, now=now)
@@ -290,18 +292,19 @@ class Journal:
         return self._items
 
     def items(self) -> list[Item]:
-        """Every event that counts, in merge order: a device's entries after its removal (and
-        all of a removed device's log if it was forked) stay stored but are not shown."""
+        """Every event that counts, in merge order: entries the roster no longer admits (a
+        device's after its removal, all of a forked log, all of a device nobody who counts
+        brought in) stay stored but are not shown."""
         everything = self.all_items()
         key = (len(everything), len(self._membership))
         if self._visible is not None and self._visible[0] == key:
             return self._visible[1]
         roster = self.roster()
-        heads = self.store.heads()
+        # Usually every stored log counts to its head and nothing is filtered. A log whose
+        # device was removed (after a cut-off), was forked, or is no longer brought in by
+        # anyone who counts keeps its entries stored, but they are not shown.
         ended = {
-            log
-            for log in (*roster.cutoffs, *roster.forked)
-            if log in heads and not roster.admits(log, heads[log][0])
+            log for log, (seq, _h) in self.store.heads().items() if not roster.admits(log, seq)
         }
         visible = (
             [i for i in everything if i.log not in ended or roster.admits(i.log, i.seq)]

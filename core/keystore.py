@@ -177,7 +177,12 @@ def _anchors(value: object) -> dict[LogId, Anchor]:
 
 
 def save(path: Path, device: DeviceKeys, passphrase: str | None = None) -> None:
-    body: bytes = msgpack.packb(_to_record(device), use_bin_type=True)
+    record = _to_record(device)
+    try:
+        _from_record(record)  # never write a file that load would refuse
+    except (KeyError, TypeError, ValueError) as e:
+        raise CorruptStore(f"refusing to save a device record load would refuse ({e})") from e
+    body: bytes = msgpack.packb(record, use_bin_type=True)
     outer: dict[str, Any] = {"tend": "device", "v": VERSION}
     if passphrase:
         salt = secrets.token_bytes(16)

@@ -38,6 +38,7 @@ from tend.core.identity import IDENTITY_LEN, Identity, cert_valid
 from tend.core.ids import LogId, SpaceId
 from tend.core.journal import Clock, Journal
 from tend.core.keystore import Anchor, DeviceKeys
+from tend.core.rotation_record import MAX_EPOCH
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 CODE_CHARS = 10
@@ -154,7 +155,7 @@ class Bundle:
             own = "identity_seed" in record
             bundle = cls(
                 space=SpaceId(_sized(record["space"], 16)),
-                epoch=_number(record["epoch"], 1, 1 << 31),
+                epoch=_number(record["epoch"], 1, MAX_EPOCH),
                 space_keys=_space_keys(record["keys"]),
                 inviter=_anchor(record["inviter"]),
                 trusted=dict(_anchor(a) for a in _listed(record["trusted"], 256)),
@@ -197,7 +198,7 @@ def _listed(value: object, most: int) -> list[Any]:
 def _space_keys(value: object) -> dict[int, bytes]:
     if not isinstance(value, dict) or not 0 < len(value) <= 1 << 16:
         raise InvalidInvite("the invitation is damaged")
-    return {_number(k, 1, 1 << 31): _sized(v, 32) for k, v in value.items()}
+    return {_number(k, 1, MAX_EPOCH): _sized(v, 32) for k, v in value.items()}
 
 
 def _anchor(value: object) -> tuple[LogId, Anchor]:
@@ -261,10 +262,9 @@ def _new_device(bundle: Bundle) -> DeviceKeys:
         if Identity.decode(identity).sign_pub != keys.signing_public(identity_seed):
             raise InvalidInvite("the invitation's identity key does not match its identity")
     else:
-        root = keys.new_root()
-        person = keys.PersonSecrets.from_root(root)
+        person = keys.PersonSecrets.from_root(keys.new_root())  # not kept: see Journal.create
         identity_seed, private_key = person.identity_seed, person.private_key
-        identity = person.identity().encode()
+        identity, root = person.identity().encode(), None
     inviter_log, inviter = bundle.inviter
     return DeviceKeys(
         space=bundle.space,

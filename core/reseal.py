@@ -11,14 +11,30 @@ tail in one transaction (core/store.py `reseal`), the one exception to append-on
 from __future__ import annotations
 
 from tend.core import entry
-from tend.core.header import Header, sealed_part
+from tend.core.header import Header
 from tend.core.journal import Journal
+
+PUSHED = "pushed"  # metadata: the highest seq of this device's log it ever sent to a relay
+
+
+def note_pushed(journal: Journal, seq: int) -> None:
+    """Remember, before they are sent, that entries up to `seq` may have left this device."""
+    if seq > pushed(journal):
+        journal.store.replace_meta(PUSHED, seq.to_bytes(8, "big"))
+
+
+def pushed(journal: Journal) -> int:
+    raw = journal.store.meta(PUSHED)
+    return int.from_bytes(raw, "big") if raw and len(raw) == 8 else 0
 
 
 def reseal_unsent(journal: Journal, relay_has: int) -> int:
-    """Re-seal this device's entries after seq `relay_has` if any is under an older epoch."""
+    """Re-seal this device's entries the relay does not have, and that were never sent to any
+    relay, if any is under an older epoch. What was sent may be held elsewhere (another relay,
+    or this one before it lost it): rewriting it would fork this device's own log."""
     device = journal.device
-    tail = [s for s in journal.store.log_entries(device.log) if s.seq > relay_has]
+    left = max(relay_has, pushed(journal))
+    tail = [s for s in journal.store.log_entries(device.log) if s.seq > left]
     stale = next(
         (i for i, s in enumerate(tail) if Header.decode(s.entry).epoch < device.epoch), None
     )
@@ -38,6 +54,3 @@ def reseal_unsent(journal: Journal, relay_has: int) -> int:
         rebuilt.append(entry.build(header, opened.event, device.sign_seed, device.space_key))
     journal.store.reseal(device.log, rebuilt)
     return len(rebuilt)
-
-
-__all__ = ["reseal_unsent", "sealed_part"]

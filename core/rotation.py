@@ -26,10 +26,11 @@ from tend.core.codec import decode_event
 from tend.core.errors import InvalidEnvelope, MalformedRecord, UserError
 from tend.core.events import DeviceRemoved, Event, KeyRotated
 from tend.core.header import GENESIS
-from tend.core.identity import removal_message, removal_valid
+from tend.core.identity import dh_key_ok, removal_message, removal_valid
 from tend.core.ids import LogId, SpaceId, short
 from tend.core.journal import Journal
 from tend.core.rotation_record import Removal, RotationRecord
+from tend.core.trust import Roster
 
 _CONTEXT = b"tend/epoch-key/v1"
 
@@ -59,36 +60,45 @@ def remove_device(journal: Journal, device: LogId) -> KeyRotated:
         raise UserError(
             f"device {short(device)} is your partner's: only one of their own devices can remove it"
         )
-    removal = removal_of(journal, device)
-    journal.record(removal)
     held = journal.device.space_keys
     epoch, new_key = max(held) + 1, keys.new_key()
-    staying = [d for d in roster.active() if d != device and roster.members[d].dh_pub]
+    if epoch > rotation_record.MAX_EPOCH:
+        raise UserError("this journal has used every key epoch it can; start a new journal")
+    removal = removal_of(journal, device)
+    # Everything is built before anything is recorded: nothing half-done if a step fails.
+    rotated = _rotation(journal, roster, device, removal, epoch, new_key)
+    # Keep the new key before anything records that it exists: a crash between the two must
+    # not leave an epoch nobody holds.
+    journal.adopt_epoch(epoch, new_key, write=False)
+    journal.record(removal)
+    journal.record(rotated)
+    journal.adopt_epoch(epoch, new_key)
+    return rotated
+
+
+def _rotation(
+    journal: Journal,
+    roster: Roster,
+    device: LogId,
+    removal: DeviceRemoved,
+    epoch: int,
+    new_key: bytes,
+) -> KeyRotated:
+    context = _context(journal.device.space, epoch)
+    staying = [d for d in roster.active() if d != device and dh_key_ok(roster.members[d].dh_pub)]
     record = RotationRecord(
         space=journal.device.space,
         epoch=epoch,
-        previous=hash_for(held[max(held)]),
+        previous=hash_for(journal.device.space_keys[epoch - 1]),
         capability=hash_for(new_key),
         sealed=tuple(
-            (
-                d,
-                keys.seal_to(
-                    roster.members[d].dh_pub, new_key, _context(journal.device.space, epoch)
-                ),
-            )
-            for d in staying
+            (d, keys.seal_to(roster.members[d].dh_pub, new_key, context)) for d in staying
         ),
         removed=(Removal(device, removal.upto, removal.upto_hash, removal.proof),),
         signer=journal.device.log,
     ).encode()
     signature = keys.sign(journal.device.sign_seed, rotation_record.signing_input(record))
-    rotated = KeyRotated(record=record, signature=signature)
-    # Keep the new key before anything records that it exists: a crash between the two must
-    # not leave an epoch nobody holds.
-    journal.adopt_epoch(epoch, new_key, write=False)
-    journal.record(rotated)
-    journal.adopt_epoch(epoch, new_key)
-    return rotated
+    return KeyRotated(record=record, signature=signature)
 
 
 def verified_record(journal: Journal, rotated: KeyRotated, writer: LogId) -> RotationRecord | None:
@@ -112,7 +122,7 @@ def adopt_rotations(journal: Journal, events: list[Event]) -> bool:
         if not isinstance(ev.body, KeyRotated):
             continue
         record = verified_record(journal, ev.body, ev.device)
-        if record is None or record.epoch <= journal.device.epoch:
+        if record is None or record.epoch <= journal.device.epoch or not _follows(journal, record):
             continue
         key = _open_copy(journal, record)
         if key is not None:
@@ -121,16 +131,24 @@ def adopt_rotations(journal: Journal, events: list[Event]) -> bool:
     return learnt
 
 
+def _follows(journal: Journal, record: RotationRecord) -> bool:
+    """Whether a rotation moves on from an epoch this device holds, to the next one: no jump a
+    signer chose (to the last epoch there is, say) and no branch from a capability not ours."""
+    before = journal.device.space_keys.get(record.epoch - 1)
+    return before is not None and hash_for(before) == record.previous
+
+
 def _open_copy(journal: Journal, record: RotationRecord) -> bytes | None:
     mine = record.sealed_to(journal.device.log)
     if mine is None:
         return None  # not sealed to us: we were the one removed, or left out
     try:
-        return keys.open_sealed(
+        key = keys.open_sealed(
             journal.device.dh_secret, mine, _context(journal.device.space, record.epoch)
         )
     except InvalidEnvelope:
         return None  # a copy that does not open is someone's mistake, not ours to crash on
+    return key if len(key) == 32 else None  # anything else is not a space key
 
 
 def catch_up_keys(journal: Journal) -> bool:
@@ -197,6 +215,8 @@ def adopt_rekey(journal: Journal, record_bytes: bytes, signature: bytes) -> Reke
     record = rotation_record.parse(record_bytes)  # MalformedRecord: an integrity problem
     if record.space != journal.device.space:
         raise MalformedRecord("the relay handed over a key rotation of another journal")
+    if not _follows(journal, record):
+        raise MalformedRecord("the relay handed over a key rotation that does not follow ours")
     roster = journal.roster()
     signer = roster.members.get(record.signer)
     known = signer is not None and not roster.removed(record.signer)

@@ -303,16 +303,27 @@ HashAt = Callable[[LogId, int], bytes | None]
 def build(
     space: SpaceId, anchors: Mapping[LogId, Anchor], facts: Sequence[Fact], hash_at: HashAt
 ) -> Roster:
-    """The roster implied by the anchors and the membership facts of entries that count."""
+    """The roster implied by the anchors and the membership facts of entries that count.
+
+    Cut-offs only ever tighten from one round to the next (a removal, once it counted, stays),
+    so the rounds end after at most one per removal, whatever the facts: a crafted chain of
+    removals can neither make the result flip nor keep the loop going."""
     claims = _claims(space, facts)
+    adds: dict[LogId, list[Fact]] = {}
+    for fact in sorted(facts, key=lambda f: f.order):
+        if isinstance(fact.body, DeviceAdded) and fact.body.device != fact.writer:
+            adds.setdefault(fact.writer, []).append(fact)
+    removals = sorted(
+        (f for f in facts if isinstance(f.body, DeviceRemoved)), key=lambda f: f.order
+    )
     cutoffs: dict[LogId, tuple[int, bytes]] = {}
-    members = _grow(space, anchors, claims, facts, {})
-    for _round in range(len(facts) + 1):  # each round settles at least one removal
-        found = _removals(space, members, facts)
-        if found == cutoffs:
+    members = _grow(space, anchors, claims, adds, {})
+    for _round in range(len(removals) + 1):
+        tightened = _removals(space, members, removals, cutoffs)
+        if tightened == cutoffs:
             break
-        cutoffs = found
-        members = _grow(space, anchors, claims, facts, {d: c for d, (c, _h) in found.items()})
+        cutoffs = tightened
+        members = _grow(space, anchors, claims, adds, {d: c for d, (c, _h) in cutoffs.items()})
     roster = Roster(members, {d: c for d, (c, _h) in cutoffs.items()})
     roster.forked = {
         d
@@ -349,26 +360,28 @@ def _grow(
     space: SpaceId,
     anchors: Mapping[LogId, Anchor],
     claims: Mapping[LogId, DeviceAdded],
-    facts: Sequence[Fact],
+    adds: Mapping[LogId, Sequence[Fact]],
     cutoffs: Mapping[LogId, int],
 ) -> dict[LogId, Member]:
+    """Members reachable from the anchors through introductions that count: one walk, each
+    writer's introductions looked at once (in merge order, so who brought a device in is the
+    first who did, on every device)."""
     members = {log: _anchored(log, a, claims.get(log)) for log, a in anchors.items()}
     for log, claim in claims.items():
         if log not in members and claim.recovery and _recovered(space, claim):
             members[log] = _member(claim, None)
-    adds = [f for f in facts if isinstance(f.body, DeviceAdded) and f.body.device != f.writer]
-    grew = True
-    while grew:
-        grew = False
-        for fact in adds:
+    waiting = sorted(members)
+    while waiting:
+        writer = waiting.pop(0)
+        for fact in adds.get(writer, ()):
             assert isinstance(fact.body, DeviceAdded)
             device = fact.body.device
             if device in members or not _counts(fact, members, cutoffs):
                 continue
             own = claims.get(device)
             if own is not None and _same_device(own, fact.body):
-                members[device] = _member(own, members[fact.writer].person)
-                grew = True
+                members[device] = _member(own, members[writer].person)
+                waiting.append(device)
     return members
 
 
@@ -405,13 +418,14 @@ def _same_device(claim: DeviceAdded, add: DeviceAdded) -> bool:
 
 
 def _removals(
-    space: SpaceId, members: Mapping[LogId, Member], facts: Sequence[Fact]
+    space: SpaceId,
+    members: Mapping[LogId, Member],
+    removals: Sequence[Fact],
+    known: Mapping[LogId, tuple[int, bytes]],
 ) -> dict[LogId, tuple[int, bytes]]:
-    """Removal cutoffs, applying signed removals in merge order while their writer counts."""
-    cutoffs: dict[LogId, tuple[int, bytes]] = {}
-    removals = sorted(
-        (f for f in facts if isinstance(f.body, DeviceRemoved)), key=lambda f: f.order
-    )
+    """`known` cut-offs, tightened by the signed removals (in merge order) whose writer still
+    counts at that point and whose target is a member."""
+    cutoffs = dict(known)
     for fact in removals:
         body = fact.body
         assert isinstance(body, DeviceRemoved)
@@ -423,8 +437,8 @@ def _removals(
             target.identity, space, body.device, body.upto, body.upto_hash, body.proof
         ):
             continue
-        known = cutoffs.get(body.device)
-        if known is None or body.upto < known[0]:
+        held = cutoffs.get(body.device)
+        if held is None or body.upto < held[0]:
             cutoffs[body.device] = (body.upto, body.upto_hash)
     return cutoffs
 

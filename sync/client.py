@@ -141,6 +141,8 @@ class Session:
         self.caught_up: dict[bytes, int] = {}
         self._next_id = 1
         self._sent: dict[bytes, int] = {}  # what the relay holds or we pushed, per log
+        self._acked: dict[bytes, int] = {}  # what the relay acknowledged holding, per log
+        self._requests: dict[int, dict[bytes, int]] = {}  # push id -> highest seq per log
         self._seen: int | None = None  # store.count() when _unsent last looked
         self._pending: list[bytes] = []  # from devices not brought in (yet)
         self._claims = witness.load(journal.store)
@@ -237,24 +239,43 @@ class Session:
                     self._sent[stored.log] = stored.seq
         self._seen = count
 
+    async def _push(self, batch: list[bytes]) -> int:
+        """Send one Push; returns its request id. This device's own entries in it count as
+        having left it from now on (core/reseal.py never rewrites them)."""
+        request = self._next_id
+        self._next_id += 1
+        highest: dict[bytes, int] = {}
+        for raw in batch:
+            header = Header.decode(raw)
+            highest[header.log] = max(highest.get(header.log, 0), header.seq)
+        own = self.journal.device.log
+        if own in highest:
+            reseal.note_pushed(self.journal, highest[own])
+        self._requests[request] = highest
+        await self.send(p.Push(request, tuple(batch)))
+        return request
+
+    def _acknowledged(self, request: int) -> None:
+        for log, seq in self._requests.pop(request, {}).items():
+            self._acked[log] = max(self._acked.get(log, 0), seq)
+
     async def upload(self) -> int:
         """Push everything the relay lacks; returns once every push is acknowledged."""
         pending: set[int] = set()
         for batch in batches(list(self._unsent()), BATCH_BYTES):
-            request = self._next_id
-            self._next_id += 1
-            pending.add(request)
-            await self.send(p.Push(request, tuple(batch)))
+            pending.add(await self._push(batch))
         uploaded = 0
         while pending:
             frame = await self.receive()
             if isinstance(frame, p.Ack) and frame.id in pending:
                 pending.discard(frame.id)
+                self._acknowledged(frame.id)
                 uploaded += frame.stored
             elif isinstance(frame, p.Error) and frame.id in pending:
                 # Not fatal: what is here stays here, and catching up still runs, so one
                 # refused log cannot stop the whole sync.
                 pending.discard(frame.id)
+                self._requests.pop(frame.id, None)
                 self.report.upload_refused.append(_printable(frame.code))
             elif isinstance(frame, p.Entries):
                 self._apply(frame.entries)
@@ -312,8 +333,9 @@ class Session:
         """After a pass: remember what was seen, and what the relay holds now."""
         witness.save(self.journal.store, self._claims)
         held = {log: int(seq) for log, (seq, _h) in self.journal.store.heads().items()}
-        logs = set(self.caught_up) | set(self._sent)
-        remembered = {log: max(self.caught_up.get(log, 0), self._sent.get(log, 0)) for log in logs}
+        # What the relay said it holds, and what it acknowledged: never what it was only sent.
+        logs = set(self.caught_up) | set(self._acked)
+        remembered = {log: max(self.caught_up.get(log, 0), self._acked.get(log, 0)) for log in logs}
         _remember(self.journal, self.url_key, remembered)
         self.report.withheld = witness.withheld(self._claims, held, self.journal.roster())
 
@@ -341,14 +363,14 @@ class Session:
             frame = await self.receive()
             if isinstance(frame, p.Entries):
                 self._apply(frame.entries)
+            elif isinstance(frame, p.Ack):
+                self._acknowledged(frame.id)
             elif isinstance(frame, p.Error) and frame.id is not None:
                 raise RelayRefused(f"the relay refused an upload: {_printable(frame.code)}")
 
     async def _push_new(self) -> None:
         for batch in batches(list(self._unsent()), BATCH_BYTES):
-            request = self._next_id
-            self._next_id += 1
-            await self.send(p.Push(request, tuple(batch)))
+            await self._push(batch)
             self.report.uploaded += len(batch)
 
     async def repair_own_log(self) -> int:

@@ -581,10 +581,16 @@ class SqliteRelayStore:
                 "UPDATE spaces SET capability_hash = ?, usage = ? WHERE space = ?",
                 (rotation.capability, usage, space),
             )
+            # Only logs this relay has seen are marked (a record cannot burn a log id before its
+            # device first pushes), and a log a later rotation seals a key to is a member again:
+            # the relay cannot check who removed whom, so a removal is never final here.
             self._db.executemany(
-                "INSERT INTO logs(space, log, removed) VALUES (?, ?, 1) "
-                "ON CONFLICT(space, log) DO UPDATE SET removed = 1",
+                "UPDATE logs SET removed = 1 WHERE space = ? AND log = ?",
                 [(space, removal.device) for removal in rotation.removed],
+            )
+            self._db.executemany(
+                "UPDATE logs SET removed = 0 WHERE space = ? AND log = ?",
+                [(space, log) for log, _key in rotation.sealed],
             )
 
     def _filed(self, space: SpaceId, capability_hash: bytes) -> SignedRecord | None:

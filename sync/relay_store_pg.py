@@ -158,10 +158,13 @@ SELECT $1, * FROM unnest($2::bytea[], $3::bytea[])
 ON CONFLICT (space, log) DO UPDATE SET key = excluded.key
 """
 
+# Only logs this relay has seen are marked, and a log a later rotation seals a key to is a member
+# again (the relay cannot check who removed whom, so a removal is never final here).
 _MARK_REMOVED = """
-INSERT INTO {s}.logs(space, log, removed)
-SELECT $1, log, true FROM unnest($2::bytea[]) AS removed(log)
-ON CONFLICT (space, log) DO UPDATE SET removed = true
+UPDATE {s}.logs SET removed = true WHERE space = $1 AND log = ANY($2::bytea[])
+"""
+_MARK_STAYING = """
+UPDATE {s}.logs SET removed = false WHERE space = $1 AND log = ANY($2::bytea[])
 """
 
 # The logs named, with what the store holds about each (a log it never saw is not returned).
@@ -340,6 +343,7 @@ class PostgresRelayStore:
         )
         removed = [removal.device for removal in rotation.removed]
         await db.execute(self._sql(_MARK_REMOVED), space, removed)
+        await db.execute(self._sql(_MARK_STAYING), space, [log for log, _key in rotation.sealed])
 
     async def _filed(self, db: Any, space: SpaceId, capability_hash: bytes) -> SignedRecord | None:
         row = await db.fetchrow(

@@ -149,20 +149,22 @@ def rotation(
     capability: bytes,
     *,
     removed: Sequence[bytes] = (),
+    keep: Sequence[bytes] = (),
     seed: bytes | None = None,
     signer_log: bytes | None = None,
     space: bytes | None = None,
     epoch: int = 2,
 ) -> tuple[bytes, bytes]:
     """A rotation record moving `signer`'s space from capability hash `previous` to
-    `capability`, removing `removed`, and its signature by `signer` (or `seed`)."""
+    `capability`, removing `removed` (sealing the new key to the signer and `keep`), and its
+    signature by `signer` (or `seed`)."""
     who = LogId(signer_log or signer.log)
     record = RotationRecord(
         space=SpaceId(space or signer.space),
         epoch=epoch,
         previous=previous,
         capability=capability,
-        sealed=((who, os.urandom(80)),),
+        sealed=tuple((LogId(d), os.urandom(80)) for d in (who, *keep)),
         removed=tuple(Removal(LogId(d), 0, bytes(32), bytes(64)) for d in removed),
         signer=who,
     ).encode()

@@ -340,3 +340,89 @@ def _write_raw_checkin(journal: Journal, note: str) -> bytes:
     )
     journal.store.append([(raw, 0)])
     return raw
+
+
+# --- found by an internal review: each was a break before it was fixed --------------------------
+
+
+def test_moving_to_a_relay_that_holds_less_never_makes_a_device_rewrite_what_left_it(
+    tmp_path: Path, couple: tuple[TendCLI, TendCLI], relay: Relay
+) -> None:
+    sam, alex = couple
+    old_phone = TendCLI(tmp_path / "alex-old-phone")
+    pair(alex, old_phone, relay, "--own-device", name=None)
+    for cli in (sam, alex, old_phone, sam):
+        cli.ok("sync")
+    device = next(d["id"] for d in old_phone.json("devices", "list")["devices"] if d["this_device"])
+    alex.ok("devices", "remove", device[:8])
+    for cli in (sam, alex, sam):
+        cli.ok("sync")
+    with Journal.open(sam.home) as sams:
+        before = [s.entry for s in sams.store.since(0)]
+    (tmp_path / "second").mkdir()
+    second = Relay(tmp_path / "second")
+    second.start()
+    try:
+        moved = sam("sync", "--relay", second.url)  # a new, empty relay (or one that lost data)
+        assert moved.returncode == 0, moved.stderr
+        with Journal.open(sam.home) as sams:
+            assert [s.entry for s in sams.store.since(0)] == before
+        alex.ok("sync", "--relay", second.url)
+        sam.ok("gratitude", "after the move")
+        sam.ok("sync", "--relay", second.url)
+        assert alex("sync", "--relay", second.url).returncode == 0
+        assert "after the move" in texts(alex)
+    finally:
+        second.stop()
+
+
+def test_a_partners_rotation_naming_a_device_removed_is_not_a_lasting_ban_at_the_relay(
+    couple: tuple[TendCLI, TendCLI], relay: Relay
+) -> None:
+    from tend.core.rotation_record import Removal
+
+    sam, alex = couple
+    with Journal.open(sam.home) as sams:
+        sam_log = sams.device.log
+    with Journal.open(alex.home) as alexs:
+        d = alexs.device
+        first_key, second_key = keys.new_key(), keys.new_key()
+        everyone = list(alexs.roster().members.items())
+
+        def signed(epoch: int, previous: bytes, key: bytes, keep_sam: bool) -> p.Rotate:
+            context = b"tend/epoch-key/v1" + d.space + epoch.to_bytes(4, "big")
+            sealed = tuple(
+                (log, keys.seal_to(m.dh_pub, key, context))
+                for log, m in everyone
+                if keep_sam or log != sam_log
+            )
+            bogus = () if keep_sam else (Removal(sam_log, 0, bytes(32), bytes(64)),)
+            record = RotationRecord(
+                d.space, epoch, previous, hash_for(key), sealed, bogus, d.log
+            ).encode()
+            return p.Rotate(
+                1, record, keys.sign(d.sign_seed, rotation_record.signing_input(record))
+            )
+
+        # Alex "removes" Sam's device (no signature of Sam's), and the relay marks it ...
+        assert isinstance(
+            attack(relay.url, alexs, signed(2, hash_for(d.space_key), first_key, False)), p.Ack
+        )
+        assert asyncio.run(_removed_at(relay, d.space, sam_log)) is True
+        # ... then, the couple having talked, a rotation that keeps Sam's device lifts it.
+        alexs.adopt_epoch(2, first_key)
+        assert isinstance(
+            attack(relay.url, alexs, signed(3, hash_for(first_key), second_key, True)), p.Ack
+        )
+    assert asyncio.run(_removed_at(relay, d.space, sam_log)) is False
+
+
+async def _removed_at(relay: Relay, space: bytes, log: bytes) -> bool:
+    from tend.core.ids import LogId, SpaceId
+    from tend.sync.relay_store import SqliteRelayStore
+
+    store = await SqliteRelayStore.open(relay.db)
+    try:
+        return (await store.log_state(SpaceId(space), LogId(log))).removed
+    finally:
+        await store.close()

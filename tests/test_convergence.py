@@ -41,7 +41,7 @@ from tend.core.events import (
 )
 from tend.core.ids import EventId, LogId, PersonId
 from tend.core.journal import Journal
-from tend.core.keystore import DeviceKeys
+from tend.core.keystore import Anchor, DeviceKeys
 from tend.core.store import MemoryLogStore
 from tend.tests.conftest import another_device_of, new_person_device, started
 
@@ -101,6 +101,15 @@ def extra_device(of: DeviceKeys, *, same_person: bool) -> DeviceKeys:
     """Another device in the same space: Sam's (same identity and private key) or the partner's."""
     device: DeviceKeys = another_device_of(of) if same_person else new_person_device(of.space, of)
     return device
+
+
+def pin_each_other(devices: list[Device]) -> None:
+    """What pairing does: each device trusts the others directly."""
+    keysets = [d.journal.device for d in devices]
+    for keyset in keysets:
+        keyset.anchors = {
+            o.log: Anchor(o.sign_public, o.identity) for o in keysets if o.log != keyset.log
+        }
 
 
 def sync(into: Journal, source: Journal, received_ms: int) -> None:
@@ -255,6 +264,7 @@ def test_every_delivery_order_of_the_same_entries_ends_in_the_same_journal(
             devices.append(Device(Journal(home, keyset, MemoryLogStore()), zones[k], []))
             devices[-1].at(0)
             started(devices[-1].journal, "Alex" if partner else None)
+        pin_each_other(devices)
         made: dict[str, list[EventId]] = {"joy": [], "goal": []}
         for number, step in enumerate(steps):
             run(step, devices, received_ms=number, made=made)

@@ -53,7 +53,7 @@ ONE_OF_EACH: list[Payload] = [
     PersonNamed(person=PERSON, name="Sam"),
     DeviceAdded(
         sign_pub=bytes(32),
-        dh_pub=bytes([1]) * 32,
+        dh_pub=bytes([2]) * 32,
         identity=bytes([3]) * 96,
         cert=bytes([4]) * 64,
         label="phone",
@@ -239,18 +239,20 @@ def test_any_valid_check_in_round_trips(body: CheckIn) -> None:
         (
             "sign_pub",
             lambda: DeviceAdded(
-                sign_pub=bytes(31), dh_pub=bytes(32), identity=bytes(96), cert=bytes(64)
+                sign_pub=bytes(31), dh_pub=bytes([2]) * 32, identity=bytes(96), cert=bytes(64)
             ),
         ),
         (
             "identity",
             lambda: DeviceAdded(
-                sign_pub=bytes(32), dh_pub=bytes(32), identity=bytes(95), cert=bytes(64)
+                sign_pub=bytes(32), dh_pub=bytes([2]) * 32, identity=bytes(95), cert=bytes(64)
             ),
         ),
         (
             "cert",
-            lambda: DeviceAdded(sign_pub=bytes(32), dh_pub=bytes(32), identity=bytes(96), cert=b""),
+            lambda: DeviceAdded(
+                sign_pub=bytes(32), dh_pub=bytes([2]) * 32, identity=bytes(96), cert=b""
+            ),
         ),
         (
             "upto",
@@ -259,6 +261,12 @@ def test_any_valid_check_in_round_trips(body: CheckIn) -> None:
         (
             "proof",
             lambda: DeviceRemoved(device=LOG, upto=1, upto_hash=bytes(32), proof=bytes(63)),
+        ),
+        (
+            "dh_pub",  # of small order: sealing to it gives a secret anyone knows
+            lambda: DeviceAdded(
+                sign_pub=bytes(32), dh_pub=bytes(32), identity=bytes(96), cert=bytes(64)
+            ),
         ),
         ("box", lambda: Sealed(box=b"")),
         ("record", lambda: KeyRotated(record=b"", signature=bytes(64))),
@@ -271,7 +279,7 @@ def test_any_valid_check_in_round_trips(body: CheckIn) -> None:
             "label",
             lambda: DeviceAdded(
                 sign_pub=bytes(32),
-                dh_pub=bytes(32),
+                dh_pub=bytes([2]) * 32,
                 identity=bytes(96),
                 cert=bytes(64),
                 label="\x07",

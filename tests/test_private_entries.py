@@ -14,7 +14,7 @@ from tend.core.events import CheckIn, Sealed
 from tend.core.journal import Journal
 from tend.core.keystore import DeviceKeys
 from tend.core.store import MemoryLogStore
-from tend.tests.conftest import new_person_device, started
+from tend.tests.conftest import new_person_device, pin, started
 
 
 class Clock:
@@ -29,6 +29,7 @@ class Clock:
 def partner_of(sam: Journal, clock: Clock) -> Journal:
     """A second person's device in the same space: same space keys, own private key."""
     device: DeviceKeys = new_person_device(sam.device.space, like=sam.device)
+    pin(sam.device, device)
     return started(Journal(sam.home, device, MemoryLogStore(), now=clock), "Alex")
 
 

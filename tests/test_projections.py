@@ -44,7 +44,7 @@ from tend.core.projections import (
     week_bounds,
 )
 from tend.core.store import MemoryLogStore
-from tend.tests.conftest import new_person_device
+from tend.tests.conftest import new_person_device, pin
 
 TZ = dt.timezone(dt.timedelta(hours=1))
 SUN = dt.date(2026, 3, 8)
@@ -64,6 +64,7 @@ def ms(when: dt.datetime) -> int:
 def partner_keys(of: DeviceKeys) -> DeviceKeys:
     """A device of another person in the same space: same space keys, own everything else."""
     device: DeviceKeys = new_person_device(of.space, like=of)
+    pin(of, device)
     return device
 
 

@@ -54,7 +54,7 @@ from tend.core.journal import Body, Journal
 from tend.core.keystore import DeviceKeys
 from tend.core.store import MemoryLogStore
 from tend.core.validate import week_of
-from tend.tests.conftest import TendCLI, new_person_device, tend_env
+from tend.tests.conftest import TendCLI, new_person_device, pin, tend_env
 
 TZ = dt.timezone(dt.timedelta(hours=1))
 WIDTH = 80
@@ -105,6 +105,7 @@ class Clock:
 
 def partner_keys(of: DeviceKeys) -> DeviceKeys:
     device: DeviceKeys = new_person_device(of.space, like=of)
+    pin(of, device)
     return device
 
 
@@ -129,6 +130,7 @@ def build_story(home: Path) -> Story:
     clock = Clock(on("2025-02-27"))
     sam = Journal.create(home, "Sam", now=clock)
     alex = Journal(home, partner_keys(sam.device), MemoryLogStore(), now=clock)
+    sam.save_device()  # with Alex pinned, as pairing leaves it
     story = Story(home, sam.device.person, alex.device.person)
     ids = story.ids
 

@@ -380,15 +380,29 @@ async def test_a_rotation_marks_the_logs_it_removes_and_they_cannot_grow(
     assert await store.log_state(space, gone.log) == LogState(
         gone.key, removed=True, head=(Seq(2), entry_hash(stored[-1]))
     )
-    assert (await store.log_state(space, never_pushed.log)).removed
     assert not (await store.log_state(space, member.log)).removed
-    for log in (gone, never_pushed):
-        with pytest.raises(LogRemoved) as caught:
-            await store.put(space, log.extend(1))
-        assert caught.value.code is ErrorCode.REMOVED
+    with pytest.raises(LogRemoved) as caught:
+        await store.put(space, gone.extend(1))
+    assert caught.value.code is ErrorCode.REMOVED
     assert (await store.put(space, stored)).stored == 2  # re-sends stay no-ops
     assert await store.heads(space) == {member.log: 1, gone.log: 2}
     assert (await store.put(space, member.extend(1))).new  # the others still grow
+    # A log id the relay never saw cannot be burnt in advance: its device may still join.
+    assert not (await store.log_state(space, never_pushed.log)).removed
+    assert (await store.put(space, never_pushed.extend(1))).new
+
+
+async def test_a_later_rotation_that_keeps_a_log_makes_it_a_member_again(
+    store: RelayStore, space: SpaceId, member: Log
+) -> None:
+    # The relay cannot check who removed whom: a removal is never final there.
+    other = Log(space)
+    await store.put(space, other.extend(1))
+    await store.rotate(space, *rotation(member, CAP, OTHER_CAP, removed=[other.log]))
+    assert (await store.log_state(space, other.log)).removed
+    await store.rotate(space, *rotation(member, OTHER_CAP, THIRD_CAP, keep=[other.log]))
+    assert not (await store.log_state(space, other.log)).removed
+    assert (await store.put(space, other.extend(1))).new
 
 
 async def test_a_removed_log_cannot_rotate(store: RelayStore, space: SpaceId, member: Log) -> None:

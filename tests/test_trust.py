@@ -14,12 +14,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tend.core import keys, projections, trust
-from tend.core.codec import decode_event
+from tend.core import keys, projections, rotation, rotation_record, trust
+from tend.core.capability import hash_for
+from tend.core.codec import decode_event, encode_event
 from tend.core.events import (
     Boundary,
     CheckIn,
@@ -30,6 +32,7 @@ from tend.core.events import (
     Gratitude,
     JoyIdea,
     JoyStatus,
+    KeyRotated,
     Payload,
     PersonNamed,
     Retraction,
@@ -39,13 +42,22 @@ from tend.core.ids import EventId, PersonId
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
 from tend.core.keystore import DeviceKeys
+from tend.core.rotation_record import RotationRecord
 from tend.core.store import MemoryLogStore
 from tend.core.trust import Issue, Reason
 from tend.core.verify import verify
 from tend.tests.attacker import event_in, write_own
-from tend.tests.conftest import entries_of, gossip, invite, new_person_device
+from tend.tests.conftest import (
+    another_device_of,
+    entries_of,
+    gossip,
+    invite,
+    new_person_device,
+    started,
+)
 
 WEEK = "2026-W49"
+OTHER_DH = keys.dh_public(keys.new_dh_secret())  # an X25519 key that is nobody's device's
 
 
 @dataclass
@@ -204,11 +216,9 @@ def test_a_partner_cannot_re_point_or_cut_off_the_other_persons_second_device(
     laptop, tablet, alex = trio.laptop, trio.tablet, trio.alex
     t = tablet.device
     # Alex certifies Sam's tablet key under Alex's own identity, with another X25519 key ...
-    alex_cert = keys.sign(
-        alex.device.identity_seed, cert_message(t.space, t.sign_public, bytes(32))
-    )
+    alex_cert = keys.sign(alex.device.identity_seed, cert_message(t.space, t.sign_public, OTHER_DH))
     write_own(
-        alex, event_in(alex, DeviceAdded(t.sign_public, bytes(32), alex.device.identity, alex_cert))
+        alex, event_in(alex, DeviceAdded(t.sign_public, OTHER_DH, alex.device.identity, alex_cert))
     )
     # ... and "removes" it with a proof signed by Alex's identity, not Sam's.
     head = tablet.store.head(t.log)
@@ -361,9 +371,9 @@ def forge(kind: str, trio: Trio, targets: list[Event], n: int) -> tuple[Payload,
         return CheckIn(energy=n % 10), {"supersedes": target.id}
     if kind == "unsigned add as sam":
         pub = keys.signing_public(bytes([n % 256]) * 32)
-        return DeviceAdded(pub, bytes(32), laptop.device.identity, bytes(64)), {}
+        return DeviceAdded(pub, OTHER_DH, laptop.device.identity, bytes(64)), {}
     if kind == "mismatched add of tablet":
-        return DeviceAdded(t.sign_public, bytes(32), t.identity, t.cert()), {}
+        return DeviceAdded(t.sign_public, OTHER_DH, t.identity, t.cert()), {}
     if kind == "unsigned removal of tablet":
         return DeviceRemoved(t.log, n, bytes(32), bytes(64)), {}
     if kind == "boundary edit":
@@ -417,3 +427,150 @@ def test_no_set_of_forged_entries_changes_what_sam_sees_of_sam(
             break
 
     assert sams_view(reader, trio.sam) == expected
+
+
+# --- found by an internal review: each was a break before it was fixed --------------------------
+
+
+@pytest.fixture
+def four(tmp_path: Path) -> tuple[Journal, Journal, Journal, Journal]:
+    laptop = Journal.create(tmp_path / "laptop", "Sam", label="laptop")
+    alex = invite(laptop, tmp_path / "alex", own=False, name="Alex")
+    tablet = invite(laptop, tmp_path / "tablet", own=True, name=None)
+    phone = invite(laptop, tmp_path / "phone", own=True, name=None)
+    gossip(laptop, alex, tablet, phone)
+    return laptop, tablet, phone, alex
+
+
+def device_made_on(of: Journal, home: Path) -> Journal:
+    return started(Journal(home, another_device_of(of.device), MemoryLogStore()), label="new")
+
+
+def test_what_a_device_no_longer_brought_in_wrote_is_not_shown(
+    four: tuple[Journal, Journal, Journal, Journal], tmp_path: Path
+) -> None:
+    laptop, tablet, phone, _alex = four
+    sam = laptop.device.person
+    y = device_made_on(phone, tmp_path / "y")  # made on the (stolen) phone
+    phone.record(y.own_claim("y"))
+    y.record(PersonNamed(person=sam, name="Eve"))
+    ingest(tablet, entries_of(phone) + entries_of(y))
+    assert projections.names(tablet.items())[sam] == "Eve"  # while the phone still counted
+    rotation.remove_device(laptop, phone.device.log)  # the laptop had not seen Y brought in
+    ingest(tablet, entries_of(laptop))
+    assert y.device.log not in tablet.roster().members
+    assert projections.names(tablet.items())[sam] == "Sam"
+    assert y.device.log not in {i.log for i in tablet.items()}
+
+
+def test_a_partner_cannot_stop_sam_removing_a_lost_device_with_a_weak_device_key(
+    four: tuple[Journal, Journal, Journal, Journal], tmp_path: Path
+) -> None:
+    laptop, _tablet, phone, alex = four
+    d = another_device_of(alex.device)
+    evil = Journal(tmp_path / "evil", d, MemoryLogStore())
+    cert = keys.sign(d.identity_seed, cert_message(d.space, d.sign_public, bytes(32)))
+    raw = encode_event(event_in(evil, DeviceAdded(d.sign_public, OTHER_DH, d.identity, cert)))
+    # A modified client writes the small-order X25519 key straight into the bytes.
+    body = msgpack.unpackb(raw, raw=False)
+    body["p"]["dh_pub"] = bytes(32)
+    write_raw(evil, msgpack.packb(body, use_bin_type=True))
+    write_raw(alex, _reencoded(event_in(alex, PersonNamed(alex.device.person, "Alex")), body))
+    ingest(laptop, entries_of(alex) + entries_of(evil))
+    assert d.log not in laptop.roster().members
+
+    rotated = rotation.remove_device(laptop, phone.device.log)
+    assert laptop.device.epoch == 2 and rotation_record.parse(rotated.record).epoch == 2
+
+
+def _reencoded(carrier: Event, claim_body: dict[str, object]) -> bytes:
+    """`carrier`'s position and author, with the hostile device.added body in it."""
+    body = msgpack.unpackb(encode_event(carrier), raw=False)
+    body.update(t=claim_body["t"], v=claim_body["v"], p=claim_body["p"])
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def write_raw(journal: Journal, event_bytes: bytes) -> None:
+    from tend.core import entry
+    from tend.core.header import first_header, next_header
+
+    d = journal.device
+    head = journal.store.head(d.log)
+    header = (
+        next_header(d.space, d.log, head[0] + 1, d.epoch, head[1])
+        if head
+        else first_header(d.space, d.sign_public, d.epoch)
+    )
+    journal.store.append([(entry.build(header, event_bytes, d.sign_seed, d.space_key), 0)])
+
+
+def partners_rotation(
+    by: Journal, epoch: int, key: bytes, *, previous: bytes | None = None
+) -> KeyRotated:
+    d, roster = by.device, by.roster()
+    context = b"tend/epoch-key/v1" + d.space + epoch.to_bytes(4, "big")
+    record = RotationRecord(
+        d.space,
+        epoch,
+        previous or hash_for(d.space_keys[max(d.space_keys)]),
+        hash_for(keys.new_key()),
+        tuple(
+            (m, keys.seal_to(roster.members[m].dh_pub, key, context))
+            for m in roster.active()
+            if roster.members[m].dh_pub
+        ),
+        (),
+        d.log,
+    ).encode()
+    return KeyRotated(record, keys.sign(d.sign_seed, rotation_record.signing_input(record)))
+
+
+@pytest.mark.parametrize("trick", ["a 31-byte key", "the last epoch there is", "a branch"])
+def test_a_partners_rotation_cannot_break_sams_device_file(
+    four: tuple[Journal, Journal, Journal, Journal], tmp_path: Path, trick: str
+) -> None:
+    laptop, _tablet, phone, alex = four
+    if trick == "a 31-byte key":
+        rotated = partners_rotation(alex, 2, b"k" * 31)
+    elif trick == "the last epoch there is":
+        rotated = partners_rotation(alex, rotation_record.MAX_EPOCH, keys.new_key())
+    else:
+        rotated = partners_rotation(alex, 2, keys.new_key(), previous=bytes(32))
+    write_own(alex, event_in(alex, rotated))
+    ingest(laptop, entries_of(alex))
+    assert laptop.device.epoch == 1 and set(laptop.device.space_keys) == {1}
+    rotation.remove_device(laptop, phone.device.log)  # and removing still works
+    laptop.close()
+    assert Journal.open(tmp_path / "laptop").device.epoch == 2
+
+
+def test_a_roster_with_a_crafted_removal_paradox_settles_and_does_not_flip(
+    four: tuple[Journal, Journal, Journal, Journal], tmp_path: Path
+) -> None:
+    laptop, _tablet, _phone, alex = four
+    alex.record(CheckIn(day="good"))
+    seq, digest = alex.store.head(alex.device.log)  # type: ignore[misc]
+    y = device_made_on(alex, tmp_path / "y")
+    alex.record(y.own_claim("y"))  # Alex's device brings Y in after `seq` ...
+    alex.record(CheckIn(day="rest"))
+    proof = keys.sign(
+        alex.device.identity_seed, removal_message(alex.device.space, alex.device.log, seq, digest)
+    )
+    y.record(DeviceRemoved(alex.device.log, seq, digest, proof))  # ... and Y cuts it off before
+    for _ in range(3):
+        ingest(laptop, entries_of(alex) + entries_of(y))
+    views = []
+    for _ in range(3):
+        laptop.record(laptop.own_claim("laptop"))  # a harmless membership fact each time
+        roster = laptop.roster()
+        views.append((sorted(roster.cutoffs), sorted(roster.members)))
+    assert views[0] == views[1] == views[2]
+
+
+def test_a_thief_of_the_first_device_finds_no_recovery_phrase_there(
+    four: tuple[Journal, Journal, Journal, Journal],
+) -> None:
+    laptop, tablet, phone, alex = four
+    for journal in (laptop, tablet, phone, alex):
+        assert journal.device.root is None
+        assert Journal.open(journal.home).device.root is None
