@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 COUNTER_BITS = 16
+MAX_SKEW_MS = 24 * 3600 * 1000  # how far ahead of our clock another device's clock may be
 COUNTER_MASK = (1 << COUNTER_BITS) - 1
 
 

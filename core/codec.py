@@ -106,12 +106,13 @@ def decode_event(raw: bytes) -> Event:
         record = msgpack.unpackb(raw, raw=False, strict_map_key=True, max_ext_len=0)
         if not isinstance(record, dict):
             raise CorruptStore("event is not a map")
-        if not set(record) <= EVENT_KEYS:
+        if not EVENT_KEYS.issuperset(record):
             # Nothing rides along unread: an old Automerge change ("c"), or anything else.
             raise CorruptStore("event holds fields tend does not write")
-        if not isinstance(record["p"], dict):
+        fields = record["p"]
+        if type(fields) is not dict:
             raise CorruptStore("event payload is not a map")
-        body = decode_payload(record["t"], record["v"], dict(record["p"]))
+        body = decode_payload(record["t"], record["v"], fields)
         return Event(
             id=EventId(_id(record["i"])),
             author=PersonId(_id(record["a"])),
@@ -122,7 +123,7 @@ def decode_event(raw: bytes) -> Event:
             tz_minutes=_int(record["z"]),
             body=body,
             supersedes=EventId(_id(record["s"])) if "s" in record else None,
-            seen=_seen(record.get("k", {})),
+            seen=_seen(record["k"]) if "k" in record else (),
         )
     except TendError as e:
         if isinstance(e, CorruptStore):
@@ -134,7 +135,7 @@ def decode_event(raw: bytes) -> Event:
 
 
 def _id(value: object) -> bytes:
-    if not isinstance(value, bytes) or len(value) != 16:
+    if type(value) is not bytes or len(value) != 16:
         raise CorruptStore("expected a 16-byte id in event")
     return value
 
@@ -158,7 +159,8 @@ def _date(value: object) -> str:
 
 
 def _int(value: object) -> int:
-    # Every integer an event carries (HLC, wall ms, minutes) fits in 63 bits.
-    if not isinstance(value, int) or isinstance(value, bool) or not -(1 << 62) < value < 1 << 62:
+    # Every integer an event carries (HLC, wall ms, minutes) fits in 63 bits (`type is int`
+    # also refuses a boolean).
+    if type(value) is not int or not -(1 << 62) < value < 1 << 62:
         raise CorruptStore("expected an integer of a sensible size in event")
     return value

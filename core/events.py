@@ -18,10 +18,9 @@ from typing import ClassVar
 
 from tend.core import validate as v
 from tend.core.errors import ValidationError
-from tend.core.header import log_id_of
+from tend.core.header import MAX_RECORD, log_id_of
 from tend.core.identity import IDENTITY_LEN, dh_key_ok, person_of
 from tend.core.ids import EventId, LogId, PersonId
-from tend.core.rotation_record import MAX_RECORD
 
 DAY_KINDS = ("good", "gentle", "rest", "flare")
 MILESTONE_CATEGORIES = (

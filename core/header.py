@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tend.core.errors import ChainError
 from tend.core.ids import ID_LEN, LogId, Seq, SpaceId
@@ -43,11 +44,13 @@ MAX_ENTRY = 1 << 16  # 64 KiB: a journal event is small; bigger is refused every
 MIN_SEALED = 89
 MIN_ENTRY = HEADER_LEN + MIN_SEALED + SIGNATURE_LEN
 MAX_SEQ = (1 << 63) - 1
+MAX_RECORD = MAX_ENTRY - 4096  # a signed record (a key rotation) must fit inside one event
 MAX_EPOCH = 1 << 31
 _LOG_ID_LABEL = b"tend/log-id/v1"
 SIGNED_PREFIX = b"tend/entry/v2"
 
 
+@lru_cache(maxsize=4096)
 def log_id_of(log_key: bytes) -> LogId:
     """The log id a log key owns: derived, so an id cannot be claimed without its key."""
     return LogId(hashlib.sha256(_LOG_ID_LABEL + log_key).digest()[:ID_LEN])

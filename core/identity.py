@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tend.core.errors import ValidationError
 from tend.core.ids import ID_LEN, LogId, PersonId
@@ -110,12 +111,16 @@ def removal_message(space: bytes, device: LogId, upto: int, upto_hash: bytes) ->
     return _REMOVAL_LABEL + space + device + upto.to_bytes(8, "big") + upto_hash
 
 
+# The three checks below are pure functions of their bytes, asked again for the same facts each
+# time the roster is worked out: remembering the answers keeps a live entry's ingest cheap.
+@lru_cache(maxsize=4096)
 def cert_valid(identity: bytes, space: bytes, sign_pub: bytes, dh_pub: bytes, cert: bytes) -> bool:
     """Whether the person of `identity` vouched that this device is theirs, in this space."""
     who = Identity.decode(identity)
     return verify(who.sign_pub, cert_message(space, sign_pub, dh_pub), cert)
 
 
+@lru_cache(maxsize=1024)
 def recovery_valid(
     identity: bytes, space: bytes, sign_pub: bytes, dh_pub: bytes, proof: bytes
 ) -> bool:
@@ -124,6 +129,7 @@ def recovery_valid(
     return verify(who.recovery_sign_pub, recovery_message(space, sign_pub, dh_pub), proof)
 
 
+@lru_cache(maxsize=1024)
 def removal_valid(
     identity: bytes, space: bytes, device: LogId, upto: int, upto_hash: bytes, proof: bytes
 ) -> bool:

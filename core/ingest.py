@@ -55,6 +55,7 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
         journal.facts(),
         runs,
         journal.store.hash_at,
+        current=journal.roster(),
     )
     _sort_refusals(settled, report)
     report.pending = [raw for raws in settled.pending.values() for raw in raws]

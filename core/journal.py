@@ -13,8 +13,9 @@ import bisect
 import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tend.core import cache, clock, entry, envelope, keys, keystore, trust
+from tend.core import cache, clock, entry, envelope, keys, keystore
 from tend.core.cache import Item
 from tend.core.codec import decode_event, encode_event
 from tend.core.errors import (
@@ -32,6 +33,11 @@ from tend.core.ids import EventId, LogId, Seq, event_id_at, new_space_id, short
 from tend.core.keystore import DeviceKeys
 from tend.core.store import LogStore, SqliteLogStore
 
+if TYPE_CHECKING:
+    # The trust engine is loaded by what reads (views, sync, verify), not by recording: a
+    # check-in as a whole process stays quick.
+    from tend.core import trust
+
 DB_NAME = "journal.db"
 SNAPSHOT_EVERY = 200
 MEMBERSHIP = frozenset(
@@ -39,6 +45,7 @@ MEMBERSHIP = frozenset(
 )  # new entries a read may fold in before it re-seals the view cache
 _PRIVATE_AAD = b"tend/private/v1"
 HLC_BYTES = 8
+SEEN_META = "seen"  # the seen-vector this device last signed into an entry
 Clock = Callable[[], dt.datetime]
 Body = Payload | Callable[[EventId], Payload]  # a payload, or one made from the event's own id
 
@@ -49,6 +56,10 @@ def _now() -> dt.datetime:
 
 def _hlc_bytes(hlc: int) -> bytes:
     return hlc.to_bytes(HLC_BYTES, "big")
+
+
+def _seen_bytes(seen: tuple[tuple[LogId, int], ...]) -> bytes:
+    return b"".join(log + seq.to_bytes(8, "big") for log, seq in seen)
 
 
 def item_of(readable: trust.Readable, received_at: int) -> Item:
@@ -79,6 +90,7 @@ class Journal:
         self._roster: tuple[tuple[int, int], trust.Roster] | None = None
         self._visible: tuple[tuple[int, int], list[Item]] | None = None
         self._log_keys: dict[LogId, bytes] = {}
+        self._facts: tuple[int, list[trust.Fact]] | None = None
         self.passphrase: str | None = None
         self._upto = 0
 
@@ -198,7 +210,7 @@ class Journal:
     ) -> Event:
         when = self.now()
         wall_ms = int(when.timestamp() * 1000)
-        hlc = clock.tick(self.last_hlc(), wall_ms)
+        hlc = clock.tick(self.last_hlc(wall_ms), wall_ms)
         head = self.store.head(self.device.log)
         seq = head[0] + 1 if head else 1
         event_id = event_id_at(self.device.log, seq)
@@ -225,15 +237,19 @@ class Journal:
         raw = entry.build(
             header, encode_event(stored), self.device.sign_seed, self.device.space_key
         )
-        self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)})
+        said = {SEEN_META: _seen_bytes(ev.seen)} if ev.seen else None  # with the entry, or not
+        self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)}, replace=said)
         return ev
 
     def _seen(self) -> tuple[tuple[LogId, int], ...]:
-        """What this device holds of every other log: signed into what it writes."""
+        """What this device holds of every other log, signed into what it writes; only when it
+        changed since this device's last entry (a claim once made stays true), to keep entries
+        small."""
         own = self.device.log
-        return tuple(
+        now = tuple(
             sorted((log, int(seq)) for log, (seq, _h) in self.store.heads().items() if log != own)
         )
+        return () if self.store.meta(SEEN_META) == _seen_bytes(now) else now
 
     def _sealed(self, ev: Event) -> Event:
         box = envelope.seal(
@@ -251,7 +267,7 @@ class Journal:
             seen=ev.seen,
         )
 
-    def last_hlc(self) -> int:
+    def last_hlc(self, now_ms: int | None = None) -> int:
         """The newest clock this device issued or saw; a damaged value is repaired, not kept.
 
         Stored values only grow, so one far in the future (or not 8 bytes) would otherwise stop
@@ -259,13 +275,14 @@ class Journal:
         raw = self.store.meta("hlc")
         if raw is None:
             return 0
-        now_ms = int(self.now().timestamp() * 1000)
+        if now_ms is None:
+            now_ms = int(self.now().timestamp() * 1000)
         if (
             len(raw) == HLC_BYTES
-            and clock.wall_of(int.from_bytes(raw, "big")) <= now_ms + trust.MAX_SKEW_MS
+            and clock.wall_of(int.from_bytes(raw, "big")) <= now_ms + clock.MAX_SKEW_MS
         ):
             return int.from_bytes(raw, "big")
-        sane = [i.hlc for i in self.items() if clock.wall_of(i.hlc) <= now_ms + trust.MAX_SKEW_MS]
+        sane = [i.hlc for i in self.items() if clock.wall_of(i.hlc) <= now_ms + clock.MAX_SKEW_MS]
         repaired = max(sane, default=0)
         self.store.replace_meta("hlc", _hlc_bytes(repaired))
         return repaired
@@ -335,16 +352,23 @@ class Journal:
 
     def facts(self) -> list[trust.Fact]:
         """The membership facts of what is stored (the roster decides which still count)."""
-        out = []
-        for item in self.membership():
-            if item.type.startswith("device."):
-                fact = trust.fact_of(decode_event(item.raw), item.seq)
-                if fact is not None:
-                    out.append(fact)
-        return out
+        from tend.core import trust
+
+        membership = self.membership()
+        if self._facts is None or self._facts[0] != len(membership):
+            out = []
+            for item in membership:
+                if item.type.startswith("device."):
+                    fact = trust.fact_of(decode_event(item.raw), item.seq)
+                    if fact is not None:
+                        out.append(fact)
+            self._facts = (len(membership), out)
+        return self._facts[1]
 
     def roster(self) -> trust.Roster:
         """Who may write here now: the trust engine over what this device holds."""
+        from tend.core import trust
+
         membership = self.membership()
         key = (len(membership), len(self.device.anchors))
         if self._roster is None or self._roster[0] != key:
@@ -369,6 +393,7 @@ class Journal:
     def forget_views(self) -> None:
         """Drop what is cached in memory (after this device's own entries were re-sealed)."""
         self._items, self._upto, self._visible, self._roster = None, 0, None, None
+        self._facts = None
 
     def log_key(self, log: LogId) -> bytes | None:
         """A log's public key, from its first entry (held here), or None."""
@@ -387,6 +412,8 @@ class Journal:
         Raises UnreadableEntry naming the entry for anything that does not open or match. The
         signature and the roster are the trust engine's to check (core/trust.py).
         """
+        from tend.core import trust
+
         try:
             opened = entry.open_entry(raw, self.device.space_keys.get)
             outer = decode_event(opened.event)
@@ -396,8 +423,8 @@ class Journal:
             raise UnreadableEntry(where, f"cannot be opened ({e})") from e
         header = opened.header
         where = f"log {short(header.log)} seq {header.seq}"
-        if outer.device != header.log or outer.id != event_id_at(header.log, header.seq):
-            raise UnreadableEntry(where, "claims another device or position than its own")
+        if outer.device != header.log:
+            raise UnreadableEntry(where, "claims another device than its own")
         if not isinstance(outer.body, Sealed):
             return trust.Readable(opened, outer, outer, opened.event)
         inner = self.open_private(outer.body)

@@ -46,6 +46,7 @@ def _signer(seed: bytes) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(seed)
 
 
+@lru_cache(maxsize=64)
 def signing_public(seed: bytes) -> bytes:
     return _signer(seed).public_key().public_bytes(_RAW, _RAW_PUB)
 

@@ -295,11 +295,22 @@ def timeline(
 # --- shared, editable state (Automerge documents) -----------------------------------------------
 
 
-def shared_events(items: Iterable[Item], doc: str) -> list[Event]:
+def shared_events(items: Sequence[Item], doc: str) -> list[Event]:
     """The visible events that write one shared document, in merge order (retractions and
-    corrections by their own authors taken into account)."""
-    chosen = [decode_event(i.raw) for i in items if i.doc == doc or i.type == "retract"]
-    return visible(chosen)
+    corrections by their own authors taken into account).
+
+    Only the retractions that can be about one of the document's events are decoded: a
+    retraction is stored as msgpack, which writes its target id as those 16 raw bytes, so one
+    whose bytes hold none of the document's ids cannot take any of them back."""
+    writes = [(i, decode_event(i.raw)) for i in items if i.doc == doc]
+    ids: list[bytes] = [ev.id for _i, ev in writes]
+    takers = [
+        (i, decode_event(i.raw))
+        for i in items
+        if i.type == "retract" and any(target in bytes(i.raw) for target in ids)
+    ]
+    chosen = sorted([*writes, *takers], key=lambda pair: pair[0].order)
+    return visible([ev for _i, ev in chosen])
 
 
 def board(items: Sequence[Item], doc: str) -> dict[str, dict[str, Scalar]]:

@@ -20,7 +20,10 @@ PUSHED = "pushed"  # metadata: the highest seq of this device's log it ever sent
 def note_pushed(journal: Journal, seq: int) -> None:
     """Remember, before they are sent, that entries up to `seq` may have left this device."""
     if seq > pushed(journal):
-        journal.store.replace_meta(PUSHED, seq.to_bytes(8, "big"))
+        # Not flushed on its own (that would cost a disk flush per live push): it is lost only
+        # in a power cut before the next durable write, and then all a later re-seal can do is
+        # rewrite what a relay both took and then lost, a second fault on top of the first.
+        journal.store.replace_meta(PUSHED, seq.to_bytes(8, "big"), durable=False)
 
 
 def pushed(journal: Journal) -> int:

@@ -30,13 +30,12 @@ from typing import Any
 import msgpack
 
 from tend.core.errors import MalformedRecord
-from tend.core.header import HASH_LEN, MAX_ENTRY
+from tend.core.header import HASH_LEN, MAX_RECORD
 from tend.core.ids import ID_LEN, LogId, SpaceId
 from tend.core.logsig import verify
 
 SIGNED_PREFIX = b"tend/rotation/v1"
 MAX_DEVICES = 64
-MAX_RECORD = MAX_ENTRY - 4096  # it must fit inside one event
 MAX_SEALED_KEY = 512
 MIN_EPOCH, MAX_EPOCH = 2, (1 << 31) - 1
 

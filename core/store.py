@@ -41,9 +41,14 @@ Heads = dict[LogId, tuple[Seq, bytes]]
 
 class LogStore(Protocol):
     def append(
-        self, entries: Sequence[tuple[bytes, int]], meta: Mapping[str, bytes] | None = None
+        self,
+        entries: Sequence[tuple[bytes, int]],
+        meta: Mapping[str, bytes] | None = None,
+        replace: Mapping[str, bytes] | None = None,
     ) -> int:
-        """Append (entry bytes, received-at ms) atomically; return how many were new."""
+        """Append (entry bytes, received-at ms) atomically; return how many were new. `meta`
+        values only grow (bytewise maximum); `replace` values are set as they are; both in the
+        same transaction as the entries."""
 
     def heads(self) -> Heads: ...
 
@@ -66,9 +71,11 @@ class LogStore(Protocol):
         """Metadata written with append. Values only ever grow (bytewise maximum): the one in
         use is the HLC as 8 big-endian bytes, which two processes must never move backwards."""
 
-    def replace_meta(self, key: str, value: bytes) -> None:
+    def replace_meta(self, key: str, value: bytes, *, durable: bool = True) -> None:
         """Set a metadata value outright (to repair a damaged one, or for values that may
-        shrink, such as what a relay was last seen to hold)."""
+        shrink, such as what a relay was last seen to hold). With `durable` false the write is
+        not flushed to the disk on its own (it is with the next durable one), for a value whose
+        loss in a power cut costs nothing but a second guess."""
 
     def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
         """Replace the tail of `log` with `entries` (same seqs, to its end), atomically.
@@ -132,7 +139,10 @@ class MemoryLogStore:
         self._snapshot: tuple[int, bytes] | None = None
 
     def append(
-        self, entries: Sequence[tuple[bytes, int]], meta: Mapping[str, bytes] | None = None
+        self,
+        entries: Sequence[tuple[bytes, int]],
+        meta: Mapping[str, bytes] | None = None,
+        replace: Mapping[str, bytes] | None = None,
     ) -> int:
         heads = dict(self._heads)
         new: list[StoredEntry] = []
@@ -157,6 +167,7 @@ class MemoryLogStore:
         self._heads = heads
         for key, value in (meta or {}).items():
             self._meta[key] = max(self._meta.get(key, value), value)
+        self._meta.update(replace or {})
         return len(new)
 
     def heads(self) -> Heads:
@@ -185,7 +196,7 @@ class MemoryLogStore:
     def meta(self, key: str) -> bytes | None:
         return self._meta.get(key)
 
-    def replace_meta(self, key: str, value: bytes) -> None:
+    def replace_meta(self, key: str, value: bytes, *, durable: bool = True) -> None:
         self._meta[key] = value
 
     def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
@@ -242,6 +253,12 @@ CREATE TABLE IF NOT EXISTS snapshot (
 """
 
 
+_REPLACE_META = (
+    "INSERT INTO meta(key, value) VALUES (?, ?) "
+    "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+)
+
+
 @contextmanager
 def _translated(what: str) -> Iterator[None]:
     try:
@@ -277,7 +294,10 @@ class SqliteLogStore:
             self._db.executescript(_SCHEMA)
 
     def append(
-        self, entries: Sequence[tuple[bytes, int]], meta: Mapping[str, bytes] | None = None
+        self,
+        entries: Sequence[tuple[bytes, int]],
+        meta: Mapping[str, bytes] | None = None,
+        replace: Mapping[str, bytes] | None = None,
     ) -> int:
         with _translated("recording"):
             db = self._db
@@ -290,6 +310,8 @@ class SqliteLogStore:
                         "DO UPDATE SET value = max(value, excluded.value)",
                         (key, value),
                     )
+                for key, value in (replace or {}).items():
+                    db.execute(_REPLACE_META, (key, value))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -378,13 +400,16 @@ class SqliteLogStore:
         # the caller's own check of its shape sees it and repairs it.
         return (row[0] if isinstance(row[0], bytes) else b"") if row else None
 
-    def replace_meta(self, key: str, value: bytes) -> None:
-        with _translated("repairing the journal"):
-            self._db.execute(
-                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
-                "DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+    def replace_meta(self, key: str, value: bytes, *, durable: bool = True) -> None:
+        with _translated("saving the journal's metadata"):
+            if durable:
+                self._db.execute(_REPLACE_META, (key, value))
+                return
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute(_REPLACE_META, (key, value))
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
         if not entries:
@@ -454,11 +479,16 @@ def _head_row(row: tuple[object, ...]) -> tuple[LogId, tuple[Seq, bytes]]:
 
 def _entry_row(row: tuple[object, ...]) -> StoredEntry:
     rowid, log, seq, digest, raw, received = row
-    return StoredEntry(
-        _int(rowid),
-        LogId(_blob(log, 16)),
-        Seq(_int(seq)),
-        _blob(digest, HASH_LEN),
-        _blob(raw),
-        _int(received),
-    )
+    # One check per column, inline: this runs for every entry a view opens.
+    if not (
+        type(raw) is bytes
+        and type(log) is bytes
+        and type(digest) is bytes
+        and type(seq) is int
+        and type(rowid) is int
+        and type(received) is int
+        and len(log) == 16
+        and len(digest) == HASH_LEN
+    ):
+        raise CorruptStore("the journal file is damaged (a stored value has the wrong type)")
+    return StoredEntry(rowid, LogId(log), Seq(seq), digest, raw, received)

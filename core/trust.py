@@ -44,10 +44,10 @@ from tend.core.errors import ChainError, UnreadableEntry
 from tend.core.events import DeviceAdded, DeviceRemoved, Event, PersonNamed
 from tend.core.header import GENESIS, Header, entry_hash
 from tend.core.identity import cert_valid, person_of, recovery_valid, removal_valid
-from tend.core.ids import LogId, PersonId, SpaceId, short
+from tend.core.ids import LogId, PersonId, SpaceId, event_id_at, short
 from tend.core.keystore import Anchor
 
-MAX_SKEW_MS = 24 * 3600 * 1000  # how far ahead of our clock another device's clock may be
+MAX_SKEW_MS = clock.MAX_SKEW_MS
 
 
 class Reason(StrEnum):
@@ -192,6 +192,8 @@ def _frame_problem(
 
 def _event_problem(readable: Readable, now_ms: int | None) -> Reason | None:
     header, outer = readable.header, readable.outer
+    if outer.id != event_id_at(header.log, header.seq):
+        return Reason.MISPLACED  # an id is its position's: one copied from elsewhere is refused
     if header.seq == 1:
         body = outer.body
         if not (isinstance(body, DeviceAdded) and body.sign_pub == header.log_key):
@@ -521,15 +523,20 @@ def settle(
     held: Sequence[Fact],
     runs: Sequence[Checked],
     hash_at: HashAt,
+    current: Roster | None = None,
 ) -> Settled:
     """Grow the roster from held facts plus the new runs' facts, admit what it allows, repeat.
 
     `held` are the membership facts of entries already stored (they counted when stored; the
-    roster still re-applies the rules to them, so a later removal can end a device's say)."""
+    roster still re-applies the rules to them, so a later removal can end a device's say).
+    `current`, the roster of `held` alone, is used as it is when the runs carry no membership
+    fact: the usual case of a live entry, admitted without working the roster out again."""
     facts_of_runs = {
         run.log: [f for _raw, r in run.sound if (f := fact_of(r.outer, r.header.seq))]
         for run in runs
     }
+    if current is not None and not any(facts_of_runs.values()):
+        return _settled(current, runs, {run.log: admit(current, run) for run in runs})
     trusted = {run.log: len(run.sound) for run in runs}  # assume every sound entry counts
     for _round in range(sum(trusted.values()) + 2):
         facts = [*held, *_facts_within(facts_of_runs, runs, trusted)]
@@ -539,6 +546,14 @@ def settle(
         if counted == trusted:
             break
         trusted = counted
+    return _settled(roster, runs, results)
+
+
+def _settled(
+    roster: Roster,
+    runs: Sequence[Checked],
+    results: Mapping[LogId, tuple[list[tuple[bytes, Readable]], Refusal | None]],
+) -> Settled:
     settled = Settled(roster, {}, [], {})
     for run in runs:
         kept, why = results[run.log]
