@@ -1,47 +1,175 @@
-"""Pairing mailboxes on the relay: single-use drop boxes for sealed invitation messages.
+"""The relay's drop boxes, client side: pairing mailboxes, invitations and recovery escrows.
 
-The relay keeps them in memory only, for at most ten minutes, and hands each message out once.
-Mailbox ids and contents come from core/pairing.py: derived from the invite code and sealed, so
-the relay learns neither the code nor anything it protects.
+- Mailboxes hold sealed pairing messages in the relay's memory for at most ten minutes, each
+  handed out once. `put(claim=True)` posts only into a mailbox nobody uses (MailboxTaken if it
+  holds a message or a reader waits there), so an inviter picking a short nameplate can pick
+  another.
+- Invitations wait in the relay's store for up to a week, one message per id, handed out once;
+  the id stays refused (MailboxTaken) until its ttl runs out, even after it was taken.
+- An escrow is a person's sealed recovery blob, under a locator derived from their identity,
+  written only with a signature by that identity's key (core/escrow.py).
+
+Ids, locators and contents come from core/pairing.py and core/recovery.py: derived from secrets
+the relay never sees, and sealed, so the relay learns neither. Every answer is read with a bound
+(nothing the relay keeps is longer than 64 KiB). Network failures are one-line RelayUnavailable.
 """
 
 from __future__ import annotations
 
-import aiohttp
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
-from tend.sync.client import RelayUnavailable
+import aiohttp
+import msgpack
+
+from tend.core import escrow
+from tend.core.errors import TendError
+from tend.sync.client import RelayRefused, RelayUnavailable
+
+__all__ = [
+    "INVITATION_TTL",
+    "MAX_WAIT",
+    "MailboxTaken",
+    "RelayRefused",
+    "RelayUnavailable",
+    "get_escrow",
+    "put",
+    "put_escrow",
+    "put_invitation",
+    "take",
+    "take_invitation",
+]
 
 MAX_WAIT = 60
+INVITATION_TTL = 7 * 24 * 3600  # seconds: the longest the relay keeps an invitation
+MAX_ANSWER = 64 << 10  # bytes: no message, invitation or escrow the relay keeps is longer
+TIMEOUT = 30.0  # seconds for a request that does not wait for anyone
+_HEX_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def _url(relay: str, box: str) -> str:
-    return f"{relay.rstrip('/')}/v1/mailbox/{box}"
+class MailboxTaken(TendError):
+    """The relay holds a message under that id already, or someone waits there: pick another."""
 
 
-async def put(relay: str, box: str, data: bytes, ttl: int = 600) -> None:
+def _url(relay: str, kind: str, box: str) -> str:
+    if not _HEX_ID.fullmatch(box):
+        raise ValueError("a mailbox or invitation id is 32 lowercase hex digits")
+    return f"{relay.rstrip('/')}/v1/{kind}/{box}"
+
+
+@asynccontextmanager
+async def _request(
+    relay: str, method: str, url: str, timeout: float = TIMEOUT, **options: Any
+) -> AsyncIterator[aiohttp.ClientResponse]:
     try:
         async with (
-            aiohttp.ClientSession() as http,
-            http.post(_url(relay, box), data=data, params={"ttl": str(ttl)}) as response,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+            http.request(method, url, **options) as response,
         ):
-            if response.status >= 300:
-                raise RelayUnavailable(f"the relay did not take the invitation ({response.status})")
+            yield response
     except (TimeoutError, aiohttp.ClientError, OSError) as e:
         raise RelayUnavailable(f"cannot reach the relay at {relay} ({type(e).__name__})") from e
+
+
+async def _bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The answer's body, refused past `limit` bytes (a relay cannot make us hold more)."""
+    too_long = RelayUnavailable(f"the relay answered with more than {limit} bytes")
+    if response.content_length is not None and response.content_length > limit:
+        raise too_long
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > limit:
+            raise too_long
+    return bytes(body)
+
+
+def _refusal(status: int, what: str) -> TendError:
+    """What a failed answer means: taken (409), refused (another 4xx but 429), or try later."""
+    if status == 409:
+        return MailboxTaken(f"the relay refused {what}: that id is in use; pick another")
+    if 400 <= status < 500 and status != 429:
+        return RelayRefused(f"the relay refused {what} ({status})")
+    return RelayUnavailable(f"the relay did not take {what} ({status})")
+
+
+# --- pairing mailboxes --------------------------------------------------------------------------
+
+
+async def put(relay: str, box: str, data: bytes, ttl: int = 600, claim: bool = False) -> None:
+    """Post a message for up to `ttl` seconds; with `claim`, only into a mailbox nobody uses
+    (else MailboxTaken)."""
+    params = {"ttl": str(ttl), **({"claim": "1"} if claim else {})}
+    url = _url(relay, "mailbox", box)
+    async with _request(relay, "POST", url, data=data, params=params) as response:
+        if response.status == 409:
+            raise _refusal(409, "a message")
+        if response.status >= 300:
+            raise RelayUnavailable(f"the relay did not take the invitation ({response.status})")
 
 
 async def take(relay: str, box: str, wait: int) -> bytes | None:
     """The next message in the mailbox, waiting up to `wait` seconds; None if none came."""
-    timeout = aiohttp.ClientTimeout(total=min(wait, MAX_WAIT) + 15)
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as http,
-            http.get(_url(relay, box), params={"wait": str(min(wait, MAX_WAIT))}) as response,
-        ):
-            if response.status == 404:
-                return None
-            if response.status != 200:
-                raise RelayUnavailable(f"the relay answered {response.status} for a mailbox")
-            return await response.read()
-    except (TimeoutError, aiohttp.ClientError, OSError) as e:
-        raise RelayUnavailable(f"cannot reach the relay at {relay} ({type(e).__name__})") from e
+    wait = min(wait, MAX_WAIT)
+    url = _url(relay, "mailbox", box)
+    async with _request(relay, "GET", url, wait + 15, params={"wait": str(wait)}) as response:
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise RelayUnavailable(f"the relay answered {response.status} for a mailbox")
+        return await _bounded(response, MAX_ANSWER)
+
+
+# --- invitations --------------------------------------------------------------------------------
+
+
+async def put_invitation(relay: str, box_hex: str, data: bytes, ttl: int = INVITATION_TTL) -> None:
+    """Leave `data` under the id for up to `ttl` seconds (1 to a week). MailboxTaken if the id
+    holds an invitation, or held one taken before its ttl ran out."""
+    url = _url(relay, "invitation", box_hex)
+    async with _request(relay, "POST", url, data=data, params={"ttl": str(ttl)}) as response:
+        if response.status != 204:
+            raise _refusal(response.status, "an invitation")
+
+
+async def take_invitation(relay: str, box_hex: str) -> bytes | None:
+    """The invitation under the id, which the relay deletes as it answers; None if none."""
+    async with _request(relay, "GET", _url(relay, "invitation", box_hex)) as response:
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise RelayUnavailable(f"the relay answered {response.status} for an invitation")
+        return await _bounded(response, MAX_ANSWER)
+
+
+# --- recovery escrows ---------------------------------------------------------------------------
+
+
+def _locator_hex(locator: bytes) -> str:
+    if not isinstance(locator, bytes) or len(locator) != escrow.LOCATOR_LEN:
+        raise ValueError(f"a locator is {escrow.LOCATOR_LEN} bytes")
+    return locator.hex()
+
+
+async def put_escrow(
+    relay: str, locator: bytes, identity: bytes, blob: bytes, signature: bytes
+) -> None:
+    """Store or replace the blob under the locator; the relay checks that the identity's key
+    signed it (escrow.signing_input) and that the locator derives from the identity."""
+    body = msgpack.packb({"i": identity, "b": blob, "g": signature}, use_bin_type=True)
+    url = _url(relay, "recovery", _locator_hex(locator))
+    async with _request(relay, "PUT", url, data=body) as response:
+        if response.status != 204:
+            raise _refusal(response.status, "the recovery escrow")
+
+
+async def get_escrow(relay: str, locator: bytes) -> bytes | None:
+    """The blob under the locator, or None if the relay holds none."""
+    async with _request(relay, "GET", _url(relay, "recovery", _locator_hex(locator))) as response:
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise RelayUnavailable(f"the relay answered {response.status} for a recovery escrow")
+        return await _bounded(response, escrow.MAX_BLOB)

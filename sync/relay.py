@@ -56,16 +56,26 @@ What the relay learns: space ids, opaque log ids and each log's public key (one 
 device, linked to no person), seqs, sizes and timing, and from rotation records which logs
 stay and which were removed, and when. It logs one JSON object per line (event, the first 8 hex
 digits of the space id, codes, counts, durations) and never entry bytes, capabilities, keys,
-records or mailbox ids.
+records, mailbox or invitation ids, locators or bodies.
 
 Pairing mailboxes are memory-only: a restart empties them, which only means a pairing must
 start over. POST /v1/mailbox/{32 hex}?ttl=S (S <= 600, body <= 64 KiB) queues a message (204;
-429 when the mailbox holds MAILBOX_QUEUE messages or the relay is full); GET ?wait=S (S <= 60)
-answers 200 with the oldest message, removing it, or 404 when none came within the wait.
+429 when the mailbox holds MAILBOX_QUEUE messages or the relay is full; with claim=1, 409 when
+the mailbox already holds a message or has a waiting reader, so an inviter picking a short
+nameplate learns it is taken); GET ?wait=S (S <= 60) answers 200 with the oldest message,
+removing it, or 404 when none came within the wait.
+
+Invitations and recovery escrows are persistent, in the store. POST /v1/invitation/{32 hex}
+?ttl=S (1 <= S <= 7 days, body 1 byte to 16 KiB) stores one message per id (409 if the id
+holds one, or held one taken before its ttl ran out); GET answers it once (200) and deletes it,
+else 404. PUT /v1/recovery/{locator, 32 hex} takes a msgpack map {i: identity record, b: blob,
+g: signature}, decoded with tight bounds, and stores or replaces the blob only if
+core/escrow.write_allowed says the identity the locator derives from signed it (else 403);
+GET answers the blob or 404. Both kinds have a relay-wide cap (507 past it).
 
 This module imports no secret-key, envelope or journal code: the relay cannot open what it
 stores. The one cryptographic operation it performs is verifying Ed25519 signatures with public
-keys (core/logsig.py, through the store).
+keys (core/logsig.py, through the store and core/escrow.py).
 `serve` (run_app) is called only from the CLI; tests build the app with `make_app`.
 """
 
@@ -81,15 +91,18 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import NoReturn, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import msgpack
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from tend.core.header import Header
+from tend.core import escrow
+from tend.core.header import SIGNATURE_LEN, Header
+from tend.core.identity import IDENTITY_LEN
 from tend.core.ids import LogId, SpaceId
 from tend.sync.protocol import (
     MAX_ENTRIES_PER_FRAME,
@@ -116,7 +129,11 @@ from tend.sync.protocol import (
     negotiate,
 )
 from tend.sync.relay_store import (
+    DEFAULT_ESCROW_CAP,
+    DEFAULT_INVITATION_CAP,
     DEFAULT_QUOTA,
+    CapReached,
+    Caps,
     Change,
     PushRefused,
     RelayStore,
@@ -139,6 +156,11 @@ MAILBOX_MAX_WAIT = 60
 MAILBOX_QUEUE = 4
 MAX_MAILBOXES = 10_000
 MAILBOX_TOTAL_BYTES = 64 << 20
+
+INVITATION_MAX_BYTES = 16 << 10
+INVITATION_MIN_TTL = 1
+INVITATION_MAX_TTL = 7 * 24 * 3600
+ESCROW_MAX_BODY = escrow.MAX_BLOB + 256  # the blob, and identity and signature packed around it
 
 
 def log_event(event: str, space: bytes | None = None, **fields: object) -> None:
@@ -755,6 +777,10 @@ class MailboxFull(Exception):
     """Too many messages in one mailbox, or in all of them: try again later."""
 
 
+class MailboxInUse(Exception):
+    """A claim on a mailbox that holds a message or has a waiting reader: pick another."""
+
+
 @dataclass
 class _Mailbox:
     messages: deque[tuple[float, bytes]] = field(default_factory=deque)  # (expires at, body)
@@ -774,9 +800,13 @@ class Mailboxes:
     def __len__(self) -> int:
         return len(self._boxes)
 
-    def post(self, box_id: str, body: bytes, ttl: float) -> None:
+    def post(self, box_id: str, body: bytes, ttl: float, *, claim: bool = False) -> None:
+        """Queue a message. With `claim`, only into a mailbox nobody uses: one holding a
+        message or a waiting reader raises MailboxInUse."""
         self._sweep()
         box = self._boxes.get(box_id)
+        if claim and box is not None and (box.messages or box.waiters):
+            raise MailboxInUse("that mailbox is in use; pick another")
         if box is None and len(self._boxes) >= MAX_MAILBOXES:
             raise MailboxFull("too many mailboxes")
         if self._bytes + len(body) > MAILBOX_TOTAL_BYTES:
@@ -847,38 +877,54 @@ MAILBOXES = web.AppKey("mailboxes", Mailboxes)
 
 
 def make_app(
-    db: Path | str, *, quota: int = DEFAULT_QUOTA, schema: str | None = None
+    db: Path | str,
+    *,
+    quota: int = DEFAULT_QUOTA,
+    schema: str | None = None,
+    invitation_cap: int = DEFAULT_INVITATION_CAP,
+    escrow_cap: int = DEFAULT_ESCROW_CAP,
 ) -> web.Application:
     """The relay as an aiohttp Application; the store opens on startup and closes on cleanup.
 
     `db` is a SQLite file, or (a str) a PostgreSQL DSN, with `schema` naming the store's
-    schema there (default: the store's own, tend_relay)."""
-    # client_max_size bounds every HTTP body; only the mailbox reads one.
-    app = web.Application(client_max_size=MAILBOX_MAX_BYTES)
+    schema there (default: the store's own, tend_relay). The caps bound the bytes of
+    invitations and of escrows the whole relay holds."""
+    # client_max_size bounds every HTTP body; each handler that reads one bounds it tighter.
+    app = web.Application(client_max_size=max(MAILBOX_MAX_BYTES, ESCROW_MAX_BODY))
     app[HUB] = Hub()
     app[METRICS] = Metrics()
     app[MAILBOXES] = Mailboxes()
-    app.cleanup_ctx.append(_store_context(db, quota, schema))
+    app.cleanup_ctx.append(_store_context(db, quota, schema, Caps(invitation_cap, escrow_cap)))
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/v1/sync", handle_sync)
     app.router.add_get("/healthz", handle_healthz)
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_post("/v1/mailbox/{id}", handle_mailbox_post)
     app.router.add_get("/v1/mailbox/{id}", handle_mailbox_get)
+    app.router.add_post("/v1/invitation/{id}", handle_invitation_post)
+    app.router.add_get("/v1/invitation/{id}", handle_invitation_get)
+    app.router.add_put("/v1/recovery/{id}", handle_escrow_put)
+    app.router.add_get("/v1/recovery/{id}", handle_escrow_get)
     return app
 
 
 def _store_context(
-    db: Path | str, quota: int, schema: str | None
+    db: Path | str, quota: int, schema: str | None, caps: Caps
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        store = await _open_store(db, quota, schema)
+        store = await _open_store(db, quota, schema, caps)
         app[STORE] = store
         follower: asyncio.Task[None] | None = None
         if isinstance(store, SharedStore):
             app[HUB].shared = store
             follower = asyncio.create_task(app[HUB].follow(store.changes()))
-        log_event("relay.started", quota=quota, store=type(store).__name__)
+        log_event(
+            "relay.started",
+            quota=quota,
+            invitation_cap=caps.invitations,
+            escrow_cap=caps.escrows,
+            store=type(store).__name__,
+        )
         yield
         if follower is not None:
             follower.cancel()
@@ -890,15 +936,21 @@ def _store_context(
     return context
 
 
-async def _open_store(db: Path | str, quota: int, schema: str | None) -> RelayStore:
+async def _open_store(db: Path | str, quota: int, schema: str | None, caps: Caps) -> RelayStore:
     if isinstance(db, Path):
-        return await SqliteRelayStore.open(db, quota=quota)
+        return await SqliteRelayStore.open(
+            db, quota=quota, invitation_cap=caps.invitations, escrow_cap=caps.escrows
+        )
     # Only here: asyncpg is loaded by a relay given a DSN, and by nothing else.
-    from tend.sync.relay_store_pg import PostgresRelayStore
+    from tend.sync.relay_store_pg import DEFAULT_SCHEMA, PostgresRelayStore
 
-    if schema is None:
-        return await PostgresRelayStore.open(db, quota=quota)
-    return await PostgresRelayStore.open(db, quota=quota, schema=schema)
+    return await PostgresRelayStore.open(
+        db,
+        quota=quota,
+        schema=DEFAULT_SCHEMA if schema is None else schema,
+        invitation_cap=caps.invitations,
+        escrow_cap=caps.escrows,
+    )
 
 
 def describe_db(db: Path | str) -> str:
@@ -954,30 +1006,70 @@ async def handle_metrics(request: web.Request) -> web.Response:
     )
 
 
-def _mailbox_id(request: web.Request) -> str:
+def _mailbox_id(request: web.Request, what: str = "a mailbox id") -> str:
     box_id = request.match_info["id"]
     if not MAILBOX_ID.fullmatch(box_id):
-        raise web.HTTPBadRequest(text="a mailbox id is 32 lowercase hex digits")
+        raise web.HTTPBadRequest(text=f"{what} is 32 lowercase hex digits")
     return box_id
 
 
-def _seconds(request: web.Request, name: str, default: float, upper: float) -> float:
+def _seconds(
+    request: web.Request, name: str, default: float, upper: float, lower: float = 0
+) -> float:
     raw = request.query.get(name)
     try:
         value = default if raw is None else float(raw)
     except ValueError:
         value = -1.0
-    if not 0 <= value <= upper:  # also refuses nan
-        raise web.HTTPBadRequest(text=f"{name} must be a number of seconds from 0 to {upper}")
+    if not lower <= value <= upper:  # also refuses nan
+        raise web.HTTPBadRequest(text=f"{name} must be a number of seconds from {lower} to {upper}")
     return value
+
+
+def _claim(request: web.Request) -> bool:
+    raw = request.query.get("claim", "0")
+    if raw not in ("0", "1"):
+        raise web.HTTPBadRequest(text="claim must be 0 or 1")
+    return raw == "1"
+
+
+def _too_large(limit: int, what: str = "a body") -> web.HTTPRequestEntityTooLarge:
+    return web.HTTPRequestEntityTooLarge(limit, text=f"{what} is at most {limit} bytes here")
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    """The request's body, at most `limit` bytes: else 413, unread if its length says so."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    body = await request.read()  # over client_max_size: 413 from aiohttp
+    if len(body) > limit:
+        raise _too_large(limit)
+    return body
+
+
+@contextmanager
+def _store_errors(kind: str) -> Iterator[None]:
+    """A full relay answers 507, a failing store 503: one line each, no traceback."""
+    try:
+        yield
+    except CapReached as e:
+        log_event(f"{kind}.full")
+        raise web.HTTPInsufficientStorage(text=str(e)) from None
+    except StoreFailure as e:
+        log_event("store.failed", error=type(e.__cause__).__name__)
+        raise web.HTTPServiceUnavailable(text="the relay failed; try again later") from None
 
 
 async def handle_mailbox_post(request: web.Request) -> web.Response:
     box_id = _mailbox_id(request)
     ttl = _seconds(request, "ttl", MAILBOX_MAX_TTL, MAILBOX_MAX_TTL)
-    body = await request.read()  # over client_max_size: 413 from aiohttp
+    claim = _claim(request)
+    body = await _body(request, MAILBOX_MAX_BYTES)
     try:
-        request.app[MAILBOXES].post(box_id, body, ttl)
+        request.app[MAILBOXES].post(box_id, body, ttl, claim=claim)
+    except MailboxInUse as e:
+        log_event("mailbox.in_use")
+        raise web.HTTPConflict(text=str(e)) from None
     except MailboxFull as e:
         log_event("mailbox.full", reason=str(e))
         raise web.HTTPTooManyRequests(text=str(e)) from None
@@ -992,6 +1084,97 @@ async def handle_mailbox_get(request: web.Request) -> web.Response:
     if body is None:
         raise web.HTTPNotFound(text="no message")
     return web.Response(body=body, content_type="application/octet-stream")
+
+
+# --- invitations and recovery escrows -----------------------------------------------------------
+
+
+async def handle_invitation_post(request: web.Request) -> web.Response:
+    box = bytes.fromhex(_mailbox_id(request, "an invitation id"))
+    ttl = _seconds(request, "ttl", INVITATION_MAX_TTL, INVITATION_MAX_TTL, lower=INVITATION_MIN_TTL)
+    body = await _body(request, INVITATION_MAX_BYTES)
+    if not body:
+        raise web.HTTPBadRequest(text="an invitation is at least 1 byte")
+    now = time.time()  # wall-clock: expiries outlive a restart
+    with _store_errors("invitation"):
+        stored = await request.app[STORE].put_invitation(box, body, now + ttl, now)
+    if not stored:
+        log_event("invitation.in_use")
+        raise web.HTTPConflict(text="that invitation id is in use; pick another")
+    log_event("invitation.posted", bytes=len(body))
+    return web.Response(status=204)
+
+
+async def handle_invitation_get(request: web.Request) -> web.Response:
+    box = bytes.fromhex(_mailbox_id(request, "an invitation id"))
+    with _store_errors("invitation"):
+        body = await request.app[STORE].take_invitation(box, time.time())
+    if body is None:
+        raise web.HTTPNotFound(text="no invitation")
+    log_event("invitation.taken", bytes=len(body))
+    return web.Response(body=body, content_type="application/octet-stream")
+
+
+def _no_ext(code: int, data: bytes) -> NoReturn:
+    raise ValueError("no ext types")
+
+
+def _unpack_escrow(body: bytes) -> object:
+    try:
+        return msgpack.unpackb(
+            body,
+            raw=False,
+            strict_map_key=True,
+            max_bin_len=escrow.MAX_BLOB,
+            max_str_len=1,
+            max_array_len=0,
+            max_map_len=3,
+            max_ext_len=0,
+            ext_hook=_no_ext,
+        )
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as e:
+        if "exceeds max_bin_len" in str(e):
+            raise _too_large(escrow.MAX_BLOB, "a blob") from None
+        raise web.HTTPBadRequest(text="the body is not a msgpack map within limits") from None
+
+
+def _escrow_write(body: bytes) -> tuple[bytes, bytes, bytes]:
+    """(identity, blob, signature) from a PUT body, or 400 (413 for a blob over the size)."""
+    fields = _unpack_escrow(body)
+    if isinstance(fields, dict) and fields.keys() == {"i", "b", "g"}:
+        identity, blob, signature = fields["i"], fields["b"], fields["g"]
+        if (
+            isinstance(identity, bytes)
+            and len(identity) == IDENTITY_LEN
+            and isinstance(blob, bytes)
+            and blob
+            and isinstance(signature, bytes)
+            and len(signature) == SIGNATURE_LEN
+        ):
+            return identity, blob, signature
+    shape = f"i ({IDENTITY_LEN} bytes), b (1 to {escrow.MAX_BLOB} bytes), g ({SIGNATURE_LEN} bytes)"
+    raise web.HTTPBadRequest(text=f"the body is a msgpack map of exactly {shape}")
+
+
+async def handle_escrow_put(request: web.Request) -> web.Response:
+    locator = bytes.fromhex(_mailbox_id(request, "a locator"))
+    identity, blob, signature = _escrow_write(await _body(request, ESCROW_MAX_BODY))
+    if not escrow.write_allowed(locator, identity, blob, signature):
+        log_event("escrow.refused")
+        raise web.HTTPForbidden(text="not signed by the identity this locator derives from")
+    with _store_errors("escrow"):
+        await request.app[STORE].put_escrow(locator, blob)
+    log_event("escrow.stored", bytes=len(blob))
+    return web.Response(status=204)
+
+
+async def handle_escrow_get(request: web.Request) -> web.Response:
+    locator = bytes.fromhex(_mailbox_id(request, "a locator"))
+    with _store_errors("escrow"):
+        blob = await request.app[STORE].escrow(locator)
+    if blob is None:
+        raise web.HTTPNotFound(text="no escrow")
+    return web.Response(body=blob, content_type="application/octet-stream")
 
 
 def serve(host: str, port: int, db: Path | str, quota: int = DEFAULT_QUOTA) -> None:

@@ -41,6 +41,20 @@ What the store learns besides entries: each log's public key (random-looking, on
 linked to no person) and which logs were removed, with the rotation records (which name the
 logs that stay, with their new epoch key sealed to each, and the logs removed).
 
+Besides the spaces, two small persistent drop boxes for pairing and recovery, which the relay
+checks (ids, sizes, the escrow's signature) before the store is asked:
+
+- invitations: one opaque message per 16-byte id, until it is taken or expires. `put_invitation`
+  refuses (False) an id that holds one, or held one that was taken: a taken id stays reserved
+  until the expiry it was posted with, so nobody can slip a second message under it while the
+  first may still be looked for. `take_invitation` returns the message and deletes it in one
+  transaction: of two takers, one gets it. Expired rows are ignored on read and swept on write.
+- escrows: one opaque blob per 16-byte locator, stored or replaced by `put_escrow`.
+
+Each kind has a store-wide cap on what it holds, every row counted as its bytes plus
+ROW_OVERHEAD (so a flood of tiny rows is bounded too; a taken invitation keeps counting until
+it expires); a write past the cap raises CapReached and changes nothing.
+
 Every implementation passes one contract suite (tests/test_relay_store_contract.py). The API is
 async so that an implementation over a network database (PostgreSQL) fits the same shape.
 
@@ -73,6 +87,9 @@ from tend.core.store import check_next
 from tend.sync.protocol import ErrorCode, Vector, repair_message
 
 DEFAULT_QUOTA = 256 << 20  # bytes of entries (and filed rotation records) per space
+DEFAULT_INVITATION_CAP = 64 << 20  # bytes of invitations in the whole store
+DEFAULT_ESCROW_CAP = 256 << 20  # bytes of recovery escrows in the whole store
+ROW_OVERHEAD = 64  # bytes each invitation or escrow counts toward its cap beyond its own
 LINK_AT = HEADER_LEN - KEY_LEN  # where a header's link (the log key, at seq 1) starts
 
 P = ParamSpec("P")
@@ -132,6 +149,10 @@ class StaleCapability(PushRefused):
     """A rotation whose "previous" is not the space's current capability hash."""
 
     code = ErrorCode.UNAUTHORIZED
+
+
+class CapReached(ProtocolError):
+    """The store holds as many bytes of invitations (or escrows) as its cap allows."""
 
 
 class StoreFailure(ProtocolError):
@@ -213,6 +234,21 @@ class RelayStore(Protocol):
 
     async def usage(self, space: SpaceId) -> int:
         """Bytes of entries and filed records stored for the space (0 if unknown)."""
+
+    async def put_invitation(self, box: bytes, body: bytes, expires_at: float, now: float) -> bool:
+        """Store `body` under `box` until `expires_at` (seconds, like `now`), sweeping rows
+        expired at `now`; False (and no change) if the id holds a message or held one that was
+        taken, and neither has expired. CapReached, and no change, past the cap."""
+
+    async def take_invitation(self, box: bytes, now: float) -> bytes | None:
+        """The message under `box`, deleted in the same transaction; None if there is none
+        or it expired. The id stays reserved until its expiry."""
+
+    async def put_escrow(self, locator: bytes, blob: bytes) -> None:
+        """Store or replace the blob under `locator`. CapReached, and no change, past the cap."""
+
+    async def escrow(self, locator: bytes) -> bytes | None:
+        """The blob under `locator`, or None."""
 
     async def close(self) -> None: ...
 
@@ -390,6 +426,27 @@ def check_junk(key: bytes, from_seq: int, held: bytes | None, previous: bytes | 
         raise LogFork(f"the entry at seq {from_seq} is the log's own: nothing is dropped")
 
 
+class Caps(NamedTuple):
+    """The store-wide caps, in counted bytes (see `counted`)."""
+
+    invitations: int = DEFAULT_INVITATION_CAP
+    escrows: int = DEFAULT_ESCROW_CAP
+
+
+def check_cap(held: int, change: int, cap: int, what: str) -> int:
+    """What the store holds of `what` after a write changing it by `change` bytes, or
+    CapReached. A write that frees room (a smaller escrow) always passes."""
+    total = held + change
+    if change > 0 and total > cap:
+        raise CapReached(f"the relay holds as many {what} as it may ({cap} bytes); try later")
+    return total
+
+
+def counted(body: bytes) -> int:
+    """What one invitation or escrow counts toward its cap."""
+    return len(body) + ROW_OVERHEAD
+
+
 # --- SQLite -------------------------------------------------------------------------------------
 
 _SCHEMA = """
@@ -427,6 +484,21 @@ CREATE TABLE IF NOT EXISTS entries (
     entry BLOB NOT NULL,
     PRIMARY KEY (space, log, seq)
 );
+CREATE TABLE IF NOT EXISTS invitations (
+    box BLOB PRIMARY KEY,
+    body BLOB,
+    counted INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invitations_by_expiry ON invitations(expires_at);
+CREATE TABLE IF NOT EXISTS escrows (
+    locator BLOB PRIMARY KEY,
+    blob BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS held (
+    kind TEXT PRIMARY KEY,
+    bytes INTEGER NOT NULL
+);
 """
 
 
@@ -454,14 +526,24 @@ def _connect(path: Path) -> sqlite3.Connection:
 class SqliteRelayStore:
     """RelayStore on one SQLite file. Open with `await SqliteRelayStore.open(path)`."""
 
-    def __init__(self, db: sqlite3.Connection, worker: ThreadPoolExecutor, quota: int) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, worker: ThreadPoolExecutor, quota: int, caps: Caps
+    ) -> None:
         self._db = db
         self._worker = worker
         self._quota = quota
+        self._caps = caps
         self._closed = False
 
     @classmethod
-    async def open(cls, path: Path, *, quota: int = DEFAULT_QUOTA) -> SqliteRelayStore:
+    async def open(
+        cls,
+        path: Path,
+        *,
+        quota: int = DEFAULT_QUOTA,
+        invitation_cap: int = DEFAULT_INVITATION_CAP,
+        escrow_cap: int = DEFAULT_ESCROW_CAP,
+    ) -> SqliteRelayStore:
         # One thread: sqlite3 connections belong to the thread that made them, and one writer
         # at a time is all SQLite allows anyway.
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tend-relay-db")
@@ -470,7 +552,7 @@ class SqliteRelayStore:
         except BaseException:
             worker.shutdown(wait=False)
             raise
-        return cls(db, worker, quota)
+        return cls(db, worker, quota, Caps(invitation_cap, escrow_cap))
 
     async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._closed:
@@ -514,6 +596,18 @@ class SqliteRelayStore:
 
     async def usage(self, space: SpaceId) -> int:
         return await self._call(self._usage, space)
+
+    async def put_invitation(self, box: bytes, body: bytes, expires_at: float, now: float) -> bool:
+        return await self._call(self._put_invitation, box, body, expires_at, now)
+
+    async def take_invitation(self, box: bytes, now: float) -> bytes | None:
+        return await self._call(self._take_invitation, box, now)
+
+    async def put_escrow(self, locator: bytes, blob: bytes) -> None:
+        await self._call(self._put_escrow, locator, blob)
+
+    async def escrow(self, locator: bytes) -> bytes | None:
+        return await self._call(self._escrow, locator)
 
     async def close(self) -> None:
         if self._closed:
@@ -722,3 +816,72 @@ class SqliteRelayStore:
         with _translated("reading usage"):
             row = self._db.execute("SELECT usage FROM spaces WHERE space = ?", (space,)).fetchone()
         return int(row[0]) if row else 0
+
+    # -- invitations and escrows
+
+    def _held(self, kind: str) -> int:
+        row = self._db.execute("SELECT bytes FROM held WHERE kind = ?", (kind,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _set_held(self, kind: str, total: int) -> None:
+        self._db.execute(
+            "INSERT INTO held(kind, bytes) VALUES (?, ?) "
+            "ON CONFLICT(kind) DO UPDATE SET bytes = excluded.bytes",
+            (kind, total),
+        )
+
+    def _put_invitation(self, box: bytes, body: bytes, expires_at: float, now: float) -> bool:
+        with self._transaction("storing an invitation"):
+            held = self._held("invitations") - self._sweep_invitations(now)
+            if self._db.execute("SELECT 1 FROM invitations WHERE box = ?", (box,)).fetchone():
+                self._set_held("invitations", held)
+                return False
+            total = check_cap(held, counted(body), self._caps.invitations, "invitations")
+            self._db.execute(
+                "INSERT INTO invitations(box, body, counted, expires_at) VALUES (?, ?, ?, ?)",
+                (box, body, counted(body), expires_at),
+            )
+            self._set_held("invitations", total)
+        return True
+
+    def _sweep_invitations(self, now: float) -> int:
+        """Delete the invitations expired at `now`; the bytes they counted."""
+        (freed,) = self._db.execute(
+            "SELECT coalesce(sum(counted), 0) FROM invitations WHERE expires_at <= ?", (now,)
+        ).fetchone()
+        self._db.execute("DELETE FROM invitations WHERE expires_at <= ?", (now,))
+        return int(freed)
+
+    def _take_invitation(self, box: bytes, now: float) -> bytes | None:
+        with self._transaction("taking an invitation"):
+            row = self._db.execute(
+                "SELECT body FROM invitations "
+                "WHERE box = ? AND expires_at > ? AND body IS NOT NULL",
+                (box, now),
+            ).fetchone()
+            if row is None:
+                return None
+            # The row stays, without its message, so the id is refused until it expires.
+            self._db.execute("UPDATE invitations SET body = NULL WHERE box = ?", (box,))
+        return bytes(row[0])
+
+    def _put_escrow(self, locator: bytes, blob: bytes) -> None:
+        with self._transaction("storing an escrow"):
+            row = self._db.execute(
+                "SELECT length(blob) FROM escrows WHERE locator = ?", (locator,)
+            ).fetchone()
+            change = counted(blob) - (int(row[0]) + ROW_OVERHEAD if row else 0)
+            total = check_cap(self._held("escrows"), change, self._caps.escrows, "escrows")
+            self._db.execute(
+                "INSERT INTO escrows(locator, blob) VALUES (?, ?) "
+                "ON CONFLICT(locator) DO UPDATE SET blob = excluded.blob",
+                (locator, blob),
+            )
+            self._set_held("escrows", total)
+
+    def _escrow(self, locator: bytes) -> bytes | None:
+        with _translated("reading an escrow"):
+            row = self._db.execute(
+                "SELECT blob FROM escrows WHERE locator = ?", (locator,)
+            ).fetchone()
+        return bytes(row[0]) if row else None

@@ -15,6 +15,11 @@ write to one database at once:
   wins, and a push racing a rotation that removes its log is either in before it or refused.
   COMMIT or ROLLBACK releases the lock; a relay that dies mid-transaction releases it with its
   connection. The checks themselves are RelayStore's shared helpers (sync/relay_store.py).
+- Invitations and escrows: their caps are store-wide, so every put_invitation (which also
+  sweeps expired rows) and every put_escrow takes one advisory lock per kind, then reads what
+  the kind holds (table held) and writes it back in the same transaction. take_invitation is one
+  statement that row-locks the invitation (FOR UPDATE) and clears its body: of two instances
+  taking one invitation at once, the second waits, re-reads the row and takes nothing.
 - Durable: every connection runs with synchronous_commit=on whatever the server's default, and
   put returns only after COMMIT, so an Ack still means the entries survive a crash.
 - Cross-instance push: a put that adds entries, every rotate and every repair calls pg_notify
@@ -53,7 +58,11 @@ from tend.core.ids import LogId, Seq, SpaceId
 from tend.core.rotation_record import RotationRecord
 from tend.sync.protocol import Vector
 from tend.sync.relay_store import (
+    DEFAULT_ESCROW_CAP,
+    DEFAULT_INVITATION_CAP,
     DEFAULT_QUOTA,
+    ROW_OVERHEAD,
+    Caps,
     Change,
     Extension,
     LogState,
@@ -61,10 +70,12 @@ from tend.sync.relay_store import (
     SignedRecord,
     StoreFailure,
     UnknownSpace,
+    check_cap,
     check_junk,
     check_quota,
     check_repair,
     check_rotation,
+    counted,
     owned_key,
     parse_batch,
     parse_rotation,
@@ -119,6 +130,43 @@ CREATE TABLE IF NOT EXISTS {s}.entries (
     entry bytea NOT NULL,
     PRIMARY KEY (space, log, seq)
 );
+CREATE TABLE IF NOT EXISTS {s}.invitations (
+    box bytea PRIMARY KEY,
+    body bytea,
+    counted bigint NOT NULL,
+    expires_at double precision NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invitations_by_expiry ON {s}.invitations(expires_at);
+CREATE TABLE IF NOT EXISTS {s}.escrows (
+    locator bytea PRIMARY KEY,
+    blob bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.held (
+    kind text PRIMARY KEY,
+    bytes bigint NOT NULL
+);
+"""
+
+_SWEEP_INVITATIONS = """
+WITH gone AS (DELETE FROM {s}.invitations WHERE expires_at <= $1 RETURNING counted)
+SELECT coalesce(sum(counted), 0) FROM gone
+"""
+
+# Row-locked: of two takers, the second waits, then finds the body gone and takes nothing. The
+# row stays without its message, so the id is refused until it expires.
+_TAKE_INVITATION = """
+WITH found AS (
+    SELECT box, body FROM {s}.invitations
+    WHERE box = $1 AND expires_at > $2 AND body IS NOT NULL
+    FOR UPDATE
+)
+UPDATE {s}.invitations AS i SET body = NULL FROM found WHERE i.box = found.box
+RETURNING found.body
+"""
+
+_SET_HELD = """
+INSERT INTO {s}.held(kind, bytes) VALUES ($1, $2)
+ON CONFLICT (kind) DO UPDATE SET bytes = excluded.bytes
 """
 
 # One page of catch-up: per log above the device's seq (an index range scan each), in order.
@@ -208,18 +256,27 @@ def _translated(what: str, *also: type[Exception]) -> Iterator[None]:
 class PostgresRelayStore:
     """RelayStore on PostgreSQL. Open with `await PostgresRelayStore.open(dsn)`."""
 
-    def __init__(self, pool: Any, dsn: str, schema: str, quota: int, instance: str) -> None:
+    def __init__(
+        self, pool: Any, dsn: str, schema: str, quota: int, instance: str, caps: Caps
+    ) -> None:
         self._pool = pool
         self._dsn = dsn  # for the LISTEN connection
         self._schema = schema
         self._quota = quota
+        self._caps = caps
         self._channel = f"{schema}_changes"
         self._instance = instance  # tells this instance's notifications apart
         self._closed = False
 
     @classmethod
     async def open(
-        cls, dsn: str, *, quota: int = DEFAULT_QUOTA, schema: str = DEFAULT_SCHEMA
+        cls,
+        dsn: str,
+        *,
+        quota: int = DEFAULT_QUOTA,
+        schema: str = DEFAULT_SCHEMA,
+        invitation_cap: int = DEFAULT_INVITATION_CAP,
+        escrow_cap: int = DEFAULT_ESCROW_CAP,
     ) -> PostgresRelayStore:
         if not SCHEMA_NAME.fullmatch(schema):
             raise ValueError(f"a schema name is {SCHEMA_NAME.pattern}, not {schema!r}")
@@ -228,7 +285,7 @@ class PostgresRelayStore:
             pool = await asyncpg.create_pool(
                 dsn, min_size=1, max_size=POOL_SIZE, **_connect_options(instance)
             )
-        store = cls(pool, dsn, schema, quota, instance)
+        store = cls(pool, dsn, schema, quota, instance, Caps(invitation_cap, escrow_cap))
         try:
             await store._create_schema()
         except BaseException:
@@ -259,6 +316,15 @@ class PostgresRelayStore:
         """A transaction holding the space's lock: no other instance writes to it meanwhile."""
         async with self._connection(what) as db, db.transaction():
             key = _lock_key(self._schema.encode(), space)
+            await db.execute("SELECT pg_advisory_xact_lock($1)", key)
+            yield db
+
+    @asynccontextmanager
+    async def _turn(self, kind: str, what: str) -> AsyncIterator[Any]:
+        """A transaction holding the lock of every row of `kind` (invitations, escrows): their
+        cap is store-wide, so their writes take turns. A schema name holds no "/"."""
+        async with self._connection(what) as db, db.transaction():
+            key = _lock_key(f"{self._schema}/{kind}".encode(), b"")
             await db.execute("SELECT pg_advisory_xact_lock($1)", key)
             yield db
 
@@ -485,6 +551,63 @@ class PostgresRelayStore:
                 self._sql("SELECT usage FROM {s}.spaces WHERE space = $1"), space
             )
         return 0 if usage is None else int(usage)
+
+    # -- invitations and escrows
+
+    async def _held(self, db: Any, kind: str) -> int:
+        held = await db.fetchval(self._sql("SELECT bytes FROM {s}.held WHERE kind = $1"), kind)
+        return 0 if held is None else int(held)
+
+    async def put_invitation(self, box: bytes, body: bytes, expires_at: float, now: float) -> bool:
+        async with self._turn("invitations", "storing an invitation") as db:
+            freed = await db.fetchval(self._sql(_SWEEP_INVITATIONS), now)
+            held = await self._held(db, "invitations") - int(freed)
+            taken = await db.fetchval(
+                self._sql("SELECT true FROM {s}.invitations WHERE box = $1"), box
+            )
+            if not taken:
+                held = check_cap(held, counted(body), self._caps.invitations, "invitations")
+                await db.execute(
+                    self._sql(
+                        "INSERT INTO {s}.invitations(box, body, counted, expires_at) "
+                        "VALUES ($1, $2, $3, $4)"
+                    ),
+                    box,
+                    body,
+                    counted(body),
+                    expires_at,
+                )
+            await db.execute(self._sql(_SET_HELD), "invitations", held)
+        return not taken
+
+    async def take_invitation(self, box: bytes, now: float) -> bytes | None:
+        async with self._connection("taking an invitation") as db:
+            body = await db.fetchval(self._sql(_TAKE_INVITATION), box, now)
+        return None if body is None else bytes(body)
+
+    async def put_escrow(self, locator: bytes, blob: bytes) -> None:
+        async with self._turn("escrows", "storing an escrow") as db:
+            old = await db.fetchval(
+                self._sql("SELECT length(blob) FROM {s}.escrows WHERE locator = $1"), locator
+            )
+            change = counted(blob) - (0 if old is None else int(old) + ROW_OVERHEAD)
+            held = check_cap(await self._held(db, "escrows"), change, self._caps.escrows, "escrows")
+            await db.execute(
+                self._sql(
+                    "INSERT INTO {s}.escrows(locator, blob) VALUES ($1, $2) "
+                    "ON CONFLICT (locator) DO UPDATE SET blob = excluded.blob"
+                ),
+                locator,
+                blob,
+            )
+            await db.execute(self._sql(_SET_HELD), "escrows", held)
+
+    async def escrow(self, locator: bytes) -> bytes | None:
+        async with self._connection("reading an escrow") as db:
+            blob = await db.fetchval(
+                self._sql("SELECT blob FROM {s}.escrows WHERE locator = $1"), locator
+            )
+        return None if blob is None else bytes(blob)
 
     async def close(self) -> None:
         if self._closed:

@@ -6,9 +6,13 @@ their log's key (tests/relay_fixtures.py): the relay checks headers and signatur
 nothing. Several tests play the attacker: a member of the space (it holds the capability)
 writing into another device's log, claiming a log id its key does not own, rotating without
 being a current member, or repairing a log that is not its own. Junk an older relay let in is
-written straight into the relay's SQLite file. The last tests run the installed `tend relay
-serve` as a process: SIGTERM shuts it down gracefully, and SIGKILL at a random moment loses no
-acknowledged entry.
+written straight into the relay's SQLite file. Over HTTP: a claim on a mailbox in use is
+refused; an invitation is handed out once, survives a restart and expires; an escrow write
+signed by another identity key, for a locator that is not the identity's, or with a forged
+signature is refused and leaves the stored blob as it was; hostile bodies get a 4xx and leave
+no traceback in the relay's log, which never names an id; caps hold. The last tests run the
+installed `tend relay serve` as a process: SIGTERM shuts it down gracefully, and SIGKILL at a
+random moment loses no acknowledged entry.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import random
 import signal
@@ -33,6 +38,7 @@ import msgpack
 import pytest
 from aiohttp import WSMsgType, web
 
+from tend.core import escrow, keys
 from tend.core.header import GENESIS, MAX_ENTRY, Header
 from tend.core.ids import SpaceId, new_space_id
 from tend.sync import relay as relay_module
@@ -59,8 +65,25 @@ from tend.sync.protocol import (
     Welcome,
     encode,
 )
-from tend.sync.relay import FRAME_BYTES, HUB, Mailboxes, MailboxFull, make_app
-from tend.sync.relay_store import DEFAULT_QUOTA, SqliteRelayStore
+from tend.sync.relay import (
+    ESCROW_MAX_BODY,
+    FRAME_BYTES,
+    HUB,
+    INVITATION_MAX_BYTES,
+    INVITATION_MAX_TTL,
+    Mailboxes,
+    MailboxFull,
+    MailboxInUse,
+    make_app,
+)
+from tend.sync.relay_store import (
+    DEFAULT_ESCROW_CAP,
+    DEFAULT_INVITATION_CAP,
+    DEFAULT_QUOTA,
+    ROW_OVERHEAD,
+    SqliteRelayStore,
+    StoreFailure,
+)
 from tend.tests.conftest import tend_env, tend_executable
 from tend.tests.relay_fixtures import (
     ENTRY_SIZE,
@@ -97,8 +120,18 @@ StartRelay = Callable[..., Awaitable[RunningRelay]]
 async def start_relay(tmp_path: Path) -> AsyncIterator[StartRelay]:
     running: list[RunningRelay] = []
 
-    async def start(quota: int = DEFAULT_QUOTA) -> RunningRelay:
-        runner = web.AppRunner(make_app(tmp_path / "relay.db", quota=quota), access_log=None)
+    async def start(
+        quota: int = DEFAULT_QUOTA,
+        invitation_cap: int = DEFAULT_INVITATION_CAP,
+        escrow_cap: int = DEFAULT_ESCROW_CAP,
+    ) -> RunningRelay:
+        app = make_app(
+            tmp_path / "relay.db",
+            quota=quota,
+            invitation_cap=invitation_cap,
+            escrow_cap=escrow_cap,
+        )
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         host, port = runner.addresses[0][:2]
@@ -943,6 +976,486 @@ def test_mailboxes_are_bounded_in_number_and_bytes_and_expired_ones_make_room(
     assert len(boxes) == 2
 
 
+# --- claiming a pairing mailbox -----------------------------------------------------------------
+
+
+async def test_a_claim_on_a_mailbox_holding_a_message_is_refused_and_changes_nothing(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    url = f"{relay.url}/v1/mailbox/{_box()}"
+    async with http.post(url, data=b"inviter's first", params={"claim": "1"}) as response:
+        assert response.status == 204
+    async with http.post(url, data=b"squatter", params={"claim": "1"}) as response:
+        assert response.status == 409
+        assert "\n" not in (await response.text()).strip()
+    async with http.get(url) as response:
+        assert await response.read() == b"inviter's first"
+    async with http.get(url) as response:
+        assert response.status == 404  # the refused message was not queued
+
+
+async def test_a_claim_on_a_mailbox_with_a_waiting_reader_is_refused(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    url = f"{relay.url}/v1/mailbox/{_box()}"
+    waiting = asyncio.ensure_future(http.get(url, params={"wait": "5"}))
+    await asyncio.sleep(0.2)
+    async with http.post(url, data=b"claim", params={"claim": "1"}) as response:
+        assert response.status == 409
+    async with http.post(url, data=b"reply") as response:  # without a claim: as before
+        assert response.status == 204
+    async with await waiting as response:
+        assert await response.read() == b"reply"
+
+
+async def test_a_mailbox_may_be_claimed_again_once_nobody_uses_it(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    url = f"{relay.url}/v1/mailbox/{_box()}"
+    async with http.post(url, data=b"one", params={"claim": "1", "ttl": "0.2"}) as response:
+        assert response.status == 204
+    await asyncio.sleep(0.3)  # expired
+    async with http.post(url, data=b"two", params={"claim": "1"}) as response:
+        assert response.status == 204
+    async with http.get(url) as response:
+        assert await response.read() == b"two"
+    async with http.post(url, data=b"three", params={"claim": "1"}) as response:
+        assert response.status == 204  # taken: free again
+
+
+async def test_without_a_claim_a_mailbox_in_use_still_queues(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    url = f"{relay.url}/v1/mailbox/{_box()}"
+    for body, claim, status in [(b"x", "1", 204), (b"y", None, 204), (b"z", "0", 204)]:
+        params = {} if claim is None else {"claim": claim}
+        async with http.post(url, data=body, params=params) as response:
+            assert response.status == status
+    async with http.post(url, data=b"w", params={"claim": "yes"}) as response:
+        assert response.status == 400
+    got = []
+    for _ in range(4):
+        async with http.get(url) as response:
+            got.append(await response.read() if response.status == 200 else None)
+    assert got == [b"x", b"y", b"z", None]
+
+
+def test_a_claim_is_refused_before_any_limit_is_looked_at() -> None:
+    boxes = Mailboxes()
+    boxes.post("a" * 32, b"1", ttl=10, claim=True)
+    with pytest.raises(MailboxInUse):
+        boxes.post("a" * 32, b"2", ttl=10, claim=True)
+    boxes.post("a" * 32, b"2", ttl=10)
+    assert len(boxes) == 1
+
+
+# --- invitations --------------------------------------------------------------------------------
+
+
+async def test_an_invitation_is_handed_out_once_and_its_id_stays_refused(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    url = f"{relay.url}/v1/invitation/{_box()}"
+    async with http.post(url, data=b"sealed bundle") as response:
+        assert response.status == 204
+    async with http.post(url, data=b"substitute") as response:
+        assert response.status == 409
+    async with http.get(url) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/octet-stream"
+        assert await response.read() == b"sealed bundle"
+    async with http.get(url) as response:
+        assert response.status == 404
+    async with http.post(url, data=b"substitute after the take") as response:
+        assert response.status == 409
+    async with http.get(url) as response:
+        assert response.status == 404
+
+
+async def test_two_takers_at_once_get_the_invitation_once(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    url = f"{relay.url}/v1/invitation/{_box()}"
+    async with http.post(url, data=b"only once") as response:
+        assert response.status == 204
+
+    async def take() -> int:
+        async with http.get(url) as response:
+            return response.status
+
+    assert sorted(await asyncio.gather(*(take() for _ in range(8)))) == [200] + [404] * 7
+
+
+async def test_an_invitation_survives_a_relay_restart(
+    start_relay: StartRelay, http: aiohttp.ClientSession
+) -> None:
+    first = await start_relay()
+    box = _box()
+    async with http.post(f"{first.url}/v1/invitation/{box}", data=b"for days") as response:
+        assert response.status == 204
+    await first.stop()
+    second = await start_relay()
+    async with http.get(f"{second.url}/v1/invitation/{box}") as response:
+        assert (response.status, await response.read()) == (200, b"for days")
+
+
+async def test_an_invitation_expires_after_its_ttl(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    url = f"{relay.url}/v1/invitation/{_box()}"
+    async with http.post(url, data=b"soon gone", params={"ttl": "1"}) as response:
+        assert response.status == 204
+    await asyncio.sleep(1.1)
+    async with http.get(url) as response:
+        assert response.status == 404
+    async with http.post(url, data=b"a new one") as response:
+        assert response.status == 204  # expired: the id is free again
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body", "status"),
+    [
+        ("POST", "not-hex", {}, b"x", 400),
+        ("GET", "ABCDEF" * 5 + "AB", {}, b"", 400),
+        ("GET", _box() + "00", {}, b"", 400),
+        ("POST", _box(), {"ttl": "0"}, b"x", 400),
+        ("POST", _box(), {"ttl": "0.5"}, b"x", 400),
+        ("POST", _box(), {"ttl": str(INVITATION_MAX_TTL + 1)}, b"x", 400),
+        ("POST", _box(), {"ttl": "nan"}, b"x", 400),
+        ("POST", _box(), {"ttl": "-1"}, b"x", 400),
+        ("POST", _box(), {}, b"", 400),
+        ("POST", _box(), {}, bytes(INVITATION_MAX_BYTES + 1), 413),
+        ("POST", _box(), {}, bytes(ESCROW_MAX_BODY + 1), 413),
+        ("POST", _box(), {}, bytes(INVITATION_MAX_BYTES), 204),
+        ("POST", _box(), {"ttl": str(INVITATION_MAX_TTL)}, b"x", 204),
+        ("POST", _box(), {"ttl": "1"}, b"x", 204),
+    ],
+)
+async def test_invitation_ids_ttls_and_sizes_are_bounded(
+    relay: RunningRelay,
+    http: aiohttp.ClientSession,
+    method: str,
+    path: str,
+    params: dict[str, str],
+    body: bytes,
+    status: int,
+) -> None:
+    url = f"{relay.url}/v1/invitation/{path}"
+    async with http.request(method, url, params=params, data=body or None) as response:
+        assert response.status == status
+        if status != 204:
+            assert "\n" not in (await response.text()).strip()
+
+
+async def test_the_invitation_cap_is_enforced_with_a_one_line_reason(
+    start_relay: StartRelay, http: aiohttp.ClientSession
+) -> None:
+    relay = await start_relay(invitation_cap=2 * (100 + ROW_OVERHEAD))
+    boxes = [_box() for _ in range(3)]
+    for box in boxes[:2]:
+        async with http.post(f"{relay.url}/v1/invitation/{box}", data=bytes(100)) as response:
+            assert response.status == 204
+    async with http.post(f"{relay.url}/v1/invitation/{boxes[2]}", data=b"x") as response:
+        assert response.status == 507
+        reason = (await response.text()).strip()
+        assert reason and "\n" not in reason
+    async with http.get(f"{relay.url}/v1/invitation/{boxes[2]}") as response:
+        assert response.status == 404
+
+
+# --- recovery escrows ---------------------------------------------------------------------------
+
+
+@dataclass
+class Person:
+    """Someone with an identity record, as core/keys.py derives it from a root secret."""
+
+    secrets: keys.PersonSecrets
+
+    @classmethod
+    def new(cls) -> Person:
+        return cls(keys.PersonSecrets.from_root(keys.new_root()))
+
+    @property
+    def identity(self) -> bytes:
+        return self.secrets.identity().encode()
+
+    @property
+    def locator(self) -> bytes:
+        return escrow.locator_of(self.identity)
+
+    def sign(self, blob: bytes, locator: bytes | None = None) -> bytes:
+        message = escrow.signing_input(self.locator if locator is None else locator, blob)
+        return keys.sign(self.secrets.identity_seed, message)
+
+    def write(self, blob: bytes) -> bytes:
+        """A PUT body for this person's own escrow."""
+        return escrow_body(self.identity, blob, self.sign(blob))
+
+
+def escrow_body(identity: object, blob: object, signature: object, **more: object) -> bytes:
+    packed: bytes = msgpack.packb({"i": identity, "b": blob, "g": signature, **more})
+    return packed
+
+
+async def put_escrow(
+    http: aiohttp.ClientSession, relay: RunningRelay, locator: bytes | str, body: bytes
+) -> tuple[int, str]:
+    path = locator if isinstance(locator, str) else locator.hex()
+    async with http.put(f"{relay.url}/v1/recovery/{path}", data=body) as response:
+        return response.status, await response.text()
+
+
+async def get_escrow(
+    http: aiohttp.ClientSession, relay: RunningRelay, locator: bytes
+) -> bytes | None:
+    async with http.get(f"{relay.url}/v1/recovery/{locator.hex()}") as response:
+        if response.status == 404:
+            return None
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/octet-stream"
+        return await response.read()
+
+
+@pytest.fixture
+def relay_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def no_traceback(log: pytest.LogCaptureFixture) -> bool:
+    return not any(r.exc_info for r in log.records) and "Traceback" not in log.text
+
+
+async def test_an_escrow_is_stored_replaced_and_read_back_by_its_owner(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    alice = Person.new()
+    assert await get_escrow(http, relay, alice.locator) is None
+    assert (await put_escrow(http, relay, alice.locator, alice.write(b"v1")))[0] == 204
+    assert await get_escrow(http, relay, alice.locator) == b"v1"
+    blob = os.urandom(escrow.MAX_BLOB)  # the largest
+    assert (await put_escrow(http, relay, alice.locator, alice.write(blob)))[0] == 204
+    assert await get_escrow(http, relay, alice.locator) == blob
+
+
+async def test_an_escrow_survives_a_relay_restart(
+    start_relay: StartRelay, http: aiohttp.ClientSession
+) -> None:
+    alice = Person.new()
+    first = await start_relay()
+    assert (await put_escrow(http, first, alice.locator, alice.write(b"sealed")))[0] == 204
+    await first.stop()
+    assert await get_escrow(http, await start_relay(), alice.locator) == b"sealed"
+
+
+def _forged_writes(alice: Person, mallory: Person, blob: bytes) -> dict[str, bytes]:
+    """PUT bodies for Alice's locator that Alice's identity key did not sign for it."""
+    flipped = bytearray(alice.sign(blob))
+    flipped[10] ^= 1
+    return {
+        # Alice's identity record (the partner knows it), signed with Mallory's key.
+        "signed by another identity key": escrow_body(
+            alice.identity,
+            blob,
+            keys.sign(mallory.secrets.identity_seed, escrow.signing_input(alice.locator, blob)),
+        ),
+        # Mallory's own record and a valid signature by it, but for Alice's locator.
+        "a locator not derived from the identity": escrow_body(
+            mallory.identity, blob, mallory.sign(blob, alice.locator)
+        ),
+        "a forged signature": escrow_body(alice.identity, blob, bytes(flipped)),
+        "a random signature": escrow_body(alice.identity, blob, os.urandom(64)),
+        "a signature over another blob": escrow_body(alice.identity, blob, alice.sign(b"v1")),
+        "a signature for another locator": escrow_body(
+            alice.identity, blob, alice.sign(blob, mallory.locator)
+        ),
+        "a signature by the recovery key": escrow_body(
+            alice.identity,
+            blob,
+            keys.sign(alice.secrets.recovery_seed, escrow.signing_input(alice.locator, blob)),
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "signed by another identity key",
+        "a locator not derived from the identity",
+        "a forged signature",
+        "a random signature",
+        "a signature over another blob",
+        "a signature for another locator",
+        "a signature by the recovery key",
+    ],
+)
+async def test_an_escrow_write_not_signed_by_its_identity_is_refused_and_changes_nothing(
+    relay: RunningRelay, http: aiohttp.ClientSession, relay_log: pytest.LogCaptureFixture, kind: str
+) -> None:
+    alice, mallory = Person.new(), Person.new()
+    assert (await put_escrow(http, relay, alice.locator, alice.write(b"v1")))[0] == 204
+    status, reason = await put_escrow(
+        http, relay, alice.locator, _forged_writes(alice, mallory, b"mallory's")[kind]
+    )
+    assert status == 403 and reason.strip() and "\n" not in reason.strip()
+    assert await get_escrow(http, relay, alice.locator) == b"v1"
+    assert no_traceback(relay_log)
+
+
+async def test_an_identity_with_a_small_order_signing_key_cannot_write_its_escrow(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    # With such a key a signature can be forged without any secret: no write is accepted.
+    identity = bytes(32) + Person.new().identity[32:]
+    locator = escrow.locator_of(identity)
+    for signature in (bytes(64), bytes(32) + bytes(31) + b"\x80", os.urandom(64)):
+        status, _ = await put_escrow(http, relay, locator, escrow_body(identity, b"x", signature))
+        assert status == 403
+    assert await get_escrow(http, relay, locator) is None
+
+
+async def test_a_signed_write_replayed_under_another_locator_is_refused(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    alice, bob = Person.new(), Person.new()
+    assert (await put_escrow(http, relay, bob.locator, bob.write(b"bob's")))[0] == 204
+    # Alice's genuine write, sent under Bob's locator instead of hers.
+    assert (await put_escrow(http, relay, bob.locator, alice.write(b"alice's")))[0] == 403
+    assert await get_escrow(http, relay, bob.locator) == b"bob's"
+    assert await get_escrow(http, relay, alice.locator) is None
+
+
+def _hostile_escrow_bodies(alice: Person) -> dict[str, tuple[bytes, int]]:
+    i, b, g = alice.identity, b"blob", alice.sign(b"blob")
+    big = os.urandom(escrow.MAX_BLOB + 1)
+    return {
+        "empty": (b"", 400),
+        "not msgpack": (b"\xc1\xc1\xc1", 400),
+        "text": (b"not msgpack at all", 400),
+        "truncated": (escrow_body(i, b, g)[:-5], 400),
+        "trailing bytes": (escrow_body(i, b, g) + b"\x00", 400),
+        "an array": (msgpack.packb([i, b, g]), 400),
+        "a bare bin": (msgpack.packb(b), 400),
+        "an ext type": (escrow_body(i, msgpack.ExtType(5, b), g), 400),
+        "an empty ext": (escrow_body(i, b, g)[:-1] + b"\xc7\x00\x05", 400),
+        "a timestamp": (escrow_body(i, msgpack.Timestamp(1, 0), g), 400),
+        "an extra key": (escrow_body(i, b, g, x=b""), 400),
+        "a missing key": (msgpack.packb({"i": i, "b": b}), 400),
+        "bin keys": (msgpack.packb({b"i": i, b"b": b, b"g": g}), 400),
+        "int keys": (msgpack.packb({1: i, 2: b, 3: g}), 400),
+        "a str blob": (escrow_body(i, "blob" * 10, g), 400),
+        "an int identity": (escrow_body(7, b, g), 400),
+        "a nil signature": (escrow_body(i, b, None), 400),
+        "a list signature": (escrow_body(i, b, [g]), 400),
+        "a nested map": (escrow_body(i, {"b": b}, g), 400),
+        "deeply nested maps": (b"\x81\xa1i" * 20_000 + b"\xc0", 400),
+        "an empty blob": (escrow_body(i, b"", alice.sign(b"")), 400),
+        "an identity of 97 bytes": (escrow_body(i + b"\x00", b, g), 400),
+        "an identity of 95 bytes": (escrow_body(i[:-1], b, g), 400),
+        "a signature of 65 bytes": (escrow_body(i, b, g + b"\x00"), 400),
+        "a blob over the size": (escrow_body(i, big, alice.sign(big)), 413),
+        "a body over the size": (bytes(ESCROW_MAX_BODY + 1), 413),
+        "a truncated huge bin": (b"\x83\xa1i\xc6\xff\xff\xff\xff", 400),
+        "invalid utf-8 key": (b"\x83\xa1\xff" + escrow_body(i, b, g)[3:], 400),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_hostile_escrow_bodies(Person.new())))
+async def test_hostile_escrow_bodies_get_a_4xx_and_leave_no_traceback(
+    relay: RunningRelay, http: aiohttp.ClientSession, relay_log: pytest.LogCaptureFixture, kind: str
+) -> None:
+    alice = Person.new()
+    assert (await put_escrow(http, relay, alice.locator, alice.write(b"v1")))[0] == 204
+    body, expected = _hostile_escrow_bodies(alice)[kind]
+    status, reason = await put_escrow(http, relay, alice.locator, body)
+    assert status == expected, reason
+    assert reason.strip() and "\n" not in reason.strip()
+    assert await get_escrow(http, relay, alice.locator) == b"v1"
+    assert no_traceback(relay_log)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "not-hex", 400),
+        ("PUT", "not-hex", 400),
+        ("GET", "AB" * 16, 400),
+        ("GET", "ab" * 17, 400),
+        ("GET", "ab" * 16, 404),
+        ("POST", "ab" * 16, 405),
+    ],
+)
+async def test_locators_are_bounded(
+    relay: RunningRelay, http: aiohttp.ClientSession, method: str, path: str, status: int
+) -> None:
+    data = Person.new().write(b"x") if method == "PUT" else None
+    async with http.request(method, f"{relay.url}/v1/recovery/{path}", data=data) as response:
+        assert response.status == status
+
+
+async def test_the_escrow_cap_is_enforced_with_a_one_line_reason(
+    start_relay: StartRelay, http: aiohttp.ClientSession
+) -> None:
+    relay = await start_relay(escrow_cap=2 * ROW_OVERHEAD + 200)
+    alice, bob = Person.new(), Person.new()
+    assert (await put_escrow(http, relay, alice.locator, alice.write(bytes(100))))[0] == 204
+    assert (await put_escrow(http, relay, alice.locator, alice.write(bytes(150))))[0] == 204
+    status, reason = await put_escrow(http, relay, bob.locator, bob.write(bytes(51)))
+    assert status == 507 and reason.strip() and "\n" not in reason.strip()
+    assert await get_escrow(http, relay, bob.locator) is None
+    assert (await put_escrow(http, relay, bob.locator, bob.write(bytes(50))))[0] == 204
+
+
+async def test_a_failing_store_answers_503_without_a_traceback_and_a_bug_shows_one(
+    relay: RunningRelay,
+    http: aiohttp.ClientSession,
+    relay_log: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alice = Person.new()
+
+    async def failing(store: SqliteRelayStore, *args: Any) -> None:
+        raise StoreFailure("relay store: storing an escrow failed (disk I/O error)")
+
+    monkeypatch.setattr(SqliteRelayStore, "put_escrow", failing)
+    assert (await put_escrow(http, relay, alice.locator, alice.write(b"x")))[0] == 503
+    assert no_traceback(relay_log)
+
+    async def buggy(store: SqliteRelayStore, *args: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(SqliteRelayStore, "put_escrow", buggy)
+    assert (await put_escrow(http, relay, alice.locator, alice.write(b"x")))[0] == 500
+    assert not no_traceback(relay_log)  # the check above would have seen one
+
+
+NAME = "tend.relay"
+
+
+async def test_the_relay_log_names_no_id_locator_body_or_address(
+    relay: RunningRelay, http: aiohttp.ClientSession, relay_log: pytest.LogCaptureFixture
+) -> None:
+    alice, box, secret = Person.new(), _box(), os.urandom(12).hex().encode()
+    for kind in ("mailbox", "invitation"):
+        url = f"{relay.url}/v1/{kind}/{box}"
+        async with http.post(url, data=secret, params={"claim": "1"}) as response:
+            assert response.status == 204
+        async with http.post(url, data=secret, params={"claim": "1"}) as response:
+            assert response.status == 409
+        async with http.get(url) as response:
+            assert await response.read() == secret
+    assert (await put_escrow(http, relay, alice.locator, alice.write(secret)))[0] == 204
+    assert (await put_escrow(http, relay, alice.locator, Person.new().write(secret)))[0] == 403
+    assert await get_escrow(http, relay, alice.locator) == secret
+    events = [
+        json.loads(r.getMessage())["event"] for r in relay_log.records if r.name == "tend.relay"
+    ]
+    assert {"mailbox.in_use", "invitation.in_use", "escrow.refused", "escrow.stored"} <= set(events)
+    for needle in (box, alice.locator.hex(), secret.decode(), "127.0.0.1"):
+        assert needle not in relay_log.text
+
+
 # --- shutdown -----------------------------------------------------------------------------------
 
 
@@ -966,7 +1479,9 @@ RELAY_MAY_LOAD = {
     "tend",
     "tend.core",
     "tend.core.errors",
+    "tend.core.escrow",  # the locator and signature checks; holds no secret
     "tend.core.header",
+    "tend.core.identity",  # an identity record's public keys, for the escrow's check
     "tend.core.ids",
     "tend.core.logsig",  # verifies signatures with public keys; holds no secret
     "tend.core.rotation_record",

@@ -4,9 +4,11 @@ The store's rules (atomic, durable puts; refusals; paging) are pinned for Postgr
 tests/test_relay_store_contract.py; durability there is a COMMIT before put returns, which is
 what makes an Ack survive a SIGKILL. Here: two stores writing to one space at once never
 interleave a log or miscount its usage, and of two rotations from one capability exactly one
-wins; each store hears the other's commits (not its own), repairs included; and two relay apps
-on different loopback ports, sharing a database, push live entries, rotations and repairs to
-each other's devices. Everything skips, saying why, without TEND_TEST_POSTGRES.
+wins; of instances racing on one invitation id, one stores it and one takes it, and together
+they never pass a cap; each store hears the other's commits (not its own), repairs included;
+and two relay apps on different loopback ports, sharing a database, push live entries,
+rotations and repairs to each other's devices, and share invitations and escrows. Everything
+skips, saying why, without TEND_TEST_POSTGRES.
 Each test gets a fresh schema, dropped afterwards.
 """
 
@@ -36,11 +38,19 @@ from tend.sync.protocol import (
     Welcome,
 )
 from tend.sync.relay import STORE, describe_db, make_app
-from tend.sync.relay_store import LogFork, LogRemoved, PutResult, StaleCapability, StoreFailure
+from tend.sync.relay_store import (
+    ROW_OVERHEAD,
+    CapReached,
+    LogFork,
+    LogRemoved,
+    PutResult,
+    StaleCapability,
+    StoreFailure,
+)
 from tend.sync.relay_store_pg import DEFAULT_SCHEMA, Change, PostgresRelayStore
 from tend.tests.conftest import tend_env, tend_executable
 from tend.tests.relay_fixtures import ENTRY_SIZE, Log, capability_hash, rotation
-from tend.tests.test_relay import TIMEOUT, Device, RunningRelay, _free_port
+from tend.tests.test_relay import TIMEOUT, Device, Person, RunningRelay, _free_port, escrow_body
 from tend.tests.test_relay_store_contract import (
     CAP,
     NO_POSTGRES,
@@ -51,6 +61,8 @@ from tend.tests.test_relay_store_contract import (
 )
 
 pytestmark = pytest.mark.skipif(not POSTGRES_DSN, reason=NO_POSTGRES)
+
+NOW = 1_750_000_000.0  # seconds, as the relay's wall clock gives them
 
 
 @pytest.fixture
@@ -185,6 +197,77 @@ async def test_of_two_rotations_racing_from_one_capability_exactly_one_wins(
         loser = y if won is by_x else x
         with pytest.raises(LogRemoved):
             await b.put(space, loser.extend(1))
+
+
+async def test_of_two_instances_posting_one_invitation_id_exactly_one_stores_it(
+    two_stores: tuple[PostgresRelayStore, ...],
+) -> None:
+    a, b = two_stores
+    for _ in range(10):
+        box = os.urandom(16)
+        outcomes = await asyncio.gather(
+            *((a, b)[i % 2].put_invitation(box, bytes([i]), NOW + 60, NOW) for i in range(6))
+        )
+        assert outcomes.count(True) == 1
+        winner = bytes([outcomes.index(True)])
+        assert await b.take_invitation(box, NOW) == winner
+
+
+async def test_of_two_instances_taking_one_invitation_exactly_one_gets_it(
+    two_stores: tuple[PostgresRelayStore, ...],
+) -> None:
+    a, b = two_stores
+    for _ in range(10):
+        box = os.urandom(16)
+        assert await a.put_invitation(box, b"once", NOW + 60, NOW)
+        taken = await asyncio.gather(*((a, b)[i % 2].take_invitation(box, NOW) for i in range(6)))
+        assert sorted(taken, key=lambda t: t is None) == [b"once"] + [None] * 5
+
+
+async def test_two_instances_filling_the_invitation_cap_together_never_pass_it(
+    backend: PostgresBackend,
+) -> None:
+    cap = 5 * (10 + ROW_OVERHEAD)
+    stores = [
+        await PostgresRelayStore.open(POSTGRES_DSN, schema=backend.schema, invitation_cap=cap)
+        for _ in "ab"
+    ]
+    try:
+        outcomes = await asyncio.gather(
+            *(
+                stores[i % 2].put_invitation(os.urandom(16), bytes(10), NOW + 60, NOW)
+                for i in range(20)
+            ),
+            return_exceptions=True,
+        )
+        assert outcomes.count(True) == 5
+        assert all(isinstance(o, CapReached) for o in outcomes if o is not True)
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_two_instances_filling_the_escrow_cap_together_never_pass_it(
+    backend: PostgresBackend,
+) -> None:
+    cap = 4 * (100 + ROW_OVERHEAD)
+    stores = [
+        await PostgresRelayStore.open(POSTGRES_DSN, schema=backend.schema, escrow_cap=cap)
+        for _ in "ab"
+    ]
+    try:
+        locators = [os.urandom(16) for _ in range(12)]
+        outcomes = await asyncio.gather(
+            *(stores[i % 2].put_escrow(loc, bytes(100)) for i, loc in enumerate(locators)),
+            return_exceptions=True,
+        )
+        assert outcomes.count(None) == 4
+        stored = [loc for loc, o in zip(locators, outcomes, strict=True) if o is None]
+        for loc in locators:
+            assert (await stores[0].escrow(loc) is not None) == (loc in stored)
+    finally:
+        for store in stores:
+            await store.close()
 
 
 async def test_a_lost_listener_reconnects_and_says_anything_may_have_changed(
@@ -418,6 +501,36 @@ async def test_after_its_listener_is_lost_an_instance_still_gets_what_was_stored
     log = Log(space)
     await pusher.push(log.extend(2))  # perhaps before B listens again: then fetched on resume
     assert await received(watcher, 2) == log.entries
+
+
+async def test_an_invitation_posted_to_one_instance_is_taken_once_from_either(
+    start_instance: StartInstance, http: aiohttp.ClientSession
+) -> None:
+    a, b = await start_instance(), await start_instance()
+    box = os.urandom(16).hex()
+    async with http.post(f"{a.url}/v1/invitation/{box}", data=b"for days") as response:
+        assert response.status == 204
+    async with http.post(f"{b.url}/v1/invitation/{box}", data=b"substitute") as response:
+        assert response.status == 409
+    async with http.get(f"{b.url}/v1/invitation/{box}") as response:
+        assert (response.status, await response.read()) == (200, b"for days")
+    async with http.get(f"{a.url}/v1/invitation/{box}") as response:
+        assert response.status == 404
+
+
+async def test_an_escrow_written_through_one_instance_is_read_from_the_other(
+    start_instance: StartInstance, http: aiohttp.ClientSession
+) -> None:
+    a, b = await start_instance(), await start_instance()
+    alice, mallory = Person.new(), Person.new()
+    url = f"/v1/recovery/{alice.locator.hex()}"
+    async with http.put(a.url + url, data=alice.write(b"sealed")) as response:
+        assert response.status == 204
+    forged = escrow_body(alice.identity, b"evil", mallory.sign(b"evil", alice.locator))
+    async with http.put(b.url + url, data=forged) as response:
+        assert response.status == 403
+    async with http.get(b.url + url) as response:
+        assert (response.status, await response.read()) == (200, b"sealed")
 
 
 # --- the command --------------------------------------------------------------------------------

@@ -10,6 +10,9 @@ Entries are real v2 entries (tests/relay_fixtures.py): sealed, signed by their l
 key in each log's first entry. The store checks headers and signatures and opens nothing. To
 stand for what an older relay let in, a backend can also write entries straight into its
 tables (`Backend.insert`), past every check.
+
+Invitations and escrows are opaque bytes to the store; their tests pass `now` explicitly, so
+expiry is tested without waiting, and open stores with small caps to show each cap holds.
 """
 
 from __future__ import annotations
@@ -39,7 +42,10 @@ from tend.core.ids import LogId, Seq, SpaceId, new_space_id
 from tend.sync.protocol import ErrorCode
 from tend.sync.relay_store import (
     DEFAULT_QUOTA,
+    ROW_OVERHEAD,
     BadSignature,
+    CapReached,
+    Caps,
     EntryTooLarge,
     LogFork,
     LogRemoved,
@@ -66,6 +72,7 @@ from tend.tests.relay_fixtures import (
 )
 
 CAP = bytes(range(32))  # a capability hash
+DEFAULT_CAPS = Caps()
 OTHER_CAP = bytes(range(1, 33))
 THIRD_CAP = bytes(range(2, 34))
 
@@ -78,7 +85,9 @@ NO_POSTGRES = "TEND_TEST_POSTGRES is not set (a PostgreSQL DSN): PostgreSQL stor
 
 
 class Backend(Protocol):
-    async def __call__(self, quota: int = DEFAULT_QUOTA) -> RelayStore: ...
+    async def __call__(
+        self, quota: int = DEFAULT_QUOTA, caps: Caps = DEFAULT_CAPS
+    ) -> RelayStore: ...
 
     async def insert(self, space: SpaceId, entries: Sequence[bytes]) -> None:
         """Write entries at their positions, raising heads and usage, past every check."""
@@ -90,8 +99,10 @@ class Backend(Protocol):
 class SqliteBackend:
     path: Path
 
-    async def __call__(self, quota: int = DEFAULT_QUOTA) -> RelayStore:
-        return await SqliteRelayStore.open(self.path, quota=quota)
+    async def __call__(self, quota: int = DEFAULT_QUOTA, caps: Caps = DEFAULT_CAPS) -> RelayStore:
+        return await SqliteRelayStore.open(
+            self.path, quota=quota, invitation_cap=caps.invitations, escrow_cap=caps.escrows
+        )
 
     async def insert(self, space: SpaceId, entries: Sequence[bytes]) -> None:
         db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
@@ -124,10 +135,16 @@ class PostgresBackend:
     dsn: str
     schema: str = field(default_factory=lambda: f"tend_test_{secrets.token_hex(6)}")
 
-    async def __call__(self, quota: int = DEFAULT_QUOTA) -> RelayStore:
+    async def __call__(self, quota: int = DEFAULT_QUOTA, caps: Caps = DEFAULT_CAPS) -> RelayStore:
         from tend.sync.relay_store_pg import PostgresRelayStore
 
-        return await PostgresRelayStore.open(self.dsn, quota=quota, schema=self.schema)
+        return await PostgresRelayStore.open(
+            self.dsn,
+            quota=quota,
+            schema=self.schema,
+            invitation_cap=caps.invitations,
+            escrow_cap=caps.escrows,
+        )
 
     async def insert(self, space: SpaceId, entries: Sequence[bytes]) -> None:
         import asyncpg
@@ -195,8 +212,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 async def open_store(backend: Backend) -> AsyncIterator[Opener]:
     opened: list[RelayStore] = []
 
-    async def open_(quota: int = DEFAULT_QUOTA) -> RelayStore:
-        store = await backend(quota=quota)
+    async def open_(quota: int = DEFAULT_QUOTA, caps: Caps = DEFAULT_CAPS) -> RelayStore:
+        store = await backend(quota=quota, caps=caps)
         opened.append(store)
         return store
 
@@ -881,6 +898,169 @@ async def test_a_closed_store_refuses_calls_with_store_failure(open_store: Opene
     with pytest.raises(StoreFailure) as caught:
         await store.heads(new_space_id())
     assert caught.value.code is ErrorCode.INTERNAL
+
+
+# --- invitations --------------------------------------------------------------------------------
+
+NOW = 1_750_000_000.0  # seconds, as the relay's wall clock gives them
+DAY = 86_400.0
+
+
+def _box() -> bytes:
+    return os.urandom(16)
+
+
+async def test_an_invitation_is_stored_once_and_taken_once(store: RelayStore) -> None:
+    box = _box()
+    assert await store.put_invitation(box, b"sealed bundle", NOW + DAY, NOW)
+    assert not await store.put_invitation(box, b"a second message", NOW + DAY, NOW + 1)
+    assert await store.take_invitation(box, NOW + 2) == b"sealed bundle"
+    assert await store.take_invitation(box, NOW + 3) is None
+
+
+async def test_a_taken_id_stays_refused_until_its_ttl_runs_out(store: RelayStore) -> None:
+    box = _box()
+    assert await store.put_invitation(box, b"first", NOW + 100, NOW)
+    assert await store.take_invitation(box, NOW + 1) == b"first"
+    # An attacker who learned the id cannot slip in a message for a taker who retries.
+    assert not await store.put_invitation(box, b"substitute", NOW + 200, NOW + 99)
+    assert await store.take_invitation(box, NOW + 99) is None
+    assert await store.put_invitation(box, b"later", NOW + 300, NOW + 100)  # expired: free
+    assert await store.take_invitation(box, NOW + 101) == b"later"
+
+
+async def test_an_expired_invitation_is_gone_and_its_id_free_again(store: RelayStore) -> None:
+    box = _box()
+    assert await store.put_invitation(box, b"soon gone", NOW + 10, NOW)
+    assert await store.take_invitation(box, NOW + 10) is None  # read: expired rows are ignored
+    assert await store.put_invitation(box, b"again", NOW + 20, NOW + 10)  # write: swept
+    assert await store.take_invitation(box, NOW + 19.5) == b"again"
+
+
+async def test_invitations_under_different_ids_are_apart(store: RelayStore) -> None:
+    boxes = [_box() for _ in range(3)]
+    for i, box in enumerate(boxes):
+        assert await store.put_invitation(box, bytes([i]) * 5, NOW + DAY, NOW)
+    assert await store.take_invitation(_box(), NOW) is None
+    assert [await store.take_invitation(box, NOW) for box in reversed(boxes)] == [
+        bytes([i]) * 5 for i in (2, 1, 0)
+    ]
+
+
+async def test_invitations_survive_close_and_reopen(open_store: Opener) -> None:
+    store = await open_store()
+    kept, taken = _box(), _box()
+    await store.put_invitation(kept, b"waiting for days", NOW + 7 * DAY, NOW)
+    await store.put_invitation(taken, b"used", NOW + 7 * DAY, NOW)
+    assert await store.take_invitation(taken, NOW) == b"used"
+    await store.close()
+    reopened = await open_store()
+    assert await reopened.take_invitation(kept, NOW + 6 * DAY) == b"waiting for days"
+    assert not await reopened.put_invitation(taken, b"reused", NOW + 8 * DAY, NOW + DAY)
+
+
+async def test_the_invitation_cap_counts_each_row_and_is_enforced(open_store: Opener) -> None:
+    cap = 3 * (10 + ROW_OVERHEAD)
+    store = await open_store(caps=Caps(invitations=cap))
+    boxes = [_box() for _ in range(4)]
+    assert await store.put_invitation(boxes[0], bytes(10), NOW + 10, NOW)
+    assert await store.put_invitation(boxes[1], bytes(10), NOW + 100, NOW)
+    assert await store.take_invitation(boxes[1], NOW) == bytes(10)  # taken: counts until expiry
+    with pytest.raises(CapReached):
+        await store.put_invitation(boxes[2], bytes(11), NOW + 100, NOW)  # one byte over
+    assert await store.take_invitation(boxes[2], NOW) is None  # nothing of it was stored
+    assert await store.put_invitation(boxes[2], bytes(10), NOW + 100, NOW)  # exactly full
+    with pytest.raises(CapReached):
+        await store.put_invitation(boxes[3], bytes(1), NOW + 100, NOW + 1)
+    # The first expires, and makes room.
+    assert await store.put_invitation(boxes[3], bytes(10), NOW + 100, NOW + 10)
+    with pytest.raises(CapReached):
+        await store.put_invitation(_box(), bytes(1), NOW + 100, NOW + 11)
+
+
+async def test_a_refusal_for_a_taken_id_changes_nothing(open_store: Opener) -> None:
+    store = await open_store(caps=Caps(invitations=2 * (10 + ROW_OVERHEAD)))
+    box = _box()
+    assert await store.put_invitation(box, bytes(10), NOW + 100, NOW)
+    for _ in range(5):  # refused re-posts take no room
+        assert not await store.put_invitation(box, bytes(10), NOW + 100, NOW)
+    assert await store.put_invitation(_box(), bytes(10), NOW + 100, NOW)
+    assert await store.take_invitation(box, NOW) == bytes(10)
+
+
+# --- recovery escrows ---------------------------------------------------------------------------
+
+
+async def test_an_escrow_is_stored_replaced_and_read_back(store: RelayStore) -> None:
+    locator, other = os.urandom(16), os.urandom(16)
+    assert await store.escrow(locator) is None
+    await store.put_escrow(locator, b"sealed v1")
+    await store.put_escrow(other, b"someone else's")
+    assert await store.escrow(locator) == b"sealed v1"
+    await store.put_escrow(locator, b"sealed v2, a little longer")
+    assert await store.escrow(locator) == b"sealed v2, a little longer"
+    assert await store.escrow(other) == b"someone else's"
+
+
+async def test_escrows_survive_close_and_reopen(open_store: Opener) -> None:
+    store = await open_store()
+    locator = os.urandom(16)
+    await store.put_escrow(locator, bytes(range(256)) * 256)
+    await store.close()
+    assert await (await open_store()).escrow(locator) == bytes(range(256)) * 256
+
+
+async def test_the_escrow_cap_counts_replacements_once_and_is_enforced(
+    open_store: Opener,
+) -> None:
+    store = await open_store(caps=Caps(escrows=2 * ROW_OVERHEAD + 150))
+    first, second = os.urandom(16), os.urandom(16)
+    await store.put_escrow(first, bytes(100))
+    for _ in range(3):  # replacing does not count the old blob again
+        await store.put_escrow(first, bytes(100))
+    await store.put_escrow(second, bytes(50))  # exactly full
+    with pytest.raises(CapReached):
+        await store.put_escrow(second, bytes(51))
+    assert await store.escrow(second) == bytes(50)  # the refused write changed nothing
+    with pytest.raises(CapReached):
+        await store.put_escrow(os.urandom(16), bytes(1))
+    await store.put_escrow(first, bytes(60))  # shrinking frees room...
+    await store.put_escrow(second, bytes(90))  # ...which another may use
+    assert (await store.escrow(first), await store.escrow(second)) == (bytes(60), bytes(90))
+
+
+async def test_a_full_escrow_store_still_lets_a_blob_shrink(open_store: Opener) -> None:
+    store = await open_store(caps=Caps(escrows=ROW_OVERHEAD + 100))
+    locator = os.urandom(16)
+    await store.put_escrow(locator, bytes(100))
+    await store.put_escrow(locator, bytes(99))
+    assert await store.escrow(locator) == bytes(99)
+
+
+async def test_caps_count_what_was_stored_before_a_reopen(open_store: Opener) -> None:
+    caps = Caps(invitations=ROW_OVERHEAD + 10, escrows=ROW_OVERHEAD + 10)
+    store = await open_store(caps=caps)
+    await store.put_invitation(_box(), bytes(10), NOW + DAY, NOW)
+    await store.put_escrow(os.urandom(16), bytes(10))
+    await store.close()
+    reopened = await open_store(caps=caps)
+    with pytest.raises(CapReached):
+        await reopened.put_invitation(_box(), bytes(1), NOW + DAY, NOW)
+    with pytest.raises(CapReached):
+        await reopened.put_escrow(os.urandom(16), bytes(1))
+
+
+async def test_a_closed_store_refuses_invitations_and_escrows(open_store: Opener) -> None:
+    store = await open_store()
+    await store.close()
+    for call in (
+        store.put_invitation(_box(), b"x", NOW + 1, NOW),
+        store.take_invitation(_box(), NOW),
+        store.put_escrow(os.urandom(16), b"x"),
+        store.escrow(os.urandom(16)),
+    ):
+        with pytest.raises(StoreFailure):
+            await call
 
 
 # --- SQLite only --------------------------------------------------------------------------------
