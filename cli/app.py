@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import click
 
 from tend.core.errors import UserError, ValidationError
 from tend.core.ids import EventId
@@ -32,30 +29,16 @@ class App:
         return self._home
 
     def journal(self) -> Journal:
-        from tend.core import keystore
+        from tend.cli.unlock import open_lock
         from tend.core.journal import Journal
 
         if self._journal is None:
-            path = self.home / keystore.FILE_NAME
-            passphrase = None
-            if path.exists() and keystore.is_wrapped(path):
-                passphrase = ask_passphrase()
-            self._journal = Journal.open(self.home, passphrase=passphrase)
+            self._journal = Journal.open(self.home, lock=open_lock(self.home))
         return self._journal
 
     def close(self) -> None:
         if self._journal is not None:
             self._journal.close()
-
-
-def ask_passphrase(confirm: bool = False) -> str | None:
-    from_env = os.environ.get("TEND_PASSPHRASE")
-    if from_env:
-        return from_env
-    if not sys.stdin.isatty():
-        return None  # never wait for input without a terminal
-    value: str = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
-    return value
 
 
 def interactive() -> bool:

@@ -5,7 +5,6 @@ that imports `cryptography`.
   their devices' certificates; verifying needs only public keys (core/logsig.py).
 * A person's keys all come from one 32-byte root, the secret their recovery phrase encodes.
 * X25519 lets a device receive keys sealed to it (new epochs, invites).
-* scrypt turns an optional passphrase into the key that wraps a device's secrets at rest.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from tend.core import envelope, logsig
 from tend.core.errors import InvalidEnvelope
@@ -26,11 +24,6 @@ from tend.core.identity import Identity
 
 _RAW = serialization.Encoding.Raw
 _RAW_PUB = serialization.PublicFormat.Raw
-
-# scrypt cost: about 0.1 s on this class of machine, paid once per command when a passphrase is set.
-SCRYPT_N = 1 << 15
-SCRYPT_R = 8
-SCRYPT_P = 1
 
 
 def new_key() -> bytes:
@@ -67,6 +60,17 @@ def dh_public(secret: bytes) -> bytes:
     return X25519PrivateKey.from_private_bytes(secret).public_key().public_bytes(_RAW, _RAW_PUB)
 
 
+def dh_shared(secret: bytes, peer_public: bytes) -> bytes:
+    """X25519 between our secret and a peer's public key; InvalidEnvelope for a peer key that
+    gives an all-zero secret (a low-order point)."""
+    try:
+        return X25519PrivateKey.from_private_bytes(secret).exchange(
+            X25519PublicKey.from_public_bytes(peer_public)
+        )
+    except ValueError:
+        raise InvalidEnvelope from None
+
+
 def derive(key: bytes, label: bytes, salt: bytes | None = None) -> bytes:
     """A 32-byte subkey of `key` for one purpose, named by `label`."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"tend/" + label).derive(key)
@@ -92,11 +96,6 @@ def open_sealed(dh_secret: bytes, sealed: bytes, context: bytes) -> bytes:
         raise InvalidEnvelope from None
     key = derive(shared, b"seal-to", salt=eph_pub + dh_public(dh_secret))
     return envelope.open_envelope(key, body, context)
-
-
-def passphrase_key(passphrase: str, salt: bytes, n: int = SCRYPT_N) -> bytes:
-    kdf = Scrypt(salt=salt, length=32, n=n, r=SCRYPT_R, p=SCRYPT_P)
-    return kdf.derive(passphrase.encode("utf-8"))
 
 
 @dataclass(frozen=True)

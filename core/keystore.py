@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgpack
 
-from tend.core import envelope, keys
+from tend.core import envelope, keys, passphrase
 from tend.core.errors import CorruptStore, InvalidEnvelope, WrongPassphrase
 from tend.core.fsutil import write_private_atomic
 from tend.core.header import log_id_of
@@ -26,7 +25,6 @@ from tend.core.ids import LogId, PersonId, SpaceId
 FILE_NAME = "device.tend"
 VERSION = 2
 _AAD = b"tend/device-file/v1"
-_MAX_SCRYPT_N = 1 << 20  # room to raise keys.SCRYPT_N later; caps scrypt memory at 1 GiB
 
 
 @dataclass(frozen=True)
@@ -176,7 +174,8 @@ def _anchors(value: object) -> dict[LogId, Anchor]:
     return out
 
 
-def save(path: Path, device: DeviceKeys, passphrase: str | None = None) -> None:
+def save(path: Path, device: DeviceKeys, lock: passphrase.Lock | None = None) -> None:
+    """Write the device file, sealed under `lock` when the device has a passphrase."""
     record = _to_record(device)
     try:
         _from_record(record)  # never write a file that load would refuse
@@ -184,14 +183,12 @@ def save(path: Path, device: DeviceKeys, passphrase: str | None = None) -> None:
         raise CorruptStore(f"refusing to save a device record load would refuse ({e})") from e
     body: bytes = msgpack.packb(record, use_bin_type=True)
     outer: dict[str, Any] = {"tend": "device", "v": VERSION}
-    if passphrase:
-        salt = secrets.token_bytes(16)
-        n = keys.SCRYPT_N  # derive with the cost we record, even if SCRYPT_N was changed
+    if lock is not None:
         outer.update(
-            wrap="scrypt",
-            n=n,
-            salt=salt,
-            body=envelope.seal(keys.passphrase_key(passphrase, salt, n), body, _AAD),
+            wrap=WRAP,
+            salt=lock.salt,
+            cost=[lock.cost.time, lock.cost.memory_kib, lock.cost.lanes],
+            body=envelope.seal(lock.key, body, _AAD),
         )
     else:
         # A checksum, so a damaged file is refused rather than used with a wrong key (which
@@ -200,8 +197,11 @@ def save(path: Path, device: DeviceKeys, passphrase: str | None = None) -> None:
     write_private_atomic(path, msgpack.packb(outer, use_bin_type=True))
 
 
+WRAP = "argon2id"
+
+
 def is_wrapped(path: Path) -> bool:
-    return bool(_read_outer(path).get("wrap") == "scrypt")
+    return bool(_read_outer(path).get("wrap") == WRAP)
 
 
 def _read_outer(path: Path) -> dict[str, Any]:
@@ -216,28 +216,44 @@ def _read_outer(path: Path) -> dict[str, Any]:
     return outer
 
 
-def _valid_scrypt_n(n: int) -> bool:
-    return 2 <= n <= _MAX_SCRYPT_N and n & (n - 1) == 0
+def salt_and_cost(path: Path) -> tuple[bytes, passphrase.Cost]:
+    """What a passphrase for this file is stretched with, read before anyone is asked."""
+    outer = _read_outer(path)
+    salt, cost = outer.get("salt"), outer.get("cost")
+    if not (
+        isinstance(salt, bytes)
+        and len(salt) == passphrase.SALT_LEN
+        and isinstance(cost, list)
+        and len(cost) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) for c in cost)
+    ):
+        raise CorruptStore(f"{path.name} is damaged")
+    found = passphrase.Cost(*cost)
+    found.check()
+    return salt, found
 
 
-def load(path: Path, passphrase: str | None = None) -> DeviceKeys:
+def unlock(path: Path, secret: str) -> passphrase.Lock:
+    """The lock a typed passphrase gives for this file (the slow step); checked by `load`."""
+    salt, cost = salt_and_cost(path)
+    return passphrase.Lock(salt, cost, passphrase.derive(secret, salt, cost))
+
+
+def load(path: Path, lock: passphrase.Lock | None = None) -> DeviceKeys:
     outer = _read_outer(path)
     body = outer.get("body")
     if not isinstance(body, bytes):
         raise CorruptStore(f"{path.name} is damaged")
-    if outer.get("wrap") == "scrypt":
-        if not passphrase:
+    if outer.get("wrap") == WRAP:
+        if lock is None:
             raise WrongPassphrase(
-                "this journal is locked with a passphrase; set TEND_PASSPHRASE "
-                "or run from a terminal to be asked"
+                "this journal is locked with a passphrase; run from a terminal to be asked "
+                "(or, in a script, set TEND_PASSPHRASE)"
             )
-        n, salt = outer.get("n"), outer.get("salt")
-        # Checked before use: a damaged file must not become a raw ValueError or a huge scrypt.
-        if not (isinstance(salt, bytes) and isinstance(n, int) and _valid_scrypt_n(n)):
-            raise CorruptStore(f"{path.name} is damaged")
+        if lock.salt != outer.get("salt"):
+            raise WrongPassphrase("that unlock is for another device file")
         try:
-            key = keys.passphrase_key(passphrase, salt, n)
-            body = envelope.open_envelope(key, body, _AAD)
+            body = envelope.open_envelope(lock.key, body, _AAD)
         except InvalidEnvelope:
             raise WrongPassphrase("that passphrase does not open this journal") from None
     else:

@@ -9,11 +9,23 @@ from typing import Any
 import msgpack
 import pytest
 
-from tend.core import envelope, keys, keystore
+from tend.core import envelope, keys, keystore, passphrase
 from tend.core.errors import CorruptStore, InvalidEnvelope, WrongPassphrase
 from tend.core.ids import SpaceId
 
 PASSPHRASE = "correct horse battery staple"
+FAST = passphrase.Cost(time=1, memory_kib=64, lanes=1)  # the format, not the cost, is under test
+
+
+def _lock(cost: passphrase.Cost = FAST) -> passphrase.Lock:
+    return passphrase.new_lock(PASSPHRASE, cost)
+
+
+def _open(path: Path, secret: str = PASSPHRASE) -> keystore.DeviceKeys:
+    """What a command does: stretch what was typed with the file's salt and cost, then load."""
+    return keystore.load(path, keystore.unlock(path, secret))
+
+
 CONTEXT = b"tend/test/seal-to"
 
 
@@ -139,14 +151,50 @@ def test_derive_gives_distinct_32_byte_keys_per_label_and_salt() -> None:
     assert keys.derive(root, b"a", salt=b"s") != a
 
 
-def test_passphrase_key_depends_on_passphrase_salt_and_cost() -> None:
-    n = 1 << 10
-    base = keys.passphrase_key("pass", bytes(16), n)
+def test_a_passphrase_key_depends_on_passphrase_salt_and_every_cost_parameter() -> None:
+    salt = bytes(16)
+    base = passphrase.derive("pass", salt, FAST)
     assert len(base) == 32
-    assert keys.passphrase_key("pass", bytes(16), n) == base
-    assert keys.passphrase_key("pasS", bytes(16), n) != base
-    assert keys.passphrase_key("pass", bytes(15) + b"\x01", n) != base
-    assert keys.passphrase_key("pass", bytes(16), n * 2) != base
+    assert passphrase.derive("pass", salt, FAST) == base
+    assert passphrase.derive("pasS", salt, FAST) != base
+    assert passphrase.derive("pass", bytes(15) + b"\x01", FAST) != base
+    for changed in (
+        passphrase.Cost(2, FAST.memory_kib, FAST.lanes),
+        passphrase.Cost(FAST.time, FAST.memory_kib * 2, FAST.lanes),
+        passphrase.Cost(FAST.time, FAST.memory_kib, 2),
+    ):
+        assert passphrase.derive("pass", salt, changed) != base
+
+
+def test_the_passphrase_key_is_argon2id_as_the_reference_implementation_computes_it() -> None:
+    # The Argon2id v1.3 vector of the reference implementation's own tests (test.c:
+    # t=2, m=2^16 KiB, p=1, "password", "somesalt"), so a changed binding cannot pass unseen.
+    key = passphrase.stretch(b"password", b"somesalt", passphrase.Cost(2, 1 << 16, 1))
+    assert key.hex() == "09316115d5cf24ed5a15a31a3ba326e5cf32edc24702987c02b6566f61913cf7"
+
+
+def test_the_default_cost_is_at_least_256_mib_of_argon2id() -> None:
+    assert passphrase.DEFAULT_COST.memory_kib >= 256 * 1024
+    assert passphrase.DEFAULT_COST.time >= 2
+
+
+@pytest.mark.parametrize(
+    ("candidate", "strong"),
+    [
+        ("short", False),
+        ("password1234", False),
+        ("aaaaaaaaaaaaaaaa", False),
+        ("qwertyuiopasdf", False),
+        ("samsamsamsam", False),  # the person's own name, repeated
+        ("maple river lantern cobalt", True),
+        ("Tr0ub4dor&3xyz", True),
+    ],
+)
+def test_a_weak_passphrase_is_refused_with_a_reason(candidate: str, strong: bool) -> None:
+    problem = passphrase.weakness(candidate, context=("sam",))
+    assert (problem is None) == strong
+    if problem:
+        assert "four random words" in problem
 
 
 # --- the device file --------------------------------------------------------------------------
@@ -178,10 +226,10 @@ def _secrets(device: keystore.DeviceKeys) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def wrapped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, keystore.DeviceKeys]:
-    """One passphrase-wrapped device file, shared: every scrypt call costs ~0.1 s."""
+    """One passphrase-wrapped device file."""
     device = _device()
     path = tmp_path_factory.mktemp("wrapped") / keystore.FILE_NAME
-    keystore.save(path, device, PASSPHRASE)
+    keystore.save(path, device, _lock())
     return path, device
 
 
@@ -191,7 +239,7 @@ def test_an_unwrapped_device_file_loads_back_identical(tmp_path: Path) -> None:
     keystore.save(path, device)
     assert not keystore.is_wrapped(path)
     assert keystore.load(path) == device
-    assert keystore.load(path, "a passphrase is ignored when none was set") == device
+    assert keystore.load(path, _lock()) == device  # a lock is ignored when none was set
 
 
 def test_a_wrapped_device_file_loads_back_identical_with_its_passphrase(
@@ -199,7 +247,7 @@ def test_a_wrapped_device_file_loads_back_identical_with_its_passphrase(
 ) -> None:
     path, device = wrapped
     assert keystore.is_wrapped(path)
-    loaded = keystore.load(path, PASSPHRASE)
+    loaded = _open(path)
     assert loaded == device
     assert loaded.space_key == device.space_keys[2]
 
@@ -208,15 +256,22 @@ def test_a_wrong_passphrase_raises_wrong_passphrase(
     wrapped: tuple[Path, keystore.DeviceKeys],
 ) -> None:
     with pytest.raises(WrongPassphrase, match="does not open"):
-        keystore.load(wrapped[0], PASSPHRASE + " ")
+        _open(wrapped[0], PASSPHRASE + " ")
 
 
-@pytest.mark.parametrize("missing", [None, ""])
-def test_a_wrapped_file_without_a_passphrase_raises_wrong_passphrase(
-    wrapped: tuple[Path, keystore.DeviceKeys], missing: str | None
+def test_a_wrapped_file_without_a_lock_raises_wrong_passphrase(
+    wrapped: tuple[Path, keystore.DeviceKeys],
 ) -> None:
     with pytest.raises(WrongPassphrase, match="locked with a passphrase"):
-        keystore.load(wrapped[0], missing)
+        keystore.load(wrapped[0], None)
+
+
+def test_a_lock_for_another_device_file_is_refused_before_any_decryption(
+    wrapped: tuple[Path, keystore.DeviceKeys],
+) -> None:
+    # The agent may hold the lock of an older file at the same place: it must not be tried.
+    with pytest.raises(WrongPassphrase, match="another device file"):
+        keystore.load(wrapped[0], _lock())
 
 
 def test_the_device_file_is_readable_by_its_owner_only(
@@ -256,16 +311,28 @@ def test_an_unwrapped_device_file_does_hold_its_secrets(tmp_path: Path) -> None:
     assert all(secret in raw for secret in _secrets(device).values())
 
 
-def test_the_scrypt_cost_recorded_in_the_file_is_the_cost_used(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(keys, "SCRYPT_N", 1 << 10)
+def test_the_cost_recorded_in_the_file_is_the_cost_used_to_open_it(tmp_path: Path) -> None:
     device = _device()
     path = tmp_path / keystore.FILE_NAME
-    keystore.save(path, device, PASSPHRASE)
+    keystore.save(path, device, _lock(passphrase.Cost(2, 128, 2)))
     outer = msgpack.unpackb(path.read_bytes(), raw=False)
-    assert outer["n"] == 1 << 10
-    assert keystore.load(path, PASSPHRASE) == device
+    assert (outer["wrap"], outer["cost"]) == ("argon2id", [2, 128, 2])
+    assert _open(path) == device
+
+
+def test_re_saving_with_the_same_lock_keeps_the_file_openable_by_the_same_passphrase(
+    tmp_path: Path,
+) -> None:
+    # What private-default, a rotation or a setting does: save with the lock it was opened with.
+    path = tmp_path / keystore.FILE_NAME
+    keystore.save(path, _device(), _lock())
+    lock = keystore.unlock(path, PASSPHRASE)
+    changed = keystore.load(path, lock)
+    changed.settings["private_kinds"] = ["checkin"]
+    keystore.save(path, changed, lock)
+    assert _open(path).settings["private_kinds"] == ["checkin"]
+    with pytest.raises(WrongPassphrase):
+        _open(path, PASSPHRASE + "x")
 
 
 _DROP = object()
@@ -284,53 +351,59 @@ def _rewrite(path: Path, **changes: Any) -> None:
 @pytest.mark.parametrize(
     "changes",
     [
-        {"n": 3},
-        {"n": 0},
-        {"n": -(1 << 10)},
-        {"n": "16384"},
-        {"n": 1 << 40},
-        {"n": _DROP},
+        {"cost": [0, 64, 1]},
+        {"cost": [1, 4, 1]},
+        {"cost": [1, 64, 0]},
+        {"cost": [1, 1 << 30, 1]},
+        {"cost": [100, 64, 1]},
+        {"cost": [1, 64]},
+        {"cost": ["1", 64, 1]},
+        {"cost": [True, 64, 1]},
+        {"cost": _DROP},
         {"salt": None},
+        {"salt": b"short"},
         {"salt": _DROP},
         {"body": None},
         {"body": _DROP},
     ],
     ids=[
-        "n-not-power-of-2",
-        "n-zero",
-        "n-negative",
-        "n-text",
-        "n-huge",
-        "n-missing",
+        "time-zero",
+        "memory-tiny",
+        "lanes-zero",
+        "memory-huge",
+        "time-huge",
+        "cost-short",
+        "cost-text",
+        "cost-bool",
+        "cost-missing",
         "salt-none",
+        "salt-short",
         "salt-missing",
         "body-none",
         "body-missing",
     ],
 )
 def test_a_damaged_wrapped_device_file_raises_corrupt_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changes: dict[str, Any]
+    tmp_path: Path, changes: dict[str, Any]
 ) -> None:
-    monkeypatch.setattr(keys, "SCRYPT_N", 1 << 10)
     path = tmp_path / keystore.FILE_NAME
-    keystore.save(path, _device(), PASSPHRASE)
+    keystore.save(path, _device(), _lock())
     _rewrite(path, **changes)
     with pytest.raises(CorruptStore):
-        keystore.load(path, PASSPHRASE)
+        _open(path)
 
 
 def test_a_tampered_wrapped_body_reads_as_a_wrong_passphrase(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The envelope cannot tell a wrong key from a damaged body, so neither can the keystore.
-    monkeypatch.setattr(keys, "SCRYPT_N", 1 << 10)
     path = tmp_path / keystore.FILE_NAME
-    keystore.save(path, _device(), PASSPHRASE)
+    keystore.save(path, _device(), _lock())
     body = bytearray(msgpack.unpackb(path.read_bytes(), raw=False)["body"])
     body[-1] ^= 0x01
     _rewrite(path, body=bytes(body))
     with pytest.raises(WrongPassphrase):
-        keystore.load(path, PASSPHRASE)
+        _open(path)
 
 
 @pytest.mark.parametrize(
