@@ -136,11 +136,13 @@ class DeviceAdded(Payload):
 
 @dataclass(frozen=True)
 class DeviceRemoved(Payload):
-    """One of the author's own devices taken off the journal, after its entry `upto`.
+    """A device taken off the journal, after its entry `upto`.
 
-    `proof` is the person's identity signature over (space, device, upto, upto_hash), so a
-    removal counts only when the device's own person made it. Entries of the device up to
-    `upto` (whose hash is `upto_hash`) stay history; anything after it is refused everywhere.
+    `proof` is the device's own person's identity signature over (space, device, upto,
+    upto_hash), so a removal counts only when that person made it; or, for a person declared
+    lost (`person.lost`), the remover's identity signature under a label of its own. Entries of
+    the device up to `upto` (whose hash is `upto_hash`) stay history; anything after it is
+    refused everywhere.
     """
 
     TYPE: ClassVar[str] = "device.removed"
@@ -158,6 +160,39 @@ class DeviceRemoved(Payload):
 
     def summary(self) -> str:
         return "retired one of their devices"
+
+
+@dataclass(frozen=True)
+class PersonLost(Payload):
+    """Another person's place declared lost: every device gone and no recovery phrase.
+
+    Written by someone else (usually when inviting the lost person back as a new identity). While
+    it stands, either person may remove the lost person's devices (core/trust.py); it stops
+    standing when the lost person answers with `person.here` from one of their devices.
+    """
+
+    TYPE: ClassVar[str] = "person.lost"
+    person: PersonId
+
+    def validate(self) -> None:
+        v.raw_id("person", self.person)
+
+    def summary(self) -> str:
+        return "marked an old place in the journal as lost"
+
+
+@dataclass(frozen=True)
+class PersonHere(Payload):
+    """The answer of a person marked lost who was not: their devices stay theirs to remove."""
+
+    TYPE: ClassVar[str] = "person.here"
+    person: PersonId
+
+    def validate(self) -> None:
+        v.raw_id("person", self.person)
+
+    def summary(self) -> str:
+        return "said they are still here"
 
 
 @dataclass(frozen=True)
@@ -656,6 +691,8 @@ PAYLOADS: dict[str, type[Payload]] = {
         PersonNamed,
         DeviceAdded,
         DeviceRemoved,
+        PersonLost,
+        PersonHere,
         KeyRotated,
         CheckIn,
         Milestone,

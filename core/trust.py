@@ -21,7 +21,10 @@ An entry counts when all of these hold (each refusal has a `Reason`):
    never turned into a ban: so a partner can neither add a device as the other person, nor
    re-point or cut off one of theirs.
 3. Its device was not removed before it: a `device.removed` counts when the removed device's
-   own person's identity key signed it; entries after its `upto` seq are refused everywhere,
+   own person's identity key signed it, or when another person signed it (under its own label)
+   while the device's person stood declared lost: a `person.lost` by someone else earlier in
+   merge order, not answered since by a `person.here` of their own. Entries after its `upto`
+   seq are refused everywhere,
    and if the entry at `upto` is not the one the removal names, the device's whole log is
    (someone forked it). Removals are applied in merge order, each only if its writer was still
    a member at that point, so the outcome depends on the set of events, not on arrival.
@@ -38,12 +41,26 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 
 from tend.core import clock, entry
 from tend.core.errors import ChainError, UnreadableEntry
-from tend.core.events import DeviceAdded, DeviceRemoved, Event, PersonNamed
+from tend.core.events import (
+    DeviceAdded,
+    DeviceRemoved,
+    Event,
+    PersonHere,
+    PersonLost,
+    PersonNamed,
+)
 from tend.core.header import GENESIS, Header, entry_hash
-from tend.core.identity import cert_valid, person_of, recovery_valid, removal_valid
+from tend.core.identity import (
+    cert_valid,
+    lost_removal_valid,
+    person_of,
+    recovery_valid,
+    removal_valid,
+)
 from tend.core.ids import LogId, PersonId, SpaceId, event_id_at, short
 from tend.core.keystore import Anchor
 
@@ -94,6 +111,8 @@ class Issue(StrEnum):
     UNSIGNED_ADD = "brought in a device as someone whose identity key did not sign it"
     MISMATCHED_ADD = "described a device differently from how that device describes itself"
     UNSIGNED_REMOVAL = "removed a device without its person's signature"
+    NOT_LOST = "removed a device of someone who is not declared lost"
+    OWN_LOSS = "declared their own person lost"
 
 
 @dataclass(frozen=True)
@@ -245,7 +264,7 @@ class Fact:
     seq: int
     hlc: int
     author: PersonId
-    body: DeviceAdded | DeviceRemoved
+    body: DeviceAdded | DeviceRemoved | PersonLost | PersonHere
 
     @property
     def order(self) -> tuple[int, bytes, int]:
@@ -253,7 +272,7 @@ class Fact:
 
 
 def fact_of(ev: Event, seq: int) -> Fact | None:
-    if isinstance(ev.body, DeviceAdded | DeviceRemoved):
+    if isinstance(ev.body, DeviceAdded | DeviceRemoved | PersonLost | PersonHere):
         return Fact(ev.device, seq, ev.hlc, ev.author, ev.body)
     return None
 
@@ -274,6 +293,7 @@ class Roster:
     cutoffs: dict[LogId, int] = field(default_factory=dict)  # removed: last seq that counts
     forked: set[LogId] = field(default_factory=set)  # removed, and its log is not the one named
     ignored: list[Ignored] = field(default_factory=list)
+    lost: set[PersonId] = field(default_factory=set)  # declared lost by another, unanswered
 
     def person(self, log: bytes) -> PersonId | None:
         member = self.members.get(LogId(log))
@@ -318,21 +338,25 @@ def build(
     removals = sorted(
         (f for f in facts if isinstance(f.body, DeviceRemoved)), key=lambda f: f.order
     )
+    standing = sorted(
+        (f for f in facts if isinstance(f.body, PersonLost | PersonHere)), key=lambda f: f.order
+    )
     cutoffs: dict[LogId, tuple[int, bytes]] = {}
     members = _grow(space, anchors, claims, adds, {})
     for _round in range(len(removals) + 1):
-        tightened = _removals(space, members, removals, cutoffs)
+        tightened = _removals(space, members, removals, standing, cutoffs)
         if tightened == cutoffs:
             break
         cutoffs = tightened
         members = _grow(space, anchors, claims, adds, {d: c for d, (c, _h) in cutoffs.items()})
     roster = Roster(members, {d: c for d, (c, _h) in cutoffs.items()})
+    roster.lost = _lost(members, roster.cutoffs, standing, None)
     roster.forked = {
         d
         for d, (upto, digest) in cutoffs.items()
         if upto and hash_at(d, upto) not in (None, digest)
     }
-    roster.ignored = _ignored(space, roster, claims, facts)
+    roster.ignored = _ignored(space, roster, claims, facts, standing)
     return roster
 
 
@@ -419,10 +443,54 @@ def _same_device(claim: DeviceAdded, add: DeviceAdded) -> bool:
     )
 
 
+def _lost(
+    members: Mapping[LogId, Member],
+    cutoffs: Mapping[LogId, int],
+    standing: Sequence[Fact],
+    before: tuple[int, bytes, int] | None,
+) -> set[PersonId]:
+    """The persons declared lost by someone else and not answered since, at the merge-order
+    position `before` (None: after everything)."""
+    lost: set[PersonId] = set()
+    for fact in standing:
+        if before is not None and fact.order >= before:
+            break
+        if not _counts(fact, members, cutoffs):
+            continue
+        body = fact.body
+        if isinstance(body, PersonLost) and body.person != fact.author:
+            lost.add(body.person)
+        elif isinstance(body, PersonHere) and body.person == fact.author:
+            lost.discard(body.person)
+    return lost
+
+
+def _removal_counts(
+    space: SpaceId,
+    fact: Fact,
+    target: Member,
+    writer: Member,
+    lost: Callable[[], set[PersonId]],
+) -> bool:
+    """Whether a removal is signed as the rules ask: by the device's own person, or by another
+    person while the device's person stands declared lost."""
+    body = fact.body
+    assert isinstance(body, DeviceRemoved)
+    fields = (space, body.device, body.upto, body.upto_hash, body.proof)
+    if removal_valid(target.identity, *fields):
+        return True
+    return (
+        writer.person != target.person
+        and lost_removal_valid(writer.identity, *fields)
+        and target.person in lost()
+    )
+
+
 def _removals(
     space: SpaceId,
     members: Mapping[LogId, Member],
     removals: Sequence[Fact],
+    standing: Sequence[Fact],
     known: Mapping[LogId, tuple[int, bytes]],
 ) -> dict[LogId, tuple[int, bytes]]:
     """`known` cut-offs, tightened by the signed removals (in merge order) whose writer still
@@ -435,9 +503,8 @@ def _removals(
         current = {d: c for d, (c, _h) in cutoffs.items()}
         if target is None or not _counts(fact, members, current):
             continue
-        if not removal_valid(
-            target.identity, space, body.device, body.upto, body.upto_hash, body.proof
-        ):
+        lost_then = partial(_lost, members, current, standing, fact.order)
+        if not _removal_counts(space, fact, target, members[fact.writer], lost_then):
             continue
         held = cutoffs.get(body.device)
         if held is None or body.upto < held[0]:
@@ -446,7 +513,11 @@ def _removals(
 
 
 def _ignored(
-    space: SpaceId, roster: Roster, claims: Mapping[LogId, DeviceAdded], facts: Sequence[Fact]
+    space: SpaceId,
+    roster: Roster,
+    claims: Mapping[LogId, DeviceAdded],
+    facts: Sequence[Fact],
+    standing: Sequence[Fact],
 ) -> list[Ignored]:
     """Membership claims in entries that count, which the rules did not follow (for reports)."""
     out: list[Ignored] = []
@@ -459,16 +530,28 @@ def _ignored(
             if issue is not None:
                 out.append(Ignored(fact.writer, fact.seq, issue, body.device, body.person))
         elif isinstance(body, DeviceRemoved):
-            target = roster.members.get(body.device)
-            if target is not None and not removal_valid(
-                target.identity, space, body.device, body.upto, body.upto_hash, body.proof
-            ):
-                out.append(
-                    Ignored(
-                        fact.writer, fact.seq, Issue.UNSIGNED_REMOVAL, body.device, target.person
-                    )
-                )
+            issue = _removal_issue(space, roster, fact, body, standing)
+            if issue is not None:
+                about = roster.members[body.device].person
+                out.append(Ignored(fact.writer, fact.seq, issue, body.device, about))
+        elif isinstance(body, PersonLost) and body.person == fact.author:
+            out.append(Ignored(fact.writer, fact.seq, Issue.OWN_LOSS, fact.writer, body.person))
     return out
+
+
+def _removal_issue(
+    space: SpaceId, roster: Roster, fact: Fact, body: DeviceRemoved, standing: Sequence[Fact]
+) -> Issue | None:
+    target = roster.members.get(body.device)
+    if target is None:
+        return None
+    lost_then = partial(_lost, roster.members, roster.cutoffs, standing, fact.order)
+    if _removal_counts(space, fact, target, roster.members[fact.writer], lost_then):
+        return None
+    fields = (space, body.device, body.upto, body.upto_hash, body.proof)
+    if lost_removal_valid(roster.members[fact.writer].identity, *fields):
+        return Issue.NOT_LOST
+    return Issue.UNSIGNED_REMOVAL
 
 
 def _add_issue(space: SpaceId, add: DeviceAdded, claim: DeviceAdded | None) -> Issue | None:

@@ -36,6 +36,8 @@ from tend.core.events import (
     Milestone,
     PartnershipWeek,
     Payload,
+    PersonHere,
+    PersonLost,
     PersonNamed,
     Retraction,
     RitualSet,
@@ -59,6 +61,8 @@ ONE_OF_EACH: list[Payload] = [
         label="phone",
     ),
     DeviceRemoved(device=LOG, upto=3, upto_hash=bytes([5]) * 32, proof=bytes([6]) * 64),
+    PersonLost(person=PERSON),
+    PersonHere(person=PERSON),
     KeyRotated(record=b"\x87a rotation record", signature=bytes([7]) * 64),
     CheckIn(
         day="gentle",
