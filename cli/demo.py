@@ -152,25 +152,26 @@ async def _sync(couple: Couple) -> int:
 
 
 async def _pair(robin: Journal, folder: Path, url: str, clock: StoryClock) -> Journal:
-    from tend.sync import mailbox
+    """The real short-code exchange, both sides in this process, through the embedded relay."""
+    import asyncio
 
-    code = pairing.new_code()
-    keys = pairing.derive(code)
-    say(f"Robin invites Sam: the code is {code} (it works once, for ten minutes).")
-    bundle = pairing.make_bundle(robin, keys, own_device=False, relay=url)
-    await mailbox.put(url, keys.to_joiner, bundle)
-    received = await mailbox.take(url, keys.to_joiner, wait=5)
-    assert received is not None
-    sam, reply = pairing.join(
-        folder / "sam", keys, received, name="Sam", label="phone", clock=clock
+    from tend.sync import pairing_flow
+
+    code, inviter = await pairing_flow.open_code(url, 600)
+    say(f"Robin invites Sam with the code {code.text}")
+    say("(it carries the relay, works once, for ten minutes; a wrong guess closes it).")
+    inviting = asyncio.create_task(
+        pairing_flow.complete_code(robin, code, inviter, own_device=False, seconds=60)
     )
-    await mailbox.put(url, keys.to_inviter, reply)
-    answer = await mailbox.take(url, keys.to_inviter, wait=5)
-    assert answer is not None
-    added = pairing.accept(robin, keys, answer)
-    code_pair = pairing.safety_code(robin.device.space, robin.device.identity, added.identity)
-    say(f"Sam joins; both devices show the safety code {code_pair} to compare in person.")
-    return sam
+    joined = await pairing_flow.join(
+        folder / "sam", code, name="Sam", label="phone", lock=None, clock=clock
+    )
+    added = await inviting
+    assert added is not None
+    shown = pairing.safety_code(robin.device.space, robin.device.identity, added.identity)
+    say(f"Sam joins; both devices show the safety code {shown},")
+    say("to compare in person (then: tend devices confirm).")
+    return joined.journal
 
 
 async def _story(folder: Path) -> None:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import signal
+import sys
 import time
 from pathlib import Path
 
 import click
 
-from tend.cli.app import App, ask_passphrase
+from tend.cli.app import App
 from tend.cli.text import safe
 from tend.core.errors import IntegrityError, UserError
-from tend.core.events import DeviceAdded
 from tend.core.ids import short
 from tend.core.journal import Journal
-from tend.core.pairing import InviteKeys
 
 pass_app = click.make_pass_decorator(App)
 JOIN_WAIT = 15
@@ -57,6 +57,11 @@ def _notes(report: object) -> list[str]:
     if report.removed_history:
         lines.append(
             "A device was removed from the journal; what it wrote after its removal is not shown."
+        )
+    if report.answered_lost:
+        lines.append(
+            "Someone had marked your place in the journal as lost; this device told them you are "
+            "here, so only you can remove your devices."
         )
     if report.pending:
         lines.append(
@@ -116,12 +121,33 @@ def sync(app: App, relay: str | None, watch: bool) -> None:
     from tend.core import rotation
 
     rotation.catch_up_keys(journal)
+    _complete_links(journal)
     if watch:
         _watch(journal, url)
         return
     report = asyncio.run(_sync_with_progress(journal, url))
     click.echo(_summary(report))
     _fail_on_refusals(report)
+
+
+def _complete_links(journal: Journal) -> None:
+    """Bring in whoever answered a link this device made, before syncing."""
+    from tend.core import pairing
+    from tend.sync import client, pairing_flow
+
+    if not journal.device.settings.get("invitations"):
+        return
+    try:
+        added = asyncio.run(pairing_flow.complete_links(journal))
+    except client.RelayUnavailable:
+        return  # the sync that follows says so
+    me = journal.device
+    names = {a.device: a.label for a in added}
+    for device in added:
+        shown = pairing.safety_code(me.space, me.identity, device.identity)
+        label = f" ({names[device.device]})" if names[device.device] else ""
+        click.echo(f"A device joined with your link{safe(label)}. Safety code: {shown}")
+        _compare_hint(own_device=device.identity == me.identity)
 
 
 async def _sync_with_progress(journal: Journal, url: str) -> object:
@@ -171,6 +197,51 @@ def _watch(journal: Journal, url: str) -> None:
     asyncio.run(run())
 
 
+def waiting_words(seconds: int) -> str:
+    """How long, in the words a person would use."""
+    if seconds < 60:
+        return f"{seconds} seconds"
+    minutes = round(seconds / 60)
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def _check_who(journal: Journal, own_device: bool, another_person: bool) -> None:
+    """Two by design: a third person only when both ask for it, and said plainly."""
+    from tend.core.lost import people_present
+
+    if own_device or not people_present(journal):
+        return
+    if not another_person:
+        raise UserError(
+            "this journal already has two people in it; a third would read everything either "
+            "of you shares, from the very beginning. If you both want that: tend invite "
+            "--another-person (or --own-device for another device of yours)"
+        )
+    click.echo(
+        "Inviting a third person: they will read everything either of you shares, from the "
+        "very beginning of the journal.",
+        err=True,
+    )
+
+
+def _mark_lost(journal: Journal, device_id: str, own_device: bool) -> None:
+    from tend.cli.app import resolve_id
+    from tend.core.ids import LogId
+    from tend.core.lost import declare_lost
+
+    if own_device:
+        raise UserError("--replacing is for someone else's lost place; not with --own-device")
+    roster = journal.roster()
+    target = LogId(resolve_id(device_id, list(roster.members), "device"))
+    declare_lost(journal, target)
+    click.echo(
+        f"Marked device {target.hex()[:8]}'s person as lost: either of you can now remove "
+        "their old devices with tend devices remove ID. If they were not lost, their device "
+        "says so at its next sync and stays theirs.",
+        err=True,
+    )
+
+
 @click.command()
 @relay_option
 @click.option(
@@ -180,102 +251,160 @@ def _watch(journal: Journal, url: str) -> None:
     "also read your private entries), not your partner.",
 )
 @click.option(
+    "--link",
+    "as_link",
+    is_flag=True,
+    help="Make a link (and QR code) your partner can use any time in the next 7 days, instead "
+    "of a short code for now (not for your own devices).",
+)
+@click.option(
+    "--another-person",
+    is_flag=True,
+    help="Invite a third person into a journal that has two already (they read everything).",
+)
+@click.option(
+    "--replacing",
+    "replacing",
+    metavar="ID",
+    help="Invite back someone who lost every device and their recovery phrase, as a new "
+    "identity; ID is one of their old devices (see tend devices), then marked lost.",
+)
+@click.option(
+    "--qr",
+    "qr_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the link's QR code as SVG (default: in this journal's folder).",
+)
+@click.option(
     "--wait",
     "wait_seconds",
     type=click.IntRange(10, 600),
     default=600,
     show_default=True,
-    help="How long to wait for the other device to join.",
+    help="How long a short code waits for the other device to join.",
 )
 @pass_app
-def invite(app: App, relay: str | None, own_device: bool, wait_seconds: int) -> None:
-    """Invite your partner's device (or another of yours): prints a short one-time code."""
-    from tend.core import pairing
-    from tend.sync import client, mailbox
-
+def invite(
+    app: App,
+    relay: str | None,
+    own_device: bool,
+    as_link: bool,
+    another_person: bool,
+    replacing: str | None,
+    qr_path: Path | None,
+    wait_seconds: int,
+) -> None:
+    """Invite your partner's device (or another of yours): a short code, or a link for later."""
     journal = app.journal()
     url = relay_of(journal, relay)
-    code = pairing.new_code()
-    keys_ = pairing.derive(code)
-    bundle = pairing.make_bundle(journal, keys_, own_device=own_device, relay=url)
-    asyncio.run(mailbox.put(url, keys_.to_joiner, bundle, ttl=wait_seconds))
-    click.echo(f"Invite code: {code}")
-    click.echo(
-        f"On the other device: tend join {code} --relay {url}"
-        + ("" if own_device else " --name THEIR-NAME")
-    )
-    click.echo(f"Waiting up to {wait_seconds // 60} minutes for it to join…", err=True)
-    added = asyncio.run(_await_reply(journal, keys_, wait_seconds, url, own_device))
-    if added is None:
-        raise UserError("nobody joined with that code before it expired; run tend invite again")
+    if as_link and own_device:
+        # A link's bundle for one's own device would carry the identity key: if it leaked,
+        # whoever used it would *be* this person. Both devices are at hand anyway.
+        raise UserError(
+            "a link is for a partner who is not here; add a device of your own with a short "
+            "code, both devices in hand: tend invite --own-device"
+        )
+    if replacing is not None:
+        _mark_lost(journal, replacing, own_device)
+    _check_who(journal, own_device, another_person)
+    if as_link:
+        _invite_link(app, journal, url, own_device, qr_path)
+    else:
+        _invite_code(journal, url, own_device, wait_seconds)
     if "relay" not in journal.device.settings:
         journal.device.settings["relay"] = url
         journal.save_device()  # with the passphrase it was opened with, if any
-    asyncio.run(client.sync_once(journal, url))
-    code_pair = pairing.safety_code(journal.device.space, journal.device.identity, added.identity)
-    click.echo(
-        f"Joined. Safety code: {code_pair}  (the other device shows the same one; "
-        "compare them in person)"
-    )
 
 
-async def _await_reply(
-    journal: Journal, keys_: InviteKeys, wait_seconds: int, url: str, own_device: bool
-) -> DeviceAdded | None:
-    """The joiner's device, once a reply that opens with the code arrives. Anything else in
-    the mailbox (someone who knows only its id) is skipped, not fatal."""
+def _invite_code(journal: Journal, url: str, own_device: bool, wait_seconds: int) -> None:
     from tend.core import pairing
-    from tend.sync import mailbox
+    from tend.sync import client, pairing_flow
 
-    deadline = time.monotonic() + wait_seconds
-    while (left := int(deadline - time.monotonic())) > 0:
-        reply = await mailbox.take(url, keys_.to_inviter, wait=min(left, mailbox.MAX_WAIT))
-        if reply is None:
-            continue
-        try:
-            return pairing.accept(journal, keys_, reply, own_device=own_device)
-        except pairing.InvalidInvite:
-            continue
-    return None
+    code, inviter = asyncio.run(pairing_flow.open_code(url, wait_seconds))
+    click.echo(f"Invite code: {code.text}")
+    click.echo(
+        f"On the other device: tend join {code.text}" + ("" if own_device else " --name NAME")
+    )
+    click.echo(f"Waiting up to {waiting_words(wait_seconds)} for it to join…", err=True)
+    added = asyncio.run(
+        pairing_flow.complete_code(
+            journal, code, inviter, own_device=own_device, seconds=wait_seconds
+        )
+    )
+    if added is None:
+        raise UserError("nobody joined with that code before it expired; run tend invite again")
+    asyncio.run(client.sync_once(journal, url))
+    shown = pairing.safety_code(journal.device.space, journal.device.identity, added.identity)
+    click.echo(f"Joined. Safety code: {shown}")
+    _compare_hint(own_device)
+
+
+def _compare_hint(own_device: bool) -> None:
+    if not own_device:
+        click.echo(
+            "Compare it with the other screen, together; when they match: tend devices confirm"
+        )
+
+
+def _invite_link(
+    app: App, journal: Journal, url: str, own_device: bool, qr_path: Path | None
+) -> None:
+    import segno
+
+    from tend.core.fsutil import write_private_atomic
+    from tend.sync import pairing_flow
+
+    link = asyncio.run(pairing_flow.open_link(journal, url, own_device=own_device))
+    qr = segno.make(link.text, error="m")
+    target = qr_path or app.home / "invitation.svg"
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="svg", scale=6, border=2)
+    write_private_atomic(target, buffer.getvalue())
+    click.echo(f"Invitation link: {link.text}")
+    if sys.stdout.isatty():
+        qr.terminal(compact=True)
+    click.echo(f"The same as a QR code: {target}")
+    click.echo(
+        "It works once, for 7 days. Send it somewhere only your partner reads; whoever uses it "
+        "first joins. On their device: tend join LINK" + ("" if own_device else " --name NAME")
+    )
+    click.echo("This device completes the pairing at its next tend sync after they join.")
 
 
 @click.command()
 @click.argument("code")
 @click.option("--name", help="Your name, as your partner will see it (not for your own device).")
-@click.option("--relay", envvar="TEND_RELAY", required=True, help="The relay the invite names.")
 @click.option("--device", "label", default="", help="A label for this device, e.g. phone.")
 @click.option(
     "--passphrase",
     "use_passphrase",
     is_flag=True,
-    help="Lock this device's keys with a passphrase.",
+    help="Lock this device's keys with a passphrase, asked for once a session.",
 )
 @pass_app
-def join(
-    app: App, code: str, name: str | None, relay: str, label: str, use_passphrase: bool
-) -> None:
-    """Join your partner's journal (or your own, from a new device) with an invite code."""
+def join(app: App, code: str, name: str | None, label: str, use_passphrase: bool) -> None:
+    """Join your partner's journal (or your own, from a new device) with their code or link."""
     from tend.core import pairing
-    from tend.sync import mailbox
+    from tend.sync import pairing_flow
 
-    keys_ = pairing.derive(code)
+    parsed = pairing.parse_code(code)
     if Journal.exists(app.home):
         raise UserError(f"there is already a journal in {app.home}")
-    bundle = asyncio.run(mailbox.take(relay, keys_.to_joiner, wait=10))
-    if bundle is None:
-        raise UserError("no invitation waits under that code (expired, used, or mistyped)")
-    passphrase = ask_passphrase(confirm=True) if use_passphrase else None
-    if use_passphrase and not passphrase:
-        raise UserError("--passphrase needs a terminal to ask on, or TEND_PASSPHRASE set")
-    journal, reply = pairing.join(
-        Path(app.home), keys_, bundle, name=name, label=label, passphrase=passphrase
+    from tend.cli.unlock import new_lock
+
+    lock = new_lock(app.home, context=(name,) if name else ()) if use_passphrase else None
+    joined = asyncio.run(
+        pairing_flow.join(Path(app.home), parsed, name=name, label=label, lock=lock)
     )
-    asyncio.run(mailbox.put(relay, keys_.to_inviter, reply))
-    inviter_log, inviter_identity = pairing.inviter_public(bundle, keys_)
-    report = asyncio.run(_join_sync(journal, relay, inviter_log))
-    code_pair = pairing.safety_code(journal.device.space, journal.device.identity, inviter_identity)
+    journal = joined.journal
+    report = asyncio.run(_join_sync(journal, parsed.relay, joined.inviter_log))
+    me = journal.device
+    shown = pairing.safety_code(me.space, me.identity, joined.inviter_identity)
     click.echo(f"Joined. {_summary(report)}")
-    click.echo(f"Safety code: {code_pair}  (compare it with the inviting device, in person)")
+    if isinstance(parsed, pairing.Link):
+        click.echo("Your partner's device completes the pairing at its next sync.")
+    click.echo(f"Safety code: {shown}")
+    _compare_hint(own_device=joined.inviter_identity == me.identity)
     _fail_on_refusals(report)
     journal.close()
 

@@ -2,31 +2,41 @@
 
 Theory of operation
 -------------------
-`tend invite` makes a short single-use code, e.g. ``K7QM4-XD2PA`` (50 random bits). Both
-sides stretch it with scrypt and derive, with HKDF, two mailbox ids (one per direction) and a
-key. The relay only ever sees the mailbox ids and sealed bytes, never the code; reversing a
-mailbox id (or opening a recorded invitation) means a scrypt per guess over 2^50 codes; see
-docs/security.md for what that does and does not protect.
+Two ways in, both carrying the relay, so `tend join CODE --name NAME` needs nothing else:
 
-    inviter ── sealed bundle (space id, space keys, inviter's device, relay, expiry) ──▶ joiner
-    joiner  ── sealed reply (its new device: log id, person, public keys, label) ──────▶ inviter
+* A **short code**, when both are at their devices: ``417-ocean-maple-violet@relay.example.org``.
+  The number names a pair of mailboxes on the relay (the inviter claims it); the three words
+  (33 bits) are a password for SPAKE2 (core/pake.py), so neither a recorded exchange nor the
+  relay can test a guess offline, and a wrong code fails after one try on both sides. The
+  invitation then travels sealed under a session key from an ephemeral X25519 exchange that the
+  PAKE authenticates: forward secrecy for the invitation.
+* A **link**, for a partner who joins later (up to 7 days): ``tend:<26 letters>@relay...``,
+  128 random bits. The relay keeps the sealed invitation under an id derived from the link, for
+  one use; the joiner answers the same way, and the inviting device completes the pairing on its
+  next sync. Whoever holds the link before the partner uses it could join in their place:
+  share it as you would a key, and compare safety codes.
 
-The joiner's reply carries its device's certificate, signed by its person's identity key. The
-inviter checks it, records a `device.added` for the joiner (which brings it in for every other
-device) and pins it; the joiner pins the inviter and what it trusted, learnt through the code.
-Both show the same safety code, derived from the space and the two identity keys, for the
-partners to compare in person: a relay that swapped keys would show. An invite for one of your
-own devices also carries your identity key and private-entry key.
+    inviter ── invitation (space id, space keys, inviter, what it trusts, relay, expiry) ─▶ joiner
+    joiner  ── reply (its device: keys, identity record, certificate by its identity) ────▶ inviter
+
+The inviter checks the certificate, records a `device.added` for the joiner (which brings it in
+for every other device) and pins it; the joiner pins the inviter and what it trusted. Both show
+the same safety code, over the two identity keys, to compare in person; until `tend devices
+confirm` records that they did, devices say "not yet compared in person". An invitation for one
+of your own devices also carries your identity key and private-entry key.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import ipaddress
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgpack
 
@@ -38,47 +48,137 @@ from tend.core.identity import IDENTITY_LEN, Identity, cert_valid
 from tend.core.ids import LogId, SpaceId
 from tend.core.journal import Clock, Journal
 from tend.core.keystore import Anchor, DeviceKeys
+from tend.core.passphrase import Lock
 from tend.core.rotation_record import MAX_EPOCH
 
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
-CODE_CHARS = 10
-INVITE_SECONDS = 600
-_SCRYPT_N = 1 << 14
-_BUNDLE = b"tend/invite/bundle/v1"
-_REPLY = b"tend/invite/reply/v1"
+CODE_WORDS = 3
+NAMEPLATES = 999
+CODE_SECONDS = 600  # a short code's invitation waits at most this long
+LINK_SECONDS = 7 * 24 * 3600  # a link's, at most a week
+LINK_SECRET = 16
+_BUNDLE = b"tend/invite/bundle/v2"
+_REPLY = b"tend/invite/reply/v2"
 
 
 class InvalidInvite(UserError):
     pass
 
 
+def _wordlist() -> list[str]:
+    from mnemonic import Mnemonic  # the BIP39 English list: short, distinct words
+
+    words: list[str] = Mnemonic("english").wordlist
+    return words
+
+
+# --- where the relay is, in a code ---------------------------------------------------------------
+
+
+def relay_host(url: str) -> str:
+    """How a code names a relay: host[:port] for the usual scheme (http on loopback, https
+    elsewhere), or the whole URL when it is anything else."""
+    parts = urlsplit(url)
+    if not parts.hostname or parts.scheme not in ("http", "https"):
+        raise UserError(f"{url} is not a relay address (it starts with http:// or https://)")
+    usual = "http" if _loopback(parts.hostname) else "https"
+    if parts.scheme != usual or parts.path.strip("/"):
+        return url.rstrip("/")
+    return parts.netloc
+
+
+def relay_url(host: str) -> str:
+    if host.startswith(("http://", "https://")):
+        return host.rstrip("/")
+    name = urlsplit("//" + host).hostname or ""
+    return ("http://" if _loopback(name) else "https://") + host
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# --- short codes and links -----------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class InviteKeys:
-    to_joiner: str  # mailbox id (32 hex) the inviter writes to
-    to_inviter: str  # mailbox id the joiner answers on
-    key: bytes
+class ShortCode:
+    nameplate: int
+    words: tuple[str, ...]
+    relay: str  # a URL
+
+    @classmethod
+    def new(cls, relay: str) -> ShortCode:
+        wordlist = _wordlist()
+        words = tuple(secrets.choice(wordlist) for _ in range(CODE_WORDS))
+        return cls(1 + secrets.randbelow(NAMEPLATES), words, relay)
+
+    @property
+    def text(self) -> str:
+        return f"{self.nameplate}-{'-'.join(self.words)}@{relay_host(self.relay)}"
+
+    @property
+    def password(self) -> bytes:
+        return "-".join(self.words).encode()
+
+    def box(self, step: str) -> str:
+        """The mailbox (32 hex digits) of one step of the exchange."""
+        raw = f"tend/pake/box/v1|{self.nameplate}|{step}".encode()
+        return hashlib.sha256(raw).digest()[:16].hex()
 
 
-def new_code() -> str:
-    raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_CHARS))
-    return f"{raw[:5]}-{raw[5:]}"
+@dataclass(frozen=True)
+class Link:
+    secret: bytes
+    relay: str  # a URL
+
+    @classmethod
+    def new(cls, relay: str) -> Link:
+        return cls(secrets.token_bytes(LINK_SECRET), relay)
+
+    @property
+    def text(self) -> str:
+        letters = base64.b32encode(self.secret).decode().rstrip("=").lower()
+        return f"tend:{letters}@{relay_host(self.relay)}"
+
+    def box(self, which: str) -> str:
+        return keys.derive(self.secret, f"link/box/{which}".encode())[:16].hex()
+
+    @property
+    def key(self) -> bytes:
+        return keys.derive(self.secret, b"link/key")
 
 
-def normalise(code: str) -> str:
-    cleaned = code.upper().replace("-", "").replace(" ", "")
-    cleaned = cleaned.translate(str.maketrans("ILOU", "110V"))
-    if len(cleaned) != CODE_CHARS or any(c not in ALPHABET for c in cleaned):
-        raise InvalidInvite("that invite code does not look right (it is 10 letters and digits)")
-    return cleaned
+def parse_code(text: str) -> ShortCode | Link:
+    """A short code or a link as people type or paste it; InvalidInvite, in one line, if not."""
+    cleaned = text.strip()
+    where, at, rest = cleaned.rpartition("@")
+    if not at or not where or not rest:
+        raise InvalidInvite("that code has no relay in it (it ends in @ and the relay's address)")
+    if where.lower().startswith("tend:"):
+        return Link(_link_secret(where[5:]), relay_url(rest))
+    plate, *words = where.lower().replace(" ", "-").split("-")
+    wordlist = set(_wordlist())
+    if not plate.isdigit() or len(words) != CODE_WORDS or not all(w in wordlist for w in words):
+        raise InvalidInvite(
+            "that code does not look right (a number, three words, and @ the relay)"
+        )
+    return ShortCode(int(plate), tuple(words), relay_url(rest))
 
 
-def derive(code: str) -> InviteKeys:
-    stretched = keys.passphrase_key(normalise(code), b"tend/invite", _SCRYPT_N)
-    return InviteKeys(
-        to_joiner=keys.derive(stretched, b"invite/mailbox/to-joiner")[:16].hex(),
-        to_inviter=keys.derive(stretched, b"invite/mailbox/to-inviter")[:16].hex(),
-        key=keys.derive(stretched, b"invite/key"),
-    )
+def _link_secret(letters: str) -> bytes:
+    padded = letters.upper() + "=" * (-len(letters) % 8)
+    try:
+        secret = base64.b32decode(padded)
+    except ValueError:
+        raise InvalidInvite("that link does not look right") from None
+    if len(secret) != LINK_SECRET:
+        raise InvalidInvite("that link does not look right")
+    return secret
 
 
 def safety_code(space: bytes, identity_a: bytes, identity_b: bytes) -> str:
@@ -105,15 +205,24 @@ def _open(key: bytes, sealed: bytes, label: bytes) -> dict[str, Any]:
             max_ext_len=0,
         )
     except (InvalidEnvelope, ValueError, TypeError, msgpack.UnpackException):
-        raise InvalidInvite("that invite code does not match this invitation") from None
+        raise InvalidInvite(
+            "that invitation could not be opened (a wrong link, or damaged)"
+        ) from None
     if not isinstance(record, dict):
         raise InvalidInvite("the invitation is damaged")
     return record
 
 
 def make_bundle(
-    journal: Journal, invite: InviteKeys, *, own_device: bool, relay: str, now_ms: int | None = None
+    journal: Journal,
+    key: bytes,
+    *,
+    own_device: bool,
+    relay: str,
+    seconds: int = CODE_SECONDS,
+    now_ms: int | None = None,
 ) -> bytes:
+    """The invitation, sealed under `key` (a short code's session key, or a link's key)."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     device = journal.device
     # The joiner trusts what the inviter trusts: the code authenticated the inviter, and the
@@ -128,11 +237,11 @@ def make_bundle(
         "keys": device.space_keys,
         "inviter": [device.log, device.sign_public, device.identity],
         "relay": relay,
-        "expires": now + INVITE_SECONDS * 1000,
+        "expires": now + seconds * 1000,
     }
     if own_device:
         record.update(identity_seed=device.identity_seed, private=device.private_key)
-    return _seal(invite.key, record, _BUNDLE)
+    return _seal(key, record, _BUNDLE)
 
 
 @dataclass(frozen=True)
@@ -217,31 +326,29 @@ def _anchor(value: object) -> tuple[LogId, Anchor]:
 
 def join(
     home: Path,
-    invite: InviteKeys,
+    key: bytes,
     sealed_bundle: bytes,
     *,
     name: str | None,
     label: str,
-    passphrase: str | None = None,
+    lock: Lock | None = None,
     now_ms: int | None = None,
     clock: Clock | None = None,
 ) -> tuple[Journal, bytes]:
     """Create this device's journal from an invitation; returns it and the sealed reply."""
-    bundle = Bundle.parse(_open(invite.key, sealed_bundle, _BUNDLE))
+    bundle = Bundle.parse(_open(key, sealed_bundle, _BUNDLE))
     now = int(time.time() * 1000) if now_ms is None else now_ms
     if now > bundle.expires:
-        raise InvalidInvite("that invitation has expired; ask for a new code")
+        raise InvalidInvite("that invitation has expired; ask for a new one")
     own = bundle.identity_seed is not None
     if not own and not name:
         raise UserError("joining as a partner needs --name")
     if Journal.exists(home):
         raise UserError(f"there is already a journal in {home}")
     device = _new_device(bundle)
-    journal = Journal.begin(
-        home, device, passphrase, label=label, name=None if own else name, now=clock
-    )
+    journal = Journal.begin(home, device, lock, label=label, name=None if own else name, now=clock)
     reply = _seal(
-        invite.key,
+        key,
         {
             "sign_pub": device.sign_public,
             "dh_pub": device.dh_public,
@@ -262,9 +369,10 @@ def _new_device(bundle: Bundle) -> DeviceKeys:
         if Identity.decode(identity).sign_pub != keys.signing_public(identity_seed):
             raise InvalidInvite("the invitation's identity key does not match its identity")
     else:
-        person = keys.PersonSecrets.from_root(keys.new_root())  # not kept: see Journal.create
+        root = keys.new_root()  # kept until the person has seen it once (core/recovery.py)
+        person = keys.PersonSecrets.from_root(root)
         identity_seed, private_key = person.identity_seed, person.private_key
-        identity, root = person.identity().encode(), None
+        identity = person.identity().encode()
     inviter_log, inviter = bundle.inviter
     return DeviceKeys(
         space=bundle.space,
@@ -283,7 +391,7 @@ def _new_device(bundle: Bundle) -> DeviceKeys:
 
 
 def accept(
-    journal: Journal, invite: InviteKeys, sealed_reply: bytes, *, own_device: bool | None = None
+    journal: Journal, key: bytes, sealed_reply: bytes, *, own_device: bool | None = None
 ) -> DeviceAdded:
     """On the inviter: bring the joiner's device in with a signed event, and pin it.
 
@@ -291,7 +399,7 @@ def accept(
     must also be what that invitation allows: this person's identity for an own-device invite,
     a new person for a partner's.
     """
-    reply = _open(invite.key, sealed_reply, _REPLY)
+    reply = _open(key, sealed_reply, _REPLY)
     try:
         added = DeviceAdded(
             sign_pub=reply["sign_pub"],
@@ -314,7 +422,7 @@ def accept(
     return added
 
 
-def inviter_public(sealed_bundle: bytes, invite: InviteKeys) -> tuple[LogId, bytes]:
+def inviter_public(sealed_bundle: bytes, key: bytes) -> tuple[LogId, bytes]:
     """The inviter's log id and person identity, as the invitation names them."""
-    bundle = Bundle.parse(_open(invite.key, sealed_bundle, _BUNDLE))
+    bundle = Bundle.parse(_open(key, sealed_bundle, _BUNDLE))
     return bundle.inviter[0], bundle.inviter[1].identity

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -153,7 +154,7 @@ def invite(host: Journal, home: Path, *, own: bool, name: str | None, label: str
     """Bring a new device into `host`'s journal through a real invitation (no relay needed)."""
     from tend.core import pairing
 
-    code_keys = pairing.derive(pairing.new_code())
+    code_keys = secrets.token_bytes(32)  # a session key, as the PAKE leaves
     bundle = pairing.make_bundle(host, code_keys, own_device=own, relay="http://127.0.0.1:1")
     joined, reply = pairing.join(home, code_keys, bundle, name=name, label=label or home.name)
     pairing.accept(host, code_keys, reply, own_device=own)
@@ -253,7 +254,9 @@ def relay(tmp_path: Path) -> Iterator[Relay]:
 def pair(
     inviter: TendCLI, joiner: TendCLI, relay: Relay, *extra: str, name: str | None = "Alex"
 ) -> tuple[str, str]:
-    """Run `tend invite` and `tend join` against each other; returns both safety-code lines."""
+    """Run `tend invite` and `tend join` against each other; returns both safety-code lines.
+
+    The joiner is given the code and nothing else: the code carries the relay."""
     proc = subprocess.Popen(
         inviter.argv("invite", "--relay", relay.url, "--wait", "60", *extra),
         stdout=subprocess.PIPE,
@@ -266,7 +269,7 @@ def pair(
     first = proc.stdout.readline()
     assert first.startswith("Invite code: "), (first, proc.stderr.read() if proc.stderr else "")
     code = first.split(": ", 1)[1].strip()
-    joined = joiner.ok("join", code, "--relay", relay.url, *(("--name", name) if name else ()))
+    joined = joiner.ok("join", code, *(("--name", name) if name else ()))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     inviter_code = next(line for line in out.splitlines() if "Safety code" in line)

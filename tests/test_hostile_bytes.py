@@ -6,6 +6,7 @@ clear error (or a repair) and leave nothing half-done.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ GOOD_RECORD: dict[str, Any] = {
     "k": [[bytes(16), b"sealed"]],
     "x": [],
     "w": bytes(16),
+    "h": [],
 }
 
 
@@ -67,16 +69,16 @@ def test_a_hostile_rotation_record_is_one_clear_refusal(raw: bytes) -> None:
         rotation_record.parse(raw)
 
 
-def bundle_sealed_with(invite: pairing.InviteKeys, record: object) -> bytes:
-    return envelope.seal(invite.key, msgpack.packb(record, use_bin_type=True), pairing._BUNDLE)
+def bundle_sealed_with(invite: bytes, record: object) -> bytes:
+    return envelope.seal(invite, msgpack.packb(record, use_bin_type=True), pairing._BUNDLE)
 
 
 @pytest.fixture
-def real_bundle(tmp_path: Path) -> tuple[pairing.InviteKeys, dict[str, Any]]:
+def real_bundle(tmp_path: Path) -> tuple[bytes, dict[str, Any]]:
     sam = Journal.create(tmp_path / "sam", "Sam")
-    invite = pairing.derive(pairing.new_code())
+    invite = secrets.token_bytes(32)  # a session key, as the PAKE leaves
     sealed = pairing.make_bundle(sam, invite, own_device=False, relay="http://127.0.0.1:1")
-    return invite, pairing._open(invite.key, sealed, pairing._BUNDLE)
+    return invite, pairing._open(invite, sealed, pairing._BUNDLE)
 
 
 @pytest.mark.parametrize(
@@ -100,7 +102,7 @@ def real_bundle(tmp_path: Path) -> tuple[pairing.InviteKeys, dict[str, Any]]:
     ],
 )
 def test_a_hostile_invitation_is_one_clear_refusal(
-    tmp_path: Path, real_bundle: tuple[pairing.InviteKeys, dict[str, Any]], change: dict[str, Any]
+    tmp_path: Path, real_bundle: tuple[bytes, dict[str, Any]], change: dict[str, Any]
 ) -> None:
     invite, record = real_bundle
     hostile = bundle_sealed_with(invite, {**record, **change})
@@ -111,7 +113,7 @@ def test_a_hostile_invitation_is_one_clear_refusal(
 
 @pytest.mark.parametrize("missing", ["space", "epoch", "keys", "inviter", "relay", "expires"])
 def test_an_invitation_missing_a_field_is_refused(
-    tmp_path: Path, real_bundle: tuple[pairing.InviteKeys, dict[str, Any]], missing: str
+    tmp_path: Path, real_bundle: tuple[bytes, dict[str, Any]], missing: str
 ) -> None:
     invite, record = real_bundle
     del record[missing]
@@ -132,9 +134,9 @@ def test_a_hostile_reply_to_an_invitation_is_refused_and_records_nothing(
     tmp_path: Path, reply: object
 ) -> None:
     sam = Journal.create(tmp_path / "sam", "Sam")
-    invite = pairing.derive(pairing.new_code())
+    invite = secrets.token_bytes(32)  # a session key, as the PAKE leaves
     before = sam.store.count()
-    sealed = envelope.seal(invite.key, msgpack.packb(reply, use_bin_type=True), pairing._REPLY)
+    sealed = envelope.seal(invite, msgpack.packb(reply, use_bin_type=True), pairing._REPLY)
     with pytest.raises(pairing.InvalidInvite):
         pairing.accept(sam, invite, sealed)
     assert sam.store.count() == before
