@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tend.cli import jsonview, text
-from tend.cli.app import App, ask_passphrase
+from tend.cli.app import App, interactive
 from tend.core.errors import IntegrityError, UserError
 from tend.core.ids import LogId, PersonId, short
 from tend.core.trust import Ignored
+
+if TYPE_CHECKING:
+    from tend.core.journal import Journal
 
 pass_app = click.make_pass_decorator(App)
 
@@ -22,24 +26,41 @@ pass_app = click.make_pass_decorator(App)
     "--passphrase",
     "use_passphrase",
     is_flag=True,
-    help="Lock this device's keys with a passphrase (asked for, or TEND_PASSPHRASE).",
+    help="Lock this device's keys with a passphrase, asked for once a session.",
 )
 @click.option("--device", "label", default="", help="A label for this device, e.g. phone.")
 @pass_app
 def init(app: App, name: str, relay: str | None, use_passphrase: bool, label: str) -> None:
     """Start a journal on this device."""
+    from tend.cli.unlock import new_lock
     from tend.core.journal import Journal
 
-    passphrase = ask_passphrase(confirm=True) if use_passphrase else None
-    if use_passphrase and not passphrase:
-        raise UserError("--passphrase needs a terminal to ask on, or TEND_PASSPHRASE set")
-    journal = Journal.create(app.home, name, passphrase=passphrase, label=label)
+    if Journal.exists(app.home):
+        raise UserError(f"there is already a journal in {app.home}")
+    lock = new_lock(app.home, context=(name,)) if use_passphrase else None
+    journal = Journal.create(app.home, name, lock=lock, label=label)
     if relay:
         journal.device.settings["relay"] = relay
         journal.save_device()
-    journal.close()
     click.echo(f"Welcome, {name}. Your journal is ready in {app.home}.")
+    _offer_recovery_phrase(journal)
+    journal.close()
     click.echo("Try: tend checkin --day rest   (a rest day is a whole check-in)")
+
+
+def _offer_recovery_phrase(journal: Journal) -> None:
+    """On a terminal, offer the phrase now; otherwise say where it is. It is shown only once."""
+    from tend.cli.recovery_cmds import print_phrase
+
+    if interactive() and click.confirm(
+        "Show your recovery phrase now? It is the one way back if you lose every device",
+        default=True,
+    ):
+        print_phrase(journal)
+        return
+    click.echo(
+        "When you have a pen and paper: tend recovery show  (your recovery phrase, shown once)"
+    )
 
 
 @click.command()
@@ -165,6 +186,7 @@ def devices_list(app: App, as_json: bool) -> None:
     names = projections.names(journal.items())
     roster = journal.roster()
     me = journal.device
+    compared = set(me.settings.get("compared", []))
     rows = [
         {
             "id": device.hex(),
@@ -173,10 +195,12 @@ def devices_list(app: App, as_json: bool) -> None:
             "label": member.label,
             "this_device": device == me.log,
             "removed": roster.removed(device),
+            "lost": member.person in roster.lost,
             "brought_in_by": names.get(member.brought_in_by) if member.brought_in_by else None,
             "safety_code": None
             if member.person == me.person
             else pairing.safety_code(me.space, me.identity, member.identity),
+            "compared": member.person == me.person or member.identity.hex() in compared,
         }
         for device, member in roster.members.items()
     ]
@@ -190,8 +214,11 @@ def devices_list(app: App, as_json: bool) -> None:
             notes.append("this device")
         elif row["removed"]:
             notes.append("removed")
+        elif row["lost"]:
+            notes.append("lost: either of you can remove it with tend devices remove ID")
         elif row["safety_code"]:
-            notes.append(f"safety code {row['safety_code']}")
+            how = "compared in person" if row["compared"] else "not yet compared in person"
+            notes.append(f"safety code {row['safety_code']}, {how}")
         name = text.safe(str(row["name"] or "?"))
         click.echo(f"{str(row['id'])[:8]}  {name}  ({text.safe(', '.join(notes))})")
     for claim in ignored:
@@ -209,6 +236,30 @@ def _ignored_row(item: Ignored, names: dict[PersonId, str]) -> dict[str, object]
         "about": item.about.hex() if item.about else None,
         "message": text.safe(message),
     }
+
+
+@devices.command("confirm")
+@click.argument("device_id", required=False)
+@pass_app
+def devices_confirm(app: App, device_id: str | None) -> None:
+    """Record that you compared the safety code with your partner, in person, and it matched.
+
+    With no ID, every other person's code shown by tend devices; with one, that device's person."""
+    from tend.cli.app import resolve_id
+
+    journal = app.journal()
+    roster = journal.roster()
+    me = journal.device
+    others = {d: m for d, m in roster.members.items() if m.person != me.person}
+    if device_id is not None:
+        target = LogId(resolve_id(device_id, list(others), "device of someone else"))
+        others = {d: m for d, m in others.items() if d == target}
+    if not others:
+        raise UserError("there is nobody else's safety code to confirm yet")
+    compared = set(me.settings.get("compared", [])) | {m.identity.hex() for m in others.values()}
+    me.settings["compared"] = sorted(compared)
+    journal.save_device()
+    click.echo("Thank you. The safety code is noted as compared in person.")
 
 
 @devices.command("remove")
@@ -278,3 +329,15 @@ def demo(keep: Path | None) -> None:
     from tend.cli.demo import run
 
     run(keep)
+
+
+@click.command("lock")
+@pass_app
+def lock_cmd(app: App) -> None:
+    """Forget the unlocked passphrase now: the next command asks for it again."""
+    from tend.cli import unlock_agent
+
+    if unlock_agent.forget(app.home):
+        click.echo("Locked. The next command will ask for your passphrase.")
+    else:
+        click.echo("Nothing was unlocked on this device.")

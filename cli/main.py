@@ -31,6 +31,7 @@ LAZY_COMMANDS = {
     "devices": "admin_cmds:devices",
     "demo": "admin_cmds:demo",
     "doctor": "admin_cmds:doctor",
+    "lock": "admin_cmds:lock_cmd",
     "checkin": "record_cmds:checkin",
     "milestone": "record_cmds:milestone",
     "celebrate": "record_cmds:celebrate",
@@ -56,6 +57,7 @@ LAZY_COMMANDS = {
     "invite": "sync_cmds:invite",
     "join": "sync_cmds:join",
     "relay": "relay_cmds:relay",
+    "recovery": "recovery_cmds:recovery",
 }
 
 

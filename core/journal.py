@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tend.core import cache, clock, entry, envelope, keys, keystore
+from tend.core import cache, clock, entry, envelope, keys, keystore, passphrase
 from tend.core.cache import Item
 from tend.core.codec import decode_event, encode_event
 from tend.core.errors import (
@@ -40,9 +40,10 @@ if TYPE_CHECKING:
 
 DB_NAME = "journal.db"
 SNAPSHOT_EVERY = 200
-MEMBERSHIP = frozenset(
-    {"device.added", "device.removed", "person.named", "key.rotated"}
-)  # new entries a read may fold in before it re-seals the view cache
+# The kinds of entry the trust engine reads (core/trust.py), and with names and rotations, the
+# kinds that say who is here: new entries a read may fold in before it re-seals the view cache.
+FACTS = frozenset({"device.added", "device.removed", "person.lost", "person.here"})
+MEMBERSHIP = FACTS | {"person.named", "key.rotated"}
 _PRIVATE_AAD = b"tend/private/v1"
 HLC_BYTES = 8
 SEEN_META = "seen"  # the seen-vector this device last signed into an entry
@@ -91,7 +92,11 @@ class Journal:
         self._visible: tuple[tuple[int, int], list[Item]] | None = None
         self._log_keys: dict[LogId, bytes] = {}
         self._facts: tuple[int, list[trust.Fact]] | None = None
-        self.passphrase: str | None = None
+        # The key that seals the device file, when it has a passphrase (never the passphrase).
+        self.lock: passphrase.Lock | None = None
+        # The person's recovery X25519 secret, in memory only, while this device is being
+        # restored from the recovery phrase (core/recovery.py); None at every other time.
+        self.restoring: bytes | None = None
         self._upto = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -106,7 +111,7 @@ class Journal:
         home: Path,
         name: str,
         *,
-        passphrase: str | None = None,
+        lock: passphrase.Lock | None = None,
         label: str = "",
         now: Clock = _now,
     ) -> Journal:
@@ -115,19 +120,19 @@ class Journal:
             raise AlreadyInitialised(f"there is already a journal in {home}")
         root = keys.new_root()
         person = keys.PersonSecrets.from_root(root)
-        # The root (the recovery phrase) is not kept on the device: whoever holds it can bring
-        # a device in as this person, so a thief of this device must not find it here.
-        device = DeviceKeys.generate(new_space_id(), person, None)
+        # The root (the recovery phrase) is kept only until the person has seen it once: whoever
+        # holds it can bring a device in as this person (core/recovery.py).
+        device = DeviceKeys.generate(new_space_id(), person, root)
         PersonNamed(person=device.person, name=name)  # validate before touching the disk
         device.settings["relay_epoch"] = device.epoch
-        return cls.begin(home, device, passphrase, label=label, name=name, now=now)
+        return cls.begin(home, device, lock, label=label, name=name, now=now)
 
     @classmethod
     def begin(
         cls,
         home: Path,
         device: DeviceKeys,
-        passphrase: str | None,
+        lock: passphrase.Lock | None,
         *,
         label: str,
         name: str | None,
@@ -144,22 +149,22 @@ class Journal:
             # nothing in it was ever acknowledged, and without the keys it cannot be read.
             (home / stale).unlink(missing_ok=True)
         journal = cls(home, device, SqliteLogStore(home / DB_NAME), now or _now)
-        journal.passphrase = passphrase
+        journal.lock = lock
         journal.record(journal.own_claim(label, recovery))
         if name:
             journal.record(PersonNamed(person=device.person, name=name))
         # The device file is written last: a crash before this leaves no half-made journal.
-        keystore.save(home / keystore.FILE_NAME, device, passphrase)
+        keystore.save(home / keystore.FILE_NAME, device, lock)
         return journal
 
     @classmethod
-    def open(cls, home: Path, *, passphrase: str | None = None, now: Clock = _now) -> Journal:
+    def open(cls, home: Path, *, lock: passphrase.Lock | None = None, now: Clock = _now) -> Journal:
         path = home / keystore.FILE_NAME
         if not path.exists():
             raise NotInitialised(f"no journal in {home} yet; start one with: tend init --name NAME")
-        device = keystore.load(path, passphrase)
+        device = keystore.load(path, lock)
         journal = cls(home, device, SqliteLogStore(home / DB_NAME), now)
-        journal.passphrase = passphrase  # kept in memory to re-save the device file on rotation
+        journal.lock = lock  # kept to re-save the device file (settings, rotations) unasked
         return journal
 
     def close(self) -> None:
@@ -358,7 +363,7 @@ class Journal:
         if self._facts is None or self._facts[0] != len(membership):
             out = []
             for item in membership:
-                if item.type.startswith("device."):
+                if item.type in FACTS:
                     fact = trust.fact_of(decode_event(item.raw), item.seq)
                     if fact is not None:
                         out.append(fact)
@@ -459,7 +464,7 @@ class Journal:
         self.save_device()
 
     def save_device(self) -> None:
-        keystore.save(self.home / keystore.FILE_NAME, self.device, self.passphrase)
+        keystore.save(self.home / keystore.FILE_NAME, self.device, self.lock)
 
     def open_private(self, sealed: Sealed) -> bytes | None:
         try:

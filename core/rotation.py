@@ -26,7 +26,13 @@ from tend.core.codec import decode_event
 from tend.core.errors import InvalidEnvelope, MalformedRecord, UserError
 from tend.core.events import DeviceRemoved, Event, KeyRotated
 from tend.core.header import GENESIS
-from tend.core.identity import dh_key_ok, removal_message, removal_valid
+from tend.core.identity import (
+    Identity,
+    dh_key_ok,
+    lost_removal_message,
+    removal_message,
+    removal_valid,
+)
 from tend.core.ids import LogId, SpaceId, short
 from tend.core.journal import Journal
 from tend.core.rotation_record import Removal, RotationRecord
@@ -39,11 +45,14 @@ def _context(space: bytes, epoch: int) -> bytes:
     return _CONTEXT + space + epoch.to_bytes(4, "big")
 
 
-def removal_of(journal: Journal, device: LogId) -> DeviceRemoved:
-    """A removal of one of this person's devices, after the last of its entries held here."""
+def removal_of(journal: Journal, device: LogId, *, lost: bool = False) -> DeviceRemoved:
+    """A removal of `device` after the last of its entries held here: of one of this person's
+    own devices, or (`lost`) of a device of someone declared lost."""
     head = journal.store.head(device)
     upto, upto_hash = (int(head[0]), head[1]) if head else (0, GENESIS)
-    message = removal_message(journal.device.space, device, upto, upto_hash)
+    message = (lost_removal_message if lost else removal_message)(
+        journal.device.space, device, upto, upto_hash
+    )
     return DeviceRemoved(device, upto, upto_hash, keys.sign(journal.device.identity_seed, message))
 
 
@@ -55,8 +64,10 @@ def remove_device(journal: Journal, device: LogId) -> KeyRotated:
         raise UserError("this device cannot remove itself; remove it from another device")
     if member is None or roster.removed(device):
         raise UserError(f"no device {short(device)} on the roster")
-    if member.person != journal.device.person:
-        # Each person removes their own devices (core/trust.py ignores anything else).
+    lost = member.person != journal.device.person
+    if lost and member.person not in roster.lost:
+        # Each person removes their own devices (core/trust.py ignores anything else), unless
+        # they were declared lost: then anyone else may.
         raise UserError(
             f"device {short(device)} is your partner's: only one of their own devices can remove it"
         )
@@ -64,7 +75,7 @@ def remove_device(journal: Journal, device: LogId) -> KeyRotated:
     epoch, new_key = max(held) + 1, keys.new_key()
     if epoch > rotation_record.MAX_EPOCH:
         raise UserError("this journal has used every key epoch it can; start a new journal")
-    removal = removal_of(journal, device)
+    removal = removal_of(journal, device, lost=lost)
     # Everything is built before anything is recorded: nothing half-done if a step fails.
     rotated = _rotation(journal, roster, device, removal, epoch, new_key)
     # Keep the new key before anything records that it exists: a crash between the two must
@@ -86,6 +97,7 @@ def _rotation(
 ) -> KeyRotated:
     context = _context(journal.device.space, epoch)
     staying = [d for d in roster.active() if d != device and dh_key_ok(roster.members[d].dh_pub)]
+    people = {roster.members[d].person: roster.members[d].identity for d in roster.active()}
     record = RotationRecord(
         space=journal.device.space,
         epoch=epoch,
@@ -96,6 +108,11 @@ def _rotation(
         ),
         removed=(Removal(device, removal.upto, removal.upto_hash, removal.proof),),
         signer=journal.device.log,
+        recovery=tuple(
+            (person, keys.seal_to(Identity.decode(identity).recovery_dh_pub, new_key, context))
+            for person, identity in sorted(people.items())
+            if dh_key_ok(Identity.decode(identity).recovery_dh_pub)
+        ),
     ).encode()
     signature = keys.sign(journal.device.sign_seed, rotation_record.signing_input(record))
     return KeyRotated(record=record, signature=signature)
@@ -139,13 +156,16 @@ def _follows(journal: Journal, record: RotationRecord) -> bool:
 
 
 def _open_copy(journal: Journal, record: RotationRecord) -> bytes | None:
-    mine = record.sealed_to(journal.device.log)
+    mine, secret = record.sealed_to(journal.device.log), journal.device.dh_secret
+    if mine is None and journal.restoring is not None:
+        # Only while a device is being restored from its person's phrase (never a device
+        # merely still holding its root: a removed one must not read on): the person's copy.
+        mine = record.sealed_for_recovery(journal.device.person)
+        secret = journal.restoring
     if mine is None:
         return None  # not sealed to us: we were the one removed, or left out
     try:
-        key = keys.open_sealed(
-            journal.device.dh_secret, mine, _context(journal.device.space, record.epoch)
-        )
+        key = keys.open_sealed(secret, mine, _context(journal.device.space, record.epoch))
     except InvalidEnvelope:
         return None  # a copy that does not open is someone's mistake, not ours to crash on
     return key if len(key) == 32 else None  # anything else is not a space key

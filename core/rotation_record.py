@@ -8,6 +8,7 @@ key epoch. The record says, in a msgpack map with short keys:
     "s" space id (16)     "e" new epoch (2 to 2^31 - 1)
     "p" SHA-256 of the capability being replaced (32)     "c" SHA-256 of the new capability (32)
     "k" [[log id (16), new epoch key sealed to that device (bin)], ...]   1 to 64 devices that stay
+    "h" [[person id (16), new epoch key sealed to their recovery key (bin)], ...]  0 to 64 people
     "x" [[log id (16), upto seq, upto hash (32), identity proof (64)], ...]  0 to 64 devices removed
     "w" the log id of the device that rotates (16)
 
@@ -31,7 +32,7 @@ import msgpack
 
 from tend.core.errors import MalformedRecord
 from tend.core.header import HASH_LEN, MAX_RECORD
-from tend.core.ids import ID_LEN, LogId, SpaceId
+from tend.core.ids import ID_LEN, LogId, PersonId, SpaceId
 from tend.core.logsig import verify
 
 SIGNED_PREFIX = b"tend/rotation/v1"
@@ -57,6 +58,9 @@ class RotationRecord:
     sealed: tuple[tuple[LogId, bytes], ...]
     removed: tuple[Removal, ...]
     signer: LogId
+    # The new key for each person, sealed to the recovery key only their phrase holds: how a
+    # device restored from the phrase follows a rotation none of its devices saw.
+    recovery: tuple[tuple[PersonId, bytes], ...] = ()
 
     def encode(self) -> bytes:
         body = {
@@ -67,6 +71,7 @@ class RotationRecord:
             "k": [[d, k] for d, k in self.sealed],
             "x": [[r.device, r.upto, r.upto_hash, r.proof] for r in self.removed],
             "w": self.signer,
+            "h": [[p, k] for p, k in self.recovery],
         }
         out: bytes = msgpack.packb(body, use_bin_type=True)
         if len(out) > MAX_RECORD:
@@ -75,6 +80,9 @@ class RotationRecord:
 
     def sealed_to(self, device: bytes) -> bytes | None:
         return next((k for d, k in self.sealed if d == device), None)
+
+    def sealed_for_recovery(self, person: bytes) -> bytes | None:
+        return next((k for p, k in self.recovery if p == person), None)
 
 
 def signing_input(record: bytes) -> bytes:
@@ -103,7 +111,7 @@ def parse(record: object) -> RotationRecord:
         )
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError):
         raise MalformedRecord("a rotation record could not be read") from None
-    if not isinstance(body, dict) or set(body) != set("sepckxw"):
+    if not isinstance(body, dict) or set(body) != set("sepckxwh"):
         raise MalformedRecord("a rotation record has the wrong fields")
     parsed = RotationRecord(
         space=SpaceId(_fixed(body["s"], ID_LEN)),
@@ -113,10 +121,16 @@ def parse(record: object) -> RotationRecord:
         sealed=_list(body["k"], _sealed, minimum=1),
         removed=_list(body["x"], _removal, minimum=0),
         signer=LogId(_fixed(body["w"], ID_LEN)),
+        recovery=tuple((PersonId(d), k) for d, k in _list(body["h"], _sealed, minimum=0)),
     )
     staying = [d for d, _k in parsed.sealed]
     removed = [r.device for r in parsed.removed]
-    if len(set(staying)) != len(staying) or len(set(removed)) != len(removed):
+    people = [p for p, _k in parsed.recovery]
+    if (
+        len({*staying}) != len(staying)
+        or len({*removed}) != len(removed)
+        or len({*people}) != len(people)
+    ):
         raise MalformedRecord("a rotation record names a device twice")
     if set(staying) & set(removed) or parsed.signer in removed:
         raise MalformedRecord("a rotation record keeps a device it removes")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import msgpack
 
-from tend.core import keys, projections, reseal, rotation, witness
+from tend.core import keys, lost, projections, reseal, rotation, witness
 from tend.core.capability import capability
 from tend.core.errors import ChainError, IntegrityError, TendError
 from tend.core.header import Header
@@ -91,6 +91,7 @@ class SyncReport:
     withheld: list[witness.Withheld] = field(default_factory=list)
     rolled_back: list[RolledBack] = field(default_factory=list)
     own_log: bytes = b""  # this device's log, to tell its own problems from others'
+    answered_lost: bool = False  # someone had marked this person lost; this device answered
 
     def add(self, part: IngestReport) -> None:
         self.downloaded += part.applied
@@ -105,6 +106,7 @@ class SyncReport:
         self.upload_refused.extend(other.upload_refused)
         self.rolled_back.extend(other.rolled_back)
         self.withheld = other.withheld or self.withheld
+        self.answered_lost = self.answered_lost or other.answered_lost
 
     def add_counts(self, other: SyncReport) -> None:
         self.uploaded += other.uploaded
@@ -408,6 +410,20 @@ class Session:
                 raise RelayRefused(f"the relay did not repair the log: {_printable(frame.code)}")
 
 
+async def _leave_escrow(journal: Journal, url: str) -> None:
+    """Leave the person's sealed recovery record with the relay, when what it holds changed."""
+    from tend.core import recovery
+    from tend.sync import mailbox
+
+    digest = recovery.escrow_digest(journal)
+    if journal.device.settings.get("escrow") == digest:
+        return
+    locator, identity, blob, signature = recovery.escrow_write(journal)
+    await mailbox.put_escrow(url, locator, identity, blob, signature)
+    journal.device.settings["escrow"] = digest
+    journal.save_device()
+
+
 def _follow(journal: Journal, frame: p.Rekey) -> None:
     """The relay handed over a rotation instead of a welcome: adopt our copy, or say why not."""
     outcome = rotation.adopt_rekey(journal, frame.record, frame.signature)
@@ -490,17 +506,26 @@ async def _open_session(
     raise RelayRefused("the relay keeps handing out new keys; try again later")
 
 
+async def _exchange(
+    session: Session, journal: Journal, url: str, progress: Progress | None
+) -> None:
+    """One pass: everything new from the relay, then everything of ours it lacks."""
+    await session.catch_up(progress)
+    rotation.catch_up_keys(journal)
+    session.report.answered_lost = lost.answer_if_lost(journal)
+    session.reseal_unsent()
+    await session.upload()
+    await session.rotate_if_needed()
+    session.finish()
+    await _leave_escrow(journal, url)
+
+
 async def _one_pass(
     http: aiohttp.ClientSession, url: str, journal: Journal, progress: Progress | None
 ) -> Session:
     ws, session = await _open_session(http, url, journal)
     try:
-        await session.catch_up(progress)
-        rotation.catch_up_keys(journal)
-        session.reseal_unsent()
-        await session.upload()
-        await session.rotate_if_needed()
-        session.finish()
+        await _exchange(session, journal, url, progress)
     except (aiohttp.ClientError, ConnectionError) as e:
         raise RelayUnavailable(
             f"the relay at {url} went away mid-sync; run tend sync again (nothing was lost)"
@@ -549,12 +574,7 @@ async def watch(
             try:
                 ws, session = await _open_session(http, url, journal)
                 try:
-                    await session.catch_up()
-                    rotation.catch_up_keys(journal)
-                    session.reseal_unsent()
-                    await session.upload()
-                    await session.rotate_if_needed()
-                    session.finish()
+                    await _exchange(session, journal, url, None)
                     delay = BACKOFF_FIRST
                     if on_report:
                         on_report(session.report)

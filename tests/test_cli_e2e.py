@@ -362,8 +362,10 @@ def test_devices_list_json_shows_this_device_with_its_label(journal: Journal) ->
             "label": "phone",
             "this_device": True,
             "removed": False,
+            "lost": False,
             "brought_in_by": None,
             "safety_code": None,
+            "compared": True,  # one's own devices need no comparing
         }
     ]
 

@@ -158,7 +158,7 @@ def test_the_envelope_vector_in_docs_protocol_md_is_the_committed_one() -> None:
 def test_the_uses_of_the_envelope_in_docs_protocol_md_name_the_contexts_the_code_seals_with() -> (
     None
 ):
-    from tend.core import cache, journal, keystore, pairing, rotation
+    from tend.core import cache, journal, keystore, pairing, recovery, rotation
 
     doc = (VECTORS.parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
     uses = doc.split("### Uses of the envelope", 1)[1].split("\n## ", 1)[0]
@@ -169,6 +169,7 @@ def test_the_uses_of_the_envelope_in_docs_protocol_md_name_the_contexts_the_code
         pairing._REPLY,
         keystore._AAD,
         cache._AAD,
+        recovery._ESCROW_CONTEXT,
         b"tend/seal-to",
     ):
         assert f'"{context.decode()}"' in uses, context

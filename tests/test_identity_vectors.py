@@ -21,7 +21,7 @@ from tend.core import envelope, identity, keys, rotation_record
 from tend.core.capability import hash_for
 from tend.core.errors import InvalidEnvelope, MalformedRecord, ValidationError
 from tend.core.header import log_id_of
-from tend.core.ids import LogId, SpaceId, event_id_at
+from tend.core.ids import LogId, PersonId, SpaceId, event_id_at
 
 VECTORS = Path(__file__).parent / "vectors"
 DATA: dict[str, Any] = json.loads((VECTORS / "identity.json").read_text(encoding="utf-8"))
@@ -189,6 +189,22 @@ def test_the_committed_removal_proof_reproduces_and_verifies() -> None:
     assert _removal_ok(case)
 
 
+def test_the_committed_lost_removal_verifies_for_the_remover_and_never_as_an_own_removal() -> None:
+    case = DATA["lost_removal"]
+    fields = (_b(case["space"]), LogId(_b(case["device"])), case["upto"], _b(case["upto_hash"]))
+    message = b"tend/lost-device-removed/v1" + _b(case["space"] + case["device"])
+    message += case["upto"].to_bytes(8, "big") + _b(case["upto_hash"])
+    assert identity.lost_removal_message(*fields) == message
+    assert message.hex() == case["message"]
+    assert keys.sign(_b(DATA["partner"]["identity_seed"]), message).hex() == case["proof"]
+    proof = _b(case["proof"])
+    partner, person = _b(DATA["partner"]["identity"]), _b(DATA["person"]["identity"])
+    assert identity.lost_removal_valid(partner, *fields, proof)
+    assert not identity.removal_valid(partner, *fields, proof)  # not the partner's own device
+    assert not identity.removal_valid(person, *fields, proof)  # nor the person's own word
+    assert not identity.lost_removal_valid(person, *fields, proof)
+
+
 def test_the_committed_recovery_proof_reproduces_and_verifies() -> None:
     case = DATA["recovery"]
     message = b"tend/device-recovered/v1" + _b(
@@ -253,6 +269,7 @@ def test_the_committed_rotation_record_reproduces_byte_for_byte() -> None:
             for r in ROTATION["removed"]
         ),
         signer=LogId(_b(ROTATION["signer"])),
+        recovery=tuple((PersonId(_b(c["person"])), _b(c["sealed"])) for c in ROTATION["recovery"]),
     )
     raw = record.encode()
     assert raw.hex() == ROTATION["record"]
@@ -273,9 +290,10 @@ def test_the_committed_rotation_record_parses_and_verifies() -> None:
     assert log_id_of(_b(ROTATION["signer_public"])).hex() == ROTATION["signer"]
 
 
-def test_the_rotation_record_is_a_msgpack_map_of_seven_short_keys() -> None:
+def test_the_rotation_record_is_a_msgpack_map_of_eight_short_keys() -> None:
     body = msgpack.unpackb(_b(ROTATION["record"]), raw=False)
-    assert list(body) == ["s", "e", "p", "c", "k", "x", "w"]
+    assert list(body) == ["s", "e", "p", "c", "k", "x", "w", "h"]
+    assert body["h"] == [[_b(c["person"]), _b(c["sealed"])] for c in ROTATION["recovery"]]
     assert body["k"] == [[_b(s["device"]), _b(s["sealed"])] for s in ROTATION["sealed"]]
     removal = ROTATION["removed"][0]
     assert body["x"] == [
@@ -287,6 +305,23 @@ def test_the_rotation_replaces_the_capability_of_epoch_1_by_that_of_epoch_2() ->
     epoch_keys = json.loads((VECTORS / "entry.json").read_text(encoding="utf-8"))["epoch_keys"]
     assert _b(ROTATION["previous"]) == hash_for(_b(epoch_keys["1"]))
     assert _b(ROTATION["capability"]) == hash_for(_b(epoch_keys["2"]))
+
+
+@pytest.mark.parametrize(
+    "copy", ROTATION["recovery"], ids=[c["person"] for c in ROTATION["recovery"]]
+)
+def test_each_recovery_copy_opens_with_the_recovery_secret_its_persons_phrase_derives(
+    copy: dict[str, Any],
+) -> None:
+    # A device restored from the phrase follows this rotation though none of its devices saw it.
+    holder = next(p for p in (DATA["person"], DATA["partner"]) if p["person_id"] == copy["person"])
+    assert copy["recovery_dh_public"] == holder["recovery_dh_public"]
+    context = _b(copy["context"])
+    secret = _b(holder["recovery_dh_secret"])
+    assert keys.open_sealed(secret, _b(copy["sealed"]), context) == _b(copy["key"])
+    other = next(p for p in (DATA["person"], DATA["partner"]) if p is not holder)
+    with pytest.raises(InvalidEnvelope):
+        keys.open_sealed(_b(other["recovery_dh_secret"]), _b(copy["sealed"]), context)
 
 
 @pytest.mark.parametrize("copy", ROTATION["sealed"], ids=[s["device"] for s in ROTATION["sealed"]])

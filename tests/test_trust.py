@@ -567,10 +567,17 @@ def test_a_roster_with_a_crafted_removal_paradox_settles_and_does_not_flip(
     assert views[0] == views[1] == views[2]
 
 
-def test_a_thief_of_the_first_device_finds_no_recovery_phrase_there(
+def test_a_device_keeps_the_recovery_phrase_only_until_it_has_been_shown_once(
     four: tuple[Journal, Journal, Journal, Journal],
 ) -> None:
+    from tend.core import recovery
+
     laptop, tablet, phone, alex = four
-    for journal in (laptop, tablet, phone, alex):
-        assert journal.device.root is None
-        assert Journal.open(journal.home).device.root is None
+    # Another device of the same person never receives it; the first keeps it until shown.
+    assert (tablet.device.root, phone.device.root) == (None, None)
+    assert laptop.device.root is not None and alex.device.root is not None
+    identity = laptop.device.identity
+    phrase = recovery.show_once(laptop)
+    assert keys.PersonSecrets.from_root(recovery.root_of(phrase)).identity().encode() == identity
+    assert laptop.device.root is None
+    assert Journal.open(laptop.home).device.root is None

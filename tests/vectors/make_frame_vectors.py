@@ -59,7 +59,8 @@ def _pack(body: Any) -> bytes:
 
 # A rotation record as docs/protocol.md and core/rotation_record.py describe it, keys in that
 # order: log C moves the space from CAPABILITY to NEW_CAPABILITY at epoch 2, keeps itself and
-# log A (each with a stand-in sealed key) and removes log B up to its seq 3.
+# log A (each with a stand-in sealed key), removes log B up to its seq 3, and leaves one
+# person's recovery copy (a stand-in too).
 RECORD = _pack(
     {
         "s": SPACE,
@@ -69,6 +70,7 @@ RECORD = _pack(
         "k": [[LOG_C, bytes(range(0x80, 0xD0))], [LOG_A, bytes(80)]],
         "x": [[LOG_B, 3, bytes(range(0xE0, 0x100)), bytes(64)]],
         "w": LOG_C,
+        "h": [[bytes(range(0x30, 0x40)), bytes(80)]],
     }
 )
 RECORD_SIGNATURE = SIGNER.sign(b"tend/rotation/v1" + RECORD)

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from tend.core import entry, envelope, header, identity, keys, rotation_record
 from tend.core.capability import hash_for
 from tend.core.header import log_id_of
-from tend.core.ids import LogId, Seq, SpaceId, event_id_at
+from tend.core.ids import LogId, PersonId, Seq, SpaceId, event_id_at
 
 HERE = Path(__file__).resolve().parent
 ENVELOPE_FILE = HERE / "envelope.json"
@@ -440,6 +440,19 @@ def build_identity_vectors() -> dict[str, Any]:
     proof = keys.sign(mine.identity_seed, removal_message)
     removal = _removal("device-b-removed", me, SPACE, log_of["b"], UPTO, upto_hash, proof)
     removal["message"] = removal_message.hex()
+    # The partner removing device "b" once its person was declared lost: signed by the partner,
+    # under a label of its own, so it never reads as the person's own removal.
+    lost_message = identity.lost_removal_message(SPACE, log_of["b"], UPTO, upto_hash)
+    lost_removal = _removal(
+        "device-b-removed-by-the-partner-after-a-loss",
+        them,
+        SPACE,
+        log_of["b"],
+        UPTO,
+        upto_hash,
+        keys.sign(theirs.identity_seed, lost_message),
+    )
+    lost_removal["message"] = lost_message.hex()
 
     recovery_message = identity.recovery_message(SPACE, *_pub("recovered"))
     recovery = _cert(
@@ -549,6 +562,26 @@ def build_identity_vectors() -> dict[str, Any]:
                 "sealed": copy.hex(),
             }
         )
+    # And a copy for each person, sealed to the recovery X25519 key only their phrase derives.
+    recovery_copies: list[dict[str, Any]] = []
+    for who, holder in sorted(
+        (("person", mine), ("partner", theirs)), key=lambda w: w[1].identity().person
+    ):
+        ephemeral = _fixed(f"rotation/recovery-ephemeral/{who}", 32)
+        salt = _salt(f"rotation/recovery/{who}")
+        public = holder.identity().recovery_dh_pub
+        copy = _seal_to(public, OTHER_KEY, context, ephemeral, salt)
+        recovery_copies.append(
+            {
+                "person": holder.identity().person.hex(),
+                "recovery_dh_public": public.hex(),
+                "ephemeral_secret": ephemeral.hex(),
+                "salt": salt.hex(),
+                "context": context.hex(),
+                "key": OTHER_KEY.hex(),
+                "sealed": copy.hex(),
+            }
+        )
     record_value = rotation_record.RotationRecord(
         space=SPACE,
         epoch=2,
@@ -559,6 +592,10 @@ def build_identity_vectors() -> dict[str, Any]:
         ),
         removed=(rotation_record.Removal(b, UPTO, upto_hash, proof),),
         signer=log_of["a"],
+        recovery=tuple(
+            (PersonId(bytes.fromhex(c["person"])), bytes.fromhex(c["sealed"]))
+            for c in recovery_copies
+        ),
     )
     record = record_value.encode()
     signature = keys.sign(SIGN_SEED, rotation_record.signing_input(record))
@@ -573,6 +610,7 @@ def build_identity_vectors() -> dict[str, Any]:
         ],
         "signer": log_of["a"].hex(),
         "signer_public": LOG_KEY.hex(),
+        "recovery": recovery_copies,
         "record": record.hex(),
         "signature": signature.hex(),
     }
@@ -603,6 +641,8 @@ def build_identity_vectors() -> dict[str, Any]:
         ("removal-proof-of-63-bytes", changed(x=[[*removal_row[:3], proof[:63]]])),
         ("removal-upto-negative", changed(x=[[removal_row[0], -1, *removal_row[2:]]])),
         ("removal-with-three-fields", changed(x=[removal_row[:3]])),
+        ("recovery-copy-for-a-person-id-of-15-bytes", changed(h=[[bytes(15), b"\x01"]])),
+        ("recovery-copies-missing", _pack({k: v for k, v in body.items() if k != "h"})),
         ("not-a-map", _pack(list(body.values()))),
         ("trailing-byte", record + b"\x00"),
         ("empty", b""),
@@ -615,6 +655,7 @@ def build_identity_vectors() -> dict[str, Any]:
         sealed=record_value.sealed,
         removed=record_value.removed,
         signer=record_value.signer,
+        recovery=record_value.recovery,
     ).encode()
     device_a_public = keys.signing_public(SIGN_SEED)
     unsigned_records: list[tuple[str, bytes, bytes, bytes]] = [
@@ -643,6 +684,7 @@ def build_identity_vectors() -> dict[str, Any]:
         "devices": devices,
         "certificates": certs,
         "removal": removal,
+        "lost_removal": lost_removal,
         "recovery": recovery,
         "rotation": rotation,
         "invalid_certificates": invalid_certs,

@@ -1,0 +1,128 @@
+"""Your recovery phrase: see it once; bring your journal back with it on a new device."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from tend.cli import jsonview
+from tend.cli.app import App
+from tend.cli.text import safe
+from tend.core.errors import UserError
+
+if TYPE_CHECKING:
+    from tend.core.journal import Journal
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group()
+def recovery() -> None:
+    """Your recovery phrase: see it once, or bring your journal back with it."""
+
+
+@recovery.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {phrase}.")
+@pass_app
+def recovery_show(app: App, as_json: bool) -> None:
+    """Show your recovery phrase, once. Write it down and keep it away from this device."""
+    if as_json:
+        from tend.core import recovery as phrases
+
+        click.echo(jsonview.dumps({"phrase": phrases.show_once(app.journal())}))
+        return
+    print_phrase(app.journal())
+
+
+def print_phrase(journal: Journal) -> None:
+    """Print the phrase in numbered rows, then erase it from this device."""
+    from tend.core import recovery as phrases
+
+    words = phrases.show_once(journal).split()
+    click.echo("Your recovery phrase, 24 words:")
+    click.echo("")
+    for start in range(0, len(words), 6):
+        row = "  ".join(
+            f"{n + 1:>2}. {w:<9}" for n, w in enumerate(words[start : start + 6], start)
+        )
+        click.echo("  " + row.rstrip())
+    click.echo("")
+    click.echo(
+        "Write it down, on paper, and keep it somewhere safe: with it, and only with it, you can "
+        "bring your journal back if you lose every device. This device will not show it again."
+    )
+
+
+def read_phrase() -> str:
+    """From a terminal, asked for without echo; otherwise the first line of standard input."""
+    if sys.stdin.isatty():
+        entered: str = click.prompt("Your recovery phrase", hide_input=True)
+        return entered
+    return sys.stdin.readline()
+
+
+@recovery.command("restore")
+@click.option("--relay", required=True, help="The relay your journal syncs through.")
+@click.option("--name-check", help="The name the journal knows you by, checked once restored.")
+@click.option("--device", "label", default="", help="A label for this device, e.g. new phone.")
+@click.option(
+    "--passphrase",
+    "use_passphrase",
+    is_flag=True,
+    help="Lock this device's keys with a passphrase, asked for once a session.",
+)
+@pass_app
+def recovery_restore(
+    app: App, relay: str, name_check: str | None, label: str, use_passphrase: bool
+) -> None:
+    """Bring your journal back on a new device, as you, from your recovery phrase.
+
+    The phrase is asked for on a terminal, or read from standard input. Everything comes back
+    from the relay: every key, all history, your private entries."""
+    import asyncio
+
+    from tend.core import escrow, keys, projections
+    from tend.core import recovery as phrases
+    from tend.core.journal import Journal
+    from tend.sync import client, mailbox
+
+    if Journal.exists(app.home):
+        raise UserError(f"there is already a journal in {app.home}")
+    person = keys.PersonSecrets.from_root(phrases.root_of(read_phrase()))
+    locator = escrow.locator_of(person.identity().encode())
+    blob = asyncio.run(mailbox.get_escrow(relay, locator))
+    if blob is None:
+        raise UserError(
+            f"the relay at {relay} holds no recovery record for that phrase (another relay, or "
+            "your devices never synced there)"
+        )
+    found = phrases.open_escrow(person, blob)
+    from tend.cli.unlock import new_lock
+
+    lock = new_lock(app.home) if use_passphrase else None
+    journal = phrases.restore(app.home, person, found, relay=relay, label=label, lock=lock)
+    report = asyncio.run(client.sync_once(journal, relay))
+    journal.restoring = None
+    name = projections.names(journal.items()).get(journal.device.person, "you")
+    click.echo(f"Welcome back, {safe(name)}: {report.downloaded} entries restored from the relay.")
+    if name_check and name_check.strip().lower() != name.strip().lower():
+        click.echo(
+            f"Note: the journal knows you as {safe(name)}, not {safe(name_check)}.", err=True
+        )
+    _list_own_devices(journal)
+
+
+def _list_own_devices(journal: Journal) -> None:
+    roster = journal.roster()
+    mine = [
+        (d, m)
+        for d, m in roster.members.items()
+        if m.person == journal.device.person and d != journal.device.log and not roster.removed(d)
+    ]
+    if mine:
+        click.echo("Your other devices, which still hold the journal's key:")
+        for device, member in mine:
+            click.echo(f"  {device.hex()[:8]}  {safe(member.label) or '(no label)'}")
+        click.echo("Remove a lost one with: tend devices remove ID")
