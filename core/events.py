@@ -22,6 +22,8 @@ from tend.core.header import MAX_RECORD, log_id_of
 from tend.core.identity import IDENTITY_LEN, dh_key_ok, person_of
 from tend.core.ids import EventId, LogId, PersonId
 
+MAX_LOST_HEADS = 64  # devices one `person.lost` can name (as many as a rotation removes)
+
 DAY_KINDS = ("good", "gentle", "rest", "flare")
 MILESTONE_CATEGORIES = (
     "movement",
@@ -151,12 +153,15 @@ class DeviceRemoved(Payload):
     upto: int
     upto_hash: bytes
     proof: bytes
+    mark: bytes = b""  # a lost person's device: the id of the `person.lost` it relies on
 
     def validate(self) -> None:
         v.raw_id("device", self.device)
         v.int_range("upto", self.upto, 0, (1 << 63) - 1)
         v.raw_id("upto_hash", self.upto_hash, 32)
         v.raw_id("proof", self.proof, 64)
+        if self.mark:
+            v.raw_id("mark", self.mark)
 
     def summary(self) -> str:
         return "retired one of their devices"
@@ -173,9 +178,20 @@ class PersonLost(Payload):
 
     TYPE: ClassVar[str] = "person.lost"
     person: PersonId
+    # Each of their devices, as the marker held it: (log id, seq, that entry's hash). A removal
+    # relying on this mark cuts no earlier, so no history before the mark can be erased.
+    heads: tuple[tuple[LogId, int, bytes], ...]
 
     def validate(self) -> None:
         v.raw_id("person", self.person)
+        if not isinstance(self.heads, tuple) or not 0 < len(self.heads) <= MAX_LOST_HEADS:
+            raise ValidationError("heads", f"1 to {MAX_LOST_HEADS} devices")
+        for head in self.heads:
+            if not isinstance(head, tuple) or len(head) != 3:
+                raise ValidationError("heads", "(device, seq, hash) for each device")
+            v.raw_id("heads", head[0])
+            v.int_range("heads", head[1], 1, (1 << 63) - 1)
+            v.raw_id("heads", head[2], 32)
 
     def summary(self) -> str:
         return "marked an old place in the journal as lost"
@@ -187,9 +203,11 @@ class PersonHere(Payload):
 
     TYPE: ClassVar[str] = "person.here"
     person: PersonId
+    mark: EventId  # the `person.lost` this answers
 
     def validate(self) -> None:
         v.raw_id("person", self.person)
+        v.raw_id("mark", self.mark)
 
     def summary(self) -> str:
         return "said they are still here"

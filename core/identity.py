@@ -16,8 +16,8 @@ signs, each under its own label so that no signature can be replayed as another:
 
     device certificate  "tend/device-cert/v1" | space | device signing public | its X25519 public
     device removal      "tend/device-removed/v1" | space | device log id | upto seq u64 | upto hash
-    a lost person's     "tend/lost-device-removed/v1" | (the same fields), signed by the
-      device removed      remover, who is another person (see person.lost in core/trust.py)
+    a lost person's     "tend/lost-device-removed/v1" | (the same fields) | person.lost id,
+      device removed      signed by the remover, another person (see core/trust.py)
 
 and what the recovery signing key signs, for a device the person restores from their phrase:
 
@@ -114,11 +114,14 @@ def removal_message(space: bytes, device: LogId, upto: int, upto_hash: bytes) ->
     return _REMOVAL_LABEL + space + device + upto.to_bytes(8, "big") + upto_hash
 
 
-def lost_removal_message(space: bytes, device: LogId, upto: int, upto_hash: bytes) -> bytes:
-    """What another person signs to remove a device of someone declared lost: a label of its
-    own, so it can never be read as the device's own person retiring it."""
-    _sized((space, ID_LEN), (device, ID_LEN), (upto_hash, 32))
-    return _LOST_REMOVAL_LABEL + space + device + upto.to_bytes(8, "big") + upto_hash
+def lost_removal_message(
+    space: bytes, device: LogId, upto: int, upto_hash: bytes, mark: bytes
+) -> bytes:
+    """What another person signs to remove a device of someone marked lost, naming the mark
+    (`person.lost` event id) it relies on: a label of its own, so it can never be read as the
+    device's own person retiring it."""
+    _sized((space, ID_LEN), (device, ID_LEN), (upto_hash, 32), (mark, ID_LEN))
+    return _LOST_REMOVAL_LABEL + space + device + upto.to_bytes(8, "big") + upto_hash + mark
 
 
 # The three checks below are pure functions of their bytes, asked again for the same facts each
@@ -149,8 +152,17 @@ def removal_valid(
 
 @lru_cache(maxsize=1024)
 def lost_removal_valid(
-    identity: bytes, space: bytes, device: LogId, upto: int, upto_hash: bytes, proof: bytes
+    identity: bytes,
+    space: bytes,
+    device: LogId,
+    upto: int,
+    upto_hash: bytes,
+    mark: bytes,
+    proof: bytes,
 ) -> bool:
     """Whether the person of `identity` (not the device's own) signed this removal."""
+    if len(mark) != ID_LEN:
+        return False
     who = Identity.decode(identity)
-    return verify(who.sign_pub, lost_removal_message(space, device, upto, upto_hash), proof)
+    message = lost_removal_message(space, device, upto, upto_hash, mark)
+    return verify(who.sign_pub, message, proof)

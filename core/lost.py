@@ -2,18 +2,19 @@
 the answer a device gives if it is marked lost while it is still in use.
 
 Nothing of the lost person can be recovered (their private entries and identity key are gone);
-what is left to do is to let the others tidy up. While a `person.lost` by someone else stands,
-either remaining person may remove the lost person's devices (core/trust.py has the rule). If
-the person was not lost after all, the first of their devices to sync answers `person.here`,
-and from then on only they can remove their devices again.
+what is left to do is to let the others tidy up. While a `person.lost` mark by someone else
+stands, either remaining person may remove the lost person's devices (core/lost_rule.py has the
+rule). If the person was not lost after all, each of their devices answers `person.here` at its
+next sync, and from then on a removal by anyone else does not count for that device.
 """
 
 from __future__ import annotations
 
 from tend.core.errors import UserError
 from tend.core.events import PersonHere, PersonLost
-from tend.core.ids import LogId, PersonId, short
+from tend.core.ids import EventId, LogId, PersonId, short
 from tend.core.journal import Journal
+from tend.core.trust import Roster
 
 
 def declare_lost(journal: Journal, device: LogId) -> PersonId:
@@ -27,19 +28,43 @@ def declare_lost(journal: Journal, device: LogId) -> PersonId:
             "that device is yours: remove it with tend devices remove, or restore from your "
             "recovery phrase"
         )
-    if member.person not in roster.lost:
-        journal.record(PersonLost(person=member.person))
+    if member.person in roster.lost:
+        return member.person
+    heads = []
+    for log in roster.devices_of(member.person):
+        head = journal.store.head(log)
+        if head is not None and not roster.removed(log):
+            heads.append((log, int(head[0]), bytes(head[1])))
+    if not heads:
+        raise UserError(f"nothing of device {short(device)}'s person has reached this device")
+    journal.record(PersonLost(person=member.person, heads=tuple(heads)))
     return member.person
 
 
+def standing_mark(roster: Roster, person: PersonId, device: LogId) -> EventId | None:
+    """A mark of `person` that names `device` and none of their devices has answered."""
+    for mark_id, mark in roster.marks.marks.items():
+        if mark.person != person or mark_id in roster.marks.answered_by_person:
+            continue
+        if any(log == device for log, _seq, _hash in mark.heads):
+            return mark_id
+    return None
+
+
 def answer_if_lost(journal: Journal) -> bool:
-    """If someone marked this device's person lost, say we are here; whether we did."""
-    if journal.device.person not in journal.roster().lost:
-        return False
-    if journal.roster().removed(journal.device.log):
+    """Answer every mark of this device's person that this device has not answered yet."""
+    roster = journal.roster()
+    me = journal.device
+    if roster.removed(me.log):
         return False  # too late to answer from here: this device was removed already
-    journal.record(PersonHere(person=journal.device.person))
-    return True
+    unanswered = [
+        mark_id
+        for mark_id, mark in roster.marks.marks.items()
+        if mark.person == me.person and (me.log, mark_id) not in roster.marks.answered
+    ]
+    for mark_id in unanswered:
+        journal.record(PersonHere(person=me.person, mark=mark_id))
+    return bool(unanswered)
 
 
 def people_present(journal: Journal) -> list[bytes]:

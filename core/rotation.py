@@ -17,10 +17,11 @@ it was removed only if the record carries a removal of itself signed by its own 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from tend.core import keys, rotation_record
+from tend.core import keys, lost, rotation_record
 from tend.core.capability import hash_for
 from tend.core.codec import decode_event
 from tend.core.errors import InvalidEnvelope, MalformedRecord, UserError
@@ -33,7 +34,7 @@ from tend.core.identity import (
     removal_message,
     removal_valid,
 )
-from tend.core.ids import LogId, SpaceId, short
+from tend.core.ids import EventId, LogId, SpaceId, short
 from tend.core.journal import Journal
 from tend.core.rotation_record import Removal, RotationRecord
 from tend.core.trust import Roster
@@ -45,58 +46,74 @@ def _context(space: bytes, epoch: int) -> bytes:
     return _CONTEXT + space + epoch.to_bytes(4, "big")
 
 
-def removal_of(journal: Journal, device: LogId, *, lost: bool = False) -> DeviceRemoved:
+def removal_of(journal: Journal, device: LogId, *, mark: EventId | None = None) -> DeviceRemoved:
     """A removal of `device` after the last of its entries held here: of one of this person's
-    own devices, or (`lost`) of a device of someone declared lost."""
+    own devices, or, naming the `person.lost` it relies on, of a device of someone marked lost."""
     head = journal.store.head(device)
     upto, upto_hash = (int(head[0]), head[1]) if head else (0, GENESIS)
-    message = (lost_removal_message if lost else removal_message)(
-        journal.device.space, device, upto, upto_hash
-    )
-    return DeviceRemoved(device, upto, upto_hash, keys.sign(journal.device.identity_seed, message))
+    space, seed = journal.device.space, journal.device.identity_seed
+    if mark is None:
+        proof = keys.sign(seed, removal_message(space, device, upto, upto_hash))
+        return DeviceRemoved(device, upto, upto_hash, proof)
+    proof = keys.sign(seed, lost_removal_message(space, device, upto, upto_hash, mark))
+    return DeviceRemoved(device, upto, upto_hash, proof, mark=mark)
 
 
 def remove_device(journal: Journal, device: LogId) -> KeyRotated:
     """Take `device` off the roster and move the space to a new key only the others get."""
+    return remove_devices(journal, [device])
+
+
+def remove_devices(journal: Journal, devices: Sequence[LogId]) -> KeyRotated:
+    """Take `devices` off the roster with one new key epoch, sealed only to those who stay."""
     roster = journal.roster()
-    member = roster.members.get(device)
-    if device == journal.device.log:
-        raise UserError("this device cannot remove itself; remove it from another device")
-    if member is None or roster.removed(device):
-        raise UserError(f"no device {short(device)} on the roster")
-    lost = member.person != journal.device.person
-    if lost and member.person not in roster.lost:
-        # Each person removes their own devices (core/trust.py ignores anything else), unless
-        # they were declared lost: then anyone else may.
-        raise UserError(
-            f"device {short(device)} is your partner's: only one of their own devices can remove it"
-        )
+    removals = [_removal_for(journal, roster, device) for device in dict.fromkeys(devices)]
     held = journal.device.space_keys
     epoch, new_key = max(held) + 1, keys.new_key()
     if epoch > rotation_record.MAX_EPOCH:
         raise UserError("this journal has used every key epoch it can; start a new journal")
-    removal = removal_of(journal, device, lost=lost)
     # Everything is built before anything is recorded: nothing half-done if a step fails.
-    rotated = _rotation(journal, roster, device, removal, epoch, new_key)
+    rotated = _rotation(journal, roster, removals, epoch, new_key)
     # Keep the new key before anything records that it exists: a crash between the two must
     # not leave an epoch nobody holds.
     journal.adopt_epoch(epoch, new_key, write=False)
-    journal.record(removal)
+    for removal in removals:
+        journal.record(removal)
     journal.record(rotated)
     journal.adopt_epoch(epoch, new_key)
     return rotated
 
 
+def _removal_for(journal: Journal, roster: Roster, device: LogId) -> DeviceRemoved:
+    member = roster.members.get(device)
+    if device == journal.device.log:
+        raise UserError("this device cannot remove itself; remove it from another device")
+    if member is None or roster.removed(device):
+        raise UserError(f"no device {short(device)} on the roster")
+    if member.person == journal.device.person:
+        return removal_of(journal, device)
+    # Each person removes their own devices (core/trust.py ignores anything else), unless they
+    # were marked lost and have not answered: then anyone else may, under that mark.
+    mark = lost.standing_mark(roster, member.person, device)
+    if mark is None:
+        raise UserError(
+            f"device {short(device)} is your partner's: only one of their own devices can remove it"
+        )
+    return removal_of(journal, device, mark=mark)
+
+
 def _rotation(
     journal: Journal,
     roster: Roster,
-    device: LogId,
-    removal: DeviceRemoved,
+    removals: Sequence[DeviceRemoved],
     epoch: int,
     new_key: bytes,
 ) -> KeyRotated:
     context = _context(journal.device.space, epoch)
-    staying = [d for d in roster.active() if d != device and dh_key_ok(roster.members[d].dh_pub)]
+    going = {r.device for r in removals}
+    staying = [
+        d for d in roster.active() if d not in going and dh_key_ok(roster.members[d].dh_pub)
+    ]
     people = {roster.members[d].person: roster.members[d].identity for d in roster.active()}
     record = RotationRecord(
         space=journal.device.space,
@@ -106,7 +123,7 @@ def _rotation(
         sealed=tuple(
             (d, keys.seal_to(roster.members[d].dh_pub, new_key, context)) for d in staying
         ),
-        removed=(Removal(device, removal.upto, removal.upto_hash, removal.proof),),
+        removed=tuple(Removal(r.device, r.upto, r.upto_hash, r.proof) for r in removals),
         signer=journal.device.log,
         recovery=tuple(
             (person, keys.seal_to(Identity.decode(identity).recovery_dh_pub, new_key, context))

@@ -22,9 +22,8 @@ An entry counts when all of these hold (each refusal has a `Reason`):
    re-point or cut off one of theirs.
 3. Its device was not removed before it: a `device.removed` counts when the removed device's
    own person's identity key signed it, or when another person signed it (under its own label)
-   while the device's person stood declared lost: a `person.lost` by someone else earlier in
-   merge order, not answered since by a `person.here` of their own. Entries after its `upto`
-   seq are refused everywhere,
+   relying on a `person.lost` mark of the device's person that the device had not answered by
+   the cut (core/lost_rule.py has that rule). Entries after its `upto` seq are refused everywhere,
    and if the entry at `upto` is not the one the removal names, the device's whole log is
    (someone forked it). Removals are applied in merge order, each only if its writer was still
    a member at that point, so the outcome depends on the set of events, not on arrival.
@@ -56,13 +55,13 @@ from tend.core.events import (
 from tend.core.header import GENESIS, Header, entry_hash
 from tend.core.identity import (
     cert_valid,
-    lost_removal_valid,
     person_of,
     recovery_valid,
     removal_valid,
 )
 from tend.core.ids import LogId, PersonId, SpaceId, event_id_at, short
 from tend.core.keystore import Anchor
+from tend.core.lost_rule import Marks, Standing, removal_allowed, signed_as_lost_removal, standing
 
 MAX_SKEW_MS = clock.MAX_SKEW_MS
 
@@ -293,7 +292,12 @@ class Roster:
     cutoffs: dict[LogId, int] = field(default_factory=dict)  # removed: last seq that counts
     forked: set[LogId] = field(default_factory=set)  # removed, and its log is not the one named
     ignored: list[Ignored] = field(default_factory=list)
-    lost: set[PersonId] = field(default_factory=set)  # declared lost by another, unanswered
+    marks: Standing = field(default_factory=lambda: Standing({}, set(), set()))
+
+    @property
+    def lost(self) -> set[PersonId]:
+        """Persons marked lost by someone else, whom none of their devices has answered."""
+        return self.marks.lost
 
     def person(self, log: bytes) -> PersonId | None:
         member = self.members.get(LogId(log))
@@ -338,25 +342,23 @@ def build(
     removals = sorted(
         (f for f in facts if isinstance(f.body, DeviceRemoved)), key=lambda f: f.order
     )
-    standing = sorted(
-        (f for f in facts if isinstance(f.body, PersonLost | PersonHere)), key=lambda f: f.order
-    )
+    marks = Marks.of(f for f in facts if isinstance(f.body, PersonLost | PersonHere))
     cutoffs: dict[LogId, tuple[int, bytes]] = {}
     members = _grow(space, anchors, claims, adds, {})
     for _round in range(len(removals) + 1):
-        tightened = _removals(space, members, removals, standing, cutoffs)
+        tightened = _removals(space, members, removals, marks, cutoffs, hash_at)
         if tightened == cutoffs:
             break
         cutoffs = tightened
         members = _grow(space, anchors, claims, adds, {d: c for d, (c, _h) in cutoffs.items()})
     roster = Roster(members, {d: c for d, (c, _h) in cutoffs.items()})
-    roster.lost = _lost(members, roster.cutoffs, standing, None)
+    roster.marks = standing(marks, partial(_counts, members=members, cutoffs=roster.cutoffs))
     roster.forked = {
         d
         for d, (upto, digest) in cutoffs.items()
         if upto and hash_at(d, upto) not in (None, digest)
     }
-    roster.ignored = _ignored(space, roster, claims, facts, standing)
+    roster.ignored = _ignored(space, roster, claims, facts, marks, hash_at)
     return roster
 
 
@@ -443,55 +445,32 @@ def _same_device(claim: DeviceAdded, add: DeviceAdded) -> bool:
     )
 
 
-def _lost(
-    members: Mapping[LogId, Member],
-    cutoffs: Mapping[LogId, int],
-    standing: Sequence[Fact],
-    before: tuple[int, bytes, int] | None,
-) -> set[PersonId]:
-    """The persons declared lost by someone else and not answered since, at the merge-order
-    position `before` (None: after everything)."""
-    lost: set[PersonId] = set()
-    for fact in standing:
-        if before is not None and fact.order >= before:
-            break
-        if not _counts(fact, members, cutoffs):
-            continue
-        body = fact.body
-        if isinstance(body, PersonLost) and body.person != fact.author:
-            lost.add(body.person)
-        elif isinstance(body, PersonHere) and body.person == fact.author:
-            lost.discard(body.person)
-    return lost
-
-
 def _removal_counts(
     space: SpaceId,
     fact: Fact,
-    target: Member,
-    writer: Member,
-    lost: Callable[[], set[PersonId]],
+    members: Mapping[LogId, Member],
+    cutoffs: Mapping[LogId, int],
+    marks: Marks,
+    hash_at: HashAt,
 ) -> bool:
     """Whether a removal is signed as the rules ask: by the device's own person, or by another
-    person while the device's person stands declared lost."""
+    person under a mark of the device's person that the device had not answered."""
     body = fact.body
     assert isinstance(body, DeviceRemoved)
-    fields = (space, body.device, body.upto, body.upto_hash, body.proof)
-    if removal_valid(target.identity, *fields):
+    target, writer = members[body.device], members[fact.writer]
+    if removal_valid(target.identity, space, body.device, body.upto, body.upto_hash, body.proof):
         return True
-    return (
-        writer.person != target.person
-        and lost_removal_valid(writer.identity, *fields)
-        and target.person in lost()
-    )
+    counts = partial(_counts, members=members, cutoffs=cutoffs)
+    return removal_allowed(space, marks, fact, target, writer, counts, hash_at)
 
 
 def _removals(
     space: SpaceId,
     members: Mapping[LogId, Member],
     removals: Sequence[Fact],
-    standing: Sequence[Fact],
+    marks: Marks,
     known: Mapping[LogId, tuple[int, bytes]],
+    hash_at: HashAt,
 ) -> dict[LogId, tuple[int, bytes]]:
     """`known` cut-offs, tightened by the signed removals (in merge order) whose writer still
     counts at that point and whose target is a member."""
@@ -499,12 +478,10 @@ def _removals(
     for fact in removals:
         body = fact.body
         assert isinstance(body, DeviceRemoved)
-        target = members.get(body.device)
         current = {d: c for d, (c, _h) in cutoffs.items()}
-        if target is None or not _counts(fact, members, current):
+        if body.device not in members or not _counts(fact, members, current):
             continue
-        lost_then = partial(_lost, members, current, standing, fact.order)
-        if not _removal_counts(space, fact, target, members[fact.writer], lost_then):
+        if not _removal_counts(space, fact, members, current, marks, hash_at):
             continue
         held = cutoffs.get(body.device)
         if held is None or body.upto < held[0]:
@@ -517,7 +494,8 @@ def _ignored(
     roster: Roster,
     claims: Mapping[LogId, DeviceAdded],
     facts: Sequence[Fact],
-    standing: Sequence[Fact],
+    marks: Marks,
+    hash_at: HashAt,
 ) -> list[Ignored]:
     """Membership claims in entries that count, which the rules did not follow (for reports)."""
     out: list[Ignored] = []
@@ -530,7 +508,7 @@ def _ignored(
             if issue is not None:
                 out.append(Ignored(fact.writer, fact.seq, issue, body.device, body.person))
         elif isinstance(body, DeviceRemoved):
-            issue = _removal_issue(space, roster, fact, body, standing)
+            issue = _removal_issue(space, roster, fact, body, marks, hash_at)
             if issue is not None:
                 about = roster.members[body.device].person
                 out.append(Ignored(fact.writer, fact.seq, issue, body.device, about))
@@ -540,16 +518,18 @@ def _ignored(
 
 
 def _removal_issue(
-    space: SpaceId, roster: Roster, fact: Fact, body: DeviceRemoved, standing: Sequence[Fact]
+    space: SpaceId,
+    roster: Roster,
+    fact: Fact,
+    body: DeviceRemoved,
+    marks: Marks,
+    hash_at: HashAt,
 ) -> Issue | None:
-    target = roster.members.get(body.device)
-    if target is None:
+    if body.device not in roster.members:
         return None
-    lost_then = partial(_lost, roster.members, roster.cutoffs, standing, fact.order)
-    if _removal_counts(space, fact, target, roster.members[fact.writer], lost_then):
+    if _removal_counts(space, fact, roster.members, roster.cutoffs, marks, hash_at):
         return None
-    fields = (space, body.device, body.upto, body.upto_hash, body.proof)
-    if lost_removal_valid(roster.members[fact.writer].identity, *fields):
+    if signed_as_lost_removal(space, body, roster.members[fact.writer]):
         return Issue.NOT_LOST
     return Issue.UNSIGNED_REMOVAL
 

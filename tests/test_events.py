@@ -61,8 +61,8 @@ ONE_OF_EACH: list[Payload] = [
         label="phone",
     ),
     DeviceRemoved(device=LOG, upto=3, upto_hash=bytes([5]) * 32, proof=bytes([6]) * 64),
-    PersonLost(person=PERSON),
-    PersonHere(person=PERSON),
+    PersonLost(person=PERSON, heads=((LOG, 4, bytes([7]) * 32),)),
+    PersonHere(person=PERSON, mark=EventId(bytes([8]) * 16)),
     KeyRotated(record=b"\x87a rotation record", signature=bytes([7]) * 64),
     CheckIn(
         day="gentle",

@@ -191,18 +191,20 @@ def test_the_committed_removal_proof_reproduces_and_verifies() -> None:
 
 def test_the_committed_lost_removal_verifies_for_the_remover_and_never_as_an_own_removal() -> None:
     case = DATA["lost_removal"]
-    fields = (_b(case["space"]), LogId(_b(case["device"])), case["upto"], _b(case["upto_hash"]))
+    where = (_b(case["space"]), LogId(_b(case["device"])), case["upto"], _b(case["upto_hash"]))
+    mark = _b(case["mark"])
     message = b"tend/lost-device-removed/v1" + _b(case["space"] + case["device"])
-    message += case["upto"].to_bytes(8, "big") + _b(case["upto_hash"])
-    assert identity.lost_removal_message(*fields) == message
+    message += case["upto"].to_bytes(8, "big") + _b(case["upto_hash"]) + mark
+    assert identity.lost_removal_message(*where, mark) == message
     assert message.hex() == case["message"]
     assert keys.sign(_b(DATA["partner"]["identity_seed"]), message).hex() == case["proof"]
     proof = _b(case["proof"])
     partner, person = _b(DATA["partner"]["identity"]), _b(DATA["person"]["identity"])
-    assert identity.lost_removal_valid(partner, *fields, proof)
-    assert not identity.removal_valid(partner, *fields, proof)  # not the partner's own device
-    assert not identity.removal_valid(person, *fields, proof)  # nor the person's own word
-    assert not identity.lost_removal_valid(person, *fields, proof)
+    assert identity.lost_removal_valid(partner, *where, mark, proof)
+    assert not identity.lost_removal_valid(partner, *where, bytes(16), proof)  # another mark
+    assert not identity.removal_valid(partner, *where, proof)  # not the partner's own device
+    assert not identity.removal_valid(person, *where, proof)  # nor the person's own word
+    assert not identity.lost_removal_valid(person, *where, mark, proof)
 
 
 def test_the_committed_recovery_proof_reproduces_and_verifies() -> None:

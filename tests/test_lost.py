@@ -12,11 +12,13 @@ import pytest
 from tend.core import keys, lost, rotation
 from tend.core.errors import UserError
 from tend.core.events import CheckIn, DeviceRemoved, PersonHere, PersonLost
+from tend.core.header import GENESIS
 from tend.core.identity import lost_removal_message, removal_message
+from tend.core.ids import EventId, event_id_at
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
 from tend.core.trust import Issue
-from tend.tests.attacker import event_in, write_own
+from tend.tests.attacker import event_in, next_seq, write_own
 from tend.tests.conftest import entries_of, gossip, invite
 
 
@@ -35,8 +37,25 @@ def couple(tmp_path: Path) -> Couple:
     return Couple(sam, alex)
 
 
-def _lost_removal(by: Journal, device: Journal) -> DeviceRemoved:
-    return rotation.removal_of(by, device.device.log, lost=True)
+def _mark_of(by: Journal, device: Journal) -> EventId:
+    """The id of the newest `person.lost` that `by` wrote (whether or not it still stands)."""
+    head = by.store.head(by.device.log)
+    assert head is not None
+    for seq in range(int(head[0]), 0, -1):
+        if event_id_at(by.device.log, seq) in by.roster().marks.marks:
+            return event_id_at(by.device.log, seq)
+    raise AssertionError("no mark by this device")
+
+
+def _lost_removal(by: Journal, device: Journal, **fields: object) -> DeviceRemoved:
+    """What a modified client signs: a removal under the newest mark, at any cut it likes."""
+    honest = rotation.removal_of(by, device.device.log, mark=_mark_of(by, device))
+    upto = int(fields.get("upto", honest.upto))  # type: ignore[call-overload]
+    upto_hash = bytes(fields.get("upto_hash", honest.upto_hash))  # type: ignore[call-overload]
+    mark = honest.mark
+    signed = lost_removal_message(by.device.space, device.device.log, upto, upto_hash, mark)
+    proof = keys.sign(by.device.identity_seed, signed)
+    return DeviceRemoved(device.device.log, upto, upto_hash, proof, mark=mark)
 
 
 def test_sam_marks_alex_lost_and_removes_the_old_phone_and_alex_new_can_too(
@@ -69,13 +88,16 @@ def test_without_a_lost_mark_a_partner_cannot_remove_the_other_persons_device(
     with pytest.raises(UserError, match="only one of their own devices"):
         rotation.remove_device(sam, alex.device.log)
     # The modified client signs the removal anyway, under the lost label and under the own one.
-    for message in (lost_removal_message, removal_message):
-        head = sam.store.head(alex.device.log)
-        assert head is not None
-        signed = message(sam.device.space, alex.device.log, head[0], head[1])
-        proof = keys.sign(sam.device.identity_seed, signed)
-        removal = DeviceRemoved(alex.device.log, head[0], head[1], proof)
-        write_own(sam, event_in(sam, removal))
+    head = sam.store.head(alex.device.log)
+    assert head is not None
+    upto, upto_hash = head[0], head[1]
+    space, log = sam.device.space, alex.device.log
+    invented = EventId(bytes(16))  # a mark nobody wrote
+    signed = lost_removal_message(space, log, upto, upto_hash, invented)
+    proof = keys.sign(sam.device.identity_seed, signed)
+    write_own(sam, event_in(sam, DeviceRemoved(log, upto, upto_hash, proof, mark=invented)))
+    proof = keys.sign(sam.device.identity_seed, removal_message(space, log, upto, upto_hash))
+    write_own(sam, event_in(sam, DeviceRemoved(log, upto, upto_hash, proof)))
     ingest(alex, entries_of(sam))
     for journal in (sam, alex):
         roster = journal.roster()
@@ -112,7 +134,8 @@ def test_a_removal_made_while_the_mark_stood_counts_even_if_an_answer_comes_late
     ingest(alex, entries_of(sam))
     assert alex.roster().removed(alex.device.log)
     assert not lost.answer_if_lost(alex)
-    write_own(alex, event_in(alex, PersonHere(person=alex.device.person)))
+    mark = _mark_of(sam, alex)
+    write_own(alex, event_in(alex, PersonHere(person=alex.device.person, mark=mark)))
     ingest(sam, entries_of(alex))
     assert sam.roster().removed(alex.device.log)
 
@@ -122,9 +145,13 @@ def test_nobody_can_mark_themselves_lost_or_answer_for_someone_else(couple: Coup
     with pytest.raises(UserError, match="that device is yours"):
         lost.declare_lost(alex, alex.device.log)
     # Alex's modified client marks Alex lost (to have Sam's removal count later) ...
-    write_own(alex, event_in(alex, PersonLost(person=alex.device.person)))
+    head = alex.store.head(alex.device.log)
+    assert head is not None
+    heads = ((alex.device.log, int(head[0]), bytes(head[1])),)
+    own_mark = event_id_at(alex.device.log, next_seq(alex))
+    write_own(alex, event_in(alex, PersonLost(person=alex.device.person, heads=heads)))
     # ... and answers "here" for Sam, as if Sam had been marked lost and answered.
-    write_own(alex, event_in(alex, PersonHere(person=sam.device.person)))
+    write_own(alex, event_in(alex, PersonHere(person=sam.device.person, mark=own_mark)))
     ingest(sam, entries_of(alex))
     roster = sam.roster()
     assert roster.lost == set()
@@ -173,3 +200,68 @@ def test_the_lost_rules_give_the_same_roster_whatever_order_entries_arrive_in(
     assert len(outcomes) == 1
     [(cutoffs, _lost)] = outcomes
     assert old.device.log in dict(cutoffs)
+
+
+def test_a_backdated_removal_after_the_answer_does_not_count(couple: Couple) -> None:
+    # Merge order follows each entry's own clock, which its writer picks: the rule therefore
+    # looks at what the removal covers (the answer is at or before its cut), not at when it
+    # claims to have been written.
+    sam, alex = couple.sam, couple.alex
+    lost.declare_lost(sam, alex.device.log)
+    marked = sam.last_hlc()
+    gossip(sam, alex)
+    assert lost.answer_if_lost(alex)
+    gossip(sam, alex)
+    write_own(sam, event_in(sam, _lost_removal(sam, alex), hlc=marked + 1))
+    gossip(sam, alex)
+    for journal in (sam, alex):
+        assert not journal.roster().removed(alex.device.log)
+        assert [i.issue for i in journal.roster().ignored] == [Issue.NOT_LOST]
+
+
+def test_a_removal_under_a_mark_cannot_erase_what_was_written_before_the_mark(
+    couple: Couple,
+) -> None:
+    sam, alex = couple.sam, couple.alex
+    lost.declare_lost(sam, alex.device.log)
+    [(_log, head_seq, head_hash)] = sam.roster().marks.marks[_mark_of(sam, alex)].heads
+    earlier = _lost_removal(sam, alex, upto=0, upto_hash=GENESIS)
+    below = _lost_removal(sam, alex, upto=head_seq - 1, upto_hash=head_hash)
+    wrong_hash = _lost_removal(sam, alex, upto=head_seq, upto_hash=bytes(32))
+    for removal in (earlier, below, wrong_hash):
+        write_own(sam, event_in(sam, removal))
+    gossip(sam, alex)
+    for journal in (sam, alex):
+        roster = journal.roster()
+        assert not roster.removed(alex.device.log) and not roster.forked
+        assert [i.issue for i in roster.ignored] == [Issue.NOT_LOST] * 3
+    assert "before the phone was lost" in str([i.raw for i in sam.items()])
+
+
+def test_a_removal_under_a_mark_cannot_fork_the_log_it_cuts(couple: Couple) -> None:
+    # Past the mark's head, the remover names an entry Alex's phone never wrote: a removal
+    # that would make every device refuse the whole log as forked. It does not count.
+    sam, alex = couple.sam, couple.alex
+    lost.declare_lost(sam, alex.device.log)
+    alex.record(CheckIn(day="rest", note="still here, offline"))
+    ingest(sam, entries_of(alex))
+    head = sam.store.head(alex.device.log)
+    assert head is not None
+    write_own(sam, event_in(sam, _lost_removal(sam, alex, upto_hash=bytes(32))))
+    ingest(alex, entries_of(sam))
+    for journal in (sam, alex):
+        roster = journal.roster()
+        assert not roster.removed(alex.device.log) and not roster.forked
+
+
+def test_a_mark_does_not_reach_a_device_added_after_it(couple: Couple, tmp_path: Path) -> None:
+    sam, alex = couple.sam, couple.alex
+    lost.declare_lost(sam, alex.device.log)
+    tablet = invite(alex, tmp_path / "alex-tablet", own=True, name=None)
+    gossip(sam, alex, tablet)
+    with pytest.raises(UserError, match="only one of their own devices"):
+        rotation.remove_device(sam, tablet.device.log)
+    write_own(sam, event_in(sam, _lost_removal(sam, tablet)))
+    gossip(sam, alex, tablet)
+    for journal in (sam, alex, tablet):
+        assert not journal.roster().removed(tablet.device.log)

@@ -442,7 +442,8 @@ def build_identity_vectors() -> dict[str, Any]:
     removal["message"] = removal_message.hex()
     # The partner removing device "b" once its person was declared lost: signed by the partner,
     # under a label of its own, so it never reads as the person's own removal.
-    lost_message = identity.lost_removal_message(SPACE, log_of["b"], UPTO, upto_hash)
+    mark = _fixed("lost/mark-event-id", 16)  # the person.lost the removal relies on
+    lost_message = identity.lost_removal_message(SPACE, log_of["b"], UPTO, upto_hash, mark)
     lost_removal = _removal(
         "device-b-removed-by-the-partner-after-a-loss",
         them,
@@ -452,6 +453,7 @@ def build_identity_vectors() -> dict[str, Any]:
         upto_hash,
         keys.sign(theirs.identity_seed, lost_message),
     )
+    lost_removal["mark"] = mark.hex()
     lost_removal["message"] = lost_message.hex()
 
     recovery_message = identity.recovery_message(SPACE, *_pub("recovered"))
