@@ -111,9 +111,7 @@ def _rotation(
 ) -> KeyRotated:
     context = _context(journal.device.space, epoch)
     going = {r.device for r in removals}
-    staying = [
-        d for d in roster.active() if d not in going and dh_key_ok(roster.members[d].dh_pub)
-    ]
+    staying = [d for d in roster.active() if d not in going and dh_key_ok(roster.members[d].dh_pub)]
     people = {roster.members[d].person: roster.members[d].identity for d in roster.active()}
     record = RotationRecord(
         space=journal.device.space,
@@ -185,7 +183,9 @@ def _open_copy(journal: Journal, record: RotationRecord) -> bytes | None:
         key = keys.open_sealed(secret, mine, _context(journal.device.space, record.epoch))
     except InvalidEnvelope:
         return None  # a copy that does not open is someone's mistake, not ours to crash on
-    return key if len(key) == 32 else None  # anything else is not a space key
+    # The record commits to the new key (its capability hash): a copy of any other key, which a
+    # signer could seal to one device or to one person's recovery key alone, is not adopted.
+    return key if len(key) == 32 and hash_for(key) == record.capability else None
 
 
 def catch_up_keys(journal: Journal) -> bool:

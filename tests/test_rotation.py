@@ -205,3 +205,39 @@ def test_a_rotation_that_leaves_a_device_out_without_its_persons_removal_is_not_
         True,
     )
     assert old.device.epoch == 1 and 2 not in old.device.space_keys
+
+
+def test_a_copy_of_another_key_than_the_record_names_is_not_adopted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sam's modified client retires Sam's tablet and seals Alex's phone, and Alex's recovery
+    # key, a key other than the one the record commits to: Alex would write under a key
+    # nobody else holds (or one Sam chose for Alex alone). Neither copy is taken.
+    from tend.core import keys, recovery
+
+    sam = Journal.create(tmp_path / "sam", "Sam")
+    alex = invite(sam, tmp_path / "alex", own=False, name="Alex")
+    tablet = invite(sam, tmp_path / "tablet", own=True, name=None)
+    gossip(sam, alex, tablet)
+    person = keys.PersonSecrets.from_root(recovery.root_of(recovery.show_once(alex)))
+    found = recovery.open_escrow(person, recovery.escrow_write(alex)[2])  # before the rotation
+    other = keys.new_key()
+    real_seal = keys.seal_to
+
+    def seal_another(public: bytes, plaintext: bytes, context: bytes) -> bytes:
+        if public in (alex.device.dh_public, person.identity().recovery_dh_pub):
+            return real_seal(public, other, context)
+        return real_seal(public, plaintext, context)
+
+    monkeypatch.setattr(keys, "seal_to", seal_another)
+    rotation.remove_device(sam, tablet.device.log)
+    monkeypatch.undo()
+    restored = recovery.restore(
+        tmp_path / "alex-new", person, found, relay="http://127.0.0.1:1", label="", lock=None
+    )
+    for journal in (alex, restored):
+        for _round in range(2):
+            ingest(journal, entries_of(sam) + entries_of(alex))
+        assert other not in journal.device.space_keys.values()
+        assert journal.device.epoch == 1
+    assert sam.device.epoch == 2
