@@ -327,20 +327,16 @@ def writer_from(source: Path, home: Path) -> Journal:
 def join_fresh_device(writer: Journal, home: Path, relay_url: str) -> Journal:
     """A new device of the writer's person, paired in-process (tests/test_ingest.py)."""
     shutil.rmtree(home, ignore_errors=True)
-    invite = secrets.token_bytes(32)  # a session key, as the PAKE leaves
-    bundle = pairing.make_bundle(writer, invite, own_device=True, relay=relay_url)
-    joiner, reply = pairing.join(home, invite, bundle, name=None, label="new phone")
-    pairing.accept(writer, invite, reply)
-    return joiner
+    return pairing.pair_directly(
+        writer, home, own=True, name=None, label="new phone", relay=relay_url
+    )
 
 
 def join_partner(writer: Journal, home: Path, relay_url: str) -> Journal:
     shutil.rmtree(home, ignore_errors=True)
-    invite = secrets.token_bytes(32)  # a session key, as the PAKE leaves
-    bundle = pairing.make_bundle(writer, invite, own_device=False, relay=relay_url)
-    partner, reply = pairing.join(home, invite, bundle, name="Sam", label="phone")
-    pairing.accept(writer, invite, reply)
-    return partner
+    return pairing.pair_directly(
+        writer, home, own=False, name="Sam", label="phone", relay=relay_url
+    )
 
 
 def _check_clean(report: client.SyncReport, what: str) -> None:

@@ -33,6 +33,13 @@ class App:
         from tend.core.journal import Journal
 
         if self._journal is None:
+            from tend.core.pairing import pending_join
+
+            if pending_join(self.home):
+                raise UserError(
+                    "this device joined with a link and waits for the inviting device to let it "
+                    "in (nothing can be written here before that): run tend sync later"
+                )
             self._journal = Journal.open(self.home, lock=open_lock(self.home))
         return self._journal
 

@@ -167,7 +167,7 @@ async def _pair(robin: Journal, folder: Path, url: str, clock: StoryClock) -> Jo
         folder / "sam", code, name="Sam", label="phone", lock=None, clock=clock
     )
     added = await inviting
-    assert added is not None
+    assert isinstance(added, ev.DeviceAdded) and joined.journal is not None
     shown = pairing.safety_code(robin.device.space, robin.device.identity, added.identity)
     say(f"Sam joins; both devices show the safety code {shown},")
     say("to compare in person (then: tend devices confirm).")

@@ -14,7 +14,7 @@ import click
 from tend.cli.app import App
 from tend.cli.text import safe
 from tend.core.errors import IntegrityError, UserError
-from tend.core.ids import short
+from tend.core.ids import PersonId, short
 from tend.core.journal import Journal
 
 pass_app = click.make_pass_decorator(App)
@@ -115,7 +115,13 @@ def _fail_on_refusals(report: object) -> None:
 @pass_app
 def sync(app: App, relay: str | None, watch: bool) -> None:
     """Send what this device wrote and fetch what the others wrote."""
+    from tend.core import pairing
 
+    if pairing.pending_join(app.home):
+        finished = _finish_pending(app)
+        if finished is not None:
+            finished.close()
+        return
     journal = app.journal()
     url = relay_of(journal, relay)
     from tend.core import rotation
@@ -126,28 +132,45 @@ def sync(app: App, relay: str | None, watch: bool) -> None:
         _watch(journal, url)
         return
     report = asyncio.run(_sync_with_progress(journal, url))
+    if _held_replies(journal) and _complete_links(journal):
+        # What came in decided a held reply (its lost person's devices removed): send it on.
+        from tend.sync.client import SyncReport
+
+        more = asyncio.run(_sync_with_progress(journal, url))
+        assert isinstance(report, SyncReport) and isinstance(more, SyncReport)
+        report.merge(more)
     click.echo(_summary(report))
     _fail_on_refusals(report)
 
 
-def _complete_links(journal: Journal) -> None:
-    """Bring in whoever answered a link this device made, before syncing."""
+def _held_replies(journal: Journal) -> bool:
+    """Whether an answer to a link waits here for the person it replaces to be removed."""
+    pending = journal.device.settings.get("invitations")
+    return isinstance(pending, list) and any(isinstance(i, dict) and "reply" in i for i in pending)
+
+
+def _complete_links(journal: Journal) -> bool:
+    """Bring in whoever answered a link this device made (before syncing); whether one was."""
     from tend.core import pairing
     from tend.sync import client, pairing_flow
 
     if not journal.device.settings.get("invitations"):
-        return
+        return False
     try:
-        added = asyncio.run(pairing_flow.complete_links(journal))
+        outcomes = asyncio.run(pairing_flow.complete_links(journal))
     except client.RelayUnavailable:
-        return  # the sync that follows says so
+        return False  # the sync that follows says so
     me = journal.device
-    names = {a.device: a.label for a in added}
-    for device in added:
+    for outcome in outcomes:
+        device = outcome.added
+        if device is None:
+            click.echo(safe(outcome.note), err=True)  # said once: the link is then done
+            continue
         shown = pairing.safety_code(me.space, me.identity, device.identity)
-        label = f" ({names[device.device]})" if names[device.device] else ""
+        label = f" ({device.label})" if device.label else ""
         click.echo(f"A device joined with your link{safe(label)}. Safety code: {shown}")
         _compare_hint(own_device=device.identity == me.identity)
+    return any(o.added is not None for o in outcomes)
 
 
 async def _sync_with_progress(journal: Journal, url: str) -> object:
@@ -224,7 +247,7 @@ def _check_who(journal: Journal, own_device: bool, another_person: bool) -> None
     )
 
 
-def _mark_lost(journal: Journal, device_id: str, own_device: bool) -> None:
+def _mark_lost(journal: Journal, device_id: str, own_device: bool) -> PersonId:
     from tend.cli.app import resolve_id
     from tend.core.ids import LogId
     from tend.core.lost import declare_lost
@@ -233,13 +256,15 @@ def _mark_lost(journal: Journal, device_id: str, own_device: bool) -> None:
         raise UserError("--replacing is for someone else's lost place; not with --own-device")
     roster = journal.roster()
     target = LogId(resolve_id(device_id, list(roster.members), "device"))
-    declare_lost(journal, target)
+    person = declare_lost(journal, target)
     click.echo(
         f"Marked device {target.hex()[:8]}'s person as lost: either of you can now remove "
         "their old devices with tend devices remove ID. If they were not lost, their device "
-        "says so at its next sync and stays theirs.",
+        "says so at its next sync and stays theirs. The new person comes in once those old "
+        "devices are removed.",
         err=True,
     )
+    return person
 
 
 @click.command()
@@ -304,21 +329,29 @@ def invite(
             "a link is for a partner who is not here; add a device of your own with a short "
             "code, both devices in hand: tend invite --own-device"
         )
+    replaced = None
     if replacing is not None:
-        _mark_lost(journal, replacing, own_device)
+        if not as_link:
+            raise UserError(
+                "--replacing works with --link: the new person comes in at a sync after the "
+                "lost person's old devices are removed"
+            )
+        replaced = _mark_lost(journal, replacing, own_device)
     _check_who(journal, own_device, another_person)
     if as_link:
-        _invite_link(app, journal, url, own_device, qr_path)
+        _invite_link(app, journal, url, qr_path, another_person, replaced)
     else:
-        _invite_code(journal, url, own_device, wait_seconds)
+        _invite_code(journal, url, own_device, wait_seconds, another_person)
     if "relay" not in journal.device.settings:
         journal.device.settings["relay"] = url
         journal.save_device()  # with the passphrase it was opened with, if any
 
 
-def _invite_code(journal: Journal, url: str, own_device: bool, wait_seconds: int) -> None:
+def _invite_code(
+    journal: Journal, url: str, own_device: bool, wait_seconds: int, another_person: bool
+) -> None:
     from tend.core import pairing
-    from tend.sync import client, pairing_flow
+    from tend.sync import pairing_flow
 
     code, inviter = asyncio.run(pairing_flow.open_code(url, wait_seconds))
     click.echo(f"Invite code: {code.text}")
@@ -328,12 +361,22 @@ def _invite_code(journal: Journal, url: str, own_device: bool, wait_seconds: int
     click.echo(f"Waiting up to {waiting_words(wait_seconds)} for it to join…", err=True)
     added = asyncio.run(
         pairing_flow.complete_code(
-            journal, code, inviter, own_device=own_device, seconds=wait_seconds
+            journal,
+            code,
+            inviter,
+            own_device=own_device,
+            seconds=wait_seconds,
+            another_person=another_person,
         )
     )
     if added is None:
         raise UserError("nobody joined with that code before it expired; run tend invite again")
-    asyncio.run(client.sync_once(journal, url))
+    if isinstance(added, pairing_flow.Unanswered):
+        raise UserError(
+            "someone opened the invitation but never answered; nothing was shared: run tend "
+            "invite again"
+        )
+    asyncio.run(_join_sync(journal, url, added.device))  # their name, once they have sent it
     shown = pairing.safety_code(journal.device.space, journal.device.identity, added.identity)
     click.echo(f"Joined. Safety code: {shown}")
     _compare_hint(own_device)
@@ -347,14 +390,23 @@ def _compare_hint(own_device: bool) -> None:
 
 
 def _invite_link(
-    app: App, journal: Journal, url: str, own_device: bool, qr_path: Path | None
+    app: App,
+    journal: Journal,
+    url: str,
+    qr_path: Path | None,
+    another_person: bool,
+    replacing: PersonId | None,
 ) -> None:
     import segno
 
     from tend.core.fsutil import write_private_atomic
     from tend.sync import pairing_flow
 
-    link = asyncio.run(pairing_flow.open_link(journal, url, own_device=own_device))
+    link = asyncio.run(
+        pairing_flow.open_link(
+            journal, url, own_device=False, another_person=another_person, replacing=replacing
+        )
+    )
     qr = segno.make(link.text, error="m")
     target = qr_path or app.home / "invitation.svg"
     buffer = io.BytesIO()
@@ -366,7 +418,7 @@ def _invite_link(
     click.echo(f"The same as a QR code: {target}")
     click.echo(
         "It works once, for 7 days. Send it somewhere only your partner reads; whoever uses it "
-        "first joins. On their device: tend join LINK" + ("" if own_device else " --name NAME")
+        "first joins. On their device: tend join LINK --name NAME"
     )
     click.echo("This device completes the pairing at its next tend sync after they join.")
 
@@ -388,6 +440,11 @@ def join(app: App, code: str, name: str | None, label: str, use_passphrase: bool
     from tend.sync import pairing_flow
 
     parsed = pairing.parse_code(code)
+    if pairing.pending_join(app.home):
+        finished = _finish_pending(app)  # joined with a link before: see if it is let in now
+        if finished is not None:
+            finished.close()
+        return
     if Journal.exists(app.home):
         raise UserError(f"there is already a journal in {app.home}")
     from tend.cli.unlock import new_lock
@@ -397,31 +454,66 @@ def join(app: App, code: str, name: str | None, label: str, use_passphrase: bool
         pairing_flow.join(Path(app.home), parsed, name=name, label=label, lock=lock)
     )
     journal = joined.journal
-    report = asyncio.run(_join_sync(journal, parsed.relay, joined.inviter_log))
+    if journal is None:
+        inviter = safe(joined.inviter_name) or "your partner"
+        click.echo(
+            f"Joined {inviter}'s invitation. Waiting for {inviter}'s device to let you in at "
+            "its next sync: run tend sync later."
+        )
+        return
+    _welcome(journal, parsed.relay, joined)
+
+
+def _welcome(journal: Journal, relay: str, joined: object, *, later: bool = False) -> None:
+    """Sync once the device is in, and show the safety code."""
+    from tend.core import pairing
+    from tend.sync.pairing_flow import Joined
+
+    assert isinstance(joined, Joined)
+    report = asyncio.run(_join_sync(journal, relay, joined.inviter_log))
     me = journal.device
     shown = pairing.safety_code(me.space, me.identity, joined.inviter_identity)
-    click.echo(f"Joined. {_summary(report)}")
-    if isinstance(parsed, pairing.Link):
-        click.echo("Your partner's device completes the pairing at its next sync.")
+    if later:
+        inviter = safe(joined.inviter_name) or "Your partner"
+        click.echo(f"{inviter}'s device let you in. Joined. {_summary(report)}")
+    else:
+        click.echo(f"Joined. {_summary(report)}")
     click.echo(f"Safety code: {shown}")
     _compare_hint(own_device=joined.inviter_identity == me.identity)
     _fail_on_refusals(report)
-    journal.close()
 
 
-async def _join_sync(journal: Journal, relay: str, inviter_log: bytes) -> object:
-    """Sync after joining, until the inviter's entries have arrived (it uploads them a moment
-    after it receives our answer), for at most JOIN_WAIT seconds."""
+def _finish_pending(app: App) -> Journal | None:
+    """A device that joined with a link: its journal if the inviter let it in by now (synced,
+    with the safety code shown), else None after one line saying what it waits for."""
+    from tend.cli.unlock import open_lock
+    from tend.core import pairing
+    from tend.sync import pairing_flow
+
+    lock = open_lock(app.home, file=pairing.PENDING_FILE)
+    joined = asyncio.run(pairing_flow.finish_link(Path(app.home), lock))
+    if joined.journal is None:
+        inviter = safe(joined.inviter_name) or "your partner"
+        click.echo(f"Waiting for {inviter}'s device to let you in: run tend sync later.")
+        return None
+    relay = str(joined.journal.device.settings.get("relay", ""))
+    _welcome(joined.journal, relay, joined, later=True)
+    return joined.journal
+
+
+async def _join_sync(journal: Journal, relay: str, other_log: bytes) -> object:
+    """Sync after pairing, until the other device's entries have arrived (it uploads them a
+    moment after the exchange), for at most JOIN_WAIT seconds."""
     from tend.sync import client
 
     report = await client.sync_once(journal, relay)
     deadline = time.monotonic() + JOIN_WAIT
-    while _waiting_for(journal, inviter_log) and time.monotonic() < deadline:
+    while _waiting_for(journal, other_log) and time.monotonic() < deadline:
         await asyncio.sleep(0.3)
         report.merge(await client.sync_once(journal, relay))
     return report
 
 
-def _waiting_for(journal: Journal, inviter_log: bytes) -> bool:
-    """Whether the inviter's own entries, bringing this device in, have not arrived yet."""
-    return inviter_log not in journal.store.heads()
+def _waiting_for(journal: Journal, other_log: bytes) -> bool:
+    """Whether the other device's own entries (its claim, its name) have not arrived yet."""
+    return other_log not in journal.store.heads()

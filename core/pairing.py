@@ -16,14 +16,20 @@ Two ways in, both carrying the relay, so `tend join CODE --name NAME` needs noth
   next sync. Whoever holds the link before the partner uses it could join in their place:
   share it as you would a key, and compare safety codes.
 
-    inviter ── invitation (space id, space keys, inviter, what it trusts, relay, expiry) ─▶ joiner
-    joiner  ── reply (its device: keys, identity record, certificate by its identity) ────▶ inviter
+    inviter ── invitation (space id, inviter, what it trusts, relay, expiry; no secret) ─▶ joiner
+    joiner  ── reply (its device: public keys, identity record, certificate) ──────────▶ inviter
+    inviter ── once it accepted the reply: the space keys (own device: + identity key) ─▶ joiner
+
+A short code's third message (A3) is sealed under the session key; a link's is sealed to the
+joiner's new device key and signed by the inviting device, and waits at the relay until the
+joiner's next `tend sync` (its device waits on disk, in PENDING_FILE, with no journal and no
+keys until then). Two by design is checked when the reply is accepted (`admit`).
 
 The inviter checks the certificate, records a `device.added` for the joiner (which brings it in
 for every other device) and pins it; the joiner pins the inviter and what it trusted. Both show
 the same safety code, over the two identity keys, to compare in person; until `tend devices
-confirm` records that they did, devices say "not yet compared in person". An invitation for one
-of your own devices also carries your identity key and private-entry key.
+confirm` records that they did, devices say "not yet compared in person". The keys sent to one
+of your own devices also carry your identity key and private-entry key.
 """
 
 from __future__ import annotations
@@ -40,12 +46,12 @@ from urllib.parse import urlsplit
 
 import msgpack
 
-from tend.core import envelope, keys
+from tend.core import envelope, keys, keystore
 from tend.core.errors import InvalidEnvelope, UserError, ValidationError
 from tend.core.events import DeviceAdded
 from tend.core.header import log_id_of
-from tend.core.identity import IDENTITY_LEN, Identity, cert_valid
-from tend.core.ids import LogId, SpaceId
+from tend.core.identity import IDENTITY_LEN, Identity, cert_message, cert_valid
+from tend.core.ids import LogId, PersonId, SpaceId
 from tend.core.journal import Clock, Journal
 from tend.core.keystore import Anchor, DeviceKeys
 from tend.core.passphrase import Lock
@@ -56,8 +62,12 @@ NAMEPLATES = 999
 CODE_SECONDS = 600  # a short code's invitation waits at most this long
 LINK_SECONDS = 7 * 24 * 3600  # a link's, at most a week
 LINK_SECRET = 16
-_BUNDLE = b"tend/invite/bundle/v2"
-_REPLY = b"tend/invite/reply/v2"
+_BUNDLE = b"tend/invite/bundle/v3"
+_REPLY = b"tend/invite/reply/v3"
+_KEYS = b"tend/invite/keys/v1|inviter->joiner"  # a short code's A3, under the session key
+_KEYS_SEALED = b"tend/invite/keys-sealed/v1"  # a link's keys, sealed to the joiner's device
+_KEYS_SIGNED = b"tend/invite/keys-signed/v1"  # ... and signed by the inviting device
+PENDING_FILE = "joining.tend"  # a link joiner's device, until the inviter lets it in
 
 
 class InvalidInvite(UserError):
@@ -222,25 +232,30 @@ def make_bundle(
     seconds: int = CODE_SECONDS,
     now_ms: int | None = None,
 ) -> bytes:
-    """The invitation, sealed under `key` (a short code's session key, or a link's key)."""
+    """The invitation, sealed under `key` (a short code's session key, or a link's key).
+
+    It holds nothing secret: what the joiner needs to make its device and answer (the space id,
+    the inviter's public keys, what it trusts, the relay). The space keys (and, for one's own
+    device, the identity key) follow only once the inviter has accepted the answer
+    (`keys_record`)."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     device = journal.device
     # The joiner trusts what the inviter trusts: the code authenticated the inviter, and the
     # inviter vouches for every device on its roster (its own, its partner's).
     roster = journal.roster()
+    from tend.core.projections import names
+
     record: dict[str, Any] = {
         "trusted": [
             [d, roster.members[d].sign_pub, roster.members[d].identity] for d in roster.active()
         ],
         "space": device.space,
-        "epoch": device.epoch,
-        "keys": device.space_keys,
         "inviter": [device.log, device.sign_public, device.identity],
+        "name": names(journal.items()).get(device.person, "")[:200],
         "relay": relay,
         "expires": now + seconds * 1000,
+        "own": own_device,
     }
-    if own_device:
-        record.update(identity_seed=device.identity_seed, private=device.private_key)
     return _seal(key, record, _BUNDLE)
 
 
@@ -249,34 +264,27 @@ class Bundle:
     """An invitation, checked field by field (it comes from the network)."""
 
     space: SpaceId
-    epoch: int
-    space_keys: dict[int, bytes]
     inviter: tuple[LogId, Anchor]
+    inviter_name: str
     trusted: dict[LogId, Anchor]
     relay: str
     expires: int
-    identity_seed: bytes | None  # for one's own device: the person's identity key
-    private_key: bytes | None
+    own: bool  # for another device of the inviter's own person
 
     @classmethod
     def parse(cls, record: dict[str, Any]) -> Bundle:
         try:
-            own = "identity_seed" in record
             bundle = cls(
                 space=SpaceId(_sized(record["space"], 16)),
-                epoch=_number(record["epoch"], 1, MAX_EPOCH),
-                space_keys=_space_keys(record["keys"]),
                 inviter=_anchor(record["inviter"]),
+                inviter_name=_text(record.get("name", "")),
                 trusted=dict(_anchor(a) for a in _listed(record["trusted"], 256)),
                 relay=_text(record["relay"]),
                 expires=_number(record["expires"], 0, 1 << 62),
-                identity_seed=_sized(record["identity_seed"], 32) if own else None,
-                private_key=_sized(record["private"], 32) if own else None,
+                own=record["own"] is True,
             )
         except (KeyError, TypeError):
             raise InvalidInvite("the invitation is damaged") from None
-        if bundle.epoch not in bundle.space_keys:
-            raise InvalidInvite("the invitation is damaged")
         return bundle
 
 
@@ -324,6 +332,150 @@ def _anchor(value: object) -> tuple[LogId, Anchor]:
     return LogId(log), Anchor(sign_pub, identity)
 
 
+# --- the joiner: its device first, its journal once it is let in ---------------------------------
+
+
+@dataclass
+class Pending:
+    """A joiner's new device, made from the invitation, not yet let in (it has no space keys,
+    so it has no journal and writes nothing). `finish` makes the journal from the keys record."""
+
+    home: Path
+    bundle: Bundle
+    sign_seed: bytes
+    dh_secret: bytes
+    identity: bytes
+    identity_seed: bytes | None  # None for one's own device until the inviter sends it
+    private_key: bytes | None
+    root: bytes | None
+    name: str | None
+    label: str
+
+    @property
+    def sign_public(self) -> bytes:
+        return keys.signing_public(self.sign_seed)
+
+    @property
+    def dh_public(self) -> bytes:
+        return keys.dh_public(self.dh_secret)
+
+    @property
+    def log(self) -> LogId:
+        return log_id_of(self.sign_public)
+
+    @property
+    def inviter_log(self) -> LogId:
+        return self.bundle.inviter[0]
+
+    @property
+    def inviter_identity(self) -> bytes:
+        return self.bundle.inviter[1].identity
+
+    def device(self, space_keys: dict[int, bytes], epoch: int) -> DeviceKeys:
+        assert self.identity_seed is not None and self.private_key is not None
+        inviter_log, inviter = self.bundle.inviter
+        return DeviceKeys(
+            space=self.bundle.space,
+            sign_seed=self.sign_seed,
+            dh_secret=self.dh_secret,
+            identity_seed=self.identity_seed,
+            identity=self.identity,
+            epoch=epoch,
+            space_keys=dict(space_keys),
+            private_key=self.private_key,
+            local_key=keys.new_key(),
+            settings={"relay": self.bundle.relay, "relay_epoch": epoch},
+            anchors={**self.bundle.trusted, inviter_log: inviter},
+            root=self.root,
+        )
+
+    def finish(
+        self, record: dict[str, Any], *, lock: Lock | None = None, clock: Clock | None = None
+    ) -> Journal:
+        """This device's journal, from the keys the inviter sent after accepting the reply."""
+        if "refused" in record:
+            raise InvalidInvite(
+                f"{self.bundle.inviter_name or 'the inviter'}'s device did not let this device "
+                f"in: {_text(record['refused'])[:300]}; ask for a new invitation"
+            )
+        try:
+            space_keys = _space_keys(record["keys"])
+            epoch = _number(record["epoch"], 1, MAX_EPOCH)
+            if self.bundle.own:
+                seed, private = _sized(record["identity_seed"], 32), _sized(record["private"], 32)
+        except (KeyError, TypeError):
+            raise InvalidInvite("what the inviter sent is damaged") from None
+        if epoch not in space_keys:
+            raise InvalidInvite("what the inviter sent is damaged")
+        if self.bundle.own:
+            if keys.signing_public(seed) != Identity.decode(self.identity).sign_pub:
+                raise InvalidInvite("the identity key sent does not match the identity")
+            self.identity_seed, self.private_key = seed, private
+        if Journal.exists(self.home):
+            raise UserError(f"there is already a journal in {self.home}")
+        device = self.device(space_keys, epoch)
+        own = self.bundle.own
+        return Journal.begin(
+            self.home, device, lock, label=self.label, name=None if own else self.name, now=clock
+        )
+
+    def save(self, lock: Lock | None, extra: dict[str, str]) -> None:
+        """Keep this pending device on disk (a link's joiner finishes at a later sync).
+
+        It is written as a device file under another name, holding a throwaway space key that
+        nothing ever seals with: no journal exists until `finish`, which puts the real keys in."""
+        if self.identity_seed is None:
+            raise UserError("a device of your own joins with a short code, not a link")
+        placeholder = self.device({1: keys.new_key()}, 1)
+        placeholder.settings["joining"] = {
+            "bundle": _bundle_record(self.bundle),
+            "name": self.name or "",
+            "label": self.label,
+            **extra,
+        }
+        from tend.core.fsutil import ensure_private_dir
+
+        ensure_private_dir(self.home)
+        keystore.save(self.home / PENDING_FILE, placeholder, lock)
+
+    @classmethod
+    def load(cls, home: Path, lock: Lock | None) -> tuple[Pending, dict[str, Any]]:
+        device = keystore.load(home / PENDING_FILE, lock)
+        saved = device.settings.get("joining")
+        if not isinstance(saved, dict) or not isinstance(saved.get("bundle"), dict):
+            raise UserError(f"{PENDING_FILE} is damaged; remove it and join again")
+        pending = cls(
+            home=home,
+            bundle=Bundle.parse(saved["bundle"]),
+            sign_seed=device.sign_seed,
+            dh_secret=device.dh_secret,
+            identity=device.identity,
+            identity_seed=device.identity_seed,
+            private_key=device.private_key,
+            root=device.root,
+            name=str(saved.get("name") or "") or None,
+            label=str(saved.get("label") or ""),
+        )
+        return pending, saved
+
+
+def pending_join(home: Path) -> bool:
+    """Whether this home holds a device that joined with a link and waits to be let in."""
+    return (home / PENDING_FILE).exists() and not Journal.exists(home)
+
+
+def _bundle_record(bundle: Bundle) -> dict[str, Any]:
+    return {
+        "space": bundle.space,
+        "inviter": [bundle.inviter[0], bundle.inviter[1].sign_pub, bundle.inviter[1].identity],
+        "name": bundle.inviter_name,
+        "trusted": [[d, a.sign_pub, a.identity] for d, a in bundle.trusted.items()],
+        "relay": bundle.relay,
+        "expires": bundle.expires,
+        "own": bundle.own,
+    }
+
+
 def join(
     home: Path,
     key: bytes,
@@ -331,98 +483,217 @@ def join(
     *,
     name: str | None,
     label: str,
-    lock: Lock | None = None,
     now_ms: int | None = None,
-    clock: Clock | None = None,
-) -> tuple[Journal, bytes]:
-    """Create this device's journal from an invitation; returns it and the sealed reply."""
+) -> tuple[Pending, bytes]:
+    """This device, made from an invitation (nothing written yet); returns it and the sealed
+    reply. It becomes a journal with `Pending.finish`, once the inviter sends the keys."""
     bundle = Bundle.parse(_open(key, sealed_bundle, _BUNDLE))
     now = int(time.time() * 1000) if now_ms is None else now_ms
     if now > bundle.expires:
         raise InvalidInvite("that invitation has expired; ask for a new one")
-    own = bundle.identity_seed is not None
-    if not own and not name:
+    if not bundle.own and not name:
         raise UserError("joining as a partner needs --name")
     if Journal.exists(home):
         raise UserError(f"there is already a journal in {home}")
-    device = _new_device(bundle)
-    journal = Journal.begin(home, device, lock, label=label, name=None if own else name, now=clock)
-    reply = _seal(
-        key,
-        {
-            "sign_pub": device.sign_public,
-            "dh_pub": device.dh_public,
-            "identity": device.identity,
-            "cert": device.cert(),
-            "label": label,
-        },
-        _REPLY,
-    )
-    return journal, reply
+    pending = _new_device(home, bundle, None if bundle.own else name, label)
+    reply: dict[str, Any] = {
+        "sign_pub": pending.sign_public,
+        "dh_pub": pending.dh_public,
+        "identity": pending.identity,
+        "label": label,
+    }
+    if pending.identity_seed is not None:
+        reply["cert"] = keys.sign(
+            pending.identity_seed,
+            cert_message(bundle.space, pending.sign_public, pending.dh_public),
+        )
+    # One's own device has no identity key yet: the inviter certifies it when it accepts.
+    return pending, _seal(key, reply, _REPLY)
 
 
-def _new_device(bundle: Bundle) -> DeviceKeys:
-    if bundle.identity_seed is not None and bundle.private_key is not None:
-        # Another device of the inviter's own person: the same identity, a new device key.
-        identity_seed, private_key = bundle.identity_seed, bundle.private_key
-        identity, root = bundle.inviter[1].identity, None
-        if Identity.decode(identity).sign_pub != keys.signing_public(identity_seed):
-            raise InvalidInvite("the invitation's identity key does not match its identity")
+def _new_device(home: Path, bundle: Bundle, name: str | None, label: str) -> Pending:
+    if bundle.own:
+        # Another device of the inviter's own person: the same identity, a new device key; the
+        # identity key comes with the space keys.
+        identity, seed, private, root = bundle.inviter[1].identity, None, None, None
     else:
         root = keys.new_root()  # kept until the person has seen it once (core/recovery.py)
         person = keys.PersonSecrets.from_root(root)
-        identity_seed, private_key = person.identity_seed, person.private_key
+        seed, private = person.identity_seed, person.private_key
         identity = person.identity().encode()
-    inviter_log, inviter = bundle.inviter
-    return DeviceKeys(
-        space=bundle.space,
+    return Pending(
+        home=home,
+        bundle=bundle,
         sign_seed=keys.new_signing_seed(),
         dh_secret=keys.new_dh_secret(),
-        identity_seed=identity_seed,
         identity=identity,
-        epoch=bundle.epoch,
-        space_keys=bundle.space_keys,
-        private_key=private_key,
-        local_key=keys.new_key(),
-        settings={"relay": bundle.relay, "relay_epoch": bundle.epoch},
-        anchors={**bundle.trusted, inviter_log: inviter},
+        identity_seed=seed,
+        private_key=private,
         root=root,
+        name=name,
+        label=label,
     )
 
 
-def accept(
+# --- the inviter: accepting the reply, then sending the keys -------------------------------------
+
+
+def parse_reply(
     journal: Journal, key: bytes, sealed_reply: bytes, *, own_device: bool | None = None
 ) -> DeviceAdded:
-    """On the inviter: bring the joiner's device in with a signed event, and pin it.
+    """The joiner's device as its reply names it, checked (nothing recorded).
 
-    The reply must carry a certificate its own identity signed; with `own_device` given, it
-    must also be what that invitation allows: this person's identity for an own-device invite,
-    a new person for a partner's.
-    """
+    A partner's reply must carry a certificate its own identity signed; one's own device's
+    reply names this person's identity and is certified here (with `own_device` True only).
+    With `own_device` given, the reply must be what that invitation allows."""
     reply = _open(key, sealed_reply, _REPLY)
+    me = journal.device
     try:
+        mine = reply["identity"] == me.identity
+        cert = reply.get("cert", b"")
+        if mine and own_device and cert == b"":
+            cert = keys.sign(
+                me.identity_seed, cert_message(me.space, reply["sign_pub"], reply["dh_pub"])
+            )
         added = DeviceAdded(
             sign_pub=reply["sign_pub"],
             dh_pub=reply["dh_pub"],
             identity=reply["identity"],
-            cert=reply["cert"],
+            cert=cert,
             label=reply.get("label", ""),
         )
-    except (KeyError, TypeError, ValidationError):
+    except (KeyError, TypeError, ValueError, ValidationError):
         raise InvalidInvite("the reply to the invitation is damaged") from None
-    space = journal.device.space
-    if not cert_valid(added.identity, space, added.sign_pub, added.dh_pub, added.cert):
+    if not cert_valid(added.identity, me.space, added.sign_pub, added.dh_pub, added.cert):
         raise InvalidInvite("the reply is not signed by the identity it names")
-    mine = added.identity == journal.device.identity
     if own_device is not None and mine != own_device:
         raise InvalidInvite("the reply does not match the invitation (wrong person)")
+    return added
+
+
+def admit(
+    journal: Journal,
+    added: DeviceAdded,
+    *,
+    another_person: bool,
+    replacing: PersonId | None = None,
+) -> str | None:
+    """Two by design, checked when the reply is accepted: None if `added` may come in, "hold"
+    if it must wait (the person it replaces still has devices here), else why not, in words.
+
+    A partner's invitation lets in a new person only while the roster (counting everyone with a
+    device not removed, lost or not) would then have at most two people, or with
+    --another-person. One made with --replacing waits until every device of the person it
+    replaces is removed; if that person answered that they are here, it is refused."""
+    me = journal.device
+    if added.identity == me.identity:
+        return None
+    roster = journal.roster()
+    if replacing is not None:
+        still = [d for d in roster.devices_of(replacing) if not roster.removed(d)]
+        if still and replacing not in roster.lost:
+            return "the person it was to replace answered that they are here, so it was not used"
+        if still:
+            return "hold"
+    people = {m.identity for d, m in roster.members.items() if not roster.removed(d)}
+    people |= {me.identity, added.identity}
+    if len(people) > 2 and not another_person:
+        return (
+            "this journal already has two people in it, and the invitation was not made with "
+            "--another-person"
+        )
+    return None
+
+
+def record_added(journal: Journal, added: DeviceAdded) -> DeviceAdded:
+    """Bring the joiner's device in with a signed event, and pin it."""
     journal.record(added)
     journal.device.anchors[added.device] = Anchor(added.sign_pub, added.identity)
     journal.save_device()
     return added
 
 
+def accept(
+    journal: Journal, key: bytes, sealed_reply: bytes, *, own_device: bool | None = None
+) -> DeviceAdded:
+    """On the inviter: check the reply (parse_reply) and bring the joiner's device in."""
+    return record_added(journal, parse_reply(journal, key, sealed_reply, own_device=own_device))
+
+
+def keys_record(journal: Journal, added: DeviceAdded) -> dict[str, Any]:
+    """What the joiner gets once let in: every space key, the epoch, and for one's own device
+    the identity and private-entry keys."""
+    device = journal.device
+    record: dict[str, Any] = {"keys": dict(device.space_keys), "epoch": device.epoch}
+    if added.identity == device.identity:
+        record.update(identity_seed=device.identity_seed, private=device.private_key)
+    return record
+
+
+def seal_keys(session: bytes, record: dict[str, Any]) -> bytes:
+    """A short code's last message (A3), under the session key, inviter to joiner."""
+    return _seal(session, record, _KEYS)
+
+
+def open_keys(session: bytes, sealed: bytes) -> dict[str, Any]:
+    return _open(session, sealed, _KEYS)
+
+
+def _keys_context(space: bytes, joiner_log: bytes) -> bytes:
+    return _KEYS_SEALED + space + joiner_log
+
+
+def seal_keys_to(journal: Journal, added: DeviceAdded, record: dict[str, Any]) -> bytes:
+    """A link's keys: sealed to the joiner's new device, signed by this (the inviting) device."""
+    me = journal.device
+    plain = msgpack.packb(record, use_bin_type=True)
+    context = _keys_context(me.space, added.device)
+    signature = keys.sign(me.sign_seed, _KEYS_SIGNED + context + plain)
+    body = msgpack.packb({"r": plain, "s": signature}, use_bin_type=True)
+    return keys.seal_to(added.dh_pub, body, context)
+
+
+def open_keys_sealed(pending: Pending, sealed: bytes) -> dict[str, Any]:
+    """The keys a link's inviter sent this pending device; InvalidInvite if not theirs."""
+    context = _keys_context(pending.bundle.space, pending.log)
+    damaged = InvalidInvite("what the inviter sent could not be opened (damaged, or not theirs)")
+    try:
+        body = msgpack.unpackb(keys.open_sealed(pending.dh_secret, sealed, context), raw=False)
+        plain, signature = body["r"], body["s"]
+        if not isinstance(plain, bytes) or not isinstance(signature, bytes):
+            raise damaged
+        inviter = pending.bundle.inviter[1].sign_pub
+        if not keys.verify(inviter, _KEYS_SIGNED + context + plain, signature):
+            raise damaged
+        record = msgpack.unpackb(plain, raw=False, strict_map_key=False, max_ext_len=0)
+    except (InvalidEnvelope, ValueError, TypeError, KeyError, msgpack.UnpackException):
+        raise damaged from None
+    if not isinstance(record, dict):
+        raise damaged
+    return record
+
+
 def inviter_public(sealed_bundle: bytes, key: bytes) -> tuple[LogId, bytes]:
     """The inviter's log id and person identity, as the invitation names them."""
     bundle = Bundle.parse(_open(key, sealed_bundle, _BUNDLE))
     return bundle.inviter[0], bundle.inviter[1].identity
+
+
+def pair_directly(
+    host: Journal,
+    home: Path,
+    *,
+    own: bool,
+    name: str | None,
+    label: str = "",
+    relay: str = "",
+    clock: Clock | None = None,
+) -> Journal:
+    """Both sides of a pairing in one process, no relay (tests and benchmarks): invitation,
+    reply, acceptance, keys; returns the joiner's journal."""
+    session = keys.new_key()  # as the PAKE leaves
+    bundle = make_bundle(host, session, own_device=own, relay=relay)
+    pending, reply = join(home, session, bundle, name=name, label=label)
+    added = accept(host, session, reply, own_device=own)
+    sealed = seal_keys(session, keys_record(host, added))
+    return pending.finish(open_keys(session, sealed), clock=clock)

@@ -19,7 +19,10 @@ with the inviter, and the inviter closes the invitation after the first that fai
     session key = HKDF-SHA256(K | X25519(xa, xb), info = "tend/pake/session/v1")
 
 Each side checks the other's confirmation before using anything: a wrong code fails there,
-after one try, on both sides. The ephemeral X25519 secrets are dropped after the exchange, so
+after one try, on both sides. An Inviter answers one joiner message only; a joiner device sends
+B1 at most once per code (sync/pairing_flow.py remembers the codes it tried), so a relay that
+plays one side to the other gets at most one guess on each side:
+two per code, 2 in 2^32. The ephemeral X25519 secrets are dropped after the exchange, so
 even someone who later learns the code (or K) cannot open a recorded invitation: the session key
 needs one of them (forward secrecy).
 """
@@ -30,6 +33,7 @@ import hashlib
 import hmac
 
 from spake2 import SPAKE2_A, SPAKE2_B
+from spake2.ed25519_basic import NotOnCurve
 from spake2.spake2 import SPAKEError
 
 from tend.core import keys
@@ -71,15 +75,22 @@ class Inviter:
     def __init__(self, password: bytes) -> None:
         self._spake = SPAKE2_A(password, idA=ID_INVITER, idB=ID_JOINER)
         self.first: bytes = self._spake.start()
+        self._answered = False
 
     def answer(self, message: bytes) -> tuple[bytes, bytes]:
-        """(the prefix of A2, the session key); WrongCode if the joiner's code is not ours."""
+        """(the prefix of A2, the session key); WrongCode if the joiner's code is not ours.
+
+        One answer per invitation: any second call is WrongCode, right code or not (each
+        call would be one more online guess)."""
+        if self._answered:
+            raise WrongCode
+        self._answered = True
         if not isinstance(message, bytes) or len(message) != JOINER_MESSAGE:
             raise WrongCode
         b, xb, confirm = message[:PAKE_MESSAGE], message[PAKE_MESSAGE:-MAC], message[-MAC:]
         try:
             pake_key = self._spake.finish(b)
-        except (SPAKEError, ValueError):
+        except (SPAKEError, NotOnCurve, ValueError):
             raise WrongCode from None
         if not hmac.compare_digest(confirm, _mac(pake_key, b"tend/pake/joiner", self.first, b, xb)):
             raise WrongCode
@@ -99,7 +110,7 @@ class Joiner:
         b = spake.start()
         try:
             self._key = spake.finish(first)
-        except (SPAKEError, ValueError):
+        except (SPAKEError, NotOnCurve, ValueError):
             raise WrongCode from None
         self._secret = keys.new_dh_secret()
         xb = keys.dh_public(self._secret)

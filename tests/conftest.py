@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -154,11 +153,9 @@ def invite(host: Journal, home: Path, *, own: bool, name: str | None, label: str
     """Bring a new device into `host`'s journal through a real invitation (no relay needed)."""
     from tend.core import pairing
 
-    code_keys = secrets.token_bytes(32)  # a session key, as the PAKE leaves
-    bundle = pairing.make_bundle(host, code_keys, own_device=own, relay="http://127.0.0.1:1")
-    joined, reply = pairing.join(home, code_keys, bundle, name=name, label=label or home.name)
-    pairing.accept(host, code_keys, reply, own_device=own)
-    return joined
+    return pairing.pair_directly(
+        host, home, own=own, name=name, label=label or home.name, relay="http://127.0.0.1:1"
+    )
 
 
 def entries_of(journal: Journal) -> list[bytes]:

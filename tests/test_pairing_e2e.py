@@ -145,8 +145,9 @@ def test_a_link_is_used_later_once_and_the_inviter_completes_at_its_next_sync(
 
     done = sam.ok("sync")
     assert "A device joined with your link" in done
+    alex.ok("sync")  # let in now: the keys came, and its first entries (its name) go up
+    sam.ok("sync")
     assert "not yet compared in person" in next(x for x in _device_lines(sam) if "Alex" in x)
-    alex.ok("sync")
     notes = [p["checkin"] for p in alex.json("today")["people"] if p.get("checkin")]
     assert any(n["fields"].get("note") == "written before Alex joined" for n in notes)
     assert alex.ok("verify").startswith("All ")
@@ -247,8 +248,8 @@ def test_restoring_from_the_phrase_brings_back_everything_as_the_same_person(
     )
     assert restored.returncode == 0, restored.stderr
     assert "Welcome back, Sam" in restored.stdout
-    assert old_id[:8] in restored.stdout  # the lost laptop, listed to be removed
-    assert new.json("devices", "list")["epoch"] == epoch
+    assert "were retired" in restored.stdout and old_id[:8] in restored.stdout
+    assert "safety code" in restored.stdout  # Alex, to compare in person
     today = new.json("today")
     mine = next(p for p in today["people"] if p["name"] == "Sam")
     assert mine["checkin"]["fields"]["note"] == "only for me"  # private, and readable again
@@ -257,9 +258,10 @@ def test_restoring_from_the_phrase_brings_back_everything_as_the_same_person(
         for m in new.json("week")["milestones"]
     )
 
-    # The lost laptop is removed by its own person, in one command; the partner sees the same
-    # Sam with a new device, never a third person, and syncs with exit 0 and one line about it.
-    new.ok("devices", "remove", old_id)
+    # The restore retired the lost laptop (whoever holds it now reads nothing new); the partner
+    # sees the same Sam with a new device, never a third person, and syncs with exit 0 and one
+    # line about it.
+    assert new.json("devices", "list")["epoch"] == epoch + 1
     synced = alex("sync")
     assert synced.returncode == 0, synced.stderr
     assert synced.stderr.count("removed") <= 1
@@ -270,6 +272,10 @@ def test_restoring_from_the_phrase_brings_back_everything_as_the_same_person(
     for cli in (alex, new):
         assert cli.ok("verify").startswith("All ")
     assert alex("sync").stderr.count("A device was removed") == 0  # said once, not every time
+    # A device that joins after the removals syncs the whole history with exit 0 too.
+    phone = TendCLI(tmp_path / "sam-phone")
+    pair(new, phone, relay, "--own-device", name=None)
+    assert phone.ok("verify").startswith("All ")
 
 
 def test_a_wrong_phrase_is_refused_in_one_line_and_makes_no_journal(
@@ -309,16 +315,18 @@ def test_without_phrase_or_device_the_partner_invites_a_new_identity_and_either_
     assert link
     new = TendCLI(tmp_path / "alex-new")
     new.ok("join", link.group(1), "--name", "Alex")
-    sam.ok("sync")
+    held = sam("sync")  # the newcomer waits until the old devices are removed
+    assert held.returncode == 0 and "once every old device" in held.stderr, held.stderr
+    line = next(x for x in _device_lines(sam) if x.startswith(old_id[:8]))
+    assert "lost" in line
+    sam.ok("devices", "remove", old_id)
+    synced = sam("sync")
+    assert synced.returncode == 0, synced.stderr
+    assert "A device joined with your link" in synced.stdout
     new.ok("sync")
     for cli in (sam, new):
         line = next(x for x in _device_lines(cli) if x.startswith(old_id[:8]))
-        assert "lost" in line
-    new.ok("devices", "remove", old_id)
-    synced = sam("sync")
-    assert synced.returncode == 0, synced.stderr
-    line = next(x for x in _device_lines(sam) if x.startswith(old_id[:8]))
-    assert "removed" in line
+        assert "removed" in line
     # The old history stays, as history.
     assert any("for the walk" in str(g) for g in sam.json("week")["gratitude"])
     assert sam.ok("verify").startswith("All ")

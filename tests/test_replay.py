@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from pathlib import Path
 
 from tend.core import pairing, projections
@@ -38,12 +37,9 @@ def test_replay_at_a_moment_ignores_entries_that_arrived_later_even_older_ones(
     monday = dt.datetime(2026, 3, 9, 8, 0, tzinfo=dt.UTC)
     sam_clock, alex_clock = Clock(monday), Clock(monday)
     sam = Journal.create(tmp_path / "sam", "Sam", now=sam_clock)
-    keys = secrets.token_bytes(32)  # a session key, as the PAKE leaves
-    bundle = pairing.make_bundle(sam, keys, own_device=False, relay="")
-    alex, reply = pairing.join(
-        tmp_path / "alex", keys, bundle, name="Alex", label="", clock=alex_clock
+    alex = pairing.pair_directly(
+        sam, tmp_path / "alex", own=False, name="Alex", label="", clock=alex_clock
     )
-    pairing.accept(sam, keys, reply)
     ingest(sam, [s.entry for s in alex.store.since(0)])
 
     sam.record(CheckIn(day="rest", energy=3))

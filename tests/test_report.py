@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import secrets
 import shutil
 import stat
 import subprocess
@@ -71,10 +70,9 @@ def robin(tmp_path: Path) -> Path:
 def couple(tmp_path: Path) -> Iterator[tuple[Journal, Journal]]:
     """Sam's journal and Alex's, paired through a real invitation (as in test_ingest.py)."""
     sam = Journal.create(tmp_path / "sam", "Sam")
-    invite = secrets.token_bytes(32)  # a session key, as the PAKE leaves
-    bundle = pairing.make_bundle(sam, invite, own_device=False, relay="http://127.0.0.1:1")
-    alex, reply = pairing.join(tmp_path / "alex", invite, bundle, name="Alex", label="phone")
-    pairing.accept(sam, invite, reply)
+    alex = pairing.pair_directly(
+        sam, tmp_path / "alex", own=False, name="Alex", label="phone", relay="http://127.0.0.1:1"
+    )
     yield sam, alex
     sam.close()
     alex.close()

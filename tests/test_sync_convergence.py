@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import secrets
 import tempfile
 from pathlib import Path
 
@@ -38,18 +37,15 @@ def devices(folder: Path, count: int) -> list[Journal]:
     out = [sam]
     for n in range(1, count):
         host = out[0] if n != 3 else out[1]
-        keys = secrets.token_bytes(32)  # a session key, as the PAKE leaves
         own = n >= 2
-        bundle = pairing.make_bundle(host, keys, own_device=own, relay="")
-        joined, reply = pairing.join(
+        joined = pairing.pair_directly(
+            host,
             folder / f"d{n}",
-            keys,
-            bundle,
+            own=own,
             name=None if own else "Alex",
             label=f"d{n}",
             clock=Clock(n),
         )
-        pairing.accept(host, keys, reply)
         out.append(joined)
     return out
 
