@@ -33,17 +33,18 @@ def new_lock(home: Path, *, context: tuple[str, ...] = ()) -> Lock:
     return lock
 
 
-def open_lock(home: Path) -> Lock | None:
-    """The lock for this journal's device file, or None if it has no passphrase or none can be
-    had without waiting (then opening it says how to give one)."""
+def open_lock(home: Path, file: str | None = None) -> Lock | None:
+    """The lock for this journal's device file (or `file` in the home, e.g. a link joiner's
+    pending device), or None if it has no passphrase or none can be had without waiting (then
+    opening it says how to give one)."""
     from tend.cli import unlock_agent
     from tend.core import keystore
 
-    path = home / keystore.FILE_NAME
+    path = home / (file or keystore.FILE_NAME)
     if not (path.exists() and keystore.is_wrapped(path)):
         return None
-    held = unlock_agent.held_lock(home)
-    if held is not None and held.salt == keystore.salt_and_cost(path)[0]:
+    held = _from_agent(path, unlock_agent.held_lock(home))
+    if held is not None:
         return held
     typed = os.environ.get(ENV)
     if typed:
@@ -53,6 +54,30 @@ def open_lock(home: Path) -> Lock | None:
     lock = keystore.unlock(path, click.prompt("Passphrase", hide_input=True))
     keystore.load(path, lock)  # a wrong one is said now and never handed to the agent
     _hand_to_agent(home, lock)
+    return lock
+
+
+def _from_agent(path: Path, held: Lock | None) -> Lock | None:
+    """The lock for this file from what the agent holds, or None (then the passphrase is
+    asked for, or taken from TEND_PASSPHRASE).
+
+    Only the agent's key is taken, and only if it opens the file; the salt and cost always
+    come from the file itself (within bounds, core/passphrase.py), never from the agent, so a
+    re-save can never write a cost the passphrase was not stretched with. An agent of another
+    file (another salt), a fake one, or one whose key does not open the file is not used."""
+    from tend.core import keystore
+    from tend.core.errors import TendError
+
+    if held is None:
+        return None
+    salt, cost = keystore.salt_and_cost(path)
+    if held.salt != salt:
+        return None
+    lock = held if held.cost == cost else Lock(salt, cost, held.key)
+    try:
+        keystore.load(path, lock)
+    except TendError:
+        return None
     return lock
 
 

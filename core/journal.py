@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,7 @@ from tend.core.errors import (
     ChainError,
     CorruptStore,
     InvalidEnvelope,
+    MalformedRecord,
     NotInitialised,
     UnreadableEntry,
 )
@@ -154,7 +157,12 @@ class Journal:
         if name:
             journal.record(PersonNamed(person=device.person, name=name))
         # The device file is written last: a crash before this leaves no half-made journal.
-        keystore.save(home / keystore.FILE_NAME, device, lock)
+        # Its binding goes into journal.db first, so the file is this journal's from the start.
+        path = home / keystore.FILE_NAME
+        prepared = keystore.prepare(path, device, lock)
+        with _device_file_lock(home):
+            _write_bindings(journal.store, [prepared.binding])
+            keystore.write(path, prepared)
         return journal
 
     @classmethod
@@ -162,8 +170,15 @@ class Journal:
         path = home / keystore.FILE_NAME
         if not path.exists():
             raise NotInitialised(f"no journal in {home} yet; start one with: tend init --name NAME")
-        device = keystore.load(path, lock)
-        journal = cls(home, device, SqliteLogStore(home / DB_NAME), now)
+        with _device_file_lock(home, shared=True):  # never half-way through a save
+            device, binding = keystore.open_file(path, lock)
+            store = SqliteLogStore(home / DB_NAME)
+            try:
+                _check_binding(store, binding)
+            except BaseException:
+                store.close()
+                raise
+        journal = cls(home, device, store, now)
         journal.lock = lock  # kept to re-save the device file (settings, rotations) unasked
         return journal
 
@@ -456,15 +471,30 @@ class Journal:
         """Hold a space key epoch (saved at once); with `write`, also write under it if newest.
 
         Only a rotation signed by a device on the roster may set `write`; a key whose signer
-        this device cannot check yet is used to read and to reconnect, never to seal.
+        this device cannot check yet is used to read and to reconnect, never to seal. The key
+        of an epoch this device may have written under is never replaced.
         """
+        held = self.device.space_keys.get(epoch)
+        if held is not None and held != key and epoch <= self.device.epoch:
+            raise MalformedRecord(f"a second, different key for epoch {epoch} was not adopted")
         self.device.space_keys[epoch] = key
         if write:
             self.device.epoch = max(self.device.epoch, epoch)
         self.save_device()
 
     def save_device(self) -> None:
-        keystore.save(self.home / keystore.FILE_NAME, self.device, self.lock)
+        """Re-write the device file, and its binding in journal.db.
+
+        The new binding is added before the file is replaced and the old one dropped after, so
+        whatever a crash leaves on disk, journal.db accepts the device file that is there."""
+        path = self.home / keystore.FILE_NAME
+        prepared = keystore.prepare(path, self.device, self.lock)
+        with _device_file_lock(self.home):
+            held = _read_bindings(self.store) or []
+            if prepared.binding not in held:
+                _write_bindings(self.store, [*held[-(MAX_BINDINGS - 1) :], prepared.binding])
+            keystore.write(path, prepared)
+            _write_bindings(self.store, [prepared.binding])
 
     def open_private(self, sealed: Sealed) -> bytes | None:
         try:
@@ -479,6 +509,93 @@ class Journal:
 
     def log_id(self) -> LogId:
         return self.device.log
+
+
+# --- the device file's binding to this journal ---------------------------------------------------
+#
+# journal.db records the binding (core/keystore.py) of the one device file that is this
+# journal's: a device file planted in the home, with keys, a passphrase or no passphrase of
+# someone else's choosing, is refused at open, before anything is read or written with it.
+
+BINDING_META = "device-file"
+MAX_BINDINGS = 4  # the file in place, and the one a save is writing (a crash may leave both)
+_NOT_OURS = (
+    f"{keystore.FILE_NAME} does not belong to this journal ({DB_NAME} records another device "
+    "file): it was replaced; put back this journal's own device file"
+)
+
+
+def _read_bindings(store: LogStore) -> list[keystore.Binding] | None:
+    """The bindings journal.db accepts, or None when it records none (or a damaged record)."""
+    import msgpack
+
+    raw = store.meta(BINDING_META)
+    if raw is None:
+        return None
+    try:
+        found = msgpack.unpackb(raw, raw=False)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return None
+    if not (isinstance(found, list) and 0 < len(found) <= MAX_BINDINGS):
+        return None
+    out = []
+    for pair in found:
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and isinstance(pair[0], bool)
+            and isinstance(pair[1], bytes)
+            and len(pair[1]) == 32
+        ):
+            return None
+        out.append(keystore.Binding(pair[0], pair[1]))
+    return out
+
+
+def _write_bindings(store: LogStore, bindings: list[keystore.Binding]) -> None:
+    import msgpack
+
+    packed = msgpack.packb([[b.locked, b.mac] for b in bindings], use_bin_type=True)
+    store.replace_meta(BINDING_META, packed)
+
+
+def _check_binding(store: LogStore, binding: keystore.Binding) -> None:
+    """Refuse a device file journal.db does not record as its own.
+
+    Every journal records its binding when it begins, so a missing or damaged record is no
+    journal tend made, or one someone altered: nothing is bound after the fact (an older copy
+    of the device file, from before a passphrase was added, must not find its way back in)."""
+    held = _read_bindings(store)
+    if held is None:
+        raise CorruptStore(
+            "journal.db records no device file of its own (it is damaged or was altered): "
+            "nothing was opened"
+        )
+    if binding in held:
+        return
+    if any(b.locked for b in held) and not binding.locked:
+        raise CorruptStore(
+            f"{keystore.FILE_NAME} has no passphrase, but this journal's device file has "
+            "one: it was replaced; put back this journal's own device file"
+        )
+    raise CorruptStore(_NOT_OURS)
+
+
+@contextmanager
+def _device_file_lock(home: Path, *, shared: bool = False) -> Iterator[None]:
+    """Serialise saves of the device file (and opens, which read it and its binding) between
+    tend processes: an advisory lock on the home folder itself, where the system has one."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks here: each write is still atomic on its own
+        yield
+        return
+    fd = os.open(home, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _parses(raw: bytes) -> bool:

@@ -174,8 +174,43 @@ def _anchors(value: object) -> dict[LogId, Anchor]:
     return out
 
 
-def save(path: Path, device: DeviceKeys, lock: passphrase.Lock | None = None) -> None:
-    """Write the device file, sealed under `lock` when the device has a passphrase."""
+@dataclass(frozen=True)
+class Binding:
+    """What a journal's database records of its device file (core/journal.py): a MAC over the
+    file's secret content and its wrapping, under a key only that content holds. A device file
+    planted in the home (another device's keys, another passphrase, or none) does not match."""
+
+    locked: bool
+    mac: bytes
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A device file ready to be written, and the binding it will have once it is."""
+
+    raw: bytes
+    binding: Binding
+
+
+_BINDING_LABEL = b"device-file-binding/v1"
+
+
+def _binding(local_key: bytes, outer: dict[str, Any], body: bytes) -> Binding:
+    """The binding of a device file: its wrapping (none, or Argon2id with this salt and cost)
+    and its plaintext body, MACed under a subkey of the body's own local key."""
+    locked = outer.get("wrap") == WRAP
+    wrapping = [WRAP, outer["salt"], outer["cost"]] if locked else ["none"]
+    message = msgpack.packb([_BINDING_LABEL, wrapping, body], use_bin_type=True)
+    key = keys.derive(local_key, _BINDING_LABEL)
+    return Binding(locked, hmac.new(key, message, hashlib.sha256).digest())
+
+
+def prepare(path: Path, device: DeviceKeys, lock: passphrase.Lock | None = None) -> Prepared:
+    """The device file `save` would write at `path`, sealed under `lock` when it has one.
+
+    A lock with the salt of the file already at `path` must also have its cost: a salt is made
+    fresh for every new passphrase, so the same salt with another cost is no lock of this file
+    (an agent's, say), and writing its cost would leave a file the passphrase no longer opens."""
     record = _to_record(device)
     try:
         _from_record(record)  # never write a file that load would refuse
@@ -184,6 +219,15 @@ def save(path: Path, device: DeviceKeys, lock: passphrase.Lock | None = None) ->
     body: bytes = msgpack.packb(record, use_bin_type=True)
     outer: dict[str, Any] = {"tend": "device", "v": VERSION}
     if lock is not None:
+        lock.cost.check()
+        if len(lock.salt) != passphrase.SALT_LEN or len(lock.key) != passphrase.KEY_LEN:
+            raise CorruptStore("refusing to save a device file under a damaged lock")
+        on_disk = _wrapping_on_disk(path)
+        if on_disk is not None and on_disk[0] == lock.salt and on_disk[1] != lock.cost:
+            raise CorruptStore(
+                f"refusing to save {path.name} with a passphrase cost its passphrase was not "
+                "stretched with"
+            )
         outer.update(
             wrap=WRAP,
             salt=lock.salt,
@@ -194,7 +238,31 @@ def save(path: Path, device: DeviceKeys, lock: passphrase.Lock | None = None) ->
         # A checksum, so a damaged file is refused rather than used with a wrong key (which
         # would seal new entries that nothing can ever open).
         outer.update(wrap="none", body=body, sum=hashlib.sha256(body).digest())
-    write_private_atomic(path, msgpack.packb(outer, use_bin_type=True))
+    raw: bytes = msgpack.packb(outer, use_bin_type=True)
+    return Prepared(raw, _binding(device.local_key, outer, body))
+
+
+def write(path: Path, prepared: Prepared) -> None:
+    write_private_atomic(path, prepared.raw)
+
+
+def save(path: Path, device: DeviceKeys, lock: passphrase.Lock | None = None) -> Binding:
+    """Write the device file, sealed under `lock` when the device has a passphrase.
+
+    A journal saves through Journal.save_device, which also records the binding."""
+    prepared = prepare(path, device, lock)
+    write(path, prepared)
+    return prepared.binding
+
+
+def _wrapping_on_disk(path: Path) -> tuple[bytes, passphrase.Cost] | None:
+    """The salt and cost of the wrapped file at `path`, if there is a readable one."""
+    try:
+        if not path.exists() or not is_wrapped(path):
+            return None
+        return salt_and_cost(path)
+    except (CorruptStore, OSError):
+        return None  # nothing readable to keep: the new file is the whole truth
 
 
 WRAP = "argon2id"
@@ -216,9 +284,10 @@ def _read_outer(path: Path) -> dict[str, Any]:
     return outer
 
 
-def salt_and_cost(path: Path) -> tuple[bytes, passphrase.Cost]:
+def salt_and_cost(path: Path, outer: dict[str, Any] | None = None) -> tuple[bytes, passphrase.Cost]:
     """What a passphrase for this file is stretched with, read before anyone is asked."""
-    outer = _read_outer(path)
+    if outer is None:
+        outer = _read_outer(path)
     salt, cost = outer.get("salt"), outer.get("cost")
     if not (
         isinstance(salt, bytes)
@@ -240,20 +309,29 @@ def unlock(path: Path, secret: str) -> passphrase.Lock:
 
 
 def load(path: Path, lock: passphrase.Lock | None = None) -> DeviceKeys:
+    return open_file(path, lock)[0]
+
+
+def open_file(path: Path, lock: passphrase.Lock | None = None) -> tuple[DeviceKeys, Binding]:
+    """The device keys in the file at `path`, and the file's binding (see `Binding`)."""
     outer = _read_outer(path)
     body = outer.get("body")
     if not isinstance(body, bytes):
         raise CorruptStore(f"{path.name} is damaged")
+    plain = body
     if outer.get("wrap") == WRAP:
         if lock is None:
             raise WrongPassphrase(
                 "this journal is locked with a passphrase; run from a terminal to be asked "
                 "(or, in a script, set TEND_PASSPHRASE)"
             )
-        if lock.salt != outer.get("salt"):
+        salt, cost = salt_and_cost(path, outer)  # bounds checked here too, whoever asks
+        if lock.salt != salt or lock.cost != cost:
+            # Only the key opens the file, but the salt and cost are written back with it: a
+            # lock that names others is not this file's, and must not be saved over it.
             raise WrongPassphrase("that unlock is for another device file")
         try:
-            body = envelope.open_envelope(lock.key, body, _AAD)
+            plain = envelope.open_envelope(lock.key, body, _AAD)
         except InvalidEnvelope:
             raise WrongPassphrase("that passphrase does not open this journal") from None
     else:
@@ -265,6 +343,7 @@ def load(path: Path, lock: passphrase.Lock | None = None) -> DeviceKeys:
         ):
             raise CorruptStore(f"{path.name} is damaged (its checksum does not match)")
     try:
-        return _from_record(msgpack.unpackb(body, raw=False, strict_map_key=False))
+        device = _from_record(msgpack.unpackb(plain, raw=False, strict_map_key=False))
     except (KeyError, TypeError, ValueError, msgpack.UnpackException) as e:
         raise CorruptStore(f"{path.name} is damaged") from e
+    return device, _binding(device.local_key, outer, plain)
