@@ -13,6 +13,7 @@ from tend.cli.text import safe
 from tend.core.errors import UserError
 
 if TYPE_CHECKING:
+    from tend.core.ids import LogId
     from tend.core.journal import Journal
 
 pass_app = click.make_pass_decorator(App)
@@ -105,24 +106,46 @@ def recovery_restore(
     journal = phrases.restore(app.home, person, found, relay=relay, label=label, lock=lock)
     report = asyncio.run(client.sync_once(journal, relay))
     journal.restoring = None
+    retired = phrases.retire_other_devices(journal)
+    if retired:
+        asyncio.run(client.sync_once(journal, relay))  # the others learn it now, not later
     name = projections.names(journal.items()).get(journal.device.person, "you")
     click.echo(f"Welcome back, {safe(name)}: {report.downloaded} entries restored from the relay.")
     if name_check and name_check.strip().lower() != name.strip().lower():
         click.echo(
             f"Note: the journal knows you as {safe(name)}, not {safe(name_check)}.", err=True
         )
-    _list_own_devices(journal)
+    _say_retired(journal, retired)
+    _say_who_else(journal)
 
 
-def _list_own_devices(journal: Journal) -> None:
+def _say_retired(journal: Journal, retired: list[LogId]) -> None:
+    if not retired:
+        return
     roster = journal.roster()
-    mine = [
-        (d, m)
-        for d, m in roster.members.items()
-        if m.person == journal.device.person and d != journal.device.log and not roster.removed(d)
-    ]
-    if mine:
-        click.echo("Your other devices, which still hold the journal's key:")
-        for device, member in mine:
-            click.echo(f"  {device.hex()[:8]}  {safe(member.label) or '(no label)'}")
-        click.echo("Remove a lost one with: tend devices remove ID")
+    click.echo("Your other devices were retired, so a lost one can read nothing new:")
+    for device in retired:
+        member = roster.members.get(device)
+        label = safe(member.label) if member and member.label else "(no label)"
+        click.echo(f"  {device.hex()[:8]}  {label}")
+    click.echo("If you still have one of them, bring it back with: tend invite --own-device")
+
+
+def _say_who_else(journal: Journal) -> None:
+    """Who else is in the journal, with the safety code to compare with each in person."""
+    from tend.core import lost, pairing, projections
+    from tend.core.identity import person_of
+
+    people = lost.people_present(journal)
+    names = projections.names(journal.items())
+    for identity in people:
+        person = person_of(identity)
+        code = pairing.safety_code(journal.device.space, journal.device.identity, identity)
+        click.echo(f"In the journal with you: {safe(names.get(person, 'your partner'))}.")
+        click.echo(f"  Compare this safety code with them in person: {code}")
+    if len(people) > 1:
+        click.echo(
+            "More than one other person is in this journal: if you did not expect that, look "
+            "at tend devices before you write anything.",
+            err=True,
+        )

@@ -9,7 +9,8 @@ A device restored from a recovery phrase knows only the phrase. From it come the
 
 Under it the relay keeps one blob, sealed to the person's recovery X25519 key (which only the
 phrase holds): the space id, every space key epoch, and the devices the person's devices trust
-(core/recovery.py writes and reads it). Each of the person's devices replaces the blob when
+(core/recovery.py writes and reads it; inside the seal the record is signed by the identity
+key, since anyone can seal to a public key). Each of the person's devices replaces the blob when
 what it holds changes (a new epoch, a new member). The relay lets a blob be written only with a
 signature by the identity key the locator derives from:
 

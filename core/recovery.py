@@ -36,11 +36,15 @@ from tend.core.identity import IDENTITY_LEN, Identity, recovery_message
 from tend.core.ids import LogId, SpaceId
 from tend.core.journal import Clock, Journal
 from tend.core.keystore import Anchor, DeviceKeys
+from tend.core.logsig import verify
 from tend.core.passphrase import Lock
 from tend.core.rotation_record import MAX_EPOCH
 
 PHRASE_WORDS = 24
 _ESCROW_CONTEXT = b"tend/escrow-sealed/v1"
+# Inside the seal the record is signed by the identity key: the seal is to a public key, which
+# anyone (the relay too) can seal to, so the seal alone says nothing about who wrote it.
+_RECORD_LABEL = b"tend/escrow-record/v1"
 
 
 class InvalidPhrase(UserError):
@@ -127,7 +131,9 @@ def escrow_write(journal: Journal) -> tuple[bytes, bytes, bytes, bytes]:
     """(locator, identity record, sealed blob, signature): what the relay is given."""
     device = journal.device
     locator = escrow.locator_of(device.identity)
-    plaintext = msgpack.packb(_record(journal), use_bin_type=True)
+    record = msgpack.packb(_record(journal), use_bin_type=True)
+    signed = keys.sign(device.identity_seed, _RECORD_LABEL + locator + record)
+    plaintext = msgpack.packb([record, signed], use_bin_type=True)
     recipient = Identity.decode(device.identity).recovery_dh_pub
     blob = keys.seal_to(recipient, plaintext, _ESCROW_CONTEXT + locator)
     signature = keys.sign(device.identity_seed, escrow.signing_input(locator, blob))
@@ -135,11 +141,21 @@ def escrow_write(journal: Journal) -> tuple[bytes, bytes, bytes, bytes]:
 
 
 def open_escrow(person: keys.PersonSecrets, blob: bytes) -> Escrow:
-    locator = escrow.locator_of(person.identity().encode())
+    """The escrow, opened with the phrase's keys and checked to be signed by its identity."""
+    identity = person.identity()
+    locator = escrow.locator_of(identity.encode())
     try:
         plaintext = keys.open_sealed(person.recovery_dh_secret, blob, _ESCROW_CONTEXT + locator)
-        record = msgpack.unpackb(plaintext, raw=False, strict_map_key=False, max_ext_len=0)
-        return _escrow(record)
+        record, signed = msgpack.unpackb(plaintext, raw=False, max_ext_len=0)
+        if not isinstance(record, bytes) or not verify(
+            identity.sign_pub, _RECORD_LABEL + locator + record, signed
+        ):
+            raise UserError(
+                "the relay's recovery record for you is not signed by you: it was not written "
+                "by one of your devices, so nothing was restored from it"
+            )
+        fields = msgpack.unpackb(record, raw=False, strict_map_key=False, max_ext_len=0)
+        return _escrow(fields)
     except (InvalidEnvelope, ValueError, TypeError, KeyError, msgpack.UnpackException):
         raise UserError("the relay's recovery record for you could not be opened") from None
 
@@ -215,3 +231,21 @@ def restore(
     journal = Journal.begin(home, device, lock, label=label, name=None, recovery=proof, now=now)
     journal.restoring = person.recovery_dh_secret  # in memory, for following rotations
     return journal
+
+
+def retire_other_devices(journal: Journal) -> list[LogId]:
+    """Take every other device of this person off the roster, in one rotation.
+
+    A restore is what a person does when their devices are gone, and a device that is gone may
+    be in someone else's hands: it holds the identity key, so whatever it wrote (the escrow
+    included) is as good as the person's own. Retiring all of them at once, with a new key
+    sealed only to those who stay, shuts every such device out in the same step. A device the
+    person still has joins again with `tend invite --own-device`."""
+    from tend.core import rotation
+
+    roster = journal.roster()
+    me = journal.device
+    others = [d for d in roster.active() if roster.members[d].person == me.person and d != me.log]
+    if others:
+        rotation.remove_devices(journal, others)
+    return others

@@ -335,6 +335,7 @@ def build(
     so the rounds end after at most one per removal, whatever the facts: a crafted chain of
     removals can neither make the result flip nor keep the loop going."""
     claims = _claims(space, facts)
+    anchors = {log: a for log, a in anchors.items() if _anchor_holds(log, a, claims, hash_at)}
     adds: dict[LogId, list[Fact]] = {}
     for fact in sorted(facts, key=lambda f: f.order):
         if isinstance(fact.body, DeviceAdded) and fact.body.device != fact.writer:
@@ -411,6 +412,19 @@ def _grow(
                 members[device] = _member(own, members[writer].person)
                 waiting.append(device)
     return members
+
+
+def _anchor_holds(
+    log: LogId, anchor: Anchor, claims: Mapping[LogId, DeviceAdded], hash_at: HashAt
+) -> bool:
+    """Whether a pinned device is what it was pinned as: its log's first entry is its own claim,
+    certified by the identity pinned with it. (Until its log arrives there is nothing it could
+    have written.) A pin is a promise about a key, and a pin from an escrow is the word of
+    anyone who held the identity key, a thief too: a device nobody certified counts for no one."""
+    claim = claims.get(log)
+    if claim is None:
+        return hash_at(log, 1) is None
+    return claim.sign_pub == anchor.sign_pub and claim.identity == anchor.identity
 
 
 def _anchored(log: LogId, anchor: Anchor, claim: DeviceAdded | None) -> Member:

@@ -98,6 +98,7 @@ class Couple:
 
 def make_couple(sam: Journal) -> Couple:
     alex = Journal(sam.home, partner_keys(sam.device), MemoryLogStore())
+    record(alex, at(SUN, 12, 29), alex.own_claim())  # every log begins with its own claim
     record(alex, at(SUN, 12, 30), PersonNamed(person=alex.device.person, name="Alex"))
     return Couple(sam, alex)
 
@@ -111,6 +112,7 @@ def in_memory_couple() -> Couple:
     space = new_space_id()
     keys_: DeviceKeys = new_person_device(space)
     sam = Journal(Path("unused"), keys_, MemoryLogStore())
+    record(sam, at(SUN, 11, 59), sam.own_claim())
     record(sam, at(SUN, 12), PersonNamed(person=keys_.person, name="Sam"))
     return make_couple(sam)
 
@@ -420,7 +422,7 @@ def test_timeline_lists_every_visible_event_in_merge_order(
     items = couple.items()
     first_days = [decode_event(i.raw) for i in items if i.local_date == SUN.isoformat()]
 
-    assert [e.type for e in first_days] == ["device.added", "person.named", "person.named"]
+    assert [e.type for e in first_days] == ["device.added", "person.named"] * 2
     assert timeline(items) == [
         *first_days,
         ev["mon"],

@@ -130,6 +130,7 @@ def build_story(home: Path) -> Story:
     clock = Clock(on("2025-02-27"))
     sam = Journal.create(home, "Sam", now=clock)
     alex = Journal(home, partner_keys(sam.device), MemoryLogStore(), now=clock)
+    alex.record(alex.own_claim())  # every log begins with its own claim
     sam.save_device()  # with Alex pinned, as pairing leaves it
     story = Story(home, sam.device.person, alex.device.person)
     ids = story.ids
@@ -469,6 +470,8 @@ def test_period_items_never_changes_a_period_whatever_was_recorded(
     keys_sam: DeviceKeys = new_person_device(new_space_id())
     sam = Journal(Path("unused"), keys_sam, MemoryLogStore(), now=clock)
     alex = Journal(Path("unused"), partner_keys(keys_sam), MemoryLogStore(), now=clock)
+    for journal in (sam, alex):
+        journal.record(journal.own_claim())  # every log begins with its own claim
     sam.record(PersonNamed(person=keys_sam.person, name="Sam"))
     alex.record(PersonNamed(person=alex.device.person, name="Alex"))
     goal = sam.record(lambda g: GoalSet(goal=g, title="walk")).id
