@@ -56,6 +56,7 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
         runs,
         journal.store.hash_at,
         current=journal.roster(),
+        acked=journal.acked,
     )
     _sort_refusals(settled, report)
     report.pending = [raw for raws in settled.pending.values() for raw in raws]

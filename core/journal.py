@@ -91,6 +91,7 @@ class Journal:
         self._items: list[Item] | None = None
         self._membership: list[Item] = []
         self._opened: dict[bytes, Item] = {}
+        self._acked: dict[tuple[LogId, int], dict[LogId, int]] = {}  # see acked()
         self._roster: tuple[tuple[int, int], trust.Roster] | None = None
         self._visible: tuple[tuple[int, int], list[Item]] | None = None
         self._log_keys: dict[LogId, bytes] = {}
@@ -393,10 +394,40 @@ class Journal:
         key = (len(membership), len(self.device.anchors))
         if self._roster is None or self._roster[0] != key:
             built = trust.build(
-                self.device.space, self.device.trust_anchors(), self.facts(), self.store.hash_at
+                self.device.space,
+                self.device.trust_anchors(),
+                self.facts(),
+                self.store.hash_at,
+                self.acked,
             )
             self._roster = (key, built)
         return self._roster[1]
+
+    def acked(self, log: LogId, seq: int, target: LogId) -> int:
+        """The highest seq of `target` that `log`'s entries up to `seq` signed as seen. Asked
+        only about removals of a lost person's device (rare), and a log's prefix never changes,
+        so each answer is worked out once."""
+        key = (log, seq)
+        found = self._acked.get(key)
+        if found is None:
+            found, whole = self._seen_in_prefix(log, seq)
+            if whole:  # kept only once the whole prefix is here (ingest asks before it is)
+                self._acked[key] = found
+        return found.get(target, 0)
+
+    def _seen_in_prefix(self, log: LogId, seq: int) -> tuple[dict[LogId, int], bool]:
+        out: dict[LogId, int] = {}
+        for at in range(1, seq + 1):
+            raw = self.store.entry_at(log, at)
+            if raw is None:
+                return out, False
+            try:
+                seen = self.read_entry(raw).outer.seen
+            except UnreadableEntry:
+                continue  # under a key this device does not hold: it says nothing here
+            for other, held in seen:
+                out[other] = max(out.get(other, 0), held)
+        return out, True
 
     def remember_opened(self, digest: bytes, item: Item) -> None:
         """An entry about to be appended that ingest has already opened (no need twice)."""

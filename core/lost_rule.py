@@ -7,7 +7,9 @@ person's removal of one of those devices counts only when all of these hold:
 - it is signed by the remover's identity key under the lost-removal label, naming the mark;
 - the mark counts, is about the device's person, and names the device;
 - it cuts no earlier than the mark's head for the device (and at that head, at that very
-  entry), so no history written before the mark can be erased;
+  entry), nor earlier than what the marker and the remover had signed as held of that log in
+  their own entries before (their seen-vectors), so no history they had acknowledged can be
+  erased;
 - the entry it cuts at is not known here to be another one (a remover cannot fork a log);
 - the removed device did not answer the mark (`person.here` naming it) at or before the cut.
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tend.core.events import DeviceRemoved, PersonHere, PersonLost
 from tend.core.identity import lost_removal_valid
@@ -33,6 +35,21 @@ if TYPE_CHECKING:
 
 Counts = Callable[["Fact"], bool]
 HashAt = Callable[[LogId, int], bytes | None]
+# The highest seq of `target` that the entries of `log` up to `seq` signed as seen (each event's
+# seen-vector): what a writer had acknowledged holding of another device's log.
+Acked = Callable[[LogId, int, LogId], int]
+
+
+def nothing_acked(_log: LogId, _seq: int, _target: LogId) -> int:
+    return 0
+
+
+class Held(NamedTuple):
+    """What the rule may look up beyond the membership facts: both are functions of entries
+    that are held wherever the fact is (a log's prefix up to a fact comes with it)."""
+
+    hash_at: HashAt
+    acked: Acked = nothing_acked
 
 
 @dataclass
@@ -71,7 +88,7 @@ def removal_allowed(
     target: Member,
     writer: Member,
     counts: Counts,
-    hash_at: HashAt,
+    held: Held,
 ) -> bool:
     """Whether another person's removal of `target`'s device counts under the mark it names."""
     body = removal.body
@@ -87,7 +104,15 @@ def removal_allowed(
     seq, digest = heads[body.device]
     if body.upto < seq or (body.upto == seq and body.upto_hash != digest):
         return False
-    if hash_at(body.device, body.upto) not in (None, body.upto_hash):
+    # Nor below what the marker or the remover had signed, in their own earlier entries, as
+    # held of that log: a mark's heads are its writer's word, but their earlier words stand.
+    floor = max(
+        held.acked(mark.writer, mark.seq, body.device),
+        held.acked(removal.writer, removal.seq, body.device),
+    )
+    if body.upto < floor:
+        return False
+    if held.hash_at(body.device, body.upto) not in (None, body.upto_hash):
         return False
     answered = marks.answers.get((body.device, EventId(body.mark)), [])
     if any(a.seq <= body.upto and answer_counts(a, counts) for a in answered):

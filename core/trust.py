@@ -61,7 +61,16 @@ from tend.core.identity import (
 )
 from tend.core.ids import LogId, PersonId, SpaceId, event_id_at, short
 from tend.core.keystore import Anchor
-from tend.core.lost_rule import Marks, Standing, removal_allowed, signed_as_lost_removal, standing
+from tend.core.lost_rule import (
+    Acked,
+    Held,
+    Marks,
+    Standing,
+    nothing_acked,
+    removal_allowed,
+    signed_as_lost_removal,
+    standing,
+)
 
 MAX_SKEW_MS = clock.MAX_SKEW_MS
 
@@ -327,7 +336,11 @@ HashAt = Callable[[LogId, int], bytes | None]
 
 
 def build(
-    space: SpaceId, anchors: Mapping[LogId, Anchor], facts: Sequence[Fact], hash_at: HashAt
+    space: SpaceId,
+    anchors: Mapping[LogId, Anchor],
+    facts: Sequence[Fact],
+    hash_at: HashAt,
+    acked: Acked = nothing_acked,
 ) -> Roster:
     """The roster implied by the anchors and the membership facts of entries that count.
 
@@ -347,7 +360,7 @@ def build(
     cutoffs: dict[LogId, tuple[int, bytes]] = {}
     members = _grow(space, anchors, claims, adds, {})
     for _round in range(len(removals) + 1):
-        tightened = _removals(space, members, removals, marks, cutoffs, hash_at)
+        tightened = _removals(space, members, removals, marks, cutoffs, Held(hash_at, acked))
         if tightened == cutoffs:
             break
         cutoffs = tightened
@@ -359,7 +372,7 @@ def build(
         for d, (upto, digest) in cutoffs.items()
         if upto and hash_at(d, upto) not in (None, digest)
     }
-    roster.ignored = _ignored(space, roster, claims, facts, marks, hash_at)
+    roster.ignored = _ignored(space, roster, claims, facts, marks, Held(hash_at, acked))
     return roster
 
 
@@ -465,7 +478,7 @@ def _removal_counts(
     members: Mapping[LogId, Member],
     cutoffs: Mapping[LogId, int],
     marks: Marks,
-    hash_at: HashAt,
+    held: Held,
 ) -> bool:
     """Whether a removal is signed as the rules ask: by the device's own person, or by another
     person under a mark of the device's person that the device had not answered."""
@@ -475,7 +488,7 @@ def _removal_counts(
     if removal_valid(target.identity, space, body.device, body.upto, body.upto_hash, body.proof):
         return True
     counts = partial(_counts, members=members, cutoffs=cutoffs)
-    return removal_allowed(space, marks, fact, target, writer, counts, hash_at)
+    return removal_allowed(space, marks, fact, target, writer, counts, held)
 
 
 def _removals(
@@ -484,7 +497,7 @@ def _removals(
     removals: Sequence[Fact],
     marks: Marks,
     known: Mapping[LogId, tuple[int, bytes]],
-    hash_at: HashAt,
+    held: Held,
 ) -> dict[LogId, tuple[int, bytes]]:
     """`known` cut-offs, tightened by the signed removals (in merge order) whose writer still
     counts at that point and whose target is a member."""
@@ -495,10 +508,10 @@ def _removals(
         current = {d: c for d, (c, _h) in cutoffs.items()}
         if body.device not in members or not _counts(fact, members, current):
             continue
-        if not _removal_counts(space, fact, members, current, marks, hash_at):
+        if not _removal_counts(space, fact, members, current, marks, held):
             continue
-        held = cutoffs.get(body.device)
-        if held is None or body.upto < held[0]:
+        was = cutoffs.get(body.device)
+        if was is None or body.upto < was[0]:
             cutoffs[body.device] = (body.upto, body.upto_hash)
     return cutoffs
 
@@ -509,7 +522,7 @@ def _ignored(
     claims: Mapping[LogId, DeviceAdded],
     facts: Sequence[Fact],
     marks: Marks,
-    hash_at: HashAt,
+    held: Held,
 ) -> list[Ignored]:
     """Membership claims in entries that count, which the rules did not follow (for reports)."""
     out: list[Ignored] = []
@@ -522,7 +535,7 @@ def _ignored(
             if issue is not None:
                 out.append(Ignored(fact.writer, fact.seq, issue, body.device, body.person))
         elif isinstance(body, DeviceRemoved):
-            issue = _removal_issue(space, roster, fact, body, marks, hash_at)
+            issue = _removal_issue(space, roster, fact, body, marks, held)
             if issue is not None:
                 about = roster.members[body.device].person
                 out.append(Ignored(fact.writer, fact.seq, issue, body.device, about))
@@ -537,11 +550,11 @@ def _removal_issue(
     fact: Fact,
     body: DeviceRemoved,
     marks: Marks,
-    hash_at: HashAt,
+    held: Held,
 ) -> Issue | None:
     if body.device not in roster.members:
         return None
-    if _removal_counts(space, fact, roster.members, roster.cutoffs, marks, hash_at):
+    if _removal_counts(space, fact, roster.members, roster.cutoffs, marks, held):
         return None
     if signed_as_lost_removal(space, body, roster.members[fact.writer]):
         return Issue.NOT_LOST
@@ -601,6 +614,7 @@ def settle(
     runs: Sequence[Checked],
     hash_at: HashAt,
     current: Roster | None = None,
+    acked: Acked = nothing_acked,
 ) -> Settled:
     """Grow the roster from held facts plus the new runs' facts, admit what it allows, repeat.
 
@@ -615,15 +629,27 @@ def settle(
     if current is not None and not any(facts_of_runs.values()):
         return _settled(current, runs, {run.log: admit(current, run) for run in runs})
     trusted = {run.log: len(run.sound) for run in runs}  # assume every sound entry counts
+    acked_too = _acked_with(runs, acked)
     for _round in range(sum(trusted.values()) + 2):
         facts = [*held, *_facts_within(facts_of_runs, runs, trusted)]
-        roster = build(space, anchors, facts, hash_at)
+        roster = build(space, anchors, facts, hash_at, acked_too)
         results = {run.log: admit(roster, run) for run in runs}
         counted = {log: len(kept) for log, (kept, _why) in results.items()}
         if counted == trusted:
             break
         trusted = counted
     return _settled(roster, runs, results)
+
+
+def _acked_with(runs: Sequence[Checked], stored: Acked) -> Acked:
+    """`stored`, with what the runs' entries (not stored yet) signed as seen as well."""
+    seen = {run.log: [(r.header.seq, dict(r.outer.seen)) for _raw, r in run.sound] for run in runs}
+
+    def acked(log: LogId, seq: int, target: LogId) -> int:
+        later = [claims.get(target, 0) for at, claims in seen.get(log, ()) if at <= seq]
+        return max([stored(log, seq, target), *later])
+
+    return acked
 
 
 def _settled(

@@ -51,7 +51,12 @@ def verify(journal: Journal, progress: Callable[[int], None] | None = None) -> R
     report = Report()
     runs = [_check_log(journal, log, report, progress) for log in sorted(journal.store.heads())]
     settled = trust.settle(
-        journal.device.space, journal.device.trust_anchors(), [], runs, journal.store.hash_at
+        journal.device.space,
+        journal.device.trust_anchors(),
+        [],
+        runs,
+        journal.store.hash_at,
+        acked=journal.acked,
     )
     for refusal in settled.refused:
         if refusal.reason is Reason.REMOVED:

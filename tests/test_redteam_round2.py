@@ -51,10 +51,34 @@ def _sealed_escrow(identity: bytes, record: dict[str, object], signer_seed: byte
 # --- the lost rule ---
 
 
+def test_a_lying_mark_cannot_cut_below_what_the_marker_had_signed_as_held(
+    tmp_path: Path,
+) -> None:
+    """Sam's device received Alex's entry and wrote something afterwards, as any client in use
+    does: that entry's seen-vector, signed, says it held Alex's log up to there. A modified
+    client's later mark naming an earlier head, and a removal cutting there, do not count."""
+    sam, alex = _couple(tmp_path)
+    alex.record(CheckIn(day="gentle", note="written long before any mark"))
+    gossip(sam, alex)
+    sam.record(CheckIn(day="good", note="an ordinary day"))  # acknowledges what it holds
+    log = alex.device.log
+    digest = sam.store.hash_at(log, 1)
+    assert digest is not None
+    mark_id = event_id_at(sam.device.log, next_seq(sam))
+    write_own(sam, event_in(sam, PersonLost(person=alex.device.person, heads=((log, 1, digest),))))
+    signed = lost_removal_message(sam.device.space, log, 1, digest, mark_id)
+    proof = keys.sign(sam.device.identity_seed, signed)
+    write_own(sam, event_in(sam, DeviceRemoved(log, 1, digest, proof, mark=mark_id)))
+    gossip(sam, alex)
+    for journal in (sam, alex):
+        assert not journal.roster().removed(log)
+        assert "written long before any mark" in _notes(journal)
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="known limit (docs/security.md, lost persons, what remains): a mark's heads are the "
-    "marker's word, so a partner's modified client can cut the other's device from any entry",
+    reason="known limit (docs/security.md, lost persons, what remains): what the marker never "
+    "signed as held, a modified client can claim it never received, and cut from there",
 )
 def test_a_mark_that_lies_about_the_heads_lets_a_removal_erase_history_before_the_mark(
     tmp_path: Path,
