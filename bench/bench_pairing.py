@@ -12,6 +12,12 @@ Medians of rounds; machines here are shared, so read the ratios more than the mi
 
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+# Run as a script from the checkout: its tests/ and bench/ helpers import from there.
+_sys.path.insert(0, str(_Path(__file__).resolve().parent.parent))
+
 import argparse
 import asyncio
 import os
@@ -27,7 +33,7 @@ from tend.core import recovery as phrases
 from tend.core.events import CheckIn
 from tend.core.journal import Journal
 from tend.sync import client, mailbox, pairing_flow
-from tend.tests.conftest import Relay
+from tests.conftest import Relay
 
 
 def _median_ms(run: Callable[[], object], rounds: int) -> float:

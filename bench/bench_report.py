@@ -14,6 +14,12 @@ Target: 5 s for the whole command.
 
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+# Run as a script from the checkout: its tests/ and bench/ helpers import from there.
+_sys.path.insert(0, str(_Path(__file__).resolve().parent.parent))
+
 import argparse
 import contextlib
 import datetime as dt
@@ -26,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tend.bench.bench_journal import (
+from bench.bench_journal import (
     RESULTS,
     WORK,
     Result,

@@ -14,6 +14,12 @@ sync would, and times the joy view, the goals view and the whole board, median o
 
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+# Run as a script from the checkout: its tests/ and bench/ helpers import from there.
+_sys.path.insert(0, str(_Path(__file__).resolve().parent.parent))
+
 import argparse
 import datetime as dt
 import statistics
@@ -28,8 +34,8 @@ from tend.core.events import GoalSet, GoalWeek, JoyIdea, JoyStatus, Payload
 from tend.core.ids import EventId
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
-from tend.tests.attacker import event_in, write_own
-from tend.tests.conftest import entries_of, invite
+from tests.attacker import event_in, write_own
+from tests.conftest import entries_of, invite
 
 WEEK = "2026-W49"
 

@@ -15,6 +15,12 @@ to bench/results/sync.json. docs/benchmarks.md ("Sync") explains each figure.
 
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+# Run as a script from the checkout: its tests/ and bench/ helpers import from there.
+_sys.path.insert(0, str(_Path(__file__).resolve().parent.parent))
+
 import argparse
 import asyncio
 import contextlib
@@ -39,7 +45,7 @@ from typing import Any
 
 import aiohttp
 
-from tend.bench.bench_journal import (  # the checkout's bench/, through the editable install
+from bench.bench_journal import (  # the checkout's bench/, through the editable install
     EVENTS,
     WORK,
     build_big_home,
@@ -47,7 +53,7 @@ from tend.bench.bench_journal import (  # the checkout's bench/, through the edi
     machine,
     publish,
 )
-from tend.bench.bench_journal import big_home as ten_year_home
+from bench.bench_journal import big_home as ten_year_home
 from tend.core import pairing
 from tend.core.codec import decode_event
 from tend.core.events import CheckIn, DeviceAdded

@@ -19,9 +19,9 @@ from tend.core.ids import Seq
 from tend.core.journal import Journal
 from tend.core.rotation_record import RotationRecord
 from tend.sync import protocol as p
-from tend.tests.attacker import event_in
-from tend.tests.conftest import Relay, TendCLI, pair
-from tend.tests.relay_fixtures import sign_entry
+from tests.attacker import event_in
+from tests.conftest import Relay, TendCLI, pair
+from tests.relay_fixtures import sign_entry
 
 
 def texts(cli: TendCLI) -> list[str]:

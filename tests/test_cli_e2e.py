@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tend.tests.conftest import TendCLI, stored_entries
+from tests.conftest import TendCLI, stored_entries
 
 EVENT_KEYS = {
     "id",

@@ -43,7 +43,7 @@ from tend.core.ids import EventId, LogId, PersonId
 from tend.core.journal import Journal
 from tend.core.keystore import Anchor, DeviceKeys
 from tend.core.store import MemoryLogStore
-from tend.tests.conftest import another_device_of, new_person_device, started
+from tests.conftest import another_device_of, new_person_device, started
 
 BASE = dt.datetime(2026, 3, 9, 6, 0, tzinfo=dt.UTC)  # a Monday morning
 ZONES = (dt.UTC, dt.timezone(dt.timedelta(hours=1)), dt.timezone(dt.timedelta(hours=-5)))

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tend.core import entry, envelope, keystore
-from tend.tests.conftest import TendCLI, stored_entries, tend_env
+from tests.conftest import TendCLI, stored_entries, tend_env
 
 CRASH_ROUNDS = 30
 COMPLETE_EVERY = 6  # every sixth round runs to completion

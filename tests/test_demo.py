@@ -7,7 +7,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tend.tests.conftest import TendCLI, tend_env, tend_executable
+from tests.conftest import TendCLI, tend_env, tend_executable
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess[str]:

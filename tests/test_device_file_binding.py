@@ -27,7 +27,7 @@ from tend.core.errors import CorruptStore, WrongPassphrase
 from tend.core.events import CheckIn
 from tend.core.journal import BINDING_META, DB_NAME, Journal
 from tend.core.keystore import DeviceKeys
-from tend.tests.conftest import TendCLI, invite, stored_entries
+from tests.conftest import TendCLI, invite, stored_entries
 
 STRONG = "maple river lantern cobalt"
 OTHER = "quartz meadow tangerine falcon"

@@ -107,7 +107,9 @@ def test_cli_md_prose_names_the_exit_codes_and_every_environment_variable_tend_r
     for code in ("0", "1", "2", "3"):
         assert f"| {code} |" in prose
     source = "\n".join(
-        p.read_text() for layer in ("cli", "core", "sync") for p in (ROOT / layer).glob("*.py")
+        p.read_text()
+        for layer in ("cli", "core", "sync")
+        for p in (ROOT / "src" / "tend" / layer).glob("*.py")
     )
     read = set(re.findall(r"\b(TEND_[A-Z_]+)\b", source))
     assert {"TEND_HOME", "TEND_PASSPHRASE"} <= read

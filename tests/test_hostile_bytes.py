@@ -18,7 +18,7 @@ from tend.core import envelope, pairing, rotation_record
 from tend.core.errors import MalformedRecord
 from tend.core.events import CheckIn
 from tend.core.journal import Journal
-from tend.tests.conftest import TendCLI
+from tests.conftest import TendCLI
 
 GOOD_RECORD: dict[str, Any] = {
     "s": bytes(16),

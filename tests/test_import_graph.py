@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tend.tests.conftest import tend_env
+from tests.conftest import tend_env
 
-ROOT = Path(__file__).resolve().parent.parent  # the repository root is the `tend` package
+ROOT = Path(__file__).resolve().parent.parent / "src" / "tend"  # the package, in its src layout
 LAYERS = ("core", "sync", "cli")
 
 

@@ -13,8 +13,8 @@ from tend.core.ingest import ingest
 from tend.core.journal import Journal
 from tend.core.store import MemoryLogStore
 from tend.core.trust import Reason
-from tend.tests.attacker import event_in, forge_in_log, write_own
-from tend.tests.conftest import entries_of, invite, new_person_device, started
+from tests.attacker import event_in, forge_in_log, write_own
+from tests.conftest import entries_of, invite, new_person_device, started
 
 
 def names_in_today(journal: Journal) -> list[str]:

@@ -18,8 +18,8 @@ from tend.core.ids import EventId, event_id_at
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
 from tend.core.trust import Issue
-from tend.tests.attacker import event_in, next_seq, write_own
-from tend.tests.conftest import entries_of, gossip, invite
+from tests.attacker import event_in, next_seq, write_own
+from tests.conftest import entries_of, gossip, invite
 
 
 @dataclass

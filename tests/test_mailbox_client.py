@@ -26,7 +26,7 @@ from tend.sync.client import RelayRefused, RelayUnavailable
 from tend.sync.mailbox import MailboxTaken
 from tend.sync.relay import INVITATION_MAX_BYTES, make_app
 from tend.sync.relay_store import DEFAULT_ESCROW_CAP, DEFAULT_INVITATION_CAP, ROW_OVERHEAD
-from tend.tests.test_relay import Person
+from tests.test_relay import Person
 
 Start = Callable[..., Awaitable[str]]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tend.tests.conftest import Relay, TendCLI, pair, tend_env
+from tests.conftest import Relay, TendCLI, pair, tend_env
 
 CODE = re.compile(r"^Invite code: (\d{1,3}-[a-z]+-[a-z]+-[a-z]+@[\w.:-]+)$", re.M)
 LINK = re.compile(r"^Invitation link: (tend:[a-z2-7]+@[\w.:/-]+)$", re.M)

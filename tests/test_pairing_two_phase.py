@@ -19,7 +19,7 @@ from tend.core.errors import UserError
 from tend.core.events import CheckIn, DeviceAdded
 from tend.core.journal import Journal
 from tend.sync import mailbox, pairing_flow
-from tend.tests.conftest import Relay, TendCLI, pair, tend_env
+from tests.conftest import Relay, TendCLI, pair, tend_env
 
 LINK = re.compile(r"(tend:[a-z2-7]+@\S+)")
 CODE = re.compile(r"^Invite code: (\S+)$", re.M)

@@ -14,7 +14,7 @@ from tend.core.events import CheckIn, Sealed
 from tend.core.journal import Journal
 from tend.core.keystore import DeviceKeys
 from tend.core.store import MemoryLogStore
-from tend.tests.conftest import new_person_device, pin, started
+from tests.conftest import new_person_device, pin, started
 
 
 class Clock:

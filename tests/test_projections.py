@@ -44,7 +44,7 @@ from tend.core.projections import (
     week_bounds,
 )
 from tend.core.store import MemoryLogStore
-from tend.tests.conftest import new_person_device, pin
+from tests.conftest import new_person_device, pin
 
 TZ = dt.timezone(dt.timedelta(hours=1))
 SUN = dt.date(2026, 3, 8)

@@ -24,7 +24,7 @@ from tend.core.identity import Identity
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
 from tend.core.keystore import DeviceKeys
-from tend.tests.conftest import (
+from tests.conftest import (
     Relay,
     TendCLI,
     another_device_of,

@@ -19,8 +19,8 @@ from tend.core.identity import Identity, lost_removal_message
 from tend.core.ids import event_id_at
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
-from tend.tests.attacker import event_in, next_seq, write_own
-from tend.tests.conftest import another_device_of, entries_of, gossip, invite
+from tests.attacker import event_in, next_seq, write_own
+from tests.conftest import another_device_of, entries_of, gossip, invite
 
 
 def _couple(tmp_path: Path) -> tuple[Journal, Journal]:

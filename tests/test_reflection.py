@@ -54,7 +54,7 @@ from tend.core.journal import Body, Journal
 from tend.core.keystore import DeviceKeys
 from tend.core.store import MemoryLogStore
 from tend.core.validate import week_of
-from tend.tests.conftest import TendCLI, new_person_device, pin, tend_env
+from tests.conftest import TendCLI, new_person_device, pin, tend_env
 
 TZ = dt.timezone(dt.timedelta(hours=1))
 WIDTH = 80

@@ -84,8 +84,8 @@ from tend.sync.relay_store import (
     SqliteRelayStore,
     StoreFailure,
 )
-from tend.tests.conftest import tend_env, tend_executable
-from tend.tests.relay_fixtures import (
+from tests.conftest import tend_env, tend_executable
+from tests.relay_fixtures import (
     ENTRY_SIZE,
     Log,
     capability_hash,
@@ -93,7 +93,7 @@ from tend.tests.relay_fixtures import (
     repair_signature,
     rotation,
 )
-from tend.tests.test_relay_store_contract import SqliteBackend
+from tests.test_relay_store_contract import SqliteBackend
 
 TIMEOUT = 5.0
 

@@ -48,10 +48,10 @@ from tend.sync.relay_store import (
     StoreFailure,
 )
 from tend.sync.relay_store_pg import DEFAULT_SCHEMA, Change, PostgresRelayStore
-from tend.tests.conftest import tend_env, tend_executable
-from tend.tests.relay_fixtures import ENTRY_SIZE, Log, capability_hash, rotation
-from tend.tests.test_relay import TIMEOUT, Device, Person, RunningRelay, _free_port, escrow_body
-from tend.tests.test_relay_store_contract import (
+from tests.conftest import tend_env, tend_executable
+from tests.relay_fixtures import ENTRY_SIZE, Log, capability_hash, rotation
+from tests.test_relay import TIMEOUT, Device, Person, RunningRelay, _free_port, escrow_body
+from tests.test_relay_store_contract import (
     CAP,
     NO_POSTGRES,
     OTHER_CAP,

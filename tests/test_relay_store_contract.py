@@ -62,7 +62,7 @@ from tend.sync.relay_store import (
     StoreFailure,
     UnknownSpace,
 )
-from tend.tests.relay_fixtures import (
+from tests.relay_fixtures import (
     ENTRY_SIZE,
     EPOCH,
     Log,

@@ -26,7 +26,7 @@ from tend.core.events import CheckIn, Gratitude, Milestone
 from tend.core.ids import PersonId
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
-from tend.tests.conftest import TendCLI, tend_env
+from tests.conftest import TendCLI, tend_env
 
 D1, D2, D3 = dt.date(2026, 3, 2), dt.date(2026, 3, 9), dt.date(2026, 3, 16)
 HOSTILE = "<script>alert('boo')</script> thank you for the tea"

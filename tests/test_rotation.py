@@ -12,7 +12,7 @@ from tend.core.errors import UserError
 from tend.core.events import Gratitude
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
-from tend.tests.conftest import entries_of, gossip, invite
+from tests.conftest import entries_of, gossip, invite
 
 
 def texts(journal: Journal) -> list[str]:

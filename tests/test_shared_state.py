@@ -8,8 +8,8 @@ from pathlib import Path
 from tend.core import automerge_export, projections, shared_state
 from tend.core.events import Boundary, CareSwap, CareTask, GoalSet, GoalWeek, JoyIdea, JoyStatus
 from tend.core.journal import Journal
-from tend.tests.attacker import event_in, write_own
-from tend.tests.conftest import gossip, invite
+from tests.attacker import event_in, write_own
+from tests.conftest import gossip, invite
 
 WEEK = "2026-W49"
 

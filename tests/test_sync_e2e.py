@@ -14,7 +14,7 @@ import pytest
 
 from tend.core.events import CheckIn
 from tend.core.journal import Journal
-from tend.tests.conftest import Relay, TendCLI, free_port, pair, tend_env
+from tests.conftest import Relay, TendCLI, free_port, pair, tend_env
 
 SECRET_WORDS = ("Zephyrine", "Quillonbrae", "marmalade-umbrella-7731", "lavender-ferry-4410")
 

@@ -46,8 +46,8 @@ from tend.core.rotation_record import RotationRecord
 from tend.core.store import MemoryLogStore
 from tend.core.trust import Issue, Reason
 from tend.core.verify import verify
-from tend.tests.attacker import event_in, write_own
-from tend.tests.conftest import (
+from tests.attacker import event_in, write_own
+from tests.conftest import (
     another_device_of,
     entries_of,
     gossip,

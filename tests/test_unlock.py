@@ -15,7 +15,7 @@ import pytest
 
 from tend.cli import unlock_agent
 from tend.core import keystore, passphrase
-from tend.tests.conftest import TendCLI, tend_env, tend_executable
+from tests.conftest import TendCLI, tend_env, tend_executable
 
 STRONG = "maple river lantern cobalt"
 FAST = passphrase.Cost(time=1, memory_kib=64, lanes=1)
@@ -114,7 +114,7 @@ def test_a_fake_agent_cannot_hand_over_a_lock_that_opens_nothing(
     home = tmp_path / "home"
     home.mkdir()
     device_file = home / keystore.FILE_NAME
-    from tend.tests.test_keys import _device
+    from tests.test_keys import _device
 
     keystore.save(device_file, _device(), passphrase.new_lock(STRONG, FAST))
     unlock_agent.start(home, passphrase.new_lock(STRONG, FAST))  # another salt, another key
