@@ -330,3 +330,67 @@ def test_without_phrase_or_device_the_partner_invites_a_new_identity_and_either_
     # The old history stays, as history.
     assert any("for the walk" in str(g) for g in sam.json("week")["gratitude"])
     assert sam.ok("verify").startswith("All ")
+
+
+def test_a_restore_whose_relay_goes_away_leaves_nothing_half_made_and_can_be_run_again(
+    sam: TendCLI, tmp_path: Path, relay: Relay
+) -> None:
+    # A relay that hands over the recovery record and then goes away (every other request
+    # fails): the restore says so in one line and leaves no journal behind, so running it
+    # again, once the relay is back, brings everything back as usual.
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    from tend.core import escrow, keys
+    from tend.core import recovery as phrases
+    from tend.sync import mailbox
+    from tests.conftest import free_port
+
+    sam.ok("sync", "--relay", relay.url)
+    phrase = _phrase(sam)
+    person = keys.PersonSecrets.from_root(phrases.root_of(phrase))
+    blob = asyncio.run(mailbox.get_escrow(relay.url, escrow.locator_of(person.identity().encode())))
+    assert blob is not None
+
+    async def record(_request: web.Request) -> web.Response:
+        return web.Response(body=blob, content_type="application/octet-stream")
+
+    async def gone(_request: web.Request) -> web.Response:
+        return web.Response(status=503, text="going away")
+
+    app = web.Application()
+    app.router.add_get("/v1/recovery/{locator}", record)
+    app.router.add_route("*", "/{tail:.*}", gone)
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    new = TendCLI(tmp_path / "sam-new")
+
+    def restore(url: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            new.argv("recovery", "restore", "--relay", url),
+            input=phrase + "\n",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=tend_env(),
+            check=False,
+        )
+
+    try:
+        failed = restore(f"http://127.0.0.1:{port}")
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+    assert failed.returncode != 0
+    assert "Traceback" not in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
+    assert not (new.home / "device.tend").exists() and not (new.home / "journal.db").exists()
+    again = restore(relay.url)
+    assert again.returncode == 0, again.stderr
+    assert "Welcome back, Sam" in again.stdout

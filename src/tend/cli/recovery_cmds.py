@@ -13,6 +13,8 @@ from tend.cli.text import safe
 from tend.core.errors import UserError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tend.core.ids import LogId
     from tend.core.journal import Journal
 
@@ -104,9 +106,16 @@ def recovery_restore(
 
     lock = new_lock(app.home) if use_passphrase else None
     journal = phrases.restore(app.home, person, found, relay=relay, label=label, lock=lock)
-    report = asyncio.run(client.sync_once(journal, relay))
-    journal.restoring = None
-    retired = phrases.retire_other_devices(journal)
+    try:
+        report = asyncio.run(client.sync_once(journal, relay))
+        journal.restoring = None
+        retired = phrases.retire_other_devices(journal)
+    except BaseException:
+        # The phrase's key for following rotations lives only in this process: a restore that
+        # did not finish its first sync and the retirement is undone whole, to be run again.
+        journal.close()
+        _undo_restore(app.home)
+        raise
     if retired:
         asyncio.run(client.sync_once(journal, relay))  # the others learn it now, not later
     name = projections.names(journal.items()).get(journal.device.person, "you")
@@ -117,6 +126,14 @@ def recovery_restore(
         )
     _say_retired(journal, retired)
     _say_who_else(journal)
+
+
+def _undo_restore(home: Path) -> None:
+    from tend.core import keystore
+    from tend.core.journal import DB_NAME
+
+    for name in (keystore.FILE_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
+        (home / name).unlink(missing_ok=True)
 
 
 def _say_retired(journal: Journal, retired: list[LogId]) -> None:
