@@ -9,44 +9,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import msgpack
 import pytest
 
 from tend.core import escrow, keys, lost, recovery
-from tend.core.codec import decode_event
 from tend.core.events import CheckIn, DeviceRemoved, PersonLost
-from tend.core.identity import Identity, lost_removal_message
+from tend.core.identity import lost_removal_message
 from tend.core.ids import event_id_at
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
 from tests.attacker import event_in, next_seq, write_own
-from tests.conftest import another_device_of, entries_of, gossip, invite
-
-
-def _couple(tmp_path: Path) -> tuple[Journal, Journal]:
-    sam = Journal.create(tmp_path / "sam", "Sam", label="laptop")
-    alex = invite(sam, tmp_path / "alex", own=False, name="Alex", label="phone")
-    gossip(sam, alex)
-    return sam, alex
-
-
-def _notes(journal: Journal) -> list[str]:
-    out = []
-    for item in journal.items():
-        if item.type == "checkin":
-            out.append(str(getattr(decode_event(item.raw).body, "note", "")))
-    return out
-
-
-def _sealed_escrow(identity: bytes, record: dict[str, object], signer_seed: bytes) -> bytes:
-    locator = escrow.locator_of(identity)
-    packed = msgpack.packb(record, use_bin_type=True)
-    signed = keys.sign(signer_seed, b"tend/escrow-record/v1" + locator + packed)
-    plain = msgpack.packb([packed, signed], use_bin_type=True)
-    return keys.seal_to(
-        Identity.decode(identity).recovery_dh_pub, plain, b"tend/escrow-sealed/v1" + locator
-    )
-
+from tests.conftest import another_device_of, entries_of, gossip
+from tests.test_redteam_pairing import _couple, _notes, _sealed_escrow
 
 # --- the lost rule ---
 

@@ -9,6 +9,7 @@ import click
 
 from tend.cli import jsonview, text
 from tend.cli.app import App, interactive
+from tend.cli.unlock import passphrase_option
 from tend.core.errors import IntegrityError, UserError
 from tend.core.ids import LogId, PersonId, short
 from tend.core.trust import Ignored
@@ -22,12 +23,7 @@ pass_app = click.make_pass_decorator(App)
 @click.command()
 @click.option("--name", required=True, help="Your name, as your partner will see it.")
 @click.option("--relay", help="Relay URL for syncing later (optional; tend works offline).")
-@click.option(
-    "--passphrase",
-    "use_passphrase",
-    is_flag=True,
-    help="Lock this device's keys with a passphrase, asked for once a session.",
-)
+@passphrase_option
 @click.option("--device", "label", default="", help="A label for this device, e.g. phone.")
 @pass_app
 def init(app: App, name: str, relay: str | None, use_passphrase: bool, label: str) -> None:

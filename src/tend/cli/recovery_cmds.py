@@ -10,6 +10,7 @@ import click
 from tend.cli import jsonview
 from tend.cli.app import App
 from tend.cli.text import safe
+from tend.cli.unlock import passphrase_option
 from tend.core.errors import UserError
 
 if TYPE_CHECKING:
@@ -70,12 +71,7 @@ def read_phrase() -> str:
 @click.option("--relay", required=True, help="The relay your journal syncs through.")
 @click.option("--name-check", help="The name the journal knows you by, checked once restored.")
 @click.option("--device", "label", default="", help="A label for this device, e.g. new phone.")
-@click.option(
-    "--passphrase",
-    "use_passphrase",
-    is_flag=True,
-    help="Lock this device's keys with a passphrase, asked for once a session.",
-)
+@passphrase_option
 @pass_app
 def recovery_restore(
     app: App, relay: str, name_check: str | None, label: str, use_passphrase: bool

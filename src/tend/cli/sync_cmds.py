@@ -13,6 +13,7 @@ import click
 
 from tend.cli.app import App
 from tend.cli.text import safe
+from tend.cli.unlock import passphrase_option
 from tend.core.errors import IntegrityError, UserError
 from tend.core.ids import PersonId, short
 from tend.core.journal import Journal
@@ -427,12 +428,7 @@ def _invite_link(
 @click.argument("code")
 @click.option("--name", help="Your name, as your partner will see it (not for your own device).")
 @click.option("--device", "label", default="", help="A label for this device, e.g. phone.")
-@click.option(
-    "--passphrase",
-    "use_passphrase",
-    is_flag=True,
-    help="Lock this device's keys with a passphrase, asked for once a session.",
-)
+@passphrase_option
 @pass_app
 def join(app: App, code: str, name: str | None, label: str, use_passphrase: bool) -> None:
     """Join your partner's journal (or your own, from a new device) with their code or link."""

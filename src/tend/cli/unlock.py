@@ -85,3 +85,12 @@ def _hand_to_agent(home: Path, lock: Lock) -> None:
     from tend.cli import unlock_agent
 
     unlock_agent.start(home, lock)
+
+
+# The one wording of the choice, for every command that begins a journal (init, join, restore).
+passphrase_option = click.option(
+    "--passphrase",
+    "use_passphrase",
+    is_flag=True,
+    help="Lock this device's keys with a passphrase, asked for once a session.",
+)
