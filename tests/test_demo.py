@@ -61,3 +61,22 @@ def test_a_kept_demo_leaves_two_real_journals_that_verify_and_agree(tmp_path: Pa
     kinds = [e["type"] for e in robin.json("timeline")["events"]]
     assert {"checkin", "milestone", "gratitude", "calendar", "joy.added", "goal.week"} <= set(kinds)
     assert (kept / "relay.db").exists()
+
+
+def test_without_the_report_extra_the_demo_tells_the_story_and_says_what_the_report_needs(
+    tmp_path: Path,
+) -> None:
+    hidden = tmp_path / "hidden" / "matplotlib"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('matplotlib hidden')\n")
+    result = subprocess.run(
+        [tend_executable(), "demo"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=tend_env({"PYTHONPATH": str(hidden.parent)}),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'tend[report]'" in result.stdout
+    assert "tend-demo-report-" not in result.stdout and "Traceback" not in result.stderr

@@ -77,3 +77,83 @@ def test_the_suite_runs_against_the_installed_wheel_when_ci_says_so() -> None:
     where = Path(tend.__file__).resolve()
     assert "site-packages" in where.parts, f"tend was imported from {where}, not the wheel"
     assert SRC not in where.parents
+
+
+def test_the_wheel_asks_for_matplotlib_and_asyncpg_only_with_their_extras(
+    built: tuple[Path, Path],
+) -> None:
+    wheel, _sdist = built
+    archive = zipfile.ZipFile(wheel)
+    [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+    requires = [
+        line.split(":", 1)[1].strip()
+        for line in archive.read(metadata).decode().splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+
+    def wanted(package: str) -> list[str]:
+        return [r for r in requires if r.lower().startswith(package)]
+
+    for package, extra in (("matplotlib", "report"), ("asyncpg", "relay-pg")):
+        assert all("extra ==" in r for r in wanted(package)), f"{package} in every install"
+        assert any(f'extra == "{extra}"' in r for r in wanted(package)), f"no tend[{extra}]"
+    assert any("extra" not in r for r in wanted("aiohttp")), "the relay's own needs are base"
+
+
+def _without(tmp_path: Path, *packages: str) -> dict[str, str]:
+    """An environment in which `packages` cannot be imported, as if their extra were not
+    installed: a folder first on the path whose stand-ins refuse to load."""
+    from tests.conftest import tend_env
+
+    hidden = tmp_path / "hidden"
+    for package in packages:
+        (hidden / package).mkdir(parents=True)
+        (hidden / package / "__init__.py").write_text(f"raise ImportError('{package} hidden')\n")
+    return tend_env({"PYTHONPATH": str(hidden)})
+
+
+def test_without_the_report_extra_tend_report_says_so_in_one_line_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import TendCLI
+
+    sam = TendCLI(tmp_path / "sam")
+    sam.ok("init", "--name", "Sam")
+    sam.ok("checkin", "--energy", "4")
+    out = tmp_path / "report.html"
+    env = _without(tmp_path, "matplotlib")
+    done = subprocess.run(
+        sam.argv("report", "--out", str(out)),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "tend[report]" in done.stderr
+    assert not out.exists()
+    today = subprocess.run(
+        sam.argv("today"), capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert today.returncode == 0, today.stderr  # the journal itself needs no extra
+
+
+def test_without_the_relay_pg_extra_a_relay_on_postgresql_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import TendCLI, free_port
+
+    relay = TendCLI(tmp_path / "relay")
+    done = subprocess.run(
+        relay.argv(
+            "relay", "serve", "--port", str(free_port()), "--db", "postgresql://127.0.0.1:1/x"
+        ),
+        capture_output=True,
+        text=True,
+        env=_without(tmp_path, "asyncpg"),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "tend[relay-pg]" in done.stderr

@@ -25,6 +25,7 @@ from tend.cli import render
 from tend.cli.look_cmds import show_period
 from tend.core import events as ev
 from tend.core import pairing, projections
+from tend.core.errors import MissingExtra
 from tend.core.ids import EventId
 from tend.core.journal import Journal
 from tend.core.validate import week_of
@@ -257,10 +258,15 @@ def _report(couple: Couple, first_monday: dt.date) -> None:
     os.close(handle)
     items = couple.robin.items()
     end = first_monday + dt.timedelta(weeks=WEEKS) - dt.timedelta(days=1)
-    page = build.render_html(
-        build.gather(items, couple.robin.device.person, first_monday, end, private_only=False),
-        end,
-    )
+    try:
+        page = build.render_html(
+            build.gather(items, couple.robin.device.person, first_monday, end, private_only=False),
+            end,
+        )
+    except MissingExtra as missing:
+        os.unlink(name)
+        say(f"The three weeks as a report would come next: {missing}")
+        return
     build.write(Path(name), page)
     say(f"The three weeks as a report, charts too, for any browser:\n  {name}")
 

@@ -33,6 +33,17 @@ class UserError(TendError):
     exit_code = 1
 
 
+class MissingExtra(UserError):
+    """A part of tend that needs a package installed only with an extra (`tend[report]`, say):
+    the journal and the relay install without what only one command uses."""
+
+    def __init__(self, extra: str, package: str, what: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{what} needs {package}, which is not installed: pip install 'tend[{extra}]'"
+        )
+
+
 class ValidationError(UserError):
     """A value was out of range or not one of the allowed choices.
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from tend.core import projections
 from tend.core.cache import Item
+from tend.core.errors import MissingExtra
 from tend.core.events import CheckIn, Event, Gratitude, Milestone
 from tend.core.fsutil import write_private_atomic
 from tend.core.ids import EventId, PersonId
@@ -165,11 +166,14 @@ def chart_svg(series: PersonSeries, report: Report, salt: str) -> str:
     and the figure is saved as SVG. `salt` keeps the SVG's internal ids apart from those of the
     other charts on the same page.
     """
-    import matplotlib as mpl
-    import matplotlib.dates as mdates
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    try:
+        import matplotlib as mpl
+        import matplotlib.dates as mdates
+        import numpy as np
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingExtra("report", "matplotlib", "drawing the report's charts") from None
 
     weekly = report.weekly
     energy = weekly_means(series.energy) if weekly else series.energy

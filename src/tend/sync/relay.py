@@ -101,6 +101,7 @@ import msgpack
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from tend.core import escrow
+from tend.core.errors import MissingExtra
 from tend.core.header import SIGNATURE_LEN, Header
 from tend.core.identity import IDENTITY_LEN
 from tend.core.ids import LogId, SpaceId
@@ -942,7 +943,10 @@ async def _open_store(db: Path | str, quota: int, schema: str | None, caps: Caps
             db, quota=quota, invitation_cap=caps.invitations, escrow_cap=caps.escrows
         )
     # Only here: asyncpg is loaded by a relay given a DSN, and by nothing else.
-    from tend.sync.relay_store_pg import DEFAULT_SCHEMA, PostgresRelayStore
+    try:
+        from tend.sync.relay_store_pg import DEFAULT_SCHEMA, PostgresRelayStore
+    except ImportError:
+        raise MissingExtra("relay-pg", "asyncpg", "a relay on PostgreSQL") from None
 
     return await PostgresRelayStore.open(
         db,
