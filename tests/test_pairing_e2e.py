@@ -300,7 +300,7 @@ def test_a_wrong_phrase_is_refused_in_one_line_and_makes_no_journal(
 # --- a person who lost everything -----------------------------------------------------------------
 
 
-def test_without_phrase_or_device_the_partner_invites_a_new_identity_and_either_removes_the_old(
+def test_without_phrase_or_device_a_new_identity_comes_in_once_the_partner_removed_the_old(
     sam: TendCLI, tmp_path: Path, relay: Relay
 ) -> None:
     old = TendCLI(tmp_path / "alex")
