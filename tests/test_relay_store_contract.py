@@ -46,13 +46,13 @@ from tend.sync.relay_store import (
     BadSignature,
     CapReached,
     Caps,
-    EntryTooLarge,
     LogFork,
     LogRemoved,
     LogState,
     MalformedEntry,
     MalformedRotation,
     OverQuota,
+    OversizedEntry,
     PushRefused,
     RelayStore,
     SeqGap,
@@ -654,7 +654,7 @@ async def test_an_entry_over_max_entry_bytes_is_refused_as_too_large(
     store: RelayStore, space: SpaceId
 ) -> None:
     [entry] = Log(space).extend(1, size=MAX_ENTRY + 1)
-    with pytest.raises(EntryTooLarge) as caught:
+    with pytest.raises(OversizedEntry) as caught:
         await store.put(space, [entry])
     assert caught.value.code is ErrorCode.TOO_LARGE
     await assert_nothing_stored(store, space)

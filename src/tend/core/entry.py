@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tend.core import envelope, keys, logsig
-from tend.core.errors import InvalidEnvelope
+from tend.core.errors import InvalidEnvelope, UserError
 from tend.core.header import (
     GENESIS,
     HASH_LEN,
@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 
-class EntryTooLarge(ValueError):
+class EntryTooLarge(UserError, ValueError):
     """The event does not fit in one entry (MAX_ENTRY bytes)."""
 
 

@@ -1,20 +1,52 @@
-"""Every error tend raises on purpose derives from `TendError`.
+"""Every error tend raises on purpose derives from `TendError`; this is the whole tree (a test
+finds every exception class in tend and checks that it is here, under TendError).
 
     TendError
     ├── UserError                 the person asked for something we cannot do (exit 1)
     │   ├── ValidationError       a value out of range or not among the allowed ones
+    │   ├── MissingExtra          a command needs a package of an extra not installed
     │   ├── NotInitialised        no journal in this home yet
     │   ├── AlreadyInitialised    a journal is already here
     │   ├── WrongPassphrase       the device keys could not be unwrapped
-    │   └── StorageFull           the disk refused the write; nothing was recorded
+    │   ├── StorageFull           the disk refused the write; nothing was recorded
+    │   ├── EntryTooLarge         an event does not fit in one entry (core/entry.py)
+    │   ├── WrongCode             a short code that did not match (core/pake.py)
+    │   ├── InvalidPhrase         a recovery phrase that is not right (core/recovery.py)
+    │   └── InvalidInvite         an invitation or reply that does not open (core/pairing.py)
+    │       └── WrongCodeTried    someone answered an invitation with another code
+    │                             (sync/pairing_flow.py)
     ├── IntegrityError            stored or received data failed a check (exit 3)
     │   ├── InvalidEnvelope       an envelope could not be opened (one opaque reason)
     │   ├── ChainError            a log's hash chain or sequence is broken
     │   ├── SignatureError        an entry was not signed by a device on the roster
     │   ├── UnreadableEntry       one entry does not open, or does not match what carries it
     │   ├── CorruptStore          the local files cannot be read as a tend store
-    │   └── MalformedRecord       a signed record (a key rotation) is not one tend writes
-    └── ProtocolError             sync-layer errors (see tend.sync.protocol)
+    │   ├── MalformedRecord       a signed record (a key rotation) is not one tend writes
+    │   └── LeftOut               a rotation left this device out without its person's
+    │                             removal (sync/client.py)
+    ├── RelayUnavailable          the relay cannot be reached, or went away (sync/client.py)
+    ├── RelayRefused              the relay answered with an error frame (sync/client.py)
+    ├── RemovedFromSpace          this device was removed by its own person (sync/client.py)
+    ├── MailboxTaken              a pairing mailbox is in use (sync/mailbox.py)
+    └── ProtocolError             sync-layer errors (sync/protocol.py and the relay)
+        ├── LocalProtocolError    our own caller broke the protocol
+        ├── RemoteProtocolError   the peer sent something illegal
+        ├── PushRefused           the relay refuses a request, naming its code
+        │   │                     (sync/relay_store.py, each below the same)
+        │   ├── MalformedEntry    not an entry of this space
+        │   ├── MalformedRotation not a rotation record tend writes
+        │   ├── OversizedEntry    an entry over the size limit
+        │   ├── SeqGap            not the next seq of its log
+        │   ├── LogFork           other bytes at a seq already held
+        │   ├── OverQuota         the space's quota is used up
+        │   ├── UnknownSpace      no space with that capability
+        │   ├── BadSignature      not signed by its log's (or signer's) key
+        │   ├── LogRemoved        past its log's removal
+        │   └── StaleCapability   a rotation from a capability no longer current
+        ├── CapReached            a relay-wide cap is reached (sync/relay_store.py)
+        ├── StoreFailure          the relay's database failed (sync/relay_store.py)
+        ├── MailboxFull           a pairing mailbox, or all of them, is full (sync/relay.py)
+        └── MailboxInUse          a claimed mailbox is in use (sync/relay.py)
 
 The CLI maps UserError to exit 1 and IntegrityError to exit 3, printing one line each.
 Third-party exceptions are translated where they are raised (`raise ... from e`).

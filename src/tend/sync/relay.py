@@ -101,7 +101,7 @@ import msgpack
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from tend.core import escrow
-from tend.core.errors import MissingExtra
+from tend.core.errors import MissingExtra, ProtocolError
 from tend.core.header import SIGNATURE_LEN, Header
 from tend.core.identity import IDENTITY_LEN
 from tend.core.ids import LogId, SpaceId
@@ -774,11 +774,11 @@ def _unsent(sent: Vector, entries: Sequence[bytes]) -> list[bytes]:
 # --- pairing mailboxes --------------------------------------------------------------------------
 
 
-class MailboxFull(Exception):
+class MailboxFull(ProtocolError):
     """Too many messages in one mailbox, or in all of them: try again later."""
 
 
-class MailboxInUse(Exception):
+class MailboxInUse(ProtocolError):
     """A claim on a mailbox that holds a message or has a waiting reader: pick another."""
 
 

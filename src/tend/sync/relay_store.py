@@ -114,7 +114,7 @@ class MalformedRotation(PushRefused):
     code = ErrorCode.MALFORMED
 
 
-class EntryTooLarge(PushRefused):
+class OversizedEntry(PushRefused):
     code = ErrorCode.TOO_LARGE
 
 
@@ -259,7 +259,7 @@ class RelayStore(Protocol):
 def parse_entry(space: SpaceId, raw: bytes) -> Header:
     """The header of an entry pushed to `space`, or the refusal for it."""
     if len(raw) > MAX_ENTRY:
-        raise EntryTooLarge(f"an entry is {len(raw)} bytes, over the {MAX_ENTRY} limit")
+        raise OversizedEntry(f"an entry is {len(raw)} bytes, over the {MAX_ENTRY} limit")
     try:
         header = Header.decode(raw)
     except ChainError as e:
