@@ -282,3 +282,13 @@ def pin(*devices: DeviceKeys) -> None:
         for other in devices:
             if other.log != device.log:
                 device.anchors[other.log] = Anchor(other.sign_public, other.identity)
+
+
+def restored_from(home: Path, phrase: str, blob: bytes) -> Journal:
+    """What `tend recovery restore` makes of a phrase and the escrow blob, before it syncs (the
+    relay address is one nothing listens on: the tests hand entries over themselves)."""
+    from tend.core import keys, recovery
+
+    person = keys.PersonSecrets.from_root(recovery.root_of(phrase))
+    found = recovery.open_escrow(person, blob)
+    return recovery.restore(home, person, found, relay="http://127.0.0.1:1", label="new", lock=None)

@@ -27,7 +27,7 @@ from tend.core.errors import CorruptStore, WrongPassphrase
 from tend.core.events import CheckIn
 from tend.core.journal import BINDING_META, DB_NAME, Journal
 from tend.core.keystore import DeviceKeys
-from tests.conftest import TendCLI, invite, stored_entries
+from tests.conftest import TendCLI, invite, restored_from, stored_entries
 
 STRONG = "maple river lantern cobalt"
 OTHER = "quartz meadow tangerine falcon"
@@ -358,15 +358,7 @@ def test_journals_made_by_init_join_and_restore_record_the_binding_of_their_devi
     alex = invite(sam, tmp_path / "alex", own=False, name="Alex")
     phrase = recovery.show_once(alex)
     blob = recovery.escrow_write(alex)[2]
-    person = keys.PersonSecrets.from_root(recovery.root_of(phrase))
-    restored = recovery.restore(
-        tmp_path / "alex-new",
-        person,
-        recovery.open_escrow(person, blob),
-        relay="http://127.0.0.1:1",
-        label="new",
-        lock=None,
-    )
+    restored = restored_from(tmp_path / "alex-new", phrase, blob)
     for journal in (sam, alex, restored):
         assert journal.store.meta(BINDING_META), journal.home
         journal.close()

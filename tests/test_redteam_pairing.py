@@ -32,6 +32,7 @@ from tests.conftest import (
     gossip,
     invite,
     pair,
+    restored_from,
 )
 
 LINK = re.compile(r"(tend:[a-z2-7]+@\S+)")
@@ -290,15 +291,7 @@ def test_a_stolen_device_that_rewrites_the_escrow_is_shut_out_by_the_restore(
     signature = keys.sign(phone.device.identity_seed, escrow.signing_input(locator, blob))
     assert escrow.write_allowed(locator, phone.device.identity, blob, signature)  # relay says yes
     # Alex restores from her phrase and syncs (what `tend recovery restore` does).
-    person = keys.PersonSecrets.from_root(recovery.root_of(phrase))
-    restored = recovery.restore(
-        tmp_path / "alex-new",
-        person,
-        recovery.open_escrow(person, blob),
-        relay="http://127.0.0.1:1",
-        label="new",
-        lock=None,
-    )
+    restored = restored_from(tmp_path / "alex-new", phrase, blob)
     for _round in range(2):
         ingest(restored, entries_of(sam) + entries_of(phone) + entries_of(spare_journal))
     restored.restoring = None

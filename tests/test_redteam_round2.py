@@ -18,7 +18,7 @@ from tend.core.ids import event_id_at
 from tend.core.ingest import ingest
 from tend.core.journal import Journal
 from tests.attacker import event_in, next_seq, write_own
-from tests.conftest import another_device_of, entries_of, gossip
+from tests.conftest import another_device_of, entries_of, gossip, restored_from
 from tests.test_redteam_pairing import _couple, _notes, _sealed_escrow
 
 # --- the lost rule ---
@@ -107,15 +107,7 @@ def test_a_device_a_stolen_one_pins_in_the_escrow_as_the_partner_counts_for_no_o
     assert escrow.write_allowed(locator, phone.device.identity, blob, signature)
     fake.record(CheckIn(day="flare", note="Sam: I am leaving, do not write to me"))
     # Alex restores from her phrase (what `tend recovery restore` does), syncs, retires.
-    person = keys.PersonSecrets.from_root(recovery.root_of(phrase))
-    restored = recovery.restore(
-        tmp_path / "alex-new",
-        person,
-        recovery.open_escrow(person, blob),
-        relay="http://127.0.0.1:1",
-        label="new",
-        lock=None,
-    )
+    restored = restored_from(tmp_path / "alex-new", phrase, blob)
     for _round in range(2):
         ingest(restored, entries_of(sam) + entries_of(phone) + entries_of(fake))
     restored.restoring = None

@@ -507,7 +507,10 @@ class Journal:
         """
         held = self.device.space_keys.get(epoch)
         if held is not None and held != key and epoch <= self.device.epoch:
-            raise MalformedRecord(f"a second, different key for epoch {epoch} was not adopted")
+            raise MalformedRecord(
+                f"a second, different key for epoch {epoch}, which this device holds and may have "
+                "written under, was not adopted: the one held is kept"
+            )
         self.device.space_keys[epoch] = key
         if write:
             self.device.epoch = max(self.device.epoch, epoch)

@@ -35,8 +35,28 @@ class Anchor:
     identity: bytes
 
 
+class DeviceKeyHolder:
+    """What a device's two secret keys give: its public keys and its log id. Shared by a
+    device in its journal (DeviceKeys) and one still waiting to be let in (pairing.Pending)."""
+
+    sign_seed: bytes
+    dh_secret: bytes
+
+    @property
+    def sign_public(self) -> bytes:
+        return keys.signing_public(self.sign_seed)
+
+    @property
+    def dh_public(self) -> bytes:
+        return keys.dh_public(self.dh_secret)
+
+    @property
+    def log(self) -> LogId:
+        return log_id_of(self.sign_public)
+
+
 @dataclass
-class DeviceKeys:
+class DeviceKeys(DeviceKeyHolder):
     space: SpaceId
     sign_seed: bytes  # this device's log key: signs every entry it writes
     dh_secret: bytes
@@ -55,18 +75,6 @@ class DeviceKeys:
     @property
     def space_key(self) -> bytes:
         return self.space_keys[self.epoch]
-
-    @property
-    def sign_public(self) -> bytes:
-        return keys.signing_public(self.sign_seed)
-
-    @property
-    def dh_public(self) -> bytes:
-        return keys.dh_public(self.dh_secret)
-
-    @property
-    def log(self) -> LogId:
-        return log_id_of(self.sign_public)
 
     @property
     def person(self) -> PersonId:

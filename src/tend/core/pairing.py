@@ -336,7 +336,7 @@ def _anchor(value: object) -> tuple[LogId, Anchor]:
 
 
 @dataclass
-class Pending:
+class Pending(keystore.DeviceKeyHolder):
     """A joiner's new device, made from the invitation, not yet let in (it has no space keys,
     so it has no journal and writes nothing). `finish` makes the journal from the keys record."""
 
@@ -350,18 +350,6 @@ class Pending:
     root: bytes | None
     name: str | None
     label: str
-
-    @property
-    def sign_public(self) -> bytes:
-        return keys.signing_public(self.sign_seed)
-
-    @property
-    def dh_public(self) -> bytes:
-        return keys.dh_public(self.dh_secret)
-
-    @property
-    def log(self) -> LogId:
-        return log_id_of(self.sign_public)
 
     @property
     def inviter_log(self) -> LogId:

@@ -263,25 +263,13 @@ def adopt_rekey(journal: Journal, record_bytes: bytes, signature: bytes) -> Reke
         raise MalformedRecord("the relay handed over a key rotation its signer did not sign")
     key = _open_copy(journal, record)
     if key is not None:
-        if _splits(journal, record.epoch, key):
-            raise MalformedRecord(
-                f"the relay handed over a second, different key for epoch {record.epoch}, which "
-                "this device holds and writes under: the one held is kept"
-            )
         if record.epoch not in journal.device.space_keys or known:
+            # A second, different key for an epoch written under is refused there (MalformedRecord).
             journal.adopt_epoch(record.epoch, key, write=known)
         set_relay_epoch(journal, record.epoch)
         return RekeyOutcome(Rekeyed.ADOPTED, record.signer, known)
     removed = any(_removes_me(journal, record.space, r) for r in record.removed)
     return RekeyOutcome(Rekeyed.REMOVED if removed else Rekeyed.LEFT_OUT, record.signer, known)
-
-
-def _splits(journal: Journal, epoch: int, key: bytes) -> bool:
-    """Whether `key` differs from the one held for an epoch this device may have written under
-    (a signer can sign two records for one epoch; the first adopted stays, or what this device
-    wrote under it would no longer open)."""
-    held = journal.device.space_keys.get(epoch)
-    return held is not None and held != key and epoch <= journal.device.epoch
 
 
 def _removes_me(journal: Journal, space: SpaceId, removal: Removal) -> bool:
