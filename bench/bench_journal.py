@@ -37,13 +37,14 @@ import cryptography
 import msgpack
 
 from tend.cli.main import main as tend_main
-from tend.core import cache, keys, keystore, projections
-from tend.core import events as ev
+from tend.core.crypto import keys, keystore
+from tend.core.crypto.keystore import Anchor, DeviceKeys
+from tend.core.domain import events as ev
+from tend.core.domain.validate import week_of
 from tend.core.ids import EventId
 from tend.core.journal import DB_NAME, Journal
-from tend.core.keystore import Anchor, DeviceKeys
-from tend.core.store import MemoryLogStore
-from tend.core.validate import week_of
+from tend.core.log.store import MemoryLogStore
+from tend.core.views import projections, read_model
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORK = BENCH_DIR / ".work"
@@ -556,9 +557,9 @@ def bench_rebuild(run: Path, rounds: Rounds, big: Path, home: Path) -> list[Resu
         key = j.device.local_key
     upto = len(items)
     timeline_ms = measure(lambda: projections.timeline(items), rounds.timeline)
-    blob = cache.seal_snapshot(key, upto, items)
-    seal_ms = measure(lambda: cache.seal_snapshot(key, upto, items), rounds.timeline)
-    open_ms = measure(lambda: cache.open_snapshot(key, blob, upto), rounds.timeline)
+    blob = read_model.seal_snapshot(key, upto, items)
+    seal_ms = measure(lambda: read_model.seal_snapshot(key, upto, items), rounds.timeline)
+    open_ms = measure(lambda: read_model.open_snapshot(key, blob, upto), rounds.timeline)
     return [
         Result(
             "4 rebuild: open + items() with no view cache",

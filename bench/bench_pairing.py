@@ -28,10 +28,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tend.cli import unlock_agent
-from tend.core import escrow, keys, passphrase
-from tend.core import recovery as phrases
-from tend.core.events import CheckIn
+from tend.core.crypto import keys, passphrase
+from tend.core.domain.events import CheckIn
 from tend.core.journal import Journal
+from tend.core.log import escrow
+from tend.core.trust import recovery as phrases
 from tend.sync import client, mailbox, pairing_flow
 from tests.conftest import Relay
 

@@ -45,8 +45,8 @@ from bench.bench_journal import (
     table,
 )
 from tend.cli.main import main as tend_main
-from tend.core import report
 from tend.core.journal import Journal
+from tend.core.views import report
 
 TARGET_MS = 5000.0
 

@@ -4,9 +4,9 @@ A partner's modified client can write any number of shared-state edits into its 
 any HLC it likes (in the past), about objects that exist and objects that do not. Before, the
 Automerge changes inside events made one view reload the accepted prefix again and again
 (300 crafted joy-status changes: 20 to 26 s for one view). Now shared state is a fold of
-validated payloads in merge order (core/shared_state.py), so the cost is one decode and one step
-per event, whatever the order. This builds 10,000 such edits in a real journal (descending HLCs,
-an orphan every seventh, several objects, several documents), delivers them through ingest as
+validated payloads in merge order (core/domain/shared_state.py), so the cost is one decode and one
+step per event, whatever the order. This builds 10,000 such edits in a real journal (descending
+HLCs, an orphan every seventh, several objects, several documents), delivers them through ingest as
 sync would, and times the joy view, the goals view and the whole board, median of rounds.
 
     python bench/bench_shared.py [--changes N] [--rounds R]
@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tend.core import projections
-from tend.core.events import GoalSet, GoalWeek, JoyIdea, JoyStatus, Payload
+from tend.core.domain.events import GoalSet, GoalWeek, JoyIdea, JoyStatus, Payload
 from tend.core.ids import EventId
-from tend.core.ingest import ingest
 from tend.core.journal import Journal
+from tend.core.trust.ingest import ingest
+from tend.core.views import projections
 from tests.attacker import event_in, write_own
 from tests.conftest import entries_of, invite
 

@@ -5,12 +5,12 @@ Run from the repository root (tend installed editable, as for bench_journal.py):
     python bench/bench_sync.py [--quick] [--only catch-up|live|ingest|memory]
 
 Every figure goes through the real relay (`tend relay serve` as a subprocess on 127.0.0.1, with
-its SQLite file under bench/.work/) and the real device code (tend.sync.client, core/ingest.py).
-A device that catches up, and device B of the live pair, each run in a process of their own
-(this script with a hidden flag); the writer and device A run in this one. The 36,500-entry
-journal is bench_journal.py's ten-year journal (built once and cached); a 2,000-entry one is
-built the same way and cached beside it. Results are printed as a table and as JSON, and written
-to bench/results/sync.json. docs/benchmarks.md ("Sync") explains each figure.
+its SQLite file under bench/.work/) and the real device code (tend.sync.client,
+core/trust/ingest.py). A device that catches up, and device B of the live pair, each run in a
+process of their own (this script with a hidden flag); the writer and device A run in this one. The
+36,500-entry journal is bench_journal.py's ten-year journal (built once and cached); a 2,000-entry
+one is built the same way and cached beside it. Results are printed as a table and as JSON, and
+written to bench/results/sync.json. docs/benchmarks.md ("Sync") explains each figure.
 """
 
 from __future__ import annotations
@@ -54,12 +54,12 @@ from bench.bench_journal import (  # the checkout's bench/, through the editable
     publish,
 )
 from bench.bench_journal import big_home as ten_year_home
-from tend.core import pairing
-from tend.core.codec import decode_event
-from tend.core.events import CheckIn, DeviceAdded
-from tend.core.header import Header
-from tend.core.ingest import IngestReport, ingest
+from tend.core.domain.codec import decode_event
+from tend.core.domain.events import CheckIn, DeviceAdded
 from tend.core.journal import Journal
+from tend.core.log.header import Header
+from tend.core.trust import pairing
+from tend.core.trust.ingest import IngestReport, ingest
 from tend.sync import client
 from tend.sync import protocol as p
 

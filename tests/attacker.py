@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tend.core import entry
-from tend.core.codec import encode_event
-from tend.core.events import Event, Payload
-from tend.core.header import first_header, next_header
+from tend.core.crypto import entry
+from tend.core.domain.codec import encode_event
+from tend.core.domain.events import Event, Payload
 from tend.core.ids import EventId, PersonId, event_id_at
 from tend.core.journal import Journal
+from tend.core.log.header import first_header, next_header
 
 
 def next_seq(journal: Journal) -> int:

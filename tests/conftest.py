@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from tend.core.crypto.keystore import DeviceKeys
 from tend.core.journal import Journal
-from tend.core.keystore import DeviceKeys
 
 TEND_TIMEOUT = 30.0
 
@@ -108,7 +108,7 @@ def tend(tmp_path: Path) -> TendCLI:
 def new_person_device(space: bytes, like: DeviceKeys | None = None) -> DeviceKeys:
     """A device of a new person in `space` (their own root); with `like`, holding the same space
     keys and epoch as that device, as a paired partner's would."""
-    from tend.core import keys
+    from tend.core.crypto import keys
     from tend.core.ids import SpaceId
 
     root = keys.new_root()
@@ -122,7 +122,7 @@ def another_device_of(of: DeviceKeys) -> DeviceKeys:
     """A second device of the same person as `of`: the same identity and keys, its own log."""
     import dataclasses
 
-    from tend.core import keys
+    from tend.core.crypto import keys
 
     return dataclasses.replace(
         of,
@@ -138,7 +138,7 @@ def another_device_of(of: DeviceKeys) -> DeviceKeys:
 
 def started(journal: Journal, name: str | None = None, label: str = "") -> Journal:
     """Write a journal's first entries (its own claim, and a name), as Journal.begin does."""
-    from tend.core.events import PersonNamed
+    from tend.core.domain.events import PersonNamed
 
     journal.record(journal.own_claim(label))
     if name:
@@ -151,7 +151,7 @@ def started(journal: Journal, name: str | None = None, label: str = "") -> Journ
 
 def invite(host: Journal, home: Path, *, own: bool, name: str | None, label: str = "") -> Journal:
     """Bring a new device into `host`'s journal through a real invitation (no relay needed)."""
-    from tend.core import pairing
+    from tend.core.trust import pairing
 
     return pairing.pair_directly(
         host, home, own=own, name=name, label=label or home.name, relay="http://127.0.0.1:1"
@@ -164,7 +164,7 @@ def entries_of(journal: Journal) -> list[bytes]:
 
 def gossip(*journals: Journal) -> None:
     """Every journal ingests what every other holds, as sync through a relay would."""
-    from tend.core.ingest import ingest
+    from tend.core.trust.ingest import ingest
 
     for _round in range(2):  # a second round brings in what arrived only via a third
         for target in journals:
@@ -276,7 +276,7 @@ def pair(
 
 def pin(*devices: DeviceKeys) -> None:
     """What pairing does for devices made directly: each trusts the others as anchors."""
-    from tend.core.keystore import Anchor
+    from tend.core.crypto.keystore import Anchor
 
     for device in devices:
         for other in devices:
@@ -287,7 +287,8 @@ def pin(*devices: DeviceKeys) -> None:
 def restored_from(home: Path, phrase: str, blob: bytes) -> Journal:
     """What `tend recovery restore` makes of a phrase and the escrow blob, before it syncs (the
     relay address is one nothing listens on: the tests hand entries over themselves)."""
-    from tend.core import keys, recovery
+    from tend.core.crypto import keys
+    from tend.core.trust import recovery
 
     person = keys.PersonSecrets.from_root(recovery.root_of(phrase))
     found = recovery.open_escrow(person, blob)

@@ -19,8 +19,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tend.core import entry, keys, rotation_record
-from tend.core.header import (
+from tend.core.crypto import entry, keys
+from tend.core.ids import LogId, Seq, SpaceId
+from tend.core.log import rotation_record
+from tend.core.log.header import (
     GENESIS,
     HEADER_LEN,
     SIGNATURE_LEN,
@@ -31,8 +33,7 @@ from tend.core.header import (
     log_id_of,
     next_header,
 )
-from tend.core.ids import LogId, Seq, SpaceId
-from tend.core.rotation_record import Removal, RotationRecord
+from tend.core.log.rotation_record import Removal, RotationRecord
 from tend.sync.protocol import Repair, repair_message
 
 EPOCH = 1

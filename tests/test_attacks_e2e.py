@@ -12,12 +12,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tend.core import keys, rotation_record
-from tend.core.capability import capability, hash_for
-from tend.core.header import Header, entry_hash, next_header
+from tend.core.crypto import keys
+from tend.core.crypto.capability import capability, hash_for
 from tend.core.ids import Seq
 from tend.core.journal import Journal
-from tend.core.rotation_record import RotationRecord
+from tend.core.log import rotation_record
+from tend.core.log.header import Header, entry_hash, next_header
+from tend.core.log.rotation_record import RotationRecord
 from tend.sync import protocol as p
 from tests.attacker import event_in
 from tests.conftest import Relay, TendCLI, pair
@@ -219,7 +220,7 @@ def test_what_a_partner_wrote_offline_during_a_removal_leaves_under_the_new_key(
         mine = list(sams.store.log_entries(sams.device.log))
         assert Header.decode(mine[-1].entry).epoch == 2
         # Even a relay that hands the removed phone everything gives it nothing to read.
-        from tend.core.ingest import ingest
+        from tend.core.trust.ingest import ingest
 
         report = ingest(phone, [s.entry for s in mine])
         assert report.applied == 0 and report.sealed_away >= 1
@@ -324,9 +325,9 @@ def test_a_partners_words_that_look_like_markup_are_shown_as_words(
 def _write_raw_checkin(journal: Journal, note: str) -> bytes:
     import msgpack
 
-    from tend.core import entry
-    from tend.core.codec import encode_event
-    from tend.core.events import CheckIn
+    from tend.core.crypto import entry
+    from tend.core.domain.codec import encode_event
+    from tend.core.domain.events import CheckIn
 
     clean = msgpack.unpackb(encode_event(event_in(journal, CheckIn(note="x"))), raw=False)
     clean["p"]["note"] = note
@@ -379,7 +380,7 @@ def test_moving_to_a_relay_that_holds_less_never_makes_a_device_rewrite_what_lef
 def test_a_partners_rotation_naming_a_device_removed_is_not_a_lasting_ban_at_the_relay(
     couple: tuple[TendCLI, TendCLI], relay: Relay
 ) -> None:
-    from tend.core.rotation_record import Removal
+    from tend.core.log.rotation_record import Removal
 
     sam, alex = couple
     with Journal.open(sam.home) as sams:

@@ -26,9 +26,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tend.core import clock, projections
-from tend.core.cache import Item
-from tend.core.events import (
+from tend.core import clock
+from tend.core.crypto.keystore import Anchor, DeviceKeys
+from tend.core.domain.events import (
     CheckIn,
     Event,
     GoalSet,
@@ -41,8 +41,9 @@ from tend.core.events import (
 )
 from tend.core.ids import EventId, LogId, PersonId
 from tend.core.journal import Journal
-from tend.core.keystore import Anchor, DeviceKeys
-from tend.core.store import MemoryLogStore
+from tend.core.log.store import MemoryLogStore
+from tend.core.views import projections
+from tend.core.views.read_model import Item
 from tests.conftest import another_device_of, new_person_device, started
 
 BASE = dt.datetime(2026, 3, 9, 6, 0, tzinfo=dt.UTC)  # a Monday morning

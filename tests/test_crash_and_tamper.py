@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tend.core import entry, envelope, keystore
+from tend.core.crypto import entry, envelope, keystore
 from tests.conftest import TendCLI, stored_entries, tend_env
 
 CRASH_ROUNDS = 30

@@ -1,7 +1,7 @@
 """The device file belongs to one journal, and a lock to one device file.
 
 journal.db records a binding of its device file (a MAC over the file's secret content and its
-wrapping, core/keystore.py): a device file planted in the home, with keys, a passphrase or no
+wrapping, core/crypto/keystore.py): a device file planted in the home, with keys, a passphrase or no
 passphrase of someone else's choosing, is refused before anything is written with it. An
 unlock agent hands over a key only: the salt and the Argon2id cost always come from the file.
 
@@ -22,11 +22,12 @@ import pytest
 
 from tend.cli import unlock_agent
 from tend.core import journal as journal_module
-from tend.core import keys, keystore, passphrase, recovery
+from tend.core.crypto import keys, keystore, passphrase
+from tend.core.crypto.keystore import DeviceKeys
+from tend.core.domain.events import CheckIn
 from tend.core.errors import CorruptStore, WrongPassphrase
-from tend.core.events import CheckIn
 from tend.core.journal import BINDING_META, DB_NAME, Journal
-from tend.core.keystore import DeviceKeys
+from tend.core.trust import recovery
 from tests.conftest import TendCLI, invite, restored_from, stored_entries
 
 STRONG = "maple river lantern cobalt"

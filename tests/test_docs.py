@@ -82,9 +82,9 @@ def test_the_reference_has_a_section_for_every_command_and_subcommand() -> None:
 
 
 def test_cli_md_prose_documents_exactly_the_keys_of_an_event_object() -> None:
-    from tend.core.events import Event, Gratitude
-    from tend.core.export import event_record
+    from tend.core.domain.events import Event, Gratitude
     from tend.core.ids import EventId, LogId, PersonId
+    from tend.core.views.export import event_record
 
     prose, _generated = split_cli_md(CLI_MD.read_text())
     table = prose.split("### Event objects", 1)[1].split("\n\n#", 1)[0]

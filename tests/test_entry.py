@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tend.core import entry, envelope, header, keys, logsig
+from tend.core.crypto import entry, envelope, keys
 from tend.core.errors import ChainError, InvalidEnvelope
 from tend.core.ids import LogId, Seq, SpaceId, event_id_at
+from tend.core.log import authorship, header
 
 DATA: dict[str, Any] = json.loads(
     (Path(__file__).parent / "vectors" / "entry.json").read_text(encoding="utf-8")
@@ -97,7 +98,7 @@ def test_the_entry_layout_is_header_then_envelope_then_signature(case: dict[str,
     assert envelope.open_envelope(_b(case["key"]), sealed, head) == _b(case["event"])
     message = b"tend/entry/v2" + head + sealed
     assert keys.sign(_b(case["sign_seed"]), message).hex() == case["signature"]
-    assert logsig.verify(_b(case["log_key"]), message, _b(case["signature"]))
+    assert authorship.verify(_b(case["log_key"]), message, _b(case["signature"]))
 
 
 @pytest.mark.parametrize("case", VALID, ids=_ids(VALID))
@@ -107,7 +108,7 @@ def test_a_committed_entry_opens_to_its_event_signed_by_its_log_key(case: dict[s
     assert opened.event == _b(case["event"])
     assert opened.raw == _b(case["entry"])
     assert opened.signed_by(_b(case["log_key"]))
-    assert logsig.written_by(_b(case["log_key"]), _b(case["entry"]))
+    assert authorship.written_by(_b(case["log_key"]), _b(case["entry"]))
 
 
 def test_the_first_entry_carries_the_log_key_and_the_second_the_hash_before_it() -> None:
@@ -146,7 +147,7 @@ def test_the_invalid_vectors_cover_each_refusal_of_the_frame() -> None:
 def test_an_entry_that_opens_is_still_not_signed_by_the_log_key(case: dict[str, Any]) -> None:
     opened = entry.open_entry(_b(case["entry"]), EPOCH_KEYS.get)
     assert not opened.signed_by(_b(case["public"]))
-    assert not logsig.written_by(_b(case["public"]), _b(case["entry"]))
+    assert not authorship.written_by(_b(case["public"]), _b(case["entry"]))
 
 
 def test_an_event_resealed_under_another_header_opens_but_its_signature_does_not_follow() -> None:
@@ -237,7 +238,7 @@ def test_a_first_entry_under_a_log_id_no_key_owns_is_refused_even_when_well_sign
     raw = _b(case["entry"])
     assert raw[LINK_AT : entry.HEADER_LEN] == PUBLIC
     assert raw[LOG_AT:SEQ_AT] != LOG
-    assert logsig.written_by(PUBLIC, raw)  # signed by the key it carries: still refused
+    assert authorship.written_by(PUBLIC, raw)  # signed by the key it carries: still refused
     with pytest.raises(ChainError, match="the log id is not the one its key owns"):
         entry.Header.decode(raw)
 
@@ -267,10 +268,10 @@ def test_signed_by_is_true_only_for_the_log_key() -> None:
 def test_the_signature_covers_the_header_and_the_envelope(raw: bytes) -> None:
     signature = header.signature_of(raw)
     unsigned = raw[: -header.SIGNATURE_LEN]
-    assert logsig.written_by(PUBLIC, unsigned + signature)
+    assert authorship.written_by(PUBLIC, unsigned + signature)
     for index in range(len(unsigned)):
         moved = _flip(unsigned, index) + signature
-        assert not logsig.written_by(PUBLIC, moved), index
+        assert not authorship.written_by(PUBLIC, moved), index
 
 
 def test_a_signature_is_bound_to_the_entry_v2_label() -> None:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tend.core import envelope
+from tend.core.crypto import envelope
 from tend.core.errors import InvalidEnvelope
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -158,7 +158,10 @@ def test_the_envelope_vector_in_docs_protocol_md_is_the_committed_one() -> None:
 def test_the_uses_of_the_envelope_in_docs_protocol_md_name_the_contexts_the_code_seals_with() -> (
     None
 ):
-    from tend.core import cache, journal, keystore, pairing, recovery, rotation
+    from tend.core import journal
+    from tend.core.crypto import keystore
+    from tend.core.trust import pairing, recovery, rotation
+    from tend.core.views import read_model
 
     doc = (VECTORS.parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
     uses = doc.split("### Uses of the envelope", 1)[1].split("\n## ", 1)[0]
@@ -168,7 +171,7 @@ def test_the_uses_of_the_envelope_in_docs_protocol_md_name_the_contexts_the_code
         pairing._BUNDLE,
         pairing._REPLY,
         keystore._AAD,
-        cache._AAD,
+        read_model._AAD,
         recovery._ESCROW_CONTEXT,
         b"tend/seal-to",
     ):

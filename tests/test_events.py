@@ -12,9 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tend.core.codec import decode_event, encode_event
-from tend.core.errors import CorruptStore, ValidationError
-from tend.core.events import (
+from tend.core.domain.codec import decode_event, encode_event
+from tend.core.domain.events import (
     DAY_KINDS,
     PAYLOADS,
     Boundary,
@@ -43,8 +42,9 @@ from tend.core.events import (
     RitualSet,
     Sealed,
 )
+from tend.core.domain.validate import MAX_CHIPS, MAX_TEXT, MAX_TITLE
+from tend.core.errors import CorruptStore, ValidationError
 from tend.core.ids import EventId, LogId, PersonId
-from tend.core.validate import MAX_CHIPS, MAX_TEXT, MAX_TITLE
 
 ID = bytes(range(16))
 EID = EventId(ID)
@@ -165,8 +165,8 @@ def test_supersedes_and_the_seen_vector_round_trip() -> None:
 
 
 def test_a_device_added_names_the_device_its_key_owns_and_the_person_its_identity_is() -> None:
-    from tend.core.header import log_id_of
-    from tend.core.identity import person_of
+    from tend.core.log.header import log_id_of
+    from tend.core.log.identity import person_of
 
     added = ONE_OF_EACH[1]
     assert isinstance(added, DeviceAdded)

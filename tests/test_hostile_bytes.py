@@ -14,10 +14,12 @@ from typing import Any
 import msgpack
 import pytest
 
-from tend.core import envelope, pairing, rotation_record
+from tend.core.crypto import envelope
+from tend.core.domain.events import CheckIn
 from tend.core.errors import MalformedRecord
-from tend.core.events import CheckIn
 from tend.core.journal import Journal
+from tend.core.log import rotation_record
+from tend.core.trust import pairing
 from tests.conftest import TendCLI
 
 GOOD_RECORD: dict[str, Any] = {
@@ -184,18 +186,19 @@ SMALL_ORDER_KEYS = [
 
 @pytest.mark.parametrize("key", SMALL_ORDER_KEYS)
 def test_no_signature_by_a_small_order_key_is_ever_accepted(key: str) -> None:
-    from tend.core import logsig
+    from tend.core.log import authorship
 
     public = bytes.fromhex(key)
     # Without the check, some of these "verify" an all-zero or identity-point signature for
     # any message in four: a forgery with no secret at all.
     forged = [bytes(64), public + bytes(32), bytes.fromhex("01" + "00" * 31) + bytes(32)]
     messages = [bytes([n]) * 8 for n in range(16)]
-    assert not any(logsig.verify(public, m, sig) for m in messages for sig in forged)
+    assert not any(authorship.verify(public, m, sig) for m in messages for sig in forged)
 
 
 def test_the_small_order_check_lets_real_keys_through() -> None:
-    from tend.core import keys, logsig
+    from tend.core.crypto import keys
+    from tend.core.log import authorship
 
     seed = keys.new_signing_seed()
-    assert logsig.verify(keys.signing_public(seed), b"m", keys.sign(seed, b"m"))
+    assert authorship.verify(keys.signing_public(seed), b"m", keys.sign(seed, b"m"))

@@ -17,11 +17,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from tend.core import envelope, identity, keys, rotation_record
-from tend.core.capability import hash_for
+from tend.core.crypto import envelope, keys
+from tend.core.crypto.capability import hash_for
 from tend.core.errors import InvalidEnvelope, MalformedRecord, ValidationError
-from tend.core.header import log_id_of
 from tend.core.ids import LogId, PersonId, SpaceId, event_id_at
+from tend.core.log import identity, rotation_record
+from tend.core.log.header import log_id_of
 
 VECTORS = Path(__file__).parent / "vectors"
 DATA: dict[str, Any] = json.loads((VECTORS / "identity.json").read_text(encoding="utf-8"))

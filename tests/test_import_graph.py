@@ -1,9 +1,11 @@
-"""The layers' import rules, read from the source with `ast`, and what `tend checkin` loads.
+"""The house's import rules, read from the source with `ast`, and what `tend checkin` loads.
 
 core is the offline journal: it knows nothing of the network, the event loop or the command
-line. Only core/automerge_export.py touches automerge; only core/envelope.py, core/keys.py and
-the public-key verifier core/logsig.py touch cryptography, so what can seal or open stays two
-files. sync never reaches up into cli. And a
+line. Inside it, each wing may lean only on the wings below it (docs/architecture.md draws
+them): the few shared basics at the bottom; the keyless log; crypto, the one wing that holds
+keys; the domain; the views, pure over what a device can read; the trust engine and the
+journal on top. Each third-party library with a say over security or format has one home.
+The relay imports only the log wing and the basics, so it cannot open what it carries. And a
 check-in, run as a process, loads neither the network stack, automerge nor the table renderer.
 """
 
@@ -21,11 +23,44 @@ from tests.conftest import tend_env
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "tend"  # the package, in its src layout
 LAYERS = ("core", "sync", "cli")
+BASICS = ("tend.core.errors", "tend.core.ids", "tend.core.clock", "tend.core.fsutil")
+PACKAGES = frozenset(
+    {"tend", "tend.core", "tend.sync"}
+    | {f"tend.core.{w}" for w in ("log", "crypto", "domain", "views", "trust", "journal")}
+)
+# What each wing of core may import from tend, besides the basics and itself.
+WING_MAY_IMPORT = {
+    "log": (),
+    "crypto": ("tend.core.log",),
+    "domain": ("tend.core.log",),
+    "views": ("tend.core.log", "tend.core.crypto", "tend.core.domain"),
+    "journal": (
+        "tend.core.log",
+        "tend.core.crypto",
+        "tend.core.domain",
+        "tend.core.views.read_model",
+        "tend.core.trust.engine",  # only inside functions: recording loads no trust engine
+    ),
+    "trust": (
+        "tend.core.log",
+        "tend.core.crypto",
+        "tend.core.domain",
+        "tend.core.views",
+        "tend.core.journal",
+    ),
+}
 
 
 def imported_modules(path: Path) -> set[str]:
     """Every module a file imports, anywhere in it (`from a import b` counts as a and a.b)."""
-    package = ["tend", path.parent.name]
+    package = (
+        ["tend", *path.relative_to(ROOT).parent.parts]
+        if path.is_relative_to(ROOT)
+        else [
+            "tend",
+            path.parent.name,
+        ]
+    )
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
@@ -39,31 +74,46 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def source_files() -> dict[str, set[str]]:
-    """'core/shared.py' -> the modules it imports, for every .py file of every layer."""
+    """'core/trust/engine.py' -> the modules it imports, for every .py file of every layer."""
     return {
-        f"{layer}/{path.name}": imported_modules(path)
+        path.relative_to(ROOT).as_posix(): imported_modules(path)
         for layer in LAYERS
-        for path in sorted((ROOT / layer).glob("*.py"))
+        for path in sorted((ROOT / layer).rglob("*.py"))
     }
+
+
+def under(prefix: str, module: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
 
 
 def importers(prefix: str, files: dict[str, set[str]] | None = None) -> set[str]:
     """Files that import `prefix` or anything under it."""
     files = source_files() if files is None else files
+    return {name for name, modules in files.items() if any(under(prefix, m) for m in modules)}
+
+
+def tend_imports_outside(files: dict[str, set[str]], allowed: tuple[str, ...]) -> set[str]:
+    """'file: module' for every tend module those files import that is not among `allowed`."""
     return {
-        name
+        f"{name}: {module}"
         for name, modules in files.items()
-        if any(m == prefix or m.startswith(prefix + ".") for m in modules)
+        for module in modules
+        if under("tend", module)
+        and module not in PACKAGES  # `from tend.core.log import header` names the package too
+        and not any(under(a, module) for a in allowed)
     }
 
 
-def test_the_checker_sees_every_layer_and_resolves_relative_and_from_imports(
+def test_the_checker_sees_every_wing_and_resolves_relative_and_from_imports(
     tmp_path: Path,
 ) -> None:
     files = source_files()
-    assert {"core/journal.py", "core/automerge_export.py", "cli/main.py"} <= set(files)
+    assert {"core/journal/__init__.py", "core/domain/automerge_export.py", "cli/main.py"} <= set(
+        files
+    )
     assert "tend.core.errors" in files["cli/main.py"]
-    assert "tend.core.automerge_export" in files["core/export.py"]  # a function-level import
+    # a function-level import
+    assert "tend.core.domain.automerge_export" in files["core/views/export.py"]
     sample = tmp_path / "core" / "sample.py"
     sample.parent.mkdir()
     sample.write_text("from . import store\nfrom ..sync import client\nimport aiohttp.web\n")
@@ -74,6 +124,10 @@ def test_the_checker_sees_every_layer_and_resolves_relative_and_from_imports(
         "tend.sync.client",
         "aiohttp.web",
     }
+    assert tend_imports_outside({"x": {"tend.core.log.header", "tend.sync.client"}}, BASICS) == {
+        "x: tend.core.log.header",
+        "x: tend.sync.client",
+    }
 
 
 @pytest.mark.parametrize("forbidden", ["aiohttp", "asyncio", "tend.sync", "tend.cli"])
@@ -82,17 +136,68 @@ def test_core_imports_no_network_event_loop_sync_or_cli(forbidden: str) -> None:
     assert importers(forbidden, files) == set()
 
 
-def test_only_the_automerge_export_imports_automerge() -> None:
-    assert importers("automerge") == {"core/automerge_export.py"}
+def test_the_basics_import_nothing_else_of_tend() -> None:
+    basics = {f"core/{m.rsplit('.', 1)[1]}.py" for m in BASICS}
+    files = {k: v for k, v in source_files().items() if k in basics}
+    assert set(files) == basics
+    assert tend_imports_outside(files, BASICS) == set()
 
 
-def test_only_core_envelope_core_keys_and_the_verifier_import_cryptography() -> None:
-    assert importers("cryptography") == {"core/envelope.py", "core/keys.py", "core/logsig.py"}
+@pytest.mark.parametrize("wing", sorted(WING_MAY_IMPORT))
+def test_each_wing_leans_only_on_the_wings_below_it(wing: str) -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith(f"core/{wing}/")}
+    assert files, wing
+    allowed = (*BASICS, f"tend.core.{wing}", *WING_MAY_IMPORT[wing])
+    assert tend_imports_outside(files, allowed) == set()
+
+
+def test_the_views_are_pure_over_items_and_never_reach_the_journal_or_trust() -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith("core/views/")}
+    assert importers("tend.core.journal", files) | importers("tend.core.trust", files) == set()
+
+
+def test_the_relay_imports_only_the_log_wing_the_basics_and_the_protocol() -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith("sync/relay")}
+    assert files
+    allowed = (
+        *BASICS,
+        "tend.core.log",
+        "tend.sync.protocol",
+        "tend.sync.relay",
+        "tend.sync.relay_store",
+        "tend.sync.relay_store_pg",
+    )
+    assert tend_imports_outside(files, allowed) == set()
+
+
+@pytest.mark.parametrize("forbidden", ["asyncio", "aiohttp"])
+def test_the_sync_protocol_is_sans_io(forbidden: str) -> None:
+    assert forbidden not in {m.split(".")[0] for m in source_files()["sync/protocol.py"]}
+
+
+@pytest.mark.parametrize(
+    ("library", "homes"),
+    [
+        ("automerge", {"core/domain/automerge_export.py"}),
+        ("spake2", {"core/crypto/pake.py"}),
+        ("argon2", {"core/crypto/passphrase.py"}),
+    ],
+)
+def test_each_library_with_a_say_over_format_or_security_has_one_home(
+    library: str, homes: set[str]
+) -> None:
+    assert importers(library) == homes
+
+
+def test_only_the_crypto_wing_and_the_public_key_verifier_import_cryptography() -> None:
+    outside = {f for f in importers("cryptography") if not f.startswith("core/crypto/")}
+    assert outside == {"core/log/authorship.py"}
 
 
 def test_the_public_key_verifier_imports_no_secret_key_or_cipher() -> None:
-    # core/logsig.py is what the relay may use: Ed25519 verification, nothing that seals or opens.
-    crypto = {m for m in source_files()["core/logsig.py"] if m.startswith("cryptography")}
+    # core/log/authorship.py is what the relay may use: Ed25519 verification, nothing that seals
+    # or opens.
+    crypto = {m for m in source_files()["core/log/authorship.py"] if m.startswith("cryptography")}
     assert crypto <= {
         "cryptography.exceptions",
         "cryptography.exceptions.InvalidSignature",

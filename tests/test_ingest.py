@@ -1,4 +1,4 @@
-"""Entries from elsewhere are verified before anything is applied (core/ingest.py)."""
+"""Entries from elsewhere are verified before anything is applied (core/trust/ingest.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tend.core import entry, projections
-from tend.core.events import CheckIn, DeviceAdded, Gratitude, PersonNamed
-from tend.core.ingest import ingest
+from tend.core.crypto import entry
+from tend.core.domain.events import CheckIn, DeviceAdded, Gratitude, PersonNamed
 from tend.core.journal import Journal
-from tend.core.store import MemoryLogStore
-from tend.core.trust import Reason
+from tend.core.log.store import MemoryLogStore
+from tend.core.trust.engine import Reason
+from tend.core.trust.ingest import ingest
+from tend.core.views import projections
 from tests.attacker import event_in, forge_in_log, write_own
 from tests.conftest import entries_of, invite, new_person_device, started
 

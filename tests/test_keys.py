@@ -9,7 +9,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from tend.core import envelope, keys, keystore, passphrase
+from tend.core.crypto import envelope, keys, keystore, passphrase
 from tend.core.errors import CorruptStore, InvalidEnvelope, WrongPassphrase
 from tend.core.ids import SpaceId
 

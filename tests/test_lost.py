@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tend.core import keys, lost, rotation
+from tend.core.crypto import keys
+from tend.core.domain.events import CheckIn, DeviceRemoved, PersonHere, PersonLost
 from tend.core.errors import UserError
-from tend.core.events import CheckIn, DeviceRemoved, PersonHere, PersonLost
-from tend.core.header import GENESIS
-from tend.core.identity import lost_removal_message, removal_message
 from tend.core.ids import EventId, event_id_at
-from tend.core.ingest import ingest
 from tend.core.journal import Journal
-from tend.core.trust import Issue
+from tend.core.log.header import GENESIS
+from tend.core.log.identity import lost_removal_message, removal_message
+from tend.core.trust import lost, rotation
+from tend.core.trust.engine import Issue
+from tend.core.trust.ingest import ingest
 from tests.attacker import event_in, next_seq, write_own
 from tests.conftest import entries_of, gossip, invite
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tend.core import escrow
 from tend.core.errors import TendError
+from tend.core.log import escrow
 from tend.sync import mailbox
 from tend.sync.client import RelayRefused, RelayUnavailable
 from tend.sync.mailbox import MailboxTaken

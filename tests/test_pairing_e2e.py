@@ -343,8 +343,9 @@ def test_a_restore_whose_relay_goes_away_leaves_nothing_half_made_and_can_be_run
 
     from aiohttp import web
 
-    from tend.core import escrow, keys
-    from tend.core import recovery as phrases
+    from tend.core.crypto import keys
+    from tend.core.log import escrow
+    from tend.core.trust import recovery as phrases
     from tend.sync import mailbox
     from tests.conftest import free_port
 

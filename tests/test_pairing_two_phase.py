@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tend.core import pairing, pake
+from tend.core.crypto import pake
+from tend.core.domain.events import CheckIn, DeviceAdded
 from tend.core.errors import UserError
-from tend.core.events import CheckIn, DeviceAdded
 from tend.core.journal import Journal
+from tend.core.trust import pairing
 from tend.sync import mailbox, pairing_flow
 from tests.conftest import Relay, TendCLI, pair, tend_env
 

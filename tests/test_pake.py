@@ -1,4 +1,4 @@
-"""The short-code exchange (core/pake.py): SPAKE2, key confirmation and an ephemeral X25519,
+"""The short-code exchange (core/crypto/pake.py): SPAKE2, key confirmation and an ephemeral X25519,
 attacked as the relay that carries every message would attack it."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from spake2 import SPAKE2_A, SPAKE2_B
 
-from tend.core import pairing, pake
+from tend.core.crypto import pake
+from tend.core.trust import pairing
 
 CODE = b"apple-river-stone"
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tend.core import entry, keys
-from tend.core.codec import decode_event
+from tend.core.crypto import entry, keys
+from tend.core.crypto.keystore import DeviceKeys
+from tend.core.domain.codec import decode_event
+from tend.core.domain.events import CheckIn, Sealed
 from tend.core.errors import IntegrityError
-from tend.core.events import CheckIn, Sealed
 from tend.core.journal import Journal
-from tend.core.keystore import DeviceKeys
-from tend.core.store import MemoryLogStore
+from tend.core.log.store import MemoryLogStore
 from tests.conftest import new_person_device, pin, started
 
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tend.core.cache import Item
-from tend.core.codec import decode_event
-from tend.core.events import (
+from tend.core.crypto.keystore import DeviceKeys
+from tend.core.domain.codec import decode_event
+from tend.core.domain.events import (
     CalendarEntry,
     Celebration,
     CheckIn,
@@ -32,8 +32,8 @@ from tend.core.events import (
 )
 from tend.core.ids import EventId, PersonId, new_space_id
 from tend.core.journal import Journal
-from tend.core.keystore import DeviceKeys
-from tend.core.projections import (
+from tend.core.log.store import MemoryLogStore
+from tend.core.views.projections import (
     PeriodView,
     PersonDays,
     TodayView,
@@ -43,7 +43,7 @@ from tend.core.projections import (
     today,
     week_bounds,
 )
-from tend.core.store import MemoryLogStore
+from tend.core.views.read_model import Item
 from tests.conftest import new_person_device, pin
 
 TZ = dt.timezone(dt.timedelta(hours=1))

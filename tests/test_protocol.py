@@ -18,9 +18,9 @@ from typing import Any, get_args
 import msgpack
 import pytest
 
-from tend.core import logsig, rotation_record
 from tend.core.errors import ProtocolError
-from tend.core.header import MAX_ENTRY, log_id_of
+from tend.core.log import authorship, rotation_record
+from tend.core.log.header import MAX_ENTRY, log_id_of
 from tend.sync import protocol
 from tend.sync.protocol import (
     MAX_ENTRIES_PER_FRAME,
@@ -68,7 +68,7 @@ LOG_B = bytes(range(0x30, 0x40))
 E1, E2, E3 = b"opaque entry 1", b"opaque entry 2", b"opaque entry 3"
 KEY = bytes(range(0x80, 0xA0))  # a log's public key
 SIG = bytes(range(0xA0, 0xE0))  # an Ed25519 signature: opaque to the protocol
-# A signed rotation record (core/rotation_record.py), opaque to the protocol.
+# A signed rotation record (core/log/rotation_record.py), opaque to the protocol.
 RECORD: bytes = msgpack.packb(
     {"s": SPACE, "e": 2, "p": bytes(32), "c": bytes(range(32)), "k": [[LOG_B, b"key"]]},
     use_bin_type=True,
@@ -807,8 +807,8 @@ def test_the_vectors_record_and_repair_are_signed_as_tends_own_checks_expect() -
     assert parsed.signer == log_id_of(key) == bytes.fromhex(repair["log"])
     assert rotation_record.signed_by(record, signature, key)
     message = repair_message(SPACE, parsed.signer, repair["from_seq"])
-    assert logsig.verify(key, message, bytes.fromhex(repair["signature"]))
-    assert not logsig.verify(key, repair_message(SPACE, parsed.signer, 1), signature)
+    assert authorship.verify(key, message, bytes.fromhex(repair["signature"]))
+    assert not authorship.verify(key, repair_message(SPACE, parsed.signer, 1), signature)
 
 
 @pytest.mark.parametrize("case", VALID_VECTORS, ids=[c["name"] for c in VALID_VECTORS])

@@ -16,14 +16,16 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from tend.core import escrow, keys, keystore, pairing, pake, passphrase, recovery, rotation
-from tend.core.codec import decode_event
+from tend.core.crypto import keys, keystore, pake, passphrase
+from tend.core.crypto.keystore import DeviceKeys
+from tend.core.domain.codec import decode_event
+from tend.core.domain.events import CheckIn
 from tend.core.errors import CorruptStore, UserError, WrongPassphrase
-from tend.core.events import CheckIn
-from tend.core.identity import Identity
-from tend.core.ingest import ingest
 from tend.core.journal import Journal
-from tend.core.keystore import DeviceKeys
+from tend.core.log import escrow
+from tend.core.log.identity import Identity
+from tend.core.trust import pairing, recovery, rotation
+from tend.core.trust.ingest import ingest
 from tests.conftest import (
     Relay,
     TendCLI,
@@ -46,7 +48,7 @@ def _couple(tmp_path: Path) -> tuple[Journal, Journal]:
 
 
 def _notes(journal: Journal) -> list[str]:
-    from tend.core.codec import decode_event
+    from tend.core.domain.codec import decode_event
 
     out = []
     for item in journal.items():
@@ -276,7 +278,7 @@ def test_a_stolen_device_that_rewrites_the_escrow_is_shut_out_by_the_restore(
     and pin a device of the thief's own in it. A restore is what a person does when their
     devices are gone: it retires every other device of theirs in one rotation, the pinned one
     too, and seals the new key to none of them."""
-    from tend.core import rotation_record
+    from tend.core.log import rotation_record
 
     sam, phone = _couple(tmp_path)
     phrase = recovery.show_once(phone)

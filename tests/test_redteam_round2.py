@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tend.core import escrow, keys, lost, recovery
-from tend.core.events import CheckIn, DeviceRemoved, PersonLost
-from tend.core.identity import lost_removal_message
+from tend.core.crypto import keys
+from tend.core.domain.events import CheckIn, DeviceRemoved, PersonLost
 from tend.core.ids import event_id_at
-from tend.core.ingest import ingest
 from tend.core.journal import Journal
+from tend.core.log import escrow
+from tend.core.log.identity import lost_removal_message
+from tend.core.trust import lost, recovery
+from tend.core.trust.ingest import ingest
 from tests.attacker import event_in, next_seq, write_own
 from tests.conftest import another_device_of, entries_of, gossip, restored_from
 from tests.test_redteam_pairing import _couple, _notes, _sealed_escrow
@@ -136,9 +138,9 @@ def test_a_second_record_for_an_epoch_already_held_is_reported_and_its_key_kept(
     capability hash, so each copy opens); Sam's device adopts the first from the log and writes
     under it, then the relay hands over the second. Replacing the key would leave Sam's own
     entry unreadable: the second is refused as an integrity problem, and the first key kept."""
-    from tend.core import rotation
+    from tend.core.domain.events import KeyRotated
     from tend.core.errors import MalformedRecord
-    from tend.core.events import KeyRotated
+    from tend.core.trust import rotation
 
     sam, alex = _couple(tmp_path)
     roster = alex.roster()
@@ -172,7 +174,7 @@ def test_a_damaged_binding_record_does_not_let_the_old_unwrapped_device_file_bac
     later save (new epoch keys included) lands on disk in the clear."""
     import sqlite3
 
-    from tend.core import keystore, passphrase
+    from tend.core.crypto import keystore, passphrase
     from tend.core.errors import CorruptStore
     from tend.core.journal import BINDING_META, DB_NAME
 

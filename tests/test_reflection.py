@@ -29,12 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tend.cli import charts
-from tend.core import projections
-from tend.core.cache import Item
-from tend.core.codec import decode_event
-from tend.core.compare import Period, as_json, compare, parse_period, summarise
-from tend.core.errors import ValidationError
-from tend.core.events import (
+from tend.core.crypto.keystore import DeviceKeys
+from tend.core.domain.codec import decode_event
+from tend.core.domain.events import (
     CalendarEntry,
     Celebration,
     CheckIn,
@@ -49,11 +46,14 @@ from tend.core.events import (
     PersonNamed,
     Retraction,
 )
+from tend.core.domain.validate import week_of
+from tend.core.errors import ValidationError
 from tend.core.ids import PersonId, new_space_id
 from tend.core.journal import Body, Journal
-from tend.core.keystore import DeviceKeys
-from tend.core.store import MemoryLogStore
-from tend.core.validate import week_of
+from tend.core.log.store import MemoryLogStore
+from tend.core.views import projections
+from tend.core.views.compare import Period, as_json, compare, parse_period, summarise
+from tend.core.views.read_model import Item
 from tests.conftest import TendCLI, new_person_device, pin, tend_env
 
 TZ = dt.timezone(dt.timedelta(hours=1))

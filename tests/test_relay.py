@@ -38,9 +38,10 @@ import msgpack
 import pytest
 from aiohttp import WSMsgType, web
 
-from tend.core import escrow, keys
-from tend.core.header import GENESIS, MAX_ENTRY, Header
+from tend.core.crypto import keys
 from tend.core.ids import SpaceId, new_space_id
+from tend.core.log import escrow
+from tend.core.log.header import GENESIS, MAX_ENTRY, Header
 from tend.sync import relay as relay_module
 from tend.sync.protocol import (
     MAX_ENTRIES_PER_FRAME,
@@ -1168,7 +1169,7 @@ async def test_the_invitation_cap_is_enforced_with_a_one_line_reason(
 
 @dataclass
 class Person:
-    """Someone with an identity record, as core/keys.py derives it from a root secret."""
+    """Someone with an identity record, as core/crypto/keys.py derives it from a root secret."""
 
     secrets: keys.PersonSecrets
 
@@ -1479,13 +1480,13 @@ RELAY_MAY_LOAD = {
     "tend",
     "tend.core",
     "tend.core.errors",
-    "tend.core.escrow",  # the locator and signature checks; holds no secret
-    "tend.core.header",
-    "tend.core.identity",  # an identity record's public keys, for the escrow's check
+    "tend.core.log.escrow",  # the locator and signature checks; holds no secret
+    "tend.core.log.header",
+    "tend.core.log.identity",  # an identity record's public keys, for the escrow's check
     "tend.core.ids",
-    "tend.core.logsig",  # verifies signatures with public keys; holds no secret
-    "tend.core.rotation_record",
-    "tend.core.store",
+    "tend.core.log.authorship",  # verifies signatures with public keys; holds no secret
+    "tend.core.log.rotation_record",
+    "tend.core.log.store",
     "tend.sync",
     "tend.sync.protocol",
     "tend.sync.relay",

@@ -25,8 +25,8 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from tend.core.header import GENESIS, Header
 from tend.core.ids import Seq, SpaceId, new_space_id
+from tend.core.log.header import GENESIS, Header
 from tend.sync.protocol import (
     MAX_ENTRIES_PER_FRAME,
     Ack,

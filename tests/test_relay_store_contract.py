@@ -30,15 +30,15 @@ from typing import Protocol
 
 import pytest
 
-from tend.core import keys
-from tend.core.header import (
+from tend.core.crypto import keys
+from tend.core.ids import LogId, Seq, SpaceId, new_space_id
+from tend.core.log.header import (
     GENESIS,
     MAX_ENTRY,
     MIN_ENTRY,
     Header,
     entry_hash,
 )
-from tend.core.ids import LogId, Seq, SpaceId, new_space_id
 from tend.sync.protocol import ErrorCode
 from tend.sync.relay_store import (
     DEFAULT_QUOTA,

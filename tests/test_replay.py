@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from tend.core import pairing, projections
-from tend.core.events import CheckIn, Gratitude, Milestone
-from tend.core.ingest import ingest
+from tend.core.domain.events import CheckIn, Gratitude, Milestone
 from tend.core.journal import Journal
+from tend.core.trust import pairing
+from tend.core.trust.ingest import ingest
+from tend.core.views import projections
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""`tend report`: one self-contained HTML page (core/report.py, cli/report_cmd.py).
+"""`tend report`: one self-contained HTML page (core/views/report.py, cli/report_cmd.py).
 
 In-process tests call the command through `tend.cli.main.main`; subprocess tests run the real
 `tend` (tests/conftest.py). The last tests render the page in a headless Chromium and look at the
@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 
 from tend.cli.main import main
-from tend.core import pairing, report
-from tend.core.events import CheckIn, Gratitude, Milestone
+from tend.core.domain.events import CheckIn, Gratitude, Milestone
 from tend.core.ids import PersonId
-from tend.core.ingest import ingest
 from tend.core.journal import Journal
+from tend.core.trust import pairing
+from tend.core.trust.ingest import ingest
+from tend.core.views import report
 from tests.conftest import TendCLI, tend_env
 
 D1, D2, D3 = dt.date(2026, 3, 2), dt.date(2026, 3, 9), dt.date(2026, 3, 16)
@@ -383,7 +384,7 @@ def test_chromium_draws_each_chart_on_its_own(
 LOADS = """
 import json, sys
 from tend.cli.main import main
-import tend.core.report
+import tend.core.views.report
 code = main(["--help"])
 print(json.dumps({"code": code, "matplotlib": "matplotlib" in sys.modules}))
 """

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tend.core import rotation, rotation_record
-from tend.core.codec import decode_event
+from tend.core.domain.codec import decode_event
+from tend.core.domain.events import Gratitude
 from tend.core.errors import UserError
-from tend.core.events import Gratitude
-from tend.core.ingest import ingest
 from tend.core.journal import Journal
+from tend.core.log import rotation_record
+from tend.core.trust import rotation
+from tend.core.trust.ingest import ingest
 from tests.conftest import entries_of, gossip, invite
 
 
@@ -132,8 +133,8 @@ def test_entries_a_removed_device_wrote_before_its_removal_reached_us_are_hidden
 def test_unsent_entries_under_a_revoked_epoch_are_resealed_before_they_leave(
     three: tuple[Journal, Journal, Journal],
 ) -> None:
-    from tend.core import reseal
-    from tend.core.header import Header
+    from tend.core.log.header import Header
+    from tend.core.trust import reseal
 
     sam, alex, old = three
     gossip(sam, alex, old)
@@ -182,8 +183,9 @@ def test_a_rekey_from_the_relay_is_believed_only_as_far_as_its_signatures_go(
 def test_a_rotation_that_leaves_a_device_out_without_its_persons_removal_is_not_a_removal(
     three: tuple[Journal, Journal, Journal],
 ) -> None:
-    from tend.core import keys, rotation_record
-    from tend.core.capability import hash_for
+    from tend.core.crypto import keys
+    from tend.core.crypto.capability import hash_for
+    from tend.core.log import rotation_record
 
     sam, alex, old = three
     gossip(sam, alex, old)
@@ -213,7 +215,8 @@ def test_a_copy_of_another_key_than_the_record_names_is_not_adopted(
     # Sam's modified client retires Sam's tablet and seals Alex's phone, and Alex's recovery
     # key, a key other than the one the record commits to: Alex would write under a key
     # nobody else holds (or one Sam chose for Alex alone). Neither copy is taken.
-    from tend.core import keys, recovery
+    from tend.core.crypto import keys
+    from tend.core.trust import recovery
 
     sam = Journal.create(tmp_path / "sam", "Sam")
     alex = invite(sam, tmp_path / "alex", own=False, name="Alex")

@@ -5,9 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from tend.core import automerge_export, projections, shared_state
-from tend.core.events import Boundary, CareSwap, CareTask, GoalSet, GoalWeek, JoyIdea, JoyStatus
+from tend.core.domain import automerge_export, shared_state
+from tend.core.domain.events import (
+    Boundary,
+    CareSwap,
+    CareTask,
+    GoalSet,
+    GoalWeek,
+    JoyIdea,
+    JoyStatus,
+)
 from tend.core.journal import Journal
+from tend.core.views import projections
 from tests.attacker import event_in, write_own
 from tests.conftest import gossip, invite
 

@@ -1,8 +1,8 @@
 """One contract for every LogStore: MemoryLogStore (tests, tools) and SqliteLogStore (devices).
 
-Entries are real ones (tend.core.entry.build with real keys), so the store sees exactly the bytes
-a device writes. SQLite-only rules (the database refuses edits, data survives a reopen, a damaged
-file is reported as CorruptStore) follow the shared contract.
+Entries are real ones (tend.core.crypto.entry.build with real keys), so the store sees exactly the
+bytes a device writes. SQLite-only rules (the database refuses edits, data survives a reopen, a
+damaged file is reported as CorruptStore) follow the shared contract.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tend.core import keys
-from tend.core.entry import build
+from tend.core.crypto import keys
+from tend.core.crypto.entry import build
 from tend.core.errors import ChainError, CorruptStore
-from tend.core.header import GENESIS, Header, entry_hash, first_header, log_id_of
 from tend.core.ids import LogId, Seq, SpaceId, new_space_id
-from tend.core.store import LogStore, MemoryLogStore, SqliteLogStore, StoredEntry
+from tend.core.log.header import GENESIS, Header, entry_hash, first_header, log_id_of
+from tend.core.log.store import LogStore, MemoryLogStore, SqliteLogStore, StoredEntry
 
 
 @dataclass(frozen=True)

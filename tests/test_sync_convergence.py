@@ -11,11 +11,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tend.core import pairing, projections
-from tend.core.events import CheckIn, Gratitude, JoyIdea, JoyStatus, Milestone, Retraction
+from tend.core.domain.events import CheckIn, Gratitude, JoyIdea, JoyStatus, Milestone, Retraction
 from tend.core.ids import EventId, PersonId
-from tend.core.ingest import ingest
 from tend.core.journal import Journal
+from tend.core.trust import pairing
+from tend.core.trust.ingest import ingest
+from tend.core.views import projections
 
 JOY = EventId(bytes([7]) * 16)
 ME = PersonId(bytes(16))  # "mine first" in today: the same reference person on every device

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tend.core.events import CheckIn
+from tend.core.domain.events import CheckIn
 from tend.core.journal import Journal
 from tests.conftest import Relay, TendCLI, free_port, pair, tend_env
 

@@ -19,10 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tend.core import keys, projections, rotation, rotation_record, trust
-from tend.core.capability import hash_for
-from tend.core.codec import encode_event
-from tend.core.events import (
+from tend.core.crypto import keys
+from tend.core.crypto.capability import hash_for
+from tend.core.crypto.keystore import DeviceKeys
+from tend.core.domain.codec import encode_event
+from tend.core.domain.events import (
     Boundary,
     CheckIn,
     ComfortSignal,
@@ -37,15 +38,18 @@ from tend.core.events import (
     PersonNamed,
     Retraction,
 )
-from tend.core.identity import cert_message, removal_message
 from tend.core.ids import EventId, PersonId
-from tend.core.ingest import ingest
 from tend.core.journal import Journal
-from tend.core.keystore import DeviceKeys
-from tend.core.rotation_record import RotationRecord
-from tend.core.store import MemoryLogStore
-from tend.core.trust import Issue, Reason
-from tend.core.verify import verify
+from tend.core.log import rotation_record
+from tend.core.log.identity import cert_message, removal_message
+from tend.core.log.rotation_record import RotationRecord
+from tend.core.log.store import MemoryLogStore
+from tend.core.trust import engine as trust
+from tend.core.trust import rotation
+from tend.core.trust.engine import Issue, Reason
+from tend.core.trust.ingest import ingest
+from tend.core.trust.verify import verify
+from tend.core.views import projections
 from tests.attacker import event_in, write_own
 from tests.conftest import (
     another_device_of,
@@ -248,7 +252,7 @@ def test_a_partner_cannot_re_point_or_cut_off_the_other_persons_second_device(
 
 def test_a_persons_own_signed_removal_counts_wherever_it_was_recorded(trio: Trio) -> None:
     laptop, tablet, alex = trio.laptop, trio.tablet, trio.alex
-    from tend.core.rotation import removal_of
+    from tend.core.trust.rotation import removal_of
 
     removal = removal_of(laptop, tablet.device.log)  # signed by Sam's identity key
     write_own(alex, event_in(alex, removal))  # carried by the partner: still Sam's word
@@ -303,9 +307,9 @@ def test_the_partner_may_edit_what_the_couple_shares_and_the_last_edit_wins(trio
 def test_an_event_carrying_old_style_change_bytes_is_refused(trio: Trio) -> None:
     import msgpack
 
-    from tend.core import entry
-    from tend.core.codec import encode_event
-    from tend.core.header import next_header
+    from tend.core.crypto import entry
+    from tend.core.domain.codec import encode_event
+    from tend.core.log.header import next_header
 
     laptop, alex = trio.laptop, trio.alex
     body = msgpack.unpackb(encode_event(event_in(alex, ComfortSignal(signal="green"))), raw=False)
@@ -500,8 +504,8 @@ def _reencoded(carrier: Event, claim_body: dict[str, object]) -> bytes:
 
 
 def write_raw(journal: Journal, event_bytes: bytes) -> None:
-    from tend.core import entry
-    from tend.core.header import first_header, next_header
+    from tend.core.crypto import entry
+    from tend.core.log.header import first_header, next_header
 
     d = journal.device
     head = journal.store.head(d.log)
@@ -579,7 +583,7 @@ def test_a_roster_with_a_crafted_removal_paradox_settles_and_does_not_flip(
 def test_a_device_keeps_the_recovery_phrase_only_until_it_has_been_shown_once(
     four: tuple[Journal, Journal, Journal, Journal],
 ) -> None:
-    from tend.core import recovery
+    from tend.core.trust import recovery
 
     laptop, tablet, phone, alex = four
     # Another device of the same person never receives it; the first keeps it until shown.

@@ -14,7 +14,7 @@ import pexpect
 import pytest
 
 from tend.cli import unlock_agent
-from tend.core import keystore, passphrase
+from tend.core.crypto import keystore, passphrase
 from tests.conftest import TendCLI, tend_env, tend_executable
 
 STRONG = "maple river lantern cobalt"

@@ -14,7 +14,7 @@ tested in tests/test_protocol.py instead.
 
 The rotation record, the repair and their signatures are real: a fixed Ed25519 seed (the
 `cryptography` package, not tend's code) gives a log key, its log id is derived from it as
-core/header.py says, and the signatures cover exactly what docs/protocol.md says they cover, so
+core/log/header.py says, and the signatures cover exactly what docs/protocol.md says they cover, so
 a test can check tend's verifiers against them. The sealed key in the record is a stand-in.
 
 All byte strings in the JSON are lowercase hex; in "fields", version vectors are objects from a
@@ -57,7 +57,7 @@ def _pack(body: Any) -> bytes:
     return packed
 
 
-# A rotation record as docs/protocol.md and core/rotation_record.py describe it, keys in that
+# A rotation record as docs/protocol.md and core/log/rotation_record.py describe it, keys in that
 # order: log C moves the space from CAPABILITY to NEW_CAPABILITY at epoch 2, keeps itself and
 # log A (each with a stand-in sealed key), removes log B up to its seq 3, and leaves one
 # person's recovery copy (a stand-in too).

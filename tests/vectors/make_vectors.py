@@ -25,10 +25,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from tend.core import entry, envelope, header, identity, keys, rotation_record
-from tend.core.capability import hash_for
-from tend.core.header import log_id_of
+from tend.core.crypto import entry, envelope, keys
+from tend.core.crypto.capability import hash_for
 from tend.core.ids import LogId, PersonId, Seq, SpaceId, event_id_at
+from tend.core.log import header, identity, rotation_record
+from tend.core.log.header import log_id_of
 
 HERE = Path(__file__).resolve().parent
 ENVELOPE_FILE = HERE / "envelope.json"

@@ -12,7 +12,7 @@ from tend.cli.app import App, interactive
 from tend.cli.unlock import passphrase_option
 from tend.core.errors import IntegrityError, UserError
 from tend.core.ids import LogId, PersonId, short
-from tend.core.trust import Ignored
+from tend.core.trust.engine import Ignored
 
 if TYPE_CHECKING:
     from tend.core.journal import Journal
@@ -64,7 +64,7 @@ def _offer_recovery_phrase(journal: Journal) -> None:
 @pass_app
 def verify(app: App, as_json: bool) -> None:
     """Check every entry's chain, envelope and signature; exit 3 if any fails."""
-    from tend.core.verify import verify as run_verify
+    from tend.core.trust.verify import verify as run_verify
 
     journal = app.journal()
     total = journal.store.count()
@@ -97,7 +97,7 @@ def verify(app: App, as_json: bool) -> None:
 
 
 def _verify_json(report: object, names: dict[PersonId, str]) -> dict[str, object]:
-    from tend.core.verify import Report
+    from tend.core.trust.verify import Report
 
     assert isinstance(report, Report)
     return {
@@ -116,7 +116,7 @@ def _verify_json(report: object, names: dict[PersonId, str]) -> dict[str, object
 
 
 def _verify_notes(report: object, names: dict[PersonId, str]) -> list[str]:
-    from tend.core.verify import Report
+    from tend.core.trust.verify import Report
 
     assert isinstance(report, Report)
     lines = [f"ignored: {_ignored_row(i, names)['message']}" for i in report.ignored]
@@ -146,7 +146,7 @@ def _verify_notes(report: object, names: dict[PersonId, str]) -> list[str]:
 @pass_app
 def export_cmd(app: App, fmt: str, out: Path) -> None:
     """Write the journal out in an open format. The file is readable: keep it somewhere safe."""
-    from tend.core import export
+    from tend.core.views import export
 
     items = app.journal().items()
     if fmt == "json":
@@ -176,7 +176,8 @@ def devices(ctx: click.Context) -> None:
 @pass_app
 def devices_list(app: App, as_json: bool) -> None:
     """List devices on the roster, each with the safety code to compare in person."""
-    from tend.core import pairing, projections
+    from tend.core.trust import pairing
+    from tend.core.views import projections
 
     journal = app.journal()
     names = projections.names(journal.items())
@@ -265,7 +266,7 @@ def devices_confirm(app: App, device_id: str | None) -> None:
 def devices_remove(app: App, device_id: str, relay: str | None) -> None:
     """Remove a lost or retired device of yours: it will read nothing written from now on."""
     from tend.cli.app import resolve_id
-    from tend.core import rotation
+    from tend.core.trust import rotation
 
     journal = app.journal()
     roster = journal.roster()

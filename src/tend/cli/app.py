@@ -33,7 +33,7 @@ class App:
         from tend.core.journal import Journal
 
         if self._journal is None:
-            from tend.core.pairing import pending_join
+            from tend.core.trust.pairing import pending_join
 
             if pending_join(self.home):
                 raise UserError(

@@ -23,13 +23,14 @@ import click
 
 from tend.cli import render
 from tend.cli.look_cmds import show_period
-from tend.core import events as ev
-from tend.core import pairing, projections
+from tend.core.domain import events as ev
+from tend.core.domain.validate import week_of
 from tend.core.errors import MissingExtra
 from tend.core.ids import EventId
 from tend.core.journal import Journal
-from tend.core.validate import week_of
-from tend.core.verify import verify
+from tend.core.trust import pairing
+from tend.core.trust.verify import verify
+from tend.core.views import projections
 
 WEEKS = 3
 
@@ -252,7 +253,7 @@ def _look_back(couple: Couple, first_monday: dt.date) -> None:
 
 def _report(couple: Couple, first_monday: dt.date) -> None:
     """Write the three weeks as a report outside the story's folder, so it can be opened."""
-    from tend.core import report as build
+    from tend.core.views import report as build
 
     handle, name = tempfile.mkstemp(prefix="tend-demo-report-", suffix=".html")
     os.close(handle)

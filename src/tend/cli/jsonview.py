@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tend.core.codec import payload_fields
-from tend.core.export import event_record, plain
+from tend.core.domain.codec import payload_fields
 from tend.core.ids import PersonId
-from tend.core.projections import PeriodView, TodayView
+from tend.core.views.export import event_record, plain
+from tend.core.views.projections import PeriodView, TodayView
 
 JSONValue = Any
 

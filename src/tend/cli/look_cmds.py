@@ -12,9 +12,9 @@ from tend.cli import jsonview, render
 from tend.cli.app import App, parse_date, parse_moment
 from tend.cli.record_cmds import calendar, care, goal, joy
 from tend.cli.text import safe
-from tend.core import projections
-from tend.core.cache import Item
-from tend.core.validate import week_of
+from tend.core.domain.validate import week_of
+from tend.core.views import projections
+from tend.core.views.read_model import Item
 
 pass_app = click.make_pass_decorator(App)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys).")
@@ -99,7 +99,7 @@ def compare(app: App, periods: tuple[str, str], as_json: bool) -> None:
     celebrations, thank-yous, joys done, rest days honoured and goal weeks come first; then
     each person's average energy and pain, only as they were noted.
     """
-    from tend.core import compare as comparing
+    from tend.core.views import compare as comparing
 
     chosen = [comparing.parse_period("PERIOD", text) for text in periods]
     journal = app.journal()

@@ -7,9 +7,9 @@ import datetime as dt
 import click
 
 from tend.cli.app import App, interactive, parse_date, resolve_id
-from tend.core import events as ev
+from tend.core.domain import events as ev
+from tend.core.domain.validate import week_of
 from tend.core.ids import EventId, short
-from tend.core.validate import week_of
 
 pass_app = click.make_pass_decorator(App)
 
@@ -19,7 +19,7 @@ def _say(message: str) -> None:
 
 
 def _ids_of(app: App, *types: str) -> list[bytes]:
-    from tend.core.codec import decode_event
+    from tend.core.domain.codec import decode_event
 
     found: list[bytes] = []
     for item in app.journal().items():
@@ -84,7 +84,7 @@ def checkin(
 
 
 def _own_events(app: App, *types: str) -> dict[bytes, ev.Event]:
-    from tend.core.codec import decode_event
+    from tend.core.domain.codec import decode_event
 
     journal = app.journal()
     return {
@@ -173,7 +173,7 @@ def joy_add(app: App, title: str, cost: int, week: str | None) -> None:
 def _joy_status(status: str, word: str) -> click.Command:
     @click.pass_obj
     def run(app: App, item_id: str, week: str | None) -> None:
-        from tend.core.codec import decode_event
+        from tend.core.domain.codec import decode_event
 
         journal = app.journal()
         ideas = {}

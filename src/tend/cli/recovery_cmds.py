@@ -33,7 +33,7 @@ def recovery() -> None:
 def recovery_show(app: App, as_json: bool) -> None:
     """Show your recovery phrase, once. Write it down and keep it away from this device."""
     if as_json:
-        from tend.core import recovery as phrases
+        from tend.core.trust import recovery as phrases
 
         click.echo(jsonview.dumps({"phrase": phrases.show_once(app.journal())}))
         return
@@ -42,7 +42,7 @@ def recovery_show(app: App, as_json: bool) -> None:
 
 def print_phrase(journal: Journal) -> None:
     """Print the phrase in numbered rows, then erase it from this device."""
-    from tend.core import recovery as phrases
+    from tend.core.trust import recovery as phrases
 
     words = phrases.show_once(journal).split()
     click.echo("Your recovery phrase, 24 words:")
@@ -82,9 +82,11 @@ def recovery_restore(
     from the relay: every key, all history, your private entries."""
     import asyncio
 
-    from tend.core import escrow, keys, projections
-    from tend.core import recovery as phrases
+    from tend.core.crypto import keys
     from tend.core.journal import Journal
+    from tend.core.log import escrow
+    from tend.core.trust import recovery as phrases
+    from tend.core.views import projections
     from tend.sync import client, mailbox
 
     if Journal.exists(app.home):
@@ -125,7 +127,7 @@ def recovery_restore(
 
 
 def _undo_restore(home: Path) -> None:
-    from tend.core import keystore
+    from tend.core.crypto import keystore
     from tend.core.journal import DB_NAME
 
     for name in (keystore.FILE_NAME, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
@@ -146,8 +148,9 @@ def _say_retired(journal: Journal, retired: list[LogId]) -> None:
 
 def _say_who_else(journal: Journal) -> None:
     """Who else is in the journal, with the safety code to compare with each in person."""
-    from tend.core import lost, pairing, projections
-    from tend.core.identity import person_of
+    from tend.core.log.identity import person_of
+    from tend.core.trust import lost, pairing
+    from tend.core.views import projections
 
     people = lost.people_present(journal)
     names = projections.names(journal.items())

@@ -10,15 +10,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tend.cli.text import safe
-from tend.core.events import CalendarEntry, CheckIn, Event, GoalWeek, Gratitude, Milestone
+from tend.core.domain.events import CalendarEntry, CheckIn, Event, GoalWeek, Gratitude, Milestone
 from tend.core.ids import PersonId, short
-from tend.core.projections import PeriodView, TodayView
+from tend.core.views.projections import PeriodView, TodayView
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from tend.core.compare import PeriodSummary, PersonSummary
+    from tend.core.views.compare import PeriodSummary, PersonSummary
 
 DAY_WORDS = {
     "good": "good day",
@@ -173,7 +173,7 @@ GOAL_WORDS = {"met": "met ✓", "adapted": "adapted ✓", "paused": "paused for 
 def energy_pain_charts(out: Console, view: PeriodView) -> None:
     """One chart per person of energy and pain across the period (plotext, at most 80 wide)."""
     from tend.cli import charts  # plotext is loaded only by the commands that draw
-    from tend.core.projections import series
+    from tend.core.views.projections import series
 
     colour = colour_wanted()
     columns = charts.width()

@@ -44,7 +44,7 @@ def report(app: App, out: Path, since: str | None, until: str | None, private_on
         raise UserError(f"--from {first} is after --to {last}; give the earlier day first")
     if not out.parent.is_dir():
         raise UserError(f"there is no folder {out.parent} to write the report in")
-    from tend.core import report as build
+    from tend.core.views import report as build
 
     journal = app.journal()
     items = journal.items()

@@ -116,7 +116,7 @@ def _fail_on_refusals(report: object) -> None:
 @pass_app
 def sync(app: App, relay: str | None, watch: bool) -> None:
     """Send what this device wrote and fetch what the others wrote."""
-    from tend.core import pairing
+    from tend.core.trust import pairing
 
     if pairing.pending_join(app.home):
         finished = _finish_pending(app)
@@ -125,7 +125,7 @@ def sync(app: App, relay: str | None, watch: bool) -> None:
         return
     journal = app.journal()
     url = relay_of(journal, relay)
-    from tend.core import rotation
+    from tend.core.trust import rotation
 
     rotation.catch_up_keys(journal)
     _complete_links(journal)
@@ -152,7 +152,7 @@ def _held_replies(journal: Journal) -> bool:
 
 def _complete_links(journal: Journal) -> bool:
     """Bring in whoever answered a link this device made (before syncing); whether one was."""
-    from tend.core import pairing
+    from tend.core.trust import pairing
     from tend.sync import client, pairing_flow
 
     if not journal.device.settings.get("invitations"):
@@ -231,7 +231,7 @@ def waiting_words(seconds: int) -> str:
 
 def _check_who(journal: Journal, own_device: bool, another_person: bool) -> None:
     """Two by design: a third person only when both ask for it, and said plainly."""
-    from tend.core.lost import people_present
+    from tend.core.trust.lost import people_present
 
     if own_device or not people_present(journal):
         return
@@ -251,7 +251,7 @@ def _check_who(journal: Journal, own_device: bool, another_person: bool) -> None
 def _mark_lost(journal: Journal, device_id: str, own_device: bool) -> PersonId:
     from tend.cli.app import resolve_id
     from tend.core.ids import LogId
-    from tend.core.lost import declare_lost
+    from tend.core.trust.lost import declare_lost
 
     if own_device:
         raise UserError("--replacing is for someone else's lost place; not with --own-device")
@@ -351,7 +351,7 @@ def invite(
 def _invite_code(
     journal: Journal, url: str, own_device: bool, wait_seconds: int, another_person: bool
 ) -> None:
-    from tend.core import pairing
+    from tend.core.trust import pairing
     from tend.sync import pairing_flow
 
     code, inviter = asyncio.run(pairing_flow.open_code(url, wait_seconds))
@@ -432,7 +432,7 @@ def _invite_link(
 @pass_app
 def join(app: App, code: str, name: str | None, label: str, use_passphrase: bool) -> None:
     """Join your partner's journal (or your own, from a new device) with their code or link."""
-    from tend.core import pairing
+    from tend.core.trust import pairing
     from tend.sync import pairing_flow
 
     parsed = pairing.parse_code(code)
@@ -462,7 +462,7 @@ def join(app: App, code: str, name: str | None, label: str, use_passphrase: bool
 
 def _welcome(journal: Journal, relay: str, joined: object, *, later: bool = False) -> None:
     """Sync once the device is in, and show the safety code."""
-    from tend.core import pairing
+    from tend.core.trust import pairing
     from tend.sync.pairing_flow import Joined
 
     assert isinstance(joined, Joined)
@@ -483,7 +483,7 @@ def _finish_pending(app: App) -> Journal | None:
     """A device that joined with a link: its journal if the inviter let it in by now (synced,
     with the safety code shown), else None after one line saying what it waits for."""
     from tend.cli.unlock import open_lock
-    from tend.core import pairing
+    from tend.core.trust import pairing
     from tend.sync import pairing_flow
 
     lock = open_lock(app.home, file=pairing.PENDING_FILE)

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import click
 
+from tend.core.crypto.passphrase import Lock
 from tend.core.errors import UserError
-from tend.core.passphrase import Lock
 
 ENV = "TEND_PASSPHRASE"
 
 
 def new_lock(home: Path, *, context: tuple[str, ...] = ()) -> Lock:
     """A lock for a device file being made now, from a strong passphrase asked twice."""
-    from tend.core import passphrase
+    from tend.core.crypto import passphrase
 
     typed = os.environ.get(ENV)
     if not typed:
@@ -38,7 +38,7 @@ def open_lock(home: Path, file: str | None = None) -> Lock | None:
     pending device), or None if it has no passphrase or none can be had without waiting (then
     opening it says how to give one)."""
     from tend.cli import unlock_agent
-    from tend.core import keystore
+    from tend.core.crypto import keystore
 
     path = home / (file or keystore.FILE_NAME)
     if not (path.exists() and keystore.is_wrapped(path)):
@@ -62,10 +62,10 @@ def _from_agent(path: Path, held: Lock | None) -> Lock | None:
     asked for, or taken from TEND_PASSPHRASE).
 
     Only the agent's key is taken, and only if it opens the file; the salt and cost always
-    come from the file itself (within bounds, core/passphrase.py), never from the agent, so a
+    come from the file itself (within bounds, core/crypto/passphrase.py), never from the agent, so a
     re-save can never write a cost the passphrase was not stretched with. An agent of another
     file (another salt), a fake one, or one whose key does not open the file is not used."""
-    from tend.core import keystore
+    from tend.core.crypto import keystore
     from tend.core.errors import TendError
 
     if held is None:

@@ -5,7 +5,7 @@ Started by the first command that asks for the passphrase on a terminal, as a de
 of the same user; it listens on a Unix socket in a directory only that user can enter, answers
 only processes of that user (checked with SO_PEERCRED where the system has it), and exits when
 it has not been asked for `idle` seconds, after `longest` seconds whatever happens, or when
-`tend lock` tells it to. It holds the derived key (core/passphrase.py), never the passphrase.
+`tend lock` tells it to. It holds the derived key (core/crypto/passphrase.py), never the passphrase.
 
 Requests are one byte: G (give the lock) or L (forget it and exit). Replies are msgpack.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import msgpack
 
-from tend.core.passphrase import Cost, Lock
+from tend.core.crypto.passphrase import Cost, Lock
 
 GIVE = b"G"
 FORGET = b"L"

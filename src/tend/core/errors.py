@@ -9,10 +9,10 @@ finds every exception class in tend and checks that it is here, under TendError)
     │   ├── AlreadyInitialised    a journal is already here
     │   ├── WrongPassphrase       the device keys could not be unwrapped
     │   ├── StorageFull           the disk refused the write; nothing was recorded
-    │   ├── EntryTooLarge         an event does not fit in one entry (core/entry.py)
-    │   ├── WrongCode             a short code that did not match (core/pake.py)
-    │   ├── InvalidPhrase         a recovery phrase that is not right (core/recovery.py)
-    │   └── InvalidInvite         an invitation or reply that does not open (core/pairing.py)
+    │   ├── EntryTooLarge         an event does not fit in one entry (core/crypto/entry.py)
+    │   ├── WrongCode             a short code that did not match (core/crypto/pake.py)
+    │   ├── InvalidPhrase         a recovery phrase that is not right (core/trust/recovery.py)
+    │   └── InvalidInvite         an invitation or reply that does not open (core/trust/pairing.py)
     │       └── WrongCodeTried    someone answered an invitation with another code
     │                             (sync/pairing_flow.py)
     ├── IntegrityError            stored or received data failed a check (exit 3)

@@ -1,8 +1,8 @@
 """Typed identifiers, so a space id cannot be passed where a log id is meant.
 
 Spaces are random. Everything else is derived, so that nobody can claim an id that is not theirs:
-a log id from its log key (core/header.py), a person id from their identity keys
-(core/identity.py), and an event id from the one position it occupies, (log id, seq): no other
+a log id from its log key (core/log/header.py), a person id from their identity keys
+(core/log/identity.py), and an event id from the one position it occupies, (log id, seq): no other
 entry, in any log, can carry it, so "the author of event X" and "the thing created by event X"
 are unambiguous.
 """

@@ -3,12 +3,12 @@
 One pass (`tend sync`): say hello with the space's capability (following a signed key rotation
 the relay hands over instead, if the capability was replaced), pull everything newer than our
 version vector in bounded batches, verifying each batch before anything is applied
-(core/ingest.py), and only then upload: so a rotation that removed a device is known before
+(core/trust/ingest.py), and only then upload: so a rotation that removed a device is known before
 anything leaves, and what this device wrote offline under the revoked epoch, and that the relay
-never got, is re-sealed under the new one first (core/reseal.py). Then hand the relay any
+never got, is re-sealed under the new one first (core/trust/reseal.py). Then hand the relay any
 rotation it has not seen. After the pass, what other devices said they had seen is compared with
-what arrived (core/witness.py), and what the relay holds with what it held before: a relay that
-withholds or rolls back is reported, and what it lost is sent again.
+what arrived (core/trust/witness.py), and what the relay holds with what it held before: a relay
+that withholds or rolls back is reported, and what it lost is sent again.
 
 Watching (`tend sync --watch`) stays connected after that: live entries from the relay are
 verified and applied as they come, and entries recorded on this device are pushed as soon as the
@@ -29,14 +29,16 @@ from dataclasses import dataclass, field
 import aiohttp
 import msgpack
 
-from tend.core import keys, lost, projections, reseal, rotation, witness
-from tend.core.capability import capability
+from tend.core.crypto import keys
+from tend.core.crypto.capability import capability
 from tend.core.errors import ChainError, IntegrityError, TendError
-from tend.core.header import Header
 from tend.core.ids import LogId, short
-from tend.core.ingest import IngestReport, ingest
 from tend.core.journal import Journal
-from tend.core.trust import Refusal
+from tend.core.log.header import Header
+from tend.core.trust import lost, reseal, rotation, witness
+from tend.core.trust.engine import Refusal
+from tend.core.trust.ingest import IngestReport, ingest
+from tend.core.views import projections
 from tend.sync import protocol as p
 
 BATCH_BYTES = 1 << 20
@@ -243,7 +245,7 @@ class Session:
 
     async def _push(self, batch: list[bytes]) -> int:
         """Send one Push; returns its request id. This device's own entries in it count as
-        having left it from now on (core/reseal.py never rewrites them)."""
+        having left it from now on (core/trust/reseal.py never rewrites them)."""
         request = self._next_id
         self._next_id += 1
         highest: dict[bytes, int] = {}
@@ -412,7 +414,7 @@ class Session:
 
 async def _leave_escrow(journal: Journal, url: str) -> None:
     """Leave the person's sealed recovery record with the relay, when what it holds changed."""
-    from tend.core import recovery
+    from tend.core.trust import recovery
     from tend.sync import mailbox
 
     digest = recovery.escrow_digest(journal)

@@ -7,11 +7,12 @@
 - Invitations wait in the relay's store for up to a week, one message per id, handed out once;
   the id stays refused (MailboxTaken) until its ttl runs out, even after it was taken.
 - An escrow is a person's sealed recovery blob, under a locator derived from their identity,
-  written only with a signature by that identity's key (core/escrow.py).
+  written only with a signature by that identity's key (core/log/escrow.py).
 
-Ids, locators and contents come from core/pairing.py and core/recovery.py: derived from secrets
-the relay never sees, and sealed, so the relay learns neither. Every answer is read with a bound
-(nothing the relay keeps is longer than 64 KiB). Network failures are one-line RelayUnavailable.
+Ids, locators and contents come from core/trust/pairing.py and core/trust/recovery.py: derived from
+secrets the relay never sees, and sealed, so the relay learns neither. Every answer is read with a
+bound (nothing the relay keeps is longer than 64 KiB). Network failures are one-line
+RelayUnavailable.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any
 import aiohttp
 import msgpack
 
-from tend.core import escrow
 from tend.core.errors import TendError
+from tend.core.log import escrow
 from tend.sync.client import RelayRefused, RelayUnavailable
 
 __all__ = [

@@ -1,8 +1,8 @@
 """Pairing through the relay: the short-code exchange and link invitations, end to end.
 
-core/pairing.py and core/pake.py say what is sealed and checked; this moves it. Pairing is two
-phases: the invitation holds nothing secret, and the space keys go to the joiner only after the
-inviter has accepted its reply (and recorded the `device.added`).
+core/trust/pairing.py and core/crypto/pake.py say what is sealed and checked; this moves it. Pairing
+is two phases: the invitation holds nothing secret, and the space keys go to the joiner only after
+the inviter has accepted its reply (and recorded the `device.added`).
 
 With a short code, both devices are online: the inviter claims the code's mailboxes (another
 number if they are taken), and each step waits for the other side (docs/protocol.md, "Pairing
@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tend.core import pairing, pake
+from tend.core.crypto import pake
+from tend.core.crypto.passphrase import Lock
+from tend.core.domain.events import DeviceAdded
 from tend.core.errors import UserError
-from tend.core.events import DeviceAdded
 from tend.core.fsutil import ensure_private_dir, write_private_atomic
 from tend.core.ids import PersonId
 from tend.core.journal import Clock, Journal
-from tend.core.passphrase import Lock
+from tend.core.trust import pairing
 from tend.sync import mailbox
 
 NAMEPLATE_TRIES = 8

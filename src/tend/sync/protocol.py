@@ -27,7 +27,7 @@ and the fuzz and property tests drive it directly.
 What the relay learns from frames: the space id, the capability (it stores only its hash),
 opaque log ids and each log's public key, seq numbers, entry sizes (padded) and timing. Entries
 are sealed to it; it checks only that each is signed by its log's key (write authority). A
-rotation record (core/rotation_record.py) names which logs stay and which were removed and
+rotation record (core/log/rotation_record.py) names which logs stay and which were removed and
 carries the new epoch key sealed to each that stays; the relay checks its signer, files it
 under the capability hash the Rotate replaced and hands it back, in a Rekey frame, to a device
 that says hello with that old capability; the connection then closes.
@@ -49,7 +49,7 @@ from typing import Any
 import msgpack
 
 from tend.core.errors import ProtocolError
-from tend.core.header import MAX_ENTRY
+from tend.core.log.header import MAX_ENTRY
 
 PROTOCOL_VERSIONS: tuple[int, ...] = (2,)
 
@@ -170,7 +170,7 @@ class Ack:
 
 @dataclass(frozen=True)
 class Rotate:
-    """Move the space to a new capability: a rotation record (core/rotation_record.py) signed
+    """Move the space to a new capability: a rotation record (core/log/rotation_record.py) signed
     by the log key of the device that rotates. The relay checks the signature and files the
     signed record under the capability hash being replaced."""
 

@@ -23,7 +23,7 @@ catch up from its vector).
             CaughtUp(heads), then flush the buffer minus what the catch-up already sent.
             Entries stored after the subscription are never missed, and none is sent twice:
             a log's catch-up is contiguous from `have`, so one seq per log says what was sent.
-    Rotate  a rotation record (core/rotation_record.py) signed by a log of the space. The
+    Rotate  a rotation record (core/log/rotation_record.py) signed by a log of the space. The
             store checks, inside its transaction, that the signer's key is the one it holds
             for that log and signed the record (bad_signature), that the signer was not removed
             (removed) and that the record replaces the current capability hash (unauthorized);
@@ -75,7 +75,7 @@ GET answers the blob or 404. Both kinds have a relay-wide cap (507 past it).
 
 This module imports no secret-key, envelope or journal code: the relay cannot open what it
 stores. The one cryptographic operation it performs is verifying Ed25519 signatures with public
-keys (core/logsig.py, through the store and core/escrow.py).
+keys (core/log/authorship.py, through the store and core/log/escrow.py).
 `serve` (run_app) is called only from the CLI; tests build the app with `make_app`.
 """
 
@@ -100,11 +100,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import msgpack
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from tend.core import escrow
 from tend.core.errors import MissingExtra, ProtocolError
-from tend.core.header import SIGNATURE_LEN, Header
-from tend.core.identity import IDENTITY_LEN
 from tend.core.ids import LogId, SpaceId
+from tend.core.log import escrow
+from tend.core.log.header import SIGNATURE_LEN, Header
+from tend.core.log.identity import IDENTITY_LEN
 from tend.sync.protocol import (
     MAX_ENTRIES_PER_FRAME,
     MAX_FRAME_BYTES,

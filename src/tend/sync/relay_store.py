@@ -2,14 +2,15 @@
 
 Theory of operation
 -------------------
-The relay cannot open an entry. It reads only the plaintext header (tend.core.header) and checks
-signatures with public keys (tend.core.logsig); it holds no secret. For every log of a space:
+The relay cannot open an entry. It reads only the plaintext header (tend.core.log.header) and checks
+signatures with public keys (tend.core.log.authorship); it holds no secret. For every log of a
+space:
 
 - an entry is at most MAX_ENTRY bytes, its header parses and names the space it is pushed to;
   at seq 1 the header carries the log's public key, from which the log id must be derived
   (Header.decode refuses one that is not), and the store keeps that key per (space, log);
 - seqs are contiguous from 1 and each entry's prev hash is the hash of the one before
-  (tend.core.store.check_next, the same rule devices apply);
+  (tend.core.log.store.check_next, the same rule devices apply);
 - write authority: the last new entry of each log's run in a batch must carry a valid signature
   by the log's key (from the batch's seq 1, else the stored one). Each signed header carries
   the hash of the entry before it, so that one signature vouches for the whole run: nobody but
@@ -26,7 +27,7 @@ ErrorCode the relay sends back. The checks live here, once (`plan_extension`,
 writes what they decide, inside one transaction.
 
 A space is registered by the first device that names it with create, and is then guarded by the
-SHA-256 of its capability. `rotate` takes a rotation record (tend.core.rotation_record) signed
+SHA-256 of its capability. `rotate` takes a rotation record (tend.core.log.rotation_record) signed
 by a log of the space that was not removed, whose "previous" is the current capability hash:
 it sets the new hash, files the signed record under the one replaced (kept for good, so a
 device offline across several rotations can follow them one by one; records count toward the
@@ -78,12 +79,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, NamedTuple, ParamSpec, Protocol, TypeVar
 
-from tend.core import logsig, rotation_record
 from tend.core.errors import ChainError, MalformedRecord, ProtocolError
-from tend.core.header import HEADER_LEN, KEY_LEN, MAX_ENTRY, Header, entry_hash, log_id_of
 from tend.core.ids import LogId, Seq, SpaceId
-from tend.core.rotation_record import RotationRecord
-from tend.core.store import check_next
+from tend.core.log import authorship, rotation_record
+from tend.core.log.header import HEADER_LEN, KEY_LEN, MAX_ENTRY, Header, entry_hash, log_id_of
+from tend.core.log.rotation_record import RotationRecord
+from tend.core.log.store import check_next
 from tend.sync.protocol import ErrorCode, Vector, repair_message
 
 DEFAULT_QUOTA = 256 << 20  # bytes of entries (and filed rotation records) per space
@@ -355,7 +356,7 @@ def plan_extension(
 
 
 def _check_written(key: bytes | None, log: LogId, raw: bytes) -> None:
-    if key is None or not logsig.written_by(key, raw):
+    if key is None or not authorship.written_by(key, raw):
         raise BadSignature(f"log {log.hex()[:8]}: not signed by the log's own key")
 
 
@@ -406,7 +407,7 @@ def check_repair(space: SpaceId, log: LogId, key: bytes, from_seq: int, signatur
     """A repair request is the log's own: its key owns the log id and signed the request."""
     if log_id_of(key) != log:
         raise BadSignature("a repair's key does not own the log it names")
-    if not logsig.verify(key, repair_message(space, log, from_seq), signature):
+    if not authorship.verify(key, repair_message(space, log, from_seq), signature):
         raise BadSignature("the repair is not signed by the log's key")
 
 
@@ -422,7 +423,7 @@ def check_junk(key: bytes, from_seq: int, held: bytes | None, previous: bytes | 
     except ChainError:
         return  # not even an entry
     expected = key if previous is None else entry_hash(previous)
-    if link == expected and logsig.written_by(key, held):
+    if link == expected and authorship.written_by(key, held):
         raise LogFork(f"the entry at seq {from_seq} is the log's own: nothing is dropped")
 
 

@@ -53,9 +53,9 @@ from typing import Any
 
 import asyncpg
 
-from tend.core.header import entry_hash
 from tend.core.ids import LogId, Seq, SpaceId
-from tend.core.rotation_record import RotationRecord
+from tend.core.log.header import entry_hash
+from tend.core.log.rotation_record import RotationRecord
 from tend.sync.protocol import Vector
 from tend.sync.relay_store import (
     DEFAULT_ESCROW_CAP,

@@ -1,0 +1,1 @@
+"""Sealing, signing and the device's secrets: the wing that holds keys."""

@@ -1,0 +1,1 @@
+"""What people record: events, their validation, their bytes, the shared state."""

@@ -1,0 +1,755 @@
+"""Domain events: what a person records, as frozen, validated, typed values.
+
+An `Event` is the envelope every record shares (who, which device, when) around a `Payload`
+that says what happened. Payloads validate themselves on construction, so an invalid value can
+never reach the log, and a hostile partner's entry that decodes to one is refused the same way.
+
+Shared payloads (joy map, goals, rituals, comfort, care rota) also say what they write to the
+shared state: `doc_name()` names the small document, `subject()` the object (an object's id is
+the id of the event that created it), and `puts()` the flat (object, field, value) writes. The
+state is derived from these validated payloads on every device (core/domain/shared_state.py), so
+nothing but what a payload says can ever be written, and only by whom it may be.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from tend.core.domain import validate as v
+from tend.core.errors import ValidationError
+from tend.core.ids import EventId, LogId, PersonId
+from tend.core.log.header import MAX_RECORD, log_id_of
+from tend.core.log.identity import IDENTITY_LEN, dh_key_ok, person_of
+
+MAX_LOST_HEADS = 64  # devices one `person.lost` can name (as many as a rotation removes)
+
+DAY_KINDS = ("good", "gentle", "rest", "flare")
+MILESTONE_CATEGORIES = (
+    "movement",
+    "meal",
+    "touch",
+    "laughter",
+    "outing",
+    "conversation",
+    "medical",
+    "other",
+)
+WHO = ("me", "partner", "both")
+JOY_STATUSES = ("idea", "planned", "done", "let-go")
+CALENDAR_KINDS = ("rest", "appointment")
+FLARE_RULES = ("pause", "halve", "keep")
+GOAL_OUTCOMES = ("met", "adapted", "paused")  # never "failed": a paused week is rest honoured
+CADENCES = ("daily", "weekly", "monthly")
+SIGNALS = ("green", "yellow", "red", "pause")
+
+Scalar = str | int | bool | None
+
+
+class Payload:
+    """Base of every event body: frozen dataclasses that validate in __post_init__."""
+
+    TYPE: ClassVar[str]
+    SCHEMA: ClassVar[int] = 1
+    SHARED: ClassVar[bool] = False
+    # For shared payloads: whether an event whose id is subject() creates that object, and who
+    # may change an object once it exists: "anyone" in the space, or only its "creator".
+    CREATES: ClassVar[bool] = False
+    EDITS: ClassVar[str] = "anyone"
+
+    def validate(self) -> None:
+        """Raise ValidationError naming the first bad field."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def summary(self) -> str:
+        """One human line for timelines."""
+        return self.TYPE
+
+    def doc_name(self, ev: Event) -> str:
+        raise NotImplementedError
+
+    def subject(self) -> EventId | None:
+        """The object this shared write is about; None when it is keyed by its author."""
+        return None
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        raise NotImplementedError
+
+
+# --- membership and devices -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonNamed(Payload):
+    TYPE: ClassVar[str] = "person.named"
+    person: PersonId
+    name: str
+
+    def validate(self) -> None:
+        v.raw_id("person", self.person)
+        v.text("name", self.name, limit=80, required=True)
+
+    def summary(self) -> str:
+        return f"joined as {self.name}"
+
+
+@dataclass(frozen=True)
+class DeviceAdded(Payload):
+    """A device of the person whose identity signed `cert` (see core/log/identity.py).
+
+    Every device's first entry is its own `device.added`; the device that brought it in records
+    one too. Both must agree, and only the person's own identity key can make `cert`, so nobody
+    can add, describe or re-point a device of someone else (core/trust/engine.py has the rule).
+    """
+
+    TYPE: ClassVar[str] = "device.added"
+    SCHEMA: ClassVar[int] = 2
+    sign_pub: bytes
+    dh_pub: bytes
+    identity: bytes
+    cert: bytes
+    label: str = ""
+    recovery: bytes = b""  # a proof by the person's recovery key, for a device restored from it
+
+    def validate(self) -> None:
+        v.raw_id("sign_pub", self.sign_pub, 32)
+        v.raw_id("dh_pub", self.dh_pub, 32)
+        if not dh_key_ok(self.dh_pub):
+            raise ValidationError("dh_pub", "an X25519 public key that is not of small order")
+        v.raw_id("identity", self.identity, IDENTITY_LEN)
+        v.raw_id("cert", self.cert, 64)
+        v.text("label", self.label, limit=80)
+        if self.recovery:
+            v.raw_id("recovery", self.recovery, 64)
+
+    @property
+    def device(self) -> LogId:
+        return log_id_of(self.sign_pub)
+
+    @property
+    def person(self) -> PersonId:
+        return person_of(self.identity)
+
+    def summary(self) -> str:
+        return "brought a device in" + (f" ({self.label})" if self.label else "")
+
+
+@dataclass(frozen=True)
+class DeviceRemoved(Payload):
+    """A device taken off the journal, after its entry `upto`.
+
+    `proof` is the device's own person's identity signature over (space, device, upto,
+    upto_hash), so a removal counts only when that person made it; or, for a person declared
+    lost (`person.lost`), the remover's identity signature under a label of its own. Entries of
+    the device up to `upto` (whose hash is `upto_hash`) stay history; anything after it is
+    refused everywhere.
+    """
+
+    TYPE: ClassVar[str] = "device.removed"
+    SCHEMA: ClassVar[int] = 2
+    device: LogId
+    upto: int
+    upto_hash: bytes
+    proof: bytes
+    mark: bytes = b""  # a lost person's device: the id of the `person.lost` it relies on
+
+    def validate(self) -> None:
+        v.raw_id("device", self.device)
+        v.int_range("upto", self.upto, 0, (1 << 63) - 1)
+        v.raw_id("upto_hash", self.upto_hash, 32)
+        v.raw_id("proof", self.proof, 64)
+        if self.mark:
+            v.raw_id("mark", self.mark)
+
+    def summary(self) -> str:
+        return "retired one of their devices"
+
+
+@dataclass(frozen=True)
+class PersonLost(Payload):
+    """Another person's place declared lost: every device gone and no recovery phrase.
+
+    Written by someone else (usually when inviting the lost person back as a new identity). While
+    it stands, either person may remove the lost person's devices (core/trust/engine.py); it stops
+    standing when the lost person answers with `person.here` from one of their devices.
+    """
+
+    TYPE: ClassVar[str] = "person.lost"
+    person: PersonId
+    # Each of their devices, as the marker held it: (log id, seq, that entry's hash). A removal
+    # relying on this mark cuts no earlier, so no history before the mark can be erased.
+    heads: tuple[tuple[LogId, int, bytes], ...]
+
+    def validate(self) -> None:
+        v.raw_id("person", self.person)
+        if not isinstance(self.heads, tuple) or not 0 < len(self.heads) <= MAX_LOST_HEADS:
+            raise ValidationError("heads", f"1 to {MAX_LOST_HEADS} devices")
+        for head in self.heads:
+            if not isinstance(head, tuple) or len(head) != 3:
+                raise ValidationError("heads", "(device, seq, hash) for each device")
+            v.raw_id("heads", head[0])
+            v.int_range("heads", head[1], 1, (1 << 63) - 1)
+            v.raw_id("heads", head[2], 32)
+
+    def summary(self) -> str:
+        return "marked an old place in the journal as lost"
+
+
+@dataclass(frozen=True)
+class PersonHere(Payload):
+    """The answer of a person marked lost who was not: their devices stay theirs to remove."""
+
+    TYPE: ClassVar[str] = "person.here"
+    person: PersonId
+    mark: EventId  # the `person.lost` this answers
+
+    def validate(self) -> None:
+        v.raw_id("person", self.person)
+        v.raw_id("mark", self.mark)
+
+    def summary(self) -> str:
+        return "said they are still here"
+
+
+@dataclass(frozen=True)
+class KeyRotated(Payload):
+    """A new space key epoch: a rotation record (core/log/rotation_record.py) and its signature by
+    the rotating device's log key, the same signed bytes the relay is given.
+
+    It is written under the old epoch, so the devices that stay can read it; the removed
+    device can read it too, but finds no copy of the new key sealed to itself.
+    """
+
+    TYPE: ClassVar[str] = "key.rotated"
+    SCHEMA: ClassVar[int] = 2
+    record: bytes
+    signature: bytes
+
+    def validate(self) -> None:
+        if not isinstance(self.record, bytes) or not 0 < len(self.record) <= MAX_RECORD:
+            raise ValidationError("record", "a signed rotation record")
+        v.raw_id("signature", self.signature, 64)
+
+    def summary(self) -> str:
+        return "renewed the journal's key"
+
+
+# --- everyday records -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckIn(Payload):
+    TYPE: ClassVar[str] = "checkin"
+    # v1 carried one "need" string; v2 carries chips ("needs"). See codec.UPGRADES.
+    SCHEMA: ClassVar[int] = 2
+    day: str | None = None
+    energy: int | None = None
+    pain: int | None = None
+    mood: int | None = None
+    needs: tuple[str, ...] = ()
+    offer: str | None = None
+    note: str | None = None
+
+    def validate(self) -> None:
+        v.choice("day", self.day, DAY_KINDS)
+        v.int_range("energy", self.energy, 0, 10)
+        v.int_range("pain", self.pain, 0, 10)
+        v.int_range("mood", self.mood, 1, 5)
+        v.chips("need", self.needs)
+        v.text("offer", self.offer)
+        v.text("note", self.note)
+        if self.is_empty():
+            raise ValidationError(
+                "check-in",
+                "at least one of day, energy, pain, mood, need, "
+                "offer or note (a rest day alone is a whole check-in)",
+            )
+
+    def is_empty(self) -> bool:
+        values = (self.day, self.energy, self.pain, self.mood, self.offer, self.note)
+        return all(x is None for x in values) and not self.needs
+
+    def summary(self) -> str:
+        parts = [f"{self.day} day" if self.day else "check-in"]
+        if self.energy is not None:
+            parts.append(f"energy {self.energy}")
+        if self.needs:
+            parts.append("would help: " + ", ".join(self.needs))
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Milestone(Payload):
+    TYPE: ClassVar[str] = "milestone"
+    title: str
+    category: str = "other"
+    who: str = "both"
+    note: str | None = None
+
+    def validate(self) -> None:
+        v.text("title", self.title, limit=v.MAX_TITLE, required=True)
+        v.choice("category", self.category, MILESTONE_CATEGORIES, required=True)
+        v.choice("who", self.who, WHO, required=True)
+        v.text("note", self.note)
+
+    def summary(self) -> str:
+        return f"small win: {self.title}"
+
+
+@dataclass(frozen=True)
+class Celebration(Payload):
+    TYPE: ClassVar[str] = "milestone.celebrated"
+    milestone: EventId
+    note: str | None = None
+
+    def validate(self) -> None:
+        v.raw_id("milestone", self.milestone)
+        v.text("note", self.note)
+
+    def summary(self) -> str:
+        return "celebrated a small win" + (f": {self.note}" if self.note else "")
+
+
+@dataclass(frozen=True)
+class Gratitude(Payload):
+    TYPE: ClassVar[str] = "gratitude"
+    text: str
+
+    def validate(self) -> None:
+        v.text("text", self.text, required=True)
+
+    def summary(self) -> str:
+        return f"thank you: {self.text}"
+
+
+@dataclass(frozen=True)
+class CalendarEntry(Payload):
+    TYPE: ClassVar[str] = "calendar"
+    kind: str
+    date: str
+    title: str | None = None
+    time: str | None = None
+    who: str = "me"
+
+    def validate(self) -> None:
+        v.choice("kind", self.kind, CALENDAR_KINDS, required=True)
+        v.iso_date("date", self.date)
+        v.text("title", self.title, limit=v.MAX_TITLE)
+        v.clock_time("time", self.time)
+        v.choice("who", self.who, WHO, required=True)
+
+    def summary(self) -> str:
+        what = "rest day" if self.kind == "rest" else (self.title or "appointment")
+        return f"{what} on {self.date}" + (f" at {self.time}" if self.time else "")
+
+
+@dataclass(frozen=True)
+class PartnershipWeek(Payload):
+    """The weekly 'state of the partnership': appreciations, what went well, one adjustment."""
+
+    TYPE: ClassVar[str] = "partnership.week"
+    week: str
+    appreciations: tuple[str, ...] = ()
+    went_well: str | None = None
+    adjustment: str | None = None
+
+    def validate(self) -> None:
+        v.iso_week("week", self.week)
+        v.chips("appreciation", self.appreciations)
+        v.text("went_well", self.went_well)
+        v.text("adjustment", self.adjustment)
+        if not (self.appreciations or self.went_well or self.adjustment):
+            raise ValidationError(
+                "partnership", "at least one appreciation, what went well, or one adjustment"
+            )
+
+    def summary(self) -> str:
+        return f"state of the partnership for {self.week}"
+
+
+@dataclass(frozen=True)
+class Retraction(Payload):
+    """Takes back one of the author's own entries. Nothing is rewritten: this is a new event."""
+
+    TYPE: ClassVar[str] = "retract"
+    target: EventId
+    reason: str | None = None
+
+    def validate(self) -> None:
+        v.raw_id("target", self.target)
+        v.text("reason", self.reason)
+
+    def summary(self) -> str:
+        return "took back an entry"
+
+
+@dataclass(frozen=True)
+class Sealed(Payload):
+    """A private entry: an inner event sealed with a key only the author's own devices hold."""
+
+    TYPE: ClassVar[str] = "sealed"
+    box: bytes
+
+    def validate(self) -> None:
+        if not isinstance(self.box, bytes) or not self.box:
+            raise ValidationError("box", "sealed bytes")
+
+    def summary(self) -> str:
+        return "a private entry"
+
+
+# --- shared, editable state (Automerge) ----------------------------------------------------------
+
+
+def _goal_doc(_ev: Event) -> str:
+    return "goals"
+
+
+@dataclass(frozen=True)
+class JoyIdea(Payload):
+    TYPE: ClassVar[str] = "joy.added"
+    SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
+    EDITS: ClassVar[str] = "creator"
+    item: EventId
+    week: str
+    title: str
+    cost: int = 1
+
+    def validate(self) -> None:
+        v.raw_id("item", self.item)
+        v.iso_week("week", self.week)
+        v.text("title", self.title, limit=v.MAX_TITLE, required=True)
+        v.int_range("cost", self.cost, 0, 3)
+
+    def doc_name(self, ev: Event) -> str:
+        return f"joy/{self.week}"
+
+    def subject(self) -> EventId:
+        return self.item
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        key = self.item.hex()
+        writes: list[tuple[str, str, Scalar]] = [
+            (key, "title", self.title),
+            (key, "cost", self.cost),
+        ]
+        if ev.id == self.item:  # the idea itself; a later one with its id edits the words only
+            writes += [(key, "status", "idea"), (key, "by", ev.author.hex())]
+        return writes
+
+    def summary(self) -> str:
+        return f"joy idea: {self.title} (energy cost {self.cost})"
+
+
+@dataclass(frozen=True)
+class JoyStatus(Payload):
+    TYPE: ClassVar[str] = "joy.status"
+    SHARED: ClassVar[bool] = True
+    item: EventId
+    week: str
+    status: str
+
+    def validate(self) -> None:
+        v.raw_id("item", self.item)
+        v.iso_week("week", self.week)
+        v.choice("status", self.status, JOY_STATUSES, required=True)
+
+    def doc_name(self, ev: Event) -> str:
+        return f"joy/{self.week}"
+
+    def subject(self) -> EventId:
+        return self.item
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        return [(self.item.hex(), "status", self.status)]
+
+    def summary(self) -> str:
+        return f"joy {self.status}"
+
+
+@dataclass(frozen=True)
+class GoalSet(Payload):
+    """A gentle goal, e.g. 'one tender-touch session a week', and what a flare does to it."""
+
+    TYPE: ClassVar[str] = "goal.set"
+    SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
+    goal: EventId
+    title: str
+    per_week: int = 1
+    flare_rule: str = "pause"
+    active: bool = True
+
+    def validate(self) -> None:
+        v.raw_id("goal", self.goal)
+        v.text("title", self.title, limit=v.MAX_TITLE, required=True)
+        v.int_range("per_week", self.per_week, 1, 14)
+        v.choice("flare_rule", self.flare_rule, FLARE_RULES, required=True)
+        if not isinstance(self.active, bool):
+            raise ValidationError("active", "true or false", self.active)
+
+    def doc_name(self, ev: Event) -> str:
+        return _goal_doc(ev)
+
+    def subject(self) -> EventId:
+        return self.goal
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        key = self.goal.hex()
+        return [
+            (key, "title", self.title),
+            (key, "per_week", self.per_week),
+            (key, "flare_rule", self.flare_rule),
+            (key, "active", self.active),
+        ]
+
+    def summary(self) -> str:
+        return f"gentle goal: {self.title} ({self.per_week}/week, on a flare: {self.flare_rule})"
+
+
+@dataclass(frozen=True)
+class GoalWeek(Payload):
+    TYPE: ClassVar[str] = "goal.week"
+    SHARED: ClassVar[bool] = True
+    goal: EventId
+    week: str
+    outcome: str
+    note: str | None = None
+
+    def validate(self) -> None:
+        v.raw_id("goal", self.goal)
+        v.iso_week("week", self.week)
+        v.choice("outcome", self.outcome, GOAL_OUTCOMES, required=True)
+        v.text("note", self.note)
+
+    def doc_name(self, ev: Event) -> str:
+        return _goal_doc(ev)
+
+    def subject(self) -> EventId:
+        return self.goal
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        # One flat key per (goal, week): two partners marking the same week write one key, and
+        # the later write (in merge order) wins.
+        return [(f"{self.goal.hex()}@{self.week}", "outcome", self.outcome)]
+
+    def summary(self) -> str:
+        word = {"met": "met", "adapted": "adapted", "paused": "paused for rest"}[self.outcome]
+        return f"goal {word} for {self.week}"
+
+
+@dataclass(frozen=True)
+class RitualSet(Payload):
+    TYPE: ClassVar[str] = "ritual.set"
+    SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
+    ritual: EventId
+    title: str
+    cadence: str = "weekly"
+    active: bool = True
+
+    def validate(self) -> None:
+        v.raw_id("ritual", self.ritual)
+        v.text("title", self.title, limit=v.MAX_TITLE, required=True)
+        v.choice("cadence", self.cadence, CADENCES, required=True)
+        if not isinstance(self.active, bool):
+            raise ValidationError("active", "true or false", self.active)
+
+    def doc_name(self, ev: Event) -> str:
+        return "rituals"
+
+    def subject(self) -> EventId:
+        return self.ritual
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        key = self.ritual.hex()
+        return [
+            (key, "title", self.title),
+            (key, "cadence", self.cadence),
+            (key, "active", self.active),
+        ]
+
+    def summary(self) -> str:
+        return f"ritual: {self.title} ({self.cadence})"
+
+
+@dataclass(frozen=True)
+class Boundary(Payload):
+    TYPE: ClassVar[str] = "boundary.set"
+    SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
+    EDITS: ClassVar[str] = "creator"  # a boundary speaks for the person who set it
+    boundary: EventId
+    text: str
+    active: bool = True
+
+    def validate(self) -> None:
+        v.raw_id("boundary", self.boundary)
+        v.text("text", self.text, required=True)
+        if not isinstance(self.active, bool):
+            raise ValidationError("active", "true or false", self.active)
+
+    def doc_name(self, ev: Event) -> str:
+        return "comfort"
+
+    def subject(self) -> EventId:
+        return self.boundary
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        key = self.boundary.hex()
+        return [
+            (key, "text", self.text),
+            (key, "active", self.active),
+            (key, "by", ev.author.hex()),
+        ]
+
+    def summary(self) -> str:
+        return "shared a boundary" if self.active else "set a boundary aside"
+
+
+@dataclass(frozen=True)
+class ComfortSignal(Payload):
+    """Green / yellow / red / pause: how touch and closeness feel right now."""
+
+    TYPE: ClassVar[str] = "comfort.signal"
+    SHARED: ClassVar[bool] = True
+    signal: str
+    note: str | None = None
+
+    def validate(self) -> None:
+        v.choice("signal", self.signal, SIGNALS, required=True)
+        v.text("note", self.note)
+
+    def doc_name(self, ev: Event) -> str:
+        return "comfort"
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        key = f"signal:{ev.author.hex()}"
+        return [(key, "signal", self.signal), (key, "note", self.note)]
+
+    def summary(self) -> str:
+        return f"comfort signal: {self.signal}"
+
+
+@dataclass(frozen=True)
+class CareTask(Payload):
+    TYPE: ClassVar[str] = "care.task"
+    SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
+    task: EventId
+    title: str
+    owner: str = "me"
+    cadence: str = "weekly"
+    active: bool = True
+
+    def validate(self) -> None:
+        v.raw_id("task", self.task)
+        v.text("title", self.title, limit=v.MAX_TITLE, required=True)
+        v.choice("owner", self.owner, WHO, required=True)
+        v.choice("cadence", self.cadence, CADENCES, required=True)
+        if not isinstance(self.active, bool):
+            raise ValidationError("active", "true or false", self.active)
+
+    def doc_name(self, ev: Event) -> str:
+        return "care"
+
+    def subject(self) -> EventId:
+        return self.task
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        key = self.task.hex()
+        # "me"/"partner" are relative to the author; store who it is absolutely.
+        return [
+            (key, "title", self.title),
+            (key, "owner", _absolute(self.owner, ev)),
+            (key, "cadence", self.cadence),
+            (key, "active", self.active),
+        ]
+
+    def summary(self) -> str:
+        return f"care task: {self.title}"
+
+
+@dataclass(frozen=True)
+class CareSwap(Payload):
+    TYPE: ClassVar[str] = "care.swap"
+    SHARED: ClassVar[bool] = True
+    task: EventId
+    to: str
+    note: str | None = None
+
+    def validate(self) -> None:
+        v.raw_id("task", self.task)
+        v.choice("to", self.to, WHO, required=True)
+        v.text("note", self.note)
+
+    def doc_name(self, ev: Event) -> str:
+        return "care"
+
+    def subject(self) -> EventId:
+        return self.task
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        return [(self.task.hex(), "owner", _absolute(self.to, ev))]
+
+    def summary(self) -> str:
+        return "swapped a care task" + (f": {self.note}" if self.note else "")
+
+
+def _absolute(who: str, ev: Event) -> str:
+    return ev.author.hex() if who == "me" else f"{who}-of:{ev.author.hex()}"
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    cls.TYPE: cls
+    for cls in (
+        PersonNamed,
+        DeviceAdded,
+        DeviceRemoved,
+        PersonLost,
+        PersonHere,
+        KeyRotated,
+        CheckIn,
+        Milestone,
+        Celebration,
+        Gratitude,
+        CalendarEntry,
+        PartnershipWeek,
+        Retraction,
+        Sealed,
+        JoyIdea,
+        JoyStatus,
+        GoalSet,
+        GoalWeek,
+        RitualSet,
+        Boundary,
+        ComfortSignal,
+        CareTask,
+        CareSwap,
+    )
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One record in a device's log. `hlc` orders events across devices (see clock.py)."""
+
+    id: EventId
+    author: PersonId
+    device: LogId
+    hlc: int
+    wall_ms: int
+    local_date: str
+    tz_minutes: int
+    body: Payload
+    supersedes: EventId | None = None
+    # What this device held of every other log when it wrote this (log id, highest seq), signed
+    # with the event: lets another device see entries a relay withheld (core/trust/witness.py).
+    seen: tuple[tuple[LogId, int], ...] = ()
+
+    @property
+    def type(self) -> str:
+        return self.body.TYPE

@@ -1,0 +1,494 @@
+"""The local append-only log store: every device's entries as opaque bytes, plus small metadata.
+
+Two implementations pass one contract suite (tests/test_store_contract.py): `MemoryLogStore` for
+tests and tools, `SqliteLogStore` for devices. The store checks what it can without keys:
+each log's seq is contiguous from 1 and each entry's header names the hash of the one before.
+Appending a stored entry again with identical bytes is a no-op; different bytes at a stored seq
+(a fork) or a gap is refused. The journal above checks envelopes and signatures.
+
+SQLite specifics: WAL with synchronous=FULL, so an append that returned has been fsynced and
+survives a crash or power loss; triggers make the database itself refuse UPDATE or DELETE of
+entries; every sqlite3 exception is translated here.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from tend.core.errors import ChainError, CorruptStore, StorageFull, TendError
+from tend.core.ids import LogId, Seq
+from tend.core.log.header import GENESIS, HASH_LEN, Header, entry_hash
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    rowid: int
+    log: LogId
+    seq: Seq
+    hash: bytes
+    entry: bytes
+    received_at: int
+
+
+Heads = dict[LogId, tuple[Seq, bytes]]
+
+
+class LogStore(Protocol):
+    def append(
+        self,
+        entries: Sequence[tuple[bytes, int]],
+        meta: Mapping[str, bytes] | None = None,
+        replace: Mapping[str, bytes] | None = None,
+    ) -> int:
+        """Append (entry bytes, received-at ms) atomically; return how many were new. `meta`
+        values only grow (bytewise maximum); `replace` values are set as they are; both in the
+        same transaction as the entries."""
+
+    def heads(self) -> Heads: ...
+
+    def head(self, log: LogId) -> tuple[Seq, bytes] | None: ...
+
+    def since(self, rowid: int) -> Iterator[StoredEntry]:
+        """Entries in local arrival order with rowid greater than `rowid`."""
+
+    def log_entries(self, log: LogId) -> Iterator[StoredEntry]: ...
+
+    def entry_at(self, log: LogId, seq: int) -> bytes | None:
+        """The stored bytes at (log, seq), if any."""
+
+    def hash_at(self, log: LogId, seq: int) -> bytes | None:
+        """The stored hash at (log, seq), if any."""
+
+    def count(self) -> int: ...
+
+    def meta(self, key: str) -> bytes | None:
+        """Metadata written with append. Values only ever grow (bytewise maximum): the one in
+        use is the HLC as 8 big-endian bytes, which two processes must never move backwards."""
+
+    def replace_meta(self, key: str, value: bytes, *, durable: bool = True) -> None:
+        """Set a metadata value outright (to repair a damaged one, or for values that may
+        shrink, such as what a relay was last seen to hold). With `durable` false the write is
+        not flushed to the disk on its own (it is with the next durable one), for a value whose
+        loss in a power cut costs nothing but a second guess."""
+
+    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
+        """Replace the tail of `log` with `entries` (same seqs, to its end), atomically.
+
+        The one exception to append-only, for this device's own entries that never left it:
+        re-sealed under a newer key epoch after a device was removed. The new tail must chain
+        from the entry before it; the received times and the order of rows stay as they were.
+        """
+
+    def snapshot(self) -> tuple[int, bytes] | None: ...
+
+    def save_snapshot(self, upto: int, blob: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def check_next(
+    head: tuple[Seq, bytes] | None, header: Header, raw: bytes, stored: bytes | None
+) -> bool:
+    """True if `raw` extends the log; False if it is already stored; ChainError otherwise."""
+    if stored is not None:
+        if stored != raw:
+            raise ChainError(
+                f"log {header.log.hex()[:8]} seq {header.seq}: a different entry is "
+                "already stored at this position (fork)"
+            )
+        return False
+    last_seq, last_hash = head if head else (0, GENESIS)
+    if header.seq != last_seq + 1:
+        raise ChainError(
+            f"log {header.log.hex()[:8]}: expected seq {last_seq + 1}, got {header.seq} (gap)"
+        )
+    if header.prev_hash != last_hash:
+        raise ChainError(
+            f"log {header.log.hex()[:8]} seq {header.seq}: does not follow the "
+            "entry before it (broken chain)"
+        )
+    return True
+
+
+def check_reseal(
+    before: tuple[Seq, bytes] | None, old_seqs: Sequence[int], entries: Sequence[bytes]
+) -> list[tuple[Header, bytes]]:
+    """The new tail's headers, if it replaces exactly `old_seqs` and chains from `before`."""
+    headers = [Header.decode(raw) for raw in entries]
+    if [h.seq for h in headers] != list(old_seqs) or not headers:
+        raise ChainError("a re-sealed tail must replace the same entries, to the end of the log")
+    head = before
+    for header, raw in zip(headers, entries, strict=True):
+        check_next(head, header, raw, None)
+        head = (header.seq, entry_hash(raw))
+    return list(zip(headers, entries, strict=True))
+
+
+class MemoryLogStore:
+    def __init__(self) -> None:
+        self._rows: list[StoredEntry] = []
+        self._by_pos: dict[tuple[LogId, int], StoredEntry] = {}
+        self._heads: Heads = {}
+        self._meta: dict[str, bytes] = {}
+        self._snapshot: tuple[int, bytes] | None = None
+
+    def append(
+        self,
+        entries: Sequence[tuple[bytes, int]],
+        meta: Mapping[str, bytes] | None = None,
+        replace: Mapping[str, bytes] | None = None,
+    ) -> int:
+        heads = dict(self._heads)
+        new: list[StoredEntry] = []
+        for raw, received in entries:
+            header = Header.decode(raw)
+            old = self._by_pos.get((header.log, header.seq))
+            pending = next(
+                (e.entry for e in new if (e.log, e.seq) == (header.log, header.seq)), None
+            )
+            if not check_next(heads.get(header.log), header, raw, old.entry if old else pending):
+                continue
+            digest = entry_hash(raw)
+            new.append(
+                StoredEntry(
+                    len(self._rows) + len(new) + 1, header.log, header.seq, digest, raw, received
+                )
+            )
+            heads[header.log] = (header.seq, digest)
+        for row in new:
+            self._rows.append(row)
+            self._by_pos[(row.log, row.seq)] = row
+        self._heads = heads
+        for key, value in (meta or {}).items():
+            self._meta[key] = max(self._meta.get(key, value), value)
+        self._meta.update(replace or {})
+        return len(new)
+
+    def heads(self) -> Heads:
+        return dict(self._heads)
+
+    def head(self, log: LogId) -> tuple[Seq, bytes] | None:
+        return self._heads.get(log)
+
+    def since(self, rowid: int) -> Iterator[StoredEntry]:
+        return iter(self._rows[rowid:])
+
+    def log_entries(self, log: LogId) -> Iterator[StoredEntry]:
+        return iter(sorted((r for r in self._rows if r.log == log), key=lambda r: r.seq))
+
+    def entry_at(self, log: LogId, seq: int) -> bytes | None:
+        row = self._by_pos.get((log, seq))
+        return row.entry if row else None
+
+    def hash_at(self, log: LogId, seq: int) -> bytes | None:
+        row = self._by_pos.get((log, seq))
+        return row.hash if row else None
+
+    def count(self) -> int:
+        return len(self._rows)
+
+    def meta(self, key: str) -> bytes | None:
+        return self._meta.get(key)
+
+    def replace_meta(self, key: str, value: bytes, *, durable: bool = True) -> None:
+        self._meta[key] = value
+
+    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
+        first = Header.decode(entries[0]).seq if entries else 0
+        old = [r for r in self.log_entries(log) if r.seq >= first]
+        before = self._by_pos.get((log, first - 1))
+        checked = check_reseal(
+            (before.seq, before.hash) if before else None, [r.seq for r in old], entries
+        )
+        for row, (_header, raw) in zip(old, checked, strict=True):
+            new = StoredEntry(row.rowid, log, row.seq, entry_hash(raw), raw, row.received_at)
+            self._rows[row.rowid - 1] = new
+            self._by_pos[(log, row.seq)] = new
+        last = self._by_pos[(log, checked[-1][0].seq)]
+        self._heads[log] = (last.seq, last.hash)
+
+    def snapshot(self) -> tuple[int, bytes] | None:
+        return self._snapshot
+
+    def save_snapshot(self, upto: int, blob: bytes) -> None:
+        self._snapshot = (upto, blob)
+
+    def close(self) -> None:
+        pass
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    rowid INTEGER PRIMARY KEY,
+    log_id BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    entry BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    UNIQUE (log_id, seq)
+);
+CREATE TABLE IF NOT EXISTS heads (
+    log_id BLOB PRIMARY KEY, seq INTEGER NOT NULL, hash BLOB NOT NULL
+) WITHOUT ROWID;
+-- Set only inside SqliteLogStore.reseal's transaction: the one time an entry's bytes may change.
+CREATE TABLE IF NOT EXISTS resealing (log_id BLOB PRIMARY KEY);
+CREATE TRIGGER IF NOT EXISTS entries_are_append_only_update BEFORE UPDATE ON entries
+WHEN NOT EXISTS (SELECT 1 FROM resealing WHERE log_id = OLD.log_id)
+BEGIN SELECT RAISE(ABORT, 'tend entries are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS entries_keep_their_place BEFORE UPDATE OF rowid, log_id, seq,
+received_at ON entries
+BEGIN SELECT RAISE(ABORT, 'tend entries keep their place'); END;
+CREATE TRIGGER IF NOT EXISTS entries_are_append_only_delete BEFORE DELETE ON entries
+BEGIN SELECT RAISE(ABORT, 'tend entries are append-only'); END;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL, blob BLOB NOT NULL
+);
+"""
+
+
+_REPLACE_META = (
+    "INSERT INTO meta(key, value) VALUES (?, ?) "
+    "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+)
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except TendError:
+        raise
+    except sqlite3.DatabaseError as e:
+        # Classify by SQLite's own error code: a full or failing disk is not tampering.
+        code = getattr(e, "sqlite_errorname", "") or ""
+        if code.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+            raise StorageFull(
+                f"{what}: the disk refused the write ({e}); nothing was recorded"
+            ) from e
+        if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            raise TendError(
+                f"{what}: the journal is busy in another tend process; try again"
+            ) from e
+        if code.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM")):
+            raise TendError(f"{what}: cannot write the journal file ({e})") from e
+        raise CorruptStore(f"{what}: the journal file is damaged ({e})") from e
+
+
+class SqliteLogStore:
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            # SQLite would create it (and its -wal and -shm, which copy its mode) world-readable.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        with _translated("opening the journal"):
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: fsync the WAL on every commit, so "recorded" means durable.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+
+    def append(
+        self,
+        entries: Sequence[tuple[bytes, int]],
+        meta: Mapping[str, bytes] | None = None,
+        replace: Mapping[str, bytes] | None = None,
+    ) -> int:
+        with _translated("recording"):
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                added = self._append_locked(entries)
+                for key, value in (meta or {}).items():
+                    db.execute(
+                        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
+                        "DO UPDATE SET value = max(value, excluded.value)",
+                        (key, value),
+                    )
+                for key, value in (replace or {}).items():
+                    db.execute(_REPLACE_META, (key, value))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return added
+
+    def _append_locked(self, entries: Sequence[tuple[bytes, int]]) -> int:
+        added = 0
+        heads: Heads = {}
+        for raw, received in entries:
+            header = Header.decode(raw)
+            row = self._db.execute(
+                "SELECT entry FROM entries WHERE log_id = ? AND seq = ?", (header.log, header.seq)
+            ).fetchone()
+            head = heads.get(header.log) or self.head(header.log)
+            if not check_next(head, header, raw, row[0] if row else None):
+                continue
+            digest = entry_hash(raw)
+            self._db.execute(
+                "INSERT INTO entries(log_id, seq, hash, entry, received_at) VALUES (?, ?, ?, ?, ?)",
+                (header.log, header.seq, digest, raw, received),
+            )
+            heads[header.log] = (header.seq, digest)
+            added += 1
+        self._db.executemany(
+            "INSERT INTO heads(log_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT(log_id) "
+            "DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            [(log, seq, digest) for log, (seq, digest) in heads.items()],
+        )
+        return added
+
+    def heads(self) -> Heads:
+        with _translated("reading the journal"):
+            rows = self._db.execute("SELECT log_id, seq, hash FROM heads").fetchall()
+        return dict(_head_row(row) for row in rows)
+
+    def head(self, log: LogId) -> tuple[Seq, bytes] | None:
+        with _translated("reading the journal"):
+            row = self._db.execute(
+                "SELECT log_id, seq, hash FROM heads WHERE log_id = ?", (log,)
+            ).fetchone()
+        return _head_row(row)[1] if row else None
+
+    def _rows(self, sql: str, args: tuple[object, ...]) -> Iterator[StoredEntry]:
+        with _translated("reading the journal"):
+            rows = self._db.execute(sql, args).fetchall()
+        for row in rows:
+            yield _entry_row(row)
+
+    def since(self, rowid: int) -> Iterator[StoredEntry]:
+        return self._rows(
+            "SELECT rowid, log_id, seq, hash, entry, received_at FROM entries "
+            "WHERE rowid > ? ORDER BY rowid",
+            (rowid,),
+        )
+
+    def log_entries(self, log: LogId) -> Iterator[StoredEntry]:
+        return self._rows(
+            "SELECT rowid, log_id, seq, hash, entry, received_at FROM entries "
+            "WHERE log_id = ? ORDER BY seq",
+            (log,),
+        )
+
+    def entry_at(self, log: LogId, seq: int) -> bytes | None:
+        with _translated("reading the journal"):
+            row = self._db.execute(
+                "SELECT entry FROM entries WHERE log_id = ? AND seq = ?", (log, seq)
+            ).fetchone()
+        return _blob(row[0]) if row else None
+
+    def hash_at(self, log: LogId, seq: int) -> bytes | None:
+        with _translated("reading the journal"):
+            row = self._db.execute(
+                "SELECT hash FROM entries WHERE log_id = ? AND seq = ?", (log, seq)
+            ).fetchone()
+        return _blob(row[0], HASH_LEN) if row else None
+
+    def count(self) -> int:
+        with _translated("reading the journal"):
+            return int(self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+
+    def meta(self, key: str) -> bytes | None:
+        with _translated("reading the journal"):
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        # A value that is not bytes (a damaged or hand-edited file) reads as damaged bytes, so
+        # the caller's own check of its shape sees it and repairs it.
+        return (row[0] if isinstance(row[0], bytes) else b"") if row else None
+
+    def replace_meta(self, key: str, value: bytes, *, durable: bool = True) -> None:
+        with _translated("saving the journal's metadata"):
+            if durable:
+                self._db.execute(_REPLACE_META, (key, value))
+                return
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute(_REPLACE_META, (key, value))
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
+
+    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
+        if not entries:
+            return
+        first = Header.decode(entries[0]).seq
+        with _translated("re-sealing this device's unsent entries"):
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                old = [r.seq for r in self.log_entries(log) if r.seq >= first]
+                before = db.execute(
+                    "SELECT seq, hash FROM entries WHERE log_id = ? AND seq = ?", (log, first - 1)
+                ).fetchone()
+                checked = check_reseal((before[0], before[1]) if before else None, old, entries)
+                db.execute("INSERT INTO resealing(log_id) VALUES (?)", (log,))
+                for header, raw in checked:
+                    db.execute(
+                        "UPDATE entries SET entry = ?, hash = ? WHERE log_id = ? AND seq = ?",
+                        (raw, entry_hash(raw), log, header.seq),
+                    )
+                db.execute("DELETE FROM resealing WHERE log_id = ?", (log,))
+                db.execute(
+                    "UPDATE heads SET hash = ? WHERE log_id = ?", (entry_hash(entries[-1]), log)
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def snapshot(self) -> tuple[int, bytes] | None:
+        with _translated("reading the journal"):
+            row = self._db.execute("SELECT upto, blob FROM snapshot WHERE id = 1").fetchone()
+        if row is None or not isinstance(row[0], int) or not isinstance(row[1], bytes):
+            return None  # only a cache: a damaged one is rebuilt
+        return (row[0], row[1])
+
+    def save_snapshot(self, upto: int, blob: bytes) -> None:
+        with _translated("saving the view cache"):
+            self._db.execute(
+                "INSERT INTO snapshot(id, upto, blob) VALUES (1, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET upto = excluded.upto, "
+                "blob = excluded.blob",
+                (upto, blob),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _blob(value: object, size: int | None = None) -> bytes:
+    """A stored byte string, checked: a row edited to hold text or a number is damage."""
+    if not isinstance(value, bytes) or (size is not None and len(value) != size):
+        raise CorruptStore("the journal file is damaged (a stored value has the wrong type)")
+    return value
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CorruptStore("the journal file is damaged (a stored number is not a number)")
+    return value
+
+
+def _head_row(row: tuple[object, ...]) -> tuple[LogId, tuple[Seq, bytes]]:
+    log, seq, digest = row
+    return LogId(_blob(log, 16)), (Seq(_int(seq)), _blob(digest, HASH_LEN))
+
+
+def _entry_row(row: tuple[object, ...]) -> StoredEntry:
+    rowid, log, seq, digest, raw, received = row
+    # One check per column, inline: this runs for every entry a view opens.
+    if not (
+        type(raw) is bytes
+        and type(log) is bytes
+        and type(digest) is bytes
+        and type(seq) is int
+        and type(rowid) is int
+        and type(received) is int
+        and len(log) == 16
+        and len(digest) == HASH_LEN
+    ):
+        raise CorruptStore("the journal file is damaged (a stored value has the wrong type)")
+    return StoredEntry(rowid, LogId(log), Seq(seq), digest, raw, received)

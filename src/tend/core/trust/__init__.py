@@ -1,0 +1,1 @@
+"""Who may write and which entries count: one engine for ingest, verify, rotation, pairing."""

@@ -1,0 +1,1 @@
+"""Looking back: the read model and the pure views over it."""

@@ -1,0 +1,333 @@
+"""Views for looking back, as pure functions of the items a device can read.
+
+Every view is a fold over events in merge order. To stay fast on ten years of entries a view
+first selects the items it needs by the cheap fields the view cache keeps (date, type, document)
+and decodes only those. Corrections are folded the same way everywhere: an author may take back
+(retract) or replace (supersede) only their own entries; what is taken back or replaced is not
+shown, and nothing is ever rewritten.
+
+`as_known_at` is what makes replay exact: the items this device had received by a moment,
+whatever arrived later, however old it claims to be.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tend.core.domain import shared_state
+from tend.core.domain.codec import decode_event
+from tend.core.domain.events import (
+    CalendarEntry,
+    Celebration,
+    CheckIn,
+    Event,
+    GoalWeek,
+    Gratitude,
+    Milestone,
+    PartnershipWeek,
+    PersonNamed,
+    Retraction,
+    Scalar,
+    Sealed,
+)
+from tend.core.domain.validate import week_of
+from tend.core.ids import EventId, PersonId
+from tend.core.views.read_model import Item
+
+ALWAYS = frozenset({"person.named", "retract"})
+
+
+def as_known_at(items: Sequence[Item], at_ms: int) -> list[Item]:
+    return [i for i in items if i.received_at <= at_ms]
+
+
+def names(items: Iterable[Item]) -> dict[PersonId, str]:
+    out: dict[PersonId, str] = {}
+    for item in items:
+        if item.type == "person.named":
+            ev = decode_event(item.raw)
+            assert isinstance(ev.body, PersonNamed)
+            if ev.body.person == ev.author:  # a person names only themselves
+                out[ev.body.person] = ev.body.name
+    return out
+
+
+def hidden_ids(events: Iterable[Event]) -> set[tuple[PersonId, EventId]]:
+    """(author, id) of the entries their own author took back or replaced.
+
+    Keyed by author as well as id, so nobody can hide someone else's entry by reusing its id.
+    """
+    hidden: set[tuple[PersonId, EventId]] = set()
+    for ev in events:
+        if isinstance(ev.body, Retraction):
+            hidden.add((ev.author, ev.body.target))
+        if ev.supersedes is not None:
+            hidden.add((ev.author, ev.supersedes))
+    return hidden
+
+
+def visible(events: Sequence[Event]) -> list[Event]:
+    hidden = hidden_ids(events)
+    # Retractions themselves, and private entries sealed to someone else, are not shown.
+    return [
+        ev
+        for ev in events
+        if (ev.author, ev.id) not in hidden and not isinstance(ev.body, Retraction | Sealed)
+    ]
+
+
+def select(
+    items: Sequence[Item], start: dt.date, end: dt.date, extra_types: frozenset[str] = frozenset()
+) -> list[Event]:
+    """Decoded events dated within [start, end], plus names, retractions and `extra_types`."""
+    lo, hi = start.isoformat(), end.isoformat()
+    wanted = ALWAYS | extra_types
+    return [decode_event(i.raw) for i in items if i.type in wanted or lo <= i.local_date <= hi]
+
+
+# --- today -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TodayView:
+    on: dt.date
+    people: list[tuple[PersonId, str, Event | None]]
+
+
+def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
+    """Each partner's latest check-in, side by side (mine first)."""
+    known = names(items)
+    # Who took back which entry; only the entry's own author counts (checked when we meet it).
+    takers: dict[EventId, set[PersonId]] = {}
+    for item in items:
+        if item.type == "retract":
+            ev = decode_event(item.raw)
+            assert isinstance(ev.body, Retraction)
+            takers.setdefault(ev.body.target, set()).add(ev.author)
+    latest: dict[PersonId, Event] = {}
+    last_day = on.isoformat()
+    for item in reversed(items):  # newest first; stop once everyone has one
+        if item.type != "checkin" or PersonId(item.author) in latest or item.local_date > last_day:
+            continue
+        ev = decode_event(item.raw)
+        if ev.supersedes is not None:
+            takers.setdefault(ev.supersedes, set()).add(ev.author)
+        if ev.author not in takers.get(ev.id, ()):
+            latest[ev.author] = ev
+        if len(latest) >= len(known):
+            break
+    order = sorted(known, key=lambda p: (p != me, known[p]))
+    return TodayView(on, [(p, known[p], latest.get(p)) for p in order])
+
+
+# --- a period (week, month) --------------------------------------------------------------------
+
+
+@dataclass
+class PersonDays:
+    name: str
+    checkins: dict[str, CheckIn] = field(default_factory=dict)  # the day's last check-in
+
+
+@dataclass
+class PeriodView:
+    start: dt.date
+    end: dt.date
+    people: dict[PersonId, PersonDays]
+    milestones: list[Event]
+    celebrations: dict[EventId, list[Event]]
+    gratitude: list[Event]
+    calendar: list[Event]
+    partnership: list[Event]
+    goal_weeks: list[Event]
+
+    def days(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(d) for d in range((self.end - self.start).days + 1)]
+
+    def rest_days_honoured(self, person: PersonId) -> int:
+        return sum(1 for c in self.people[person].checkins.values() if c.day in ("rest", "flare"))
+
+
+def period(items: Sequence[Item], start: dt.date, end: dt.date) -> PeriodView:
+    events = visible(
+        select(items, start, end, frozenset({"milestone.celebrated", "calendar", "goal.week"}))
+    )
+    known = names(items)
+    people = {p: PersonDays(n) for p, n in known.items()}
+    view = PeriodView(start, end, people, [], {}, [], [], [], [])
+    lo, hi = start.isoformat(), end.isoformat()
+    weeks = {week_of(d) for d in view.days()}
+    for ev in events:
+        body = ev.body
+        in_range = lo <= ev.local_date <= hi
+        if isinstance(body, CheckIn) and in_range and ev.author in people:
+            people[ev.author].checkins[ev.local_date] = body
+        elif isinstance(body, Milestone) and in_range:
+            view.milestones.append(ev)
+        elif isinstance(body, Celebration):
+            view.celebrations.setdefault(body.milestone, []).append(ev)
+        elif isinstance(body, Gratitude) and in_range:
+            view.gratitude.append(ev)
+        elif isinstance(body, CalendarEntry) and lo <= body.date <= hi:
+            view.calendar.append(ev)
+        elif isinstance(body, PartnershipWeek) and body.week in weeks:
+            view.partnership.append(ev)
+        elif isinstance(body, GoalWeek) and body.week in weeks:
+            view.goal_weeks.append(ev)
+    view.calendar.sort(key=_calendar_key)
+    return view
+
+
+def _calendar_key(ev: Event) -> tuple[str, str]:
+    body = ev.body
+    assert isinstance(body, CalendarEntry)
+    return (body.date, body.time or "")
+
+
+def week_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
+    start = day - dt.timedelta(days=day.weekday())
+    return start, start + dt.timedelta(days=6)
+
+
+def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
+    start = day.replace(day=1)
+    following = (start + dt.timedelta(days=32)).replace(day=1)
+    return start, following - dt.timedelta(days=1)
+
+
+DaySeries = list[tuple[dt.date, int | None, int | None]]
+
+
+def series(view: PeriodView) -> dict[PersonId, DaySeries]:
+    """Each person's (day, energy, pain) for every day of the period; None where none was noted.
+
+    Values are those of the day's last check-in, as the period's days show them.
+    """
+    out: dict[PersonId, DaySeries] = {}
+    for person, days in view.people.items():
+        rows: DaySeries = []
+        for day in view.days():
+            c = days.checkins.get(day.isoformat())
+            rows.append((day, c.energy if c else None, c.pain if c else None))
+        out[person] = rows
+    return out
+
+
+# How msgpack writes a celebration's "milestone" field: the 9-letter key, then 16 bytes of id.
+_CELEBRATED = b"\xa9milestone\xc4\x10"
+
+
+def period_items(items: Sequence[Item], start: dt.date, end: dt.date) -> list[Item]:
+    """The items `period(items, start, end)` can use, chosen without decoding most of them.
+
+    `period` also looks at calendar entries, celebrations and goal weeks from any day, by one
+    field of each: the day a calendar entry is for, the small win celebrated, the ISO week. On a
+    long journal decoding all of those is most of the time a month view takes. But an event is
+    stored as msgpack, which writes text as its UTF-8 bytes and ids as their raw bytes, so an
+    entry whose field falls in the period holds that field's bytes: its date ("2026-03-12"; for
+    a period longer than a week, its month "2026-03-"), its week ("2026-W11"), or the id of a
+    small win of the period after the key "milestone". Keeping every entry that holds them keeps
+    all that matters (and perhaps a few that do not, which `period` then leaves out); a
+    celebration whose key cannot be found is kept. So `period(period_items(items, s, e), s, e)`
+    is the same view as `period(items, s, e)`.
+    """
+    from tend.core.domain.codec import decode_event
+
+    lo, hi = start.isoformat(), end.isoformat()
+    days = [start + dt.timedelta(d) for d in range((end - start).days + 1)]
+    # A week looks for its seven dates; anything longer, for its months ("2026-03-").
+    dates = tuple({(d.isoformat() if len(days) <= 7 else f"{d:%Y-%m}-").encode() for d in days})
+    weeks = tuple({week_of(d).encode() for d in days})
+    wins = {
+        decode_event(i.raw).id for i in items if i.type == "milestone" and lo <= i.local_date <= hi
+    }
+    out = []
+    for item in items:
+        kind = item.type
+        if kind in ALWAYS or lo <= item.local_date <= hi:
+            out.append(item)
+        elif kind == "calendar":
+            if any(d in item.raw for d in dates):
+                out.append(item)
+        elif kind == "milestone.celebrated":
+            if wins and _celebrates_one_of(item.raw, wins):
+                out.append(item)
+        elif kind == "goal.week" and any(w in item.raw for w in weeks):
+            out.append(item)
+    return out
+
+
+def _celebrates_one_of(raw: bytes, wins: set[EventId]) -> bool:
+    at = raw.find(_CELEBRATED)
+    if at < 0:
+        return True  # not as expected: keep it, and let `period` decide
+    while at >= 0:
+        begin = at + len(_CELEBRATED)
+        if raw[begin : begin + 16] in wins:
+            return True
+        at = raw.find(_CELEBRATED, begin)
+    return False
+
+
+# --- timeline ---------------------------------------------------------------------------------
+
+
+def timeline(
+    items: Sequence[Item],
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    types: frozenset[str] | None = None,
+) -> list[Event]:
+    """Every visible event dated within [since, until], optionally of some types only."""
+    lo = since.isoformat() if since else ""
+    hi = until.isoformat() if until else "9999-12-31"
+    chosen = [
+        i
+        for i in items
+        if i.type == "retract" or (lo <= i.local_date <= hi and (types is None or i.type in types))
+    ]
+    return visible([decode_event(i.raw) for i in chosen])
+
+
+# --- shared, editable state (Automerge documents) -----------------------------------------------
+
+
+def shared_events(items: Sequence[Item], doc: str) -> list[Event]:
+    """The visible events that write one shared document, in merge order (retractions and
+    corrections by their own authors taken into account).
+
+    Only the retractions that can be about one of the document's events are decoded: a
+    retraction is stored as msgpack, which writes its target id as those 16 raw bytes, so one
+    whose bytes hold none of the document's ids cannot take any of them back."""
+    writes = [(i, decode_event(i.raw)) for i in items if i.doc == doc]
+    ids: list[bytes] = [ev.id for _i, ev in writes]
+    takers = [
+        (i, decode_event(i.raw))
+        for i in items
+        if i.type == "retract" and any(target in bytes(i.raw) for target in ids)
+    ]
+    chosen = sorted([*writes, *takers], key=lambda pair: pair[0].order)
+    return visible([ev for _i, ev in chosen])
+
+
+def board(items: Sequence[Item], doc: str) -> dict[str, dict[str, Scalar]]:
+    """The content of one shared document as {object id: {field: value}}."""
+    return shared_state.board(shared_events(items, doc))
+
+
+def joys(items: Sequence[Item], week: str) -> list[dict[str, Any]]:
+    return [dict(fields, id=key) for key, fields in board(items, f"joy/{week}").items()]
+
+
+def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[dict[str, Any]]:
+    content = board(items, "goals")
+    out: list[dict[str, Any]] = []
+    for key, fields in content.items():
+        if "@" in key:
+            continue
+        outcomes = {w: content.get(f"{key}@{w}", {}).get("outcome") for w in weeks}
+        out.append(dict(fields, id=key, weeks={w: o for w, o in outcomes.items() if o}))
+    return out
