@@ -1480,6 +1480,7 @@ RELAY_MAY_LOAD = {
     "tend",
     "tend.core",
     "tend.core.errors",
+    "tend.core.log",  # the wing's package: a docstring
     "tend.core.log.escrow",  # the locator and signature checks; holds no secret
     "tend.core.log.header",
     "tend.core.log.identity",  # an identity record's public keys, for the escrow's check
@@ -1495,7 +1496,8 @@ RELAY_MAY_LOAD = {
 
 
 def test_the_relay_loads_no_key_envelope_entry_journal_or_automerge_code() -> None:
-    # cryptography is loaded (by logsig, for Ed25519 verification); nothing that seals or signs.
+    # cryptography is loaded (by core/log/authorship.py, for Ed25519 verification); nothing
+    # that seals or signs.
     script = (
         "import json, sys, tend.sync.relay\n"
         "print(json.dumps(sorted(m for m in sys.modules "

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from tend.app import look
 from tend.cli import render
 from tend.cli.look_cmds import show_period
 from tend.core.domain import events as ev
@@ -30,7 +31,6 @@ from tend.core.ids import EventId
 from tend.core.journal import Journal
 from tend.core.trust import pairing
 from tend.core.trust.verify import verify
-from tend.core.views import projections
 
 WEEKS = 3
 
@@ -228,27 +228,20 @@ async def _tell(folder: Path, url: str) -> None:
 
 
 def _look_back(couple: Couple, first_monday: dt.date) -> None:
-    items = couple.robin.items()
     last_monday = first_monday + dt.timedelta(weeks=WEEKS - 1)
     click.echo()
     say("Today, side by side, on Robin's laptop:")
-    render.today(
-        projections.today(items, couple.robin.device.person, last_monday + dt.timedelta(6))
-    )
+    render.today(look.today(couple.robin, last_monday + dt.timedelta(6)).view)
     click.echo()
-    show_period(
-        items,
-        last_monday,
-        last_monday + dt.timedelta(6),
-        f"The week of {last_monday:%-d %B}",
-        as_json=False,
-    )
+    show_period(look.week(couple.robin, last_monday), f"The week of {last_monday:%-d %B}", False)
     evening = dt.datetime.combine(first_monday + dt.timedelta(days=10), dt.time(21, 0))
-    known = projections.as_known_at(items, int(evening.astimezone().timestamp() * 1000))
+    then = look.replay(couple.robin, evening.astimezone())
     click.echo()
     say(f"Replay: Robin's journal exactly as it was on {evening:%A %-d %B}, {evening:%H:%M},")
-    say(f"with the {len(known)} entries it held then (Sam's week was still on Sam's phone):")
-    render.today(projections.today(known, couple.robin.device.person, evening.date()))
+    say(
+        f"with the {then.entries_known} entries it held then (Sam's week was still on Sam's phone):"
+    )
+    render.today(then.today.view)
 
 
 def _report(couple: Couple, first_monday: dt.date) -> None:

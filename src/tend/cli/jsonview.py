@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tend.app import look
 from tend.core.domain.codec import payload_fields
 from tend.core.ids import PersonId
 from tend.core.views.export import event_record, plain
@@ -67,4 +68,27 @@ def period(
         "partnership": [event(e, names) for e in view.partnership],
         "goal_weeks": [event(e, names) for e in view.goal_weeks],
         **shared,
+    }
+
+
+def series(shown: look.Period) -> list[dict[str, JSONValue]]:
+    """Each person's energy and pain on every day of the period (null: nothing noted)."""
+    return [
+        {
+            "person": person.hex(),
+            "name": shown.view.people[person].name,
+            "days": [{"date": d.isoformat(), "energy": e, "pain": p} for d, e, p in rows],
+        }
+        for person, rows in shown.series.items()
+    ]
+
+
+def replay(then: look.Replay) -> dict[str, JSONValue]:
+    """The journal as it was: that day, and its week (with the joys and goals of that week)."""
+    week = then.week
+    return {
+        "at": then.at.isoformat(timespec="seconds"),
+        "entries_known": then.entries_known,
+        "today": today(then.today.view, then.today.names),
+        "week": period(week.view, week.names, {"joys": week.joys, "goals": week.goals}),
     }
