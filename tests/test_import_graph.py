@@ -22,11 +22,12 @@ import pytest
 from tests.conftest import tend_env
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "tend"  # the package, in its src layout
-LAYERS = ("core", "sync", "cli")
+LAYERS = ("core", "sync", "app", "cli")
 BASICS = ("tend.core.errors", "tend.core.ids", "tend.core.clock", "tend.core.fsutil")
 PACKAGES = frozenset(
     {"tend", "tend.core", "tend.sync"}
     | {f"tend.core.{w}" for w in ("log", "crypto", "domain", "views", "trust", "journal")}
+    | {"tend.app"}
 )
 # What each wing of core may import from tend, besides the basics and itself.
 WING_MAY_IMPORT = {
@@ -204,6 +205,49 @@ def test_the_public_key_verifier_imports_no_secret_key_or_cipher() -> None:
         "cryptography.hazmat.primitives.asymmetric.ed25519",
         "cryptography.hazmat.primitives.asymmetric.ed25519.Ed25519PublicKey",
     }
+
+
+# What the command may use besides the application layer: the vocabulary it parses and shows,
+# the view types it renders, the passphrase's lock it asks for, and the types of what sync
+# reports. Never the journal's insides, the trust engine, the log or the pairing flows: what a
+# person can do lives in tend/app, where the coming page finds it too.
+CLI_MAY_IMPORT = (
+    "tend.__version__",
+    "tend.app",
+    "tend.cli",
+    *BASICS,
+    "tend.core.domain.events",
+    "tend.core.domain.validate",
+    "tend.core.domain.codec",
+    "tend.core.views",
+    "tend.core.crypto.passphrase",
+    "tend.core.crypto.keystore",  # the unlock agent reads which device file is locked
+    "tend.core.journal.Journal",  # the type, to pass it on
+    "tend.sync.client",  # the report of a sync and its errors, as types
+    "tend.sync.relay",  # `tend relay serve`: the relay's own process set-up
+)
+# The demo plays both partners and a relay in one process, as a test would.
+CLI_SCRIPTS = {"cli/demo.py"}
+
+
+def test_the_command_is_a_thin_shell_over_the_application_layer() -> None:
+    files = {
+        k: v for k, v in source_files().items() if k.startswith("cli/") and k not in CLI_SCRIPTS
+    }
+    assert tend_imports_outside(files, CLI_MAY_IMPORT) == set()
+
+
+@pytest.mark.parametrize("forbidden", ["tend.cli", "click", "rich"])
+def test_the_application_layer_knows_no_interface(forbidden: str) -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith("app/")}
+    assert files
+    assert importers(forbidden, files) == set()
+
+
+@pytest.mark.parametrize("layer", ["core/", "sync/"])
+def test_nothing_below_the_application_layer_reaches_up_into_it(layer: str) -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith(layer)}
+    assert importers("tend.app", files) == set()
 
 
 def test_sync_imports_nothing_from_cli() -> None:

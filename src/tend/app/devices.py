@@ -92,3 +92,6 @@ def remove(journal: Journal, device_prefix: str) -> Removal:
     rotation.remove_device(journal, target)
     staying = len([d for d in held.active() if bytes(d) != bytes(target)])
     return Removal(target, journal.device.epoch, staying)
+
+
+__all__ = ["DeviceRow", "Ignored", "Removal", "Roster", "confirm_compared", "remove", "roster"]

@@ -14,6 +14,7 @@ from tend.core.errors import AlreadyInitialised, UserError
 from tend.core.journal import Journal
 from tend.core.trust import pairing
 
+PENDING_FILE = pairing.PENDING_FILE  # where a device that answered a link waits
 STILL_JOINING = (
     "this device joined with a link and waits for the inviting device to let it in (nothing "
     "can be written here before that): run tend sync later"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from tend.core.journal import Journal
 from tend.core.trust import pairing, rotation
 from tend.sync import client, pairing_flow
-from tend.sync.client import Progress, SyncReport
+from tend.sync.client import Progress, RelayUnavailable, SyncReport
 
 JOIN_WAIT = 15  # seconds to wait after pairing for the other device's first entries
 
@@ -76,6 +76,11 @@ async def until_arrived(journal: Journal, relay: str, other_log: bytes) -> SyncR
     return report
 
 
+async def send_and_fetch(journal: Journal, url: str) -> SyncReport:
+    """One plain pass: send what this device wrote, fetch what the others wrote."""
+    return await client.sync_once(journal, url)
+
+
 async def repair(journal: Journal, url: str) -> tuple[int, SyncReport | None]:
     """Have the relay drop what it holds in this device's log that this device did not write;
     if it dropped anything, sync again. What was dropped, and that sync's report."""
@@ -108,3 +113,18 @@ async def _complete_links(journal: Journal, outcome: SyncOutcome) -> bool:
         code = pairing.safety_code(me.space, me.identity, device.identity)
         outcome.joined.append(LinkJoined(device.label, code, device.identity == me.identity))
     return any(r.added is not None for r in results)
+
+
+__all__ = [
+    "JOIN_WAIT",
+    "LinkJoined",
+    "RelayUnavailable",
+    "SyncOutcome",
+    "SyncReport",
+    "let_in",
+    "repair",
+    "send_and_fetch",
+    "sync",
+    "until_arrived",
+    "watch",
+]

@@ -6,13 +6,15 @@ Ids are lowercase hex. Dates are ISO 8601. Keys are only ever added, never renam
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tend.app import look
 from tend.core.domain.codec import payload_fields
 from tend.core.ids import PersonId
 from tend.core.views.export import event_record, plain
 from tend.core.views.projections import PeriodView, TodayView
+
+if TYPE_CHECKING:
+    from tend.app import devices, look
 
 JSONValue = Any
 
@@ -91,4 +93,20 @@ def replay(then: look.Replay) -> dict[str, JSONValue]:
         "entries_known": then.entries_known,
         "today": today(then.today.view, then.today.names),
         "week": period(week.view, week.names, {"joys": week.joys, "goals": week.goals}),
+    }
+
+
+def device(row: devices.DeviceRow) -> dict[str, JSONValue]:
+    """One device on the roster (`tend devices --json`)."""
+    return {
+        "id": row.id.hex(),
+        "person": row.person.hex(),
+        "name": row.name,
+        "label": row.label,
+        "this_device": row.this_device,
+        "removed": row.removed,
+        "lost": row.lost,
+        "brought_in_by": row.brought_in_by,
+        "safety_code": row.safety_code,
+        "compared": row.compared,
     }
