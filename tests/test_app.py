@@ -100,11 +100,14 @@ def test_the_shared_lists_come_back_typed_from_what_was_recorded(sam: Journal) -
     task = record.care_task(sam, "pharmacy run")
     record.care_swap(sam, task.id.hex()[:8], "partner")
     record.calendar_entry(sam, "appointment", dt.date.today(), at="09:30", title="physio")
-    assert [(j["title"], j["status"]) for j in look.joy_map(sam)] == [("tea in the garden", "done")]
+    assert [(j.title, j.status) for j in look.joy_map(sam)] == [("tea in the garden", "done")]
     (shown_goal,) = look.gentle_goals(sam)
-    assert shown_goal["flare_rule"] == "halve" and list(shown_goal["weeks"].values()) == ["adapted"]
+    assert shown_goal.flare_rule == "halve" and list(shown_goal.weeks.values()) == ["adapted"]
     (shown_task,) = look.care_rota(sam)
-    assert shown_task["title"] == "pharmacy run"
+    assert (shown_task.title, shown_task.owner) == (
+        "pharmacy run",
+        f"partner-of:{sam.device.person.hex()}",
+    )
     (appointment,) = look.calendar(sam).events
     assert appointment.body.summary() == f"physio on {dt.date.today().isoformat()} at 09:30"
 

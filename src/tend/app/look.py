@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from tend.core.domain import events as ev
 from tend.core.domain.validate import week_of
@@ -34,8 +33,8 @@ class Period:
 
     view: projections.PeriodView
     names: Names
-    joys: list[dict[str, Any]]
-    goals: list[dict[str, Any]]
+    joys: list[projections.JoyRow]
+    goals: list[projections.GoalRow]
     series: dict[PersonId, projections.DaySeries]
 
 
@@ -119,11 +118,11 @@ def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSu
     return comparing.compare(journal.items(), chosen, journal.device.person)
 
 
-def joy_map(journal: Journal, week: str | None = None) -> list[dict[str, Any]]:
+def joy_map(journal: Journal, week: str | None = None) -> list[projections.JoyRow]:
     return projections.joys(journal.items(), week or week_of(dt.date.today()))
 
 
-def gentle_goals(journal: Journal, week: str | None = None) -> list[dict[str, Any]]:
+def gentle_goals(journal: Journal, week: str | None = None) -> list[projections.GoalRow]:
     return projections.goals(journal.items(), [week or week_of(dt.date.today())])
 
 
@@ -135,8 +134,8 @@ def calendar(journal: Journal) -> Timeline:
     return Timeline(entries, projections.names(items))
 
 
-def care_rota(journal: Journal) -> list[dict[str, Any]]:
-    return [dict(v, id=k) for k, v in projections.board(journal.items(), "care").items()]
+def care_rota(journal: Journal) -> list[projections.CareRow]:
+    return projections.care_rota(journal.items())
 
 
 def _calendar_key(event: ev.Event) -> tuple[str, str]:

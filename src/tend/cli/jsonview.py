@@ -5,7 +5,9 @@ Ids are lowercase hex. Dates are ISO 8601. Keys are only ever added, never renam
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tend.core.domain.codec import payload_fields
@@ -14,9 +16,16 @@ from tend.core.views.export import event_record, plain
 from tend.core.views.projections import PeriodView, TodayView
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from tend.app import devices, look
 
 JSONValue = Any
+
+
+def rows(found: Sequence[DataclassInstance]) -> list[dict[str, JSONValue]]:
+    """Typed view rows (dataclasses of plain values), as JSON objects with the same keys."""
+    return [dataclasses.asdict(row) for row in found]
 
 
 def dumps(value: JSONValue) -> str:
@@ -92,7 +101,7 @@ def replay(then: look.Replay) -> dict[str, JSONValue]:
         "at": then.at.isoformat(timespec="seconds"),
         "entries_known": then.entries_known,
         "today": today(then.today.view, then.today.names),
-        "week": period(week.view, week.names, {"joys": week.joys, "goals": week.goals}),
+        "week": period(week.view, week.names, {"joys": rows(week.joys), "goals": rows(week.goals)}),
     }
 
 

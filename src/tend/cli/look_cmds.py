@@ -40,7 +40,11 @@ def show_period(shown: look.Period, title: str, as_json: bool) -> None:
         lambda: jsonview.period(
             shown.view,
             shown.names,
-            {"joys": shown.joys, "goals": shown.goals, "series": jsonview.series(shown)},
+            {
+                "joys": jsonview.rows(shown.joys),
+                "goals": jsonview.rows(shown.goals),
+                "series": jsonview.series(shown),
+            },
         ),
         lambda: render.period(shown.view, title, shown.joys, shown.goals, shown.names),
     )

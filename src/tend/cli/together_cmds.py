@@ -184,13 +184,13 @@ def _calendar_rows(app: App, _week: str | None) -> list[dict[str, Any]]:
 _list_command(
     joy,
     "This week's joy map.",
-    lambda app, week: look.joy_map(app.journal(), week),
+    lambda app, week: jsonview.rows(look.joy_map(app.journal(), week)),
     lambda r: f"{r['id'][:8]}  {r['title']}  ·  {r['status']}  (energy cost {r['cost']})",
 )
 _list_command(
     goal,
     "Gentle goals and how this week went.",
-    lambda app, week: look.gentle_goals(app.journal(), week),
+    lambda app, week: jsonview.rows(look.gentle_goals(app.journal(), week)),
     lambda r: (
         f"{r['id'][:8]}  {r['title']}  ·  {r['per_week']}/week, on a flare: "
         f"{r['flare_rule']}" + "".join(f"  ·  {w}: {o}" for w, o in r["weeks"].items())
@@ -208,6 +208,6 @@ _list_command(
 _list_command(
     care,
     "The care-task rota.",
-    lambda app, _week: look.care_rota(app.journal()),
+    lambda app, _week: jsonview.rows(look.care_rota(app.journal())),
     lambda r: f"{r['id'][:8]}  {r.get('title')}  ·  {r.get('cadence')}",
 )

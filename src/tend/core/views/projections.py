@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from tend.core.domain import shared_state
 from tend.core.domain.codec import decode_event
@@ -331,16 +330,82 @@ def board(items: Sequence[Item], doc: str) -> dict[str, dict[str, Scalar]]:
     return shared_state.board(shared_events(items, doc))
 
 
-def joys(items: Sequence[Item], week: str) -> list[dict[str, Any]]:
-    return [dict(fields, id=key) for key, fields in board(items, f"joy/{week}").items()]
+@dataclass(frozen=True)
+class JoyRow:
+    """One idea on a week's joy map."""
+
+    id: str
+    title: str
+    cost: int
+    status: str  # idea, planned, done, let-go
+    by: str  # the person who had the idea (hex)
 
 
-def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class GoalRow:
+    """A gentle goal and, for the weeks asked about, how each went."""
+
+    id: str
+    title: str
+    per_week: int
+    flare_rule: str
+    active: bool
+    weeks: dict[str, str]  # ISO week -> met, adapted or paused
+
+
+@dataclass(frozen=True)
+class CareRow:
+    """A care task on the rota; `owner` is a person (hex), or "partner-of:"/"both-of:" one."""
+
+    id: str
+    title: str
+    owner: str
+    cadence: str
+    active: bool
+
+
+def joys(items: Sequence[Item], week: str) -> list[JoyRow]:
+    return [
+        JoyRow(
+            key,
+            str(fields.get("title", "")),
+            int(fields.get("cost") or 0),
+            str(fields.get("status", "idea")),
+            str(fields.get("by", "")),
+        )
+        for key, fields in board(items, f"joy/{week}").items()
+    ]
+
+
+def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[GoalRow]:
     content = board(items, "goals")
-    out: list[dict[str, Any]] = []
+    asked = list(weeks)
+    out: list[GoalRow] = []
     for key, fields in content.items():
         if "@" in key:
             continue
-        outcomes = {w: content.get(f"{key}@{w}", {}).get("outcome") for w in weeks}
-        out.append(dict(fields, id=key, weeks={w: o for w, o in outcomes.items() if o}))
+        outcomes = {w: content.get(f"{key}@{w}", {}).get("outcome") for w in asked}
+        out.append(
+            GoalRow(
+                key,
+                str(fields.get("title", "")),
+                int(fields.get("per_week") or 0),
+                str(fields.get("flare_rule", "")),
+                bool(fields.get("active", True)),
+                {w: str(o) for w, o in outcomes.items() if o},
+            )
+        )
     return out
+
+
+def care_rota(items: Sequence[Item]) -> list[CareRow]:
+    return [
+        CareRow(
+            key,
+            str(fields.get("title", "")),
+            str(fields.get("owner", "")),
+            str(fields.get("cadence", "")),
+            bool(fields.get("active", True)),
+        )
+        for key, fields in board(items, "care").items()
+    ]
