@@ -6,12 +6,16 @@ Ids are lowercase hex. Dates are ISO 8601. Keys are only ever added, never renam
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from tend.core.domain.codec import payload_fields
 from tend.core.ids import PersonId
 from tend.core.views.export import event_record, plain
 from tend.core.views.projections import PeriodView, TodayView
+
+if TYPE_CHECKING:  # only `tend compare` loads the comparison
+    from tend.core.views.compare import PeriodSummary
 
 JSONValue = Any
 
@@ -67,4 +71,41 @@ def period(
         "partnership": [event(e, names) for e in view.partnership],
         "goal_weeks": [event(e, names) for e in view.goal_weeks],
         **shared,
+    }
+
+
+def compare(summaries: Sequence[PeriodSummary]) -> dict[str, JSONValue]:
+    """`tend compare`: each period's counts, then each person's averages as noted."""
+    return {
+        "periods": [
+            {
+                "period": s.period.text,
+                "kind": s.period.kind,
+                "label": s.period.label,
+                "start": s.period.start.isoformat(),
+                "end": s.period.end.isoformat(),
+                "weeks": s.period.weeks(),
+                "milestones": s.milestones,
+                "celebrations": s.celebrations,
+                "gratitude": s.gratitude,
+                "joys_done": s.joys_done,
+                "rest_days_honoured": s.rest_days_honoured,
+                "goals_met": s.goals_met,
+                "goals_adapted": s.goals_adapted,
+                "goals_paused": s.goals_paused,
+                "people": [
+                    {
+                        "person": p.person.hex(),
+                        "name": p.name,
+                        "rest_days_honoured": p.rest_days_honoured,
+                        "energy_average": p.energy_average,
+                        "energy_days": len(p.energy),
+                        "pain_average": p.pain_average,
+                        "pain_days": len(p.pain),
+                    }
+                    for p in s.people
+                ],
+            }
+            for s in summaries
+        ]
     }

@@ -106,7 +106,7 @@ def compare(app: App, periods: tuple[str, str], as_json: bool) -> None:
     summaries = comparing.compare(journal.items(), chosen, journal.device.person)
     _emit(
         as_json,
-        lambda: comparing.as_json(summaries),
+        lambda: jsonview.compare(summaries),
         lambda: render.compare(summaries, dt.date.today()),
     )
 
