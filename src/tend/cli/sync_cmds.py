@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from tend.cli.app import App
+from tend.cli.next_step import said
 from tend.cli.text import safe
 from tend.cli.unlock import passphrase_option
 from tend.core.errors import IntegrityError, UserError
@@ -165,7 +166,8 @@ def _complete_links(journal: Journal) -> bool:
     for outcome in outcomes:
         device = outcome.added
         if device is None:
-            click.echo(safe(outcome.note), err=True)  # said once: the link is then done
+            note = said(outcome.note, outcome.next_step)
+            click.echo(safe(note), err=True)  # said once: the link is then done
             continue
         shown = pairing.safety_code(me.space, me.identity, device.identity)
         label = f" ({device.label})" if device.label else ""
