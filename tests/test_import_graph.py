@@ -5,8 +5,10 @@ line. Inside it, each wing may lean only on the wings below it (docs/architectur
 them): the few shared basics at the bottom; the keyless log; crypto, the one wing that holds
 keys; the domain; the views, pure over what a device can read; the trust engine and the
 journal on top. Each third-party library with a say over security or format has one home.
-The relay imports only the log wing and the basics, so it cannot open what it carries. And a
-check-in, run as a process, loads neither the network stack, automerge nor the table renderer.
+The relay imports only the log wing and the basics, so it cannot open what it carries.
+Presentation (the report's page and charts, matplotlib) lives in tend.present, outside core and
+sync, and leans on no face, so the command and the local page can share it. And a check-in, run
+as a process, loads neither the network stack, automerge nor the table renderer.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pytest
 from tests.conftest import tend_env
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "tend"  # the package, in its src layout
-LAYERS = ("core", "sync", "app", "cli")
+LAYERS = ("core", "sync", "app", "cli", "present")
 BASICS = ("tend.core.errors", "tend.core.ids", "tend.core.clock", "tend.core.fsutil")
 PACKAGES = frozenset(
     {"tend", "tend.core", "tend.sync"}
@@ -109,9 +111,12 @@ def test_the_checker_sees_every_wing_and_resolves_relative_and_from_imports(
     tmp_path: Path,
 ) -> None:
     files = source_files()
-    assert {"core/journal/__init__.py", "core/domain/automerge_export.py", "cli/main.py"} <= set(
-        files
-    )
+    assert {
+        "core/journal/__init__.py",
+        "core/domain/automerge_export.py",
+        "cli/main.py",
+        "present/report_page.py",
+    } <= set(files)
     assert "tend.core.errors" in files["cli/main.py"]
     # a function-level import
     assert "tend.core.domain.automerge_export" in files["core/views/export.py"]
@@ -182,6 +187,7 @@ def test_the_sync_protocol_is_sans_io(forbidden: str) -> None:
         ("automerge", {"core/domain/automerge_export.py"}),
         ("spake2", {"core/crypto/pake.py"}),
         ("argon2", {"core/crypto/passphrase.py"}),
+        ("matplotlib", {"present/report_charts.py"}),
     ],
 )
 def test_each_library_with_a_say_over_format_or_security_has_one_home(
@@ -215,6 +221,7 @@ CLI_MAY_IMPORT = (
     "tend.__version__",
     "tend.app",
     "tend.cli",
+    "tend.present",
     *BASICS,
     "tend.core.domain.events",
     "tend.core.domain.validate",
@@ -244,10 +251,23 @@ def test_the_application_layer_knows_no_interface(forbidden: str) -> None:
     assert importers(forbidden, files) == set()
 
 
-@pytest.mark.parametrize("layer", ["core/", "sync/"])
+@pytest.mark.parametrize("forbidden", ["tend.present", "matplotlib"])
+def test_core_and_sync_import_no_presentation(forbidden: str) -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith(("core/", "sync/"))}
+    assert files
+    assert importers(forbidden, files) == set()
+
+
+@pytest.mark.parametrize("layer", ["core/", "sync/", "present/"])
 def test_nothing_below_the_application_layer_reaches_up_into_it(layer: str) -> None:
     files = {k: v for k, v in source_files().items() if k.startswith(layer)}
     assert importers("tend.app", files) == set()
+
+
+def test_presentation_leans_on_no_face() -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith("present/")}
+    assert files
+    assert importers("tend.cli", files) == set()
 
 
 def test_sync_imports_nothing_from_cli() -> None:

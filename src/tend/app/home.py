@@ -10,14 +10,14 @@ from pathlib import Path
 
 from tend.app import settings
 from tend.core.crypto.passphrase import Lock
-from tend.core.errors import AlreadyInitialised, UserError
+from tend.core.errors import AlreadyInitialised, NextStep, UserError
 from tend.core.journal import Journal
 from tend.core.trust import pairing
 
 PENDING_FILE = pairing.PENDING_FILE  # where a device that answered a link waits
 STILL_JOINING = (
     "this device joined with a link and waits for the inviting device to let it in (nothing "
-    "can be written here before that): run tend sync later"
+    "can be written here before that)"
 )
 
 
@@ -48,5 +48,5 @@ def start(
 
 def open_journal(home: Path, lock: Lock | None) -> Journal:
     if still_joining(home):
-        raise UserError(STILL_JOINING)
+        raise UserError(STILL_JOINING, next_step=NextStep.SYNC_LATER)
     return Journal.open(home, lock=lock)

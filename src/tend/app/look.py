@@ -16,6 +16,7 @@ from tend.core.ids import PersonId
 from tend.core.journal import Journal
 from tend.core.views import compare as comparing
 from tend.core.views import projections
+from tend.core.views import report as reporting
 from tend.core.views.read_model import Item
 
 Names = dict[PersonId, str]
@@ -142,3 +143,19 @@ def _calendar_key(event: ev.Event) -> tuple[str, str]:
     body = event.body
     assert isinstance(body, ev.CalendarEntry)
     return body.date, body.time or ""
+
+
+def report(
+    journal: Journal,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+    *,
+    own_only: bool = False,
+) -> reporting.Report:
+    """What a report to look back with says (the page draws it): by default from the first
+    entry to today; with `own_only`, only this person's own entries."""
+    items = journal.items()
+    me = journal.device.person
+    scope = reporting.own_items(items, me) if own_only else items
+    start, end = reporting.default_range(scope, first, last, dt.date.today())
+    return reporting.gather(items, me, start, end, private_only=own_only)

@@ -12,7 +12,7 @@ from tend.app import finding, settings
 from tend.app.syncing import until_arrived
 from tend.core.crypto import pake
 from tend.core.crypto.passphrase import Lock
-from tend.core.errors import UserError
+from tend.core.errors import NextStep, UserError
 from tend.core.ids import PersonId
 from tend.core.journal import Journal
 from tend.core.trust import lost, pairing
@@ -21,8 +21,7 @@ from tend.sync.client import SyncReport
 
 THIRD_PERSON = (
     "this journal already has two people in it; a third would read everything either of you "
-    "shares, from the very beginning. If you both want that: tend invite --another-person (or "
-    "--own-device for another device of yours)"
+    "shares, from the very beginning"
 )
 
 
@@ -58,7 +57,7 @@ def check_who(journal: Journal, *, own_device: bool, another_person: bool) -> bo
     if own_device or not lost.people_present(journal):
         return False
     if not another_person:
-        raise UserError(THIRD_PERSON)
+        raise UserError(THIRD_PERSON, next_step=NextStep.INVITE_ANOTHER_PERSON)
     return True
 
 
@@ -92,11 +91,13 @@ async def complete_code(
         another_person=another_person,
     )
     if added is None:
-        raise UserError("nobody joined with that code before it expired; run tend invite again")
+        raise UserError(
+            "nobody joined with that code before it expired", next_step=NextStep.INVITE_AGAIN
+        )
     if isinstance(added, pairing_flow.Unanswered):
         raise UserError(
-            "someone opened the invitation but never answered; nothing was shared: run tend "
-            "invite again"
+            "someone opened the invitation but never answered; nothing was shared",
+            next_step=NextStep.INVITE_AGAIN,
         )
     report = await until_arrived(journal, url, added.device)  # their name, once they sent it
     me = journal.device

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tend.core.errors import NextStep
 from tend.core.journal import Journal
 from tend.core.trust import pairing, rotation
 from tend.sync import client, pairing_flow
@@ -33,7 +34,8 @@ class LinkJoined:
 class SyncOutcome:
     report: SyncReport
     joined: list[LinkJoined] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # said once each: what became of a link
+    # Said once each: what became of a link that did not bring anyone in, and what to do next.
+    notes: list[tuple[str, NextStep | None]] = field(default_factory=list)
 
 
 async def sync(journal: Journal, url: str, progress: Progress | None = None) -> SyncOutcome:
@@ -108,7 +110,7 @@ async def _complete_links(journal: Journal, outcome: SyncOutcome) -> bool:
     for result in results:
         device = result.added
         if device is None:
-            outcome.notes.append(result.note)
+            outcome.notes.append((result.note, result.next_step))
             continue
         code = pairing.safety_code(me.space, me.identity, device.identity)
         outcome.joined.append(LinkJoined(device.label, code, device.identity == me.identity))

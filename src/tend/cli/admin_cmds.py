@@ -9,6 +9,7 @@ import click
 
 from tend.cli import jsonview, text
 from tend.cli.app import App, interactive
+from tend.cli.next_step import error_line
 from tend.cli.unlock import passphrase_option
 from tend.core.errors import IntegrityError, UserError
 from tend.core.ids import PersonId, short
@@ -246,7 +247,7 @@ def devices_remove(app: App, device_id: str, relay: str | None) -> None:
         asyncio.run(syncing.send_and_fetch(journal, url))
         click.echo("The relay no longer lets the removed device in.")
     except syncing.RelayUnavailable as e:
-        click.echo(f"{e}. The relay will be told at the next tend sync.", err=True)
+        click.echo(f"{error_line(e)}. The relay will be told at the next tend sync.", err=True)
 
 
 @click.command()

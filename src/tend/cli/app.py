@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tend.core.errors import UserError, ValidationError
+from tend.core.errors import NextStep, UserError, ValidationError
 
 if TYPE_CHECKING:
     from tend.core.journal import Journal
@@ -33,7 +33,7 @@ class App:
             from tend.cli.unlock import open_lock
 
             if home.still_joining(self.home):
-                raise UserError(home.STILL_JOINING)
+                raise UserError(home.STILL_JOINING, next_step=NextStep.SYNC_LATER)
             self._journal = home.open_journal(self.home, open_lock(self.home))
         return self._journal
 

@@ -247,13 +247,14 @@ def _look_back(couple: Couple, first_monday: dt.date) -> None:
 def _report(couple: Couple, first_monday: dt.date) -> None:
     """Write the three weeks as a report outside the story's folder, so it can be opened."""
     from tend.core.views import report as build
+    from tend.present import report_page
 
     handle, name = tempfile.mkstemp(prefix="tend-demo-report-", suffix=".html")
     os.close(handle)
     items = couple.robin.items()
     end = first_monday + dt.timedelta(weeks=WEEKS) - dt.timedelta(days=1)
     try:
-        page = build.render_html(
+        page = report_page.render_html(
             build.gather(items, couple.robin.device.person, first_monday, end, private_only=False),
             end,
         )
@@ -261,7 +262,7 @@ def _report(couple: Couple, first_monday: dt.date) -> None:
         os.unlink(name)
         say(f"The three weeks as a report would come next: {missing}")
         return
-    build.write(Path(name), page)
+    report_page.write(Path(name), page)
     say(f"The three weeks as a report, charts too, for any browser:\n  {name}")
 
 

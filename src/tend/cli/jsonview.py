@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
     from tend.app import devices, look
+    from tend.core.views.compare import PeriodSummary  # only `tend compare` loads it
 
 JSONValue = Any
 
@@ -118,4 +119,41 @@ def device(row: devices.DeviceRow) -> dict[str, JSONValue]:
         "brought_in_by": row.brought_in_by,
         "safety_code": row.safety_code,
         "compared": row.compared,
+    }
+
+
+def compare(summaries: Sequence[PeriodSummary]) -> dict[str, JSONValue]:
+    """`tend compare`: each period's counts, then each person's averages as noted."""
+    return {
+        "periods": [
+            {
+                "period": s.period.text,
+                "kind": s.period.kind,
+                "label": s.period.label,
+                "start": s.period.start.isoformat(),
+                "end": s.period.end.isoformat(),
+                "weeks": s.period.weeks(),
+                "milestones": s.milestones,
+                "celebrations": s.celebrations,
+                "gratitude": s.gratitude,
+                "joys_done": s.joys_done,
+                "rest_days_honoured": s.rest_days_honoured,
+                "goals_met": s.goals_met,
+                "goals_adapted": s.goals_adapted,
+                "goals_paused": s.goals_paused,
+                "people": [
+                    {
+                        "person": p.person.hex(),
+                        "name": p.name,
+                        "rest_days_honoured": p.rest_days_honoured,
+                        "energy_average": p.energy_average,
+                        "energy_days": len(p.energy),
+                        "pain_average": p.pain_average,
+                        "pain_days": len(p.pain),
+                    }
+                    for p in s.people
+                ],
+            }
+            for s in summaries
+        ]
     }

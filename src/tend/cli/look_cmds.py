@@ -81,12 +81,10 @@ def compare(app: App, periods: tuple[str, str], as_json: bool) -> None:
     celebrations, thank-yous, joys done, rest days honoured and goal weeks come first; then
     each person's average energy and pain, only as they were noted.
     """
-    from tend.core.views import compare as comparing
-
     summaries = look.compare(app.journal(), periods)
     _emit(
         as_json,
-        lambda: comparing.as_json(summaries),
+        lambda: jsonview.compare(summaries),
         lambda: render.compare(summaries, dt.date.today()),
     )
 

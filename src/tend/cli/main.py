@@ -16,6 +16,7 @@ import click
 
 from tend import __version__
 from tend.cli.app import App
+from tend.cli.next_step import error_line
 from tend.cli.text import safe
 from tend.core.errors import TendError
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         e.show()
         return e.exit_code
     except TendError as e:
-        click.echo(f"tend: {safe(str(e))}", err=True)
+        click.echo(f"tend: {safe(error_line(e))}", err=True)
         return e.exit_code
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -65,11 +65,16 @@ def serve(host: str, port: int, db: Path | str | None, quota_mb: int) -> None:
     from tend.sync.relay import serve as run_relay
 
     if isinstance(db, str):
-        run_relay(host, port, db, quota_mb << 20)
+        run_relay(host, port, db, quota_mb << 20, on_listening=_announce)
         return
     path = db or _default_db()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
         raise UserError(f"cannot create the relay's directory {path.parent}: {e.strerror}") from e
-    run_relay(host, port, path, quota_mb << 20)
+    run_relay(host, port, path, quota_mb << 20, on_listening=_announce)
+
+
+def _announce(where: str) -> None:
+    # One line on stdout, flushed: whoever started the relay waits for it to know it is up.
+    click.echo(f"tend relay {where}")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tend.cli.app import App
+from tend.cli.next_step import said
 from tend.cli.text import safe
 from tend.cli.unlock import passphrase_option
 from tend.core.errors import IntegrityError, UserError
@@ -141,8 +142,8 @@ def _say_let_in(outcome: object) -> None:
     from tend.app.syncing import SyncOutcome
 
     assert isinstance(outcome, SyncOutcome)
-    for note in outcome.notes:
-        click.echo(safe(note), err=True)  # said once: the link is then done
+    for note, step in outcome.notes:
+        click.echo(safe(said(note, step)), err=True)  # said once: the link is then done
     for joined in outcome.joined:
         label = f" ({joined.label})" if joined.label else ""
         click.echo(

@@ -31,7 +31,7 @@ import msgpack
 
 from tend.core.crypto import keys
 from tend.core.crypto.capability import capability
-from tend.core.errors import ChainError, IntegrityError, TendError
+from tend.core.errors import ChainError, IntegrityError, NextStep, TendError
 from tend.core.ids import LogId, short
 from tend.core.journal import Journal
 from tend.core.log.header import Header
@@ -530,7 +530,7 @@ async def _one_pass(
         await _exchange(session, journal, url, progress)
     except (aiohttp.ClientError, ConnectionError) as e:
         raise RelayUnavailable(
-            f"the relay at {url} went away mid-sync; run tend sync again (nothing was lost)"
+            f"the relay at {url} went away mid-sync", next_step=NextStep.SYNC_AGAIN
         ) from e
     finally:
         await ws.close()

@@ -1181,15 +1181,22 @@ async def handle_escrow_get(request: web.Request) -> web.Response:
     return web.Response(body=blob, content_type="application/octet-stream")
 
 
-def serve(host: str, port: int, db: Path | str, quota: int = DEFAULT_QUOTA) -> None:
+def serve(
+    host: str,
+    port: int,
+    db: Path | str,
+    quota: int = DEFAULT_QUOTA,
+    *,
+    on_listening: Callable[[str], None],
+) -> None:
     """Run the relay until SIGINT or SIGTERM, then shut down gracefully. For the CLI only.
-    `db`: a SQLite file, or a PostgreSQL DSN (str)."""
+    `db`: a SQLite file, or a PostgreSQL DSN (str). Once the socket is bound, `on_listening` is
+    told where, as "listening on http://HOST:PORT (db WHAT)", for the caller to announce."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    line = f"tend relay listening on http://{host}:{port} (db {describe_db(db)})"
+    line = f"listening on http://{host}:{port} (db {describe_db(db)})"
 
     def announce(*_: object) -> None:  # run_app calls this once the socket is bound
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+        on_listening(line)
 
     web.run_app(
         make_app(db, quota=quota),

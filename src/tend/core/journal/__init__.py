@@ -28,6 +28,7 @@ from tend.core.errors import (
     CorruptStore,
     InvalidEnvelope,
     MalformedRecord,
+    NextStep,
     NotInitialised,
     UnreadableEntry,
 )
@@ -172,7 +173,7 @@ class Journal:
     def open(cls, home: Path, *, lock: passphrase.Lock | None = None, now: Clock = _now) -> Journal:
         path = home / keystore.FILE_NAME
         if not path.exists():
-            raise NotInitialised(f"no journal in {home} yet; start one with: tend init --name NAME")
+            raise NotInitialised(f"no journal in {home} yet", next_step=NextStep.INIT)
         with _device_file_lock(home, shared=True):  # never half-way through a save
             device, binding = keystore.open_file(path, lock)
             store = SqliteLogStore(home / DB_NAME)
