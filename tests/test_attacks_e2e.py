@@ -420,7 +420,7 @@ def test_a_partners_rotation_naming_a_device_removed_is_not_a_lasting_ban_at_the
 
 async def _removed_at(relay: Relay, space: bytes, log: bytes) -> bool:
     from tend.core.ids import LogId, SpaceId
-    from tend.sync.relay_store import SqliteRelayStore
+    from tend.sync.relay.store import SqliteRelayStore
 
     store = await SqliteRelayStore.open(relay.db)
     try:

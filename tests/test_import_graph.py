@@ -163,15 +163,15 @@ def test_the_views_are_pure_over_items_and_never_reach_the_journal_or_trust() ->
 
 
 def test_the_relay_imports_only_the_log_wing_the_basics_and_the_protocol() -> None:
-    files = {k: v for k, v in source_files().items() if k.startswith("sync/relay")}
-    assert files
+    files = {k: v for k, v in source_files().items() if k.startswith("sync/relay/")}
+    assert {"sync/relay/app.py", "sync/relay/session.py", "sync/relay/store_pg.py"} <= set(files)
+    assert not [k for k in source_files() if k.startswith("sync/relay") and k not in files]
     allowed = (
         *BASICS,
         "tend.core.log",
         "tend.sync.protocol",
+        "tend.sync.batching",
         "tend.sync.relay",
-        "tend.sync.relay_store",
-        "tend.sync.relay_store_pg",
     )
     assert tend_imports_outside(files, allowed) == set()
 

@@ -179,9 +179,10 @@ async def _pair(robin: Journal, folder: Path, url: str, clock: StoryClock) -> Jo
 async def _story(folder: Path) -> None:
     from aiohttp import web
 
-    from tend.sync.relay import make_app
+    from tend.sync.relay.app import make_app
+    from tend.sync.relay.store_spec import SqliteSpec
 
-    runner = web.AppRunner(make_app(folder / "relay.db"), handle_signals=False)
+    runner = web.AppRunner(make_app(SqliteSpec(folder / "relay.db")), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

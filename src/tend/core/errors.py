@@ -32,7 +32,7 @@ finds every exception class in tend and checks that it is here, under TendError)
         ├── LocalProtocolError    our own caller broke the protocol
         ├── RemoteProtocolError   the peer sent something illegal
         ├── PushRefused           the relay refuses a request, naming its code
-        │   │                     (sync/relay_store.py, each below the same)
+        │   │                     (sync/relay/store.py, each below the same)
         │   ├── MalformedEntry    not an entry of this space
         │   ├── MalformedRotation not a rotation record tend writes
         │   ├── OversizedEntry    an entry over the size limit
@@ -43,10 +43,11 @@ finds every exception class in tend and checks that it is here, under TendError)
         │   ├── BadSignature      not signed by its log's (or signer's) key
         │   ├── LogRemoved        past its log's removal
         │   └── StaleCapability   a rotation from a capability no longer current
-        ├── CapReached            a relay-wide cap is reached (sync/relay_store.py)
-        ├── StoreFailure          the relay's database failed (sync/relay_store.py)
-        ├── MailboxFull           a pairing mailbox, or all of them, is full (sync/relay.py)
-        └── MailboxInUse          a claimed mailbox is in use (sync/relay.py)
+        ├── CapReached            a relay-wide cap is reached (sync/relay/store.py)
+        ├── StoreFailure          the relay's database failed (sync/relay/store.py)
+        ├── MailboxFull           a pairing mailbox, or all of them, is full
+        │                         (sync/relay/mailboxes.py, as is the next)
+        └── MailboxInUse          a claimed mailbox is in use
 
 The CLI maps UserError to exit 1 and IntegrityError to exit 3, printing one line each.
 Third-party exceptions are translated where they are raised (`raise ... from e`).

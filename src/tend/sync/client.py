@@ -40,6 +40,7 @@ from tend.core.trust.engine import Refusal
 from tend.core.trust.ingest import IngestReport, ingest
 from tend.core.views import projections
 from tend.sync import protocol as p
+from tend.sync.batching import batches
 
 BATCH_BYTES = 1 << 20
 INGEST_BYTES = 4 << 20  # catch-up entries verified and applied together, at most
@@ -465,20 +466,6 @@ def _remember(journal: Journal, key: str, heads: dict[bytes, int]) -> None:
 def _printable(text: str) -> str:
     """A relay's words, shown to a person: no control characters reach the terminal."""
     return "".join(c if c.isprintable() else "?" for c in text)[:200]
-
-
-def batches(entries: list[bytes], max_bytes: int) -> Iterator[list[bytes]]:
-    """Entries in frames of at most MAX_ENTRIES_PER_FRAME and about `max_bytes` bytes."""
-    batch: list[bytes] = []
-    size = 0
-    for raw in entries:
-        if batch and (len(batch) >= p.MAX_ENTRIES_PER_FRAME or size + len(raw) > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(raw)
-        size += len(raw)
-    if batch:
-        yield batch
 
 
 async def _connect(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
