@@ -299,3 +299,29 @@ def test_init_and_checkin_load_no_network_automerge_or_tables(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"codes": [0, 0], "loaded": []}
+
+
+TODAY_IN_A_FRESH_PROCESS = """
+import json, sys
+from tend.cli.main import main
+home = sys.argv[1]
+codes = [main(["--home", home, "init", "--name", "Sam"]), main(["--home", home, "today"])]
+heavy = ("aiohttp", "automerge", "matplotlib", "tend.sync", "tend.present",
+         "tend.core.views.compare", "tend.core.views.report")
+print(json.dumps({"codes": codes, "loaded": sorted(m for m in heavy if m in sys.modules)}))
+"""
+
+
+def test_today_loads_no_network_comparison_report_or_charts(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", TODAY_IN_A_FRESH_PROCESS, str(tmp_path / "home")],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=tend_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"codes": [0, 0], "loaded": []}

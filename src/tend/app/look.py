@@ -9,15 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tend.core.domain import events as ev
 from tend.core.domain.validate import week_of
 from tend.core.ids import PersonId
 from tend.core.journal import Journal
-from tend.core.views import compare as comparing
 from tend.core.views import projections
-from tend.core.views import report as reporting
 from tend.core.views.read_model import Item
+
+if TYPE_CHECKING:  # loaded by `compare` and `report` alone: `tend today` stays quick
+    from tend.core.views import compare as comparing
+    from tend.core.views import report as reporting
 
 Names = dict[PersonId, str]
 
@@ -115,6 +118,8 @@ def replay(journal: Journal, at: dt.datetime) -> Replay:
 
 def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSummary]:
     """Periods side by side (each a month 2026-03, an ISO week 2026-W11 or a year 2026)."""
+    from tend.core.views import compare as comparing
+
     chosen = [comparing.parse_period("PERIOD", text) for text in periods]
     return comparing.compare(journal.items(), chosen, journal.device.person)
 
@@ -154,6 +159,8 @@ def report(
 ) -> reporting.Report:
     """What a report to look back with says (the page draws it): by default from the first
     entry to today; with `own_only`, only this person's own entries."""
+    from tend.core.views import report as reporting
+
     items = journal.items()
     me = journal.device.person
     scope = reporting.own_items(items, me) if own_only else items
