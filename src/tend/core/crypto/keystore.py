@@ -90,7 +90,7 @@ class DeviceKeys(DeviceKeyHolder):
     space_keys: dict[int, bytes]
     private_key: bytes  # shared by one person's own devices only: seals private entries
     local_key: bytes  # this device only: seals caches that never leave it
-    settings: DeviceSettings = field(default_factory=lambda: DeviceSettings())
+    settings: DeviceSettings = field(default_factory=DeviceSettings)
     # Devices trusted directly: this one, and what its inviter trusted at pairing time.
     # Everything else on the roster is trusted because one of these brought it in.
     anchors: dict[LogId, Anchor] = field(default_factory=dict)
