@@ -24,6 +24,8 @@ from tests.attacker import event_in
 from tests.conftest import Relay, TendCLI, pair
 from tests.relay_fixtures import sign_entry
 
+pytestmark = pytest.mark.slow  # a relay process and the real command for every step
+
 
 def texts(cli: TendCLI) -> list[str]:
     return [e["fields"].get("text") for e in cli.json("timeline")["events"]]

@@ -62,7 +62,7 @@ from tests.test_relay_store_contract import (
     PostgresBackend,
 )
 
-pytestmark = pytest.mark.skipif(not POSTGRES_DSN, reason=NO_POSTGRES)
+pytestmark = [pytest.mark.skipif(not POSTGRES_DSN, reason=NO_POSTGRES), pytest.mark.slow]
 
 NOW = 1_750_000_000.0  # seconds, as the relay's wall clock gives them
 

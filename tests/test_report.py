@@ -275,6 +275,7 @@ def test_a_long_report_says_its_points_are_weekly(robin: Path, tmp_path: Path) -
 # --- the real command, as a process -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_command_writes_the_report_and_says_it_is_private(
     tend: TendCLI, tmp_path: Path
 ) -> None:

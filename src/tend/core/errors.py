@@ -24,8 +24,8 @@ finds every exception class in tend and checks that it is here, under TendError)
     │   ├── MalformedRecord       a signed record (a key rotation) is not one tend writes
     │   └── LeftOut               a rotation left this device out without its person's
     │                             removal (sync/client.py)
-    ├── RelayUnavailable          the relay cannot be reached, or went away (sync/client.py)
-    ├── RelayRefused              the relay answered with an error frame (sync/client.py)
+    ├── RelayUnavailable          the relay cannot be reached, or went away (sync/transport.py)
+    ├── RelayRefused              the relay answered with an error frame (sync/transport.py)
     ├── RemovedFromSpace          this device was removed by its own person (sync/client.py)
     ├── MailboxTaken              a pairing mailbox is in use (sync/mailbox.py)
     └── ProtocolError             sync-layer errors (sync/protocol.py and the relay)
