@@ -18,21 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tend.core import clock
-from tend.core.crypto import entry, envelope, keys, keystore, passphrase
+from tend.core.crypto import keys, keystore, passphrase
 from tend.core.crypto.keystore import DeviceKeys
-from tend.core.domain.codec import decode_event, encode_event
-from tend.core.domain.events import DeviceAdded, Event, Payload, PersonNamed, Sealed
+from tend.core.domain.codec import decode_event
+from tend.core.domain.events import DeviceAdded, Event, Payload, PersonNamed
 from tend.core.errors import (
     AlreadyInitialised,
     ChainError,
     CorruptStore,
-    InvalidEnvelope,
     MalformedRecord,
     NotInitialised,
     UnreadableEntry,
 )
 from tend.core.fsutil import ensure_private_dir
-from tend.core.ids import EventId, LogId, Seq, event_id_at, new_space_id, short
+from tend.core.ids import EventId, LogId, Seq, event_id_at, new_space_id
+from tend.core.journal.mapper import EntryMapper, Readable, item_of
 from tend.core.log.header import Header
 from tend.core.log.store import LogStore, SqliteLogStore
 from tend.core.views import read_model
@@ -49,7 +49,6 @@ SNAPSHOT_EVERY = 200
 # the kinds that say who is here: new entries a read may fold in before it re-seals the view cache.
 FACTS = frozenset({"device.added", "device.removed", "person.lost", "person.here"})
 MEMBERSHIP = FACTS | {"person.named", "key.rotated"}
-_PRIVATE_AAD = b"tend/private/v1"
 HLC_BYTES = 8
 SEEN_META = "seen"  # the seen-vector this device last signed into an entry
 Clock = Callable[[], dt.datetime]
@@ -68,28 +67,13 @@ def _seen_bytes(seen: tuple[tuple[LogId, int], ...]) -> bytes:
     return b"".join(log + seq.to_bytes(8, "big") for log, seq in seen)
 
 
-def item_of(readable: trust.Readable, received_at: int) -> Item:
-    ev = readable.event
-    doc = ev.body.doc_name(ev) if ev.body.SHARED else None
-    return Item(
-        ev.hlc,
-        ev.device,
-        readable.header.seq,
-        received_at,
-        ev.local_date,
-        ev.type,
-        ev.author,
-        doc,
-        readable.event_bytes,
-    )
-
-
 class Journal:
     def __init__(self, home: Path, device: DeviceKeys, store: LogStore, now: Clock = _now) -> None:
         self.home = home
         self.device = device
         self.store = store
         self.now = now
+        self.mapper = EntryMapper(device)
         self._items: list[Item] | None = None
         self._membership: list[Item] = []
         self._opened: dict[bytes, Item] = {}
@@ -251,15 +235,7 @@ class Journal:
             supersedes=supersedes,
             seen=self._seen(),
         )
-        stored = self._sealed(ev) if private else ev
-        header = (
-            entry.next_header(self.device.space, self.device.log, seq, self.device.epoch, head[1])
-            if head
-            else entry.first_header(self.device.space, self.device.sign_public, self.device.epoch)
-        )
-        raw = entry.build(
-            header, encode_event(stored), self.device.sign_seed, self.device.space_key
-        )
+        raw = self.mapper.to_entry(ev, head, private=private)
         said = {SEEN_META: _seen_bytes(ev.seen)} if ev.seen else None  # with the entry, or not
         self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)}, replace=said)
         return ev
@@ -273,22 +249,6 @@ class Journal:
             sorted((log, int(seq)) for log, (seq, _h) in self.store.heads().items() if log != own)
         )
         return () if self.store.meta(SEEN_META) == _seen_bytes(now) else now
-
-    def _sealed(self, ev: Event) -> Event:
-        box = envelope.seal(
-            self.device.private_key, encode_event(ev), _PRIVATE_AAD + self.device.space
-        )
-        return Event(
-            id=ev.id,
-            author=ev.author,
-            device=ev.device,
-            hlc=ev.hlc,
-            wall_ms=ev.wall_ms,
-            local_date=ev.local_date,
-            tz_minutes=ev.tz_minutes,
-            body=Sealed(box=box),
-            seen=ev.seen,
-        )
 
     def last_hlc(self, now_ms: int | None = None) -> int:
         """The newest clock this device issued or saw; a damaged value is repaired, not kept.
@@ -460,43 +420,9 @@ class Journal:
             self._log_keys[log] = key
         return self._log_keys[log]
 
-    def read_entry(self, raw: bytes) -> trust.Readable:
-        """Open one stored or received entry: envelope, event, and a private box if it is ours.
-
-        Raises UnreadableEntry naming the entry for anything that does not open or match. The
-        signature and the roster are the trust engine's to check (core/trust/engine.py).
-        """
-        from tend.core.trust import engine as trust
-
-        try:
-            opened = entry.open_entry(raw, self.device.space_keys.get)
-            outer = decode_event(opened.event)
-        except (InvalidEnvelope, ChainError, CorruptStore) as e:
-            head = Header.decode(raw) if _parses(raw) else None
-            where = f"log {short(head.log)} seq {head.seq}" if head else "an entry"
-            raise UnreadableEntry(where, f"cannot be opened ({e})") from e
-        header = opened.header
-        where = f"log {short(header.log)} seq {header.seq}"
-        if outer.device != header.log:
-            raise UnreadableEntry(where, "claims another device than its own")
-        if not isinstance(outer.body, Sealed):
-            return trust.Readable(opened, outer, outer, opened.event)
-        inner = self.open_private(outer.body)
-        if inner is None:
-            return trust.Readable(opened, outer, outer, opened.event)
-        try:
-            ev = decode_event(inner)
-        except CorruptStore as e:
-            raise UnreadableEntry(where, f"a private entry is damaged ({e})") from e
-        if (ev.id, ev.author, ev.device, ev.hlc) != (
-            outer.id,
-            outer.author,
-            outer.device,
-            outer.hlc,
-        ):
-            # A sealed box copied into another entry (a replay): refuse, never show.
-            raise UnreadableEntry(where, "a private entry does not match the entry that carries it")
-        return trust.Readable(opened, outer, ev, inner)
+    def read_entry(self, raw: bytes) -> Readable:
+        """Open one stored or received entry (core/journal/mapper.py)."""
+        return self.mapper.to_readable(raw)
 
     def item_of(self, raw: bytes, received_at: int) -> Item:
         return item_of(self.read_entry(raw), received_at)
@@ -532,14 +458,6 @@ class Journal:
                 _write_bindings(self.store, [*held[-(MAX_BINDINGS - 1) :], prepared.binding])
             keystore.write(path, prepared)
             _write_bindings(self.store, [prepared.binding])
-
-    def open_private(self, sealed: Sealed) -> bytes | None:
-        try:
-            return envelope.open_envelope(
-                self.device.private_key, sealed.box, _PRIVATE_AAD + self.device.space
-            )
-        except InvalidEnvelope:
-            return None  # someone else's private entry: it stays sealed
 
     def events(self, items: Iterable[Item] | None = None) -> list[Event]:
         return [decode_event(i.raw) for i in (self.items() if items is None else items)]
@@ -633,14 +551,6 @@ def _device_file_lock(home: Path, *, shared: bool = False) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
-
-
-def _parses(raw: bytes) -> bool:
-    try:
-        Header.decode(raw)
-    except ChainError:
-        return False
-    return True
 
 
 __all__ = ["DB_NAME", "Body", "Clock", "Journal", "Seq", "item_of"]

@@ -20,6 +20,7 @@ from tend.core import clock
 from tend.core.domain.events import KeyRotated
 from tend.core.ids import LogId, PersonId, short
 from tend.core.journal import Journal, item_of
+from tend.core.journal.mapper import Readable
 from tend.core.log.header import Header, entry_hash
 from tend.core.trust import engine as trust
 from tend.core.trust import rotation
@@ -36,7 +37,7 @@ class IngestReport:
     pending: list[bytes] = field(default_factory=list, repr=False)  # from devices not in (yet)
     refused: list[Refusal] = field(default_factory=list)
     removed_history: int = 0  # entries a removed device wrote after its removal: not applied
-    witnessed: list[trust.Readable] = field(default_factory=list, repr=False)
+    witnessed: list[Readable] = field(default_factory=list, repr=False)
 
     @property
     def problems(self) -> list[Refusal]:
@@ -83,7 +84,7 @@ def _sort_refusals(settled: trust.Settled, report: IngestReport) -> None:
 
 
 def _append(
-    journal: Journal, good: list[tuple[bytes, trust.Readable]], received: int, report: IngestReport
+    journal: Journal, good: list[tuple[bytes, Readable]], received: int, report: IngestReport
 ) -> None:
     hlc = journal.last_hlc()
     for _raw, readable in good:
