@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import os
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,13 +23,12 @@ from tend.core.domain.events import DeviceAdded, Event, Payload, PersonNamed
 from tend.core.errors import (
     AlreadyInitialised,
     ChainError,
-    CorruptStore,
-    MalformedRecord,
     NotInitialised,
     UnreadableEntry,
 )
 from tend.core.fsutil import ensure_private_dir
 from tend.core.ids import EventId, LogId, Seq, event_id_at, new_space_id
+from tend.core.journal.keyring import BINDING_META, DB_NAME, Keyring, open_bound
 from tend.core.journal.mapper import EntryMapper, Readable, item_of
 from tend.core.log.header import Header
 from tend.core.log.store import LogStore, SqliteLogStore
@@ -43,7 +40,6 @@ if TYPE_CHECKING:
     # check-in as a whole process stays quick.
     from tend.core.trust import engine as trust
 
-DB_NAME = "journal.db"
 SNAPSHOT_EVERY = 200
 # The kinds of entry the trust engine reads (core/trust/engine.py), and with names and rotations,
 # the kinds that say who is here: new entries a read may fold in before it re-seals the view cache.
@@ -68,11 +64,19 @@ def _seen_bytes(seen: tuple[tuple[LogId, int], ...]) -> bytes:
 
 
 class Journal:
-    def __init__(self, home: Path, device: DeviceKeys, store: LogStore, now: Clock = _now) -> None:
+    def __init__(
+        self,
+        home: Path,
+        device: DeviceKeys,
+        store: LogStore,
+        now: Clock = _now,
+        *,
+        lock: passphrase.Lock | None = None,
+    ) -> None:
         self.home = home
-        self.device = device
         self.store = store
         self.now = now
+        self.keyring = Keyring(home, device, store, lock)
         self.mapper = EntryMapper(device)
         self._items: list[Item] | None = None
         self._membership: list[Item] = []
@@ -82,11 +86,6 @@ class Journal:
         self._visible: tuple[tuple[int, int], list[Item]] | None = None
         self._log_keys: dict[LogId, bytes] = {}
         self._facts: tuple[int, list[trust.Fact]] | None = None
-        # The key that seals the device file, when it has a passphrase (never the passphrase).
-        self.lock: passphrase.Lock | None = None
-        # The person's recovery X25519 secret, in memory only, while this device is being
-        # restored from the recovery phrase (core/trust/recovery.py); None at every other time.
-        self.restoring: bytes | None = None
         self._upto = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -138,36 +137,21 @@ class Journal:
             # Left by a set-up that was interrupted before its device file was written:
             # nothing in it was ever acknowledged, and without the keys it cannot be read.
             (home / stale).unlink(missing_ok=True)
-        journal = cls(home, device, SqliteLogStore(home / DB_NAME), now or _now)
-        journal.lock = lock
+        journal = cls(home, device, SqliteLogStore(home / DB_NAME), now or _now, lock=lock)
         journal.record(journal.own_claim(label, recovery))
         if name:
             journal.record(PersonNamed(person=device.person, name=name))
         # The device file is written last: a crash before this leaves no half-made journal.
-        # Its binding goes into journal.db first, so the file is this journal's from the start.
-        path = home / keystore.FILE_NAME
-        prepared = keystore.prepare(path, device, lock)
-        with _device_file_lock(home):
-            _write_bindings(journal.store, [prepared.binding])
-            keystore.write(path, prepared)
+        journal.keyring.save_first()
         return journal
 
     @classmethod
     def open(cls, home: Path, *, lock: passphrase.Lock | None = None, now: Clock = _now) -> Journal:
-        path = home / keystore.FILE_NAME
-        if not path.exists():
+        if not cls.exists(home):
             raise NotInitialised(f"no journal in {home} yet; start one with: tend init --name NAME")
-        with _device_file_lock(home, shared=True):  # never half-way through a save
-            device, binding = keystore.open_file(path, lock)
-            store = SqliteLogStore(home / DB_NAME)
-            try:
-                _check_binding(store, binding)
-            except BaseException:
-                store.close()
-                raise
-        journal = cls(home, device, store, now)
-        journal.lock = lock  # kept to re-save the device file (settings, rotations) unasked
-        return journal
+        device, store = open_bound(home, lock, lambda: SqliteLogStore(home / DB_NAME))
+        # The lock is kept to re-save the device file (settings, rotations) unasked.
+        return cls(home, device, store, now, lock=lock)
 
     def close(self) -> None:
         self.store.close()
@@ -427,130 +411,37 @@ class Journal:
     def item_of(self, raw: bytes, received_at: int) -> Item:
         return item_of(self.read_entry(raw), received_at)
 
-    def adopt_epoch(self, epoch: int, key: bytes, *, write: bool = True) -> None:
-        """Hold a space key epoch (saved at once); with `write`, also write under it if newest.
-
-        Only a rotation signed by a device on the roster may set `write`; a key whose signer
-        this device cannot check yet is used to read and to reconnect, never to seal. The key
-        of an epoch this device may have written under is never replaced.
-        """
-        held = self.device.space_keys.get(epoch)
-        if held is not None and held != key and epoch <= self.device.epoch:
-            raise MalformedRecord(
-                f"a second, different key for epoch {epoch}, which this device holds and may have "
-                "written under, was not adopted: the one held is kept"
-            )
-        self.device.space_keys[epoch] = key
-        if write:
-            self.device.epoch = max(self.device.epoch, epoch)
-        self.save_device()
-
-    def save_device(self) -> None:
-        """Re-write the device file, and its binding in journal.db.
-
-        The new binding is added before the file is replaced and the old one dropped after, so
-        whatever a crash leaves on disk, journal.db accepts the device file that is there."""
-        path = self.home / keystore.FILE_NAME
-        prepared = keystore.prepare(path, self.device, self.lock)
-        with _device_file_lock(self.home):
-            held = _read_bindings(self.store) or []
-            if prepared.binding not in held:
-                _write_bindings(self.store, [*held[-(MAX_BINDINGS - 1) :], prepared.binding])
-            keystore.write(path, prepared)
-            _write_bindings(self.store, [prepared.binding])
-
     def events(self, items: Iterable[Item] | None = None) -> list[Event]:
         return [decode_event(i.raw) for i in (self.items() if items is None else items)]
+
+    # --- the keyring's, forwarded for the many callers that hold a journal -----------------
+
+    @property
+    def device(self) -> DeviceKeys:
+        return self.keyring.device
+
+    @property
+    def lock(self) -> passphrase.Lock | None:
+        return self.keyring.lock
+
+    @lock.setter
+    def lock(self, lock: passphrase.Lock | None) -> None:
+        self.keyring.lock = lock
+
+    @property
+    def restoring(self) -> bytes | None:
+        return self.keyring.restoring
+
+    @restoring.setter
+    def restoring(self, secret: bytes | None) -> None:
+        self.keyring.restoring = secret
+
+    def save_device(self) -> None:
+        """Re-write the device file, and its binding in journal.db."""
+        self.keyring.save()
 
     def log_id(self) -> LogId:
         return self.device.log
 
 
-# --- the device file's binding to this journal ---------------------------------------------------
-#
-# journal.db records the binding (core/crypto/keystore.py) of the one device file that is this
-# journal's: a device file planted in the home, with keys, a passphrase or no passphrase of
-# someone else's choosing, is refused at open, before anything is read or written with it.
-
-BINDING_META = "device-file"
-MAX_BINDINGS = 4  # the file in place, and the one a save is writing (a crash may leave both)
-_NOT_OURS = (
-    f"{keystore.FILE_NAME} does not belong to this journal ({DB_NAME} records another device "
-    "file): it was replaced; put back this journal's own device file"
-)
-
-
-def _read_bindings(store: LogStore) -> list[keystore.Binding] | None:
-    """The bindings journal.db accepts, or None when it records none (or a damaged record)."""
-    import msgpack
-
-    raw = store.meta(BINDING_META)
-    if raw is None:
-        return None
-    try:
-        found = msgpack.unpackb(raw, raw=False)
-    except (ValueError, TypeError, msgpack.UnpackException):
-        return None
-    if not (isinstance(found, list) and 0 < len(found) <= MAX_BINDINGS):
-        return None
-    out = []
-    for pair in found:
-        if not (
-            isinstance(pair, list)
-            and len(pair) == 2
-            and isinstance(pair[0], bool)
-            and isinstance(pair[1], bytes)
-            and len(pair[1]) == 32
-        ):
-            return None
-        out.append(keystore.Binding(pair[0], pair[1]))
-    return out
-
-
-def _write_bindings(store: LogStore, bindings: list[keystore.Binding]) -> None:
-    import msgpack
-
-    packed = msgpack.packb([[b.locked, b.mac] for b in bindings], use_bin_type=True)
-    store.replace_meta(BINDING_META, packed)
-
-
-def _check_binding(store: LogStore, binding: keystore.Binding) -> None:
-    """Refuse a device file journal.db does not record as its own.
-
-    Every journal records its binding when it begins, so a missing or damaged record is no
-    journal tend made, or one someone altered: nothing is bound after the fact (an older copy
-    of the device file, from before a passphrase was added, must not find its way back in)."""
-    held = _read_bindings(store)
-    if held is None:
-        raise CorruptStore(
-            "journal.db records no device file of its own (it is damaged or was altered): "
-            "nothing was opened"
-        )
-    if binding in held:
-        return
-    if any(b.locked for b in held) and not binding.locked:
-        raise CorruptStore(
-            f"{keystore.FILE_NAME} has no passphrase, but this journal's device file has "
-            "one: it was replaced; put back this journal's own device file"
-        )
-    raise CorruptStore(_NOT_OURS)
-
-
-@contextmanager
-def _device_file_lock(home: Path, *, shared: bool = False) -> Iterator[None]:
-    """Serialise saves of the device file (and opens, which read it and its binding) between
-    tend processes: an advisory lock on the home folder itself, where the system has one."""
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks here: each write is still atomic on its own
-        yield
-        return
-    fd = os.open(home, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-__all__ = ["DB_NAME", "Body", "Clock", "Journal", "Seq", "item_of"]
+__all__ = ["BINDING_META", "DB_NAME", "Body", "Clock", "Journal", "Seq", "item_of"]
