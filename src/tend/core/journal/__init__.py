@@ -1,15 +1,23 @@
-"""A device's journal: its keys, its local log store and the events it can read.
+"""A device's journal: the application entry point over its keys, its log store and its reads.
+
+`Journal` is a small facade, composed as eventsourcing composes an application of a mapper and
+a recorder:
+
+    keyring.py   this device's keys in memory, and the device file (bound to journal.db) that
+                 keeps them
+    mapper.py    events to signed, sealed, hash-chained entry bytes and back
+    reading.py   the items this device can read (core/views/read_model.py caches them) and what
+                 the roster (core/trust/engine.py) lets count
+    the store    the `LogStore` it is handed (core/log/store.py): SQLite in a home, or memory
 
 `Journal.create` starts a new space (the couple's shared journal) on this device; `Journal.open`
-opens an existing home. `record` turns a validated payload into a signed, sealed, hash-chained
-entry and returns only once it is durably stored. `items` is everything this device can read
-that counts (core/trust/engine.py), in merge order (HLC, log id, seq), served from the sealed view
-cache and topped up from the log.
+opens an existing home; both build the SQLite store and hand it in. `record` turns a validated
+payload into an entry and returns only once it is durably stored. `items` is everything this
+device can read that counts, in merge order (HLC, log id, seq).
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -20,19 +28,13 @@ from tend.core.crypto import keys, keystore, passphrase
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event
 from tend.core.domain.events import DeviceAdded, Event, Payload, PersonNamed
-from tend.core.errors import (
-    AlreadyInitialised,
-    ChainError,
-    NotInitialised,
-    UnreadableEntry,
-)
+from tend.core.errors import AlreadyInitialised, ChainError, NotInitialised
 from tend.core.fsutil import ensure_private_dir
 from tend.core.ids import EventId, LogId, Seq, event_id_at, new_space_id
 from tend.core.journal.keyring import BINDING_META, DB_NAME, Keyring, open_bound
-from tend.core.journal.mapper import EntryMapper, Readable, item_of
-from tend.core.log.header import Header
+from tend.core.journal.mapper import EntryMapper, item_of
+from tend.core.journal.reading import Reading
 from tend.core.log.store import LogStore, SqliteLogStore
-from tend.core.views import read_model
 from tend.core.views.read_model import Item
 
 if TYPE_CHECKING:
@@ -40,11 +42,6 @@ if TYPE_CHECKING:
     # check-in as a whole process stays quick.
     from tend.core.trust import engine as trust
 
-SNAPSHOT_EVERY = 200
-# The kinds of entry the trust engine reads (core/trust/engine.py), and with names and rotations,
-# the kinds that say who is here: new entries a read may fold in before it re-seals the view cache.
-FACTS = frozenset({"device.added", "device.removed", "person.lost", "person.here"})
-MEMBERSHIP = FACTS | {"person.named", "key.rotated"}
 HLC_BYTES = 8
 SEEN_META = "seen"  # the seen-vector this device last signed into an entry
 Clock = Callable[[], dt.datetime]
@@ -64,6 +61,8 @@ def _seen_bytes(seen: tuple[tuple[LogId, int], ...]) -> bytes:
 
 
 class Journal:
+    """One device's journal: recording, reading and its keys, over the store it is handed."""
+
     def __init__(
         self,
         home: Path,
@@ -78,15 +77,7 @@ class Journal:
         self.now = now
         self.keyring = Keyring(home, device, store, lock)
         self.mapper = EntryMapper(device)
-        self._items: list[Item] | None = None
-        self._membership: list[Item] = []
-        self._opened: dict[bytes, Item] = {}
-        self._acked: dict[tuple[LogId, int], dict[LogId, int]] = {}  # see acked()
-        self._roster: tuple[tuple[int, int], trust.Roster] | None = None
-        self._visible: tuple[tuple[int, int], list[Item]] | None = None
-        self._log_keys: dict[LogId, bytes] = {}
-        self._facts: tuple[int, list[trust.Fact]] | None = None
-        self._upto = 0
+        self.reading = Reading(device, store, self.mapper)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -254,162 +245,23 @@ class Journal:
         self.store.replace_meta("hlc", _hlc_bytes(repaired))
         return repaired
 
-    # --- reading ---------------------------------------------------------------------------
+    # --- reading: the read model's answers --------------------------------------------------
+
+    def items(self) -> list[Item]:
+        """Every event that counts, in merge order (core/journal/reading.py)."""
+        return self.reading.items()
 
     def all_items(self) -> list[Item]:
         """Every stored event this device can read, in merge order (before the roster's say)."""
-        if self._items is None:
-            self._items, self._upto = self._load_snapshot()
-            self._membership = [i for i in self._items if i.type in MEMBERSHIP]
-        fresh = [
-            (s.rowid, self._opened.get(s.hash) or self.item_of(s.entry, s.received_at))
-            for s in self.store.since(self._upto)
-        ]
-        self._opened.clear()
-        if fresh:
-            self._merge([item for _rowid, item in fresh])
-            self._upto = fresh[-1][0]
-            if len(fresh) >= SNAPSHOT_EVERY:
-                self.store.save_snapshot(
-                    self._upto,
-                    read_model.seal_snapshot(self.device.local_key, self._upto, self._items),
-                )
-        return self._items
-
-    def items(self) -> list[Item]:
-        """Every event that counts, in merge order: entries the roster no longer admits (a
-        device's after its removal, all of a forked log, all of a device nobody who counts
-        brought in) stay stored but are not shown."""
-        everything = self.all_items()
-        key = (len(everything), len(self._membership))
-        if self._visible is not None and self._visible[0] == key:
-            return self._visible[1]
-        roster = self.roster()
-        # Usually every stored log counts to its head and nothing is filtered. A log whose
-        # device was removed (after a cut-off), was forked, or is no longer brought in by
-        # anyone who counts keeps its entries stored, but they are not shown.
-        ended = {
-            log for log, (seq, _h) in self.store.heads().items() if not roster.admits(log, seq)
-        }
-        visible = (
-            [i for i in everything if i.log not in ended or roster.admits(i.log, i.seq)]
-            if ended
-            else everything
-        )
-        self._visible = (key, visible)
-        return visible
-
-    def _merge(self, fresh: list[Item]) -> None:
-        assert self._items is not None
-        fresh.sort(key=lambda i: i.order)
-        self._membership.extend(i for i in fresh if i.type in MEMBERSHIP)
-        self._membership.sort(key=lambda i: i.order)
-        if not self._items or fresh[0].order >= self._items[-1].order:
-            self._items.extend(fresh)  # the usual case: what is new sorts last
-        elif len(fresh) < 64:
-            for item in fresh:
-                bisect.insort(self._items, item, key=lambda i: i.order)
-        else:
-            self._items.extend(fresh)
-            self._items.sort(key=lambda i: i.order)
+        return self.reading.all_items()
 
     def membership(self) -> list[Item]:
         """Stored items that say who is here: devices added and removed, names, key rotations."""
-        self.all_items()
-        return self._membership
-
-    def facts(self) -> list[trust.Fact]:
-        """The membership facts of what is stored (the roster decides which still count)."""
-        from tend.core.trust import engine as trust
-
-        membership = self.membership()
-        if self._facts is None or self._facts[0] != len(membership):
-            out = []
-            for item in membership:
-                if item.type in FACTS:
-                    fact = trust.fact_of(decode_event(item.raw), item.seq)
-                    if fact is not None:
-                        out.append(fact)
-            self._facts = (len(membership), out)
-        return self._facts[1]
+        return self.reading.membership()
 
     def roster(self) -> trust.Roster:
         """Who may write here now: the trust engine over what this device holds."""
-        from tend.core.trust import engine as trust
-
-        membership = self.membership()
-        key = (len(membership), len(self.device.anchors))
-        if self._roster is None or self._roster[0] != key:
-            built = trust.build(
-                self.device.space,
-                self.device.trust_anchors(),
-                self.facts(),
-                self.store.hash_at,
-                self.acked,
-            )
-            self._roster = (key, built)
-        return self._roster[1]
-
-    def acked(self, log: LogId, seq: int, target: LogId) -> int:
-        """The highest seq of `target` that `log`'s entries up to `seq` signed as seen. Asked
-        only about removals of a lost person's device (rare), and a log's prefix never changes,
-        so each answer is worked out once."""
-        key = (log, seq)
-        found = self._acked.get(key)
-        if found is None:
-            found, whole = self._seen_in_prefix(log, seq)
-            if whole:  # kept only once the whole prefix is here (ingest asks before it is)
-                self._acked[key] = found
-        return found.get(target, 0)
-
-    def _seen_in_prefix(self, log: LogId, seq: int) -> tuple[dict[LogId, int], bool]:
-        out: dict[LogId, int] = {}
-        for at in range(1, seq + 1):
-            raw = self.store.entry_at(log, at)
-            if raw is None:
-                return out, False
-            try:
-                seen = self.read_entry(raw).outer.seen
-            except UnreadableEntry:
-                continue  # under a key this device does not hold: it says nothing here
-            for other, held in seen:
-                out[other] = max(out.get(other, 0), held)
-        return out, True
-
-    def remember_opened(self, digest: bytes, item: Item) -> None:
-        """An entry about to be appended that ingest has already opened (no need twice)."""
-        self._opened[digest] = item
-
-    def _load_snapshot(self) -> tuple[list[Item], int]:
-        snap = self.store.snapshot()
-        if snap is not None:
-            items = read_model.open_snapshot(self.device.local_key, snap[1], snap[0])
-            if items is not None:
-                return items, snap[0]
-        return [], 0
-
-    def forget_views(self) -> None:
-        """Drop what is cached in memory (after this device's own entries were re-sealed)."""
-        self._items, self._upto, self._visible, self._roster = None, 0, None, None
-        self._facts = None
-
-    def log_key(self, log: LogId) -> bytes | None:
-        """A log's public key, from its first entry (held here), or None."""
-        if log not in self._log_keys:
-            first = self.store.entry_at(log, 1)
-            if first is None:
-                return None
-            key = Header.decode(first).log_key
-            assert key is not None
-            self._log_keys[log] = key
-        return self._log_keys[log]
-
-    def read_entry(self, raw: bytes) -> Readable:
-        """Open one stored or received entry (core/journal/mapper.py)."""
-        return self.mapper.to_readable(raw)
-
-    def item_of(self, raw: bytes, received_at: int) -> Item:
-        return item_of(self.read_entry(raw), received_at)
+        return self.reading.roster()
 
     def events(self, items: Iterable[Item] | None = None) -> list[Event]:
         return [decode_event(i.raw) for i in (self.items() if items is None else items)]

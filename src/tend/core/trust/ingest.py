@@ -56,11 +56,11 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
     settled = trust.settle(
         journal.device.space,
         journal.device.trust_anchors(),
-        journal.facts(),
+        journal.reading.facts(),
         runs,
         journal.store.hash_at,
         current=journal.roster(),
-        acked=journal.acked,
+        acked=journal.reading.acked,
     )
     _sort_refusals(settled, report)
     report.pending = [raw for raws in settled.pending.values() for raw in raws]
@@ -90,7 +90,7 @@ def _append(
     for _raw, readable in good:
         hlc = clock.observe(hlc, readable.outer.hlc)
     for raw, readable in good:
-        journal.remember_opened(entry_hash(raw), item_of(readable, received))
+        journal.reading.remember_opened(entry_hash(raw), item_of(readable, received))
     report.applied = journal.store.append(
         [(raw, received) for raw, _r in good], meta={"hlc": hlc.to_bytes(8, "big")}
     )
@@ -133,9 +133,9 @@ def _check(
         journal.device.space,
         log,
         head,
-        journal.log_key(log),
+        journal.reading.log_key(log),
         fresh,
-        journal.read_entry,
+        journal.mapper.to_readable,
         lambda epoch: epoch in journal.device.space_keys,
         now_ms=int(journal.now().timestamp() * 1000),
     )

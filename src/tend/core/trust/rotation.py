@@ -141,7 +141,7 @@ def verified_record(journal: Journal, rotated: KeyRotated, writer: LogId) -> Rot
         record = rotation_record.parse(rotated.record)
     except MalformedRecord:
         return None
-    key = journal.log_key(writer)
+    key = journal.reading.log_key(writer)
     if record.signer != writer or record.space != journal.device.space or key is None:
         return None
     if not rotation_record.signed_by(rotated.record, rotated.signature, key):
