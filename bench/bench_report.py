@@ -47,6 +47,7 @@ from bench.bench_journal import (
 from tend.cli.main import main as tend_main
 from tend.core.journal import Journal
 from tend.core.views import report
+from tend.present import report_charts, report_page
 
 TARGET_MS = 5000.0
 
@@ -70,11 +71,14 @@ def _stages(home: Path, out: Path, rounds: int) -> list[Result]:
         start, end = report.default_range(items, None, None, dt.date.today())
         view = report.gather(items, me, start, end, private_only=False)
         marks.append(time.perf_counter())
-        charts = [report.chart_svg(s, view, f"tend-report-{n}") for n, s in enumerate(view.people)]
+        charts = [
+            report_charts.chart_svg(view.chart(s), f"tend-report-{n}")
+            for n, s in enumerate(view.people)
+        ]
         marks.append(time.perf_counter())
-        page = report.render_html(view, dt.date.today(), charts)
+        page = report_page.render_html(view, dt.date.today(), charts)
         marks.append(time.perf_counter())
-        report.write(out, page)
+        report_page.write(out, page)
         marks.append(time.perf_counter())
         for name, a, b in zip(
             ("open + items", "gather (period view)", "charts (matplotlib SVG)", "HTML", "write"),

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda: projections.goals(items, [f"2026-W{w:02d}" for w in range(1, 53)]), args.rounds
         )
         board = timed(lambda: projections.board(items, f"joy/{WEEK}"), args.rounds)
-        done = sum(1 for j in projections.joys(items, WEEK) if j.get("status") == "done")
+        done = sum(1 for j in projections.joys(items, WEEK) if j.status == "done")
         sam.close()
     print(f"shared state, {args.changes} crafted edits in the worst order ({dt.date.today()}):")
     print(f"  built and ingested in {built:.1f} s")

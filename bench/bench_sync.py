@@ -559,9 +559,8 @@ async def watching(journal: Journal, url: str) -> AsyncIterator[asyncio.Task[cli
 @contextlib.asynccontextmanager
 async def direct_session(journal: Journal, url: str) -> AsyncIterator[client.Session]:
     """A live session without the poll loop: the caller pushes with `Session._push_new`."""
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        ws, session = await client._open_session(http, url, journal)
+    async with client.relay_at(url) as relay:
+        ws, session = await client._open_session(relay, journal)
         receiver: asyncio.Future[None] | None = None
         try:
             await session.upload()
@@ -700,9 +699,8 @@ async def bench_ingest(run: Path, writer: Journal, rounds: int) -> list[Figure]:
     count = 0
     for i in range(rounds):
         with relay_running(run / f"relay-ingest-{i}") as relay:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-            async with aiohttp.ClientSession(timeout=timeout) as http:
-                ws, session = await client._open_session(http, relay.url, writer)
+            async with client.relay_at(relay.url) as reached:
+                ws, session = await client._open_session(reached, writer)
                 try:
                     cpu = relay.cpu_seconds()
                     start = time.perf_counter()

@@ -24,6 +24,8 @@ from tests.attacker import event_in
 from tests.conftest import Relay, TendCLI, pair
 from tests.relay_fixtures import sign_entry
 
+pytestmark = pytest.mark.slow  # a relay process and the real command for every step
+
 
 def texts(cli: TendCLI) -> list[str]:
     return [e["fields"].get("text") for e in cli.json("timeline")["events"]]
@@ -420,7 +422,7 @@ def test_a_partners_rotation_naming_a_device_removed_is_not_a_lasting_ban_at_the
 
 async def _removed_at(relay: Relay, space: bytes, log: bytes) -> bool:
     from tend.core.ids import LogId, SpaceId
-    from tend.sync.relay_store import SqliteRelayStore
+    from tend.sync.relay.store import SqliteRelayStore
 
     store = await SqliteRelayStore.open(relay.db)
     try:

@@ -423,6 +423,7 @@ def test_a_goal_week_can_never_be_failed_usage_error_exit_2_appends_nothing(smal
     assert stored_entries(small.home) == before
 
 
+@pytest.mark.slow
 def test_refused_commands_leave_the_timeline_and_the_entry_count_as_they_were(
     small: TendCLI,
 ) -> None:
@@ -458,6 +459,7 @@ def test_a_command_without_a_journal_says_how_to_start_one_and_creates_nothing(
 # --- replay -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_replay_at_a_moment_shows_only_what_was_recorded_by_then_and_never_changes(
     tend: TendCLI,
 ) -> None:
@@ -488,6 +490,7 @@ def test_replay_at_a_moment_shows_only_what_was_recorded_by_then_and_never_chang
 # --- export -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_exports_are_written_0600_and_hold_what_was_recorded(tend: TendCLI, tmp_path: Path) -> None:
     tend.ok("init", "--name", "Sam")
     tend.ok("milestone", "made soup from scratch", "--category", "meal")
@@ -535,6 +538,7 @@ def test_exports_are_written_0600_and_hold_what_was_recorded(tend: TendCLI, tmp_
 PASS = {"TEND_PASSPHRASE": "correct horse battery staple"}
 
 
+@pytest.mark.slow
 def test_a_locked_journal_opens_only_with_its_passphrase_and_never_waits_for_one(
     tend: TendCLI,
 ) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -244,6 +245,7 @@ def order_keys(items: list[Item]) -> list[tuple[int, bytes, int]]:
     return [i.order for i in items]
 
 
+@pytest.mark.slow
 @given(
     n_devices=st.integers(2, 4),
     with_partner=st.booleans(),

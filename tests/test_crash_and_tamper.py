@@ -42,6 +42,7 @@ def checkin_notes(cli: TendCLI) -> list[str]:
 # --- crash safety -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_checkin_killed_at_any_moment_loses_no_acknowledged_entry_and_stores_none_twice(
     tend: TendCLI,
 ) -> None:
@@ -199,6 +200,7 @@ def device_file_positions(path: Path) -> dict[str, int]:
     return positions
 
 
+@pytest.mark.slow
 def test_a_flipped_byte_in_the_device_file_is_refused_in_one_line_and_nothing_is_recorded(
     copy: TendCLI,
 ) -> None:
@@ -249,6 +251,7 @@ def files_under(home: Path) -> dict[str, bytes]:
     return {str(p.relative_to(home)): p.read_bytes() for p in home.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_no_name_note_or_title_is_on_disk_in_the_clear_wal_included(
     tend: TendCLI, tmp_path: Path
 ) -> None:

@@ -7,7 +7,11 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TendCLI, tend_env, tend_executable
+
+pytestmark = pytest.mark.slow  # the whole demo, with its embedded relay, in a process
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess[str]:

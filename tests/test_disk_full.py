@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the real command, once per place the disk fills up
+
 TEND = str(Path(sys.executable).parent / "tend")
 
 

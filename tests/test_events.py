@@ -477,7 +477,7 @@ MSGPACK_VALUES = st.recursive(
     ),
     max_leaves=10,
 )
-VALID = {body.TYPE: body for body in ONE_OF_EACH}
+VALID: dict[str, Payload] = {body.TYPE: body for body in ONE_OF_EACH}
 
 
 @given(

@@ -5,8 +5,10 @@ line. Inside it, each wing may lean only on the wings below it (docs/architectur
 them): the few shared basics at the bottom; the keyless log; crypto, the one wing that holds
 keys; the domain; the views, pure over what a device can read; the trust engine and the
 journal on top. Each third-party library with a say over security or format has one home.
-The relay imports only the log wing and the basics, so it cannot open what it carries. And a
-check-in, run as a process, loads neither the network stack, automerge nor the table renderer.
+The relay imports only the log wing and the basics, so it cannot open what it carries.
+Presentation (the report's page and charts, matplotlib) lives in tend.present, outside core and
+sync, and leans on no face, so the command and the local page can share it. And a check-in, run
+as a process, loads neither the network stack, automerge nor the table renderer.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ import pytest
 from tests.conftest import tend_env
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "tend"  # the package, in its src layout
-LAYERS = ("core", "sync", "cli")
+LAYERS = ("core", "sync", "app", "cli", "present")
 BASICS = ("tend.core.errors", "tend.core.ids", "tend.core.clock", "tend.core.fsutil")
 PACKAGES = frozenset(
     {"tend", "tend.core", "tend.sync"}
     | {f"tend.core.{w}" for w in ("log", "crypto", "domain", "views", "trust", "journal")}
+    | {"tend.app"}
 )
 # What each wing of core may import from tend, besides the basics and itself.
 WING_MAY_IMPORT = {
@@ -108,9 +111,12 @@ def test_the_checker_sees_every_wing_and_resolves_relative_and_from_imports(
     tmp_path: Path,
 ) -> None:
     files = source_files()
-    assert {"core/journal/__init__.py", "core/domain/automerge_export.py", "cli/main.py"} <= set(
-        files
-    )
+    assert {
+        "core/journal/__init__.py",
+        "core/domain/automerge_export.py",
+        "cli/main.py",
+        "present/report_page.py",
+    } <= set(files)
     assert "tend.core.errors" in files["cli/main.py"]
     # a function-level import
     assert "tend.core.domain.automerge_export" in files["core/views/export.py"]
@@ -173,15 +179,15 @@ def test_the_journals_mapper_and_keyring_stay_apart_from_what_they_do_not_need(
 
 
 def test_the_relay_imports_only_the_log_wing_the_basics_and_the_protocol() -> None:
-    files = {k: v for k, v in source_files().items() if k.startswith("sync/relay")}
-    assert files
+    files = {k: v for k, v in source_files().items() if k.startswith("sync/relay/")}
+    assert {"sync/relay/app.py", "sync/relay/session.py", "sync/relay/store_pg.py"} <= set(files)
+    assert not [k for k in source_files() if k.startswith("sync/relay") and k not in files]
     allowed = (
         *BASICS,
         "tend.core.log",
         "tend.sync.protocol",
+        "tend.sync.batching",
         "tend.sync.relay",
-        "tend.sync.relay_store",
-        "tend.sync.relay_store_pg",
     )
     assert tend_imports_outside(files, allowed) == set()
 
@@ -197,6 +203,7 @@ def test_the_sync_protocol_is_sans_io(forbidden: str) -> None:
         ("automerge", {"core/domain/automerge_export.py"}),
         ("spake2", {"core/crypto/pake.py"}),
         ("argon2", {"core/crypto/passphrase.py"}),
+        ("matplotlib", {"present/report_charts.py"}),
     ],
 )
 def test_each_library_with_a_say_over_format_or_security_has_one_home(
@@ -220,6 +227,63 @@ def test_the_public_key_verifier_imports_no_secret_key_or_cipher() -> None:
         "cryptography.hazmat.primitives.asymmetric.ed25519",
         "cryptography.hazmat.primitives.asymmetric.ed25519.Ed25519PublicKey",
     }
+
+
+# What the command may use besides the application layer: the vocabulary it parses and shows,
+# the view types it renders, the passphrase's lock it asks for, and the types of what sync
+# reports. Never the journal's insides, the trust engine, the log or the pairing flows: what a
+# person can do lives in tend/app, where the coming page finds it too.
+CLI_MAY_IMPORT = (
+    "tend.__version__",
+    "tend.app",
+    "tend.cli",
+    "tend.present",
+    *BASICS,
+    "tend.core.domain.events",
+    "tend.core.domain.validate",
+    "tend.core.domain.codec",
+    "tend.core.views",
+    "tend.core.crypto.passphrase",
+    "tend.core.crypto.keystore",  # the unlock agent reads which device file is locked
+    "tend.core.journal.Journal",  # the type, to pass it on
+    "tend.sync.client",  # the report of a sync and its errors, as types
+    "tend.sync.relay",  # `tend relay serve`: the relay's own process set-up
+)
+# The demo plays both partners and a relay in one process, as a test would.
+CLI_SCRIPTS = {"cli/demo.py"}
+
+
+def test_the_command_is_a_thin_shell_over_the_application_layer() -> None:
+    files = {
+        k: v for k, v in source_files().items() if k.startswith("cli/") and k not in CLI_SCRIPTS
+    }
+    assert tend_imports_outside(files, CLI_MAY_IMPORT) == set()
+
+
+@pytest.mark.parametrize("forbidden", ["tend.cli", "click", "rich"])
+def test_the_application_layer_knows_no_interface(forbidden: str) -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith("app/")}
+    assert files
+    assert importers(forbidden, files) == set()
+
+
+@pytest.mark.parametrize("forbidden", ["tend.present", "matplotlib"])
+def test_core_and_sync_import_no_presentation(forbidden: str) -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith(("core/", "sync/"))}
+    assert files
+    assert importers(forbidden, files) == set()
+
+
+@pytest.mark.parametrize("layer", ["core/", "sync/", "present/"])
+def test_nothing_below_the_application_layer_reaches_up_into_it(layer: str) -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith(layer)}
+    assert importers("tend.app", files) == set()
+
+
+def test_presentation_leans_on_no_face() -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith("present/")}
+    assert files
+    assert importers("tend.cli", files) == set()
 
 
 def test_sync_imports_nothing_from_cli() -> None:
@@ -288,3 +352,29 @@ def test_a_checkin_records_without_loading_the_trust_engine(tmp_path: Path) -> N
 
     assert run("init --name Sam")["code"] == 0
     assert run("checkin --day rest") == {"code": 0, "loaded": []}
+
+
+TODAY_IN_A_FRESH_PROCESS = """
+import json, sys
+from tend.cli.main import main
+home = sys.argv[1]
+codes = [main(["--home", home, "init", "--name", "Sam"]), main(["--home", home, "today"])]
+heavy = ("aiohttp", "automerge", "matplotlib", "tend.sync", "tend.present",
+         "tend.core.views.compare", "tend.core.views.report")
+print(json.dumps({"codes": codes, "loaded": sorted(m for m in heavy if m in sys.modules)}))
+"""
+
+
+def test_today_loads_no_network_comparison_report_or_charts(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", TODAY_IN_A_FRESH_PROCESS, str(tmp_path / "home")],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=tend_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"codes": [0, 0], "loaded": []}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 import pytest
@@ -207,7 +207,7 @@ def _device() -> keystore.DeviceKeys:
     )
     device.space_keys[2] = keys.new_key()
     device.epoch = 2
-    device.settings = {"tz": "Europe/Vienna", "reminders": True}
+    device.settings = {"relay": "https://relay.example.org", "private_kinds": ["comfort"]}
     return device
 
 
@@ -424,3 +424,13 @@ def test_an_unwrapped_file_with_a_damaged_record_raises_corrupt_store(tmp_path: 
     _rewrite(path, body=msgpack.packb({"space": b"x"}), sum=_DROP)  # no checksum to catch it
     with pytest.raises(CorruptStore, match="damaged"):
         keystore.load(path)
+
+
+def test_a_device_setting_of_the_wrong_type_is_never_saved(tmp_path: Path) -> None:
+    # What load would refuse (a setting of the wrong type) is refused before it is written.
+    device = _device()
+    device.settings = cast(keystore.DeviceSettings, {"relay": 7})
+    path = tmp_path / keystore.FILE_NAME
+    with pytest.raises(CorruptStore, match="the device setting relay has the wrong type"):
+        keystore.prepare(path, device, None)
+    assert not path.exists()

@@ -24,8 +24,10 @@ from tend.core.log import escrow
 from tend.sync import mailbox
 from tend.sync.client import RelayRefused, RelayUnavailable
 from tend.sync.mailbox import MailboxTaken
-from tend.sync.relay import INVITATION_MAX_BYTES, make_app
-from tend.sync.relay_store import DEFAULT_ESCROW_CAP, DEFAULT_INVITATION_CAP, ROW_OVERHEAD
+from tend.sync.relay.app import make_app
+from tend.sync.relay.pairing_routes import INVITATION_MAX_BYTES
+from tend.sync.relay.store import DEFAULT_ESCROW_CAP, DEFAULT_INVITATION_CAP, ROW_OVERHEAD
+from tend.sync.relay.store_spec import SqliteSpec
 from tests.test_relay import Person
 
 Start = Callable[..., Awaitable[str]]
@@ -51,7 +53,9 @@ async def start(tmp_path: Path) -> AsyncIterator[Start]:
         for runner in running:  # one relay at a time owns the file
             await runner.cleanup()
         running.clear()
-        app = make_app(tmp_path / "relay.db", invitation_cap=invitation_cap, escrow_cap=escrow_cap)
+        app = make_app(
+            SqliteSpec(tmp_path / "relay.db"), invitation_cap=invitation_cap, escrow_cap=escrow_cap
+        )
         return await _serve(app, running)
 
     yield start_

@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import Relay, TendCLI, pair, tend_env
 
+pytestmark = pytest.mark.slow  # a relay process and the real command for every step
+
 CODE = re.compile(r"^Invite code: (\d{1,3}-[a-z]+-[a-z]+-[a-z]+@[\w.:-]+)$", re.M)
 LINK = re.compile(r"^Invitation link: (tend:[a-z2-7]+@[\w.:/-]+)$", re.M)
 

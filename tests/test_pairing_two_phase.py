@@ -22,6 +22,8 @@ from tend.core.trust import pairing
 from tend.sync import mailbox, pairing_flow
 from tests.conftest import Relay, TendCLI, pair, tend_env
 
+pytestmark = pytest.mark.slow  # a relay process, and the real command for most steps
+
 LINK = re.compile(r"(tend:[a-z2-7]+@\S+)")
 CODE = re.compile(r"^Invite code: (\S+)$", re.M)
 

@@ -10,6 +10,7 @@ from collections import deque
 from typing import Any, get_args
 
 import msgpack
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -311,6 +312,7 @@ def _frame_for(data: st.DataObject, connection: Connection) -> Frame:
     return data.draw(FRAMES[kind])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.data())
 def test_frames_in_flight_both_ways_are_accepted_in_order_and_both_ends_agree_at_the_end(

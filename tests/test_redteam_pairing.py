@@ -186,6 +186,7 @@ def _people(home: Path) -> int:
         journal.close()
 
 
+@pytest.mark.slow
 def test_two_links_made_while_alone_bring_in_no_third_person_without_the_flag(
     tmp_path: Path, relay: Relay
 ) -> None:
@@ -201,6 +202,7 @@ def test_two_links_made_while_alone_bring_in_no_third_person_without_the_flag(
     assert _people(sam.home) <= 2, "a third person joined without --another-person"
 
 
+@pytest.mark.slow
 def test_replacing_a_partner_who_is_not_lost_brings_in_no_third_person(
     tmp_path: Path, relay: Relay
 ) -> None:

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tend.cli import charts
+from tend.cli import charts, jsonview
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event
 from tend.core.domain.events import (
@@ -52,7 +52,7 @@ from tend.core.ids import PersonId, new_space_id
 from tend.core.journal import Body, Journal
 from tend.core.log.store import MemoryLogStore
 from tend.core.views import projections
-from tend.core.views.compare import Period, as_json, compare, parse_period, summarise
+from tend.core.views.compare import Period, compare, parse_period, summarise
 from tend.core.views.read_model import Item
 from tests.conftest import TendCLI, new_person_device, pin, tend_env
 
@@ -341,7 +341,7 @@ def test_compare_puts_me_first_and_a_week_or_a_year_counts_the_same_way(story: S
 
 
 def test_compare_json_has_exactly_the_documented_keys(story: Story) -> None:
-    got = as_json(compare(story.items(), [parse_period("P", "2026-03")], story.sam))
+    got = jsonview.compare(compare(story.items(), [parse_period("P", "2026-03")], story.sam))
     [period] = got["periods"]
     assert set(period) == COMPARE_KEYS
     assert all(set(p) == PERSON_KEYS for p in period["people"])

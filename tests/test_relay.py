@@ -42,7 +42,6 @@ from tend.core.crypto import keys
 from tend.core.ids import SpaceId, new_space_id
 from tend.core.log import escrow
 from tend.core.log.header import GENESIS, MAX_ENTRY, Header
-from tend.sync import relay as relay_module
 from tend.sync.protocol import (
     MAX_ENTRIES_PER_FRAME,
     MAX_FRAME_BYTES,
@@ -66,18 +65,18 @@ from tend.sync.protocol import (
     Welcome,
     encode,
 )
-from tend.sync.relay import (
+from tend.sync.relay import mailboxes as mailboxes_module
+from tend.sync.relay import session as session_module
+from tend.sync.relay.app import make_app
+from tend.sync.relay.app_keys import HUB
+from tend.sync.relay.mailboxes import Mailboxes, MailboxFull, MailboxInUse
+from tend.sync.relay.pairing_routes import (
     ESCROW_MAX_BODY,
-    FRAME_BYTES,
-    HUB,
     INVITATION_MAX_BYTES,
     INVITATION_MAX_TTL,
-    Mailboxes,
-    MailboxFull,
-    MailboxInUse,
-    make_app,
 )
-from tend.sync.relay_store import (
+from tend.sync.relay.session import FRAME_BYTES
+from tend.sync.relay.store import (
     DEFAULT_ESCROW_CAP,
     DEFAULT_INVITATION_CAP,
     DEFAULT_QUOTA,
@@ -85,6 +84,7 @@ from tend.sync.relay_store import (
     SqliteRelayStore,
     StoreFailure,
 )
+from tend.sync.relay.store_spec import PostgresSpec, SqliteSpec, StoreSpec, parse_store_spec
 from tests.conftest import tend_env, tend_executable
 from tests.relay_fixtures import (
     ENTRY_SIZE,
@@ -127,7 +127,7 @@ async def start_relay(tmp_path: Path) -> AsyncIterator[StartRelay]:
         escrow_cap: int = DEFAULT_ESCROW_CAP,
     ) -> RunningRelay:
         app = make_app(
-            tmp_path / "relay.db",
+            SqliteSpec(tmp_path / "relay.db"),
             quota=quota,
             invitation_cap=invitation_cap,
             escrow_cap=escrow_cap,
@@ -440,7 +440,7 @@ async def test_entries_stored_during_a_catch_up_arrive_after_it_and_exactly_once
 async def test_a_device_that_stops_reading_is_cut_off_and_the_others_keep_up(
     relay: RunningRelay, join: Join, space: SpaceId, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(relay_module, "MAX_BACKLOG_BYTES", 1 << 20)
+    monkeypatch.setattr(session_module, "MAX_BACKLOG_BYTES", 1 << 20)
     sleeper, watcher, pusher = await live(join), await live(join), await join()
     sessions = relay.runner.app[HUB].sessions
     log = Log(space)
@@ -962,8 +962,8 @@ async def test_a_mailbox_message_of_exactly_64_kib_is_accepted(
 def test_mailboxes_are_bounded_in_number_and_bytes_and_expired_ones_make_room(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(relay_module, "MAX_MAILBOXES", 2)
-    monkeypatch.setattr(relay_module, "MAILBOX_TOTAL_BYTES", 100)
+    monkeypatch.setattr(mailboxes_module, "MAX_MAILBOXES", 2)
+    monkeypatch.setattr(mailboxes_module, "MAILBOX_TOTAL_BYTES", 100)
     now = [0.0]
     boxes = Mailboxes(clock=lambda: now[0])
     boxes.post("a" * 32, bytes(10), ttl=10)
@@ -1474,12 +1474,35 @@ async def test_shutdown_sends_going_away_and_closes_websockets_with_1001(
     await asyncio.wait_for(stopping, TIMEOUT)
 
 
+# --- which store ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "spec"),
+    [
+        (
+            "postgresql://relay@db.internal/tend",
+            PostgresSpec("postgresql://relay@db.internal/tend"),
+        ),
+        ("postgres://db.internal/tend", PostgresSpec("postgres://db.internal/tend")),
+        ("relay.db", SqliteSpec(Path("relay.db"))),
+        ("/var/lib/tend-relay/relay.db", SqliteSpec(Path("/var/lib/tend-relay/relay.db"))),
+        ("postgresql.db", SqliteSpec(Path("postgresql.db"))),
+    ],
+)
+def test_a_db_value_names_postgresql_by_its_url_and_anything_else_a_sqlite_path(
+    value: str, spec: StoreSpec
+) -> None:
+    assert parse_store_spec(value) == spec
+
+
 # --- the module's imports -----------------------------------------------------------------------
 
 RELAY_MAY_LOAD = {
     "tend",
     "tend.core",
     "tend.core.errors",
+    "tend.core.log",  # the wing's package: a docstring
     "tend.core.log.escrow",  # the locator and signature checks; holds no secret
     "tend.core.log.header",
     "tend.core.log.identity",  # an identity record's public keys, for the escrow's check
@@ -1488,16 +1511,27 @@ RELAY_MAY_LOAD = {
     "tend.core.log.rotation_record",
     "tend.core.log.store",
     "tend.sync",
+    "tend.sync.batching",
     "tend.sync.protocol",
     "tend.sync.relay",
-    "tend.sync.relay_store",
+    "tend.sync.relay.app",
+    "tend.sync.relay.app_keys",
+    "tend.sync.relay.fanout",
+    "tend.sync.relay.mailboxes",
+    "tend.sync.relay.metrics",
+    "tend.sync.relay.pairing_routes",
+    "tend.sync.relay.session",
+    "tend.sync.relay.store",
+    "tend.sync.relay.store_spec",
+    "tend.sync.relay.vectors",
 }
 
 
 def test_the_relay_loads_no_key_envelope_entry_journal_or_automerge_code() -> None:
-    # cryptography is loaded (by logsig, for Ed25519 verification); nothing that seals or signs.
+    # cryptography is loaded (by core/log/authorship.py, for Ed25519 verification); nothing
+    # that seals or signs.
     script = (
-        "import json, sys, tend.sync.relay\n"
+        "import json, sys, tend.sync.relay.app\n"
         "print(json.dumps(sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('tend', 'automerge', 'nacl'))))"
     )

@@ -37,8 +37,9 @@ from tend.sync.protocol import (
     Pull,
     Welcome,
 )
-from tend.sync.relay import STORE, describe_db, make_app
-from tend.sync.relay_store import (
+from tend.sync.relay.app import make_app
+from tend.sync.relay.app_keys import STORE
+from tend.sync.relay.store import (
     ROW_OVERHEAD,
     CapReached,
     LogFork,
@@ -47,7 +48,8 @@ from tend.sync.relay_store import (
     StaleCapability,
     StoreFailure,
 )
-from tend.sync.relay_store_pg import DEFAULT_SCHEMA, Change, PostgresRelayStore
+from tend.sync.relay.store_pg import DEFAULT_SCHEMA, Change, PostgresRelayStore
+from tend.sync.relay.store_spec import PostgresSpec, SqliteSpec, parse_store_spec
 from tests.conftest import tend_env, tend_executable
 from tests.relay_fixtures import ENTRY_SIZE, Log, capability_hash, rotation
 from tests.test_relay import TIMEOUT, Device, Person, RunningRelay, _free_port, escrow_body
@@ -60,7 +62,7 @@ from tests.test_relay_store_contract import (
     PostgresBackend,
 )
 
-pytestmark = pytest.mark.skipif(not POSTGRES_DSN, reason=NO_POSTGRES)
+pytestmark = [pytest.mark.skipif(not POSTGRES_DSN, reason=NO_POSTGRES), pytest.mark.slow]
 
 NOW = 1_750_000_000.0  # seconds, as the relay's wall clock gives them
 
@@ -298,15 +300,20 @@ async def test_a_schema_name_is_a_plain_identifier() -> None:
         await PostgresRelayStore.open(POSTGRES_DSN, schema='x"; DROP TABLE y; --')
 
 
+def describe(db: str) -> str:
+    """How `tend relay serve --db DB` names its database to people and logs."""
+    return parse_store_spec(db).describe()
+
+
 def test_a_dsn_is_shown_without_its_password() -> None:
-    shown = describe_db("postgresql://relay:s3cret@db.internal:5432/tend?sslmode=require")
+    shown = describe("postgresql://relay:s3cret@db.internal:5432/tend?sslmode=require")
     assert shown == "postgresql://relay@db.internal:5432/tend?sslmode=require"
-    assert describe_db("postgres://db.internal/tend?password=s3cret&sslmode=require") == (
+    assert describe("postgres://db.internal/tend?password=s3cret&sslmode=require") == (
         "postgres://db.internal/tend?sslmode=require"
     )
     plain = "postgresql://relay@db.internal/tend"
-    assert describe_db(plain) == plain
-    assert describe_db(Path("/var/lib/relay.db")) == "/var/lib/relay.db"
+    assert describe(plain) == plain
+    assert SqliteSpec(Path("/var/lib/relay.db")).describe() == "/var/lib/relay.db"
 
 
 # --- two relay instances ------------------------------------------------------------------------
@@ -319,7 +326,7 @@ async def start_instance(backend: PostgresBackend) -> AsyncIterator[StartInstanc
     running: list[RunningRelay] = []
 
     async def start() -> RunningRelay:
-        app = make_app(POSTGRES_DSN, schema=backend.schema)
+        app = make_app(PostgresSpec(POSTGRES_DSN, schema=backend.schema))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -594,6 +601,6 @@ async def test_relay_serve_with_a_dsn_serves_from_postgresql(
     out, err = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 0, err
     assert out.decode().splitlines()[0] == (
-        f"tend relay listening on http://127.0.0.1:{port} (db {describe_db(POSTGRES_DSN)})"
+        f"tend relay listening on http://127.0.0.1:{port} (db {describe(POSTGRES_DSN)})"
     )
     assert b'"store":"PostgresRelayStore"' in err

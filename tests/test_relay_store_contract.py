@@ -40,7 +40,7 @@ from tend.core.log.header import (
     entry_hash,
 )
 from tend.sync.protocol import ErrorCode
-from tend.sync.relay_store import (
+from tend.sync.relay.store import (
     DEFAULT_QUOTA,
     ROW_OVERHEAD,
     BadSignature,
@@ -136,7 +136,7 @@ class PostgresBackend:
     schema: str = field(default_factory=lambda: f"tend_test_{secrets.token_hex(6)}")
 
     async def __call__(self, quota: int = DEFAULT_QUOTA, caps: Caps = DEFAULT_CAPS) -> RelayStore:
-        from tend.sync.relay_store_pg import PostgresRelayStore
+        from tend.sync.relay.store_pg import PostgresRelayStore
 
         return await PostgresRelayStore.open(
             self.dsn,
@@ -1084,13 +1084,14 @@ async def test_sqlite_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
 
 def test_the_sqlite_relay_and_the_device_commands_load_no_asyncpg() -> None:
     script = (
-        "import sys, tend.cli.main, tend.sync.relay, tend.sync.client\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('asyncpg', 'tend.sync.relay_'))))"
+        "import sys, tend.cli.main, tend.sync.relay.app, tend.sync.client\n"
+        "print(sorted(m for m in sys.modules "
+        "if m.startswith(('asyncpg', 'tend.sync.relay.store'))))"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
-    assert result.stdout.strip() == "['tend.sync.relay_store']"
+    assert result.stdout.strip() == "['tend.sync.relay.store', 'tend.sync.relay.store_spec']"
 
 
 async def test_sqlite_errors_surface_as_store_failure(tmp_path: Path) -> None:

@@ -1,4 +1,6 @@
-"""`tend report`: one self-contained HTML page (core/views/report.py, cli/report_cmd.py).
+"""`tend report`: one self-contained HTML page (the model in core/views/report.py, the page and
+its charts in present/report_page.py and present/report_charts.py, the command in
+cli/report_cmd.py).
 
 In-process tests call the command through `tend.cli.main.main`; subprocess tests run the real
 `tend` (tests/conftest.py). The last tests render the page in a headless Chromium and look at the
@@ -7,6 +9,7 @@ pixels; they skip, saying why, when no Chromium is installed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -21,12 +24,14 @@ from pathlib import Path
 import pytest
 
 from tend.cli.main import main
-from tend.core.domain.events import CheckIn, Gratitude, Milestone
+from tend.core.domain.events import Celebration, CheckIn, Gratitude, Milestone
 from tend.core.ids import PersonId
 from tend.core.journal import Journal
 from tend.core.trust import pairing
 from tend.core.trust.ingest import ingest
 from tend.core.views import report
+from tend.present import report_page
+from tend.present.report_charts import ENERGY_COLOUR, PAIN_COLOUR, WIN_COLOUR
 from tests.conftest import TendCLI, tend_env
 
 D1, D2, D3 = dt.date(2026, 3, 2), dt.date(2026, 3, 9), dt.date(2026, 3, 16)
@@ -97,7 +102,7 @@ def test_the_report_is_one_self_contained_page_with_charts_wins_and_thank_yous(
     assert_self_contained(page)
     assert "default-src 'none'" in page  # the page itself forbids fetching anything
     assert len(re.findall(r"<svg\b", page)) == 1 and "</svg>" in page
-    assert report.ENERGY_COLOUR in page and report.PAIN_COLOUR in page
+    assert ENERGY_COLOUR in page and PAIN_COLOUR in page
     assert "walked to the corner together" in page
     assert "cooked a meal &lt;side by side&gt;" in page
     assert "Looking back together" in page
@@ -169,8 +174,8 @@ def test_private_only_keeps_only_the_authors_own_entries(
     assert [p.name for p in everything.people] == ["Sam", "Alex"]  # the author first
     mine = report.gather(sam.items(), sam.device.person, D1, D3, private_only=True)
     assert [p.name for p in mine.people] == ["Sam"]
-    assert mine.people[0].energy == [(D1, 2.0), (D2, 9.0)]  # one's own private entry counts
-    assert mine.people[0].rest == [D1]
+    assert mine.people[0].energy == ((D1, 2.0), (D2, 9.0))  # one's own private entry counts
+    assert mine.people[0].rest == (D1,)
     home = sam.home
     sam.close()
 
@@ -198,14 +203,65 @@ def test_long_ranges_draw_weekly_means() -> None:
         (dt.date(2026, 3, 5), 12 / 7),
         (dt.date(2026, 3, 12), 16 / 7),
     ]
-    short = report.Report(
-        D1, D1 + dt.timedelta(report.DAILY_UP_TO_DAYS - 1), PersonId(b""), False, {}, [], [], {}, []
-    )
+
+    def spanning(days: int) -> report.Report:
+        return report.Report(D1, D1 + dt.timedelta(days - 1), False, None, (), (), ())
+
+    short = spanning(report.DAILY_UP_TO_DAYS)
     assert not short.weekly
-    long = report.Report(
-        D1, D1 + dt.timedelta(report.DAILY_UP_TO_DAYS), PersonId(b""), False, {}, [], [], {}, []
-    )
+    long = spanning(report.DAILY_UP_TO_DAYS + 1)
     assert long.weekly
+
+
+def test_the_model_says_what_the_report_shows_without_any_words_of_the_page(
+    couple: tuple[Journal, Journal],
+) -> None:
+    sam, alex = couple
+    win = sam.record(Milestone(title="sat in the garden", category="outing", who="partner"), on=D1)
+    sam.record(Gratitude(text="thank you for the blanket"), on=D2)
+    alex.record(CheckIn(day="flare", energy=3), on=D2)
+    exchange(sam, alex)
+    alex.record(Celebration(milestone=win.id), on=D2)
+    exchange(sam, alex)
+    said = report.gather(sam.items(), sam.device.person, D1, D3, private_only=False)
+    assert (said.start, said.end, said.owner, said.private_only) == (D1, D3, "Sam", False)
+    assert [(p.name, p.energy, p.rest) for p in said.people] == [
+        ("Sam", (), ()),
+        ("Alex", ((D2, 3.0),), (D2,)),
+    ]
+    assert said.small_wins == (
+        report.SmallWin(
+            day=D1,
+            title="sat in the garden",
+            category="outing",
+            note=None,
+            noted_by="Sam",
+            whose=report.Whose.PARTNER,
+            partner="Alex",
+            celebrated_by=("Alex",),
+        ),
+    )
+    assert said.thank_yous == (report.ThankYou(D2, "Sam", "thank you for the blanket"),)
+    own = report.gather(sam.items(), sam.device.person, D1, D3, private_only=True)
+    assert own.small_wins[0].partner is None and own.small_wins[0].celebrated_by == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        said.owner = "someone else"  # type: ignore[misc]
+
+
+def test_a_weekly_chart_shows_weekly_means_a_mark_per_week_with_a_win_and_no_rest_days() -> None:
+    sam = report.PersonSeries(
+        PersonId(b"s"), "Sam", energy=((D1, 2.0), (D1 + dt.timedelta(1), 4.0)), rest=(D1,)
+    )
+    win = report.SmallWin(D1, "walked", "movement", None, "Sam", report.Whose.NOTER, None, ())
+    day_by_day = report.Report(D1, D3, False, "Sam", (sam,), (win,), ())
+    assert day_by_day.chart(sam) == report.Chart(D1, D3, False, sam.energy, (), (D1,), (D1,))
+    long = report.Report(
+        D3 - dt.timedelta(report.DAILY_UP_TO_DAYS), D3, False, "Sam", (sam,), (win,), ()
+    )
+    thursday = D1 + dt.timedelta(3)
+    assert long.chart(sam) == report.Chart(
+        long.start, D3, True, ((thursday, 3.0),), (), (thursday,), ()
+    )
 
 
 def test_a_long_report_says_its_points_are_weekly(robin: Path, tmp_path: Path) -> None:
@@ -219,6 +275,7 @@ def test_a_long_report_says_its_points_are_weekly(robin: Path, tmp_path: Path) -
 # --- the real command, as a process -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_command_writes_the_report_and_says_it_is_private(
     tend: TendCLI, tmp_path: Path
 ) -> None:
@@ -345,9 +402,9 @@ def test_chromium_draws_the_report_with_its_charts(robin: Path, tmp_path: Path) 
     size, seen = pixels(png)
     assert size == WINDOW
     # The charts come first on the page, so their lines are inside the first screen.
-    assert near(report.ENERGY_COLOUR, seen) > 500
-    assert near(report.PAIN_COLOUR, seen) > 500
-    assert near(report.WIN_COLOUR, seen) > 30
+    assert near(ENERGY_COLOUR, seen) > 500
+    assert near(PAIN_COLOUR, seen) > 500
+    assert near(WIN_COLOUR, seen) > 30
 
 
 @needs_chromium
@@ -361,7 +418,7 @@ def test_chromium_draws_each_chart_on_its_own(
     sam.record(Milestone(title="sat in the garden", category="outing"), on=D2)
     exchange(sam, alex)
     view = report.gather(sam.items(), sam.device.person, D1, D3, private_only=False)
-    page = report.render_html(view, D3)
+    page = report_page.render_html(view, D3)
     charts = re.findall(r"<svg\b.*?</svg>", page, re.DOTALL)
     assert len(charts) == 2
     for n, svg in enumerate(charts):
@@ -376,15 +433,15 @@ def test_chromium_draws_each_chart_on_its_own(
         size, seen = pixels(png)
         assert size == (1000, 400)
         assert not_white(seen) > 0.02 * len(seen), f"chart {n} looks empty"
-        assert near(report.ENERGY_COLOUR, seen) > 500, f"chart {n} has no energy line"
-        assert near(report.PAIN_COLOUR, seen) > 500, f"chart {n} has no pain line"
-        assert near(report.WIN_COLOUR, seen) > 30, f"chart {n} has no small-win mark"
+        assert near(ENERGY_COLOUR, seen) > 500, f"chart {n} has no energy line"
+        assert near(PAIN_COLOUR, seen) > 500, f"chart {n} has no pain line"
+        assert near(WIN_COLOUR, seen) > 30, f"chart {n} has no small-win mark"
 
 
 LOADS = """
 import json, sys
 from tend.cli.main import main
-import tend.core.views.report
+import tend.core.views.report, tend.present.report_page, tend.present.report_charts
 code = main(["--help"])
 print(json.dumps({"code": code, "matplotlib": "matplotlib" in sys.modules}))
 """

@@ -8,6 +8,7 @@ import random
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -95,6 +96,7 @@ def deliver_randomly(target: Journal, sources: list[Journal], rng: random.Random
     raise AssertionError("delivery did not converge")
 
 
+@pytest.mark.slow
 @given(
     count=st.integers(min_value=3, max_value=4),
     programs=st.lists(st.lists(st.integers(0, 5), max_size=6), min_size=4, max_size=4),

@@ -16,6 +16,8 @@ from tend.core.domain.events import CheckIn
 from tend.core.journal import Journal
 from tests.conftest import Relay, TendCLI, free_port, pair, tend_env
 
+pytestmark = pytest.mark.slow  # a relay process and the real command for every step
+
 SECRET_WORDS = ("Zephyrine", "Quillonbrae", "marmalade-umbrella-7731", "lavender-ferry-4410")
 
 

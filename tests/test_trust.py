@@ -400,6 +400,7 @@ def forge(kind: str, trio: Trio, targets: list[Event], n: int) -> tuple[Payload,
     return CheckIn(day="rest", note=f"alex {n}"), {}
 
 
+@pytest.mark.slow
 @given(forgeries=st.lists(FORGERIES, min_size=1, max_size=12), seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_no_set_of_forged_entries_changes_what_sam_sees_of_sam(

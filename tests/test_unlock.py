@@ -17,6 +17,8 @@ from tend.cli import unlock_agent
 from tend.core.crypto import keystore, passphrase
 from tests.conftest import TendCLI, tend_env, tend_executable
 
+pytestmark = pytest.mark.slow  # agent processes, a real terminal, and passphrase stretching
+
 STRONG = "maple river lantern cobalt"
 FAST = passphrase.Cost(time=1, memory_kib=64, lanes=1)
 

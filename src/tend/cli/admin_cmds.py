@@ -9,12 +9,13 @@ import click
 
 from tend.cli import jsonview, text
 from tend.cli.app import App, interactive
+from tend.cli.next_step import error_line
 from tend.cli.unlock import passphrase_option
 from tend.core.errors import IntegrityError, UserError
-from tend.core.ids import LogId, PersonId, short
-from tend.core.trust.engine import Ignored
+from tend.core.ids import PersonId, short
 
 if TYPE_CHECKING:
+    from tend.app.devices import Ignored
     from tend.core.journal import Journal
 
 pass_app = click.make_pass_decorator(App)
@@ -28,16 +29,12 @@ pass_app = click.make_pass_decorator(App)
 @pass_app
 def init(app: App, name: str, relay: str | None, use_passphrase: bool, label: str) -> None:
     """Start a journal on this device."""
+    from tend.app import home
     from tend.cli.unlock import new_lock
-    from tend.core.journal import Journal
 
-    if Journal.exists(app.home):
-        raise UserError(f"there is already a journal in {app.home}")
+    home.refuse_if_exists(app.home)
     lock = new_lock(app.home, context=(name,)) if use_passphrase else None
-    journal = Journal.create(app.home, name, lock=lock, label=label)
-    if relay:
-        journal.device.settings["relay"] = relay
-        journal.save_device()
+    journal = home.start(app.home, name, lock=lock, label=label, relay=relay)
     click.echo(f"Welcome, {name}. Your journal is ready in {app.home}.")
     _offer_recovery_phrase(journal)
     journal.close()
@@ -64,18 +61,18 @@ def _offer_recovery_phrase(journal: Journal) -> None:
 @pass_app
 def verify(app: App, as_json: bool) -> None:
     """Check every entry's chain, envelope and signature; exit 3 if any fails."""
-    from tend.core.trust.verify import verify as run_verify
+    from tend.app import integrity
 
     journal = app.journal()
-    total = journal.store.count()
-    if as_json or total < 2000:
-        report = run_verify(journal)
+    total = integrity.entry_count(journal)
+    if as_json or total < integrity.LARGE:
+        report = integrity.verify(journal)
     else:
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
             task = bar.add_task("Checking entries", total=total)
-            report = run_verify(journal, lambda n: bar.advance(task, n))
+            report = integrity.verify(journal, lambda n: bar.advance(task, n))
     names = report.names  # not from the views: they stop at a damaged entry
     if as_json:
         click.echo(jsonview.dumps(_verify_json(report, names)))
@@ -97,7 +94,7 @@ def verify(app: App, as_json: bool) -> None:
 
 
 def _verify_json(report: object, names: dict[PersonId, str]) -> dict[str, object]:
-    from tend.core.trust.verify import Report
+    from tend.app.integrity import Report
 
     assert isinstance(report, Report)
     return {
@@ -116,7 +113,7 @@ def _verify_json(report: object, names: dict[PersonId, str]) -> dict[str, object
 
 
 def _verify_notes(report: object, names: dict[PersonId, str]) -> list[str]:
-    from tend.core.trust.verify import Report
+    from tend.app.integrity import Report
 
     assert isinstance(report, Report)
     lines = [f"ignored: {_ignored_row(i, names)['message']}" for i in report.ignored]
@@ -146,17 +143,13 @@ def _verify_notes(report: object, names: dict[PersonId, str]) -> list[str]:
 @pass_app
 def export_cmd(app: App, fmt: str, out: Path) -> None:
     """Write the journal out in an open format. The file is readable: keep it somewhere safe."""
-    from tend.core.views import export
+    from tend.app import export
 
-    items = app.journal().items()
-    if fmt == "json":
-        count = export.to_json(items, out)
-        click.echo(f"Wrote {count} entries to {out}.")
-    elif fmt == "markdown":
-        count = export.to_markdown(items, out)
-        click.echo(f"Wrote {count} entries to {out}.")
+    written = export.write(app.journal(), fmt, out)
+    if fmt in ("json", "markdown"):
+        click.echo(f"Wrote {written.entries} entries to {out}.")
     else:
-        paths = export.to_automerge(items, out)
+        paths = written.documents
         click.echo(
             f"Wrote {len(paths)} Automerge document{'s' if len(paths) != 1 else ''} to {out}."
         )
@@ -176,34 +169,13 @@ def devices(ctx: click.Context) -> None:
 @pass_app
 def devices_list(app: App, as_json: bool) -> None:
     """List devices on the roster, each with the safety code to compare in person."""
-    from tend.core.trust import pairing
-    from tend.core.views import projections
+    from tend.app import devices as on_roster
 
-    journal = app.journal()
-    names = projections.names(journal.items())
-    roster = journal.roster()
-    me = journal.device
-    compared = set(me.settings.get("compared", []))
-    rows = [
-        {
-            "id": device.hex(),
-            "person": member.person.hex(),
-            "name": names.get(member.person),
-            "label": member.label,
-            "this_device": device == me.log,
-            "removed": roster.removed(device),
-            "lost": member.person in roster.lost,
-            "brought_in_by": names.get(member.brought_in_by) if member.brought_in_by else None,
-            "safety_code": None
-            if member.person == me.person
-            else pairing.safety_code(me.space, me.identity, member.identity),
-            "compared": member.person == me.person or member.identity.hex() in compared,
-        }
-        for device, member in roster.members.items()
-    ]
-    ignored: list[dict[str, object]] = [_ignored_row(i, names) for i in roster.ignored]
+    roster = on_roster.roster(app.journal())
+    rows = [jsonview.device(row) for row in roster.devices]
+    ignored: list[dict[str, object]] = [_ignored_row(i, roster.names) for i in roster.ignored]
     if as_json:
-        click.echo(jsonview.dumps({"devices": rows, "epoch": me.epoch, "ignored": ignored}))
+        click.echo(jsonview.dumps({"devices": rows, "epoch": roster.epoch, "ignored": ignored}))
         return
     for row in rows:
         notes = [str(row["label"])] if row["label"] else []
@@ -242,20 +214,9 @@ def devices_confirm(app: App, device_id: str | None) -> None:
     """Record that you compared the safety code with your partner, in person, and it matched.
 
     With no ID, every other person's code shown by tend devices; with one, that device's person."""
-    from tend.cli.app import resolve_id
+    from tend.app import devices as on_roster
 
-    journal = app.journal()
-    roster = journal.roster()
-    me = journal.device
-    others = {d: m for d, m in roster.members.items() if m.person != me.person}
-    if device_id is not None:
-        target = LogId(resolve_id(device_id, list(others), "device of someone else"))
-        others = {d: m for d, m in others.items() if d == target}
-    if not others:
-        raise UserError("there is nobody else's safety code to confirm yet")
-    compared = set(me.settings.get("compared", [])) | {m.identity.hex() for m in others.values()}
-    me.settings["compared"] = sorted(compared)
-    journal.save_device()
+    on_roster.confirm_compared(app.journal(), device_id)
     click.echo("Thank you. The safety code is noted as compared in person.")
 
 
@@ -265,31 +226,28 @@ def devices_confirm(app: App, device_id: str | None) -> None:
 @pass_app
 def devices_remove(app: App, device_id: str, relay: str | None) -> None:
     """Remove a lost or retired device of yours: it will read nothing written from now on."""
-    from tend.cli.app import resolve_id
-    from tend.core.trust import rotation
+    from tend.app import devices as on_roster
+    from tend.app import settings
 
     journal = app.journal()
-    roster = journal.roster()
-    target = resolve_id(device_id, list(roster.members), "device")
-    rotation.remove_device(journal, LogId(target))
-    stays = len([d for d in roster.active() if bytes(d) != bytes(target)])
+    removal = on_roster.remove(journal, device_id)
     click.echo(
-        f"Removed {short(target)}. The journal now uses a new key (epoch "
-        f"{journal.device.epoch}), sealed to the {stays} devices that stay."
+        f"Removed {short(removal.removed)}. The journal now uses a new key (epoch "
+        f"{removal.epoch}), sealed to the {removal.staying} devices that stay."
     )
-    url = relay or journal.device.settings.get("relay")
+    url = relay or settings.known_relay(journal)
     if not url:
         click.echo("No relay is set; the other devices will learn of it at their next sync.")
         return
     import asyncio
 
-    from tend.sync import client
+    from tend.app import syncing
 
     try:
-        asyncio.run(client.sync_once(journal, str(url)))
+        asyncio.run(syncing.send_and_fetch(journal, url))
         click.echo("The relay no longer lets the removed device in.")
-    except client.RelayUnavailable as e:
-        click.echo(f"{e}. The relay will be told at the next tend sync.", err=True)
+    except syncing.RelayUnavailable as e:
+        click.echo(f"{error_line(e)}. The relay will be told at the next tend sync.", err=True)
 
 
 @click.command()
@@ -300,16 +258,15 @@ def doctor(app: App, relay: str | None) -> None:
     device did not write (left there by an older relay); nothing honest is ever dropped."""
     import asyncio
 
-    from tend.sync import client
+    from tend.app import settings, syncing
 
     journal = app.journal()
-    url = relay or journal.device.settings.get("relay")
+    url = relay or settings.known_relay(journal)
     if not url:
         raise UserError("no relay set; pass --relay URL")
-    dropped = asyncio.run(client.repair(journal, str(url)))
-    if dropped:
+    dropped, report = asyncio.run(syncing.repair(journal, url))
+    if report is not None:
         click.echo(f"The relay dropped {dropped} entries from this device's log that were not its.")
-        report = asyncio.run(client.sync_once(journal, str(url)))
         click.echo(f"Then synced: sent {report.uploaded}, received {report.downloaded}.")
     else:
         click.echo("The relay holds this device's log exactly as it is here.")

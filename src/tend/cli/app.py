@@ -1,15 +1,13 @@
-"""What every command shares: where the journal lives, opening it, and resolving short ids."""
+"""What every command shares: where the journal lives, opening it, and reading dates."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tend.core.errors import UserError, ValidationError
-from tend.core.ids import EventId
+from tend.core.errors import NextStep, UserError, ValidationError
 
 if TYPE_CHECKING:
     from tend.core.journal import Journal
@@ -29,18 +27,14 @@ class App:
         return self._home
 
     def journal(self) -> Journal:
-        from tend.cli.unlock import open_lock
-        from tend.core.journal import Journal
-
+        """This home's journal, opened once (the passphrase asked for once, if it has one)."""
         if self._journal is None:
-            from tend.core.trust.pairing import pending_join
+            from tend.app import home
+            from tend.cli.unlock import open_lock
 
-            if pending_join(self.home):
-                raise UserError(
-                    "this device joined with a link and waits for the inviting device to let it "
-                    "in (nothing can be written here before that): run tend sync later"
-                )
-            self._journal = Journal.open(self.home, lock=open_lock(self.home))
+            if home.still_joining(self.home):
+                raise UserError(home.STILL_JOINING, next_step=NextStep.SYNC_LATER)
+            self._journal = home.open_journal(self.home, open_lock(self.home))
         return self._journal
 
     def close(self) -> None:
@@ -80,16 +74,3 @@ def parse_moment(field: str, value: str) -> dt.datetime:
             field, "a date like 2026-03-14 or a moment like 2026-03-14T18:30", value
         ) from None
     return moment if moment.tzinfo else moment.astimezone()
-
-
-def resolve_id(prefix: str, candidates: Iterable[bytes], what: str) -> EventId:
-    """Find the one id among `candidates` whose hex starts with `prefix`."""
-    wanted = prefix.lower().strip()
-    if len(wanted) < 4:
-        raise ValidationError(what, "at least the first 4 characters of its id")
-    found = {c for c in candidates if c.hex().startswith(wanted)}
-    if not found:
-        raise UserError(f"no {what} with an id starting {wanted}")
-    if len(found) > 1:
-        raise UserError(f"more than one {what} starts with {wanted}; give more of the id")
-    return EventId(found.pop())

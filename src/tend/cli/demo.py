@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from tend.app import look
 from tend.cli import render
 from tend.cli.look_cmds import show_period
 from tend.core.domain import events as ev
@@ -30,7 +31,6 @@ from tend.core.ids import EventId
 from tend.core.journal import Journal
 from tend.core.trust import pairing
 from tend.core.trust.verify import verify
-from tend.core.views import projections
 
 WEEKS = 3
 
@@ -179,9 +179,10 @@ async def _pair(robin: Journal, folder: Path, url: str, clock: StoryClock) -> Jo
 async def _story(folder: Path) -> None:
     from aiohttp import web
 
-    from tend.sync.relay import make_app
+    from tend.sync.relay.app import make_app
+    from tend.sync.relay.store_spec import SqliteSpec
 
-    runner = web.AppRunner(make_app(folder / "relay.db"), handle_signals=False)
+    runner = web.AppRunner(make_app(SqliteSpec(folder / "relay.db")), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -228,39 +229,33 @@ async def _tell(folder: Path, url: str) -> None:
 
 
 def _look_back(couple: Couple, first_monday: dt.date) -> None:
-    items = couple.robin.items()
     last_monday = first_monday + dt.timedelta(weeks=WEEKS - 1)
     click.echo()
     say("Today, side by side, on Robin's laptop:")
-    render.today(
-        projections.today(items, couple.robin.device.person, last_monday + dt.timedelta(6))
-    )
+    render.today(look.today(couple.robin, last_monday + dt.timedelta(6)).view)
     click.echo()
-    show_period(
-        items,
-        last_monday,
-        last_monday + dt.timedelta(6),
-        f"The week of {last_monday:%-d %B}",
-        as_json=False,
-    )
+    show_period(look.week(couple.robin, last_monday), f"The week of {last_monday:%-d %B}", False)
     evening = dt.datetime.combine(first_monday + dt.timedelta(days=10), dt.time(21, 0))
-    known = projections.as_known_at(items, int(evening.astimezone().timestamp() * 1000))
+    then = look.replay(couple.robin, evening.astimezone())
     click.echo()
     say(f"Replay: Robin's journal exactly as it was on {evening:%A %-d %B}, {evening:%H:%M},")
-    say(f"with the {len(known)} entries it held then (Sam's week was still on Sam's phone):")
-    render.today(projections.today(known, couple.robin.device.person, evening.date()))
+    say(
+        f"with the {then.entries_known} entries it held then (Sam's week was still on Sam's phone):"
+    )
+    render.today(then.today.view)
 
 
 def _report(couple: Couple, first_monday: dt.date) -> None:
     """Write the three weeks as a report outside the story's folder, so it can be opened."""
     from tend.core.views import report as build
+    from tend.present import report_page
 
     handle, name = tempfile.mkstemp(prefix="tend-demo-report-", suffix=".html")
     os.close(handle)
     items = couple.robin.items()
     end = first_monday + dt.timedelta(weeks=WEEKS) - dt.timedelta(days=1)
     try:
-        page = build.render_html(
+        page = report_page.render_html(
             build.gather(items, couple.robin.device.person, first_monday, end, private_only=False),
             end,
         )
@@ -268,7 +263,7 @@ def _report(couple: Couple, first_monday: dt.date) -> None:
         os.unlink(name)
         say(f"The three weeks as a report would come next: {missing}")
         return
-    build.write(Path(name), page)
+    report_page.write(Path(name), page)
     say(f"The three weeks as a report, charts too, for any browser:\n  {name}")
 
 

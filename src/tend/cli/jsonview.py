@@ -5,15 +5,28 @@ Ids are lowercase hex. Dates are ISO 8601. Keys are only ever added, never renam
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from tend.core.domain.codec import payload_fields
 from tend.core.ids import PersonId
 from tend.core.views.export import event_record, plain
 from tend.core.views.projections import PeriodView, TodayView
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    from tend.app import devices, look
+    from tend.core.views.compare import PeriodSummary  # only `tend compare` loads it
+
 JSONValue = Any
+
+
+def rows(found: Sequence[DataclassInstance]) -> list[dict[str, JSONValue]]:
+    """Typed view rows (dataclasses of plain values), as JSON objects with the same keys."""
+    return [dataclasses.asdict(row) for row in found]
 
 
 def dumps(value: JSONValue) -> str:
@@ -67,4 +80,80 @@ def period(
         "partnership": [event(e, names) for e in view.partnership],
         "goal_weeks": [event(e, names) for e in view.goal_weeks],
         **shared,
+    }
+
+
+def series(shown: look.Period) -> list[dict[str, JSONValue]]:
+    """Each person's energy and pain on every day of the period (null: nothing noted)."""
+    return [
+        {
+            "person": person.hex(),
+            "name": shown.view.people[person].name,
+            "days": [{"date": d.isoformat(), "energy": e, "pain": p} for d, e, p in rows],
+        }
+        for person, rows in shown.series.items()
+    ]
+
+
+def replay(then: look.Replay) -> dict[str, JSONValue]:
+    """The journal as it was: that day, and its week (with the joys and goals of that week)."""
+    week = then.week
+    return {
+        "at": then.at.isoformat(timespec="seconds"),
+        "entries_known": then.entries_known,
+        "today": today(then.today.view, then.today.names),
+        "week": period(week.view, week.names, {"joys": rows(week.joys), "goals": rows(week.goals)}),
+    }
+
+
+def device(row: devices.DeviceRow) -> dict[str, JSONValue]:
+    """One device on the roster (`tend devices --json`)."""
+    return {
+        "id": row.id.hex(),
+        "person": row.person.hex(),
+        "name": row.name,
+        "label": row.label,
+        "this_device": row.this_device,
+        "removed": row.removed,
+        "lost": row.lost,
+        "brought_in_by": row.brought_in_by,
+        "safety_code": row.safety_code,
+        "compared": row.compared,
+    }
+
+
+def compare(summaries: Sequence[PeriodSummary]) -> dict[str, JSONValue]:
+    """`tend compare`: each period's counts, then each person's averages as noted."""
+    return {
+        "periods": [
+            {
+                "period": s.period.text,
+                "kind": s.period.kind,
+                "label": s.period.label,
+                "start": s.period.start.isoformat(),
+                "end": s.period.end.isoformat(),
+                "weeks": s.period.weeks(),
+                "milestones": s.milestones,
+                "celebrations": s.celebrations,
+                "gratitude": s.gratitude,
+                "joys_done": s.joys_done,
+                "rest_days_honoured": s.rest_days_honoured,
+                "goals_met": s.goals_met,
+                "goals_adapted": s.goals_adapted,
+                "goals_paused": s.goals_paused,
+                "people": [
+                    {
+                        "person": p.person.hex(),
+                        "name": p.name,
+                        "rest_days_honoured": p.rest_days_honoured,
+                        "energy_average": p.energy_average,
+                        "energy_days": len(p.energy),
+                        "pain_average": p.pain_average,
+                        "pain_days": len(p.pain),
+                    }
+                    for p in s.people
+                ],
+            }
+            for s in summaries
+        ]
     }

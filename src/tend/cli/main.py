@@ -16,6 +16,7 @@ import click
 
 from tend import __version__
 from tend.cli.app import App
+from tend.cli.next_step import error_line
 from tend.cli.text import safe
 from tend.core.errors import TendError
 
@@ -37,14 +38,14 @@ LAZY_COMMANDS = {
     "celebrate": "record_cmds:celebrate",
     "gratitude": "record_cmds:gratitude",
     "retract": "record_cmds:retract",
-    "joy": "look_cmds:joy",
-    "calendar": "look_cmds:calendar",
-    "goal": "look_cmds:goal",
+    "joy": "together_cmds:joy",
+    "calendar": "together_cmds:calendar",
+    "goal": "together_cmds:goal",
     "ritual": "record_cmds:ritual",
     "partnership": "record_cmds:partnership",
     "comfort": "record_cmds:comfort",
     "boundary": "record_cmds:boundary",
-    "care": "look_cmds:care",
+    "care": "together_cmds:care",
     "private-default": "record_cmds:private_default",
     "today": "look_cmds:today",
     "week": "look_cmds:week",
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         e.show()
         return e.exit_code
     except TendError as e:
-        click.echo(f"tend: {safe(str(e))}", err=True)
+        click.echo(f"tend: {safe(error_line(e))}", err=True)
         return e.exit_code
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import click
 
-from tend.cli.app import App, interactive, parse_date, resolve_id
+from tend.app import record, settings
+from tend.cli.app import App, interactive, parse_date
 from tend.core.domain import events as ev
-from tend.core.domain.validate import week_of
-from tend.core.ids import EventId, short
+from tend.core.ids import short
 
 pass_app = click.make_pass_decorator(App)
 
 
 def _say(message: str) -> None:
     click.echo(message)
-
-
-def _ids_of(app: App, *types: str) -> list[bytes]:
-    from tend.core.domain.codec import decode_event
-
-    found: list[bytes] = []
-    for item in app.journal().items():
-        if item.type in types:
-            body = decode_event(item.raw).body
-            key = next(
-                (getattr(body, k) for k in ("item", "goal", "task", "ritual") if hasattr(body, k)),
-                None,
-            )
-            found.append(key if isinstance(key, bytes) else decode_event(item.raw).id)
-    return found
 
 
 @click.command()
@@ -68,30 +51,22 @@ def checkin(
         and interactive()
     ):
         day = click.prompt("What kind of day is it?", type=click.Choice(ev.DAY_KINDS))
-    body = ev.CheckIn(
-        day=day, energy=energy, pain=pain, mood=mood, needs=needs, offer=offer, note=note
+    recorded = record.check_in(
+        app.journal(),
+        day=day,
+        energy=energy,
+        pain=pain,
+        mood=mood,
+        needs=needs,
+        offer=offer,
+        note=note,
+        private=private,
+        on=parse_date("date", on),
+        replaces=replaces,
     )
-    journal = app.journal()
-    private = private or "checkin" in journal.device.settings.get("private_kinds", [])
-    day_of, supersedes = parse_date("date", on), None
-    if replaces:
-        mine = _own_events(app, "checkin")
-        supersedes = resolve_id(replaces, mine, "check-in of yours")
-        day_of = day_of or dt.date.fromisoformat(mine[supersedes].local_date)
-    recorded = journal.record(body, private=private, on=day_of, supersedes=supersedes)
     kind = {"rest": " Rest counts.", "flare": " Go gently; rest counts."}.get(day or "", "")
-    _say(f"Recorded your check-in{' (private)' if private else ''}.{kind} [{short(recorded.id)}]")
-
-
-def _own_events(app: App, *types: str) -> dict[bytes, ev.Event]:
-    from tend.core.domain.codec import decode_event
-
-    journal = app.journal()
-    return {
-        e.id: e
-        for e in (decode_event(i.raw) for i in journal.items() if not types or i.type in types)
-        if e.author == journal.device.person
-    }
+    private_note = " (private)" if recorded.private else ""
+    _say(f"Recorded your check-in{private_note}.{kind} [{short(recorded.id)}]")
 
 
 @click.command()
@@ -107,8 +82,8 @@ def milestone(
     app: App, title: str, category: str, who: str, note: str | None, private: bool
 ) -> None:
     """Note a small win ("walked to the corner together")."""
-    recorded = app.journal().record(
-        ev.Milestone(title=title, category=category, who=who, note=note), private=private
+    recorded = record.small_win(
+        app.journal(), title, category=category, who=who, note=note, private=private
     )
     _say(f"A small win, noted. [{short(recorded.id)}]")
 
@@ -119,8 +94,7 @@ def milestone(
 @pass_app
 def celebrate(app: App, milestone_id: str, note: str | None) -> None:
     """Celebrate a small win (yours or your partner's)."""
-    target = resolve_id(milestone_id, _ids_of(app, "milestone"), "small win")
-    app.journal().record(ev.Celebration(milestone=target, note=note))
+    record.celebrate(app.journal(), milestone_id, note)
     _say("Celebrated.")
 
 
@@ -130,7 +104,7 @@ def celebrate(app: App, milestone_id: str, note: str | None) -> None:
 @pass_app
 def gratitude(app: App, text: str, private: bool) -> None:
     """Thank your partner for something specific."""
-    recorded = app.journal().record(ev.Gratitude(text=text), private=private)
+    recorded = record.thank(app.journal(), text, private=private)
     _say(f"Thank-you recorded. [{short(recorded.id)}]")
 
 
@@ -140,133 +114,8 @@ def gratitude(app: App, text: str, private: bool) -> None:
 @pass_app
 def retract(app: App, entry_id: str, reason: str | None) -> None:
     """Take back one of your own entries (nothing is rewritten; this is a new entry)."""
-    target = resolve_id(entry_id, _own_events(app), "entry of yours")
-    app.journal().record(ev.Retraction(target=EventId(target), reason=reason))
+    record.take_back(app.journal(), entry_id, reason)
     _say("Taken back.")
-
-
-# --- joy map ------------------------------------------------------------------------------------
-
-
-@click.group()
-def joy() -> None:
-    """The week's small joys: idea, planned, done, or let go."""
-
-
-def _this_week(week: str | None) -> str:
-    return week or week_of(dt.date.today())
-
-
-@joy.command("add")
-@click.argument("title")
-@click.option("--cost", type=int, default=1, show_default=True, help="Energy cost, 0 to 3.")
-@click.option("--week", help="ISO week, e.g. 2026-W47 (default: this week).")
-@pass_app
-def joy_add(app: App, title: str, cost: int, week: str | None) -> None:
-    """Add a small-joy idea."""
-    added = app.journal().record(
-        lambda item: ev.JoyIdea(item=item, week=_this_week(week), title=title, cost=cost)
-    )
-    _say(f"Joy idea added. [{short(added.id)}]")
-
-
-def _joy_status(status: str, word: str) -> click.Command:
-    @click.pass_obj
-    def run(app: App, item_id: str, week: str | None) -> None:
-        from tend.core.domain.codec import decode_event
-
-        journal = app.journal()
-        ideas = {}
-        for i in journal.items():
-            if i.type == "joy.added":
-                body = decode_event(i.raw).body
-                assert isinstance(body, ev.JoyIdea)
-                ideas[body.item] = body.week
-        item = resolve_id(item_id, ideas, "joy idea")
-        journal.record(ev.JoyStatus(item=EventId(item), week=week or ideas[item], status=status))
-        _say(word)
-
-    command = click.command(status, help=f"Mark a joy idea as {status}.")(run)
-    click.argument("item_id")(command)
-    click.option("--week", help="ISO week (default: the idea's week).")(command)
-    return command
-
-
-joy.add_command(_joy_status("planned", "Planned. Something to look forward to."))
-joy.add_command(_joy_status("done", "Done. Lovely."))
-joy.add_command(_joy_status("let-go", "Let go, and that's fine."))
-
-
-# --- calendar ------------------------------------------------------------------------------------
-
-
-@click.group()
-def calendar() -> None:
-    """Rest days and appointments."""
-
-
-@calendar.command("add")
-@click.option("--kind", type=click.Choice(ev.CALENDAR_KINDS), required=True)
-@click.option("--date", "on", required=True, help="e.g. 2026-12-03")
-@click.option("--time", "at", help="e.g. 09:30")
-@click.option("--title")
-@click.option("--who", type=click.Choice(ev.WHO), default="me", show_default=True)
-@pass_app
-def calendar_add(app: App, kind: str, on: str, at: str | None, title: str | None, who: str) -> None:
-    """Put a rest day or an appointment on the calendar."""
-    day = parse_date("date", on)
-    assert day is not None
-    recorded = app.journal().record(
-        ev.CalendarEntry(kind=kind, date=day.isoformat(), time=at, title=title, who=who)
-    )
-    _say(f"On the calendar: {recorded.body.summary()}. [{short(recorded.id)}]")
-
-
-# --- gentle goals --------------------------------------------------------------------------------
-
-
-@click.group()
-def goal() -> None:
-    """Gentle goals that bend when a flare comes."""
-
-
-@goal.command("add")
-@click.argument("title")
-@click.option("--per-week", type=int, default=1, show_default=True)
-@click.option(
-    "--flare",
-    "flare_rule",
-    type=click.Choice(ev.FLARE_RULES),
-    default="pause",
-    show_default=True,
-    help="What a flare does to this goal.",
-)
-@pass_app
-def goal_add(app: App, title: str, per_week: int, flare_rule: str) -> None:
-    """Set a gentle goal."""
-    added = app.journal().record(
-        lambda gid: ev.GoalSet(goal=gid, title=title, per_week=per_week, flare_rule=flare_rule)
-    )
-    _say(f"Gentle goal set. [{short(added.id)}]")
-
-
-@goal.command("week")
-@click.argument("goal_id")
-@click.argument("outcome", type=click.Choice(ev.GOAL_OUTCOMES))
-@click.option("--week", help="ISO week (default: this week).")
-@click.option("--note")
-@pass_app
-def goal_week(app: App, goal_id: str, outcome: str, week: str | None, note: str | None) -> None:
-    """Say how a week went for a goal: met, adapted, or paused (for rest)."""
-    gid = resolve_id(goal_id, _ids_of(app, "goal.set"), "goal")
-    app.journal().record(ev.GoalWeek(goal=gid, week=_this_week(week), outcome=outcome, note=note))
-    _say(
-        {
-            "met": "Met. Well done, both of you.",
-            "adapted": "Adapted. Bending is part of it.",
-            "paused": "Paused for rest. Rest counts.",
-        }[outcome]
-    )
 
 
 # --- rituals, partnership, comfort, care ---------------------------------------------------
@@ -278,7 +127,7 @@ def goal_week(app: App, goal_id: str, outcome: str, week: str | None, note: str 
 @pass_app
 def ritual(app: App, title: str, cadence: str) -> None:
     """Add a small ritual you keep together."""
-    added = app.journal().record(lambda rid: ev.RitualSet(ritual=rid, title=title, cadence=cadence))
+    added = record.ritual(app.journal(), title, cadence=cadence)
     _say(f"Ritual added. [{short(added.id)}]")
 
 
@@ -296,13 +145,12 @@ def partnership(
     adjustment: str | None,
 ) -> None:
     """The weekly state of the partnership: appreciations, what went well, one adjustment."""
-    app.journal().record(
-        ev.PartnershipWeek(
-            week=_this_week(week),
-            appreciations=appreciations,
-            went_well=went_well,
-            adjustment=adjustment,
-        )
+    record.partnership_week(
+        app.journal(),
+        week=week,
+        appreciations=appreciations,
+        went_well=went_well,
+        adjustment=adjustment,
     )
     _say("Noted for this week.")
 
@@ -314,9 +162,7 @@ def partnership(
 @pass_app
 def comfort(app: App, signal: str, note: str | None, private: bool) -> None:
     """Share a comfort signal: green, yellow, red, or pause."""
-    journal = app.journal()
-    private = private or "comfort" in journal.device.settings.get("private_kinds", [])
-    journal.record(ev.ComfortSignal(signal=signal, note=note), private=private)
+    record.comfort_signal(app.journal(), signal, note=note, private=private)
     _say("Thank you for saying. Signals can change any time.")
 
 
@@ -325,50 +171,20 @@ def comfort(app: App, signal: str, note: str | None, private: bool) -> None:
 @pass_app
 def boundary(app: App, text: str) -> None:
     """Share a boundary."""
-    app.journal().record(lambda bid: ev.Boundary(boundary=bid, text=text))
+    record.boundary(app.journal(), text)
     _say("Boundary shared.")
 
 
-@click.group()
-def care() -> None:
-    """The care-task rota, with swaps."""
-
-
-@care.command("add")
-@click.argument("title")
-@click.option("--owner", type=click.Choice(ev.WHO), default="me", show_default=True)
-@click.option("--cadence", type=click.Choice(ev.CADENCES), default="weekly", show_default=True)
-@pass_app
-def care_add(app: App, title: str, owner: str, cadence: str) -> None:
-    """Add a care task."""
-    added = app.journal().record(
-        lambda tid: ev.CareTask(task=tid, title=title, owner=owner, cadence=cadence)
-    )
-    _say(f"Care task added. [{short(added.id)}]")
-
-
-@care.command("swap")
-@click.argument("task_id")
-@click.option("--to", type=click.Choice(ev.WHO), required=True)
-@click.option("--note")
-@pass_app
-def care_swap(app: App, task_id: str, to: str, note: str | None) -> None:
-    """Swap who does a care task."""
-    tid = resolve_id(task_id, _ids_of(app, "care.task"), "care task")
-    app.journal().record(ev.CareSwap(task=tid, to=to, note=note))
-    _say("Swapped.")
-
-
 @click.command("private-default")
-@click.argument("kinds", nargs=-1, type=click.Choice(["checkin", "comfort"]))
+@click.argument("kinds", nargs=-1, type=click.Choice(settings.PRIVATE_KINDS))
 @click.option("--off", is_flag=True, help="Stop keeping these kinds private by default.")
 @pass_app
 def private_default(app: App, kinds: tuple[str, ...], off: bool) -> None:
     """Keep sensitive kinds of entry private by default (shown with no arguments)."""
     journal = app.journal()
-    current = set(journal.device.settings.get("private_kinds", []))
-    if kinds:
-        current = current - set(kinds) if off else current | set(kinds)
-        journal.device.settings["private_kinds"] = sorted(current)
-        journal.save_device()  # with the passphrase the journal was opened with: asked once
-    _say("Private by default: " + (", ".join(sorted(current)) or "nothing"))
+    current = (
+        settings.keep_private_by_default(journal, kinds, on=not off)
+        if kinds
+        else settings.private_kinds(journal)
+    )
+    _say("Private by default: " + (", ".join(current) or "nothing"))

@@ -9,10 +9,14 @@ imported only here, when the relay actually runs, so the journal commands stay q
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tend.core.errors import UserError
+
+if TYPE_CHECKING:
+    from tend.sync.relay.store_spec import StoreSpec
 
 
 @click.group()
@@ -20,15 +24,16 @@ def relay() -> None:
     """Run a relay: a blind server that passes encrypted entries between devices."""
 
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+def _database(ctx: click.Context, param: click.Parameter, value: str | None) -> StoreSpec | None:
+    """The store `--db` names: a postgresql:// URL is PostgreSQL, anything else a SQLite file."""
+    if value is None:
+        return None
+    from tend.sync.relay.store_spec import SqliteSpec, parse_store_spec
 
-
-def _database(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | str | None:
-    """A DSN stays a str (a Path would fold its //); anything else is a file path."""
-    if value is None or value.startswith(POSTGRES_SCHEMES):
-        return value
-    path: Path = click.Path(path_type=Path, dir_okay=False).convert(value, param, ctx)
-    return path
+    spec = parse_store_spec(value)
+    if isinstance(spec, SqliteSpec):  # a directory, say, is a usage error
+        click.Path(path_type=Path, dir_okay=False).convert(value, param, ctx)
+    return spec
 
 
 def _default_db() -> Path:
@@ -60,16 +65,24 @@ def _default_db() -> Path:
     type=click.IntRange(1),
     help="Most megabytes of entries one space may store.",
 )
-def serve(host: str, port: int, db: Path | str | None, quota_mb: int) -> None:
+def serve(host: str, port: int, db: StoreSpec | None, quota_mb: int) -> None:
     """Serve devices until stopped (Ctrl-C or SIGTERM shut down gracefully)."""
-    from tend.sync.relay import serve as run_relay
+    from tend.sync.relay.app import serve as run_relay
+    from tend.sync.relay.store_spec import SqliteSpec
 
-    if isinstance(db, str):
-        run_relay(host, port, db, quota_mb << 20)
-        return
-    path = db or _default_db()
+    spec = db or SqliteSpec(_default_db())
+    if isinstance(spec, SqliteSpec):
+        _make_parent(spec.path)
+    run_relay(host, port, spec, quota_mb << 20, on_listening=_announce)
+
+
+def _make_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
         raise UserError(f"cannot create the relay's directory {path.parent}: {e.strerror}") from e
-    run_relay(host, port, path, quota_mb << 20)
+
+
+def _announce(where: str) -> None:
+    # One line on stdout, flushed: whoever started the relay waits for it to know it is up.
+    click.echo(f"tend relay {where}")

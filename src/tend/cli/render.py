@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from tend.cli.text import safe
 from tend.core.domain.events import CalendarEntry, CheckIn, Event, GoalWeek, Gratitude, Milestone
 from tend.core.ids import PersonId, short
-from tend.core.views.projections import PeriodView, TodayView
+from tend.core.views.projections import GoalRow, JoyRow, PeriodView, TodayView
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -113,8 +113,8 @@ def _day_cell(c: CheckIn | None) -> str:
 def period(
     view: PeriodView,
     title: str,
-    joys: Sequence[dict[str, object]],
-    goals: Sequence[dict[str, object]],
+    joys: Sequence[JoyRow],
+    goals: Sequence[GoalRow],
     names: dict[PersonId, str],
     *,
     charts: bool = True,
@@ -142,23 +142,18 @@ def period(
         energy_pain_charts(out, view)
     _section(out, "Small wins", [_milestone_line(e, view, names) for e in view.milestones])
     _section(out, "Thank-yous", [_gratitude_line(e, names) for e in view.gratitude])
-    done = [j for j in joys if j.get("status") == "done"]
-    waiting = [j for j in joys if j.get("status") != "done"]
-    _section(out, "Joys done", [f"{j.get('title')} ✓ (energy cost {j.get('cost')})" for j in done])
+    done = [j for j in joys if j.status == "done"]
+    waiting = [j for j in joys if j.status != "done"]
+    _section(out, "Joys done", [f"{j.title} ✓ (energy cost {j.cost})" for j in done])
     _section(
         out,
         "Still on the joy map",
-        [
-            f"{j.get('title')} · {JOY_WORDS.get(str(j.get('status')), j.get('status'))}"
-            for j in waiting
-        ],
+        [f"{j.title} · {JOY_WORDS.get(j.status, j.status)}" for j in waiting],
     )
     goal_lines = []
     for g in goals:
-        weeks = g.get("weeks") or {}
-        assert isinstance(weeks, dict)
-        marks = ", ".join(f"{w}: {GOAL_WORDS.get(o, o)}" for w, o in sorted(weeks.items()))
-        goal_lines.append(f"{g.get('title')}" + (f" · {marks}" if marks else ""))
+        marks = ", ".join(f"{w}: {GOAL_WORDS.get(o, o)}" for w, o in sorted(g.weeks.items()))
+        goal_lines.append(g.title + (f" · {marks}" if marks else ""))
     _section(out, "Gentle goals", goal_lines)
     _section(out, "Rest days and appointments", [_calendar_line(e) for e in view.calendar])
     for e in view.partnership:

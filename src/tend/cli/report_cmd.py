@@ -44,17 +44,12 @@ def report(app: App, out: Path, since: str | None, until: str | None, private_on
         raise UserError(f"--from {first} is after --to {last}; give the earlier day first")
     if not out.parent.is_dir():
         raise UserError(f"there is no folder {out.parent} to write the report in")
-    from tend.core.views import report as build
+    from tend.app import look
+    from tend.present import report_page
 
-    journal = app.journal()
-    items = journal.items()
-    me = journal.device.person
-    scope = build.own_items(items, me) if private_only else items
-    start, end = build.default_range(scope, first, last, dt.date.today())
-    page = build.render_html(
-        build.gather(items, me, start, end, private_only=private_only), dt.date.today()
-    )
-    build.write(out, page)
+    model = look.report(app.journal(), first, last, own_only=private_only)
+    start, end = model.start, model.end
+    report_page.write(out, report_page.render_html(model, dt.date.today()))
     whose = " of your own entries" if private_only else ""
     click.echo(f"Wrote the report{whose} for {start:%-d %b %Y} to {end:%-d %b %Y} to {out}.")
     kept = "" if private_only else ", and any entries you kept private are in it"

@@ -6,20 +6,23 @@ import asyncio
 import io
 import signal
 import sys
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tend.cli.app import App
+from tend.cli.next_step import said
 from tend.cli.text import safe
 from tend.cli.unlock import passphrase_option
 from tend.core.errors import IntegrityError, UserError
 from tend.core.ids import PersonId, short
 from tend.core.journal import Journal
 
+if TYPE_CHECKING:
+    from tend.app.syncing import SyncOutcome
+
 pass_app = click.make_pass_decorator(App)
-JOIN_WAIT = 15
 relay_option = click.option(
     "--relay",
     envvar="TEND_RELAY",
@@ -28,10 +31,9 @@ relay_option = click.option(
 
 
 def relay_of(journal: Journal, relay: str | None) -> str:
-    url = relay or journal.device.settings.get("relay")
-    if not url:
-        raise UserError("no relay set; pass --relay URL (e.g. http://127.0.0.1:8765)")
-    return str(url)
+    from tend.app import settings
+
+    return settings.relay_of(journal, relay)
 
 
 def _summary(report: object) -> str:
@@ -116,66 +118,42 @@ def _fail_on_refusals(report: object) -> None:
 @pass_app
 def sync(app: App, relay: str | None, watch: bool) -> None:
     """Send what this device wrote and fetch what the others wrote."""
-    from tend.core.trust import pairing
+    from tend.app import home, syncing
 
-    if pairing.pending_join(app.home):
+    if home.still_joining(app.home):
         finished = _finish_pending(app)
         if finished is not None:
             finished.close()
         return
     journal = app.journal()
     url = relay_of(journal, relay)
-    from tend.core.trust import rotation
-
-    rotation.catch_up_keys(journal)
-    _complete_links(journal)
     if watch:
+        _say_let_in(asyncio.run(syncing.let_in(journal)))
         _watch(journal, url)
         return
-    report = asyncio.run(_sync_with_progress(journal, url))
-    if _held_replies(journal) and _complete_links(journal):
-        # What came in decided a held reply (its lost person's devices removed): send it on.
-        from tend.sync.client import SyncReport
-
-        more = asyncio.run(_sync_with_progress(journal, url))
-        assert isinstance(report, SyncReport) and isinstance(more, SyncReport)
-        report.merge(more)
-    click.echo(_summary(report))
-    _fail_on_refusals(report)
+    outcome = asyncio.run(_sync_with_progress(journal, url))
+    _say_let_in(outcome)
+    click.echo(_summary(outcome.report))
+    _fail_on_refusals(outcome.report)
 
 
-def _held_replies(journal: Journal) -> bool:
-    """Whether an answer to a link waits here for the person it replaces to be removed."""
-    pending = journal.device.settings.get("invitations")
-    return isinstance(pending, list) and any(isinstance(i, dict) and "reply" in i for i in pending)
+def _say_let_in(outcome: object) -> None:
+    """Who came in with a link this device made, and what became of the links that did not."""
+    from tend.app.syncing import SyncOutcome
+
+    assert isinstance(outcome, SyncOutcome)
+    for note, step in outcome.notes:
+        click.echo(safe(said(note, step)), err=True)  # said once: the link is then done
+    for joined in outcome.joined:
+        label = f" ({joined.label})" if joined.label else ""
+        click.echo(
+            f"A device joined with your link{safe(label)}. Safety code: {joined.safety_code}"
+        )
+        _compare_hint(own_device=joined.own_device)
 
 
-def _complete_links(journal: Journal) -> bool:
-    """Bring in whoever answered a link this device made (before syncing); whether one was."""
-    from tend.core.trust import pairing
-    from tend.sync import client, pairing_flow
-
-    if not journal.device.settings.get("invitations"):
-        return False
-    try:
-        outcomes = asyncio.run(pairing_flow.complete_links(journal))
-    except client.RelayUnavailable:
-        return False  # the sync that follows says so
-    me = journal.device
-    for outcome in outcomes:
-        device = outcome.added
-        if device is None:
-            click.echo(safe(outcome.note), err=True)  # said once: the link is then done
-            continue
-        shown = pairing.safety_code(me.space, me.identity, device.identity)
-        label = f" ({device.label})" if device.label else ""
-        click.echo(f"A device joined with your link{safe(label)}. Safety code: {shown}")
-        _compare_hint(own_device=device.identity == me.identity)
-    return any(o.added is not None for o in outcomes)
-
-
-async def _sync_with_progress(journal: Journal, url: str) -> object:
-    from tend.sync import client
+async def _sync_with_progress(journal: Journal, url: str) -> SyncOutcome:
+    from tend.app import syncing
 
     bar = None
     task = None
@@ -194,13 +172,14 @@ async def _sync_with_progress(journal: Journal, url: str) -> object:
         bar.update(task, completed=done, total=total)
 
     try:
-        return await client.sync_once(journal, url, progress)
+        return await syncing.sync(journal, url, progress)
     finally:
         if bar is not None:
             bar.stop()
 
 
 def _watch(journal: Journal, url: str) -> None:
+    from tend.app import syncing
     from tend.sync import client
 
     async def run() -> None:
@@ -215,7 +194,7 @@ def _watch(journal: Journal, url: str) -> None:
             for refusal in report.problems:
                 click.echo(f"refused: {safe(str(refusal))}", err=True)
 
-        total = await client.watch(journal, url, stop, show)
+        total = await syncing.watch(journal, url, stop, show)
         _fail_on_refusals(total)
 
     asyncio.run(run())
@@ -231,33 +210,22 @@ def waiting_words(seconds: int) -> str:
 
 def _check_who(journal: Journal, own_device: bool, another_person: bool) -> None:
     """Two by design: a third person only when both ask for it, and said plainly."""
-    from tend.core.trust.lost import people_present
+    from tend.app import pairing
 
-    if own_device or not people_present(journal):
-        return
-    if not another_person:
-        raise UserError(
-            "this journal already has two people in it; a third would read everything either "
-            "of you shares, from the very beginning. If you both want that: tend invite "
-            "--another-person (or --own-device for another device of yours)"
+    if pairing.check_who(journal, own_device=own_device, another_person=another_person):
+        click.echo(
+            "Inviting a third person: they will read everything either of you shares, from the "
+            "very beginning of the journal.",
+            err=True,
         )
-    click.echo(
-        "Inviting a third person: they will read everything either of you shares, from the "
-        "very beginning of the journal.",
-        err=True,
-    )
 
 
 def _mark_lost(journal: Journal, device_id: str, own_device: bool) -> PersonId:
-    from tend.cli.app import resolve_id
-    from tend.core.ids import LogId
-    from tend.core.trust.lost import declare_lost
+    from tend.app import pairing
 
     if own_device:
         raise UserError("--replacing is for someone else's lost place; not with --own-device")
-    roster = journal.roster()
-    target = LogId(resolve_id(device_id, list(roster.members), "device"))
-    person = declare_lost(journal, target)
+    target, person = pairing.mark_replaced(journal, device_id)
     click.echo(
         f"Marked device {target.hex()[:8]}'s person as lost: either of you can now remove "
         "their old devices with tend devices remove ID. If they were not lost, their device "
@@ -343,26 +311,26 @@ def invite(
         _invite_link(app, journal, url, qr_path, another_person, replaced)
     else:
         _invite_code(journal, url, own_device, wait_seconds, another_person)
-    if "relay" not in journal.device.settings:
-        journal.device.settings["relay"] = url
-        journal.save_device()  # with the passphrase it was opened with, if any
+    from tend.app import settings
+
+    settings.remember_relay(journal, url)  # with the passphrase it was opened with, if any
 
 
 def _invite_code(
     journal: Journal, url: str, own_device: bool, wait_seconds: int, another_person: bool
 ) -> None:
-    from tend.core.trust import pairing
-    from tend.sync import pairing_flow
+    from tend.app import pairing
 
-    code, inviter = asyncio.run(pairing_flow.open_code(url, wait_seconds))
+    code, inviter = asyncio.run(pairing.open_code(url, wait_seconds))
     click.echo(f"Invite code: {code.text}")
     click.echo(
         f"On the other device: tend join {code.text}" + ("" if own_device else " --name NAME")
     )
     click.echo(f"Waiting up to {waiting_words(wait_seconds)} for it to join…", err=True)
-    added = asyncio.run(
-        pairing_flow.complete_code(
+    joined = asyncio.run(
+        pairing.complete_code(
             journal,
+            url,
             code,
             inviter,
             own_device=own_device,
@@ -370,16 +338,7 @@ def _invite_code(
             another_person=another_person,
         )
     )
-    if added is None:
-        raise UserError("nobody joined with that code before it expired; run tend invite again")
-    if isinstance(added, pairing_flow.Unanswered):
-        raise UserError(
-            "someone opened the invitation but never answered; nothing was shared: run tend "
-            "invite again"
-        )
-    asyncio.run(_join_sync(journal, url, added.device))  # their name, once they have sent it
-    shown = pairing.safety_code(journal.device.space, journal.device.identity, added.identity)
-    click.echo(f"Joined. Safety code: {shown}")
+    click.echo(f"Joined. Safety code: {joined.safety_code}")
     _compare_hint(own_device)
 
 
@@ -400,13 +359,11 @@ def _invite_link(
 ) -> None:
     import segno
 
+    from tend.app import pairing
     from tend.core.fsutil import write_private_atomic
-    from tend.sync import pairing_flow
 
     link = asyncio.run(
-        pairing_flow.open_link(
-            journal, url, own_device=False, another_person=another_person, replacing=replacing
-        )
+        pairing.open_link(journal, url, another_person=another_person, replacing=replacing)
     )
     qr = segno.make(link.text, error="m")
     target = qr_path or app.home / "invitation.svg"
@@ -432,84 +389,56 @@ def _invite_link(
 @pass_app
 def join(app: App, code: str, name: str | None, label: str, use_passphrase: bool) -> None:
     """Join your partner's journal (or your own, from a new device) with their code or link."""
-    from tend.core.trust import pairing
-    from tend.sync import pairing_flow
+    from tend.app import home, pairing
 
     parsed = pairing.parse_code(code)
-    if pairing.pending_join(app.home):
+    if home.still_joining(app.home):
         finished = _finish_pending(app)  # joined with a link before: see if it is let in now
         if finished is not None:
             finished.close()
         return
-    if Journal.exists(app.home):
-        raise UserError(f"there is already a journal in {app.home}")
+    home.refuse_if_exists(app.home)
     from tend.cli.unlock import new_lock
 
     lock = new_lock(app.home, context=(name,) if name else ()) if use_passphrase else None
-    joined = asyncio.run(
-        pairing_flow.join(Path(app.home), parsed, name=name, label=label, lock=lock)
-    )
-    journal = joined.journal
-    if journal is None:
+    joined = asyncio.run(pairing.join(Path(app.home), parsed, name=name, label=label, lock=lock))
+    if isinstance(joined, pairing.Waiting):
         inviter = safe(joined.inviter_name) or "your partner"
         click.echo(
             f"Joined {inviter}'s invitation. Waiting for {inviter}'s device to let you in at "
             "its next sync: run tend sync later."
         )
         return
-    _welcome(journal, parsed.relay, joined)
+    _welcome(joined)
+    joined.journal.close()
 
 
-def _welcome(journal: Journal, relay: str, joined: object, *, later: bool = False) -> None:
-    """Sync once the device is in, and show the safety code."""
-    from tend.core.trust import pairing
-    from tend.sync.pairing_flow import Joined
+def _welcome(joined: object, *, later: bool = False) -> None:
+    """Once the device is in (and synced): say so, and show the safety code."""
+    from tend.app.pairing import Welcome
 
-    assert isinstance(joined, Joined)
-    report = asyncio.run(_join_sync(journal, relay, joined.inviter_log))
-    me = journal.device
-    shown = pairing.safety_code(me.space, me.identity, joined.inviter_identity)
+    assert isinstance(joined, Welcome)
     if later:
         inviter = safe(joined.inviter_name) or "Your partner"
-        click.echo(f"{inviter}'s device let you in. Joined. {_summary(report)}")
+        click.echo(f"{inviter}'s device let you in. Joined. {_summary(joined.report)}")
     else:
-        click.echo(f"Joined. {_summary(report)}")
-    click.echo(f"Safety code: {shown}")
-    _compare_hint(own_device=joined.inviter_identity == me.identity)
-    _fail_on_refusals(report)
+        click.echo(f"Joined. {_summary(joined.report)}")
+    click.echo(f"Safety code: {joined.safety_code}")
+    _compare_hint(own_device=joined.own_device)
+    _fail_on_refusals(joined.report)
 
 
 def _finish_pending(app: App) -> Journal | None:
     """A device that joined with a link: its journal if the inviter let it in by now (synced,
     with the safety code shown), else None after one line saying what it waits for."""
+    from tend.app import home, pairing
     from tend.cli.unlock import open_lock
-    from tend.core.trust import pairing
-    from tend.sync import pairing_flow
 
-    lock = open_lock(app.home, file=pairing.PENDING_FILE)
-    joined = asyncio.run(pairing_flow.finish_link(Path(app.home), lock))
-    if joined.journal is None:
+    lock = open_lock(app.home, file=home.PENDING_FILE)
+    joined = asyncio.run(pairing.finish_joining(Path(app.home), lock))
+    if isinstance(joined, pairing.Waiting):
         inviter = safe(joined.inviter_name) or "your partner"
         click.echo(f"Waiting for {inviter}'s device to let you in: run tend sync later.")
         return None
-    relay = str(joined.journal.device.settings.get("relay", ""))
-    _welcome(joined.journal, relay, joined, later=True)
+    _welcome(joined, later=True)
     return joined.journal
-
-
-async def _join_sync(journal: Journal, relay: str, other_log: bytes) -> object:
-    """Sync after pairing, until the other device's entries have arrived (it uploads them a
-    moment after the exchange), for at most JOIN_WAIT seconds."""
-    from tend.sync import client
-
-    report = await client.sync_once(journal, relay)
-    deadline = time.monotonic() + JOIN_WAIT
-    while _waiting_for(journal, other_log) and time.monotonic() < deadline:
-        await asyncio.sleep(0.3)
-        report.merge(await client.sync_once(journal, relay))
-    return report
-
-
-def _waiting_for(journal: Journal, other_log: bytes) -> bool:
-    """Whether the other device's own entries (its claim, its name) have not arrived yet."""
-    return other_log not in journal.store.heads()

@@ -24,15 +24,15 @@ finds every exception class in tend and checks that it is here, under TendError)
     │   ├── MalformedRecord       a signed record (a key rotation) is not one tend writes
     │   └── LeftOut               a rotation left this device out without its person's
     │                             removal (sync/client.py)
-    ├── RelayUnavailable          the relay cannot be reached, or went away (sync/client.py)
-    ├── RelayRefused              the relay answered with an error frame (sync/client.py)
+    ├── RelayUnavailable          the relay cannot be reached, or went away (sync/transport.py)
+    ├── RelayRefused              the relay answered with an error frame (sync/transport.py)
     ├── RemovedFromSpace          this device was removed by its own person (sync/client.py)
     ├── MailboxTaken              a pairing mailbox is in use (sync/mailbox.py)
     └── ProtocolError             sync-layer errors (sync/protocol.py and the relay)
         ├── LocalProtocolError    our own caller broke the protocol
         ├── RemoteProtocolError   the peer sent something illegal
         ├── PushRefused           the relay refuses a request, naming its code
-        │   │                     (sync/relay_store.py, each below the same)
+        │   │                     (sync/relay/store.py, each below the same)
         │   ├── MalformedEntry    not an entry of this space
         │   ├── MalformedRotation not a rotation record tend writes
         │   ├── OversizedEntry    an entry over the size limit
@@ -43,22 +43,48 @@ finds every exception class in tend and checks that it is here, under TendError)
         │   ├── BadSignature      not signed by its log's (or signer's) key
         │   ├── LogRemoved        past its log's removal
         │   └── StaleCapability   a rotation from a capability no longer current
-        ├── CapReached            a relay-wide cap is reached (sync/relay_store.py)
-        ├── StoreFailure          the relay's database failed (sync/relay_store.py)
-        ├── MailboxFull           a pairing mailbox, or all of them, is full (sync/relay.py)
-        └── MailboxInUse          a claimed mailbox is in use (sync/relay.py)
+        ├── CapReached            a relay-wide cap is reached (sync/relay/store.py)
+        ├── StoreFailure          the relay's database failed (sync/relay/store.py)
+        ├── MailboxFull           a pairing mailbox, or all of them, is full
+        │                         (sync/relay/mailboxes.py, as is the next)
+        └── MailboxInUse          a claimed mailbox is in use
 
 The CLI maps UserError to exit 1 and IntegrityError to exit 3, printing one line each.
 Third-party exceptions are translated where they are raised (`raise ... from e`).
+
+A message says what happened and names no command: the faces differ in how a person acts.
+Where there is something to do next, the error carries it as a `NextStep`, and each face says
+it in its own words (the command: cli/next_step.py).
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+
+class NextStep(StrEnum):
+    """What the person can do next, named without the words of any face."""
+
+    VERIFY = "verify"  # check every stored entry, to learn what is damaged
+    INIT = "init"  # start a journal in this home
+    SYNC_AGAIN = "sync-again"  # sync again: what was sent before the break is kept
+    INVITE_AGAIN = "invite-again"  # make a new invitation: the old one is closed
+    REMOVE_OWN_DEVICE = "remove-own-device"  # remove one's own device, or restore from the phrase
+    # A newcomer replacing a lost person: remove that person's old devices, then sync.
+    REMOVE_REPLACED_DEVICES = "remove-replaced-devices"
+    SYNC_LATER = "sync-later"  # a device waiting to be let in: sync again later
+    # Two by design: a third person only if both ask for it (or it is one's own device).
+    INVITE_ANOTHER_PERSON = "invite-another-person"
 
 
 class TendError(Exception):
     """Root of every error tend raises on purpose."""
 
     exit_code = 1
+
+    def __init__(self, *args: object, next_step: NextStep | None = None) -> None:
+        super().__init__(*args)
+        self.next_step = next_step
 
 
 class UserError(TendError):
@@ -126,7 +152,7 @@ class SignatureError(IntegrityError):
 
 class UnreadableEntry(IntegrityError):
     def __init__(self, where: str, reason: str) -> None:
-        super().__init__(f"{where}: {reason}; run: tend verify")
+        super().__init__(f"{where}: {reason}", next_step=NextStep.VERIFY)
         self.where = where
         self.reason = reason
 

@@ -15,6 +15,10 @@ verified and applied as they come, and entries recorded on this device are pushe
 store shows them. A dropped connection is retried with exponential backoff and jitter, resuming
 from the version vector, so nothing is lost or applied twice (the relay and the store are both
 idempotent).
+
+Everything here runs over a `Relay` (sync connections through sync/transport.py's `Transport`,
+and a drop box for the escrow), so the same logic runs against the relay on the network
+(`relay_at`) or, in tests, against the relay's own session logic through an in-memory pipe.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ import asyncio
 import contextlib
 import hashlib
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-import aiohttp
 import msgpack
 
 from tend.core.crypto import keys
@@ -39,7 +43,38 @@ from tend.core.trust import lost, reseal, rotation, witness
 from tend.core.trust.engine import Refusal
 from tend.core.trust.ingest import IngestReport, ingest
 from tend.core.views import projections
+from tend.sync import mailbox
 from tend.sync import protocol as p
+from tend.sync.batching import batches
+from tend.sync.transport import (
+    RelayRefused,
+    RelayUnavailable,
+    Transport,
+    WebSocketDialer,
+    sync_url,
+)
+
+__all__ = [
+    "BATCH_BYTES",
+    "POLL_SECONDS",
+    "LeftOut",
+    "Relay",
+    "RelayRefused",
+    "RelayUnavailable",
+    "RemovedFromSpace",
+    "RolledBack",
+    "Session",
+    "SyncReport",
+    "batches",
+    "relay_at",
+    "repair",
+    "repair_through",
+    "sync_once",
+    "sync_once_through",
+    "sync_url",
+    "watch",
+    "watch_through",
+]
 
 BATCH_BYTES = 1 << 20
 INGEST_BYTES = 4 << 20  # catch-up entries verified and applied together, at most
@@ -51,14 +86,6 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 MAX_PASSES = 2  # a second pass when the relay says it holds what others saw but did not send it
 Progress = Callable[[int, int], None]
-
-
-class RelayUnavailable(TendError):
-    """The relay could not be reached or went away; nothing was lost (exit 1)."""
-
-
-class RelayRefused(TendError):
-    """The relay answered with an error frame (exit 1)."""
 
 
 class RemovedFromSpace(TendError):
@@ -124,10 +151,6 @@ class SyncReport:
         return [r for r in self.refused if r.reason.integrity]
 
 
-def sync_url(base: str) -> str:
-    return base.rstrip("/") + "/v1/sync"
-
-
 def _relay_key(url: str) -> str:
     return "relay-seen:" + hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
 
@@ -135,9 +158,9 @@ def _relay_key(url: str) -> str:
 class Session:
     """One connection to the relay for one journal."""
 
-    def __init__(self, journal: Journal, ws: aiohttp.ClientWebSocketResponse, url: str) -> None:
+    def __init__(self, journal: Journal, transport: Transport, url: str) -> None:
         self.journal = journal
-        self.ws = ws
+        self.transport = transport
         self.url_key = _relay_key(url)
         self.conn = p.Connection(p.Role.DEVICE)
         self.report = SyncReport(own_log=journal.device.log)
@@ -166,13 +189,10 @@ class Session:
             self._sent[header.log] = max(self._sent.get(header.log, 0), header.seq)
 
     async def send(self, frame: p.Frame) -> None:
-        await self.ws.send_bytes(self.conn.send(frame))
+        await self.transport.send(self.conn.send(frame))
 
     async def receive(self) -> p.Frame:
-        message = await self.ws.receive()
-        if message.type != aiohttp.WSMsgType.BINARY:
-            raise RelayUnavailable("the relay closed the connection")
-        frame = self.conn.receive(message.data)
+        frame = self.conn.receive(await self.transport.receive())
         if isinstance(frame, p.Error) and frame.fatal:
             raise RelayRefused(
                 f"the relay refused: {_printable(frame.code)}"
@@ -412,16 +432,15 @@ class Session:
                 raise RelayRefused(f"the relay did not repair the log: {_printable(frame.code)}")
 
 
-async def _leave_escrow(journal: Journal, url: str) -> None:
+async def _leave_escrow(journal: Journal, relay: Relay) -> None:
     """Leave the person's sealed recovery record with the relay, when what it holds changed."""
     from tend.core.trust import recovery
-    from tend.sync import mailbox
 
     digest = recovery.escrow_digest(journal)
     if journal.device.settings.get("escrow") == digest:
         return
     locator, identity, blob, signature = recovery.escrow_write(journal)
-    await mailbox.put_escrow(url, locator, identity, blob, signature)
+    await relay.put_escrow(locator, identity, blob, signature)
     journal.device.settings["escrow"] = digest
     journal.save_device()
 
@@ -467,51 +486,72 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)[:200]
 
 
-def batches(entries: list[bytes], max_bytes: int) -> Iterator[list[bytes]]:
-    """Entries in frames of at most MAX_ENTRIES_PER_FRAME and about `max_bytes` bytes."""
-    batch: list[bytes] = []
-    size = 0
-    for raw in entries:
-        if batch and (len(batch) >= p.MAX_ENTRIES_PER_FRAME or size + len(raw) > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(raw)
-        size += len(raw)
-    if batch:
-        yield batch
+# --- reaching the relay, and the passes over it ---------------------------------------------------
 
 
-async def _connect(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
-    try:
-        return await http.ws_connect(sync_url(url), max_msg_size=p.MAX_FRAME_BYTES, heartbeat=20)
-    except (TimeoutError, aiohttp.ClientError, OSError) as e:
-        raise RelayUnavailable(
-            f"cannot reach the relay at {url} ({type(e).__name__}); "
-            "everything is kept here and will sync later"
-        ) from e
+class Relay(Protocol):
+    """A relay as this device reaches it: sync connections, and a drop box for the escrow."""
+
+    @property
+    def url(self) -> str:
+        """Where it is: also the key under which what it held is remembered."""
+        ...
+
+    async def connect(self) -> Transport:
+        """A new sync connection (RelayUnavailable if the relay cannot be reached)."""
+        ...
+
+    async def put_escrow(
+        self, locator: bytes, identity: bytes, blob: bytes, signature: bytes
+    ) -> None:
+        """Store or replace the person's sealed recovery record (as sync/mailbox.py's)."""
+        ...
 
 
-async def _open_session(
-    http: aiohttp.ClientSession, url: str, journal: Journal
-) -> tuple[aiohttp.ClientWebSocketResponse, Session]:
+class _NetworkRelay:
+    """The relay at a URL: websockets for sync, HTTP for the escrow."""
+
+    def __init__(self, dialer: WebSocketDialer) -> None:
+        self._dialer = dialer
+
+    @property
+    def url(self) -> str:
+        return self._dialer.relay
+
+    async def connect(self) -> Transport:
+        return await self._dialer.connect()
+
+    async def put_escrow(
+        self, locator: bytes, identity: bytes, blob: bytes, signature: bytes
+    ) -> None:
+        await mailbox.put_escrow(self.url, locator, identity, blob, signature)
+
+
+@contextlib.asynccontextmanager
+async def relay_at(url: str) -> AsyncIterator[Relay]:
+    """The relay at `url`, reached over the network while inside."""
+    async with WebSocketDialer(url) as dialer:
+        yield _NetworkRelay(dialer)
+
+
+async def _open_session(relay: Relay, journal: Journal) -> tuple[Transport, Session]:
     """Connect and say hello, following the relay's new-key hand-offs after removals."""
     for _attempt in range(MAX_REKEYS):
-        ws = await _connect(http, url)
-        session = Session(journal, ws, url)
+        transport = await relay.connect()
+        session = Session(journal, transport, relay.url)
         try:
             if await session.hello():
-                return ws, session
+                return transport, session
         except BaseException:
-            await ws.close()
+            await transport.close()
             raise
-        await ws.close()
+        await transport.close()
     raise RelayRefused("the relay keeps handing out new keys; try again later")
 
 
-async def _exchange(
-    session: Session, journal: Journal, url: str, progress: Progress | None
-) -> None:
+async def _exchange(session: Session, relay: Relay, progress: Progress | None) -> None:
     """One pass: everything new from the relay, then everything of ours it lacks."""
+    journal = session.journal
     await session.catch_up(progress)
     rotation.catch_up_keys(journal)
     session.report.answered_lost = lost.answer_if_lost(journal)
@@ -519,46 +559,48 @@ async def _exchange(
     await session.upload()
     await session.rotate_if_needed()
     session.finish()
-    await _leave_escrow(journal, url)
+    await _leave_escrow(journal, relay)
 
 
-async def _one_pass(
-    http: aiohttp.ClientSession, url: str, journal: Journal, progress: Progress | None
-) -> Session:
-    ws, session = await _open_session(http, url, journal)
+async def _one_pass(relay: Relay, journal: Journal, progress: Progress | None) -> Session:
+    transport, session = await _open_session(relay, journal)
     try:
-        await _exchange(session, journal, url, progress)
-    except (aiohttp.ClientError, ConnectionError) as e:
-        raise RelayUnavailable(
-            f"the relay at {url} went away mid-sync; run tend sync again (nothing was lost)"
-        ) from e
+        await _exchange(session, relay, progress)
     finally:
-        await ws.close()
+        await transport.close()
     return session
 
 
 async def sync_once(journal: Journal, url: str, progress: Progress | None = None) -> SyncReport:
     """Catch up, upload, and return (`tend sync`)."""
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+    async with relay_at(url) as relay:
+        return await sync_once_through(relay, journal, progress)
+
+
+async def sync_once_through(
+    relay: Relay, journal: Journal, progress: Progress | None = None
+) -> SyncReport:
     report = SyncReport(own_log=journal.device.log)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        for _pass in range(MAX_PASSES):
-            session = await _one_pass(http, url, journal, progress)
-            report.merge(session.report)
-            if not session.relay_admits_more():
-                break
+    for _pass in range(MAX_PASSES):
+        session = await _one_pass(relay, journal, progress)
+        report.merge(session.report)
+        if not session.relay_admits_more():
+            break
     return report
 
 
 async def repair(journal: Journal, url: str) -> int:
     """`tend doctor`: have the relay drop what it holds in this device's log that is not ours."""
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        ws, session = await _open_session(http, url, journal)
-        try:
-            return await session.repair_own_log()
-        finally:
-            await ws.close()
+    async with relay_at(url) as relay:
+        return await repair_through(relay, journal)
+
+
+async def repair_through(relay: Relay, journal: Journal) -> int:
+    transport, session = await _open_session(relay, journal)
+    try:
+        return await session.repair_own_log()
+    finally:
+        await transport.close()
 
 
 async def watch(
@@ -568,28 +610,36 @@ async def watch(
     on_report: Callable[[SyncReport], None] | None = None,
 ) -> SyncReport:
     """Stay in sync until `stop` is set, reconnecting with backoff and jitter."""
+    async with relay_at(url) as relay:
+        return await watch_through(relay, journal, stop, on_report)
+
+
+async def watch_through(
+    relay: Relay,
+    journal: Journal,
+    stop: asyncio.Event,
+    on_report: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
     total = SyncReport(own_log=journal.device.log)
     delay = BACKOFF_FIRST
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        while not stop.is_set():
+    while not stop.is_set():
+        try:
+            transport, session = await _open_session(relay, journal)
             try:
-                ws, session = await _open_session(http, url, journal)
-                try:
-                    await _exchange(session, journal, url, None)
-                    delay = BACKOFF_FIRST
-                    if on_report:
-                        on_report(session.report)
-                    await session.live(stop)
-                finally:
-                    total.merge(session.report)
-                    await ws.close()
-            except (RelayUnavailable, aiohttp.ClientError, ConnectionError):
-                pass
-            if stop.is_set():
-                break
-            # Full jitter: devices that lost the relay together do not come back together.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=random.uniform(0, delay))
-            delay = min(delay * 2, BACKOFF_MAX)
+                await _exchange(session, relay, None)
+                delay = BACKOFF_FIRST
+                if on_report:
+                    on_report(session.report)
+                await session.live(stop)
+            finally:
+                total.merge(session.report)
+                await transport.close()
+        except RelayUnavailable:
+            pass
+        if stop.is_set():
+            break
+        # Full jitter: devices that lost the relay together do not come back together.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=random.uniform(0, delay))
+        delay = min(delay * 2, BACKOFF_MAX)
     return total

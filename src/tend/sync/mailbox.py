@@ -12,22 +12,18 @@
 Ids, locators and contents come from core/trust/pairing.py and core/trust/recovery.py: derived from
 secrets the relay never sees, and sealed, so the relay learns neither. Every answer is read with a
 bound (nothing the relay keeps is longer than 64 KiB). Network failures are one-line
-RelayUnavailable.
+RelayUnavailable (sync/transport.py translates them).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
-import aiohttp
 import msgpack
 
 from tend.core.errors import TendError
 from tend.core.log import escrow
-from tend.sync.client import RelayRefused, RelayUnavailable
+from tend.sync.transport import RelayRefused, RelayUnavailable, http_request, read_bounded
 
 __all__ = [
     "INVITATION_TTL",
@@ -60,33 +56,6 @@ def _url(relay: str, kind: str, box: str) -> str:
     return f"{relay.rstrip('/')}/v1/{kind}/{box}"
 
 
-@asynccontextmanager
-async def _request(
-    relay: str, method: str, url: str, timeout: float = TIMEOUT, **options: Any
-) -> AsyncIterator[aiohttp.ClientResponse]:
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
-            http.request(method, url, **options) as response,
-        ):
-            yield response
-    except (TimeoutError, aiohttp.ClientError, OSError) as e:
-        raise RelayUnavailable(f"cannot reach the relay at {relay} ({type(e).__name__})") from e
-
-
-async def _bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The answer's body, refused past `limit` bytes (a relay cannot make us hold more)."""
-    too_long = RelayUnavailable(f"the relay answered with more than {limit} bytes")
-    if response.content_length is not None and response.content_length > limit:
-        raise too_long
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(1 << 16):
-        body += chunk
-        if len(body) > limit:
-            raise too_long
-    return bytes(body)
-
-
 def _refusal(status: int, what: str) -> TendError:
     """What a failed answer means: taken (409), refused (another 4xx but 429), or try later."""
     if status == 409:
@@ -104,7 +73,7 @@ async def put(relay: str, box: str, data: bytes, ttl: int = 600, claim: bool = F
     (else MailboxTaken)."""
     params = {"ttl": str(ttl), **({"claim": "1"} if claim else {})}
     url = _url(relay, "mailbox", box)
-    async with _request(relay, "POST", url, data=data, params=params) as response:
+    async with http_request(relay, "POST", url, TIMEOUT, data=data, params=params) as response:
         if response.status == 409:
             raise _refusal(409, "a message")
         if response.status >= 300:
@@ -115,12 +84,12 @@ async def take(relay: str, box: str, wait: int) -> bytes | None:
     """The next message in the mailbox, waiting up to `wait` seconds; None if none came."""
     wait = min(wait, MAX_WAIT)
     url = _url(relay, "mailbox", box)
-    async with _request(relay, "GET", url, wait + 15, params={"wait": str(wait)}) as response:
+    async with http_request(relay, "GET", url, wait + 15, params={"wait": str(wait)}) as response:
         if response.status == 404:
             return None
         if response.status != 200:
             raise RelayUnavailable(f"the relay answered {response.status} for a mailbox")
-        return await _bounded(response, MAX_ANSWER)
+        return await read_bounded(response, MAX_ANSWER)
 
 
 # --- invitations --------------------------------------------------------------------------------
@@ -130,19 +99,21 @@ async def put_invitation(relay: str, box_hex: str, data: bytes, ttl: int = INVIT
     """Leave `data` under the id for up to `ttl` seconds (1 to a week). MailboxTaken if the id
     holds an invitation, or held one taken before its ttl ran out."""
     url = _url(relay, "invitation", box_hex)
-    async with _request(relay, "POST", url, data=data, params={"ttl": str(ttl)}) as response:
+    params = {"ttl": str(ttl)}
+    async with http_request(relay, "POST", url, TIMEOUT, data=data, params=params) as response:
         if response.status != 204:
             raise _refusal(response.status, "an invitation")
 
 
 async def take_invitation(relay: str, box_hex: str) -> bytes | None:
     """The invitation under the id, which the relay deletes as it answers; None if none."""
-    async with _request(relay, "GET", _url(relay, "invitation", box_hex)) as response:
+    url = _url(relay, "invitation", box_hex)
+    async with http_request(relay, "GET", url, TIMEOUT) as response:
         if response.status == 404:
             return None
         if response.status != 200:
             raise RelayUnavailable(f"the relay answered {response.status} for an invitation")
-        return await _bounded(response, MAX_ANSWER)
+        return await read_bounded(response, MAX_ANSWER)
 
 
 # --- recovery escrows ---------------------------------------------------------------------------
@@ -161,16 +132,17 @@ async def put_escrow(
     signed it (escrow.signing_input) and that the locator derives from the identity."""
     body = msgpack.packb({"i": identity, "b": blob, "g": signature}, use_bin_type=True)
     url = _url(relay, "recovery", _locator_hex(locator))
-    async with _request(relay, "PUT", url, data=body) as response:
+    async with http_request(relay, "PUT", url, TIMEOUT, data=body) as response:
         if response.status != 204:
             raise _refusal(response.status, "the recovery escrow")
 
 
 async def get_escrow(relay: str, locator: bytes) -> bytes | None:
     """The blob under the locator, or None if the relay holds none."""
-    async with _request(relay, "GET", _url(relay, "recovery", _locator_hex(locator))) as response:
+    url = _url(relay, "recovery", _locator_hex(locator))
+    async with http_request(relay, "GET", url, TIMEOUT) as response:
         if response.status == 404:
             return None
         if response.status != 200:
             raise RelayUnavailable(f"the relay answered {response.status} for a recovery escrow")
-        return await _bounded(response, escrow.MAX_BLOB)
+        return await read_bounded(response, escrow.MAX_BLOB)

@@ -30,7 +30,7 @@ from typing import Any
 from tend.core.crypto import pake
 from tend.core.crypto.passphrase import Lock
 from tend.core.domain.events import DeviceAdded
-from tend.core.errors import UserError
+from tend.core.errors import NextStep, UserError
 from tend.core.fsutil import ensure_private_dir, write_private_atomic
 from tend.core.ids import PersonId
 from tend.core.journal import Clock, Journal
@@ -65,10 +65,12 @@ class Joined:
 
 @dataclass(frozen=True)
 class LinkOutcome:
-    """What became of one answered link at this sync: `added`, or a line to tell the person."""
+    """What became of one answered link at this sync: `added`, or a line to tell the person
+    (and what they can do next, if anything)."""
 
     added: DeviceAdded | None = None
     note: str = ""
+    next_step: NextStep | None = None
 
 
 # --- inviting with a short code ------------------------------------------------------------------
@@ -113,7 +115,8 @@ async def complete_code(
         await mailbox.put(code.relay, code.box("A2"), _WRONG, ttl=JOINER_WAIT)
         raise WrongCodeTried(
             "someone tried to join with a different code; the invitation is closed and nothing "
-            "was shared: run tend invite again"
+            "was shared",
+            next_step=NextStep.INVITE_AGAIN,
         ) from None
     bundle = pairing.make_bundle(journal, session, own_device=own_device, relay=code.relay)
     await mailbox.put(code.relay, code.box("A2"), prefix + bundle, ttl=seconds)
@@ -358,12 +361,9 @@ async def _complete_one(
         told = "reply" in item
         item["reply"] = reply.hex()  # kept here: the relay hands a reply out only once
         save()
-        note = (
-            f"Someone answered your link{who} to replace a lost person; their device comes in "
-            "once every old device of that person is removed (tend devices remove ID), at the "
-            "sync after that."
-        )
-        return False, None if told else LinkOutcome(note=note)
+        note = f"Someone answered your link{who} to replace a lost person"
+        step = NextStep.REMOVE_REPLACED_DEVICES
+        return False, None if told else LinkOutcome(note=note, next_step=step)
     if why is not None:
         refusal = pairing.seal_keys_to(journal, added, {"refused": why})
         await mailbox.put_invitation(link.relay, link.box("keys"), refusal, ttl=LINK_TTL)

@@ -5,8 +5,10 @@ Theory of operation
 One websocket message carries one frame: a msgpack map whose "t" names the frame type. This
 module turns bytes into typed frames and frames into bytes, checks every size before decoding,
 and enforces which frames may be sent or received in which state. It does no I/O and imports
-no asyncio: the relay (sync/relay.py) and the client (sync/client.py) are thin shells around it,
-and the fuzz and property tests drive it directly.
+no asyncio: the relay (sync/relay/session.py) and the client (sync/client.py) are thin shells
+around it, and the fuzz and property tests drive it directly. The state here is a connection's
+one state machine: the relay's session reads from it whether entries stored meanwhile wait
+(SYNCING), go out at once (LIVE) or are no longer sent (CLOSED).
 
     device                                  relay
       Hello(versions, space, capability) ──▶
@@ -90,10 +92,10 @@ class State(Enum):
     START = "start"
     HELLO = "hello"  # Hello sent (device) or received (relay), Welcome not yet
     READY = "ready"  # welcomed: may push; may pull
-    SYNCING = "syncing"  # pulled, catch-up batches flowing
+    SYNCING = "syncing"  # pulled, catch-up batches flowing; the relay holds live entries back
     LIVE = "live"  # caught up; new entries are pushed as they arrive
     ERROR = "error"
-    CLOSED = "closed"
+    CLOSED = "closed"  # after Rekey, or closed by its shell: nothing more is sent or received
 
 
 class Role(Enum):

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import msgpack
 
@@ -25,6 +25,30 @@ from tend.core.log.identity import IDENTITY_LEN, cert_message, person_of
 FILE_NAME = "device.tend"
 VERSION = 2
 _AAD = b"tend/device-file/v1"
+
+
+class DeviceSettings(TypedDict, total=False):
+    """What a device remembers besides its keys, kept in the device file (sealed with it)."""
+
+    relay: str  # the relay this journal syncs through
+    relay_epoch: int  # the newest key epoch whose capability the relay was shown
+    private_kinds: list[str]  # kinds of entry kept private by default on this device
+    compared: list[str]  # identities (hex) whose safety code was compared in person
+    invitations: list[dict[str, Any]]  # links made here, until each is answered or expires
+    escrow: str  # what the recovery escrow last left at the relay held (a digest)
+    joining: dict[str, Any]  # while a device that answered a link waits to be let in
+
+
+# The type each setting must have when a device file is read back.
+SETTING_TYPES: dict[str, type] = {
+    "relay": str,
+    "relay_epoch": int,
+    "private_kinds": list,
+    "compared": list,
+    "invitations": list,
+    "escrow": str,
+    "joining": dict,
+}
 
 
 @dataclass(frozen=True)
@@ -66,7 +90,7 @@ class DeviceKeys(DeviceKeyHolder):
     space_keys: dict[int, bytes]
     private_key: bytes  # shared by one person's own devices only: seals private entries
     local_key: bytes  # this device only: seals caches that never leave it
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: DeviceSettings = field(default_factory=DeviceSettings)
     # Devices trusted directly: this one, and what its inviter trusted at pairing time.
     # Everything else on the roster is trusted because one of these brought it in.
     anchors: dict[LogId, Anchor] = field(default_factory=dict)
@@ -162,10 +186,13 @@ def _epoch_keys(value: object) -> dict[int, bytes]:
     return out
 
 
-def _settings(value: object) -> dict[str, Any]:
+def _settings(value: object) -> DeviceSettings:
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise ValueError("device settings are not a map")
-    return dict(value)
+    for key, kind in SETTING_TYPES.items():
+        if key in value and not isinstance(value[key], kind):
+            raise ValueError(f"the device setting {key} has the wrong type")
+    return cast(DeviceSettings, dict(value))
 
 
 def _anchors(value: object) -> dict[LogId, Anchor]:

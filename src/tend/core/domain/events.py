@@ -14,6 +14,7 @@ nothing but what a payload says can ever be written, and only by whom it may be.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import ClassVar
 
 from tend.core.domain import validate as v
@@ -46,10 +47,38 @@ SIGNALS = ("green", "yellow", "red", "pause")
 Scalar = str | int | bool | None
 
 
+class EventType(StrEnum):
+    """Every kind of event, as stored (the codec's `t`). Members compare equal to their text."""
+
+    PERSON_NAMED = "person.named"
+    DEVICE_ADDED = "device.added"
+    DEVICE_REMOVED = "device.removed"
+    PERSON_LOST = "person.lost"
+    PERSON_HERE = "person.here"
+    KEY_ROTATED = "key.rotated"
+    CHECKIN = "checkin"
+    MILESTONE = "milestone"
+    MILESTONE_CELEBRATED = "milestone.celebrated"
+    GRATITUDE = "gratitude"
+    CALENDAR = "calendar"
+    PARTNERSHIP_WEEK = "partnership.week"
+    RETRACT = "retract"
+    SEALED = "sealed"
+    JOY_ADDED = "joy.added"
+    JOY_STATUS = "joy.status"
+    GOAL_SET = "goal.set"
+    GOAL_WEEK = "goal.week"
+    RITUAL_SET = "ritual.set"
+    BOUNDARY_SET = "boundary.set"
+    COMFORT_SIGNAL = "comfort.signal"
+    CARE_TASK = "care.task"
+    CARE_SWAP = "care.swap"
+
+
 class Payload:
     """Base of every event body: frozen dataclasses that validate in __post_init__."""
 
-    TYPE: ClassVar[str]
+    TYPE: ClassVar[EventType]
     SCHEMA: ClassVar[int] = 1
     SHARED: ClassVar[bool] = False
     # For shared payloads: whether an event whose id is subject() creates that object, and who
@@ -83,7 +112,7 @@ class Payload:
 
 @dataclass(frozen=True)
 class PersonNamed(Payload):
-    TYPE: ClassVar[str] = "person.named"
+    TYPE: ClassVar[EventType] = EventType.PERSON_NAMED
     person: PersonId
     name: str
 
@@ -104,7 +133,7 @@ class DeviceAdded(Payload):
     can add, describe or re-point a device of someone else (core/trust/engine.py has the rule).
     """
 
-    TYPE: ClassVar[str] = "device.added"
+    TYPE: ClassVar[EventType] = EventType.DEVICE_ADDED
     SCHEMA: ClassVar[int] = 2
     sign_pub: bytes
     dh_pub: bytes
@@ -147,7 +176,7 @@ class DeviceRemoved(Payload):
     refused everywhere.
     """
 
-    TYPE: ClassVar[str] = "device.removed"
+    TYPE: ClassVar[EventType] = EventType.DEVICE_REMOVED
     SCHEMA: ClassVar[int] = 2
     device: LogId
     upto: int
@@ -176,7 +205,7 @@ class PersonLost(Payload):
     standing when the lost person answers with `person.here` from one of their devices.
     """
 
-    TYPE: ClassVar[str] = "person.lost"
+    TYPE: ClassVar[EventType] = EventType.PERSON_LOST
     person: PersonId
     # Each of their devices, as the marker held it: (log id, seq, that entry's hash). A removal
     # relying on this mark cuts no earlier, so no history before the mark can be erased.
@@ -201,7 +230,7 @@ class PersonLost(Payload):
 class PersonHere(Payload):
     """The answer of a person marked lost who was not: their devices stay theirs to remove."""
 
-    TYPE: ClassVar[str] = "person.here"
+    TYPE: ClassVar[EventType] = EventType.PERSON_HERE
     person: PersonId
     mark: EventId  # the `person.lost` this answers
 
@@ -222,7 +251,7 @@ class KeyRotated(Payload):
     device can read it too, but finds no copy of the new key sealed to itself.
     """
 
-    TYPE: ClassVar[str] = "key.rotated"
+    TYPE: ClassVar[EventType] = EventType.KEY_ROTATED
     SCHEMA: ClassVar[int] = 2
     record: bytes
     signature: bytes
@@ -241,7 +270,7 @@ class KeyRotated(Payload):
 
 @dataclass(frozen=True)
 class CheckIn(Payload):
-    TYPE: ClassVar[str] = "checkin"
+    TYPE: ClassVar[EventType] = EventType.CHECKIN
     # v1 carried one "need" string; v2 carries chips ("needs"). See codec.UPGRADES.
     SCHEMA: ClassVar[int] = 2
     day: str | None = None
@@ -282,7 +311,7 @@ class CheckIn(Payload):
 
 @dataclass(frozen=True)
 class Milestone(Payload):
-    TYPE: ClassVar[str] = "milestone"
+    TYPE: ClassVar[EventType] = EventType.MILESTONE
     title: str
     category: str = "other"
     who: str = "both"
@@ -300,7 +329,7 @@ class Milestone(Payload):
 
 @dataclass(frozen=True)
 class Celebration(Payload):
-    TYPE: ClassVar[str] = "milestone.celebrated"
+    TYPE: ClassVar[EventType] = EventType.MILESTONE_CELEBRATED
     milestone: EventId
     note: str | None = None
 
@@ -314,7 +343,7 @@ class Celebration(Payload):
 
 @dataclass(frozen=True)
 class Gratitude(Payload):
-    TYPE: ClassVar[str] = "gratitude"
+    TYPE: ClassVar[EventType] = EventType.GRATITUDE
     text: str
 
     def validate(self) -> None:
@@ -326,7 +355,7 @@ class Gratitude(Payload):
 
 @dataclass(frozen=True)
 class CalendarEntry(Payload):
-    TYPE: ClassVar[str] = "calendar"
+    TYPE: ClassVar[EventType] = EventType.CALENDAR
     kind: str
     date: str
     title: str | None = None
@@ -349,7 +378,7 @@ class CalendarEntry(Payload):
 class PartnershipWeek(Payload):
     """The weekly 'state of the partnership': appreciations, what went well, one adjustment."""
 
-    TYPE: ClassVar[str] = "partnership.week"
+    TYPE: ClassVar[EventType] = EventType.PARTNERSHIP_WEEK
     week: str
     appreciations: tuple[str, ...] = ()
     went_well: str | None = None
@@ -373,7 +402,7 @@ class PartnershipWeek(Payload):
 class Retraction(Payload):
     """Takes back one of the author's own entries. Nothing is rewritten: this is a new event."""
 
-    TYPE: ClassVar[str] = "retract"
+    TYPE: ClassVar[EventType] = EventType.RETRACT
     target: EventId
     reason: str | None = None
 
@@ -389,7 +418,7 @@ class Retraction(Payload):
 class Sealed(Payload):
     """A private entry: an inner event sealed with a key only the author's own devices hold."""
 
-    TYPE: ClassVar[str] = "sealed"
+    TYPE: ClassVar[EventType] = EventType.SEALED
     box: bytes
 
     def validate(self) -> None:
@@ -409,7 +438,7 @@ def _goal_doc(_ev: Event) -> str:
 
 @dataclass(frozen=True)
 class JoyIdea(Payload):
-    TYPE: ClassVar[str] = "joy.added"
+    TYPE: ClassVar[EventType] = EventType.JOY_ADDED
     SHARED: ClassVar[bool] = True
     CREATES: ClassVar[bool] = True
     EDITS: ClassVar[str] = "creator"
@@ -446,7 +475,7 @@ class JoyIdea(Payload):
 
 @dataclass(frozen=True)
 class JoyStatus(Payload):
-    TYPE: ClassVar[str] = "joy.status"
+    TYPE: ClassVar[EventType] = EventType.JOY_STATUS
     SHARED: ClassVar[bool] = True
     item: EventId
     week: str
@@ -474,7 +503,7 @@ class JoyStatus(Payload):
 class GoalSet(Payload):
     """A gentle goal, e.g. 'one tender-touch session a week', and what a flare does to it."""
 
-    TYPE: ClassVar[str] = "goal.set"
+    TYPE: ClassVar[EventType] = EventType.GOAL_SET
     SHARED: ClassVar[bool] = True
     CREATES: ClassVar[bool] = True
     goal: EventId
@@ -512,7 +541,7 @@ class GoalSet(Payload):
 
 @dataclass(frozen=True)
 class GoalWeek(Payload):
-    TYPE: ClassVar[str] = "goal.week"
+    TYPE: ClassVar[EventType] = EventType.GOAL_WEEK
     SHARED: ClassVar[bool] = True
     goal: EventId
     week: str
@@ -543,7 +572,7 @@ class GoalWeek(Payload):
 
 @dataclass(frozen=True)
 class RitualSet(Payload):
-    TYPE: ClassVar[str] = "ritual.set"
+    TYPE: ClassVar[EventType] = EventType.RITUAL_SET
     SHARED: ClassVar[bool] = True
     CREATES: ClassVar[bool] = True
     ritual: EventId
@@ -578,7 +607,7 @@ class RitualSet(Payload):
 
 @dataclass(frozen=True)
 class Boundary(Payload):
-    TYPE: ClassVar[str] = "boundary.set"
+    TYPE: ClassVar[EventType] = EventType.BOUNDARY_SET
     SHARED: ClassVar[bool] = True
     CREATES: ClassVar[bool] = True
     EDITS: ClassVar[str] = "creator"  # a boundary speaks for the person who set it
@@ -614,7 +643,7 @@ class Boundary(Payload):
 class ComfortSignal(Payload):
     """Green / yellow / red / pause: how touch and closeness feel right now."""
 
-    TYPE: ClassVar[str] = "comfort.signal"
+    TYPE: ClassVar[EventType] = EventType.COMFORT_SIGNAL
     SHARED: ClassVar[bool] = True
     signal: str
     note: str | None = None
@@ -636,7 +665,7 @@ class ComfortSignal(Payload):
 
 @dataclass(frozen=True)
 class CareTask(Payload):
-    TYPE: ClassVar[str] = "care.task"
+    TYPE: ClassVar[EventType] = EventType.CARE_TASK
     SHARED: ClassVar[bool] = True
     CREATES: ClassVar[bool] = True
     task: EventId
@@ -675,7 +704,7 @@ class CareTask(Payload):
 
 @dataclass(frozen=True)
 class CareSwap(Payload):
-    TYPE: ClassVar[str] = "care.swap"
+    TYPE: ClassVar[EventType] = EventType.CARE_SWAP
     SHARED: ClassVar[bool] = True
     task: EventId
     to: str

@@ -28,7 +28,7 @@ from tend.core.crypto import keys, keystore, passphrase
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event
 from tend.core.domain.events import DeviceAdded, Event, Payload, PersonNamed
-from tend.core.errors import AlreadyInitialised, ChainError, NotInitialised
+from tend.core.errors import AlreadyInitialised, ChainError, NextStep, NotInitialised
 from tend.core.fsutil import ensure_private_dir
 from tend.core.ids import EventId, LogId, Seq, event_id_at, new_space_id
 from tend.core.journal.keyring import BINDING_META, DB_NAME, Keyring, open_bound
@@ -139,7 +139,7 @@ class Journal:
     @classmethod
     def open(cls, home: Path, *, lock: passphrase.Lock | None = None, now: Clock = _now) -> Journal:
         if not cls.exists(home):
-            raise NotInitialised(f"no journal in {home} yet; start one with: tend init --name NAME")
+            raise NotInitialised(f"no journal in {home} yet", next_step=NextStep.INIT)
         device, store = open_bound(home, lock, lambda: SqliteLogStore(home / DB_NAME))
         # The lock is kept to re-save the device file (settings, rotations) unasked.
         return cls(home, device, store, now, lock=lock)

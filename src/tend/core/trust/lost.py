@@ -11,7 +11,7 @@ next sync, and from then on a removal by anyone else does not count for that dev
 from __future__ import annotations
 
 from tend.core.domain.events import PersonHere, PersonLost
-from tend.core.errors import UserError
+from tend.core.errors import NextStep, UserError
 from tend.core.ids import EventId, LogId, PersonId, short
 from tend.core.journal import Journal
 from tend.core.trust.engine import Roster
@@ -24,10 +24,7 @@ def declare_lost(journal: Journal, device: LogId) -> PersonId:
     if member is None:
         raise UserError(f"no device {short(device)} on the roster")
     if member.person == journal.device.person:
-        raise UserError(
-            "that device is yours: remove it with tend devices remove, or restore from your "
-            "recovery phrase"
-        )
+        raise UserError("that device is yours", next_step=NextStep.REMOVE_OWN_DEVICE)
     if member.person in roster.lost:
         return member.person
     heads = []

@@ -24,7 +24,7 @@ from enum import Enum
 from tend.core.crypto import keys
 from tend.core.crypto.capability import hash_for
 from tend.core.domain.codec import decode_event
-from tend.core.domain.events import DeviceRemoved, Event, KeyRotated
+from tend.core.domain.events import DeviceRemoved, Event, EventType, KeyRotated
 from tend.core.errors import InvalidEnvelope, MalformedRecord, UserError
 from tend.core.ids import EventId, LogId, SpaceId, short
 from tend.core.journal import Journal
@@ -193,7 +193,7 @@ def _open_copy(journal: Journal, record: RotationRecord) -> bytes | None:
 def catch_up_keys(journal: Journal) -> bool:
     """Adopt any new epoch sealed to us in rotations already stored (idempotent: run before a
     sync, so a crash between storing a rotation and adopting its key is mended)."""
-    stored = [decode_event(i.raw) for i in journal.membership() if i.type == "key.rotated"]
+    stored = [decode_event(i.raw) for i in journal.membership() if i.type == EventType.KEY_ROTATED]
     return bool(stored) and adopt_rotations(journal, stored)
 
 
@@ -219,7 +219,7 @@ def pending_rotations(journal: Journal) -> list[tuple[int, bytes, bytes]]:
     known = relay_epoch(journal)
     found: dict[int, tuple[bytes, bytes]] = {}
     for item in journal.membership():
-        if item.type != "key.rotated":
+        if item.type != EventType.KEY_ROTATED:
             continue
         ev = decode_event(item.raw)
         assert isinstance(ev.body, KeyRotated)

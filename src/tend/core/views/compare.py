@@ -17,7 +17,6 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from tend.core.domain.codec import decode_event
 from tend.core.domain.events import Celebration, CheckIn, Gratitude, Milestone
@@ -212,40 +211,3 @@ def compare(
 ) -> list[PeriodSummary]:
     """Each period summarised, in the order given."""
     return [summarise(items, p, me) for p in periods]
-
-
-def as_json(summaries: Sequence[PeriodSummary]) -> dict[str, Any]:
-    """The stable JSON of `tend compare` (documented in docs/cli.md)."""
-    return {
-        "periods": [
-            {
-                "period": s.period.text,
-                "kind": s.period.kind,
-                "label": s.period.label,
-                "start": s.period.start.isoformat(),
-                "end": s.period.end.isoformat(),
-                "weeks": s.period.weeks(),
-                "milestones": s.milestones,
-                "celebrations": s.celebrations,
-                "gratitude": s.gratitude,
-                "joys_done": s.joys_done,
-                "rest_days_honoured": s.rest_days_honoured,
-                "goals_met": s.goals_met,
-                "goals_adapted": s.goals_adapted,
-                "goals_paused": s.goals_paused,
-                "people": [
-                    {
-                        "person": p.person.hex(),
-                        "name": p.name,
-                        "rest_days_honoured": p.rest_days_honoured,
-                        "energy_average": p.energy_average,
-                        "energy_days": len(p.energy),
-                        "pain_average": p.pain_average,
-                        "pain_days": len(p.pain),
-                    }
-                    for p in s.people
-                ],
-            }
-            for s in summaries
-        ]
-    }

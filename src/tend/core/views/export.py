@@ -15,7 +15,7 @@ from typing import Any
 
 from tend.core.domain import shared_state
 from tend.core.domain.codec import decode_event, payload_fields
-from tend.core.domain.events import Event
+from tend.core.domain.events import Event, EventType
 from tend.core.fsutil import ensure_private_dir, write_private_atomic
 from tend.core.ids import PersonId
 from tend.core.views import projections
@@ -72,7 +72,7 @@ def to_markdown(items: Sequence[Item], path: Path) -> int:
     events = [
         ev
         for ev in projections.visible([decode_event(i.raw) for i in items])
-        if ev.type not in ("device.added", "sealed")
+        if ev.type not in (EventType.DEVICE_ADDED, EventType.SEALED)
     ]
     events.sort(key=lambda ev: (ev.local_date, ev.hlc))
     lines = ["# Our journal", ""]

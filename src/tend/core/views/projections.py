@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from tend.core.domain import shared_state
 from tend.core.domain.codec import decode_event
@@ -24,6 +23,7 @@ from tend.core.domain.events import (
     Celebration,
     CheckIn,
     Event,
+    EventType,
     GoalWeek,
     Gratitude,
     Milestone,
@@ -37,7 +37,7 @@ from tend.core.domain.validate import week_of
 from tend.core.ids import EventId, PersonId
 from tend.core.views.read_model import Item
 
-ALWAYS = frozenset({"person.named", "retract"})
+ALWAYS = frozenset({EventType.PERSON_NAMED, EventType.RETRACT})
 
 
 def as_known_at(items: Sequence[Item], at_ms: int) -> list[Item]:
@@ -47,7 +47,7 @@ def as_known_at(items: Sequence[Item], at_ms: int) -> list[Item]:
 def names(items: Iterable[Item]) -> dict[PersonId, str]:
     out: dict[PersonId, str] = {}
     for item in items:
-        if item.type == "person.named":
+        if item.type == EventType.PERSON_NAMED:
             ev = decode_event(item.raw)
             assert isinstance(ev.body, PersonNamed)
             if ev.body.person == ev.author:  # a person names only themselves
@@ -103,14 +103,18 @@ def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
     # Who took back which entry; only the entry's own author counts (checked when we meet it).
     takers: dict[EventId, set[PersonId]] = {}
     for item in items:
-        if item.type == "retract":
+        if item.type == EventType.RETRACT:
             ev = decode_event(item.raw)
             assert isinstance(ev.body, Retraction)
             takers.setdefault(ev.body.target, set()).add(ev.author)
     latest: dict[PersonId, Event] = {}
     last_day = on.isoformat()
     for item in reversed(items):  # newest first; stop once everyone has one
-        if item.type != "checkin" or PersonId(item.author) in latest or item.local_date > last_day:
+        if (
+            item.type != EventType.CHECKIN
+            or PersonId(item.author) in latest
+            or item.local_date > last_day
+        ):
             continue
         ev = decode_event(item.raw)
         if ev.supersedes is not None:
@@ -153,7 +157,12 @@ class PeriodView:
 
 def period(items: Sequence[Item], start: dt.date, end: dt.date) -> PeriodView:
     events = visible(
-        select(items, start, end, frozenset({"milestone.celebrated", "calendar", "goal.week"}))
+        select(
+            items,
+            start,
+            end,
+            frozenset({EventType.MILESTONE_CELEBRATED, EventType.CALENDAR, EventType.GOAL_WEEK}),
+        )
     )
     known = names(items)
     people = {p: PersonDays(n) for p, n in known.items()}
@@ -242,20 +251,22 @@ def period_items(items: Sequence[Item], start: dt.date, end: dt.date) -> list[It
     dates = tuple({(d.isoformat() if len(days) <= 7 else f"{d:%Y-%m}-").encode() for d in days})
     weeks = tuple({week_of(d).encode() for d in days})
     wins = {
-        decode_event(i.raw).id for i in items if i.type == "milestone" and lo <= i.local_date <= hi
+        decode_event(i.raw).id
+        for i in items
+        if i.type == EventType.MILESTONE and lo <= i.local_date <= hi
     }
     out = []
     for item in items:
         kind = item.type
         if kind in ALWAYS or lo <= item.local_date <= hi:
             out.append(item)
-        elif kind == "calendar":
+        elif kind == EventType.CALENDAR:
             if any(d in item.raw for d in dates):
                 out.append(item)
-        elif kind == "milestone.celebrated":
+        elif kind == EventType.MILESTONE_CELEBRATED:
             if wins and _celebrates_one_of(item.raw, wins):
                 out.append(item)
-        elif kind == "goal.week" and any(w in item.raw for w in weeks):
+        elif kind == EventType.GOAL_WEEK and any(w in item.raw for w in weeks):
             out.append(item)
     return out
 
@@ -287,7 +298,8 @@ def timeline(
     chosen = [
         i
         for i in items
-        if i.type == "retract" or (lo <= i.local_date <= hi and (types is None or i.type in types))
+        if i.type == EventType.RETRACT
+        or (lo <= i.local_date <= hi and (types is None or i.type in types))
     ]
     return visible([decode_event(i.raw) for i in chosen])
 
@@ -307,7 +319,7 @@ def shared_events(items: Sequence[Item], doc: str) -> list[Event]:
     takers = [
         (i, decode_event(i.raw))
         for i in items
-        if i.type == "retract" and any(target in bytes(i.raw) for target in ids)
+        if i.type == EventType.RETRACT and any(target in bytes(i.raw) for target in ids)
     ]
     chosen = sorted([*writes, *takers], key=lambda pair: pair[0].order)
     return visible([ev for _i, ev in chosen])
@@ -318,16 +330,82 @@ def board(items: Sequence[Item], doc: str) -> dict[str, dict[str, Scalar]]:
     return shared_state.board(shared_events(items, doc))
 
 
-def joys(items: Sequence[Item], week: str) -> list[dict[str, Any]]:
-    return [dict(fields, id=key) for key, fields in board(items, f"joy/{week}").items()]
+@dataclass(frozen=True)
+class JoyRow:
+    """One idea on a week's joy map."""
+
+    id: str
+    title: str
+    cost: int
+    status: str  # idea, planned, done, let-go
+    by: str  # the person who had the idea (hex)
 
 
-def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class GoalRow:
+    """A gentle goal and, for the weeks asked about, how each went."""
+
+    id: str
+    title: str
+    per_week: int
+    flare_rule: str
+    active: bool
+    weeks: dict[str, str]  # ISO week -> met, adapted or paused
+
+
+@dataclass(frozen=True)
+class CareRow:
+    """A care task on the rota; `owner` is a person (hex), or "partner-of:"/"both-of:" one."""
+
+    id: str
+    title: str
+    owner: str
+    cadence: str
+    active: bool
+
+
+def joys(items: Sequence[Item], week: str) -> list[JoyRow]:
+    return [
+        JoyRow(
+            key,
+            str(fields.get("title", "")),
+            int(fields.get("cost") or 0),
+            str(fields.get("status", "idea")),
+            str(fields.get("by", "")),
+        )
+        for key, fields in board(items, f"joy/{week}").items()
+    ]
+
+
+def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[GoalRow]:
     content = board(items, "goals")
-    out: list[dict[str, Any]] = []
+    asked = list(weeks)
+    out: list[GoalRow] = []
     for key, fields in content.items():
         if "@" in key:
             continue
-        outcomes = {w: content.get(f"{key}@{w}", {}).get("outcome") for w in weeks}
-        out.append(dict(fields, id=key, weeks={w: o for w, o in outcomes.items() if o}))
+        outcomes = {w: content.get(f"{key}@{w}", {}).get("outcome") for w in asked}
+        out.append(
+            GoalRow(
+                key,
+                str(fields.get("title", "")),
+                int(fields.get("per_week") or 0),
+                str(fields.get("flare_rule", "")),
+                bool(fields.get("active", True)),
+                {w: str(o) for w, o in outcomes.items() if o},
+            )
+        )
     return out
+
+
+def care_rota(items: Sequence[Item]) -> list[CareRow]:
+    return [
+        CareRow(
+            key,
+            str(fields.get("title", "")),
+            str(fields.get("owner", "")),
+            str(fields.get("cadence", "")),
+            bool(fields.get("active", True)),
+        )
+        for key, fields in board(items, "care").items()
+    ]

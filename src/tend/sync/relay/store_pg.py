@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-The rules are RelayStore's (sync/relay_store.py) and one contract suite pins them for SQLite and
+The rules are RelayStore's (sync/relay/store.py) and one contract suite pins them for SQLite and
 for this store alike. This file says how PostgreSQL keeps them while several relay processes
 write to one database at once:
 
@@ -14,7 +14,7 @@ write to one database at once:
   its signer is still not removed, so of two rotations racing from one capability exactly one
   wins, and a push racing a rotation that removes its log is either in before it or refused.
   COMMIT or ROLLBACK releases the lock; a relay that dies mid-transaction releases it with its
-  connection. The checks themselves are RelayStore's shared helpers (sync/relay_store.py).
+  connection. The checks themselves are RelayStore's shared helpers (sync/relay/store.py).
 - Invitations and escrows: their caps are store-wide, so every put_invitation (which also
   sweeps expired rows) and every put_escrow takes one advisory lock per kind, then reads what
   the kind holds (table held) and writes it back in the same transaction. take_invitation is one
@@ -34,17 +34,16 @@ write to one database at once:
 - Tables live in one schema (default tend_relay), created if missing under an advisory lock so
   that instances starting together do not race. Tests give each store a fresh schema.
 
-asyncpg is imported by this module only, and tend.sync.relay imports this module only when it
-is given a PostgreSQL DSN: the SQLite relay and the device commands never load either. asyncpg,
-server and connection errors are translated in one place (`_translated`) into StoreFailure.
+asyncpg is imported by this module only, and the relay imports this module only to open a
+PostgresSpec (store_spec.py): the SQLite relay and the device commands never load either.
+asyncpg, server and connection errors are translated in one place (`_translated`) into
+StoreFailure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
-import logging
 import re
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
@@ -57,7 +56,8 @@ from tend.core.ids import LogId, Seq, SpaceId
 from tend.core.log.header import entry_hash
 from tend.core.log.rotation_record import RotationRecord
 from tend.sync.protocol import Vector
-from tend.sync.relay_store import (
+from tend.sync.relay.metrics import log_warning
+from tend.sync.relay.store import (
     DEFAULT_ESCROW_CAP,
     DEFAULT_INVITATION_CAP,
     DEFAULT_QUOTA,
@@ -91,8 +91,6 @@ POOL_SIZE = 10  # connections per relay instance
 CONNECT_TIMEOUT = 10.0  # seconds
 COMMAND_TIMEOUT = 30.0  # seconds; past it a statement fails (StoreFailure) instead of hanging
 RELISTEN_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # then 30 s between tries
-
-logger = logging.getLogger("tend.relay")
 
 _SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS {s};
@@ -643,7 +641,9 @@ class PostgresRelayStore:
                         listener = await self._listen(on_notify, on_lost)
                     except StoreFailure as e:
                         delay = RELISTEN_DELAYS[min(failures, len(RELISTEN_DELAYS) - 1)]
-                        _log("store.listen_failed", error=type(e.__cause__).__name__, retry=delay)
+                        log_warning(
+                            "store.listen_failed", error=type(e.__cause__).__name__, retry=delay
+                        )
                         failures += 1
                         await asyncio.sleep(delay)
                         continue
@@ -651,7 +651,7 @@ class PostgresRelayStore:
                     yield Change(None, rotated=True)
                 change = await queue.get()
                 if change is None:  # reconnect, then say that anything may have changed
-                    _log("store.listen_lost")
+                    log_warning("store.listen_lost")
                     listener = None
                 else:
                     yield change
@@ -706,8 +706,3 @@ def _lock_key(namespace: bytes, space: bytes) -> int:
     """A signed 64-bit advisory lock key for a space (per schema: stores apart do not wait)."""
     digest = hashlib.sha256(b"tend-relay\0" + namespace + b"\0" + space).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _log(event: str, **fields: object) -> None:
-    """One JSON line, like the relay's own (tend.sync.relay.log_event): no secrets, no DSN."""
-    logger.warning(json.dumps({"event": event, **fields}, separators=(",", ":")))

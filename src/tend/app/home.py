@@ -1,0 +1,52 @@
+"""Where a journal lives on this device: starting one, and opening it.
+
+The passphrase's derived key (a `Lock`) is the interface's to obtain (asked in a terminal,
+held by the unlock agent, entered in the page); here it is only passed on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tend.app import settings
+from tend.core.crypto.passphrase import Lock
+from tend.core.errors import AlreadyInitialised, NextStep, UserError
+from tend.core.journal import Journal
+from tend.core.trust import pairing
+
+PENDING_FILE = pairing.PENDING_FILE  # where a device that answered a link waits
+STILL_JOINING = (
+    "this device joined with a link and waits for the inviting device to let it in (nothing "
+    "can be written here before that)"
+)
+
+
+def exists(home: Path) -> bool:
+    return Journal.exists(home)
+
+
+def still_joining(home: Path) -> bool:
+    """Whether this device answered a link and waits for the inviter to let it in."""
+    return pairing.pending_join(home)
+
+
+def refuse_if_exists(home: Path) -> None:
+    if Journal.exists(home):
+        raise AlreadyInitialised(f"there is already a journal in {home}")
+
+
+def start(
+    home: Path, name: str, *, lock: Lock | None = None, label: str = "", relay: str | None = None
+) -> Journal:
+    """A new journal on this device: a new person, a new space, this device in it."""
+    refuse_if_exists(home)
+    journal = Journal.create(home, name, lock=lock, label=label)
+    if relay:
+        settings.set_relay(journal, relay)
+    return journal
+
+
+def open_journal(home: Path, lock: Lock | None) -> Journal:
+    if still_joining(home):
+        raise UserError(STILL_JOINING, next_step=NextStep.SYNC_LATER)
+    return Journal.open(home, lock=lock)

@@ -1,0 +1,168 @@
+"""Looking back: today, a week, a month, the timeline, any past moment, two periods side by side,
+and the lists of what the two of you keep (joys, goals, the calendar, the care rota).
+
+Each use case returns a typed view with the names it needs, so an interface only renders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tend.core.domain import events as ev
+from tend.core.domain.validate import week_of
+from tend.core.ids import PersonId
+from tend.core.journal import Journal
+from tend.core.views import projections
+from tend.core.views.read_model import Item
+
+if TYPE_CHECKING:  # loaded by `compare` and `report` alone: `tend today` stays quick
+    from tend.core.views import compare as comparing
+    from tend.core.views import report as reporting
+
+Names = dict[PersonId, str]
+
+
+@dataclass(frozen=True)
+class Today:
+    view: projections.TodayView
+    names: Names
+
+
+@dataclass(frozen=True)
+class Period:
+    """A week or a month: check-ins per person, small wins, thank-yous, and the shared lists."""
+
+    view: projections.PeriodView
+    names: Names
+    joys: list[projections.JoyRow]
+    goals: list[projections.GoalRow]
+    series: dict[PersonId, projections.DaySeries]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    events: list[ev.Event]
+    names: Names
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The journal exactly as this device held it at a past moment."""
+
+    at: dt.datetime
+    entries_known: int
+    today: Today
+    week: Period
+
+
+def today(journal: Journal, on: dt.date | None = None) -> Today:
+    items = journal.items()
+    view = projections.today(items, journal.device.person, on or dt.date.today())
+    return Today(view, projections.names(items))
+
+
+def week(journal: Journal, at: dt.date | None = None) -> Period:
+    start, end = projections.week_bounds(at or dt.date.today())
+    return period_of(journal.items(), start, end)
+
+
+def month(journal: Journal, at: dt.date | None = None) -> Period:
+    start, end = projections.month_bounds(at or dt.date.today())
+    return period_of(journal.items(), start, end)
+
+
+def period_of(items: Sequence[Item], start: dt.date, end: dt.date) -> Period:
+    view = projections.period(projections.period_items(items, start, end), start, end)
+    weeks = sorted({week_of(d) for d in view.days()})
+    joys = [j for w in weeks for j in projections.joys(items, w)]
+    return Period(
+        view,
+        projections.names(items),
+        joys,
+        projections.goals(items, weeks),
+        projections.series(view),
+    )
+
+
+def timeline(
+    journal: Journal,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    types: Iterable[str] = (),
+) -> Timeline:
+    items = journal.items()
+    chosen = frozenset(types) or None
+    return Timeline(projections.timeline(items, since, until, chosen), projections.names(items))
+
+
+def replay(journal: Journal, at: dt.datetime) -> Replay:
+    known = projections.as_known_at(journal.items(), int(at.timestamp() * 1000))
+    day = at.date()
+    start, end = projections.week_bounds(day)
+    names = projections.names(known)
+    shown_today = Today(projections.today(known, journal.device.person, day), names)
+    view = projections.period(known, start, end)
+    weeks = [week_of(start)]
+    week_then = Period(
+        view,
+        names,
+        projections.joys(known, weeks[0]),
+        projections.goals(known, weeks),
+        projections.series(view),
+    )
+    return Replay(at, len(known), shown_today, week_then)
+
+
+def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSummary]:
+    """Periods side by side (each a month 2026-03, an ISO week 2026-W11 or a year 2026)."""
+    from tend.core.views import compare as comparing
+
+    chosen = [comparing.parse_period("PERIOD", text) for text in periods]
+    return comparing.compare(journal.items(), chosen, journal.device.person)
+
+
+def joy_map(journal: Journal, week: str | None = None) -> list[projections.JoyRow]:
+    return projections.joys(journal.items(), week or week_of(dt.date.today()))
+
+
+def gentle_goals(journal: Journal, week: str | None = None) -> list[projections.GoalRow]:
+    return projections.goals(journal.items(), [week or week_of(dt.date.today())])
+
+
+def calendar(journal: Journal) -> Timeline:
+    """Rest days and appointments, by their date and time."""
+    items = journal.items()
+    entries = projections.timeline(items, types=frozenset({ev.CalendarEntry.TYPE}))
+    entries.sort(key=_calendar_key)
+    return Timeline(entries, projections.names(items))
+
+
+def care_rota(journal: Journal) -> list[projections.CareRow]:
+    return projections.care_rota(journal.items())
+
+
+def _calendar_key(event: ev.Event) -> tuple[str, str]:
+    body = event.body
+    assert isinstance(body, ev.CalendarEntry)
+    return body.date, body.time or ""
+
+
+def report(
+    journal: Journal,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+    *,
+    own_only: bool = False,
+) -> reporting.Report:
+    """What a report to look back with says (the page draws it): by default from the first
+    entry to today; with `own_only`, only this person's own entries."""
+    from tend.core.views import report as reporting
+
+    items = journal.items()
+    me = journal.device.person
+    scope = reporting.own_items(items, me) if own_only else items
+    start, end = reporting.default_range(scope, first, last, dt.date.today())
+    return reporting.gather(items, me, start, end, private_only=own_only)

@@ -1,0 +1,186 @@
+"""Recording each kind of entry: validate, apply the person's defaults, append one event.
+
+Every function returns the event as recorded (its id, and whether it went in private). The
+words that confirm it to the person are the interface's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tend.app import finding, settings
+from tend.core.domain import events as ev
+from tend.core.domain.validate import week_of
+from tend.core.ids import EventId
+from tend.core.journal import Journal
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event: ev.Event
+    private: bool
+
+    @property
+    def id(self) -> EventId:
+        return self.event.id
+
+
+def this_week(week: str | None) -> str:
+    return week or week_of(dt.date.today())
+
+
+def check_in(
+    journal: Journal,
+    *,
+    day: str | None = None,
+    energy: int | None = None,
+    pain: int | None = None,
+    mood: int | None = None,
+    needs: Sequence[str] = (),
+    offer: str | None = None,
+    note: str | None = None,
+    private: bool = False,
+    on: dt.date | None = None,
+    replaces: str | None = None,
+) -> Recorded:
+    """A check-in; with `replaces` (an id prefix), a correction of one of the person's own, on
+    that check-in's day unless another is given."""
+    body = ev.CheckIn(
+        day=day, energy=energy, pain=pain, mood=mood, needs=tuple(needs), offer=offer, note=note
+    )
+    private = private or settings.private_by_default(journal, "checkin")
+    supersedes = None
+    if replaces:
+        mine = finding.own_events(journal, ev.CheckIn.TYPE)
+        supersedes = finding.resolve_id(replaces, mine, "check-in of yours")
+        on = on or dt.date.fromisoformat(mine[supersedes].local_date)
+    recorded = journal.record(body, private=private, on=on, supersedes=supersedes)
+    return Recorded(recorded, private)
+
+
+def small_win(
+    journal: Journal,
+    title: str,
+    *,
+    category: str = "other",
+    who: str = "both",
+    note: str | None = None,
+    private: bool = False,
+) -> Recorded:
+    body = ev.Milestone(title=title, category=category, who=who, note=note)
+    return Recorded(journal.record(body, private=private), private)
+
+
+def celebrate(journal: Journal, small_win_id: str, note: str | None = None) -> Recorded:
+    target = finding.resolve_id(small_win_id, finding.small_wins(journal), "small win")
+    return Recorded(journal.record(ev.Celebration(milestone=target, note=note)), False)
+
+
+def thank(journal: Journal, text: str, *, private: bool = False) -> Recorded:
+    return Recorded(journal.record(ev.Gratitude(text=text), private=private), private)
+
+
+def take_back(journal: Journal, entry_id: str, reason: str | None = None) -> Recorded:
+    """Take back one of the person's own entries: a new entry; nothing is rewritten."""
+    target = finding.resolve_id(entry_id, finding.own_events(journal), "entry of yours")
+    return Recorded(journal.record(ev.Retraction(target=target, reason=reason)), False)
+
+
+def joy_idea(journal: Journal, title: str, *, cost: int = 1, week: str | None = None) -> Recorded:
+    chosen = this_week(week)
+    added = journal.record(lambda item: ev.JoyIdea(item=item, week=chosen, title=title, cost=cost))
+    return Recorded(added, False)
+
+
+def joy_status(journal: Journal, idea_id: str, status: str, week: str | None = None) -> Recorded:
+    """Mark a joy idea planned, done or let go (in its own week unless another is given)."""
+    ideas = finding.joy_ideas(journal)
+    item = finding.resolve_id(idea_id, ideas, "joy idea")
+    body = ev.JoyStatus(item=item, week=week or ideas[item], status=status)
+    return Recorded(journal.record(body), False)
+
+
+def calendar_entry(
+    journal: Journal,
+    kind: str,
+    on: dt.date,
+    *,
+    at: str | None = None,
+    title: str | None = None,
+    who: str = "me",
+) -> Recorded:
+    body = ev.CalendarEntry(kind=kind, date=on.isoformat(), time=at, title=title, who=who)
+    return Recorded(journal.record(body), False)
+
+
+def gentle_goal(
+    journal: Journal, title: str, *, per_week: int = 1, flare_rule: str = "pause"
+) -> Recorded:
+    added = journal.record(
+        lambda gid: ev.GoalSet(goal=gid, title=title, per_week=per_week, flare_rule=flare_rule)
+    )
+    return Recorded(added, False)
+
+
+def goal_week(
+    journal: Journal,
+    goal_id: str,
+    outcome: str,
+    *,
+    week: str | None = None,
+    note: str | None = None,
+) -> Recorded:
+    """How a week went for a goal: met, adapted, or paused (for rest)."""
+    goal = finding.resolve_id(goal_id, finding.goals(journal), "goal")
+    body = ev.GoalWeek(goal=goal, week=this_week(week), outcome=outcome, note=note)
+    return Recorded(journal.record(body), False)
+
+
+def ritual(journal: Journal, title: str, *, cadence: str = "weekly") -> Recorded:
+    added = journal.record(lambda rid: ev.RitualSet(ritual=rid, title=title, cadence=cadence))
+    return Recorded(added, False)
+
+
+def partnership_week(
+    journal: Journal,
+    *,
+    week: str | None = None,
+    appreciations: Sequence[str] = (),
+    went_well: str | None = None,
+    adjustment: str | None = None,
+) -> Recorded:
+    body = ev.PartnershipWeek(
+        week=this_week(week),
+        appreciations=tuple(appreciations),
+        went_well=went_well,
+        adjustment=adjustment,
+    )
+    return Recorded(journal.record(body), False)
+
+
+def comfort_signal(
+    journal: Journal, signal: str, *, note: str | None = None, private: bool = False
+) -> Recorded:
+    private = private or settings.private_by_default(journal, "comfort")
+    body = ev.ComfortSignal(signal=signal, note=note)
+    return Recorded(journal.record(body, private=private), private)
+
+
+def boundary(journal: Journal, text: str) -> Recorded:
+    return Recorded(journal.record(lambda bid: ev.Boundary(boundary=bid, text=text)), False)
+
+
+def care_task(
+    journal: Journal, title: str, *, owner: str = "me", cadence: str = "weekly"
+) -> Recorded:
+    added = journal.record(
+        lambda tid: ev.CareTask(task=tid, title=title, owner=owner, cadence=cadence)
+    )
+    return Recorded(added, False)
+
+
+def care_swap(journal: Journal, task_id: str, to: str, *, note: str | None = None) -> Recorded:
+    task = finding.resolve_id(task_id, finding.care_tasks(journal), "care task")
+    return Recorded(journal.record(ev.CareSwap(task=task, to=to, note=note)), False)

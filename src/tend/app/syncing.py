@@ -1,0 +1,132 @@
+"""Syncing through the relay: one pass (with links answered since the last one let in), staying
+live, and the wait after pairing until the other device's first entries are here.
+
+These are coroutines, so the page can run them in its own event loop; the command runs them
+with asyncio.run. Importing this module loads the network stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tend.core.errors import NextStep
+from tend.core.journal import Journal
+from tend.core.trust import pairing, rotation
+from tend.sync import client, pairing_flow
+from tend.sync.client import Progress, RelayUnavailable, SyncReport
+
+JOIN_WAIT = 15  # seconds to wait after pairing for the other device's first entries
+
+
+@dataclass(frozen=True)
+class LinkJoined:
+    """Someone joined with a link this device made, and is now in."""
+
+    label: str
+    safety_code: str
+    own_device: bool
+
+
+@dataclass
+class SyncOutcome:
+    report: SyncReport
+    joined: list[LinkJoined] = field(default_factory=list)
+    # Said once each: what became of a link that did not bring anyone in, and what to do next.
+    notes: list[tuple[str, NextStep | None]] = field(default_factory=list)
+
+
+async def sync(journal: Journal, url: str, progress: Progress | None = None) -> SyncOutcome:
+    """Let in whoever answered a link, send and fetch; if what came in decided a reply held
+    for a lost person's removal, let that one in and sync again."""
+    outcome = await let_in(journal)
+    outcome.report = await client.sync_once(journal, url, progress)
+    if _held_replies(journal) and await _complete_links(journal, outcome):
+        outcome.report.merge(await client.sync_once(journal, url, progress))
+    return outcome
+
+
+async def let_in(journal: Journal) -> SyncOutcome:
+    """Before syncing: follow key rotations held but not yet applied, and bring in whoever
+    answered a link this device made."""
+    rotation.catch_up_keys(journal)
+    outcome = SyncOutcome(SyncReport(own_log=journal.device.log))
+    await _complete_links(journal, outcome)
+    return outcome
+
+
+async def watch(
+    journal: Journal,
+    url: str,
+    stop: asyncio.Event,
+    on_report: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
+    """Stay in sync until `stop` is set (after `let_in`); every reconnection's report, merged."""
+    return await client.watch(journal, url, stop, on_report)
+
+
+async def until_arrived(journal: Journal, relay: str, other_log: bytes) -> SyncReport:
+    """Sync after pairing until the other device's own entries (its claim, its name) are here:
+    it uploads them a moment after the exchange. At most JOIN_WAIT seconds."""
+    report = await client.sync_once(journal, relay)
+    deadline = time.monotonic() + JOIN_WAIT
+    while other_log not in journal.store.heads() and time.monotonic() < deadline:
+        await asyncio.sleep(0.3)
+        report.merge(await client.sync_once(journal, relay))
+    return report
+
+
+async def send_and_fetch(journal: Journal, url: str) -> SyncReport:
+    """One plain pass: send what this device wrote, fetch what the others wrote."""
+    return await client.sync_once(journal, url)
+
+
+async def repair(journal: Journal, url: str) -> tuple[int, SyncReport | None]:
+    """Have the relay drop what it holds in this device's log that this device did not write;
+    if it dropped anything, sync again. What was dropped, and that sync's report."""
+    dropped = await client.repair(journal, url)
+    if not dropped:
+        return 0, None
+    return dropped, await client.sync_once(journal, url)
+
+
+def _held_replies(journal: Journal) -> bool:
+    """Whether an answer to a link waits here for the person it replaces to be removed."""
+    pending = journal.device.settings.get("invitations")
+    return isinstance(pending, list) and any(isinstance(i, dict) and "reply" in i for i in pending)
+
+
+async def _complete_links(journal: Journal, outcome: SyncOutcome) -> bool:
+    """Bring in whoever answered a link this device made; whether anyone was."""
+    if not journal.device.settings.get("invitations"):
+        return False
+    try:
+        results = await pairing_flow.complete_links(journal)
+    except client.RelayUnavailable:
+        return False  # the sync that follows says so
+    me = journal.device
+    for result in results:
+        device = result.added
+        if device is None:
+            outcome.notes.append((result.note, result.next_step))
+            continue
+        code = pairing.safety_code(me.space, me.identity, device.identity)
+        outcome.joined.append(LinkJoined(device.label, code, device.identity == me.identity))
+    return any(r.added is not None for r in results)
+
+
+__all__ = [
+    "JOIN_WAIT",
+    "LinkJoined",
+    "RelayUnavailable",
+    "SyncOutcome",
+    "SyncReport",
+    "let_in",
+    "repair",
+    "send_and_fetch",
+    "sync",
+    "until_arrived",
+    "watch",
+]

@@ -1,0 +1,168 @@
+"""The relay as an aiohttp application, and the process that serves it.
+
+`make_app` builds the app from an explicit StoreSpec (store_spec.py): the services go under
+typed keys (app_keys.py); the store opens in a cleanup_ctx on startup and closes on cleanup,
+and when other instances share it (fanout.SharedStore) a task follows their commits for as long
+as the store is open. On shutdown every pairing reader is woken and every device is told the
+relay is going away, then its websocket is closed with 1001 (GOING_AWAY).
+
+Routes: GET /v1/sync, one websocket per device (session.py); /healthz; /metrics (Prometheus
+text); and the pairing and recovery routes (pairing_routes.py).
+
+`serve` (run_app) is called only from the CLI; tests build the app with `make_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
+
+from aiohttp import WSCloseCode, web
+
+from tend.sync.protocol import MAX_FRAME_BYTES, ErrorCode
+from tend.sync.relay.app_keys import HUB, MAILBOXES, METRICS, STORE
+from tend.sync.relay.fanout import Hub, SharedStore
+from tend.sync.relay.mailboxes import Mailboxes
+from tend.sync.relay.metrics import Metrics, log_event, ms_since
+from tend.sync.relay.pairing_routes import MAX_BODY, add_pairing_routes
+from tend.sync.relay.session import CLOSE_TIMEOUT, Session
+from tend.sync.relay.store import (
+    DEFAULT_ESCROW_CAP,
+    DEFAULT_INVITATION_CAP,
+    DEFAULT_QUOTA,
+    Caps,
+    RelayStore,
+)
+from tend.sync.relay.store_spec import StoreSpec
+
+HEARTBEAT = 30.0  # websocket ping interval; a silent peer is dropped
+
+
+def make_app(
+    store: StoreSpec,
+    *,
+    quota: int = DEFAULT_QUOTA,
+    invitation_cap: int = DEFAULT_INVITATION_CAP,
+    escrow_cap: int = DEFAULT_ESCROW_CAP,
+) -> web.Application:
+    """The relay as an aiohttp Application, keeping its store where `store` says. The caps
+    bound the bytes of invitations and of escrows the whole relay holds."""
+    # client_max_size bounds every HTTP body; each handler that reads one bounds it tighter.
+    app = web.Application(client_max_size=MAX_BODY)
+    app[HUB] = Hub[Session]()
+    app[METRICS] = Metrics()
+    app[MAILBOXES] = Mailboxes()
+    app.cleanup_ctx.append(_store_context(store, quota, Caps(invitation_cap, escrow_cap)))
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_get("/v1/sync", handle_sync)
+    app.router.add_get("/healthz", handle_healthz)
+    app.router.add_get("/metrics", handle_metrics)
+    add_pairing_routes(app.router)
+    return app
+
+
+def _store_context(
+    spec: StoreSpec, quota: int, caps: Caps
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        store = await spec.open(quota=quota, caps=caps)
+        app[STORE] = store
+        follower = _follow_other_instances(app[HUB], store)
+        log_event(
+            "relay.started",
+            quota=quota,
+            invitation_cap=caps.invitations,
+            escrow_cap=caps.escrows,
+            store=type(store).__name__,
+        )
+        yield
+        if follower is not None:
+            follower.cancel()
+            with suppress(asyncio.CancelledError):
+                await follower
+        await store.close()
+        log_event("relay.stopped")
+
+    return context
+
+
+def _follow_other_instances(hub: Hub[Session], store: RelayStore) -> asyncio.Task[None] | None:
+    """A task acting on other instances' commits, if any other instance writes to `store`."""
+    if not isinstance(store, SharedStore):
+        return None
+    hub.shared = store
+    return asyncio.create_task(hub.follow(store.changes()))
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """Shutdown: tell every device the relay is going away, then close with 1001."""
+    app[MAILBOXES].close()
+    sessions = list(app[HUB].sessions)
+    for session in sessions:
+        session.fail(
+            ErrorCode.GOING_AWAY, "the relay is shutting down", close=WSCloseCode.GOING_AWAY
+        )
+    writers = [s.writer for s in sessions if s.writer is not None]
+    if writers:
+        await asyncio.wait(writers, timeout=CLOSE_TIMEOUT)
+    for session in sessions:  # any writer still stuck on a slow device
+        await session.ws.close(code=WSCloseCode.GOING_AWAY, message=b"relay shutting down")
+
+
+async def handle_sync(request: web.Request) -> web.WebSocketResponse:
+    # compress=False: entries are ciphertext (nothing to gain), and no inflation to bound.
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False, heartbeat=HEARTBEAT)
+    await ws.prepare(request)
+    app = request.app
+    session = Session(ws, request.transport, app[STORE], app[HUB], app[METRICS])
+    app[HUB].sessions.add(session)
+    started = time.monotonic()
+    try:
+        await session.run()
+    finally:
+        log_event("session.ended", session.space, close=ws.close_code, ms=ms_since(started))
+    return ws
+
+
+async def handle_healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    app = request.app
+    text = app[METRICS].render(len(app[HUB].sessions), len(app[MAILBOXES]))
+    return web.Response(
+        body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    )
+
+
+def serve(
+    host: str,
+    port: int,
+    store: StoreSpec,
+    quota: int = DEFAULT_QUOTA,
+    *,
+    on_listening: Callable[[str], None],
+) -> None:
+    """Run the relay until SIGINT or SIGTERM, then shut down gracefully. For the CLI only.
+    Once the socket is bound, `on_listening` is told where, as "listening on http://HOST:PORT
+    (db WHAT)", for the caller to announce."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    line = f"listening on http://{host}:{port} (db {store.describe()})"
+
+    def announce(*_: object) -> None:  # run_app calls this once the socket is bound
+        on_listening(line)
+
+    web.run_app(
+        make_app(store, quota=quota),
+        host=host,
+        port=port,
+        print=announce,
+        access_log=None,  # request lines would carry mailbox ids
+        handle_signals=True,
+        shutdown_timeout=CLOSE_TIMEOUT * 2,
+    )

@@ -1,0 +1,20 @@
+"""The typed keys under which the relay's aiohttp app holds its services.
+
+A module of their own so that every set of routes (app.py's sync routes, pairing_routes.py)
+reads the same services without importing the app factory.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tend.sync.relay.fanout import Hub
+from tend.sync.relay.mailboxes import Mailboxes
+from tend.sync.relay.metrics import Metrics
+from tend.sync.relay.session import Session
+from tend.sync.relay.store import RelayStore
+
+STORE = web.AppKey[RelayStore]("store")  # opened on startup (cleanup_ctx), closed on cleanup
+HUB = web.AppKey[Hub[Session]]("hub")
+METRICS = web.AppKey("metrics", Metrics)
+MAILBOXES = web.AppKey("mailboxes", Mailboxes)

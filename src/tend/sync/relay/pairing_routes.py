@@ -1,0 +1,241 @@
+"""The relay's HTTP routes for pairing and recovery: mailboxes, invitations and escrows.
+
+Pairing mailboxes are memory-only (mailboxes.py). POST /v1/mailbox/{32 hex}?ttl=S (S <= 600,
+body <= 64 KiB) queues a message (204; 429 when the mailbox holds MAILBOX_QUEUE messages or the
+relay is full; with claim=1, 409 when the mailbox already holds a message or has a waiting
+reader, so an inviter picking a short nameplate learns it is taken); GET ?wait=S (S <= 60)
+answers 200 with the oldest message, removing it, or 404 when none came within the wait.
+
+Invitations and recovery escrows are persistent, in the store. POST /v1/invitation/{32 hex}
+?ttl=S (1 <= S <= 7 days, body 1 byte to 16 KiB) stores one message per id (409 if the id
+holds one, or held one taken before its ttl ran out); GET answers it once (200) and deletes it,
+else 404. PUT /v1/recovery/{locator, 32 hex} takes a msgpack map {i: identity record, b: blob,
+g: signature}, decoded with tight bounds, and stores or replaces the blob only if
+core/log/escrow.write_allowed says the identity the locator derives from signed it (else 403);
+GET answers the blob or 404. Both kinds have a relay-wide cap (507 past it).
+
+Every input is checked before anything is asked of a mailbox or the store: ids, numbers, body
+sizes (a body whose declared length is over the limit is not even read). What the mailboxes
+and the store refuse becomes an HTTP answer in one place (`_answers`), one log line each and no
+traceback. Log lines never name an id, a locator or a body, only sizes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import msgpack
+from aiohttp import web
+
+from tend.core.log import escrow
+from tend.core.log.header import SIGNATURE_LEN
+from tend.core.log.identity import IDENTITY_LEN
+from tend.sync.relay.app_keys import MAILBOXES, STORE
+from tend.sync.relay.mailboxes import MailboxFull, MailboxInUse
+from tend.sync.relay.metrics import log_event
+from tend.sync.relay.store import CapReached, StoreFailure
+
+MAILBOX_ID = re.compile(r"[0-9a-f]{32}")
+MAILBOX_MAX_BYTES = 64 << 10
+MAILBOX_MAX_TTL = 600
+MAILBOX_MAX_WAIT = 60
+
+INVITATION_MAX_BYTES = 16 << 10
+INVITATION_MIN_TTL = 1
+INVITATION_MAX_TTL = 7 * 24 * 3600
+ESCROW_MAX_BODY = escrow.MAX_BLOB + 256  # the blob, and identity and signature packed around it
+MAX_BODY = max(MAILBOX_MAX_BYTES, ESCROW_MAX_BODY)  # the largest body any route here takes
+
+
+def add_pairing_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/v1/mailbox/{id}", handle_mailbox_post)
+    router.add_get("/v1/mailbox/{id}", handle_mailbox_get)
+    router.add_post("/v1/invitation/{id}", handle_invitation_post)
+    router.add_get("/v1/invitation/{id}", handle_invitation_get)
+    router.add_put("/v1/recovery/{id}", handle_escrow_put)
+    router.add_get("/v1/recovery/{id}", handle_escrow_get)
+
+
+@contextmanager
+def _answers(kind: str) -> Iterator[None]:
+    """What a mailbox or the store refuses, as the HTTP answer that says so: a mailbox in use
+    409, a full one 429, a full relay 507, a failing store 503."""
+    try:
+        yield
+    except MailboxInUse as e:
+        log_event("mailbox.in_use")
+        raise web.HTTPConflict(text=str(e)) from None
+    except MailboxFull as e:
+        log_event("mailbox.full", reason=str(e))
+        raise web.HTTPTooManyRequests(text=str(e)) from None
+    except CapReached as e:
+        log_event(f"{kind}.full")
+        raise web.HTTPInsufficientStorage(text=str(e)) from None
+    except StoreFailure as e:
+        log_event("store.failed", error=type(e.__cause__).__name__)
+        raise web.HTTPServiceUnavailable(text="the relay failed; try again later") from None
+
+
+# --- reading a request --------------------------------------------------------------------------
+
+
+def _mailbox_id(request: web.Request, what: str = "a mailbox id") -> str:
+    box_id = request.match_info["id"]
+    if not MAILBOX_ID.fullmatch(box_id):
+        raise web.HTTPBadRequest(text=f"{what} is 32 lowercase hex digits")
+    return box_id
+
+
+def _seconds(
+    request: web.Request, name: str, default: float, upper: float, lower: float = 0
+) -> float:
+    raw = request.query.get(name)
+    try:
+        value = default if raw is None else float(raw)
+    except ValueError:
+        value = -1.0
+    if not lower <= value <= upper:  # also refuses nan
+        raise web.HTTPBadRequest(text=f"{name} must be a number of seconds from {lower} to {upper}")
+    return value
+
+
+def _claim(request: web.Request) -> bool:
+    raw = request.query.get("claim", "0")
+    if raw not in ("0", "1"):
+        raise web.HTTPBadRequest(text="claim must be 0 or 1")
+    return raw == "1"
+
+
+def _too_large(limit: int, what: str = "a body") -> web.HTTPRequestEntityTooLarge:
+    return web.HTTPRequestEntityTooLarge(limit, text=f"{what} is at most {limit} bytes here")
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    """The request's body, at most `limit` bytes: else 413, unread if its length says so."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    body = await request.read()  # over client_max_size: 413 from aiohttp
+    if len(body) > limit:
+        raise _too_large(limit)
+    return body
+
+
+# --- pairing mailboxes --------------------------------------------------------------------------
+
+
+async def handle_mailbox_post(request: web.Request) -> web.Response:
+    box_id = _mailbox_id(request)
+    ttl = _seconds(request, "ttl", MAILBOX_MAX_TTL, MAILBOX_MAX_TTL)
+    claim = _claim(request)
+    body = await _body(request, MAILBOX_MAX_BYTES)
+    with _answers("mailbox"):
+        request.app[MAILBOXES].post(box_id, body, ttl, claim=claim)
+    log_event("mailbox.posted", bytes=len(body))
+    return web.Response(status=204)
+
+
+async def handle_mailbox_get(request: web.Request) -> web.Response:
+    box_id = _mailbox_id(request)
+    wait = _seconds(request, "wait", 0, MAILBOX_MAX_WAIT)
+    body = await request.app[MAILBOXES].take(box_id, wait)
+    if body is None:
+        raise web.HTTPNotFound(text="no message")
+    return web.Response(body=body, content_type="application/octet-stream")
+
+
+# --- invitations --------------------------------------------------------------------------------
+
+
+async def handle_invitation_post(request: web.Request) -> web.Response:
+    box = bytes.fromhex(_mailbox_id(request, "an invitation id"))
+    ttl = _seconds(request, "ttl", INVITATION_MAX_TTL, INVITATION_MAX_TTL, lower=INVITATION_MIN_TTL)
+    body = await _body(request, INVITATION_MAX_BYTES)
+    if not body:
+        raise web.HTTPBadRequest(text="an invitation is at least 1 byte")
+    now = time.time()  # wall-clock: expiries outlive a restart
+    with _answers("invitation"):
+        stored = await request.app[STORE].put_invitation(box, body, now + ttl, now)
+    if not stored:
+        log_event("invitation.in_use")
+        raise web.HTTPConflict(text="that invitation id is in use; pick another")
+    log_event("invitation.posted", bytes=len(body))
+    return web.Response(status=204)
+
+
+async def handle_invitation_get(request: web.Request) -> web.Response:
+    box = bytes.fromhex(_mailbox_id(request, "an invitation id"))
+    with _answers("invitation"):
+        body = await request.app[STORE].take_invitation(box, time.time())
+    if body is None:
+        raise web.HTTPNotFound(text="no invitation")
+    log_event("invitation.taken", bytes=len(body))
+    return web.Response(body=body, content_type="application/octet-stream")
+
+
+# --- recovery escrows ---------------------------------------------------------------------------
+
+
+def _no_ext(code: int, data: bytes) -> NoReturn:
+    raise ValueError("no ext types")
+
+
+def _unpack_escrow(body: bytes) -> object:
+    try:
+        return msgpack.unpackb(
+            body,
+            raw=False,
+            strict_map_key=True,
+            max_bin_len=escrow.MAX_BLOB,
+            max_str_len=1,
+            max_array_len=0,
+            max_map_len=3,
+            max_ext_len=0,
+            ext_hook=_no_ext,
+        )
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as e:
+        if "exceeds max_bin_len" in str(e):
+            raise _too_large(escrow.MAX_BLOB, "a blob") from None
+        raise web.HTTPBadRequest(text="the body is not a msgpack map within limits") from None
+
+
+def _escrow_write(body: bytes) -> tuple[bytes, bytes, bytes]:
+    """(identity, blob, signature) from a PUT body, or 400 (413 for a blob over the size)."""
+    fields = _unpack_escrow(body)
+    if isinstance(fields, dict) and fields.keys() == {"i", "b", "g"}:
+        identity, blob, signature = fields["i"], fields["b"], fields["g"]
+        if (
+            isinstance(identity, bytes)
+            and len(identity) == IDENTITY_LEN
+            and isinstance(blob, bytes)
+            and blob
+            and isinstance(signature, bytes)
+            and len(signature) == SIGNATURE_LEN
+        ):
+            return identity, blob, signature
+    shape = f"i ({IDENTITY_LEN} bytes), b (1 to {escrow.MAX_BLOB} bytes), g ({SIGNATURE_LEN} bytes)"
+    raise web.HTTPBadRequest(text=f"the body is a msgpack map of exactly {shape}")
+
+
+async def handle_escrow_put(request: web.Request) -> web.Response:
+    locator = bytes.fromhex(_mailbox_id(request, "a locator"))
+    identity, blob, signature = _escrow_write(await _body(request, ESCROW_MAX_BODY))
+    if not escrow.write_allowed(locator, identity, blob, signature):
+        log_event("escrow.refused")
+        raise web.HTTPForbidden(text="not signed by the identity this locator derives from")
+    with _answers("escrow"):
+        await request.app[STORE].put_escrow(locator, blob)
+    log_event("escrow.stored", bytes=len(blob))
+    return web.Response(status=204)
+
+
+async def handle_escrow_get(request: web.Request) -> web.Response:
+    locator = bytes.fromhex(_mailbox_id(request, "a locator"))
+    with _answers("escrow"):
+        blob = await request.app[STORE].escrow(locator)
+    if blob is None:
+        raise web.HTTPNotFound(text="no escrow")
+    return web.Response(body=blob, content_type="application/octet-stream")

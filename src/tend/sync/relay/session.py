@@ -1,0 +1,452 @@
+"""One device's connection to the relay: a thin asyncio shell around protocol.Connection(RELAY).
+
+Theory of operation
+-------------------
+Each websocket at GET /v1/sync is one `Session`: a protocol.Connection(Role.RELAY) fed with every
+message received, a reader (`run`) and a writer task draining the session's outbox. Frames are
+encoded (and the Connection moved) as they are queued, and leave in queue order, so the
+Connection's state always matches the wire, and it is the session's only state: READY, welcomed;
+SYNCING, pulled and catching up, live entries held back; LIVE, caught up, live entries go out
+as they arrive; CLOSED, the final frame is queued and nothing more is read or sent. A slow
+device never stalls anyone else: live entries for it queue up to MAX_BACKLOG_BYTES, past which
+it is dropped (it will reconnect and catch up from its vector).
+
+    Hello   version negotiated; an unknown space is registered (first come) if the device
+            asked to create it; then sha256(capability) must match the stored hash, compared
+            in constant time. No other frame is accepted before a Welcome.
+    Push    store.put (atomic, durable); new entries forwarded to the space's other sessions;
+            then Ack. A refusal is an Error with the request id; the connection stays open.
+            Write authority: the capability lets a device into the space, not into a log. Each
+            log's first entry carries its public key (the log id is derived from it), and the
+            store refuses a run of new entries unless its last is signed by that key
+            (bad_signature), so no member can append to another's log; nor can a removed log
+            grow (removed).
+    Pull    subscribe first (SYNCING: live entries are held), page the store from the device's
+            vector, CaughtUp(heads), then flush what was held minus what the catch-up already
+            sent. Entries stored after the subscription are never missed, and none is sent
+            twice: a log's catch-up is contiguous from `have`, so one seq per log says what was
+            sent.
+    Rotate  a rotation record (core/log/rotation_record.py) signed by a log of the space. The
+            store checks, inside its transaction, that the signer's key is the one it holds
+            for that log and signed the record (bad_signature), that the signer was not removed
+            (removed) and that the record replaces the current capability hash (unauthorized);
+            then it sets the new hash, files the signed record under the old one, and marks
+            the logs the record removes. Ack, and close the space's other sessions: they
+            authenticated with the old capability. A later Hello with a replaced capability
+            gets the filed record and signature in a Rekey frame, then a normal close, so a
+            device offline during a rotation can follow it (and check the signer itself).
+    Repair  a device asks, signing with its log key, to drop its own log's entries from a
+            seq where the relay holds junk: entries an older relay, which checked no
+            signatures, let someone else append. The store drops them only if the entry there
+            is not signed by that key or not linked to the one before it, so nothing honest is
+            ever dropped (else fork, or gap when nothing is held there). Ack(id, number dropped,
+            at most 256). Sessions here, and through the store's notices on other instances,
+            forget they sent that log from there, so its honest entries go out again.
+
+A frame the protocol refuses (or a text message) gets a best-effort Error and a close; the
+relay keeps serving everyone else. A device that does not read even that is cut off at the TCP
+level after CLOSE_TIMEOUT. The websocket's own failures are met in one place, the writer: a
+connection error means the device went away, anything else is a relay bug that drops only this
+device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from tend.core.ids import LogId, SpaceId
+from tend.sync.batching import batches
+from tend.sync.protocol import (
+    MAX_ENTRIES_PER_FRAME,
+    PROTOCOL_VERSIONS,
+    Ack,
+    CaughtUp,
+    Connection,
+    Entries,
+    Error,
+    ErrorCode,
+    Frame,
+    Hello,
+    Pull,
+    Push,
+    Rekey,
+    RemoteProtocolError,
+    Repair,
+    Role,
+    Rotate,
+    State,
+    Vector,
+    Welcome,
+    encode,
+    negotiate,
+)
+from tend.sync.relay.fanout import Hub
+from tend.sync.relay.metrics import Metrics, log_event, log_exception, ms_since
+from tend.sync.relay.store import PushRefused, RelayStore, StoreFailure
+from tend.sync.relay.vectors import advance, unsent
+
+FRAME_BYTES = 1 << 20  # entry bytes per outgoing Entries frame (well under MAX_FRAME_BYTES)
+PACE_BYTES = 2 << 20  # catch-up waits while this much is queued for the device
+MAX_BACKLOG_BYTES = 16 << 20  # queued or held for one device before it is dropped
+CLOSE_TIMEOUT = 5.0  # seconds to flush a final Error and close
+
+
+@dataclass(frozen=True)
+class _Out:
+    """One encoded frame in an outbox; `entry_bytes` counts toward the device's backlog."""
+
+    data: bytes
+    entry_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class _Close:
+    """Outbox marker: close the websocket once everything before it is sent."""
+
+    code: int
+
+
+class Session:
+    """One device's websocket: reads frames, answers through its outbox."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport | None,
+        store: RelayStore,
+        hub: Hub[Session],
+        metrics: Metrics,
+    ) -> None:
+        self.ws = ws
+        self.transport = transport  # to cut off a device that does not read
+        self.store = store
+        self.hub = hub
+        self.metrics = metrics
+        self.conn = Connection(Role.RELAY)
+        self.space: SpaceId | None = None
+        self.capability_hash = b""  # the one the device was welcomed with
+        self.held: list[bytes] = []  # live entries that arrived while SYNCING
+        self.held_bytes = 0
+        self.sent: Vector = {}  # what the device has: its Pull vector, then what it got or pushed
+        self.outbox: asyncio.Queue[_Out | _Close] = asyncio.Queue()
+        self.backlog = 0  # entry bytes queued in the outbox
+        self.drained = asyncio.Event()
+        self.writer: asyncio.Task[None] | None = None
+        self.catchup: asyncio.Task[None] | None = None
+        self.watchdog: asyncio.TimerHandle | None = None
+
+    @property
+    def closing(self) -> bool:
+        """The final frame is queued: nothing more is read, sent or delivered."""
+        return self.conn.state is State.CLOSED
+
+    # -- lifecycle
+
+    async def run(self) -> None:
+        self.writer = asyncio.create_task(self._write())
+        try:
+            async for msg in self.ws:
+                if msg.type is WSMsgType.BINARY:
+                    await self._handle(msg.data)
+                elif msg.type is not WSMsgType.ERROR:  # ERROR: aiohttp already closed it
+                    self.fail(ErrorCode.MALFORMED, "frames are binary messages")
+                if self.closing or msg.type is WSMsgType.ERROR:
+                    break
+        finally:
+            await self._finish()
+
+    async def _finish(self) -> None:
+        self.hub.leave(self)
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        if self.catchup is not None:
+            self.catchup.cancel()
+        assert self.writer is not None
+        if self.closing:  # let the final Error go out, within bounds
+            await asyncio.wait([self.writer], timeout=CLOSE_TIMEOUT)
+        self.writer.cancel()
+        await self.ws.close()
+
+    def fail(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        close: int = WSCloseCode.POLICY_VIOLATION,
+        versions: tuple[int, ...] = (),
+    ) -> None:
+        """Send a fatal Error, then close. Later frames are not processed or sent."""
+        if self.closing:
+            return
+        self.metrics.errors[code.value] += 1
+        # The Connection may already be in ERROR (it refused the device's frame) and would
+        # refuse to send; a fatal Error is the one frame still worth sending, so encode it apart.
+        self.conn.close()
+        self._last_frame(encode(Error(code.value, message, versions=versions)), close)
+        log_event("session.closed", self.space, code=code.value)
+
+    def relay_failed(self, error: Exception) -> None:
+        """End the session for a failure of the relay's own (the store, or a bug)."""
+        if isinstance(error, StoreFailure):
+            log_event("store.failed", self.space, error=type(error.__cause__).__name__)
+        else:
+            log_exception("session.bug", error)
+        message = "the relay failed; try again later"
+        self.fail(ErrorCode.INTERNAL, message, close=WSCloseCode.INTERNAL_ERROR)
+
+    def _last_frame(self, data: bytes, close: int) -> None:
+        """Queue the final frame, once the Connection is CLOSED, and the close after it."""
+        self.held, self.held_bytes = [], 0
+        self.hub.leave_space(self)
+        self.outbox.put_nowait(_Out(data))
+        self.outbox.put_nowait(_Close(close))
+        # A device that stops reading would hold the final send (and this session) forever.
+        self.watchdog = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._abort_if_stuck)
+
+    def _abort_if_stuck(self) -> None:
+        if self.writer is not None and not self.writer.done():
+            self._abort()
+
+    def _abort(self) -> None:
+        """Drop the TCP connection without a closing handshake: the device is not reading."""
+        log_event("session.aborted", self.space)
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- writing
+
+    def _enqueue(self, frame: Frame) -> None:
+        """Encode now (the Connection moves in outbox order, which is wire order), send later."""
+        if self.closing:
+            return
+        if isinstance(frame, Error):
+            self.metrics.errors[frame.code] += 1
+        size = _entry_bytes(frame) if isinstance(frame, Entries) else 0
+        self.outbox.put_nowait(_Out(self.conn.send(frame), size))
+        self.backlog += size
+
+    async def _paced(self, frame: Frame) -> None:
+        """Enqueue, first waiting while the device is behind: catch-up never floods memory."""
+        while self.backlog > PACE_BYTES and not self.closing:
+            self.drained.clear()
+            await self.drained.wait()
+        self._enqueue(frame)
+
+    async def _write(self) -> None:
+        try:
+            await self._drain_outbox()
+        except ConnectionError:
+            pass  # the device went away; the reader sees the close
+        except Exception as e:  # a relay bug: drop this device, serve the rest
+            log_exception("session.bug", e)
+            await self.ws.close(code=WSCloseCode.INTERNAL_ERROR)
+
+    async def _drain_outbox(self) -> None:
+        while True:
+            item = await self.outbox.get()
+            if isinstance(item, _Close):
+                await self.ws.close(code=item.code)
+                return
+            await self.ws.send_bytes(item.data)
+            if item.entry_bytes:
+                self.backlog -= item.entry_bytes
+                if self.backlog <= PACE_BYTES:
+                    self.drained.set()
+
+    # -- reading
+
+    async def _handle(self, data: bytes) -> None:
+        self.metrics.frames_received += 1
+        try:
+            frame = self.conn.receive(data)
+        except RemoteProtocolError as e:
+            self.fail(e.code, e.detail)
+            return
+        try:
+            await self._dispatch(frame)
+        except Exception as e:  # one device's failure must not end the relay
+            self.relay_failed(e)
+
+    async def _dispatch(self, frame: Frame) -> None:
+        if isinstance(frame, Hello):
+            await self._on_hello(frame)
+        elif isinstance(frame, Push):
+            await self._on_push(frame)
+        elif isinstance(frame, Pull):
+            self._on_pull(frame)
+        elif isinstance(frame, Rotate):
+            await self._on_rotate(frame)
+        elif isinstance(frame, Repair):
+            await self._on_repair(frame)
+        elif isinstance(frame, Error) and frame.fatal:
+            self.fail(ErrorCode.UNEXPECTED, "the device reported an error")
+        # Every other frame type was refused by the Connection's state table.
+
+    async def _on_hello(self, hello: Hello) -> None:
+        version = negotiate(hello.versions)
+        if version is None:
+            self.fail(
+                ErrorCode.UNSUPPORTED_VERSION,
+                "no protocol version in common",
+                versions=PROTOCOL_VERSIONS,
+            )
+            return
+        space = SpaceId(hello.space)
+        digest = hashlib.sha256(hello.capability).digest()
+        stored = await self.store.capability_hash(space)
+        if stored is None and hello.create:
+            if await self.store.register(space, digest):
+                log_event("space.created", space)
+            stored = await self.store.capability_hash(space)  # another device may have won
+        if stored is None:
+            self.fail(ErrorCode.UNKNOWN_SPACE, "no such space on this relay")
+        elif hmac.compare_digest(stored, digest):
+            self.space, self.capability_hash = space, digest
+            await self.hub.join(self, space)
+            self._enqueue(Welcome(version, await self.store.heads(space)))
+            log_event("session.welcomed", space, version=version)
+        elif (filed := await self.store.rekey(space, digest)) is not None:
+            # A capability a Rotate replaced: hand over the signed record filed under it.
+            self._last_frame(self.conn.send(Rekey(*filed)), WSCloseCode.OK)
+            log_event("session.rekeyed", space, bytes=len(filed.record))
+        else:
+            self.fail(ErrorCode.UNAUTHORIZED, "wrong capability for this space")
+
+    async def _on_push(self, push: Push) -> None:
+        assert self.space is not None
+        started = time.monotonic()
+        try:
+            result = await self.store.put(self.space, push.entries)
+        except PushRefused as e:
+            log_event("push.refused", self.space, code=e.code.value, count=len(push.entries))
+            self._enqueue(Error(e.code.value, str(e), id=push.id))
+            return
+        new_bytes = sum(len(raw) for raw in result.new)
+        self.metrics.entries_stored += len(result.new)
+        self.metrics.bytes_stored += new_bytes
+        if self.conn.state is State.LIVE:  # never sent back live, even by a SharedStore's feed
+            advance(self.sent, push.entries)
+        # No await between the commit and here: other devices get entries in commit order.
+        self.hub.forward(self, result.new)
+        self._enqueue(Ack(push.id, result.stored))
+        log_event(
+            "push.stored",
+            self.space,
+            count=len(push.entries),
+            new=len(result.new),
+            bytes=new_bytes,
+            ms=ms_since(started),
+        )
+
+    def _on_pull(self, pull: Pull) -> None:
+        # The Connection is SYNCING from here: live entries are held from now on, before the
+        # first read of the store, so nothing stored from now on is missed.
+        self.sent = dict(pull.have)
+        self.catchup = asyncio.create_task(self._catch_up())
+
+    async def _on_rotate(self, rotate: Rotate) -> None:
+        assert self.space is not None
+        try:
+            rotation = await self.store.rotate(self.space, rotate.record, rotate.signature)
+        except PushRefused as e:
+            self._refuse("rotate.refused", rotate.id, e)
+            return
+        # This session is the rotator's: it stays, now under the capability it moved to.
+        self.capability_hash = rotation.capability
+        self._enqueue(Ack(rotate.id, 0))
+        others = self.hub.others(self)
+        for other in others:
+            other.fail(ErrorCode.UNAUTHORIZED, "the space's capability was replaced")
+        log_event("space.rotated", self.space, closed=len(others), removed=len(rotation.removed))
+
+    async def _on_repair(self, repair: Repair) -> None:
+        assert self.space is not None
+        log, space = LogId(repair.log), self.space
+        try:
+            dropped = await self.store.repair(
+                space, log, repair.key, repair.from_seq, repair.signature
+            )
+        except PushRefused as e:
+            self._refuse("repair.refused", repair.id, e)
+            return
+        # No await since the commit: entries stored after it are forwarded after this.
+        self.hub.rewind(space, log, repair.from_seq)
+        self.metrics.entries_dropped += dropped
+        self._enqueue(Ack(repair.id, min(dropped, MAX_ENTRIES_PER_FRAME)))
+        log_event("log.repaired", space, dropped=dropped)
+
+    def _refuse(self, event: str, request: int, e: PushRefused) -> None:
+        """Answer a refused request with an Error carrying its id; the connection stays open."""
+        log_event(event, self.space, code=e.code.value)
+        self._enqueue(Error(e.code.value, str(e), id=request))
+
+    # -- catch-up and live entries
+
+    async def _catch_up(self) -> None:
+        try:
+            await self._page_and_go_live()
+        except Exception as e:  # a task: nobody else would see it
+            self.relay_failed(e)
+
+    async def _page_and_go_live(self) -> None:
+        """Page the store from `sent` (advanced as entries go out), then go LIVE."""
+        assert self.space is not None
+        started = time.monotonic()
+        count = 0
+        sent = self.sent
+        while not self.closing:
+            page = await self.store.since(self.space, sent, MAX_ENTRIES_PER_FRAME)
+            for batch in batches(page, FRAME_BYTES):
+                await self._paced(Entries(tuple(batch), live=False))
+            advance(sent, page)
+            count += len(page)
+            if len(page) < MAX_ENTRIES_PER_FRAME:
+                break
+        self.metrics.catchup_entries_sent += count
+        heads = await self.store.heads(self.space)
+        if self.closing:
+            return
+        self._enqueue(CaughtUp(heads))  # the Connection is LIVE from here
+        held, self.held, self.held_bytes = self.held, [], 0
+        self._send_live(unsent(sent, held))
+        log_event("pull.caught_up", self.space, count=count, ms=ms_since(started))
+
+    def deliver(self, entries: Sequence[bytes]) -> None:
+        """New entries of this session's space, stored by another session."""
+        if not entries:
+            return
+        if self.conn.state is State.SYNCING:
+            self.held.extend(entries)
+            self.held_bytes += sum(len(raw) for raw in entries)
+            if self.held_bytes > MAX_BACKLOG_BYTES:
+                self._drop()
+        elif self.conn.state is State.LIVE:  # a SharedStore's feed may repeat what was sent
+            self._send_live(unsent(self.sent, entries))
+
+    def _send_live(self, entries: Sequence[bytes]) -> None:
+        for batch in batches(entries, FRAME_BYTES):
+            self._enqueue(Entries(tuple(batch), live=True))
+        if self.backlog > MAX_BACKLOG_BYTES:
+            self._drop()
+
+    def _drop(self) -> None:
+        # Too far behind to keep in memory: the device reconnects and resumes from its vector.
+        if self.closing:
+            return
+        while not self.outbox.empty():
+            self.outbox.get_nowait()
+        self.backlog = 0
+        self.fail(
+            ErrorCode.INTERNAL, "too far behind; reconnect", close=WSCloseCode.TRY_AGAIN_LATER
+        )
+
+
+def _entry_bytes(frame: Entries) -> int:
+    return sum(len(raw) for raw in frame.entries)

@@ -1,0 +1,38 @@
+"""What has gone out, as a version vector {log id: highest seq}: so each entry reaches a device
+once, and each log reaches it in order.
+
+A session's vector starts as the device's Pull vector and follows what it is sent or pushes; an
+instance's feed (fanout.py) keeps one of what it has forwarded. Only headers are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tend.core.log.header import Header
+from tend.sync.protocol import Vector
+
+
+def advance(vector: Vector, entries: Sequence[bytes]) -> None:
+    """Count `entries` as gone out (a catch-up page, or what the device pushed itself)."""
+    for raw in entries:
+        header = Header.decode(raw)
+        vector[header.log] = max(vector.get(header.log, 0), header.seq)
+
+
+def unsent(sent: Vector, entries: Sequence[bytes]) -> list[bytes]:
+    """Entries past what `sent` covers, each once (live batches may overlap the catch-up), and
+    counted as sent from now on."""
+    out: list[bytes] = []
+    for raw in entries:
+        header = Header.decode(raw)
+        if header.seq > sent.get(header.log, 0):
+            sent[header.log] = header.seq
+            out.append(raw)
+    return out
+
+
+def rewind(vector: Vector, log: bytes, from_seq: int) -> None:
+    """Forget that `log` went out from `from_seq` on (a repair dropped it there)."""
+    if vector.get(log, 0) >= from_seq:
+        vector[log] = from_seq - 1

@@ -1,0 +1,168 @@
+"""The application layer used directly, as the coming page will: every use case is a typed
+function over a real journal (real SQLite, real keys), with the rules the command relied on."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+
+from tend.app import devices, export, finding, home, integrity, look, record, settings, syncing
+from tend.core.crypto import passphrase
+from tend.core.domain.events import CheckIn
+from tend.core.errors import AlreadyInitialised, UserError, ValidationError, WrongPassphrase
+from tend.core.journal import Journal
+from tests.conftest import Relay, gossip, invite
+
+FAST = passphrase.Cost(time=1, memory_kib=64, lanes=1)  # the test's lock, cheap to derive
+
+
+@pytest.fixture
+def sam(tmp_path: Path) -> Journal:
+    return home.start(tmp_path / "sam", "Sam")
+
+
+def test_starting_twice_in_one_home_is_refused_and_the_first_journal_kept(tmp_path: Path) -> None:
+    first = home.start(tmp_path / "h", "Sam", relay="http://127.0.0.1:9")
+    assert settings.known_relay(first) == "http://127.0.0.1:9"
+    first.close()
+    with pytest.raises(AlreadyInitialised):
+        home.start(tmp_path / "h", "Robin")
+    with home.open_journal(tmp_path / "h", None) as again:
+        assert look.today(again).names[again.device.person] == "Sam"
+
+
+def test_a_check_in_kept_private_by_default_says_so_and_a_correction_keeps_its_day(
+    sam: Journal,
+) -> None:
+    assert settings.keep_private_by_default(sam, ["checkin"], on=True) == ["checkin"]
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    first = record.check_in(sam, day="rest", energy=3, on=yesterday)
+    assert first.private
+    fixed = record.check_in(sam, day="rest", energy=4, replaces=first.id.hex()[:8])
+    assert fixed.event.supersedes == first.id
+    assert fixed.event.local_date == yesterday.isoformat()  # the corrected entry's day
+    shown = look.week(sam, yesterday).view.people[sam.device.person].checkins
+    body = shown[yesterday.isoformat()]
+    assert isinstance(body, CheckIn) and body.energy == 4
+
+
+def test_private_by_default_is_saved_with_the_passphrase_the_journal_was_opened_with(
+    tmp_path: Path,
+) -> None:
+    lock = passphrase.new_lock("a long and quiet passphrase", FAST)
+    journal = home.start(tmp_path / "h", "Sam", lock=lock)
+    settings.keep_private_by_default(journal, ["comfort"], on=True)
+    journal.close()
+    with pytest.raises(WrongPassphrase):  # without the passphrase nothing opens
+        home.open_journal(tmp_path / "h", None)
+    with home.open_journal(tmp_path / "h", lock) as again:
+        assert settings.private_kinds(again) == ["comfort"]
+
+
+def test_only_the_kinds_that_can_be_private_by_default_are_accepted(sam: Journal) -> None:
+    with pytest.raises(UserError, match="only checkin, comfort"):
+        settings.keep_private_by_default(sam, ["gratitude"], on=True)
+    assert settings.private_kinds(sam) == []
+
+
+def test_short_ids_find_one_thing_and_say_plainly_when_they_do_not(sam: Journal) -> None:
+    win = record.small_win(sam, "walked to the corner together")
+    record.celebrate(sam, win.id.hex()[:6], "so proud")
+    with pytest.raises(ValidationError):
+        record.celebrate(sam, win.id.hex()[:3])
+    with pytest.raises(UserError, match="no small win with an id starting ffff"):
+        record.celebrate(sam, "ffff")
+    with pytest.raises(UserError, match="more than one thing starts with abcd"):
+        finding.resolve_id("abcd", [b"\xab\xcd\x01", b"\xab\xcd\x02"], "thing")
+
+
+def test_a_partner_cannot_take_back_or_correct_what_the_other_wrote(
+    sam: Journal, tmp_path: Path
+) -> None:
+    robin = invite(sam, tmp_path / "robin", own=False, name="Robin")
+    said = record.thank(sam, "for the soup")
+    gossip(sam, robin)
+    with pytest.raises(UserError, match="no entry of yours"):
+        record.take_back(robin, said.id.hex()[:8])
+    with pytest.raises(UserError, match="no check-in of yours"):
+        record.check_in(robin, day="good", replaces=said.id.hex()[:8])
+
+
+def test_the_shared_lists_come_back_typed_from_what_was_recorded(sam: Journal) -> None:
+    idea = record.joy_idea(sam, "tea in the garden", cost=0)
+    record.joy_status(sam, idea.id.hex()[:8], "done")
+    goal = record.gentle_goal(sam, "short walk", per_week=2, flare_rule="halve")
+    record.goal_week(sam, goal.id.hex()[:8], "adapted")
+    task = record.care_task(sam, "pharmacy run")
+    record.care_swap(sam, task.id.hex()[:8], "partner")
+    record.calendar_entry(sam, "appointment", dt.date.today(), at="09:30", title="physio")
+    assert [(j.title, j.status) for j in look.joy_map(sam)] == [("tea in the garden", "done")]
+    (shown_goal,) = look.gentle_goals(sam)
+    assert shown_goal.flare_rule == "halve" and list(shown_goal.weeks.values()) == ["adapted"]
+    (shown_task,) = look.care_rota(sam)
+    assert (shown_task.title, shown_task.owner) == (
+        "pharmacy run",
+        f"partner-of:{sam.device.person.hex()}",
+    )
+    (appointment,) = look.calendar(sam).events
+    assert appointment.body.summary() == f"physio on {dt.date.today().isoformat()} at 09:30"
+
+
+def test_replay_shows_the_journal_as_it_was_before_a_later_entry(sam: Journal) -> None:
+    record.check_in(sam, day="gentle", energy=5)
+    time.sleep(0.01)  # the moment lies strictly between the two entries' arrival
+    before = dt.datetime.now().astimezone()
+    time.sleep(0.01)
+    later = record.check_in(sam, day="flare", energy=1)
+    then = look.replay(sam, before)
+    (_person, _name, shown) = then.today.view.people[0]
+    assert shown is not None and shown.id != later.id
+    assert then.entries_known < len(sam.items())
+
+
+def test_the_roster_gives_a_safety_code_for_the_partner_and_confirming_it_is_remembered(
+    sam: Journal, tmp_path: Path
+) -> None:
+    robin = invite(sam, tmp_path / "robin", own=False, name="Robin")
+    gossip(sam, robin)
+    rows = {row.name: row for row in devices.roster(sam).devices}
+    assert rows["Sam"].this_device and rows["Sam"].safety_code is None
+    assert rows["Robin"].safety_code and not rows["Robin"].compared
+    devices.confirm_compared(sam)
+    assert {row.name: row.compared for row in devices.roster(sam).devices}["Robin"]
+    with pytest.raises(UserError, match="nobody else"):
+        devices.confirm_compared(home.start(tmp_path / "alone", "Alone"))
+
+
+def test_removing_a_device_rotates_the_key_to_those_who_stay(sam: Journal, tmp_path: Path) -> None:
+    phone = invite(sam, tmp_path / "phone", own=True, name=None)
+    gossip(sam, phone)
+    removal = devices.remove(sam, phone.device.log.hex()[:8])
+    assert removal.removed == phone.device.log
+    assert removal.epoch == sam.device.epoch > phone.device.epoch
+    assert removal.staying == 1
+
+
+def test_verify_and_export_run_over_the_same_journal(sam: Journal, tmp_path: Path) -> None:
+    record.check_in(sam, day="rest")
+    report = integrity.verify(sam)
+    assert report.ok and report.entries == integrity.entry_count(sam)
+    written = export.write(sam, "json", tmp_path / "out.json")
+    assert written.entries >= 1 and (tmp_path / "out.json").stat().st_mode & 0o077 == 0
+
+
+def test_a_sync_through_a_real_relay_reports_what_was_sent_and_fetched(
+    sam: Journal, tmp_path: Path, relay: Relay
+) -> None:
+    robin = invite(sam, tmp_path / "robin", own=False, name="Robin")
+    record.small_win(sam, "walked to the corner together")
+    sent = asyncio.run(syncing.sync(sam, relay.url))
+    assert sent.report.uploaded >= 1 and not sent.report.problems and sent.joined == []
+    fetched = asyncio.run(syncing.sync(robin, relay.url))
+    assert fetched.report.downloaded >= sent.report.uploaded
+    titles = [e.body.summary() for e in look.timeline(robin).events]
+    assert any("walked to the corner together" in t for t in titles)
