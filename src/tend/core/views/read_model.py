@@ -24,6 +24,7 @@ import msgpack
 
 from tend.core.crypto import envelope
 from tend.core.errors import InvalidEnvelope
+from tend.core.ids import LogId, PersonId
 from tend.core.log.store import LogStore
 
 SNAPSHOT_LIMIT = 256 << 20
@@ -37,17 +38,17 @@ MEMBERSHIP = FACTS | {"person.named", "key.rotated"}
 
 class Item(NamedTuple):
     hlc: int
-    log: bytes
+    log: LogId
     seq: int
     received_at: int
     local_date: str
     type: str
-    author: bytes
+    author: PersonId
     doc: str | None  # the shared document this event edits, if any
     raw: bytes  # the encoded event (the inner one, for a private entry we could open)
 
     @property
-    def order(self) -> tuple[int, bytes, int]:
+    def order(self) -> tuple[int, LogId, int]:
         return (self.hlc, self.log, self.seq)
 
 
