@@ -413,7 +413,7 @@ def test_a_partners_rotation_naming_a_device_removed_is_not_a_lasting_ban_at_the
         )
         assert asyncio.run(_removed_at(relay, d.space, sam_log)) is True
         # ... then, the couple having talked, a rotation that keeps Sam's device lifts it.
-        alexs.adopt_epoch(2, first_key)
+        alexs.keyring.adopt_epoch(2, first_key)
         assert isinstance(
             attack(relay.url, alexs, signed(3, hash_for(first_key), second_key, True)), p.Ack
         )

@@ -21,12 +21,11 @@ import msgpack
 import pytest
 
 from tend.cli import unlock_agent
-from tend.core import journal as journal_module
 from tend.core.crypto import keys, keystore, passphrase
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.events import CheckIn
 from tend.core.errors import CorruptStore, WrongPassphrase
-from tend.core.journal import BINDING_META, DB_NAME, Journal
+from tend.core.journal import BINDING_META, DB_NAME, Journal, keyring
 from tend.core.trust import recovery
 from tests.conftest import TendCLI, invite, restored_from, stored_entries
 
@@ -275,7 +274,7 @@ def test_a_crash_on_either_side_of_the_device_file_write_leaves_a_journal_that_o
     assert path.read_bytes() == old
     _reopen(home).close()  # the old file, still accepted
 
-    real_write_bindings = journal_module._write_bindings
+    real_write_bindings = keyring._write_bindings
     calls: list[int] = []
 
     def crash_on_the_second(store: object, bindings: list[keystore.Binding]) -> None:
@@ -287,7 +286,7 @@ def test_a_crash_on_either_side_of_the_device_file_write_leaves_a_journal_that_o
     journal = _reopen(home)
     journal.device.settings["relay"] = "http://after-the-write"
     with monkeypatch.context() as m:
-        m.setattr(journal_module, "_write_bindings", crash_on_the_second)
+        m.setattr(keyring, "_write_bindings", crash_on_the_second)
         with pytest.raises(Crash):
             journal.save_device()
     journal.close()

@@ -158,15 +158,15 @@ def test_the_envelope_vector_in_docs_protocol_md_is_the_committed_one() -> None:
 def test_the_uses_of_the_envelope_in_docs_protocol_md_name_the_contexts_the_code_seals_with() -> (
     None
 ):
-    from tend.core import journal
     from tend.core.crypto import keystore
+    from tend.core.journal import mapper
     from tend.core.trust import pairing, recovery, rotation
     from tend.core.views import read_model
 
     doc = (VECTORS.parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
     uses = doc.split("### Uses of the envelope", 1)[1].split("\n## ", 1)[0]
     for context in (
-        journal._PRIVATE_AAD,
+        mapper._PRIVATE_AAD,
         rotation._CONTEXT,
         pairing._BUNDLE,
         pairing._REPLY,

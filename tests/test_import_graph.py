@@ -162,6 +162,22 @@ def test_the_views_are_pure_over_items_and_never_reach_the_journal_or_trust() ->
     assert importers("tend.core.journal", files) | importers("tend.core.trust", files) == set()
 
 
+@pytest.mark.parametrize(
+    ("part", "forbidden"),
+    [
+        # The mapper is pure given its keys: no store, no cache, no roster.
+        ("core/journal/mapper.py", ("tend.core.log.store", "tend.core.trust", "tend.core.journal")),
+        # The keyring holds keys and saves them: it neither reads entries nor asks the roster.
+        ("core/journal/keyring.py", ("tend.core.domain", "tend.core.trust", "tend.core.views")),
+    ],
+)
+def test_the_journals_mapper_and_keyring_stay_apart_from_what_they_do_not_need(
+    part: str, forbidden: tuple[str, ...]
+) -> None:
+    modules = source_files()[part]
+    assert {m for m in modules if any(under(f, m) for f in forbidden)} == set()
+
+
 def test_the_relay_imports_only_the_log_wing_the_basics_and_the_protocol() -> None:
     files = {k: v for k, v in source_files().items() if k.startswith("sync/relay/")}
     assert {"sync/relay/app.py", "sync/relay/session.py", "sync/relay/store_pg.py"} <= set(files)
@@ -299,6 +315,43 @@ def test_init_and_checkin_load_no_network_automerge_or_tables(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"codes": [0, 0], "loaded": []}
+
+
+RUN_IN_A_FRESH_PROCESS = """
+import json, sys
+from tend.cli.main import main
+code = main(["--home", sys.argv[1], *sys.argv[2].split()])
+print(json.dumps({"code": code, "loaded": sorted(m for m in sys.modules if m in sys.argv[3:])}))
+"""
+
+
+def test_a_checkin_records_without_loading_the_trust_engine(tmp_path: Path) -> None:
+    # Recording needs the keyring and the mapper, never the read side's roster: the journal
+    # imports the trust engine only inside the functions that read (core/journal/reading.py).
+    def run(command: str) -> dict[str, object]:
+        watched = "tend.core.trust.engine"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                RUN_IN_A_FRESH_PROCESS,
+                str(tmp_path / "home"),
+                command,
+                watched,
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=tend_env(),
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        report: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+        return report
+
+    assert run("init --name Sam")["code"] == 0
+    assert run("checkin --day rest") == {"code": 0, "loaded": []}
 
 
 TODAY_IN_A_FRESH_PROCESS = """

@@ -19,6 +19,7 @@ import msgpack
 import pytest
 
 from tend.core.errors import ProtocolError
+from tend.core.ids import LogId
 from tend.core.log import authorship, rotation_record
 from tend.core.log.header import MAX_ENTRY, log_id_of
 from tend.sync import protocol
@@ -49,6 +50,7 @@ from tend.sync.protocol import (
     Role,
     Rotate,
     State,
+    Vector,
     Welcome,
     decode,
     encode,
@@ -63,8 +65,8 @@ DOC = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
 
 SPACE = bytes(range(0x10, 0x20))
 CAPABILITY = bytes(range(0x40, 0x60))
-LOG_A = bytes(range(0x20, 0x30))
-LOG_B = bytes(range(0x30, 0x40))
+LOG_A = LogId(bytes(range(0x20, 0x30)))
+LOG_B = LogId(bytes(range(0x30, 0x40)))
 E1, E2, E3 = b"opaque entry 1", b"opaque entry 2", b"opaque entry 3"
 KEY = bytes(range(0x80, 0xA0))  # a log's public key
 SIG = bytes(range(0xA0, 0xE0))  # an Ed25519 signature: opaque to the protocol
@@ -469,7 +471,7 @@ def test_a_pull_too_large_to_send_does_not_move_the_device_to_syncing() -> None:
     # The state must not advance past a frame that was never sent: a device left in SYNCING
     # would wait forever for catch-up the relay was never asked for.
     device = connection_at(Role.DEVICE, State.READY)
-    huge = {i.to_bytes(16, "big"): 1 << 40 for i in range(MAX_FRAME_BYTES // 27 + 1)}
+    huge = {LogId(i.to_bytes(16, "big")): 1 << 40 for i in range(MAX_FRAME_BYTES // 27 + 1)}
     with pytest.raises(LocalProtocolError, match="over"):
         device.send(Pull(huge))
     assert device.state is State.ERROR
@@ -752,8 +754,8 @@ def test_negotiate_defaults_to_the_versions_this_code_speaks() -> None:
 # --- the committed frame vectors ------------------------------------------------------------------
 
 
-def _vector(value: dict[str, int]) -> dict[bytes, int]:
-    return {bytes.fromhex(log): seq for log, seq in value.items()}
+def _vector(value: dict[str, int]) -> Vector:
+    return {LogId(bytes.fromhex(log)): seq for log, seq in value.items()}
 
 
 def frame_from_vector(kind: str, f: dict[str, Any]) -> Frame:

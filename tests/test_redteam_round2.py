@@ -154,7 +154,7 @@ def test_a_second_record_for_an_epoch_already_held_is_reported_and_its_key_kept(
     with pytest.raises(MalformedRecord, match="second, different key for epoch 2"):
         rotation.adopt_rekey(sam, r2.record, r2.signature)
     with pytest.raises(MalformedRecord):
-        sam.adopt_epoch(2, k2)  # the journal's own guard, whatever path a key comes by
+        sam.keyring.adopt_epoch(2, k2)  # the journal's own guard, whatever path a key comes by
     reopened = Journal.open(sam.home)
     assert reopened.device.space_keys[2] == k1
     assert "written under the key of epoch 2" in _notes(reopened)

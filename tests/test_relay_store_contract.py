@@ -39,7 +39,7 @@ from tend.core.log.header import (
     Header,
     entry_hash,
 )
-from tend.sync.protocol import ErrorCode
+from tend.sync.protocol import ErrorCode, Vector
 from tend.sync.relay.store import (
     DEFAULT_QUOTA,
     ROW_OVERHEAD,
@@ -475,7 +475,7 @@ async def test_since_orders_by_log_id_then_seq_and_pages_by_limit(
             await store.put(space, log.extend(2))
     expected = [e for log in sorted(logs, key=lambda g: g.log) for e in log.entries]
 
-    have: dict[bytes, int] = {}
+    have: Vector = {}
     pages: list[list[bytes]] = []
     while page := await store.since(space, have, 4):
         pages.append(page)
@@ -491,7 +491,7 @@ async def test_since_skips_what_the_device_already_has(store: RelayStore, space:
     for log in (a, b, c):
         await store.put(space, log.extend(4))
     # c is unknown to the device; the third log is one the relay lacks.
-    have: dict[bytes, int] = {a.log: 4, b.log: 1, os.urandom(16): 9}
+    have: Vector = {a.log: 4, b.log: 1, LogId(os.urandom(16)): 9}
     got = await store.since(space, have, 100)
     wanted = {b.log: b.entries[1:], c.log: c.entries}
     assert got == [e for log in sorted(wanted) for e in wanted[log]]

@@ -135,7 +135,7 @@ def _claim_of(journal: Journal) -> DeviceAdded:
     """A log's own first entry (its claim), read from the store: an impostor's is counted by
     nobody, not even its own journal, so it is not among the items."""
     [first] = [s for s in journal.store.since(0)][:1]
-    body = journal.read_entry(first.entry).event.body
+    body = journal.mapper.to_readable(first.entry).event.body
     assert isinstance(body, DeviceAdded)
     return body
 

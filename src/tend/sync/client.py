@@ -164,12 +164,12 @@ class Session:
         self.url_key = _relay_key(url)
         self.conn = p.Connection(p.Role.DEVICE)
         self.report = SyncReport(own_log=journal.device.log)
-        self.relay_heads: dict[bytes, int] = {}
-        self.caught_up: dict[bytes, int] = {}
+        self.relay_heads: p.Vector = {}
+        self.caught_up: p.Vector = {}
         self._next_id = 1
-        self._sent: dict[bytes, int] = {}  # what the relay holds or we pushed, per log
-        self._acked: dict[bytes, int] = {}  # what the relay acknowledged holding, per log
-        self._requests: dict[int, dict[bytes, int]] = {}  # push id -> highest seq per log
+        self._sent: p.Vector = {}  # what the relay holds or we pushed, per log
+        self._acked: p.Vector = {}  # what the relay acknowledged holding, per log
+        self._requests: dict[int, p.Vector] = {}  # push id -> highest seq per log
         self._seen: int | None = None  # store.count() when _unsent last looked
         self._pending: list[bytes] = []  # from devices not brought in (yet)
         self._claims = witness.load(journal.store)
@@ -268,7 +268,7 @@ class Session:
         having left it from now on (core/trust/reseal.py never rewrites them)."""
         request = self._next_id
         self._next_id += 1
-        highest: dict[bytes, int] = {}
+        highest: p.Vector = {}
         for raw in batch:
             header = Header.decode(raw)
             highest[header.log] = max(highest.get(header.log, 0), header.seq)
@@ -307,9 +307,7 @@ class Session:
         return uploaded
 
     async def catch_up(self, progress: Progress | None = None) -> None:
-        have: dict[bytes, int] = {
-            bytes(log): int(seq) for log, (seq, _h) in self.journal.store.heads().items()
-        }
+        have: p.Vector = {log: int(seq) for log, (seq, _h) in self.journal.store.heads().items()}
         roster = self.journal.roster()
         for log in roster.cutoffs:
             # A removed device's entries after its cut-off never count: do not fetch them again.
@@ -464,7 +462,7 @@ def _follow(journal: Journal, frame: p.Rekey) -> None:
     )
 
 
-def _remembered(journal: Journal, key: str) -> dict[bytes, int]:
+def _remembered(journal: Journal, key: str) -> p.Vector:
     raw = journal.store.meta(key)
     if not raw:
         return {}
@@ -474,10 +472,10 @@ def _remembered(journal: Journal, key: str) -> dict[bytes, int]:
         return {}
     if not isinstance(body, dict):
         return {}
-    return {k: v for k, v in body.items() if isinstance(k, bytes) and isinstance(v, int)}
+    return {LogId(k): v for k, v in body.items() if isinstance(k, bytes) and isinstance(v, int)}
 
 
-def _remember(journal: Journal, key: str, heads: dict[bytes, int]) -> None:
+def _remember(journal: Journal, key: str, heads: p.Vector) -> None:
     journal.store.replace_meta(key, msgpack.packb(heads, use_bin_type=True))
 
 

@@ -51,6 +51,7 @@ from typing import Any
 import msgpack
 
 from tend.core.errors import ProtocolError
+from tend.core.ids import LogId
 from tend.core.log.header import MAX_ENTRY
 
 PROTOCOL_VERSIONS: tuple[int, ...] = (2,)
@@ -118,7 +119,7 @@ class RemoteProtocolError(ProtocolError):
 
 # --- frames ---------------------------------------------------------------------------------------
 
-Vector = dict[bytes, int]
+Vector = dict[LogId, int]  # log id -> the highest seq held of it
 
 
 @dataclass(frozen=True)
@@ -435,7 +436,7 @@ def _vector(body: Mapping[str, Any], key: str) -> Vector:
             raise _bad(f"{body['t']}: a log id must be {ID_BYTES} bytes")
         if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
             raise _bad(f"{body['t']}: a seq must be a whole number")
-        out[log] = seq
+        out[LogId(log)] = seq
     return out
 
 

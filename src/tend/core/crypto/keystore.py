@@ -211,7 +211,7 @@ def _anchors(value: object) -> dict[LogId, Anchor]:
 
 @dataclass(frozen=True)
 class Binding:
-    """What a journal's database records of its device file (core/journal/__init__.py): a MAC over
+    """What a journal's database records of its device file (core/journal/keyring.py): a MAC over
     the file's secret content and its wrapping, under a key only that content holds. A device file
     planted in the home (another device's keys, another passphrase, or none) does not match."""
 
@@ -284,7 +284,8 @@ def write(path: Path, prepared: Prepared) -> None:
 def save(path: Path, device: DeviceKeys, lock: passphrase.Lock | None = None) -> Binding:
     """Write the device file, sealed under `lock` when the device has a passphrase.
 
-    A journal saves through Journal.save_device, which also records the binding."""
+    A journal saves through its keyring (core/journal/keyring.py), which also records the
+    binding."""
     prepared = prepare(path, device, lock)
     write(path, prepared)
     return prepared.binding

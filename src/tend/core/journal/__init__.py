@@ -1,42 +1,40 @@
-"""A device's journal: its keys, its local log store and the events it can read.
+"""A device's journal: the application entry point over its keys, its log store and its reads.
+
+`Journal` is a small facade, composed as eventsourcing composes an application of a mapper and
+a recorder:
+
+    keyring.py   this device's keys in memory, and the device file (bound to journal.db) that
+                 keeps them
+    mapper.py    events to signed, sealed, hash-chained entry bytes and back
+    reading.py   the items this device can read (core/views/read_model.py caches them) and what
+                 the roster (core/trust/engine.py) lets count
+    the store    the `LogStore` it is handed (core/log/store.py): SQLite in a home, or memory
 
 `Journal.create` starts a new space (the couple's shared journal) on this device; `Journal.open`
-opens an existing home. `record` turns a validated payload into a signed, sealed, hash-chained
-entry and returns only once it is durably stored. `items` is everything this device can read
-that counts (core/trust/engine.py), in merge order (HLC, log id, seq), served from the sealed view
-cache and topped up from the log.
+opens an existing home; both build the SQLite store and hand it in. `record` turns a validated
+payload into an entry and returns only once it is durably stored. `items` is everything this
+device can read that counts, in merge order (HLC, log id, seq).
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import os
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tend.core import clock
-from tend.core.crypto import entry, envelope, keys, keystore, passphrase
+from tend.core.crypto import keys, keystore, passphrase
 from tend.core.crypto.keystore import DeviceKeys
-from tend.core.domain.codec import decode_event, encode_event
-from tend.core.domain.events import DeviceAdded, Event, Payload, PersonNamed, Sealed
-from tend.core.errors import (
-    AlreadyInitialised,
-    ChainError,
-    CorruptStore,
-    InvalidEnvelope,
-    MalformedRecord,
-    NextStep,
-    NotInitialised,
-    UnreadableEntry,
-)
+from tend.core.domain.codec import decode_event
+from tend.core.domain.events import DeviceAdded, Event, Payload, PersonNamed
+from tend.core.errors import AlreadyInitialised, ChainError, NextStep, NotInitialised
 from tend.core.fsutil import ensure_private_dir
-from tend.core.ids import EventId, LogId, Seq, event_id_at, new_space_id, short
-from tend.core.log.header import Header
+from tend.core.ids import EventId, LogId, Seq, event_id_at, new_space_id
+from tend.core.journal.keyring import BINDING_META, DB_NAME, Keyring, open_bound
+from tend.core.journal.mapper import EntryMapper, item_of
+from tend.core.journal.reading import Reading
 from tend.core.log.store import LogStore, SqliteLogStore
-from tend.core.views import read_model
 from tend.core.views.read_model import Item
 
 if TYPE_CHECKING:
@@ -44,13 +42,6 @@ if TYPE_CHECKING:
     # check-in as a whole process stays quick.
     from tend.core.trust import engine as trust
 
-DB_NAME = "journal.db"
-SNAPSHOT_EVERY = 200
-# The kinds of entry the trust engine reads (core/trust/engine.py), and with names and rotations,
-# the kinds that say who is here: new entries a read may fold in before it re-seals the view cache.
-FACTS = frozenset({"device.added", "device.removed", "person.lost", "person.here"})
-MEMBERSHIP = FACTS | {"person.named", "key.rotated"}
-_PRIVATE_AAD = b"tend/private/v1"
 HLC_BYTES = 8
 SEEN_META = "seen"  # the seen-vector this device last signed into an entry
 Clock = Callable[[], dt.datetime]
@@ -69,42 +60,24 @@ def _seen_bytes(seen: tuple[tuple[LogId, int], ...]) -> bytes:
     return b"".join(log + seq.to_bytes(8, "big") for log, seq in seen)
 
 
-def item_of(readable: trust.Readable, received_at: int) -> Item:
-    ev = readable.event
-    doc = ev.body.doc_name(ev) if ev.body.SHARED else None
-    return Item(
-        ev.hlc,
-        ev.device,
-        readable.header.seq,
-        received_at,
-        ev.local_date,
-        ev.type,
-        ev.author,
-        doc,
-        readable.event_bytes,
-    )
-
-
 class Journal:
-    def __init__(self, home: Path, device: DeviceKeys, store: LogStore, now: Clock = _now) -> None:
+    """One device's journal: recording, reading and its keys, over the store it is handed."""
+
+    def __init__(
+        self,
+        home: Path,
+        device: DeviceKeys,
+        store: LogStore,
+        now: Clock = _now,
+        *,
+        lock: passphrase.Lock | None = None,
+    ) -> None:
         self.home = home
-        self.device = device
         self.store = store
         self.now = now
-        self._items: list[Item] | None = None
-        self._membership: list[Item] = []
-        self._opened: dict[bytes, Item] = {}
-        self._acked: dict[tuple[LogId, int], dict[LogId, int]] = {}  # see acked()
-        self._roster: tuple[tuple[int, int], trust.Roster] | None = None
-        self._visible: tuple[tuple[int, int], list[Item]] | None = None
-        self._log_keys: dict[LogId, bytes] = {}
-        self._facts: tuple[int, list[trust.Fact]] | None = None
-        # The key that seals the device file, when it has a passphrase (never the passphrase).
-        self.lock: passphrase.Lock | None = None
-        # The person's recovery X25519 secret, in memory only, while this device is being
-        # restored from the recovery phrase (core/trust/recovery.py); None at every other time.
-        self.restoring: bytes | None = None
-        self._upto = 0
+        self.keyring = Keyring(home, device, store, lock)
+        self.mapper = EntryMapper(device)
+        self.reading = Reading(device, store, self.mapper)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -155,36 +128,21 @@ class Journal:
             # Left by a set-up that was interrupted before its device file was written:
             # nothing in it was ever acknowledged, and without the keys it cannot be read.
             (home / stale).unlink(missing_ok=True)
-        journal = cls(home, device, SqliteLogStore(home / DB_NAME), now or _now)
-        journal.lock = lock
+        journal = cls(home, device, SqliteLogStore(home / DB_NAME), now or _now, lock=lock)
         journal.record(journal.own_claim(label, recovery))
         if name:
             journal.record(PersonNamed(person=device.person, name=name))
         # The device file is written last: a crash before this leaves no half-made journal.
-        # Its binding goes into journal.db first, so the file is this journal's from the start.
-        path = home / keystore.FILE_NAME
-        prepared = keystore.prepare(path, device, lock)
-        with _device_file_lock(home):
-            _write_bindings(journal.store, [prepared.binding])
-            keystore.write(path, prepared)
+        journal.keyring.save_first()
         return journal
 
     @classmethod
     def open(cls, home: Path, *, lock: passphrase.Lock | None = None, now: Clock = _now) -> Journal:
-        path = home / keystore.FILE_NAME
-        if not path.exists():
+        if not cls.exists(home):
             raise NotInitialised(f"no journal in {home} yet", next_step=NextStep.INIT)
-        with _device_file_lock(home, shared=True):  # never half-way through a save
-            device, binding = keystore.open_file(path, lock)
-            store = SqliteLogStore(home / DB_NAME)
-            try:
-                _check_binding(store, binding)
-            except BaseException:
-                store.close()
-                raise
-        journal = cls(home, device, store, now)
-        journal.lock = lock  # kept to re-save the device file (settings, rotations) unasked
-        return journal
+        device, store = open_bound(home, lock, lambda: SqliteLogStore(home / DB_NAME))
+        # The lock is kept to re-save the device file (settings, rotations) unasked.
+        return cls(home, device, store, now, lock=lock)
 
     def close(self) -> None:
         self.store.close()
@@ -252,15 +210,7 @@ class Journal:
             supersedes=supersedes,
             seen=self._seen(),
         )
-        stored = self._sealed(ev) if private else ev
-        header = (
-            entry.next_header(self.device.space, self.device.log, seq, self.device.epoch, head[1])
-            if head
-            else entry.first_header(self.device.space, self.device.sign_public, self.device.epoch)
-        )
-        raw = entry.build(
-            header, encode_event(stored), self.device.sign_seed, self.device.space_key
-        )
+        raw = self.mapper.to_entry(ev, head, private=private)
         said = {SEEN_META: _seen_bytes(ev.seen)} if ev.seen else None  # with the entry, or not
         self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)}, replace=said)
         return ev
@@ -274,22 +224,6 @@ class Journal:
             sorted((log, int(seq)) for log, (seq, _h) in self.store.heads().items() if log != own)
         )
         return () if self.store.meta(SEEN_META) == _seen_bytes(now) else now
-
-    def _sealed(self, ev: Event) -> Event:
-        box = envelope.seal(
-            self.device.private_key, encode_event(ev), _PRIVATE_AAD + self.device.space
-        )
-        return Event(
-            id=ev.id,
-            author=ev.author,
-            device=ev.device,
-            hlc=ev.hlc,
-            wall_ms=ev.wall_ms,
-            local_date=ev.local_date,
-            tz_minutes=ev.tz_minutes,
-            body=Sealed(box=box),
-            seen=ev.seen,
-        )
 
     def last_hlc(self, now_ms: int | None = None) -> int:
         """The newest clock this device issued or saw; a damaged value is repaired, not kept.
@@ -311,337 +245,55 @@ class Journal:
         self.store.replace_meta("hlc", _hlc_bytes(repaired))
         return repaired
 
-    # --- reading ---------------------------------------------------------------------------
+    # --- reading: the read model's answers --------------------------------------------------
+
+    def items(self) -> list[Item]:
+        """Every event that counts, in merge order (core/journal/reading.py)."""
+        return self.reading.items()
 
     def all_items(self) -> list[Item]:
         """Every stored event this device can read, in merge order (before the roster's say)."""
-        if self._items is None:
-            self._items, self._upto = self._load_snapshot()
-            self._membership = [i for i in self._items if i.type in MEMBERSHIP]
-        fresh = [
-            (s.rowid, self._opened.get(s.hash) or self.item_of(s.entry, s.received_at))
-            for s in self.store.since(self._upto)
-        ]
-        self._opened.clear()
-        if fresh:
-            self._merge([item for _rowid, item in fresh])
-            self._upto = fresh[-1][0]
-            if len(fresh) >= SNAPSHOT_EVERY:
-                self.store.save_snapshot(
-                    self._upto,
-                    read_model.seal_snapshot(self.device.local_key, self._upto, self._items),
-                )
-        return self._items
-
-    def items(self) -> list[Item]:
-        """Every event that counts, in merge order: entries the roster no longer admits (a
-        device's after its removal, all of a forked log, all of a device nobody who counts
-        brought in) stay stored but are not shown."""
-        everything = self.all_items()
-        key = (len(everything), len(self._membership))
-        if self._visible is not None and self._visible[0] == key:
-            return self._visible[1]
-        roster = self.roster()
-        # Usually every stored log counts to its head and nothing is filtered. A log whose
-        # device was removed (after a cut-off), was forked, or is no longer brought in by
-        # anyone who counts keeps its entries stored, but they are not shown.
-        ended = {
-            log for log, (seq, _h) in self.store.heads().items() if not roster.admits(log, seq)
-        }
-        visible = (
-            [i for i in everything if i.log not in ended or roster.admits(i.log, i.seq)]
-            if ended
-            else everything
-        )
-        self._visible = (key, visible)
-        return visible
-
-    def _merge(self, fresh: list[Item]) -> None:
-        assert self._items is not None
-        fresh.sort(key=lambda i: i.order)
-        self._membership.extend(i for i in fresh if i.type in MEMBERSHIP)
-        self._membership.sort(key=lambda i: i.order)
-        if not self._items or fresh[0].order >= self._items[-1].order:
-            self._items.extend(fresh)  # the usual case: what is new sorts last
-        elif len(fresh) < 64:
-            for item in fresh:
-                bisect.insort(self._items, item, key=lambda i: i.order)
-        else:
-            self._items.extend(fresh)
-            self._items.sort(key=lambda i: i.order)
+        return self.reading.all_items()
 
     def membership(self) -> list[Item]:
         """Stored items that say who is here: devices added and removed, names, key rotations."""
-        self.all_items()
-        return self._membership
-
-    def facts(self) -> list[trust.Fact]:
-        """The membership facts of what is stored (the roster decides which still count)."""
-        from tend.core.trust import engine as trust
-
-        membership = self.membership()
-        if self._facts is None or self._facts[0] != len(membership):
-            out = []
-            for item in membership:
-                if item.type in FACTS:
-                    fact = trust.fact_of(decode_event(item.raw), item.seq)
-                    if fact is not None:
-                        out.append(fact)
-            self._facts = (len(membership), out)
-        return self._facts[1]
+        return self.reading.membership()
 
     def roster(self) -> trust.Roster:
         """Who may write here now: the trust engine over what this device holds."""
-        from tend.core.trust import engine as trust
-
-        membership = self.membership()
-        key = (len(membership), len(self.device.anchors))
-        if self._roster is None or self._roster[0] != key:
-            built = trust.build(
-                self.device.space,
-                self.device.trust_anchors(),
-                self.facts(),
-                self.store.hash_at,
-                self.acked,
-            )
-            self._roster = (key, built)
-        return self._roster[1]
-
-    def acked(self, log: LogId, seq: int, target: LogId) -> int:
-        """The highest seq of `target` that `log`'s entries up to `seq` signed as seen. Asked
-        only about removals of a lost person's device (rare), and a log's prefix never changes,
-        so each answer is worked out once."""
-        key = (log, seq)
-        found = self._acked.get(key)
-        if found is None:
-            found, whole = self._seen_in_prefix(log, seq)
-            if whole:  # kept only once the whole prefix is here (ingest asks before it is)
-                self._acked[key] = found
-        return found.get(target, 0)
-
-    def _seen_in_prefix(self, log: LogId, seq: int) -> tuple[dict[LogId, int], bool]:
-        out: dict[LogId, int] = {}
-        for at in range(1, seq + 1):
-            raw = self.store.entry_at(log, at)
-            if raw is None:
-                return out, False
-            try:
-                seen = self.read_entry(raw).outer.seen
-            except UnreadableEntry:
-                continue  # under a key this device does not hold: it says nothing here
-            for other, held in seen:
-                out[other] = max(out.get(other, 0), held)
-        return out, True
-
-    def remember_opened(self, digest: bytes, item: Item) -> None:
-        """An entry about to be appended that ingest has already opened (no need twice)."""
-        self._opened[digest] = item
-
-    def _load_snapshot(self) -> tuple[list[Item], int]:
-        snap = self.store.snapshot()
-        if snap is not None:
-            items = read_model.open_snapshot(self.device.local_key, snap[1], snap[0])
-            if items is not None:
-                return items, snap[0]
-        return [], 0
-
-    def forget_views(self) -> None:
-        """Drop what is cached in memory (after this device's own entries were re-sealed)."""
-        self._items, self._upto, self._visible, self._roster = None, 0, None, None
-        self._facts = None
-
-    def log_key(self, log: LogId) -> bytes | None:
-        """A log's public key, from its first entry (held here), or None."""
-        if log not in self._log_keys:
-            first = self.store.entry_at(log, 1)
-            if first is None:
-                return None
-            key = Header.decode(first).log_key
-            assert key is not None
-            self._log_keys[log] = key
-        return self._log_keys[log]
-
-    def read_entry(self, raw: bytes) -> trust.Readable:
-        """Open one stored or received entry: envelope, event, and a private box if it is ours.
-
-        Raises UnreadableEntry naming the entry for anything that does not open or match. The
-        signature and the roster are the trust engine's to check (core/trust/engine.py).
-        """
-        from tend.core.trust import engine as trust
-
-        try:
-            opened = entry.open_entry(raw, self.device.space_keys.get)
-            outer = decode_event(opened.event)
-        except (InvalidEnvelope, ChainError, CorruptStore) as e:
-            head = Header.decode(raw) if _parses(raw) else None
-            where = f"log {short(head.log)} seq {head.seq}" if head else "an entry"
-            raise UnreadableEntry(where, f"cannot be opened ({e})") from e
-        header = opened.header
-        where = f"log {short(header.log)} seq {header.seq}"
-        if outer.device != header.log:
-            raise UnreadableEntry(where, "claims another device than its own")
-        if not isinstance(outer.body, Sealed):
-            return trust.Readable(opened, outer, outer, opened.event)
-        inner = self.open_private(outer.body)
-        if inner is None:
-            return trust.Readable(opened, outer, outer, opened.event)
-        try:
-            ev = decode_event(inner)
-        except CorruptStore as e:
-            raise UnreadableEntry(where, f"a private entry is damaged ({e})") from e
-        if (ev.id, ev.author, ev.device, ev.hlc) != (
-            outer.id,
-            outer.author,
-            outer.device,
-            outer.hlc,
-        ):
-            # A sealed box copied into another entry (a replay): refuse, never show.
-            raise UnreadableEntry(where, "a private entry does not match the entry that carries it")
-        return trust.Readable(opened, outer, ev, inner)
-
-    def item_of(self, raw: bytes, received_at: int) -> Item:
-        return item_of(self.read_entry(raw), received_at)
-
-    def adopt_epoch(self, epoch: int, key: bytes, *, write: bool = True) -> None:
-        """Hold a space key epoch (saved at once); with `write`, also write under it if newest.
-
-        Only a rotation signed by a device on the roster may set `write`; a key whose signer
-        this device cannot check yet is used to read and to reconnect, never to seal. The key
-        of an epoch this device may have written under is never replaced.
-        """
-        held = self.device.space_keys.get(epoch)
-        if held is not None and held != key and epoch <= self.device.epoch:
-            raise MalformedRecord(
-                f"a second, different key for epoch {epoch}, which this device holds and may have "
-                "written under, was not adopted: the one held is kept"
-            )
-        self.device.space_keys[epoch] = key
-        if write:
-            self.device.epoch = max(self.device.epoch, epoch)
-        self.save_device()
-
-    def save_device(self) -> None:
-        """Re-write the device file, and its binding in journal.db.
-
-        The new binding is added before the file is replaced and the old one dropped after, so
-        whatever a crash leaves on disk, journal.db accepts the device file that is there."""
-        path = self.home / keystore.FILE_NAME
-        prepared = keystore.prepare(path, self.device, self.lock)
-        with _device_file_lock(self.home):
-            held = _read_bindings(self.store) or []
-            if prepared.binding not in held:
-                _write_bindings(self.store, [*held[-(MAX_BINDINGS - 1) :], prepared.binding])
-            keystore.write(path, prepared)
-            _write_bindings(self.store, [prepared.binding])
-
-    def open_private(self, sealed: Sealed) -> bytes | None:
-        try:
-            return envelope.open_envelope(
-                self.device.private_key, sealed.box, _PRIVATE_AAD + self.device.space
-            )
-        except InvalidEnvelope:
-            return None  # someone else's private entry: it stays sealed
+        return self.reading.roster()
 
     def events(self, items: Iterable[Item] | None = None) -> list[Event]:
         return [decode_event(i.raw) for i in (self.items() if items is None else items)]
+
+    # --- the keyring's, forwarded for the many callers that hold a journal -----------------
+
+    @property
+    def device(self) -> DeviceKeys:
+        return self.keyring.device
+
+    @property
+    def lock(self) -> passphrase.Lock | None:
+        return self.keyring.lock
+
+    @lock.setter
+    def lock(self, lock: passphrase.Lock | None) -> None:
+        self.keyring.lock = lock
+
+    @property
+    def restoring(self) -> bytes | None:
+        return self.keyring.restoring
+
+    @restoring.setter
+    def restoring(self, secret: bytes | None) -> None:
+        self.keyring.restoring = secret
+
+    def save_device(self) -> None:
+        """Re-write the device file, and its binding in journal.db."""
+        self.keyring.save()
 
     def log_id(self) -> LogId:
         return self.device.log
 
 
-# --- the device file's binding to this journal ---------------------------------------------------
-#
-# journal.db records the binding (core/crypto/keystore.py) of the one device file that is this
-# journal's: a device file planted in the home, with keys, a passphrase or no passphrase of
-# someone else's choosing, is refused at open, before anything is read or written with it.
-
-BINDING_META = "device-file"
-MAX_BINDINGS = 4  # the file in place, and the one a save is writing (a crash may leave both)
-_NOT_OURS = (
-    f"{keystore.FILE_NAME} does not belong to this journal ({DB_NAME} records another device "
-    "file): it was replaced; put back this journal's own device file"
-)
-
-
-def _read_bindings(store: LogStore) -> list[keystore.Binding] | None:
-    """The bindings journal.db accepts, or None when it records none (or a damaged record)."""
-    import msgpack
-
-    raw = store.meta(BINDING_META)
-    if raw is None:
-        return None
-    try:
-        found = msgpack.unpackb(raw, raw=False)
-    except (ValueError, TypeError, msgpack.UnpackException):
-        return None
-    if not (isinstance(found, list) and 0 < len(found) <= MAX_BINDINGS):
-        return None
-    out = []
-    for pair in found:
-        if not (
-            isinstance(pair, list)
-            and len(pair) == 2
-            and isinstance(pair[0], bool)
-            and isinstance(pair[1], bytes)
-            and len(pair[1]) == 32
-        ):
-            return None
-        out.append(keystore.Binding(pair[0], pair[1]))
-    return out
-
-
-def _write_bindings(store: LogStore, bindings: list[keystore.Binding]) -> None:
-    import msgpack
-
-    packed = msgpack.packb([[b.locked, b.mac] for b in bindings], use_bin_type=True)
-    store.replace_meta(BINDING_META, packed)
-
-
-def _check_binding(store: LogStore, binding: keystore.Binding) -> None:
-    """Refuse a device file journal.db does not record as its own.
-
-    Every journal records its binding when it begins, so a missing or damaged record is no
-    journal tend made, or one someone altered: nothing is bound after the fact (an older copy
-    of the device file, from before a passphrase was added, must not find its way back in)."""
-    held = _read_bindings(store)
-    if held is None:
-        raise CorruptStore(
-            "journal.db records no device file of its own (it is damaged or was altered): "
-            "nothing was opened"
-        )
-    if binding in held:
-        return
-    if any(b.locked for b in held) and not binding.locked:
-        raise CorruptStore(
-            f"{keystore.FILE_NAME} has no passphrase, but this journal's device file has "
-            "one: it was replaced; put back this journal's own device file"
-        )
-    raise CorruptStore(_NOT_OURS)
-
-
-@contextmanager
-def _device_file_lock(home: Path, *, shared: bool = False) -> Iterator[None]:
-    """Serialise saves of the device file (and opens, which read it and its binding) between
-    tend processes: an advisory lock on the home folder itself, where the system has one."""
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks here: each write is still atomic on its own
-        yield
-        return
-    fd = os.open(home, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def _parses(raw: bytes) -> bool:
-    try:
-        Header.decode(raw)
-    except ChainError:
-        return False
-    return True
-
-
-__all__ = ["DB_NAME", "Body", "Clock", "Journal", "Seq", "item_of"]
+__all__ = ["BINDING_META", "DB_NAME", "Body", "Clock", "Journal", "Seq", "item_of"]

@@ -43,7 +43,6 @@ from enum import StrEnum
 from functools import partial
 
 from tend.core import clock
-from tend.core.crypto import entry
 from tend.core.crypto.keystore import Anchor
 from tend.core.domain.events import (
     DeviceAdded,
@@ -55,6 +54,7 @@ from tend.core.domain.events import (
 )
 from tend.core.errors import ChainError, UnreadableEntry
 from tend.core.ids import LogId, PersonId, SpaceId, event_id_at, short
+from tend.core.journal.mapper import Readable  # what the journal's mapper opens an entry into
 from tend.core.log.header import GENESIS, Header, entry_hash
 from tend.core.log.identity import (
     cert_valid,
@@ -134,20 +134,6 @@ class Ignored:
 
     def __str__(self) -> str:
         return f"log {short(self.writer)} seq {self.seq}: {self.issue.value} ({short(self.device)})"
-
-
-@dataclass(frozen=True)
-class Readable:
-    """An opened entry: `outer` is what was signed; `event` is what this device can read."""
-
-    opened: entry.Opened
-    outer: Event
-    event: Event
-    event_bytes: bytes
-
-    @property
-    def header(self) -> Header:
-        return self.opened.header
 
 
 Opener = Callable[[bytes], Readable]

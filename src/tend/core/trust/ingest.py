@@ -20,6 +20,7 @@ from tend.core import clock
 from tend.core.domain.events import KeyRotated
 from tend.core.ids import LogId, PersonId, short
 from tend.core.journal import Journal, item_of
+from tend.core.journal.mapper import Readable
 from tend.core.log.header import Header, entry_hash
 from tend.core.trust import engine as trust
 from tend.core.trust import rotation
@@ -36,7 +37,7 @@ class IngestReport:
     pending: list[bytes] = field(default_factory=list, repr=False)  # from devices not in (yet)
     refused: list[Refusal] = field(default_factory=list)
     removed_history: int = 0  # entries a removed device wrote after its removal: not applied
-    witnessed: list[trust.Readable] = field(default_factory=list, repr=False)
+    witnessed: list[Readable] = field(default_factory=list, repr=False)
 
     @property
     def problems(self) -> list[Refusal]:
@@ -55,11 +56,11 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
     settled = trust.settle(
         journal.device.space,
         journal.device.trust_anchors(),
-        journal.facts(),
+        journal.reading.facts(),
         runs,
         journal.store.hash_at,
         current=journal.roster(),
-        acked=journal.acked,
+        acked=journal.reading.acked,
     )
     _sort_refusals(settled, report)
     report.pending = [raw for raws in settled.pending.values() for raw in raws]
@@ -83,13 +84,13 @@ def _sort_refusals(settled: trust.Settled, report: IngestReport) -> None:
 
 
 def _append(
-    journal: Journal, good: list[tuple[bytes, trust.Readable]], received: int, report: IngestReport
+    journal: Journal, good: list[tuple[bytes, Readable]], received: int, report: IngestReport
 ) -> None:
     hlc = journal.last_hlc()
     for _raw, readable in good:
         hlc = clock.observe(hlc, readable.outer.hlc)
     for raw, readable in good:
-        journal.remember_opened(entry_hash(raw), item_of(readable, received))
+        journal.reading.remember_opened(entry_hash(raw), item_of(readable, received))
     report.applied = journal.store.append(
         [(raw, received) for raw, _r in good], meta={"hlc": hlc.to_bytes(8, "big")}
     )
@@ -132,9 +133,9 @@ def _check(
         journal.device.space,
         log,
         head,
-        journal.log_key(log),
+        journal.reading.log_key(log),
         fresh,
-        journal.read_entry,
+        journal.mapper.to_readable,
         lambda epoch: epoch in journal.device.space_keys,
         now_ms=int(journal.now().timestamp() * 1000),
     )

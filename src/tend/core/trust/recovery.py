@@ -230,7 +230,7 @@ def restore(
     message = recovery_message(device.space, device.sign_public, device.dh_public)
     proof = keys.sign(person.recovery_seed, message)
     journal = Journal.begin(home, device, lock, label=label, name=None, recovery=proof, now=now)
-    journal.restoring = person.recovery_dh_secret  # in memory, for following rotations
+    journal.keyring.restoring = person.recovery_dh_secret  # in memory, for following rotations
     return journal
 
 

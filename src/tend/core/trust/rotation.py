@@ -78,11 +78,11 @@ def remove_devices(journal: Journal, devices: Sequence[LogId]) -> KeyRotated:
     rotated = _rotation(journal, roster, removals, epoch, new_key)
     # Keep the new key before anything records that it exists: a crash between the two must
     # not leave an epoch nobody holds.
-    journal.adopt_epoch(epoch, new_key, write=False)
+    journal.keyring.adopt_epoch(epoch, new_key, write=False)
     for removal in removals:
         journal.record(removal)
     journal.record(rotated)
-    journal.adopt_epoch(epoch, new_key)
+    journal.keyring.adopt_epoch(epoch, new_key)
     return rotated
 
 
@@ -141,7 +141,7 @@ def verified_record(journal: Journal, rotated: KeyRotated, writer: LogId) -> Rot
         record = rotation_record.parse(rotated.record)
     except MalformedRecord:
         return None
-    key = journal.log_key(writer)
+    key = journal.reading.log_key(writer)
     if record.signer != writer or record.space != journal.device.space or key is None:
         return None
     if not rotation_record.signed_by(rotated.record, rotated.signature, key):
@@ -160,7 +160,7 @@ def adopt_rotations(journal: Journal, events: list[Event]) -> bool:
             continue
         key = _open_copy(journal, record)
         if key is not None:
-            journal.adopt_epoch(record.epoch, key)
+            journal.keyring.adopt_epoch(record.epoch, key)
             learnt = True
     return learnt
 
@@ -174,11 +174,11 @@ def _follows(journal: Journal, record: RotationRecord) -> bool:
 
 def _open_copy(journal: Journal, record: RotationRecord) -> bytes | None:
     mine, secret = record.sealed_to(journal.device.log), journal.device.dh_secret
-    if mine is None and journal.restoring is not None:
+    if mine is None and journal.keyring.restoring is not None:
         # Only while a device is being restored from its person's phrase (never a device
         # merely still holding its root: a removed one must not read on): the person's copy.
         mine = record.sealed_for_recovery(journal.device.person)
-        secret = journal.restoring
+        secret = journal.keyring.restoring
     if mine is None:
         return None  # not sealed to us: we were the one removed, or left out
     try:
@@ -267,7 +267,7 @@ def adopt_rekey(journal: Journal, record_bytes: bytes, signature: bytes) -> Reke
     if key is not None:
         if record.epoch not in journal.device.space_keys or known:
             # A second, different key for an epoch written under is refused there (MalformedRecord).
-            journal.adopt_epoch(record.epoch, key, write=known)
+            journal.keyring.adopt_epoch(record.epoch, key, write=known)
         set_relay_epoch(journal, record.epoch)
         return RekeyOutcome(Rekeyed.ADOPTED, record.signer, known)
     removed = any(_removes_me(journal, record.space, r) for r in record.removed)

@@ -58,7 +58,7 @@ def verify(journal: Journal, progress: Callable[[int], None] | None = None) -> R
         [],
         runs,
         journal.store.hash_at,
-        acked=journal.acked,
+        acked=journal.reading.acked,
     )
     for refusal in settled.refused:
         if refusal.reason is Reason.REMOVED:
@@ -104,7 +104,7 @@ def _check_log(
         None,
         None,
         items,
-        journal.read_entry,
+        journal.mapper.to_readable,
         lambda epoch: epoch in journal.device.space_keys,
     )
     if altered is not None and checked.refusal is None:

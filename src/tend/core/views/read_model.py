@@ -5,12 +5,18 @@ snapshot of what it has already opened: a list of `Item`s (the event's bytes plu
 views select on), sealed with this device's local key and stamped with the last store row it
 covers. It is only ever a cache: the log is the truth, a snapshot that fails to open is thrown
 away and rebuilt, and `tend verify` never trusts it.
+
+`ItemCache` keeps that list in memory, topped up from the log store with whatever was appended
+since, and re-sealed every `SNAPSHOT_EVERY` new entries. It knows nothing of keys beyond the
+local one, nor of who may write: entries are opened by the function it is handed (the journal's
+mapper), and which items count is the roster's say (core/journal/reading.py).
 """
 
 from __future__ import annotations
 
+import bisect
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -18,24 +24,31 @@ import msgpack
 
 from tend.core.crypto import envelope
 from tend.core.errors import InvalidEnvelope
+from tend.core.ids import LogId, PersonId
+from tend.core.log.store import LogStore
 
 SNAPSHOT_LIMIT = 256 << 20
+SNAPSHOT_EVERY = 200  # new entries opened before the snapshot is sealed again
 _AAD = b"tend/view-cache/v1"
+# The kinds of entry the trust engine reads (core/trust/engine.py), and with names and rotations,
+# the kinds that say who is here: new entries a read may fold in before it re-seals the view cache.
+FACTS = frozenset({"device.added", "device.removed", "person.lost", "person.here"})
+MEMBERSHIP = FACTS | {"person.named", "key.rotated"}
 
 
 class Item(NamedTuple):
     hlc: int
-    log: bytes
+    log: LogId
     seq: int
     received_at: int
     local_date: str
     type: str
-    author: bytes
+    author: PersonId
     doc: str | None  # the shared document this event edits, if any
     raw: bytes  # the encoded event (the inner one, for a private entry we could open)
 
     @property
-    def order(self) -> tuple[int, bytes, int]:
+    def order(self) -> tuple[int, LogId, int]:
         return (self.hlc, self.log, self.seq)
 
 
@@ -69,3 +82,74 @@ def open_snapshot(key: bytes, blob: bytes, upto: int) -> list[Item] | None:
         return None
     with _gc_paused():
         return list(map(Item._make, rows))  # as Item(*row), without a Python call per row
+
+
+class ItemCache:
+    """Every stored event this device can read, in merge order (before the roster's say)."""
+
+    def __init__(
+        self, store: LogStore, local_key: bytes, open_item: Callable[[bytes, int], Item]
+    ) -> None:
+        self._store = store
+        self._key = local_key  # this device's own: the snapshot never leaves it
+        self._open_item = open_item  # (entry bytes, received at) -> its item; may raise
+        self._items: list[Item] | None = None
+        self._membership: list[Item] = []
+        self._opened: dict[bytes, Item] = {}
+        self._upto = 0  # the last store row the items cover
+
+    def items(self) -> list[Item]:
+        """Every item, topped up with what the store took since the last call."""
+        if self._items is None:
+            self._items, self._upto = self._load_snapshot()
+            self._membership = [i for i in self._items if i.type in MEMBERSHIP]
+        fresh = [
+            (s.rowid, self._opened.get(s.hash) or self._open_item(s.entry, s.received_at))
+            for s in self._store.since(self._upto)
+        ]
+        self._opened.clear()
+        if fresh:
+            self._merge([item for _rowid, item in fresh])
+            self._upto = fresh[-1][0]
+            if len(fresh) >= SNAPSHOT_EVERY:
+                self._store.save_snapshot(
+                    self._upto, seal_snapshot(self._key, self._upto, self._items)
+                )
+        return self._items
+
+    def membership(self, *, top_up: bool = True) -> list[Item]:
+        """Stored items that say who is here: devices added and removed, names, key rotations.
+        Without `top_up`, as of the last read (no query of the store)."""
+        if top_up or self._items is None:
+            self.items()
+        return self._membership
+
+    def remember_opened(self, digest: bytes, item: Item) -> None:
+        """An entry about to be appended that was already opened (no need twice)."""
+        self._opened[digest] = item
+
+    def forget(self) -> None:
+        """Drop what is held in memory; the next read starts again from the snapshot."""
+        self._items, self._upto = None, 0
+
+    def _merge(self, fresh: list[Item]) -> None:
+        assert self._items is not None
+        fresh.sort(key=lambda i: i.order)
+        self._membership.extend(i for i in fresh if i.type in MEMBERSHIP)
+        self._membership.sort(key=lambda i: i.order)
+        if not self._items or fresh[0].order >= self._items[-1].order:
+            self._items.extend(fresh)  # the usual case: what is new sorts last
+        elif len(fresh) < 64:
+            for item in fresh:
+                bisect.insort(self._items, item, key=lambda i: i.order)
+        else:
+            self._items.extend(fresh)
+            self._items.sort(key=lambda i: i.order)
+
+    def _load_snapshot(self) -> tuple[list[Item], int]:
+        snap = self._store.snapshot()
+        if snap is not None:
+            items = open_snapshot(self._key, snap[1], snap[0])
+            if items is not None:
+                return items, snap[0]
+        return [], 0

@@ -230,7 +230,7 @@ class RelayStore(Protocol):
     async def heads(self, space: SpaceId) -> Vector:
         """{log id: highest stored seq}."""
 
-    async def since(self, space: SpaceId, have: Mapping[bytes, int], limit: int) -> list[bytes]:
+    async def since(self, space: SpaceId, have: Mapping[LogId, int], limit: int) -> list[bytes]:
         """Up to `limit` entries above `have`, ordered by (log id, seq): one catch-up page."""
 
     async def usage(self, space: SpaceId) -> int:
@@ -592,7 +592,7 @@ class SqliteRelayStore:
     async def heads(self, space: SpaceId) -> Vector:
         return await self._call(self._heads, space)
 
-    async def since(self, space: SpaceId, have: Mapping[bytes, int], limit: int) -> list[bytes]:
+    async def since(self, space: SpaceId, have: Mapping[LogId, int], limit: int) -> list[bytes]:
         return await self._call(self._since, space, dict(have), limit)
 
     async def usage(self, space: SpaceId) -> int:
@@ -793,16 +793,16 @@ class SqliteRelayStore:
             rows = self._db.execute(
                 "SELECT log, seq FROM heads WHERE space = ?", (space,)
             ).fetchall()
-        return {bytes(log): int(seq) for log, seq in rows}
+        return {LogId(bytes(log)): int(seq) for log, seq in rows}
 
-    def _since(self, space: SpaceId, have: dict[bytes, int], limit: int) -> list[bytes]:
+    def _since(self, space: SpaceId, have: Mapping[LogId, int], limit: int) -> list[bytes]:
         out: list[bytes] = []
         with _translated("reading entries"):
             logs = self._db.execute(
                 "SELECT log, seq FROM heads WHERE space = ? ORDER BY log", (space,)
             ).fetchall()
             for log, head in logs:
-                start = have.get(bytes(log), 0)
+                start = have.get(LogId(bytes(log)), 0)
                 if len(out) >= limit or head <= start:
                     continue
                 rows = self._db.execute(

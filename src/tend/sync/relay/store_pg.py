@@ -533,9 +533,9 @@ class PostgresRelayStore:
             rows = await db.fetch(
                 self._sql("SELECT log, seq FROM {s}.heads WHERE space = $1"), space
             )
-        return {bytes(log): int(seq) for log, seq in rows}
+        return {LogId(bytes(log)): int(seq) for log, seq in rows}
 
-    async def since(self, space: SpaceId, have: Mapping[bytes, int], limit: int) -> list[bytes]:
+    async def since(self, space: SpaceId, have: Mapping[LogId, int], limit: int) -> list[bytes]:
         logs, seqs = list(have), list(have.values())  # read now: `have` may change meanwhile
         if limit <= 0:
             return []

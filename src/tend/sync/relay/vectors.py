@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tend.core.ids import LogId
 from tend.core.log.header import Header
 from tend.sync.protocol import Vector
 
@@ -32,7 +33,7 @@ def unsent(sent: Vector, entries: Sequence[bytes]) -> list[bytes]:
     return out
 
 
-def rewind(vector: Vector, log: bytes, from_seq: int) -> None:
+def rewind(vector: Vector, log: LogId, from_seq: int) -> None:
     """Forget that `log` went out from `from_seq` on (a repair dropped it there)."""
     if vector.get(log, 0) >= from_seq:
         vector[log] = from_seq - 1

@@ -1,0 +1,150 @@
+"""The mapper between events and entries (core/journal/mapper.py), on its own: no store, no cache.
+
+What one device's mapper writes, another mapper holding the same space keys opens to the same
+event; a private event opens only for its author's own devices, and a private box carried by
+any entry other than the one it was sealed for is refused. Old schema versions are upgraded on
+the way out, as the codec does everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import msgpack
+import pytest
+
+from tend.core.crypto import entry, envelope
+from tend.core.crypto.keystore import DeviceKeys
+from tend.core.domain.codec import encode_event
+from tend.core.domain.events import CheckIn, Event, Gratitude, Payload, Sealed
+from tend.core.errors import UnreadableEntry
+from tend.core.ids import Seq, event_id_at, new_space_id
+from tend.core.journal.mapper import _PRIVATE_AAD, EntryMapper, Readable, item_of
+from tests.conftest import another_device_of, new_person_device
+
+SPACE = new_space_id()
+
+
+def device() -> DeviceKeys:
+    return new_person_device(SPACE)
+
+
+def event_at(of: DeviceKeys, seq: int, body: Payload, *, hlc: int = 1 << 20) -> Event:
+    return Event(
+        id=event_id_at(of.log, seq),
+        author=of.person,
+        device=of.log,
+        hlc=hlc,
+        wall_ms=1_773_000_000_000,
+        local_date="2026-03-14",
+        tz_minutes=60,
+        body=body,
+    )
+
+
+def written(of: DeviceKeys, bodies: list[tuple[Payload, bool]]) -> list[bytes]:
+    """The entries `of`'s mapper writes for `bodies` (each with its `private` flag), chained."""
+    mapper, raws = EntryMapper(of), list[bytes]()
+    for seq, (body, private) in enumerate(bodies, start=1):
+        head = (Seq(seq - 1), entry.entry_hash(raws[-1])) if raws else None
+        raws.append(mapper.to_entry(event_at(of, seq, body, hlc=seq), head, private=private))
+    return raws
+
+
+def test_a_shared_event_reads_back_whole_for_any_device_of_the_space() -> None:
+    sam = device()
+    alex = new_person_device(SPACE, like=sam)
+    ev = event_at(sam, 1, Gratitude(text="the coffee while I rested"))
+    raw = EntryMapper(sam).to_entry(ev, None)
+    for reader in (sam, alex):
+        readable = EntryMapper(reader).to_readable(raw)
+        assert (readable.outer, readable.event, readable.event_bytes) == (ev, ev, encode_event(ev))
+        assert (readable.header.log, readable.header.seq) == (sam.log, 1)
+        assert readable.opened.signed_by(sam.sign_public)
+
+
+def test_a_private_event_reads_back_for_its_authors_devices_and_stays_sealed_for_the_partner() -> (
+    None
+):
+    sam = device()
+    sams_laptop = another_device_of(sam)
+    alex = new_person_device(SPACE, like=sam)
+    raws = written(sam, [(Gratitude(text="first"), False), (CheckIn(pain=7, note="mine"), True)])
+    ev = event_at(sam, 2, CheckIn(pain=7, note="mine"), hlc=2)
+    for own in (sam, sams_laptop):
+        readable = EntryMapper(own).to_readable(raws[1])
+        assert (readable.event, readable.event_bytes) == (ev, encode_event(ev))
+        assert isinstance(readable.outer.body, Sealed)
+        assert dataclasses.replace(readable.outer, body=ev.body) == ev
+    theirs = EntryMapper(alex).to_readable(raws[1])
+    assert isinstance(theirs.event.body, Sealed)
+    assert theirs.event == theirs.outer
+    assert b"mine" not in raws[1] + theirs.event_bytes
+
+
+def test_a_private_box_copied_into_another_entry_is_refused() -> None:
+    sam = device()
+    [raw] = written(sam, [(CheckIn(note="only mine"), True)])
+    box = EntryMapper(sam).to_readable(raw).outer.body
+    assert isinstance(box, Sealed)
+    # The same person's box, carried by an entry at another position (a replay in their own log).
+    replayed = written(sam, [(Gratitude(text="first"), False), (box, False)])[1]
+    with pytest.raises(UnreadableEntry, match="private entry does not match the entry"):
+        EntryMapper(sam).to_readable(replayed)
+    # The partner, who cannot open it, replays it in an entry of their own: their log, same seq.
+    alex = new_person_device(SPACE, like=sam)
+    [theirs] = written(alex, [(box, False)])
+    with pytest.raises(UnreadableEntry, match="private entry does not match the entry"):
+        EntryMapper(sam).to_readable(theirs)
+    assert isinstance(EntryMapper(alex).to_readable(theirs).event.body, Sealed)  # opaque to them
+
+
+def test_an_entry_under_an_epoch_not_held_is_unreadable_and_named() -> None:
+    sam = device()
+    [raw] = written(sam, [(Gratitude(text="x"), False)])
+    stranger = device()  # the same space id, a space key of its own
+    with pytest.raises(UnreadableEntry, match=r"seq 1: cannot be opened"):
+        EntryMapper(stranger).to_readable(raw)
+    with pytest.raises(UnreadableEntry, match="an entry: cannot be opened"):
+        EntryMapper(sam).to_readable(b"not an entry")
+
+
+def test_an_event_that_claims_another_device_than_its_log_is_refused() -> None:
+    sam = device()
+    ev = dataclasses.replace(event_at(sam, 1, Gratitude(text="x")), device=device().log)
+    raw = EntryMapper(sam).to_entry(ev, None)
+    with pytest.raises(UnreadableEntry, match="claims another device than its own"):
+        EntryMapper(sam).to_readable(raw)
+
+
+def test_an_old_schema_version_is_upgraded_on_the_way_out_shared_or_private() -> None:
+    sam = device()
+    ev = event_at(sam, 1, CheckIn(day="gentle", needs=("a quiet evening",)))
+    old = msgpack.unpackb(encode_event(ev), raw=False)
+    old["v"], old["p"] = 1, {"day": "gentle", "need": "a quiet evening"}
+    v1: bytes = msgpack.packb(old, use_bin_type=True)
+    mapper = EntryMapper(sam)
+    header = entry.first_header(sam.space, sam.sign_public, sam.epoch)
+    shared = entry.build(header, v1, sam.sign_seed, sam.space_key)
+    assert mapper.to_readable(shared).event == ev
+    box = envelope.seal(sam.private_key, v1, _PRIVATE_AAD + sam.space)
+    private = mapper.to_entry(dataclasses.replace(ev, body=Sealed(box=box)), None)
+    assert mapper.to_readable(private).event == ev
+
+
+def test_the_item_of_an_opened_entry_is_what_the_read_model_selects_on() -> None:
+    sam = device()
+    ev = event_at(sam, 1, Gratitude(text="x"))
+    readable: Readable = EntryMapper(sam).to_readable(EntryMapper(sam).to_entry(ev, None))
+    item = item_of(readable, received_at=42)
+    assert tuple(item) == (
+        ev.hlc,
+        sam.log,
+        1,
+        42,
+        "2026-03-14",
+        "gratitude",
+        sam.person,
+        None,
+        encode_event(ev),
+    )
