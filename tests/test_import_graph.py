@@ -291,20 +291,20 @@ def test_sync_imports_nothing_from_cli() -> None:
     assert importers("tend.cli", files) == set()
 
 
-CHECKIN_IN_A_FRESH_PROCESS = """
+RUN_IN_A_FRESH_PROCESS = """
 import json, sys
 from tend.cli.main import main
-home = sys.argv[1]
-codes = [main(["--home", home, "init", "--name", "Sam"]),
-         main(["--home", home, "checkin", "--day", "rest"])]
-heavy = ("aiohttp", "automerge", "rich", "asyncio", "tend.sync")
-print(json.dumps({"codes": codes, "loaded": sorted(m for m in heavy if m in sys.modules)}))
+home, commands, watched = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+codes = [main(["--home", home, *command]) for command in commands]
+print(json.dumps({"codes": codes, "loaded": sorted(m for m in watched if m in sys.modules)}))
 """
 
 
-def test_init_and_checkin_load_no_network_automerge_or_tables(tmp_path: Path) -> None:
+def run_fresh(home: Path, commands: list[list[str]], watched: tuple[str, ...]) -> dict[str, object]:
+    """Run commands in one new Python process: their exit codes, and which watched modules
+    they loaded."""
     result = subprocess.run(
-        [sys.executable, "-c", CHECKIN_IN_A_FRESH_PROCESS, str(tmp_path / "home")],
+        [sys.executable, "-c", RUN_IN_A_FRESH_PROCESS, str(home), json.dumps(commands), *watched],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -313,68 +313,36 @@ def test_init_and_checkin_load_no_network_automerge_or_tables(tmp_path: Path) ->
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report == {"codes": [0, 0], "loaded": []}
+    report: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
 
 
-RUN_IN_A_FRESH_PROCESS = """
-import json, sys
-from tend.cli.main import main
-code = main(["--home", sys.argv[1], *sys.argv[2].split()])
-print(json.dumps({"code": code, "loaded": sorted(m for m in sys.modules if m in sys.argv[3:])}))
-"""
+INIT = ["init", "--name", "Sam"]
+CHECKIN = ["checkin", "--day", "rest"]
+
+
+def test_init_and_checkin_load_no_network_automerge_or_tables(tmp_path: Path) -> None:
+    heavy = ("aiohttp", "automerge", "rich", "asyncio", "tend.sync")
+    assert run_fresh(tmp_path / "home", [INIT, CHECKIN], heavy) == {"codes": [0, 0], "loaded": []}
 
 
 def test_a_checkin_records_without_loading_the_trust_engine(tmp_path: Path) -> None:
     # Recording needs the keyring and the mapper, never the read side's roster: the journal
     # imports the trust engine only inside the functions that read (core/journal/reading.py).
-    def run(command: str) -> dict[str, object]:
-        watched = "tend.core.trust.engine"
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                RUN_IN_A_FRESH_PROCESS,
-                str(tmp_path / "home"),
-                command,
-                watched,
-            ],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=tend_env(),
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        report: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
-        return report
-
-    assert run("init --name Sam")["code"] == 0
-    assert run("checkin --day rest") == {"code": 0, "loaded": []}
-
-
-TODAY_IN_A_FRESH_PROCESS = """
-import json, sys
-from tend.cli.main import main
-home = sys.argv[1]
-codes = [main(["--home", home, "init", "--name", "Sam"]), main(["--home", home, "today"])]
-heavy = ("aiohttp", "automerge", "matplotlib", "tend.sync", "tend.present",
-         "tend.core.views.compare", "tend.core.views.report")
-print(json.dumps({"codes": codes, "loaded": sorted(m for m in heavy if m in sys.modules)}))
-"""
+    home, watched = tmp_path / "home", ("tend.core.trust.engine",)
+    assert run_fresh(home, [INIT], watched)["codes"] == [0]
+    assert run_fresh(home, [CHECKIN], watched) == {"codes": [0], "loaded": []}
 
 
 def test_today_loads_no_network_comparison_report_or_charts(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", TODAY_IN_A_FRESH_PROCESS, str(tmp_path / "home")],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=tend_env(),
-        check=False,
+    heavy = (
+        "aiohttp",
+        "automerge",
+        "matplotlib",
+        "tend.sync",
+        "tend.present",
+        "tend.core.views.compare",
+        "tend.core.views.report",
     )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report == {"codes": [0, 0], "loaded": []}
+    found = run_fresh(tmp_path / "home", [INIT, ["today"]], heavy)
+    assert found == {"codes": [0, 0], "loaded": []}
