@@ -173,7 +173,7 @@ GRATITUDE = (
     "you noticed I was tired and took over dinner",
     "thank you for the walk, slow as it was",
 )
-MILESTONES = (
+MILESTONES: tuple[tuple[str, ev.MilestoneCategory], ...] = (
     ("walked to the corner together", "movement"),
     ("laughed at the old photos", "laughter"),
     ("cooked a meal side by side", "meal"),

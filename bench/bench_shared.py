@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tend.core.domain.events import GoalSet, GoalWeek, JoyIdea, JoyStatus, Payload
+from tend.core.domain.events import JOY_STATUSES, GoalSet, GoalWeek, JoyIdea, JoyStatus, Payload
 from tend.core.ids import EventId
 from tend.core.journal import Journal
 from tend.core.trust.ingest import ingest
@@ -53,7 +53,7 @@ def build(folder: Path, changes: int) -> Journal:
     goal = sam.record(lambda g: GoalSet(goal=g, title="a gentle walk")).id
     ingest(alex, entries_of(sam))
     base = alex.last_hlc()
-    statuses = ("idea", "planned", "done", "let-go")
+    statuses = JOY_STATUSES
     for n in range(changes):
         hlc = base - (n + 1) * 1000  # every one earlier than the last: the worst merge order
         body: Payload

@@ -30,6 +30,9 @@ from hypothesis import strategies as st
 from tend.core import clock
 from tend.core.crypto.keystore import Anchor, DeviceKeys
 from tend.core.domain.events import (
+    DAY_KINDS,
+    GOAL_OUTCOMES,
+    JOY_STATUSES,
     CheckIn,
     Event,
     GoalSet,
@@ -159,7 +162,7 @@ def run(
         ev = j.record(lambda i: JoyIdea(item=i, week=week, title=f"joy {step.a}", cost=step.b % 4))
         made["joy"].append(ev.id)
     elif step.kind == "joy.status":
-        status = ("idea", "planned", "done", "let-go")[step.b % 4]
+        status = JOY_STATUSES[step.b % 4]
         ev = j.record(JoyStatus(item=joy, week=week, status=status))
     elif step.kind == "goal.set":
         ev = j.record(
@@ -173,10 +176,10 @@ def run(
         if ev.id == getattr(ev.body, "goal", None):
             made["goal"].append(ev.id)
     elif step.kind == "goal.week":
-        outcome = ("met", "adapted", "paused")[step.b % 3]
+        outcome = GOAL_OUTCOMES[step.b % 3]
         ev = j.record(GoalWeek(goal=goal, week=week, outcome=outcome))
     else:
-        day = ("good", "gentle", "rest", "flare")[step.b % 4]
+        day = DAY_KINDS[step.b % 4]
         ev = j.record(CheckIn(day=day, energy=step.a), on=DAYS[step.b % len(DAYS)])
     mine.append(ev)
 

@@ -217,28 +217,28 @@ def test_any_valid_check_in_round_trips(body: CheckIn) -> None:
         ("pain", lambda: CheckIn(pain=-1)),
         ("mood", lambda: CheckIn(mood=0)),
         ("mood", lambda: CheckIn(mood=6)),
-        ("day", lambda: CheckIn(day="bad")),
+        ("day", lambda: CheckIn(day="bad")),  # type: ignore[arg-type]
         ("need", lambda: CheckIn(needs=("",))),
         ("need", lambda: CheckIn(needs=("x",) * (MAX_CHIPS + 1))),
         ("note", lambda: CheckIn(day="good", note="x" * (MAX_TEXT + 1))),
         ("cost", lambda: JoyIdea(item=EID, week="2026-W11", title="picnic", cost=4)),
         ("week", lambda: JoyIdea(item=EID, week="2026-W60", title="picnic")),
         ("week", lambda: JoyStatus(item=EID, week="2026-W00", status="done")),
-        ("status", lambda: JoyStatus(item=EID, week="2026-W11", status="missed")),
-        ("outcome", lambda: GoalWeek(goal=EID, week="2026-W11", outcome="failed")),
+        ("status", lambda: JoyStatus(item=EID, week="2026-W11", status="missed")),  # type: ignore[arg-type]
+        ("outcome", lambda: GoalWeek(goal=EID, week="2026-W11", outcome="failed")),  # type: ignore[arg-type]
         ("per_week", lambda: GoalSet(goal=EID, title="walk", per_week=0)),
-        ("flare_rule", lambda: GoalSet(goal=EID, title="walk", flare_rule="push through")),
+        ("flare_rule", lambda: GoalSet(goal=EID, title="walk", flare_rule="push through")),  # type: ignore[arg-type]
         ("date", lambda: CalendarEntry(kind="rest", date="2026-02-30")),
         ("date", lambda: CalendarEntry(kind="rest", date="20260301")),
         ("time", lambda: CalendarEntry(kind="appointment", date="2026-03-01", time="25:00")),
-        ("kind", lambda: CalendarEntry(kind="party", date="2026-03-01")),
+        ("kind", lambda: CalendarEntry(kind="party", date="2026-03-01")),  # type: ignore[arg-type]
         ("text", lambda: Gratitude(text="x" * (MAX_TEXT + 1))),
         ("text", lambda: Gratitude(text="   ")),
         ("title", lambda: Milestone(title="x" * (MAX_TITLE + 1))),
-        ("category", lambda: Milestone(title="walk", category="chores")),
-        ("who", lambda: Milestone(title="walk", who="them")),
+        ("category", lambda: Milestone(title="walk", category="chores")),  # type: ignore[arg-type]
+        ("who", lambda: Milestone(title="walk", who="them")),  # type: ignore[arg-type]
         ("target", lambda: Retraction(target=EventId(b"short"))),
-        ("signal", lambda: ComfortSignal(signal="blue")),
+        ("signal", lambda: ComfortSignal(signal="blue")),  # type: ignore[arg-type]
         ("name", lambda: PersonNamed(person=PERSON, name="")),
         (
             "sign_pub",
@@ -305,7 +305,7 @@ def test_an_invalid_value_is_refused_naming_the_field(
 
 def test_a_goal_week_has_no_failed_state() -> None:
     with pytest.raises(ValidationError) as refused:
-        GoalWeek(goal=EID, week="2026-W11", outcome="failed")
+        GoalWeek(goal=EID, week="2026-W11", outcome="failed")  # type: ignore[arg-type]
 
     assert str(refused.value) == "outcome: must be one of met, adapted, paused (got 'failed')"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tend.cli.main import main
-from tend.core.domain.events import Celebration, CheckIn, Gratitude, Milestone
+from tend.core.domain.events import Celebration, CheckIn, DayKind, Gratitude, Milestone
 from tend.core.ids import PersonId
 from tend.core.journal import Journal
 from tend.core.trust import pairing
@@ -57,7 +57,12 @@ def assert_self_contained(page: str) -> None:
 
 def write_story(j: Journal) -> None:
     """Three weeks of one person's small things, dated D1, D2, D3."""
-    for day, energy, pain, kind in ((D1, 3, 6, "gentle"), (D2, 2, 7, "rest"), (D3, 6, 2, "good")):
+    story: tuple[tuple[dt.date, int, int, DayKind], ...] = (
+        (D1, 3, 6, "gentle"),
+        (D2, 2, 7, "rest"),
+        (D3, 6, 2, "good"),
+    )
+    for day, energy, pain, kind in story:
         j.record(CheckIn(day=kind, energy=energy, pain=pain), on=day)
     j.record(Milestone(title="walked to the corner together", category="movement"), on=D1)
     j.record(Milestone(title="cooked a meal <side by side>", category="meal"), on=D3)

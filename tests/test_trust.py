@@ -24,6 +24,7 @@ from tend.core.crypto.capability import hash_for
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import encode_event
 from tend.core.domain.events import (
+    JOY_STATUSES,
     Boundary,
     CheckIn,
     ComfortSignal,
@@ -333,7 +334,7 @@ def test_shared_state_ignores_crafted_order_and_orphans_and_stays_exact(trio: Tr
     laptop, alex = trio.laptop, trio.alex
     joy = laptop.record(lambda i: JoyIdea(item=i, week=WEEK, title="picnic"))
     gossip(laptop, alex)
-    statuses = ("idea", "planned", "done", "let-go")
+    statuses = JOY_STATUSES
     base = alex.last_hlc()
     for n in range(300):  # HLCs chosen in the past, descending, with an orphan every 7th
         target = joy.id if n % 7 else EventId(alex.device.log)  # an id nobody created

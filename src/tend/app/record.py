@@ -34,7 +34,7 @@ def this_week(week: str | None) -> str:
 def check_in(
     journal: Journal,
     *,
-    day: str | None = None,
+    day: ev.DayKind | None = None,
     energy: int | None = None,
     pain: int | None = None,
     mood: int | None = None,
@@ -64,8 +64,8 @@ def small_win(
     journal: Journal,
     title: str,
     *,
-    category: str = "other",
-    who: str = "both",
+    category: ev.MilestoneCategory = "other",
+    who: ev.Who = "both",
     note: str | None = None,
     private: bool = False,
 ) -> Recorded:
@@ -94,7 +94,9 @@ def joy_idea(journal: Journal, title: str, *, cost: int = 1, week: str | None = 
     return Recorded(added, False)
 
 
-def joy_status(journal: Journal, idea_id: str, status: str, week: str | None = None) -> Recorded:
+def joy_status(
+    journal: Journal, idea_id: str, status: ev.JoyStatusWord, week: str | None = None
+) -> Recorded:
     """Mark a joy idea planned, done or let go (in its own week unless another is given)."""
     ideas = finding.joy_ideas(journal)
     item = finding.resolve_id(idea_id, ideas, "joy idea")
@@ -104,19 +106,19 @@ def joy_status(journal: Journal, idea_id: str, status: str, week: str | None = N
 
 def calendar_entry(
     journal: Journal,
-    kind: str,
+    kind: ev.CalendarKind,
     on: dt.date,
     *,
     at: str | None = None,
     title: str | None = None,
-    who: str = "me",
+    who: ev.Who = "me",
 ) -> Recorded:
     body = ev.CalendarEntry(kind=kind, date=on.isoformat(), time=at, title=title, who=who)
     return Recorded(journal.record(body), False)
 
 
 def gentle_goal(
-    journal: Journal, title: str, *, per_week: int = 1, flare_rule: str = "pause"
+    journal: Journal, title: str, *, per_week: int = 1, flare_rule: ev.FlareRule = "pause"
 ) -> Recorded:
     added = journal.record(
         lambda gid: ev.GoalSet(goal=gid, title=title, per_week=per_week, flare_rule=flare_rule)
@@ -127,7 +129,7 @@ def gentle_goal(
 def goal_week(
     journal: Journal,
     goal_id: str,
-    outcome: str,
+    outcome: ev.GoalOutcome,
     *,
     week: str | None = None,
     note: str | None = None,
@@ -138,7 +140,7 @@ def goal_week(
     return Recorded(journal.record(body), False)
 
 
-def ritual(journal: Journal, title: str, *, cadence: str = "weekly") -> Recorded:
+def ritual(journal: Journal, title: str, *, cadence: ev.Cadence = "weekly") -> Recorded:
     added = journal.record(lambda rid: ev.RitualSet(ritual=rid, title=title, cadence=cadence))
     return Recorded(added, False)
 
@@ -161,7 +163,7 @@ def partnership_week(
 
 
 def comfort_signal(
-    journal: Journal, signal: str, *, note: str | None = None, private: bool = False
+    journal: Journal, signal: ev.Signal, *, note: str | None = None, private: bool = False
 ) -> Recorded:
     private = private or settings.private_by_default(journal, "comfort")
     body = ev.ComfortSignal(signal=signal, note=note)
@@ -173,7 +175,7 @@ def boundary(journal: Journal, text: str) -> Recorded:
 
 
 def care_task(
-    journal: Journal, title: str, *, owner: str = "me", cadence: str = "weekly"
+    journal: Journal, title: str, *, owner: ev.Who = "me", cadence: ev.Cadence = "weekly"
 ) -> Recorded:
     added = journal.record(
         lambda tid: ev.CareTask(task=tid, title=title, owner=owner, cadence=cadence)
@@ -181,6 +183,6 @@ def care_task(
     return Recorded(added, False)
 
 
-def care_swap(journal: Journal, task_id: str, to: str, *, note: str | None = None) -> Recorded:
+def care_swap(journal: Journal, task_id: str, to: ev.Who, *, note: str | None = None) -> Recorded:
     task = finding.resolve_id(task_id, finding.care_tasks(journal), "care task")
     return Recorded(journal.record(ev.CareSwap(task=task, to=to, note=note)), False)

@@ -33,6 +33,9 @@ from tend.core.trust import pairing
 from tend.core.trust.verify import verify
 
 WEEKS = 3
+# Each week's small win, and how the gentle goal went: one tender week each.
+WIN_CATEGORIES: tuple[ev.MilestoneCategory, ...] = ("movement", "meal", "laughter")
+GOAL_STORY: tuple[ev.GoalOutcome, ...] = ("adapted", "paused", "met")
 
 
 class StoryClock:
@@ -109,7 +112,7 @@ def _week(couple: Couple, monday: dt.date, week: int, goal: EventId) -> None:
                 "cooked a meal side by side",
                 "laughed at the old photos",
             ][week],
-            category=["movement", "meal", "laughter"][week],
+            category=WIN_CATEGORIES[week],
         )
     )
     couple.clock.set(days[2], 20)
@@ -139,7 +142,7 @@ def _week(couple: Couple, monday: dt.date, week: int, goal: EventId) -> None:
     couple.sam.record(ev.JoyStatus(item=tea, week=week_of(monday), status="done"))
     couple.sam.record(ev.Celebration(milestone=win.id, note="so proud of us"))
     couple.clock.set(days[6], 19)
-    outcome = ["adapted", "paused", "met"][week]
+    outcome = GOAL_STORY[week]
     couple.robin.record(ev.GoalWeek(goal=goal, week=week_of(monday), outcome=outcome))
 
 

@@ -30,7 +30,7 @@ def _say(message: str) -> None:
 @pass_app
 def checkin(
     app: App,
-    day: str | None,
+    day: ev.DayKind | None,  # click.Choice gives only these words
     energy: int | None,
     pain: int | None,
     mood: int | None,
@@ -79,7 +79,12 @@ def checkin(
 @click.option("--private", is_flag=True, help="Only my own devices can read this entry.")
 @pass_app
 def milestone(
-    app: App, title: str, category: str, who: str, note: str | None, private: bool
+    app: App,
+    title: str,
+    category: ev.MilestoneCategory,
+    who: ev.Who,
+    note: str | None,
+    private: bool,
 ) -> None:
     """Note a small win ("walked to the corner together")."""
     recorded = record.small_win(
@@ -125,7 +130,7 @@ def retract(app: App, entry_id: str, reason: str | None) -> None:
 @click.argument("title")
 @click.option("--cadence", type=click.Choice(ev.CADENCES), default="weekly", show_default=True)
 @pass_app
-def ritual(app: App, title: str, cadence: str) -> None:
+def ritual(app: App, title: str, cadence: ev.Cadence) -> None:
     """Add a small ritual you keep together."""
     added = record.ritual(app.journal(), title, cadence=cadence)
     _say(f"Ritual added. [{short(added.id)}]")
@@ -160,7 +165,7 @@ def partnership(
 @click.option("--note")
 @click.option("--private", is_flag=True)
 @pass_app
-def comfort(app: App, signal: str, note: str | None, private: bool) -> None:
+def comfort(app: App, signal: ev.Signal, note: str | None, private: bool) -> None:
     """Share a comfort signal: green, yellow, red, or pause."""
     record.comfort_signal(app.journal(), signal, note=note, private=private)
     _say("Thank you for saying. Signals can change any time.")

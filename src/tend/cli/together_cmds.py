@@ -42,7 +42,7 @@ def joy_add(app: App, title: str, cost: int, week: str | None) -> None:
     _say(f"Joy idea added. [{short(added.id)}]")
 
 
-def _joy_status(status: str, word: str) -> click.Command:
+def _joy_status(status: ev.JoyStatusWord, word: str) -> click.Command:
     @click.pass_obj
     def run(app: App, item_id: str, week: str | None) -> None:
         record.joy_status(app.journal(), item_id, status, week)
@@ -74,7 +74,9 @@ def calendar() -> None:
 @click.option("--title")
 @click.option("--who", type=click.Choice(ev.WHO), default="me", show_default=True)
 @pass_app
-def calendar_add(app: App, kind: str, on: str, at: str | None, title: str | None, who: str) -> None:
+def calendar_add(
+    app: App, kind: ev.CalendarKind, on: str, at: str | None, title: str | None, who: ev.Who
+) -> None:
     """Put a rest day or an appointment on the calendar."""
     day = parse_date("date", on)
     assert day is not None
@@ -102,7 +104,7 @@ def goal() -> None:
     help="What a flare does to this goal.",
 )
 @pass_app
-def goal_add(app: App, title: str, per_week: int, flare_rule: str) -> None:
+def goal_add(app: App, title: str, per_week: int, flare_rule: ev.FlareRule) -> None:
     """Set a gentle goal."""
     added = record.gentle_goal(app.journal(), title, per_week=per_week, flare_rule=flare_rule)
     _say(f"Gentle goal set. [{short(added.id)}]")
@@ -114,7 +116,9 @@ def goal_add(app: App, title: str, per_week: int, flare_rule: str) -> None:
 @click.option("--week", help="ISO week (default: this week).")
 @click.option("--note")
 @pass_app
-def goal_week(app: App, goal_id: str, outcome: str, week: str | None, note: str | None) -> None:
+def goal_week(
+    app: App, goal_id: str, outcome: ev.GoalOutcome, week: str | None, note: str | None
+) -> None:
     """Say how a week went for a goal: met, adapted, or paused (for rest)."""
     record.goal_week(app.journal(), goal_id, outcome, week=week, note=note)
     _say(
@@ -136,7 +140,7 @@ def care() -> None:
 @click.option("--owner", type=click.Choice(ev.WHO), default="me", show_default=True)
 @click.option("--cadence", type=click.Choice(ev.CADENCES), default="weekly", show_default=True)
 @pass_app
-def care_add(app: App, title: str, owner: str, cadence: str) -> None:
+def care_add(app: App, title: str, owner: ev.Who, cadence: ev.Cadence) -> None:
     """Add a care task."""
     added = record.care_task(app.journal(), title, owner=owner, cadence=cadence)
     _say(f"Care task added. [{short(added.id)}]")
@@ -147,7 +151,7 @@ def care_add(app: App, title: str, owner: str, cadence: str) -> None:
 @click.option("--to", type=click.Choice(ev.WHO), required=True)
 @click.option("--note")
 @pass_app
-def care_swap(app: App, task_id: str, to: str, note: str | None) -> None:
+def care_swap(app: App, task_id: str, to: ev.Who, note: str | None) -> None:
     """Swap who does a care task."""
     record.care_swap(app.journal(), task_id, to, note=note)
     _say("Swapped.")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 from tend.core.domain import validate as v
 from tend.core.errors import ValidationError
@@ -25,24 +25,29 @@ from tend.core.log.identity import IDENTITY_LEN, dh_key_ok, person_of
 
 MAX_LOST_HEADS = 64  # devices one `person.lost` can name (as many as a rotation removes)
 
-DAY_KINDS = ("good", "gentle", "rest", "flare")
-MILESTONE_CATEGORIES = (
-    "movement",
-    "meal",
-    "touch",
-    "laughter",
-    "outing",
-    "conversation",
-    "medical",
-    "other",
-)
-WHO = ("me", "partner", "both")
-JOY_STATUSES = ("idea", "planned", "done", "let-go")
-CALENDAR_KINDS = ("rest", "appointment")
-FLARE_RULES = ("pause", "halve", "keep")
-GOAL_OUTCOMES = ("met", "adapted", "paused")  # never "failed": a paused week is rest honoured
-CADENCES = ("daily", "weekly", "monthly")
-SIGNALS = ("green", "yellow", "red", "pause")
+# The words each choice allows, as types (what a payload field may hold) and as tuples (what
+# an interface offers, and what validation checks a decoded entry against).
+DayKind = Literal["good", "gentle", "rest", "flare"]
+MilestoneCategory = Literal[
+    "movement", "meal", "touch", "laughter", "outing", "conversation", "medical", "other"
+]
+Who = Literal["me", "partner", "both"]
+JoyStatusWord = Literal["idea", "planned", "done", "let-go"]
+CalendarKind = Literal["rest", "appointment"]
+FlareRule = Literal["pause", "halve", "keep"]
+GoalOutcome = Literal["met", "adapted", "paused"]  # never "failed": a paused week is rest honoured
+Cadence = Literal["daily", "weekly", "monthly"]
+Signal = Literal["green", "yellow", "red", "pause"]
+
+DAY_KINDS: tuple[DayKind, ...] = get_args(DayKind)
+MILESTONE_CATEGORIES: tuple[MilestoneCategory, ...] = get_args(MilestoneCategory)
+WHO: tuple[Who, ...] = get_args(Who)
+JOY_STATUSES: tuple[JoyStatusWord, ...] = get_args(JoyStatusWord)
+CALENDAR_KINDS: tuple[CalendarKind, ...] = get_args(CalendarKind)
+FLARE_RULES: tuple[FlareRule, ...] = get_args(FlareRule)
+GOAL_OUTCOMES: tuple[GoalOutcome, ...] = get_args(GoalOutcome)
+CADENCES: tuple[Cadence, ...] = get_args(Cadence)
+SIGNALS: tuple[Signal, ...] = get_args(Signal)
 
 Scalar = str | int | bool | None
 
@@ -273,7 +278,7 @@ class CheckIn(Payload):
     TYPE: ClassVar[EventType] = EventType.CHECKIN
     # v1 carried one "need" string; v2 carries chips ("needs"). See codec.UPGRADES.
     SCHEMA: ClassVar[int] = 2
-    day: str | None = None
+    day: DayKind | None = None
     energy: int | None = None
     pain: int | None = None
     mood: int | None = None
@@ -313,8 +318,8 @@ class CheckIn(Payload):
 class Milestone(Payload):
     TYPE: ClassVar[EventType] = EventType.MILESTONE
     title: str
-    category: str = "other"
-    who: str = "both"
+    category: MilestoneCategory = "other"
+    who: Who = "both"
     note: str | None = None
 
     def validate(self) -> None:
@@ -356,11 +361,11 @@ class Gratitude(Payload):
 @dataclass(frozen=True)
 class CalendarEntry(Payload):
     TYPE: ClassVar[EventType] = EventType.CALENDAR
-    kind: str
+    kind: CalendarKind
     date: str
     title: str | None = None
     time: str | None = None
-    who: str = "me"
+    who: Who = "me"
 
     def validate(self) -> None:
         v.choice("kind", self.kind, CALENDAR_KINDS, required=True)
@@ -479,7 +484,7 @@ class JoyStatus(Payload):
     SHARED: ClassVar[bool] = True
     item: EventId
     week: str
-    status: str
+    status: JoyStatusWord
 
     def validate(self) -> None:
         v.raw_id("item", self.item)
@@ -509,7 +514,7 @@ class GoalSet(Payload):
     goal: EventId
     title: str
     per_week: int = 1
-    flare_rule: str = "pause"
+    flare_rule: FlareRule = "pause"
     active: bool = True
 
     def validate(self) -> None:
@@ -545,7 +550,7 @@ class GoalWeek(Payload):
     SHARED: ClassVar[bool] = True
     goal: EventId
     week: str
-    outcome: str
+    outcome: GoalOutcome
     note: str | None = None
 
     def validate(self) -> None:
@@ -577,7 +582,7 @@ class RitualSet(Payload):
     CREATES: ClassVar[bool] = True
     ritual: EventId
     title: str
-    cadence: str = "weekly"
+    cadence: Cadence = "weekly"
     active: bool = True
 
     def validate(self) -> None:
@@ -645,7 +650,7 @@ class ComfortSignal(Payload):
 
     TYPE: ClassVar[EventType] = EventType.COMFORT_SIGNAL
     SHARED: ClassVar[bool] = True
-    signal: str
+    signal: Signal
     note: str | None = None
 
     def validate(self) -> None:
@@ -670,8 +675,8 @@ class CareTask(Payload):
     CREATES: ClassVar[bool] = True
     task: EventId
     title: str
-    owner: str = "me"
-    cadence: str = "weekly"
+    owner: Who = "me"
+    cadence: Cadence = "weekly"
     active: bool = True
 
     def validate(self) -> None:
@@ -707,7 +712,7 @@ class CareSwap(Payload):
     TYPE: ClassVar[EventType] = EventType.CARE_SWAP
     SHARED: ClassVar[bool] = True
     task: EventId
-    to: str
+    to: Who
     note: str | None = None
 
     def validate(self) -> None:
