@@ -11,10 +11,9 @@ from pathlib import Path
 from tend.app import settings
 from tend.core.crypto.passphrase import Lock
 from tend.core.errors import AlreadyInitialised, NextStep, UserError
-from tend.core.journal import Journal
-from tend.core.trust import pairing
+from tend.core.journal import JOINING_FILE, Journal
 
-PENDING_FILE = pairing.PENDING_FILE  # where a device that answered a link waits
+PENDING_FILE = JOINING_FILE  # where a device that answered a link waits
 STILL_JOINING = (
     "this device joined with a link and waits for the inviting device to let it in (nothing "
     "can be written here before that)"
@@ -27,7 +26,7 @@ def exists(home: Path) -> bool:
 
 def still_joining(home: Path) -> bool:
     """Whether this device answered a link and waits for the inviter to let it in."""
-    return pairing.pending_join(home)
+    return Journal.waiting_to_join(home)
 
 
 def refuse_if_exists(home: Path) -> None:

@@ -60,6 +60,11 @@ def _seen_bytes(seen: tuple[tuple[LogId, int], ...]) -> bytes:
     return b"".join(log + seq.to_bytes(8, "big") for log, seq in seen)
 
 
+# A device that answered a link keeps its keys here until the inviter lets it in: the home's
+# third file, beside the device file and DB_NAME, so opening a home knows it without pairing.
+JOINING_FILE = "joining.tend"
+
+
 class Journal:
     """One device's journal: recording, reading and its keys, over the store it is handed."""
 
@@ -84,6 +89,12 @@ class Journal:
     @staticmethod
     def exists(home: Path) -> bool:
         return (home / keystore.FILE_NAME).exists()
+
+    @classmethod
+    def waiting_to_join(cls, home: Path) -> bool:
+        """Whether this home holds a device that answered a link and waits to be let in (its
+        keys in JOINING_FILE, core/trust/pairing.py), with no journal yet."""
+        return (home / JOINING_FILE).exists() and not cls.exists(home)
 
     @classmethod
     def create(
@@ -296,4 +307,4 @@ class Journal:
         return self.device.log
 
 
-__all__ = ["BINDING_META", "DB_NAME", "Body", "Clock", "Journal", "Seq", "item_of"]
+__all__ = ["BINDING_META", "DB_NAME", "JOINING_FILE", "Body", "Clock", "Journal", "Seq", "item_of"]

@@ -52,7 +52,7 @@ from tend.core.crypto.passphrase import Lock
 from tend.core.domain.events import DeviceAdded
 from tend.core.errors import InvalidEnvelope, UserError, ValidationError
 from tend.core.ids import LogId, PersonId, SpaceId
-from tend.core.journal import Clock, Journal
+from tend.core.journal import JOINING_FILE, Clock, Journal
 from tend.core.log.header import log_id_of
 from tend.core.log.identity import IDENTITY_LEN, Identity, cert_message, cert_valid
 from tend.core.log.rotation_record import MAX_EPOCH
@@ -67,7 +67,7 @@ _REPLY = b"tend/invite/reply/v3"
 _KEYS = b"tend/invite/keys/v1|inviter->joiner"  # a short code's A3, under the session key
 _KEYS_SEALED = b"tend/invite/keys-sealed/v1"  # a link's keys, sealed to the joiner's device
 _KEYS_SIGNED = b"tend/invite/keys-signed/v1"  # ... and signed by the inviting device
-PENDING_FILE = "joining.tend"  # a link joiner's device, until the inviter lets it in
+PENDING_FILE = JOINING_FILE  # a link joiner's device, until the inviter lets it in
 
 
 class InvalidInvite(UserError):
@@ -449,7 +449,7 @@ class Pending(keystore.DeviceKeyHolder):
 
 def pending_join(home: Path) -> bool:
     """Whether this home holds a device that joined with a link and waits to be let in."""
-    return (home / PENDING_FILE).exists() and not Journal.exists(home)
+    return Journal.waiting_to_join(home)
 
 
 def _bundle_record(bundle: Bundle) -> dict[str, Any]:
