@@ -1,1 +1,1 @@
-"""The `tend` command."""
+"""The `tend` command: a thin shell over the application layer (tend/app)."""

@@ -1,1 +1,3 @@
-"""Domain, crypto envelope, local log, state and projections. No network, no asyncio."""
+"""Everything that runs offline, in wings (docs/architecture.md draws them): the keyless log,
+crypto, the domain, the views, the trust engine and the journal, over a few shared basics.
+No network, no asyncio."""

@@ -1,8 +1,8 @@
-"""Key material and the public-key operations tend uses. The only module besides envelope.py
-that imports `cryptography`.
+"""Key material and the public-key operations tend uses. With envelope.py, the only modules
+that import `cryptography` (beside core/log/authorship.py, which only verifies).
 
 * Ed25519 signs every entry a device writes (its log key), and a person's identity key signs
-  their devices' certificates; verifying needs only public keys (core/authorship.py).
+  their devices' certificates; verifying needs only public keys (core/log/authorship.py).
 * A person's keys all come from one 32-byte root, the secret their recovery phrase encodes.
 * X25519 lets a device receive keys sealed to it (new epochs, invites).
 """
