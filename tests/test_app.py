@@ -166,3 +166,46 @@ def test_a_sync_through_a_real_relay_reports_what_was_sent_and_fetched(
     assert fetched.report.downloaded >= sent.report.uploaded
     titles = [e.body.summary() for e in look.timeline(robin).events]
     assert any("walked to the corner together" in t for t in titles)
+
+
+def test_what_became_of_a_link_is_told_before_a_sync_that_then_fails(
+    sam: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A link is used up as it is let in: if the relay then goes away, its news must already be
+    # out (the next sync would have nothing to say).
+    from tend.sync import client, pairing_flow
+
+    async def answered(journal: Journal) -> list[pairing_flow.LinkOutcome]:
+        return [pairing_flow.LinkOutcome(note="Someone answered your link (phone); refused")]
+
+    async def gone(*_args: object) -> client.SyncReport:
+        raise client.RelayUnavailable("the relay at http://r went away mid-sync")
+
+    sam.device.settings["invitations"] = [{"made": "for the test"}]
+    monkeypatch.setattr(pairing_flow, "complete_links", answered)
+    monkeypatch.setattr(client, "sync_once", gone)
+    told: list[syncing.SyncOutcome] = []
+    with pytest.raises(client.RelayUnavailable):
+        asyncio.run(syncing.sync(sam, "http://r", on_let_in=told.append))
+    assert [n for news in told for n, _step in news.notes] == [
+        "Someone answered your link (phone); refused"
+    ]
+
+
+def test_what_the_relay_dropped_is_told_before_the_sync_that_follows_fails(
+    sam: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tend.sync import client
+
+    async def dropped(*_args: object) -> int:
+        return 3
+
+    async def gone(*_args: object) -> client.SyncReport:
+        raise client.RelayUnavailable("the relay at http://r went away mid-sync")
+
+    monkeypatch.setattr(client, "repair", dropped)
+    monkeypatch.setattr(client, "sync_once", gone)
+    told: list[int] = []
+    with pytest.raises(client.RelayUnavailable):
+        asyncio.run(syncing.repair(sam, "http://r", told.append))
+    assert told == [3]

@@ -38,22 +38,32 @@ class SyncOutcome:
     notes: list[tuple[str, NextStep | None]] = field(default_factory=list)
 
 
-async def sync(journal: Journal, url: str, progress: Progress | None = None) -> SyncOutcome:
+# Told at once what became of the links let in (before the sync that follows, which may fail:
+# each link is used up as it is let in, so its news is said now or never).
+LetInNews = Callable[["SyncOutcome"], None]
+
+
+async def sync(
+    journal: Journal,
+    url: str,
+    progress: Progress | None = None,
+    on_let_in: LetInNews | None = None,
+) -> SyncOutcome:
     """Let in whoever answered a link, send and fetch; if what came in decided a reply held
     for a lost person's removal, let that one in and sync again."""
-    outcome = await let_in(journal)
+    outcome = await let_in(journal, on_let_in)
     outcome.report = await client.sync_once(journal, url, progress)
-    if _held_replies(journal) and await _complete_links(journal, outcome):
+    if _held_replies(journal) and await _complete_links(journal, outcome, on_let_in):
         outcome.report.merge(await client.sync_once(journal, url, progress))
     return outcome
 
 
-async def let_in(journal: Journal) -> SyncOutcome:
+async def let_in(journal: Journal, on_let_in: LetInNews | None = None) -> SyncOutcome:
     """Before syncing: follow key rotations held but not yet applied, and bring in whoever
     answered a link this device made."""
     rotation.catch_up_keys(journal)
     outcome = SyncOutcome(SyncReport(own_log=journal.device.log))
-    await _complete_links(journal, outcome)
+    await _complete_links(journal, outcome, on_let_in)
     return outcome
 
 
@@ -83,12 +93,17 @@ async def send_and_fetch(journal: Journal, url: str) -> SyncReport:
     return await client.sync_once(journal, url)
 
 
-async def repair(journal: Journal, url: str) -> tuple[int, SyncReport | None]:
+async def repair(
+    journal: Journal, url: str, on_dropped: Callable[[int], None] | None = None
+) -> tuple[int, SyncReport | None]:
     """Have the relay drop what it holds in this device's log that this device did not write;
-    if it dropped anything, sync again. What was dropped, and that sync's report."""
+    if it dropped anything, sync again. What was dropped (told at once to `on_dropped`, before
+    the sync that follows, which may fail), and that sync's report."""
     dropped = await client.repair(journal, url)
     if not dropped:
         return 0, None
+    if on_dropped is not None:
+        on_dropped(dropped)
     return dropped, await client.sync_once(journal, url)
 
 
@@ -98,7 +113,9 @@ def _held_replies(journal: Journal) -> bool:
     return isinstance(pending, list) and any(isinstance(i, dict) and "reply" in i for i in pending)
 
 
-async def _complete_links(journal: Journal, outcome: SyncOutcome) -> bool:
+async def _complete_links(
+    journal: Journal, outcome: SyncOutcome, on_let_in: LetInNews | None
+) -> bool:
     """Bring in whoever answered a link this device made; whether anyone was."""
     if not journal.device.settings.get("invitations"):
         return False
@@ -107,13 +124,18 @@ async def _complete_links(journal: Journal, outcome: SyncOutcome) -> bool:
     except client.RelayUnavailable:
         return False  # the sync that follows says so
     me = journal.device
+    news = SyncOutcome(outcome.report)
     for result in results:
         device = result.added
         if device is None:
-            outcome.notes.append((result.note, result.next_step))
+            news.notes.append((result.note, result.next_step))
             continue
         code = pairing.safety_code(me.space, me.identity, device.identity)
-        outcome.joined.append(LinkJoined(device.label, code, device.identity == me.identity))
+        news.joined.append(LinkJoined(device.label, code, device.identity == me.identity))
+    outcome.joined += news.joined
+    outcome.notes += news.notes
+    if on_let_in is not None and (news.joined or news.notes):
+        on_let_in(news)
     return any(r.added is not None for r in results)
 
 

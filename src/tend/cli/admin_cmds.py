@@ -264,9 +264,12 @@ def doctor(app: App, relay: str | None) -> None:
     url = relay or settings.known_relay(journal)
     if not url:
         raise UserError("no relay set; pass --relay URL")
-    dropped, report = asyncio.run(syncing.repair(journal, url))
-    if report is not None:
+
+    def say_dropped(dropped: int) -> None:  # said before the sync that follows, which may fail
         click.echo(f"The relay dropped {dropped} entries from this device's log that were not its.")
+
+    _dropped, report = asyncio.run(syncing.repair(journal, url, say_dropped))
+    if report is not None:
         click.echo(f"Then synced: sent {report.uploaded}, received {report.downloaded}.")
     else:
         click.echo("The relay holds this device's log exactly as it is here.")

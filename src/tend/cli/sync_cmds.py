@@ -128,11 +128,10 @@ def sync(app: App, relay: str | None, watch: bool) -> None:
     journal = app.journal()
     url = relay_of(journal, relay)
     if watch:
-        _say_let_in(asyncio.run(syncing.let_in(journal)))
+        asyncio.run(syncing.let_in(journal, _say_let_in))
         _watch(journal, url)
         return
-    outcome = asyncio.run(_sync_with_progress(journal, url))
-    _say_let_in(outcome)
+    outcome = asyncio.run(_sync_with_progress(journal, url))  # says who came in, as they do
     click.echo(_summary(outcome.report))
     _fail_on_refusals(outcome.report)
 
@@ -172,7 +171,7 @@ async def _sync_with_progress(journal: Journal, url: str) -> SyncOutcome:
         bar.update(task, completed=done, total=total)
 
     try:
-        return await syncing.sync(journal, url, progress)
+        return await syncing.sync(journal, url, progress, _say_let_in)
     finally:
         if bar is not None:
             bar.stop()
