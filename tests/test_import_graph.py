@@ -14,6 +14,7 @@ as a process, loads neither the network stack, automerge nor the table renderer.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -76,26 +77,33 @@ def imported_modules(path: Path) -> set[str]:
     return found
 
 
-def source_files() -> dict[str, set[str]]:
+def source_files() -> dict[str, frozenset[str]]:
     """'core/trust/engine.py' -> the modules it imports, for every .py file of every layer."""
-    return {
-        path.relative_to(ROOT).as_posix(): imported_modules(path)
+    return dict(_parsed_tree())
+
+
+@functools.cache
+def _parsed_tree() -> tuple[tuple[str, frozenset[str]], ...]:
+    # Parsed once per run: every rule below reads the same tree (the source does not change
+    # while the suite runs).
+    return tuple(
+        (path.relative_to(ROOT).as_posix(), frozenset(imported_modules(path)))
         for layer in LAYERS
         for path in sorted((ROOT / layer).rglob("*.py"))
-    }
+    )
 
 
 def under(prefix: str, module: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
 
-def importers(prefix: str, files: dict[str, set[str]] | None = None) -> set[str]:
+def importers(prefix: str, files: dict[str, frozenset[str]] | None = None) -> set[str]:
     """Files that import `prefix` or anything under it."""
     files = source_files() if files is None else files
     return {name for name, modules in files.items() if any(under(prefix, m) for m in modules)}
 
 
-def tend_imports_outside(files: dict[str, set[str]], allowed: tuple[str, ...]) -> set[str]:
+def tend_imports_outside(files: dict[str, frozenset[str]], allowed: tuple[str, ...]) -> set[str]:
     """'file: module' for every tend module those files import that is not among `allowed`."""
     return {
         f"{name}: {module}"
@@ -130,7 +138,8 @@ def test_the_checker_sees_every_wing_and_resolves_relative_and_from_imports(
         "tend.sync.client",
         "aiohttp.web",
     }
-    assert tend_imports_outside({"x": {"tend.core.log.header", "tend.sync.client"}}, BASICS) == {
+    sample_files = {"x": frozenset({"tend.core.log.header", "tend.sync.client"})}
+    assert tend_imports_outside(sample_files, BASICS) == {
         "x: tend.core.log.header",
         "x: tend.sync.client",
     }
