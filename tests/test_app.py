@@ -10,9 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from tend.app import devices, export, finding, home, integrity, look, record, settings, syncing
+from tend.app import (
+    devices,
+    export,
+    finding,
+    home,
+    integrity,
+    look,
+    record,
+    settings,
+    syncing,
+    weeks,
+)
 from tend.core.crypto import passphrase
-from tend.core.domain.events import CheckIn
+from tend.core.domain.events import CheckIn, JoyIdea
 from tend.core.errors import AlreadyInitialised, UserError, ValidationError, WrongPassphrase
 from tend.core.journal import Journal
 from tests.conftest import Relay, gossip, invite
@@ -209,3 +220,50 @@ def test_what_the_relay_dropped_is_told_before_the_sync_that_follows_fails(
     with pytest.raises(client.RelayUnavailable):
         asyncio.run(syncing.repair(sam, "http://r", told.append))
     assert told == [3]
+
+
+# --- which week a plan is for -------------------------------------------------------------------
+
+SUNDAY_EVENING = dt.datetime(2026, 12, 6, 19, 0).astimezone()  # 2026-W49 ends that night
+
+
+@pytest.mark.parametrize(
+    ("moment", "turn", "week"),
+    [
+        (dt.datetime(2026, 12, 6, 17, 59), dt.time(18, 0), "2026-W49"),
+        (dt.datetime(2026, 12, 6, 18, 0), dt.time(18, 0), "2026-W50"),
+        (dt.datetime(2026, 12, 6, 19, 0), dt.time(20, 0), "2026-W49"),
+        (dt.datetime(2026, 12, 5, 23, 30), dt.time(18, 0), "2026-W49"),  # Saturday night
+        (dt.datetime(2026, 12, 7, 9, 0), dt.time(18, 0), "2026-W50"),
+        (dt.datetime(2026, 12, 27, 21, 0), dt.time(18, 0), "2026-W53"),  # into a 53-week year
+    ],
+)
+def test_planning_looks_at_the_coming_week_once_the_week_turns_on_sunday(
+    moment: dt.datetime, turn: dt.time, week: str
+) -> None:
+    assert weeks.planning_week(moment, turn) == week
+
+
+def test_a_joy_planned_on_sunday_evening_is_on_mondays_joy_map(tmp_path: Path) -> None:
+    clock = [SUNDAY_EVENING]
+    journal = Journal.create(tmp_path / "sam", "Sam", now=lambda: clock[0])
+    idea = record.joy_idea(journal, "tea in the garden")
+    body = idea.event.body
+    assert isinstance(body, JoyIdea) and body.week == "2026-W50"
+    assert weeks.monday_of(body.week) == dt.date(2026, 12, 7)
+    assert [j.title for j in look.joy_map(journal)] == ["tea in the garden"]  # Sunday, 19:00
+    clock[0] = SUNDAY_EVENING + dt.timedelta(hours=14)  # Monday morning
+    assert [j.title for j in look.joy_map(journal)] == ["tea in the garden"]
+    assert look.joy_map(journal, "2026-W49") == []  # the week that ended keeps its own
+
+
+def test_when_the_week_turns_is_kept_for_this_device_and_checked(tmp_path: Path) -> None:
+    journal = Journal.create(tmp_path / "sam", "Sam", now=lambda: SUNDAY_EVENING)
+    assert weeks.turn_of(journal) == dt.time(18, 0)
+    weeks.set_turn(journal, "20:00")
+    assert weeks.next_planning_week(journal) == "2026-W49"  # 19:00 is before 20:00 now
+    with pytest.raises(ValidationError):
+        weeks.set_turn(journal, "25:00")
+    journal.close()
+    with home.open_journal(tmp_path / "sam", None) as again:
+        assert weeks.turn_of(again) == dt.time(20, 0)

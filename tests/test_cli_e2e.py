@@ -566,3 +566,16 @@ def test_init_with_passphrase_but_no_terminal_and_no_env_refuses_and_creates_no_
     assert result.returncode == 1
     assert "TEND_PASSPHRASE" in one_line(result.stderr)
     assert not (tend.home / "device.tend").exists()
+
+
+def test_the_week_turns_where_this_device_says_and_joy_add_says_which_week(tend: TendCLI) -> None:
+    tend.ok("init", "--name", "Sam")
+    assert "Sunday at 18:00" in tend.ok("week-turns")
+    assert "Sunday at 20:30" in tend.ok("week-turns", "20:30")
+    assert "Sunday at 20:30" in tend.ok("week-turns")  # kept in the device file
+    refused = tend("week-turns", "late")
+    assert refused.returncode == 1 and "a time of day like 18:00" in refused.stderr
+    said = tend.ok("joy", "add", "kite flying", "--week", "2026-W50")
+    assert said.startswith("Joy idea added for the week of 7 December (2026-W50).")
+    listed = json.loads(tend.ok("joy", "list", "--week", "2026-W50", "--json"))
+    assert [j["title"] for j in listed["items"]] == ["kite flying"]

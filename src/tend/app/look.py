@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tend.app import weeks
 from tend.core.domain import events as ev
 from tend.core.domain.validate import week_of
 from tend.core.ids import PersonId
@@ -125,7 +126,8 @@ def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSu
 
 
 def joy_map(journal: Journal, week: str | None = None) -> list[projections.JoyRow]:
-    return projections.joys(journal.items(), week or week_of(dt.date.today()))
+    """A week's joy map: the week given, or the week being planned (app/weeks.py)."""
+    return projections.joys(journal.items(), week or weeks.next_planning_week(journal))
 
 
 def gentle_goals(journal: Journal, week: str | None = None) -> list[projections.GoalRow]:

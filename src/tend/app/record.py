@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tend.app import finding, settings
+from tend.app import finding, settings, weeks
 from tend.core.domain import events as ev
 from tend.core.domain.validate import week_of
 from tend.core.ids import EventId
@@ -89,7 +89,9 @@ def take_back(journal: Journal, entry_id: str, reason: str | None = None) -> Rec
 
 
 def joy_idea(journal: Journal, title: str, *, cost: int = 1, week: str | None = None) -> Recorded:
-    chosen = this_week(week)
+    """A small-joy idea, for the week given or the week being planned (the coming one, after
+    the week turns on Sunday evening: app/weeks.py)."""
+    chosen = week or weeks.next_planning_week(journal)
     added = journal.record(lambda item: ev.JoyIdea(item=item, week=chosen, title=title, cost=cost))
     return Recorded(added, False)
 

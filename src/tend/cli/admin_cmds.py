@@ -298,3 +298,20 @@ def lock_cmd(app: App) -> None:
         click.echo("Locked. The next command will ask for your passphrase.")
     else:
         click.echo("Nothing was unlocked on this device.")
+
+
+@click.command("week-turns")
+@click.argument("at", required=False, metavar="HH:MM")
+@pass_app
+def week_turns(app: App, at: str | None) -> None:
+    """When, on Sunday, planning starts looking at the coming week (shown with no time).
+
+    From then on, joy ideas and the joy map are for the week ahead; goal outcomes and the
+    state of the partnership stay with the week that is ending."""
+    from tend.app import weeks
+
+    journal = app.journal()
+    turn = weeks.set_turn(journal, at) if at else weeks.turn_of(journal)
+    click.echo(
+        f"The week turns on Sunday at {turn:%H:%M}: from then on, plans are for the coming week."
+    )

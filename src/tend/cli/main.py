@@ -33,6 +33,7 @@ LAZY_COMMANDS = {
     "demo": "admin_cmds:demo",
     "doctor": "admin_cmds:doctor",
     "lock": "admin_cmds:lock_cmd",
+    "week-turns": "admin_cmds:week_turns",
     "checkin": "record_cmds:checkin",
     "milestone": "record_cmds:milestone",
     "celebrate": "record_cmds:celebrate",

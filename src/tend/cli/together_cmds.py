@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tend.app import look, record
+from tend.app import look, record, weeks
 from tend.cli import jsonview
 from tend.cli.app import App, parse_date
 from tend.cli.text import safe
@@ -16,6 +16,7 @@ from tend.core.domain import events as ev
 from tend.core.ids import short
 
 pass_app = click.make_pass_decorator(App)
+PLANNED_WEEK = "this week; from Sunday 18:00, the coming one (see tend week-turns)"
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys).")
 
 
@@ -34,12 +35,15 @@ def joy() -> None:
 @joy.command("add")
 @click.argument("title")
 @click.option("--cost", type=int, default=1, show_default=True, help="Energy cost, 0 to 3.")
-@click.option("--week", help="ISO week, e.g. 2026-W47 (default: this week).")
+@click.option("--week", help=f"ISO week, e.g. 2026-W47 (default: {PLANNED_WEEK}).")
 @pass_app
 def joy_add(app: App, title: str, cost: int, week: str | None) -> None:
     """Add a small-joy idea."""
     added = record.joy_idea(app.journal(), title, cost=cost, week=week)
-    _say(f"Joy idea added. [{short(added.id)}]")
+    body = added.event.body
+    assert isinstance(body, ev.JoyIdea)
+    monday = weeks.monday_of(body.week)
+    _say(f"Joy idea added for the week of {monday:%-d %B} ({body.week}). [{short(added.id)}]")
 
 
 def _joy_status(status: ev.JoyStatusWord, word: str) -> click.Command:
@@ -163,10 +167,14 @@ Rows = Callable[[App, str | None], list[dict[str, Any]]]
 
 
 def _list_command(
-    group: click.Group, help_text: str, rows_of: Rows, line: Callable[[dict[str, Any]], str]
+    group: click.Group,
+    help_text: str,
+    rows_of: Rows,
+    line: Callable[[dict[str, Any]], str],
+    week_help: str = "ISO week (default: this week), where it applies.",
 ) -> None:
     @group.command("list", help=help_text)
-    @click.option("--week", help="ISO week (default: this week), where it applies.")
+    @click.option("--week", help=week_help)
     @json_option
     @pass_app
     def run(app: App, week: str | None, as_json: bool) -> None:
@@ -190,6 +198,7 @@ _list_command(
     "This week's joy map.",
     lambda app, week: jsonview.rows(look.joy_map(app.journal(), week)),
     lambda r: f"{r['id'][:8]}  {r['title']}  ·  {r['status']}  (energy cost {r['cost']})",
+    f"ISO week (default: {PLANNED_WEEK}).",
 )
 _list_command(
     goal,

@@ -37,6 +37,7 @@ class DeviceSettings(TypedDict, total=False):
     invitations: list[dict[str, Any]]  # links made here, until each is answered or expires
     escrow: str  # what the recovery escrow last left at the relay held (a digest)
     joining: dict[str, Any]  # while a device that answered a link waits to be let in
+    week_turns_at: str  # "HH:MM" on Sunday, from when planning looks at the coming week
 
 
 # The type each setting must have when a device file is read back.
@@ -48,6 +49,7 @@ SETTING_TYPES: dict[str, type] = {
     "invitations": list,
     "escrow": str,
     "joining": dict,
+    "week_turns_at": str,
 }
 
 
