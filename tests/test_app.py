@@ -267,3 +267,38 @@ def test_when_the_week_turns_is_kept_for_this_device_and_checked(tmp_path: Path)
     journal.close()
     with home.open_journal(tmp_path / "sam", None) as again:
         assert weeks.turn_of(again) == dt.time(20, 0)
+
+
+def test_the_care_rota_says_who_does_each_task_for_either_partner(
+    sam: Journal, tmp_path: Path
+) -> None:
+    robin = invite(sam, tmp_path / "robin", own=False, name="Robin")
+    record.care_task(sam, "pharmacy run", owner="partner")  # Sam means Robin
+    record.care_task(sam, "watering", owner="me")
+    record.care_task(robin, "cooking", owner="both")
+    gossip(sam, robin)
+    for journal, me, other in ((sam, "Sam", "Robin"), (robin, "Robin", "Sam")):
+        duties, names = look.care_duties(journal)
+        who = {d.task.title: (names.get(d.person) if d.person else None, d.mine) for d in duties}
+        assert who == {
+            "pharmacy run": ("Robin", me == "Robin"),
+            "watering": ("Sam", me == "Sam"),
+            "cooking": (None, True),  # both of you
+        }, other
+    task = next(d.task for d in look.care_duties(robin)[0] if d.task.title == "watering")
+    record.care_swap(robin, task.id[:8], "me")  # Robin takes the watering over
+    gossip(sam, robin)
+    duties, names = look.care_duties(sam)
+    assert {d.task.title: names.get(d.person) for d in duties if d.person}["watering"] == "Robin"
+
+
+def test_an_owner_the_device_cannot_place_is_nobody_rather_than_a_guess() -> None:
+    from tend.core.ids import PersonId
+    from tend.core.views.projections import owner_of
+
+    a, b, c = (PersonId(bytes([n]) * 16) for n in (1, 2, 3))
+    assert owner_of(a.hex(), [a, b]) == a
+    assert owner_of(f"partner-of:{a.hex()}", [a, b]) == b
+    assert owner_of(f"partner-of:{a.hex()}", [a, b, c]) is None  # which partner? not said
+    assert owner_of(f"both-of:{a.hex()}", [a, b]) is None
+    assert owner_of("not an id", [a, b]) is None

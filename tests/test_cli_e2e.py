@@ -579,3 +579,14 @@ def test_the_week_turns_where_this_device_says_and_joy_add_says_which_week(tend:
     assert said.startswith("Joy idea added for the week of 7 December (2026-W50).")
     listed = json.loads(tend.ok("joy", "list", "--week", "2026-W50", "--json"))
     assert [j["title"] for j in listed["items"]] == ["kite flying"]
+
+
+def test_care_list_says_who_does_each_task(tend: TendCLI) -> None:
+    tend.ok("init", "--name", "Sam")
+    tend.ok("care", "add", "watering", "--owner", "me", "--cadence", "daily")
+    tend.ok("care", "add", "cooking", "--owner", "both")
+    lines = tend.ok("care", "list").splitlines()
+    assert [line.split("  ", 1)[1] for line in lines] == [
+        "watering  ·  daily  ·  you",
+        "cooking  ·  weekly  ·  both of you",
+    ]

@@ -142,8 +142,29 @@ def calendar(journal: Journal) -> Timeline:
     return Timeline(entries, projections.names(items))
 
 
+@dataclass(frozen=True)
+class CareDuty:
+    """A care task, with who does it: `person` is one of you, or None for both of you."""
+
+    task: projections.CareRow
+    person: PersonId | None
+    mine: bool  # this person's own to do (alone or with their partner)
+
+
 def care_rota(journal: Journal) -> list[projections.CareRow]:
     return projections.care_rota(journal.items())
+
+
+def care_duties(journal: Journal) -> tuple[list[CareDuty], Names]:
+    """The care rota as who does what, with the names to say it."""
+    items = journal.items()
+    names = projections.names(items)
+    me = journal.device.person
+    duties = []
+    for task in projections.care_rota(items):
+        person = projections.owner_of(task.owner, names)
+        duties.append(CareDuty(task, person, person in (me, None)))
+    return duties, names
 
 
 def _calendar_key(event: ev.Event) -> tuple[str, str]:

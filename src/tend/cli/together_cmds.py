@@ -13,7 +13,7 @@ from tend.cli import jsonview
 from tend.cli.app import App, parse_date
 from tend.cli.text import safe
 from tend.core.domain import events as ev
-from tend.core.ids import short
+from tend.core.ids import PersonId, short
 
 pass_app = click.make_pass_decorator(App)
 PLANNED_WEEK = "this week; from Sunday 18:00, the coming one (see tend week-turns)"
@@ -218,9 +218,28 @@ _list_command(
         f"{r['fields']['title'] or r['fields']['kind']}"
     ),
 )
-_list_command(
-    care,
-    "The care-task rota.",
-    lambda app, _week: jsonview.rows(look.care_rota(app.journal())),
-    lambda r: f"{r['id'][:8]}  {r.get('title')}  ·  {r.get('cadence')}",
-)
+
+
+@care.command("list")
+@click.option("--week", help="ISO week (default: this week), where it applies.")
+@json_option
+@pass_app
+def care_list(app: App, week: str | None, as_json: bool) -> None:
+    """The care-task rota: who does what."""
+    del week  # the rota is the same every week; the option is there as for every list
+    duties, names = look.care_duties(app.journal())
+    if as_json:
+        click.echo(jsonview.dumps({"items": jsonview.rows([d.task for d in duties])}))
+        return
+    if not duties:
+        click.echo("Nothing here yet.")
+    for duty in duties:
+        task = duty.task
+        line = f"{task.id[:8]}  {task.title}  ·  {task.cadence}  ·  {_who(duty, names)}"
+        click.echo(safe(line))
+
+
+def _who(duty: look.CareDuty, names: dict[PersonId, str]) -> str:
+    if duty.person is None:
+        return "both of you"
+    return "you" if duty.mine else names.get(duty.person, "someone")

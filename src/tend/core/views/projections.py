@@ -34,7 +34,7 @@ from tend.core.domain.events import (
     Sealed,
 )
 from tend.core.domain.validate import week_of
-from tend.core.ids import EventId, PersonId
+from tend.core.ids import ID_LEN, EventId, PersonId
 from tend.core.views.read_model import Item
 
 ALWAYS = frozenset({EventType.PERSON_NAMED, EventType.RETRACT})
@@ -396,6 +396,27 @@ def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[GoalRow]:
             )
         )
     return out
+
+
+def owner_of(owner: str, people: Iterable[PersonId]) -> PersonId | None:
+    """The one person a care task's owner names, or None for both of you (or for someone this
+    device does not know). Owners are stored absolutely by whoever wrote them: a person id, or
+    "partner-of:"/"both-of:" and that writer's id (core/domain/events.py)."""
+    kind, _, who = owner.rpartition(":")
+    if not kind:
+        return _person(who)
+    if kind != "partner-of":
+        return None  # both of you
+    others = [p for p in people if p.hex() != who]
+    return others[0] if len(others) == 1 else None
+
+
+def _person(text: str) -> PersonId | None:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return PersonId(raw) if len(raw) == ID_LEN else None
 
 
 def care_rota(items: Sequence[Item]) -> list[CareRow]:
