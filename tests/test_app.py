@@ -302,3 +302,26 @@ def test_an_owner_the_device_cannot_place_is_nobody_rather_than_a_guess() -> Non
     assert owner_of(f"partner-of:{a.hex()}", [a, b, c]) is None  # which partner? not said
     assert owner_of(f"both-of:{a.hex()}", [a, b]) is None
     assert owner_of("not an id", [a, b]) is None
+
+
+def test_a_swap_made_later_wins_over_an_older_one_that_arrives_after_it(
+    tmp_path: Path,
+) -> None:
+    # Robin swaps while offline on Monday; Sam swaps back on Thursday; Robin's entry reaches
+    # Sam only afterwards. The later swap, by when people made it, wins on both devices.
+    monday = dt.datetime(2026, 12, 7, 9, 0).astimezone()
+    clock = {"sam": monday, "robin": monday}
+    sam = Journal.create(tmp_path / "sam", "Sam", now=lambda: clock["sam"])
+    robin = invite(sam, tmp_path / "robin", own=False, name="Robin")
+    robin.now = lambda: clock["robin"]
+    task = record.care_task(sam, "pharmacy run", owner="me")
+    gossip(sam, robin)
+    clock["robin"] = monday + dt.timedelta(hours=1)
+    record.care_swap(robin, task.id.hex()[:8], "me")  # offline: Robin will do it
+    clock["sam"] = monday + dt.timedelta(days=3)
+    record.care_swap(sam, task.id.hex()[:8], "me")  # Thursday: Sam takes it back
+    clock["robin"] = clock["sam"] + dt.timedelta(minutes=5)  # Robin is back online, Thursday
+    gossip(sam, robin)  # Robin's older swap arrives now
+    for journal in (sam, robin):
+        duties, names = look.care_duties(journal)
+        assert [names.get(d.person) for d in duties if d.person] == ["Sam"]

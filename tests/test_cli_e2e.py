@@ -590,3 +590,14 @@ def test_care_list_says_who_does_each_task(tend: TendCLI) -> None:
         "watering  ·  daily  ·  you",
         "cooking  ·  weekly  ·  both of you",
     ]
+
+
+def test_a_flare_check_in_gently_offers_the_care_tasks_one_does_alone(tend: TendCLI) -> None:
+    tend.ok("init", "--name", "Sam")
+    assert "care task" not in tend.ok("checkin", "--day", "flare")  # nothing to offer yet
+    task = short_id(tend.ok("care", "add", "pharmacy run", "--owner", "me"))
+    tend.ok("care", "add", "cooking", "--owner", "both")
+    said = tend.ok("checkin", "--day", "flare", "--energy", "1")
+    assert f"your partner may take it: pharmacy run [{task}]." in said
+    assert "cooking" not in said  # shared already
+    assert "care task" not in tend.ok("checkin", "--day", "rest")  # only on a flare day

@@ -155,6 +155,12 @@ def care_rota(journal: Journal) -> list[projections.CareRow]:
     return projections.care_rota(journal.items())
 
 
+def own_care_tasks(journal: Journal) -> list[projections.CareRow]:
+    """The care tasks this person does alone: on a flare day, the ones that might be swapped."""
+    duties, _names = care_duties(journal)
+    return [d.task for d in duties if d.person == journal.device.person]
+
+
 def care_duties(journal: Journal) -> tuple[list[CareDuty], Names]:
     """The care rota as who does what, with the names to say it."""
     items = journal.items()

@@ -6,6 +6,7 @@ import click
 
 from tend.app import record, settings
 from tend.cli.app import App, interactive, parse_date
+from tend.cli.text import safe
 from tend.core.domain import events as ev
 from tend.core.ids import short
 
@@ -67,6 +68,19 @@ def checkin(
     kind = {"rest": " Rest counts.", "flare": " Go gently; rest counts."}.get(day or "", "")
     private_note = " (private)" if recorded.private else ""
     _say(f"Recorded your check-in{private_note}.{kind} [{short(recorded.id)}]")
+    if day == "flare":
+        _offer_swaps(app)
+
+
+def _offer_swaps(app: App) -> None:
+    """On a flare day, a gentle word about the care tasks one does alone (never a nag)."""
+    from tend.app import look
+
+    tasks = look.own_care_tasks(app.journal())
+    if tasks:
+        listed = ", ".join(f"{t.title} [{t.id[:8]}]" for t in tasks)
+        _say(f"If a care task feels heavy today, your partner may take it: {safe(listed)}.")
+        _say("  tend care swap ID --to partner")
 
 
 @click.command()
