@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         size = out.stat().st_size
         in_proc = measure(lambda: _in_process(home, out), rounds)
         results.append(Result("tend report, ten years, in-process", in_proc, TARGET_MS))
-        private = measure(lambda: _in_process(home, out, "--private-only"), rounds)
-        results.append(Result("tend report --private-only, in-process", private, TARGET_MS))
+        private = measure(lambda: _in_process(home, out, "--only-mine"), rounds)
+        results.append(Result("tend report --only-mine, in-process", private, TARGET_MS))
         year = (dt.date.today() - dt.timedelta(days=365)).isoformat()
         one_year = measure(lambda: _in_process(home, out, "--from", year), rounds)
         results.append(Result("tend report, last year (daily), in-process", one_year, TARGET_MS))

@@ -187,7 +187,7 @@ def test_private_only_keeps_only_the_authors_own_entries(
     both, own = tmp_path / "both.html", tmp_path / "own.html"
     assert run(home, "report", "--out", str(both), "--from", str(D1), "--to", str(D3)) == 0
     assert (
-        run(home, "report", "--out", str(own), "--from", str(D1), "--to", str(D3), "--private-only")
+        run(home, "report", "--out", str(own), "--from", str(D1), "--to", str(D3), "--only-mine")
         == 0
     )
     full = page_of(both)
@@ -321,7 +321,8 @@ def test_bad_dates_exit_1_with_one_line(
 
 def test_help_lists_report(tend: TendCLI) -> None:
     assert "report" in tend.ok("--help")
-    assert "--private-only" in tend.ok("report", "--help")
+    assert "--only-mine" in tend.ok("report", "--help")
+    assert "--private-only" not in tend.ok("report", "--help")  # it meant only mine: renamed
 
 
 # --- what a browser draws ---------------------------------------------------------------------

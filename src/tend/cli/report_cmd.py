@@ -25,17 +25,18 @@ pass_app = click.make_pass_decorator(App)
 )
 @click.option("--to", "until", metavar="DATE", help="Last day to include (default: today).")
 @click.option(
-    "--private-only",
+    "--only-mine",
     is_flag=True,
-    help="Only your own entries, e.g. to share with a clinician or therapist.",
+    help="Only your own entries (shared and private, none of your partner's), e.g. to share "
+    "with a clinician or therapist.",
 )
 @pass_app
-def report(app: App, out: Path, since: str | None, until: str | None, private_only: bool) -> None:
+def report(app: App, out: Path, since: str | None, until: str | None, only_mine: bool) -> None:
     """An HTML report to look back on, or to show a clinician.
 
     One page that opens in any browser with no network: energy and pain over time with small
     wins marked, rest days honoured, small wins and thank-yous; only your own entries with
-    --private-only. Your private entries are in it too. It is not encrypted, so it is
+    --only-mine. Your private entries are in it too. It is not encrypted, so it is
     written readable only by you (mode 0600).
     """
     first = parse_date("from", since)
@@ -47,12 +48,12 @@ def report(app: App, out: Path, since: str | None, until: str | None, private_on
     from tend.app import look
     from tend.present import report_page
 
-    model = look.report(app.journal(), first, last, own_only=private_only)
+    model = look.report(app.journal(), first, last, own_only=only_mine)
     start, end = model.start, model.end
     report_page.write(out, report_page.render_html(model, dt.date.today()))
-    whose = " of your own entries" if private_only else ""
+    whose = " of your own entries" if only_mine else ""
     click.echo(f"Wrote the report{whose} for {start:%-d %b %Y} to {end:%-d %b %Y} to {out}.")
-    kept = "" if private_only else ", and any entries you kept private are in it"
+    kept = "" if only_mine else ", and any entries you kept private are in it"
     click.echo(
         f"It is not encrypted{kept}: only you can open it on this device (mode 0600); "
         "share it only with someone you trust."
