@@ -601,3 +601,21 @@ def test_a_flare_check_in_gently_offers_the_care_tasks_one_does_alone(tend: Tend
     assert f"your partner may take it: pharmacy run [{task}]." in said
     assert "cooking" not in said  # shared already
     assert "care task" not in tend.ok("checkin", "--day", "rest")  # only on a flare day
+
+
+def test_the_words_for_days_work_wherever_a_day_is_asked_for(tend: TendCLI) -> None:
+    tend.ok("init", "--name", "Sam")
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    future = tend("checkin", "--day", "rest", "--date", "tomorrow")
+    assert future.returncode == 1
+    assert "today or a day before it (a check-in is about a day that has come)" in future.stderr
+    assert tend("checkin", "--day", "rest", "--date", tomorrow).returncode == 1
+    tend.ok("checkin", "--day", "gentle", "--date", "Yesterday")
+    said = tend.ok(
+        "calendar", "add", "--kind", "appointment", "--date", "tomorrow", "--title", "physio"
+    )
+    assert f"physio on {tomorrow}" in said  # an appointment is naturally still to come
+    assert "As this journal was at" in tend.ok("replay", "--at", "yesterday")
+    tend.ok("week", "--at", "yesterday")
+    wrong = tend("replay", "--at", "someday")
+    assert wrong.returncode == 1 and "a date like 2026-03-14" in wrong.stderr

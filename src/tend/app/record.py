@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tend.app import finding, settings, weeks
+from tend.app import dates, finding, settings, weeks
 from tend.core.domain import events as ev
 from tend.core.domain.validate import week_of
 from tend.core.ids import EventId
@@ -50,6 +50,8 @@ def check_in(
     body = ev.CheckIn(
         day=day, energy=energy, pain=pain, mood=mood, needs=tuple(needs), offer=offer, note=note
     )
+    if on is not None:
+        dates.not_after("date", on, journal.now().date(), "a check-in is about a day that has come")
     private = private or settings.private_by_default(journal, "checkin")
     supersedes = None
     if replaces:

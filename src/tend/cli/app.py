@@ -47,22 +47,18 @@ def interactive() -> bool:
 
 
 def parse_date(field: str, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    if value == "today":
-        return dt.date.today()
-    if value == "yesterday":
-        return dt.date.today() - dt.timedelta(days=1)
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(
-            field, "a date like 2026-03-14, 'today' or 'yesterday'", value
-        ) from None
+    from tend.app.dates import day_of
+
+    return None if value is None else day_of(field, value)
 
 
 def parse_moment(field: str, value: str) -> dt.datetime:
-    """A moment to replay at: a date means the end of that day; a time may be given too."""
+    """A moment to replay at: a date (or a word for one) means the end of that day; a time may
+    be given too."""
+    from tend.app.dates import WORDS, day_of
+
+    if value.strip().lower() in WORDS:
+        value = day_of(field, value).isoformat()
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value)
