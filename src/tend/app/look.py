@@ -151,10 +151,6 @@ class CareDuty:
     mine: bool  # this person's own to do (alone or with their partner)
 
 
-def care_rota(journal: Journal) -> list[projections.CareRow]:
-    return projections.care_rota(journal.items())
-
-
 def own_care_tasks(journal: Journal) -> list[projections.CareRow]:
     """The care tasks this person does alone: on a flare day, the ones that might be swapped."""
     duties, _names = care_duties(journal)

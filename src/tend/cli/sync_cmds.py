@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tend.app import settings
 from tend.cli.app import App
 from tend.cli.next_step import said
 from tend.cli.text import safe
@@ -28,12 +29,6 @@ relay_option = click.option(
     envvar="TEND_RELAY",
     help="Relay URL (default: the one this journal was set up with).",
 )
-
-
-def relay_of(journal: Journal, relay: str | None) -> str:
-    from tend.app import settings
-
-    return settings.relay_of(journal, relay)
 
 
 def _summary(report: object) -> str:
@@ -126,7 +121,7 @@ def sync(app: App, relay: str | None, watch: bool) -> None:
             finished.close()
         return
     journal = app.journal()
-    url = relay_of(journal, relay)
+    url = settings.relay_of(journal, relay)
     if watch:
         asyncio.run(syncing.let_in(journal, _say_let_in))
         _watch(journal, url)
@@ -289,7 +284,7 @@ def invite(
 ) -> None:
     """Invite your partner's device (or another of yours): a short code, or a link for later."""
     journal = app.journal()
-    url = relay_of(journal, relay)
+    url = settings.relay_of(journal, relay)
     if as_link and own_device:
         # A link's bundle for one's own device would carry the identity key: if it leaked,
         # whoever used it would *be* this person. Both devices are at hand anyway.
@@ -310,8 +305,6 @@ def invite(
         _invite_link(app, journal, url, qr_path, another_person, replaced)
     else:
         _invite_code(journal, url, own_device, wait_seconds, another_person)
-    from tend.app import settings
-
     settings.remember_relay(journal, url)  # with the passphrase it was opened with, if any
 
 
