@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tend.app import weeks
@@ -47,6 +47,9 @@ class Period:
 class Timeline:
     events: list[ev.Event]
     names: Names
+    # What was taken back there (never its words), and entries whose words are not here.
+    taken_back: list[projections.TakenBack] = field(default_factory=list)
+    unavailable: list[Item] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class Replay:
     entries_known: int
     today: Today
     week: Period
+    # Entries held then that their author has taken back since: said, never shown.
+    taken_back: list[projections.TakenBack] = field(default_factory=list)
 
 
 def today(journal: Journal, on: dt.date | None = None) -> Today:
@@ -96,11 +101,27 @@ def timeline(
 ) -> Timeline:
     items = journal.items()
     chosen = frozenset(types) or None
-    return Timeline(projections.timeline(items, since, until, chosen), projections.names(items))
+    lo = since.isoformat() if since else ""
+    hi = until.isoformat() if until else "9999-12-31"
+
+    def wanted(day: str, kind: str | None) -> bool:
+        return lo <= day <= hi and (chosen is None or kind in chosen)
+
+    return Timeline(
+        projections.timeline(items, since, until, chosen),
+        projections.names(items),
+        [t for t in projections.taken_back(items) if wanted(t.day, t.kind)],
+        [i for i in projections.unavailable(items) if chosen is None and lo <= i.local_date <= hi],
+    )
 
 
 def replay(journal: Journal, at: dt.datetime) -> Replay:
-    known = projections.as_known_at(journal.items(), int(at.timestamp() * 1000))
+    """The journal as this device held it at `at`, except the words of what their author has
+    taken back since: those are never shown again, and `taken_back` says where they were."""
+    items = journal.items()
+    at_ms = int(at.timestamp() * 1000)
+    held = projections.as_known_at(items, at_ms)
+    known = projections.as_replayed_at(items, at_ms)
     day = at.date()
     start, end = projections.week_bounds(day)
     names = projections.names(known)
@@ -114,7 +135,7 @@ def replay(journal: Journal, at: dt.datetime) -> Replay:
         projections.goals(known, weeks),
         projections.series(view),
     )
-    return Replay(at, len(known), shown_today, week_then)
+    return Replay(at, len(held), shown_today, week_then, projections.taken_back(items, held))
 
 
 def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSummary]:

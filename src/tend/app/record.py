@@ -84,10 +84,20 @@ def thank(journal: Journal, text: str, *, private: bool = False) -> Recorded:
     return Recorded(journal.record(ev.Gratitude(text=text), private=private), private)
 
 
-def take_back(journal: Journal, entry_id: str, reason: str | None = None) -> Recorded:
-    """Take back one of the person's own entries: a new entry; nothing is rewritten."""
+def take_back(
+    journal: Journal, entry_id: str, reason: str | None = None, *, forget: bool = False
+) -> Recorded:
+    """Take back one of the person's own entries: a new entry; nothing is rewritten. With
+    `forget`, its words are also erased here at once, and on every honest device (and at the
+    relay, at the next sync) as the retraction reaches them (core/journal/shredding.py)."""
     target = finding.resolve_id(entry_id, finding.own_events(journal), "entry of yours")
-    return Recorded(journal.record(ev.Retraction(target=target, reason=reason)), False)
+    body = ev.Retraction(target=target, reason=reason, forget=forget)
+    recorded = Recorded(journal.record(body), False)
+    if forget:
+        from tend.core.journal import shredding
+
+        shredding.apply_forgets(journal)
+    return recorded
 
 
 def joy_idea(journal: Journal, title: str, *, cost: int = 1, week: str | None = None) -> Recorded:

@@ -78,6 +78,8 @@ class EventType(StrEnum):
     COMFORT_SIGNAL = "comfort.signal"
     CARE_TASK = "care.task"
     CARE_SWAP = "care.swap"
+    # forgetting (crypto-shredding)
+    KEYED = "keyed"
 
 
 class Payload:
@@ -410,10 +412,14 @@ class Retraction(Payload):
     TYPE: ClassVar[EventType] = EventType.RETRACT
     target: EventId
     reason: str | None = None
+    # Also forget the words: every honest device erases the target's content key (see Keyed).
+    forget: bool = False
 
     def validate(self) -> None:
         v.raw_id("target", self.target)
         v.text("reason", self.reason)
+        if not isinstance(self.forget, bool):
+            raise ValidationError("forget", "must be true or false")
 
     def summary(self) -> str:
         return "took back an entry"
@@ -733,6 +739,29 @@ class CareSwap(Payload):
         return "swapped a care task" + (f": {self.note}" if self.note else "")
 
 
+# --- forgetting: the words of an entry under a content key kept beside the log ------------------
+
+
+@dataclass(frozen=True)
+class Keyed(Payload):
+    """The body of an entry a person writes, as its entry carries it: its kind, and the event
+    sealed under the entry's own content key (core/crypto/shred.py), whose wrapped copy travels
+    beside the entry. When that key is erased (forgotten) or missing, this is what remains."""
+
+    TYPE: ClassVar[EventType] = EventType.KEYED
+    kind: str
+    box: bytes
+
+    def validate(self) -> None:
+        if self.kind not in KEYED_KINDS:
+            raise ValidationError("kind", "not a kind of entry a person writes")
+        if not isinstance(self.box, bytes) or not self.box:
+            raise ValidationError("box", "must be non-empty bytes")
+
+    def summary(self) -> str:
+        return "words not available here"
+
+
 def _absolute(who: str, ev: Event) -> str:
     return ev.author.hex() if who == "me" else f"{who}-of:{ev.author.hex()}"
 
@@ -763,8 +792,25 @@ PAYLOADS: dict[str, type[Payload]] = {
         ComfortSignal,
         CareTask,
         CareSwap,
+        Keyed,
     )
 }
+
+# Kinds whose words are kept under a content key: all but membership (who is here, their keys)
+# and retractions, whose reason must stay readable once what they take back is forgotten.
+OPEN_KINDS = frozenset(
+    {
+        EventType.PERSON_NAMED,
+        EventType.DEVICE_ADDED,
+        EventType.DEVICE_REMOVED,
+        EventType.PERSON_LOST,
+        EventType.PERSON_HERE,
+        EventType.KEY_ROTATED,
+        EventType.RETRACT,
+        EventType.KEYED,
+    }
+)
+KEYED_KINDS = frozenset(PAYLOADS) - OPEN_KINDS
 
 
 @dataclass(frozen=True)

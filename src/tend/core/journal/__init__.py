@@ -221,9 +221,10 @@ class Journal:
             supersedes=supersedes,
             seen=self._seen(),
         )
-        raw = self.mapper.to_entry(ev, head, private=private)
+        raw, key = self.mapper.write(ev, head, private=private)
         said = {SEEN_META: _seen_bytes(ev.seen)} if ev.seen else None  # with the entry, or not
-        self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)}, replace=said)
+        keys = {(self.device.log, seq): key} if key else None
+        self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)}, replace=said, keys=keys)
         return ev
 
     def _seen(self) -> tuple[tuple[LogId, int], ...]:

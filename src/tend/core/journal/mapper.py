@@ -14,6 +14,15 @@ entry exists and nothing of what it says. Opening reverses both steps, and refus
 inner event is not the one the outer event says it is: a box copied into another entry (a
 replay) is never shown.
 
+The words of every entry a person writes (all but membership and retractions) are sealed once
+more, under a content key of their own (core/crypto/shred.py): the outer event's body is then
+`Keyed(kind, box)`, and the content key travels beside the entry in a key record (the sidecar:
+the content key wrapped under the entry's epoch key and hash, and the hash of its forget
+token). A private entry's `Sealed` event goes inside the box, so forgetting reaches it too.
+Without its key record (erased, or never delivered) an entry opens to its outer event alone:
+the read model keeps it as a placeholder of kind "keyed", and views say that words are not
+there, never what they were.
+
 Pure given the keys it is handed (this device's `DeviceKeys`, whose epochs grow in place as the
 keyring adopts them): no store, no cache, no clock. Signatures and the roster are the trust
 engine's to check (core/trust/engine.py).
@@ -21,15 +30,17 @@ engine's to check (core/trust/engine.py).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
-from tend.core.crypto import entry, envelope
+from tend.core.crypto import entry, envelope, shred
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event, encode_event
-from tend.core.domain.events import Event, Sealed
+from tend.core.domain.events import OPEN_KINDS, Event, Keyed, Sealed
 from tend.core.errors import ChainError, CorruptStore, InvalidEnvelope, UnreadableEntry
-from tend.core.ids import Seq, short
-from tend.core.log.header import Header
+from tend.core.ids import EventId, Seq, event_id_at, short
+from tend.core.log import forgetting
+from tend.core.log.header import Header, entry_hash
 from tend.core.views.read_model import Item
 
 _PRIVATE_AAD = b"tend/private/v1"
@@ -45,7 +56,7 @@ class Readable(NamedTuple):
     outer: Event
     event: Event
     event_bytes: bytes
-
+    key: bytes | None = None  # the key record that opened a keyed entry
     @property
     def header(self) -> Header:
         return self.opened.header
@@ -79,8 +90,15 @@ class EntryMapper:
     def to_entry(
         self, ev: Event, head: tuple[Seq, bytes] | None, *, private: bool = False
     ) -> bytes:
+        """The entry that carries `ev` after `head` (its key record aside: see `write`)."""
+        return self.write(ev, head, private=private)[0]
+
+    def write(
+        self, ev: Event, head: tuple[Seq, bytes] | None, *, private: bool = False
+    ) -> tuple[bytes, bytes | None]:
         """The entry that carries `ev` after `head` (this log's last entry; None for its first),
-        signed with this device's log key and sealed under the current epoch."""
+        signed with this device's log key and sealed under the current epoch, and its key
+        record (None for the kinds whose words are not kept under a content key)."""
         device = self.device
         header = (
             entry.next_header(device.space, device.log, head[0] + 1, device.epoch, head[1])
@@ -88,7 +106,36 @@ class EntryMapper:
             else entry.first_header(device.space, device.sign_public, device.epoch)
         )
         stored = self._sealed(ev) if private else ev
-        return entry.build(header, encode_event(stored), device.sign_seed, device.space_key)
+        if ev.type in OPEN_KINDS:
+            raw = entry.build(header, encode_event(stored), device.sign_seed, device.space_key)
+            return raw, None
+        content_key = shred.new_content_key()
+        box = shred.seal_words(content_key, encode_event(stored), device.space, ev.id)
+        outer = dataclasses.replace(stored, body=Keyed(kind=stored.type, box=box))
+        raw = entry.build(header, encode_event(outer), device.sign_seed, device.space_key)
+        return raw, self.key_record(raw, header.epoch, ev.id, content_key)
+
+    def key_record(self, raw: bytes, epoch: int, event_id: EventId, content_key: bytes) -> bytes:
+        """The key record of this device's own entry `raw`: its sidecar and H(forget token)."""
+        sidecar = shred.wrap(self.device.space_keys[epoch], entry_hash(raw), content_key)
+        token = shred.forget_token(self.device.private_key, event_id)
+        return forgetting.key_record(sidecar, forgetting.token_hash(token))
+
+    def forget_token(self, log: bytes, seq: int) -> bytes:
+        """The token that lets the relay erase the key record of this person's entry (log, seq)."""
+        return shred.forget_token(self.device.private_key, event_id_at(log, seq))
+
+    def content_key(self, raw: bytes, record: bytes) -> bytes:
+        """The content key a key record holds for `raw`; InvalidEnvelope if it is not its own."""
+        header = Header.decode(raw)
+        epoch_key = self.device.space_keys.get(header.epoch)
+        try:
+            sidecar, _hash = forgetting.split_record(record)
+        except ValueError:
+            raise InvalidEnvelope from None
+        if epoch_key is None:
+            raise InvalidEnvelope
+        return shred.unwrap(epoch_key, entry_hash(raw), sidecar)
 
     def _sealed(self, ev: Event) -> Event:
         """`ev` as its entry carries it when private: everything but the body in the clear."""
@@ -107,10 +154,13 @@ class EntryMapper:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def to_readable(self, raw: bytes) -> Readable:
-        """Open one stored or received entry: envelope, event, and a private box if it is ours.
+    def to_readable(self, raw: bytes, key: bytes | None = None) -> Readable:
+        """Open one stored or received entry: envelope, event, its words with its key record
+        `key`, and a private box if it is ours.
 
-        Raises UnreadableEntry naming the entry for anything that does not open or match.
+        Raises UnreadableEntry naming the entry for anything that does not open or match. A
+        keyed entry without a key record that opens it is readable as its outer event alone
+        (`Readable.key` None): the words are not here, and the entry is otherwise whole.
         """
         try:
             opened = entry.open_entry(raw, self.device.space_keys.get)
@@ -123,10 +173,29 @@ class EntryMapper:
         where = f"log {short(header.log)} seq {header.seq}"
         if outer.device != header.log:
             raise UnreadableEntry(where, "claims another device than its own")
-        inner = self.open_private(outer.body) if isinstance(outer.body, Sealed) else None
+        stored, stored_bytes, used = outer, opened.event, None
+        if isinstance(outer.body, Keyed):
+            words = self._words(raw, outer, key, where)
+            if words is None:
+                return Readable(opened, outer, outer, opened.event)
+            stored, stored_bytes, used = _carried(words, outer, where), words, key
+            if stored.type != outer.body.kind:
+                raise UnreadableEntry(where, "its words are not of the kind it says")
+        inner = self.open_private(stored.body) if isinstance(stored.body, Sealed) else None
         if inner is None:
-            return Readable(opened, outer, outer, opened.event)
-        return Readable(opened, outer, _carried(inner, outer, where), inner)
+            return Readable(opened, outer, stored, stored_bytes, used)
+        return Readable(opened, outer, _carried(inner, outer, where), inner, used)
+
+    def _words(self, raw: bytes, outer: Event, key: bytes | None, where: str) -> bytes | None:
+        """The event bytes a keyed entry's box holds, or None without a key record to open it."""
+        assert isinstance(outer.body, Keyed)
+        if key is None:
+            return None
+        try:
+            content_key = self.content_key(raw, key)
+            return shred.open_words(content_key, outer.body.box, self.device.space, outer.id)
+        except InvalidEnvelope:
+            return None  # not this entry's key record: as if none came (verify says so)
 
     def open_private(self, sealed: Sealed) -> bytes | None:
         """The private event in `sealed`, or None when it is someone else's."""
@@ -141,11 +210,11 @@ class EntryMapper:
 
 
 def _carried(inner: bytes, outer: Event, where: str) -> Event:
-    """The private event a box holds, once it is shown to be the one its entry says it carries."""
+    """The event a box holds, once it is shown to be the one its entry says it carries."""
     try:
         ev = decode_event(inner)
     except CorruptStore as e:
-        raise UnreadableEntry(where, f"a private entry is damaged ({e})") from e
+        raise UnreadableEntry(where, f"a sealed entry is damaged ({e})") from e
     if (ev.id, ev.author, ev.device, ev.hlc) != (outer.id, outer.author, outer.device, outer.hlc):
         # A sealed box copied into another entry (a replay): refuse, never show.
         raise UnreadableEntry(where, "a private entry does not match the entry that carries it")

@@ -41,8 +41,8 @@ class Reading:
         self._facts: tuple[int, list[trust.Fact]] | None = None
         self._log_keys: dict[LogId, bytes] = {}
 
-    def item_of(self, raw: bytes, received_at: int) -> Item:
-        return item_of(self._mapper.to_readable(raw), received_at)
+    def item_of(self, raw: bytes, received_at: int, key: bytes | None = None) -> Item:
+        return item_of(self._mapper.to_readable(raw, key), received_at)
 
     def all_items(self) -> list[Item]:
         """Every stored event this device can read, in merge order (before the roster's say)."""
@@ -152,6 +152,11 @@ class Reading:
         """Drop what is cached in memory (after this device's own entries were re-sealed)."""
         self.cache.forget()
         self._visible, self._roster, self._facts = None, None, None
+
+    def replaced(self, changed: list[Item]) -> tuple[int, bytes]:
+        """The cache with `changed` in place (placeholders for forgotten words); its snapshot."""
+        self._visible = None
+        return self.cache.replaced(changed)
 
 
 __all__ = ["Reading"]

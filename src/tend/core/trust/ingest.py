@@ -20,6 +20,7 @@ from tend.core import clock
 from tend.core.domain.events import KeyRotated
 from tend.core.ids import LogId, PersonId, short
 from tend.core.journal import Journal, item_of
+from tend.core.journal import shredding
 from tend.core.journal.mapper import Readable
 from tend.core.log.header import Header, entry_hash
 from tend.core.trust import engine as trust
@@ -95,6 +96,8 @@ def _append(
         [(raw, received) for raw, _r in good], meta={"hlc": hlc.to_bytes(8, "big")}
     )
     report.witnessed = [r for _raw, r in good]
+    # A forget retraction erases here what it names; a named entry arriving late, at once.
+    shredding.apply_forgets(journal)
     rotations = [r.outer for _raw, r in good if isinstance(r.outer.body, KeyRotated)]
     learnt = bool(rotations) and rotation.adopt_rotations(journal, rotations)
     if learnt and report.set_aside:

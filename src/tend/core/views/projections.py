@@ -7,7 +7,13 @@ and decodes only those. Corrections are folded the same way everywhere: an autho
 shown, and nothing is ever rewritten.
 
 `as_known_at` is what makes replay exact: the items this device had received by a moment,
-whatever arrived later, however old it claims to be.
+whatever arrived later, however old it claims to be. The one exception is what its author took
+back: `as_replayed_at` leaves out the words of anything taken back since (whenever that was),
+and `taken_back` says, in their place, that something was taken back there.
+
+An entry whose words are not here (forgotten, or its key never came: core/journal/mapper.py)
+is a placeholder of kind "keyed": no view shows it as an entry; `taken_back` names the
+forgotten ones and `unavailable` the others.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from tend.core.domain.events import (
     EventType,
     GoalWeek,
     Gratitude,
+    Keyed,
     Milestone,
     PartnershipWeek,
     PersonNamed,
@@ -34,7 +41,7 @@ from tend.core.domain.events import (
     Sealed,
 )
 from tend.core.domain.validate import week_of
-from tend.core.ids import ID_LEN, EventId, PersonId
+from tend.core.ids import ID_LEN, EventId, PersonId, event_id_at
 from tend.core.views.read_model import Item
 
 ALWAYS = frozenset({EventType.PERSON_NAMED, EventType.RETRACT})
@@ -71,11 +78,12 @@ def hidden_ids(events: Iterable[Event]) -> set[tuple[PersonId, EventId]]:
 
 def visible(events: Sequence[Event]) -> list[Event]:
     hidden = hidden_ids(events)
-    # Retractions themselves, and private entries sealed to someone else, are not shown.
+    # Retractions themselves, private entries sealed to someone else, and entries whose words
+    # are not here, are not shown.
     return [
         ev
         for ev in events
-        if (ev.author, ev.id) not in hidden and not isinstance(ev.body, Retraction | Sealed)
+        if (ev.author, ev.id) not in hidden and not isinstance(ev.body, Retraction | Sealed | Keyed)
     ]
 
 
@@ -86,6 +94,89 @@ def select(
     lo, hi = start.isoformat(), end.isoformat()
     wanted = ALWAYS | extra_types
     return [decode_event(i.raw) for i in items if i.type in wanted or lo <= i.local_date <= hi]
+
+
+# --- what was taken back ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TakenBack:
+    """Something its author took back: who, the day it was for, its kind (when held here),
+    the reason they gave, and whether its words were forgotten. Never the words."""
+
+    author: PersonId
+    target: EventId
+    day: str
+    kind: str | None  # "sealed" for a private entry; None if the entry is not held here
+    reason: str | None
+    forgotten: bool
+
+
+def _retractions(items: Iterable[Item]) -> list[Event]:
+    return [decode_event(i.raw) for i in items if i.type == EventType.RETRACT]
+
+
+def _kind(item: Item) -> str:
+    if item.type != EventType.KEYED:
+        return item.type
+    body = decode_event(item.raw).body
+    assert isinstance(body, Keyed)
+    return body.kind
+
+
+def taken_back(items: Sequence[Item], among: Sequence[Item] | None = None) -> list[TakenBack]:
+    """What its own author took back, by the day it was for: the retractions in `items`, about
+    entries of `among` (by default `items` too). A retraction counts only when its author is
+    the target's: nobody takes back, or forgets, someone else's words."""
+    retractions = _retractions(items)
+    if not retractions:
+        return []
+    wanted = {r.body.target for r in retractions if isinstance(r.body, Retraction)}
+    targets = {}
+    for item in items if among is None else among:
+        if item.type == EventType.RETRACT:
+            continue
+        ident = event_id_at(item.log, item.seq)
+        if ident in wanted:
+            targets[ident] = item
+    out: dict[tuple[PersonId, EventId], TakenBack] = {}
+    for r in retractions:
+        body = r.body
+        assert isinstance(body, Retraction)
+        target = targets.get(body.target)
+        if target is None or target.author != r.author:
+            continue
+        before = out.get((r.author, body.target))
+        out[(r.author, body.target)] = TakenBack(
+            r.author,
+            body.target,
+            target.local_date,
+            _kind(target),
+            body.reason if body.reason else (before.reason if before else None),
+            body.forget or (before is not None and before.forgotten),
+        )
+    return sorted(out.values(), key=lambda t: (t.day, t.author))
+
+
+def unavailable(items: Sequence[Item]) -> list[Item]:
+    """Entries held here without their words that nobody took back: their key record never came
+    or did not open (the relay withheld or damaged it; `tend verify` reports them)."""
+    shown = {t.target for t in taken_back(items)}
+    return [
+        i
+        for i in items
+        if i.type == EventType.KEYED and event_id_at(i.log, i.seq) not in shown
+    ]
+
+
+def as_replayed_at(items: Sequence[Item], at_ms: int) -> list[Item]:
+    """The items held at `at_ms`, less the words of anything its author has taken back since:
+    a replay never shows them again (`taken_back(items, as_known_at(...))` says where)."""
+    known = as_known_at(items, at_ms)
+    gone = {(t.author, t.target) for t in taken_back(items, known)}
+    if not gone:
+        return known
+    return [i for i in known if (i.author, event_id_at(i.log, i.seq)) not in gone]
 
 
 # --- today -----------------------------------------------------------------------------------

@@ -10,6 +10,10 @@ away and rebuilt, and `tend verify` never trusts it.
 since, and re-sealed every `SNAPSHOT_EVERY` new entries. It knows nothing of keys beyond the
 local one, nor of who may write: entries are opened by the function it is handed (the journal's
 mapper), and which items count is the roster's say (core/journal/reading.py).
+
+Forgetting an entry's words replaces its item with a placeholder (kind "keyed": the outer event
+alone, core/journal/mapper.py) and re-seals the snapshot at once, so the words leave the cache
+in the same transaction that erases their key (core/log/store.py `erase_keys`).
 """
 
 from __future__ import annotations
@@ -88,11 +92,15 @@ class ItemCache:
     """Every stored event this device can read, in merge order (before the roster's say)."""
 
     def __init__(
-        self, store: LogStore, local_key: bytes, open_item: Callable[[bytes, int], Item]
+        self,
+        store: LogStore,
+        local_key: bytes,
+        open_item: Callable[[bytes, int, bytes | None], Item],
     ) -> None:
         self._store = store
         self._key = local_key  # this device's own: the snapshot never leaves it
-        self._open_item = open_item  # (entry bytes, received at) -> its item; may raise
+        # (entry bytes, received at, key record) -> its item; may raise
+        self._open_item = open_item
         self._items: list[Item] | None = None
         self._membership: list[Item] = []
         self._opened: dict[bytes, Item] = {}
@@ -104,7 +112,7 @@ class ItemCache:
             self._items, self._upto = self._load_snapshot()
             self._membership = [i for i in self._items if i.type in MEMBERSHIP]
         fresh = [
-            (s.rowid, self._opened.get(s.hash) or self._open_item(s.entry, s.received_at))
+            (s.rowid, self._opened.get(s.hash) or self._open_item(s.entry, s.received_at, s.key))
             for s in self._store.since(self._upto)
         ]
         self._opened.clear()
@@ -131,6 +139,17 @@ class ItemCache:
     def forget(self) -> None:
         """Drop what is held in memory; the next read starts again from the snapshot."""
         self._items, self._upto = None, 0
+
+    def replaced(self, changed: list[Item]) -> tuple[int, bytes]:
+        """Put `changed` in place of the items at the same (hlc, log, seq); returns the sealed
+        snapshot of the result, for the caller to store with what made them change."""
+        items = self.items()
+        for item in changed:
+            at = bisect.bisect_left(items, item.order, key=lambda i: i.order)
+            if at < len(items) and items[at].order == item.order:
+                items[at] = item
+        self._membership = [i for i in items if i.type in MEMBERSHIP]
+        return self._upto, seal_snapshot(self._key, self._upto, items)
 
     def _merge(self, fresh: list[Item]) -> None:
         assert self._items is not None
