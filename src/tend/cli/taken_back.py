@@ -44,7 +44,9 @@ def line(row: TakenBack, names: dict[PersonId, str]) -> str:
     return safe(what)
 
 
-def echo(rows: Sequence[TakenBack], names: dict[PersonId, str], missing: Sequence[Item] = ()) -> None:
+def echo(
+    rows: Sequence[TakenBack], names: dict[PersonId, str], missing: Sequence[Item] = ()
+) -> None:
     if rows:
         click.echo("Taken back (the words are not shown):")
         for row in rows:

@@ -57,6 +57,7 @@ class Readable(NamedTuple):
     event: Event
     event_bytes: bytes
     key: bytes | None = None  # the key record that opened a keyed entry
+
     @property
     def header(self) -> Header:
         return self.opened.header

@@ -53,9 +53,7 @@ def apply_forgets(journal: Journal) -> int:
     targets = forgotten(items)
     store = journal.store
     due = [
-        i
-        for i in targets
-        if i.type != EventType.KEYED or store.key_at(i.log, i.seq) is not None
+        i for i in targets if i.type != EventType.KEYED or store.key_at(i.log, i.seq) is not None
     ]
     if not due:
         return 0
@@ -74,7 +72,9 @@ def wanted(journal: Journal) -> list[Position]:
     ask the relay for (a new device, or one that took entries in before their keys came)."""
     items = journal.all_items()
     gone = {(i.log, i.seq) for i in forgotten(items)}
-    return [(i.log, i.seq) for i in items if i.type == EventType.KEYED and (i.log, i.seq) not in gone]
+    return [
+        (i.log, i.seq) for i in items if i.type == EventType.KEYED and (i.log, i.seq) not in gone
+    ]
 
 
 def adopt_keys(journal: Journal, records: dict[Position, bytes]) -> tuple[int, list[Position]]:
@@ -137,4 +137,4 @@ def _save(journal: Journal, positions: list[Position]) -> None:
     )
 
 
-__all__ = ["PENDING", "add_pending", "apply_forgets", "done", "forgotten", "pending"]
+__all__ = ["PENDING", "Position", "add_pending", "apply_forgets", "done", "forgotten", "pending"]

@@ -163,9 +163,7 @@ def unavailable(items: Sequence[Item]) -> list[Item]:
     or did not open (the relay withheld or damaged it; `tend verify` reports them)."""
     shown = {t.target for t in taken_back(items)}
     return [
-        i
-        for i in items
-        if i.type == EventType.KEYED and event_id_at(i.log, i.seq) not in shown
+        i for i in items if i.type == EventType.KEYED and event_id_at(i.log, i.seq) not in shown
     ]
 
 

@@ -42,6 +42,9 @@ it is dropped (it will reconnect and catch up from its vector).
             ever dropped (else fork, or gap when nothing is held there). Ack(id, number dropped,
             at most 256). Sessions here, and through the store's notices on other instances,
             forget they sent that log from there, so its honest entries go out again.
+    FetchKeys  the key records the store holds for the positions asked (Keys, same id).
+    Forget  erase one key record, if the token hashes to the one stored with it (Ack, 1 or
+            0 when none was held); another token is refused (unauthorized) and nothing erased.
 
 A frame the protocol refuses (or a text message) gets a best-effort Error and a close; the
 relay keeps serving everyone else. A device that does not read even that is cut off at the TCP
@@ -72,8 +75,11 @@ from tend.sync.protocol import (
     Entries,
     Error,
     ErrorCode,
+    FetchKeys,
+    Forget,
     Frame,
     Hello,
+    Keys,
     Pull,
     Push,
     Rekey,
@@ -86,6 +92,8 @@ from tend.sync.protocol import (
     Welcome,
     encode,
     negotiate,
+    position,
+    split_position,
 )
 from tend.sync.relay.fanout import Hub
 from tend.sync.relay.metrics import Metrics, log_event, log_exception, ms_since
@@ -285,6 +293,10 @@ class Session:
             await self._on_rotate(frame)
         elif isinstance(frame, Repair):
             await self._on_repair(frame)
+        elif isinstance(frame, FetchKeys):
+            await self._on_fetch_keys(frame)
+        elif isinstance(frame, Forget):
+            await self._on_forget(frame)
         elif isinstance(frame, Error) and frame.fatal:
             self.fail(ErrorCode.UNEXPECTED, "the device reported an error")
         # Every other frame type was refused by the Connection's state table.
@@ -323,7 +335,7 @@ class Session:
         assert self.space is not None
         started = time.monotonic()
         try:
-            result = await self.store.put(self.space, push.entries)
+            result = await self.store.put(self.space, push.entries, push.keys)
         except PushRefused as e:
             log_event("push.refused", self.space, code=e.code.value, count=len(push.entries))
             self._enqueue(Error(e.code.value, str(e), id=push.id))
@@ -381,6 +393,25 @@ class Session:
         self.metrics.entries_dropped += dropped
         self._enqueue(Ack(repair.id, min(dropped, MAX_ENTRIES_PER_FRAME)))
         log_event("log.repaired", space, dropped=dropped)
+
+    async def _on_fetch_keys(self, fetch: FetchKeys) -> None:
+        assert self.space is not None
+        found = await self.store.keys(self.space, [split_position(p) for p in fetch.positions])
+        records = tuple(position(log, seq) + record for (log, seq), record in found.items())
+        self._enqueue(Keys(fetch.id, records))
+        log_event("keys.fetched", self.space, asked=len(fetch.positions), found=len(records))
+
+    async def _on_forget(self, forget: Forget) -> None:
+        assert self.space is not None
+        try:
+            erased = await self.store.forget(
+                self.space, LogId(forget.log), forget.seq, forget.token
+            )
+        except PushRefused as e:
+            self._refuse("forget.refused", forget.id, e)
+            return
+        self._enqueue(Ack(forget.id, erased))
+        log_event("key.forgotten", self.space, erased=erased)
 
     def _refuse(self, event: str, request: int, e: PushRefused) -> None:
         """Answer a refused request with an Error carrying its id; the connection stays open."""
