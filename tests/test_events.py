@@ -31,6 +31,7 @@ from tend.core.domain.events import (
     Gratitude,
     JoyIdea,
     JoyStatus,
+    Keyed,
     KeyRotated,
     Milestone,
     PartnershipWeek,
@@ -102,6 +103,7 @@ ONE_OF_EACH: list[Payload] = [
     ComfortSignal(signal="yellow", note="gentle today"),
     CareTask(task=EID, title="laundry", owner="partner", cadence="weekly", active=True),
     CareSwap(task=EID, to="me", note="I have energy today"),
+    Keyed(kind="gratitude", box=bytes(40)),
 ]
 
 

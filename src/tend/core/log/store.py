@@ -88,8 +88,11 @@ class LogStore(Protocol):
         not flushed to the disk on its own (it is with the next durable one), for a value whose
         loss in a power cut costs nothing but a second guess."""
 
-    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
-        """Replace the tail of `log` with `entries` (same seqs, to its end), atomically.
+    def reseal(
+        self, log: LogId, entries: Sequence[bytes], keys: Mapping[Position, bytes] | None = None
+    ) -> None:
+        """Replace the tail of `log` with `entries` (same seqs, to its end), atomically, and
+        their key records with `keys` (re-wrapped for the new entries).
 
         The one exception to append-only, for this device's own entries that never left it:
         re-sealed under a newer key epoch after a device was removed. The new tail must chain
@@ -229,7 +232,9 @@ class MemoryLogStore:
     def replace_meta(self, key: str, value: bytes, *, durable: bool = True) -> None:
         self._meta[key] = value
 
-    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
+    def reseal(
+        self, log: LogId, entries: Sequence[bytes], keys: Mapping[Position, bytes] | None = None
+    ) -> None:
         first = Header.decode(entries[0]).seq if entries else 0
         old = [r for r in self.log_entries(log) if r.seq >= first]
         before = self._by_pos.get((log, first - 1))
@@ -242,6 +247,7 @@ class MemoryLogStore:
             self._by_pos[(log, row.seq)] = new
         last = self._by_pos[(log, checked[-1][0].seq)]
         self._heads[log] = (last.seq, last.hash)
+        self.put_keys(keys or {}, replace=True)
 
     def snapshot(self) -> tuple[int, bytes] | None:
         return self._snapshot
@@ -466,7 +472,9 @@ class SqliteLogStore:
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
 
-    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
+    def reseal(
+        self, log: LogId, entries: Sequence[bytes], keys: Mapping[Position, bytes] | None = None
+    ) -> None:
         if not entries:
             return
         first = Header.decode(entries[0]).seq
@@ -489,6 +497,7 @@ class SqliteLogStore:
                 db.execute(
                     "UPDATE heads SET hash = ? WHERE log_id = ?", (entry_hash(entries[-1]), log)
                 )
+                self._put_keys_locked(keys or {}, replace=True)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
