@@ -56,10 +56,10 @@ from tend.sync.protocol import (
     State,
     Vector,
     Welcome,
-    position,
     decode,
     encode,
     negotiate,
+    position,
     repair_message,
 )
 

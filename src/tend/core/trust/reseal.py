@@ -12,8 +12,8 @@ with its key record re-wrapped for its new entry.
 from __future__ import annotations
 
 from tend.core.crypto import entry
-from tend.core.journal import Journal
 from tend.core.ids import event_id_at
+from tend.core.journal import Journal
 from tend.core.log.header import Header
 from tend.core.log.store import Position
 
