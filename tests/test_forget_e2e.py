@@ -126,6 +126,11 @@ def test_forgotten_words_are_gone_from_both_devices_and_the_relay_and_every_log_
     assert WORDS in alex.ok("timeline")  # Alex read it
     where = position(sam.home, said_id)
     assert relay_key_rows(relay, where) == 1 and device_key_rows(alex.home, where) == 1
+    with Journal.open(alex.home) as alexs:
+        alexs_record = alexs.store.key_at(*where)
+    assert alexs_record is not None
+    before = tmp_path / "before.json"
+    alex.ok("export", "--format", "json", "--out", str(before))
 
     assert "forgotten" in sam.ok("retract", said_id[:8], "--forget", "--reason", SORRY)
     assert device_key_rows(sam.home, where) == 0  # at once, on the author's device
@@ -149,7 +154,15 @@ def test_forgotten_words_are_gone_from_both_devices_and_the_relay_and_every_log_
             assert WORDS not in export.read_text()
         assert not words_anywhere(cli.home)
         assert "check out" in cli.ok("verify")
-    assert WORDS.encode() not in (alex.home / "journal.db").read_bytes()
+    for cli in (sam, alex):  # the erased record is not left in a free page or the WAL either
+        held = b"".join(p.read_bytes() for p in cli.home.iterdir() if "journal.db" in p.name)
+        assert alexs_record not in held and alexs_record[:48] not in held
+    relay.stop()
+    at_relay = b"".join(p.read_bytes() for p in relay.folder.iterdir() if "relay.db" in p.name)
+    assert alexs_record[:48] not in at_relay
+    relay.start()
+    # What cannot be recalled: a copy made before (here, Alex's export).
+    assert WORDS in before.read_text()
 
     # A device that joins afterwards fetches the entry, never its words.
     tablet = TendCLI(tmp_path / "tablet")
