@@ -1504,6 +1504,7 @@ RELAY_MAY_LOAD = {
     "tend.core.errors",
     "tend.core.log",  # the wing's package: a docstring
     "tend.core.log.escrow",  # the locator and signature checks; holds no secret
+    "tend.core.log.forgetting",  # a forget token's hash, compared; holds no secret
     "tend.core.log.header",
     "tend.core.log.identity",  # an identity record's public keys, for the escrow's check
     "tend.core.ids",

@@ -709,6 +709,7 @@ def build_identity_vectors() -> dict[str, Any]:
 def build_keyed_vectors() -> dict[str, Any]:
     """An entry's words under its content key, its key record, and its forget token, computed
     here from the primitives as docs/protocol.md states them (not with core/crypto/shred.py)."""
+
     def hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(ikm)
 
