@@ -83,6 +83,12 @@ class Journal:
         self.keyring = Keyring(home, device, store, lock)
         self.mapper = EntryMapper(device)
         self.reading = Reading(device, store, self.mapper)
+        self.reading.on_retraction = self._apply_forgets
+
+    def _apply_forgets(self) -> int:
+        from tend.core.journal import shredding  # only when a retraction is read
+
+        return shredding.apply_forgets(self)
 
     # --- lifecycle -------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ check-in as a whole process stays quick.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tend.core.crypto.keystore import DeviceKeys
@@ -40,13 +41,28 @@ class Reading:
         self._visible: tuple[tuple[int, int], list[Item]] | None = None
         self._facts: tuple[int, list[trust.Fact]] | None = None
         self._log_keys: dict[LogId, bytes] = {}
+        # Erases what a newly read retraction asks to forget (set by the journal).
+        self.on_retraction: Callable[[], object] | None = None
+        self._forgetting = False
 
     def item_of(self, raw: bytes, received_at: int, key: bytes | None = None) -> Item:
         return item_of(self._mapper.to_readable(raw, key), received_at)
 
     def all_items(self) -> list[Item]:
-        """Every stored event this device can read, in merge order (before the roster's say)."""
-        return self.cache.items()
+        """Every stored event this device can read, in merge order (before the roster's say).
+
+        A retraction another process stored may ask to forget words this one still holds in
+        memory: they are erased before anything reads them (or a snapshot keeps them)."""
+        items = self.cache.items()
+        if self.cache.took_retraction and self.on_retraction and not self._forgetting:
+            self.cache.took_retraction = False
+            self._forgetting = True
+            try:
+                self.on_retraction()
+            finally:
+                self._forgetting = False
+            items = self.cache.items()
+        return items
 
     def membership(self) -> list[Item]:
         """Stored items that say who is here: devices added and removed, names, key rotations."""

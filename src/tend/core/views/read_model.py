@@ -105,6 +105,9 @@ class ItemCache:
         self._membership: list[Item] = []
         self._opened: dict[bytes, Item] = {}
         self._upto = 0  # the last store row the items cover
+        # Set when a top-up took in a retraction: it may ask to forget words held here, so the
+        # journal looks before anything else reads (core/journal/shredding.py).
+        self.took_retraction = False
 
     def items(self) -> list[Item]:
         """Every item, topped up with what the store took since the last call."""
@@ -117,6 +120,7 @@ class ItemCache:
         ]
         self._opened.clear()
         if fresh:
+            self.took_retraction |= any(item.type == "retract" for _rowid, item in fresh)
             self._merge([item for _rowid, item in fresh])
             self._upto = fresh[-1][0]
             if len(fresh) >= SNAPSHOT_EVERY:
