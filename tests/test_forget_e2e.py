@@ -275,6 +275,7 @@ def test_a_relay_that_strips_a_key_record_without_a_forget_is_reported_not_a_cra
     assert verdict.returncode != 0
     assert "words" in verdict.stdout + verdict.stderr
     assert "withheld" in (verdict.stdout + verdict.stderr)
+    assert "1 entry here came without the words" in alex.ok("doctor")
 
 
 def test_a_relay_that_swaps_key_records_between_entries_is_reported_and_shows_nothing(

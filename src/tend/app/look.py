@@ -121,7 +121,7 @@ def replay(journal: Journal, at: dt.datetime) -> Replay:
     items = journal.items()
     at_ms = int(at.timestamp() * 1000)
     held = projections.as_known_at(items, at_ms)
-    known = projections.as_replayed_at(items, at_ms)
+    known, taken = projections.as_replayed_at(items, at_ms)
     day = at.date()
     start, end = projections.week_bounds(day)
     names = projections.names(known)
@@ -135,7 +135,7 @@ def replay(journal: Journal, at: dt.datetime) -> Replay:
         projections.goals(known, weeks),
         projections.series(view),
     )
-    return Replay(at, len(held), shown_today, week_then, projections.taken_back(items, held))
+    return Replay(at, len(held), shown_today, week_then, taken)
 
 
 def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSummary]:

@@ -383,7 +383,8 @@ class SqliteLogStore:
                 self._put_keys_locked(keys or {}, replace=False)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a full disk may have rolled it back already
+                    db.execute("ROLLBACK")
                 raise
             return added
 
@@ -500,7 +501,8 @@ class SqliteLogStore:
                 self._put_keys_locked(keys or {}, replace=True)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a full disk may have rolled it back already
+                    db.execute("ROLLBACK")
                 raise
 
     def snapshot(self) -> tuple[int, bytes] | None:
@@ -536,7 +538,8 @@ class SqliteLogStore:
                 written = self._put_keys_locked(keys, replace=replace)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a full disk may have rolled it back already
+                    db.execute("ROLLBACK")
                 raise
             return written
 
@@ -570,7 +573,8 @@ class SqliteLogStore:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a full disk may have rolled it back already
+                    db.execute("ROLLBACK")
                 raise
             # Copy the zeroed pages into the file and empty the WAL, which still held them.
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -128,6 +128,12 @@ def taken_back(items: Sequence[Item], among: Sequence[Item] | None = None) -> li
     """What its own author took back, by the day it was for: the retractions in `items`, about
     entries of `among` (by default `items` too). A retraction counts only when its author is
     the target's: nobody takes back, or forgets, someone else's words."""
+    return [taken for taken, _item in _taken_back(items, among)]
+
+
+def _taken_back(
+    items: Sequence[Item], among: Sequence[Item] | None
+) -> list[tuple[TakenBack, Item]]:
     retractions = _retractions(items)
     if not retractions:
         return []
@@ -139,7 +145,7 @@ def taken_back(items: Sequence[Item], among: Sequence[Item] | None = None) -> li
         ident = event_id_at(item.log, item.seq)
         if ident in wanted:
             targets[ident] = item
-    out: dict[tuple[PersonId, EventId], TakenBack] = {}
+    out: dict[tuple[PersonId, EventId], tuple[TakenBack, Item]] = {}
     for r in retractions:
         body = r.body
         assert isinstance(body, Retraction)
@@ -147,15 +153,17 @@ def taken_back(items: Sequence[Item], among: Sequence[Item] | None = None) -> li
         if target is None or target.author != r.author:
             continue
         before = out.get((r.author, body.target))
-        out[(r.author, body.target)] = TakenBack(
+        earlier = before[0] if before else None
+        taken = TakenBack(
             r.author,
             body.target,
             target.local_date,
             _kind(target),
-            body.reason if body.reason else (before.reason if before else None),
-            body.forget or (before is not None and before.forgotten),
+            body.reason if body.reason else (earlier.reason if earlier else None),
+            body.forget or (earlier is not None and earlier.forgotten),
         )
-    return sorted(out.values(), key=lambda t: (t.day, t.author))
+        out[(r.author, body.target)] = (taken, target)
+    return sorted(out.values(), key=lambda pair: (pair[0].day, pair[0].author))
 
 
 def unavailable(items: Sequence[Item]) -> list[Item]:
@@ -167,14 +175,15 @@ def unavailable(items: Sequence[Item]) -> list[Item]:
     ]
 
 
-def as_replayed_at(items: Sequence[Item], at_ms: int) -> list[Item]:
-    """The items held at `at_ms`, less the words of anything its author has taken back since:
-    a replay never shows them again (`taken_back(items, as_known_at(...))` says where)."""
+def as_replayed_at(items: Sequence[Item], at_ms: int) -> tuple[list[Item], list[TakenBack]]:
+    """The items held at `at_ms`, less the words of anything its author has taken back since
+    (a replay never shows them again), and what was taken back among them, to say where."""
     known = as_known_at(items, at_ms)
-    gone = {(t.author, t.target) for t in taken_back(items, known)}
-    if not gone:
-        return known
-    return [i for i in known if (i.author, event_id_at(i.log, i.seq)) not in gone]
+    found = _taken_back(items, known)
+    if not found:
+        return known, []
+    gone = {(item.log, item.seq) for _taken, item in found}
+    return [i for i in known if (i.log, i.seq) not in gone], [taken for taken, _i in found]
 
 
 # --- today -----------------------------------------------------------------------------------
