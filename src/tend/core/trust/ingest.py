@@ -85,7 +85,7 @@ def ingest(
         report.set_aside += run.set_aside if run.log not in settled.pending else []
     report.sealed_away = len(report.set_aside)
     if good:
-        _append(journal, good, received, report)
+        _append(journal, good, received, report, keys)
     return report
 
 
@@ -109,7 +109,11 @@ def _sort_refusals(settled: trust.Settled, report: IngestReport) -> None:
 
 
 def _append(
-    journal: Journal, good: list[tuple[bytes, Readable]], received: int, report: IngestReport
+    journal: Journal,
+    good: list[tuple[bytes, Readable]],
+    received: int,
+    report: IngestReport,
+    keys: Mapping[Position, bytes],
 ) -> None:
     hlc = journal.last_hlc()
     for _raw, readable in good:
@@ -129,7 +133,7 @@ def _append(
     learnt = bool(rotations) and rotation.adopt_rotations(journal, rotations)
     if learnt and report.set_aside:
         # A new epoch key arrived in this batch: what was set aside may open now.
-        again = ingest(journal, report.set_aside, received)
+        again = ingest(journal, report.set_aside, received, keys=keys)
         report.applied += again.applied
         report.duplicates += again.duplicates
         report.refused.extend(again.refused)
