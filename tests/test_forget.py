@@ -10,6 +10,7 @@ import pytest
 
 from tend.app import look, record
 from tend.core.domain.events import Gratitude, Retraction
+from tend.core.errors import ValidationError
 from tend.core.ids import EventId, event_id_at
 from tend.core.journal import Journal
 from tend.core.trust.ingest import ingest
@@ -131,3 +132,12 @@ def test_only_ones_own_entries_can_be_forgotten(couple: tuple[Journal, Journal])
     gossip(sam, alex)
     with pytest.raises(Exception, match="entry of yours"):
         record.take_back(alex, target.hex()[:8], forget=True)
+
+
+def test_forgetting_an_entry_that_keeps_no_words_of_its_own_is_refused_in_one_line(
+    couple: tuple[Journal, Journal],
+) -> None:
+    sam, _alex = couple
+    named = next(e for e in sam.events() if e.type == "person.named")
+    with pytest.raises(ValidationError, match="forget"):
+        record.take_back(sam, named.id.hex()[:8], forget=True)

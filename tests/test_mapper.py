@@ -211,3 +211,20 @@ def test_the_item_of_an_opened_entry_is_what_the_read_model_selects_on() -> None
         None,
         encode_event(ev),
     )
+
+
+def test_the_stored_item_is_the_item_of_the_whole_way_for_every_kind_of_entry() -> None:
+    sam = device()
+    raws = written(
+        sam,
+        [
+            (Gratitude(text="shared"), False),
+            (CheckIn(note="private"), True),
+            (Retraction(target=event_id_at(sam.log, 1), reason="sorry"), False),
+        ],
+    )
+    mapper = EntryMapper(sam)
+    for raw in raws:
+        for key in (KEYS.get(raw), None):
+            whole = item_of(mapper.to_readable(raw, key), 7)
+            assert mapper.stored_item(raw, 7, key) == whole

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from tend.app import dates, finding, settings, weeks
 from tend.core.domain import events as ev
 from tend.core.domain.validate import week_of
+from tend.core.errors import ValidationError
 from tend.core.ids import EventId
 from tend.core.journal import Journal
 
@@ -90,7 +91,12 @@ def take_back(
     """Take back one of the person's own entries: a new entry; nothing is rewritten. With
     `forget`, its words are also erased here at once, and on every honest device (and at the
     relay, at the next sync) as the retraction reaches them (core/journal/shredding.py)."""
-    target = finding.resolve_id(entry_id, finding.own_events(journal), "entry of yours")
+    mine = finding.own_events(journal)
+    target = finding.resolve_id(entry_id, mine, "entry of yours")
+    if forget and mine[target].type not in ev.KEYED_KINDS:
+        raise ValidationError(
+            "forget", "an entry whose words you wrote (this one keeps none of its own)"
+        )
     body = ev.Retraction(target=target, reason=reason, forget=forget)
     recorded = Recorded(journal.record(body), False)
     if forget:

@@ -19,7 +19,7 @@ from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event
 from tend.core.errors import UnreadableEntry
 from tend.core.ids import LogId
-from tend.core.journal.mapper import EntryMapper, item_of
+from tend.core.journal.mapper import EntryMapper
 from tend.core.log.header import Header
 from tend.core.log.store import LogStore
 from tend.core.views.read_model import FACTS, Item, ItemCache
@@ -46,7 +46,7 @@ class Reading:
         self._forgetting = False
 
     def item_of(self, raw: bytes, received_at: int, key: bytes | None = None) -> Item:
-        return item_of(self._mapper.to_readable(raw, key), received_at)
+        return self._mapper.stored_item(raw, received_at, key)
 
     def all_items(self) -> list[Item]:
         """Every stored event this device can read, in merge order (before the roster's say).
