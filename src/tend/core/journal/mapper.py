@@ -204,7 +204,8 @@ class EntryMapper:
             body = outer["p"]
             if outer["t"] != Keyed.TYPE or outer["d"] != opened.header.log:
                 return None
-            content_key = self.content_key(raw, key)
+            epoch_key = self.device.space_keys[opened.header.epoch]  # it opened the entry
+            content_key = shred.unwrap(epoch_key, entry_hash(raw), key[: shred.SIDECAR_LEN])
             words = shred.open_words(content_key, body["box"], self.device.space, outer["i"])
             inner = decode_event(words)
         except (InvalidEnvelope, ChainError, CorruptStore, KeyError, TypeError, ValueError):
