@@ -27,10 +27,12 @@ PENDING = "forget.pending"  # positions whose key record the relay is still to e
 _POSITION_LEN = 24
 
 
-def forgotten(items: list[Item]) -> list[Item]:
-    """The items whose own author asked to forget them (placeholders included)."""
+def forgotten(items: list[Item], counted: list[Item] | None = None) -> list[Item]:
+    """The items whose own author asked to forget them (placeholders included), by the
+    retractions among `counted` (what the roster admits; by default `items`): a device removed,
+    or never brought in, erases nothing, even writing as its person."""
     asked: dict[EventId, set[PersonId]] = {}
-    for item in items:
+    for item in items if counted is None else counted:
         if item.type == EventType.RETRACT:
             ev = decode_event(item.raw)
             assert isinstance(ev.body, Retraction)
@@ -50,7 +52,7 @@ def apply_forgets(journal: Journal) -> int:
     """Erase what this device still holds of every entry its author asked to forget; returns
     how many entries lost their words here."""
     items = journal.all_items()
-    targets = forgotten(items)
+    targets = forgotten(items, journal.items())
     store = journal.store
     due = [
         i for i in targets if i.type != EventType.KEYED or store.key_at(i.log, i.seq) is not None
@@ -71,7 +73,7 @@ def wanted(journal: Journal) -> list[Position]:
     """Entries held here without their words, that nobody asked to forget: the key records to
     ask the relay for (a new device, or one that took entries in before their keys came)."""
     items = journal.all_items()
-    gone = {(i.log, i.seq) for i in forgotten(items)}
+    gone = {(i.log, i.seq) for i in forgotten(items, journal.items())}
     return [
         (i.log, i.seq) for i in items if i.type == EventType.KEYED and (i.log, i.seq) not in gone
     ]
@@ -82,7 +84,7 @@ def adopt_keys(journal: Journal, records: dict[Position, bytes]) -> tuple[int, l
     and its author has not asked to forget it. Returns how many were kept, and the positions
     whose record did not open its entry (damaged, or moved from another entry)."""
     items = {(i.log, i.seq): i for i in journal.all_items() if i.type == EventType.KEYED}
-    gone = {(i.log, i.seq) for i in forgotten(list(items.values()) + _retractions(journal))}
+    gone = {(i.log, i.seq) for i in forgotten(list(items.values()), _retractions(journal))}
     kept: dict[Position, bytes] = {}
     opened: list[Item] = []
     bad: list[Position] = []
@@ -104,7 +106,7 @@ def adopt_keys(journal: Journal, records: dict[Position, bytes]) -> tuple[int, l
 
 
 def _retractions(journal: Journal) -> list[Item]:
-    return [i for i in journal.all_items() if i.type == EventType.RETRACT]
+    return [i for i in journal.items() if i.type == EventType.RETRACT]
 
 
 def _placeholder(journal: Journal, item: Item) -> Item:
