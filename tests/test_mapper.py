@@ -228,3 +228,12 @@ def test_the_stored_item_is_the_item_of_the_whole_way_for_every_kind_of_entry() 
         for key in (KEYS.get(raw), None):
             whole = item_of(mapper.to_readable(raw, key), 7)
             assert mapper.stored_item(raw, 7, key) == whole
+
+
+def test_a_private_entry_says_so_with_or_without_its_words() -> None:
+    sam = device()
+    alex = new_person_device(SPACE, like=sam)
+    shared, private = written(sam, [(Gratitude(text="a"), False), (CheckIn(note="b"), True)])
+    assert [opened(sam, r).private for r in (shared, private)] == [False, True]
+    assert opened(alex, private).private
+    assert EntryMapper(alex).to_readable(private, None).private

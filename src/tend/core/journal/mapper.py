@@ -64,6 +64,13 @@ class Readable(NamedTuple):
     def header(self) -> Header:
         return self.opened.header
 
+    @property
+    def private(self) -> bool:
+        """Whether the entry is a private one (its author's own devices alone can open it),
+        told from what the entry carries, whether or not this device could open it."""
+        body = self.outer.body
+        return isinstance(body, Sealed) or (isinstance(body, Keyed) and body.kind == Sealed.TYPE)
+
 
 def item_of(readable: Readable, received_at: int) -> Item:
     """The read model's row for an opened entry (core/views/read_model.py)."""
