@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from tend.app import weeks
 from tend.core.domain import events as ev
-from tend.core.domain.validate import week_of
+from tend.core.domain.validate import iso_week, week_of
 from tend.core.ids import PersonId
 from tend.core.journal import Journal
 from tend.core.views import projections
@@ -134,10 +134,13 @@ def gentle_goals(journal: Journal, week: str | None = None) -> list[projections.
     return projections.goals(journal.items(), [week or week_of(dt.date.today())])
 
 
-def calendar(journal: Journal) -> Timeline:
-    """Rest days and appointments, by their date and time."""
+def calendar(journal: Journal, week: str | None = None) -> Timeline:
+    """Rest days and appointments, by their date and time; only those of an ISO week if given."""
     items = journal.items()
     entries = projections.timeline(items, types=frozenset({ev.CalendarEntry.TYPE}))
+    if week is not None:
+        iso_week("week", week)
+        entries = [e for e in entries if week_of(dt.date.fromisoformat(_date_of(e))) == week]
     entries.sort(key=_calendar_key)
     return Timeline(entries, projections.names(items))
 
@@ -167,6 +170,11 @@ def care_duties(journal: Journal) -> tuple[list[CareDuty], Names]:
         person = projections.owner_of(task.owner, names)
         duties.append(CareDuty(task, person, person in (me, None)))
     return duties, names
+
+
+def _date_of(event: ev.Event) -> str:
+    assert isinstance(event.body, ev.CalendarEntry)
+    return event.body.date
 
 
 def _calendar_key(event: ev.Event) -> tuple[str, str]:

@@ -188,8 +188,8 @@ def _list_command(
                 click.echo(safe(line(row)))
 
 
-def _calendar_rows(app: App, _week: str | None) -> list[dict[str, Any]]:
-    shown = look.calendar(app.journal())
+def _calendar_rows(app: App, week: str | None) -> list[dict[str, Any]]:
+    shown = look.calendar(app.journal(), week)
     return [jsonview.event(e, shown.names) for e in shown.events]
 
 
@@ -217,6 +217,7 @@ _list_command(
         f"{r['id'][:8]}  {r['fields']['date']} {r['fields']['time'] or ''}  "
         f"{r['fields']['title'] or r['fields']['kind']}"
     ),
+    "Only the entries of this ISO week, e.g. 2026-W49 (default: all of them).",
 )
 
 
