@@ -42,7 +42,10 @@ class TextFirst(click.Group):
 _record_week = record_cmds.partnership
 
 
-@click.group(invoke_without_command=True, help=_record_week.help)
+@click.group(
+    invoke_without_command=True,
+    help=f"{_record_week.help}\n\n`tend partnership draft` drafts one from the week's entries.",
+)
 @click.pass_context
 def partnership(ctx: click.Context, /, **options: Any) -> None:
     if ctx.invoked_subcommand is None:
@@ -172,7 +175,11 @@ def _days(days: tuple[Any, ...]) -> str:
 @click.group(cls=TextFirst, invoke_without_command=True)
 @click.pass_context
 def anchor(ctx: click.Context) -> None:
-    """Anchor memories to hold on to on a hard day; alone, shows one."""
+    """Anchor memories to hold on to on a hard day.
+
+    Alone, `tend anchor` shows one, chosen at random; `tend anchor TEXT` keeps a new one
+    (the same as `tend anchor add TEXT`).
+    """
     if ctx.invoked_subcommand is not None:
         return
     found = anchors.one_at_random(ctx.ensure_object(App).journal())
@@ -266,7 +273,11 @@ def learn_list(app: App, as_json: bool) -> None:
 
 @click.group(cls=TextFirst)
 def ask() -> None:
-    """Questions for the clinician: tend ask TEXT notes one (private unless --share)."""
+    """Questions for the clinician, private unless you share them.
+
+    `tend ask TEXT` notes one (the same as `tend ask add TEXT`); `tend report --only-mine`
+    gathers them into the report you take to an appointment.
+    """
 
 
 @ask.command("add")
