@@ -249,7 +249,7 @@ def test_a_draft_gathers_the_week_and_suggests_what_sam_might_appreciate(
     assert [(a.name, a.needs) for a in made.asked_for] == [("Sam", ("quiet company", "soup"))]
     assert [(s.number, s.kind, s.text) for s in made.suggestions] == [
         (1, "appreciation", "I appreciated how you made coffee while I rested"),
-        (2, "appreciation", "celebrating walked to the corner together with me"),
+        (2, "appreciation", "celebrating our small win: walked to the corner together"),
         (3, "appreciation", "offering a film tonight"),
         (4, "went_well", "walked to the corner together"),
         (5, "went_well", "tea on the balcony"),
@@ -295,6 +295,8 @@ def test_a_quiet_week_drafts_gently_and_saving_nothing_says_what_is_needed(
     sam, _alex = couple
     made = partnership.draft(sam, "2026-W02")
     assert made.suggestions == () and made.small_wins == () and len(made.cards) == 4
+    with pytest.raises(ValidationError, match=r"^drop: .* \(this draft has none\)"):
+        partnership.save(sam, made, drop=[1])
     with pytest.raises(ValidationError, match=r"^partnership: must be at least one"):
         partnership.save(sam, made)
     with pytest.raises(ValidationError, match=r"^week: must be an ISO week"):
@@ -383,6 +385,7 @@ def test_tend_ask_notes_privately_and_the_own_report_gathers_the_questions(
         ("Can we travel in spring?", False),
     ]
     assert set(rows[0]) == {"id", "text", "date", "private"}
+    assert "Is the new tiredness the medicine?" in tend.ok("ask")  # alone, it lists them
     mine, ours = tmp_path / "mine.html", tmp_path / "ours.html"
     tend.ok("report", "--out", str(mine), "--only-mine")
     tend.ok("report", "--out", str(ours))
@@ -417,9 +420,12 @@ def test_tend_partnership_draft_saves_what_is_kept_and_still_records_as_before(
     assert [e["fields"]["appreciations"] for e in week] == [
         [
             "I appreciated how you made coffee while I rested",
-            "celebrating walked to the corner together with me",
+            "celebrating our small win: walked to the corner together",
         ]
     ]
+    bad = tend("partnership", "draft", "--drop", "9")
+    assert (bad.returncode, bad.stdout) == (1, "")
+    assert bad.stderr == "tend: drop: must be the number of a suggestion shown (1 to 6)\n"
     assert "Noted for this week." in tend.ok("partnership", "--went-well", "we asked plainly")
     assert len(tend.json("week")["partnership"]) == 2
 
@@ -431,7 +437,7 @@ def test_tend_reached_out_shows_no_number_side_by_side(couple: tuple[Journal, Jo
     shown = tend.ok("reached-out").splitlines()
     assert shown[0].startswith("Reaching out, the week of ")
     body = "\n".join(shown[1:])
-    assert "Alex celebrated walked to the corner together" in body
+    assert "Alex celebrated a small win, walked to the corner together" in body
     assert "Alex offered a film tonight" in body
     assert "Sam thanked Alex: I appreciated how you made coffee while I rested" in body
     assert not re.search(r"\d", body)  # no count, no tally, no number of any kind

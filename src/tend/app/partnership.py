@@ -87,9 +87,8 @@ class Draft:
         dropped = set(drop)
         unknown = dropped - {s.number for s in self.suggestions}
         if unknown:
-            raise ValidationError(
-                "drop", f"the number of a suggestion shown (1 to {len(self.suggestions)})"
-            )
+            shown = f"1 to {len(self.suggestions)}" if self.suggestions else "this draft has none"
+            raise ValidationError("drop", f"the number of a suggestion shown ({shown})")
         chosen = [s for s in self.suggestions if s.number not in dropped]
         return (
             [s.text for s in chosen if s.kind == "appreciation"],
@@ -164,9 +163,11 @@ def _appreciations(
     me = journal.device.person
     found = [t.text for t in thanks if t.person == me]
     for win in view.milestones:
-        for cheer in view.celebrations.get(win.id, []):
-            if cheer.author != me and win.author == me:
-                found.append(f"celebrating {_title(win)} with me")
+        if win.author != me:
+            continue
+        whose = "our" if isinstance(win.body, ev.Milestone) and win.body.who == "both" else "my"
+        if any(cheer.author != me for cheer in view.celebrations.get(win.id, [])):
+            found.append(f"celebrating {whose} small win: {_title(win)}")
     for person, days in view.people.items():
         if person == me:
             continue

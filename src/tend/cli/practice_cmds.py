@@ -79,6 +79,7 @@ def partnership_draft(
     """
     journal = app.journal()
     made = drafting.draft(journal, week)
+    made.kept(drop)  # a number that is not shown is refused before anything is printed
     saved = drafting.save(journal, made, drop=drop, adjustment=adjustment) if save else None
     if as_json:
         click.echo(jsonview.dumps(_draft_json(made, saved)))
@@ -271,13 +272,17 @@ def learn_list(app: App, as_json: bool) -> None:
 # --- questions for the clinician ----------------------------------------------------------------
 
 
-@click.group(cls=TextFirst)
-def ask() -> None:
+@click.group(cls=TextFirst, invoke_without_command=True)
+@click.pass_context
+def ask(ctx: click.Context) -> None:
     """Questions for the clinician, private unless you share them.
 
-    `tend ask TEXT` notes one (the same as `tend ask add TEXT`); `tend report --only-mine`
-    gathers them into the report you take to an appointment.
+    `tend ask TEXT` notes one (the same as `tend ask add TEXT`); alone, `tend ask` lists
+    yours, and `tend report --only-mine` gathers them into the report you take to an
+    appointment.
     """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(ask_list, as_json=False)
 
 
 @ask.command("add")
@@ -338,7 +343,7 @@ def _moment_line(moment: reaching.Moment) -> str:
     other = moment.for_name or "their partner"
     if moment.kind == "celebrated":
         note = f": {moment.note}" if moment.note else ""
-        return f"{who} celebrated {moment.text}{note}"
+        return f"{who} celebrated a small win, {moment.text}{note}"
     if moment.kind == "thanked":
         return f"{who} thanked {other}: {moment.text}"
     return f"{who} offered {moment.text}"
