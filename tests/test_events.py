@@ -16,12 +16,14 @@ from tend.core.domain.codec import decode_event, encode_event
 from tend.core.domain.events import (
     DAY_KINDS,
     PAYLOADS,
+    AnchorMemory,
     Boundary,
     CalendarEntry,
     CareSwap,
     CareTask,
     Celebration,
     CheckIn,
+    ClinicianQuestion,
     ComfortSignal,
     DeviceAdded,
     DeviceRemoved,
@@ -32,6 +34,8 @@ from tend.core.domain.events import (
     JoyIdea,
     JoyStatus,
     KeyRotated,
+    LearnItem,
+    LearnStatus,
     Milestone,
     PartnershipWeek,
     Payload,
@@ -102,6 +106,10 @@ ONE_OF_EACH: list[Payload] = [
     ComfortSignal(signal="yellow", note="gentle today"),
     CareTask(task=EID, title="laundry", owner="partner", cadence="weekly", active=True),
     CareSwap(task=EID, to="me", note="I have energy today"),
+    AnchorMemory(text="the evening we laughed at the sea", date="2025-08-14"),
+    LearnItem(item=EID, title="a book on pacing", kind="book", link="https://example.org/b"),
+    LearnStatus(item=EID, status="done"),
+    ClinicianQuestion(text="Could the tiredness be the new medicine?"),
 ]
 
 
@@ -239,6 +247,13 @@ def test_any_valid_check_in_round_trips(body: CheckIn) -> None:
         ("who", lambda: Milestone(title="walk", who="them")),  # type: ignore[arg-type]
         ("target", lambda: Retraction(target=EventId(b"short"))),
         ("signal", lambda: ComfortSignal(signal="blue")),  # type: ignore[arg-type]
+        ("date", lambda: AnchorMemory(text="the sea", date="last summer")),
+        ("text", lambda: AnchorMemory(text="")),
+        ("kind", lambda: LearnItem(item=EID, title="x", kind="podcast")),  # type: ignore[arg-type]
+        ("link", lambda: LearnItem(item=EID, title="x", link="javascript:alert(1)")),
+        ("link", lambda: LearnItem(item=EID, title="x", link="https://x.org/" + "a" * 500)),
+        ("status", lambda: LearnStatus(item=EID, status="overdue")),  # type: ignore[arg-type]
+        ("text", lambda: ClinicianQuestion(text=" ")),
         ("name", lambda: PersonNamed(person=PERSON, name="")),
         (
             "sign_pub",

@@ -44,7 +44,7 @@ LAZY_COMMANDS = {
     "calendar": "together_cmds:calendar",
     "goal": "together_cmds:goal",
     "ritual": "record_cmds:ritual",
-    "partnership": "record_cmds:partnership",
+    "partnership": "practice_cmds:partnership",
     "comfort": "record_cmds:comfort",
     "boundary": "record_cmds:boundary",
     "care": "together_cmds:care",
@@ -61,6 +61,10 @@ LAZY_COMMANDS = {
     "join": "sync_cmds:join",
     "relay": "relay_cmds:relay",
     "recovery": "recovery_cmds:recovery",
+    "anchor": "practice_cmds:anchor",
+    "learn": "practice_cmds:learn",
+    "ask": "practice_cmds:ask",
+    "reached-out": "practice_cmds:reached_out",
 }
 
 

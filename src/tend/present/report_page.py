@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from tend.core.fsutil import write_private_atomic
-from tend.core.views.report import Report, SmallWin, ThankYou, Whose
+from tend.core.views.report import Question, Report, SmallWin, ThankYou, Whose
 from tend.present.report_charts import chart_svg
 
-Dated = TypeVar("Dated", SmallWin, ThankYou)
+Dated = TypeVar("Dated", SmallWin, ThankYou, Question)
 
 
 def esc(text: object) -> str:
@@ -99,6 +99,7 @@ def render_html(report: Report, made_on: dt.date, charts: Sequence[str] | None =
         *_rest(report),
         *_small_wins(report),
         *_thank_yous(report),
+        *_questions(report),
         "<footer><p>Made with tend on {}. This page is not encrypted: keep it somewhere only "
         "{} can reach.</p></footer>".format(
             esc(_day(made_on)), "you" if report.private_only else "you two"
@@ -270,6 +271,20 @@ def _thank_you(thanks: ThankYou) -> str:
     return (
         f'{_when(thanks.day)}<span class="who">{esc(_name(thanks.by))}</span>: '
         f'<span class="text">{esc(thanks.text)}</span>'
+    )
+
+
+def _questions(report: Report) -> list[str]:
+    """The owner's questions for the clinician: only in a report of their own entries, and
+    only when there are some (questions are private by default)."""
+    if not report.private_only or not report.questions:
+        return []
+    return _monthly(
+        "questions",
+        "Questions for the clinician",
+        "",
+        report.questions,
+        lambda q: f'{_when(q.day)}<span class="text">{esc(q.text)}</span>',
     )
 
 

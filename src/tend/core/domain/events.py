@@ -78,6 +78,10 @@ class EventType(StrEnum):
     COMFORT_SIGNAL = "comfort.signal"
     CARE_TASK = "care.task"
     CARE_SWAP = "care.swap"
+    ANCHOR = "anchor"
+    LEARN_ADDED = "learn.added"
+    LEARN_STATUS = "learn.status"
+    CLINICIAN_QUESTION = "clinician.question"
 
 
 class Payload:
@@ -737,6 +741,112 @@ def _absolute(who: str, ev: Event) -> str:
     return ev.author.hex() if who == "me" else f"{who}-of:{ev.author.hex()}"
 
 
+# --- practices: anchor memories, learning together, questions for the clinician ---------------
+
+LearnKind = Literal["book", "article", "question", "other"]
+LearnStatusWord = Literal["open", "done"]  # "done": read it, or talked it over
+LEARN_KINDS: tuple[LearnKind, ...] = get_args(LearnKind)
+LEARN_STATUSES: tuple[LearnStatusWord, ...] = get_args(LearnStatusWord)
+
+
+@dataclass(frozen=True)
+class AnchorMemory(Payload):
+    """A memory to hold on to on a hard day ("the evening we laughed at the sea"), and, if the
+    person wants, the day it happened."""
+
+    TYPE: ClassVar[EventType] = EventType.ANCHOR
+    text: str
+    date: str | None = None
+
+    def validate(self) -> None:
+        v.text("text", self.text, required=True)
+        v.iso_date("date", self.date, required=False)
+
+    def summary(self) -> str:
+        return f"an anchor memory: {self.text}" + (f" ({self.date})" if self.date else "")
+
+
+@dataclass(frozen=True)
+class LearnItem(Payload):
+    """Something to learn about together: a book, an article, a question, with an optional link.
+
+    Its words speak for the person who added it; whether it is done is the couple's to say
+    (LearnStatus), so either partner may mark it."""
+
+    TYPE: ClassVar[EventType] = EventType.LEARN_ADDED
+    SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
+    EDITS: ClassVar[str] = "creator"
+    item: EventId
+    title: str
+    kind: LearnKind = "other"
+    link: str | None = None
+
+    def validate(self) -> None:
+        v.raw_id("item", self.item)
+        v.text("title", self.title, limit=v.MAX_TITLE, required=True)
+        v.choice("kind", self.kind, LEARN_KINDS, required=True)
+        v.link("link", self.link)
+
+    def doc_name(self, ev: Event) -> str:
+        return "learning"
+
+    def subject(self) -> EventId:
+        return self.item
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        key = self.item.hex()
+        writes: list[tuple[str, str, Scalar]] = [
+            (key, "title", self.title),
+            (key, "kind", self.kind),
+            (key, "link", self.link),
+        ]
+        if ev.id == self.item:  # the item itself; a later one with its id edits the words only
+            writes += [(key, "status", "open"), (key, "by", ev.author.hex())]
+        return writes
+
+    def summary(self) -> str:
+        return f"to learn together: {self.title} ({self.kind})"
+
+
+@dataclass(frozen=True)
+class LearnStatus(Payload):
+    TYPE: ClassVar[EventType] = EventType.LEARN_STATUS
+    SHARED: ClassVar[bool] = True
+    item: EventId
+    status: LearnStatusWord
+
+    def validate(self) -> None:
+        v.raw_id("item", self.item)
+        v.choice("status", self.status, LEARN_STATUSES, required=True)
+
+    def doc_name(self, ev: Event) -> str:
+        return "learning"
+
+    def subject(self) -> EventId:
+        return self.item
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        return [(self.item.hex(), "status", self.status)]
+
+    def summary(self) -> str:
+        return "learned something together" if self.status == "done" else "back on the list"
+
+
+@dataclass(frozen=True)
+class ClinicianQuestion(Payload):
+    """A question to ask at the next appointment; private unless the person shares it."""
+
+    TYPE: ClassVar[EventType] = EventType.CLINICIAN_QUESTION
+    text: str
+
+    def validate(self) -> None:
+        v.text("text", self.text, required=True)
+
+    def summary(self) -> str:
+        return f"a question for the clinician: {self.text}"
+
+
 PAYLOADS: dict[str, type[Payload]] = {
     cls.TYPE: cls
     for cls in (
@@ -763,6 +873,10 @@ PAYLOADS: dict[str, type[Payload]] = {
         ComfortSignal,
         CareTask,
         CareSwap,
+        AnchorMemory,
+        LearnItem,
+        LearnStatus,
+        ClinicianQuestion,
     )
 }
 

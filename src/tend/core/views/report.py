@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tend.core.domain.events import Event, Gratitude, Milestone
+from tend.core.domain.events import ClinicianQuestion, Event, EventType, Gratitude, Milestone
 from tend.core.ids import PersonId
 from tend.core.views import projections
 from tend.core.views.read_model import Item
@@ -93,6 +93,14 @@ class ThankYou:
 
 
 @dataclass(frozen=True)
+class Question:
+    """A question for the clinician, and the day it was noted."""
+
+    day: dt.date
+    text: str
+
+
+@dataclass(frozen=True)
 class Report:
     start: dt.date
     end: dt.date
@@ -101,6 +109,8 @@ class Report:
     people: tuple[PersonSeries, ...]  # the owner first, then by name
     small_wins: tuple[SmallWin, ...]  # by day, then in merge order
     thank_yous: tuple[ThankYou, ...]
+    # The owner's questions for the clinician, only in a report of their own entries.
+    questions: tuple[Question, ...] = ()
 
     @property
     def weekly(self) -> bool:
@@ -163,6 +173,24 @@ def gather(
             for ev in sorted(view.milestones, key=by_date)
         ),
         thank_yous=tuple(_thank_you(ev, names) for ev in sorted(view.gratitude, key=by_date)),
+        questions=questions_for_clinician(items, me, end) if private_only else (),
+    )
+
+
+def questions_for_clinician(
+    items: Sequence[Item], me: PersonId, end: dt.date
+) -> tuple[Question, ...]:
+    """The questions `me` noted up to `end`, oldest first: a question asked before the range
+    began is still waiting for the next appointment."""
+    mine = [i for i in items if i.author == me and i.type == EventType.CLINICIAN_QUESTION]
+    asked = projections.timeline(
+        [*mine, *(i for i in items if i.type == EventType.RETRACT and i.author == me)],
+        until=end,
+    )
+    return tuple(
+        Question(dt.date.fromisoformat(ev.local_date), ev.body.text)
+        for ev in asked
+        if isinstance(ev.body, ClinicianQuestion)
     )
 
 
