@@ -421,3 +421,13 @@ def test_meeting_a_goal_is_praised_without_assuming_who_met_it(couple: Couple) -
     couple.close()
     said = TendCLI(couple.sam_home).ok("goal", "week", goal.id.hex()[:8], "met")
     assert "Well done" in said and "both of you" not in said
+
+
+def test_a_name_in_a_section_heading_is_shown_as_written_never_read_as_markup(
+    tmp_path: Path,
+) -> None:
+    sam = home.start(tmp_path / "sam", "Sam [red]x[/red]")
+    record.check_in(sam, day="rest", note="a slow morning")
+    sam.close()
+    out = run_tend(tmp_path / "sam", "week")
+    assert "Sam [red]x[/red]'s days" in out

@@ -285,7 +285,8 @@ def _section(out: Console, title: str, lines: Sequence[str]) -> None:
 
     from rich.text import Text
 
-    out.print(f"\n[bold]{title}[/bold]")
+    out.print()
+    out.print(Text(safe(title), style="bold"))  # a title may hold a name: never read as markup
     wrapped = [
         textwrap.fill(
             safe(line),
