@@ -16,7 +16,7 @@ from tend.core.domain import events as ev
 from tend.core.domain.validate import iso_week, week_of
 from tend.core.ids import PersonId
 from tend.core.journal import Journal
-from tend.core.views import projections
+from tend.core.views import describe, projections
 from tend.core.views.read_model import Item
 
 if TYPE_CHECKING:  # loaded by `compare` and `report` alone: `tend today` stays quick
@@ -41,12 +41,14 @@ class Period:
     joys: list[projections.JoyRow]
     goals: list[projections.GoalRow]
     series: dict[PersonId, projections.DaySeries]
+    lookup: describe.Lookup | None = None  # titles of what the period's entries refer to
 
 
 @dataclass(frozen=True)
 class Timeline:
     events: list[ev.Event]
     names: Names
+    lookup: describe.Lookup | None = None  # titles of what the entries refer to
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,19 @@ def today(journal: Journal, on: dt.date | None = None) -> Today:
 
 def week(journal: Journal, at: dt.date | None = None) -> Period:
     start, end = projections.week_bounds(at or dt.date.today())
-    return period_of(journal.items(), start, end)
+    return period_of(journal.items(), start, end, journal.device.person)
 
 
 def month(journal: Journal, at: dt.date | None = None) -> Period:
     start, end = projections.month_bounds(at or dt.date.today())
-    return period_of(journal.items(), start, end)
+    return period_of(journal.items(), start, end, journal.device.person)
 
 
-def period_of(items: Sequence[Item], start: dt.date, end: dt.date) -> Period:
-    view = projections.period(projections.period_items(items, start, end), start, end)
+def period_of(
+    items: Sequence[Item], start: dt.date, end: dt.date, me: PersonId | None = None
+) -> Period:
+    """A period's view, people in the order `today` shows them (`me` first)."""
+    view = projections.period(projections.period_items(items, start, end), start, end, me)
     weeks = sorted({week_of(d) for d in view.days()})
     joys = [j for w in weeks for j in projections.joys(items, w)]
     return Period(
@@ -85,6 +90,7 @@ def period_of(items: Sequence[Item], start: dt.date, end: dt.date) -> Period:
         joys,
         projections.goals(items, weeks),
         projections.series(view),
+        describe.lookup(items, view.care_swaps),
     )
 
 
@@ -96,7 +102,8 @@ def timeline(
 ) -> Timeline:
     items = journal.items()
     chosen = frozenset(types) or None
-    return Timeline(projections.timeline(items, since, until, chosen), projections.names(items))
+    events = projections.timeline(items, since, until, chosen)
+    return Timeline(events, projections.names(items), describe.lookup(items, events))
 
 
 def replay(journal: Journal, at: dt.datetime) -> Replay:
@@ -105,7 +112,7 @@ def replay(journal: Journal, at: dt.datetime) -> Replay:
     start, end = projections.week_bounds(day)
     names = projections.names(known)
     shown_today = Today(projections.today(known, journal.device.person, day), names)
-    view = projections.period(known, start, end)
+    view = projections.period(known, start, end, journal.device.person)
     weeks = [week_of(start)]
     week_then = Period(
         view,
@@ -113,6 +120,7 @@ def replay(journal: Journal, at: dt.datetime) -> Replay:
         projections.joys(known, weeks[0]),
         projections.goals(known, weeks),
         projections.series(view),
+        describe.lookup(known, view.care_swaps),
     )
     return Replay(at, len(known), shown_today, week_then)
 
@@ -189,13 +197,15 @@ def report(
     last: dt.date | None = None,
     *,
     own_only: bool = False,
+    with_signals: bool = False,
 ) -> reporting.Report:
     """What a report to look back with says (the page draws it): by default from the first
-    entry to today; with `own_only`, only this person's own entries."""
+    entry to today; with `own_only`, only this person's own entries; comfort signals only
+    `with_signals` (a report may be handed to someone outside the two of you)."""
     from tend.core.views import report as reporting
 
     items = journal.items()
     me = journal.device.person
     scope = reporting.own_items(items, me) if own_only else items
     start, end = reporting.default_range(scope, first, last, dt.date.today())
-    return reporting.gather(items, me, start, end, private_only=own_only)
+    return reporting.gather(items, me, start, end, private_only=own_only, with_signals=with_signals)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from tend.app import dates, finding, settings, weeks
 from tend.core.domain import events as ev
 from tend.core.domain.validate import week_of
+from tend.core.errors import UserError
 from tend.core.ids import EventId
 from tend.core.journal import Journal
 
@@ -167,9 +168,18 @@ def partnership_week(
 
 
 def comfort_signal(
-    journal: Journal, signal: ev.Signal, *, note: str | None = None, private: bool = False
+    journal: Journal,
+    signal: ev.Signal,
+    *,
+    note: str | None = None,
+    private: bool = False,
+    share: bool = False,
 ) -> Recorded:
-    private = private or settings.private_by_default(journal, "comfort")
+    """A comfort signal: private when asked, or by default if this device keeps them so,
+    unless `share` asks to share this one anyway."""
+    if private and share:
+        raise UserError("a comfort signal is either private or shared: give --private or --share")
+    private = private or (settings.private_by_default(journal, "comfort") and not share)
     body = ev.ComfortSignal(signal=signal, note=note)
     return Recorded(journal.record(body, private=private), private)
 

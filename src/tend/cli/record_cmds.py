@@ -177,12 +177,23 @@ def partnership(
 @click.command()
 @click.argument("signal", type=click.Choice(ev.SIGNALS))
 @click.option("--note")
-@click.option("--private", is_flag=True)
+@click.option("--private", is_flag=True, help="Only my own devices can read this signal.")
+@click.option(
+    "--share",
+    is_flag=True,
+    help="Share this signal with my partner, even if comfort signals are private by default.",
+)
 @pass_app
-def comfort(app: App, signal: ev.Signal, note: str | None, private: bool) -> None:
+def comfort(app: App, signal: ev.Signal, note: str | None, private: bool, share: bool) -> None:
     """Share a comfort signal: green, yellow, red, or pause."""
-    record.comfort_signal(app.journal(), signal, note=note, private=private)
-    _say("Thank you for saying. Signals can change any time.")
+    recorded = record.comfort_signal(app.journal(), signal, note=note, private=private, share=share)
+    if recorded.private:
+        _say(
+            "Kept private: only your own devices can read this signal. "
+            "To share one with your partner: tend comfort SIGNAL --share"
+        )
+    else:
+        _say("Thank you for saying. Signals can change any time.")
 
 
 @click.command()

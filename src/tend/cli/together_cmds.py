@@ -127,7 +127,7 @@ def goal_week(
     record.goal_week(app.journal(), goal_id, outcome, week=week, note=note)
     _say(
         {
-            "met": "Met. Well done, both of you.",
+            "met": "Met. Well done.",
             "adapted": "Adapted. Bending is part of it.",
             "paused": "Paused for rest. Rest counts.",
         }[outcome]

@@ -171,7 +171,7 @@ class DeviceAdded(Payload):
         return person_of(self.identity)
 
     def summary(self) -> str:
-        return "brought a device in" + (f" ({self.label})" if self.label else "")
+        return "brought a new device in" + (f" ({self.label})" if self.label else "")
 
 
 @dataclass(frozen=True)
@@ -311,10 +311,15 @@ class CheckIn(Payload):
 
     def summary(self) -> str:
         parts = [f"{self.day} day" if self.day else "check-in"]
-        if self.energy is not None:
-            parts.append(f"energy {self.energy}")
+        for label, value in (("energy", self.energy), ("pain", self.pain), ("mood", self.mood)):
+            if value is not None:
+                parts.append(f"{label} {value}")
         if self.needs:
             parts.append("would help: " + ", ".join(self.needs))
+        if self.offer:
+            parts.append(f"can offer: {self.offer}")
+        if self.note:
+            parts.append(f"note: {self.note}")
         return ", ".join(parts)
 
 
@@ -379,7 +384,10 @@ class CalendarEntry(Payload):
         v.choice("who", self.who, WHO, required=True)
 
     def summary(self) -> str:
-        what = "rest day" if self.kind == "rest" else (self.title or "appointment")
+        if self.kind == "rest":
+            what = "rest day" + (f" ({self.title})" if self.title else "")
+        else:
+            what = self.title or "appointment"
         return f"{what} on {self.date}" + (f" at {self.time}" if self.time else "")
 
 
@@ -404,7 +412,14 @@ class PartnershipWeek(Payload):
             )
 
     def summary(self) -> str:
-        return f"state of the partnership for {self.week}"
+        parts = []
+        if self.appreciations:
+            parts.append("appreciated: " + "; ".join(self.appreciations))
+        if self.went_well:
+            parts.append(f"went well: {self.went_well}")
+        if self.adjustment:
+            parts.append(f"one adjustment: {self.adjustment}")
+        return f"state of the partnership for {self.week}: " + " · ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -576,7 +591,7 @@ class GoalWeek(Payload):
 
     def summary(self) -> str:
         word = {"met": "met", "adapted": "adapted", "paused": "paused for rest"}[self.outcome]
-        return f"goal {word} for {self.week}"
+        return f"goal {word} for {self.week}" + (f" ({self.note})" if self.note else "")
 
 
 @dataclass(frozen=True)
@@ -645,7 +660,8 @@ class Boundary(Payload):
         ]
 
     def summary(self) -> str:
-        return "shared a boundary" if self.active else "set a boundary aside"
+        said = "shared a boundary" if self.active else "set a boundary aside"
+        return f"{said}: {self.text}"
 
 
 @dataclass(frozen=True)
@@ -669,7 +685,7 @@ class ComfortSignal(Payload):
         return [(key, "signal", self.signal), (key, "note", self.note)]
 
     def summary(self) -> str:
-        return f"comfort signal: {self.signal}"
+        return f"comfort signal: {self.signal}" + (f" ({self.note})" if self.note else "")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from tend.core.domain.codec import decode_event, payload_fields
 from tend.core.domain.events import Event, EventType
 from tend.core.fsutil import ensure_private_dir, write_private_atomic
 from tend.core.ids import PersonId
-from tend.core.views import projections
+from tend.core.views import describe, projections
 from tend.core.views.read_model import Item
 
 
@@ -75,21 +75,24 @@ def to_markdown(items: Sequence[Item], path: Path) -> int:
         if ev.type not in (EventType.DEVICE_ADDED, EventType.SEALED)
     ]
     events.sort(key=lambda ev: (ev.local_date, ev.hlc))
+    found = describe.lookup(items, events)
     lines = ["# Our journal", ""]
     for month, in_month in itertools.groupby(events, key=lambda ev: ev.local_date[:7]):
         lines += [f"## {dt.date.fromisoformat(month + '-01'):%B %Y}", ""]
         for day, on_day in itertools.groupby(in_month, key=lambda ev: ev.local_date):
             lines += [f"### {dt.date.fromisoformat(day):%A %-d %B}", ""]
             lines += [
-                f"- **{names.get(ev.author, 'someone')}**: {_markdown_line(ev)}" for ev in on_day
+                f"- **{names.get(ev.author, 'someone')}**: {_markdown_line(ev, found)}"
+                for ev in on_day
             ]
             lines.append("")
     write_private_atomic(path, "\n".join(lines).encode())
     return len(events)
 
 
-def _markdown_line(ev: Event) -> str:
-    text = ev.body.summary()
+def _markdown_line(ev: Event, found: describe.Lookup) -> str:
+    """Everything the entry says, with the titles and names it refers to."""
+    text = describe.line(ev, found)
     note = getattr(ev.body, "note", None)
     return f"{text}. {note}" if note and note not in text else text
 

@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from tend.core.domain import shared_state
 from tend.core.domain.codec import decode_event
 from tend.core.domain.events import (
+    Boundary,
     CalendarEntry,
+    CareSwap,
     Celebration,
     CheckIn,
+    ComfortSignal,
     Event,
     EventType,
     GoalWeek,
@@ -92,13 +95,59 @@ def select(
 
 
 @dataclass(frozen=True)
+class Comfort:
+    """A person's comfort signal as it stands now (the latest they set)."""
+
+    signal: str  # green, yellow, red or pause
+    note: str | None
+
+    @property
+    def pause(self) -> bool:
+        return self.signal == "pause"
+
+
+@dataclass(frozen=True)
 class TodayView:
     on: dt.date
     people: list[tuple[PersonId, str, Event | None]]
+    comfort: dict[PersonId, Comfort] = field(default_factory=dict)
+    calendar: list[Event] = field(default_factory=list)  # the day's rest days and appointments
+
+    def paused(self) -> list[tuple[PersonId, str]]:
+        """Who has a pause in force, in the view's order."""
+        return [(p, n) for p, n, _ev in self.people if p in self.comfort and self.comfort[p].pause]
+
+
+def comfort_now(items: Sequence[Item]) -> dict[PersonId, Comfort]:
+    """Each person's current comfort signal, from the shared "comfort" document (keyed by its
+    author there, so nobody's signal can be set by anyone else)."""
+    out: dict[PersonId, Comfort] = {}
+    for key, fields in board(items, "comfort").items():
+        kind, _, who = key.partition(":")
+        person = _person(who) if kind == "signal" else None
+        if person is not None and fields.get("signal"):
+            note = fields.get("note")
+            out[person] = Comfort(str(fields["signal"]), str(note) if note else None)
+    return out
+
+
+def calendar_on(items: Sequence[Item], on: dt.date) -> list[Event]:
+    """The visible rest days and appointments for one day, by time."""
+    day = on.isoformat()
+    found = [
+        decode_event(i.raw)
+        for i in items
+        if (i.type == EventType.CALENDAR and day.encode() in i.raw) or i.type == EventType.RETRACT
+    ]
+    entries = [
+        ev for ev in visible(found) if isinstance(ev.body, CalendarEntry) and ev.body.date == day
+    ]
+    return sorted(entries, key=_calendar_key)
 
 
 def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
-    """Each partner's latest check-in, side by side (mine first)."""
+    """Each partner's latest check-in, side by side (mine first), their comfort signals, and
+    the day's calendar."""
     known = names(items)
     # Who took back which entry; only the entry's own author counts (checked when we meet it).
     takers: dict[EventId, set[PersonId]] = {}
@@ -124,7 +173,12 @@ def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
         if len(latest) >= len(known):
             break
     order = sorted(known, key=lambda p: (p != me, known[p]))
-    return TodayView(on, [(p, known[p], latest.get(p)) for p in order])
+    return TodayView(
+        on,
+        [(p, known[p], latest.get(p)) for p in order],
+        {p: c for p, c in comfort_now(items).items() if p in known},
+        calendar_on(items, on),
+    )
 
 
 # --- a period (week, month) --------------------------------------------------------------------
@@ -147,6 +201,9 @@ class PeriodView:
     calendar: list[Event]
     partnership: list[Event]
     goal_weeks: list[Event]
+    comfort: list[Event] = field(default_factory=list)  # comfort signals set in the period
+    boundaries: list[Event] = field(default_factory=list)  # boundaries shared or set aside
+    care_swaps: list[Event] = field(default_factory=list)
 
     def days(self) -> list[dt.date]:
         return [self.start + dt.timedelta(d) for d in range((self.end - self.start).days + 1)]
@@ -155,7 +212,10 @@ class PeriodView:
         return sum(1 for c in self.people[person].checkins.values() if c.day in ("rest", "flare"))
 
 
-def period(items: Sequence[Item], start: dt.date, end: dt.date) -> PeriodView:
+def period(
+    items: Sequence[Item], start: dt.date, end: dt.date, me: PersonId | None = None
+) -> PeriodView:
+    """A week or a month; people in the order `today` shows them (`me` first, then by name)."""
     events = visible(
         select(
             items,
@@ -165,7 +225,8 @@ def period(items: Sequence[Item], start: dt.date, end: dt.date) -> PeriodView:
         )
     )
     known = names(items)
-    people = {p: PersonDays(n) for p, n in known.items()}
+    order = sorted(known, key=lambda p: (p != me, known[p]))
+    people = {p: PersonDays(known[p]) for p in order}
     view = PeriodView(start, end, people, [], {}, [], [], [], [])
     lo, hi = start.isoformat(), end.isoformat()
     weeks = {week_of(d) for d in view.days()}
@@ -186,6 +247,12 @@ def period(items: Sequence[Item], start: dt.date, end: dt.date) -> PeriodView:
             view.partnership.append(ev)
         elif isinstance(body, GoalWeek) and body.week in weeks:
             view.goal_weeks.append(ev)
+        elif isinstance(body, ComfortSignal) and in_range:
+            view.comfort.append(ev)
+        elif isinstance(body, Boundary) and in_range:
+            view.boundaries.append(ev)
+        elif isinstance(body, CareSwap) and in_range:
+            view.care_swaps.append(ev)
     view.calendar.sort(key=_calendar_key)
     return view
 
