@@ -127,6 +127,26 @@ def goal_add(
     _say(f"Gentle goal set. [{short(added.id)}]")
 
 
+@goal.command("week")
+@click.argument("goal_id")
+@click.argument("outcome", type=click.Choice(ev.GOAL_OUTCOMES))
+@click.option("--week", help="ISO week (default: this week).")
+@click.option("--note")
+@pass_app
+def goal_week(
+    app: App, goal_id: str, outcome: ev.GoalOutcome, week: str | None, note: str | None
+) -> None:
+    """Say how a week went for a goal: met, adapted, or paused (for rest)."""
+    record.goal_week(app.journal(), goal_id, outcome, week=week, note=note)
+    _say(
+        {
+            "met": "Met. Well done, both of you.",
+            "adapted": "Adapted. Bending is part of it.",
+            "paused": "Paused for rest. Rest counts.",
+        }[outcome]
+    )
+
+
 @goal.command("edit")
 @click.argument("goal_id", metavar="ID")
 @click.option("--title")
