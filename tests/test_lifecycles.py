@@ -345,13 +345,15 @@ def test_a_swap_of_a_fixed_task_is_from_then_on_unless_a_week_is_named(
 
 
 def test_turning_the_rotation_on_or_off_starts_with_whoever_has_it_this_week(
-    sam: Journal, robin: Journal
+    sam: Journal, robin: Journal, clock: dict[str, dt.datetime]
 ) -> None:
     dishes = record.care_task(sam, "dishes", owner="partner")
     gossip(sam, robin)
     keeping.edit_care_task(sam, short(dishes), rotate=True)
     assert who_does(sam, WEEK) == {"dishes": "Robin"}
     assert who_does(sam, "2026-W51") == {"dishes": "Sam"}
+    gossip(sam, robin)
+    clock["now"] = WEDNESDAY + dt.timedelta(hours=1)
     keeping.edit_care_task(robin, short(dishes), owner="partner")  # Robin: Sam, from this week
     gossip(sam, robin)
     assert who_does(robin, WEEK) == {"dishes": "Sam"}
