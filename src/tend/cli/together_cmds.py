@@ -181,7 +181,10 @@ def goal_edit(
 @click.option("--week", help="ISO week (default: this week).")
 @pass_app
 def goal_flare(app: App, week: str | None) -> None:
-    """Bend the goals for a flare now: each active goal's flare rule, for the week."""
+    """Bend the goals for a flare now.
+
+    Each active goal's flare rule, for the week: pause, halve, or keep. A week already marked
+    is left as it is. A flare check-in does this by itself, unless it is private."""
     journal = app.journal()
     chosen = week or keeping.current_week(journal)
     bends = flare.bend_goals(journal, chosen)
@@ -233,8 +236,10 @@ def care_add(app: App, title: str, owner: ev.Who, cadence: ev.Cadence, rotate: b
 )
 @pass_app
 def care_swap(app: App, task_id: str, to: ev.Who, note: str | None, week: str | None) -> None:
-    """Swap who does a care task: from now on, or for one week (a rotating task's swap is for
-    this week; the rota carries on after it)."""
+    """Swap who does a care task.
+
+    From now on; or for one week with --week. A task that turns about weekly is swapped for
+    this week only, and the rota carries on after it."""
     swapped = record.care_swap(app.journal(), task_id, to, note=note, week=week)
     body = swapped.event.body
     assert isinstance(body, ev.CareSwap)
