@@ -25,7 +25,6 @@ from tend.core.views import keeping, projections
 
 R = TypeVar("R", projections.GoalRow, projections.CareRow, keeping.RitualRow, keeping.BoundaryRow)
 Kind = Literal["goal", "ritual", "boundary", "care task"]
-KINDS: tuple[Kind, ...] = ("goal", "ritual", "boundary", "care task")
 
 
 def current_week(journal: Journal) -> str:
@@ -73,7 +72,7 @@ def goals(
 
 
 def keep_ritual(journal: Journal, ritual_id: str, on: dt.date | None = None) -> Recorded:
-    """ "We did it": a ritual kept today, or on a day that has come."""
+    """Say "we did it": a ritual kept today, or on a day that has come."""
     row = _ritual(journal, ritual_id)
     if not row.active:
         raise UserError(f"the ritual '{row.title}' is retired; bring it back first")

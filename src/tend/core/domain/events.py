@@ -119,7 +119,7 @@ class Payload:
         raise NotImplementedError
 
 
-# --- membership and devices -----------------------------------------------------------------------
+# --- membership and devices -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -441,7 +441,7 @@ class Sealed(Payload):
         return "a private entry"
 
 
-# --- shared, editable state (Automerge) -----------------------------------------------------------
+# --- shared, editable state (Automerge) ----------------------------------------------------------
 
 
 def _goal_doc(_ev: Event) -> str:
@@ -897,7 +897,7 @@ class RitualEdit(Payload):
 
 @dataclass(frozen=True)
 class RitualKept(Payload):
-    """ "We did it": a ritual kept on a day. Lists show the last day, never a count."""
+    """A ritual kept on a day ("we did it"). Lists show the last day, never a count."""
 
     TYPE: ClassVar[EventType] = EventType.RITUAL_KEPT
     SHARED: ClassVar[bool] = True
