@@ -137,6 +137,17 @@ def test_goals_and_care_tasks_retire_and_come_back_for_either_partner(
     assert [d.task.title for d in look.care_duties(robin)[0]] == ["the pharmacy run"]
 
 
+def test_a_retired_goal_leaves_the_week_unless_that_week_had_an_outcome(sam: Journal) -> None:
+    walk = record.gentle_goal(sam, "short walk")
+    swim = record.gentle_goal(sam, "long swim")
+    record.goal_week(sam, short(swim), "met", week=WEEK)
+    keeping.retire(sam, "goal", short(walk))
+    keeping.retire(sam, "goal", short(swim))
+    shown = look.week(sam, WEDNESDAY.date())
+    assert [(g.title, g.weeks) for g in shown.goals] == [("long swim", {WEEK: "met"})]
+    assert look.week(sam, WEDNESDAY.date() + dt.timedelta(days=7)).goals == []
+
+
 def test_short_ids_find_what_to_change_and_say_plainly_when_they_do_not(sam: Journal) -> None:
     with pytest.raises(UserError, match="no ritual with an id starting abcd"):
         keeping.edit_ritual(sam, "abcd", title="x")

@@ -83,7 +83,7 @@ def period_of(items: Sequence[Item], start: dt.date, end: dt.date) -> Period:
         view,
         projections.names(items),
         joys,
-        projections.goals(items, weeks),
+        shown_goals(projections.goals(items, weeks)),
         projections.series(view),
     )
 
@@ -111,10 +111,16 @@ def replay(journal: Journal, at: dt.datetime) -> Replay:
         view,
         names,
         projections.joys(known, weeks[0]),
-        projections.goals(known, weeks),
+        shown_goals(projections.goals(known, weeks)),
         projections.series(view),
     )
     return Replay(at, len(known), shown_today, week_then)
+
+
+def shown_goals(goals: list[projections.GoalRow]) -> list[projections.GoalRow]:
+    """The goals a period shows: those still kept, and retired ones only for the weeks they
+    had an outcome in."""
+    return [g for g in goals if g.active or g.weeks]
 
 
 def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSummary]:
