@@ -42,7 +42,8 @@ def lifecycle(group: click.Group, kind: keeping.Kind) -> None:
     @pass_app
     def retire(app: App, object_id: str) -> None:
         keeping.retire(app.journal(), kind, object_id)
-        click.echo(f"Set aside. `tend {group.name} bring-back {object_id}` brings it back.")
+        said = f"Set aside. `tend {group.name} bring-back {object_id}` brings it back."
+        click.echo(safe(said))
 
     @group.command("bring-back", help=f"Bring a retired {kind} back.")
     @click.argument("object_id", metavar="ID")
