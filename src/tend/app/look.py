@@ -88,7 +88,7 @@ def period_of(
         view,
         projections.names(items),
         joys,
-        projections.goals(items, weeks),
+        shown_goals(projections.goals(items, weeks)),
         projections.series(view),
         describe.lookup(items, view.care_swaps),
     )
@@ -118,11 +118,17 @@ def replay(journal: Journal, at: dt.datetime) -> Replay:
         view,
         names,
         projections.joys(known, weeks[0]),
-        projections.goals(known, weeks),
+        shown_goals(projections.goals(known, weeks)),
         projections.series(view),
         describe.lookup(known, view.care_swaps),
     )
     return Replay(at, len(known), shown_today, week_then)
+
+
+def shown_goals(goals: list[projections.GoalRow]) -> list[projections.GoalRow]:
+    """The goals a period shows: those still kept, and retired ones only for the weeks they
+    had an outcome in."""
+    return [g for g in goals if g.active or g.weeks]
 
 
 def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSummary]:
@@ -162,19 +168,25 @@ class CareDuty:
     mine: bool  # this person's own to do (alone or with their partner)
 
 
-def own_care_tasks(journal: Journal) -> list[projections.CareRow]:
-    """The care tasks this person does alone: on a flare day, the ones that might be swapped."""
-    duties, _names = care_duties(journal)
+def own_care_tasks(journal: Journal, week: str | None = None) -> list[projections.CareRow]:
+    """The care tasks this person does alone (this week, or `week`): on a flare day, the ones
+    that might be swapped."""
+    duties, _names = care_duties(journal, week)
     return [d.task for d in duties if d.person == journal.device.person]
 
 
-def care_duties(journal: Journal) -> tuple[list[CareDuty], Names]:
-    """The care rota as who does what, with the names to say it."""
+def care_duties(
+    journal: Journal, week: str | None = None, *, everything: bool = False
+) -> tuple[list[CareDuty], Names]:
+    """The care rota as who does what in a week (default: this one), with the names to say it;
+    retired tasks only with `everything`."""
     items = journal.items()
     names = projections.names(items)
     me = journal.device.person
     duties = []
-    for task in projections.care_rota(items):
+    for task in projections.care_rota(items, week or week_of(journal.now().date())):
+        if not (task.active or everything):
+            continue
         person = projections.owner_of(task.owner, names)
         duties.append(CareDuty(task, person, person in (me, None)))
     return duties, names

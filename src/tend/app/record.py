@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tend.app import dates, finding, settings, weeks
+from tend.app import dates, finding, flare, settings, weeks
 from tend.core.domain import events as ev
 from tend.core.domain.validate import week_of
 from tend.core.errors import UserError
@@ -22,6 +22,7 @@ from tend.core.journal import Journal
 class Recorded:
     event: ev.Event
     private: bool
+    flare: flare.FlareResponse | None = None  # a flare check-in: what it did to the goals
 
     @property
     def id(self) -> EventId:
@@ -60,7 +61,7 @@ def check_in(
         supersedes = finding.resolve_id(replaces, mine, "check-in of yours")
         on = on or dt.date.fromisoformat(mine[supersedes].local_date)
     recorded = journal.record(body, private=private, on=on, supersedes=supersedes)
-    return Recorded(recorded, private)
+    return Recorded(recorded, private, flare.respond(journal, recorded, private))
 
 
 def small_win(
@@ -123,10 +124,17 @@ def calendar_entry(
 
 
 def gentle_goal(
-    journal: Journal, title: str, *, per_week: int = 1, flare_rule: ev.FlareRule = "pause"
+    journal: Journal,
+    title: str,
+    *,
+    per_week: int = 1,
+    flare_rule: ev.FlareRule = "pause",
+    fallback: str | None = None,
 ) -> Recorded:
     added = journal.record(
-        lambda gid: ev.GoalSet(goal=gid, title=title, per_week=per_week, flare_rule=flare_rule)
+        lambda gid: ev.GoalSet(
+            goal=gid, title=title, per_week=per_week, flare_rule=flare_rule, fallback=fallback
+        )
     )
     return Recorded(added, False)
 
@@ -145,8 +153,16 @@ def goal_week(
     return Recorded(journal.record(body), False)
 
 
-def ritual(journal: Journal, title: str, *, cadence: ev.Cadence = "weekly") -> Recorded:
-    added = journal.record(lambda rid: ev.RitualSet(ritual=rid, title=title, cadence=cadence))
+def ritual(
+    journal: Journal,
+    title: str,
+    *,
+    cadence: ev.Cadence = "weekly",
+    fallback: str | None = None,
+) -> Recorded:
+    added = journal.record(
+        lambda rid: ev.RitualSet(ritual=rid, title=title, cadence=cadence, fallback=fallback)
+    )
     return Recorded(added, False)
 
 
@@ -189,14 +205,33 @@ def boundary(journal: Journal, text: str) -> Recorded:
 
 
 def care_task(
-    journal: Journal, title: str, *, owner: ev.Who = "me", cadence: ev.Cadence = "weekly"
+    journal: Journal,
+    title: str,
+    *,
+    owner: ev.Who = "me",
+    cadence: ev.Cadence = "weekly",
+    rotate: bool = False,
 ) -> Recorded:
+    """A care task; with `rotate`, `owner` has it this ISO week and the other partner the next."""
     added = journal.record(
-        lambda tid: ev.CareTask(task=tid, title=title, owner=owner, cadence=cadence)
+        lambda tid: ev.CareTask(task=tid, title=title, owner=owner, cadence=cadence, rotate=rotate)
     )
     return Recorded(added, False)
 
 
-def care_swap(journal: Journal, task_id: str, to: ev.Who, *, note: str | None = None) -> Recorded:
+def care_swap(
+    journal: Journal,
+    task_id: str,
+    to: ev.Who,
+    *,
+    note: str | None = None,
+    week: str | None = None,
+) -> Recorded:
+    """Swap who does a care task: for `week` only when given, and always for one week when the
+    task turns about weekly (this week, unless another is given): the rota carries on after it.
+    Otherwise from now on."""
     task = finding.resolve_id(task_id, finding.care_tasks(journal), "care task")
-    return Recorded(journal.record(ev.CareSwap(task=task, to=to, note=note)), False)
+    if week is None and finding.rotates(journal, task):
+        week = week_of(journal.now().date())
+    body = ev.CareSwap(task=task, to=to, note=note, week=week)
+    return Recorded(journal.record(body), False)

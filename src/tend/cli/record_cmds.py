@@ -6,7 +6,6 @@ import click
 
 from tend.app import record, settings
 from tend.cli.app import App, interactive, parse_date
-from tend.cli.text import safe
 from tend.core.domain import events as ev
 from tend.core.ids import short
 
@@ -68,19 +67,10 @@ def checkin(
     kind = {"rest": " Rest counts.", "flare": " Go gently; rest counts."}.get(day or "", "")
     private_note = " (private)" if recorded.private else ""
     _say(f"Recorded your check-in{private_note}.{kind} [{short(recorded.id)}]")
-    if day == "flare":
-        _offer_swaps(app)
+    if recorded.flare is not None:
+        from tend.cli.flare_words import tell
 
-
-def _offer_swaps(app: App) -> None:
-    """On a flare day, a gentle word about the care tasks one does alone (never a nag)."""
-    from tend.app import look
-
-    tasks = look.own_care_tasks(app.journal())
-    if tasks:
-        listed = ", ".join(f"{t.title} [{t.id[:8]}]" for t in tasks)
-        _say(f"If a care task feels heavy today, your partner may take it: {safe(listed)}.")
-        _say("  tend care swap ID --to partner")
+        tell(app.journal(), recorded.flare)
 
 
 @click.command()
@@ -141,16 +131,6 @@ def retract(app: App, entry_id: str, reason: str | None) -> None:
 
 
 @click.command()
-@click.argument("title")
-@click.option("--cadence", type=click.Choice(ev.CADENCES), default="weekly", show_default=True)
-@pass_app
-def ritual(app: App, title: str, cadence: ev.Cadence) -> None:
-    """Add a small ritual you keep together."""
-    added = record.ritual(app.journal(), title, cadence=cadence)
-    _say(f"Ritual added. [{short(added.id)}]")
-
-
-@click.command()
 @click.option("--week", help="ISO week (default: this week).")
 @click.option("--appreciation", "appreciations", multiple=True, help="Repeatable.")
 @click.option("--went-well")
@@ -194,15 +174,6 @@ def comfort(app: App, signal: ev.Signal, note: str | None, private: bool, share:
         )
     else:
         _say("Thank you for saying. Signals can change any time.")
-
-
-@click.command()
-@click.argument("text")
-@pass_app
-def boundary(app: App, text: str) -> None:
-    """Share a boundary."""
-    record.boundary(app.journal(), text)
-    _say("Boundary shared.")
 
 
 @click.command("private-default")

@@ -418,17 +418,22 @@ class GoalRow:
     flare_rule: str
     active: bool
     weeks: dict[str, str]  # ISO week -> met, adapted or paused
+    fallback: str | None = None  # "if fatigue comes, then ..."
+    targets: dict[str, int] = field(default_factory=dict)  # an adapted week's own target
 
 
 @dataclass(frozen=True)
 class CareRow:
-    """A care task on the rota; `owner` is a person (hex), or "partner-of:"/"both-of:" one."""
+    """A care task on the rota; `owner` is a person (hex), or "partner-of:"/"both-of:" one:
+    who does it in the week asked about (after the weekly turn and any swap for that week)."""
 
     id: str
     title: str
     owner: str
     cadence: str
     active: bool
+    rotate: bool = False  # turns about weekly between the two of you
+    week_swap: bool = False  # `owner` is a swap for that week only
 
 
 def joys(items: Sequence[Item], week: str) -> list[JoyRow]:
@@ -452,6 +457,8 @@ def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[GoalRow]:
         if "@" in key:
             continue
         outcomes = {w: content.get(f"{key}@{w}", {}).get("outcome") for w in asked}
+        targets = {w: content.get(f"{key}@{w}", {}).get("target") for w in asked}
+        fallback = fields.get("fallback")
         out.append(
             GoalRow(
                 key,
@@ -460,6 +467,8 @@ def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[GoalRow]:
                 str(fields.get("flare_rule", "")),
                 bool(fields.get("active", True)),
                 {w: str(o) for w, o in outcomes.items() if o},
+                str(fallback) if fallback else None,
+                {w: t for w, t in targets.items() if isinstance(t, int) and outcomes[w]},
             )
         )
     return out
@@ -486,14 +495,50 @@ def _person(text: str) -> PersonId | None:
     return PersonId(raw) if len(raw) == ID_LEN else None
 
 
-def care_rota(items: Sequence[Item]) -> list[CareRow]:
-    return [
-        CareRow(
-            key,
-            str(fields.get("title", "")),
-            str(fields.get("owner", "")),
-            str(fields.get("cadence", "")),
-            bool(fields.get("active", True)),
+def care_rota(items: Sequence[Item], week: str | None = None) -> list[CareRow]:
+    """Every care task, with who does it in `week` (an ISO week; None: its owner as set)."""
+    content = board(items, "care")
+    out = []
+    for key, fields in content.items():
+        if "@" in key:
+            continue  # a swap for one week (below)
+        rotate = bool(fields.get("rotate", False))
+        owner = str(fields.get("owner", ""))
+        if week is not None and rotate:
+            owner = turn_in(owner, str(fields.get("since", week)), week)
+        swapped = content.get(f"{key}@{week}", {}).get("owner") if week else None
+        out.append(
+            CareRow(
+                key,
+                str(fields.get("title", "")),
+                str(swapped or owner),
+                str(fields.get("cadence", "")),
+                bool(fields.get("active", True)),
+                rotate,
+                swapped is not None,
+            )
         )
-        for key, fields in board(items, "care").items()
-    ]
+    return out
+
+
+def turn_in(owner: str, since: str, week: str) -> str:
+    """Whose turn a rotating task is in `week`: `owner` had it in `since`, and it changes hands
+    every ISO week from there (before it too). Both of you, or a week unreadable, stays as is."""
+    try:
+        apart = (_monday(week) - _monday(since)).days // 7
+    except ValueError:
+        return owner
+    return owner if apart % 2 == 0 else other_than(owner)
+
+
+def other_than(owner: str) -> str:
+    """The other partner of an owner as stored: a person and "partner-of:" them swap places."""
+    kind, _, who = owner.rpartition(":")
+    if not kind:
+        return f"partner-of:{who}"
+    return who if kind == "partner-of" else owner
+
+
+def _monday(week: str) -> dt.date:
+    year, number = week.split("-W")
+    return dt.date.fromisocalendar(int(year), int(number), 1)
