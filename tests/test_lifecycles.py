@@ -232,6 +232,17 @@ def test_a_flare_check_in_applies_each_goals_flare_rule_to_the_week(sam: Journal
     assert keeping.goals(sam, WEEK, everything=True)[-1].weeks == {}  # the retired one
 
 
+def test_a_flare_day_offers_an_anchor_memory_once_one_is_noted(sam: Journal) -> None:
+    from tend.app import anchors
+
+    assert record.check_in(sam, day="flare").flare.anchor is None  # type: ignore[union-attr]
+    anchors.add(sam, "the evening we laughed at the sea")
+    said = record.check_in(sam, day="flare")
+    assert said.flare is not None and said.flare.anchor is not None
+    assert said.flare.anchor.text == "the evening we laughed at the sea"
+    assert record.check_in(sam, day="good").flare is None  # only a hard day offers one
+
+
 def test_a_second_flare_day_in_the_week_writes_nothing_again(sam: Journal) -> None:
     record.gentle_goal(sam, "one outing", flare_rule="pause")
     record.check_in(sam, day="flare")

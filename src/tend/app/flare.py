@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tend.app import look
 from tend.core.domain import events as ev
@@ -25,6 +25,9 @@ from tend.core.errors import UserError
 from tend.core.ids import EventId
 from tend.core.journal import Journal
 from tend.core.views import keeping, projections
+
+if TYPE_CHECKING:
+    from tend.app.anchors import AnchorRow
 
 Bend = Literal["paused", "halved", "kept", "left"]
 
@@ -46,6 +49,7 @@ class FlareResponse:
     bends: list[GoalBend] = field(default_factory=list)
     fallbacks: list[tuple[str, str]] = field(default_factory=list)  # (goal or ritual, fallback)
     swappable: list[projections.CareRow] = field(default_factory=list)
+    anchor: AnchorRow | None = None  # a memory to hold on to, if any were noted
 
     @property
     def wrote(self) -> bool:
@@ -58,9 +62,16 @@ def respond(journal: Journal, checkin: ev.Event, private: bool) -> FlareResponse
     if not isinstance(body, ev.CheckIn) or body.day != "flare":
         return None
     week = week_of(dt.date.fromisoformat(checkin.local_date))
+    from tend.app import anchors  # anchors records through app.record, which calls here
+
     bends = [] if private else bend_goals(journal, week, again=False)
     return FlareResponse(
-        week, private, bends, fallbacks(journal), look.own_care_tasks(journal, week)
+        week,
+        private,
+        bends,
+        fallbacks(journal),
+        look.own_care_tasks(journal, week),
+        anchors.for_a_hard_day(journal, body.day),
     )
 
 

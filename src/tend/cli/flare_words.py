@@ -30,6 +30,9 @@ def tell(journal: Journal, response: flare.FlareResponse) -> None:
         listed = ", ".join(f"{t.title} [{t.id[:8]}]" for t in response.swappable)
         click.echo(safe(f"If a care task feels heavy today, your partner may take it: {listed}."))
         click.echo("  tend care swap ID --to partner")
+    if response.anchor is not None:
+        when = f" ({response.anchor.date})" if response.anchor.date else ""
+        click.echo(safe(f"A memory to hold on to: {response.anchor.text}{when}"))
 
 
 def goal_lines(bends: list[flare.GoalBend]) -> list[str]:
