@@ -71,5 +71,6 @@ def test_calendar_list_keeps_to_the_week_asked_for(robin: TendCLI) -> None:
     rows = robin.json("calendar", "list", "--week", week)["items"]
     assert [r["fields"]["date"] for r in rows] == [later.isoformat()]
     assert len(robin.json("calendar", "list")["items"]) == 2
+    assert "GP  ·  Robin" in robin.ok("calendar", "list")  # whose it is
     bad = robin("calendar", "list", "--week", "soon")
     assert bad.returncode == 1 and "ISO week" in bad.stderr

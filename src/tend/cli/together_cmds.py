@@ -308,7 +308,7 @@ def _list_command(
 
 def _calendar_rows(app: App, week: str | None) -> list[dict[str, Any]]:
     shown = look.calendar(app.journal(), week)
-    return [jsonview.event(e, shown.names) for e in shown.events]
+    return [jsonview.calendar_event(e, shown.names) for e in shown.events]
 
 
 _list_command(
@@ -349,7 +349,8 @@ _list_command(
     _calendar_rows,
     lambda r: (
         f"{r['id'][:8]}  {r['fields']['date']} {r['fields']['time'] or ''}  "
-        f"{r['fields']['title'] or r['fields']['kind']}"
+        f"{r['fields']['title'] or r['fields']['kind']}  ·  "
+        f"{'both of you' if r['for']['both'] else r['for']['name'] or 'someone'}"
     ),
     "Only the entries of this ISO week, e.g. 2026-W49 (default: all of them).",
 )
