@@ -33,6 +33,7 @@ from tend.core.domain.events import (
     JoyStatus,
     KeyRotated,
     Milestone,
+    Note,
     PartnershipWeek,
     Payload,
     PersonHere,
@@ -41,6 +42,7 @@ from tend.core.domain.events import (
     Retraction,
     RitualSet,
     Sealed,
+    Share,
 )
 from tend.core.domain.validate import MAX_CHIPS, MAX_TEXT, MAX_TITLE
 from tend.core.errors import CorruptStore, ValidationError
@@ -102,6 +104,8 @@ ONE_OF_EACH: list[Payload] = [
     ComfortSignal(signal="yellow", note="gentle today"),
     CareTask(task=EID, title="laundry", owner="partner", cadence="weekly", active=True),
     CareSwap(task=EID, to="me", note="I have energy today"),
+    Note(text="the garden smelled of rain"),
+    Share(entry=b"\x8aan encoded event", seq=3),
 ]
 
 

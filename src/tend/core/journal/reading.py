@@ -21,6 +21,7 @@ from tend.core.ids import LogId
 from tend.core.journal.mapper import EntryMapper, item_of
 from tend.core.log.header import Header
 from tend.core.log.store import LogStore
+from tend.core.views import sharing
 from tend.core.views.read_model import FACTS, Item, ItemCache
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class Reading:
             if ended
             else everything
         )
+        visible = sharing.settled(visible, roster.person)  # a shared entry counts once
         self._visible = (key, visible)
         return visible
 

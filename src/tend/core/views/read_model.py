@@ -29,7 +29,7 @@ from tend.core.log.store import LogStore
 
 SNAPSHOT_LIMIT = 256 << 20
 SNAPSHOT_EVERY = 200  # new entries opened before the snapshot is sealed again
-_AAD = b"tend/view-cache/v1"
+_AAD = b"tend/view-cache/v2"  # v2: items say whether they are private, and where shared from
 # The kinds of entry the trust engine reads (core/trust/engine.py), and with names and rotations,
 # the kinds that say who is here: new entries a read may fold in before it re-seals the view cache.
 FACTS = frozenset({"device.added", "device.removed", "person.lost", "person.here"})
@@ -46,6 +46,10 @@ class Item(NamedTuple):
     author: PersonId
     doc: str | None  # the shared document this event edits, if any
     raw: bytes  # the encoded event (the inner one, for a private entry we could open)
+    private: bool = False  # the entry was sealed for its author's own devices
+    # For a private entry shared later: the device that first wrote it (the entry's own
+    # coordinates stay those of the share, which is what the roster admits).
+    origin: LogId | None = None
 
     @property
     def order(self) -> tuple[int, LogId, int]:
