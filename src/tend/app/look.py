@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from tend.app import weeks
 from tend.core.domain import events as ev
 from tend.core.domain.validate import week_of
-from tend.core.ids import PersonId
+from tend.core.ids import EventId, PersonId
 from tend.core.journal import Journal
 from tend.core.views import projections
 from tend.core.views.read_model import Item
@@ -47,6 +47,7 @@ class Period:
 class Timeline:
     events: list[ev.Event]
     names: Names
+    private: frozenset[EventId] = frozenset()  # the private entries among them: "(only you)"
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,11 @@ def timeline(
 ) -> Timeline:
     items = journal.items()
     chosen = frozenset(types) or None
-    return Timeline(projections.timeline(items, since, until, chosen), projections.names(items))
+    return Timeline(
+        projections.timeline(items, since, until, chosen),
+        projections.names(items),
+        projections.private_ids(items),
+    )
 
 
 def replay(journal: Journal, at: dt.datetime) -> Replay:

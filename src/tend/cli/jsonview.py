@@ -43,7 +43,7 @@ def today(view: TodayView, names: dict[PersonId, str]) -> dict[str, JSONValue]:
             {
                 "person": p.hex(),
                 "name": name,
-                "checkin": event(ev, names) if ev is not None else None,
+                "checkin": event(ev, names, view.private) if ev is not None else None,
             }
             for p, name, ev in view.people
         ],
@@ -61,6 +61,7 @@ def period(
                 "person": p.hex(),
                 "name": days.name,
                 "rest_days_honoured": view.rest_days_honoured(p),
+                "private_days": sorted(days.private_days),
                 "days": {
                     d: {k: plain(v) for k, v in payload_fields(c).items()}
                     for d, c in sorted(days.checkins.items())
@@ -70,15 +71,15 @@ def period(
         ],
         "milestones": [
             dict(
-                event(e, names),
+                event(e, names, view.private),
                 celebrations=[event(c, names) for c in view.celebrations.get(e.id, [])],
             )
             for e in view.milestones
         ],
-        "gratitude": [event(e, names) for e in view.gratitude],
-        "calendar": [event(e, names) for e in view.calendar],
-        "partnership": [event(e, names) for e in view.partnership],
-        "goal_weeks": [event(e, names) for e in view.goal_weeks],
+        "gratitude": [event(e, names, view.private) for e in view.gratitude],
+        "calendar": [event(e, names, view.private) for e in view.calendar],
+        "partnership": [event(e, names, view.private) for e in view.partnership],
+        "goal_weeks": [event(e, names, view.private) for e in view.goal_weeks],
         **shared,
     }
 

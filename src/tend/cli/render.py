@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from tend.cli.text import safe
 from tend.core.domain.events import CalendarEntry, CheckIn, Event, GoalWeek, Gratitude, Milestone
-from tend.core.ids import PersonId, short
+from tend.core.ids import EventId, PersonId, short
+from tend.core.views.export import ONLY_YOU
 from tend.core.views.projections import GoalRow, JoyRow, PeriodView, TodayView
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ def today(view: TodayView) -> None:
     for dated, (_p, _n, ev) in enumerate(view.people):
         if ev is not None and ev.local_date != view.on.isoformat():
             columns[dated].insert(0, f"(last check-in: {ev.local_date})")
+        if ev is not None and ev.id in view.private:
+            columns[dated].append(ONLY_YOU)
     for row in range(max(len(c) for c in columns) if columns else 0):
         table.add_row(*[words(c[row]) if row < len(c) else "" for c in columns])
     console().print(table)
@@ -131,7 +134,13 @@ def period(
         table.add_column(words(days.name), overflow="fold")  # a name is never read as markup
     for day in view.days():
         key = day.isoformat()
-        table.add_row(f"{day:%a %-d %b}", *[_day_cell(d.checkins.get(key)) for _p, d in people])
+        table.add_row(
+            f"{day:%a %-d %b}",
+            *[
+                _day_cell(d.checkins.get(key)) + (f" {ONLY_YOU}" if key in d.private_days else "")
+                for _p, d in people
+            ],
+        )
     out.print(table)
     out.print("e = energy 0-10, p = pain 0-10; rest days count as kept", markup=False)
     for p, days in people:
@@ -141,7 +150,14 @@ def period(
     if charts:
         energy_pain_charts(out, view)
     _section(out, "Small wins", [_milestone_line(e, view, names) for e in view.milestones])
-    _section(out, "Thank-yous", [_gratitude_line(e, names) for e in view.gratitude])
+    _section(
+        out,
+        "Thank-yous",
+        [
+            _gratitude_line(e, names) + (f" {ONLY_YOU}" if e.id in view.private else "")
+            for e in view.gratitude
+        ],
+    )
     done = [j for j in joys if j.status == "done"]
     waiting = [j for j in joys if j.status != "done"]
     _section(out, "Joys done", [f"{j.title} ✓ (energy cost {j.cost})" for j in done])
@@ -221,7 +237,8 @@ def _milestone_line(ev: Event, view: PeriodView, names: dict[PersonId, str]) -> 
     extra = (
         f" (celebrated by {', '.join(names.get(c.author, '?') for c in cheers)})" if cheers else ""
     )
-    return f"{ev.local_date} {ev.body.title} [{ev.body.category}]{extra}"
+    only = f" {ONLY_YOU}" if ev.id in view.private else ""
+    return f"{ev.local_date} {ev.body.title} [{ev.body.category}]{extra}{only}"
 
 
 def _gratitude_line(ev: Event, names: dict[PersonId, str]) -> str:
@@ -234,7 +251,9 @@ def _calendar_line(ev: Event) -> str:
     return ev.body.summary()
 
 
-def timeline(events: Sequence[Event], names: dict[PersonId, str]) -> None:
+def timeline(
+    events: Sequence[Event], names: dict[PersonId, str], private: frozenset[EventId] = frozenset()
+) -> None:
     from rich.table import Table
 
     table = Table(title="Timeline", show_header=True)
@@ -243,9 +262,8 @@ def timeline(events: Sequence[Event], names: dict[PersonId, str]) -> None:
     table.add_column("what", overflow="fold")
     table.add_column("id")
     for ev in events:
-        table.add_row(
-            ev.local_date, words(names.get(ev.author, "?")), words(ev.body.summary()), short(ev.id)
-        )
+        what = ev.body.summary() + (f" {ONLY_YOU}" if ev.id in private else "")
+        table.add_row(ev.local_date, words(names.get(ev.author, "?")), words(what), short(ev.id))
     console().print(table)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tend.app import look, record, weeks
+from tend.app import correcting, dates, look, record, weeks
 from tend.cli import jsonview
 from tend.cli.app import App, parse_date
 from tend.cli.text import safe
@@ -72,20 +72,38 @@ def calendar() -> None:
 
 
 @calendar.command("add")
-@click.option("--kind", type=click.Choice(ev.CALENDAR_KINDS), required=True)
-@click.option("--date", "on", required=True, help="e.g. 2026-12-03")
+@click.option("--kind", type=click.Choice(ev.CALENDAR_KINDS), help="rest or appointment.")
+@click.option("--date", "on", help=f"The day ({dates.AHEAD_HELP}).")
 @click.option("--time", "at", help="e.g. 09:30")
 @click.option("--title")
-@click.option("--who", type=click.Choice(ev.WHO), default="me", show_default=True)
+@click.option("--who", type=click.Choice(ev.WHO), help="Whose it is (default: me).")
+@click.option(
+    "--replaces", metavar="ID", help="Correct an entry of yours: only what you give changes."
+)
+@click.option(
+    "--clear",
+    multiple=True,
+    type=click.Choice(correcting.clearable(ev.CalendarEntry)),
+    help="With --replaces: empty this field (repeatable).",
+)
 @pass_app
 def calendar_add(
-    app: App, kind: ev.CalendarKind, on: str, at: str | None, title: str | None, who: ev.Who
+    app: App,
+    kind: ev.CalendarKind | None,
+    on: str | None,
+    at: str | None,
+    title: str | None,
+    who: ev.Who | None,
+    replaces: str | None,
+    clear: tuple[str, ...],
 ) -> None:
-    """Put a rest day or an appointment on the calendar."""
-    day = parse_date("date", on)
-    assert day is not None
-    recorded = record.calendar_entry(app.journal(), kind, day, at=at, title=title, who=who)
-    _say(f"On the calendar: {recorded.event.body.summary()}. [{short(recorded.id)}]")
+    """Put a rest day or an appointment on the calendar (--kind and --date), or correct one."""
+    day = parse_date("date", on, ahead=True)
+    recorded = record.calendar_entry(
+        app.journal(), kind, day, at=at, title=title, who=who, replaces=replaces, clear=clear
+    )
+    done = "Corrected; the rest is as it was" if replaces else "On the calendar"
+    _say(f"{done}: {recorded.event.body.summary()}. [{short(recorded.id)}]")
 
 
 # --- gentle goals --------------------------------------------------------------------------------

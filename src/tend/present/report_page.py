@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tend.core.fsutil import write_private_atomic
+from tend.core.views.export import ONLY_YOU
 from tend.core.views.report import Report, SmallWin, ThankYou, Whose
 from tend.present.report_charts import chart_svg
 
@@ -243,7 +244,12 @@ def _small_win(win: SmallWin) -> str:
     if win.celebrated_by:
         by = ", ".join(sorted({_name(n) for n in win.celebrated_by}))
         text += f' <span class="cheer">· celebrated by {esc(by)}</span>'
-    return text
+    return text + _only_you(win.private)
+
+
+def _only_you(private: bool) -> str:
+    """Beside a private entry: who can read it matters when the page is handed on."""
+    return f' <span class="note">{esc(ONLY_YOU)}</span>' if private else ""
 
 
 def _whose(win: SmallWin) -> str:
@@ -270,7 +276,7 @@ def _thank_you(thanks: ThankYou) -> str:
     return (
         f'{_when(thanks.day)}<span class="who">{esc(_name(thanks.by))}</span>: '
         f'<span class="text">{esc(thanks.text)}</span>'
-    )
+    ) + _only_you(thanks.private)
 
 
 def write(path: Path, page: str) -> None:

@@ -83,6 +83,7 @@ class SmallWin:
     whose: Whose
     partner: str | None  # the noter's partner: the one other name this device knows, if one
     celebrated_by: tuple[str | None, ...]  # each name once, in the order they celebrated
+    private: bool = False  # only its author's devices read it: "(only you)"
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class ThankYou:
     day: dt.date
     by: str | None
     text: str
+    private: bool = False  # only its author's devices read it: "(only you)"
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,13 @@ def gather(
         owner=names.get(me),
         people=tuple(_series(p, view.people[p]) for p in order),
         small_wins=tuple(
-            _small_win(ev, names, view.celebrations.get(ev.id, []))
+            _small_win(ev, names, view.celebrations.get(ev.id, []), ev.id in view.private)
             for ev in sorted(view.milestones, key=by_date)
         ),
-        thank_yous=tuple(_thank_you(ev, names) for ev in sorted(view.gratitude, key=by_date)),
+        thank_yous=tuple(
+            _thank_you(ev, names, ev.id in view.private)
+            for ev in sorted(view.gratitude, key=by_date)
+        ),
     )
 
 
@@ -181,7 +186,9 @@ def _series(person: PersonId, days: projections.PersonDays) -> PersonSeries:
     return PersonSeries(person, days.name, tuple(energy), tuple(pain), tuple(rest))
 
 
-def _small_win(ev: Event, names: dict[PersonId, str], cheers: Sequence[Event]) -> SmallWin:
+def _small_win(
+    ev: Event, names: dict[PersonId, str], cheers: Sequence[Event], private: bool
+) -> SmallWin:
     body = ev.body
     assert isinstance(body, Milestone)
     others = sorted({n for p, n in names.items() if p != ev.author})
@@ -194,6 +201,7 @@ def _small_win(ev: Event, names: dict[PersonId, str], cheers: Sequence[Event]) -
         whose=_whose(body.who),
         partner=others[0] if len(others) == 1 else None,
         celebrated_by=tuple(dict.fromkeys(names.get(c.author) for c in cheers)),
+        private=private,
     )
 
 
@@ -203,10 +211,11 @@ def _whose(who: str) -> Whose:
     return Whose.NOTER if who == Whose.NOTER else Whose.PARTNER
 
 
-def _thank_you(ev: Event, names: dict[PersonId, str]) -> ThankYou:
+def _thank_you(ev: Event, names: dict[PersonId, str], private: bool) -> ThankYou:
     body = ev.body
     assert isinstance(body, Gratitude)
-    return ThankYou(dt.date.fromisoformat(ev.local_date), names.get(ev.author), body.text)
+    day = dt.date.fromisoformat(ev.local_date)
+    return ThankYou(day, names.get(ev.author), body.text, private)
 
 
 def weekly_means(points: Sequence[Point]) -> list[Point]:
