@@ -104,7 +104,9 @@ def day_values(events: Sequence[Event]) -> dict[tuple[PersonId, str], CheckIn]:
     the check-in it corrects stood, so a later check-in of the day still counts after it."""
     place: dict[EventId, tuple[PersonId, int]] = {}
     for ev in events:
-        if isinstance(ev.body, CheckIn):
+        # A private entry this device cannot open still has its place: a correction of it,
+        # shared later, stands there on the partner's device as on the author's.
+        if isinstance(ev.body, CheckIn | Sealed):
             earlier = place.get(ev.supersedes) if ev.supersedes is not None else None
             owned = earlier is not None and earlier[0] == ev.author
             place[ev.id] = (ev.author, earlier[1] if earlier and owned else ev.hlc)
@@ -187,10 +189,15 @@ def _with_day_values(
         i
         for i in items
         if i.type == EventType.RETRACT
-        or (i.type == EventType.CHECKIN and (PersonId(i.author), i.local_date) in days)
+        or (
+            i.type in (EventType.CHECKIN, EventType.SEALED)
+            and (PersonId(i.author), i.local_date) in days
+        )
     ]
     values = day_values([decode_event(i.raw) for i in chosen])
-    private_days = {(PersonId(i.author), i.local_date) for i in chosen if i.private}
+    private_days = {
+        (PersonId(i.author), i.local_date) for i in chosen if i.private and i.type != "sealed"
+    }
     shown = {
         p: replace(ev, body=values.get((p, ev.local_date), ev.body)) for p, ev in latest.items()
     }
