@@ -15,7 +15,16 @@ import pytest
 
 from tend.app import look, record
 from tend.core.domain.codec import encode_event
-from tend.core.domain.events import CheckIn, Event, Milestone, Note, Share
+from tend.core.domain.events import (
+    Celebration,
+    CheckIn,
+    ComfortSignal,
+    Event,
+    Milestone,
+    Note,
+    PartnershipWeek,
+    Share,
+)
 from tend.core.errors import UserError, ValidationError
 from tend.core.ids import event_id_at
 from tend.core.journal import Journal
@@ -134,9 +143,8 @@ def test_every_kind_with_content_can_be_corrected_keeping_the_rest(
     fixed_thanks = record.thank(sam, "for the tea and the blanket", replaces=thanks.id.hex())
     assert fixed_thanks.event.local_date == YESTERDAY.isoformat()  # stays on its day
     signal = record.comfort_signal(sam, "yellow", note="gentle today")
-    assert record.comfort_signal(sam, "green", replaces=signal.id.hex()).event.body.note == (
-        "gentle today"
-    )
+    green = record.comfort_signal(sam, "green", replaces=signal.id.hex()).event.body
+    assert green == ComfortSignal(signal="green", note="gentle today")
     soon = TODAY + dt.timedelta(days=3)
     visit = record.calendar_entry(sam, "appointment", soon, at="09:30", title="physio")
     moved = record.calendar_entry(sam, None, None, at="11:00", replaces=visit.id.hex())
@@ -144,10 +152,11 @@ def test_every_kind_with_content_can_be_corrected_keeping_the_rest(
     week = record.partnership_week(sam, appreciations=["patience"], went_well="talking")
     fixed_week = record.partnership_week(sam, adjustment="earlier nights", replaces=week.id.hex())
     assert fixed_week.event.body.summary() == week.event.body.summary()
-    assert getattr(fixed_week.event.body, "appreciations") == ("patience",)
+    assert isinstance(fixed_week.event.body, PartnershipWeek)
+    assert fixed_week.event.body.appreciations == ("patience",)
     cheer = record.celebrate(sam, win.id.hex(), "so proud")
     fixed_cheer = record.celebrate(sam, None, replaces=cheer.id.hex(), clear=["note"])
-    assert getattr(fixed_cheer.event.body, "milestone") == win.id
+    assert fixed_cheer.event.body == Celebration(milestone=win.id)
     noted = record.note(sam, "first words")
     assert record.note(sam, "better words", replaces=noted.id.hex()).private
     gossip(sam, alex)
