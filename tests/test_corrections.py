@@ -231,6 +231,20 @@ def test_a_private_correction_shared_later_stands_where_it_stood(
         assert day_of(journal) == CheckIn(energy=5, pain=7)
 
 
+def test_a_private_entry_corrected_twice_then_shared_stands_where_it_first_stood(
+    couple: tuple[Journal, Journal],
+) -> None:
+    sam, alex = couple
+    early = record.check_in(sam, energy=2, private=True)
+    record.check_in(sam, energy=5)
+    record.check_in(sam, pain=7, replaces=early.id.hex())
+    record.check_in(sam, mood=3, replaces=early.id.hex())
+    record.share(sam, early.id.hex())  # what stands now: the second correction
+    gossip(sam, alex)
+    for journal in (sam, alex):
+        assert day_of(journal) == CheckIn(energy=5, pain=7, mood=3)
+
+
 def test_only_the_author_can_share_an_entry(couple: tuple[Journal, Journal]) -> None:
     sam, alex = couple
     secret = record.check_in(sam, energy=1, note="only mine", private=True)

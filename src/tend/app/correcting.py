@@ -105,6 +105,20 @@ def correct(
     return recorded, found.private
 
 
+def _first_place(journal: Journal, entry: ev.Event) -> int:
+    """The clock of the first entry of the chain of corrections `entry` ends: where it stands in
+    its day (core/views/projections.py `day_values`)."""
+    mine = {
+        e.id: e
+        for e in (decode_event(i.raw) for i in journal.items() if i.type == entry.type)
+        if e.author == entry.author
+    }
+    at = entry
+    while at.supersedes in mine:
+        at = mine[at.supersedes]
+    return at.hlc
+
+
 def clearable(kind: type[ev.Payload]) -> list[str]:
     """The fields of `kind` a correction may empty, as the options name them."""
     return [
@@ -138,5 +152,10 @@ def share(journal: Journal, entry_id: str) -> ev.Event:
     found = current(journal, entry_id, ev.SHAREABLE_TYPES, "entry")
     if not found.private:
         raise UserError("that entry is already shared with your partner; nothing to do")
-    body = ev.Share(entry=encode_event(found.event), seq=found.seq)
+    place = _first_place(journal, found.event)
+    body = ev.Share(
+        entry=encode_event(found.event),
+        seq=found.seq,
+        place=place if place < found.event.hlc else 0,
+    )
     return journal.record(body, on=dt.date.fromisoformat(found.event.local_date))

@@ -779,11 +779,16 @@ class Share(Payload):
     TYPE: ClassVar[EventType] = EventType.SHARE
     entry: bytes
     seq: int  # where the entry stands in the log of the device that wrote it (its id says so)
+    # For a correction: the clock of the entry it corrects, first of all, so that it stands in
+    # its day where that one stood even on a device that never read the private versions
+    # between (0: where the entry itself stands).
+    place: int = 0
 
     def validate(self) -> None:
         if not isinstance(self.entry, bytes) or not 0 < len(self.entry) <= MAX_RECORD:
             raise ValidationError("entry", "an encoded entry")
         v.int_range("seq", self.seq, 1, (1 << 63) - 1)
+        v.int_range("place", self.place, 0, (1 << 64) - 1)
 
     def summary(self) -> str:
         return "shared an entry"

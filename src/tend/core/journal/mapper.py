@@ -27,6 +27,7 @@ engine's to check (core/trust/engine.py).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 from tend.core.crypto import entry, envelope
@@ -135,7 +136,7 @@ class EntryMapper:
         if isinstance(outer.body, Share):
             shared = _shared(outer, outer.body)
             if shared is not None:
-                return Readable(opened, outer, shared, outer.body.entry)
+                return Readable(opened, outer, shared, encode_event(shared))
         inner = self.open_private(outer.body) if isinstance(outer.body, Sealed) else None
         if inner is None:
             return Readable(opened, outer, outer, opened.event)
@@ -167,7 +168,8 @@ def _carried(inner: bytes, outer: Event, where: str) -> Event:
 
 def _shared(outer: Event, share: Share) -> Event | None:
     """The entry a share carries, when it is the author's own, of a kind that can be private,
-    written before the share and under the id its own device gave it; else None."""
+    written before the share and under the id its own device gave it; else None. A shared
+    correction is read at the place of the entry it corrects (never later than its own)."""
     try:
         ev = decode_event(share.entry)
     except CorruptStore:
@@ -177,9 +179,10 @@ def _shared(outer: Event, share: Share) -> Event | None:
         or ev.type not in SHAREABLE_TYPES
         or ev.hlc >= outer.hlc
         or ev.id != event_id_at(ev.device, share.seq)
+        or share.place > ev.hlc
     ):
         return None
-    return ev
+    return dataclasses.replace(ev, hlc=share.place) if share.place else ev
 
 
 def _parses(raw: bytes) -> bool:

@@ -109,7 +109,8 @@ def day_values(events: Sequence[Event]) -> dict[tuple[PersonId, str], CheckIn]:
         if isinstance(ev.body, CheckIn | Sealed):
             earlier = place.get(ev.supersedes) if ev.supersedes is not None else None
             owned = earlier is not None and earlier[0] == ev.author
-            place[ev.id] = (ev.author, earlier[1] if earlier and owned else ev.hlc)
+            at = min(ev.hlc, earlier[1]) if earlier and owned else ev.hlc
+            place[ev.id] = (ev.author, at)
     by_day: dict[tuple[PersonId, str], list[tuple[int, int, CheckIn]]] = {}
     for seen, ev in enumerate(visible(events)):
         if isinstance(ev.body, CheckIn):
