@@ -59,7 +59,7 @@ def test_every_kind_that_describes_a_day_takes_a_past_date_and_refuses_a_future_
     refused = tend("milestone", "walked", "--date", "tomorrow")
     assert refused.returncode != 0
     assert len(refused.stderr.strip().splitlines()) == 1
-    assert "use tend calendar add" in refused.stderr
+    assert "put it on the calendar" in refused.stderr
     tend.ok("calendar", "add", "--kind", "rest", "--date", "mon")
     [entry] = tend.json("calendar", "list")["items"]
     ahead = today + dt.timedelta(days=(0 - today.weekday()) % 7)

@@ -156,7 +156,7 @@ def _has_come(journal: Journal, on: dt.date | None, what: str) -> None:
             "date",
             on,
             journal.now().date(),
-            f"{what}; for a day still to come, use tend calendar add",
+            f"{what}; for a day still to come, put it on the calendar",
         )
 
 
