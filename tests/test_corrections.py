@@ -28,7 +28,7 @@ from tend.core.domain.events import (
 from tend.core.errors import UserError, ValidationError
 from tend.core.ids import event_id_at
 from tend.core.journal import Journal
-from tests.conftest import gossip, invite
+from tests.conftest import TendCLI, gossip, invite
 
 TODAY = dt.date.today()
 YESTERDAY = TODAY - dt.timedelta(days=1)
@@ -308,3 +308,29 @@ def test_private_entries_are_marked_in_the_authors_views(
     lines = out.read_text().splitlines()
     assert any("made tea" in line and line.endswith("(only you)") for line in lines)
     assert not any("for the walk" in line and "(only you)" in line for line in lines)
+
+
+def test_the_report_marks_private_entries_for_their_author(
+    couple: tuple[Journal, Journal],
+) -> None:
+    from tend.present import report_page
+
+    sam, _alex = couple
+    record.small_win(sam, "made tea", private=True)
+    record.thank(sam, "for the walk")
+    shown = look.report(sam, TODAY, TODAY)
+    assert [(w.title, w.private) for w in shown.small_wins] == [("made tea", True)]
+    assert [(t.text, t.private) for t in shown.thank_yous] == [("for the walk", False)]
+    page = report_page.render_html(shown, TODAY, charts=[""] * len(shown.people))
+    assert page.count("(only you)") == 1
+
+
+def test_the_text_views_mark_private_entries(tend: TendCLI) -> None:
+    tend.ok("init", "--name", "Sam")
+    tend.ok("checkin", "--energy", "3", "--private")
+    tend.ok("note", "just for me")
+    wide = {"COLUMNS": "200"}
+    for view in ("today", "week", "month", "timeline"):
+        assert "(only you)" in tend.ok(view, env=wide), view
+    assert [e["private"] for e in tend.json("timeline", "--type", "note")["events"]] == [True]
+    assert tend.json("today")["people"][0]["checkin"]["private"] is True

@@ -151,13 +151,13 @@ def _charts(report: Report, charts: Sequence[str]) -> list[str]:
     if report.weekly:
         how = (
             "Energy and pain from 0 to 10. This is a long stretch of time, so each point is a "
-            "week's average of each day's last check-in, and each mark along the bottom is a "
+            "week's average of each day's values, and each mark along the bottom is a "
             "week with a small win."
         )
     else:
         how = (
-            "Energy and pain from 0 to 10, from each day's last check-in. Marks along the "
-            "bottom are small wins; dots along the top are rest days, kept."
+            "Energy and pain from 0 to 10, each day's latest check-in that noted them. Marks "
+            "along the bottom are small wins; dots along the top are rest days, kept."
         )
     shown = 0
     for series, svg in zip(report.people, charts, strict=True):
