@@ -334,3 +334,13 @@ def test_the_text_views_mark_private_entries(tend: TendCLI) -> None:
         assert "(only you)" in tend.ok(view, env=wide), view
     assert [e["private"] for e in tend.json("timeline", "--type", "note")["events"]] == [True]
     assert tend.json("today")["people"][0]["checkin"]["private"] is True
+
+
+def test_a_correction_keeps_its_entrys_privacy(couple: tuple[Journal, Journal]) -> None:
+    sam, _alex = couple
+    shared = record.check_in(sam, energy=3)
+    with pytest.raises(ValidationError, match="private: must be left out when correcting"):
+        record.check_in(sam, pain=2, private=True, replaces=shared.id.hex())
+    hidden = record.note(sam, "mine")
+    with pytest.raises(ValidationError, match="share: must be left out when correcting"):
+        record.note(sam, "ours", share=True, replaces=hidden.id.hex())

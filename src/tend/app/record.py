@@ -52,6 +52,7 @@ def check_in(
     is given."""
     _has_come(journal, on, "a check-in is about a day that has come")
     if replaces:
+        _keeps_its_privacy("private", private)
         changes: dict[str, object] = dict(day=day, energy=energy, pain=pain, mood=mood)
         changes.update(needs=tuple(needs), offer=offer, note=note)
         return _corrected(journal, replaces, ev.CheckIn, changes, clear, on)
@@ -76,6 +77,7 @@ def small_win(
 ) -> Recorded:
     _has_come(journal, on, "a small win is about a day that has come")
     if replaces:
+        _keeps_its_privacy("private", private)
         changes = dict(title=title, category=category, who=who, note=note)
         return _corrected(journal, replaces, ev.Milestone, changes, clear, on)
     body = ev.Milestone(
@@ -111,6 +113,7 @@ def thank(
 ) -> Recorded:
     _has_come(journal, on, "a thank-you is about a day that has come")
     if replaces:
+        _keeps_its_privacy("private", private)
         return _corrected(journal, replaces, ev.Gratitude, {"text": text}, (), on)
     body = ev.Gratitude(text=_given("text", text))
     return Recorded(journal.record(body, private=private, on=on), private)
@@ -128,6 +131,7 @@ def note(
     changes the day's values."""
     _has_come(journal, on, "a note is about a day that has come")
     if replaces:
+        _keeps_its_privacy("share", share)
         return _corrected(journal, replaces, ev.Note, {"text": text}, (), on)
     body = ev.Note(text=_given("text", text))
     return Recorded(journal.record(body, private=not share, on=on), not share)
@@ -148,6 +152,14 @@ def _corrected(
 ) -> Recorded:
     recorded, private = correcting.correct(journal, replaces, kind, changes, clear, on=on)
     return Recorded(recorded, private)
+
+
+def _keeps_its_privacy(option: str, given: bool) -> None:
+    """A correction is private exactly when the entry it corrects is (sharing is its own step)."""
+    if given:
+        raise ValidationError(
+            option, "left out when correcting: a correction is private when its entry is"
+        )
 
 
 def _has_come(journal: Journal, on: dt.date | None, what: str) -> None:
@@ -277,6 +289,7 @@ def comfort_signal(
 ) -> Recorded:
     _has_come(journal, on, "a comfort signal is about a day that has come")
     if replaces:
+        _keeps_its_privacy("private", private)
         changes = {"signal": signal, "note": note}
         return _corrected(journal, replaces, ev.ComfortSignal, changes, clear, on)
     if signal is None:
