@@ -36,8 +36,6 @@ WHAT = {
     ev.EventType.COMFORT_SIGNAL: "comfort signal",
     ev.EventType.NOTE: "note",
 }
-# Fields that say what the entry is: a correction may change them, never empty them.
-_ESSENTIAL = frozenset({"title", "text", "signal", "kind", "date", "milestone", "week"})
 
 
 class Own(NamedTuple):
@@ -120,11 +118,12 @@ def _first_place(journal: Journal, entry: ev.Event) -> int:
 
 
 def clearable(kind: type[ev.Payload]) -> list[str]:
-    """The fields of `kind` a correction may empty, as the options name them."""
+    """The fields of `kind` a correction may empty (those an entry may be without: the
+    essential ones have no default), as the options name them."""
     return [
         _word(f.name)
         for f in dataclasses.fields(kind)  # type: ignore[arg-type]
-        if f.name not in _ESSENTIAL
+        if f.default is not dataclasses.MISSING
     ]
 
 
@@ -133,7 +132,7 @@ def _emptied(kind: type[ev.Payload], clear: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for word in clear:
         f = fields.get(word.strip().lower())
-        if f is None or f.name in _ESSENTIAL:
+        if f is None or f.default is dataclasses.MISSING:
             allowed = ", ".join(clearable(kind)) or "nothing"
             raise ValidationError("clear", f"one of {allowed}", word)
         out[f.name] = f.default

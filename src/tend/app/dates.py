@@ -15,8 +15,8 @@ from tend.core.errors import ValidationError
 WORDS = {"today": 0, "yesterday": -1, "tomorrow": 1}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 EXPECTED = "a date like 2026-03-14, 'today', 'yesterday', 'tomorrow' or a weekday like 'mon'"
-HELP = "e.g. 2026-03-14, yesterday, or a weekday (mon: the latest one, today included)"
-AHEAD_HELP = "e.g. 2026-12-03, tomorrow, or a weekday (fri: the next one, today included)"
+HELP = "e.g. 2026-03-14, yesterday or mon; a weekday is the latest one, today included"
+AHEAD_HELP = "e.g. 2026-12-03, tomorrow or fri; a weekday is the next one, today included"
 
 
 def is_word(text: str) -> bool:

@@ -51,7 +51,7 @@ def show_period(shown: look.Period, title: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--at", "at", help=f"Any day in the week to show (default: today; {dates.HELP}).")
+@click.option("--at", "at", help=f"Any day in the week to show (default: today): {dates.HELP}.")
 @json_option
 @pass_app
 def week(app: App, at: str | None, as_json: bool) -> None:
@@ -61,7 +61,7 @@ def week(app: App, at: str | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--at", "at", help=f"Any day in the month to show (default: today; {dates.HELP}).")
+@click.option("--at", "at", help=f"Any day in the month to show (default: today): {dates.HELP}.")
 @json_option
 @pass_app
 def month(app: App, at: str | None, as_json: bool) -> None:
@@ -90,7 +90,7 @@ def compare(app: App, periods: tuple[str, str], as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--since", help=f"First day to include ({dates.HELP}).")
+@click.option("--since", help=f"First day to include: {dates.HELP}.")
 @click.option("--until", help="Last day to include.")
 @click.option("--type", "types", multiple=True, help="Only these kinds (repeatable), e.g. checkin.")
 @json_option

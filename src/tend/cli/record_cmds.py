@@ -21,7 +21,7 @@ def _say(message: str) -> None:
     click.echo(message)
 
 
-DATE_HELP = f"The day this is about, if not today ({dates.HELP})."
+DATE_HELP = f"The day this is about, if not today: {dates.HELP}."
 
 
 def _date_option(command: F) -> F:

@@ -73,7 +73,7 @@ def calendar() -> None:
 
 @calendar.command("add")
 @click.option("--kind", type=click.Choice(ev.CALENDAR_KINDS), help="rest or appointment.")
-@click.option("--date", "on", help=f"The day ({dates.AHEAD_HELP}).")
+@click.option("--date", "on", help=f"The day: {dates.AHEAD_HELP}.")
 @click.option("--time", "at", help="e.g. 09:30")
 @click.option("--title")
 @click.option("--who", type=click.Choice(ev.WHO), help="Whose it is (default: me).")
