@@ -65,3 +65,21 @@ def test_every_kind_that_describes_a_day_takes_a_past_date_and_refuses_a_future_
     ahead = today + dt.timedelta(days=(0 - today.weekday()) % 7)
     assert entry["fields"]["date"] == ahead.isoformat()
     assert tend.json("week", "--at", "mon")["start"] == monday.isoformat()
+
+
+def test_a_week_can_be_named_by_a_day_in_it(tend: TendCLI) -> None:
+    from tend.core.domain.validate import week_of
+
+    tend.ok("init", "--name", "Sam")
+    today = dt.date.today()
+    friday = today + dt.timedelta(days=(4 - today.weekday()) % 7)  # the next one, for a plan
+    said = tend.ok("joy", "add", "tea on the balcony", "--week", "fri")
+    assert f"({week_of(friday)})" in said
+    assert [j["title"] for j in tend.json("joy", "list", "--week", "friday")["items"]] == [
+        "tea on the balcony"
+    ]
+    tend.ok("partnership", "--went-well", "we asked plainly", "--week", "yesterday")
+    [noted] = tend.json("timeline", "--type", "partnership.week")["events"]
+    assert noted["fields"]["week"] == week_of(today - dt.timedelta(days=1))
+    wrong = tend("joy", "add", "tea", "--week", "someday")
+    assert wrong.returncode == 1 and "an ISO week like 2026-W50, or a day in it" in wrong.stderr

@@ -132,7 +132,8 @@ def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSu
 
 def joy_map(journal: Journal, week: str | None = None) -> list[projections.JoyRow]:
     """A week's joy map: the week given, or the week being planned (app/weeks.py)."""
-    return projections.joys(journal.items(), week or weeks.next_planning_week(journal))
+    chosen = weeks.named("week", week, ahead=True) or weeks.next_planning_week(journal)
+    return projections.joys(journal.items(), chosen)
 
 
 def gentle_goals(journal: Journal, week: str | None = None) -> list[projections.GoalRow]:

@@ -187,7 +187,7 @@ def take_back(journal: Journal, entry_id: str, reason: str | None = None) -> Rec
 def joy_idea(journal: Journal, title: str, *, cost: int = 1, week: str | None = None) -> Recorded:
     """A small-joy idea, for the week given or the week being planned (the coming one, after
     the week turns on Sunday evening: app/weeks.py)."""
-    chosen = week or weeks.next_planning_week(journal)
+    chosen = weeks.named("week", week, ahead=True) or weeks.next_planning_week(journal)
     added = journal.record(lambda item: ev.JoyIdea(item=item, week=chosen, title=title, cost=cost))
     return Recorded(added, False)
 
@@ -198,7 +198,8 @@ def joy_status(
     """Mark a joy idea planned, done or let go (in its own week unless another is given)."""
     ideas = finding.joy_ideas(journal)
     item = finding.resolve_id(idea_id, ideas, "joy idea")
-    body = ev.JoyStatus(item=item, week=week or ideas[item], status=status)
+    chosen = weeks.named("week", week, ahead=True) or ideas[item]
+    body = ev.JoyStatus(item=item, week=chosen, status=status)
     return Recorded(journal.record(body), False)
 
 
@@ -265,11 +266,12 @@ def partnership_week(
     clear: Sequence[str] = (),
 ) -> Recorded:
     if replaces:
-        changes = dict(week=week, appreciations=tuple(appreciations), went_well=went_well)
+        named = weeks.named("week", week, ahead=False)
+        changes = dict(week=named, appreciations=tuple(appreciations), went_well=went_well)
         changes.update(adjustment=adjustment)
         return _corrected(journal, replaces, ev.PartnershipWeek, changes, clear, None)
     body = ev.PartnershipWeek(
-        week=this_week(week),
+        week=this_week(weeks.named("week", week, ahead=False)),
         appreciations=tuple(appreciations),
         went_well=went_well,
         adjustment=adjustment,

@@ -267,7 +267,7 @@ def ritual(app: App, title: str, cadence: ev.Cadence) -> None:
 
 
 @click.command()
-@click.option("--week", help="ISO week (default: this week).")
+@click.option("--week", help="ISO week, or a day in it, e.g. mon (default: this week).")
 @click.option("--appreciation", "appreciations", multiple=True, help="Repeatable.")
 @click.option("--went-well")
 @click.option("--adjustment", help="One small adjustment for next week.")

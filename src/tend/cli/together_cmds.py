@@ -35,7 +35,9 @@ def joy() -> None:
 @joy.command("add")
 @click.argument("title")
 @click.option("--cost", type=int, default=1, show_default=True, help="Energy cost, 0 to 3.")
-@click.option("--week", help=f"ISO week, e.g. 2026-W47 (default: {PLANNED_WEEK}).")
+@click.option(
+    "--week", help=f"ISO week, e.g. 2026-W47, or a day in it, e.g. fri (default: {PLANNED_WEEK})."
+)
 @pass_app
 def joy_add(app: App, title: str, cost: int, week: str | None) -> None:
     """Add a small-joy idea."""
