@@ -152,7 +152,8 @@ def test_every_kind_with_content_can_be_corrected_keeping_the_rest(
     assert moved.event.body.summary() == f"physio on {soon.isoformat()} at 11:00"
     week = record.partnership_week(sam, appreciations=["patience"], went_well="talking")
     fixed_week = record.partnership_week(sam, adjustment="earlier nights", replaces=week.id.hex())
-    assert fixed_week.event.body.summary() == week.event.body.summary()
+    said = week.event.body.summary() + " · one adjustment: earlier nights"
+    assert fixed_week.event.body.summary() == said  # the week and the rest as they were
     assert isinstance(fixed_week.event.body, PartnershipWeek)
     assert fixed_week.event.body.appreciations == ("patience",)
     cheer = record.celebrate(sam, win.id.hex(), "so proud")
@@ -244,6 +245,26 @@ def test_a_private_entry_corrected_twice_then_shared_stands_where_it_first_stood
     gossip(sam, alex)
     for journal in (sam, alex):
         assert day_of(journal) == CheckIn(energy=5, pain=7, mood=3)
+
+
+def test_a_private_question_or_anchor_shared_later_reaches_the_partner(
+    couple: tuple[Journal, Journal],
+) -> None:
+    from tend.app import anchors, clinician
+
+    sam, alex = couple
+    asked = clinician.ask(sam, "Could the tiredness be the new medicine?")
+    held = anchors.add(sam, "the evening we laughed at the sea", private=True)
+    gossip(sam, alex)
+    assert [a.private for a in anchors.listing(sam)] == [True]
+    assert anchors.listing(alex) == []
+    record.share(sam, asked.id.hex())
+    record.share(sam, held.id.hex())
+    gossip(sam, alex)
+    assert [q.private for q in clinician.questions(sam)] == [False]
+    for journal in (sam, alex):
+        assert [(a.id, a.private) for a in anchors.listing(journal)] == [(held.id.hex(), False)]
+        assert timeline_ids(journal, "clinician.question") == [asked.id.hex()]
 
 
 def test_only_the_author_can_share_an_entry(couple: tuple[Journal, Journal]) -> None:

@@ -35,6 +35,8 @@ WHAT = {
     ev.EventType.PARTNERSHIP_WEEK: "partnership note",
     ev.EventType.COMFORT_SIGNAL: "comfort signal",
     ev.EventType.NOTE: "note",
+    ev.EventType.ANCHOR: "anchor memory",
+    ev.EventType.CLINICIAN_QUESTION: "question for the clinician",
 }
 
 

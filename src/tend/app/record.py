@@ -10,18 +10,21 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from tend.app import correcting, dates, finding, settings, weeks
+from tend.app import correcting, dates, finding, flare, settings, weeks
 from tend.core.domain import events as ev
+from tend.core.domain.codec import decode_event
 from tend.core.domain.validate import week_of
-from tend.core.errors import ValidationError
+from tend.core.errors import UserError, ValidationError
 from tend.core.ids import EventId
 from tend.core.journal import Journal
+from tend.core.views import projections
 
 
 @dataclass(frozen=True)
 class Recorded:
     event: ev.Event
     private: bool
+    flare: flare.FlareResponse | None = None  # a flare check-in: what it did to the goals
 
     @property
     def id(self) -> EventId:
@@ -55,12 +58,47 @@ def check_in(
         _keeps_its_privacy("private", private)
         changes: dict[str, object] = dict(day=day, energy=energy, pain=pain, mood=mood)
         changes.update(needs=tuple(needs), offer=offer, note=note)
-        return _corrected(journal, replaces, ev.CheckIn, changes, clear, on)
+        return _corrected_check_in(journal, replaces, changes, clear, on)
     body = ev.CheckIn(
         day=day, energy=energy, pain=pain, mood=mood, needs=tuple(needs), offer=offer, note=note
     )
     private = private or settings.private_by_default(journal, "checkin")
-    return Recorded(journal.record(body, private=private, on=on), private)
+    recorded = journal.record(body, private=private, on=on)
+    return Recorded(recorded, private, flare.respond(journal, recorded, private))
+
+
+def _corrected_check_in(
+    journal: Journal,
+    replaces: str,
+    changes: Mapping[str, object],
+    clear: Sequence[str],
+    on: dt.date | None,
+) -> Recorded:
+    """A correction of a check-in. It is a new flare day only when it makes its day a flare day
+    that was not one before (the day's values, `projections.day_values`): then the goals bend and
+    the flare's offers come, as for a flare check-in. Correcting anything else of a flare day
+    writes nothing more to the goals and offers nothing again."""
+    target = correcting.current(journal, replaces, frozenset({ev.CheckIn.TYPE}), "check-in")
+    day = on or dt.date.fromisoformat(target.event.local_date)
+    was_flare = _flare_day(journal, day.isoformat())
+    corrected = _corrected(journal, replaces, ev.CheckIn, changes, clear, on)
+    if was_flare or not _flare_day(journal, corrected.event.local_date):
+        return corrected
+    response = flare.respond(journal, corrected.event, corrected.private)
+    return Recorded(corrected.event, corrected.private, response)
+
+
+def _flare_day(journal: Journal, day: str) -> bool:
+    """Whether the person's day is a flare day by its values (its check-ins, as they stand)."""
+    me = journal.device.person
+    chosen = [
+        decode_event(i.raw)
+        for i in journal.items()
+        if i.type == ev.EventType.RETRACT
+        or (i.type == ev.EventType.CHECKIN and i.author == me and i.local_date == day)
+    ]
+    values = projections.day_values(chosen).get((me, day))
+    return values is not None and values.day == "flare"
 
 
 def small_win(
@@ -228,10 +266,17 @@ def calendar_entry(
 
 
 def gentle_goal(
-    journal: Journal, title: str, *, per_week: int = 1, flare_rule: ev.FlareRule = "pause"
+    journal: Journal,
+    title: str,
+    *,
+    per_week: int = 1,
+    flare_rule: ev.FlareRule = "pause",
+    fallback: str | None = None,
 ) -> Recorded:
     added = journal.record(
-        lambda gid: ev.GoalSet(goal=gid, title=title, per_week=per_week, flare_rule=flare_rule)
+        lambda gid: ev.GoalSet(
+            goal=gid, title=title, per_week=per_week, flare_rule=flare_rule, fallback=fallback
+        )
     )
     return Recorded(added, False)
 
@@ -250,8 +295,16 @@ def goal_week(
     return Recorded(journal.record(body), False)
 
 
-def ritual(journal: Journal, title: str, *, cadence: ev.Cadence = "weekly") -> Recorded:
-    added = journal.record(lambda rid: ev.RitualSet(ritual=rid, title=title, cadence=cadence))
+def ritual(
+    journal: Journal,
+    title: str,
+    *,
+    cadence: ev.Cadence = "weekly",
+    fallback: str | None = None,
+) -> Recorded:
+    added = journal.record(
+        lambda rid: ev.RitualSet(ritual=rid, title=title, cadence=cadence, fallback=fallback)
+    )
     return Recorded(added, False)
 
 
@@ -285,18 +338,25 @@ def comfort_signal(
     *,
     note: str | None = None,
     private: bool = False,
+    share: bool = False,
     on: dt.date | None = None,
     replaces: str | None = None,
     clear: Sequence[str] = (),
 ) -> Recorded:
+    """A comfort signal: private when asked, or by default if this device keeps them so,
+    unless `share` asks to share this one anyway. With `replaces`, a correction of one of the
+    person's own, private exactly when that one is."""
     _has_come(journal, on, "a comfort signal is about a day that has come")
     if replaces:
         _keeps_its_privacy("private", private)
+        _keeps_its_privacy("share", share)
         changes = {"signal": signal, "note": note}
         return _corrected(journal, replaces, ev.ComfortSignal, changes, clear, on)
     if signal is None:
         raise ValidationError("signal", "given: green, yellow, red or pause")
-    private = private or settings.private_by_default(journal, "comfort")
+    if private and share:
+        raise UserError("a comfort signal is either private or shared: give --private or --share")
+    private = private or (settings.private_by_default(journal, "comfort") and not share)
     body = ev.ComfortSignal(signal=signal, note=note)
     return Recorded(journal.record(body, private=private, on=on), private)
 
@@ -306,14 +366,33 @@ def boundary(journal: Journal, text: str) -> Recorded:
 
 
 def care_task(
-    journal: Journal, title: str, *, owner: ev.Who = "me", cadence: ev.Cadence = "weekly"
+    journal: Journal,
+    title: str,
+    *,
+    owner: ev.Who = "me",
+    cadence: ev.Cadence = "weekly",
+    rotate: bool = False,
 ) -> Recorded:
+    """A care task; with `rotate`, `owner` has it this ISO week and the other partner the next."""
     added = journal.record(
-        lambda tid: ev.CareTask(task=tid, title=title, owner=owner, cadence=cadence)
+        lambda tid: ev.CareTask(task=tid, title=title, owner=owner, cadence=cadence, rotate=rotate)
     )
     return Recorded(added, False)
 
 
-def care_swap(journal: Journal, task_id: str, to: ev.Who, *, note: str | None = None) -> Recorded:
+def care_swap(
+    journal: Journal,
+    task_id: str,
+    to: ev.Who,
+    *,
+    note: str | None = None,
+    week: str | None = None,
+) -> Recorded:
+    """Swap who does a care task: for `week` only when given, and always for one week when the
+    task turns about weekly (this week, unless another is given): the rota carries on after it.
+    Otherwise from now on."""
     task = finding.resolve_id(task_id, finding.care_tasks(journal), "care task")
-    return Recorded(journal.record(ev.CareSwap(task=task, to=to, note=note)), False)
+    if week is None and finding.rotates(journal, task):
+        week = week_of(journal.now().date())
+    body = ev.CareSwap(task=task, to=to, note=note, week=week)
+    return Recorded(journal.record(body), False)

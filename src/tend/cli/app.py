@@ -72,3 +72,17 @@ def parse_moment(field: str, value: str) -> dt.datetime:
             field, "a date like 2026-03-14 or a moment like 2026-03-14T18:30", value
         ) from None
     return moment if moment.tzinfo else moment.astimezone()
+
+
+def needed(replaces: str | None, **given: object) -> None:
+    """What a command needs unless it corrects an entry (`--replaces`): one left out is a usage
+    error, as for any required option, so the line after it says how to put it right."""
+    if replaces:
+        return
+    import click
+
+    ctx = click.get_current_context()
+    for name, value in given.items():
+        if value is None:
+            param = next(p for p in ctx.command.params if p.name == name)
+            raise click.MissingParameter(ctx=ctx, param=param)

@@ -27,7 +27,7 @@ def _emit(as_json: bool, data: Callable[[], Any], text: Callable[[], None]) -> N
 @json_option
 @pass_app
 def today(app: App, as_json: bool) -> None:
-    """Both partners' latest check-ins, side by side."""
+    """Both partners' latest check-ins side by side, comfort signals and today's calendar."""
     shown = look.today(app.journal())
     _emit(
         as_json, lambda: jsonview.today(shown.view, shown.names), lambda: render.today(shown.view)
@@ -45,8 +45,11 @@ def show_period(shown: look.Period, title: str, as_json: bool) -> None:
                 "goals": jsonview.rows(shown.goals),
                 "series": jsonview.series(shown),
             },
+            shown.lookup,
         ),
-        lambda: render.period(shown.view, title, shown.joys, shown.goals, shown.names),
+        lambda: render.period(
+            shown.view, title, shown.joys, shown.goals, shown.names, lookup=shown.lookup
+        ),
     )
 
 
@@ -55,7 +58,11 @@ def show_period(shown: look.Period, title: str, as_json: bool) -> None:
 @json_option
 @pass_app
 def week(app: App, at: str | None, as_json: bool) -> None:
-    """This week (or the week of --at): check-ins, small wins, thank-yous, joys, goals."""
+    """This week (or the week of --at): check-ins, small wins, thank-yous, joys, goals.
+
+    Then what each of you wrote: your days in your own words, the state of the partnership,
+    boundaries, comfort signals, care swaps and the calendar.
+    """
     shown = look.week(app.journal(), parse_date("at", at))
     show_period(shown, f"Week of {shown.view.start:%-d %B %Y}", as_json)
 
@@ -104,8 +111,8 @@ def timeline(
     )
     _emit(
         as_json,
-        lambda: {"events": [jsonview.event(e, shown.names, shown.private) for e in shown.events]},
-        lambda: render.timeline(shown.events, shown.names, shown.private),
+        lambda: {"events": [jsonview.timeline_event(e, shown) for e in shown.events]},
+        lambda: render.timeline(shown.events, shown.names, shown.lookup, shown.private),
     )
 
 

@@ -8,8 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from tend.app import correcting, dates, record, settings
-from tend.cli.app import App, interactive, parse_date
-from tend.cli.text import safe
+from tend.cli.app import App, interactive, needed, parse_date
 from tend.core.domain import events as ev
 from tend.core.ids import short
 
@@ -112,23 +111,14 @@ def checkin(
     )
     if replaces:
         _say(_corrected(recorded, "check-in", replaces))
-        return
-    kind = {"rest": " Rest counts.", "flare": " Go gently; rest counts."}.get(day or "", "")
-    private_note = " (private)" if recorded.private else ""
-    _say(f"Recorded your check-in{private_note}.{kind} [{short(recorded.id)}]")
-    if day == "flare":
-        _offer_swaps(app)
+    else:
+        kind = {"rest": " Rest counts.", "flare": " Go gently; rest counts."}.get(day or "", "")
+        private_note = " (private)" if recorded.private else ""
+        _say(f"Recorded your check-in{private_note}.{kind} [{short(recorded.id)}]")
+    if recorded.flare is not None:
+        from tend.cli.flare_words import tell
 
-
-def _offer_swaps(app: App) -> None:
-    """On a flare day, a gentle word about the care tasks one does alone (never a nag)."""
-    from tend.app import look
-
-    tasks = look.own_care_tasks(app.journal())
-    if tasks:
-        listed = ", ".join(f"{t.title} [{t.id[:8]}]" for t in tasks)
-        _say(f"If a care task feels heavy today, your partner may take it: {safe(listed)}.")
-        _say("  tend care swap ID --to partner")
+        tell(app.journal(), recorded.flare)
 
 
 @click.command()
@@ -156,6 +146,7 @@ def milestone(
     clear: tuple[str, ...],
 ) -> None:
     """Note a small win ("walked to the corner together")."""
+    needed(replaces, title=title)
     recorded = record.small_win(
         app.journal(),
         title,
@@ -187,6 +178,7 @@ def celebrate(
     clear: tuple[str, ...],
 ) -> None:
     """Celebrate a small win (yours or your partner's)."""
+    needed(replaces, milestone_id=milestone_id)
     recorded = record.celebrate(
         app.journal(),
         milestone_id,
@@ -208,6 +200,7 @@ def gratitude(
     app: App, text: str | None, private: bool, on: str | None, replaces: str | None
 ) -> None:
     """Thank your partner for something specific."""
+    needed(replaces, text=text)
     recorded = record.thank(
         app.journal(), text, private=private, on=parse_date("date", on), replaces=replaces
     )
@@ -227,6 +220,7 @@ def note(app: App, text: str | None, share: bool, on: str | None, replaces: str 
 
     A note is not a check-in: it never changes the day's energy, pain or kind of day.
     """
+    needed(replaces, text=text)
     recorded = record.note(
         app.journal(), text, share=share, on=parse_date("date", on), replaces=replaces
     )
@@ -254,16 +248,6 @@ def retract(app: App, entry_id: str, reason: str | None) -> None:
 
 
 # --- rituals, partnership, comfort, care ---------------------------------------------------
-
-
-@click.command()
-@click.argument("title")
-@click.option("--cadence", type=click.Choice(ev.CADENCES), default="weekly", show_default=True)
-@pass_app
-def ritual(app: App, title: str, cadence: ev.Cadence) -> None:
-    """Add a small ritual you keep together."""
-    added = record.ritual(app.journal(), title, cadence=cadence)
-    _say(f"Ritual added. [{short(added.id)}]")
 
 
 @click.command()
@@ -298,7 +282,12 @@ def partnership(
 @click.command()
 @click.argument("signal", type=click.Choice(ev.SIGNALS), required=False)
 @click.option("--note")
-@click.option("--private", is_flag=True)
+@click.option("--private", is_flag=True, help="Only my own devices can read this signal.")
+@click.option(
+    "--share",
+    is_flag=True,
+    help="Share this signal with my partner, even if comfort signals are private by default.",
+)
 @_date_option
 @_replaces_option("comfort signal", ev.ComfortSignal)
 @pass_app
@@ -307,31 +296,33 @@ def comfort(
     signal: ev.Signal | None,
     note: str | None,
     private: bool,
+    share: bool,
     on: str | None,
     replaces: str | None,
     clear: tuple[str, ...],
 ) -> None:
     """Share a comfort signal: green, yellow, red, or pause."""
+    needed(replaces, signal=signal)
     recorded = record.comfort_signal(
         app.journal(),
         signal,
         note=note,
         private=private,
+        share=share,
         on=parse_date("date", on),
         replaces=replaces,
         clear=clear,
     )
-    said = "Thank you for saying. Signals can change any time."
-    _say(_corrected(recorded, "comfort signal", replaces) or said)
-
-
-@click.command()
-@click.argument("text")
-@pass_app
-def boundary(app: App, text: str) -> None:
-    """Share a boundary."""
-    record.boundary(app.journal(), text)
-    _say("Boundary shared.")
+    corrected = _corrected(recorded, "comfort signal", replaces)
+    if corrected:
+        _say(corrected)
+    elif recorded.private:
+        _say(
+            "Kept private: only your own devices can read this signal. "
+            "To share one with your partner: tend comfort SIGNAL --share"
+        )
+    else:
+        _say("Thank you for saying. Signals can change any time.")
 
 
 @click.command("private-default")

@@ -18,7 +18,7 @@ from tend.core.domain.codec import decode_event, payload_fields
 from tend.core.domain.events import Event, EventType
 from tend.core.fsutil import ensure_private_dir, write_private_atomic
 from tend.core.ids import EventId, PersonId
-from tend.core.views import projections
+from tend.core.views import describe, projections
 from tend.core.views.read_model import Item
 
 ONLY_YOU = "(only you)"  # beside a private entry, wherever its author's views show it
@@ -83,13 +83,14 @@ def to_markdown(items: Sequence[Item], path: Path) -> int:
     ]
     events.sort(key=lambda ev: (ev.local_date, ev.hlc))
     private = projections.private_ids(items)
+    found = describe.lookup(items, events)
     lines = ["# Our journal", ""]
     for month, in_month in itertools.groupby(events, key=lambda ev: ev.local_date[:7]):
         lines += [f"## {dt.date.fromisoformat(month + '-01'):%B %Y}", ""]
         for day, on_day in itertools.groupby(in_month, key=lambda ev: ev.local_date):
             lines += [f"### {dt.date.fromisoformat(day):%A %-d %B}", ""]
             lines += [
-                f"- **{names.get(ev.author, 'someone')}**: {_markdown_line(ev)}"
+                f"- **{names.get(ev.author, 'someone')}**: {_markdown_line(ev, found)}"
                 + (f" {ONLY_YOU}" if ev.id in private else "")
                 for ev in on_day
             ]
@@ -98,8 +99,9 @@ def to_markdown(items: Sequence[Item], path: Path) -> int:
     return len(events)
 
 
-def _markdown_line(ev: Event) -> str:
-    text = ev.body.summary()
+def _markdown_line(ev: Event, found: describe.Lookup) -> str:
+    """Everything the entry says, with the titles and names it refers to."""
+    text = describe.line(ev, found)
     note = getattr(ev.body, "note", None)
     return f"{text}. {note}" if note and note not in text else text
 

@@ -26,9 +26,12 @@ from typing import Any
 from tend.core.domain import shared_state
 from tend.core.domain.codec import decode_event
 from tend.core.domain.events import (
+    Boundary,
     CalendarEntry,
+    CareSwap,
     Celebration,
     CheckIn,
+    ComfortSignal,
     Event,
     EventType,
     GoalWeek,
@@ -142,16 +145,65 @@ def select(
 
 
 @dataclass(frozen=True)
+class Comfort:
+    """A person's comfort signal as it stands now (the latest they set)."""
+
+    signal: str  # green, yellow, red or pause
+    note: str | None
+    private: bool = False  # the signal in force is one its author kept to themselves
+
+    @property
+    def pause(self) -> bool:
+        return self.signal == "pause"
+
+
+@dataclass(frozen=True)
 class TodayView:
     on: dt.date
     people: list[tuple[PersonId, str, Event | None]]
     # The shown check-ins whose day draws on a private entry: "(only you)".
     private: frozenset[EventId] = frozenset()
+    comfort: dict[PersonId, Comfort] = field(default_factory=dict)
+    calendar: list[Event] = field(default_factory=list)  # the day's rest days and appointments
+
+    def paused(self) -> list[tuple[PersonId, str]]:
+        """Who has a pause in force, in the view's order."""
+        return [(p, n) for p, n, _ev in self.people if p in self.comfort and self.comfort[p].pause]
+
+
+def comfort_now(items: Sequence[Item]) -> dict[PersonId, Comfort]:
+    """Each person's current comfort signal, from the shared "comfort" document (keyed by its
+    author there, so nobody's signal can be set by anyone else)."""
+    latest = {ev.author: ev for ev in shared_events(items, "comfort")}  # the one the board holds
+    private = private_ids(i for i in items if i.doc == "comfort")
+    out: dict[PersonId, Comfort] = {}
+    for key, fields in board(items, "comfort").items():
+        kind, _, who = key.partition(":")
+        person = _person(who) if kind == "signal" else None
+        if person is not None and fields.get("signal"):
+            note = fields.get("note")
+            kept = person in latest and latest[person].id in private
+            out[person] = Comfort(str(fields["signal"]), str(note) if note else None, kept)
+    return out
+
+
+def calendar_on(items: Sequence[Item], on: dt.date) -> list[Event]:
+    """The visible rest days and appointments for one day, by time."""
+    day = on.isoformat()
+    found = [
+        decode_event(i.raw)
+        for i in items
+        if (i.type == EventType.CALENDAR and day.encode() in i.raw) or i.type == EventType.RETRACT
+    ]
+    entries = [
+        ev for ev in visible(found) if isinstance(ev.body, CalendarEntry) and ev.body.date == day
+    ]
+    return sorted(entries, key=_calendar_key)
 
 
 def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
     """Each partner's latest day of check-ins, side by side (mine first): the latest check-in,
-    holding its day's values (`day_values`)."""
+    holding its day's values (`day_values`); their comfort signals, and the day's calendar."""
     known = names(items)
     # Who took back which entry; only the entry's own author counts (checked when we meet it).
     takers: dict[EventId, set[PersonId]] = {}
@@ -178,7 +230,13 @@ def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
             break
     shown, private = _with_day_values(items, latest)
     order = sorted(known, key=lambda p: (p != me, known[p]))
-    return TodayView(on, [(p, known[p], shown.get(p)) for p in order], private)
+    return TodayView(
+        on,
+        [(p, known[p], shown.get(p)) for p in order],
+        private,
+        {p: c for p, c in comfort_now(items).items() if p in known},
+        calendar_on(items, on),
+    )
 
 
 def _with_day_values(
@@ -228,6 +286,9 @@ class PeriodView:
     partnership: list[Event]
     goal_weeks: list[Event]
     private: frozenset[EventId] = frozenset()  # ids of private entries: "(only you)"
+    comfort: list[Event] = field(default_factory=list)  # comfort signals set in the period
+    boundaries: list[Event] = field(default_factory=list)  # boundaries shared or set aside
+    care_swaps: list[Event] = field(default_factory=list)
 
     def days(self) -> list[dt.date]:
         return [self.start + dt.timedelta(d) for d in range((self.end - self.start).days + 1)]
@@ -236,7 +297,10 @@ class PeriodView:
         return sum(1 for c in self.people[person].checkins.values() if c.day in ("rest", "flare"))
 
 
-def period(items: Sequence[Item], start: dt.date, end: dt.date) -> PeriodView:
+def period(
+    items: Sequence[Item], start: dt.date, end: dt.date, me: PersonId | None = None
+) -> PeriodView:
+    """A week or a month; people in the order `today` shows them (`me` first, then by name)."""
     selected = select(
         items,
         start,
@@ -245,21 +309,17 @@ def period(items: Sequence[Item], start: dt.date, end: dt.date) -> PeriodView:
     )
     events = visible(selected)
     known = names(items)
-    people = {p: PersonDays(n) for p, n in known.items()}
+    order = sorted(known, key=lambda p: (p != me, known[p]))
+    people = {p: PersonDays(known[p]) for p in order}
     private = private_ids(items)
     view = PeriodView(start, end, people, [], {}, [], [], [], [], private)
     lo, hi = start.isoformat(), end.isoformat()
     weeks = {week_of(d) for d in view.days()}
-    for (author, day), values in sorted(day_values(selected).items(), key=lambda kv: kv[0][1]):
-        if lo <= day <= hi and author in people:
-            people[author].checkins[day] = values
+    _days_of(people, selected, events, private, (lo, hi))
     for ev in events:
         body = ev.body
         in_range = lo <= ev.local_date <= hi
-        if isinstance(body, CheckIn):
-            if in_range and ev.author in people and ev.id in private:
-                people[ev.author].private_days.add(ev.local_date)
-        elif isinstance(body, Milestone) and in_range:
+        if isinstance(body, Milestone) and in_range:
             view.milestones.append(ev)
         elif isinstance(body, Celebration):
             view.celebrations.setdefault(body.milestone, []).append(ev)
@@ -271,8 +331,33 @@ def period(items: Sequence[Item], start: dt.date, end: dt.date) -> PeriodView:
             view.partnership.append(ev)
         elif isinstance(body, GoalWeek) and body.week in weeks:
             view.goal_weeks.append(ev)
+        elif isinstance(body, ComfortSignal) and in_range:
+            view.comfort.append(ev)
+        elif isinstance(body, Boundary) and in_range:
+            view.boundaries.append(ev)
+        elif isinstance(body, CareSwap) and in_range:
+            view.care_swaps.append(ev)
     view.calendar.sort(key=_calendar_key)
     return view
+
+
+def _days_of(
+    people: dict[PersonId, PersonDays],
+    selected: Sequence[Event],
+    events: Sequence[Event],
+    private: frozenset[EventId],
+    span: tuple[str, str],
+) -> None:
+    """Each person's days in `span`: the day's values, and which days draw on a private
+    check-in."""
+    lo, hi = span
+    for (author, day), values in sorted(day_values(selected).items(), key=lambda kv: kv[0][1]):
+        if lo <= day <= hi and author in people:
+            people[author].checkins[day] = values
+    for ev in events:
+        shown = ev.author in people and lo <= ev.local_date <= hi
+        if shown and isinstance(ev.body, CheckIn) and ev.id in private:
+            people[ev.author].private_days.add(ev.local_date)
 
 
 def _calendar_key(ev: Event) -> tuple[str, str]:
@@ -436,17 +521,22 @@ class GoalRow:
     flare_rule: str
     active: bool
     weeks: dict[str, str]  # ISO week -> met, adapted or paused
+    fallback: str | None = None  # "if fatigue comes, then ..."
+    targets: dict[str, int] = field(default_factory=dict)  # an adapted week's own target
 
 
 @dataclass(frozen=True)
 class CareRow:
-    """A care task on the rota; `owner` is a person (hex), or "partner-of:"/"both-of:" one."""
+    """A care task on the rota; `owner` is a person (hex), or "partner-of:"/"both-of:" one:
+    who does it in the week asked about (after the weekly turn and any swap for that week)."""
 
     id: str
     title: str
     owner: str
     cadence: str
     active: bool
+    rotate: bool = False  # turns about weekly between the two of you
+    week_swap: bool = False  # `owner` is a swap for that week only
 
 
 def joys(items: Sequence[Item], week: str) -> list[JoyRow]:
@@ -470,6 +560,8 @@ def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[GoalRow]:
         if "@" in key:
             continue
         outcomes = {w: content.get(f"{key}@{w}", {}).get("outcome") for w in asked}
+        targets = {w: content.get(f"{key}@{w}", {}).get("target") for w in asked}
+        fallback = fields.get("fallback")
         out.append(
             GoalRow(
                 key,
@@ -478,6 +570,8 @@ def goals(items: Sequence[Item], weeks: Iterable[str] = ()) -> list[GoalRow]:
                 str(fields.get("flare_rule", "")),
                 bool(fields.get("active", True)),
                 {w: str(o) for w, o in outcomes.items() if o},
+                str(fallback) if fallback else None,
+                {w: t for w, t in targets.items() if isinstance(t, int) and outcomes[w]},
             )
         )
     return out
@@ -504,14 +598,50 @@ def _person(text: str) -> PersonId | None:
     return PersonId(raw) if len(raw) == ID_LEN else None
 
 
-def care_rota(items: Sequence[Item]) -> list[CareRow]:
-    return [
-        CareRow(
-            key,
-            str(fields.get("title", "")),
-            str(fields.get("owner", "")),
-            str(fields.get("cadence", "")),
-            bool(fields.get("active", True)),
+def care_rota(items: Sequence[Item], week: str | None = None) -> list[CareRow]:
+    """Every care task, with who does it in `week` (an ISO week; None: its owner as set)."""
+    content = board(items, "care")
+    out = []
+    for key, fields in content.items():
+        if "@" in key:
+            continue  # a swap for one week (below)
+        rotate = bool(fields.get("rotate", False))
+        owner = str(fields.get("owner", ""))
+        if week is not None and rotate:
+            owner = turn_in(owner, str(fields.get("since", week)), week)
+        swapped = content.get(f"{key}@{week}", {}).get("owner") if week else None
+        out.append(
+            CareRow(
+                key,
+                str(fields.get("title", "")),
+                str(swapped or owner),
+                str(fields.get("cadence", "")),
+                bool(fields.get("active", True)),
+                rotate,
+                swapped is not None,
+            )
         )
-        for key, fields in board(items, "care").items()
-    ]
+    return out
+
+
+def turn_in(owner: str, since: str, week: str) -> str:
+    """Whose turn a rotating task is in `week`: `owner` had it in `since`, and it changes hands
+    every ISO week from there (before it too). Both of you, or a week unreadable, stays as is."""
+    try:
+        apart = (_monday(week) - _monday(since)).days // 7
+    except ValueError:
+        return owner
+    return owner if apart % 2 == 0 else other_than(owner)
+
+
+def other_than(owner: str) -> str:
+    """The other partner of an owner as stored: a person and "partner-of:" them swap places."""
+    kind, _, who = owner.rpartition(":")
+    if not kind:
+        return f"partner-of:{who}"
+    return who if kind == "partner-of" else owner
+
+
+def _monday(week: str) -> dt.date:
+    year, number = week.split("-W")
+    return dt.date.fromisocalendar(int(year), int(number), 1)
