@@ -570,7 +570,7 @@ async def direct_session(journal: Journal, url: str) -> AsyncIterator[client.Ses
         try:
             await session.upload()
             await session.catch_up()
-            receiver = asyncio.ensure_future(session._receive_live())  # applies, eats acks
+            receiver = asyncio.ensure_future(session._receive_live(None))  # applies, eats acks
             await asyncio.sleep(0.1)
             yield session
         finally:

@@ -32,6 +32,7 @@ EVENT_KEYS = {
     "hlc",
     "supersedes",
     "fields",
+    "private",
 }
 
 CHECKIN = {
@@ -265,8 +266,19 @@ def test_week_json_holds_every_record_of_the_week_exactly(journal: Journal) -> N
         "week": journal.week,
         "outcome": "adapted",
         "note": GOAL_NOTE,
+        "target": None,
+        "flare": False,
     }
-    assert view["goals"] == [dict(GOAL, active=True, id=gid, weeks={journal.week: "adapted"})]
+    assert view["goals"] == [
+        dict(
+            GOAL,
+            active=True,
+            id=gid,
+            weeks={journal.week: "adapted"},
+            fallback=None,
+            targets={},
+        )
+    ]
     assert {j["title"]: (j["cost"], j["status"]) for j in view["joys"]} == JOYS
 
 
@@ -280,7 +292,9 @@ def test_timeline_json_lists_every_kind_oldest_first_without_what_was_taken_back
     journal: Journal,
 ) -> None:
     events = journal.cli.json("timeline")["events"]
-    assert all(set(e) == EVENT_KEYS for e in events)
+    # Each event object, with the line the text shows; a calendar entry also says whose it is.
+    assert all(set(e) == EVENT_KEYS | {"summary"} for e in events if e["type"] != "calendar")
+    assert all(set(e) == EVENT_KEYS | {"summary", "for"} for e in events if e["type"] == "calendar")
     assert [e["hlc"] for e in events] == sorted(e["hlc"] for e in events)
     assert {e["type"] for e in events} == {
         "device.added",
@@ -304,13 +318,16 @@ def test_timeline_json_lists_every_kind_oldest_first_without_what_was_taken_back
     assert not [e for e in events if e["id"].startswith(journal.ids["retracted"])]
     assert RETRACTED not in json.dumps(events)
     by_type = {e["type"]: e["fields"] for e in events}
-    assert by_type["ritual.set"] == dict(RITUAL, active=True, ritual=journal.full("ritual", events))
+    assert by_type["ritual.set"] == dict(
+        RITUAL, active=True, fallback=None, ritual=journal.full("ritual", events)
+    )
     assert by_type["comfort.signal"] == COMFORT
     assert by_type["boundary.set"]["text"] == BOUNDARY
     assert by_type["care.swap"] == {
         "task": journal.full("care", events),
         "to": "me",
         "note": SWAP_NOTE,
+        "week": None,  # a fixed task's swap: from then on
     }
     assert by_type["person.named"] == {"person": journal.me, "name": "Sam"}
     assert all(e["author_name"] == "Sam" and e["date"] == journal.day for e in events)
@@ -327,7 +344,14 @@ def test_joy_list_json_shows_each_idea_with_its_cost_and_latest_status(journal: 
 def test_goal_list_json_shows_the_goal_and_how_the_week_went(journal: Journal) -> None:
     [goal] = journal.cli.json("goal", "list")["items"]
     assert goal["id"].startswith(journal.ids["goal"])
-    assert goal == dict(GOAL, active=True, id=goal["id"], weeks={journal.week: "adapted"})
+    assert goal == dict(
+        GOAL,
+        active=True,
+        id=goal["id"],
+        weeks={journal.week: "adapted"},
+        fallback=None,
+        targets={},
+    )
 
 
 def test_calendar_list_json_shows_both_entries_by_date(journal: Journal) -> None:
@@ -350,7 +374,9 @@ def test_care_list_json_shows_the_task_with_its_owner_after_the_swap(journal: Jo
     [task] = journal.cli.json("care", "list")["items"]
     assert task["id"].startswith(journal.ids["care"])
     # Swapped from "partner" to "me": the owner is now the author, stored absolutely.
-    assert task == dict(CARE, active=True, id=task["id"], owner=journal.me)
+    assert task == dict(
+        CARE, active=True, id=task["id"], owner=journal.me, rotate=False, week_swap=False
+    )
 
 
 def test_devices_list_json_shows_this_device_with_its_label(journal: Journal) -> None:
@@ -608,7 +634,7 @@ def test_the_words_for_days_work_wherever_a_day_is_asked_for(tend: TendCLI) -> N
     tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
     future = tend("checkin", "--day", "rest", "--date", "tomorrow")
     assert future.returncode == 1
-    assert "today or a day before it (a check-in is about a day that has come)" in future.stderr
+    assert "today or a day before it (a check-in is about a day that has come;" in future.stderr
     assert tend("checkin", "--day", "rest", "--date", tomorrow).returncode == 1
     tend.ok("checkin", "--day", "gentle", "--date", "Yesterday")
     said = tend.ok(

@@ -14,20 +14,24 @@ from tests.conftest import TendCLI, tend_env, tend_executable
 pytestmark = pytest.mark.slow  # the whole demo, with its embedded relay, in a process
 
 
-def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [tend_executable(), "demo", *args],
         capture_output=True,
         text=True,
         timeout=120,
         stdin=subprocess.DEVNULL,
-        env=tend_env(),
+        env=tend_env(env or {}),
         check=False,
     )
 
 
-def test_the_demo_pairs_two_partners_syncs_and_looks_back_then_stops_its_relay() -> None:
-    result = run_demo()
+def test_the_demo_pairs_two_partners_syncs_and_looks_back_then_stops_its_relay(
+    tmp_path: Path,
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    result = run_demo(env={"TMPDIR": str(temp)})
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for step in (
@@ -38,18 +42,24 @@ def test_the_demo_pairs_two_partners_syncs_and_looks_back_then_stops_its_relay()
         "The week of",
         "Replay",
         "all check out",
-        "as a report",
+        "tend demo --report",
         "nothing is left running",
     ):
         assert step in out, step
-    report = Path(re.search(r"(\S+tend-demo-report-\S+\.html)", out).group(1))  # type: ignore[union-attr]
-    page = report.read_text()
-    assert "<svg" in page and "laughed at the old photos" in page
-    report.unlink()
+    assert not list(temp.iterdir())  # the story's folder went, and no report was left behind
     port = int(re.search(r"127\.0\.0\.1:(\d+)", out).group(1))  # type: ignore[union-attr]
     with socket.socket() as probe:
         probe.settimeout(1)
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # nobody listens there any more
+
+
+def test_the_demo_writes_its_report_where_asked(tmp_path: Path) -> None:
+    report = tmp_path / "three weeks.html"
+    result = run_demo("--report", str(report))
+    assert result.returncode == 0, result.stderr
+    assert str(report) in result.stdout
+    page = report.read_text()
+    assert "<svg" in page and "laughed at the old photos" in page
 
 
 def test_a_kept_demo_leaves_two_real_journals_that_verify_and_agree(tmp_path: Path) -> None:
@@ -65,6 +75,7 @@ def test_a_kept_demo_leaves_two_real_journals_that_verify_and_agree(tmp_path: Pa
     kinds = [e["type"] for e in robin.json("timeline")["events"]]
     assert {"checkin", "milestone", "gratitude", "calendar", "joy.added", "goal.week"} <= set(kinds)
     assert (kept / "relay.db").exists()
+    assert (kept / "report.html").exists()
 
 
 def test_without_the_report_extra_the_demo_tells_the_story_and_says_what_the_report_needs(
@@ -74,7 +85,7 @@ def test_without_the_report_extra_the_demo_tells_the_story_and_says_what_the_rep
     hidden.mkdir(parents=True)
     (hidden / "__init__.py").write_text("raise ImportError('matplotlib hidden')\n")
     result = subprocess.run(
-        [tend_executable(), "demo"],
+        [tend_executable(), "demo", "--report", str(tmp_path / "report.html")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -83,4 +94,4 @@ def test_without_the_report_extra_the_demo_tells_the_story_and_says_what_the_rep
     )
     assert result.returncode == 0, result.stderr
     assert "pip install 'tend[report]'" in result.stdout
-    assert "tend-demo-report-" not in result.stdout and "Traceback" not in result.stderr
+    assert not (tmp_path / "report.html").exists() and "Traceback" not in result.stderr

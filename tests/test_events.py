@@ -16,16 +16,21 @@ from tend.core.domain.codec import decode_event, encode_event
 from tend.core.domain.events import (
     DAY_KINDS,
     PAYLOADS,
+    AnchorMemory,
     Boundary,
+    BoundaryEdit,
     CalendarEntry,
+    CareEdit,
     CareSwap,
     CareTask,
     Celebration,
     CheckIn,
+    ClinicianQuestion,
     ComfortSignal,
     DeviceAdded,
     DeviceRemoved,
     Event,
+    GoalEdit,
     GoalSet,
     GoalWeek,
     Gratitude,
@@ -33,15 +38,21 @@ from tend.core.domain.events import (
     JoyStatus,
     Keyed,
     KeyRotated,
+    LearnItem,
+    LearnStatus,
     Milestone,
+    Note,
     PartnershipWeek,
     Payload,
     PersonHere,
     PersonLost,
     PersonNamed,
     Retraction,
+    RitualEdit,
+    RitualKept,
     RitualSet,
     Sealed,
+    Share,
 )
 from tend.core.domain.validate import MAX_CHIPS, MAX_TEXT, MAX_TITLE
 from tend.core.errors import CorruptStore, ValidationError
@@ -104,6 +115,28 @@ ONE_OF_EACH: list[Payload] = [
     CareTask(task=EID, title="laundry", owner="partner", cadence="weekly", active=True),
     CareSwap(task=EID, to="me", note="I have energy today"),
     Keyed(kind="gratitude", box=bytes(40)),
+    Note(text="the garden smelled of rain"),
+    Share(entry=b"\x8aan encoded event", seq=3),
+    AnchorMemory(text="the evening we laughed at the sea", date="2025-08-14"),
+    LearnItem(item=EID, title="a book on pacing", kind="book", link="https://example.org/b"),
+    LearnStatus(item=EID, status="done"),
+    ClinicianQuestion(text="Could the tiredness be the new medicine?"),
+    # lifecycles
+    GoalEdit(goal=EID, per_week=2, fallback="a short call instead", active=False),
+    RitualEdit(ritual=EID, cadence="daily", fallback=""),
+    RitualKept(ritual=EID, date="2026-03-08"),
+    BoundaryEdit(boundary=EID, text="ask first, always"),
+    CareEdit(task=EID, owner="partner", rotate=True),
+]
+# Fields added to payloads after their first version: entries written before them still
+# decode (with the defaults), and entries that use them round-trip.
+WITH_LATER_FIELDS: list[Payload] = [
+    CareSwap(task=EID, to="partner", week="2026-W11"),
+    GoalWeek(goal=EID, week="2026-W11", outcome="adapted", target=2, flare=True),
+    CareTask(task=EID, title="laundry", owner="me", rotate=True),
+    GoalSet(goal=EID, title="walk", fallback="a short call instead"),
+    RitualSet(ritual=EID, title="tea", fallback="tea in bed"),
+    Retraction(target=EID, reason="not meant to keep", forget=True),
 ]
 
 
@@ -142,6 +175,21 @@ def record(kind: str, version: int, payload: object, **changes: object) -> bytes
 
 
 # --- round trips ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", WITH_LATER_FIELDS, ids=lambda b: b.TYPE)
+def test_payloads_with_their_later_fields_round_trip(body: Payload) -> None:
+    ev = event(body)
+    assert decode_event(encode_event(ev)) == ev
+
+
+def test_an_entry_written_before_the_later_fields_decodes_with_their_defaults() -> None:
+    raw = record("care.swap", 1, {"task": EID, "to": "me", "note": None})
+    body = decode_event(raw).body
+    assert isinstance(body, CareSwap) and body.week is None
+    raw = record("goal.week", 1, {"goal": EID, "week": "2026-W11", "outcome": "met", "note": None})
+    body = decode_event(raw).body
+    assert isinstance(body, GoalWeek) and (body.target, body.flare) == (None, False)
 
 
 def test_the_examples_cover_every_payload_type() -> None:
@@ -229,6 +277,16 @@ def test_any_valid_check_in_round_trips(body: CheckIn) -> None:
         ("status", lambda: JoyStatus(item=EID, week="2026-W11", status="missed")),  # type: ignore[arg-type]
         ("outcome", lambda: GoalWeek(goal=EID, week="2026-W11", outcome="failed")),  # type: ignore[arg-type]
         ("per_week", lambda: GoalSet(goal=EID, title="walk", per_week=0)),
+        ("edit", lambda: GoalEdit(goal=EID)),
+        ("edit", lambda: BoundaryEdit(boundary=EID)),
+        ("title", lambda: RitualEdit(ritual=EID, title="  ")),
+        ("active", lambda: CareEdit(task=EID, active="no")),  # type: ignore[arg-type]
+        ("rotate", lambda: CareTask(task=EID, title="dishes", owner="both", rotate=True)),
+        ("rotate", lambda: CareEdit(task=EID, owner="both", rotate=True)),
+        ("target", lambda: GoalWeek(goal=EID, week="2026-W11", outcome="adapted", target=0)),
+        ("week", lambda: CareSwap(task=EID, to="me", week="next week")),
+        ("date", lambda: RitualKept(ritual=EID, date="yesterday")),
+        ("fallback", lambda: GoalSet(goal=EID, title="walk", fallback="x" * (MAX_TITLE + 1))),
         ("flare_rule", lambda: GoalSet(goal=EID, title="walk", flare_rule="push through")),  # type: ignore[arg-type]
         ("date", lambda: CalendarEntry(kind="rest", date="2026-02-30")),
         ("date", lambda: CalendarEntry(kind="rest", date="20260301")),
@@ -241,6 +299,13 @@ def test_any_valid_check_in_round_trips(body: CheckIn) -> None:
         ("who", lambda: Milestone(title="walk", who="them")),  # type: ignore[arg-type]
         ("target", lambda: Retraction(target=EventId(b"short"))),
         ("signal", lambda: ComfortSignal(signal="blue")),  # type: ignore[arg-type]
+        ("date", lambda: AnchorMemory(text="the sea", date="last summer")),
+        ("text", lambda: AnchorMemory(text="")),
+        ("kind", lambda: LearnItem(item=EID, title="x", kind="podcast")),  # type: ignore[arg-type]
+        ("link", lambda: LearnItem(item=EID, title="x", link="javascript:alert(1)")),
+        ("link", lambda: LearnItem(item=EID, title="x", link="https://x.org/" + "a" * 500)),
+        ("status", lambda: LearnStatus(item=EID, status="overdue")),  # type: ignore[arg-type]
+        ("text", lambda: ClinicianQuestion(text=" ")),
         ("name", lambda: PersonNamed(person=PERSON, name="")),
         (
             "sign_pub",

@@ -195,6 +195,37 @@ def test_a_plain_retraction_shows_the_apology_and_never_the_words_even_in_replay
     assert SORRY in alex.ok("timeline")
 
 
+def test_forgetting_a_note_shared_later_and_corrected_erases_every_copy_everywhere(
+    couple: tuple[TendCLI, TendCLI], relay: Relay
+) -> None:
+    sam, alex = couple
+    sam.ok("note", "a first draft")  # private
+    events = sam.json("timeline")["events"]
+    first = next(e["id"] for e in events if e["type"] == "note")
+    sam.ok("note", WORDS, "--replaces", first[:8])  # a private correction: a second version
+    sam.ok("share", first[:8])  # shares what stands now, the correction
+    sam.ok("sync")
+    alex.ok("sync")
+    assert WORDS in alex.ok("timeline")
+    with Journal.open(sam.home) as sams:
+        keyed = [(s.log, s.seq) for s in sams.store.since(0) if s.key is not None]
+    assert len(keyed) == 3  # the note, its correction, and the share that carries it
+    assert all(relay_key_rows(relay, w) == 1 and device_key_rows(alex.home, w) == 1 for w in keyed)
+
+    sam.ok("retract", first[:8], "--forget")  # the first version's id: every version goes
+    sam.ok("sync")
+    alex.ok("sync")
+    for where in keyed:
+        assert relay_key_rows(relay, where) == 0
+        assert device_key_rows(sam.home, where) == 0 and device_key_rows(alex.home, where) == 0
+    for cli in (sam, alex):
+        assert not any(WORDS in text for text in every_moment(cli))
+        assert not words_anywhere(cli.home)
+        assert [t["id"] for t in cli.json("timeline")["taken_back"]] == [first]
+        assert cli.json("timeline")["unavailable"] == []
+        assert "check out" in cli.ok("verify")
+
+
 # --- the partner plays the attacker --------------------------------------------------------------
 
 

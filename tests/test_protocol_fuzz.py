@@ -18,11 +18,14 @@ from tend.sync.protocol import (
     CAPABILITY_BYTES,
     ID_BYTES,
     KEY_BYTES,
+    KEY_RECORD_BYTES,
     MAX_ENTRIES_PER_FRAME,
     MAX_REQUEST_ID,
     MAX_SEQ,
     MAX_VERSIONS,
+    POSITION_BYTES,
     SIGNATURE_BYTES,
+    TOKEN_BYTES,
     TRANSITIONS,
     Ack,
     CaughtUp,
@@ -30,8 +33,11 @@ from tend.sync.protocol import (
     Entries,
     Error,
     ErrorCode,
+    FetchKeys,
+    Forget,
     Frame,
     Hello,
+    Keys,
     LocalProtocolError,
     Pull,
     Push,
@@ -100,6 +106,11 @@ request_ids = st.integers(0, MAX_REQUEST_ID)
 version_lists = st.lists(st.integers(1, 0xFFFF), max_size=MAX_VERSIONS).map(tuple)
 codes = st.sampled_from([code.value for code in ErrorCode]) | st.text(max_size=24)
 
+
+def _fixed_lists(size: int) -> st.SearchStrategy[tuple[bytes, ...]]:
+    return st.lists(st.binary(min_size=size, max_size=size), max_size=4).map(tuple)
+
+
 FRAMES: dict[str, st.SearchStrategy[Frame]] = {
     "hello": st.builds(
         Hello,
@@ -117,6 +128,15 @@ FRAMES: dict[str, st.SearchStrategy[Frame]] = {
     "rotate": st.builds(Rotate, request_ids, blobs, signatures),
     "rekey": st.builds(Rekey, blobs, signatures),
     "repair": st.builds(Repair, request_ids, ids, keys, st.integers(1, MAX_SEQ), signatures),
+    "fetch_keys": st.builds(FetchKeys, request_ids, _fixed_lists(POSITION_BYTES)),
+    "keys": st.builds(Keys, request_ids, _fixed_lists(POSITION_BYTES + KEY_RECORD_BYTES)),
+    "forget": st.builds(
+        Forget,
+        request_ids,
+        ids,
+        st.integers(1, MAX_SEQ),
+        st.binary(min_size=TOKEN_BYTES, max_size=TOKEN_BYTES),
+    ),
     "error": st.builds(Error, codes, st.text(max_size=40), st.none() | request_ids, version_lists),
 }
 frames = st.one_of(*FRAMES.values())

@@ -593,13 +593,18 @@ def test_week_and_month_fit_80_columns_with_charts_and_no_escape_codes(
     assert out.count("energy and pain") == 2
     assert out.count("┌") >= 2 and out.count("└") >= 2 and out.count("10┤") == 2
     assert "rest ✓" in out and "flare, rest ✓" in out  # rest days shown as kept
-    assert "Sam honoured 2 rest days." in out and "Alex honoured 1 rest day." in out
+    # Each person's rest in their own section, as days kept: never a tally beside the other's.
+    assert "honoured" not in out
+    sam_days = out.split("Sam's days", 1)[1].split("Alex's days", 1)[0]
+    assert "rest kept on Wed 11 Mar, Thu 12 Mar; rest counts" in sam_days
+    assert "rest kept on Fri 13 Mar; rest counts" in out.split("Alex's days", 1)[1]
+    assert re.search(r"celebrated by Alex: so\s+proud", out)  # with what Alex said
     for shown in (
         "walked to the corner together",
         "laughed at the old photos",
         "thank you for the soup",
         "I appreciated your patience",
-        "physio on 2026-03-12",
+        "Sam: physio on 2026-03-12",  # whose the appointment is
         "tea on the balcony ✓",
         "adapted ✓",
     ):
@@ -701,7 +706,8 @@ def test_compare_leads_with_small_wins_and_rest_then_gentle_averages(story: Stor
     out = run_text(story, "compare", "2026-03", "2025-03")
     assert_fits(out)
     assert ANSI not in out
-    assert out.splitlines()[0] == "March 2026 beside March 2025"
+    # Asked newer first, drawn older first: every arrow runs from the older period to the newer.
+    assert out.splitlines()[0] == "March 2025 beside March 2026"
     order = [
         out.index(s)
         for s in (
@@ -715,15 +721,17 @@ def test_compare_leads_with_small_wins_and_rest_then_gentle_averages(story: Stor
         )
     ]
     assert order == sorted(order)
-    assert re.search(r"small wins\s+2\s+1\s*\n", out)
+    assert re.search(r"small wins\s+1\s+2\s*\n", out)
     assert re.search(r"rest days honoured\s+3\s+3\s*\n", out)
-    assert re.search(r"goal weeks paused for rest\s+1\s+—\s*\n", out)
+    assert re.search(r"goal weeks paused for rest\s+—\s+1\s*\n", out)
     assert re.search(
-        r"\n +Sam +average energy +4\.4 → 4\.0 *\n +average pain +3\.3 → 5\.5 *\n", out
+        r"\n +Sam +average energy +4\.0 → 4\.4 *\n +average pain +5\.5 → 3\.3 *\n", out
     )
     assert re.search(
-        r"\n +Alex +average energy +5\.5 → 6\.0 *\n +average pain +none noted *\n", out
+        r"\n +Alex +average energy +6\.0 → 5\.5 *\n +average pain +none noted *\n", out
     )
+    older_first = run_text(story, "compare", "2025-03", "2026-03")
+    assert older_first == out  # the order asked for changes nothing drawn
     lowered = out.lower()
     assert [w for w in JUDGING if w in lowered] == []
 

@@ -202,7 +202,7 @@ def test_an_entry_altered_on_the_relay_is_refused_naming_whose_it_was(
     assert len(timeline(alex)) >= len(before)
 
 
-def test_watching_devices_receive_each_others_entries_live(
+def test_watching_devices_receive_each_others_entries_live_and_say_what_arrived(
     couple: tuple[TendCLI, TendCLI],
 ) -> None:
     sam, alex = couple
@@ -212,8 +212,12 @@ def test_watching_devices_receive_each_others_entries_live(
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         env=tend_env(),
+        text=True,
     )
+    out = ""
     try:
+        time.sleep(1)  # connected and caught up: what comes next arrives live
+        sam.ok("checkin", "--day", "rest")
         sam.ok("gratitude", "for the soup, live")
         sam.ok("sync")
         deadline = time.monotonic() + 20
@@ -225,8 +229,10 @@ def test_watching_devices_receive_each_others_entries_live(
         assert seen
     finally:
         watcher.send_signal(signal.SIGTERM)
-        watcher.communicate(timeout=20)
+        out, _err = watcher.communicate(timeout=20)
     assert watcher.returncode == 0
+    lines = out.splitlines()
+    assert "Sam: rest day" in lines and "Sam: thank you: for the soup, live" in lines
 
 
 def test_after_a_device_is_removed_the_partner_syncs_cleanly_and_is_told_once(

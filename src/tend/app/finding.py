@@ -48,6 +48,13 @@ def care_tasks(journal: Journal) -> list[EventId]:
     return [task.task for task in bodies(journal, ev.CareTask)]
 
 
+def rotates(journal: Journal, task: EventId) -> bool:
+    """Whether a care task turns about weekly between the two of you, as things stand."""
+    from tend.core.views import projections
+
+    return any(row.rotate for row in projections.care_rota(journal.items()) if row.id == task.hex())
+
+
 def joy_ideas(journal: Journal) -> dict[EventId, str]:
     """Every joy idea, with the week it was planned for."""
     return {idea.item: idea.week for idea in bodies(journal, ev.JoyIdea)}

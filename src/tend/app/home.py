@@ -39,6 +39,8 @@ def start(
 ) -> Journal:
     """A new journal on this device: a new person, a new space, this device in it."""
     refuse_if_exists(home)
+    if relay:
+        settings.relay_address(relay)  # a mistyped address refuses before anything is made
     journal = Journal.create(home, name, lock=lock, label=label)
     if relay:
         settings.set_relay(journal, relay)

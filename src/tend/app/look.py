@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from tend.app import weeks
 from tend.core.domain import events as ev
 from tend.core.domain.validate import week_of
-from tend.core.ids import PersonId
+from tend.core.ids import EventId, PersonId
 from tend.core.journal import Journal
-from tend.core.views import projections
+from tend.core.views import describe, projections
 from tend.core.views.read_model import Item
 
 if TYPE_CHECKING:  # loaded by `compare` and `report` alone: `tend today` stays quick
@@ -41,12 +41,15 @@ class Period:
     joys: list[projections.JoyRow]
     goals: list[projections.GoalRow]
     series: dict[PersonId, projections.DaySeries]
+    lookup: describe.Lookup | None = None  # titles of what the period's entries refer to
 
 
 @dataclass(frozen=True)
 class Timeline:
     events: list[ev.Event]
     names: Names
+    lookup: describe.Lookup | None = None  # titles of what the entries refer to
+    private: frozenset[EventId] = frozenset()  # the private entries among them: "(only you)"
     # What was taken back there (never its words), and entries whose words are not here.
     taken_back: list[projections.TakenBack] = field(default_factory=list)
     unavailable: list[Item] = field(default_factory=list)
@@ -72,24 +75,28 @@ def today(journal: Journal, on: dt.date | None = None) -> Today:
 
 def week(journal: Journal, at: dt.date | None = None) -> Period:
     start, end = projections.week_bounds(at or dt.date.today())
-    return period_of(journal.items(), start, end)
+    return period_of(journal.items(), start, end, journal.device.person)
 
 
 def month(journal: Journal, at: dt.date | None = None) -> Period:
     start, end = projections.month_bounds(at or dt.date.today())
-    return period_of(journal.items(), start, end)
+    return period_of(journal.items(), start, end, journal.device.person)
 
 
-def period_of(items: Sequence[Item], start: dt.date, end: dt.date) -> Period:
-    view = projections.period(projections.period_items(items, start, end), start, end)
+def period_of(
+    items: Sequence[Item], start: dt.date, end: dt.date, me: PersonId | None = None
+) -> Period:
+    """A period's view, people in the order `today` shows them (`me` first)."""
+    view = projections.period(projections.period_items(items, start, end), start, end, me)
     weeks = sorted({week_of(d) for d in view.days()})
     joys = [j for w in weeks for j in projections.joys(items, w)]
     return Period(
         view,
         projections.names(items),
         joys,
-        projections.goals(items, weeks),
+        shown_goals(projections.goals(items, weeks)),
         projections.series(view),
+        describe.lookup(items, view.care_swaps),
     )
 
 
@@ -107,11 +114,16 @@ def timeline(
     def wanted(day: str, kind: str | None) -> bool:
         return lo <= day <= hi and (chosen is None or kind in chosen)
 
+    events = projections.timeline(items, since, until, chosen)
     return Timeline(
-        projections.timeline(items, since, until, chosen),
+        events,
         projections.names(items),
-        [t for t in projections.taken_back(items) if wanted(t.day, t.kind)],
-        [i for i in projections.unavailable(items) if chosen is None and lo <= i.local_date <= hi],
+        describe.lookup(items, events),
+        projections.private_ids(items),
+        taken_back=[t for t in projections.taken_back(items) if wanted(t.day, t.kind)],
+        unavailable=[
+            i for i in projections.unavailable(items) if chosen is None and lo <= i.local_date <= hi
+        ],
     )
 
 
@@ -126,16 +138,23 @@ def replay(journal: Journal, at: dt.datetime) -> Replay:
     start, end = projections.week_bounds(day)
     names = projections.names(known)
     shown_today = Today(projections.today(known, journal.device.person, day), names)
-    view = projections.period(known, start, end)
+    view = projections.period(known, start, end, journal.device.person)
     weeks = [week_of(start)]
     week_then = Period(
         view,
         names,
         projections.joys(known, weeks[0]),
-        projections.goals(known, weeks),
+        shown_goals(projections.goals(known, weeks)),
         projections.series(view),
+        describe.lookup(known, view.care_swaps),
     )
     return Replay(at, len(held), shown_today, week_then, taken)
+
+
+def shown_goals(goals: list[projections.GoalRow]) -> list[projections.GoalRow]:
+    """The goals a period shows: those still kept, and retired ones only for the weeks they
+    had an outcome in."""
+    return [g for g in goals if g.active or g.weeks]
 
 
 def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSummary]:
@@ -148,17 +167,22 @@ def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSu
 
 def joy_map(journal: Journal, week: str | None = None) -> list[projections.JoyRow]:
     """A week's joy map: the week given, or the week being planned (app/weeks.py)."""
-    return projections.joys(journal.items(), week or weeks.next_planning_week(journal))
+    chosen = weeks.named("week", week, ahead=True) or weeks.next_planning_week(journal)
+    return projections.joys(journal.items(), chosen)
 
 
 def gentle_goals(journal: Journal, week: str | None = None) -> list[projections.GoalRow]:
     return projections.goals(journal.items(), [week or week_of(dt.date.today())])
 
 
-def calendar(journal: Journal) -> Timeline:
-    """Rest days and appointments, by their date and time."""
+def calendar(journal: Journal, week: str | None = None) -> Timeline:
+    """Rest days and appointments, by their date and time; only those of a week if given (an
+    ISO week, or a day in it named as anywhere else: a weekday is the next one)."""
     items = journal.items()
     entries = projections.timeline(items, types=frozenset({ev.CalendarEntry.TYPE}))
+    week = weeks.named("week", week, ahead=True)
+    if week is not None:
+        entries = [e for e in entries if week_of(dt.date.fromisoformat(_date_of(e))) == week]
     entries.sort(key=_calendar_key)
     return Timeline(entries, projections.names(items))
 
@@ -172,22 +196,33 @@ class CareDuty:
     mine: bool  # this person's own to do (alone or with their partner)
 
 
-def own_care_tasks(journal: Journal) -> list[projections.CareRow]:
-    """The care tasks this person does alone: on a flare day, the ones that might be swapped."""
-    duties, _names = care_duties(journal)
+def own_care_tasks(journal: Journal, week: str | None = None) -> list[projections.CareRow]:
+    """The care tasks this person does alone (this week, or `week`): on a flare day, the ones
+    that might be swapped."""
+    duties, _names = care_duties(journal, week)
     return [d.task for d in duties if d.person == journal.device.person]
 
 
-def care_duties(journal: Journal) -> tuple[list[CareDuty], Names]:
-    """The care rota as who does what, with the names to say it."""
+def care_duties(
+    journal: Journal, week: str | None = None, *, everything: bool = False
+) -> tuple[list[CareDuty], Names]:
+    """The care rota as who does what in a week (default: this one), with the names to say it;
+    retired tasks only with `everything`."""
     items = journal.items()
     names = projections.names(items)
     me = journal.device.person
     duties = []
-    for task in projections.care_rota(items):
+    for task in projections.care_rota(items, week or week_of(journal.now().date())):
+        if not (task.active or everything):
+            continue
         person = projections.owner_of(task.owner, names)
         duties.append(CareDuty(task, person, person in (me, None)))
     return duties, names
+
+
+def _date_of(event: ev.Event) -> str:
+    assert isinstance(event.body, ev.CalendarEntry)
+    return event.body.date
 
 
 def _calendar_key(event: ev.Event) -> tuple[str, str]:
@@ -202,13 +237,15 @@ def report(
     last: dt.date | None = None,
     *,
     own_only: bool = False,
+    with_signals: bool = False,
 ) -> reporting.Report:
     """What a report to look back with says (the page draws it): by default from the first
-    entry to today; with `own_only`, only this person's own entries."""
+    entry to today; with `own_only`, only this person's own entries; comfort signals only
+    `with_signals` (a report may be handed to someone outside the two of you)."""
     from tend.core.views import report as reporting
 
     items = journal.items()
     me = journal.device.person
     scope = reporting.own_items(items, me) if own_only else items
     start, end = reporting.default_range(scope, first, last, dt.date.today())
-    return reporting.gather(items, me, start, end, private_only=own_only)
+    return reporting.gather(items, me, start, end, private_only=own_only, with_signals=with_signals)

@@ -38,7 +38,21 @@ def relay_of(journal: Journal, given: str | None = None) -> str:
     url = given or journal.device.settings.get("relay")
     if not url:
         raise UserError("no relay set; pass --relay URL (e.g. http://127.0.0.1:8765)")
-    return str(url)
+    return relay_address(str(url))
+
+
+def relay_address(url: str) -> str:
+    """`url` if it names a web address tend can reach; else a UserError saying how to write it.
+
+    Without this, "relay.example:8765" reaches the HTTP client as a path and is reported as a
+    relay that cannot be reached, which sends people looking for a network fault."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise UserError(
+            f"the relay address {url!r} needs http:// or https:// in front "
+            f"(e.g. https://{rest or url})"
+        )
+    return url
 
 
 def known_relay(journal: Journal) -> str | None:
@@ -47,7 +61,7 @@ def known_relay(journal: Journal) -> str | None:
 
 
 def set_relay(journal: Journal, url: str) -> None:
-    journal.device.settings["relay"] = url
+    journal.device.settings["relay"] = relay_address(url)
     journal.save_device()
 
 

@@ -11,10 +11,14 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from tend.core.domain import events as ev
+from tend.core.domain.codec import decode_event
 from tend.core.errors import NextStep
 from tend.core.journal import Journal
 from tend.core.trust import pairing, rotation
+from tend.core.views import projections
 from tend.sync import client, pairing_flow
 from tend.sync.client import Progress, RelayUnavailable, SyncReport
 
@@ -72,9 +76,51 @@ async def watch(
     url: str,
     stop: asyncio.Event,
     on_report: Callable[[SyncReport], None] | None = None,
+    on_arrived: Callable[[list[Arrival]], None] | None = None,
 ) -> SyncReport:
-    """Stay in sync until `stop` is set (after `let_in`); every reconnection's report, merged."""
-    return await client.watch(journal, url, stop, on_report)
+    """Stay in sync until `stop` is set (after `let_in`); every reconnection's report, merged.
+    `on_arrived` hears what the others wrote as it comes in (after each catch-up, and live)."""
+    if on_arrived is None:
+        return await client.watch(journal, url, stop, on_report)
+    arrivals = Arrivals(journal)
+
+    def caught_up(report: SyncReport) -> None:
+        if on_report:
+            on_report(report)
+        tell()
+
+    def tell() -> None:
+        fresh = arrivals.new()
+        if fresh:
+            on_arrived(fresh)
+
+    return await client.watch(journal, url, stop, caught_up, tell)
+
+
+class Arrival(NamedTuple):
+    """One entry someone else wrote, just arrived: who (by name) and what."""
+
+    name: str
+    event: ev.Event
+
+
+class Arrivals:
+    """What the others wrote that this device has not yet told of."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._told = {(i.log, i.seq) for i in journal.items()}
+
+    def new(self) -> list[Arrival]:
+        items = self._journal.items()
+        fresh = [i for i in items if (i.log, i.seq) not in self._told]
+        # An entry whose words have not come yet (its key record follows it) is told of when
+        # they come, not before.
+        self._told.update((i.log, i.seq) for i in fresh if i.type != ev.Keyed.TYPE)
+        me = self._journal.device.person
+        names = projections.names(items)
+        events = projections.visible([decode_event(i.raw) for i in fresh if i.author != me])
+        return [Arrival(names.get(e.author, "someone"), e) for e in events]
 
 
 async def until_arrived(journal: Journal, relay: str, other_log: bytes) -> SyncReport:

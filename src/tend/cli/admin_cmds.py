@@ -235,7 +235,7 @@ def devices_remove(app: App, device_id: str, relay: str | None) -> None:
         f"Removed {short(removal.removed)}. The journal now uses a new key (epoch "
         f"{removal.epoch}), sealed to the {removal.staying} devices that stay."
     )
-    url = relay or settings.known_relay(journal)
+    url = settings.relay_address(relay) if relay else settings.known_relay(journal)
     if not url:
         click.echo("No relay is set; the other devices will learn of it at their next sync.")
         return
@@ -261,7 +261,7 @@ def doctor(app: App, relay: str | None) -> None:
     from tend.app import settings, syncing
 
     journal = app.journal()
-    url = relay or settings.known_relay(journal)
+    url = settings.relay_address(relay) if relay else settings.known_relay(journal)
     if not url:
         raise UserError("no relay set; pass --relay URL")
 
@@ -288,13 +288,22 @@ def doctor(app: App, relay: str | None) -> None:
 @click.option(
     "--keep",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Keep the demo journal in this folder instead of a temporary one.",
+    help="Keep the two demo journals (and report.html) in this folder instead of a temporary one.",
 )
-def demo(keep: Path | None) -> None:
-    """A short story of one partner's week, told offline in a temporary journal."""
+@click.option(
+    "--report",
+    "report_to",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the three weeks as an HTML report to this file.",
+)
+def demo(keep: Path | None, report_to: Path | None) -> None:
+    """Two partners' three weeks, told on this machine: pairing, offline days, sync, looking back.
+
+    Runs its own relay on 127.0.0.1 and two journals in a temporary folder; nothing is left
+    behind (unless --keep or --report)."""
     from tend.cli.demo import run
 
-    run(keep)
+    run(keep, report_to)
 
 
 @click.command("lock")

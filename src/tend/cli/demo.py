@@ -3,16 +3,16 @@
 A relay runs on 127.0.0.1 inside this process; Robin (recovering from a long illness) starts a
 journal and invites Sam through the relay's pairing mailbox; both record check-ins, rest days,
 small wins and thank-yous, partly offline, and sync. Then the week view, a replay of the
-journal exactly as it was on a past evening, and a report. The same journal, sync client,
-relay, views and renderers as the commands; only the clock is a story's clock, walking through
-the three weeks. The relay is stopped and the folder removed at the end (unless --keep).
+journal exactly as it was on a past evening, and a report (written only where asked, with
+--report, or into the kept folder). The same journal, sync client, relay, views and renderers as
+the commands; only the clock is a story's clock, walking through the three weeks. The relay is
+stopped and the folder removed at the end (unless --keep): the demo leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -146,6 +146,25 @@ def _week(couple: Couple, monday: dt.date, week: int, goal: EventId) -> None:
     couple.robin.record(ev.GoalWeek(goal=goal, week=week_of(monday), outcome=outcome))
 
 
+def _sunday_evening(couple: Couple, monday: dt.date) -> None:
+    """The week's close: a comfort signal, a memory kept, the state of the partnership drafted
+    from the week's own entries and kept as the two of them chose."""
+    from tend.app import anchors, partnership
+
+    sunday = monday + dt.timedelta(days=6)
+    couple.clock.set(sunday, 18)
+    couple.sam.record(
+        ev.ComfortSignal(signal="yellow", note="tired tonight; a hand on the shoulder is lovely")
+    )
+    anchors.add(
+        couple.robin, "the evening we laughed at the old photos", on=monday + dt.timedelta(1)
+    )
+    made = partnership.draft(couple.robin, week_of(monday))
+    partnership.save(couple.robin, made, adjustment="an earlier night on Sundays")
+    say("Sunday evening: Sam shares a comfort signal with a note; Robin keeps an anchor memory")
+    say("for hard days, and drafts the state of the partnership from the week's own entries.")
+
+
 async def _sync(couple: Couple) -> int:
     from tend.sync import client
 
@@ -179,7 +198,7 @@ async def _pair(robin: Journal, folder: Path, url: str, clock: StoryClock) -> Jo
     return joined.journal
 
 
-async def _story(folder: Path) -> None:
+async def _story(folder: Path, report_to: Path | None) -> None:
     from aiohttp import web
 
     from tend.sync.relay.app import make_app
@@ -192,13 +211,13 @@ async def _story(folder: Path) -> None:
     port = runner.addresses[0][1]
     url = f"http://127.0.0.1:{port}"
     try:
-        await _tell(folder, url)
+        await _tell(folder, url, report_to)
     finally:
         await runner.cleanup()
         say("The relay is stopped; nothing is left running.")
 
 
-async def _tell(folder: Path, url: str) -> None:
+async def _tell(folder: Path, url: str, report_to: Path | None) -> None:
     today = dt.date.today()
     first_monday = today - dt.timedelta(days=today.weekday() + 7 * WEEKS)
     clock = StoryClock(dt.datetime.combine(first_monday, dt.time(7, 0)).astimezone())
@@ -219,9 +238,10 @@ async def _tell(folder: Path, url: str) -> None:
     sent = await _sync(couple)
     say(f"They sync: {sent} sealed entries pass through the relay, verified on arrival.")
     _week(couple, first_monday + dt.timedelta(weeks=2), 2, goal)
+    _sunday_evening(couple, first_monday + dt.timedelta(weeks=2))
     await _sync(couple)
     _look_back(couple, first_monday)
-    _report(couple, first_monday)
+    _report(couple, first_monday, report_to)
     report = verify(robin)
     say(
         f"tend verify on Robin's laptop: {report.entries} entries in {report.logs} logs, "
@@ -248,13 +268,14 @@ def _look_back(couple: Couple, first_monday: dt.date) -> None:
     render.today(then.today.view)
 
 
-def _report(couple: Couple, first_monday: dt.date) -> None:
-    """Write the three weeks as a report outside the story's folder, so it can be opened."""
+def _report(couple: Couple, first_monday: dt.date, report_to: Path | None) -> None:
+    """Write the three weeks as a report where asked; otherwise say how to have one."""
+    if report_to is None:
+        say("The three weeks as a report, charts too: tend demo --report demo-report.html")
+        return
     from tend.core.views import report as build
     from tend.present import report_page
 
-    handle, name = tempfile.mkstemp(prefix="tend-demo-report-", suffix=".html")
-    os.close(handle)
     items = couple.robin.items()
     end = first_monday + dt.timedelta(weeks=WEEKS) - dt.timedelta(days=1)
     try:
@@ -263,18 +284,19 @@ def _report(couple: Couple, first_monday: dt.date) -> None:
             end,
         )
     except MissingExtra as missing:
-        os.unlink(name)
         say(f"The three weeks as a report would come next: {missing}")
         return
-    report_page.write(Path(name), page)
-    say(f"The three weeks as a report, charts too, for any browser:\n  {name}")
+    report_page.write(report_to, page)
+    say(f"The three weeks as a report, charts too, for any browser:\n  {report_to}")
 
 
-def run(keep: Path | None) -> None:
+def run(keep: Path | None, report_to: Path | None = None) -> None:
     folder = keep or Path(tempfile.mkdtemp(prefix="tend-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
+    if report_to is None and keep is not None:
+        report_to = keep / "report.html"
     try:
-        asyncio.run(_story(folder))
+        asyncio.run(_story(folder, report_to))
         say("Start your own: tend init --name YOU, then tend checkin --day rest.")
     finally:
         if keep is None:

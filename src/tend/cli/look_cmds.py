@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tend.app import look
+from tend.app import dates, look
 from tend.cli import jsonview, render, taken_back
 from tend.cli.app import App, parse_date, parse_moment
 
@@ -27,7 +27,7 @@ def _emit(as_json: bool, data: Callable[[], Any], text: Callable[[], None]) -> N
 @json_option
 @pass_app
 def today(app: App, as_json: bool) -> None:
-    """Both partners' latest check-ins, side by side."""
+    """Both partners' latest check-ins side by side, comfort signals and today's calendar."""
     shown = look.today(app.journal())
     _emit(
         as_json, lambda: jsonview.today(shown.view, shown.names), lambda: render.today(shown.view)
@@ -45,23 +45,30 @@ def show_period(shown: look.Period, title: str, as_json: bool) -> None:
                 "goals": jsonview.rows(shown.goals),
                 "series": jsonview.series(shown),
             },
+            shown.lookup,
         ),
-        lambda: render.period(shown.view, title, shown.joys, shown.goals, shown.names),
+        lambda: render.period(
+            shown.view, title, shown.joys, shown.goals, shown.names, lookup=shown.lookup
+        ),
     )
 
 
 @click.command()
-@click.option("--at", "at", help="Any day in the week to show (default: today).")
+@click.option("--at", "at", help=f"Any day in the week to show (default: today): {dates.HELP}.")
 @json_option
 @pass_app
 def week(app: App, at: str | None, as_json: bool) -> None:
-    """This week (or the week of --at): check-ins, small wins, thank-yous, joys, goals."""
+    """This week (or the week of --at): check-ins, small wins, thank-yous, joys, goals.
+
+    Then what each of you wrote: your days in your own words, the state of the partnership,
+    boundaries, comfort signals, care swaps and the calendar.
+    """
     shown = look.week(app.journal(), parse_date("at", at))
     show_period(shown, f"Week of {shown.view.start:%-d %B %Y}", as_json)
 
 
 @click.command()
-@click.option("--at", "at", help="Any day in the month to show (default: today).")
+@click.option("--at", "at", help=f"Any day in the month to show (default: today): {dates.HELP}.")
 @json_option
 @pass_app
 def month(app: App, at: str | None, as_json: bool) -> None:
@@ -90,7 +97,7 @@ def compare(app: App, periods: tuple[str, str], as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--since", help="First day to include.")
+@click.option("--since", help=f"First day to include: {dates.HELP}.")
 @click.option("--until", help="Last day to include.")
 @click.option("--type", "types", multiple=True, help="Only these kinds (repeatable), e.g. checkin.")
 @json_option
@@ -105,13 +112,13 @@ def timeline(
     names = shown.names
 
     def text() -> None:
-        render.timeline(shown.events, names)
+        render.timeline(shown.events, names, shown.lookup, shown.private)
         taken_back.echo(shown.taken_back, names, shown.unavailable)
 
     _emit(
         as_json,
         lambda: {
-            "events": [jsonview.event(e, names) for e in shown.events],
+            "events": [jsonview.timeline_event(e, shown) for e in shown.events],
             "taken_back": [taken_back.record(t, names) for t in shown.taken_back],
             "unavailable": [taken_back.missing_record(i, names) for i in shown.unavailable],
         },
@@ -121,7 +128,10 @@ def timeline(
 
 @click.command()
 @click.option(
-    "--at", "at", required=True, help="A day (its end) or a moment, e.g. 2026-03-14T18:30."
+    "--at",
+    "at",
+    required=True,
+    help="A day (its end) or a moment, e.g. 2026-03-14T18:30, yesterday or mon (the latest).",
 )
 @json_option
 @pass_app

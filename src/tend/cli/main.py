@@ -7,6 +7,7 @@ so recording a check-in stays quick as a whole process.
 
 from __future__ import annotations
 
+import difflib
 import errno
 import importlib
 import sys
@@ -39,13 +40,15 @@ LAZY_COMMANDS = {
     "celebrate": "record_cmds:celebrate",
     "gratitude": "record_cmds:gratitude",
     "retract": "record_cmds:retract",
+    "note": "record_cmds:note",
+    "share": "record_cmds:share",
     "joy": "together_cmds:joy",
     "calendar": "together_cmds:calendar",
     "goal": "together_cmds:goal",
-    "ritual": "record_cmds:ritual",
-    "partnership": "record_cmds:partnership",
+    "ritual": "keeping_cmds:ritual",
+    "partnership": "practice_cmds:partnership",
     "comfort": "record_cmds:comfort",
-    "boundary": "record_cmds:boundary",
+    "boundary": "keeping_cmds:boundary",
     "care": "together_cmds:care",
     "private-default": "record_cmds:private_default",
     "today": "look_cmds:today",
@@ -60,10 +63,26 @@ LAZY_COMMANDS = {
     "join": "sync_cmds:join",
     "relay": "relay_cmds:relay",
     "recovery": "recovery_cmds:recovery",
+    "anchor": "practice_cmds:anchor",
+    "learn": "practice_cmds:learn",
+    "ask": "practice_cmds:ask",
+    "reached-out": "practice_cmds:reached_out",
 }
 
 
 class LazyGroup(click.Group):
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = click.utils.make_str(args[0])
+        if ctx.token_normalize_func is not None:
+            name = ctx.token_normalize_func(name)
+        if self.get_command(ctx, name) is None and not name.startswith("-"):
+            close = difflib.get_close_matches(name, LAZY_COMMANDS, n=1, cutoff=0.6)
+            hint = f"Did you mean 'tend {close[0]}'?" if close else "'tend --help' lists them."
+            ctx.fail(f"No such command '{name}'. {hint}")
+        return super().resolve_command(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(LAZY_COMMANDS)
 
@@ -79,7 +98,13 @@ class LazyGroup(click.Group):
 
 
 @click.group(
-    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 88}
+    cls=LazyGroup,
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "max_content_width": 88,
+        # Words people type are not case-sensitive: `--day Rest`, `tend Today`.
+        "token_normalize_func": str.lower,
+    },
 )
 @click.option(
     "--home",
@@ -108,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.exit_code or 0)
     except click.UsageError as e:
         e.show()
+        fix = usage_fix(e)
+        if fix:
+            click.echo(fix, err=True)
         return EXIT_USAGE
     except click.Abort:
         click.echo("tend: stopped; nothing was changed", err=True)
@@ -130,6 +158,19 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("tend: interrupted", err=True)
         return 130
     return 0
+
+
+def usage_fix(error: click.UsageError) -> str | None:
+    """The line after Click's usage block that says how to put it right, where Click's own
+    message does not already (a choice lists its words; an unknown command suggests one)."""
+    command = error.ctx.command_path if error.ctx else "tend"
+    if isinstance(error, click.MissingParameter):
+        return f"To fix: add it; '{command} -h' shows each option with an example."
+    if isinstance(error, click.NoSuchOption) and not error.possibilities:
+        return f"To fix: use one of the options '{command} -h' lists."
+    if "unexpected extra argument" in error.message:
+        return 'To fix: put words with spaces in quotes, e.g. tend gratitude "for the soup".'
+    return None
 
 
 def entry_point() -> None:

@@ -6,13 +6,25 @@ import datetime as dt
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import TYPE_CHECKING
 
 from tend.cli.text import safe
-from tend.core.domain.events import CalendarEntry, CheckIn, Event, GoalWeek, Gratitude, Milestone
-from tend.core.ids import PersonId, short
-from tend.core.views.projections import GoalRow, JoyRow, PeriodView, TodayView
+from tend.core.domain.events import (
+    Boundary,
+    Celebration,
+    CheckIn,
+    ComfortSignal,
+    Event,
+    GoalWeek,
+    Gratitude,
+    Milestone,
+    PartnershipWeek,
+)
+from tend.core.ids import EventId, PersonId, short
+from tend.core.views import describe
+from tend.core.views.export import ONLY_YOU
+from tend.core.views.projections import Comfort, GoalRow, JoyRow, PeriodView, TodayView
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,7 +36,7 @@ DAY_WORDS = {
     "good": "good day",
     "gentle": "gentle day",
     "rest": "rest day (kept)",
-    "flare": "flare: resting",
+    "flare": "flare day",
 }
 
 
@@ -87,12 +99,28 @@ def today(view: TodayView) -> None:
         for _p, _n, ev in view.people
     ]
     columns = [checkin_lines(b) for b in bodies]
-    for dated, (_p, _n, ev) in enumerate(view.people):
+    for dated, (person, _n, ev) in enumerate(view.people):
         if ev is not None and ev.local_date != view.on.isoformat():
             columns[dated].insert(0, f"(last check-in: {ev.local_date})")
+        if ev is not None and ev.id in view.private:
+            columns[dated].append(ONLY_YOU)
+        if person in view.comfort:
+            columns[dated].append(comfort_words(view.comfort[person]))
     for row in range(max(len(c) for c in columns) if columns else 0):
         table.add_row(*[words(c[row]) if row < len(c) else "" for c in columns])
-    console().print(table)
+    out = console()
+    out.print(table)
+    for _person, name in view.paused():
+        out.print(words(f"{name} asked for a pause."))
+    names = {p: n for p, n, _ev in view.people}
+    _section(
+        out, "On the calendar today", [describe.calendar_line(e, names) for e in view.calendar]
+    )
+
+
+def comfort_words(comfort: Comfort) -> str:
+    note = f" ({comfort.note})" if comfort.note else ""
+    return f"comfort: {comfort.signal}{note}" + (f" {ONLY_YOU}" if comfort.private else "")
 
 
 def _day_cell(c: CheckIn | None) -> str:
@@ -118,10 +146,10 @@ def period(
     names: dict[PersonId, str],
     *,
     charts: bool = True,
+    lookup: describe.Lookup | None = None,
 ) -> None:
     """A week or a month: days (rest days as kept), energy and pain charts, then what went well."""
     from rich.table import Table
-    from rich.text import Text
 
     out = console()
     table = Table(title=title)
@@ -131,17 +159,34 @@ def period(
         table.add_column(words(days.name), overflow="fold")  # a name is never read as markup
     for day in view.days():
         key = day.isoformat()
-        table.add_row(f"{day:%a %-d %b}", *[_day_cell(d.checkins.get(key)) for _p, d in people])
+        table.add_row(
+            f"{day:%a %-d %b}",
+            *[
+                _day_cell(d.checkins.get(key)) + (f" {ONLY_YOU}" if key in d.private_days else "")
+                for _p, d in people
+            ],
+        )
     out.print(table)
     out.print("e = energy 0-10, p = pain 0-10; rest days count as kept", markup=False)
-    for p, days in people:
-        rested = view.rest_days_honoured(p)
-        if rested:
-            out.print(words(f"{days.name} honoured {rested} rest day{'s' if rested != 1 else ''}."))
     if charts:
         energy_pain_charts(out, view)
+    for _p, days in people:  # each person's own days, in their own words: never side by side
+        _section(out, f"{days.name}'s days", own_days_lines(days.checkins, days.private_days))
     _section(out, "Small wins", [_milestone_line(e, view, names) for e in view.milestones])
-    _section(out, "Thank-yous", [_gratitude_line(e, names) for e in view.gratitude])
+    _section(
+        out,
+        "Thank-yous",
+        [_gratitude_line(e, names) + _only_you(e, view.private) for e in view.gratitude],
+    )
+    _section(
+        out, "State of the partnership", [partnership_line(e, names) for e in view.partnership]
+    )
+    _section(out, "Boundaries", [boundary_line(e, names) for e in view.boundaries])
+    _section(
+        out,
+        "Comfort signals",
+        [comfort_line(e, names) + _only_you(e, view.private) for e in view.comfort],
+    )
     done = [j for j in joys if j.status == "done"]
     waiting = [j for j in joys if j.status != "done"]
     _section(out, "Joys done", [f"{j.title} ✓ (energy cost {j.cost})" for j in done])
@@ -153,12 +198,70 @@ def period(
     goal_lines = []
     for g in goals:
         marks = ", ".join(f"{w}: {GOAL_WORDS.get(o, o)}" for w, o in sorted(g.weeks.items()))
-        goal_lines.append(g.title + (f" · {marks}" if marks else ""))
+        notes = [
+            e.body.note
+            for e in view.goal_weeks
+            if isinstance(e.body, GoalWeek) and e.body.goal.hex() == g.id and e.body.note
+        ]
+        said = "".join(f" · {n}" for n in notes)
+        goal_lines.append(g.title + (f" · {marks}" if marks else "") + said)
     _section(out, "Gentle goals", goal_lines)
-    _section(out, "Rest days and appointments", [_calendar_line(e) for e in view.calendar])
-    for e in view.partnership:
-        line = words(f" ({names.get(e.author, '?')}): {e.body.summary()}")
-        out.print(Text.assemble(("State of the partnership", "bold"), line))
+    found = lookup or describe.Lookup(names, {})
+    _section(out, "Care swaps", [describe.line(e, found) for e in view.care_swaps])
+    _section(
+        out,
+        "Rest days and appointments",
+        [describe.calendar_line(e, names) for e in view.calendar],
+    )
+
+
+def own_days_lines(checkins: dict[str, CheckIn], private_days: Set[str] = frozenset()) -> list[str]:
+    """One person's rest kept (the days, never a tally), and what they asked for, offered and
+    noted, day by day ("(only you)" after a day whose words are partly private)."""
+    days = sorted(checkins.items())
+    rested = [_short_day(d) for d, c in days if c.day in ("rest", "flare")]
+    lines = [f"rest kept on {', '.join(rested)}; rest counts"] if rested else []
+    for day, c in days:
+        said = [
+            text
+            for text in (
+                "would help: " + ", ".join(c.needs) if c.needs else "",
+                f"can offer: {c.offer}" if c.offer else "",
+                f"note: {c.note}" if c.note else "",
+            )
+            if text
+        ]
+        if said:
+            only = f" {ONLY_YOU}" if day in private_days else ""
+            lines.append(f"{_short_day(day)}: " + "; ".join(said) + only)
+    return lines
+
+
+def _short_day(iso: str) -> str:
+    return f"{dt.date.fromisoformat(iso):%a %-d %b}"
+
+
+def partnership_line(ev: Event, names: dict[PersonId, str]) -> str:
+    """The weekly state of the partnership in full: appreciations, what went well, the
+    adjustment."""
+    body = ev.body
+    assert isinstance(body, PartnershipWeek)
+    _title, _, said = body.summary().partition(": ")
+    return f"{names.get(ev.author, '?')}, {body.week}: {said}"
+
+
+def boundary_line(ev: Event, names: dict[PersonId, str]) -> str:
+    body = ev.body
+    assert isinstance(body, Boundary)
+    who = names.get(ev.author, "?")
+    return f"{who}: {body.text}" if body.active else f"{who} set this aside: {body.text}"
+
+
+def comfort_line(ev: Event, names: dict[PersonId, str]) -> str:
+    body = ev.body
+    assert isinstance(body, ComfortSignal)
+    note = f" ({body.note})" if body.note else ""
+    return f"{_short_day(ev.local_date)} {names.get(ev.author, '?')}: {body.signal}{note}"
 
 
 JOY_WORDS = {"idea": "an idea", "planned": "planned", "let-go": "let go, and that is fine"}
@@ -201,7 +304,8 @@ def _section(out: Console, title: str, lines: Sequence[str]) -> None:
 
     from rich.text import Text
 
-    out.print(f"\n[bold]{title}[/bold]")
+    out.print()
+    out.print(Text(safe(title), style="bold"))  # a title may hold a name: never read as markup
     wrapped = [
         textwrap.fill(
             safe(line),
@@ -216,12 +320,25 @@ def _section(out: Console, title: str, lines: Sequence[str]) -> None:
 
 
 def _milestone_line(ev: Event, view: PeriodView, names: dict[PersonId, str]) -> str:
-    assert isinstance(ev.body, Milestone)
-    cheers = view.celebrations.get(ev.id, [])
-    extra = (
-        f" (celebrated by {', '.join(names.get(c.author, '?') for c in cheers)})" if cheers else ""
-    )
-    return f"{ev.local_date} {ev.body.title} [{ev.body.category}]{extra}"
+    body = ev.body
+    assert isinstance(body, Milestone)
+    said = []
+    for cheer in view.celebrations.get(ev.id, []):
+        cheer_note = _cheer_note(cheer)
+        said.append(names.get(cheer.author, "?") + (f": {cheer_note}" if cheer_note else ""))
+    extra = f" (celebrated by {'; '.join(said)})" if said else ""
+    note = f" · {body.note}" if body.note else ""
+    only = _only_you(ev, view.private)
+    return f"{ev.local_date} {body.title} [{body.category}]{note}{extra}{only}"
+
+
+def _cheer_note(cheer: Event) -> str | None:
+    return cheer.body.note if isinstance(cheer.body, Celebration) else None
+
+
+def _only_you(ev: Event, private: frozenset[EventId]) -> str:
+    """ " (only you)" after a private entry, shown to its author alone."""
+    return f" {ONLY_YOU}" if ev.id in private else ""
 
 
 def _gratitude_line(ev: Event, names: dict[PersonId, str]) -> str:
@@ -229,12 +346,12 @@ def _gratitude_line(ev: Event, names: dict[PersonId, str]) -> str:
     return f"{names.get(ev.author, '?')}: {ev.body.text}"
 
 
-def _calendar_line(ev: Event) -> str:
-    assert isinstance(ev.body, CalendarEntry)
-    return ev.body.summary()
-
-
-def timeline(events: Sequence[Event], names: dict[PersonId, str]) -> None:
+def timeline(
+    events: Sequence[Event],
+    names: dict[PersonId, str],
+    lookup: describe.Lookup | None = None,
+    private: frozenset[EventId] = frozenset(),
+) -> None:
     from rich.table import Table
 
     table = Table(title="Timeline", show_header=True)
@@ -242,9 +359,13 @@ def timeline(events: Sequence[Event], names: dict[PersonId, str]) -> None:
     table.add_column("who")
     table.add_column("what", overflow="fold")
     table.add_column("id")
+    found = lookup or describe.Lookup(names, {})
     for ev in events:
         table.add_row(
-            ev.local_date, words(names.get(ev.author, "?")), words(ev.body.summary()), short(ev.id)
+            ev.local_date,
+            words(names.get(ev.author, "?")),
+            words(describe.line(ev, found) + _only_you(ev, private)),
+            short(ev.id),
         )
     console().print(table)
 
@@ -260,9 +381,12 @@ def _average(value: float | None) -> str:
 
 
 def compare(summaries: Sequence[PeriodSummary], today_is: dt.date) -> None:
-    """Two periods side by side: small wins and rest honoured first, then averages, gently."""
+    """Two periods side by side: small wins and rest honoured first, then averages, gently.
+    Whatever order they were asked for in, the older comes first, so every arrow runs from the
+    older period to the newer."""
     from rich.table import Table
 
+    summaries = sorted(summaries, key=lambda s: s.period.start)
     out = console()
     labels, columns = [], []
     for s in summaries:

@@ -30,13 +30,27 @@ pass_app = click.make_pass_decorator(App)
     help="Only your own entries (shared and private, none of your partner's), e.g. to share "
     "with a clinician or therapist.",
 )
+@click.option(
+    "--with-signals",
+    is_flag=True,
+    help="Include comfort signals and their notes (left out unless asked: a report may be "
+    "handed to a clinician).",
+)
 @pass_app
-def report(app: App, out: Path, since: str | None, until: str | None, only_mine: bool) -> None:
+def report(
+    app: App,
+    out: Path,
+    since: str | None,
+    until: str | None,
+    only_mine: bool,
+    with_signals: bool,
+) -> None:
     """An HTML report to look back on, or to show a clinician.
 
     One page that opens in any browser with no network: energy and pain over time with small
-    wins marked, rest days honoured, small wins and thank-yous; only your own entries with
-    --only-mine. Your private entries are in it too. It is not encrypted, so it is
+    wins marked, rest days honoured, small wins and thank-yous, the state of the partnership
+    and boundaries; only your own entries with --only-mine, comfort signals only with
+    --with-signals. Your private entries are in it too. It is not encrypted, so it is
     written readable only by you (mode 0600).
     """
     first = parse_date("from", since)
@@ -48,7 +62,7 @@ def report(app: App, out: Path, since: str | None, until: str | None, only_mine:
     from tend.app import look
     from tend.present import report_page
 
-    model = look.report(app.journal(), first, last, own_only=only_mine)
+    model = look.report(app.journal(), first, last, own_only=only_mine, with_signals=with_signals)
     start, end = model.start, model.end
     report_page.write(out, report_page.render_html(model, dt.date.today()))
     whose = " of your own entries" if only_mine else ""

@@ -188,7 +188,11 @@ def _watch(journal: Journal, url: str) -> None:
             for refusal in report.problems:
                 click.echo(f"refused: {safe(str(refusal))}", err=True)
 
-        total = await syncing.watch(journal, url, stop, show)
+        def arrived(arrivals: list[syncing.Arrival]) -> None:
+            for arrival in arrivals:
+                click.echo(safe(f"{arrival.name}: {arrival.event.body.summary()}"))
+
+        total = await syncing.watch(journal, url, stop, show, arrived)
         _fail_on_refusals(total)
 
     asyncio.run(run())

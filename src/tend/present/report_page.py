@@ -17,10 +17,21 @@ from pathlib import Path
 from typing import TypeVar
 
 from tend.core.fsutil import write_private_atomic
-from tend.core.views.report import Report, SmallWin, ThankYou, Whose
+from tend.core.views.export import ONLY_YOU
+from tend.core.views.report import (
+    BoundaryNote,
+    PartnershipNote,
+    Question,
+    Report,
+    SignalNote,
+    SmallWin,
+    ThankYou,
+    Whose,
+)
 from tend.present.report_charts import chart_svg
 
-Dated = TypeVar("Dated", SmallWin, ThankYou)
+Dated = TypeVar("Dated", SmallWin, ThankYou, PartnershipNote, BoundaryNote, SignalNote, Question)
+REST_DAYS_LISTED = 31  # beyond this many, a person's rest is said in months, not days
 
 
 def esc(text: object) -> str:
@@ -99,6 +110,10 @@ def render_html(report: Report, made_on: dt.date, charts: Sequence[str] | None =
         *_rest(report),
         *_small_wins(report),
         *_thank_yous(report),
+        *_partnership(report),
+        *_boundaries(report),
+        *_signals(report),
+        *_questions(report),
         "<footer><p>Made with tend on {}. This page is not encrypted: keep it somewhere only "
         "{} can reach.</p></footer>".format(
             esc(_day(made_on)), "you" if report.private_only else "you two"
@@ -150,13 +165,13 @@ def _charts(report: Report, charts: Sequence[str]) -> list[str]:
     if report.weekly:
         how = (
             "Energy and pain from 0 to 10. This is a long stretch of time, so each point is a "
-            "week's average of each day's last check-in, and each mark along the bottom is a "
+            "week's average of each day's values, and each mark along the bottom is a "
             "week with a small win."
         )
     else:
         how = (
-            "Energy and pain from 0 to 10, from each day's last check-in. Marks along the "
-            "bottom are small wins; dots along the top are rest days, kept."
+            "Energy and pain from 0 to 10, each day's latest check-in that noted them. Marks "
+            "along the bottom are small wins; dots along the top are rest days, kept."
         )
     shown = 0
     for series, svg in zip(report.people, charts, strict=True):
@@ -184,15 +199,22 @@ def _rest(report: Report) -> list[str]:
         '<section id="rest">',
         "<h2>Rest days honoured</h2>",
         "<p>Rest and flare days count as kept: resting is part of getting better.</p>",
-        '<ul class="rest">',
     ]
-    for s in rested:
-        days = "rest day" if s.rest_days == 1 else "rest days"
+    for s in rested:  # each person's own rest, in a paragraph of its own: never a tally
         out.append(
-            f'<li><span class="who">{esc(s.name)}</span> honoured {s.rest_days} {days}.</li>'
+            f'<p class="rest"><span class="who">{esc(s.name)}</span> kept rest on '
+            f"{esc(_rest_days(s.rest))}.</p>"
         )
-    out += ["</ul>", "</section>"]
+    out.append("</section>")
     return out
+
+
+def _rest_days(days: Sequence[dt.date]) -> str:
+    """The days of rest themselves, or over a long stretch the months that held them."""
+    if len(days) <= REST_DAYS_LISTED:
+        return ", ".join(f"{d:%a %-d %b %Y}" for d in days)
+    months = dict.fromkeys(f"{d:%B %Y}" for d in days)
+    return "days in " + ", ".join(months)
 
 
 def _by_month(entries: Sequence[Dated]) -> list[tuple[dt.date, list[Dated]]]:
@@ -240,10 +262,18 @@ def _small_win(win: SmallWin) -> str:
     )
     if win.note:
         text += f' <span class="note">· {esc(win.note)}</span>'
-    if win.celebrated_by:
+    if win.cheers:
+        said = [_name(c.by) + (f": {c.note}" if c.note else "") for c in win.cheers]
+        text += f' <span class="cheer">· celebrated by {esc("; ".join(said))}</span>'
+    elif win.celebrated_by:
         by = ", ".join(sorted({_name(n) for n in win.celebrated_by}))
         text += f' <span class="cheer">· celebrated by {esc(by)}</span>'
-    return text
+    return text + _only_you(win.private)
+
+
+def _only_you(private: bool) -> str:
+    """Beside a private entry: who can read it matters when the page is handed on."""
+    return f' <span class="note">{esc(ONLY_YOU)}</span>' if private else ""
 
 
 def _whose(win: SmallWin) -> str:
@@ -270,7 +300,82 @@ def _thank_you(thanks: ThankYou) -> str:
     return (
         f'{_when(thanks.day)}<span class="who">{esc(_name(thanks.by))}</span>: '
         f'<span class="text">{esc(thanks.text)}</span>'
+    ) + _only_you(thanks.private)
+
+
+def _questions(report: Report) -> list[str]:
+    """The owner's questions for the clinician: only in a report of their own entries, and
+    only when there are some (questions are private by default)."""
+    if not report.private_only or not report.questions:
+        return []
+    return _monthly(
+        "questions",
+        "Questions for the clinician",
+        "",
+        report.questions,
+        lambda q: f'{_when(q.day)}<span class="text">{esc(q.text)}</span>',
     )
+
+
+def _partnership(report: Report) -> list[str]:
+    if not report.partnership:
+        return []
+    return _monthly(
+        "partnership",
+        "The state of the partnership",
+        "",
+        report.partnership,
+        _partnership_note,
+    )
+
+
+def _partnership_note(note: PartnershipNote) -> str:
+    said = []
+    if note.appreciations:
+        said.append("appreciated: " + "; ".join(note.appreciations))
+    if note.went_well:
+        said.append(f"went well: {note.went_well}")
+    if note.adjustment:
+        said.append(f"one adjustment: {note.adjustment}")
+    return (
+        f'<span class="when">{esc(f"week of {note.day:%-d %b}")}</span>'
+        f'<span class="who">{esc(_name(note.by))}</span>: '
+        f'<span class="text">{esc(" · ".join(said))}</span>'
+    )
+
+
+def _boundaries(report: Report) -> list[str]:
+    if not report.boundaries:
+        return []
+    return _monthly("boundaries", "Boundaries", "", report.boundaries, _boundary)
+
+
+def _boundary(boundary: BoundaryNote) -> str:
+    said = "" if boundary.active else " (set aside)"
+    return (
+        f'{_when(boundary.day)}<span class="who">{esc(_name(boundary.by))}</span>{said}: '
+        f'<span class="text">{esc(boundary.text)}</span>'
+    )
+
+
+def _signals(report: Report) -> list[str]:
+    if not report.with_signals:
+        return []
+    return _monthly(
+        "comfort-signals",
+        "Comfort signals",
+        "No comfort signals in these days.",
+        report.signals,
+        _signal,
+    )
+
+
+def _signal(signal: SignalNote) -> str:
+    note = f' <span class="note">· {esc(signal.note)}</span>' if signal.note else ""
+    return (
+        f'{_when(signal.day)}<span class="who">{esc(_name(signal.by))}</span>: '
+        f'<span class="text">{esc(signal.signal)}</span>{note}'
+    ) + _only_you(signal.private)
 
 
 def write(path: Path, page: str) -> None:

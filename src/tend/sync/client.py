@@ -455,9 +455,10 @@ class Session:
             for w in self.report.withheld
         )
 
-    async def live(self, stop: asyncio.Event) -> None:
-        """Apply live entries and push local ones until `stop` is set or the link drops."""
-        receiver = asyncio.ensure_future(self._receive_live())
+    async def live(self, stop: asyncio.Event, on_live: Callable[[], None] | None = None) -> None:
+        """Apply live entries and push local ones until `stop` is set or the link drops;
+        `on_live` is told each time entries arrive and are applied."""
+        receiver = asyncio.ensure_future(self._receive_live(on_live))
         try:
             while not stop.is_set() and not receiver.done():
                 await self._push_new()
@@ -470,13 +471,17 @@ class Session:
         finally:
             receiver.cancel()
 
-    async def _receive_live(self) -> None:
+    async def _receive_live(self, on_live: Callable[[], None] | None) -> None:
         while True:
             frame = await self.receive()
             if isinstance(frame, p.Entries):
                 self._apply(frame.entries)
+                if on_live:
+                    on_live()
             elif isinstance(frame, p.Keys):
                 self._adopt(frame)
+                if on_live:
+                    on_live()  # words that came after their entries arrive with their keys
             elif isinstance(frame, p.Ack | p.Error) and self._forget_answered(frame):
                 continue
             elif isinstance(frame, p.Ack):
@@ -701,10 +706,11 @@ async def watch(
     url: str,
     stop: asyncio.Event,
     on_report: Callable[[SyncReport], None] | None = None,
+    on_live: Callable[[], None] | None = None,
 ) -> SyncReport:
     """Stay in sync until `stop` is set, reconnecting with backoff and jitter."""
     async with relay_at(url) as relay:
-        return await watch_through(relay, journal, stop, on_report)
+        return await watch_through(relay, journal, stop, on_report, on_live)
 
 
 async def watch_through(
@@ -712,6 +718,7 @@ async def watch_through(
     journal: Journal,
     stop: asyncio.Event,
     on_report: Callable[[SyncReport], None] | None = None,
+    on_live: Callable[[], None] | None = None,
 ) -> SyncReport:
     total = SyncReport(own_log=journal.device.log)
     delay = BACKOFF_FIRST
@@ -723,7 +730,7 @@ async def watch_through(
                 delay = BACKOFF_FIRST
                 if on_report:
                     on_report(session.report)
-                await session.live(stop)
+                await session.live(stop, on_live)
             finally:
                 total.merge(session.report)
                 await transport.close()

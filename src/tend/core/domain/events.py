@@ -13,6 +13,7 @@ nothing but what a payload says can ever be written, and only by whom it may be.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Literal, get_args
@@ -78,6 +79,18 @@ class EventType(StrEnum):
     COMFORT_SIGNAL = "comfort.signal"
     CARE_TASK = "care.task"
     CARE_SWAP = "care.swap"
+    NOTE = "note"
+    SHARE = "share"
+    ANCHOR = "anchor"
+    LEARN_ADDED = "learn.added"
+    LEARN_STATUS = "learn.status"
+    CLINICIAN_QUESTION = "clinician.question"
+    # lifecycles: editing, retiring and keeping what the two of you share
+    GOAL_EDIT = "goal.edit"
+    RITUAL_EDIT = "ritual.edit"
+    RITUAL_KEPT = "ritual.kept"
+    BOUNDARY_EDIT = "boundary.edit"
+    CARE_EDIT = "care.edit"
     # forgetting (crypto-shredding)
     KEYED = "keyed"
 
@@ -169,7 +182,7 @@ class DeviceAdded(Payload):
         return person_of(self.identity)
 
     def summary(self) -> str:
-        return "brought a device in" + (f" ({self.label})" if self.label else "")
+        return "brought a new device in" + (f" ({self.label})" if self.label else "")
 
 
 @dataclass(frozen=True)
@@ -309,10 +322,15 @@ class CheckIn(Payload):
 
     def summary(self) -> str:
         parts = [f"{self.day} day" if self.day else "check-in"]
-        if self.energy is not None:
-            parts.append(f"energy {self.energy}")
+        for label, value in (("energy", self.energy), ("pain", self.pain), ("mood", self.mood)):
+            if value is not None:
+                parts.append(f"{label} {value}")
         if self.needs:
             parts.append("would help: " + ", ".join(self.needs))
+        if self.offer:
+            parts.append(f"can offer: {self.offer}")
+        if self.note:
+            parts.append(f"note: {self.note}")
         return ", ".join(parts)
 
 
@@ -377,7 +395,10 @@ class CalendarEntry(Payload):
         v.choice("who", self.who, WHO, required=True)
 
     def summary(self) -> str:
-        what = "rest day" if self.kind == "rest" else (self.title or "appointment")
+        if self.kind == "rest":
+            what = "rest day" + (f" ({self.title})" if self.title else "")
+        else:
+            what = self.title or "appointment"
         return f"{what} on {self.date}" + (f" at {self.time}" if self.time else "")
 
 
@@ -402,7 +423,17 @@ class PartnershipWeek(Payload):
             )
 
     def summary(self) -> str:
-        return f"state of the partnership for {self.week}"
+        parts = []
+        if self.appreciations:
+            parts.append("appreciated: " + "; ".join(self.appreciations))
+        if self.went_well:
+            parts.append(f"went well: {self.went_well}")
+        if self.adjustment:
+            parts.append(f"one adjustment: {self.adjustment}")
+        return f"state of the partnership for {self.week}: " + " · ".join(parts)
+
+
+MAX_VERSIONS = 256  # entries one forget names beside its target
 
 
 @dataclass(frozen=True)
@@ -414,12 +445,22 @@ class Retraction(Payload):
     reason: str | None = None
     # Also forget the words: every honest device erases the target's content key (see Keyed).
     forget: bool = False
+    # With `forget`: the other entries of the author's whose words go with the target's, named
+    # as they are on the log (every version under its chain of corrections, and the shares that
+    # carry any of them), so a device that cannot read them, or no longer can, erases them too.
+    versions: tuple[EventId, ...] = ()
 
     def validate(self) -> None:
         v.raw_id("target", self.target)
         v.text("reason", self.reason)
         if not isinstance(self.forget, bool):
             raise ValidationError("forget", "must be true or false")
+        if not isinstance(self.versions, tuple) or len(self.versions) > MAX_VERSIONS:
+            raise ValidationError("versions", f"at most {MAX_VERSIONS} entries")
+        for version in self.versions:
+            v.raw_id("versions", version)
+        if self.versions and not self.forget:
+            raise ValidationError("versions", "named only when forgetting")
 
     def summary(self) -> str:
         return "took back an entry"
@@ -522,6 +563,7 @@ class GoalSet(Payload):
     per_week: int = 1
     flare_rule: FlareRule = "pause"
     active: bool = True
+    fallback: str | None = None  # "if fatigue comes, then ...", offered on a flare day
 
     def validate(self) -> None:
         v.raw_id("goal", self.goal)
@@ -530,6 +572,7 @@ class GoalSet(Payload):
         v.choice("flare_rule", self.flare_rule, FLARE_RULES, required=True)
         if not isinstance(self.active, bool):
             raise ValidationError("active", "true or false", self.active)
+        v.text("fallback", self.fallback, limit=v.MAX_TITLE)
 
     def doc_name(self, ev: Event) -> str:
         return _goal_doc(ev)
@@ -544,6 +587,7 @@ class GoalSet(Payload):
             (key, "per_week", self.per_week),
             (key, "flare_rule", self.flare_rule),
             (key, "active", self.active),
+            (key, "fallback", self.fallback or None),
         ]
 
     def summary(self) -> str:
@@ -558,12 +602,17 @@ class GoalWeek(Payload):
     week: str
     outcome: GoalOutcome
     note: str | None = None
+    target: int | None = None  # an adapted week's own target ("2 of 4 this week")
+    flare: bool = False  # written by the goal's flare rule (what `tend goal undo-flare` takes back)
 
     def validate(self) -> None:
         v.raw_id("goal", self.goal)
         v.iso_week("week", self.week)
         v.choice("outcome", self.outcome, GOAL_OUTCOMES, required=True)
         v.text("note", self.note)
+        v.int_range("target", self.target, 1, 14)
+        if not isinstance(self.flare, bool):
+            raise ValidationError("flare", "true or false", self.flare)
 
     def doc_name(self, ev: Event) -> str:
         return _goal_doc(ev)
@@ -574,11 +623,16 @@ class GoalWeek(Payload):
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         # One flat key per (goal, week): two partners marking the same week write one key, and
         # the later write (in merge order) wins.
-        return [(f"{self.goal.hex()}@{self.week}", "outcome", self.outcome)]
+        key = f"{self.goal.hex()}@{self.week}"
+        return [(key, "outcome", self.outcome), (key, "target", self.target)]
 
     def summary(self) -> str:
         word = {"met": "met", "adapted": "adapted", "paused": "paused for rest"}[self.outcome]
-        return f"goal {word} for {self.week}"
+        target = f", {self.target} this week" if self.target else ""
+        flare = " (a flare)" if self.flare else ""
+        return f"goal {word} for {self.week}{target}{flare}" + (
+            f" ({self.note})" if self.note else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -590,6 +644,7 @@ class RitualSet(Payload):
     title: str
     cadence: Cadence = "weekly"
     active: bool = True
+    fallback: str | None = None  # "if fatigue comes, then ...", offered on a flare day
 
     def validate(self) -> None:
         v.raw_id("ritual", self.ritual)
@@ -597,6 +652,7 @@ class RitualSet(Payload):
         v.choice("cadence", self.cadence, CADENCES, required=True)
         if not isinstance(self.active, bool):
             raise ValidationError("active", "true or false", self.active)
+        v.text("fallback", self.fallback, limit=v.MAX_TITLE)
 
     def doc_name(self, ev: Event) -> str:
         return "rituals"
@@ -610,6 +666,7 @@ class RitualSet(Payload):
             (key, "title", self.title),
             (key, "cadence", self.cadence),
             (key, "active", self.active),
+            (key, "fallback", self.fallback or None),
         ]
 
     def summary(self) -> str:
@@ -647,7 +704,8 @@ class Boundary(Payload):
         ]
 
     def summary(self) -> str:
-        return "shared a boundary" if self.active else "set a boundary aside"
+        said = "shared a boundary" if self.active else "set a boundary aside"
+        return f"{said}: {self.text}"
 
 
 @dataclass(frozen=True)
@@ -671,7 +729,7 @@ class ComfortSignal(Payload):
         return [(key, "signal", self.signal), (key, "note", self.note)]
 
     def summary(self) -> str:
-        return f"comfort signal: {self.signal}"
+        return f"comfort signal: {self.signal}" + (f" ({self.note})" if self.note else "")
 
 
 @dataclass(frozen=True)
@@ -684,6 +742,7 @@ class CareTask(Payload):
     owner: Who = "me"
     cadence: Cadence = "weekly"
     active: bool = True
+    rotate: bool = False  # turn about weekly: `owner` this ISO week, the other one the next
 
     def validate(self) -> None:
         v.raw_id("task", self.task)
@@ -692,6 +751,7 @@ class CareTask(Payload):
         v.choice("cadence", self.cadence, CADENCES, required=True)
         if not isinstance(self.active, bool):
             raise ValidationError("active", "true or false", self.active)
+        _rotation_ok(self.rotate, self.owner)
 
     def doc_name(self, ev: Event) -> str:
         return "care"
@@ -707,10 +767,12 @@ class CareTask(Payload):
             (key, "owner", _absolute(self.owner, ev)),
             (key, "cadence", self.cadence),
             (key, "active", self.active),
+            (key, "rotate", self.rotate),
+            (key, "since", _week_of(ev)),  # the week `owner` has it, when it rotates
         ]
 
     def summary(self) -> str:
-        return f"care task: {self.title}"
+        return f"care task: {self.title}" + (" (turn about weekly)" if self.rotate else "")
 
 
 @dataclass(frozen=True)
@@ -720,11 +782,14 @@ class CareSwap(Payload):
     task: EventId
     to: Who
     note: str | None = None
+    week: str | None = None  # a swap for this ISO week only; without it, from then on
 
     def validate(self) -> None:
         v.raw_id("task", self.task)
         v.choice("to", self.to, WHO, required=True)
         v.text("note", self.note)
+        if self.week is not None:
+            v.iso_week("week", self.week)
 
     def doc_name(self, ev: Event) -> str:
         return "care"
@@ -733,7 +798,8 @@ class CareSwap(Payload):
         return self.task
 
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
-        return [(self.task.hex(), "owner", _absolute(self.to, ev))]
+        key = self.task.hex() + (f"@{self.week}" if self.week else "")
+        return [(key, "owner", _absolute(self.to, ev))]
 
     def summary(self) -> str:
         return "swapped a care task" + (f": {self.note}" if self.note else "")
@@ -766,6 +832,424 @@ def _absolute(who: str, ev: Event) -> str:
     return ev.author.hex() if who == "me" else f"{who}-of:{ev.author.hex()}"
 
 
+# --- private notes, and sharing a private entry later --------------------------------------------
+
+# The kinds of entry that may be private, so the kinds that may be shared later.
+SHAREABLE_TYPES: frozenset[str] = frozenset(
+    {
+        EventType.CHECKIN,
+        EventType.MILESTONE,
+        EventType.GRATITUDE,
+        EventType.COMFORT_SIGNAL,
+        EventType.NOTE,
+        EventType.ANCHOR,
+        EventType.CLINICIAN_QUESTION,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Note(Payload):
+    """A few words of one's own about a day: never a check-in, so it never touches its values."""
+
+    TYPE: ClassVar[EventType] = EventType.NOTE
+    text: str
+
+    def validate(self) -> None:
+        v.text("text", self.text, required=True)
+
+    def summary(self) -> str:
+        return f"note: {self.text}"
+
+
+@dataclass(frozen=True)
+class Share(Payload):
+    """A private entry of the author's, shared later: `entry` is that event's own encoding.
+
+    Every device reads it as the original event itself (the same id, day, clock and content;
+    core/journal/mapper.py), so sharing changes nothing of what the day says. One that carries
+    someone else's entry, or a kind that cannot be private, is never shown.
+    """
+
+    TYPE: ClassVar[EventType] = EventType.SHARE
+    entry: bytes
+    seq: int  # where the entry stands in the log of the device that wrote it (its id says so)
+    # For a correction: the clock of the entry it corrects, first of all, so that it stands in
+    # its day where that one stood even on a device that never read the private versions
+    # between (0: where the entry itself stands).
+    place: int = 0
+
+    def validate(self) -> None:
+        if not isinstance(self.entry, bytes) or not 0 < len(self.entry) <= MAX_RECORD:
+            raise ValidationError("entry", "an encoded entry")
+        v.int_range("seq", self.seq, 1, (1 << 63) - 1)
+        v.int_range("place", self.place, 0, (1 << 64) - 1)
+
+    def summary(self) -> str:
+        return "shared an entry"
+
+
+# --- practices: anchor memories, learning together, questions for the clinician ---------------
+
+LearnKind = Literal["book", "article", "question", "other"]
+LearnStatusWord = Literal["open", "done"]  # "done": read it, or talked it over
+LEARN_KINDS: tuple[LearnKind, ...] = get_args(LearnKind)
+LEARN_STATUSES: tuple[LearnStatusWord, ...] = get_args(LearnStatusWord)
+
+
+@dataclass(frozen=True)
+class AnchorMemory(Payload):
+    """A memory to hold on to on a hard day ("the evening we laughed at the sea"), and, if the
+    person wants, the day it happened."""
+
+    TYPE: ClassVar[EventType] = EventType.ANCHOR
+    text: str
+    date: str | None = None
+
+    def validate(self) -> None:
+        v.text("text", self.text, required=True)
+        v.iso_date("date", self.date, required=False)
+
+    def summary(self) -> str:
+        return f"an anchor memory: {self.text}" + (f" ({self.date})" if self.date else "")
+
+
+@dataclass(frozen=True)
+class LearnItem(Payload):
+    """Something to learn about together: a book, an article, a question, with an optional link.
+
+    Its words speak for the person who added it; whether it is done is the couple's to say
+    (LearnStatus), so either partner may mark it."""
+
+    TYPE: ClassVar[EventType] = EventType.LEARN_ADDED
+    SHARED: ClassVar[bool] = True
+    CREATES: ClassVar[bool] = True
+    EDITS: ClassVar[str] = "creator"
+    item: EventId
+    title: str
+    kind: LearnKind = "other"
+    link: str | None = None
+
+    def validate(self) -> None:
+        v.raw_id("item", self.item)
+        v.text("title", self.title, limit=v.MAX_TITLE, required=True)
+        v.choice("kind", self.kind, LEARN_KINDS, required=True)
+        v.link("link", self.link)
+
+    def doc_name(self, ev: Event) -> str:
+        return "learning"
+
+    def subject(self) -> EventId:
+        return self.item
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        key = self.item.hex()
+        writes: list[tuple[str, str, Scalar]] = [
+            (key, "title", self.title),
+            (key, "kind", self.kind),
+            (key, "link", self.link),
+        ]
+        if ev.id == self.item:  # the item itself; a later one with its id edits the words only
+            writes += [(key, "status", "open"), (key, "by", ev.author.hex())]
+        return writes
+
+    def summary(self) -> str:
+        return f"to learn together: {self.title} ({self.kind})"
+
+
+@dataclass(frozen=True)
+class LearnStatus(Payload):
+    TYPE: ClassVar[EventType] = EventType.LEARN_STATUS
+    SHARED: ClassVar[bool] = True
+    item: EventId
+    status: LearnStatusWord
+
+    def validate(self) -> None:
+        v.raw_id("item", self.item)
+        v.choice("status", self.status, LEARN_STATUSES, required=True)
+
+    def doc_name(self, ev: Event) -> str:
+        return "learning"
+
+    def subject(self) -> EventId:
+        return self.item
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        return [(self.item.hex(), "status", self.status)]
+
+    def summary(self) -> str:
+        return "learned something together" if self.status == "done" else "back on the list"
+
+
+@dataclass(frozen=True)
+class ClinicianQuestion(Payload):
+    """A question to ask at the next appointment; private unless the person shares it."""
+
+    TYPE: ClassVar[EventType] = EventType.CLINICIAN_QUESTION
+    text: str
+
+    def validate(self) -> None:
+        v.text("text", self.text, required=True)
+
+    def summary(self) -> str:
+        return f"a question for the clinician: {self.text}"
+
+
+def _week_of(ev: Event) -> str:
+    return v.week_of(dt.date.fromisoformat(ev.local_date))
+
+
+def _rotation_ok(rotate: object, owner: object) -> None:
+    if not isinstance(rotate, bool):
+        raise ValidationError("rotate", "true or false", rotate)
+    if rotate and owner == "both":
+        raise ValidationError("rotate", "a task one of you does at a time (not owner both)")
+
+
+# --- lifecycles: editing, retiring and keeping what the two of you share --------------------------
+#
+# An edit names the object it changes and only the fields it changes (None: left as it is), so
+# two partners changing different fields at the same time both keep their change. Retiring is an
+# edit setting `active` to false; bringing back, to true. Who may edit is the object's rule, as
+# for the payload that made it: a boundary only by the person who set it (EDITS = "creator").
+
+
+def _changes(named: dict[str, Scalar]) -> dict[str, Scalar]:
+    """The fields an edit changes; an edit that changes nothing is refused."""
+    changed: dict[str, Scalar] = {k: value for k, value in named.items() if value is not None}
+    if not changed:
+        raise ValidationError("edit", "at least one thing to change")
+    return changed
+
+
+def _active_ok(active: object) -> None:
+    if active is not None and not isinstance(active, bool):
+        raise ValidationError("active", "true or false", active)
+
+
+def _edit_puts(key: str, changed: dict[str, Scalar]) -> list[tuple[str, str, Scalar]]:
+    # An empty fallback takes it away: stored as no fallback.
+    return [
+        (key, f, None if f == "fallback" and value == "" else value) for f, value in changed.items()
+    ]
+
+
+@dataclass(frozen=True)
+class GoalEdit(Payload):
+    """A gentle goal's title, target, flare rule, fallback, or whether it is still kept."""
+
+    TYPE: ClassVar[EventType] = EventType.GOAL_EDIT
+    SHARED: ClassVar[bool] = True
+    goal: EventId
+    title: str | None = None
+    per_week: int | None = None
+    flare_rule: FlareRule | None = None
+    fallback: str | None = None  # "" takes the fallback away
+    active: bool | None = None
+
+    def changed(self) -> dict[str, Scalar]:
+        return _changes(
+            {
+                "title": self.title,
+                "per_week": self.per_week,
+                "flare_rule": self.flare_rule,
+                "fallback": self.fallback,
+                "active": self.active,
+            }
+        )
+
+    def validate(self) -> None:
+        v.raw_id("goal", self.goal)
+        if self.title is not None:
+            v.text("title", self.title, limit=v.MAX_TITLE, required=True)
+        v.int_range("per_week", self.per_week, 1, 14)
+        v.choice("flare_rule", self.flare_rule, FLARE_RULES)
+        v.text("fallback", self.fallback, limit=v.MAX_TITLE)
+        _active_ok(self.active)
+        self.changed()
+
+    def doc_name(self, ev: Event) -> str:
+        return _goal_doc(ev)
+
+    def subject(self) -> EventId:
+        return self.goal
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        return _edit_puts(self.goal.hex(), self.changed())
+
+    def summary(self) -> str:
+        return _edit_summary("gentle goal", self.active)
+
+
+@dataclass(frozen=True)
+class RitualEdit(Payload):
+    """A ritual's title, cadence, fallback, or whether it is still kept."""
+
+    TYPE: ClassVar[EventType] = EventType.RITUAL_EDIT
+    SHARED: ClassVar[bool] = True
+    ritual: EventId
+    title: str | None = None
+    cadence: Cadence | None = None
+    fallback: str | None = None  # "" takes the fallback away
+    active: bool | None = None
+
+    def changed(self) -> dict[str, Scalar]:
+        return _changes(
+            {
+                "title": self.title,
+                "cadence": self.cadence,
+                "fallback": self.fallback,
+                "active": self.active,
+            }
+        )
+
+    def validate(self) -> None:
+        v.raw_id("ritual", self.ritual)
+        if self.title is not None:
+            v.text("title", self.title, limit=v.MAX_TITLE, required=True)
+        v.choice("cadence", self.cadence, CADENCES)
+        v.text("fallback", self.fallback, limit=v.MAX_TITLE)
+        _active_ok(self.active)
+        self.changed()
+
+    def doc_name(self, ev: Event) -> str:
+        return "rituals"
+
+    def subject(self) -> EventId:
+        return self.ritual
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        return _edit_puts(self.ritual.hex(), self.changed())
+
+    def summary(self) -> str:
+        return _edit_summary("ritual", self.active)
+
+
+@dataclass(frozen=True)
+class RitualKept(Payload):
+    """A ritual kept on a day ("we did it"). Lists show the last day, never a count."""
+
+    TYPE: ClassVar[EventType] = EventType.RITUAL_KEPT
+    SHARED: ClassVar[bool] = True
+    ritual: EventId
+    date: str
+
+    def validate(self) -> None:
+        v.raw_id("ritual", self.ritual)
+        v.iso_date("date", self.date)
+
+    def doc_name(self, ev: Event) -> str:
+        return "rituals"
+
+    def subject(self) -> EventId:
+        return self.ritual
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        # One key per (ritual, day): keeps from both devices add up to the same set of days,
+        # in any order, and the last day kept is the latest of them.
+        return [(f"{self.ritual.hex()}@{self.date}", "kept", True)]
+
+    def summary(self) -> str:
+        return f"kept a ritual on {self.date}"
+
+
+@dataclass(frozen=True)
+class BoundaryEdit(Payload):
+    """A boundary's words, or whether it still stands: only the person who set it may."""
+
+    TYPE: ClassVar[EventType] = EventType.BOUNDARY_EDIT
+    SHARED: ClassVar[bool] = True
+    EDITS: ClassVar[str] = "creator"  # a boundary speaks for the person who set it
+    boundary: EventId
+    text: str | None = None
+    active: bool | None = None
+
+    def changed(self) -> dict[str, Scalar]:
+        return _changes({"text": self.text, "active": self.active})
+
+    def validate(self) -> None:
+        v.raw_id("boundary", self.boundary)
+        if self.text is not None:
+            v.text("text", self.text, required=True)
+        _active_ok(self.active)
+        self.changed()
+
+    def doc_name(self, ev: Event) -> str:
+        return "comfort"
+
+    def subject(self) -> EventId:
+        return self.boundary
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        return _edit_puts(self.boundary.hex(), self.changed())
+
+    def summary(self) -> str:
+        return _edit_summary("boundary", self.active)
+
+
+@dataclass(frozen=True)
+class CareEdit(Payload):
+    """A care task's title, owner, cadence, rotation, or whether it is still on the rota.
+
+    A new owner, or turning the rotation on or off, counts from the week of the edit: the owner
+    named has it that week (and, when it rotates, every other week from there)."""
+
+    TYPE: ClassVar[EventType] = EventType.CARE_EDIT
+    SHARED: ClassVar[bool] = True
+    task: EventId
+    title: str | None = None
+    owner: Who | None = None
+    cadence: Cadence | None = None
+    rotate: bool | None = None
+    active: bool | None = None
+
+    def changed(self) -> dict[str, Scalar]:
+        return _changes(
+            {
+                "title": self.title,
+                "owner": self.owner,
+                "cadence": self.cadence,
+                "rotate": self.rotate,
+                "active": self.active,
+            }
+        )
+
+    def validate(self) -> None:
+        v.raw_id("task", self.task)
+        if self.title is not None:
+            v.text("title", self.title, limit=v.MAX_TITLE, required=True)
+        v.choice("owner", self.owner, WHO)
+        v.choice("cadence", self.cadence, CADENCES)
+        if self.rotate is not None:
+            _rotation_ok(self.rotate, self.owner)
+        _active_ok(self.active)
+        self.changed()
+
+    def doc_name(self, ev: Event) -> str:
+        return "care"
+
+    def subject(self) -> EventId:
+        return self.task
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        key = self.task.hex()
+        changed = self.changed()
+        if self.owner is not None:
+            changed["owner"] = _absolute(self.owner, ev)
+        if self.owner is not None or self.rotate is not None:
+            changed["since"] = _week_of(ev)
+        return _edit_puts(key, changed)
+
+    def summary(self) -> str:
+        return _edit_summary("care task", self.active)
+
+
+def _edit_summary(what: str, active: bool | None) -> str:
+    if active is False:
+        return f"set a {what} aside"
+    return f"brought a {what} back" if active else f"changed a {what}"
+
+
 PAYLOADS: dict[str, type[Payload]] = {
     cls.TYPE: cls
     for cls in (
@@ -792,6 +1276,17 @@ PAYLOADS: dict[str, type[Payload]] = {
         ComfortSignal,
         CareTask,
         CareSwap,
+        Note,
+        Share,
+        AnchorMemory,
+        LearnItem,
+        LearnStatus,
+        ClinicianQuestion,
+        GoalEdit,
+        RitualEdit,
+        RitualKept,
+        BoundaryEdit,
+        CareEdit,
         Keyed,
     )
 }

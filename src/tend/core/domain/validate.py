@@ -84,3 +84,16 @@ def clock_time(field: str, value: object) -> None:
 def week_of(day: dt.date) -> str:
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
+
+
+MAX_LINK = 500
+LINK_RE = re.compile(r"^https?://[^\s/]+\S*$")
+
+
+def link(field: str, value: object) -> None:
+    """An optional web address: http:// or https://, with no spaces."""
+    if value is None:
+        return
+    text(field, value, limit=MAX_LINK)
+    if not LINK_RE.match(str(value)):
+        raise ValidationError(field, "a web address starting with https:// or http://", value)

@@ -23,6 +23,13 @@ Without its key record (erased, or never delivered) an entry opens to its outer 
 the read model keeps it as a placeholder of kind "keyed", and views say that words are not
 there, never what they were.
 
+A private entry shared later travels as a `Share` holding the original event's bytes (inside
+the share's own box, under the share's own content key, so forgetting the entry erases the
+shared copy's words as well: core/journal/shredding.py); it is read as that original event (the
+same id, day, clock and content) wherever it arrives, so the day it belongs to gains it and
+nothing else moves. A share that carries another person's entry, a kind that cannot be private,
+or an id its own device did not give it, is read as the bare share, which no view shows.
+
 Pure given the keys it is handed (this device's `DeviceKeys`, whose epochs grow in place as the
 keyring adopts them): no store, no cache, no clock. Signatures and the roster are the trust
 engine's to check (core/trust/engine.py).
@@ -38,7 +45,7 @@ import msgpack
 from tend.core.crypto import entry, envelope, shred
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event, encode_event
-from tend.core.domain.events import OPEN_KINDS, Event, Keyed, Sealed
+from tend.core.domain.events import OPEN_KINDS, SHAREABLE_TYPES, Event, Keyed, Sealed, Share
 from tend.core.errors import ChainError, CorruptStore, InvalidEnvelope, UnreadableEntry
 from tend.core.ids import EventId, Seq, event_id_at, short
 from tend.core.log import forgetting
@@ -68,24 +75,32 @@ class Readable(NamedTuple):
     def private(self) -> bool:
         """Whether the entry is a private one (its author's own devices alone can open it),
         told from what the entry carries, whether or not this device could open it."""
+        return self.kind == Sealed.TYPE
+
+    @property
+    def kind(self) -> str:
+        """The kind of event the entry carries, as signed: a keyed entry's says it."""
         body = self.outer.body
-        return isinstance(body, Sealed) or (isinstance(body, Keyed) and body.kind == Sealed.TYPE)
+        return body.kind if isinstance(body, Keyed) else body.TYPE
 
 
 def item_of(readable: Readable, received_at: int) -> Item:
     """The read model's row for an opened entry (core/views/read_model.py)."""
     ev = readable.event
     doc = ev.body.doc_name(ev) if ev.body.SHARED else None
+    header = readable.header
     return Item(
         ev.hlc,
-        ev.device,
-        readable.header.seq,
+        header.log,
+        header.seq,
         received_at,
         ev.local_date,
         ev.type,
         ev.author,
         doc,
         readable.event_bytes,
+        readable.private,
+        ev.device if readable.kind == Share.TYPE and ev.type != Share.TYPE else None,
     )
 
 
@@ -191,6 +206,10 @@ class EntryMapper:
             stored, stored_bytes, used = _carried(words, outer, where), words, key
             if stored.type != outer.body.kind:
                 raise UnreadableEntry(where, "its words are not of the kind it says")
+        if isinstance(stored.body, Share):
+            shared = _shared(stored, stored.body)
+            if shared is not None:
+                return Readable(opened, outer, shared, encode_event(shared), used)
         inner = self.open_private(stored.body) if isinstance(stored.body, Sealed) else None
         if inner is None:
             return Readable(opened, outer, stored, stored_bytes, used)
@@ -224,8 +243,8 @@ class EntryMapper:
             outer["h"],
             body["kind"],
         )
-        if not same or isinstance(inner.body, Sealed):
-            return None  # a private entry (or something odd): the whole way
+        if not same or isinstance(inner.body, Sealed | Share):
+            return None  # a private entry, a share (or something odd): the whole way
         return item_of(Readable(opened, inner, inner, words, key), received_at)
 
     def _words(self, raw: bytes, outer: Event, key: bytes | None, where: str) -> bytes | None:
@@ -261,6 +280,25 @@ def _carried(inner: bytes, outer: Event, where: str) -> Event:
         # A sealed box copied into another entry (a replay): refuse, never show.
         raise UnreadableEntry(where, "a private entry does not match the entry that carries it")
     return ev
+
+
+def _shared(outer: Event, share: Share) -> Event | None:
+    """The entry a share carries, when it is the author's own, of a kind that can be private,
+    written before the share and under the id its own device gave it; else None. A shared
+    correction is read at the place of the entry it corrects (never later than its own)."""
+    try:
+        ev = decode_event(share.entry)
+    except CorruptStore:
+        return None
+    if (
+        ev.author != outer.author
+        or ev.type not in SHAREABLE_TYPES
+        or ev.hlc >= outer.hlc
+        or ev.id != event_id_at(ev.device, share.seq)
+        or share.place > ev.hlc
+    ):
+        return None
+    return dataclasses.replace(ev, hlc=share.place) if share.place else ev
 
 
 def _parses(raw: bytes) -> bool:

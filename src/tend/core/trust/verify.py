@@ -88,12 +88,24 @@ WITHOUT_WORDS = "its words are not here: the relay withheld or damaged its key r
 
 
 def _without_words(opened: list[Readable]) -> list[Problem]:
-    """Entries whose key record is missing or does not open them, not forgotten by their author."""
+    """Entries whose key record is missing or does not open them, not forgotten by their author
+    (the target of a forget, the versions it names, and a later correction of any of them)."""
     forgotten = {
-        (r.outer.author, r.outer.body.target)
+        (r.outer.author, target)
         for r in opened
         if isinstance(r.outer.body, Retraction) and r.outer.body.forget
+        for target in (r.outer.body.target, *r.outer.body.versions)
     }
+    later = [r.outer for r in opened if isinstance(r.outer.body, Keyed) and r.outer.supersedes]
+    grew = bool(forgotten and later)
+    while grew:
+        fresh = {
+            (ev.author, ev.id)
+            for ev in later
+            if (ev.author, ev.supersedes) in forgotten and (ev.author, ev.id) not in forgotten
+        }
+        forgotten |= fresh
+        grew = bool(fresh)
     return [
         Problem(short(r.header.log), r.header.seq, WITHOUT_WORDS)
         for r in opened

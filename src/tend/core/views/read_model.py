@@ -20,20 +20,24 @@ from __future__ import annotations
 
 import bisect
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
 
 import msgpack
 
 from tend.core.crypto import envelope
+from tend.core.domain.codec import decode_event
 from tend.core.errors import InvalidEnvelope
-from tend.core.ids import LogId, PersonId
+from tend.core.ids import EventId, LogId, PersonId, event_id_at
 from tend.core.log.store import LogStore
 
 SNAPSHOT_LIMIT = 256 << 20
 SNAPSHOT_EVERY = 200  # new entries opened before the snapshot is sealed again
-_AAD = b"tend/view-cache/v1"
+# v2: items say whether they are private, and where shared from; v3: a private entry's item
+# says so whether or not its words are under a content key, placeholders of words not held
+# included, and a shared copy's words can be forgotten in place.
+_AAD = b"tend/view-cache/v3"
 # The kinds of entry the trust engine reads (core/trust/engine.py), and with names and rotations,
 # the kinds that say who is here: new entries a read may fold in before it re-seals the view cache.
 FACTS = frozenset({"device.added", "device.removed", "person.lost", "person.here"})
@@ -50,6 +54,10 @@ class Item(NamedTuple):
     author: PersonId
     doc: str | None  # the shared document this event edits, if any
     raw: bytes  # the encoded event (the inner one, for a private entry we could open)
+    private: bool = False  # the entry was sealed for its author's own devices
+    # For a private entry shared later: the device that first wrote it (the entry's own
+    # coordinates stay those of the share, which is what the roster admits).
+    origin: LogId | None = None
 
     @property
     def order(self) -> tuple[int, LogId, int]:
@@ -145,13 +153,24 @@ class ItemCache:
         self._items, self._upto = None, 0
 
     def replaced(self, changed: list[Item]) -> tuple[int, bytes]:
-        """Put `changed` in place of the items at the same (hlc, log, seq); returns the sealed
-        snapshot of the result, for the caller to store with what made them change."""
+        """Put `changed` in place of the items of the same entries (log, seq); returns the sealed
+        snapshot of the result, for the caller to store with what made them change.
+
+        An item usually keeps its place, but not always: a shared copy stands at the clock of
+        the entry it carries, and the share's placeholder at the share's own."""
         items = self.items()
+        moved: list[Item] = []
         for item in changed:
             at = bisect.bisect_left(items, item.order, key=lambda i: i.order)
             if at < len(items) and items[at].order == item.order:
                 items[at] = item
+            else:
+                moved.append(item)
+        if moved:
+            where = {(i.log, i.seq): i for i in moved}
+            items[:] = [i for i in items if (i.log, i.seq) not in where]
+            for item in moved:
+                bisect.insort(items, item, key=lambda i: i.order)
         self._membership = [i for i in items if i.type in MEMBERSHIP]
         return self._upto, seal_snapshot(self._key, self._upto, items)
 
@@ -176,3 +195,29 @@ class ItemCache:
             if items is not None:
                 return items, snap[0]
         return [], 0
+
+
+# --- private entries shared later ------------------------------------------------------------
+# A share is read as the entry it carries (core/journal/mapper.py), with the same id, so the
+# author's own devices hold that event twice: the private original, and the shared copy. What
+# counts is the shared copy alone; the private original stops showing. A shared copy counts only
+# when the device that first wrote it is one of the author's own, so nobody can pass off an
+# entry of a log that is not theirs.
+
+
+def settled(items: Sequence[Item], person_of: Callable[[LogId], PersonId | None]) -> list[Item]:
+    """`items` without shares of someone else's device, and without private originals that
+    their author has shared since. Usually there is no share at all and nothing is decoded."""
+    shares = [i for i in items if i.origin is not None]
+    if not shares:
+        return items if isinstance(items, list) else list(items)
+    kept = {id(i) for i in shares if person_of(LogId(i.origin or b"")) == i.author}
+    shared: set[tuple[PersonId, EventId]] = {
+        (i.author, decode_event(i.raw).id) for i in shares if id(i) in kept
+    }
+    return [
+        i
+        for i in items
+        if (i.origin is None or id(i) in kept)
+        and not (i.private and (i.author, event_id_at(i.log, i.seq)) in shared)
+    ]

@@ -21,7 +21,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tend.core.domain.events import Event, Gratitude, Milestone
+from tend.core.domain.events import (
+    Boundary,
+    Celebration,
+    ClinicianQuestion,
+    ComfortSignal,
+    Event,
+    EventType,
+    Gratitude,
+    Milestone,
+    PartnershipWeek,
+)
 from tend.core.ids import PersonId
 from tend.core.views import projections
 from tend.core.views.read_model import Item
@@ -74,6 +84,14 @@ class Chart:
 
 
 @dataclass(frozen=True)
+class Cheer:
+    """One celebration of a small win, with what was said."""
+
+    by: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
 class SmallWin:
     day: dt.date
     title: str
@@ -83,6 +101,8 @@ class SmallWin:
     whose: Whose
     partner: str | None  # the noter's partner: the one other name this device knows, if one
     celebrated_by: tuple[str | None, ...]  # each name once, in the order they celebrated
+    private: bool = False  # only its author's devices read it: "(only you)"
+    cheers: tuple[Cheer, ...] = ()  # every celebration, with its note, in merge order
 
 
 @dataclass(frozen=True)
@@ -90,6 +110,44 @@ class ThankYou:
     day: dt.date
     by: str | None
     text: str
+    private: bool = False  # only its author's devices read it: "(only you)"
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question for the clinician, and the day it was noted."""
+
+    day: dt.date
+    text: str
+
+
+@dataclass(frozen=True)
+class PartnershipNote:
+    """A weekly state of the partnership, in full; `day` is its week's Monday."""
+
+    day: dt.date
+    week: str
+    by: str | None
+    appreciations: tuple[str, ...]
+    went_well: str | None
+    adjustment: str | None
+
+
+@dataclass(frozen=True)
+class BoundaryNote:
+    day: dt.date
+    by: str | None
+    text: str
+    active: bool  # False: set aside
+
+
+@dataclass(frozen=True)
+class SignalNote:
+    day: dt.date
+    by: str | None
+    signal: str
+    note: str | None
+    private: bool = False  # only its author's devices read it: "(only you)"
 
 
 @dataclass(frozen=True)
@@ -101,6 +159,12 @@ class Report:
     people: tuple[PersonSeries, ...]  # the owner first, then by name
     small_wins: tuple[SmallWin, ...]  # by day, then in merge order
     thank_yous: tuple[ThankYou, ...]
+    partnership: tuple[PartnershipNote, ...] = ()  # by week
+    boundaries: tuple[BoundaryNote, ...] = ()
+    signals: tuple[SignalNote, ...] = ()  # only when the report's author asked for them
+    with_signals: bool = False
+    # The owner's questions for the clinician, only in a report of their own entries.
+    questions: tuple[Question, ...] = ()
 
     @property
     def weekly(self) -> bool:
@@ -143,12 +207,19 @@ def default_range(
 
 
 def gather(
-    items: Sequence[Item], me: PersonId, start: dt.date, end: dt.date, *, private_only: bool
+    items: Sequence[Item],
+    me: PersonId,
+    start: dt.date,
+    end: dt.date,
+    *,
+    private_only: bool,
+    with_signals: bool = False,
 ) -> Report:
-    """Everything the report says, from the items this device can read."""
+    """Everything the report says, from the items this device can read. Comfort signals are
+    in it only `with_signals`: a report may be handed to someone outside the two of you."""
     if private_only:
         items = own_items(items, me)
-    view = projections.period(items, start, end)
+    view = projections.period(items, start, end, me)
     names = projections.names(items)
     order = sorted(view.people, key=lambda p: (p != me, view.people[p].name))
     by_date = lambda ev: (ev.local_date, ev.hlc)  # noqa: E731
@@ -159,10 +230,76 @@ def gather(
         owner=names.get(me),
         people=tuple(_series(p, view.people[p]) for p in order),
         small_wins=tuple(
-            _small_win(ev, names, view.celebrations.get(ev.id, []))
+            _small_win(ev, names, view.celebrations.get(ev.id, []), ev.id in view.private)
             for ev in sorted(view.milestones, key=by_date)
         ),
-        thank_yous=tuple(_thank_you(ev, names) for ev in sorted(view.gratitude, key=by_date)),
+        thank_yous=tuple(
+            _thank_you(ev, names, ev.id in view.private)
+            for ev in sorted(view.gratitude, key=by_date)
+        ),
+        questions=questions_for_clinician(items, me, end) if private_only else (),
+        partnership=tuple(
+            _partnership(ev, names)
+            for ev in sorted(view.partnership, key=lambda ev: (_week_of(ev), ev.hlc))
+        ),
+        boundaries=tuple(_boundary(ev, names) for ev in sorted(view.boundaries, key=by_date)),
+        signals=tuple(
+            _signal(ev, names, ev.id in view.private) for ev in sorted(view.comfort, key=by_date)
+        )
+        if with_signals
+        else (),
+        with_signals=with_signals,
+    )
+
+
+def _week_of(ev: Event) -> str:
+    assert isinstance(ev.body, PartnershipWeek)
+    return ev.body.week
+
+
+def _partnership(ev: Event, names: dict[PersonId, str]) -> PartnershipNote:
+    body = ev.body
+    assert isinstance(body, PartnershipWeek)
+    year, week = body.week.split("-W")
+    return PartnershipNote(
+        day=dt.date.fromisocalendar(int(year), int(week), 1),
+        week=body.week,
+        by=names.get(ev.author),
+        appreciations=body.appreciations,
+        went_well=body.went_well,
+        adjustment=body.adjustment,
+    )
+
+
+def _boundary(ev: Event, names: dict[PersonId, str]) -> BoundaryNote:
+    body = ev.body
+    assert isinstance(body, Boundary)
+    day = dt.date.fromisoformat(ev.local_date)
+    return BoundaryNote(day, names.get(ev.author), body.text, body.active)
+
+
+def _signal(ev: Event, names: dict[PersonId, str], private: bool) -> SignalNote:
+    body = ev.body
+    assert isinstance(body, ComfortSignal)
+    return SignalNote(
+        dt.date.fromisoformat(ev.local_date), names.get(ev.author), body.signal, body.note, private
+    )
+
+
+def questions_for_clinician(
+    items: Sequence[Item], me: PersonId, end: dt.date
+) -> tuple[Question, ...]:
+    """The questions `me` noted up to `end`, oldest first: a question asked before the range
+    began is still waiting for the next appointment."""
+    mine = [i for i in items if i.author == me and i.type == EventType.CLINICIAN_QUESTION]
+    asked = projections.timeline(
+        [*mine, *(i for i in items if i.type == EventType.RETRACT and i.author == me)],
+        until=end,
+    )
+    return tuple(
+        Question(dt.date.fromisoformat(ev.local_date), ev.body.text)
+        for ev in asked
+        if isinstance(ev.body, ClinicianQuestion)
     )
 
 
@@ -181,7 +318,9 @@ def _series(person: PersonId, days: projections.PersonDays) -> PersonSeries:
     return PersonSeries(person, days.name, tuple(energy), tuple(pain), tuple(rest))
 
 
-def _small_win(ev: Event, names: dict[PersonId, str], cheers: Sequence[Event]) -> SmallWin:
+def _small_win(
+    ev: Event, names: dict[PersonId, str], cheers: Sequence[Event], private: bool
+) -> SmallWin:
     body = ev.body
     assert isinstance(body, Milestone)
     others = sorted({n for p, n in names.items() if p != ev.author})
@@ -194,7 +333,13 @@ def _small_win(ev: Event, names: dict[PersonId, str], cheers: Sequence[Event]) -
         whose=_whose(body.who),
         partner=others[0] if len(others) == 1 else None,
         celebrated_by=tuple(dict.fromkeys(names.get(c.author) for c in cheers)),
+        private=private,
+        cheers=tuple(Cheer(names.get(c.author), _cheer_note(c)) for c in cheers),
     )
+
+
+def _cheer_note(cheer: Event) -> str | None:
+    return cheer.body.note if isinstance(cheer.body, Celebration) else None
 
 
 def _whose(who: str) -> Whose:
@@ -203,10 +348,11 @@ def _whose(who: str) -> Whose:
     return Whose.NOTER if who == Whose.NOTER else Whose.PARTNER
 
 
-def _thank_you(ev: Event, names: dict[PersonId, str]) -> ThankYou:
+def _thank_you(ev: Event, names: dict[PersonId, str], private: bool) -> ThankYou:
     body = ev.body
     assert isinstance(body, Gratitude)
-    return ThankYou(dt.date.fromisoformat(ev.local_date), names.get(ev.author), body.text)
+    day = dt.date.fromisoformat(ev.local_date)
+    return ThankYou(day, names.get(ev.author), body.text, private)
 
 
 def weekly_means(points: Sequence[Point]) -> list[Point]:
