@@ -43,10 +43,13 @@ def test_the_demo_pairs_two_partners_syncs_and_looks_back_then_stops_its_relay(
         "Replay",
         "all check out",
         "tend demo --report",
+        "took back a thank-you; its words are forgotten",
+        "Sunday evening",
         "nothing is left running",
     ):
         assert step in out, step
     assert not list(temp.iterdir())  # the story's folder went, and no report was left behind
+    assert "you never notice" not in out  # the words taken back are never shown again
     port = int(re.search(r"127\.0\.0\.1:(\d+)", out).group(1))  # type: ignore[union-attr]
     with socket.socket() as probe:
         probe.settimeout(1)

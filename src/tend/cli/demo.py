@@ -146,6 +146,29 @@ def _week(couple: Couple, monday: dt.date, week: int, goal: EventId) -> None:
     couple.robin.record(ev.GoalWeek(goal=goal, week=week_of(monday), outcome=outcome))
 
 
+def _hard_moment(couple: Couple, day: dt.date) -> str:
+    """Late on the flare day, Robin writes something hurtful: the journal holds it like any
+    other entry, until Robin takes it back."""
+    couple.clock.set(day, 23)
+    said = couple.robin.record(ev.Gratitude(text="for nothing, you never notice when I hurt"))
+    return said.id.hex()
+
+
+async def _taken_back(couple: Couple, entry: str) -> None:
+    """The next morning Robin takes the words back and has them forgotten everywhere."""
+    from tend.app import look, record
+    from tend.cli import taken_back
+
+    couple.clock.set(couple.clock.at.date() + dt.timedelta(days=1), 8)
+    record.take_back(
+        couple.robin, entry, "sorry, that was the pain talking; you do notice", forget=True
+    )
+    await _sync(couple)
+    shown = look.timeline(couple.sam)
+    say("Robin takes back last night's words and has them forgotten; on Sam's phone now:")
+    taken_back.echo(shown.taken_back, shown.names)
+
+
 def _sunday_evening(couple: Couple, monday: dt.date) -> None:
     """The week's close: a comfort signal, a memory kept, the state of the partnership drafted
     from the week's own entries and kept as the two of them chose."""
@@ -235,8 +258,10 @@ async def _tell(folder: Path, url: str, report_to: Path | None) -> None:
     say("Weeks 1-2, both offline: rest days are one tap; a flare comes and goes.")
     for week in range(2):
         _week(couple, first_monday + dt.timedelta(weeks=week), week, goal)
+    hard = _hard_moment(couple, first_monday + dt.timedelta(weeks=1, days=3))
     sent = await _sync(couple)
     say(f"They sync: {sent} sealed entries pass through the relay, verified on arrival.")
+    await _taken_back(couple, hard)
     _week(couple, first_monday + dt.timedelta(weeks=2), 2, goal)
     _sunday_evening(couple, first_monday + dt.timedelta(weeks=2))
     await _sync(couple)
