@@ -5,15 +5,16 @@ what it may cost an honest device, and what a keyed entry that lies about its ki
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
-from tend.app import integrity, record
+from tend.app import integrity, look, record
 from tend.core.crypto import entry, shred
-from tend.core.domain.codec import encode_event
-from tend.core.domain.events import CheckIn, Event, Keyed, Retraction
-from tend.core.ids import EventId
+from tend.core.domain.codec import decode_event, encode_event
+from tend.core.domain.events import CheckIn, Event, Keyed, Retraction, Share
+from tend.core.ids import EventId, event_id_at
 from tend.core.journal import Journal, shredding
 from tend.core.log import forgetting
 from tend.core.log.header import entry_hash, next_header
@@ -139,3 +140,53 @@ def test_a_key_record_of_the_partners_entry_handed_over_for_another_opens_nothin
     assert (kept, bad) == (0, [mine])
     assert sam.store.key_at(*mine) is None
     assert not any(WORDS.encode() in i.raw for i in sam.all_items())
+
+
+def _copy_of(alex: Journal, ident: EventId, **changes: object) -> Share:
+    """A share of alex's entry `ident`, carrying it with `changes` made."""
+    (held,) = [
+        i
+        for i in alex.all_items()
+        if event_id_at(i.log, i.seq) == ident
+        and i.private
+        or event_id_at(i.log, i.seq) == ident
+        and i.origin is None
+    ]
+    original = decode_event(held.raw)
+    return Share(entry=encode_event(dataclasses.replace(original, **changes)), seq=held.seq)
+
+
+def test_a_share_of_an_entry_that_was_never_private_cannot_rewrite_it_in_place(
+    couple: tuple[Journal, Journal],
+) -> None:
+    """A share is read as the private entry it carries. One naming an entry that was never
+    private (a modified client) would stand in its place with other words and no sign of a
+    correction: it is not shown, on either device."""
+    sam, alex = couple
+    shown = record.check_in(alex, energy=1, note=WORDS)
+    gossip(sam, alex)
+    alex.record(_copy_of(alex, shown.id, body=CheckIn(energy=5, note="other words")))
+    gossip(sam, alex)
+    today = dt.date.today().isoformat()
+    for journal in (sam, alex):
+        days = look.week(journal).view.people[alex.device.person].checkins
+        assert days[today] == CheckIn(energy=1, note=WORDS)
+
+
+def test_a_share_that_moves_a_private_entry_to_another_day_or_clock_is_not_shown(
+    couple: tuple[Journal, Journal],
+) -> None:
+    """What every device can see of a private entry (its day, clock and time) must be what
+    its shared copy says: a copy moved to another day, or back in time, is not shown."""
+    sam, alex = couple
+    kept = record.check_in(alex, energy=1, note=WORDS, private=True)
+    gossip(sam, alex)
+    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    alex.record(_copy_of(alex, kept.id, local_date=yesterday))
+    held = [i for i in alex.all_items() if event_id_at(i.log, i.seq) == kept.id][0]
+    alex.record(_copy_of(alex, kept.id, hlc=held.hlc - (1 << 30)))
+    gossip(sam, alex)
+    assert not [i for i in sam.items() if i.author == alex.device.person and i.type == "checkin"]
+    for journal in (sam, alex):
+        days = look.week(journal).view.people[alex.device.person].checkins
+        assert yesterday not in days
