@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from tend.app import integrity, look, record
-from tend.core.crypto import entry, shred
+from tend.core.crypto import entry, keys, shred
 from tend.core.domain.codec import decode_event, encode_event
 from tend.core.domain.events import CheckIn, Event, Keyed, Retraction, Share
-from tend.core.ids import EventId, event_id_at
+from tend.core.ids import EventId, SpaceId, event_id_at
 from tend.core.journal import Journal, shredding
 from tend.core.log import forgetting
 from tend.core.log.header import entry_hash, next_header
@@ -144,14 +144,9 @@ def test_a_key_record_of_the_partners_entry_handed_over_for_another_opens_nothin
 
 def _copy_of(alex: Journal, ident: EventId, **changes: object) -> Share:
     """A share of alex's entry `ident`, carrying it with `changes` made."""
-    (held,) = [
-        i
-        for i in alex.all_items()
-        if event_id_at(i.log, i.seq) == ident
-        and i.private
-        or event_id_at(i.log, i.seq) == ident
-        and i.origin is None
-    ]
+    held = next(
+        i for i in alex.all_items() if event_id_at(i.log, i.seq) == ident and i.origin is None
+    )
     original = decode_event(held.raw)
     return Share(entry=encode_event(dataclasses.replace(original, **changes)), seq=held.seq)
 
@@ -183,10 +178,42 @@ def test_a_share_that_moves_a_private_entry_to_another_day_or_clock_is_not_shown
     gossip(sam, alex)
     yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     alex.record(_copy_of(alex, kept.id, local_date=yesterday))
-    held = [i for i in alex.all_items() if event_id_at(i.log, i.seq) == kept.id][0]
+    held = next(i for i in alex.all_items() if event_id_at(i.log, i.seq) == kept.id)
     alex.record(_copy_of(alex, kept.id, hlc=held.hlc - (1 << 30)))
     gossip(sam, alex)
     assert not [i for i in sam.items() if i.author == alex.device.person and i.type == "checkin"]
     for journal in (sam, alex):
         days = look.week(journal).view.people[alex.device.person].checkins
         assert yesterday not in days
+
+
+def test_an_erased_key_record_leaves_no_copy_in_the_wal_while_another_process_reads(
+    tmp_path: Path,
+) -> None:
+    """Another process of the same device (a `tend watch`, a second command) may be reading
+    the journal when a forget is applied: the WAL still holds the key record as first written
+    until a checkpoint empties it, which a reader's open snapshot holds up. The erase waits for
+    the reader to finish rather than leave the words' key in the WAL."""
+    import sqlite3
+    import threading
+    import time
+
+    from tend.core.log.store import SqliteLogStore
+    from tests.test_store_contract import Writer
+
+    writer = Writer(SpaceId(bytes(16)), bytes(32), keys.new_signing_seed())
+    store = SqliteLogStore(tmp_path / "journal.db")
+    [a1] = writer.chain(1)
+    record_ = b"\x5a" * 16 + bytes(range(64))
+    store.append([(a1, 1)], keys={(writer.log, 1): record_})
+    reader = sqlite3.connect(tmp_path / "journal.db", isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM content_keys").fetchone()  # a snapshot held open
+    threading.Timer(12, lambda: reader.execute("COMMIT")).start()
+    started = time.monotonic()
+    store.erase_keys([(writer.log, 1)], (1, b"snapshot"))
+    held = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    store.close()
+    reader.close()
+    assert record_ not in held
+    assert time.monotonic() - started < 60
