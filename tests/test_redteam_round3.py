@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,7 +143,7 @@ def test_a_key_record_of_the_partners_entry_handed_over_for_another_opens_nothin
     assert not any(WORDS.encode() in i.raw for i in sam.all_items())
 
 
-def _copy_of(alex: Journal, ident: EventId, **changes: object) -> Share:
+def _copy_of(alex: Journal, ident: EventId, **changes: Any) -> Share:
     """A share of alex's entry `ident`, carrying it with `changes` made."""
     held = next(
         i for i in alex.all_items() if event_id_at(i.log, i.seq) == ident and i.origin is None
