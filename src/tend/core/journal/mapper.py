@@ -28,7 +28,9 @@ the share's own box, under the share's own content key, so forgetting the entry 
 shared copy's words as well: core/journal/shredding.py); it is read as that original event (the
 same id, day, clock and content) wherever it arrives, so the day it belongs to gains it and
 nothing else moves. A share that carries another person's entry, a kind that cannot be private,
-or an id its own device did not give it, is read as the bare share, which no view shows.
+or an id its own device did not give it, is read as the bare share, which no view shows. And
+the read model counts a shared copy only beside the private entry it names, saying what every
+device sees of that one (core/views/read_model.py `settled`).
 
 Pure given the keys it is handed (this device's `DeviceKeys`, whose epochs grow in place as the
 keyring adopts them): no store, no cache, no clock. Signatures and the roster are the trust

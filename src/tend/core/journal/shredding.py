@@ -78,20 +78,29 @@ def _later_versions(
 ) -> None:
     """Add to `found` the later versions of what it holds, as far as this device can read
     them: a correction keeps its entry's kind (a private one's is not told), and a shared copy
-    is read as the entry it carries."""
+    is read as the entry it carries.
+
+    One walk over the links, each candidate decoded once: a chain of corrections in any merge
+    order (a modified client picks the clocks) costs what its length does, never its square."""
     kinds = {_kind(i) for i in found.values()}
-    grew = True
-    while grew:
-        grew = False
-        for i, ident in candidates:
-            if (i.log, i.seq) in found or (Sealed.TYPE not in kinds and i.type not in kinds):
+    waiting: dict[tuple[PersonId, EventId], list[tuple[Item, EventId, EventId]]] = {}
+    for i, ident in candidates:
+        if (i.log, i.seq) in found or (Sealed.TYPE not in kinds and i.type not in kinds):
+            continue
+        carried, supersedes = _links(i)
+        links = (carried,) if supersedes in (None, carried) else (carried, supersedes)
+        for link in links:
+            waiting.setdefault((i.author, link), []).append((i, ident, carried))
+    todo = [(person, ident) for ident, people in asked.items() for person in people]
+    while todo:
+        for i, ident, carried in waiting.pop(todo.pop(), ()):
+            if (i.log, i.seq) in found:
                 continue
-            carried, supersedes = _links(i)
-            if any(i.author in asked.get(link, ()) for link in (carried, supersedes) if link):
-                found[(i.log, i.seq)] = i
-                for link in (ident, carried):
-                    asked.setdefault(link, set()).add(i.author)
-                grew = True
+            found[(i.log, i.seq)] = i
+            for link in (ident, carried):
+                if i.author not in asked.setdefault(link, set()):
+                    asked[link].add(i.author)
+                    todo.append((i.author, link))
 
 
 def _kind(item: Item) -> str:

@@ -318,6 +318,7 @@ _PUT_KEY = (
 )
 
 
+_WAL_TO_EMPTY = "wal.to_empty"  # an erase found the WAL held up by a reader: empty it later
 _REPLACE_META = (
     "INSERT INTO meta(key, value) VALUES (?, ?) "
     "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
@@ -359,6 +360,22 @@ class SqliteLogStore:
             # An erased content key must not linger in a free page (core/crypto/shred.py).
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(_SCHEMA)
+            self._settle_wal()
+
+    def _empty_wal(self, attempts: int) -> bool:
+        """Copy the WAL into the file and empty it; False if readers held it up every time
+        (each attempt waits for them as long as the busy timeout)."""
+        for _ in range(attempts):
+            row = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if row is not None and row[0] == 0:
+                return True
+        return False
+
+    def _settle_wal(self) -> None:
+        """Empty a WAL an erase could not: it may still hold a key record as first written."""
+        if self.meta(_WAL_TO_EMPTY) is not None and self._empty_wal(1):
+            self._db.execute("DELETE FROM meta WHERE key = ?", (_WAL_TO_EMPTY,))
+            self._empty_wal(1)
 
     def append(
         self,
@@ -557,6 +574,7 @@ class SqliteLogStore:
 
     def erase_keys(self, positions: Sequence[Position], snapshot: tuple[int, bytes]) -> int:
         with _translated("forgetting"):
+            self._settle_wal()
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -576,8 +594,11 @@ class SqliteLogStore:
                 if db.in_transaction:  # a full disk may have rolled it back already
                     db.execute("ROLLBACK")
                 raise
-            # Copy the zeroed pages into the file and empty the WAL, which still held them.
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Copy the zeroed pages into the file and empty the WAL, which still held them. A
+            # reader in another process holds that up: wait for it, and if it outlasts every
+            # attempt, say so in the file, so the next open (or erase) empties it.
+            if not self._empty_wal(3):
+                db.execute(_REPLACE_META, (_WAL_TO_EMPTY, b"1"))
             return erased
 
     def close(self) -> None:

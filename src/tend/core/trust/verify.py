@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tend.core.domain.events import Keyed, Retraction
 from tend.core.errors import ChainError
-from tend.core.ids import LogId, PersonId, short
+from tend.core.ids import EventId, LogId, PersonId, short
 from tend.core.journal import Journal, item_of
 from tend.core.journal.mapper import Readable
 from tend.core.log.header import Header, entry_hash
@@ -96,16 +96,19 @@ def _without_words(opened: list[Readable]) -> list[Problem]:
         if isinstance(r.outer.body, Retraction) and r.outer.body.forget
         for target in (r.outer.body.target, *r.outer.body.versions)
     }
-    later = [r.outer for r in opened if isinstance(r.outer.body, Keyed) and r.outer.supersedes]
-    grew = bool(forgotten and later)
-    while grew:
-        fresh = {
-            (ev.author, ev.id)
-            for ev in later
-            if (ev.author, ev.supersedes) in forgotten and (ev.author, ev.id) not in forgotten
-        }
-        forgotten |= fresh
-        grew = bool(fresh)
+    # One walk down the chains of corrections, whatever their order (never a pass per link).
+    corrections: dict[tuple[PersonId, EventId], list[EventId]] = {}
+    for r in opened:
+        ev = r.outer
+        if isinstance(ev.body, Keyed) and ev.supersedes is not None:
+            corrections.setdefault((ev.author, ev.supersedes), []).append(ev.id)
+    todo = list(forgotten)
+    while todo:
+        author, ident = todo.pop()
+        for later in corrections.pop((author, ident), ()):
+            if (author, later) not in forgotten:
+                forgotten.add((author, later))
+                todo.append((author, later))
     return [
         Problem(short(r.header.log), r.header.seq, WITHOUT_WORDS)
         for r in opened

@@ -28,6 +28,7 @@ import msgpack
 
 from tend.core.crypto import envelope
 from tend.core.domain.codec import decode_event
+from tend.core.domain.events import Event
 from tend.core.errors import InvalidEnvelope
 from tend.core.ids import EventId, LogId, PersonId, event_id_at
 from tend.core.log.store import LogStore
@@ -202,22 +203,48 @@ class ItemCache:
 # author's own devices hold that event twice: the private original, and the shared copy. What
 # counts is the shared copy alone; the private original stops showing. A shared copy counts only
 # when the device that first wrote it is one of the author's own, so nobody can pass off an
-# entry of a log that is not theirs.
+# entry of a log that is not theirs, and only as a copy of a private entry held here that says
+# what every device can see of that one (its author, device, day, time and clock): a share
+# naming an entry that was never private, or moving one to another day or back in time, would
+# rewrite what was written without a correction to show for it.
 
 
 def settled(items: Sequence[Item], person_of: Callable[[LogId], PersonId | None]) -> list[Item]:
-    """`items` without shares of someone else's device, and without private originals that
-    their author has shared since. Usually there is no share at all and nothing is decoded."""
+    """`items` without shares of someone else's device or of no private entry held here, and
+    without private originals that their author has shared since. Usually there is no share at
+    all and nothing is decoded."""
     shares = [i for i in items if i.origin is not None]
     if not shares:
         return items if isinstance(items, list) else list(items)
-    kept = {id(i) for i in shares if person_of(LogId(i.origin or b"")) == i.author}
-    shared: set[tuple[PersonId, EventId]] = {
-        (i.author, decode_event(i.raw).id) for i in shares if id(i) in kept
-    }
+    originals = {event_id_at(i.log, i.seq): i for i in items if i.private and i.origin is None}
+    kept: set[int] = set()
+    shared: set[tuple[PersonId, EventId]] = set()
+    for i in shares:
+        if person_of(LogId(i.origin or b"")) != i.author:
+            continue
+        copy = decode_event(i.raw)
+        if i.type == "keyed":  # a share whose words are not here: it shows nothing
+            kept.add(id(i))
+            continue
+        original = originals.get(copy.id)
+        if original is not None and _same_entry(copy, decode_event(original.raw)):
+            kept.add(id(i))
+            shared.add((i.author, copy.id))
     return [
         i
         for i in items
         if (i.origin is None or id(i) in kept)
         and not (i.private and (i.author, event_id_at(i.log, i.seq)) in shared)
     ]
+
+
+def _same_entry(copy: Event, original: Event) -> bool:
+    """Whether a shared copy says what every device sees of the private entry it names: a
+    shared correction may stand earlier (where the entry it corrects stood), nothing else."""
+    return (copy.author, copy.device, copy.wall_ms, copy.local_date, copy.tz_minutes) == (
+        original.author,
+        original.device,
+        original.wall_ms,
+        original.local_date,
+        original.tz_minutes,
+    ) and (copy.hlc == original.hlc or (copy.supersedes is not None and copy.hlc < original.hlc))
