@@ -51,3 +51,22 @@ def open_journal(home: Path, lock: Lock | None) -> Journal:
     if still_joining(home):
         raise UserError(STILL_JOINING, next_step=NextStep.SYNC_LATER)
     return Journal.open(home, lock=lock)
+
+
+def needs_passphrase(home: Path) -> bool:
+    """Whether this home's journal is locked with a passphrase (asked for before it opens)."""
+    from tend.core.crypto import keystore
+
+    path = home / keystore.FILE_NAME
+    return path.exists() and keystore.is_wrapped(path)
+
+
+def unlock(home: Path, typed: str) -> Lock:
+    """The lock a typed passphrase gives for this home's journal, checked: a wrong one raises
+    WrongPassphrase here, before anything else is tried (the slow, stretching step)."""
+    from tend.core.crypto import keystore
+
+    path = home / keystore.FILE_NAME
+    lock = keystore.unlock(path, typed)
+    keystore.load(path, lock)
+    return lock

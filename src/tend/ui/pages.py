@@ -1,0 +1,776 @@
+"""The page's routes: each page renders an app view, each form calls the app function the
+command calls, then goes back to the page it came from with a calm line saying what was kept.
+
+A refusal (a value out of range, an unknown id) shows the app's one-line message by the field
+it names, on the same page, with what was typed kept in the form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from tend.app import devices, keeping, look, partnership, record, recovery, settings, syncing
+from tend.app import home as homes
+from tend.core.domain import events as ev
+from tend.core.errors import TendError, ValidationError
+from tend.core.journal import Journal
+from tend.core.views import describe
+from tend.ui import charts, forms, words
+from tend.ui.guard import CSRF_FIELD, Session, see_other
+from tend.ui.state import PageState
+
+STATE: web.AppKey[PageState] = web.AppKey("state", PageState)
+Context = dict[str, Any]
+Builder = Callable[[web.Request, Journal], Context]
+routes = web.RouteTableDef()
+
+
+def state_of(request: web.Request) -> PageState:
+    return request.app[STATE]
+
+
+def session_of(request: web.Request) -> Session:
+    found: Session = request["session"]
+    return found
+
+
+def form_of(request: web.Request) -> Any:
+    return request["form"]
+
+
+def show(
+    request: web.Request,
+    template: str,
+    context: Context,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+) -> web.Response:
+    state = state_of(request)
+    session = session_of(request)
+    said, session.flash = session.flash, []
+    base: Context = {
+        "csrf_field": CSRF_FIELD,
+        "csrf": session.csrf,
+        "said": said,
+        "errors": errors or {},
+        "errors_form": request.path.strip("/").replace("/", "-") if errors else "",
+        "typed": dict(form_of(request)) if request.method == "POST" else {},
+        "sync_words": state.sync.words(state.relay()),
+        "has_relay": bool(state.relay()),
+        "journal_open": state.journal is not None,
+        "path": request.path,
+        "words": words,
+    }
+    return aiohttp_jinja2.render_template(template, request, base | context, status=status)
+
+
+def journal_or_redirect(request: web.Request) -> Journal | web.Response:
+    state = state_of(request)
+    if not state.has_journal():
+        return see_other("/setup")
+    journal = state.journal or state.open_unlocked()
+    if journal is None:
+        return see_other("/unlock")
+    return journal
+
+
+def page(template: str) -> Callable[[Builder], Callable[[web.Request], Awaitable[web.Response]]]:
+    """A GET page over the open journal (to setup or unlock first, when it is not)."""
+
+    def wrap(build: Builder) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handler(request: web.Request) -> web.Response:
+            journal = journal_or_redirect(request)
+            if isinstance(journal, web.Response):
+                return journal
+            try:
+                context = build(request, journal)
+            except TendError as e:
+                return show(request, "problem.html", {"failed": str(e)}, status=400)
+            return show(request, template, context)
+
+        PAGES[template] = build
+        return handler
+
+    return wrap
+
+
+PAGES: dict[str, Builder] = {}
+
+
+def refused(request: web.Request, template: str, error: TendError) -> web.Response:
+    """The page the form came from, again, with the refusal by the field it names."""
+    field = error.field if isinstance(error, ValidationError) else "_"
+    journal = state_of(request).journal
+    context = PAGES[template](request, journal) if journal is not None else {}
+    return show(request, template, context, status=400, errors={field: str(error)})
+
+
+Action = Callable[[Journal, Any], str]
+
+
+def action(path: str, template: str, back: str, part: str = "journal") -> Callable[[Action], Any]:
+    """A POST form: run `act` (an app call) and go back with what it says; or show why not."""
+
+    def wrap(act: Action) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            journal = journal_or_redirect(request)
+            if isinstance(journal, web.Response):
+                return journal
+            try:
+                said = act(journal, form_of(request))
+            except TendError as e:
+                return refused(request, template, e)
+            session_of(request).flash.append(said)
+            state_of(request).recorded(said, part)
+            return see_other(back)
+
+        routes.post(path)(handler)
+        return act
+
+    return wrap
+
+
+# --- today ----------------------------------------------------------------------------------------
+
+
+@routes.get("/")
+@page("today.html")
+def today_page(request: web.Request, journal: Journal) -> Context:
+    shown = look.today(journal)
+    view = shown.view
+    names = {p: n for p, n, _e in view.people}
+    people = []
+    for i, (person, name, event) in enumerate(view.people):
+        body = event.body if event is not None and isinstance(event.body, ev.CheckIn) else None
+        people.append(
+            {
+                "name": name,
+                "you": i == 0,
+                "lines": words.checkin_lines(body),
+                "earlier": event.local_date
+                if event is not None and event.local_date != view.on.isoformat()
+                else None,
+                "comfort": words.comfort_words(view.comfort[person])
+                if person in view.comfort
+                else None,
+            }
+        )
+    return {
+        "on": view.on,
+        "people": people,
+        "paused": [n for _p, n in view.paused()],
+        "calendar": [describe.calendar_line(e, names) for e in view.calendar],
+        "needs": words.NEEDS,
+        "offers": words.OFFERS,
+    }
+
+
+@action("/rest", "today.html", "/", "today")
+def rest_day(journal: Journal, form: forms.Form) -> str:
+    record.check_in(journal, day="rest", private=forms.ticked(form, "private"))
+    return "Rest day kept. Rest counts."
+
+
+@action("/checkin", "today.html", "/", "today")
+def check_in(journal: Journal, form: forms.Form) -> str:
+    day = forms.text(form, "day")
+    recorded = record.check_in(
+        journal,
+        day=day,  # type: ignore[arg-type]  # the app checks it is one of the day kinds
+        energy=forms.number(form, "energy") if forms.ticked(form, "energy_on") else None,
+        pain=forms.number(form, "pain") if forms.ticked(form, "pain_on") else None,
+        mood=forms.number(form, "mood"),
+        needs=forms.chosen(form, "need"),
+        offer=", ".join(forms.chosen(form, "offer")) or None,
+        note=forms.text(form, "note"),
+        private=forms.ticked(form, "private"),
+    )
+    return "Checked in" + (", privately." if recorded.private else ".")
+
+
+# --- what you record together ----------------------------------------------------------------
+
+
+@routes.get("/together")
+@page("together.html")
+def together_page(request: web.Request, journal: Journal) -> Context:
+    month = look.month(journal)
+    me = journal.device.person
+    wins = [
+        {
+            "id": e.id.hex(),
+            "title": e.body.title if isinstance(e.body, ev.Milestone) else "",
+            "by": month.names.get(e.author, "someone"),
+            "mine": e.author == me,
+            "cheers": len(month.view.celebrations.get(e.id, [])),
+        }
+        for e in reversed(month.view.milestones)
+    ]
+    thanks = [
+        {"by": month.names.get(e.author, "someone"), "text": e.body.summary()}
+        for e in reversed(month.view.gratitude)
+    ]
+    duties, names = look.care_duties(journal)
+    return {
+        "wins": wins,
+        "thanks": thanks,
+        "categories": words.CATEGORIES,
+        "who_words": words.WHO_WORDS,
+        "joys": look.joy_map(journal),
+        "goals": keeping.goals(journal),
+        "rituals": keeping.rituals(journal),
+        "boundaries": [(b, keeping.boundaries(journal).whose(b)) for b in
+                       keeping.boundaries(journal).rows],
+        "care": [
+            {
+                "id": d.task.id,
+                "title": d.task.title,
+                "who": "both of you" if d.person is None else names.get(d.person, "someone"),
+                "rotate": d.task.rotate,
+            }
+            for d in duties
+        ],
+        "calendar": [
+            (e.id.hex(), describe.calendar_line(e, names))
+            for e in look.calendar(journal).events
+            if isinstance(e.body, ev.CalendarEntry) and e.body.date >= dt.date.today().isoformat()
+        ],
+        "signals": words.SIGNAL_WORDS,
+        "week": keeping.current_week(journal),
+    }
+
+
+T = "together.html"
+
+
+@action("/win", T, "/together")
+def small_win(journal: Journal, form: forms.Form) -> str:
+    record.small_win(
+        journal,
+        forms.required(form, "title"),
+        category=forms.text(form, "category") or "other",  # type: ignore[arg-type]
+        who=forms.text(form, "who") or "both",  # type: ignore[arg-type]
+        note=forms.text(form, "note"),
+        private=forms.ticked(form, "private"),
+    )
+    return "A small win, noted."
+
+
+@action("/celebrate", T, "/together")
+def celebrate(journal: Journal, form: forms.Form) -> str:
+    record.celebrate(journal, forms.required(form, "win"), forms.text(form, "note"))
+    return "Celebrated."
+
+
+@action("/thanks", T, "/together")
+def thank(journal: Journal, form: forms.Form) -> str:
+    record.thank(journal, forms.required(form, "text"), private=forms.ticked(form, "private"))
+    return "Thank-you kept."
+
+
+@action("/joy", T, "/together")
+def joy(journal: Journal, form: forms.Form) -> str:
+    cost = forms.number(form, "cost")
+    record.joy_idea(journal, forms.required(form, "title"), cost=1 if cost is None else cost)
+    return "A small joy on the map."
+
+
+@action("/joy/status", T, "/together")
+def joy_status(journal: Journal, form: forms.Form) -> str:
+    status = forms.required(form, "status")
+    record.joy_status(journal, forms.required(form, "joy"), status)  # type: ignore[arg-type]
+    return {"planned": "Planned.", "done": "Done: a small joy.", "let-go": "Let go, gently."}.get(
+        status, "Kept."
+    )
+
+
+@action("/calendar", T, "/together")
+def calendar(journal: Journal, form: forms.Form) -> str:
+    on = forms.date(form, "date")
+    if on is None:
+        raise ValidationError("date", "given (which day?)")
+    record.calendar_entry(
+        journal,
+        forms.text(form, "kind") or "appointment",  # type: ignore[arg-type]
+        on,
+        at=forms.text(form, "time"),
+        title=forms.text(form, "title"),
+        who=forms.text(form, "who") or "me",  # type: ignore[arg-type]
+    )
+    return "On the calendar."
+
+
+@action("/goal", T, "/together")
+def goal(journal: Journal, form: forms.Form) -> str:
+    per_week = forms.number(form, "per_week")
+    record.gentle_goal(
+        journal,
+        forms.required(form, "title"),
+        per_week=1 if per_week is None else per_week,
+        flare_rule=forms.text(form, "flare_rule") or "pause",  # type: ignore[arg-type]
+        fallback=forms.text(form, "fallback"),
+    )
+    return "A gentle goal, set."
+
+
+@action("/goal/week", T, "/together")
+def goal_week(journal: Journal, form: forms.Form) -> str:
+    outcome = forms.required(form, "outcome")
+    record.goal_week(
+        journal,
+        forms.required(form, "goal"),
+        outcome,  # type: ignore[arg-type]
+        note=forms.text(form, "note"),
+    )
+    return f"This week: {words.GOAL_WORDS.get(outcome, outcome)}."
+
+
+@action("/ritual", T, "/together")
+def ritual(journal: Journal, form: forms.Form) -> str:
+    record.ritual(
+        journal,
+        forms.required(form, "title"),
+        cadence=forms.text(form, "cadence") or "weekly",  # type: ignore[arg-type]
+        fallback=forms.text(form, "fallback"),
+    )
+    return "A ritual to keep."
+
+
+@action("/ritual/keep", T, "/together")
+def keep_ritual(journal: Journal, form: forms.Form) -> str:
+    keeping.keep_ritual(journal, forms.required(form, "ritual"))
+    return "Kept, together."
+
+
+@action("/boundary", T, "/together")
+def boundary(journal: Journal, form: forms.Form) -> str:
+    record.boundary(journal, forms.required(form, "text"))
+    return "Boundary kept."
+
+
+@action("/comfort", T, "/together")
+def comfort(journal: Journal, form: forms.Form) -> str:
+    sharing = forms.text(form, "sharing")
+    recorded = record.comfort_signal(
+        journal,
+        forms.required(form, "signal"),  # type: ignore[arg-type]
+        note=forms.text(form, "note"),
+        private=sharing == "private",
+        share=sharing == "shared",
+    )
+    return "Comfort signal set" + (", privately." if recorded.private else ".")
+
+
+@action("/care", T, "/together")
+def care(journal: Journal, form: forms.Form) -> str:
+    record.care_task(
+        journal,
+        forms.required(form, "title"),
+        owner=forms.text(form, "owner") or "me",  # type: ignore[arg-type]
+        cadence=forms.text(form, "cadence") or "weekly",  # type: ignore[arg-type]
+        rotate=forms.ticked(form, "rotate"),
+    )
+    return "A care task on the rota."
+
+
+@action("/care/swap", T, "/together")
+def care_swap(journal: Journal, form: forms.Form) -> str:
+    record.care_swap(
+        journal,
+        forms.required(form, "task"),
+        forms.text(form, "to") or "partner",  # type: ignore[arg-type]
+        note=forms.text(form, "note"),
+    )
+    return "Swapped."
+
+
+@action("/take-back", "timeline.html", "/timeline")
+def take_back(journal: Journal, form: forms.Form) -> str:
+    record.take_back(journal, forms.required(form, "entry"), forms.text(form, "reason"))
+    return "Taken back. Nothing is rewritten: a note of it is kept."
+
+
+# --- the weekly partnership ritual ------------------------------------------------------------
+
+
+@routes.get("/partnership")
+@page("partnership.html")
+def partnership_page(request: web.Request, journal: Journal) -> Context:
+    return {"draft": partnership.draft(journal, request.query.get("week") or None)}
+
+
+@action("/partnership", "partnership.html", "/partnership")
+def partnership_save(journal: Journal, form: forms.Form) -> str:
+    made = partnership.draft(journal, forms.text(form, "week"))
+    keep = {int(k.removeprefix("keep_")) for k in form if k.startswith("keep_")}
+    drop = [s.number for s in made.suggestions if s.number not in keep]
+    partnership.save(journal, made, drop=drop, adjustment=forms.text(form, "adjustment"))
+    return "This week's partnership, kept."
+
+
+# --- looking back -----------------------------------------------------------------------------
+
+
+def period_context(shown: look.Period, title: str) -> Context:
+    view = shown.view
+    win_days = {e.local_date for e in view.milestones}
+    people = []
+    for person, days in view.people.items():
+        rows = shown.series.get(person, [])
+        rest = {
+            k for k, c in days.checkins.items() if c.day in ("rest", "flare")
+        }
+        people.append(
+            {
+                "name": days.name,
+                "charts": [
+                    charts.chart(
+                        f"{days.name}: {measure}",
+                        measure,
+                        [
+                            charts.Day(
+                                d,
+                                e if measure == "energy" else p,
+                                d.isoformat() in rest,
+                                d.isoformat() in win_days,
+                            )
+                            for d, e, p in rows
+                        ],
+                        key=f"{person.hex()[:8]}-{measure}",
+                    )
+                    for measure in ("energy", "pain")
+                ],
+                "rest_days": sorted(rest),
+            }
+        )
+    found = shown.lookup or describe.Lookup(shown.names, {})
+    return {
+        "title": title,
+        "people": people,
+        "wins": [
+            (e.body.summary(), shown.names.get(e.author, "someone"), len(view.celebrations.get(e.id, [])))
+            for e in view.milestones
+        ],
+        "thanks": [(e.body.summary(), shown.names.get(e.author, "someone")) for e in view.gratitude],
+        "joys_done": [j.title for j in shown.joys if j.status == "done"],
+        "goals": [
+            (g.title, ", ".join(f"{w}: {words.GOAL_WORDS.get(o, o)}" for w, o in sorted(g.weeks.items())))
+            for g in shown.goals
+        ],
+        "calendar": [describe.calendar_line(e, shown.names) for e in view.calendar],
+        "swaps": [describe.line(e, found) for e in view.care_swaps],
+    }
+
+
+@routes.get("/week")
+@page("period.html")
+def week_page(request: web.Request, journal: Journal) -> Context:
+    at = forms.date(request.query, "at")
+    shown = look.week(journal, at)
+    v = shown.view
+    title = f"The week of {v.start:%-d %B}"
+    return {
+        "title": title,
+        "period": period_context(shown, title),
+        "kind": "week",
+        "before": v.start - dt.timedelta(days=7),
+        "after": v.start + dt.timedelta(days=7),
+    }
+
+
+@routes.get("/month")
+@page("period.html")
+def month_page(request: web.Request, journal: Journal) -> Context:
+    at = forms.date(request.query, "at")
+    shown = look.month(journal, at)
+    v = shown.view
+    title = f"{v.start:%B %Y}"
+    return {
+        "title": title,
+        "period": period_context(shown, title),
+        "kind": "month",
+        "before": v.start - dt.timedelta(days=1),
+        "after": v.end + dt.timedelta(days=1),
+    }
+
+
+@routes.get("/timeline")
+@page("timeline.html")
+def timeline_page(request: web.Request, journal: Journal) -> Context:
+    q = request.query
+    kind = q.get("kind") or ""
+    person = q.get("person") or ""
+    shown = look.timeline(
+        journal, forms.date(q, "since"), forms.date(q, "until"), [kind] if kind else ()
+    )
+    found = shown.lookup or describe.Lookup(shown.names, {})
+    me = journal.device.person
+    rows = [
+        {
+            "id": e.id.hex(),
+            "date": e.local_date,
+            "who": shown.names.get(e.author, "someone"),
+            "text": describe.line(e, found),
+            "mine": e.author == me,
+        }
+        for e in reversed(shown.events)
+        if not person or e.author.hex() == person
+    ]
+    return {
+        "rows": rows,
+        "kinds": words.ENTRY_KINDS,
+        "people": list(shown.names.items()),
+        "q": dict(q),
+    }
+
+
+@routes.get("/replay")
+@page("replay.html")
+def replay_page(request: web.Request, journal: Journal) -> Context:
+    when = forms.date(request.query, "at")
+    if when is None:
+        return {"replay": None}
+    moment = dt.datetime.combine(when, dt.time(23, 59, 59)).astimezone()
+    shown = look.replay(journal, moment)
+    view = shown.today.view
+    people = [
+        {
+            "name": name,
+            "lines": words.checkin_lines(
+                e.body if e is not None and isinstance(e.body, ev.CheckIn) else None
+            ),
+        }
+        for _p, name, e in view.people
+    ]
+    return {
+        "replay": shown,
+        "people": people,
+        "week": period_context(shown.week, f"The week of {shown.week.view.start:%-d %B}"),
+        "at": when,
+    }
+
+
+@routes.get("/compare")
+@page("compare.html")
+def compare_page(request: web.Request, journal: Journal) -> Context:
+    first, second = request.query.get("first", ""), request.query.get("second", "")
+    if not (first and second):
+        return {"summaries": None, "first": first, "second": second}
+    summaries = sorted(look.compare(journal, [first, second]), key=lambda s: s.period.start)
+    return {"summaries": summaries, "first": first, "second": second}
+
+
+# --- devices, pairing, recovery, sync ----------------------------------------------------------
+
+
+@routes.get("/devices")
+@page("devices.html")
+def devices_page(request: web.Request, journal: Journal) -> Context:
+    held = devices.roster(journal)
+    invitation = state_of(request).invitation
+    qr = None
+    if invitation.get("code"):
+        import segno
+
+        qr = segno.make(invitation["code"], error="m").svg_data_uri(scale=5)
+    return {"roster": held, "invitation": invitation, "qr": qr}
+
+
+@action("/devices/confirm", "devices.html", "/devices", "devices")
+def confirm(journal: Journal, form: forms.Form) -> str:
+    devices.confirm_compared(journal, forms.text(form, "device"))
+    return "Safety code confirmed: you compared it in person."
+
+
+@action("/devices/remove", "devices.html", "/devices", "devices")
+def remove_device(journal: Journal, form: forms.Form) -> str:
+    if not forms.ticked(form, "sure"):
+        raise ValidationError("sure", "ticked, to say you mean to remove it")
+    removed = devices.remove(journal, forms.required(form, "device"))
+    return f"Removed. A new key (epoch {removed.epoch}) is sealed to {removed.staying} devices."
+
+
+@routes.post("/recovery")
+async def recovery_show(request: web.Request) -> web.Response:
+    journal = journal_or_redirect(request)
+    if isinstance(journal, web.Response):
+        return journal
+    try:
+        phrase = recovery.show_once(journal)
+    except TendError as e:
+        return refused(request, "devices.html", e)
+    return show(request, "recovery.html", {"phrase": phrase})
+
+
+@routes.post("/invite")
+async def invite(request: web.Request) -> web.Response:
+    journal = journal_or_redirect(request)
+    if isinstance(journal, web.Response):
+        return journal
+    state = state_of(request)
+    form = form_of(request)
+    own = forms.ticked(form, "own")
+    try:
+        url = settings.relay_of(journal, forms.text(form, "relay"))
+        from tend.app import pairing
+
+        pairing.check_who(journal, own_device=own, another_person=False)
+        code, inviter = await pairing.open_code(url, 600)
+        settings.remember_relay(journal, url)
+    except TendError as e:
+        return refused(request, "devices.html", e)
+    state.invitation = {"code": code.text, "status": "waiting for the other device to join"}
+
+    async def wait() -> None:
+        try:
+            joined = await pairing.complete_code(
+                journal, url, code, inviter, own_device=own, seconds=600, another_person=False
+            )
+        except TendError as e:
+            state.invitation = {"status": str(e)}
+        else:
+            state.invitation = {"status": "joined", "safety": joined.safety_code}
+        state.recorded("a device joined", "devices")
+
+    state.spawn(asyncio.create_task(wait()))
+    return see_other("/devices")
+
+
+@routes.post("/sync")
+async def sync_now(request: web.Request) -> web.Response:
+    journal = journal_or_redirect(request)
+    if isinstance(journal, web.Response):
+        return journal
+    state = state_of(request)
+    url = state.relay()
+    if url is None:
+        session_of(request).flash.append("No relay yet: everything stays on this device.")
+        return see_other(request.query.get("back", "/"))
+    try:
+        await syncing.sync(journal, url)
+    except syncing.RelayUnavailable:
+        state.sync.unreachable = True
+        session_of(request).flash.append("The relay cannot be reached; everything is kept here.")
+    except TendError as e:
+        session_of(request).flash.append(str(e))
+    else:
+        state.sync.unreachable = False
+        state.sync.last_ok = time.time()
+        session_of(request).flash.append("Synced.")
+        state.recorded("synced", "journal")
+    return see_other("/")
+
+
+# --- a fresh home, a locked journal ------------------------------------------------------------
+
+
+@routes.get("/setup")
+async def setup_page(request: web.Request) -> web.Response:
+    if state_of(request).has_journal():
+        return see_other("/")
+    return show(request, "setup.html", {})
+
+
+def setup_refused(request: web.Request, error: TendError) -> web.Response:
+    field = error.field if isinstance(error, ValidationError) else "_"
+    return show(request, "setup.html", {}, status=400, errors={field: str(error)})
+
+
+@routes.post("/setup/start")
+async def start(request: web.Request) -> web.Response:
+    state = state_of(request)
+    form = form_of(request)
+    try:
+        name = forms.required(form, "name")
+        state.journal = homes.start(state.home, name, relay=forms.text(form, "relay"))
+    except TendError as e:
+        return setup_refused(request, e)
+    session_of(request).flash.append(f"Welcome, {name}. Your journal is here, on this device.")
+    return see_other("/")
+
+
+@routes.post("/setup/join")
+async def join(request: web.Request) -> web.Response:
+    from tend.app import pairing
+
+    state = state_of(request)
+    form = form_of(request)
+    try:
+        parsed = pairing.parse_code(forms.required(form, "code"))
+        homes.refuse_if_exists(state.home)
+        joined = await pairing.join(
+            state.home, parsed, name=forms.text(form, "name"), label="", lock=None
+        )
+    except TendError as e:
+        return setup_refused(request, e)
+    if isinstance(joined, pairing.Waiting):
+        session_of(request).flash.append(
+            f"Waiting for {joined.inviter_name} to let this device in."
+        )
+        return see_other("/setup")
+    state.journal = joined.journal
+    session_of(request).flash.append(
+        f"Joined {joined.inviter_name}'s journal. Safety code: {joined.safety_code}"
+    )
+    return see_other("/devices")
+
+
+@routes.get("/unlock")
+async def unlock_page(request: web.Request) -> web.Response:
+    if not state_of(request).locked():
+        return see_other("/")
+    return show(request, "unlock.html", {})
+
+
+@routes.post("/unlock")
+async def unlock(request: web.Request) -> web.Response:
+    state = state_of(request)
+    if not state.locked():
+        return see_other("/")
+    try:
+        await state.unlock(forms.required(form_of(request), "passphrase"))
+    except TendError as e:
+        return show(request, "unlock.html", {}, status=400, errors={"passphrase": str(e)})
+    return see_other("/")
+
+
+@routes.post("/lock")
+async def lock(request: web.Request) -> web.Response:
+    state = state_of(request)
+    if homes.needs_passphrase(state.home):
+        state.close()
+        return see_other("/unlock")
+    session_of(request).flash.append("This journal has no passphrase to lock it with.")
+    return see_other("/")
+
+
+# --- live updates ------------------------------------------------------------------------------
+
+
+@routes.get("/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one `change` for each thing the open page should show anew."""
+    state = state_of(request)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+    )
+    await response.prepare(request)
+    await response.write(b"retry: 5000\n\n")
+    with state.feed.listen() as queue, contextlib.suppress(ConnectionResetError):
+        while not state.stopping.is_set():
+            try:
+                change = await asyncio.wait_for(queue.get(), timeout=15)
+            except TimeoutError:
+                await response.write(b": still here\n\n")  # keeps proxies and the browser calm
+                continue
+            await response.write(f"event: change\ndata: {change.part}\n\n".encode())
+    return response

@@ -1,0 +1,60 @@
+"""The page's words for what the views hold: the same gentle words the command prints."""
+
+from __future__ import annotations
+
+from tend.core.domain import events as ev
+from tend.core.views.projections import Comfort
+
+DAY_WORDS = {
+    "good": "good day",
+    "gentle": "gentle day",
+    "rest": "rest day (kept)",
+    "flare": "flare day",
+}
+JOY_WORDS = {"idea": "an idea", "planned": "planned", "done": "done", "let-go": "let go"}
+GOAL_WORDS = {"met": "met", "adapted": "adapted", "paused": "paused for rest"}
+SIGNAL_WORDS = {
+    "green": "green: all good",
+    "yellow": "yellow: go gently",
+    "red": "red: not now, please",
+    "pause": "pause: a pause for now",
+}
+NEEDS = ("rest", "quiet", "company", "a hug", "a meal made", "help with chores", "a walk", "space")
+OFFERS = ("a hug", "cooking", "company", "listening", "errands", "a walk", "quiet time")
+CATEGORIES = ev.MilestoneCategory.__args__  # type: ignore[attr-defined]
+WHO_WORDS = {"me": "me", "partner": "my partner", "both": "both of us"}
+ENTRY_KINDS = {
+    ev.CheckIn.TYPE: "check-ins",
+    ev.Milestone.TYPE: "small wins",
+    ev.Gratitude.TYPE: "thank-yous",
+    ev.CalendarEntry.TYPE: "calendar",
+    ev.ComfortSignal.TYPE: "comfort signals",
+    ev.PartnershipWeek.TYPE: "partnership",
+    ev.Celebration.TYPE: "celebrations",
+}
+
+
+def checkin_lines(c: ev.CheckIn | None) -> list[str]:
+    if c is None:
+        return ["no check-in yet, whenever it feels right"]
+    lines = []
+    if c.day:
+        lines.append(DAY_WORDS[c.day])
+    numbers = [
+        f"{label} {value}"
+        for label, value in (("energy", c.energy), ("pain", c.pain), ("mood", c.mood))
+        if value is not None
+    ]
+    if numbers:
+        lines.append(" · ".join(numbers))
+    if c.needs:
+        lines.append("would help: " + ", ".join(c.needs))
+    if c.offer:
+        lines.append("can offer: " + c.offer)
+    if c.note:
+        lines.append("note: " + c.note)
+    return lines
+
+
+def comfort_words(comfort: Comfort) -> str:
+    return f"comfort: {comfort.signal}" + (f" ({comfort.note})" if comfort.note else "")
