@@ -16,8 +16,10 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 COOKIE = "tend_session"
 CSRF_FIELD = "csrf"
@@ -39,6 +41,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Session:
     csrf: str
     flash: list[str] = field(default_factory=list)  # said once, on the next page shown
+
+
+SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
+FORM: web.RequestKey[MultiDictProxy[Any]] = web.RequestKey("form", MultiDictProxy)
 
 
 @dataclass
@@ -87,7 +93,10 @@ def refusal(status: int, text: str) -> web.Response:
 def middleware(guard: Guard) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     @web.middleware
     async def guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await _checked(guard, request, handler)
+        try:
+            response = await _checked(guard, request, handler)
+        except web.HTTPException as e:  # a page not found, a method not allowed: plain words
+            response = refusal(e.status, e.reason.lower())
         for name, value in HEADERS.items():
             response.headers[name] = value
         return response
@@ -122,7 +131,7 @@ async def _checked(guard: Guard, request: web.Request, handler: Handler) -> web.
         return refusal(
             401, "open the address tend ui printed (each launch has its own) to use this page"
         )
-    request["session"] = session
+    request[SESSION] = session
     if request.method == "POST":
         form = await request.post()
         token = form.get(CSRF_FIELD)
@@ -130,5 +139,5 @@ async def _checked(guard: Guard, request: web.Request, handler: Handler) -> web.
             token.encode(), session.csrf.encode()
         ):
             return refusal(403, "this form is out of date: go back, reload the page, try again")
-        request["form"] = form
+        request[FORM] = form
     return await handler(request)

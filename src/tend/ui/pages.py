@@ -24,7 +24,7 @@ from tend.core.errors import TendError, ValidationError
 from tend.core.journal import Journal
 from tend.core.views import describe
 from tend.ui import charts, forms, words
-from tend.ui.guard import CSRF_FIELD, Session, see_other
+from tend.ui.guard import CSRF_FIELD, FORM, SESSION, Session, see_other
 from tend.ui.state import PageState
 
 STATE: web.AppKey[PageState] = web.AppKey("state", PageState)
@@ -38,12 +38,11 @@ def state_of(request: web.Request) -> PageState:
 
 
 def session_of(request: web.Request) -> Session:
-    found: Session = request["session"]
-    return found
+    return request[SESSION]
 
 
 def form_of(request: web.Request) -> Any:
-    return request["form"]
+    return request[FORM]
 
 
 def show(

@@ -1,0 +1,390 @@
+"""Each page renders from a real journal, and each form records through the application
+layer: the entry is then read back with the library, as the command would see it."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+
+from tend.app import home, keeping, look
+from tend.core.domain import events as ev
+from tend.core.journal import Journal
+from tend.core.views import projections
+from tests.conftest import gossip, invite
+from tests.ui_helpers import Browser, page_on
+
+PAGES = ("/", "/together", "/partnership", "/week", "/month", "/timeline", "/replay",
+         "/compare", "/devices")
+
+
+@pytest.fixture
+def sam(tmp_path: Path) -> Path:
+    where = tmp_path / "sam"
+    home.start(where, "Sam").close()
+    return where
+
+
+def journal_of(browser: Browser) -> Journal:
+    assert browser.state.journal is not None
+    return browser.state.journal
+
+
+def mine(browser: Browser, kind: type[ev.Payload]) -> list[ev.Event]:
+    journal = journal_of(browser)
+    return [
+        e
+        for e in look.timeline(journal, types=[kind.TYPE]).events
+        if e.author == journal.device.person
+    ]
+
+
+def body(event: ev.Event) -> ev.Payload:
+    return event.body
+
+
+async def test_every_page_renders_with_its_heading_and_labelled_controls(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        for path in PAGES:
+            page = await browser.text(path)
+            assert "<h1>" in page, path
+            for control in re.findall(r'<(?:input|select|textarea)\b[^>]*>', page):
+                if 'type="hidden"' in control:
+                    continue
+                found = re.search(r'id="([^"]+)"', control)
+                assert found, (path, control)
+                assert f'for="{found.group(1)}"' in page, (path, control)
+
+
+async def test_one_tap_rest_day_is_a_complete_check_in(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        answer = await browser.post("/rest", {}, follow=True)
+        assert "Rest day kept. Rest counts." in await answer.text()
+        [entry] = mine(browser, ev.CheckIn)
+        assert body(entry) == ev.CheckIn(day="rest")
+        assert "rest day (kept)" in await browser.text("/")
+
+
+async def test_a_check_in_records_sliders_chips_and_a_note(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        await browser.post(
+            "/checkin",
+            [
+                ("day", "gentle"),
+                ("energy_on", "1"),
+                ("energy", "4"),
+                ("pain_on", "1"),
+                ("pain", "2"),
+                ("mood", "3"),
+                ("need", "a hug"),
+                ("need", "quiet"),
+                ("need_more", "tea, a film"),
+                ("offer", "listening"),
+                ("note", "slow morning"),
+            ],
+        )
+        [entry] = mine(browser, ev.CheckIn)
+        assert body(entry) == ev.CheckIn(
+            day="gentle",
+            energy=4,
+            pain=2,
+            mood=3,
+            needs=("a hug", "quiet", "tea", "a film"),
+            offer="listening",
+            note="slow morning",
+        )
+        page = await browser.text("/")
+        assert "energy 4 · pain 2 · mood 3" in page
+        assert "would help: a hug, quiet, tea, a film" in page
+
+
+async def test_an_untouched_slider_is_left_out_without_javascript(sam: Path) -> None:
+    # A range input always submits a value; a plain form says "note it" with the checkbox.
+    async with page_on(sam) as browser:
+        await browser.post("/checkin", [("energy", "5"), ("pain", "5"), ("note", "just this")])
+        [entry] = mine(browser, ev.CheckIn)
+        assert body(entry) == ev.CheckIn(note="just this")
+
+
+async def test_a_private_check_in_stays_with_its_author(tmp_path: Path) -> None:
+    sam_home = tmp_path / "sam"
+    sam = home.start(sam_home, "Sam")
+    alex = invite(sam, tmp_path / "alex", own=False, name="Alex")
+    sam.close()
+    async with page_on(sam_home) as browser:
+        answer = await browser.post("/checkin", {"note": "mine alone", "private": "1"}, follow=True)
+        assert "Checked in, privately." in await answer.text()
+        await browser.post("/checkin", {"note": "for both of us"})
+        assert len(mine(browser, ev.CheckIn)) == 2
+        gossip(journal_of(browser), alex)
+    seen = [e.body for e in look.timeline(alex, types=[ev.CheckIn.TYPE]).events]
+    assert seen == [ev.CheckIn(note="for both of us")]
+    alex.close()
+
+
+async def test_a_bad_value_is_refused_by_its_field_and_what_was_typed_is_kept(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        answer = await browser.post(
+            "/checkin", [("energy_on", "1"), ("energy", "11"), ("note", "kept words")]
+        )
+        assert answer.status == 400
+        page = await answer.text()
+        assert re.search(r'id="err-energy"[^>]*>energy: must be a whole number from 0 to 10', page)
+        assert 'aria-describedby="err-energy"' in page
+        assert "kept words</textarea>" in page
+        assert mine(browser, ev.CheckIn) == []
+
+
+async def test_small_wins_thanks_and_celebrating_the_partners_win(tmp_path: Path) -> None:
+    sam_home, alex_home = tmp_path / "sam", tmp_path / "alex"
+    sam = home.start(sam_home, "Sam")
+    alex = invite(sam, alex_home, own=False, name="Alex")
+    from tend.app import record
+
+    win = record.small_win(alex, "walked to the corner", category="movement")
+    gossip(sam, alex)
+    sam.close()
+    async with page_on(sam_home) as browser:
+        page = await browser.text("/together")
+        assert "walked to the corner" in page
+        await browser.post(
+            "/celebrate", {"win": win.id.hex(), "note": "so proud"}, page="/together"
+        )
+        await browser.post(
+            "/win", {"title": "cooked lunch", "category": "meal", "who": "me"}, page="/together"
+        )
+        await browser.post("/thanks", {"text": "the coffee while I rested"}, page="/together")
+        [cheer] = mine(browser, ev.Celebration)
+        assert body(cheer) == ev.Celebration(milestone=win.id, note="so proud")
+        [own] = mine(browser, ev.Milestone)
+        assert body(own) == ev.Milestone(title="cooked lunch", category="meal", who="me")
+        [thanks] = mine(browser, ev.Gratitude)
+        assert body(thanks) == ev.Gratitude(text="the coffee while I rested")
+        page = await browser.text("/together")
+        # one's own small win has no button to celebrate it; the partner's has
+        assert f'value="{win.id.hex()}"' in page
+        assert f'value="{own.id.hex()}"' not in page
+    alex.close()
+
+
+async def test_the_joy_map_from_idea_to_done(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        await browser.post("/joy", {"title": "picnic in the park", "cost": "2"}, page="/together")
+        [row] = look.joy_map(journal_of(browser))
+        assert (row.title, row.cost, row.status) == ("picnic in the park", 2, "idea")
+        for status in ("planned", "done"):
+            await browser.post(
+                "/joy/status", {"joy": row.id, "status": status}, page="/together"
+            )
+            [row] = look.joy_map(journal_of(browser))
+            assert row.status == status
+        await browser.post("/joy/status", {"joy": row.id, "status": "let-go"}, page="/together")
+        assert look.joy_map(journal_of(browser))[0].status == "let-go"
+
+
+async def test_calendar_goals_rituals_boundaries_comfort_and_care(sam: Path) -> None:
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    async with page_on(sam) as browser:
+        t = "/together"
+        await browser.post(
+            "/calendar",
+            {"kind": "appointment", "date": tomorrow, "time": "09:30", "title": "physio"},
+            page=t,
+        )
+        [entry] = look.calendar(journal_of(browser)).events
+        assert body(entry) == ev.CalendarEntry(
+            kind="appointment", date=tomorrow, time="09:30", title="physio", who="me"
+        )
+        await browser.post(
+            "/goal", {"title": "one tender-touch session", "per_week": "1",
+                      "flare_rule": "halve"}, page=t
+        )
+        [goal] = keeping.goals(journal_of(browser))
+        assert (goal.title, goal.flare_rule) == ("one tender-touch session", "halve")
+        await browser.post("/goal/week", {"goal": goal.id, "outcome": "adapted"}, page=t)
+        [goal] = keeping.goals(journal_of(browser))
+        assert list(goal.weeks.values()) == ["adapted"]
+        await browser.post("/ritual", {"title": "Sunday tea", "cadence": "weekly"}, page=t)
+        [ritual] = keeping.rituals(journal_of(browser))
+        await browser.post("/ritual/keep", {"ritual": ritual.id}, page=t)
+        assert keeping.rituals(journal_of(browser))[0].last_kept == dt.date.today().isoformat()
+        await browser.post("/boundary", {"text": "no talk of work after nine"}, page=t)
+        assert [b.text for b in keeping.boundaries(journal_of(browser)).rows] == [
+            "no talk of work after nine"
+        ]
+        await browser.post("/comfort", {"signal": "yellow", "note": "tired"}, page=t)
+        [signal] = mine(browser, ev.ComfortSignal)
+        assert body(signal) == ev.ComfortSignal(signal="yellow", note="tired")
+        await browser.post("/care", {"title": "the dishes", "owner": "me"}, page=t)
+        duties, _names = look.care_duties(journal_of(browser))
+        [duty] = duties
+        await browser.post("/care/swap", {"task": duty.task.id, "to": "partner"}, page=t)
+        [swap] = mine(browser, ev.CareSwap)
+        assert isinstance(swap.body, ev.CareSwap) and swap.body.to == "partner"
+        page = await browser.text(t)
+        for words in ("physio", "one tender-touch session", "Sunday tea", "no talk of work"):
+            assert words in page
+
+
+async def test_an_unknown_id_is_refused_calmly_on_the_same_page(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        answer = await browser.post("/ritual/keep", {"ritual": "ffff"}, page="/together")
+        assert answer.status == 400
+        assert "ritual" in await answer.text()
+        answer = await browser.post("/win", {"title": "  "}, page="/together")
+        assert answer.status == 400
+        assert 'id="err-title"' in await answer.text()
+
+
+async def test_the_weekly_partnership_draft_is_saved_less_what_was_unticked(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        await browser.post("/win", {"title": "a slow walk"}, page="/together")
+        await browser.post("/win", {"title": "laughed at dinner"}, page="/together")
+        page = await browser.text("/partnership")
+        assert "a slow walk" in page and "laughed at dinner" in page
+        boxes = re.findall(r'name="keep_(\d+)"[^>]*>\s*<label[^>]*>([^<]+)<', page)
+        kept = [(n, text) for n, text in boxes if "a slow walk" in text]
+        await browser.post(
+            "/partnership",
+            [("week", re.search(r'name="week" value="([^"]+)"', page).group(1)),  # type: ignore[union-attr]
+             *[(f"keep_{n}", "1") for n, _t in kept], ("adjustment", "rest before outings")],
+            page="/partnership",
+        )
+        [saved] = mine(browser, ev.PartnershipWeek)
+        assert isinstance(saved.body, ev.PartnershipWeek)
+        assert saved.body.went_well == "a slow walk"
+        assert saved.body.adjustment == "rest before outings"
+
+
+async def test_look_back_draws_charts_and_keeps_rest_days_as_kept(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        await browser.post("/checkin", [("energy_on", "1"), ("energy", "6")])
+        await browser.post("/rest", {})
+        await browser.post("/win", {"title": "sat in the sun"}, page="/together")
+        for path in ("/week", "/month"):
+            page = await browser.text(path)
+            assert page.count('<svg xmlns="http://www.w3.org/2000/svg"') == 2  # energy, pain
+            assert "rest day, kept" in page
+            assert "a small win" in page
+            assert "sat in the sun" in page
+        assert "rest day" in await browser.text("/timeline")
+
+
+async def test_the_timeline_filters_by_kind_person_and_dates(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        await browser.post("/rest", {})
+        await browser.post("/thanks", {"text": "for the soup"}, page="/together")
+        only_thanks = await browser.text(f"/timeline?kind={ev.Gratitude.TYPE}")
+        assert "for the soup" in only_thanks and "rest day" not in only_thanks
+        me = journal_of(browser).device.person.hex()
+        assert "for the soup" in await browser.text(f"/timeline?person={me}")
+        assert "for the soup" not in await browser.text(f"/timeline?person={'0' * 32}")
+        tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+        assert "for the soup" not in await browser.text(f"/timeline?since={tomorrow}")
+        bad = await browser.get("/timeline?since=someday")
+        assert bad.status == 400
+        assert "since: must be a date" in await bad.text()
+
+
+async def test_taking_back_an_entry_from_the_timeline(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        await browser.post("/thanks", {"text": "oops, wrong words"}, page="/together")
+        [thanks] = mine(browser, ev.Gratitude)
+        answer = await browser.post(
+            "/take-back", {"entry": thanks.id.hex()}, page="/timeline", follow=True
+        )
+        assert "Taken back" in await answer.text()
+        assert mine(browser, ev.Gratitude) == []
+
+
+async def test_replay_and_compare(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        await browser.post("/checkin", {"note": "the words of today"})
+        today = dt.date.today()
+        page = await browser.text(f"/replay?at={today.isoformat()}")
+        assert "the words of today" in page
+        earlier = await browser.text(f"/replay?at={(today - dt.timedelta(days=400)).isoformat()}")
+        assert "the words of today" not in earlier
+        month = f"{today:%Y-%m}"
+        page = await browser.text(f"/compare?first={month}&second={today.year - 1}-01")
+        assert 'data-testid="compare"' in page
+        bad = await browser.get("/compare?first=whenever&second=2026")
+        assert bad.status == 400
+
+
+async def test_both_partners_side_by_side_you_first_with_comfort_and_pause(tmp_path: Path) -> None:
+    from tend.app import record
+
+    sam_home, alex_home = tmp_path / "sam", tmp_path / "alex"
+    sam = home.start(sam_home, "Sam")
+    alex = invite(sam, alex_home, own=False, name="Alex")
+    record.check_in(alex, day="gentle", energy=3, needs=["quiet"])
+    record.comfort_signal(alex, "pause", note="need a breather")
+    gossip(sam, alex)
+    sam.close()
+    async with page_on(sam_home) as browser:
+        page = await browser.text("/")
+        first, second = page.index('data-testid="person-1"'), page.index('data-testid="person-2"')
+        assert page.index("Sam", first) < second < page.index("Alex", second)
+        assert "would help: quiet" in page[second:]
+        assert "comfort: pause (need a breather)" in page
+        assert "Alex asked for a pause." in page
+        # what the partner records later appears after it arrives (no reload of the journal)
+        record.check_in(alex, energy=7)
+        gossip(journal_of(browser), alex)
+        assert "energy 7" in await browser.text("/")
+    alex.close()
+
+
+async def test_the_event_stream_tells_an_open_page_of_a_change(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        stream = await browser.get("/events")
+        assert stream.status == 200
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        assert await stream.content.readline() == b"retry: 5000\n"
+        await stream.content.readline()
+        async with asyncio.timeout(10):
+            while browser.state.feed.listeners == 0:
+                await asyncio.sleep(0.01)
+            await browser.post("/rest", {})
+            assert await stream.content.readline() == b"event: change\n"
+            assert await stream.content.readline() == b"data: today\n"
+        stream.close()
+
+
+async def test_every_form_works_as_a_plain_post_without_javascript(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        for path in PAGES:
+            page = await browser.text(path)
+            for form in re.findall(r"<form\b[^>]*>", page):
+                assert 'method="post"' in form or 'method="get"' in form, (path, form)
+                assert 'action="/' in form, (path, form)
+            for form in re.split(r"<form\b", page)[1:]:
+                head = form.split(">", 1)[0]
+                if 'method="post"' in head:
+                    assert 'name="csrf"' in form.split("</form>")[0], (path, head)
+
+
+def test_charts_say_their_values_in_words() -> None:
+    from tend.ui import charts
+
+    days = [charts.Day(dt.date(2026, 3, 9) + dt.timedelta(days=i), v, i == 2, i == 1)
+            for i, v in enumerate([3, 5, None, 7])]
+    svg = str(charts.chart("Sam: energy", "energy", days))
+    assert "Mon 9 Mar 3; Tue 10 Mar 5; Wed 11 Mar not noted (rest, kept); Thu 12 Mar 7" in svg
+    assert svg.count("<circle") == 3
+    assert "rest day, kept" in svg and "a small win" in svg
+
+
+def test_names_in_a_chart_title_are_escaped() -> None:
+    from tend.ui import charts
+
+    svg = str(charts.chart("<b>Sam</b>: energy", "energy", []))
+    assert "<b>" not in svg and "&lt;b&gt;" in svg
+
+
+def names_of(journal: Journal) -> dict[object, str]:
+    return dict(projections.names(journal.items()))
