@@ -13,12 +13,20 @@ import pytest
 from tend.app import home, keeping, look
 from tend.core.domain import events as ev
 from tend.core.journal import Journal
-from tend.core.views import projections
 from tests.conftest import gossip, invite
 from tests.ui_helpers import Browser, page_on
 
-PAGES = ("/", "/together", "/partnership", "/week", "/month", "/timeline", "/replay",
-         "/compare", "/devices")
+PAGES = (
+    "/",
+    "/together",
+    "/partnership",
+    "/week",
+    "/month",
+    "/timeline",
+    "/replay",
+    "/compare",
+    "/devices",
+)
 
 
 @pytest.fixture
@@ -51,7 +59,7 @@ async def test_every_page_renders_with_its_heading_and_labelled_controls(sam: Pa
         for path in PAGES:
             page = await browser.text(path)
             assert "<h1>" in page, path
-            for control in re.findall(r'<(?:input|select|textarea)\b[^>]*>', page):
+            for control in re.findall(r"<(?:input|select|textarea)\b[^>]*>", page):
                 if 'type="hidden"' in control:
                     continue
                 found = re.search(r'id="([^"]+)"', control)
@@ -176,9 +184,7 @@ async def test_the_joy_map_from_idea_to_done(sam: Path) -> None:
         [row] = look.joy_map(journal_of(browser))
         assert (row.title, row.cost, row.status) == ("picnic in the park", 2, "idea")
         for status in ("planned", "done"):
-            await browser.post(
-                "/joy/status", {"joy": row.id, "status": status}, page="/together"
-            )
+            await browser.post("/joy/status", {"joy": row.id, "status": status}, page="/together")
             [row] = look.joy_map(journal_of(browser))
             assert row.status == status
         await browser.post("/joy/status", {"joy": row.id, "status": "let-go"}, page="/together")
@@ -199,8 +205,9 @@ async def test_calendar_goals_rituals_boundaries_comfort_and_care(sam: Path) -> 
             kind="appointment", date=tomorrow, time="09:30", title="physio", who="me"
         )
         await browser.post(
-            "/goal", {"title": "one tender-touch session", "per_week": "1",
-                      "flare_rule": "halve"}, page=t
+            "/goal",
+            {"title": "one tender-touch session", "per_week": "1", "flare_rule": "halve"},
+            page=t,
         )
         [goal] = keeping.goals(journal_of(browser))
         assert (goal.title, goal.flare_rule) == ("one tender-touch session", "halve")
@@ -249,8 +256,11 @@ async def test_the_weekly_partnership_draft_is_saved_less_what_was_unticked(sam:
         kept = [(n, text) for n, text in boxes if "a slow walk" in text]
         await browser.post(
             "/partnership",
-            [("week", re.search(r'name="week" value="([^"]+)"', page).group(1)),  # type: ignore[union-attr]
-             *[(f"keep_{n}", "1") for n, _t in kept], ("adjustment", "rest before outings")],
+            [
+                ("week", re.search(r'name="week" value="([^"]+)"', page).group(1)),  # type: ignore[union-attr]
+                *[(f"keep_{n}", "1") for n, _t in kept],
+                ("adjustment", "rest before outings"),
+            ],
             page="/partnership",
         )
         [saved] = mine(browser, ev.PartnershipWeek)
@@ -371,8 +381,10 @@ async def test_every_form_works_as_a_plain_post_without_javascript(sam: Path) ->
 def test_charts_say_their_values_in_words() -> None:
     from tend.ui import charts
 
-    days = [charts.Day(dt.date(2026, 3, 9) + dt.timedelta(days=i), v, i == 2, i == 1)
-            for i, v in enumerate([3, 5, None, 7])]
+    days = [
+        charts.Day(dt.date(2026, 3, 9) + dt.timedelta(days=i), v, i == 2, i == 1)
+        for i, v in enumerate([3, 5, None, 7])
+    ]
     svg = str(charts.chart("Sam: energy", "energy", days))
     assert "Mon 9 Mar 3; Tue 10 Mar 5; Wed 11 Mar not noted (rest, kept); Thu 12 Mar 7" in svg
     assert svg.count("<circle") == 3
@@ -384,7 +396,3 @@ def test_names_in_a_chart_title_are_escaped() -> None:
 
     svg = str(charts.chart("<b>Sam</b>: energy", "energy", []))
     assert "<b>" not in svg and "&lt;b&gt;" in svg
-
-
-def names_of(journal: Journal) -> dict[object, str]:
-    return dict(projections.names(journal.items()))

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from aiohttp import ClientResponse, CookieJar
+from aiohttp import ClientResponse, CookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tend.ui.guard import Guard
@@ -22,7 +22,9 @@ class Browser:
     """What a person's browser does: brings the launch secret once, keeps the cookie, sends
     the form's hidden token with each change, and its own Origin."""
 
-    def __init__(self, client: TestClient, guard: Guard, state: PageState) -> None:
+    def __init__(
+        self, client: TestClient[web.Request, web.Application], guard: Guard, state: PageState
+    ) -> None:
         self.client = client
         self.guard = guard
         self.state = state

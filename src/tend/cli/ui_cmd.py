@@ -11,14 +11,27 @@ ANYWHERE = "--listen-anywhere-i-understand"
 
 
 @click.command("ui")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default="any free one",
-              help="The port to serve the page on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default="any free one",
+    help="The port to serve the page on.",
+)
 @click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="The address to listen on; anything but this device needs the flag below.")
-@click.option(ANYWHERE, "anywhere", is_flag=True,
-              help="Allow --host beyond this device: anyone on that network who learns the "
-              "printed address could read and write your journal, unencrypted on the wire.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address to listen on; anything but this device needs the flag below.",
+)
+@click.option(
+    ANYWHERE,
+    "anywhere",
+    is_flag=True,
+    help="Allow --host beyond this device: anyone on that network who learns the "
+    "printed address could read and write your journal, unencrypted on the wire.",
+)
 @click.pass_obj
 def ui(app: App, port: int, no_browser: bool, host: str, anywhere: bool) -> None:
     """Open the journal as a calm page in your browser, served on this device only."""

@@ -227,8 +227,9 @@ def together_page(request: web.Request, journal: Journal) -> Context:
         "joys": look.joy_map(journal),
         "goals": keeping.goals(journal),
         "rituals": keeping.rituals(journal),
-        "boundaries": [(b, keeping.boundaries(journal).whose(b)) for b in
-                       keeping.boundaries(journal).rows],
+        "boundaries": [
+            (b, keeping.boundaries(journal).whose(b)) for b in keeping.boundaries(journal).rows
+        ],
         "care": [
             {
                 "id": d.task.id,
@@ -425,9 +426,7 @@ def period_context(shown: look.Period, title: str) -> Context:
     people = []
     for person, days in view.people.items():
         rows = shown.series.get(person, [])
-        rest = {
-            k for k, c in days.checkins.items() if c.day in ("rest", "flare")
-        }
+        rest = {k for k, c in days.checkins.items() if c.day in ("rest", "flare")}
         people.append(
             {
                 "name": days.name,
@@ -456,13 +455,22 @@ def period_context(shown: look.Period, title: str) -> Context:
         "title": title,
         "people": people,
         "wins": [
-            (e.body.summary(), shown.names.get(e.author, "someone"), len(view.celebrations.get(e.id, [])))
+            (
+                e.body.summary(),
+                shown.names.get(e.author, "someone"),
+                len(view.celebrations.get(e.id, [])),
+            )
             for e in view.milestones
         ],
-        "thanks": [(e.body.summary(), shown.names.get(e.author, "someone")) for e in view.gratitude],
+        "thanks": [
+            (e.body.summary(), shown.names.get(e.author, "someone")) for e in view.gratitude
+        ],
         "joys_done": [j.title for j in shown.joys if j.status == "done"],
         "goals": [
-            (g.title, ", ".join(f"{w}: {words.GOAL_WORDS.get(o, o)}" for w, o in sorted(g.weeks.items())))
+            (
+                g.title,
+                ", ".join(f"{w}: {words.GOAL_WORDS.get(o, o)}" for w, o in sorted(g.weeks.items())),
+            )
             for g in shown.goals
         ],
         "calendar": [describe.calendar_line(e, shown.names) for e in view.calendar],

@@ -103,8 +103,10 @@ class PageState:
 
     def open_unlocked(self) -> Journal | None:
         """Open the journal if it has no passphrase (else it waits for one from the page)."""
-        if self.journal is None and homes.exists(self.home) and not homes.needs_passphrase(
-            self.home
+        if (
+            self.journal is None
+            and homes.exists(self.home)
+            and not homes.needs_passphrase(self.home)
         ):
             self.journal = homes.open_journal(self.home, None)
         return self.journal
