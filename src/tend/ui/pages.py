@@ -719,14 +719,14 @@ async def join(request: web.Request) -> web.Response:
         )
     except TendError as e:
         return setup_refused(request, e)
+    inviter = joined.inviter_name or "your partner"
     if isinstance(joined, pairing.Waiting):
-        session_of(request).flash.append(
-            f"Waiting for {joined.inviter_name} to let this device in."
-        )
+        session_of(request).flash.append(f"Waiting for {inviter}'s device to let this one in.")
         return see_other("/setup")
     state.journal = joined.journal
     session_of(request).flash.append(
-        f"Joined {joined.inviter_name}'s journal. Safety code: {joined.safety_code}"
+        f"Joined. Safety code: {joined.safety_code}. Compare it with the other screen, together"
+        + ("." if joined.own_device else "; when they match, say so below.")
     )
     return see_other("/devices")
 
