@@ -146,6 +146,25 @@ def _week(couple: Couple, monday: dt.date, week: int, goal: EventId) -> None:
     couple.robin.record(ev.GoalWeek(goal=goal, week=week_of(monday), outcome=outcome))
 
 
+def _sunday_evening(couple: Couple, monday: dt.date) -> None:
+    """The week's close: a comfort signal, a memory kept, the state of the partnership drafted
+    from the week's own entries and kept as the two of them chose."""
+    from tend.app import anchors, partnership
+
+    sunday = monday + dt.timedelta(days=6)
+    couple.clock.set(sunday, 18)
+    couple.sam.record(
+        ev.ComfortSignal(signal="yellow", note="tired tonight; a hand on the shoulder is lovely")
+    )
+    anchors.add(
+        couple.robin, "the evening we laughed at the old photos", on=monday + dt.timedelta(1)
+    )
+    made = partnership.draft(couple.robin, week_of(monday))
+    partnership.save(couple.robin, made, adjustment="an earlier night on Sundays")
+    say("Sunday evening: Sam shares a comfort signal with a note; Robin keeps an anchor memory")
+    say("for hard days, and drafts the state of the partnership from the week's own entries.")
+
+
 async def _sync(couple: Couple) -> int:
     from tend.sync import client
 
@@ -219,6 +238,7 @@ async def _tell(folder: Path, url: str, report_to: Path | None) -> None:
     sent = await _sync(couple)
     say(f"They sync: {sent} sealed entries pass through the relay, verified on arrival.")
     _week(couple, first_monday + dt.timedelta(weeks=2), 2, goal)
+    _sunday_evening(couple, first_monday + dt.timedelta(weeks=2))
     await _sync(couple)
     _look_back(couple, first_monday)
     _report(couple, first_monday, report_to)
