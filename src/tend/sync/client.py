@@ -190,6 +190,9 @@ class Session:
 
     async def receive(self) -> p.Frame:
         frame = self.conn.receive(await self.transport.receive())
+        if isinstance(frame, p.Error) and frame.code == p.ErrorCode.GOING_AWAY:
+            # The relay is shutting down (a restart): try again later, as for a dropped link.
+            raise RelayUnavailable("the relay is shutting down")
         if isinstance(frame, p.Error) and frame.fatal:
             raise RelayRefused(
                 f"the relay refused: {_printable(frame.code)}"
