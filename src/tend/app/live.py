@@ -142,7 +142,7 @@ class LiveSync:
     def recorded(self) -> None:
         """This process wrote an entry: push it now."""
         self._wake.set()
-        self._tell_local()
+        self._tell_local_soon()
 
     def subscribe(self) -> AsyncIterator[Change]:
         """Every change from now on, until `stop`."""
@@ -204,7 +204,7 @@ class LiveSync:
             while True:
                 sock.recv(16)
         self._wake.set()
-        self._tell_local()
+        self._tell_local_soon()
 
     def _set_status(self, state: str, problem: str | None, *, synced: bool = False) -> None:
         assert state in ("off", "connecting", "live", "unreachable")
@@ -220,6 +220,11 @@ class LiveSync:
         heads = self._journal.store.heads()
         mine = int(heads[own][0]) if own in heads else 0
         return mine, sum(int(seq) for log, (seq, _h) in heads.items() if log != own)
+
+    def _tell_local_soon(self) -> None:
+        """Subscribers hear of it after the session, woken first, has pushed the entry."""
+        if self._subscriptions:
+            asyncio.get_running_loop().call_soon(self._tell_local)
 
     def _tell_local(self) -> None:
         if not self._subscriptions:

@@ -167,7 +167,7 @@ class Session:
         self._sent: p.Vector = {}  # what the relay holds or we pushed, per log
         self._acked: p.Vector = {}  # what the relay acknowledged holding, per log
         self._requests: dict[int, p.Vector] = {}  # push id -> highest seq per log
-        self._seen: int | None = None  # store.count() when _unsent last looked
+        self._seen: int | None = None  # the highest rowid _unsent has looked at
         self._pending: list[bytes] = []  # from devices not brought in (yet)
         self._claims = witness.load(journal.store)
 
@@ -246,22 +246,25 @@ class Session:
 
     def _unsent(self) -> Iterator[bytes]:
         store = self.journal.store
-        # Counted before looking: rows never go away and a new one gets a rowid above every
-        # existing one, so all rows added from here on have rowid > count.
-        count = store.count()
         if self._seen is None:  # first look: every log the relay holds less of
+            # Counted before looking: rows never go away and a new one gets a rowid above every
+            # existing one, so all rows added from here on have rowid > count.
+            count = store.count()
             for log, (seq, _hash) in store.heads().items():
                 if seq > self._sent.get(log, 0):
                     for stored in store.log_entries(log):
                         if stored.seq > self._sent.get(log, 0):
                             yield stored.entry
                     self._sent[log] = seq
-        elif count != self._seen:  # later looks (when woken): only the rows added since
-            for stored in store.since(self._seen):
-                if stored.seq > self._sent.get(stored.log, 0):
-                    yield stored.entry
-                    self._sent[stored.log] = stored.seq
-        self._seen = count
+            self._seen = count
+            return
+        # Later looks (when woken): only the rows added since the last one seen, found by
+        # their rowid (no COUNT, which reads the whole table of a large journal).
+        for stored in store.since(self._seen):
+            self._seen = max(self._seen, stored.rowid)
+            if stored.seq > self._sent.get(stored.log, 0):
+                yield stored.entry
+                self._sent[stored.log] = stored.seq
 
     async def _push(self, batch: list[bytes]) -> int:
         """Send one Push; returns its request id. This device's own entries in it count as
