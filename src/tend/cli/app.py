@@ -17,6 +17,7 @@ class App:
     def __init__(self, home: Path | None) -> None:
         self._home = home
         self._journal: Journal | None = None
+        self._own_head: object = None  # this device's log head when opened
 
     @property
     def home(self) -> Path:
@@ -34,12 +35,22 @@ class App:
 
             if home.still_joining(self.home):
                 raise UserError(home.STILL_JOINING, next_step=NextStep.SYNC_LATER)
-            self._journal = home.open_journal(self.home, open_lock(self.home))
+            journal = home.open_journal(self.home, open_lock(self.home))
+            self._own_head = journal.store.head(journal.device.log)
+            self._journal = journal
         return self._journal
 
     def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
+        journal = self._journal
+        if journal is not None:
+            # Written: tell a running `tend ui` or `tend sync --watch` at once, so it sends
+            # the entry now (app/poke.py; silent and quick when nothing listens).
+            wrote = journal.store.head(journal.device.log) != self._own_head
+            journal.close()
+            if wrote:
+                from tend.app.poke import poke
+
+                poke(self.home)
 
 
 def interactive() -> bool:

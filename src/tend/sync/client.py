@@ -12,9 +12,10 @@ that withholds or rolls back is reported, and what it lost is sent again.
 
 Watching (`tend sync --watch`) stays connected after that: live entries from the relay are
 verified and applied as they come, and entries recorded on this device are pushed as soon as the
-store shows them. A dropped connection is retried with exponential backoff and jitter, resuming
-from the version vector, so nothing is lost or applied twice (the relay and the store are both
-idempotent).
+`wake` event is set (by app/live.py, when this process records or another `tend` process pokes
+it); an idle session waits on the socket and that event, and wakes for nothing else. A dropped
+connection is retried with exponential backoff and jitter, resuming from the version vector, so
+nothing is lost or applied twice (the relay and the store are both idempotent).
 
 Everything here runs over a `Relay` (sync connections through sync/transport.py's `Transport`,
 and a drop box for the escrow), so the same logic runs against the relay on the network
@@ -56,7 +57,6 @@ from tend.sync.transport import (
 
 __all__ = [
     "BATCH_BYTES",
-    "POLL_SECONDS",
     "LeftOut",
     "Relay",
     "RelayRefused",
@@ -79,9 +79,6 @@ __all__ = [
 BATCH_BYTES = 1 << 20
 INGEST_BYTES = 4 << 20  # catch-up entries verified and applied together, at most
 INGEST_ENTRIES = 8192
-# How often a watching device looks for entries recorded by another process (each look is one
-# cheap COUNT); 10 ms keeps live latency low for about 1-2% of a core while idle.
-POLL_SECONDS = 0.01
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 MAX_PASSES = 2  # a second pass when the relay says it holds what others saw but did not send it
@@ -170,7 +167,7 @@ class Session:
         self._sent: p.Vector = {}  # what the relay holds or we pushed, per log
         self._acked: p.Vector = {}  # what the relay acknowledged holding, per log
         self._requests: dict[int, p.Vector] = {}  # push id -> highest seq per log
-        self._seen: int | None = None  # store.count() when _unsent last looked
+        self._seen: int | None = None  # the highest rowid _unsent has looked at
         self._pending: list[bytes] = []  # from devices not brought in (yet)
         self._claims = witness.load(journal.store)
 
@@ -193,6 +190,9 @@ class Session:
 
     async def receive(self) -> p.Frame:
         frame = self.conn.receive(await self.transport.receive())
+        if isinstance(frame, p.Error) and frame.code == p.ErrorCode.GOING_AWAY:
+            # The relay is shutting down (a restart): try again later, as for a dropped link.
+            raise RelayUnavailable("the relay is shutting down")
         if isinstance(frame, p.Error) and frame.fatal:
             raise RelayRefused(
                 f"the relay refused: {_printable(frame.code)}"
@@ -246,22 +246,25 @@ class Session:
 
     def _unsent(self) -> Iterator[bytes]:
         store = self.journal.store
-        # Counted before looking: rows never go away and a new one gets a rowid above every
-        # existing one, so all rows added from here on have rowid > count.
-        count = store.count()
         if self._seen is None:  # first look: every log the relay holds less of
+            # Counted before looking: rows never go away and a new one gets a rowid above every
+            # existing one, so all rows added from here on have rowid > count.
+            count = store.count()
             for log, (seq, _hash) in store.heads().items():
                 if seq > self._sent.get(log, 0):
                     for stored in store.log_entries(log):
                         if stored.seq > self._sent.get(log, 0):
                             yield stored.entry
                     self._sent[log] = seq
-        elif count != self._seen:  # later looks (the live poll): only the rows added since
-            for stored in store.since(self._seen):
-                if stored.seq > self._sent.get(stored.log, 0):
-                    yield stored.entry
-                    self._sent[stored.log] = stored.seq
-        self._seen = count
+            self._seen = count
+            return
+        # Later looks (when woken): only the rows added since the last one seen, found by
+        # their rowid (no COUNT, which reads the whole table of a large journal).
+        for stored in store.since(self._seen):
+            self._seen = max(self._seen, stored.rowid)
+            if stored.seq > self._sent.get(stored.log, 0):
+                yield stored.entry
+                self._sent[stored.log] = stored.seq
 
     async def _push(self, batch: list[bytes]) -> int:
         """Send one Push; returns its request id. This device's own entries in it count as
@@ -368,18 +371,30 @@ class Session:
             for w in self.report.withheld
         )
 
-    async def live(self, stop: asyncio.Event, on_live: Callable[[], None] | None = None) -> None:
+    async def live(
+        self,
+        stop: asyncio.Event,
+        on_live: Callable[[], None] | None = None,
+        wake: asyncio.Event | None = None,
+    ) -> None:
         """Apply live entries and push local ones until `stop` is set or the link drops;
-        `on_live` is told each time entries arrive and are applied."""
+        `on_live` is told each time entries arrive and are applied. Local entries are looked
+        for when `wake` is set (and once at the start): nothing here runs on a timer."""
+        wake = wake or asyncio.Event()
         receiver = asyncio.ensure_future(self._receive_live(on_live))
+        stopping = asyncio.ensure_future(stop.wait())
+        for task in (receiver, stopping):
+            task.add_done_callback(lambda _task: wake.set())
         try:
             while not stop.is_set() and not receiver.done():
+                wake.clear()  # before looking: a wake while pushing is not lost
                 await self._push_new()
-                await asyncio.sleep(POLL_SECONDS)
+                await wake.wait()
             if receiver.done():
                 receiver.result()  # re-raise why the connection ended
         finally:
             receiver.cancel()
+            stopping.cancel()
 
     async def _receive_live(self, on_live: Callable[[], None] | None) -> None:
         while True:
@@ -610,10 +625,14 @@ async def watch(
     stop: asyncio.Event,
     on_report: Callable[[SyncReport], None] | None = None,
     on_live: Callable[[], None] | None = None,
+    wake: asyncio.Event | None = None,
+    on_down: Callable[[TendError], None] | None = None,
 ) -> SyncReport:
-    """Stay in sync until `stop` is set, reconnecting with backoff and jitter."""
+    """Stay in sync until `stop` is set, reconnecting with backoff and jitter; local entries
+    are pushed when `wake` is set; `on_down` hears each time the relay cannot be reached or
+    goes away (before waiting to try again)."""
     async with relay_at(url) as relay:
-        return await watch_through(relay, journal, stop, on_report, on_live)
+        return await watch_through(relay, journal, stop, on_report, on_live, wake, on_down)
 
 
 async def watch_through(
@@ -622,6 +641,8 @@ async def watch_through(
     stop: asyncio.Event,
     on_report: Callable[[SyncReport], None] | None = None,
     on_live: Callable[[], None] | None = None,
+    wake: asyncio.Event | None = None,
+    on_down: Callable[[TendError], None] | None = None,
 ) -> SyncReport:
     total = SyncReport(own_log=journal.device.log)
     delay = BACKOFF_FIRST
@@ -633,12 +654,13 @@ async def watch_through(
                 delay = BACKOFF_FIRST
                 if on_report:
                     on_report(session.report)
-                await session.live(stop, on_live)
+                await session.live(stop, on_live, wake)
             finally:
                 total.merge(session.report)
                 await transport.close()
-        except RelayUnavailable:
-            pass
+        except RelayUnavailable as e:
+            if on_down and not stop.is_set():
+                on_down(e)
         if stop.is_set():
             break
         # Full jitter: devices that lost the relay together do not come back together.
