@@ -361,7 +361,7 @@ async def test_the_event_stream_tells_an_open_page_of_a_change(sam: Path) -> Non
                 await asyncio.sleep(0.01)
             await browser.post("/rest", {})
             assert await stream.content.readline() == b"event: change\n"
-            assert await stream.content.readline() == b"data: today\n"
+            assert await stream.content.readline() == b"data: journal\n"
         stream.close()
 
 

@@ -8,11 +8,8 @@ import asyncio
 import re
 from pathlib import Path
 
-import pytest
-
 from tend.app import devices, home, look
 from tend.core.crypto import passphrase
-from tend.core.domain import events as ev
 from tend.core.views import projections
 from tests.conftest import Relay, TendCLI, tend_env
 from tests.ui_helpers import Browser, page_on
@@ -175,25 +172,3 @@ async def test_the_recovery_phrase_is_shown_once(tmp_path: Path) -> None:
         again = await browser.post("/recovery", {}, page="/devices")
         assert again.status == 400
         assert "shown already" in await again.text()
-
-
-async def test_sync_now_without_a_relay_and_with_one_gone(tmp_path: Path) -> None:
-    where = tmp_path / "sam"
-    home.start(where, "Sam").close()
-    async with page_on(where) as browser:
-        assert "no relay yet: everything stays on this device" in await browser.text("/")
-    elsewhere = tmp_path / "alex"
-    home.start(elsewhere, "Alex", relay="http://127.0.0.1:9").close()
-    async with page_on(elsewhere) as browser:
-        answer = await browser.post("/sync", {}, follow=True)
-        assert "the relay cannot be reached; everything is kept here" in await answer.text()
-
-
-async def test_sync_now_says_when_it_last_synced(tmp_path: Path, relay: Relay) -> None:
-    where = tmp_path / "sam"
-    home.start(where, "Sam", relay=relay.url).close()
-    async with page_on(where) as browser:
-        await browser.post("/rest", {})
-        answer = await browser.post("/sync", {}, follow=True)
-        assert "last synced just now" in await answer.text()
-    _ = ev, pytest

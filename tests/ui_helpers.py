@@ -67,7 +67,6 @@ async def page_on(home: Path) -> AsyncIterator[Browser]:
     """The page for `home`, served on a free loopback port, and a logged-in browser."""
     port = free_port()
     state = PageState(home)
-    state.open_unlocked()
     guard = Guard(port=port)
     server = TestServer(make_app(state, guard), host="127.0.0.1", port=port)
     client = TestClient(server, cookie_jar=CookieJar(unsafe=True))  # unsafe: cookies for an IP

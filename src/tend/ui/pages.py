@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from tend.app import devices, keeping, look, partnership, record, recovery, settings, syncing
+from tend.app import devices, keeping, look, partnership, record, recovery, settings
 from tend.app import home as homes
 from tend.core.domain import events as ev
 from tend.core.errors import TendError, ValidationError
@@ -63,7 +62,7 @@ def show(
         "errors": errors or {},
         "errors_form": request.path.strip("/").replace("/", "-") if errors else "",
         "typed": dict(form_of(request)) if request.method == "POST" else {},
-        "sync_words": state.sync.words(state.relay()),
+        "sync_words": state.sync_words(),
         "has_relay": bool(state.relay()),
         "journal_open": state.journal is not None,
         "path": request.path,
@@ -632,9 +631,11 @@ async def invite(request: web.Request) -> web.Response:
 
         pairing.check_who(journal, own_device=own, another_person=False)
         code, inviter = await pairing.open_code(url, 600)
-        settings.remember_relay(journal, url)
     except TendError as e:
         return refused(request, "devices.html", e)
+    if settings.known_relay(journal) != url:
+        settings.remember_relay(journal, url)
+        await state.restart_live()  # now with the relay the invitation went through
     state.invitation = {"code": code.text, "status": "waiting for the other device to join"}
 
     async def wait() -> None:
@@ -647,34 +648,10 @@ async def invite(request: web.Request) -> web.Response:
         else:
             state.invitation = {"status": "joined", "safety": joined.safety_code}
         state.recorded("a device joined", "devices")
+        await state.restart_live()  # the new device's key epoch and roster, from the start
 
     state.spawn(asyncio.create_task(wait()))
     return see_other("/devices")
-
-
-@routes.post("/sync")
-async def sync_now(request: web.Request) -> web.Response:
-    journal = journal_or_redirect(request)
-    if isinstance(journal, web.Response):
-        return journal
-    state = state_of(request)
-    url = state.relay()
-    if url is None:
-        session_of(request).flash.append("No relay yet: everything stays on this device.")
-        return see_other(request.query.get("back", "/"))
-    try:
-        await syncing.sync(journal, url)
-    except syncing.RelayUnavailable:
-        state.sync.unreachable = True
-        session_of(request).flash.append("The relay cannot be reached; everything is kept here.")
-    except TendError as e:
-        session_of(request).flash.append(str(e))
-    else:
-        state.sync.unreachable = False
-        state.sync.last_ok = time.time()
-        session_of(request).flash.append("Synced.")
-        state.recorded("synced", "journal")
-    return see_other("/")
 
 
 # --- a fresh home, a locked journal ------------------------------------------------------------
@@ -701,6 +678,7 @@ async def start(request: web.Request) -> web.Response:
         state.journal = homes.start(state.home, name, relay=forms.text(form, "relay"))
     except TendError as e:
         return setup_refused(request, e)
+    await state.start_live()
     session_of(request).flash.append(f"Welcome, {name}. Your journal is here, on this device.")
     return see_other("/")
 
@@ -724,6 +702,7 @@ async def join(request: web.Request) -> web.Response:
         session_of(request).flash.append(f"Waiting for {inviter}'s device to let this one in.")
         return see_other("/setup")
     state.journal = joined.journal
+    await state.start_live()
     session_of(request).flash.append(
         f"Joined. Safety code: {joined.safety_code}. Compare it with the other screen, together"
         + ("." if joined.own_device else "; when they match, say so below.")
@@ -747,6 +726,7 @@ async def unlock(request: web.Request) -> web.Response:
         await state.unlock(forms.required(form_of(request), "passphrase"))
     except TendError as e:
         return show(request, "unlock.html", {}, status=400, errors={"passphrase": str(e)})
+    await state.start_live()
     return see_other("/")
 
 
@@ -754,7 +734,7 @@ async def unlock(request: web.Request) -> web.Response:
 async def lock(request: web.Request) -> web.Response:
     state = state_of(request)
     if homes.needs_passphrase(state.home):
-        state.close()
+        await state.lock()
         return see_other("/unlock")
     session_of(request).flash.append("This journal has no passphrase to lock it with.")
     return see_other("/")

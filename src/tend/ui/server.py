@@ -43,7 +43,12 @@ def make_app(state: PageState, guard: Guard) -> web.Application:
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", HERE / "static", append_version=False)
 
+    async def opening(_app: web.Application) -> None:
+        state.open_unlocked()  # a journal with a passphrase waits for it in the page
+        await state.start_live()
+
     async def closing(_app: web.Application) -> None:
+        await state.stop_live()
         state.stopping.set()
         state.feed.publish(Change("closing", "the page is closing"))
         for task in list(state.tasks):
@@ -52,6 +57,7 @@ def make_app(state: PageState, guard: Guard) -> web.Application:
     async def cleanup(_app: web.Application) -> None:
         state.close()
 
+    app.on_startup.append(opening)
     app.on_shutdown.append(closing)
     app.on_cleanup.append(cleanup)
     return app
@@ -68,7 +74,6 @@ async def serve(
     """Serve the page until `stop` is set (or the task is cancelled); `on_ready` hears the
     address to open, secret and all, once the port is bound."""
     state = PageState(home)
-    state.open_unlocked()
     guard = Guard(port=port)
     app = make_app(state, guard)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)

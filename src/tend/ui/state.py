@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from tend.app import home as homes
 from tend.app import settings
+from tend.core.errors import TendError
 
 if TYPE_CHECKING:
+    from tend.app.live import LiveSync
     from tend.core.journal import Journal
 
 
@@ -51,23 +53,19 @@ class Feed:
         return len(self._queues)
 
 
-@dataclass
-class SyncStatus:
-    """What the page knows of syncing, to say it plainly."""
-
-    live: bool = False  # a live connection is kept by this process
-    last_ok: float | None = None  # time.time() of the last sync that reached the relay
-    unreachable: bool = False  # the last try could not reach the relay
-
-    def words(self, relay: str | None, now: float | None = None) -> str:
-        if not relay:
-            return "no relay yet: everything stays on this device"
-        if self.unreachable:
-            return "the relay cannot be reached; everything is kept here"
-        if self.last_ok is None:
-            return "live sync is off; sync whenever you like" if not self.live else "connecting"
-        ago = ago_words((now or time.time()) - self.last_ok)
-        return f"last synced {ago}" + ("" if self.live else " (live sync is off)")
+def status_words(live: LiveSync | None, relay: str | None, problem: str | None = None) -> str:
+    """How syncing stands, in plain words."""
+    if not relay:
+        return "no relay yet: everything stays on this device"
+    if live is None:
+        return problem or "live sync is off"
+    status = live.status()
+    if status.state == "unreachable":
+        return "the relay cannot be reached; everything is kept here"
+    if status.last_synced is None:
+        return "connecting to the relay"
+    seconds = (dt.datetime.now(dt.UTC) - status.last_synced).total_seconds()
+    return f"last synced {ago_words(seconds)}"
 
 
 def ago_words(seconds: float) -> str:
@@ -87,7 +85,8 @@ class PageState:
     home: Path
     journal: Journal | None = None
     feed: Feed = field(default_factory=Feed)
-    sync: SyncStatus = field(default_factory=SyncStatus)
+    live: LiveSync | None = None  # keeps the relay connection open while the page runs
+    live_problem: str | None = None  # why there is none (another process keeps it)
     invitation: dict[str, str] = field(default_factory=dict)  # a code being waited on
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -118,14 +117,56 @@ class PageState:
         self.journal = homes.open_journal(self.home, lock)
         return self.journal
 
+    async def lock(self) -> None:
+        await self.stop_live()
+        self.close()
+
     def close(self) -> None:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
 
+    def sync_words(self) -> str:
+        return status_words(self.live, self.relay(), self.live_problem)
+
     def recorded(self, said: str, part: str = "journal") -> None:
-        """After each write: tell the open pages (and, once kept, the live connection)."""
-        self.feed.publish(Change(part, said))
+        """After each write: the live connection sends it now, and tells the open pages."""
+        if self.live is not None:
+            self.live.recorded()
+        else:
+            self.feed.publish(Change(part, said))
+
+    async def start_live(self) -> None:
+        """One LiveSync for the open journal (none while locked), its changes fed to the
+        open pages."""
+        if self.journal is None or self.live is not None:
+            return
+        from tend.app import live
+
+        keeper = live.LiveSync(self.journal, self.relay(), self.home)
+        try:
+            await keeper.start()
+        except TendError as e:  # another tend process keeps this home in sync
+            self.live_problem = str(e)
+            return
+        self.live, self.live_problem = keeper, None
+        self.spawn(asyncio.create_task(self._forward(keeper)))
+
+    async def stop_live(self) -> None:
+        keeper, self.live = self.live, None
+        if keeper is not None:
+            await keeper.stop()
+
+    async def restart_live(self) -> None:
+        """After the relay changed (an invitation set one)."""
+        await self.stop_live()
+        await self.start_live()
+
+    async def _forward(self, keeper: LiveSync) -> None:
+        words = {"local": "recorded", "remote": "something new arrived", "status": "status"}
+        async for change in keeper.subscribe():
+            part = "status" if change.kind == "status" else "journal"
+            self.feed.publish(Change(part, words[change.kind]))
 
     def spawn(self, work: asyncio.Task[None]) -> None:
         self.tasks.add(work)
