@@ -289,9 +289,8 @@ async def test_the_timeline_filters_by_kind_person_and_dates(sam: Path) -> None:
         await browser.post("/thanks", {"text": "for the soup"}, page="/together")
         only_thanks = await browser.text(f"/timeline?kind={ev.Gratitude.TYPE}")
         assert "for the soup" in only_thanks and "rest day" not in only_thanks
-        me = journal_of(browser).device.person.hex()
-        assert "for the soup" in await browser.text(f"/timeline?person={me}")
-        assert "for the soup" not in await browser.text(f"/timeline?person={'0' * 32}")
+        assert "for the soup" in await browser.text("/timeline?whose=me")
+        assert "for the soup" not in await browser.text("/timeline?whose=partner")
         tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
         assert "for the soup" not in await browser.text(f"/timeline?since={tomorrow}")
         bad = await browser.get("/timeline?since=someday")
@@ -396,3 +395,65 @@ def test_names_in_a_chart_title_are_escaped() -> None:
 
     svg = str(charts.chart("<b>Sam</b>: energy", "energy", []))
     assert "<b>" not in svg and "&lt;b&gt;" in svg
+
+
+async def test_correcting_a_check_in_keeps_its_day_and_its_privacy(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        await browser.post(
+            "/checkin",
+            [
+                ("energy_on", "1"),
+                ("energy", "3"),
+                ("need", "quiet"),
+                ("note", "tird"),
+                ("private", "1"),
+            ],
+        )
+        [first] = mine(browser, ev.CheckIn)
+        timeline = await browser.text("/timeline")
+        assert f'href="/correct?entry={first.id.hex()}"' in timeline
+        form = await browser.text(f"/correct?entry={first.id.hex()}")
+        assert 'value="3"' in form and ">tird</textarea>" in form
+        assert re.search(r'value="quiet" checked', form)
+        assert re.search(r'id="checkin-private" name="private" value="1" checked', form)
+        refused = await browser.post(
+            "/correct",
+            {"replaces": first.id.hex(), "mood": "9"},
+            page=f"/correct?entry={first.id.hex()}",
+        )
+        assert refused.status == 400
+        assert f'name="replaces" value="{first.id.hex()}"' in await refused.text()
+        said = await browser.post(
+            "/correct",
+            [
+                ("replaces", first.id.hex()),
+                ("energy_on", "1"),
+                ("energy", "3"),
+                ("need", "quiet"),
+                ("note", "tired"),
+                ("private", "1"),
+            ],
+            page=f"/correct?entry={first.id.hex()}",
+            follow=True,
+        )
+        assert "Corrected." in await said.text()
+        [now] = mine(browser, ev.CheckIn)  # the correction stands in for the first
+        assert now.supersedes == first.id
+        assert body(now) == ev.CheckIn(energy=3, needs=("quiet",), note="tired")
+        assert now.local_date == first.local_date
+
+
+async def test_someone_elses_check_in_cannot_be_corrected(tmp_path: Path) -> None:
+    from tend.app import record
+
+    sam_home = tmp_path / "sam"
+    sam = home.start(sam_home, "Sam")
+    alex = invite(sam, tmp_path / "alex", own=False, name="Alex")
+    theirs = record.check_in(alex, note="mine")
+    gossip(sam, alex)
+    sam.close()
+    async with page_on(sam_home) as browser:
+        answer = await browser.get(f"/correct?entry={theirs.id.hex()}")
+        assert answer.status == 400
+        assert "check-in of yours" in await answer.text()
+    alex.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from tend.app import weeks
 from tend.core.domain import events as ev
@@ -99,10 +99,16 @@ def timeline(
     since: dt.date | None = None,
     until: dt.date | None = None,
     types: Iterable[str] = (),
+    whose: Literal["me", "partner"] | None = None,
 ) -> Timeline:
+    """Every entry (of these kinds, between these days), oldest first; with `whose`, only
+    this person's own ("me") or only the others' ("partner")."""
     items = journal.items()
     chosen = frozenset(types) or None
     events = projections.timeline(items, since, until, chosen)
+    if whose is not None:
+        me = journal.device.person
+        events = [e for e in events if (e.author == me) == (whose == "me")]
     return Timeline(events, projections.names(items), describe.lookup(items, events))
 
 

@@ -64,6 +64,27 @@ def check_in(
     return Recorded(recorded, private, flare.respond(journal, recorded, private))
 
 
+@dataclass(frozen=True)
+class ToCorrect:
+    """One of the person's own check-ins, as it stands, to be corrected."""
+
+    event: ev.Event
+    body: ev.CheckIn
+    private: bool
+
+
+def check_in_to_correct(journal: Journal, entry_id: str) -> ToCorrect:
+    """The person's own check-in an id prefix names, with whether it went in private (a
+    correction of a private one stays private unless the person says otherwise)."""
+    from tend.app import privacy
+
+    mine = finding.own_events(journal, ev.CheckIn.TYPE)
+    found = mine[finding.resolve_id(entry_id, mine, "check-in of yours")]
+    assert isinstance(found.body, ev.CheckIn)
+    private = found.id in privacy.kept_private(journal, journal.items())
+    return ToCorrect(found, found.body, private)
+
+
 def small_win(
     journal: Journal,
     title: str,

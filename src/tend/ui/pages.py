@@ -61,7 +61,7 @@ def show(
         "said": said,
         "errors": errors or {},
         "errors_form": request.path.strip("/").replace("/", "-") if errors else "",
-        "typed": dict(form_of(request)) if request.method == "POST" else {},
+        "typed": typed_in(request),
         "sync_words": state.sync_words(),
         "has_relay": bool(state.relay()),
         "journal_open": state.journal is not None,
@@ -69,6 +69,17 @@ def show(
         "words": words,
     }
     return aiohttp_jinja2.render_template(template, request, base | context, status=status)
+
+
+MULTI = ("need", "offer")  # chips: several values under one name
+
+
+def typed_in(request: web.Request) -> dict[str, Any]:
+    """What was typed in the form being shown again (after a refusal), to keep it there."""
+    if request.method != "POST":
+        return {}
+    form = form_of(request)
+    return {k: form.getall(k) if k in MULTI else form.get(k) for k in form}
 
 
 def journal_or_redirect(request: web.Request) -> Journal | web.Response:
@@ -180,8 +191,52 @@ def rest_day(journal: Journal, form: forms.Form) -> str:
 
 @action("/checkin", "today.html", "/", "today")
 def check_in(journal: Journal, form: forms.Form) -> str:
+    recorded = check_in_from(journal, form)
+    return "Checked in" + (", privately." if recorded.private else ".")
+
+
+@routes.get("/correct")
+@page("correct.html")
+def correct_page(request: web.Request, journal: Journal) -> Context:
+    given = form_of(request).get("replaces") if request.method == "POST" else None
+    chosen = record.check_in_to_correct(journal, given or request.query.get("entry", ""))
+    c = chosen.body
+    shown = {
+        "day": c.day,
+        "energy_on": "1" if c.energy is not None else None,
+        "energy": str(c.energy if c.energy is not None else 5),
+        "pain_on": "1" if c.pain is not None else None,
+        "pain": str(c.pain if c.pain is not None else 5),
+        "mood": None if c.mood is None else str(c.mood),
+        "need": [n for n in c.needs if n in words.NEEDS],
+        "need_more": ", ".join(n for n in c.needs if n not in words.NEEDS),
+        "offer": [],
+        "offer_more": c.offer or "",
+        "note": c.note or "",
+        "private": "1" if chosen.private else None,
+    }
+    context: Context = {
+        "replaces": chosen.event.id.hex(),
+        "day": chosen.event.local_date,
+        "needs": words.NEEDS,
+        "offers": words.OFFERS,
+    }
+    if request.method != "POST":
+        context["typed"] = shown
+    return context
+
+
+@action("/correct", "correct.html", "/timeline")
+def correct(journal: Journal, form: forms.Form) -> str:
+    check_in_from(journal, form, replaces=forms.required(form, "replaces", "entry"))
+    return "Corrected. Nothing is rewritten: the timeline keeps both."
+
+
+def check_in_from(
+    journal: Journal, form: forms.Form, replaces: str | None = None
+) -> record.Recorded:
     day = forms.text(form, "day")
-    recorded = record.check_in(
+    return record.check_in(
         journal,
         day=day,  # type: ignore[arg-type]  # the app checks it is one of the day kinds
         energy=forms.number(form, "energy") if forms.ticked(form, "energy_on") else None,
@@ -191,8 +246,8 @@ def check_in(journal: Journal, form: forms.Form) -> str:
         offer=", ".join(forms.chosen(form, "offer")) or None,
         note=forms.text(form, "note"),
         private=forms.ticked(form, "private"),
+        replaces=replaces,
     )
-    return "Checked in" + (", privately." if recorded.private else ".")
 
 
 # --- what you record together ----------------------------------------------------------------
@@ -514,9 +569,15 @@ def month_page(request: web.Request, journal: Journal) -> Context:
 def timeline_page(request: web.Request, journal: Journal) -> Context:
     q = request.query
     kind = q.get("kind") or ""
-    person = q.get("person") or ""
+    whose = q.get("whose") or None
+    if whose not in (None, "me", "partner"):
+        raise ValidationError("whose", "me or partner", whose)
     shown = look.timeline(
-        journal, forms.date(q, "since"), forms.date(q, "until"), [kind] if kind else ()
+        journal,
+        forms.date(q, "since"),
+        forms.date(q, "until"),
+        [kind] if kind else (),
+        whose,  # type: ignore[arg-type]  # checked just above
     )
     found = shown.lookup or describe.Lookup(shown.names, {})
     me = journal.device.person
@@ -527,14 +588,13 @@ def timeline_page(request: web.Request, journal: Journal) -> Context:
             "who": shown.names.get(e.author, "someone"),
             "text": describe.line(e, found),
             "mine": e.author == me,
+            "checkin": isinstance(e.body, ev.CheckIn),
         }
         for e in reversed(shown.events)
-        if not person or e.author.hex() == person
     ]
     return {
         "rows": rows,
         "kinds": words.ENTRY_KINDS,
-        "people": list(shown.names.items()),
         "q": dict(q),
     }
 

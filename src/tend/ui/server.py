@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import signal
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
@@ -105,5 +106,12 @@ def run(home: Path, *, host: str, port: int, browser: bool, say: Callable[[str],
         if browser:
             webbrowser.open(address)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(home, host=host, port=port, on_ready=ready))
+    async def until_stopped() -> None:
+        stop = asyncio.Event()
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await serve(home, host=host, port=port, on_ready=ready, stop=stop)
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: serve's cleanup has run
+        asyncio.run(until_stopped())
+    say("The page has stopped; everything is kept on this device.")
