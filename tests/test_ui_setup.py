@@ -172,3 +172,34 @@ async def test_the_recovery_phrase_is_shown_once(tmp_path: Path) -> None:
         again = await browser.post("/recovery", {}, page="/devices")
         assert again.status == 400
         assert "shown already" in await again.text()
+
+
+async def test_a_journal_started_in_the_page_can_be_locked_with_a_passphrase(
+    tmp_path: Path,
+) -> None:
+    fresh = tmp_path / "fresh"
+    async with page_on(fresh) as browser:
+        weak = await browser.post(
+            "/setup/start",
+            {"name": "Sam", "passphrase": "password", "passphrase_again": "password"},
+            page="/setup",
+        )
+        assert weak.status == 400
+        page = await weak.text()
+        assert 'id="err-passphrase"' in page
+        assert 'value="password"' not in page  # a passphrase is never written back
+        assert not home.exists(fresh)
+        differ = await browser.post(
+            "/setup/start",
+            {"name": "Sam", "passphrase": WORDS, "passphrase_again": WORDS + "!"},
+            page="/setup",
+        )
+        assert 'id="err-passphrase_again"' in await differ.text()
+        await browser.post(
+            "/setup/start",
+            {"name": "Sam", "passphrase": WORDS, "passphrase_again": WORDS},
+            page="/setup",
+        )
+        assert names(browser) == {"Sam"}
+    assert home.needs_passphrase(fresh)
+    home.open_journal(fresh, home.unlock(fresh, WORDS)).close()

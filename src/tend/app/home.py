@@ -53,6 +53,15 @@ def open_journal(home: Path, lock: Lock | None) -> Journal:
     return Journal.open(home, lock=lock)
 
 
+def new_lock(typed: str, *, context: tuple[str, ...] = ()) -> Lock:
+    """A lock for a device file made now, from a passphrase strong enough to guard it (a
+    UserError says why one is not); `context` holds words it must not lean on (the name)."""
+    from tend.core.crypto import passphrase
+
+    passphrase.require_strong(typed, context=context)
+    return passphrase.new_lock(typed)
+
+
 def needs_passphrase(home: Path) -> bool:
     """Whether this home's journal is locked with a passphrase (asked for before it opens)."""
     from tend.core.crypto import keystore

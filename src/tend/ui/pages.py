@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -729,13 +730,41 @@ def setup_refused(request: web.Request, error: TendError) -> web.Response:
     return show(request, "setup.html", {}, status=400, errors={field: str(error)})
 
 
+class WeakPassphrase(ValidationError):
+    """A passphrase refused as too easy to guess, said by its field."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__("passphrase", "harder to guess")
+        self.args = (why,)
+
+
+async def chosen_lock(form: forms.Form, name: str | None) -> Any:
+    """The lock for a device file made from the page, if a passphrase was chosen (checked for
+    strength and typed twice alike); None without one."""
+    typed = form.get("passphrase")
+    if not isinstance(typed, str) or not typed:
+        return None
+    if typed != form.get("passphrase_again"):
+        raise ValidationError("passphrase_again", "the same passphrase, typed again")
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(
+            None, functools.partial(homes.new_lock, typed, context=(name,) if name else ())
+        )
+    except TendError as e:
+        raise WeakPassphrase(str(e)) from None
+
+
 @routes.post("/setup/start")
 async def start(request: web.Request) -> web.Response:
     state = state_of(request)
     form = form_of(request)
     try:
         name = forms.required(form, "name")
-        state.journal = homes.start(state.home, name, relay=forms.text(form, "relay"))
+        relay = forms.text(form, "relay")
+        homes.refuse_if_exists(state.home)
+        lock = await chosen_lock(form, name)
+        state.journal = homes.start(state.home, name, relay=relay, lock=lock)
     except TendError as e:
         return setup_refused(request, e)
     await state.start_live()
@@ -752,9 +781,9 @@ async def join(request: web.Request) -> web.Response:
     try:
         parsed = pairing.parse_code(forms.required(form, "code"))
         homes.refuse_if_exists(state.home)
-        joined = await pairing.join(
-            state.home, parsed, name=forms.text(form, "name"), label="", lock=None
-        )
+        name = forms.text(form, "name")
+        lock = await chosen_lock(form, name)
+        joined = await pairing.join(state.home, parsed, name=name, label="", lock=lock)
     except TendError as e:
         return setup_refused(request, e)
     inviter = joined.inviter_name or "your partner"
