@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import datetime as dt
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
