@@ -140,3 +140,17 @@ async def test_a_second_process_keeping_the_home_in_sync_is_said_plainly(tmp_pat
         assert first.state.live is not None
         assert second.state.live is None
         assert "already kept in sync by another tend process" in await second.text("/")
+
+
+async def test_with_another_process_keeping_sync_the_page_hands_it_each_write(
+    tmp_path: Path,
+) -> None:
+    where = tmp_path / "sam"
+    home.start(where, "Sam", relay="http://127.0.0.1:9").close()
+    async with page_on(where) as first, page_on(where) as second:
+        assert second.state.live is None
+        stream = await opened_stream(first)
+        await second.post("/checkin", {"note": "written in the second"})
+        assert await next_change(stream, 15) == "journal"  # the first heard the poke
+        assert "written in the second" in await first.text("/")
+        stream.close()

@@ -457,3 +457,11 @@ async def test_someone_elses_check_in_cannot_be_corrected(tmp_path: Path) -> Non
         assert answer.status == 400
         assert "check-in of yours" in await answer.text()
     alex.close()
+
+
+def test_every_next_step_has_the_pages_own_words() -> None:
+    from tend.core.errors import NextStep
+    from tend.ui import words
+
+    assert set(words.NEXT_STEPS) == set(NextStep)
+    assert not any("tend invite\n" in w for w in words.NEXT_STEPS.values())

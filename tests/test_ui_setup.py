@@ -203,3 +203,33 @@ async def test_a_journal_started_in_the_page_can_be_locked_with_a_passphrase(
         assert names(browser) == {"Sam"}
     assert home.needs_passphrase(fresh)
     home.open_journal(fresh, home.unlock(fresh, WORDS)).close()
+
+
+async def test_a_link_for_a_partner_who_is_not_here_from_page_to_page(
+    tmp_path: Path, relay: Relay
+) -> None:
+    where = tmp_path / "sam"
+    home.start(where, "Sam", relay=relay.url).close()
+    async with page_on(where) as sam, page_on(tmp_path / "alex") as alex:
+        await sam.post("/invite/link", {}, page="/devices")
+        page = await sam.text("/devices")
+        link = re.search(r'data-testid="invite-link">([^<]+)<', page)
+        assert link is not None, page
+        assert 'alt="The same link as a QR code"' in page
+        nobody = await sam.post("/devices/let-in", {}, page="/devices", follow=True)
+        assert "Nobody has answered an invitation link yet." in await nobody.text()
+        answered = await alex.post(
+            "/setup/join", {"code": link.group(1), "name": "Alex"}, page="/setup", follow=True
+        )
+        page = await answered.text()
+        assert "You answered Sam&#39;s invitation." in page
+        assert 'data-testid="waiting"' in page
+        early = await alex.post("/setup/finish", {}, page="/setup", follow=True)
+        assert "Still waiting for" in await early.text()
+        let_in = await sam.post("/devices/let-in", {}, page="/devices", follow=True)
+        said = await let_in.text()
+        code = re.search(r"A device joined with your link[^.]*\. Safety code: ([0-9 ]+)", said)
+        assert code is not None, said
+        welcomed = await alex.post("/setup/finish", {}, page="/setup", follow=True)
+        assert f"Joined. Safety code: {code.group(1)}" in await welcomed.text()
+        assert names(alex) == {"Sam", "Alex"}

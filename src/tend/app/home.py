@@ -62,20 +62,21 @@ def new_lock(typed: str, *, context: tuple[str, ...] = ()) -> Lock:
     return passphrase.new_lock(typed)
 
 
-def needs_passphrase(home: Path) -> bool:
-    """Whether this home's journal is locked with a passphrase (asked for before it opens)."""
+def needs_passphrase(home: Path, file: str | None = None) -> bool:
+    """Whether this home's journal (or `file` in it, e.g. PENDING_FILE) is locked with a
+    passphrase (asked for before it opens)."""
     from tend.core.crypto import keystore
 
-    path = home / keystore.FILE_NAME
+    path = home / (file or keystore.FILE_NAME)
     return path.exists() and keystore.is_wrapped(path)
 
 
-def unlock(home: Path, typed: str) -> Lock:
-    """The lock a typed passphrase gives for this home's journal, checked: a wrong one raises
-    WrongPassphrase here, before anything else is tried (the slow, stretching step)."""
+def unlock(home: Path, typed: str, file: str | None = None) -> Lock:
+    """The lock a typed passphrase gives for this home's journal (or `file` in it), checked: a
+    wrong one raises WrongPassphrase here, before anything else is tried (the slow step)."""
     from tend.core.crypto import keystore
 
-    path = home / keystore.FILE_NAME
+    path = home / (file or keystore.FILE_NAME)
     lock = keystore.unlock(path, typed)
     keystore.load(path, lock)
     return lock

@@ -104,7 +104,7 @@ def page(template: str) -> Callable[[Builder], Callable[[web.Request], Awaitable
             try:
                 context = build(request, journal)
             except TendError as e:
-                return show(request, "problem.html", {"failed": str(e)}, status=400)
+                return show(request, "problem.html", {"failed": words.error_line(e)}, status=400)
             return show(request, template, context)
 
         PAGES[template] = build
@@ -121,7 +121,7 @@ def refused(request: web.Request, template: str, error: TendError) -> web.Respon
     field = error.field if isinstance(error, ValidationError) else "_"
     journal = state_of(request).journal
     context = PAGES[template](request, journal) if journal is not None else {}
-    return show(request, template, context, status=400, errors={field: str(error)})
+    return show(request, template, context, status=400, errors={field: words.error_line(error)})
 
 
 Action = Callable[[Journal, Any], str]
@@ -645,10 +645,11 @@ def devices_page(request: web.Request, journal: Journal) -> Context:
     held = devices.roster(journal)
     invitation = state_of(request).invitation
     qr = None
-    if invitation.get("code"):
+    shown = invitation.get("link") or invitation.get("code")
+    if shown:
         import segno
 
-        qr = segno.make(invitation["code"], error="m").svg_data_uri(scale=5)
+        qr = segno.make(shown, error="m").svg_data_uri(scale=5)
     return {"roster": held, "invitation": invitation, "qr": qr}
 
 
@@ -705,13 +706,68 @@ async def invite(request: web.Request) -> web.Response:
                 journal, url, code, inviter, own_device=own, seconds=600, another_person=False
             )
         except TendError as e:
-            state.invitation = {"status": str(e)}
+            state.invitation = {"status": words.error_line(e)}
         else:
             state.invitation = {"status": "joined", "safety": joined.safety_code}
         state.recorded("a device joined", "devices")
         await state.restart_live()  # the new device's key epoch and roster, from the start
 
     state.spawn(asyncio.create_task(wait()))
+    return see_other("/devices")
+
+
+@routes.post("/invite/link")
+async def invite_link(request: web.Request) -> web.Response:
+    """A link for a partner who is not here: kept by the relay for a week, used once."""
+    from tend.app import pairing
+
+    journal = journal_or_redirect(request)
+    if isinstance(journal, web.Response):
+        return journal
+    state = state_of(request)
+    try:
+        url = settings.relay_of(journal, forms.text(form_of(request), "relay"))
+        pairing.check_who(journal, own_device=False, another_person=False)
+        link = await pairing.open_link(journal, url, another_person=False, replacing=None)
+    except TendError as e:
+        return refused(request, "devices.html", e)
+    state.invitation = {
+        "link": link.text,
+        "status": "It works once, for 7 days. Send it somewhere only your partner reads; "
+        "whoever uses it first joins. Once they have, let them in below.",
+    }
+    if settings.known_relay(journal) != url:
+        settings.remember_relay(journal, url)
+        await state.restart_live()
+    return see_other("/devices")
+
+
+@routes.post("/devices/let-in")
+async def let_in(request: web.Request) -> web.Response:
+    """Bring in whoever answered an invitation link this device made."""
+    from tend.app import syncing
+
+    journal = journal_or_redirect(request)
+    if isinstance(journal, web.Response):
+        return journal
+    state = state_of(request)
+    try:
+        outcome = await syncing.let_in(journal)
+    except TendError as e:
+        return refused(request, "devices.html", e)
+    session = session_of(request)
+    for note, step in outcome.notes:
+        session.flash.append(words.said(note, step))
+    for joined in outcome.joined:
+        label = f" ({joined.label})" if joined.label else ""
+        session.flash.append(
+            f"A device joined with your link{label}. Safety code: {joined.safety_code}"
+        )
+    if outcome.joined:
+        state.invitation = {}
+        await state.restart_live()  # the new device is on the roster: send it everything
+    elif not outcome.notes:
+        session.flash.append("Nobody has answered an invitation link yet.")
     return see_other("/devices")
 
 
@@ -722,12 +778,67 @@ async def invite(request: web.Request) -> web.Response:
 async def setup_page(request: web.Request) -> web.Response:
     if state_of(request).has_journal():
         return see_other("/")
-    return show(request, "setup.html", {})
+    return show(request, "setup.html", setup_context(request))
+
+
+def setup_context(request: web.Request) -> Context:
+    """A fresh home; or one that answered an invitation link and waits to be let in."""
+    state = state_of(request)
+    waiting = homes.still_joining(state.home)
+    return {
+        "waiting": waiting,
+        "waiting_locked": waiting
+        and state.pending_lock is None
+        and homes.needs_passphrase(state.home, homes.PENDING_FILE),
+    }
+
+
+@routes.post("/setup/finish")
+async def finish_joining(request: web.Request) -> web.Response:
+    """A device that answered a link: in, if the inviter let it in by now."""
+    from tend.app import pairing
+
+    state = state_of(request)
+    if not homes.still_joining(state.home):
+        return see_other("/")
+    form = form_of(request)
+    try:
+        lock = state.pending_lock
+        typed = forms.text(form, "passphrase")
+        if lock is None and typed:
+            loop = asyncio.get_running_loop()
+            lock = await loop.run_in_executor(
+                None, homes.unlock, state.home, typed, homes.PENDING_FILE
+            )
+        joined = await pairing.finish_joining(state.home, lock)
+    except TendError as e:
+        field = "passphrase" if form.get("passphrase") else "_"
+        return show(
+            request,
+            "setup.html",
+            setup_context(request),
+            status=400,
+            errors={field: words.error_line(e)},
+        )
+    if isinstance(joined, pairing.Waiting):
+        inviter = joined.inviter_name or "your partner"
+        session_of(request).flash.append(
+            f"Still waiting for {inviter}'s device to let this one in."
+        )
+        return see_other("/setup")
+    state.pending_lock = None
+    return await welcomed(request, joined)
 
 
 def setup_refused(request: web.Request, error: TendError) -> web.Response:
     field = error.field if isinstance(error, ValidationError) else "_"
-    return show(request, "setup.html", {}, status=400, errors={field: str(error)})
+    return show(
+        request,
+        "setup.html",
+        setup_context(request),
+        status=400,
+        errors={field: words.error_line(error)},
+    )
 
 
 class WeakPassphrase(ValidationError):
@@ -788,8 +899,18 @@ async def join(request: web.Request) -> web.Response:
         return setup_refused(request, e)
     inviter = joined.inviter_name or "your partner"
     if isinstance(joined, pairing.Waiting):
-        session_of(request).flash.append(f"Waiting for {inviter}'s device to let this one in.")
+        state.pending_lock = lock  # to finish joining in this run without asking again
+        session_of(request).flash.append(
+            f"You answered {inviter}'s invitation. {inviter}'s device lets this one in at its "
+            "next sync: check again here in a while."
+        )
         return see_other("/setup")
+    return await welcomed(request, joined)
+
+
+async def welcomed(request: web.Request, joined: Any) -> web.Response:
+    """This device is in: the journal open, its sync live, the safety code said."""
+    state = state_of(request)
     state.journal = joined.journal
     await state.start_live()
     session_of(request).flash.append(
@@ -814,7 +935,9 @@ async def unlock(request: web.Request) -> web.Response:
     try:
         await state.unlock(forms.required(form_of(request), "passphrase"))
     except TendError as e:
-        return show(request, "unlock.html", {}, status=400, errors={"passphrase": str(e)})
+        return show(
+            request, "unlock.html", {}, status=400, errors={"passphrase": words.error_line(e)}
+        )
     await state.start_live()
     return see_other("/")
 

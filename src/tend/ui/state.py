@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tend.app import home as homes
 from tend.app import settings
@@ -88,6 +88,7 @@ class PageState:
     live: LiveSync | None = None  # keeps the relay connection open while the page runs
     live_problem: str | None = None  # why there is none (another process keeps it)
     invitation: dict[str, str] = field(default_factory=dict)  # a code being waited on
+    pending_lock: Any = None  # a link joiner's passphrase key, held in this run
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -134,6 +135,9 @@ class PageState:
         if self.live is not None:
             self.live.recorded()
         else:
+            from tend.app.poke import poke
+
+            poke(self.home)  # another tend process keeps this home in sync: it sends it now
             self.feed.publish(Change(part, said))
 
     async def start_live(self) -> None:

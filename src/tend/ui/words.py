@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tend.core.domain import events as ev
+from tend.core.errors import NextStep, TendError
 from tend.core.views.projections import Comfort
 
 DAY_WORDS = {
@@ -58,3 +59,29 @@ def checkin_lines(c: ev.CheckIn | None) -> list[str]:
 
 def comfort_words(comfort: Comfort) -> str:
     return f"comfort: {comfort.signal}" + (f" ({comfort.note})" if comfort.note else "")
+
+
+# What to do next, in the page's words (the command names its commands instead).
+NEXT_STEPS = {
+    NextStep.VERIFY: "; run tend verify in a terminal to see what is damaged",
+    NextStep.INIT: "; start a journal on this page",
+    NextStep.SYNC_AGAIN: "; it will try again by itself (nothing was lost)",
+    NextStep.INVITE_AGAIN: ": make a new invitation",
+    NextStep.REMOVE_OWN_DEVICE: (": remove it under Devices, or restore from your recovery phrase"),
+    NextStep.SYNC_LATER: ": check again later",
+    NextStep.INVITE_ANOTHER_PERSON: (
+        ". If you both want that, run tend invite --another-person in a terminal"
+    ),
+    NextStep.REMOVE_REPLACED_DEVICES: (
+        "; their device comes in once every old device of that person is removed, under Devices"
+    ),
+}
+
+
+def said(what: str, step: NextStep | None) -> str:
+    return what if step is None else what + NEXT_STEPS[step]
+
+
+def error_line(error: TendError) -> str:
+    """A refusal as the page says it: what happened, then what to do next, if anything."""
+    return said(str(error), error.next_step)
