@@ -32,6 +32,7 @@ EVENT_KEYS = {
     "hlc",
     "supersedes",
     "fields",
+    "private",
 }
 
 CHECKIN = {
@@ -633,7 +634,7 @@ def test_the_words_for_days_work_wherever_a_day_is_asked_for(tend: TendCLI) -> N
     tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
     future = tend("checkin", "--day", "rest", "--date", "tomorrow")
     assert future.returncode == 1
-    assert "today or a day before it (a check-in is about a day that has come)" in future.stderr
+    assert "today or a day before it (a check-in is about a day that has come;" in future.stderr
     assert tend("checkin", "--day", "rest", "--date", tomorrow).returncode == 1
     tend.ok("checkin", "--day", "gentle", "--date", "Yesterday")
     said = tend.ok(

@@ -70,6 +70,8 @@ def test_calendar_list_keeps_to_the_week_asked_for(robin: TendCLI) -> None:
     week = f"{later.isocalendar().year}-W{later.isocalendar().week:02d}"
     rows = robin.json("calendar", "list", "--week", week)["items"]
     assert [r["fields"]["date"] for r in rows] == [later.isoformat()]
+    by_day = robin.json("calendar", "list", "--week", later.isoformat())["items"]
+    assert by_day == rows  # a day names its week, as everywhere
     assert len(robin.json("calendar", "list")["items"]) == 2
     assert "GP  ·  Robin" in robin.ok("calendar", "list")  # whose it is
     bad = robin("calendar", "list", "--week", "soon")

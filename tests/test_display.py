@@ -77,6 +77,7 @@ def test_today_shows_each_current_comfort_signal_with_its_note_and_a_pause_in_fo
         "signal": "red",
         "note": "my back is sore tonight",
         "pause": False,
+        "private": False,
     }
     assert by_name["Sam"]["comfort"]["pause"] is True
     couple.close()
@@ -84,6 +85,26 @@ def test_today_shows_each_current_comfort_signal_with_its_note_and_a_pause_in_fo
     assert "Sam asked for a pause." in out
     assert "comfort: red (my back is sore tonight)" in out
     assert "comfort: pause (need a quiet evening)" in out
+
+
+def test_a_private_comfort_signal_is_marked_only_you_for_its_author_alone(couple: Couple) -> None:
+    record.comfort_signal(couple.sam, "yellow", note="slow", private=True)
+    record.comfort_signal(couple.robin, "green", share=True)
+    gossip(couple.sam, couple.robin)
+    sam, robin = couple.sam.device.person, couple.robin.device.person
+    mine = look.today(couple.sam).view
+    assert mine.comfort[sam] == projections.Comfort("yellow", "slow", private=True)
+    assert not mine.comfort[robin].private
+    assert sam not in look.today(couple.robin).view.comfort  # Robin cannot read it
+    week = look.week(couple.sam)
+    marked = {e.author: e.id in week.view.private for e in week.view.comfort}
+    assert marked == {sam: True, robin: False}  # whatever order the two signals merged in
+    couple.close()
+    out = run_tend(couple.sam_home, "today")
+    assert "comfort: yellow (slow) (only you)" in out
+    assert "(only you)" not in run_tend(couple.robin_home, "today")
+    shared = run_tend(couple.sam_home, "week")
+    assert "yellow (slow) (only you)" in shared
 
 
 def test_a_partner_cannot_take_back_or_replace_the_others_comfort_signal(couple: Couple) -> None:

@@ -40,6 +40,7 @@ from tend.core.domain.events import (
     LearnItem,
     LearnStatus,
     Milestone,
+    Note,
     PartnershipWeek,
     Payload,
     PersonHere,
@@ -50,6 +51,7 @@ from tend.core.domain.events import (
     RitualKept,
     RitualSet,
     Sealed,
+    Share,
 )
 from tend.core.domain.validate import MAX_CHIPS, MAX_TEXT, MAX_TITLE
 from tend.core.errors import CorruptStore, ValidationError
@@ -111,6 +113,8 @@ ONE_OF_EACH: list[Payload] = [
     ComfortSignal(signal="yellow", note="gentle today"),
     CareTask(task=EID, title="laundry", owner="partner", cadence="weekly", active=True),
     CareSwap(task=EID, to="me", note="I have energy today"),
+    Note(text="the garden smelled of rain"),
+    Share(entry=b"\x8aan encoded event", seq=3),
     AnchorMemory(text="the evening we laughed at the sea", date="2025-08-14"),
     LearnItem(item=EID, title="a book on pacing", kind="book", link="https://example.org/b"),
     LearnStatus(item=EID, status="done"),

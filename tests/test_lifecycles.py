@@ -286,6 +286,31 @@ def test_a_flare_check_in_for_an_earlier_day_bends_that_days_week(sam: Journal) 
     assert keeping.goals(sam, "2026-W49")[0].weeks == {"2026-W49": "paused"}
 
 
+def test_a_correction_that_makes_the_day_a_flare_day_bends_the_goals_once(sam: Journal) -> None:
+    record.gentle_goal(sam, "one outing", flare_rule="pause")
+    first = record.check_in(sam, day="good", energy=6)
+    assert first.flare is None
+    said = record.check_in(sam, day="flare", replaces=short(first))
+    assert said.flare is not None and said.flare.wrote  # it is a flare day now
+    assert said.event.body == ev.CheckIn(day="flare", energy=6)  # the rest as it was
+    assert goals_by_title(sam)["one outing"].weeks == {WEEK: "paused"}
+    count = len(sam.items())
+    again = record.check_in(sam, energy=2, replaces=short(said))
+    assert again.flare is None  # still the same flare day: nothing written, nothing offered
+    assert len(sam.items()) == count + 1  # the correction alone
+
+
+def test_correcting_a_flare_check_in_is_not_a_new_flare_day(sam: Journal) -> None:
+    record.gentle_goal(sam, "one outing", flare_rule="pause")
+    flared = record.check_in(sam, day="flare", energy=2)
+    flare.undo(sam)
+    fixed = record.check_in(sam, pain=6, replaces=short(flared))
+    assert fixed.flare is None
+    assert goals_by_title(sam)["one outing"].weeks == {}  # undone stays undone
+    calmer = record.check_in(sam, day="gentle", replaces=short(fixed))
+    assert calmer.flare is None  # no longer a flare day: nothing to bend
+
+
 def test_a_private_flare_check_in_bends_no_shared_goal(sam: Journal) -> None:
     record.gentle_goal(sam, "one outing", flare_rule="pause")
     said = record.check_in(sam, day="flare", private=True)

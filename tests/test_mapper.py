@@ -147,4 +147,6 @@ def test_the_item_of_an_opened_entry_is_what_the_read_model_selects_on() -> None
         sam.person,
         None,
         encode_event(ev),
+        False,  # not private
+        None,  # not shared later
     )

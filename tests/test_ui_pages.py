@@ -397,8 +397,12 @@ def test_names_in_a_chart_title_are_escaped() -> None:
     assert "<b>" not in svg and "&lt;b&gt;" in svg
 
 
-async def test_correcting_a_check_in_keeps_its_day_and_its_privacy(sam: Path) -> None:
-    async with page_on(sam) as browser:
+async def test_correcting_a_check_in_keeps_its_day_and_its_privacy(tmp_path: Path) -> None:
+    sam_home = tmp_path / "sam"
+    sam = home.start(sam_home, "Sam")
+    alex = invite(sam, tmp_path / "alex", own=False, name="Alex")
+    sam.close()
+    async with page_on(sam_home) as browser:
         await browser.post(
             "/checkin",
             [
@@ -415,7 +419,7 @@ async def test_correcting_a_check_in_keeps_its_day_and_its_privacy(sam: Path) ->
         form = await browser.text(f"/correct?entry={first.id.hex()}")
         assert 'value="3"' in form and ">tird</textarea>" in form
         assert re.search(r'value="quiet" checked', form)
-        assert re.search(r'id="checkin-private" name="private" value="1" checked', form)
+        assert "It stays private, as the check-in it corrects is." in form
         refused = await browser.post(
             "/correct",
             {"replaces": first.id.hex(), "mood": "9"},
@@ -424,23 +428,19 @@ async def test_correcting_a_check_in_keeps_its_day_and_its_privacy(sam: Path) ->
         assert refused.status == 400
         assert f'name="replaces" value="{first.id.hex()}"' in await refused.text()
         said = await browser.post(
-            "/correct",
-            [
-                ("replaces", first.id.hex()),
-                ("energy_on", "1"),
-                ("energy", "3"),
-                ("need", "quiet"),
-                ("note", "tired"),
-                ("private", "1"),
-            ],
+            "/correct",  # the note corrected, the need cleared, the energy as it was
+            [("replaces", first.id.hex()), ("energy_on", "1"), ("energy", "3"), ("note", "tired")],
             page=f"/correct?entry={first.id.hex()}",
             follow=True,
         )
         assert "Corrected." in await said.text()
         [now] = mine(browser, ev.CheckIn)  # the correction stands in for the first
         assert now.supersedes == first.id
-        assert body(now) == ev.CheckIn(energy=3, needs=("quiet",), note="tired")
+        assert body(now) == ev.CheckIn(energy=3, note="tired")
         assert now.local_date == first.local_date
+        gossip(journal_of(browser), alex)
+    assert look.timeline(alex, types=[ev.CheckIn.TYPE]).events == []  # still private
+    alex.close()
 
 
 async def test_someone_elses_check_in_cannot_be_corrected(tmp_path: Path) -> None:
@@ -464,3 +464,27 @@ def test_every_next_step_has_the_pages_own_words() -> None:
     from tend.ui import words
 
     assert set(words.NEXT_STEPS) == set(NextStep)
+
+
+async def test_a_note_of_ones_own_is_private_until_shared_later(tmp_path: Path) -> None:
+    sam_home = tmp_path / "sam"
+    sam = home.start(sam_home, "Sam")
+    alex = invite(sam, tmp_path / "alex", own=False, name="Alex")
+    sam.close()
+    async with page_on(sam_home) as browser:
+        said = await browser.post("/note", {"text": "a quiet thought"}, follow=True)
+        assert "A note of your own, kept privately." in await said.text()
+        [kept] = mine(browser, ev.Note)
+        timeline = await browser.text("/timeline")
+        assert '<span class="tag">only you</span>' in timeline
+        assert f'data-testid="share-{kept.id.hex()[:8]}"' in timeline
+        gossip(journal_of(browser), alex)
+        assert look.timeline(alex, types=[ev.Note.TYPE]).events == []
+        await browser.post("/share", {"entry": kept.id.hex()}, page="/timeline")
+        again = await browser.post("/share", {"entry": kept.id.hex()}, page="/timeline")
+        assert again.status == 400
+        assert "already shared" in await again.text()
+        gossip(journal_of(browser), alex)
+    [shared] = look.timeline(alex, types=[ev.Note.TYPE]).events
+    assert shared.body == ev.Note(text="a quiet thought")
+    alex.close()

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Literal
 
 from tend.app import weeks
 from tend.core.domain import events as ev
-from tend.core.domain.validate import iso_week, week_of
-from tend.core.ids import PersonId
+from tend.core.domain.validate import week_of
+from tend.core.ids import EventId, PersonId
 from tend.core.journal import Journal
 from tend.core.views import describe, projections
 from tend.core.views.read_model import Item
@@ -49,6 +49,7 @@ class Timeline:
     events: list[ev.Event]
     names: Names
     lookup: describe.Lookup | None = None  # titles of what the entries refer to
+    private: frozenset[EventId] = frozenset()  # the private entries among them: "(only you)"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,12 @@ def timeline(
     if whose is not None:
         me = journal.device.person
         events = [e for e in events if (e.author == me) == (whose == "me")]
-    return Timeline(events, projections.names(items), describe.lookup(items, events))
+    return Timeline(
+        events,
+        projections.names(items),
+        describe.lookup(items, events),
+        projections.private_ids(items),
+    )
 
 
 def replay(journal: Journal, at: dt.datetime) -> Replay:
@@ -147,7 +153,8 @@ def compare(journal: Journal, periods: Sequence[str]) -> list[comparing.PeriodSu
 
 def joy_map(journal: Journal, week: str | None = None) -> list[projections.JoyRow]:
     """A week's joy map: the week given, or the week being planned (app/weeks.py)."""
-    return projections.joys(journal.items(), week or weeks.next_planning_week(journal))
+    chosen = weeks.named("week", week, ahead=True) or weeks.next_planning_week(journal)
+    return projections.joys(journal.items(), chosen)
 
 
 def gentle_goals(journal: Journal, week: str | None = None) -> list[projections.GoalRow]:
@@ -155,11 +162,12 @@ def gentle_goals(journal: Journal, week: str | None = None) -> list[projections.
 
 
 def calendar(journal: Journal, week: str | None = None) -> Timeline:
-    """Rest days and appointments, by their date and time; only those of an ISO week if given."""
+    """Rest days and appointments, by their date and time; only those of a week if given (an
+    ISO week, or a day in it named as anywhere else: a weekday is the next one)."""
     items = journal.items()
     entries = projections.timeline(items, types=frozenset({ev.CalendarEntry.TYPE}))
+    week = weeks.named("week", week, ahead=True)
     if week is not None:
-        iso_week("week", week)
         entries = [e for e in entries if week_of(dt.date.fromisoformat(_date_of(e))) == week]
     entries.sort(key=_calendar_key)
     return Timeline(entries, projections.names(items))

@@ -7,15 +7,17 @@ words that confirm it to the person are the interface's.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from tend.app import dates, finding, flare, settings, weeks
+from tend.app import correcting, dates, finding, flare, settings, weeks
 from tend.core.domain import events as ev
+from tend.core.domain.codec import decode_event
 from tend.core.domain.validate import week_of
-from tend.core.errors import UserError
+from tend.core.errors import UserError, ValidationError
 from tend.core.ids import EventId
 from tend.core.journal import Journal
+from tend.core.views import projections
 
 
 @dataclass(frozen=True)
@@ -46,65 +48,172 @@ def check_in(
     private: bool = False,
     on: dt.date | None = None,
     replaces: str | None = None,
+    clear: Sequence[str] = (),
 ) -> Recorded:
-    """A check-in; with `replaces` (an id prefix), a correction of one of the person's own, on
-    that check-in's day unless another is given."""
+    """A check-in; with `replaces` (an id prefix), a correction of one of the person's own that
+    changes only what is given (and what `clear` names), on that check-in's day unless another
+    is given."""
+    _has_come(journal, on, "a check-in is about a day that has come")
+    if replaces:
+        _keeps_its_privacy("private", private)
+        changes: dict[str, object] = dict(day=day, energy=energy, pain=pain, mood=mood)
+        changes.update(needs=tuple(needs), offer=offer, note=note)
+        return _corrected_check_in(journal, replaces, changes, clear, on)
     body = ev.CheckIn(
         day=day, energy=energy, pain=pain, mood=mood, needs=tuple(needs), offer=offer, note=note
     )
-    if on is not None:
-        dates.not_after("date", on, journal.now().date(), "a check-in is about a day that has come")
     private = private or settings.private_by_default(journal, "checkin")
-    supersedes = None
-    if replaces:
-        mine = finding.own_events(journal, ev.CheckIn.TYPE)
-        supersedes = finding.resolve_id(replaces, mine, "check-in of yours")
-        on = on or dt.date.fromisoformat(mine[supersedes].local_date)
-    recorded = journal.record(body, private=private, on=on, supersedes=supersedes)
+    recorded = journal.record(body, private=private, on=on)
     return Recorded(recorded, private, flare.respond(journal, recorded, private))
 
 
-@dataclass(frozen=True)
-class ToCorrect:
-    """One of the person's own check-ins, as it stands, to be corrected."""
+def _corrected_check_in(
+    journal: Journal,
+    replaces: str,
+    changes: Mapping[str, object],
+    clear: Sequence[str],
+    on: dt.date | None,
+) -> Recorded:
+    """A correction of a check-in. It is a new flare day only when it makes its day a flare day
+    that was not one before (the day's values, `projections.day_values`): then the goals bend and
+    the flare's offers come, as for a flare check-in. Correcting anything else of a flare day
+    writes nothing more to the goals and offers nothing again."""
+    target = correcting.current(journal, replaces, frozenset({ev.CheckIn.TYPE}), "check-in")
+    day = on or dt.date.fromisoformat(target.event.local_date)
+    was_flare = _flare_day(journal, day.isoformat())
+    corrected = _corrected(journal, replaces, ev.CheckIn, changes, clear, on)
+    if was_flare or not _flare_day(journal, corrected.event.local_date):
+        return corrected
+    response = flare.respond(journal, corrected.event, corrected.private)
+    return Recorded(corrected.event, corrected.private, response)
 
-    event: ev.Event
-    body: ev.CheckIn
-    private: bool
 
-
-def check_in_to_correct(journal: Journal, entry_id: str) -> ToCorrect:
-    """The person's own check-in an id prefix names, with whether it went in private (a
-    correction of a private one stays private unless the person says otherwise)."""
-    from tend.app import privacy
-
-    mine = finding.own_events(journal, ev.CheckIn.TYPE)
-    found = mine[finding.resolve_id(entry_id, mine, "check-in of yours")]
-    assert isinstance(found.body, ev.CheckIn)
-    private = found.id in privacy.kept_private(journal, journal.items())
-    return ToCorrect(found, found.body, private)
+def _flare_day(journal: Journal, day: str) -> bool:
+    """Whether the person's day is a flare day by its values (its check-ins, as they stand)."""
+    me = journal.device.person
+    chosen = [
+        decode_event(i.raw)
+        for i in journal.items()
+        if i.type == ev.EventType.RETRACT
+        or (i.type == ev.EventType.CHECKIN and i.author == me and i.local_date == day)
+    ]
+    values = projections.day_values(chosen).get((me, day))
+    return values is not None and values.day == "flare"
 
 
 def small_win(
     journal: Journal,
-    title: str,
+    title: str | None,
     *,
-    category: ev.MilestoneCategory = "other",
-    who: ev.Who = "both",
+    category: ev.MilestoneCategory | None = None,
+    who: ev.Who | None = None,
     note: str | None = None,
     private: bool = False,
+    on: dt.date | None = None,
+    replaces: str | None = None,
+    clear: Sequence[str] = (),
 ) -> Recorded:
-    body = ev.Milestone(title=title, category=category, who=who, note=note)
-    return Recorded(journal.record(body, private=private), private)
+    _has_come(journal, on, "a small win is about a day that has come")
+    if replaces:
+        _keeps_its_privacy("private", private)
+        changes = dict(title=title, category=category, who=who, note=note)
+        return _corrected(journal, replaces, ev.Milestone, changes, clear, on)
+    body = ev.Milestone(
+        title=_given("title", title), category=category or "other", who=who or "both", note=note
+    )
+    return Recorded(journal.record(body, private=private, on=on), private)
 
 
-def celebrate(journal: Journal, small_win_id: str, note: str | None = None) -> Recorded:
-    target = finding.resolve_id(small_win_id, finding.small_wins(journal), "small win")
-    return Recorded(journal.record(ev.Celebration(milestone=target, note=note)), False)
+def celebrate(
+    journal: Journal,
+    small_win_id: str | None,
+    note: str | None = None,
+    *,
+    on: dt.date | None = None,
+    replaces: str | None = None,
+    clear: Sequence[str] = (),
+) -> Recorded:
+    _has_come(journal, on, "a celebration is about a day that has come")
+    if replaces:
+        return _corrected(journal, replaces, ev.Celebration, {"note": note}, clear, on)
+    wins = finding.small_wins(journal)
+    target = finding.resolve_id(_given("small win id", small_win_id), wins, "small win")
+    return Recorded(journal.record(ev.Celebration(milestone=target, note=note), on=on), False)
 
 
-def thank(journal: Journal, text: str, *, private: bool = False) -> Recorded:
-    return Recorded(journal.record(ev.Gratitude(text=text), private=private), private)
+def thank(
+    journal: Journal,
+    text: str | None,
+    *,
+    private: bool = False,
+    on: dt.date | None = None,
+    replaces: str | None = None,
+) -> Recorded:
+    _has_come(journal, on, "a thank-you is about a day that has come")
+    if replaces:
+        _keeps_its_privacy("private", private)
+        return _corrected(journal, replaces, ev.Gratitude, {"text": text}, (), on)
+    body = ev.Gratitude(text=_given("text", text))
+    return Recorded(journal.record(body, private=private, on=on), private)
+
+
+def note(
+    journal: Journal,
+    text: str | None,
+    *,
+    share: bool = False,
+    on: dt.date | None = None,
+    replaces: str | None = None,
+) -> Recorded:
+    """A note of one's own about a day: private unless `share`; never a check-in, so it never
+    changes the day's values."""
+    _has_come(journal, on, "a note is about a day that has come")
+    if replaces:
+        _keeps_its_privacy("share", share)
+        return _corrected(journal, replaces, ev.Note, {"text": text}, (), on)
+    body = ev.Note(text=_given("text", text))
+    return Recorded(journal.record(body, private=not share, on=on), not share)
+
+
+def share(journal: Journal, entry_id: str) -> Recorded:
+    """Share one of the person's own private entries with their partner, as it is."""
+    return Recorded(correcting.share(journal, entry_id), False)
+
+
+def _corrected(
+    journal: Journal,
+    replaces: str,
+    kind: type[ev.Payload],
+    changes: Mapping[str, object],
+    clear: Sequence[str],
+    on: dt.date | None,
+) -> Recorded:
+    recorded, private = correcting.correct(journal, replaces, kind, changes, clear, on=on)
+    return Recorded(recorded, private)
+
+
+def _keeps_its_privacy(option: str, given: bool) -> None:
+    """A correction is private exactly when the entry it corrects is (sharing is its own step)."""
+    if given:
+        raise ValidationError(
+            option, "left out when correcting: a correction is private when its entry is"
+        )
+
+
+def _has_come(journal: Journal, on: dt.date | None, what: str) -> None:
+    if on is not None:
+        dates.not_after(
+            "date",
+            on,
+            journal.now().date(),
+            f"{what}; for a day still to come, put it on the calendar",
+        )
+
+
+def _given(field: str, value: str | None) -> str:
+    if value is None:
+        raise ValidationError(field, "given (or --replaces ID to correct an entry of yours)")
+    return value
 
 
 def take_back(journal: Journal, entry_id: str, reason: str | None = None) -> Recorded:
@@ -116,7 +225,7 @@ def take_back(journal: Journal, entry_id: str, reason: str | None = None) -> Rec
 def joy_idea(journal: Journal, title: str, *, cost: int = 1, week: str | None = None) -> Recorded:
     """A small-joy idea, for the week given or the week being planned (the coming one, after
     the week turns on Sunday evening: app/weeks.py)."""
-    chosen = week or weeks.next_planning_week(journal)
+    chosen = weeks.named("week", week, ahead=True) or weeks.next_planning_week(journal)
     added = journal.record(lambda item: ev.JoyIdea(item=item, week=chosen, title=title, cost=cost))
     return Recorded(added, False)
 
@@ -127,20 +236,32 @@ def joy_status(
     """Mark a joy idea planned, done or let go (in its own week unless another is given)."""
     ideas = finding.joy_ideas(journal)
     item = finding.resolve_id(idea_id, ideas, "joy idea")
-    body = ev.JoyStatus(item=item, week=week or ideas[item], status=status)
+    chosen = weeks.named("week", week, ahead=True) or ideas[item]
+    body = ev.JoyStatus(item=item, week=chosen, status=status)
     return Recorded(journal.record(body), False)
 
 
 def calendar_entry(
     journal: Journal,
-    kind: ev.CalendarKind,
-    on: dt.date,
+    kind: ev.CalendarKind | None,
+    on: dt.date | None,
     *,
     at: str | None = None,
     title: str | None = None,
-    who: ev.Who = "me",
+    who: ev.Who | None = None,
+    replaces: str | None = None,
+    clear: Sequence[str] = (),
 ) -> Recorded:
-    body = ev.CalendarEntry(kind=kind, date=on.isoformat(), time=at, title=title, who=who)
+    """A rest day or an appointment, on any day (one still to come too)."""
+    day = on.isoformat() if on else None
+    if replaces:
+        changes = dict(kind=kind, date=day, time=at, title=title, who=who)
+        return _corrected(journal, replaces, ev.CalendarEntry, changes, clear, None)
+    if kind is None:
+        raise ValidationError("kind", "given: rest or appointment")
+    body = ev.CalendarEntry(
+        kind=kind, date=_given("date", day), time=at, title=title, who=who or "me"
+    )
     return Recorded(journal.record(body), False)
 
 
@@ -194,9 +315,16 @@ def partnership_week(
     appreciations: Sequence[str] = (),
     went_well: str | None = None,
     adjustment: str | None = None,
+    replaces: str | None = None,
+    clear: Sequence[str] = (),
 ) -> Recorded:
+    if replaces:
+        named = weeks.named("week", week, ahead=False)
+        changes = dict(week=named, appreciations=tuple(appreciations), went_well=went_well)
+        changes.update(adjustment=adjustment)
+        return _corrected(journal, replaces, ev.PartnershipWeek, changes, clear, None)
     body = ev.PartnershipWeek(
-        week=this_week(week),
+        week=this_week(weeks.named("week", week, ahead=False)),
         appreciations=tuple(appreciations),
         went_well=went_well,
         adjustment=adjustment,
@@ -206,19 +334,31 @@ def partnership_week(
 
 def comfort_signal(
     journal: Journal,
-    signal: ev.Signal,
+    signal: ev.Signal | None,
     *,
     note: str | None = None,
     private: bool = False,
     share: bool = False,
+    on: dt.date | None = None,
+    replaces: str | None = None,
+    clear: Sequence[str] = (),
 ) -> Recorded:
     """A comfort signal: private when asked, or by default if this device keeps them so,
-    unless `share` asks to share this one anyway."""
+    unless `share` asks to share this one anyway. With `replaces`, a correction of one of the
+    person's own, private exactly when that one is."""
+    _has_come(journal, on, "a comfort signal is about a day that has come")
+    if replaces:
+        _keeps_its_privacy("private", private)
+        _keeps_its_privacy("share", share)
+        changes = {"signal": signal, "note": note}
+        return _corrected(journal, replaces, ev.ComfortSignal, changes, clear, on)
+    if signal is None:
+        raise ValidationError("signal", "given: green, yellow, red or pause")
     if private and share:
         raise UserError("a comfort signal is either private or shared: give --private or --share")
     private = private or (settings.private_by_default(journal, "comfort") and not share)
     body = ev.ComfortSignal(signal=signal, note=note)
-    return Recorded(journal.record(body, private=private), private)
+    return Recorded(journal.record(body, private=private, on=on), private)
 
 
 def boundary(journal: Journal, text: str) -> Recorded:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tend.core.domain.validate import week_of
+from tend.core.domain.validate import WEEK_RE, week_of
 from tend.core.errors import ValidationError
 from tend.core.journal import Journal
 
@@ -47,3 +47,17 @@ def monday_of(week: str) -> dt.date:
     """The first day of an ISO week ("2026-W50" -> 7 December 2026)."""
     year, number = week.split("-W")
     return dt.date.fromisocalendar(int(year), int(number), 1)
+
+
+def named(field: str, text: str | None, *, ahead: bool) -> str | None:
+    """An ISO week as given ("2026-W50"), or the week of a day named as anywhere else ("fri",
+    "tomorrow", "2026-12-11"; app/dates.py): a weekday is the next one for a plan (`ahead`),
+    the latest one for a week looked back on."""
+    if text is None or WEEK_RE.match(text):
+        return text
+    from tend.app import dates
+
+    try:
+        return week_of(dates.day_of(field, text, ahead=ahead))
+    except ValidationError:
+        raise ValidationError(field, "an ISO week like 2026-W50, or a day in it", text) from None

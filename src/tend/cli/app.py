@@ -57,18 +57,20 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def parse_date(field: str, value: str | None) -> dt.date | None:
+def parse_date(field: str, value: str | None, *, ahead: bool = False) -> dt.date | None:
+    """A day as a person wrote it (app/dates.py); a weekday looks back, or with `ahead`
+    forward."""
     from tend.app.dates import day_of
 
-    return None if value is None else day_of(field, value)
+    return None if value is None else day_of(field, value, ahead=ahead)
 
 
 def parse_moment(field: str, value: str) -> dt.datetime:
     """A moment to replay at: a date (or a word for one) means the end of that day; a time may
     be given too."""
-    from tend.app.dates import WORDS, day_of
+    from tend.app.dates import day_of, is_word
 
-    if value.strip().lower() in WORDS:
+    if is_word(value):
         value = day_of(field, value).isoformat()
     try:
         if len(value) == 10:
@@ -81,3 +83,17 @@ def parse_moment(field: str, value: str) -> dt.datetime:
             field, "a date like 2026-03-14 or a moment like 2026-03-14T18:30", value
         ) from None
     return moment if moment.tzinfo else moment.astimezone()
+
+
+def needed(replaces: str | None, **given: object) -> None:
+    """What a command needs unless it corrects an entry (`--replaces`): one left out is a usage
+    error, as for any required option, so the line after it says how to put it right."""
+    if replaces:
+        return
+    import click
+
+    ctx = click.get_current_context()
+    for name, value in given.items():
+        if value is None:
+            param = next(p for p in ctx.command.params if p.name == name)
+            raise click.MissingParameter(ctx=ctx, param=param)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tend.core.domain.codec import payload_fields
 from tend.core.domain.events import CalendarEntry, Event
-from tend.core.ids import PersonId
+from tend.core.ids import EventId, PersonId
 from tend.core.views import describe
 from tend.core.views.export import event_record, plain
 from tend.core.views.projections import Comfort, PeriodView, TodayView
@@ -38,18 +38,22 @@ def dumps(value: JSONValue) -> str:
 event = event_record
 
 
-def described(ev: Event, found: describe.Lookup) -> dict[str, JSONValue]:
+def described(
+    ev: Event, found: describe.Lookup, private: frozenset[EventId] = frozenset()
+) -> dict[str, JSONValue]:
     """An event object with `summary`: the line the text output shows for it."""
-    return dict(event(ev, found.names), summary=describe.line(ev, found))
+    return dict(event(ev, found.names, private), summary=describe.line(ev, found))
 
 
-def calendar_event(ev: Event, names: dict[PersonId, str]) -> dict[str, JSONValue]:
+def calendar_event(
+    ev: Event, names: dict[PersonId, str], private: frozenset[EventId] = frozenset()
+) -> dict[str, JSONValue]:
     """A calendar entry with `for`: whose day it is (`person` and `name` null for both)."""
     body = ev.body
     assert isinstance(body, CalendarEntry)
     person = describe.whose_person(body.who, ev.author, names)
     return dict(
-        event(ev, names),
+        event(ev, names, private),
         summary=describe.calendar_line(ev, names),
         **{
             "for": {
@@ -64,14 +68,19 @@ def calendar_event(ev: Event, names: dict[PersonId, str]) -> dict[str, JSONValue
 def timeline_event(ev: Event, shown: look.Timeline) -> dict[str, JSONValue]:
     """An event of the timeline, with `summary` (and `for`, for a calendar entry)."""
     if isinstance(ev.body, CalendarEntry):
-        return calendar_event(ev, shown.names)
-    return described(ev, shown.lookup or describe.Lookup(shown.names, {}))
+        return calendar_event(ev, shown.names, shown.private)
+    return described(ev, shown.lookup or describe.Lookup(shown.names, {}), shown.private)
 
 
 def comfort(signal: Comfort | None) -> dict[str, JSONValue] | None:
     if signal is None:
         return None
-    return {"signal": signal.signal, "note": signal.note, "pause": signal.pause}
+    return {
+        "signal": signal.signal,
+        "note": signal.note,
+        "pause": signal.pause,
+        "private": signal.private,
+    }
 
 
 def today(view: TodayView, names: dict[PersonId, str]) -> dict[str, JSONValue]:
@@ -81,7 +90,7 @@ def today(view: TodayView, names: dict[PersonId, str]) -> dict[str, JSONValue]:
             {
                 "person": p.hex(),
                 "name": name,
-                "checkin": event(ev, names) if ev is not None else None,
+                "checkin": event(ev, names, view.private) if ev is not None else None,
                 "comfort": comfort(view.comfort.get(p)),
             }
             for p, name, ev in view.people
@@ -105,6 +114,7 @@ def period(
                 "person": p.hex(),
                 "name": days.name,
                 "rest_days_honoured": view.rest_days_honoured(p),
+                "private_days": sorted(days.private_days),
                 "days": {
                     d: {k: plain(v) for k, v in payload_fields(c).items()}
                     for d, c in sorted(days.checkins.items())
@@ -114,18 +124,18 @@ def period(
         ],
         "milestones": [
             dict(
-                event(e, names),
+                event(e, names, view.private),
                 celebrations=[event(c, names) for c in view.celebrations.get(e.id, [])],
             )
             for e in view.milestones
         ],
-        "gratitude": [event(e, names) for e in view.gratitude],
-        "calendar": [calendar_event(e, names) for e in view.calendar],
-        "partnership": [described(e, found) for e in view.partnership],
-        "goal_weeks": [event(e, names) for e in view.goal_weeks],
-        "comfort": [described(e, found) for e in view.comfort],
-        "boundaries": [described(e, found) for e in view.boundaries],
-        "care_swaps": [described(e, found) for e in view.care_swaps],
+        "gratitude": [event(e, names, view.private) for e in view.gratitude],
+        "calendar": [calendar_event(e, names, view.private) for e in view.calendar],
+        "partnership": [described(e, found, view.private) for e in view.partnership],
+        "goal_weeks": [event(e, names, view.private) for e in view.goal_weeks],
+        "comfort": [described(e, found, view.private) for e in view.comfort],
+        "boundaries": [described(e, found, view.private) for e in view.boundaries],
+        "care_swaps": [described(e, found, view.private) for e in view.care_swaps],
         **shared,
     }
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import click
 
-from tend.app import look
+from tend.app import dates, look
 from tend.cli import jsonview, render
 from tend.cli.app import App, parse_date, parse_moment
 
@@ -54,7 +54,7 @@ def show_period(shown: look.Period, title: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--at", "at", help="Any day in the week to show (default: today).")
+@click.option("--at", "at", help=f"Any day in the week to show (default: today): {dates.HELP}.")
 @json_option
 @pass_app
 def week(app: App, at: str | None, as_json: bool) -> None:
@@ -68,7 +68,7 @@ def week(app: App, at: str | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--at", "at", help="Any day in the month to show (default: today).")
+@click.option("--at", "at", help=f"Any day in the month to show (default: today): {dates.HELP}.")
 @json_option
 @pass_app
 def month(app: App, at: str | None, as_json: bool) -> None:
@@ -97,7 +97,7 @@ def compare(app: App, periods: tuple[str, str], as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--since", help="First day to include.")
+@click.option("--since", help=f"First day to include: {dates.HELP}.")
 @click.option("--until", help="Last day to include.")
 @click.option("--type", "types", multiple=True, help="Only these kinds (repeatable), e.g. checkin.")
 @click.option(
@@ -122,13 +122,16 @@ def timeline(
     _emit(
         as_json,
         lambda: {"events": [jsonview.timeline_event(e, shown) for e in shown.events]},
-        lambda: render.timeline(shown.events, shown.names, shown.lookup),
+        lambda: render.timeline(shown.events, shown.names, shown.lookup, shown.private),
     )
 
 
 @click.command()
 @click.option(
-    "--at", "at", required=True, help="A day (its end) or a moment, e.g. 2026-03-14T18:30."
+    "--at",
+    "at",
+    required=True,
+    help="A day (its end) or a moment, e.g. 2026-03-14T18:30, yesterday or mon (the latest).",
 )
 @json_option
 @pass_app

@@ -40,6 +40,8 @@ LAZY_COMMANDS = {
     "celebrate": "record_cmds:celebrate",
     "gratitude": "record_cmds:gratitude",
     "retract": "record_cmds:retract",
+    "note": "record_cmds:note",
+    "share": "record_cmds:share",
     "joy": "together_cmds:joy",
     "calendar": "together_cmds:calendar",
     "goal": "together_cmds:goal",

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import TYPE_CHECKING
 
 from tend.cli.text import safe
@@ -21,8 +21,9 @@ from tend.core.domain.events import (
     Milestone,
     PartnershipWeek,
 )
-from tend.core.ids import PersonId, short
+from tend.core.ids import EventId, PersonId, short
 from tend.core.views import describe
+from tend.core.views.export import ONLY_YOU
 from tend.core.views.projections import Comfort, GoalRow, JoyRow, PeriodView, TodayView
 
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ def today(view: TodayView) -> None:
     for dated, (person, _n, ev) in enumerate(view.people):
         if ev is not None and ev.local_date != view.on.isoformat():
             columns[dated].insert(0, f"(last check-in: {ev.local_date})")
+        if ev is not None and ev.id in view.private:
+            columns[dated].append(ONLY_YOU)
         if person in view.comfort:
             columns[dated].append(comfort_words(view.comfort[person]))
     for row in range(max(len(c) for c in columns) if columns else 0):
@@ -116,7 +119,8 @@ def today(view: TodayView) -> None:
 
 
 def comfort_words(comfort: Comfort) -> str:
-    return f"comfort: {comfort.signal}" + (f" ({comfort.note})" if comfort.note else "")
+    note = f" ({comfort.note})" if comfort.note else ""
+    return f"comfort: {comfort.signal}{note}" + (f" {ONLY_YOU}" if comfort.private else "")
 
 
 def _day_cell(c: CheckIn | None) -> str:
@@ -155,20 +159,34 @@ def period(
         table.add_column(words(days.name), overflow="fold")  # a name is never read as markup
     for day in view.days():
         key = day.isoformat()
-        table.add_row(f"{day:%a %-d %b}", *[_day_cell(d.checkins.get(key)) for _p, d in people])
+        table.add_row(
+            f"{day:%a %-d %b}",
+            *[
+                _day_cell(d.checkins.get(key)) + (f" {ONLY_YOU}" if key in d.private_days else "")
+                for _p, d in people
+            ],
+        )
     out.print(table)
     out.print("e = energy 0-10, p = pain 0-10; rest days count as kept", markup=False)
     if charts:
         energy_pain_charts(out, view)
     for _p, days in people:  # each person's own days, in their own words: never side by side
-        _section(out, f"{days.name}'s days", own_days_lines(days.checkins))
+        _section(out, f"{days.name}'s days", own_days_lines(days.checkins, days.private_days))
     _section(out, "Small wins", [_milestone_line(e, view, names) for e in view.milestones])
-    _section(out, "Thank-yous", [_gratitude_line(e, names) for e in view.gratitude])
+    _section(
+        out,
+        "Thank-yous",
+        [_gratitude_line(e, names) + _only_you(e, view.private) for e in view.gratitude],
+    )
     _section(
         out, "State of the partnership", [partnership_line(e, names) for e in view.partnership]
     )
     _section(out, "Boundaries", [boundary_line(e, names) for e in view.boundaries])
-    _section(out, "Comfort signals", [comfort_line(e, names) for e in view.comfort])
+    _section(
+        out,
+        "Comfort signals",
+        [comfort_line(e, names) + _only_you(e, view.private) for e in view.comfort],
+    )
     done = [j for j in joys if j.status == "done"]
     waiting = [j for j in joys if j.status != "done"]
     _section(out, "Joys done", [f"{j.title} ✓ (energy cost {j.cost})" for j in done])
@@ -197,9 +215,9 @@ def period(
     )
 
 
-def own_days_lines(checkins: dict[str, CheckIn]) -> list[str]:
+def own_days_lines(checkins: dict[str, CheckIn], private_days: Set[str] = frozenset()) -> list[str]:
     """One person's rest kept (the days, never a tally), and what they asked for, offered and
-    noted, day by day."""
+    noted, day by day ("(only you)" after a day whose words are partly private)."""
     days = sorted(checkins.items())
     rested = [_short_day(d) for d, c in days if c.day in ("rest", "flare")]
     lines = [f"rest kept on {', '.join(rested)}; rest counts"] if rested else []
@@ -214,7 +232,8 @@ def own_days_lines(checkins: dict[str, CheckIn]) -> list[str]:
             if text
         ]
         if said:
-            lines.append(f"{_short_day(day)}: " + "; ".join(said))
+            only = f" {ONLY_YOU}" if day in private_days else ""
+            lines.append(f"{_short_day(day)}: " + "; ".join(said) + only)
     return lines
 
 
@@ -309,11 +328,17 @@ def _milestone_line(ev: Event, view: PeriodView, names: dict[PersonId, str]) -> 
         said.append(names.get(cheer.author, "?") + (f": {cheer_note}" if cheer_note else ""))
     extra = f" (celebrated by {'; '.join(said)})" if said else ""
     note = f" · {body.note}" if body.note else ""
-    return f"{ev.local_date} {body.title} [{body.category}]{note}{extra}"
+    only = _only_you(ev, view.private)
+    return f"{ev.local_date} {body.title} [{body.category}]{note}{extra}{only}"
 
 
 def _cheer_note(cheer: Event) -> str | None:
     return cheer.body.note if isinstance(cheer.body, Celebration) else None
+
+
+def _only_you(ev: Event, private: frozenset[EventId]) -> str:
+    """ " (only you)" after a private entry, shown to its author alone."""
+    return f" {ONLY_YOU}" if ev.id in private else ""
 
 
 def _gratitude_line(ev: Event, names: dict[PersonId, str]) -> str:
@@ -322,7 +347,10 @@ def _gratitude_line(ev: Event, names: dict[PersonId, str]) -> str:
 
 
 def timeline(
-    events: Sequence[Event], names: dict[PersonId, str], lookup: describe.Lookup | None = None
+    events: Sequence[Event],
+    names: dict[PersonId, str],
+    lookup: describe.Lookup | None = None,
+    private: frozenset[EventId] = frozenset(),
 ) -> None:
     from rich.table import Table
 
@@ -336,7 +364,7 @@ def timeline(
         table.add_row(
             ev.local_date,
             words(names.get(ev.author, "?")),
-            words(describe.line(ev, found)),
+            words(describe.line(ev, found) + _only_you(ev, private)),
             short(ev.id),
         )
     console().print(table)

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from tend.app import flare, keeping, look, record, weeks
+from tend.app import correcting, dates, flare, keeping, look, record, weeks
 from tend.cli import flare_words, jsonview
-from tend.cli.app import App, parse_date
+from tend.cli.app import App, needed, parse_date
 from tend.cli.keeping_cmds import (
     FALLBACK_HELP,
     active_option,
@@ -43,7 +43,9 @@ def joy() -> None:
 @joy.command("add")
 @click.argument("title")
 @click.option("--cost", type=int, default=1, show_default=True, help="Energy cost, 0 to 3.")
-@click.option("--week", help=f"ISO week, e.g. 2026-W47 (default: {PLANNED_WEEK}).")
+@click.option(
+    "--week", help=f"ISO week, e.g. 2026-W47, or a day in it, e.g. fri (default: {PLANNED_WEEK})."
+)
 @pass_app
 def joy_add(app: App, title: str, cost: int, week: str | None) -> None:
     """Add a small-joy idea."""
@@ -80,20 +82,39 @@ def calendar() -> None:
 
 
 @calendar.command("add")
-@click.option("--kind", type=click.Choice(ev.CALENDAR_KINDS), required=True)
-@click.option("--date", "on", required=True, help="e.g. 2026-12-03")
+@click.option("--kind", type=click.Choice(ev.CALENDAR_KINDS), help="rest or appointment.")
+@click.option("--date", "on", help=f"The day: {dates.AHEAD_HELP}.")
 @click.option("--time", "at", help="e.g. 09:30")
 @click.option("--title")
-@click.option("--who", type=click.Choice(ev.WHO), default="me", show_default=True)
+@click.option("--who", type=click.Choice(ev.WHO), help="Whose it is (default: me).")
+@click.option(
+    "--replaces", metavar="ID", help="Correct an entry of yours: only what you give changes."
+)
+@click.option(
+    "--clear",
+    multiple=True,
+    type=click.Choice(correcting.clearable(ev.CalendarEntry)),
+    help="With --replaces: empty this field (repeatable).",
+)
 @pass_app
 def calendar_add(
-    app: App, kind: ev.CalendarKind, on: str, at: str | None, title: str | None, who: ev.Who
+    app: App,
+    kind: ev.CalendarKind | None,
+    on: str | None,
+    at: str | None,
+    title: str | None,
+    who: ev.Who | None,
+    replaces: str | None,
+    clear: tuple[str, ...],
 ) -> None:
-    """Put a rest day or an appointment on the calendar."""
-    day = parse_date("date", on)
-    assert day is not None
-    recorded = record.calendar_entry(app.journal(), kind, day, at=at, title=title, who=who)
-    _say(f"On the calendar: {recorded.event.body.summary()}. [{short(recorded.id)}]")
+    """Put a rest day or an appointment on the calendar (--kind and --date), or correct one."""
+    needed(replaces, kind=kind, on=on)
+    day = parse_date("date", on, ahead=True)
+    recorded = record.calendar_entry(
+        app.journal(), kind, day, at=at, title=title, who=who, replaces=replaces, clear=clear
+    )
+    done = "Corrected; the rest is as it was" if replaces else "On the calendar"
+    _say(f"{done}: {recorded.event.body.summary()}. [{short(recorded.id)}]")
 
 
 # --- gentle goals --------------------------------------------------------------------------------
@@ -352,7 +373,8 @@ _list_command(
         f"{r['fields']['title'] or r['fields']['kind']}  ·  "
         f"{'both of you' if r['for']['both'] else r['for']['name'] or 'someone'}"
     ),
-    "Only the entries of this ISO week, e.g. 2026-W49 (default: all of them).",
+    "Only the entries of this week: an ISO week, e.g. 2026-W49, or a day in it, e.g. fri "
+    "(default: all of them).",
 )
 
 

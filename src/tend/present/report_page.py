@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tend.core.fsutil import write_private_atomic
+from tend.core.views.export import ONLY_YOU
 from tend.core.views.report import (
     BoundaryNote,
     PartnershipNote,
@@ -164,13 +165,13 @@ def _charts(report: Report, charts: Sequence[str]) -> list[str]:
     if report.weekly:
         how = (
             "Energy and pain from 0 to 10. This is a long stretch of time, so each point is a "
-            "week's average of each day's last check-in, and each mark along the bottom is a "
+            "week's average of each day's values, and each mark along the bottom is a "
             "week with a small win."
         )
     else:
         how = (
-            "Energy and pain from 0 to 10, from each day's last check-in. Marks along the "
-            "bottom are small wins; dots along the top are rest days, kept."
+            "Energy and pain from 0 to 10, each day's latest check-in that noted them. Marks "
+            "along the bottom are small wins; dots along the top are rest days, kept."
         )
     shown = 0
     for series, svg in zip(report.people, charts, strict=True):
@@ -267,7 +268,12 @@ def _small_win(win: SmallWin) -> str:
     elif win.celebrated_by:
         by = ", ".join(sorted({_name(n) for n in win.celebrated_by}))
         text += f' <span class="cheer">· celebrated by {esc(by)}</span>'
-    return text
+    return text + _only_you(win.private)
+
+
+def _only_you(private: bool) -> str:
+    """Beside a private entry: who can read it matters when the page is handed on."""
+    return f' <span class="note">{esc(ONLY_YOU)}</span>' if private else ""
 
 
 def _whose(win: SmallWin) -> str:
@@ -294,7 +300,7 @@ def _thank_you(thanks: ThankYou) -> str:
     return (
         f'{_when(thanks.day)}<span class="who">{esc(_name(thanks.by))}</span>: '
         f'<span class="text">{esc(thanks.text)}</span>'
-    )
+    ) + _only_you(thanks.private)
 
 
 def _questions(report: Report) -> list[str]:
@@ -369,7 +375,7 @@ def _signal(signal: SignalNote) -> str:
     return (
         f'{_when(signal.day)}<span class="who">{esc(_name(signal.by))}</span>: '
         f'<span class="text">{esc(signal.signal)}</span>{note}'
-    )
+    ) + _only_you(signal.private)
 
 
 def write(path: Path, page: str) -> None:

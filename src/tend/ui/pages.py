@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from tend.app import devices, keeping, look, partnership, record, recovery, settings
+from tend.app import correcting, devices, keeping, look, partnership, record, recovery, settings
 from tend.app import home as homes
 from tend.core.domain import events as ev
 from tend.core.errors import TendError, ValidationError
@@ -200,8 +200,11 @@ def check_in(journal: Journal, form: forms.Form) -> str:
 @page("correct.html")
 def correct_page(request: web.Request, journal: Journal) -> Context:
     given = form_of(request).get("replaces") if request.method == "POST" else None
-    chosen = record.check_in_to_correct(journal, given or request.query.get("entry", ""))
-    c = chosen.body
+    chosen = correcting.current(
+        journal, given or request.query.get("entry", ""), CHECKIN_ONLY, "check-in"
+    )
+    c = chosen.event.body
+    assert isinstance(c, ev.CheckIn)
     shown = {
         "day": c.day,
         "energy_on": "1" if c.energy is not None else None,
@@ -214,10 +217,10 @@ def correct_page(request: web.Request, journal: Journal) -> Context:
         "offer": [],
         "offer_more": c.offer or "",
         "note": c.note or "",
-        "private": "1" if chosen.private else None,
     }
     context: Context = {
         "replaces": chosen.event.id.hex(),
+        "private": chosen.private,
         "day": chosen.event.local_date,
         "needs": words.NEEDS,
         "offers": words.OFFERS,
@@ -233,22 +236,32 @@ def correct(journal: Journal, form: forms.Form) -> str:
     return "Corrected. Nothing is rewritten: the timeline keeps both."
 
 
+CHECKIN_ONLY = frozenset({ev.CheckIn.TYPE})
+
+
 def check_in_from(
     journal: Journal, form: forms.Form, replaces: str | None = None
 ) -> record.Recorded:
-    day = forms.text(form, "day")
-    return record.check_in(
-        journal,
-        day=day,  # type: ignore[arg-type]  # the app checks it is one of the day kinds
-        energy=forms.number(form, "energy") if forms.ticked(form, "energy_on") else None,
-        pain=forms.number(form, "pain") if forms.ticked(form, "pain_on") else None,
-        mood=forms.number(form, "mood"),
-        needs=forms.chosen(form, "need"),
-        offer=", ".join(forms.chosen(form, "offer")) or None,
-        note=forms.text(form, "note"),
-        private=forms.ticked(form, "private"),
-        replaces=replaces,
-    )
+    """A check-in from the form; with `replaces`, a correction. The correction form shows the
+    whole check-in as it stands, so a field left empty there is one the person cleared."""
+    values: dict[str, Any] = {
+        "day": forms.text(form, "day"),
+        "energy": forms.number(form, "energy") if forms.ticked(form, "energy_on") else None,
+        "pain": forms.number(form, "pain") if forms.ticked(form, "pain_on") else None,
+        "mood": forms.number(form, "mood"),
+        "needs": tuple(forms.chosen(form, "need")),
+        "offer": ", ".join(forms.chosen(form, "offer")) or None,
+        "note": forms.text(form, "note"),
+    }
+    if replaces is None:
+        return record.check_in(journal, private=forms.ticked(form, "private"), **values)
+    current = correcting.current(journal, replaces, CHECKIN_ONLY, "check-in").event.body
+    cleared = [
+        "need" if name == "needs" else name
+        for name, value in values.items()
+        if value in (None, ()) and getattr(current, name) not in (None, ())
+    ]
+    return record.check_in(journal, replaces=replaces, clear=cleared, **values)
 
 
 # --- what you record together ----------------------------------------------------------------
@@ -448,6 +461,18 @@ def care_swap(journal: Journal, form: forms.Form) -> str:
     return "Swapped."
 
 
+@action("/share", "timeline.html", "/timeline")
+def share(journal: Journal, form: forms.Form) -> str:
+    record.share(journal, forms.required(form, "entry"))
+    return "Shared with your partner, as it was written, on its own day."
+
+
+@action("/note", "today.html", "/", "today")
+def note(journal: Journal, form: forms.Form) -> str:
+    recorded = record.note(journal, forms.required(form, "text"), share=forms.ticked(form, "share"))
+    return "A note of your own, kept" + (" privately." if recorded.private else ", and shared.")
+
+
 @action("/take-back", "timeline.html", "/timeline")
 def take_back(journal: Journal, form: forms.Form) -> str:
     record.take_back(journal, forms.required(form, "entry"), forms.text(form, "reason"))
@@ -590,6 +615,8 @@ def timeline_page(request: web.Request, journal: Journal) -> Context:
             "text": describe.line(e, found),
             "mine": e.author == me,
             "checkin": isinstance(e.body, ev.CheckIn),
+            "private": e.id in shown.private,
+            "shareable": e.id in shown.private and e.type in ev.SHAREABLE_TYPES,
         }
         for e in reversed(shown.events)
     ]

@@ -79,6 +79,8 @@ class EventType(StrEnum):
     COMFORT_SIGNAL = "comfort.signal"
     CARE_TASK = "care.task"
     CARE_SWAP = "care.swap"
+    NOTE = "note"
+    SHARE = "share"
     ANCHOR = "anchor"
     LEARN_ADDED = "learn.added"
     LEARN_STATUS = "learn.status"
@@ -788,6 +790,63 @@ def _absolute(who: str, ev: Event) -> str:
     return ev.author.hex() if who == "me" else f"{who}-of:{ev.author.hex()}"
 
 
+# --- private notes, and sharing a private entry later --------------------------------------------
+
+# The kinds of entry that may be private, so the kinds that may be shared later.
+SHAREABLE_TYPES: frozenset[str] = frozenset(
+    {
+        EventType.CHECKIN,
+        EventType.MILESTONE,
+        EventType.GRATITUDE,
+        EventType.COMFORT_SIGNAL,
+        EventType.NOTE,
+        EventType.ANCHOR,
+        EventType.CLINICIAN_QUESTION,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Note(Payload):
+    """A few words of one's own about a day: never a check-in, so it never touches its values."""
+
+    TYPE: ClassVar[EventType] = EventType.NOTE
+    text: str
+
+    def validate(self) -> None:
+        v.text("text", self.text, required=True)
+
+    def summary(self) -> str:
+        return f"note: {self.text}"
+
+
+@dataclass(frozen=True)
+class Share(Payload):
+    """A private entry of the author's, shared later: `entry` is that event's own encoding.
+
+    Every device reads it as the original event itself (the same id, day, clock and content;
+    core/journal/mapper.py), so sharing changes nothing of what the day says. One that carries
+    someone else's entry, or a kind that cannot be private, is never shown.
+    """
+
+    TYPE: ClassVar[EventType] = EventType.SHARE
+    entry: bytes
+    seq: int  # where the entry stands in the log of the device that wrote it (its id says so)
+    # For a correction: the clock of the entry it corrects, first of all, so that it stands in
+    # its day where that one stood even on a device that never read the private versions
+    # between (0: where the entry itself stands).
+    place: int = 0
+
+    def validate(self) -> None:
+        if not isinstance(self.entry, bytes) or not 0 < len(self.entry) <= MAX_RECORD:
+            raise ValidationError("entry", "an encoded entry")
+        v.int_range("seq", self.seq, 1, (1 << 63) - 1)
+        v.int_range("place", self.place, 0, (1 << 64) - 1)
+
+    def summary(self) -> str:
+        return "shared an entry"
+
+
 # --- practices: anchor memories, learning together, questions for the clinician ---------------
 
 LearnKind = Literal["book", "article", "question", "other"]
@@ -1175,6 +1234,8 @@ PAYLOADS: dict[str, type[Payload]] = {
         ComfortSignal,
         CareTask,
         CareSwap,
+        Note,
+        Share,
         AnchorMemory,
         LearnItem,
         LearnStatus,

@@ -14,6 +14,12 @@ entry exists and nothing of what it says. Opening reverses both steps, and refus
 inner event is not the one the outer event says it is: a box copied into another entry (a
 replay) is never shown.
 
+A private entry shared later travels as a `Share` holding the original event's bytes; it is read
+as that original event (the same id, day, clock and content) wherever it arrives, so the day it
+belongs to gains it and nothing else moves. A share that carries another person's entry, a kind
+that cannot be private, or an id its own device did not give it, is read as the bare share,
+which no view shows.
+
 Pure given the keys it is handed (this device's `DeviceKeys`, whose epochs grow in place as the
 keyring adopts them): no store, no cache, no clock. Signatures and the roster are the trust
 engine's to check (core/trust/engine.py).
@@ -21,14 +27,15 @@ engine's to check (core/trust/engine.py).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 from tend.core.crypto import entry, envelope
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event, encode_event
-from tend.core.domain.events import Event, Sealed
+from tend.core.domain.events import SHAREABLE_TYPES, Event, Sealed, Share
 from tend.core.errors import ChainError, CorruptStore, InvalidEnvelope, UnreadableEntry
-from tend.core.ids import Seq, short
+from tend.core.ids import Seq, event_id_at, short
 from tend.core.log.header import Header
 from tend.core.views.read_model import Item
 
@@ -55,16 +62,19 @@ def item_of(readable: Readable, received_at: int) -> Item:
     """The read model's row for an opened entry (core/views/read_model.py)."""
     ev = readable.event
     doc = ev.body.doc_name(ev) if ev.body.SHARED else None
+    header = readable.header
     return Item(
         ev.hlc,
-        ev.device,
-        readable.header.seq,
+        header.log,
+        header.seq,
         received_at,
         ev.local_date,
         ev.type,
         ev.author,
         doc,
         readable.event_bytes,
+        isinstance(readable.outer.body, Sealed),
+        ev.device if isinstance(readable.outer.body, Share) and ev is not readable.outer else None,
     )
 
 
@@ -123,6 +133,10 @@ class EntryMapper:
         where = f"log {short(header.log)} seq {header.seq}"
         if outer.device != header.log:
             raise UnreadableEntry(where, "claims another device than its own")
+        if isinstance(outer.body, Share):
+            shared = _shared(outer, outer.body)
+            if shared is not None:
+                return Readable(opened, outer, shared, encode_event(shared))
         inner = self.open_private(outer.body) if isinstance(outer.body, Sealed) else None
         if inner is None:
             return Readable(opened, outer, outer, opened.event)
@@ -150,6 +164,25 @@ def _carried(inner: bytes, outer: Event, where: str) -> Event:
         # A sealed box copied into another entry (a replay): refuse, never show.
         raise UnreadableEntry(where, "a private entry does not match the entry that carries it")
     return ev
+
+
+def _shared(outer: Event, share: Share) -> Event | None:
+    """The entry a share carries, when it is the author's own, of a kind that can be private,
+    written before the share and under the id its own device gave it; else None. A shared
+    correction is read at the place of the entry it corrects (never later than its own)."""
+    try:
+        ev = decode_event(share.entry)
+    except CorruptStore:
+        return None
+    if (
+        ev.author != outer.author
+        or ev.type not in SHAREABLE_TYPES
+        or ev.hlc >= outer.hlc
+        or ev.id != event_id_at(ev.device, share.seq)
+        or share.place > ev.hlc
+    ):
+        return None
+    return dataclasses.replace(ev, hlc=share.place) if share.place else ev
 
 
 def _parses(raw: bytes) -> bool:

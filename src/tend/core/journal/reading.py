@@ -21,7 +21,7 @@ from tend.core.ids import LogId
 from tend.core.journal.mapper import EntryMapper, item_of
 from tend.core.log.header import Header
 from tend.core.log.store import LogStore
-from tend.core.views.read_model import FACTS, Item, ItemCache
+from tend.core.views.read_model import FACTS, Item, ItemCache, settled
 
 if TYPE_CHECKING:
     from tend.core.trust import engine as trust
@@ -72,6 +72,7 @@ class Reading:
             if ended
             else everything
         )
+        visible = settled(visible, roster.person)  # a shared entry counts once
         self._visible = (key, visible)
         return visible
 

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tend.core.domain.codec import decode_event
-from tend.core.domain.events import Celebration, CheckIn, Gratitude, Milestone
+from tend.core.domain.events import Celebration, Gratitude, Milestone
 from tend.core.domain.validate import week_of
 from tend.core.errors import ValidationError
 from tend.core.ids import PersonId
 from tend.core.views import projections
+from tend.core.views.projections import day_values, visible
 from tend.core.views.projections import names as person_names
-from tend.core.views.projections import visible
 from tend.core.views.read_model import Item
 
 PERIOD_HELP = "a month like 2026-03, an ISO week like 2026-W11, or a year like 2026"
@@ -156,14 +156,14 @@ def summarise(items: Sequence[Item], period: Period, me: PersonId | None = None)
         if i.type in _ALWAYS or (i.type in _COUNTED and lo <= i.local_date <= hi)
     ]
     summary = PeriodSummary(period)
-    last: dict[tuple[PersonId, str], CheckIn] = {}
+    last = {  # the day's values: per field, its latest check-in that names it
+        key: values for key, values in day_values(chosen).items() if lo <= key[1] <= hi
+    }
     for ev in visible(chosen):
         if not lo <= ev.local_date <= hi:
             continue
         body = ev.body
-        if isinstance(body, CheckIn):
-            last[(ev.author, ev.local_date)] = body  # merge order: the day's last one wins
-        elif isinstance(body, Milestone):
+        if isinstance(body, Milestone):
             summary.milestones += 1
         elif isinstance(body, Celebration):
             summary.celebrations += 1

@@ -17,9 +17,11 @@ from tend.core.domain import shared_state
 from tend.core.domain.codec import decode_event, payload_fields
 from tend.core.domain.events import Event, EventType
 from tend.core.fsutil import ensure_private_dir, write_private_atomic
-from tend.core.ids import PersonId
+from tend.core.ids import EventId, PersonId
 from tend.core.views import describe, projections
 from tend.core.views.read_model import Item
+
+ONLY_YOU = "(only you)"  # beside a private entry, wherever its author's views show it
 
 
 def plain(value: object) -> Any:
@@ -30,8 +32,11 @@ def plain(value: object) -> Any:
     return value
 
 
-def event_record(ev: Event, names: dict[PersonId, str]) -> dict[str, Any]:
-    """The stable JSON form of one event (keys documented in docs/cli.md)."""
+def event_record(
+    ev: Event, names: dict[PersonId, str], private: frozenset[EventId] = frozenset()
+) -> dict[str, Any]:
+    """The stable JSON form of one event (keys documented in docs/cli.md); `private` holds the
+    ids of the private entries (only their author's devices read them)."""
     moment = dt.datetime.fromtimestamp(
         ev.wall_ms / 1000, dt.timezone(dt.timedelta(minutes=ev.tz_minutes))
     )
@@ -46,6 +51,7 @@ def event_record(ev: Event, names: dict[PersonId, str]) -> dict[str, Any]:
         "hlc": ev.hlc,
         "supersedes": ev.supersedes.hex() if ev.supersedes else None,
         "fields": {k: plain(v) for k, v in payload_fields(ev.body).items()},
+        "private": ev.id in private,
     }
 
 
@@ -56,11 +62,12 @@ def shared_docs(items: Sequence[Item]) -> list[str]:
 def to_json(items: Sequence[Item], path: Path) -> int:
     names = projections.names(items)
     events = projections.visible([decode_event(i.raw) for i in items])
+    private = projections.private_ids(items)
     document = {
         "format": "tend-export",
         "version": 1,
         "people": {p.hex(): n for p, n in names.items()},
-        "events": [event_record(ev, names) for ev in events],
+        "events": [event_record(ev, names, private) for ev in events],
         "shared": {doc: projections.board(items, doc) for doc in shared_docs(items)},
     }
     write_private_atomic(path, json.dumps(document, ensure_ascii=False, indent=2).encode())
@@ -75,6 +82,7 @@ def to_markdown(items: Sequence[Item], path: Path) -> int:
         if ev.type not in (EventType.DEVICE_ADDED, EventType.SEALED)
     ]
     events.sort(key=lambda ev: (ev.local_date, ev.hlc))
+    private = projections.private_ids(items)
     found = describe.lookup(items, events)
     lines = ["# Our journal", ""]
     for month, in_month in itertools.groupby(events, key=lambda ev: ev.local_date[:7]):
@@ -83,6 +91,7 @@ def to_markdown(items: Sequence[Item], path: Path) -> int:
             lines += [f"### {dt.date.fromisoformat(day):%A %-d %B}", ""]
             lines += [
                 f"- **{names.get(ev.author, 'someone')}**: {_markdown_line(ev, found)}"
+                + (f" {ONLY_YOU}" if ev.id in private else "")
                 for ev in on_day
             ]
             lines.append("")

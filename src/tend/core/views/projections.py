@@ -8,13 +8,20 @@ shown, and nothing is ever rewritten.
 
 `as_known_at` is what makes replay exact: the items this device had received by a moment,
 whatever arrived later, however old it claims to be.
+
+The day's values (`day_values`): per field, the day's latest check-in that names the field
+counts. A check-in that says only how the pain is leaves the day's energy, kind of day and
+needs as they were, and a note (its own kind) never touches them. A correction stands where the
+check-in it corrects stood, so it changes only what it names, and a private entry shared later
+keeps its place (it is read as the original itself).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from tend.core.domain import shared_state
 from tend.core.domain.codec import decode_event
@@ -35,9 +42,10 @@ from tend.core.domain.events import (
     Retraction,
     Scalar,
     Sealed,
+    Share,
 )
 from tend.core.domain.validate import week_of
-from tend.core.ids import ID_LEN, EventId, PersonId
+from tend.core.ids import ID_LEN, EventId, PersonId, event_id_at
 from tend.core.views.read_model import Item
 
 ALWAYS = frozenset({EventType.PERSON_NAMED, EventType.RETRACT})
@@ -74,12 +82,54 @@ def hidden_ids(events: Iterable[Event]) -> set[tuple[PersonId, EventId]]:
 
 def visible(events: Sequence[Event]) -> list[Event]:
     hidden = hidden_ids(events)
-    # Retractions themselves, and private entries sealed to someone else, are not shown.
+    # Retractions themselves, private entries sealed to someone else, and shares that did not
+    # hold (core/journal/mapper.py) are not shown.
     return [
         ev
         for ev in events
-        if (ev.author, ev.id) not in hidden and not isinstance(ev.body, Retraction | Sealed)
+        if (ev.author, ev.id) not in hidden and not isinstance(ev.body, Retraction | Sealed | Share)
     ]
+
+
+def private_ids(items: Iterable[Item]) -> frozenset[EventId]:
+    """The ids of the private entries among `items`: shown "(only you)" to their author."""
+    return frozenset(event_id_at(i.log, i.seq) for i in items if i.private)
+
+
+# --- the day's values ---------------------------------------------------------------------------
+
+_NAMED = ("day", "energy", "pain", "mood", "needs", "offer", "note")
+
+
+def day_values(events: Sequence[Event]) -> dict[tuple[PersonId, str], CheckIn]:
+    """Each (person, day)'s values from their check-ins among `events` (in merge order, before
+    `visible`): per field, the latest visible check-in that names it. A correction stands where
+    the check-in it corrects stood, so a later check-in of the day still counts after it."""
+    place: dict[EventId, tuple[PersonId, int]] = {}
+    for ev in events:
+        # A private entry this device cannot open still has its place: a correction of it,
+        # shared later, stands there on the partner's device as on the author's.
+        if isinstance(ev.body, CheckIn | Sealed):
+            earlier = place.get(ev.supersedes) if ev.supersedes is not None else None
+            owned = earlier is not None and earlier[0] == ev.author
+            at = min(ev.hlc, earlier[1]) if earlier and owned else ev.hlc
+            place[ev.id] = (ev.author, at)
+    by_day: dict[tuple[PersonId, str], list[tuple[int, int, CheckIn]]] = {}
+    for seen, ev in enumerate(visible(events)):
+        if isinstance(ev.body, CheckIn):
+            at = place[ev.id][1]
+            by_day.setdefault((ev.author, ev.local_date), []).append((at, seen, ev.body))
+    return {key: _fold(found) for key, found in by_day.items()}
+
+
+def _fold(checkins: list[tuple[int, int, CheckIn]]) -> CheckIn:
+    values: dict[str, Any] = {}
+    for _at, _seen, body in sorted(checkins, key=lambda c: (c[0], c[1])):
+        for name in _NAMED:
+            value = getattr(body, name)
+            if value is not None and value != ():
+                values[name] = value
+    return CheckIn(**values)
 
 
 def select(
@@ -100,6 +150,7 @@ class Comfort:
 
     signal: str  # green, yellow, red or pause
     note: str | None
+    private: bool = False  # the signal in force is one its author kept to themselves
 
     @property
     def pause(self) -> bool:
@@ -110,6 +161,8 @@ class Comfort:
 class TodayView:
     on: dt.date
     people: list[tuple[PersonId, str, Event | None]]
+    # The shown check-ins whose day draws on a private entry: "(only you)".
+    private: frozenset[EventId] = frozenset()
     comfort: dict[PersonId, Comfort] = field(default_factory=dict)
     calendar: list[Event] = field(default_factory=list)  # the day's rest days and appointments
 
@@ -121,13 +174,16 @@ class TodayView:
 def comfort_now(items: Sequence[Item]) -> dict[PersonId, Comfort]:
     """Each person's current comfort signal, from the shared "comfort" document (keyed by its
     author there, so nobody's signal can be set by anyone else)."""
+    latest = {ev.author: ev for ev in shared_events(items, "comfort")}  # the one the board holds
+    private = private_ids(i for i in items if i.doc == "comfort")
     out: dict[PersonId, Comfort] = {}
     for key, fields in board(items, "comfort").items():
         kind, _, who = key.partition(":")
         person = _person(who) if kind == "signal" else None
         if person is not None and fields.get("signal"):
             note = fields.get("note")
-            out[person] = Comfort(str(fields["signal"]), str(note) if note else None)
+            kept = person in latest and latest[person].id in private
+            out[person] = Comfort(str(fields["signal"]), str(note) if note else None, kept)
     return out
 
 
@@ -146,8 +202,8 @@ def calendar_on(items: Sequence[Item], on: dt.date) -> list[Event]:
 
 
 def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
-    """Each partner's latest check-in, side by side (mine first), their comfort signals, and
-    the day's calendar."""
+    """Each partner's latest day of check-ins, side by side (mine first): the latest check-in,
+    holding its day's values (`day_values`); their comfort signals, and the day's calendar."""
     known = names(items)
     # Who took back which entry; only the entry's own author counts (checked when we meet it).
     takers: dict[EventId, set[PersonId]] = {}
@@ -172,13 +228,40 @@ def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
             latest[ev.author] = ev
         if len(latest) >= len(known):
             break
+    shown, private = _with_day_values(items, latest)
     order = sorted(known, key=lambda p: (p != me, known[p]))
     return TodayView(
         on,
-        [(p, known[p], latest.get(p)) for p in order],
+        [(p, known[p], shown.get(p)) for p in order],
+        private,
         {p: c for p, c in comfort_now(items).items() if p in known},
         calendar_on(items, on),
     )
+
+
+def _with_day_values(
+    items: Sequence[Item], latest: dict[PersonId, Event]
+) -> tuple[dict[PersonId, Event], frozenset[EventId]]:
+    """Each latest check-in holding its day's values, and which of them draw on a private one."""
+    days = {(p, ev.local_date) for p, ev in latest.items()}
+    chosen = [
+        i
+        for i in items
+        if i.type == EventType.RETRACT
+        or (
+            i.type in (EventType.CHECKIN, EventType.SEALED)
+            and (PersonId(i.author), i.local_date) in days
+        )
+    ]
+    values = day_values([decode_event(i.raw) for i in chosen])
+    private_days = {
+        (PersonId(i.author), i.local_date) for i in chosen if i.private and i.type != "sealed"
+    }
+    shown = {
+        p: replace(ev, body=values.get((p, ev.local_date), ev.body)) for p, ev in latest.items()
+    }
+    private = frozenset(ev.id for p, ev in latest.items() if (p, ev.local_date) in private_days)
+    return shown, private
 
 
 # --- a period (week, month) --------------------------------------------------------------------
@@ -187,7 +270,8 @@ def today(items: Sequence[Item], me: PersonId, on: dt.date) -> TodayView:
 @dataclass
 class PersonDays:
     name: str
-    checkins: dict[str, CheckIn] = field(default_factory=dict)  # the day's last check-in
+    checkins: dict[str, CheckIn] = field(default_factory=dict)  # the day's values (day_values)
+    private_days: set[str] = field(default_factory=set)  # days whose values are partly private
 
 
 @dataclass
@@ -201,6 +285,7 @@ class PeriodView:
     calendar: list[Event]
     partnership: list[Event]
     goal_weeks: list[Event]
+    private: frozenset[EventId] = frozenset()  # ids of private entries: "(only you)"
     comfort: list[Event] = field(default_factory=list)  # comfort signals set in the period
     boundaries: list[Event] = field(default_factory=list)  # boundaries shared or set aside
     care_swaps: list[Event] = field(default_factory=list)
@@ -216,26 +301,25 @@ def period(
     items: Sequence[Item], start: dt.date, end: dt.date, me: PersonId | None = None
 ) -> PeriodView:
     """A week or a month; people in the order `today` shows them (`me` first, then by name)."""
-    events = visible(
-        select(
-            items,
-            start,
-            end,
-            frozenset({EventType.MILESTONE_CELEBRATED, EventType.CALENDAR, EventType.GOAL_WEEK}),
-        )
+    selected = select(
+        items,
+        start,
+        end,
+        frozenset({EventType.MILESTONE_CELEBRATED, EventType.CALENDAR, EventType.GOAL_WEEK}),
     )
+    events = visible(selected)
     known = names(items)
     order = sorted(known, key=lambda p: (p != me, known[p]))
     people = {p: PersonDays(known[p]) for p in order}
-    view = PeriodView(start, end, people, [], {}, [], [], [], [])
+    private = private_ids(items)
+    view = PeriodView(start, end, people, [], {}, [], [], [], [], private)
     lo, hi = start.isoformat(), end.isoformat()
     weeks = {week_of(d) for d in view.days()}
+    _days_of(people, selected, events, private, (lo, hi))
     for ev in events:
         body = ev.body
         in_range = lo <= ev.local_date <= hi
-        if isinstance(body, CheckIn) and in_range and ev.author in people:
-            people[ev.author].checkins[ev.local_date] = body
-        elif isinstance(body, Milestone) and in_range:
+        if isinstance(body, Milestone) and in_range:
             view.milestones.append(ev)
         elif isinstance(body, Celebration):
             view.celebrations.setdefault(body.milestone, []).append(ev)
@@ -255,6 +339,25 @@ def period(
             view.care_swaps.append(ev)
     view.calendar.sort(key=_calendar_key)
     return view
+
+
+def _days_of(
+    people: dict[PersonId, PersonDays],
+    selected: Sequence[Event],
+    events: Sequence[Event],
+    private: frozenset[EventId],
+    span: tuple[str, str],
+) -> None:
+    """Each person's days in `span`: the day's values, and which days draw on a private
+    check-in."""
+    lo, hi = span
+    for (author, day), values in sorted(day_values(selected).items(), key=lambda kv: kv[0][1]):
+        if lo <= day <= hi and author in people:
+            people[author].checkins[day] = values
+    for ev in events:
+        shown = ev.author in people and lo <= ev.local_date <= hi
+        if shown and isinstance(ev.body, CheckIn) and ev.id in private:
+            people[ev.author].private_days.add(ev.local_date)
 
 
 def _calendar_key(ev: Event) -> tuple[str, str]:
@@ -280,7 +383,7 @@ DaySeries = list[tuple[dt.date, int | None, int | None]]
 def series(view: PeriodView) -> dict[PersonId, DaySeries]:
     """Each person's (day, energy, pain) for every day of the period; None where none was noted.
 
-    Values are those of the day's last check-in, as the period's days show them.
+    Values are the day's values (`day_values`), as the period's days show them.
     """
     out: dict[PersonId, DaySeries] = {}
     for person, days in view.people.items():

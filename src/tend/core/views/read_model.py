@@ -16,20 +16,21 @@ from __future__ import annotations
 
 import bisect
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
 
 import msgpack
 
 from tend.core.crypto import envelope
+from tend.core.domain.codec import decode_event
 from tend.core.errors import InvalidEnvelope
-from tend.core.ids import LogId, PersonId
+from tend.core.ids import EventId, LogId, PersonId, event_id_at
 from tend.core.log.store import LogStore
 
 SNAPSHOT_LIMIT = 256 << 20
 SNAPSHOT_EVERY = 200  # new entries opened before the snapshot is sealed again
-_AAD = b"tend/view-cache/v1"
+_AAD = b"tend/view-cache/v2"  # v2: items say whether they are private, and where shared from
 # The kinds of entry the trust engine reads (core/trust/engine.py), and with names and rotations,
 # the kinds that say who is here: new entries a read may fold in before it re-seals the view cache.
 FACTS = frozenset({"device.added", "device.removed", "person.lost", "person.here"})
@@ -46,6 +47,10 @@ class Item(NamedTuple):
     author: PersonId
     doc: str | None  # the shared document this event edits, if any
     raw: bytes  # the encoded event (the inner one, for a private entry we could open)
+    private: bool = False  # the entry was sealed for its author's own devices
+    # For a private entry shared later: the device that first wrote it (the entry's own
+    # coordinates stay those of the share, which is what the roster admits).
+    origin: LogId | None = None
 
     @property
     def order(self) -> tuple[int, LogId, int]:
@@ -153,3 +158,29 @@ class ItemCache:
             if items is not None:
                 return items, snap[0]
         return [], 0
+
+
+# --- private entries shared later ------------------------------------------------------------
+# A share is read as the entry it carries (core/journal/mapper.py), with the same id, so the
+# author's own devices hold that event twice: the private original, and the shared copy. What
+# counts is the shared copy alone; the private original stops showing. A shared copy counts only
+# when the device that first wrote it is one of the author's own, so nobody can pass off an
+# entry of a log that is not theirs.
+
+
+def settled(items: Sequence[Item], person_of: Callable[[LogId], PersonId | None]) -> list[Item]:
+    """`items` without shares of someone else's device, and without private originals that
+    their author has shared since. Usually there is no share at all and nothing is decoded."""
+    shares = [i for i in items if i.origin is not None]
+    if not shares:
+        return items if isinstance(items, list) else list(items)
+    kept = {id(i) for i in shares if person_of(LogId(i.origin or b"")) == i.author}
+    shared: set[tuple[PersonId, EventId]] = {
+        (i.author, decode_event(i.raw).id) for i in shares if id(i) in kept
+    }
+    return [
+        i
+        for i in items
+        if (i.origin is None or id(i) in kept)
+        and not (i.private and (i.author, event_id_at(i.log, i.seq)) in shared)
+    ]

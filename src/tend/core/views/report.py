@@ -101,6 +101,7 @@ class SmallWin:
     whose: Whose
     partner: str | None  # the noter's partner: the one other name this device knows, if one
     celebrated_by: tuple[str | None, ...]  # each name once, in the order they celebrated
+    private: bool = False  # only its author's devices read it: "(only you)"
     cheers: tuple[Cheer, ...] = ()  # every celebration, with its note, in merge order
 
 
@@ -109,6 +110,7 @@ class ThankYou:
     day: dt.date
     by: str | None
     text: str
+    private: bool = False  # only its author's devices read it: "(only you)"
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class SignalNote:
     by: str | None
     signal: str
     note: str | None
+    private: bool = False  # only its author's devices read it: "(only you)"
 
 
 @dataclass(frozen=True)
@@ -227,17 +230,22 @@ def gather(
         owner=names.get(me),
         people=tuple(_series(p, view.people[p]) for p in order),
         small_wins=tuple(
-            _small_win(ev, names, view.celebrations.get(ev.id, []))
+            _small_win(ev, names, view.celebrations.get(ev.id, []), ev.id in view.private)
             for ev in sorted(view.milestones, key=by_date)
         ),
-        thank_yous=tuple(_thank_you(ev, names) for ev in sorted(view.gratitude, key=by_date)),
+        thank_yous=tuple(
+            _thank_you(ev, names, ev.id in view.private)
+            for ev in sorted(view.gratitude, key=by_date)
+        ),
         questions=questions_for_clinician(items, me, end) if private_only else (),
         partnership=tuple(
             _partnership(ev, names)
             for ev in sorted(view.partnership, key=lambda ev: (_week_of(ev), ev.hlc))
         ),
         boundaries=tuple(_boundary(ev, names) for ev in sorted(view.boundaries, key=by_date)),
-        signals=tuple(_signal(ev, names) for ev in sorted(view.comfort, key=by_date))
+        signals=tuple(
+            _signal(ev, names, ev.id in view.private) for ev in sorted(view.comfort, key=by_date)
+        )
         if with_signals
         else (),
         with_signals=with_signals,
@@ -270,11 +278,11 @@ def _boundary(ev: Event, names: dict[PersonId, str]) -> BoundaryNote:
     return BoundaryNote(day, names.get(ev.author), body.text, body.active)
 
 
-def _signal(ev: Event, names: dict[PersonId, str]) -> SignalNote:
+def _signal(ev: Event, names: dict[PersonId, str], private: bool) -> SignalNote:
     body = ev.body
     assert isinstance(body, ComfortSignal)
     return SignalNote(
-        dt.date.fromisoformat(ev.local_date), names.get(ev.author), body.signal, body.note
+        dt.date.fromisoformat(ev.local_date), names.get(ev.author), body.signal, body.note, private
     )
 
 
@@ -310,7 +318,9 @@ def _series(person: PersonId, days: projections.PersonDays) -> PersonSeries:
     return PersonSeries(person, days.name, tuple(energy), tuple(pain), tuple(rest))
 
 
-def _small_win(ev: Event, names: dict[PersonId, str], cheers: Sequence[Event]) -> SmallWin:
+def _small_win(
+    ev: Event, names: dict[PersonId, str], cheers: Sequence[Event], private: bool
+) -> SmallWin:
     body = ev.body
     assert isinstance(body, Milestone)
     others = sorted({n for p, n in names.items() if p != ev.author})
@@ -323,6 +333,7 @@ def _small_win(ev: Event, names: dict[PersonId, str], cheers: Sequence[Event]) -
         whose=_whose(body.who),
         partner=others[0] if len(others) == 1 else None,
         celebrated_by=tuple(dict.fromkeys(names.get(c.author) for c in cheers)),
+        private=private,
         cheers=tuple(Cheer(names.get(c.author), _cheer_note(c)) for c in cheers),
     )
 
@@ -337,10 +348,11 @@ def _whose(who: str) -> Whose:
     return Whose.NOTER if who == Whose.NOTER else Whose.PARTNER
 
 
-def _thank_you(ev: Event, names: dict[PersonId, str]) -> ThankYou:
+def _thank_you(ev: Event, names: dict[PersonId, str], private: bool) -> ThankYou:
     body = ev.body
     assert isinstance(body, Gratitude)
-    return ThankYou(dt.date.fromisoformat(ev.local_date), names.get(ev.author), body.text)
+    day = dt.date.fromisoformat(ev.local_date)
+    return ThankYou(day, names.get(ev.author), body.text, private)
 
 
 def weekly_means(points: Sequence[Point]) -> list[Point]:
