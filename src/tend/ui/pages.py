@@ -66,6 +66,7 @@ def show(
         "sync_words": state.sync_words(),
         "has_relay": bool(state.relay()),
         "journal_open": state.journal is not None,
+        "lockable": state.journal is not None and homes.needs_passphrase(state.home),
         "path": request.path,
         "words": words,
     }
@@ -283,7 +284,10 @@ def together_page(request: web.Request, journal: Journal) -> Context:
         for e in reversed(month.view.milestones)
     ]
     thanks = [
-        {"by": month.names.get(e.author, "someone"), "text": e.body.summary()}
+        {
+            "by": month.names.get(e.author, "someone"),
+            "text": e.body.text if isinstance(e.body, ev.Gratitude) else e.body.summary(),
+        }
         for e in reversed(month.view.gratitude)
     ]
     duties, names = look.care_duties(journal)
@@ -500,6 +504,9 @@ def partnership_save(journal: Journal, form: forms.Form) -> str:
 # --- looking back -----------------------------------------------------------------------------
 
 
+MEASURES = {"energy": "Energy (0 to 10)", "pain": "Pain (0 to 10)"}
+
+
 def period_context(shown: look.Period, title: str) -> Context:
     view = shown.view
     win_days = {e.local_date for e in view.milestones}
@@ -511,21 +518,24 @@ def period_context(shown: look.Period, title: str) -> Context:
             {
                 "name": days.name,
                 "charts": [
-                    charts.chart(
-                        f"{days.name}: {measure}",
-                        measure,
-                        [
-                            charts.Day(
-                                d,
-                                e if measure == "energy" else p,
-                                d.isoformat() in rest,
-                                d.isoformat() in win_days,
-                            )
-                            for d, e, p in rows
-                        ],
-                        key=f"{person.hex()[:8]}-{measure}",
+                    (
+                        MEASURES[measure],
+                        charts.chart(
+                            f"{days.name}: {measure}",
+                            measure,
+                            [
+                                charts.Day(
+                                    d,
+                                    e if measure == "energy" else p,
+                                    d.isoformat() in rest,
+                                    d.isoformat() in win_days,
+                                )
+                                for d, e, p in rows
+                            ],
+                            key=f"{person.hex()[:8]}-{measure}",
+                        ),
                     )
-                    for measure in ("energy", "pain")
+                    for measure in MEASURES
                 ],
                 "rest_days": sorted(rest),
             }
@@ -536,14 +546,18 @@ def period_context(shown: look.Period, title: str) -> Context:
         "people": people,
         "wins": [
             (
-                e.body.summary(),
+                e.body.title if isinstance(e.body, ev.Milestone) else e.body.summary(),
                 shown.names.get(e.author, "someone"),
                 len(view.celebrations.get(e.id, [])),
             )
             for e in view.milestones
         ],
         "thanks": [
-            (e.body.summary(), shown.names.get(e.author, "someone")) for e in view.gratitude
+            (
+                e.body.text if isinstance(e.body, ev.Gratitude) else e.body.summary(),
+                shown.names.get(e.author, "someone"),
+            )
+            for e in view.gratitude
         ],
         "joys_done": [j.title for j in shown.joys if j.status == "done"],
         "goals": [
@@ -677,7 +691,7 @@ def devices_page(request: web.Request, journal: Journal) -> Context:
         import segno
 
         qr = segno.make(shown, error="m").svg_data_uri(scale=5)
-    return {"roster": held, "invitation": invitation, "qr": qr}
+    return {"roster": held, "invitation": invitation, "qr": qr, "me": journal.device.person}
 
 
 @action("/devices/confirm", "devices.html", "/devices", "devices")
