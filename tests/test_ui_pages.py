@@ -488,3 +488,12 @@ async def test_a_note_of_ones_own_is_private_until_shared_later(tmp_path: Path) 
     [shared] = look.timeline(alex, types=[ev.Note.TYPE]).events
     assert shared.body == ev.Note(text="a quiet thought")
     alex.close()
+
+
+async def test_a_background_read_by_the_script_leaves_the_message_for_the_page(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        await browser.post("/rest", {})  # the redirect is not followed yet
+        background = await browser.get("/", headers={"X-Tend-Live": "1"})
+        assert "Rest day kept." not in await background.text()
+        assert "Rest day kept. Rest counts." in await browser.text("/")
+        assert "Rest day kept." not in await browser.text("/")  # said once

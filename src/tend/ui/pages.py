@@ -55,7 +55,10 @@ def show(
 ) -> web.Response:
     state = state_of(request)
     session = session_of(request)
-    said, session.flash = session.flash, []
+    if request.headers.get(LIVE_READ):
+        said: list[str] = []  # a background read by the script: the messages wait for the page
+    else:
+        said, session.flash = session.flash, []
     base: Context = {
         "csrf_field": CSRF_FIELD,
         "csrf": session.csrf,
@@ -73,6 +76,7 @@ def show(
     return aiohttp_jinja2.render_template(template, request, base | context, status=status)
 
 
+LIVE_READ = "X-Tend-Live"  # tend.js reads the page anew after a change
 MULTI = ("need", "offer")  # chips: several values under one name
 
 

@@ -13,30 +13,42 @@ function showSliders() {
   }
 }
 
-function busy() {
-  // Never swap a part while someone is typing in it or has changed a field in it.
+function markTyping() {
+  // A form someone has started to fill in is never swapped out from under them.
+  document.addEventListener("input", (event) => {
+    const form = event.target.closest && event.target.closest("form");
+    if (form) form.dataset.typed = "1";
+  });
+}
+
+function busy(part) {
   const active = document.activeElement;
-  return active && active.closest("form") && active.matches("input, textarea, select");
+  if (active && part.contains(active) && active.matches("input, textarea, select")) return true;
+  return part.querySelector("form[data-typed]") !== null;
 }
 
 async function refresh(changed) {
   const parts = document.querySelectorAll("[data-live]");
-  if (!parts.length) return;
-  if (busy()) {
-    const note = document.getElementById("live-note");
-    if (note) {
-      note.hidden = false;
-      note.textContent = "Something new arrived. It will show when you reload the page.";
-    }
-    return;
-  }
-  const answer = await fetch(location.href, { credentials: "same-origin" });
+  if (!parts.length && changed !== "status") return;
+  // The header asks the page not to spend its one-time messages on this background read.
+  const answer = await fetch(location.href, {
+    credentials: "same-origin",
+    headers: { "X-Tend-Live": "1" },
+  });
   if (!answer.ok) return;
   const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
+  let waiting = false;
   for (const part of parts) {
     if (!part.id) continue;
     const replacement = fresh.getElementById(part.id);
-    if (replacement) part.replaceWith(document.importNode(replacement, true));
+    if (!replacement || replacement.innerHTML === part.innerHTML) continue;
+    if (busy(part)) { waiting = true; continue; }
+    part.replaceWith(document.importNode(replacement, true));
+  }
+  const note = document.getElementById("live-note");
+  if (note && waiting) {
+    note.hidden = false;
+    note.textContent = "Something new arrived. It will show once you have saved, or when you reload the page.";
   }
   const status = fresh.getElementById("sync-words");
   const mine = document.getElementById("sync-words");
@@ -54,5 +66,6 @@ function listen() {
 
 document.addEventListener("DOMContentLoaded", () => {
   showSliders();
+  markTyping();
   listen();
 });
