@@ -13,18 +13,20 @@ function showSliders() {
   }
 }
 
+// Forms someone has started to fill in: never swapped out from under them.
+const typed = new WeakSet();
+
 function markTyping() {
-  // A form someone has started to fill in is never swapped out from under them.
   document.addEventListener("input", (event) => {
     const form = event.target.closest && event.target.closest("form");
-    if (form) form.dataset.typed = "1";
+    if (form) typed.add(form);
   });
 }
 
 function busy(part) {
   const active = document.activeElement;
   if (active && part.contains(active) && active.matches("input, textarea, select")) return true;
-  return part.querySelector("form[data-typed]") !== null;
+  return Array.from(part.querySelectorAll("form")).some((form) => typed.has(form));
 }
 
 async function refresh(changed) {
