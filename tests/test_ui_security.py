@@ -103,6 +103,28 @@ async def test_a_post_from_a_foreign_origin_is_refused(journal_home: Path) -> No
         assert look.today(browser.state.journal).view.people[0][2] is None  # type: ignore[arg-type]
 
 
+async def test_a_post_the_browser_says_came_from_another_site_is_refused(
+    journal_home: Path,
+) -> None:
+    async with page_on(journal_home) as browser:
+        token = await browser.token()
+        for where in ("cross-site", "same-site"):
+            answer = await browser.client.post(
+                "/rest", data={"csrf": token}, headers={"Sec-Fetch-Site": where}
+            )
+            assert answer.status == 403, where
+        journal = browser.state.journal
+        assert journal is not None
+        assert look.today(journal).view.people[0][2] is None
+        fine = await browser.client.post(
+            "/rest",
+            data={"csrf": token},
+            headers={"Sec-Fetch-Site": "same-origin"},
+            allow_redirects=False,
+        )
+        assert fine.status == 303
+
+
 async def test_a_change_without_the_right_csrf_token_is_refused(journal_home: Path) -> None:
     async with page_on(journal_home) as browser:
         origin = {"Origin": browser.origin}
@@ -182,3 +204,30 @@ def test_tend_ui_refuses_to_listen_beyond_this_device_without_the_flag(tend: Ten
     refused = tend("ui", "--no-browser", "--host", "0.0.0.0")
     assert refused.returncode == 1
     assert "--listen-anywhere-i-understand" in refused.stderr
+
+
+def test_the_browser_is_started_with_a_private_file_not_the_secret(tmp_path: Path) -> None:
+    from tend.ui.server import launch_file
+
+    address = "http://127.0.0.1:8765/?k=s3cret"
+    page = launch_file(tmp_path, address)
+    assert "s3cret" not in page.as_uri()  # what the browser's command line shows
+    assert page.stat().st_mode & 0o777 == 0o600
+    assert f'content="0;url={address}"' in page.read_text()
+
+
+async def test_a_fault_in_the_page_is_said_calmly_with_the_strict_headers(
+    journal_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tend.app import look as looking
+
+    def broken(*_args: object, **_kw: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(looking, "today", broken)
+    async with page_on(journal_home) as browser:
+        answer = await browser.get("/")
+        assert answer.status == 500
+        assert "something went wrong showing this page" in await answer.text()
+        assert "a bug" not in await answer.text()
+        assert answer.headers["Content-Security-Policy"] == CSP

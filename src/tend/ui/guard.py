@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +24,9 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from multidict import MultiDictProxy
 
+log = logging.getLogger(__name__)
 COOKIE = "tend_session"
+CROSS = ("cross-site", "same-site")  # Sec-Fetch-Site values of a request from elsewhere
 CSRF_FIELD = "csrf"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -98,6 +102,13 @@ def middleware(guard: Guard) -> Middleware:
             response = await _checked(guard, request, handler)
         except web.HTTPException as e:  # a page not found, a method not allowed: plain words
             response = refusal(e.status, e.reason.lower())
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception:  # a fault in the page itself: logged for whoever runs it, said calmly
+            log.exception("the page failed on %s %s", request.method, request.path)
+            response = refusal(
+                500, "something went wrong showing this page; what was recorded before is kept"
+            )
         for name, value in HEADERS.items():
             response.headers[name] = value
         return response
@@ -112,6 +123,10 @@ async def _checked(guard: Guard, request: web.Request, handler: Handler) -> web.
         return refusal(405, "not something this page does")
     origin = request.headers.get("Origin")
     if request.method == "POST" and origin is not None and origin not in guard.origins():
+        return refusal(403, "a change can come only from this page itself")
+    # Where the browser says so (Fetch Metadata), a change sent from another site is refused
+    # even before its missing cookie and token would refuse it.
+    if request.method == "POST" and request.headers.get("Sec-Fetch-Site") in CROSS:
         return refusal(403, "a change can come only from this page itself")
     if request.path.startswith("/static/"):
         return await handler(request)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import ipaddress
+import shutil
 import signal
+import tempfile
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +18,7 @@ import jinja2
 from aiohttp import web
 
 from tend.core.errors import UserError
+from tend.core.fsutil import write_private_atomic
 from tend.ui import pages
 from tend.ui.guard import Guard, middleware
 from tend.ui.state import Change, PageState
@@ -97,14 +101,32 @@ async def serve(
         await runner.cleanup()
 
 
+def launch_file(folder: Path, address: str) -> Path:
+    """A private file that sends the browser on to `address`: the browser is started with this
+    file's name, so the launch secret never shows in the process list other users can read."""
+    page = folder / "open-tend.html"
+    shown = html.escape(address, quote=True)
+    write_private_atomic(
+        page,
+        (
+            '<!doctype html><meta charset="utf-8"><title>tend</title>'
+            f'<meta http-equiv="refresh" content="0;url={shown}">'
+            f'<p><a href="{shown}">Open your journal</a></p>'
+        ).encode(),
+    )
+    return page
+
+
 def run(home: Path, *, host: str, port: int, browser: bool, say: Callable[[str], None]) -> None:
     """`tend ui`: serve until interrupted, printing the address and opening the browser."""
+
+    folder = Path(tempfile.mkdtemp(prefix="tend-ui-"))  # mode 0700: this user's alone
 
     def ready(address: str) -> None:
         say(f"The page is at {address}")
         say("Keep this address to yourself: it opens your journal. Ctrl-C stops the page.")
         if browser:
-            webbrowser.open(address)
+            webbrowser.open(launch_file(folder, address).as_uri())
 
     async def until_stopped() -> None:
         stop = asyncio.Event()
@@ -112,6 +134,9 @@ def run(home: Path, *, host: str, port: int, browser: bool, say: Callable[[str],
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await serve(home, host=host, port=port, on_ready=ready, stop=stop)
 
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: serve's cleanup has run
-        asyncio.run(until_stopped())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: serve's cleanup has run
+            asyncio.run(until_stopped())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     say("The page has stopped; everything is kept on this device.")
