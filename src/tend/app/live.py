@@ -104,6 +104,7 @@ class LiveSync:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
         self._sock_id: tuple[int, int] | None = None
         self._report = SyncReport(own_log=journal.device.log)
@@ -115,12 +116,13 @@ class LiveSync:
 
     async def start(self) -> None:
         """Listen for local pokes; connect (retrying with backoff) when a relay is set."""
-        if self._task is not None or self._sock is not None:
+        if self._loop is not None:
             return
-        self._sock = _listen(self._home)
+        self._sock = _listen(self._home)  # first: a refusal leaves this LiveSync unstarted
+        self._loop = asyncio.get_running_loop()
         if self._sock is not None:
             self._sock_id = _identity(self._home)
-            asyncio.get_running_loop().add_reader(self._sock.fileno(), self._poked)
+            self._loop.add_reader(self._sock.fileno(), self._poked)
         self._own_seq, self._others_seq = self._heads()
         if self._relay is not None:
             self._task = asyncio.create_task(self._run(self._relay))
@@ -140,9 +142,20 @@ class LiveSync:
         return self._status
 
     def recorded(self) -> None:
-        """This process wrote an entry: push it now."""
-        self._wake.set()
-        self._tell_local_soon()
+        """This process wrote an entry: push it now. Safe from any thread (a page may record
+        in a worker thread); before `start` it does nothing (the first connection sends
+        everything the relay lacks)."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if here:
+            self._woken()
+        else:
+            loop.call_soon_threadsafe(self._woken)
 
     def subscribe(self) -> AsyncIterator[Change]:
         """Every change from now on, until `stop`."""
@@ -177,6 +190,7 @@ class LiveSync:
                 self._arrived,
                 self._wake,
                 self._down,
+                self._acked,
             )
         except TendError as e:
             self._failure = e
@@ -193,6 +207,9 @@ class LiveSync:
         self._status = SyncStatus(self._status.state, _now(), self._status.problem)
         self._tell_remote()
 
+    def _acked(self) -> None:
+        self._status = SyncStatus(self._status.state, _now(), self._status.problem)
+
     def _down(self, _error: TendError) -> None:
         self._set_status("unreachable", UNREACHABLE)
 
@@ -203,6 +220,9 @@ class LiveSync:
         with contextlib.suppress(OSError):  # BlockingIOError once drained
             while True:
                 sock.recv(16)
+        self._woken()
+
+    def _woken(self) -> None:
         self._wake.set()
         self._tell_local_soon()
 
@@ -223,8 +243,8 @@ class LiveSync:
 
     def _tell_local_soon(self) -> None:
         """Subscribers hear of it after the session, woken first, has pushed the entry."""
-        if self._subscriptions:
-            asyncio.get_running_loop().call_soon(self._tell_local)
+        if self._subscriptions and self._loop is not None:
+            self._loop.call_soon(self._tell_local)
 
     def _tell_local(self) -> None:
         if not self._subscriptions:
@@ -250,8 +270,9 @@ class LiveSync:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        with contextlib.suppress(RuntimeError):  # the loop is already closed
-            asyncio.get_running_loop().remove_reader(sock.fileno())
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._loop.remove_reader(sock.fileno())
         sock.close()
         # Removed only if it is still ours (not one a later process made after a takeover).
         if self._sock_id is not None and _identity(self._home) == self._sock_id:
