@@ -403,8 +403,21 @@ def test_sync_watch_pushes_a_checkin_from_another_terminal_and_refuses_a_second_
             seen = "pushed by the watcher" in str(alex.json("timeline")["events"])
             time.sleep(0.1)
         assert seen
+        # The relay restarts: the watcher says so in one line, and carries on.
+        relay.stop()
+        time.sleep(1.5)
+        sam.ok("gratitude", "written while the relay was away")
+        relay.start()
+        seen = False
+        deadline = time.monotonic() + WAIT
+        while not seen and time.monotonic() < deadline:
+            alex.ok("sync")
+            seen = "written while the relay was away" in str(alex.json("timeline")["events"])
+            time.sleep(0.1)
+        assert seen
     finally:
         watcher.send_signal(signal.SIGTERM)
         _out, err = watcher.communicate(timeout=20)
     assert watcher.returncode == 0, err
+    assert err.count("the relay cannot be reached; trying again") == 1, err
     assert not (sam.home / SOCKET_NAME).exists()

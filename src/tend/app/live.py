@@ -41,7 +41,7 @@ from tend.core.journal import Journal
 from tend.sync import client
 from tend.sync.client import SyncReport
 
-__all__ = ["ALREADY_RUNNING", "Change", "LiveSync", "SyncStatus", "poke"]
+__all__ = ["ALREADY_RUNNING", "Change", "LiveSync", "SyncStatus", "already_running", "poke"]
 
 UNREACHABLE = "the relay cannot be reached"
 ALREADY_RUNNING = (
@@ -278,6 +278,20 @@ class LiveSync:
         if self._sock_id is not None and _identity(self._home) == self._sock_id:
             with contextlib.suppress(FileNotFoundError):
                 (self._home / SOCKET_NAME).unlink()
+
+
+def already_running(home: Path) -> bool:
+    """Whether another process keeps `home` in sync now (a LiveSync listens on its socket):
+    for saying so before any other work; `LiveSync.start` checks again, for certain."""
+    family = getattr(socket, "AF_UNIX", None)
+    if family is None or not (home / SOCKET_NAME).exists():
+        return False
+    where, fd = address(home)
+    try:
+        return _listening(family, where)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def _now() -> dt.datetime:
