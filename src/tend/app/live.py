@@ -50,6 +50,10 @@ ALREADY_RUNNING = (
 )
 
 
+State = Literal["off", "connecting", "live", "unreachable"]
+STOP_GRACE = 5.0  # seconds `stop` lets a connection attempt or catch-up under way finish
+
+
 @dataclass(frozen=True)
 class SyncStatus:
     state: Literal["off", "connecting", "live", "unreachable"]  # off: no relay set
@@ -130,9 +134,17 @@ class LiveSync:
     async def stop(self) -> None:
         """Close the connection and the socket; every subscription ends."""
         self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is not None and not task.done():
+            # A live session ends at once; a connection attempt or a catch-up under way gets a
+            # moment, then is cancelled (at an await: every store write is one transaction,
+            # so nothing is half-written, and what is not sent yet goes next time).
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), STOP_GRACE)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._close_socket()
         for subscription in list(self._subscriptions):
             subscription.queue.put_nowait(None)
@@ -226,10 +238,9 @@ class LiveSync:
         self._wake.set()
         self._tell_local_soon()
 
-    def _set_status(self, state: str, problem: str | None, *, synced: bool = False) -> None:
-        assert state in ("off", "connecting", "live", "unreachable")
+    def _set_status(self, state: State, problem: str | None, *, synced: bool = False) -> None:
         last = _now() if synced else self._status.last_synced
-        new = SyncStatus(state, last, problem)  # type: ignore[arg-type]
+        new = SyncStatus(state, last, problem)
         changed = (new.state, new.problem) != (self._status.state, self._status.problem)
         self._status = new
         if changed:
