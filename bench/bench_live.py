@@ -23,6 +23,7 @@ round writes one check-in on A and waits until B has it; rounds are spaced by a 
 4. idle CPU over 10 s (3 s with --quick), connected and live, nothing happening: A's LiveSync in
    this process (time.process_time), B's process and the `tend sync --watch` processes
    (/proc/PID/stat). Target < 0.5 % of one core.
+5. what one `poke` costs a command, with nothing listening and with a socket bound.
 
 Results are printed as a table and as JSON, and written to bench/results/live.json;
 docs/benchmarks.md ("Live sync") explains them.
@@ -43,6 +44,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +59,7 @@ from bench.bench_journal import WORK, machine, publish
 from bench.bench_sync import Figure, join_partner, relay_running, table, tend_command
 from tend.app import home
 from tend.app.live import LiveSync, poke
+from tend.app.poke import SOCKET_NAME
 from tend.core.domain.events import CheckIn
 from tend.core.journal import Journal
 from tend.core.log.header import Header
@@ -463,6 +466,29 @@ async def bench_idle(a: Journal, url: str, follower: Follower, seconds: float) -
     ]
 
 
+def bench_poke(run: Path, calls: int) -> list[Figure]:
+    """What a command pays for its poke: nothing listening, and a socket bound (not read, so
+    its queue fills and the later sends are refused at once, as they would be by a busy one)."""
+    figures = []
+    home = run / "poke-home"
+    home.mkdir()
+    for label in ("nothing listening", "a LiveSync's socket bound"):
+        bound = None
+        if label != "nothing listening":
+            bound = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            bound.bind(str(home / SOCKET_NAME))
+        took = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            poke(home)
+            took.append((time.perf_counter() - start) * 1e6)
+        if bound is not None:
+            bound.close()
+            (home / SOCKET_NAME).unlink()
+        figures.append(Figure(f"5 poke(), {label}", took, unit="us"))
+    return figures
+
+
 async def run_all(run: Path, rounds: Rounds, against: str | None) -> list[Figure]:
     figures: list[Figure] = []
 
@@ -475,6 +501,7 @@ async def run_all(run: Path, rounds: Rounds, against: str | None) -> list[Figure
     builds = {"this": tend_command()}
     if against:
         builds[against] = export_before(against)
+    show(bench_poke(run, 2000))
     with relay_running(run / "relay") as relay:
         a = home.start(run / "a", "Robin", relay=relay.url)
         b = join_partner(a, run / "b", relay.url)
