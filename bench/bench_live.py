@@ -327,6 +327,16 @@ async def bench_command(
     total: list[float] = []
     startup: list[float] = []
     delivery: list[float] = []
+    sent: list[float] = []
+    push = client.Session._push
+
+    async def timed(self: client.Session, batch: list[bytes]) -> int:
+        request = await push(self, batch)
+        sent.append(time.monotonic())
+        return request
+
+    client.Session._push = timed  # type: ignore[method-assign]
+    to_sent: list[float] = []
     async with live_here(a, url) as live:
         poked: list[float] = []
         original = live._poked
@@ -366,8 +376,10 @@ async def bench_command(
                 continue
             assert poked, "A's LiveSync was not poked"
             total.append((applied - start) * 1000)
+            to_sent.append((sent[-1] - poked[0]) * 1000)
             startup.append((poked[0] - start) * 1000)
             delivery.append((applied - poked[0]) * 1000)
+    client.Session._push = push  # type: ignore[method-assign]
     return [
         Figure(
             "2 `tend checkin` process -> B's store",
@@ -379,6 +391,7 @@ async def bench_command(
             "  of which the delivery, poke -> B's store",
             delivery,
             targets={"median": TARGETS["live_p50_ms"], "p99": TARGETS["live_p99_ms"]},
+            note=f"poke -> A's push sent {_med(to_sent):.2f} ms (median)",
         ),
     ]
 
@@ -510,9 +523,9 @@ async def run_all(run: Path, rounds: Rounds, against: str | None) -> list[Figure
             assert not report.refused, report.refused
         follower = await Follower.start(b, relay.url)
         try:
-            show(await bench_idle(a, relay.url, follower, rounds.idle_seconds))
             show(await bench_in_process(a, relay.url, follower, rounds.in_process))
             show(await bench_command(a, relay.url, follower, rounds.command, builds["this"], env))
+            show(await bench_idle(a, relay.url, follower, rounds.idle_seconds))
             a.close()
             show(
                 await bench_watch(
