@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import random
 import shutil
@@ -337,6 +338,7 @@ async def bench_command(
 
     client.Session._push = timed  # type: ignore[method-assign]
     to_sent: list[float] = []
+    lingered: list[float] = []  # from the poke to the command's exit
     async with live_here(a, url) as live:
         poked: list[float] = []
         original = live._poked
@@ -368,8 +370,10 @@ async def bench_command(
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
             )
+            exited = asyncio.create_task(_exit_time(proc))
             applied = await follower.applied(log, head[0] + 1)
             _out, err = await proc.communicate()
+            await exited
             if proc.returncode != 0:
                 raise RuntimeError(f"tend checkin failed: {err.decode()[-300:]}")
             if i < 2:
@@ -377,6 +381,7 @@ async def bench_command(
             assert poked, "A's LiveSync was not poked"
             total.append((applied - start) * 1000)
             to_sent.append((sent[-1] - poked[0]) * 1000)
+            lingered.append((exited.result() - poked[0]) * 1000)
             startup.append((poked[0] - start) * 1000)
             delivery.append((applied - poked[0]) * 1000)
     client.Session._push = push  # type: ignore[method-assign]
@@ -391,9 +396,17 @@ async def bench_command(
             "  of which the delivery, poke -> B's store",
             delivery,
             targets={"median": TARGETS["live_p50_ms"], "p99": TARGETS["live_p99_ms"]},
-            note=f"poke -> A's push sent {_med(to_sent):.2f} ms (median)",
+            note=(
+                f"poke -> A's push sent {_med(to_sent):.2f} ms; the command exits "
+                f"{_med(lingered):.1f} ms after its poke, sharing the 2 cores meanwhile (medians)"
+            ),
         ),
     ]
+
+
+async def _exit_time(proc: asyncio.subprocess.Process) -> float:
+    await proc.wait()
+    return time.monotonic()
 
 
 def export_before(rev: str) -> str:
@@ -479,6 +492,15 @@ async def bench_idle(a: Journal, url: str, follower: Follower, seconds: float) -
     ]
 
 
+def _relay_puts(folder: Path) -> list[float]:
+    """The relay's own timing of each push it stored (checked, committed), from its log."""
+    out = []
+    for line in (folder / "relay.log").read_text().splitlines():
+        if '"push.stored"' in line:
+            out.append(float(json.loads(line[line.index("{") :])["ms"]))
+    return out
+
+
 def bench_poke(run: Path, calls: int) -> list[Figure]:
     """What a command pays for its poke: nothing listening, and a socket bound (not read, so
     its queue fills and the later sends are refused at once, as they would be by a busy one)."""
@@ -523,7 +545,11 @@ async def run_all(run: Path, rounds: Rounds, against: str | None) -> list[Figure
             assert not report.refused, report.refused
         follower = await Follower.start(b, relay.url)
         try:
-            show(await bench_in_process(a, relay.url, follower, rounds.in_process))
+            before = len(_relay_puts(relay.folder))
+            done = await bench_in_process(a, relay.url, follower, rounds.in_process)
+            puts = _relay_puts(relay.folder)[before:]
+            done.append(Figure("  the relay's store.put of each push (its own log)", puts))
+            show(done)
             show(await bench_command(a, relay.url, follower, rounds.command, builds["this"], env))
             show(await bench_idle(a, relay.url, follower, rounds.idle_seconds))
             a.close()
