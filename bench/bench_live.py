@@ -23,6 +23,7 @@ round writes one check-in on A and waits until B has it; rounds are spaced by a 
 4. idle CPU over 10 s (3 s with --quick), connected and live, nothing happening: A's LiveSync in
    this process (time.process_time), B's process and the `tend sync --watch` processes
    (/proc/PID/stat). Target < 0.5 % of one core.
+5. what one `poke` costs a command, with nothing listening and with a socket bound.
 
 Results are printed as a table and as JSON, and written to bench/results/live.json;
 docs/benchmarks.md ("Live sync") explains them.
@@ -39,10 +40,12 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import random
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +60,7 @@ from bench.bench_journal import WORK, machine, publish
 from bench.bench_sync import Figure, join_partner, relay_running, table, tend_command
 from tend.app import home
 from tend.app.live import LiveSync, poke
+from tend.app.poke import SOCKET_NAME
 from tend.core.domain.events import CheckIn
 from tend.core.journal import Journal
 from tend.core.log.header import Header
@@ -324,6 +328,17 @@ async def bench_command(
     total: list[float] = []
     startup: list[float] = []
     delivery: list[float] = []
+    sent: list[float] = []
+    push = client.Session._push
+
+    async def timed(self: client.Session, batch: list[bytes]) -> int:
+        request = await push(self, batch)
+        sent.append(time.monotonic())
+        return request
+
+    client.Session._push = timed  # type: ignore[method-assign]
+    to_sent: list[float] = []
+    lingered: list[float] = []  # from the poke to the command's exit
     async with live_here(a, url) as live:
         poked: list[float] = []
         original = live._poked
@@ -355,16 +370,21 @@ async def bench_command(
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
             )
+            exited = asyncio.create_task(_exit_time(proc))
             applied = await follower.applied(log, head[0] + 1)
             _out, err = await proc.communicate()
+            await exited
             if proc.returncode != 0:
                 raise RuntimeError(f"tend checkin failed: {err.decode()[-300:]}")
             if i < 2:
                 continue
             assert poked, "A's LiveSync was not poked"
             total.append((applied - start) * 1000)
+            to_sent.append((sent[-1] - poked[0]) * 1000)
+            lingered.append((exited.result() - poked[0]) * 1000)
             startup.append((poked[0] - start) * 1000)
             delivery.append((applied - poked[0]) * 1000)
+    client.Session._push = push  # type: ignore[method-assign]
     return [
         Figure(
             "2 `tend checkin` process -> B's store",
@@ -376,8 +396,17 @@ async def bench_command(
             "  of which the delivery, poke -> B's store",
             delivery,
             targets={"median": TARGETS["live_p50_ms"], "p99": TARGETS["live_p99_ms"]},
+            note=(
+                f"poke -> A's push sent {_med(to_sent):.2f} ms; the command exits "
+                f"{_med(lingered):.1f} ms after its poke, sharing the 2 cores meanwhile (medians)"
+            ),
         ),
     ]
+
+
+async def _exit_time(proc: asyncio.subprocess.Process) -> float:
+    await proc.wait()
+    return time.monotonic()
 
 
 def export_before(rev: str) -> str:
@@ -463,6 +492,38 @@ async def bench_idle(a: Journal, url: str, follower: Follower, seconds: float) -
     ]
 
 
+def _relay_puts(folder: Path) -> list[float]:
+    """The relay's own timing of each push it stored (checked, committed), from its log."""
+    out = []
+    for line in (folder / "relay.log").read_text().splitlines():
+        if '"push.stored"' in line:
+            out.append(float(json.loads(line[line.index("{") :])["ms"]))
+    return out
+
+
+def bench_poke(run: Path, calls: int) -> list[Figure]:
+    """What a command pays for its poke: nothing listening, and a socket bound (not read, so
+    its queue fills and the later sends are refused at once, as they would be by a busy one)."""
+    figures = []
+    home = run / "poke-home"
+    home.mkdir()
+    for label in ("nothing listening", "a LiveSync's socket bound"):
+        bound = None
+        if label != "nothing listening":
+            bound = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            bound.bind(str(home / SOCKET_NAME))
+        took = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            poke(home)
+            took.append((time.perf_counter() - start) * 1e6)
+        if bound is not None:
+            bound.close()
+            (home / SOCKET_NAME).unlink()
+        figures.append(Figure(f"5 poke(), {label}", took, unit="us"))
+    return figures
+
+
 async def run_all(run: Path, rounds: Rounds, against: str | None) -> list[Figure]:
     figures: list[Figure] = []
 
@@ -475,6 +536,7 @@ async def run_all(run: Path, rounds: Rounds, against: str | None) -> list[Figure
     builds = {"this": tend_command()}
     if against:
         builds[against] = export_before(against)
+    show(bench_poke(run, 2000))
     with relay_running(run / "relay") as relay:
         a = home.start(run / "a", "Robin", relay=relay.url)
         b = join_partner(a, run / "b", relay.url)
@@ -483,9 +545,13 @@ async def run_all(run: Path, rounds: Rounds, against: str | None) -> list[Figure
             assert not report.refused, report.refused
         follower = await Follower.start(b, relay.url)
         try:
-            show(await bench_idle(a, relay.url, follower, rounds.idle_seconds))
-            show(await bench_in_process(a, relay.url, follower, rounds.in_process))
+            before = len(_relay_puts(relay.folder))
+            done = await bench_in_process(a, relay.url, follower, rounds.in_process)
+            puts = _relay_puts(relay.folder)[before:]
+            done.append(Figure("  the relay's store.put of each push (its own log)", puts))
+            show(done)
             show(await bench_command(a, relay.url, follower, rounds.command, builds["this"], env))
+            show(await bench_idle(a, relay.url, follower, rounds.idle_seconds))
             a.close()
             show(
                 await bench_watch(

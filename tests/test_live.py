@@ -18,6 +18,7 @@ import selectors
 import socket
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -114,6 +115,22 @@ async def test_an_entry_recorded_in_the_process_reaches_the_partners_store_at_on
     assert (sam_live.status().state, sam_live.status().problem) == ("live", None)
     last = alex_live.status().last_synced
     assert last is not None and time.time() - last.timestamp() < WAIT
+
+
+async def test_recorded_from_another_thread_pushes_and_the_relays_ack_is_when_last_synced(
+    couple: tuple[Journal, Journal], running: tuple[LiveSync, LiveSync]
+) -> None:
+    sam, alex = couple
+    sam_live, _alex_live = running
+    before = sam_live.status().last_synced
+    assert before is not None
+    await asyncio.sleep(0.01)
+    sam.record(Gratitude(text="told from a worker thread"))
+    told = threading.Thread(target=sam_live.recorded)
+    told.start()
+    told.join()
+    await until(lambda: "told from a worker thread" in gratitudes(alex))
+    await until(lambda: (sam_live.status().last_synced or before) > before)  # the push's Ack
 
 
 async def test_a_separate_tend_checkin_is_pushed_by_the_running_livesync(
@@ -386,8 +403,21 @@ def test_sync_watch_pushes_a_checkin_from_another_terminal_and_refuses_a_second_
             seen = "pushed by the watcher" in str(alex.json("timeline")["events"])
             time.sleep(0.1)
         assert seen
+        # The relay restarts: the watcher says so in one line, and carries on.
+        relay.stop()
+        time.sleep(1.5)
+        sam.ok("gratitude", "written while the relay was away")
+        relay.start()
+        seen = False
+        deadline = time.monotonic() + WAIT
+        while not seen and time.monotonic() < deadline:
+            alex.ok("sync")
+            seen = "written while the relay was away" in str(alex.json("timeline")["events"])
+            time.sleep(0.1)
+        assert seen
     finally:
         watcher.send_signal(signal.SIGTERM)
         _out, err = watcher.communicate(timeout=20)
     assert watcher.returncode == 0, err
+    assert err.count("the relay cannot be reached; trying again") == 1, err
     assert not (sam.home / SOCKET_NAME).exists()

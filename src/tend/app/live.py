@@ -41,13 +41,17 @@ from tend.core.journal import Journal
 from tend.sync import client
 from tend.sync.client import SyncReport
 
-__all__ = ["ALREADY_RUNNING", "Change", "LiveSync", "SyncStatus", "poke"]
+__all__ = ["ALREADY_RUNNING", "Change", "LiveSync", "SyncStatus", "already_running", "poke"]
 
 UNREACHABLE = "the relay cannot be reached"
 ALREADY_RUNNING = (
     "this journal is already kept in sync by another tend process (tend ui or tend sync "
     "--watch); what you record is sent by it at once"
 )
+
+
+State = Literal["off", "connecting", "live", "unreachable"]
+STOP_GRACE = 5.0  # seconds `stop` lets a connection attempt or catch-up under way finish
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class LiveSync:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
         self._sock_id: tuple[int, int] | None = None
         self._report = SyncReport(own_log=journal.device.log)
@@ -115,12 +120,13 @@ class LiveSync:
 
     async def start(self) -> None:
         """Listen for local pokes; connect (retrying with backoff) when a relay is set."""
-        if self._task is not None or self._sock is not None:
+        if self._loop is not None:
             return
-        self._sock = _listen(self._home)
+        self._sock = _listen(self._home)  # first: a refusal leaves this LiveSync unstarted
+        self._loop = asyncio.get_running_loop()
         if self._sock is not None:
             self._sock_id = _identity(self._home)
-            asyncio.get_running_loop().add_reader(self._sock.fileno(), self._poked)
+            self._loop.add_reader(self._sock.fileno(), self._poked)
         self._own_seq, self._others_seq = self._heads()
         if self._relay is not None:
             self._task = asyncio.create_task(self._run(self._relay))
@@ -128,9 +134,17 @@ class LiveSync:
     async def stop(self) -> None:
         """Close the connection and the socket; every subscription ends."""
         self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is not None and not task.done():
+            # A live session ends at once; a connection attempt or a catch-up under way gets a
+            # moment, then is cancelled (at an await: every store write is one transaction,
+            # so nothing is half-written, and what is not sent yet goes next time).
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), STOP_GRACE)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._close_socket()
         for subscription in list(self._subscriptions):
             subscription.queue.put_nowait(None)
@@ -140,9 +154,20 @@ class LiveSync:
         return self._status
 
     def recorded(self) -> None:
-        """This process wrote an entry: push it now."""
-        self._wake.set()
-        self._tell_local_soon()
+        """This process wrote an entry: push it now. Safe from any thread (a page may record
+        in a worker thread); before `start` it does nothing (the first connection sends
+        everything the relay lacks)."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if here:
+            self._woken()
+        else:
+            loop.call_soon_threadsafe(self._woken)
 
     def subscribe(self) -> AsyncIterator[Change]:
         """Every change from now on, until `stop`."""
@@ -177,6 +202,7 @@ class LiveSync:
                 self._arrived,
                 self._wake,
                 self._down,
+                self._acked,
             )
         except TendError as e:
             self._failure = e
@@ -193,6 +219,9 @@ class LiveSync:
         self._status = SyncStatus(self._status.state, _now(), self._status.problem)
         self._tell_remote()
 
+    def _acked(self) -> None:
+        self._status = SyncStatus(self._status.state, _now(), self._status.problem)
+
     def _down(self, _error: TendError) -> None:
         self._set_status("unreachable", UNREACHABLE)
 
@@ -203,13 +232,15 @@ class LiveSync:
         with contextlib.suppress(OSError):  # BlockingIOError once drained
             while True:
                 sock.recv(16)
+        self._woken()
+
+    def _woken(self) -> None:
         self._wake.set()
         self._tell_local_soon()
 
-    def _set_status(self, state: str, problem: str | None, *, synced: bool = False) -> None:
-        assert state in ("off", "connecting", "live", "unreachable")
+    def _set_status(self, state: State, problem: str | None, *, synced: bool = False) -> None:
         last = _now() if synced else self._status.last_synced
-        new = SyncStatus(state, last, problem)  # type: ignore[arg-type]
+        new = SyncStatus(state, last, problem)
         changed = (new.state, new.problem) != (self._status.state, self._status.problem)
         self._status = new
         if changed:
@@ -223,8 +254,8 @@ class LiveSync:
 
     def _tell_local_soon(self) -> None:
         """Subscribers hear of it after the session, woken first, has pushed the entry."""
-        if self._subscriptions:
-            asyncio.get_running_loop().call_soon(self._tell_local)
+        if self._subscriptions and self._loop is not None:
+            self._loop.call_soon(self._tell_local)
 
     def _tell_local(self) -> None:
         if not self._subscriptions:
@@ -250,13 +281,28 @@ class LiveSync:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        with contextlib.suppress(RuntimeError):  # the loop is already closed
-            asyncio.get_running_loop().remove_reader(sock.fileno())
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._loop.remove_reader(sock.fileno())
         sock.close()
         # Removed only if it is still ours (not one a later process made after a takeover).
         if self._sock_id is not None and _identity(self._home) == self._sock_id:
             with contextlib.suppress(FileNotFoundError):
                 (self._home / SOCKET_NAME).unlink()
+
+
+def already_running(home: Path) -> bool:
+    """Whether another process keeps `home` in sync now (a LiveSync listens on its socket):
+    for saying so before any other work; `LiveSync.start` checks again, for certain."""
+    family = getattr(socket, "AF_UNIX", None)
+    if family is None or not (home / SOCKET_NAME).exists():
+        return False
+    where, fd = address(home)
+    try:
+        return _listening(family, where)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def _now() -> dt.datetime:

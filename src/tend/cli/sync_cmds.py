@@ -123,6 +123,10 @@ def sync(app: App, relay: str | None, watch: bool) -> None:
     journal = app.journal()
     url = settings.relay_of(journal, relay)
     if watch:
+        from tend.app import live
+
+        if live.already_running(app.home):  # said before letting anyone in
+            raise UserError(live.ALREADY_RUNNING)
         asyncio.run(syncing.let_in(journal, _say_let_in))
         _watch(journal, url, app.home)
         return

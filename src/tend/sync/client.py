@@ -376,12 +376,14 @@ class Session:
         stop: asyncio.Event,
         on_live: Callable[[], None] | None = None,
         wake: asyncio.Event | None = None,
+        on_acked: Callable[[], None] | None = None,
     ) -> None:
         """Apply live entries and push local ones until `stop` is set or the link drops;
-        `on_live` is told each time entries arrive and are applied. Local entries are looked
-        for when `wake` is set (and once at the start): nothing here runs on a timer."""
+        `on_live` is told each time entries arrive and are applied, `on_acked` each time the
+        relay acknowledges a push. Local entries are looked for when `wake` is set (and once
+        at the start): nothing here runs on a timer."""
         wake = wake or asyncio.Event()
-        receiver = asyncio.ensure_future(self._receive_live(on_live))
+        receiver = asyncio.ensure_future(self._receive_live(on_live, on_acked))
         stopping = asyncio.ensure_future(stop.wait())
         for task in (receiver, stopping):
             task.add_done_callback(lambda _task: wake.set())
@@ -396,7 +398,9 @@ class Session:
             receiver.cancel()
             stopping.cancel()
 
-    async def _receive_live(self, on_live: Callable[[], None] | None) -> None:
+    async def _receive_live(
+        self, on_live: Callable[[], None] | None, on_acked: Callable[[], None] | None = None
+    ) -> None:
         while True:
             frame = await self.receive()
             if isinstance(frame, p.Entries):
@@ -405,6 +409,8 @@ class Session:
                     on_live()
             elif isinstance(frame, p.Ack):
                 self._acknowledged(frame.id)
+                if on_acked:
+                    on_acked()
             elif isinstance(frame, p.Error) and frame.id is not None:
                 raise RelayRefused(f"the relay refused an upload: {_printable(frame.code)}")
 
@@ -627,12 +633,15 @@ async def watch(
     on_live: Callable[[], None] | None = None,
     wake: asyncio.Event | None = None,
     on_down: Callable[[TendError], None] | None = None,
+    on_acked: Callable[[], None] | None = None,
 ) -> SyncReport:
     """Stay in sync until `stop` is set, reconnecting with backoff and jitter; local entries
     are pushed when `wake` is set; `on_down` hears each time the relay cannot be reached or
-    goes away (before waiting to try again)."""
+    goes away (before waiting to try again), `on_acked` each live push the relay took."""
     async with relay_at(url) as relay:
-        return await watch_through(relay, journal, stop, on_report, on_live, wake, on_down)
+        return await watch_through(
+            relay, journal, stop, on_report, on_live, wake, on_down, on_acked
+        )
 
 
 async def watch_through(
@@ -643,6 +652,7 @@ async def watch_through(
     on_live: Callable[[], None] | None = None,
     wake: asyncio.Event | None = None,
     on_down: Callable[[TendError], None] | None = None,
+    on_acked: Callable[[], None] | None = None,
 ) -> SyncReport:
     total = SyncReport(own_log=journal.device.log)
     delay = BACKOFF_FIRST
@@ -654,7 +664,7 @@ async def watch_through(
                 delay = BACKOFF_FIRST
                 if on_report:
                     on_report(session.report)
-                await session.live(stop, on_live, wake)
+                await session.live(stop, on_live, wake, on_acked)
             finally:
                 total.merge(session.report)
                 await transport.close()
