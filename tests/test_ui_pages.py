@@ -497,3 +497,10 @@ async def test_a_background_read_by_the_script_leaves_the_message_for_the_page(s
         assert "Rest day kept." not in await background.text()
         assert "Rest day kept. Rest counts." in await browser.text("/")
         assert "Rest day kept." not in await browser.text("/")  # said once
+
+
+async def test_a_correction_of_an_unknown_check_in_is_refused_in_one_line(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        answer = await browser.post("/correct", {"replaces": "ffff", "note": "x"}, page="/")
+        assert answer.status == 400
+        assert "check-in of yours" in await answer.text()
