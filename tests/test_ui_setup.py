@@ -160,6 +160,11 @@ async def test_removing_a_lost_device_of_ones_own(tmp_path: Path, relay: Relay) 
         assert "Removed." in await said.text()
         [phone] = [d for d in devices.roster(journal).devices if not d.this_device]
         assert phone.removed
+        await browser.post("/checkin", {"note": "after the phone was lost"})
+        await asyncio.sleep(1)  # the live connection pushes it, under the new key
+        lost = TendCLI(tmp_path / "sam-phone")
+        lost("sync")
+        assert "after the phone was lost" not in lost("timeline").stdout
 
 
 async def test_the_recovery_phrase_is_shown_once(tmp_path: Path) -> None:

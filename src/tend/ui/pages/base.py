@@ -126,8 +126,12 @@ def refused(request: web.Request, template: str, error: TendError) -> web.Respon
 Action = Callable[[Journal, Any], str]
 
 
-def action(path: str, template: str, back: str, part: str = "journal") -> Callable[[Action], Any]:
-    """A POST form: run `act` (an app call) and go back with what it says; or show why not."""
+def action(
+    path: str, template: str, back: str, part: str = "journal", *, new_keys: bool = False
+) -> Callable[[Action], Any]:
+    """A POST form: run `act` (an app call) and go back with what it says; or show why not.
+    With `new_keys` (a removal rotates the space key), the live connection starts anew, so the
+    relay hears of the new epoch and its capability at once."""
 
     def wrap(act: Action) -> Any:
         async def handler(request: web.Request) -> web.Response:
@@ -139,7 +143,11 @@ def action(path: str, template: str, back: str, part: str = "journal") -> Callab
             except TendError as e:
                 return refused(request, template, e)
             session_of(request).flash.append(said)
-            state_of(request).recorded(said, part)
+            state = state_of(request)
+            if new_keys:
+                await state.restart_live()
+            else:
+                state.recorded(said, part)
             return see_other(back)
 
         routes.post(path)(handler)

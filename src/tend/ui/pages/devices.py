@@ -47,7 +47,7 @@ def confirm(journal: Journal, form: forms.Form) -> str:
     return "Safety code confirmed: you compared it in person."
 
 
-@action("/devices/remove", "devices.html", "/devices", "devices")
+@action("/devices/remove", "devices.html", "/devices", "devices", new_keys=True)
 def remove_device(journal: Journal, form: forms.Form) -> str:
     if not forms.ticked(form, "sure"):
         raise ValidationError("sure", "ticked, to say you mean to remove it")
