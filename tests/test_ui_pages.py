@@ -504,3 +504,22 @@ async def test_a_correction_of_an_unknown_check_in_is_refused_in_one_line(sam: P
         answer = await browser.post("/correct", {"replaces": "ffff", "note": "x"}, page="/")
         assert answer.status == 400
         assert "check-in of yours" in await answer.text()
+
+
+async def test_setting_aside_what_you_keep(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        t = "/together"
+        await browser.post("/ritual", {"title": "Sunday tea"}, page=t)
+        await browser.post("/goal", {"title": "a short walk"}, page=t)
+        [ritual] = keeping.rituals(journal_of(browser))
+        [goal] = keeping.goals(journal_of(browser))
+        for kind, found in (("ritual", ritual.id), ("goal", goal.id)):
+            said = await browser.post(
+                "/set-aside", {"kind": kind, "id": found}, page=t, follow=True
+            )
+            assert "Set aside." in await said.text()
+        assert keeping.rituals(journal_of(browser)) == []
+        assert keeping.goals(journal_of(browser)) == []
+        assert [r.id for r in keeping.rituals(journal_of(browser), everything=True)] == [ritual.id]
+        refused = await browser.post("/set-aside", {"kind": "mood", "id": goal.id}, page=t)
+        assert refused.status == 400

@@ -228,3 +228,16 @@ def partnership_save(journal: Journal, form: forms.Form) -> str:
     drop = [s.number for s in made.suggestions if s.number not in keep]
     partnership.save(journal, made, drop=drop, adjustment=forms.text(form, "adjustment"))
     return "This week's partnership, kept."
+
+
+KINDS = {"goal": "goal", "ritual": "ritual", "boundary": "boundary", "care": "care task"}
+
+
+@action("/set-aside", T, "/together")
+def set_aside(journal: Journal, form: forms.Form) -> str:
+    """Set a goal, ritual, boundary or care task aside: it leaves the lists, and can come back."""
+    kind = KINDS.get(forms.required(form, "kind"))
+    if kind is None:
+        raise ValidationError("kind", "goal, ritual, boundary or care")
+    keeping.retire(journal, kind, forms.required(form, "id"))  # type: ignore[arg-type]
+    return "Set aside. It can come back whenever you like."
