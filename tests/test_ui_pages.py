@@ -523,3 +523,26 @@ async def test_setting_aside_what_you_keep(sam: Path) -> None:
         assert [r.id for r in keeping.rituals(journal_of(browser), everything=True)] == [ritual.id]
         refused = await browser.post("/set-aside", {"kind": "mood", "id": goal.id}, page=t)
         assert refused.status == 400
+
+
+async def test_a_flare_check_in_bends_the_goals_and_says_so_gently(sam: Path) -> None:
+    async with page_on(sam) as browser:
+        t = "/together"
+        await browser.post("/goal", {"title": "a short walk", "flare_rule": "pause"}, page=t)
+        await browser.post(
+            "/goal", {"title": "two stretches", "per_week": "2", "flare_rule": "halve"}, page=t
+        )
+        said = await browser.post("/checkin", {"day": "flare"}, follow=True)
+        page = await said.text()
+        assert "a short walk: paused for this week. Rest counts." in page
+        assert "two stretches: 1 of 2 this week." in page
+        [walk, stretches] = sorted(keeping.goals(journal_of(browser)), key=lambda g: g.title)
+        assert list(walk.weeks.values()) == ["paused"]
+        assert list(stretches.targets.values()) == [1]
+        undone = await browser.post("/goals/unflare", {}, page=t, follow=True)
+        assert "Put back as they were: " in await undone.text()
+        assert all(not g.weeks for g in keeping.goals(journal_of(browser)))
+        again = await browser.post("/goals/unflare", {}, page=t)
+        assert again.status == 400
+        bent = await browser.post("/goals/flare", {}, page=t, follow=True)
+        assert "a short walk: paused for this week." in await bent.text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tend.app import flare
 from tend.core.domain import events as ev
 from tend.core.errors import NextStep, TendError
 from tend.core.views.projections import Comfort
@@ -85,3 +86,50 @@ def said(what: str, step: NextStep | None) -> str:
 def error_line(error: TendError) -> str:
     """A refusal as the page says it: what happened, then what to do next, if anything."""
     return said(str(error), error.next_step)
+
+
+def flare_lines(response: flare.FlareResponse, has_goals: bool) -> list[str]:
+    """After a flare check-in: what it did to the week's goals, and what is on offer (the
+    command's words, with the page's ways to act)."""
+    out: list[str] = []
+    if response.private:
+        if has_goals:
+            out.append(
+                "Your check-in is private, so your shared goals are as they were; you can bend "
+                "them for this week under Together."
+            )
+    elif response.bends:
+        out.append(f"For this flare, your goals for {response.week}:")
+        out += bend_lines(response.bends)
+    for title, fallback in response.fallbacks:
+        out.append(f"If fatigue comes, for {title}: {fallback}.")
+    if response.swappable:
+        listed = ", ".join(t.title for t in response.swappable)
+        out.append(
+            f"If a care task feels heavy today, your partner may take it: {listed} "
+            "(swap it under Together)."
+        )
+    if response.anchor is not None:
+        when = f" ({response.anchor.date})" if response.anchor.date else ""
+        out.append(f"A memory to hold on to: {response.anchor.text}{when}")
+    return out
+
+
+def bend_lines(bends: list[flare.GoalBend]) -> list[str]:
+    """What a flare did to each goal, a line each."""
+    out = []
+    for bend in bends:
+        title = bend.goal.title
+        if bend.did == "paused":
+            out.append(f"{title}: paused for this week. Rest counts.")
+        elif bend.did == "halved":
+            out.append(f"{title}: {bend.target} of {bend.goal.per_week} this week.")
+        elif bend.did == "kept":
+            out.append(f"{title}: kept as it is.")
+        elif bend.already:
+            out.append(f"{title}: already {bend.already} this week; left as it is.")
+        else:
+            out.append(f"{title}: already bent for a flare this week; left as it is.")
+    if any(b.did in ("paused", "halved") for b in bends):
+        out.append("To put them back as they were: the button under Gentle goals.")
+    return out

@@ -123,7 +123,7 @@ def refused(request: web.Request, template: str, error: TendError) -> web.Respon
     return show(request, template, context, status=400, errors={field: words.error_line(error)})
 
 
-Action = Callable[[Journal, Any], str]
+Action = Callable[[Journal, Any], str | list[str]]  # what to say: a line, or several
 
 
 def action(
@@ -142,12 +142,13 @@ def action(
                 said = act(journal, form_of(request))
             except TendError as e:
                 return refused(request, template, e)
-            session_of(request).flash.append(said)
+            lines = [said] if isinstance(said, str) else said
+            session_of(request).flash.extend(lines)
             state = state_of(request)
             if new_keys:
                 await state.restart_live()
             else:
-                state.recorded(said, part)
+                state.recorded(lines[0], part)
             return see_other(back)
 
         routes.post(path)(handler)

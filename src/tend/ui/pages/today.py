@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tend.app import correcting, look, record
+from tend.app import correcting, keeping, look, record
 from tend.core.domain import events as ev
 from tend.core.journal import Journal
 from tend.core.views import describe
@@ -55,9 +55,12 @@ def rest_day(journal: Journal, form: forms.Form) -> str:
 
 
 @action("/checkin", "today.html", "/", "today")
-def check_in(journal: Journal, form: forms.Form) -> str:
+def check_in(journal: Journal, form: forms.Form) -> list[str]:
     recorded = check_in_from(journal, form)
-    return "Checked in" + (", privately." if recorded.private else ".")
+    said = ["Checked in" + (", privately." if recorded.private else ".")]
+    if recorded.flare is not None:
+        said += words.flare_lines(recorded.flare, bool(keeping.goals(journal)))
+    return said
 
 
 @routes.get("/correct")

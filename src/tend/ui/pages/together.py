@@ -9,7 +9,7 @@ import datetime as dt
 
 from aiohttp import web
 
-from tend.app import keeping, look, partnership, record
+from tend.app import flare, keeping, look, partnership, record
 from tend.core.domain import events as ev
 from tend.core.errors import ValidationError
 from tend.core.journal import Journal
@@ -241,3 +241,16 @@ def set_aside(journal: Journal, form: forms.Form) -> str:
         raise ValidationError("kind", "goal, ritual, boundary or care")
     keeping.retire(journal, kind, forms.required(form, "id"))  # type: ignore[arg-type]
     return "Set aside. It can come back whenever you like."
+
+
+@action("/goals/flare", T, "/together")
+def bend_for_a_flare(journal: Journal, form: forms.Form) -> list[str]:
+    """Bend this week's goals for a flare, as a flare check-in does (by each goal's rule)."""
+    bends = flare.bend_goals(journal, keeping.current_week(journal))
+    return words.bend_lines(bends) or ["No gentle goals to bend."]
+
+
+@action("/goals/unflare", T, "/together")
+def undo_a_flare(journal: Journal, form: forms.Form) -> str:
+    titles = flare.undo(journal)
+    return "Put back as they were: " + ", ".join(titles) + "."
