@@ -73,8 +73,10 @@ async def finish_joining(request: web.Request) -> web.Response:
     return await welcomed(request, joined)
 
 
-def setup_refused(request: web.Request, error: TendError) -> web.Response:
-    field = error.field if isinstance(error, ValidationError) else "_"
+def setup_refused(request: web.Request, error: TendError, field: str | None = None) -> web.Response:
+    """The set-up page again, with the refusal by its field (`field`, or the one it names)."""
+    if field is None:
+        field = error.field if isinstance(error, ValidationError) else "_"
     return show(
         request,
         "setup.html",
@@ -84,29 +86,26 @@ def setup_refused(request: web.Request, error: TendError) -> web.Response:
     )
 
 
-class WeakPassphrase(ValidationError):
-    """A passphrase refused as too easy to guess, said by its field."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__("passphrase", "harder to guess")
-        self.args = (why,)
-
-
-async def chosen_lock(form: forms.Form, name: str | None) -> Any:
-    """The lock for a device file made from the page, if a passphrase was chosen (checked for
-    strength and typed twice alike); None without one."""
+def chosen_passphrase(form: forms.Form) -> str | None:
+    """The passphrase chosen for a device file made from the page (typed twice alike), or
+    None for none."""
     typed = form.get("passphrase")
     if not isinstance(typed, str) or not typed:
         return None
     if typed != form.get("passphrase_again"):
         raise ValidationError("passphrase_again", "the same passphrase, typed again")
+    return typed
+
+
+async def lock_of(typed: str | None, name: str | None) -> Any:
+    """The lock a chosen passphrase gives, checked for strength off the event loop."""
+    if typed is None:
+        return None
     loop = asyncio.get_running_loop()
-    try:
-        return await loop.run_in_executor(
-            None, functools.partial(homes.new_lock, typed, context=(name,) if name else ())
-        )
-    except TendError as e:
-        raise WeakPassphrase(str(e)) from None
+    context = (name,) if name else ()
+    return await loop.run_in_executor(
+        None, functools.partial(homes.new_lock, typed, context=context)
+    )
 
 
 @routes.post("/setup/start")
@@ -117,7 +116,14 @@ async def start(request: web.Request) -> web.Response:
         name = forms.required(form, "name")
         relay = forms.text(form, "relay")
         homes.refuse_if_exists(state.home)
-        lock = await chosen_lock(form, name)
+        typed = chosen_passphrase(form)
+    except TendError as e:
+        return setup_refused(request, e)
+    try:
+        lock = await lock_of(typed, name)
+    except TendError as e:  # too easy to guess: said by its field
+        return setup_refused(request, e, "passphrase")
+    try:
         state.journal = homes.start(state.home, name, relay=relay, lock=lock)
     except TendError as e:
         return setup_refused(request, e)
@@ -132,11 +138,18 @@ async def join(request: web.Request) -> web.Response:
 
     state = state_of(request)
     form = form_of(request)
+    name = forms.text(form, "name")
     try:
         parsed = pairing.parse_code(forms.required(form, "code"))
         homes.refuse_if_exists(state.home)
-        name = forms.text(form, "name")
-        lock = await chosen_lock(form, name)
+        typed = chosen_passphrase(form)
+    except TendError as e:
+        return setup_refused(request, e)
+    try:
+        lock = await lock_of(typed, name)
+    except TendError as e:
+        return setup_refused(request, e, "passphrase")
+    try:
         joined = await pairing.join(state.home, parsed, name=name, label="", lock=lock)
     except TendError as e:
         return setup_refused(request, e)
