@@ -523,6 +523,10 @@ async def test_setting_aside_what_you_keep(sam: Path) -> None:
         assert [r.id for r in keeping.rituals(journal_of(browser), everything=True)] == [ritual.id]
         refused = await browser.post("/set-aside", {"kind": "mood", "id": goal.id}, page=t)
         assert refused.status == 400
+        page = await browser.text(t)
+        assert f'data-testid="bring-back-{ritual.id[:8]}"' in page
+        await browser.post("/bring-back", {"kind": "ritual", "id": ritual.id}, page=t)
+        assert [r.title for r in keeping.rituals(journal_of(browser))] == ["Sunday tea"]
 
 
 async def test_a_flare_check_in_bends_the_goals_and_says_so_gently(sam: Path) -> None:

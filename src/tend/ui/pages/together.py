@@ -22,6 +22,7 @@ from tend.ui.pages.base import Context, action, page, routes
 @page("together.html")
 def together_page(request: web.Request, journal: Journal) -> Context:
     month = look.month(journal)
+    kept = keeping.boundaries(journal, everything=True)
     me = journal.device.person
     wins = [
         {
@@ -49,9 +50,8 @@ def together_page(request: web.Request, journal: Journal) -> Context:
         "joys": look.joy_map(journal),
         "goals": keeping.goals(journal),
         "rituals": keeping.rituals(journal),
-        "boundaries": [
-            (b, keeping.boundaries(journal).whose(b)) for b in keeping.boundaries(journal).rows
-        ],
+        "boundaries": [(b, kept.whose(b)) for b in kept.rows if b.active],
+        "set_aside": set_aside_rows(journal, kept),
         "care": [
             {
                 "id": d.task.id,
@@ -254,3 +254,31 @@ def bend_for_a_flare(journal: Journal, form: forms.Form) -> list[str]:
 def undo_a_flare(journal: Journal, form: forms.Form) -> str:
     titles = flare.undo(journal)
     return "Put back as they were: " + ", ".join(titles) + "."
+
+
+def set_aside_rows(journal: Journal, kept: keeping.Boundaries) -> list[tuple[str, str, str]]:
+    """(kind, id, title) of what was set aside and may come back (one's own boundaries only)."""
+    rows = [("goal", g.id, g.title) for g in keeping.goals(journal, everything=True)]
+    rows = [
+        r
+        for r, g in zip(rows, keeping.goals(journal, everything=True), strict=True)
+        if not g.active
+    ]
+    rows += [
+        ("ritual", r.id, r.title) for r in keeping.rituals(journal, everything=True) if not r.active
+    ]
+    rows += [
+        ("boundary", b.id, b.text) for b in kept.rows if not b.active and kept.whose(b) == "yours"
+    ]
+    duties, _names = look.care_duties(journal, everything=True)
+    rows += [("care", d.task.id, d.task.title) for d in duties if not d.task.active]
+    return rows
+
+
+@action("/bring-back", T, "/together")
+def bring_back(journal: Journal, form: forms.Form) -> str:
+    kind = KINDS.get(forms.required(form, "kind"))
+    if kind is None:
+        raise ValidationError("kind", "goal, ritual, boundary or care")
+    keeping.bring_back(journal, kind, forms.required(form, "id"))  # type: ignore[arg-type]
+    return "Brought back."
