@@ -258,12 +258,8 @@ def undo_a_flare(journal: Journal, form: forms.Form) -> str:
 
 def set_aside_rows(journal: Journal, kept: keeping.Boundaries) -> list[tuple[str, str, str]]:
     """(kind, id, title) of what was set aside and may come back (one's own boundaries only)."""
-    rows = [("goal", g.id, g.title) for g in keeping.goals(journal, everything=True)]
-    rows = [
-        r
-        for r, g in zip(rows, keeping.goals(journal, everything=True), strict=True)
-        if not g.active
-    ]
+    goals = keeping.goals(journal, everything=True)
+    rows = [("goal", g.id, g.title) for g in goals if not g.active]
     rows += [
         ("ritual", r.id, r.title) for r in keeping.rituals(journal, everything=True) if not r.active
     ]
