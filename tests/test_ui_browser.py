@@ -41,7 +41,9 @@ class Tab:
                 return dict(message.get("result", {}))
 
     async def value(self, expression: str) -> Any:
-        found = await self.call("Runtime.evaluate", expression=expression, awaitPromise=True)
+        found = await self.call(
+            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+        )
         return found["result"].get("value")
 
     async def until(self, expression: str, seconds: float = 20) -> None:
@@ -103,7 +105,10 @@ async def test_the_script_in_a_real_browser(tmp_path: Path) -> None:
     async with page_on(where) as page, chromium(tmp_path) as tab:
         page.guard.used = False  # this browser, not the test's client, brings the secret now
         await tab.call("Page.navigate", url=page.guard.address())
-        await tab.until("location.search === '' && !!document.getElementById('checkin-energy')")
+        await tab.until(
+            f"location.port === '{page.guard.port}' && location.search === '' "
+            "&& document.readyState === 'complete'"
+        )
         moved = await tab.value(
             "const s = document.getElementById('checkin-energy'); s.value = '8';"
             "s.dispatchEvent(new Event('input', {bubbles: true}));"
@@ -120,7 +125,9 @@ async def test_the_script_in_a_real_browser(tmp_path: Path) -> None:
             "document.getElementById('together-today').innerText.includes('typed in a terminal')"
         )
         await tab.call("Page.navigate", url=f"http://127.0.0.1:{page.guard.port}/together")
-        await tab.until("!!document.getElementById('thanks-text')")
+        await tab.until(
+            "!!document.getElementById('thanks-text') && document.readyState === 'complete'"
+        )
         async with asyncio.timeout(10):
             while page.state.feed.listeners == 0:
                 await asyncio.sleep(0.1)
@@ -137,3 +144,44 @@ async def test_the_script_in_a_real_browser(tmp_path: Path) -> None:
         assert not await tab.value(
             "document.getElementById('thanks').innerText.includes('the soup')"
         )
+
+
+async def test_every_page_fits_a_narrow_phone_at_twice_the_text_size(tmp_path: Path) -> None:
+    from tend.app import record
+    from tests.conftest import gossip, invite
+
+    where = tmp_path / "sam"
+    sam = home.start(where, "Sam")
+    alex = invite(sam, tmp_path / "alex", own=False, name="Alex")
+    record.check_in(alex, day="gentle", energy=3, needs=["quiet", "a hug"], note="a long " * 30)
+    record.small_win(alex, "walked all the way to the corner shop and back again")
+    gossip(sam, alex)
+    sam.close()
+    alex.close()
+    async with page_on(where) as page, chromium(tmp_path) as tab:
+        page.guard.used = False
+        await tab.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=360,
+            height=740,
+            deviceScaleFactor=1,
+            mobile=True,
+        )
+        await tab.call("Page.navigate", url=page.guard.address())
+        await tab.until(
+            f"location.port === '{page.guard.port}' && document.readyState === 'complete'"
+        )
+        base = f"http://127.0.0.1:{page.guard.port}"
+        for path in ("/", "/together", "/partnership", "/week", "/timeline", "/devices"):
+            await tab.call("Page.navigate", url=base + path)
+            await tab.until(f"location.pathname === '{path}' && document.readyState === 'complete'")
+            await tab.value("document.documentElement.style.fontSize = '200%'; 1")
+            wide = await tab.value("document.documentElement.scrollWidth <= window.innerWidth + 1")
+            assert wide is True, path
+            small = await tab.value(
+                "Array.from(document.querySelectorAll('button, select, summary, "
+                "input[type=text], input[type=date]'))"
+                ".filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)"
+                ".map(e => e.outerHTML.slice(0, 80))"
+            )
+            assert small == [], (path, small)
