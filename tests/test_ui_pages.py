@@ -550,3 +550,23 @@ async def test_a_flare_check_in_bends_the_goals_and_says_so_gently(sam: Path) ->
         assert again.status == 400
         bent = await browser.post("/goals/flare", {}, page=t, follow=True)
         assert "a short walk: paused for this week." in await bent.text()
+
+
+async def test_privacy_defaults_and_checking_everything_from_the_devices_page(sam: Path) -> None:
+    from tend.app import settings
+
+    async with page_on(sam) as browser:
+        said = await browser.post(
+            "/private-default", {"kind": "comfort"}, page="/devices", follow=True
+        )
+        assert "Private by default on this device: comfort." in await said.text()
+        assert settings.private_kinds(journal_of(browser)) == ["comfort"]
+        page = await browser.text("/devices")
+        assert re.search(r'id="private-comfort" name="kind" value="comfort" checked', page)
+        await browser.post("/comfort", {"signal": "red"}, page="/together")
+        [signal] = mine(browser, ev.ComfortSignal)
+        assert signal.id in look.timeline(journal_of(browser)).private
+        await browser.post("/private-default", {}, page="/devices")
+        assert settings.private_kinds(journal_of(browser)) == []
+        checked = await browser.post("/verify", {}, page="/devices", follow=True)
+        assert re.search(r"All \d+ entries in 1 log check out", await checked.text())

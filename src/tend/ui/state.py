@@ -88,6 +88,7 @@ class PageState:
     live: LiveSync | None = None  # keeps the relay connection open while the page runs
     live_problem: str | None = None  # why there is none (another process keeps it)
     invitation: dict[str, str] = field(default_factory=dict)  # a code being waited on
+    checked: list[str] = field(default_factory=list)  # what the last check of every entry found
     pending_lock: Any = None  # a link joiner's passphrase key, held in this run
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)

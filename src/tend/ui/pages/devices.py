@@ -38,7 +38,15 @@ def devices_page(request: web.Request, journal: Journal) -> Context:
         import segno
 
         qr = segno.make(shown, error="m").svg_data_uri(scale=5)
-    return {"roster": held, "invitation": invitation, "qr": qr, "me": journal.device.person}
+    return {
+        "roster": held,
+        "invitation": invitation,
+        "qr": qr,
+        "me": journal.device.person,
+        "private_kinds": settings.private_kinds(journal),
+        "kinds": {"checkin": "check-ins", "comfort": "comfort signals"},
+        "checked": state_of(request).checked,
+    }
 
 
 @action("/devices/confirm", "devices.html", "/devices", "devices")
@@ -156,4 +164,34 @@ async def let_in(request: web.Request) -> web.Response:
         await state.restart_live()  # the new device is on the roster: send it everything
     elif not outcome.notes:
         session.flash.append("Nobody has answered an invitation link yet.")
+    return see_other("/devices")
+
+
+@action("/private-default", "devices.html", "/devices", "devices")
+def private_default(journal: Journal, form: forms.Form) -> str:
+    """Which sensitive kinds this device keeps private by default: ticked on, the rest off."""
+    ticked = forms.chosen(form, "kind")
+    unticked = [k for k in settings.PRIVATE_KINDS if k not in ticked]
+    settings.keep_private_by_default(journal, ticked, on=True)
+    kept = settings.keep_private_by_default(journal, unticked, on=False)
+    return "Private by default on this device: " + (", ".join(kept) or "nothing") + "."
+
+
+@routes.post("/verify")
+async def verify(request: web.Request) -> web.Response:
+    """Check every entry's chain, envelope and signature, and say what was found."""
+    from tend.app import integrity
+
+    journal = journal_or_redirect(request)
+    if isinstance(journal, web.Response):
+        return journal
+    report = integrity.verify(journal)  # in the loop: the journal's database is this thread's
+    state_of(request).checked = (
+        [
+            f"All {report.entries} entries in {report.logs} log{'s' if report.logs != 1 else ''} "
+            "check out: chains, envelopes, signatures and who wrote them."
+        ]
+        if report.ok
+        else [f"problem: {p}" for p in report.problems]
+    )
     return see_other("/devices")
