@@ -172,7 +172,15 @@ async def test_every_page_fits_a_narrow_phone_at_twice_the_text_size(tmp_path: P
             f"location.port === '{page.guard.port}' && document.readyState === 'complete'"
         )
         base = f"http://127.0.0.1:{page.guard.port}"
-        for path in ("/", "/together", "/partnership", "/week", "/timeline", "/devices"):
+        for path in (
+            "/",
+            "/together",
+            "/practices",
+            "/partnership",
+            "/week",
+            "/timeline",
+            "/devices",
+        ):
             await tab.call("Page.navigate", url=base + path)
             await tab.until(f"location.pathname === '{path}' && document.readyState === 'complete'")
             await tab.value("document.documentElement.style.fontSize = '200%'; 1")

@@ -18,6 +18,7 @@ from tests.ui_helpers import Browser, page_on
 
 PAGES = (
     "/",
+    "/practices",
     "/together",
     "/partnership",
     "/week",
@@ -570,3 +571,41 @@ async def test_privacy_defaults_and_checking_everything_from_the_devices_page(sa
         assert settings.private_kinds(journal_of(browser)) == []
         checked = await browser.post("/verify", {}, page="/devices", follow=True)
         assert re.search(r"All \d+ entries in 1 log check out", await checked.text())
+
+
+async def test_practices_anchor_memories_learning_questions_and_reaching_out(
+    tmp_path: Path,
+) -> None:
+    from tend.app import anchors, clinician, learning, record
+
+    sam_home = tmp_path / "sam"
+    sam = home.start(sam_home, "Sam")
+    alex = invite(sam, tmp_path / "alex", own=False, name="Alex")
+    record.thank(alex, "for the soup")
+    gossip(sam, alex)
+    sam.close()
+    async with page_on(sam_home) as browser:
+        p = "/practices"
+        assert "Alex thanked Sam: for the soup" in await browser.text(p)
+        await browser.post("/anchor", {"text": "the day at the lake", "date": "2025-08-14"}, page=p)
+        [memory] = anchors.listing(journal_of(browser))
+        assert (memory.text, memory.date, memory.private) == (
+            "the day at the lake",
+            "2025-08-14",
+            False,
+        )
+        later = await browser.post("/anchor", {"text": "someday", "date": "2999-01-01"}, page=p)
+        assert later.status == 400
+        assert 'id="err-date"' in await later.text()
+        await browser.post("/learn", {"title": "a book on fatigue", "kind": "book"}, page=p)
+        [item] = learning.listing(journal_of(browser))
+        said = await browser.post("/learn/done", {"item": item.id}, page=p, follow=True)
+        assert "Read it." in await said.text()
+        assert learning.listing(journal_of(browser))[0].status == "done"
+        await browser.post("/ask", {"text": "is the new dose why I am tired?"}, page=p)
+        [question] = clinician.questions(journal_of(browser))
+        assert question.private
+        gossip(journal_of(browser), alex)
+    assert [a.text for a in anchors.listing(alex)] == ["the day at the lake"]
+    assert clinician.questions(alex) == []
+    alex.close()

@@ -6,7 +6,17 @@ it names, on the same page, with what was typed kept in the form. Each module re
 routes on `routes` as it is imported.
 """
 
-from tend.ui.pages import devices, looking, starting, stream, today, together
+from tend.ui.pages import devices, looking, practices, starting, stream, today, together
 from tend.ui.pages.base import STATE, routes
 
-__all__ = ["STATE", "devices", "looking", "routes", "starting", "stream", "today", "together"]
+__all__ = [
+    "STATE",
+    "devices",
+    "looking",
+    "practices",
+    "routes",
+    "starting",
+    "stream",
+    "today",
+    "together",
+]
