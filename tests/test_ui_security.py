@@ -231,3 +231,18 @@ async def test_a_fault_in_the_page_is_said_calmly_with_the_strict_headers(
         assert "something went wrong showing this page" in await answer.text()
         assert "a bug" not in await answer.text()
         assert answer.headers["Content-Security-Policy"] == CSP
+
+
+def test_listening_everywhere_still_refuses_a_rebound_name() -> None:
+    from tend.ui.guard import Guard
+
+    guard = Guard(port=8765, extra_hosts=("0.0.0.0",), any_address=True)
+    assert guard.host_ok("192.168.1.5:8765")
+    assert guard.host_ok("[fe80::1]:8765")
+    assert guard.host_ok("localhost:8765")
+    assert not guard.host_ok("evil.example:8765")  # a name rebound to this machine
+    assert not guard.host_ok("192.168.1.5:80")
+    assert guard.origin_ok("http://192.168.1.5:8765")
+    assert not guard.origin_ok("http://evil.example:8765")
+    loopback = Guard(port=8765)
+    assert not loopback.host_ok("192.168.1.5:8765")

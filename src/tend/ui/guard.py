@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -58,6 +59,7 @@ class Guard:
 
     port: int
     extra_hosts: tuple[str, ...] = ()  # the bind address, when listening beyond loopback
+    any_address: bool = False  # bound to 0.0.0.0 or :: (only with the explicit flag)
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     sessions: dict[str, Session] = field(default_factory=dict)
     used: bool = False
@@ -66,8 +68,23 @@ class Guard:
         names = ("127.0.0.1", "localhost", *self.extra_hosts)
         return {f"{n}:{self.port}" for n in names}
 
-    def origins(self) -> set[str]:
-        return {f"http://{h}" for h in self.hosts()}
+    def host_ok(self, host: str) -> bool:
+        """This server's own name and port. Listening on every address (0.0.0.0 or ::, only
+        with the explicit flag), any address written as numbers will do too: a page that
+        rebinds its DNS name to this machine still sends its own name, and is refused."""
+        if host in self.hosts():
+            return True
+        if not self.any_address:
+            return False
+        name, _, port = host.rpartition(":")
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+        except ValueError:
+            return False
+        return port == str(self.port)
+
+    def origin_ok(self, origin: str) -> bool:
+        return origin.startswith("http://") and self.host_ok(origin.removeprefix("http://"))
 
     def address(self) -> str:
         return f"http://127.0.0.1:{self.port}/?k={self.secret}"
@@ -117,12 +134,12 @@ def middleware(guard: Guard) -> Middleware:
 
 
 async def _checked(guard: Guard, request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.headers.get("Host", "") not in guard.hosts():
+    if not guard.host_ok(request.headers.get("Host", "")):
         return refusal(421, "this page answers only at its own address on this device")
     if request.method not in ("GET", "HEAD", "POST"):
         return refusal(405, "not something this page does")
     origin = request.headers.get("Origin")
-    if request.method == "POST" and origin is not None and origin not in guard.origins():
+    if request.method == "POST" and origin is not None and not guard.origin_ok(origin):
         return refusal(403, "a change can come only from this page itself")
     # Where the browser says so (Fetch Metadata), a change sent from another site is refused
     # even before its missing cookie and token would refuse it.

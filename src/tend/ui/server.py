@@ -93,6 +93,7 @@ async def serve(
         guard.port = bound
         if not is_loopback(host):
             guard.extra_hosts = (host,)
+            guard.any_address = host in ("0.0.0.0", "::", "")  # noqa: S104  (the flag asked)
         if on_ready is not None:
             on_ready(guard.address())
         waiting = stop or asyncio.Event()
