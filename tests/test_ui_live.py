@@ -154,3 +154,13 @@ async def test_with_another_process_keeping_sync_the_page_hands_it_each_write(
         assert await next_change(stream, 15) == "journal"  # the first heard the poke
         assert "written in the second" in await first.text("/")
         stream.close()
+
+
+def test_how_long_ago_is_said_plainly() -> None:
+    from tend.ui.state import ago_words
+
+    assert ago_words(5) == "just now"
+    assert ago_words(60) == "1 minute ago"
+    assert ago_words(125) == "2 minutes ago"
+    assert ago_words(3 * 3600) == "3 hours ago"
+    assert ago_words(5 * 86400) == "5 days ago"

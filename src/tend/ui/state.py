@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class Change:
     """Something the open pages should show: `part` names the region that changed."""
 
-    part: str  # "today", "journal" (anything), "devices"
+    part: str  # "journal" (an entry), "today", "devices", "status", or "closing"
     said: str  # a short line, e.g. "Sam checked in"
 
 

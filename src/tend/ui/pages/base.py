@@ -58,7 +58,6 @@ def show(
         "errors_form": request.path.strip("/").replace("/", "-") if errors else "",
         "typed": typed_in(request),
         "sync_words": state.sync_words(),
-        "has_relay": bool(state.relay()),
         "journal_open": state.journal is not None,
         "lockable": state.journal is not None and homes.needs_passphrase(state.home),
         "path": request.path,
