@@ -315,7 +315,12 @@ async def bench_in_process(a: Journal, url: str, follower: Follower, rounds: int
                 "(medians); the rest is A's push, the relay and the two sockets"
             ),
             extra={"record_ms_median": round(_med(record), 3)},
-        )
+        ),
+        Figure(
+            "  the same from the record's return (A has it durable)",
+            [t - r for t, r in zip(total, record, strict=True)],
+            targets={"median": TARGETS["live_p50_ms"], "p99": TARGETS["live_p99_ms"]},
+        ),
     ]
 
 

@@ -176,6 +176,43 @@ def count_wakes(live: LiveSync) -> list[int]:
     return woken
 
 
+async def test_the_application_layers_watch_says_what_arrived_and_pushes_what_is_recorded(
+    couple: tuple[Journal, Journal], relay: Relay
+) -> None:
+    from tend.app import syncing
+
+    sam, alex = couple
+    stop, caught_up = asyncio.Event(), asyncio.Event()
+    arrived: list[str] = []
+    statuses: list[str] = []
+    watching = asyncio.create_task(
+        syncing.watch(
+            alex,
+            relay.url,
+            stop,
+            lambda _report: caught_up.set(),
+            lambda news: arrived.extend(f"{a.name}: {a.event.body.summary()}" for a in news),
+            lambda status: statuses.append(status.state),
+        )
+    )
+    sam_live = LiveSync(sam, relay.url, sam.home)
+    await sam_live.start()
+    try:
+        await asyncio.wait_for(caught_up.wait(), WAIT)
+        sam.record(Gratitude(text="for the tea"))
+        sam_live.recorded()
+        await until(lambda: "Sam: thank you: for the tea" in arrived)
+        # And what Alex's device records goes at once, through the same LiveSync.
+        TendCLI(alex.home).ok("gratitude", "for the garden")
+        await until(lambda: "for the garden" in gratitudes(sam))
+    finally:
+        stop.set()
+        report = await asyncio.wait_for(watching, WAIT)
+        await sam_live.stop()
+    assert not report.refused
+    assert statuses[:1] == ["live"]
+
+
 # --- status -----------------------------------------------------------------------------------
 
 

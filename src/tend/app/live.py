@@ -41,9 +41,17 @@ from tend.core.journal import Journal
 from tend.sync import client
 from tend.sync.client import SyncReport
 
-__all__ = ["ALREADY_RUNNING", "Change", "LiveSync", "SyncStatus", "already_running", "poke"]
+__all__ = [
+    "ALREADY_RUNNING",
+    "UNREACHABLE",
+    "Change",
+    "LiveSync",
+    "SyncStatus",
+    "already_running",
+    "poke",
+]
 
-UNREACHABLE = "the relay cannot be reached"
+UNREACHABLE = "the relay cannot be reached"  # the problem while it is retried
 ALREADY_RUNNING = (
     "this journal is already kept in sync by another tend process (tend ui or tend sync "
     "--watch); what you record is sent by it at once"

@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tend.core.errors import NextStep, UserError, ValidationError
+from tend.core.errors import NextStep, TendError, UserError, ValidationError
 
 if TYPE_CHECKING:
     from tend.core.journal import Journal
+
+
+_UNKNOWN = object()  # the head could not be read: whether anything was written is not known
 
 
 class App:
@@ -36,7 +39,10 @@ class App:
             if home.still_joining(self.home):
                 raise UserError(home.STILL_JOINING, next_step=NextStep.SYNC_LATER)
             journal = home.open_journal(self.home, open_lock(self.home))
-            self._own_head = journal.store.head(journal.device.log)
+            try:
+                self._own_head = journal.store.head(journal.device.log)
+            except TendError:
+                self._own_head = _UNKNOWN  # a damaged store: the command itself says so
             self._journal = journal
         return self._journal
 
@@ -45,7 +51,10 @@ class App:
         if journal is not None:
             # Written: tell a running `tend ui` or `tend sync --watch` at once, so it sends
             # the entry now (app/poke.py; silent and quick when nothing listens).
-            wrote = journal.store.head(journal.device.log) != self._own_head
+            try:
+                wrote = journal.store.head(journal.device.log) != self._own_head
+            except TendError:
+                wrote = True  # cannot tell (a damaged store says so elsewhere); a poke is harmless
             journal.close()
             if wrote:
                 from tend.app.poke import poke

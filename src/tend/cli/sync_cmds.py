@@ -128,7 +128,7 @@ def sync(app: App, relay: str | None, watch: bool) -> None:
         if live.already_running(app.home):  # said before letting anyone in
             raise UserError(live.ALREADY_RUNNING)
         asyncio.run(syncing.let_in(journal, _say_let_in))
-        _watch(journal, url, app.home)
+        _watch(journal, url)
         return
     outcome = asyncio.run(_sync_with_progress(journal, url))  # says who came in, as they do
     click.echo(_summary(outcome.report))
@@ -176,9 +176,9 @@ async def _sync_with_progress(journal: Journal, url: str) -> SyncOutcome:
             bar.stop()
 
 
-def _watch(journal: Journal, url: str, home: Path) -> None:
+def _watch(journal: Journal, url: str) -> None:
     from tend.app import syncing
-    from tend.app.live import LiveSync
+    from tend.app.live import UNREACHABLE, SyncStatus
     from tend.sync import client
 
     async def run() -> None:
@@ -186,40 +186,27 @@ def _watch(journal: Journal, url: str, home: Path) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        click.echo(f"Watching {url} (Ctrl-C to stop)…")
 
         def show(report: client.SyncReport) -> None:
             click.echo(_summary(report))
             for refusal in report.problems:
                 click.echo(f"refused: {safe(str(refusal))}", err=True)
 
-        arrivals = syncing.Arrivals(journal)
-        live = LiveSync(journal, url, home, on_report=show)
-        changes = live.subscribe()
-        await live.start()  # refuses while another process keeps this journal in sync
-        click.echo(f"Watching {url} (Ctrl-C to stop)…")
+        def arrived(arrivals: list[syncing.Arrival]) -> None:
+            for arrival in arrivals:
+                click.echo(safe(f"{arrival.name}: {arrival.event.body.summary()}"))
 
-        async def tell() -> None:
-            said = None
-            async for change in changes:
-                if change.kind == "remote":
-                    for arrival in arrivals.new():
-                        click.echo(safe(f"{arrival.name}: {arrival.event.body.summary()}"))
-                elif change.kind == "status":
-                    status = live.status()
-                    if status.problem and status.problem != said:
-                        click.echo(f"{status.problem}; trying again…", err=True)
-                    said = status.problem
+        said: list[str | None] = [None]
 
-        teller = asyncio.create_task(tell())
-        ended = asyncio.ensure_future(live.finished())
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            await live.stop()
-            await teller
-        _fail_on_refusals(await ended)
+        def status(now: SyncStatus) -> None:
+            # Said once per outage; a refusal for good is said as the command's error instead.
+            if now.problem == UNREACHABLE and said[0] != UNREACHABLE:
+                click.echo(f"{now.problem}; trying again…", err=True)
+            said[0] = now.problem
+
+        total = await syncing.watch(journal, url, stop, show, arrived, status)
+        _fail_on_refusals(total)
 
     asyncio.run(run())
 
