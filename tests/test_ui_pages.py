@@ -609,3 +609,19 @@ async def test_practices_anchor_memories_learning_questions_and_reaching_out(
     assert [a.text for a in anchors.listing(alex)] == ["the day at the lake"]
     assert clinician.questions(alex) == []
     alex.close()
+
+
+async def test_a_copy_to_keep_is_downloaded_from_the_page(sam: Path) -> None:
+    import json
+
+    async with page_on(sam) as browser:
+        await browser.post("/thanks", {"text": "the walk by the river"}, page="/together")
+        copy = await browser.post("/export", {"format": "markdown"}, page="/devices")
+        assert copy.status == 200
+        assert copy.headers["Content-Disposition"].startswith('attachment; filename="tend-journal-')
+        assert copy.headers["Cache-Control"] == "no-store"
+        assert "the walk by the river" in await copy.text()
+        data = await browser.post("/export", {"format": "json"}, page="/devices")
+        assert "the walk by the river" in json.dumps(json.loads(await data.text()))
+        odd = await browser.post("/export", {"format": "pdf"}, page="/devices")
+        assert odd.status == 400

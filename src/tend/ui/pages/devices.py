@@ -5,6 +5,9 @@ answered, removing a lost device, the recovery phrase once.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import tempfile
+from pathlib import Path
 
 from aiohttp import web
 
@@ -195,3 +198,32 @@ async def verify(request: web.Request) -> web.Response:
         else [f"problem: {p}" for p in report.problems]
     )
     return see_other("/devices")
+
+
+EXPORTS = {"markdown": ("md", "text/markdown"), "json": ("json", "application/json")}
+
+
+@routes.post("/export")
+async def export_copy(request: web.Request) -> web.Response:
+    """A readable copy of the journal, to download (written by the same app function as
+    tend export, into a private folder that is removed at once)."""
+    from tend.app import export
+
+    journal = journal_or_redirect(request)
+    if isinstance(journal, web.Response):
+        return journal
+    chosen = forms.text(form_of(request), "format") or "markdown"
+    if chosen not in EXPORTS:
+        return refused(request, "devices.html", ValidationError("format", "markdown or json"))
+    suffix, kind = EXPORTS[chosen]
+    with tempfile.TemporaryDirectory(prefix="tend-export-") as folder:
+        out = Path(folder) / f"journal.{suffix}"
+        export.write(journal, chosen, out)
+        data = out.read_bytes()
+    name = f"tend-journal-{dt.date.today().isoformat()}.{suffix}"
+    return web.Response(
+        body=data,
+        content_type=kind,
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
