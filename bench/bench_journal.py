@@ -51,7 +51,7 @@ WORK = BENCH_DIR / ".work"
 RESULTS = BENCH_DIR / "results"
 EVENTS = 36_500
 YEARS_DAYS = 3650
-BUILD_VERSION = 3  # bump when the generated journal changes shape
+BUILD_VERSION = 4  # bump when the generated journal changes shape
 BATCH = 4096  # entries per store.append transaction when building
 SEED = 20_260_314
 
@@ -343,9 +343,12 @@ def build_big_home(home: Path, total: int = EVENTS, days: int = YEARS_DAYS) -> d
     rows.sort(key=lambda r: r[0])  # stable: each log stays in seq order
     hlc = memory.meta("hlc")
     assert hlc is not None
+    keys = {s.entry: ((s.log, int(s.seq)), s.key) for s in memory.since(0) if s.key is not None}
     for start in range(0, len(rows), BATCH):
         chunk = [(raw, received) for received, raw in rows[start : start + BATCH]]
-        me.store.append(chunk, meta={"hlc": hlc})
+        # Each entry's key record beside it, as sync brings them.
+        beside = dict(keys[raw] for raw, _r in chunk if raw in keys)
+        me.store.append(chunk, meta={"hlc": hlc}, keys=beside)
     count = me.store.count()
     me.close()
     with Journal.open(home) as j:  # seals the view cache, as the first read after a sync would

@@ -50,7 +50,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +62,7 @@ from tend.app import home
 from tend.app.live import LiveSync, poke
 from tend.app.poke import SOCKET_NAME
 from tend.core.domain.events import CheckIn
+from tend.core.ids import LogId
 from tend.core.journal import Journal
 from tend.core.log.header import Header
 from tend.core.trust.ingest import IngestReport, ingest
@@ -99,10 +100,15 @@ def follower_main(home: Path, url: str) -> int:
     journal = Journal.open(home)
 
     def hooked(
-        journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
+        journal: Journal,
+        entries: Sequence[bytes],
+        now_ms: int | None = None,
+        *,
+        keys: Mapping[tuple[LogId, int], bytes] | None = None,
     ) -> IngestReport:
+        # With the key records the relay sends beside them: the words readable on return.
         start = time.monotonic()
-        report = ingest(journal, entries, now_ms)
+        report = ingest(journal, entries, now_ms, keys=keys)
         if report.applied:
             done = time.monotonic()
             heads: dict[bytes, int] = {}

@@ -38,7 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ from bench.bench_journal import big_home as ten_year_home
 from tend.app.live import LiveSync
 from tend.core.domain.codec import decode_event
 from tend.core.domain.events import CheckIn, DeviceAdded
+from tend.core.ids import LogId
 from tend.core.journal import Journal
 from tend.core.log.header import Header
 from tend.core.trust import pairing
@@ -454,7 +455,11 @@ def follower_main(home: Path, url: str) -> int:
     journal = Journal.open(home)
 
     def hooked(
-        journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
+        journal: Journal,
+        entries: Sequence[bytes],
+        now_ms: int | None = None,
+        *,
+        keys: Mapping[tuple[LogId, int], bytes] | None = None,
     ) -> IngestReport:
         start = time.monotonic()
         report = ingest(journal, entries, now_ms)

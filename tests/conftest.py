@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tend.core.crypto.keystore import DeviceKeys
+from tend.core.ids import LogId
 from tend.core.journal import Journal
 
 TEND_TIMEOUT = 30.0
@@ -162,6 +163,12 @@ def entries_of(journal: Journal) -> list[bytes]:
     return [s.entry for s in journal.store.since(0)]
 
 
+def keys_of(journal: Journal) -> dict[tuple[LogId, int], bytes]:
+    """The key records beside `journal`'s entries (the wrapped content keys), by position: what
+    sync carries next to the entries."""
+    return {(s.log, s.seq): s.key for s in journal.store.since(0) if s.key is not None}
+
+
 def gossip(*journals: Journal) -> None:
     """Every journal ingests what every other holds, as sync through a relay would."""
     from tend.core.trust.ingest import ingest
@@ -170,7 +177,7 @@ def gossip(*journals: Journal) -> None:
         for target in journals:
             for source in journals:
                 if source is not target:
-                    ingest(target, entries_of(source))
+                    ingest(target, entries_of(source), keys=keys_of(source))
 
 
 # --- a real relay on 127.0.0.1, and pairing through it with the real command -------------------

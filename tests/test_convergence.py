@@ -48,7 +48,7 @@ from tend.core.journal import Journal
 from tend.core.log.store import MemoryLogStore
 from tend.core.views import projections
 from tend.core.views.read_model import Item
-from tests.conftest import another_device_of, new_person_device, started
+from tests.conftest import another_device_of, keys_of, new_person_device, started
 
 BASE = dt.datetime(2026, 3, 9, 6, 0, tzinfo=dt.UTC)  # a Monday morning
 ZONES = (dt.UTC, dt.timezone(dt.timedelta(hours=1)), dt.timezone(dt.timedelta(hours=-5)))
@@ -119,7 +119,7 @@ def pin_each_other(devices: list[Device]) -> None:
 
 def sync(into: Journal, source: Journal, received_ms: int) -> None:
     """What the sync layer does: store what the other holds, then observe its clock."""
-    into.store.append([(s.entry, received_ms) for s in source.store.since(0)])
+    into.store.append([(s.entry, received_ms) for s in source.store.since(0)], keys=keys_of(source))
     seen = max((i.hlc for i in into.items()), default=0)
     last = into.store.meta("hlc")
     moved = clock.observe(int.from_bytes(last, "big") if last else 0, seen)
@@ -212,7 +212,14 @@ def interleaving(logs: dict[LogId, list[bytes]], rnd: random.Random) -> list[byt
     return out
 
 
-def deliver(order: list[bytes], reader: Journal, rnd: random.Random) -> None:
+def all_keys(devices: list[Device]) -> dict[tuple[LogId, int], bytes]:
+    """Every key record any device holds (sync carries them beside the entries)."""
+    return {p: k for device in devices for p, k in keys_of(device.journal).items()}
+
+
+def deliver(
+    order: list[bytes], reader: Journal, rnd: random.Random, keys: dict[tuple[LogId, int], bytes]
+) -> None:
     seen: set[bytes] = set()
     arrival = 0
     i = 0
@@ -221,7 +228,7 @@ def deliver(order: list[bytes], reader: Journal, rnd: random.Random) -> None:
         i += len(batch)
         arrival += 1
         new = len(set(batch) - seen)
-        assert reader.store.append([(raw, arrival) for raw in batch]) == new
+        assert reader.store.append([(raw, arrival) for raw in batch], keys=keys) == new
         seen |= set(batch)
         if rnd.random() < 0.3:
             reader.items()  # read half-way: later entries are merged into a cached view
@@ -284,7 +291,7 @@ def test_every_delivery_order_of_the_same_entries_ends_in_the_same_journal(
                 for seed in seeds:
                     rnd = random.Random(seed)
                     reader = Journal(home, keyset, MemoryLogStore())
-                    deliver(interleaving(logs, rnd), reader, rnd)
+                    deliver(interleaving(logs, rnd), reader, rnd, all_keys(devices))
                     outcomes.append(seen_by(reader))
                     # Nothing lost or doubled, and merge order is strict.
                     keys_ = order_keys(reader.items())
@@ -293,7 +300,9 @@ def test_every_delivery_order_of_the_same_entries_ends_in_the_same_journal(
                 # A device of this person that then syncs everything sees the same journal.
                 device = next(d for d in devices if d.journal.device.person == person)
                 for entries in logs.values():
-                    device.journal.store.append([(raw, 10**6) for raw in entries])
+                    device.journal.store.append(
+                        [(raw, 10**6) for raw in entries], keys=all_keys(devices)
+                    )
                 assert seen_by(device.journal) == outcomes[0]
         finally:
             for device in devices:

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from tend.app import look, record
 from tend.core.errors import UserError
-from tend.core.journal import Journal
+from tend.core.journal import Journal, shredding
 from tend.core.trust.ingest import ingest
-from tests.conftest import entries_of, gossip, invite
+from tests.conftest import entries_of, gossip, invite, keys_of
 
 TODAY = dt.date.today()
 
@@ -34,7 +34,8 @@ CHECKIN = st.tuples(
 CORRECT = st.tuples(st.just("correct"), st.integers(0, 50), st.integers(0, 10))
 SHARE = st.tuples(st.just("share"), st.integers(0, 50))
 NOTE = st.tuples(st.just("note"), st.booleans())
-STEPS = st.lists(st.one_of(CHECKIN, CORRECT, SHARE, NOTE), min_size=1, max_size=12)
+FORGET = st.tuples(st.just("forget"), st.integers(0, 50))
+STEPS = st.lists(st.one_of(CHECKIN, CORRECT, SHARE, NOTE, FORGET), min_size=1, max_size=12)
 
 
 def write(sam: Journal, alex: Journal, steps: list[tuple[object, ...]]) -> None:
@@ -57,30 +58,43 @@ def write(sam: Journal, alex: Journal, steps: list[tuple[object, ...]]) -> None:
                 pick = step[1]
                 assert isinstance(pick, int)
                 record.share(sam, written[pick % len(written)])
+            elif kind == "forget" and written:
+                pick = step[1]
+                assert isinstance(pick, int)
+                record.take_back(sam, written[pick % len(written)], forget=True)
             elif kind == "note":
                 record.note(sam, "a few words", share=not step[1])
                 record.check_in(alex, energy=5)
         except UserError:
-            pass  # e.g. correcting a note as a check-in, or sharing what is shared already
+            pass  # e.g. correcting a note as a check-in, sharing what is shared already, or
+            # anything of what is forgotten
 
 
 def deliver(target: Journal, sources: list[Journal], rng: random.Random) -> None:
     """Every entry of `sources`, shuffled and in batches, then all again (what could not be
     taken before its log's earlier entries arrived)."""
     entries = [raw for source in sources for raw in entries_of(source)]
+    keys = {p: k for source in sources for p, k in keys_of(source).items()}  # beside them
     rng.shuffle(entries)
     cuts = sorted(rng.sample(range(len(entries) + 1), k=3))
     for lo, hi in zip([0, *cuts], [*cuts, len(entries)], strict=True):
-        ingest(target, entries[lo:hi])
+        ingest(target, entries[lo:hi], keys=keys)
         look.week(target)  # fold in what came so far
-    ingest(target, entries)
-    ingest(target, entries)
+    ingest(target, entries, keys=keys)
+    ingest(target, entries, keys=keys)
 
 
 def views(journal: Journal) -> tuple[object, ...]:
     week = look.week(journal).view
     shown = look.timeline(journal)
-    return (week, shown.events, shown.private, look.today(journal).view)
+    return (
+        week,
+        shown.events,
+        shown.private,
+        look.today(journal).view,
+        shown.taken_back,
+        shown.unavailable,
+    )
 
 
 @given(steps=STEPS, seed=st.integers(0, 2**32))
@@ -93,6 +107,16 @@ def views(journal: Journal) -> tuple[object, ...]:
         ("share", 0),
     ],
     seed=1,
+)
+@example(  # the same, then the first version forgotten: every version and the share go
+    steps=[
+        ("checkin", True, 2, None, 0),
+        ("checkin", False, 5, None, 0),
+        ("correct", 0, 7),
+        ("share", 0),
+        ("forget", 0),
+    ],
+    seed=2,
 )
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_corrections_and_shares_in_any_order_converge(
@@ -119,5 +143,9 @@ def test_corrections_and_shares_in_any_order_converge(
             for day, values in days.checkins.items():
                 if day not in days.private_days:
                     assert theirs.people[person].checkins.get(day) == values, day
+        for journal in everyone:  # nothing forgotten keeps a key record anywhere
+            gone = shredding.forgotten(journal.all_items(), journal.items())
+            assert all(journal.store.key_at(i.log, i.seq) is None for i in gone)
+            assert len(gone) == len(shredding.forgotten(sam.all_items(), sam.items()))
         for journal in (sam, phone, alex, tablet):
             journal.close()

@@ -36,6 +36,7 @@ from tend.core.domain.events import (
     Gratitude,
     JoyIdea,
     JoyStatus,
+    Keyed,
     KeyRotated,
     LearnItem,
     LearnStatus,
@@ -113,6 +114,7 @@ ONE_OF_EACH: list[Payload] = [
     ComfortSignal(signal="yellow", note="gentle today"),
     CareTask(task=EID, title="laundry", owner="partner", cadence="weekly", active=True),
     CareSwap(task=EID, to="me", note="I have energy today"),
+    Keyed(kind="gratitude", box=bytes(40)),
     Note(text="the garden smelled of rain"),
     Share(entry=b"\x8aan encoded event", seq=3),
     AnchorMemory(text="the evening we laughed at the sea", date="2025-08-14"),
@@ -134,6 +136,7 @@ WITH_LATER_FIELDS: list[Payload] = [
     CareTask(task=EID, title="laundry", owner="me", rotate=True),
     GoalSet(goal=EID, title="walk", fallback="a short call instead"),
     RitualSet(ritual=EID, title="tea", fallback="tea in bed"),
+    Retraction(target=EID, reason="not meant to keep", forget=True),
 ]
 
 

@@ -15,7 +15,7 @@ from tend.core.trust.engine import Reason
 from tend.core.trust.ingest import ingest
 from tend.core.views import projections
 from tests.attacker import event_in, forge_in_log, write_own
-from tests.conftest import entries_of, invite, new_person_device, started
+from tests.conftest import entries_of, invite, keys_of, new_person_device, started
 
 
 def names_in_today(journal: Journal) -> list[str]:
@@ -32,8 +32,8 @@ def couple(tmp_path: Path) -> tuple[Journal, Journal]:
 
 
 def exchange(a: Journal, b: Journal) -> None:
-    assert not ingest(b, entries_of(a)).refused
-    assert not ingest(a, entries_of(b)).refused
+    assert not ingest(b, entries_of(a), keys=keys_of(a)).refused
+    assert not ingest(a, entries_of(b), keys=keys_of(b)).refused
 
 
 def test_paired_partners_see_each_other_after_exchanging_entries(
@@ -54,8 +54,8 @@ def test_ingesting_the_same_entries_twice_applies_them_once(
     sam, alex = couple
     sam.record(Gratitude(text="thank you for the tea"))
     alex_own = alex.store.count()
-    first = ingest(alex, entries_of(sam))
-    again = ingest(alex, entries_of(sam))
+    first = ingest(alex, entries_of(sam), keys=keys_of(sam))
+    again = ingest(alex, entries_of(sam), keys=keys_of(sam))
     assert first.applied == len(entries_of(sam)) and again.applied == 0
     assert again.duplicates == len(entries_of(sam))
     assert alex.store.count() == alex_own + len(entries_of(sam))
@@ -105,7 +105,7 @@ def test_entries_from_a_device_nobody_brought_in_are_kept_aside_not_applied(
         Journal(tmp_path, new_person_device(sam.device.space, sam.device), MemoryLogStore()), "Eve"
     )
     stranger.record(CheckIn(note="let me in"))
-    report = ingest(alex, entries_of(stranger))
+    report = ingest(alex, entries_of(stranger), keys=keys_of(stranger))
     assert (report.refused, report.applied, len(report.pending)) == ([], 0, 3)
     assert stranger.device.log not in alex.store.heads()
 
@@ -116,7 +116,7 @@ def test_entries_of_another_space_are_refused(
     _sam, alex = couple
     other = Journal.create(tmp_path / "other", "Other")
     other.device.space_keys = dict(alex.device.space_keys)  # even with the right key
-    report = ingest(alex, entries_of(other))
+    report = ingest(alex, entries_of(other), keys=keys_of(other))
     assert [r.reason for r in report.refused][:1] == [Reason.OTHER_SPACE]
 
 
@@ -145,7 +145,7 @@ def test_an_event_claiming_the_partner_as_author_is_refused(
     seq = int(alex.store.head(alex.device.log)[0])  # type: ignore[index]
     # Alex's own device, signing as itself, claims Sam wrote this.
     write_own(alex, event_in(alex, CheckIn(note="I give up"), author=sam.device.person))
-    report = ingest(sam, entries_of(alex))
+    report = ingest(sam, entries_of(alex), keys=keys_of(alex))
     assert [(r.seq, r.reason) for r in report.refused] == [(seq + 1, Reason.WRONG_AUTHOR)]
     assert all("I give up" not in str(e.body) for e in sam.events())
 
@@ -154,7 +154,7 @@ def test_nobody_can_rename_their_partner(couple: tuple[Journal, Journal]) -> Non
     sam, alex = couple
     exchange(sam, alex)
     write_own(alex, event_in(alex, PersonNamed(person=sam.device.person, name="Eve")))
-    report = ingest(sam, entries_of(alex))
+    report = ingest(sam, entries_of(alex), keys=keys_of(alex))
     assert [r.reason for r in report.refused] == [Reason.WRONG_AUTHOR]
     assert projections.names(sam.items())[sam.device.person] == "Sam"
 
@@ -183,7 +183,7 @@ def test_a_log_must_open_with_its_own_device_claim(
         tmp_path / "n", new_person_device(sam.device.space, sam.device), MemoryLogStore()
     )
     write_own(newcomer, event_in(newcomer, CheckIn(note="no claim first")))
-    report = ingest(alex, entries_of(newcomer))
+    report = ingest(alex, entries_of(newcomer), keys=keys_of(newcomer))
     assert [(r.seq, r.reason) for r in report.refused] == [(1, Reason.NO_CLAIM)]
 
 
@@ -194,7 +194,7 @@ def test_an_entry_dated_far_in_the_future_is_refused_and_the_clock_stays(
     exchange(sam, alex)
     write_own(alex, event_in(alex, CheckIn(note="from the far future"), hlc=1 << 61))
     clock_before = sam.store.meta("hlc")
-    report = ingest(sam, entries_of(alex))
+    report = ingest(sam, entries_of(alex), keys=keys_of(alex))
     assert [r.reason for r in report.refused] == [Reason.FUTURE]
     assert sam.store.meta("hlc") == clock_before
     sam.record(CheckIn(day="rest"))  # and recording still works

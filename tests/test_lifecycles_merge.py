@@ -26,6 +26,7 @@ from tests.test_convergence import (
     BASE,
     Device,
     all_entries,
+    all_keys,
     deliver,
     extra_device,
     interleaving,
@@ -166,7 +167,7 @@ def test_edits_retires_keeps_and_swaps_in_any_delivery_order_end_in_the_same_lis
                 for seed in seeds:
                     rnd = random.Random(seed)
                     reader = Journal(home, device.journal.device, MemoryLogStore())
-                    deliver(interleaving(logs, rnd), reader, rnd)
+                    deliver(interleaving(logs, rnd), reader, rnd, all_keys(devices))
                     seen.append(lists(reader))
             assert all(outcome == seen[0] for outcome in seen[1:])
             # A boundary stays its setter's, in its setter's words, whoever tried to change it.

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from tend.app import live as live_mod
 from tend.app.live import Change, LiveSync, poke
@@ -32,6 +33,9 @@ from tend.app.poke import SOCKET_NAME
 from tend.core.domain.events import CheckIn, Gratitude
 from tend.core.errors import UserError
 from tend.core.journal import Journal
+from tend.sync.relay import session as relay_session
+from tend.sync.relay.app import make_app
+from tend.sync.relay.store_spec import SqliteSpec
 from tests.conftest import Relay, TendCLI, free_port, invite, tend_env
 
 pytestmark = pytest.mark.slow  # a relay process for most of them
@@ -115,6 +119,37 @@ async def test_an_entry_recorded_in_the_process_reaches_the_partners_store_at_on
     assert (sam_live.status().state, sam_live.status().problem) == ("live", None)
     last = alex_live.status().last_synced
     assert last is not None and time.time() - last.timestamp() < WAIT
+
+
+async def test_from_a_relay_that_sends_no_key_records_live_words_are_fetched_before_told(
+    couple: tuple[Journal, Journal], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older relay's live Entries carry no key records: the device asks for them at once
+    (FetchKeys) and tells its subscribers only once the words are readable."""
+    monkeypatch.setattr(relay_session, "parallel", lambda _entries, _keys: ())
+    runner = web.AppRunner(make_app(SqliteSpec(tmp_path / "relay.db")), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        sam, alex = couple
+        sam_live = LiveSync(sam, f"http://{host}:{port}", sam.home)
+        alex_live = LiveSync(alex, f"http://{host}:{port}", alex.home)
+        sam_changes, alex_changes = sam_live.subscribe(), alex_live.subscribe()
+        for live, changes in ((sam_live, sam_changes), (alex_live, alex_changes)):
+            await live.start()
+            await until_status(live, changes, "live")
+        try:
+            arrived = alex_live.subscribe()  # from now on: not the catch-up's changes
+            sam.record(Gratitude(text="for the older relay"))
+            sam_live.recorded()
+            await next_change(arrived, "remote")
+            assert "for the older relay" in gratitudes(alex)
+        finally:
+            await alex_live.stop()
+            await sam_live.stop()
+    finally:
+        await runner.cleanup()
 
 
 async def test_recorded_from_another_thread_pushes_and_the_relays_ack_is_when_last_synced(

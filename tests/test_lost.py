@@ -20,7 +20,7 @@ from tend.core.trust import lost, rotation
 from tend.core.trust.engine import Issue
 from tend.core.trust.ingest import ingest
 from tests.attacker import event_in, next_seq, write_own
-from tests.conftest import entries_of, gossip, invite
+from tests.conftest import entries_of, gossip, invite, keys_of
 
 
 @dataclass
@@ -77,7 +77,7 @@ def test_sam_marks_alex_lost_and_removes_the_old_phone_and_alex_new_can_too(
     # The old history stays; anything the lost phone writes afterwards (a thief) is refused.
     assert any(i.type == "checkin" and i.log == old.device.log for i in sam.items())
     write_own(old, event_in(old, CheckIn(day="good", note="written by whoever found it")))
-    report = ingest(sam, entries_of(old))
+    report = ingest(sam, entries_of(old), keys=keys_of(old))
     assert (report.applied, report.removed_history, report.refused) == (0, 1, [])
     assert "written by whoever found it" not in str([i.raw for i in sam.items()])
 
@@ -99,7 +99,7 @@ def test_without_a_lost_mark_a_partner_cannot_remove_the_other_persons_device(
     write_own(sam, event_in(sam, DeviceRemoved(log, upto, upto_hash, proof, mark=invented)))
     proof = keys.sign(sam.device.identity_seed, removal_message(space, log, upto, upto_hash))
     write_own(sam, event_in(sam, DeviceRemoved(log, upto, upto_hash, proof)))
-    ingest(alex, entries_of(sam))
+    ingest(alex, entries_of(sam), keys=keys_of(sam))
     for journal in (sam, alex):
         roster = journal.roster()
         assert not roster.removed(alex.device.log)
@@ -132,12 +132,12 @@ def test_a_removal_made_while_the_mark_stood_counts_even_if_an_answer_comes_late
     rotation.remove_device(sam, alex.device.log)
     # The phone was not lost after all, but it was removed before it could answer: it is cut
     # off (it sees so itself) and can rejoin by a new invitation. Its answer comes too late.
-    ingest(alex, entries_of(sam))
+    ingest(alex, entries_of(sam), keys=keys_of(sam))
     assert alex.roster().removed(alex.device.log)
     assert not lost.answer_if_lost(alex)
     mark = _mark_of(sam, alex)
     write_own(alex, event_in(alex, PersonHere(person=alex.device.person, mark=mark)))
-    ingest(sam, entries_of(alex))
+    ingest(sam, entries_of(alex), keys=keys_of(alex))
     assert sam.roster().removed(alex.device.log)
 
 
@@ -153,7 +153,7 @@ def test_nobody_can_mark_themselves_lost_or_answer_for_someone_else(couple: Coup
     write_own(alex, event_in(alex, PersonLost(person=alex.device.person, heads=heads)))
     # ... and answers "here" for Sam, as if Sam had been marked lost and answered.
     write_own(alex, event_in(alex, PersonHere(person=sam.device.person, mark=own_mark)))
-    ingest(sam, entries_of(alex))
+    ingest(sam, entries_of(alex), keys=keys_of(alex))
     roster = sam.roster()
     assert roster.lost == set()
     assert Issue.OWN_LOSS in [i.issue for i in roster.ignored]
@@ -245,11 +245,11 @@ def test_a_removal_under_a_mark_cannot_fork_the_log_it_cuts(couple: Couple) -> N
     sam, alex = couple.sam, couple.alex
     lost.declare_lost(sam, alex.device.log)
     alex.record(CheckIn(day="rest", note="still here, offline"))
-    ingest(sam, entries_of(alex))
+    ingest(sam, entries_of(alex), keys=keys_of(alex))
     head = sam.store.head(alex.device.log)
     assert head is not None
     write_own(sam, event_in(sam, _lost_removal(sam, alex, upto_hash=bytes(32))))
-    ingest(alex, entries_of(sam))
+    ingest(alex, entries_of(sam), keys=keys_of(sam))
     for journal in (sam, alex):
         roster = journal.roster()
         assert not roster.removed(alex.device.log) and not roster.forked

@@ -13,10 +13,10 @@ import dataclasses
 import msgpack
 import pytest
 
-from tend.core.crypto import entry, envelope
+from tend.core.crypto import entry, envelope, shred
 from tend.core.crypto.keystore import DeviceKeys
-from tend.core.domain.codec import encode_event
-from tend.core.domain.events import CheckIn, Event, Gratitude, Payload, Sealed
+from tend.core.domain.codec import decode_event, encode_event
+from tend.core.domain.events import CheckIn, Event, Gratitude, Keyed, Payload, Retraction, Sealed
 from tend.core.errors import UnreadableEntry
 from tend.core.ids import Seq, event_id_at, new_space_id
 from tend.core.journal.mapper import _PRIVATE_AAD, EntryMapper, Readable, item_of
@@ -42,12 +42,37 @@ def event_at(of: DeviceKeys, seq: int, body: Payload, *, hlc: int = 1 << 20) -> 
     )
 
 
+KEYS: dict[bytes, bytes] = {}  # entry -> its key record, as sync carries it beside the entry
+
+
+def entry_of(
+    of: DeviceKeys, ev: Event, head: tuple[Seq, bytes] | None = None, *, private: bool = False
+) -> bytes:
+    raw, key = EntryMapper(of).write(ev, head, private=private)
+    if key is not None:
+        KEYS[raw] = key
+    return raw
+
+
+def opened(reader: DeviceKeys, raw: bytes) -> Readable:
+    """`raw` as `reader` opens it, with the key record written beside it."""
+    return EntryMapper(reader).to_readable(raw, KEYS.get(raw))
+
+
+def stored_event(reader: DeviceKeys, raw: bytes) -> Event:
+    """The event a keyed entry's box holds (for a private one, its Sealed body)."""
+    outer = decode_event(entry.open_entry(raw, reader.space_keys.get).event)
+    assert isinstance(outer.body, Keyed)
+    content_key = EntryMapper(reader).content_key(raw, KEYS[raw])
+    return decode_event(shred.open_words(content_key, outer.body.box, reader.space, outer.id))
+
+
 def written(of: DeviceKeys, bodies: list[tuple[Payload, bool]]) -> list[bytes]:
     """The entries `of`'s mapper writes for `bodies` (each with its `private` flag), chained."""
-    mapper, raws = EntryMapper(of), list[bytes]()
+    raws = list[bytes]()
     for seq, (body, private) in enumerate(bodies, start=1):
         head = (Seq(seq - 1), entry.entry_hash(raws[-1])) if raws else None
-        raws.append(mapper.to_entry(event_at(of, seq, body, hlc=seq), head, private=private))
+        raws.append(entry_of(of, event_at(of, seq, body, hlc=seq), head, private=private))
     return raws
 
 
@@ -55,12 +80,50 @@ def test_a_shared_event_reads_back_whole_for_any_device_of_the_space() -> None:
     sam = device()
     alex = new_person_device(SPACE, like=sam)
     ev = event_at(sam, 1, Gratitude(text="the coffee while I rested"))
-    raw = EntryMapper(sam).to_entry(ev, None)
+    raw = entry_of(sam, ev)
     for reader in (sam, alex):
-        readable = EntryMapper(reader).to_readable(raw)
-        assert (readable.outer, readable.event, readable.event_bytes) == (ev, ev, encode_event(ev))
+        readable = opened(reader, raw)
+        assert (readable.event, readable.event_bytes) == (ev, encode_event(ev))
+        assert readable.outer == dataclasses.replace(ev, body=readable.outer.body)
+        assert isinstance(readable.outer.body, Keyed) and readable.outer.body.kind == "gratitude"
         assert (readable.header.log, readable.header.seq) == (sam.log, 1)
         assert readable.opened.signed_by(sam.sign_public)
+
+
+# --- the words under a content key ----------------------------------------------------------------
+
+
+def test_without_its_key_record_a_keyed_entry_reads_as_its_outer_event_alone() -> None:
+    sam = device()
+    ev = event_at(sam, 1, Gratitude(text="Quillonbrae"))
+    raw = entry_of(sam, ev)
+    readable = EntryMapper(sam).to_readable(raw, None)
+    assert readable.key is None and readable.event == readable.outer
+    assert isinstance(readable.event.body, Keyed)
+    assert b"Quillonbrae" not in readable.event_bytes
+    assert item_of(readable, 0).type == "keyed"
+
+
+def test_a_key_record_moved_to_another_entry_does_not_open_it() -> None:
+    sam = device()
+    first, second = written(sam, [(Gratitude(text="one"), False), (Gratitude(text="two"), False)])
+    swapped = EntryMapper(sam).to_readable(second, KEYS[first])
+    assert swapped.key is None and isinstance(swapped.event.body, Keyed)
+    damaged = bytes([KEYS[second][0] ^ 1]) + KEYS[second][1:]
+    assert EntryMapper(sam).to_readable(second, damaged).key is None
+    assert EntryMapper(sam).to_readable(second, b"short").key is None
+    assert opened(sam, second).event.body == Gratitude(text="two")
+
+
+def test_membership_and_retractions_keep_their_words_in_the_entry() -> None:
+    sam = device()
+    raw, key = EntryMapper(sam).write(
+        event_at(sam, 1, Retraction(target=event_id_at(sam.log, 9), reason="sorry")), None
+    )
+    assert key is None
+    assert EntryMapper(sam).to_readable(raw).event.body == Retraction(
+        target=event_id_at(sam.log, 9), reason="sorry"
+    )
 
 
 def test_a_private_event_reads_back_for_its_authors_devices_and_stays_sealed_for_the_partner() -> (
@@ -72,31 +135,31 @@ def test_a_private_event_reads_back_for_its_authors_devices_and_stays_sealed_for
     raws = written(sam, [(Gratitude(text="first"), False), (CheckIn(pain=7, note="mine"), True)])
     ev = event_at(sam, 2, CheckIn(pain=7, note="mine"), hlc=2)
     for own in (sam, sams_laptop):
-        readable = EntryMapper(own).to_readable(raws[1])
+        readable = opened(own, raws[1])
         assert (readable.event, readable.event_bytes) == (ev, encode_event(ev))
-        assert isinstance(readable.outer.body, Sealed)
+        assert isinstance(readable.outer.body, Keyed) and readable.outer.body.kind == "sealed"
         assert dataclasses.replace(readable.outer, body=ev.body) == ev
-    theirs = EntryMapper(alex).to_readable(raws[1])
+    theirs = opened(alex, raws[1])
     assert isinstance(theirs.event.body, Sealed)
-    assert theirs.event == theirs.outer
+    assert theirs.event == dataclasses.replace(theirs.outer, body=theirs.event.body)
     assert b"mine" not in raws[1] + theirs.event_bytes
 
 
 def test_a_private_box_copied_into_another_entry_is_refused() -> None:
     sam = device()
     [raw] = written(sam, [(CheckIn(note="only mine"), True)])
-    box = EntryMapper(sam).to_readable(raw).outer.body
+    box = stored_event(sam, raw).body
     assert isinstance(box, Sealed)
     # The same person's box, carried by an entry at another position (a replay in their own log).
     replayed = written(sam, [(Gratitude(text="first"), False), (box, False)])[1]
     with pytest.raises(UnreadableEntry, match="private entry does not match the entry"):
-        EntryMapper(sam).to_readable(replayed)
+        opened(sam, replayed)
     # The partner, who cannot open it, replays it in an entry of their own: their log, same seq.
     alex = new_person_device(SPACE, like=sam)
     [theirs] = written(alex, [(box, False)])
     with pytest.raises(UnreadableEntry, match="private entry does not match the entry"):
-        EntryMapper(sam).to_readable(theirs)
-    assert isinstance(EntryMapper(alex).to_readable(theirs).event.body, Sealed)  # opaque to them
+        opened(sam, theirs)
+    assert isinstance(opened(alex, theirs).event.body, Sealed)  # opaque to them
 
 
 def test_an_entry_under_an_epoch_not_held_is_unreadable_and_named() -> None:
@@ -104,17 +167,17 @@ def test_an_entry_under_an_epoch_not_held_is_unreadable_and_named() -> None:
     [raw] = written(sam, [(Gratitude(text="x"), False)])
     stranger = device()  # the same space id, a space key of its own
     with pytest.raises(UnreadableEntry, match=r"seq 1: cannot be opened"):
-        EntryMapper(stranger).to_readable(raw)
+        opened(stranger, raw)
     with pytest.raises(UnreadableEntry, match="an entry: cannot be opened"):
-        EntryMapper(sam).to_readable(b"not an entry")
+        opened(sam, b"not an entry")
 
 
 def test_an_event_that_claims_another_device_than_its_log_is_refused() -> None:
     sam = device()
     ev = dataclasses.replace(event_at(sam, 1, Gratitude(text="x")), device=device().log)
-    raw = EntryMapper(sam).to_entry(ev, None)
+    raw = entry_of(sam, ev)
     with pytest.raises(UnreadableEntry, match="claims another device than its own"):
-        EntryMapper(sam).to_readable(raw)
+        opened(sam, raw)
 
 
 def test_an_old_schema_version_is_upgraded_on_the_way_out_shared_or_private() -> None:
@@ -128,14 +191,14 @@ def test_an_old_schema_version_is_upgraded_on_the_way_out_shared_or_private() ->
     shared = entry.build(header, v1, sam.sign_seed, sam.space_key)
     assert mapper.to_readable(shared).event == ev
     box = envelope.seal(sam.private_key, v1, _PRIVATE_AAD + sam.space)
-    private = mapper.to_entry(dataclasses.replace(ev, body=Sealed(box=box)), None)
-    assert mapper.to_readable(private).event == ev
+    private = entry_of(sam, dataclasses.replace(ev, body=Sealed(box=box)))
+    assert opened(sam, private).event == ev
 
 
 def test_the_item_of_an_opened_entry_is_what_the_read_model_selects_on() -> None:
     sam = device()
     ev = event_at(sam, 1, Gratitude(text="x"))
-    readable: Readable = EntryMapper(sam).to_readable(EntryMapper(sam).to_entry(ev, None))
+    readable: Readable = opened(sam, entry_of(sam, ev))
     item = item_of(readable, received_at=42)
     assert tuple(item) == (
         ev.hlc,
@@ -150,3 +213,29 @@ def test_the_item_of_an_opened_entry_is_what_the_read_model_selects_on() -> None
         False,  # not private
         None,  # not shared later
     )
+
+
+def test_the_stored_item_is_the_item_of_the_whole_way_for_every_kind_of_entry() -> None:
+    sam = device()
+    raws = written(
+        sam,
+        [
+            (Gratitude(text="shared"), False),
+            (CheckIn(note="private"), True),
+            (Retraction(target=event_id_at(sam.log, 1), reason="sorry"), False),
+        ],
+    )
+    mapper = EntryMapper(sam)
+    for raw in raws:
+        for key in (KEYS.get(raw), None):
+            whole = item_of(mapper.to_readable(raw, key), 7)
+            assert mapper.stored_item(raw, 7, key) == whole
+
+
+def test_a_private_entry_says_so_with_or_without_its_words() -> None:
+    sam = device()
+    alex = new_person_device(SPACE, like=sam)
+    shared, private = written(sam, [(Gratitude(text="a"), False), (CheckIn(note="b"), True)])
+    assert [opened(sam, r).private for r in (shared, private)] == [False, True]
+    assert opened(alex, private).private
+    assert EntryMapper(alex).to_readable(private, None).private

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tend.core.crypto import entry, keys
+from tend.core.crypto import entry, keys, shred
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event
-from tend.core.domain.events import CheckIn, Sealed
+from tend.core.domain.events import CheckIn, Keyed, Sealed
 from tend.core.errors import IntegrityError
 from tend.core.journal import Journal
 from tend.core.log.store import MemoryLogStore
-from tests.conftest import new_person_device, pin, started
+from tests.conftest import keys_of, new_person_device, pin, started
 
 
 class Clock:
@@ -34,7 +34,9 @@ def partner_of(sam: Journal, clock: Clock) -> Journal:
 
 
 def deliver(source: Journal, target: Journal) -> None:
-    target.store.append([(s.entry, s.received_at) for s in source.store.since(0)])
+    target.store.append(
+        [(s.entry, s.received_at) for s in source.store.since(0)], keys=keys_of(source)
+    )
 
 
 @pytest.fixture
@@ -67,9 +69,12 @@ def test_a_sealed_box_copied_into_another_entry_is_refused(pair: tuple[Journal, 
     # Sam's view holds the opened event; the stored entry holds the sealed box.
     stored = list(sam.store.since(0))[-1]
     outer = decode_event(entry.open_entry(stored.entry, sam.device.space_keys.get).event)
-    assert isinstance(outer.body, Sealed)
+    assert isinstance(outer.body, Keyed) and outer.body.kind == "sealed" and stored.key
+    content_key = sam.mapper.content_key(stored.entry, stored.key)
+    words = decode_event(shred.open_words(content_key, outer.body.box, sam.device.space, outer.id))
+    assert isinstance(words.body, Sealed)
     # Alex, who cannot open it, replays the box in an entry of Alex's own.
-    alex.record(Sealed(box=outer.body.box))
+    alex.record(Sealed(box=words.body.box))
     deliver(alex, sam)
     with pytest.raises(IntegrityError, match="private entry does not match"):
         Journal(sam.home, sam.device, sam.store).items()

@@ -45,7 +45,7 @@ from tend.core.views.projections import (
     week_bounds,
 )
 from tend.core.views.read_model import Item
-from tests.conftest import new_person_device, pin
+from tests.conftest import keys_of, new_person_device, pin
 
 TZ = dt.timezone(dt.timedelta(hours=1))
 SUN = dt.date(2026, 3, 8)
@@ -76,7 +76,7 @@ def record(journal: Journal, when: dt.datetime, body: Payload, **kw: object) -> 
 
 def deliver(source: Journal, to: Journal, received: dt.datetime) -> None:
     """What sync does: hand every entry the source holds to the other store."""
-    to.store.append([(s.entry, ms(received)) for s in source.store.since(0)])
+    to.store.append([(s.entry, ms(received)) for s in source.store.since(0)], keys=keys_of(source))
 
 
 @dataclass

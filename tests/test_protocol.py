@@ -24,6 +24,7 @@ from tend.core.log import authorship, rotation_record
 from tend.core.log.header import MAX_ENTRY, log_id_of
 from tend.sync import protocol
 from tend.sync.protocol import (
+    KEY_RECORD_BYTES,
     MAX_ENTRIES_PER_FRAME,
     MAX_ENTRY_BYTES,
     MAX_FRAME_BYTES,
@@ -39,8 +40,11 @@ from tend.sync.protocol import (
     Entries,
     Error,
     ErrorCode,
+    FetchKeys,
+    Forget,
     Frame,
     Hello,
+    Keys,
     LocalProtocolError,
     Pull,
     Push,
@@ -55,6 +59,7 @@ from tend.sync.protocol import (
     decode,
     encode,
     negotiate,
+    position,
     repair_message,
 )
 
@@ -81,13 +86,16 @@ SAMPLES: dict[str, Frame] = {
     "hello": Hello((2,), SPACE, CAPABILITY, create=True),
     "welcome": Welcome(2, {LOG_A: 3, LOG_B: 1}),
     "pull": Pull({LOG_A: 1}),
-    "entries": Entries((E1, E2), live=False),
+    "entries": Entries((E1, E2), live=False, keys=(b"", bytes(KEY_RECORD_BYTES))),
     "caught_up": CaughtUp({LOG_A: 3, LOG_B: 1}),
-    "push": Push(7, (E1, E2)),
+    "push": Push(7, (E1, E2), (bytes(KEY_RECORD_BYTES), b"")),
     "ack": Ack(7, 2),
     "rotate": Rotate(8, RECORD, SIG),
     "rekey": Rekey(RECORD, SIG),
     "repair": Repair(10, LOG_A, KEY, 3, SIG),
+    "fetch_keys": FetchKeys(11, (position(LOG_A, 3),)),
+    "keys": Keys(11, (position(LOG_A, 3) + bytes(KEY_RECORD_BYTES),)),
+    "forget": Forget(12, LOG_A, 3, KEY),
     "error": Error("unsupported_version", "no common version", 9, (1, 2)),
 }
 FRAME_CLASSES = get_args(Frame)
@@ -166,7 +174,7 @@ def test_the_protocol_errors_are_tend_protocol_errors() -> None:
 def test_the_samples_cover_every_frame_type() -> None:
     assert sorted(SAMPLES) == ALL_TYPES
     assert all(kind == frame.TYPE for kind, frame in SAMPLES.items())
-    assert len(ALL_TYPES) == len(FRAME_CLASSES) == 11
+    assert len(ALL_TYPES) == len(FRAME_CLASSES) == 14
 
 
 @pytest.mark.parametrize("kind", ALL_TYPES)
@@ -746,9 +754,9 @@ def test_negotiate_picks_the_highest_common_version_or_none(
 
 
 def test_negotiate_defaults_to_the_versions_this_code_speaks() -> None:
-    assert PROTOCOL_VERSIONS == (2,)
-    assert negotiate((1, 2)) == 2
-    assert negotiate((1,)) is None
+    assert PROTOCOL_VERSIONS == (3,)
+    assert negotiate((2, 3)) == 3
+    assert negotiate((2,)) is None
 
 
 # --- the committed frame vectors ------------------------------------------------------------------
@@ -770,11 +778,17 @@ def frame_from_vector(kind: str, f: dict[str, Any]) -> Frame:
         case "pull":
             return Pull(_vector(f["have"]))
         case "entries":
-            return Entries(entries, f["live"])
+            return Entries(entries, f["live"], tuple(bytes.fromhex(k) for k in f.get("keys", [])))
         case "caught_up":
             return CaughtUp(_vector(f["heads"]))
         case "push":
-            return Push(f["id"], entries)
+            return Push(f["id"], entries, tuple(bytes.fromhex(k) for k in f.get("keys", [])))
+        case "fetch_keys":
+            return FetchKeys(f["id"], tuple(bytes.fromhex(x) for x in f["positions"]))
+        case "keys":
+            return Keys(f["id"], tuple(bytes.fromhex(x) for x in f["records"]))
+        case "forget":
+            return Forget(f["id"], bytes.fromhex(f["log"]), f["seq"], bytes.fromhex(f["token"]))
         case "ack":
             return Ack(f["id"], f["stored"])
         case "rotate":
@@ -899,6 +913,9 @@ def test_the_limits_table_in_the_doc_gives_the_values_of_the_constants() -> None
         "CAPABILITY_HASH_BYTES",
         "KEY_BYTES",
         "SIGNATURE_BYTES",
+        "KEY_RECORD_BYTES",
+        "POSITION_BYTES",
+        "TOKEN_BYTES",
     ]
     assert documented == {name: getattr(protocol, name) for name in limits}
 

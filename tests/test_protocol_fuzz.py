@@ -18,11 +18,14 @@ from tend.sync.protocol import (
     CAPABILITY_BYTES,
     ID_BYTES,
     KEY_BYTES,
+    KEY_RECORD_BYTES,
     MAX_ENTRIES_PER_FRAME,
     MAX_REQUEST_ID,
     MAX_SEQ,
     MAX_VERSIONS,
+    POSITION_BYTES,
     SIGNATURE_BYTES,
+    TOKEN_BYTES,
     TRANSITIONS,
     Ack,
     CaughtUp,
@@ -30,8 +33,11 @@ from tend.sync.protocol import (
     Entries,
     Error,
     ErrorCode,
+    FetchKeys,
+    Forget,
     Frame,
     Hello,
+    Keys,
     LocalProtocolError,
     Pull,
     Push,
@@ -100,6 +106,25 @@ request_ids = st.integers(0, MAX_REQUEST_ID)
 version_lists = st.lists(st.integers(1, 0xFFFF), max_size=MAX_VERSIONS).map(tuple)
 codes = st.sampled_from([code.value for code in ErrorCode]) | st.text(max_size=24)
 
+
+def _fixed_lists(size: int) -> st.SearchStrategy[tuple[bytes, ...]]:
+    return st.lists(st.binary(min_size=size, max_size=size), max_size=4).map(tuple)
+
+
+def _with_key_records(
+    entries: tuple[bytes, ...],
+) -> st.SearchStrategy[tuple[tuple[bytes, ...], tuple[bytes, ...]]]:
+    """Entries and their key records, as Push and Entries carry them: none, or one each."""
+    record = st.sampled_from([b""]) | st.binary(
+        min_size=KEY_RECORD_BYTES, max_size=KEY_RECORD_BYTES
+    )
+    each = st.lists(record, min_size=len(entries), max_size=len(entries)).map(tuple)
+    return st.tuples(st.just(entries), st.just(()) | each)
+
+
+keyed_entry_lists = entry_lists.flatmap(_with_key_records)
+
+
 FRAMES: dict[str, st.SearchStrategy[Frame]] = {
     "hello": st.builds(
         Hello,
@@ -110,13 +135,26 @@ FRAMES: dict[str, st.SearchStrategy[Frame]] = {
     ),
     "welcome": st.builds(Welcome, st.integers(0, 1 << 16), vectors),
     "pull": st.builds(Pull, vectors),
-    "entries": st.builds(Entries, entry_lists, st.booleans()),
+    "entries": keyed_entry_lists.flatmap(
+        lambda pair: st.builds(Entries, st.just(pair[0]), st.booleans(), st.just(pair[1]))
+    ),
     "caught_up": st.builds(CaughtUp, vectors),
-    "push": st.builds(Push, request_ids, entry_lists),
+    "push": keyed_entry_lists.flatmap(
+        lambda pair: st.builds(Push, request_ids, st.just(pair[0]), st.just(pair[1]))
+    ),
     "ack": st.builds(Ack, request_ids, st.integers(0, MAX_ENTRIES_PER_FRAME)),
     "rotate": st.builds(Rotate, request_ids, blobs, signatures),
     "rekey": st.builds(Rekey, blobs, signatures),
     "repair": st.builds(Repair, request_ids, ids, keys, st.integers(1, MAX_SEQ), signatures),
+    "fetch_keys": st.builds(FetchKeys, request_ids, _fixed_lists(POSITION_BYTES)),
+    "keys": st.builds(Keys, request_ids, _fixed_lists(POSITION_BYTES + KEY_RECORD_BYTES)),
+    "forget": st.builds(
+        Forget,
+        request_ids,
+        ids,
+        st.integers(1, MAX_SEQ),
+        st.binary(min_size=TOKEN_BYTES, max_size=TOKEN_BYTES),
+    ),
     "error": st.builds(Error, codes, st.text(max_size=40), st.none() | request_ids, version_lists),
 }
 frames = st.one_of(*FRAMES.values())

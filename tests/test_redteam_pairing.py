@@ -33,6 +33,7 @@ from tests.conftest import (
     entries_of,
     gossip,
     invite,
+    keys_of,
     pair,
     restored_from,
 )
@@ -358,8 +359,9 @@ def test_a_rolled_back_escrow_still_ends_in_the_removal_and_the_new_key(tmp_path
         tmp_path / "alex-new", person, found, relay="http://127.0.0.1:1", label="new", lock=None
     )
     everything = entries_of(sam) + entries_of(laptop) + entries_of(phone)
+    held = keys_of(sam) | keys_of(laptop) | keys_of(phone)
     for _round in range(3):
-        ingest(restored, everything)
+        ingest(restored, everything, keys=held)
     assert restored.roster().removed(phone.device.log)
     assert restored.device.space_keys.get(2) == laptop.device.space_keys[2]
     assert restored.device.epoch == 2

@@ -54,7 +54,7 @@ from tend.core.log.store import MemoryLogStore
 from tend.core.views import projections
 from tend.core.views.compare import Period, compare, parse_period, summarise
 from tend.core.views.read_model import Item
-from tests.conftest import TendCLI, new_person_device, pin, tend_env
+from tests.conftest import TendCLI, keys_of, new_person_device, pin, tend_env
 
 TZ = dt.timezone(dt.timedelta(hours=1))
 WIDTH = 80
@@ -203,7 +203,9 @@ def build_story(home: Path) -> Story:
     at("2026-04-02T11", sam, CheckIn(energy=9, pain=0))
 
     received = int(on("2026-04-03").timestamp() * 1000)
-    sam.store.append([(s.entry, received) for s in alex.store.since(0)])  # what sync does
+    sam.store.append(  # what sync does
+        [(s.entry, received) for s in alex.store.since(0)], keys=keys_of(alex)
+    )
     sam.close()
     return story
 
@@ -499,7 +501,7 @@ def test_period_items_never_changes_a_period_whatever_was_recorded(
         written.append(ev)
         if isinstance(body, Milestone):
             wins.append(ev)
-    sam.store.append([(s.entry, 0) for s in alex.store.since(0)])
+    sam.store.append([(s.entry, 0) for s in alex.store.since(0)], keys=keys_of(alex))
     items = sam.items()
     start = base + dt.timedelta(days=first)
     for s, e in (projections.week_bounds(start), projections.month_bounds(start)):

@@ -32,6 +32,7 @@ import pytest
 
 from tend.core.crypto import keys
 from tend.core.ids import LogId, Seq, SpaceId, new_space_id
+from tend.core.log import forgetting
 from tend.core.log.header import (
     GENESIS,
     MAX_ENTRY,
@@ -46,6 +47,7 @@ from tend.sync.relay.store import (
     BadSignature,
     CapReached,
     Caps,
+    ForgetRefused,
     LogFork,
     LogRemoved,
     LogState,
@@ -1100,3 +1102,69 @@ async def test_sqlite_errors_surface_as_store_failure(tmp_path: Path) -> None:
     with pytest.raises(StoreFailure) as caught:
         await SqliteRelayStore.open(path)
     assert isinstance(caught.value.__cause__, sqlite3.DatabaseError)
+
+
+# --- key records and forgetting ---------------------------------------------------------------
+
+
+def key_record(token: bytes, sidecar: bytes | None = None) -> bytes:
+    return forgetting.key_record(sidecar or secrets.token_bytes(48), forgetting.token_hash(token))
+
+
+async def test_key_records_are_kept_with_the_entries_a_push_newly_stores_and_handed_out_by_position(
+    store: RelayStore, space: SpaceId
+) -> None:
+    log, token = Log(space), secrets.token_bytes(32)
+    entries = log.extend(3)
+    records = [key_record(token), b"", key_record(token)]
+    await store.put(space, entries, records)
+    asked = [(log.log, 1), (log.log, 2), (log.log, 3), (log.log, 4)]
+    assert await store.keys(space, asked) == {(log.log, 1): records[0], (log.log, 3): records[2]}
+    # A re-send (anyone's) cannot replace or add a key record.
+    await store.put(space, entries, [key_record(token)] * 3)
+    assert await store.keys(space, asked) == {(log.log, 1): records[0], (log.log, 3): records[2]}
+    assert await store.keys(new_space_id(), asked) == {}
+
+
+async def test_a_key_record_is_erased_only_with_its_forget_token_and_the_entries_stay(
+    store: RelayStore, space: SpaceId
+) -> None:
+    log, token = Log(space), secrets.token_bytes(32)
+    entries = log.extend(2)
+    await store.put(space, entries, [key_record(token), key_record(token)])
+    with pytest.raises(ForgetRefused) as refused:
+        await store.forget(space, log.log, 1, secrets.token_bytes(32))
+    assert refused.value.code is ErrorCode.UNAUTHORIZED
+    assert (log.log, 1) in await store.keys(space, [(log.log, 1)])
+    assert await store.forget(space, log.log, 1, token) == 1
+    assert await store.keys(space, [(log.log, 1), (log.log, 2)]) == {
+        (log.log, 2): (await store.keys(space, [(log.log, 2)]))[(log.log, 2)]
+    }
+    assert await store.forget(space, log.log, 1, token) == 0  # gone already: nothing to do
+    assert await store.since(space, {}, 10) == entries  # the log is whole
+    assert await store.heads(space) == {log.log: 2}
+
+
+async def test_a_key_record_of_the_wrong_size_or_count_refuses_the_whole_push(
+    store: RelayStore, space: SpaceId
+) -> None:
+    log = Log(space)
+    with pytest.raises(MalformedEntry):
+        await store.put(space, log.extend(1), [b"\x00" * 47])
+    with pytest.raises(MalformedEntry):
+        await store.put(space, log.entries, [b"", b""])
+    await assert_nothing_stored(store, space)
+
+
+async def test_an_erased_key_record_is_gone_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    store = await SqliteRelayStore.open(path)
+    space, token = new_space_id(), secrets.token_bytes(32)
+    assert await store.register(space, CAP)
+    log = Log(space)
+    sidecar = secrets.token_bytes(48)
+    await store.put(space, log.extend(1), [key_record(token, sidecar)])
+    assert await store.forget(space, log.log, 1, token) == 1
+    await store.close()
+    held = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("relay.db"))
+    assert sidecar not in held

@@ -10,6 +10,7 @@ from tend.core.journal import Journal
 from tend.core.trust import pairing
 from tend.core.trust.ingest import ingest
 from tend.core.views import projections
+from tests.conftest import keys_of
 
 
 class Clock:
@@ -41,7 +42,7 @@ def test_replay_at_a_moment_ignores_entries_that_arrived_later_even_older_ones(
     alex = pairing.pair_directly(
         sam, tmp_path / "alex", own=False, name="Alex", label="", clock=alex_clock
     )
-    ingest(sam, [s.entry for s in alex.store.since(0)])
+    ingest(sam, [s.entry for s in alex.store.since(0)], keys=keys_of(alex))
 
     sam.record(CheckIn(day="rest", energy=3))
     # Alex records on Tuesday, offline: older than Sam's Wednesday replay moment...
@@ -55,7 +56,7 @@ def test_replay_at_a_moment_ignores_entries_that_arrived_later_even_older_ones(
 
     # ...and it only reaches Sam's device on Friday, with more from Sam after that.
     sam_clock.at = monday + dt.timedelta(days=4)
-    report = ingest(sam, [s.entry for s in alex.store.since(0)])
+    report = ingest(sam, [s.entry for s in alex.store.since(0)], keys=keys_of(alex))
     assert report.applied == 2 and not report.refused
     sam.record(CheckIn(day="gentle", energy=5))
 

@@ -32,7 +32,7 @@ from tend.core.trust.ingest import ingest
 from tend.core.views import report
 from tend.present import report_page
 from tend.present.report_charts import ENERGY_COLOUR, PAIN_COLOUR, WIN_COLOUR
-from tests.conftest import TendCLI, tend_env
+from tests.conftest import TendCLI, keys_of, tend_env
 
 D1, D2, D3 = dt.date(2026, 3, 2), dt.date(2026, 3, 9), dt.date(2026, 3, 16)
 HOSTILE = "<script>alert('boo')</script> thank you for the tea"
@@ -90,8 +90,8 @@ def couple(tmp_path: Path) -> Iterator[tuple[Journal, Journal]]:
 
 
 def exchange(a: Journal, b: Journal) -> None:
-    assert not ingest(b, [s.entry for s in a.store.since(0)]).refused
-    assert not ingest(a, [s.entry for s in b.store.since(0)]).refused
+    assert not ingest(b, [s.entry for s in a.store.since(0)], keys=keys_of(a)).refused
+    assert not ingest(a, [s.entry for s in b.store.since(0)], keys=keys_of(b)).refused
 
 
 # --- in-process --------------------------------------------------------------------------------

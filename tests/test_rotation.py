@@ -13,7 +13,7 @@ from tend.core.journal import Journal
 from tend.core.log import rotation_record
 from tend.core.trust import rotation
 from tend.core.trust.ingest import ingest
-from tests.conftest import entries_of, gossip, invite
+from tests.conftest import entries_of, gossip, invite, keys_of
 
 
 def texts(journal: Journal) -> list[str]:
@@ -41,7 +41,7 @@ def test_a_removed_device_cannot_read_what_is_written_afterwards(
     sam.record(Gratitude(text="after the phone was lost"))
     gossip(sam, alex)
 
-    report = ingest(old, entries_of(sam) + entries_of(alex))
+    report = ingest(old, entries_of(sam) + entries_of(alex), keys=keys_of(sam) | keys_of(alex))
     assert report.sealed_away >= 1 and not report.refused
     assert texts(old) == ["before the phone was lost"]
     assert texts(sam) == texts(alex) == ["before the phone was lost", "after the phone was lost"]
@@ -69,7 +69,7 @@ def test_entries_a_removed_device_writes_later_are_refused(
     rotation.remove_device(alex, old.device.log)
     gossip(sam, alex)
     old.record(Gratitude(text="written by a lost phone"))
-    report = ingest(sam, entries_of(old))
+    report = ingest(sam, entries_of(old), keys=keys_of(old))
     # History, not an error: refused quietly and counted, never shown.
     assert (report.refused, report.removed_history, report.applied) == ([], 1, 0)
     assert "written by a lost phone" not in texts(sam)
@@ -119,13 +119,13 @@ def test_entries_a_removed_device_wrote_before_its_removal_reached_us_are_hidden
     cutoff = old.store.head(old.device.log)
     # The lost phone's new holder writes; Sam gets it before Alex removes the phone ...
     old.record(Gratitude(text="written by whoever has the phone"))
-    ingest(sam, entries_of(old))
+    ingest(sam, entries_of(old), keys=keys_of(old))
     assert "written by whoever has the phone" in texts(sam)
     # ... Alex had not seen that entry when removing: it is after the removal's cutoff.
     alex_view = {s.seq for s in alex.store.log_entries(old.device.log)}
     assert max(alex_view) == cutoff[0]  # type: ignore[index]
     rotation.remove_device(alex, old.device.log)
-    ingest(sam, entries_of(alex))
+    ingest(sam, entries_of(alex), keys=keys_of(alex))
     assert "written by whoever has the phone" not in texts(sam)
     assert sam.roster().cutoffs == {old.device.log: cutoff[0]}  # type: ignore[index]
 
@@ -143,16 +143,16 @@ def test_unsent_entries_under_a_revoked_epoch_are_resealed_before_they_leave(
     sam.record(Gratitude(text="written offline"))
     sam.record(Gratitude(text="also offline"))
     rotation.remove_device(alex, old.device.log)
-    ingest(sam, entries_of(alex))
+    ingest(sam, entries_of(alex), keys=keys_of(alex))
     assert sam.device.epoch == 2
 
     assert reseal.reseal_unsent(sam, relay_has) == 2
 
     tail = [s.entry for s in sam.store.log_entries(sam.device.log)][relay_has:]
     assert [Header.decode(raw).epoch for raw in tail] == [2, 2]
-    report = ingest(old, entries_of(sam))
+    report = ingest(old, entries_of(sam), keys=keys_of(sam))
     assert "written offline" not in texts(old) and report.sealed_away == 2
-    assert ingest(alex, entries_of(sam)).refused == []
+    assert ingest(alex, entries_of(sam), keys=keys_of(sam)).refused == []
     assert texts(alex)[-2:] == ["written offline", "also offline"]
     assert texts(sam)[-2:] == ["written offline", "also offline"]
 
@@ -240,7 +240,7 @@ def test_a_copy_of_another_key_than_the_record_names_is_not_adopted(
     )
     for journal in (alex, restored):
         for _round in range(2):
-            ingest(journal, entries_of(sam) + entries_of(alex))
+            ingest(journal, entries_of(sam) + entries_of(alex), keys=keys_of(sam) | keys_of(alex))
         assert other not in journal.device.space_keys.values()
         assert journal.device.epoch == 1
     assert sam.device.epoch == 2

@@ -495,3 +495,50 @@ def test_a_stored_row_with_text_where_bytes_belong_is_reported_as_damage(
             list(store.since(0))
     finally:
         store.close()
+
+
+# --- key records beside entries ---------------------------------------------------------------
+
+
+def test_key_records_are_kept_only_beside_held_entries_and_come_with_them(
+    store: LogStore, alice: Writer
+) -> None:
+    a1, a2 = alice.chain(2)
+    record = bytes(range(80))
+    store.append([(a1, 1)], keys={(alice.log, 1): record, (alice.log, 2): b"not held yet"})
+    assert store.key_at(alice.log, 1) == record
+    assert store.key_at(alice.log, 2) is None  # no entry there: nothing kept
+    assert [s.key for s in store.since(0)] == [record]
+    store.append([(a2, 2)])
+    assert store.put_keys({(alice.log, 1): bytes(80)}) == 0  # one is there: kept as it is
+    assert [s.key for s in store.log_entries(alice.log)] == [record, None]
+
+
+def test_erasing_key_records_replaces_the_snapshot_and_leaves_the_log_whole(
+    store: LogStore, alice: Writer
+) -> None:
+    a1, a2 = alice.chain(2)
+    store.append([(a1, 1), (a2, 2)], keys={(alice.log, 1): bytes(80), (alice.log, 2): bytes(80)})
+    heads = store.heads()
+    assert store.erase_keys([(alice.log, 1), (alice.log, 9)], (2, b"re-sealed")) == 1
+    assert store.key_at(alice.log, 1) is None and store.key_at(alice.log, 2) == bytes(80)
+    assert store.snapshot() == (2, b"re-sealed")
+    assert store.heads() == heads and [s.entry for s in store.since(0)] == [a1, a2]
+
+
+def test_an_erased_key_record_leaves_no_copy_in_the_database_files(
+    tmp_path: Path, alice: Writer
+) -> None:
+    store = SqliteLogStore(tmp_path / "journal.db")
+    [a1] = alice.chain(1)
+    record = b"\x5a" * 16 + bytes(range(64))
+    store.append([(a1, 1)], keys={(alice.log, 1): record})
+    other = sqlite3.connect(tmp_path / "journal.db")  # the record reaches the file itself
+    other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    other.close()
+    assert record in (tmp_path / "journal.db").read_bytes()
+    store.erase_keys([(alice.log, 1)], (1, b"snapshot"))
+    # Read while the store is still open, as a copy of the device's files would be.
+    held = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    store.close()
+    assert record not in held

@@ -18,6 +18,7 @@ from tend.core.journal import Journal
 from tend.core.trust import pairing
 from tend.core.trust.ingest import ingest
 from tend.core.views import projections
+from tests.conftest import keys_of
 
 JOY = EventId(bytes([7]) * 16)
 ME = PersonId(bytes(16))  # "mine first" in today: the same reference person on every device
@@ -84,11 +85,12 @@ def state(journal: Journal) -> object:
 
 def deliver_randomly(target: Journal, sources: list[Journal], rng: random.Random) -> None:
     pool = [s.entry for src in sources for s in src.store.since(0)]
+    keys = {p: k for src in sources for p, k in keys_of(src).items()}
     pool += rng.sample(pool, k=len(pool) // 3)  # duplicates
     for _round in range(200):
         rng.shuffle(pool)
         cut = rng.randint(1, len(pool))
-        ingest(target, pool[:cut])  # gaps in a batch are refused now and sent again later
+        ingest(target, pool[:cut], keys=keys)  # gaps are refused now and sent again later
         held = {(s.log, s.seq) for s in target.store.since(0)}
         wanted = {(s.log, s.seq) for src in sources for s in src.store.since(0)}
         if wanted <= held:

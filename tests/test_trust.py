@@ -57,6 +57,7 @@ from tests.conftest import (
     entries_of,
     gossip,
     invite,
+    keys_of,
     new_person_device,
     started,
 )
@@ -469,10 +470,10 @@ def test_what_a_device_no_longer_brought_in_wrote_is_not_shown(
     y = device_made_on(phone, tmp_path / "y")  # made on the (stolen) phone
     phone.record(y.own_claim("y"))
     y.record(PersonNamed(person=sam, name="Eve"))
-    ingest(tablet, entries_of(phone) + entries_of(y))
+    ingest(tablet, entries_of(phone) + entries_of(y), keys=keys_of(phone) | keys_of(y))
     assert projections.names(tablet.items())[sam] == "Eve"  # while the phone still counted
     rotation.remove_device(laptop, phone.device.log)  # the laptop had not seen Y brought in
-    ingest(tablet, entries_of(laptop))
+    ingest(tablet, entries_of(laptop), keys=keys_of(laptop))
     assert y.device.log not in tablet.roster().members
     assert projections.names(tablet.items())[sam] == "Sam"
     assert y.device.log not in {i.log for i in tablet.items()}
@@ -491,7 +492,7 @@ def test_a_partner_cannot_stop_sam_removing_a_lost_device_with_a_weak_device_key
     body["p"]["dh_pub"] = bytes(32)
     write_raw(evil, msgpack.packb(body, use_bin_type=True))
     write_raw(alex, _reencoded(event_in(alex, PersonNamed(alex.device.person, "Alex")), body))
-    ingest(laptop, entries_of(alex) + entries_of(evil))
+    ingest(laptop, entries_of(alex) + entries_of(evil), keys=keys_of(alex) | keys_of(evil))
     assert d.log not in laptop.roster().members
 
     rotated = rotation.remove_device(laptop, phone.device.log)
@@ -552,7 +553,7 @@ def test_a_partners_rotation_cannot_break_sams_device_file(
     else:
         rotated = partners_rotation(alex, 2, keys.new_key(), previous=bytes(32))
     write_own(alex, event_in(alex, rotated))
-    ingest(laptop, entries_of(alex))
+    ingest(laptop, entries_of(alex), keys=keys_of(alex))
     assert laptop.device.epoch == 1 and set(laptop.device.space_keys) == {1}
     rotation.remove_device(laptop, phone.device.log)  # and removing still works
     laptop.close()
@@ -573,7 +574,7 @@ def test_a_roster_with_a_crafted_removal_paradox_settles_and_does_not_flip(
     )
     y.record(DeviceRemoved(alex.device.log, seq, digest, proof))  # ... and Y cuts it off before
     for _ in range(3):
-        ingest(laptop, entries_of(alex) + entries_of(y))
+        ingest(laptop, entries_of(alex) + entries_of(y), keys=keys_of(alex) | keys_of(y))
     views = []
     for _ in range(3):
         laptop.record(laptop.own_claim("laptop"))  # a harmless membership fact each time

@@ -77,6 +77,11 @@ RECORD_SIGNATURE = SIGNER.sign(b"tend/rotation/v1" + RECORD)
 REPAIR_FROM = 4
 # Repair signs "tend/repair/v1" | space | log | from seq as a u64, big-endian.
 REPAIR_SIGNATURE = SIGNER.sign(b"tend/repair/v1" + SPACE + LOG_C + REPAIR_FROM.to_bytes(8, "big"))
+# A key record is a sidecar (48 bytes) and the hash of a forget token (32); a position is a log
+# id and a seq as a u64, big-endian (core/log/forgetting.py, sync/protocol.py).
+KEY_RECORD = bytes(range(0x80, 0xB0)) + bytes(range(0xB0, 0xD0))
+POSITION_A3 = LOG_A + (3).to_bytes(8, "big")
+TOKEN = bytes(range(0xA0, 0xC0))
 
 
 def _hexed(value: Any) -> Any:
@@ -141,10 +146,40 @@ VALID: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
         {"t": "entries", "e": [ENTRY_3], "l": True},
     ),
     (
+        "entries-live-with-key-records",
+        "entries",
+        {"entries": [ENTRY_1, ENTRY_2], "live": True, "keys": [b"", KEY_RECORD]},
+        {"t": "entries", "e": [ENTRY_1, ENTRY_2], "l": True, "k": [b"", KEY_RECORD]},
+    ),
+    (
         "push",
         "push",
         {"id": 7, "entries": [ENTRY_1, ENTRY_2]},
         {"t": "push", "i": 7, "e": [ENTRY_1, ENTRY_2]},
+    ),
+    (
+        "push-with-key-records",
+        "push",
+        {"id": 7, "entries": [ENTRY_1, ENTRY_2], "keys": [KEY_RECORD, b""]},
+        {"t": "push", "i": 7, "e": [ENTRY_1, ENTRY_2], "k": [KEY_RECORD, b""]},
+    ),
+    (
+        "fetch-keys",
+        "fetch_keys",
+        {"id": 11, "positions": [POSITION_A3]},
+        {"t": "fetch_keys", "i": 11, "p": [POSITION_A3]},
+    ),
+    (
+        "keys",
+        "keys",
+        {"id": 11, "records": [POSITION_A3 + KEY_RECORD]},
+        {"t": "keys", "i": 11, "r": [POSITION_A3 + KEY_RECORD]},
+    ),
+    (
+        "forget",
+        "forget",
+        {"id": 12, "log": LOG_A, "seq": 3, "token": TOKEN},
+        {"t": "forget", "i": 12, "l": LOG_A, "n": 3, "k": TOKEN},
     ),
     (
         "ack",
@@ -254,6 +289,39 @@ def _invalid() -> list[tuple[str, bytes, str]]:
         ("nested-1100-deep", _deep(1100), MALFORMED),
         # Missing fields and wrong types.
         ("push-without-entries", _without(_PUSH, "e"), MALFORMED),
+        # Key records and forgetting.
+        ("push-with-more-key-records-than-entries", _with(_PUSH, k=[b"", b""]), MALFORMED),
+        ("push-key-record-of-47-bytes", _with(_PUSH, k=[KEY_RECORD[:47]]), MALFORMED),
+        (
+            "entries-with-fewer-key-records-than-entries",
+            _pack({"t": "entries", "e": [ENTRY_1, ENTRY_2], "l": True, "k": [KEY_RECORD]}),
+            MALFORMED,
+        ),
+        (
+            "entries-key-record-of-81-bytes",
+            _pack({"t": "entries", "e": [ENTRY_1], "l": False, "k": [KEY_RECORD + b"x"]}),
+            MALFORMED,
+        ),
+        (
+            "fetch-keys-position-of-23-bytes",
+            _pack({"t": "fetch_keys", "i": 1, "p": [POSITION_A3[:23]]}),
+            MALFORMED,
+        ),
+        (
+            "keys-record-without-position",
+            _pack({"t": "keys", "i": 1, "r": [KEY_RECORD]}),
+            MALFORMED,
+        ),
+        (
+            "forget-token-of-31-bytes",
+            _pack({"t": "forget", "i": 1, "l": LOG_A, "n": 3, "k": TOKEN[:31]}),
+            MALFORMED,
+        ),
+        (
+            "forget-at-seq-0",
+            _pack({"t": "forget", "i": 1, "l": LOG_A, "n": 0, "k": TOKEN}),
+            MALFORMED,
+        ),
         ("hello-without-create", _without(_HELLO, "n"), MALFORMED),
         ("entries-without-live", _pack({"t": "entries", "e": [ENTRY_1]}), MALFORMED),
         ("hello-create-is-int", _with(_HELLO, n=1), MALFORMED),

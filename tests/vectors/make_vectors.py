@@ -1,5 +1,5 @@
-"""Generate the byte-exact crypto test vectors: tests/vectors/envelope.json, entry.json and
-identity.json.
+"""Generate the byte-exact crypto test vectors: tests/vectors/envelope.json, entry.json,
+identity.json and keyed.json.
 
     python tests/vectors/make_vectors.py
 
@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tend.core.crypto import entry, envelope, keys
 from tend.core.crypto.capability import hash_for
@@ -35,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 ENVELOPE_FILE = HERE / "envelope.json"
 ENTRY_FILE = HERE / "entry.json"
 IDENTITY_FILE = HERE / "identity.json"
+KEYED_FILE = HERE / "keyed.json"
 
 KEY = bytes(range(0x00, 0x20))  # 000102...1f
 OTHER_KEY = bytes(range(0xE0, 0x100))  # e0e1e2...ff
@@ -704,6 +706,61 @@ def build_identity_vectors() -> dict[str, Any]:
     }
 
 
+def build_keyed_vectors() -> dict[str, Any]:
+    """An entry's words under its content key, its key record, and its forget token, computed
+    here from the primitives as docs/protocol.md states them (not with core/crypto/shred.py)."""
+
+    def hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(ikm)
+
+    zero = bytes(12)
+    event_id = event_id_at(LOG, 2)
+    content_key = _fixed("content-key", 32)
+    words = _fixed("words", 40)  # stands for the event bytes of what a person wrote
+    box = ChaCha20Poly1305(content_key).encrypt(zero, words, b"tend/keyed/v1" + SPACE + event_id)
+    entry_hash = _fixed("entry-hash", 32)
+    wrap_key = hkdf(KEY, entry_hash, b"tend/content-key/v1")
+    sidecar = ChaCha20Poly1305(wrap_key).encrypt(zero, content_key, b"")
+    private_key = _fixed("private-key", 32)
+    token = hkdf(private_key, event_id, b"tend/forget/v1")
+    token_hash = hashlib.sha256(b"tend/forget/v1" + token).digest()
+    outer = msgpack.packb(
+        {
+            "i": event_id,
+            "a": _fixed("author", 16),
+            "d": LOG,
+            "h": 1 << 20,
+            "w": 1_773_000_000_000,
+            "l": "2026-03-14",
+            "z": 60,
+            "t": "keyed",
+            "v": 1,
+            "p": {"kind": "gratitude", "box": box},
+        },
+        use_bin_type=True,
+    )
+    return {
+        "space": SPACE.hex(),
+        "space_key": KEY.hex(),
+        "event_id": event_id.hex(),
+        "content_key": content_key.hex(),
+        "words": words.hex(),
+        "box": box.hex(),
+        "entry_hash": entry_hash.hex(),
+        "sidecar": sidecar.hex(),
+        "private_key": private_key.hex(),
+        "forget_token": token.hex(),
+        "forget_token_hash": token_hash.hex(),
+        "key_record": (sidecar + token_hash).hex(),
+        "outer_event": outer.hex(),
+        "invalid": [
+            {"name": "sidecar-of-another-entry", "entry_hash": _fixed("other", 32).hex()},
+            {"name": "flipped-sidecar-byte", "sidecar": _flip(sidecar, 7).hex()},
+            {"name": "sidecar-under-another-epoch-key", "space_key": OTHER_KEY.hex()},
+        ],
+    }
+
+
 def dump(vectors: dict[str, Any]) -> str:
     return json.dumps(vectors, indent=2) + "\n"
 
@@ -712,7 +769,9 @@ def main() -> None:
     ENVELOPE_FILE.write_text(dump(build_envelope_vectors()), encoding="utf-8")
     ENTRY_FILE.write_text(dump(build_entry_vectors()), encoding="utf-8")
     IDENTITY_FILE.write_text(dump(build_identity_vectors()), encoding="utf-8")
-    print(f"wrote {ENVELOPE_FILE.name}, {ENTRY_FILE.name} and {IDENTITY_FILE.name} in {HERE}")
+    KEYED_FILE.write_text(dump(build_keyed_vectors()), encoding="utf-8")
+    names = ", ".join(f.name for f in (ENVELOPE_FILE, ENTRY_FILE, IDENTITY_FILE, KEYED_FILE))
+    print(f"wrote {names} in {HERE}")
 
 
 if __name__ == "__main__":

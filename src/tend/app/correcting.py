@@ -61,6 +61,7 @@ def current(journal: Journal, prefix: str, types: frozenset[str], what: str) -> 
         event = decode_event(item.raw)
         if isinstance(event.body, ev.Retraction):
             retracted.add(event.body.target)
+            retracted.update(event.body.versions)  # forgotten with it
         else:
             mine[event.id] = Own(event, item.private, item.seq)
     chosen = finding.resolve_id(prefix, mine, f"{what} of yours")

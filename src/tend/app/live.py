@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Literal
 
 from tend.app.poke import SOCKET_NAME, address, poke
-from tend.core.errors import TendError, UserError
+from tend.core.errors import NextStep, TendError, UserError
 from tend.core.journal import Journal
 from tend.sync import client
 from tend.sync.client import SyncReport
@@ -52,9 +52,9 @@ __all__ = [
 ]
 
 UNREACHABLE = "the relay cannot be reached"  # the problem while it is retried
+# What a second process is told; the faces name the processes with NextStep.ALREADY_KEPT_IN_SYNC.
 ALREADY_RUNNING = (
-    "this journal is already kept in sync by another tend process (tend ui or tend sync "
-    "--watch); what you record is sent by it at once"
+    "what you record is sent at once: this journal is already kept in sync by another tend process"
 )
 
 
@@ -341,7 +341,9 @@ def _listen(home: Path) -> socket.socket | None:
                 if e.errno != errno.EADDRINUSE:
                     raise
                 if _listening(family, where):
-                    raise UserError(ALREADY_RUNNING) from None
+                    raise UserError(
+                        ALREADY_RUNNING, next_step=NextStep.ALREADY_KEPT_IN_SYNC
+                    ) from None
                 os.unlink(where)  # stale: its process is gone
                 sock.bind(where)
             os.chmod(where, 0o600)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from tend.app import weeks
@@ -50,6 +50,9 @@ class Timeline:
     names: Names
     lookup: describe.Lookup | None = None  # titles of what the entries refer to
     private: frozenset[EventId] = frozenset()  # the private entries among them: "(only you)"
+    # What was taken back there (never its words), and entries whose words are not here.
+    taken_back: list[projections.TakenBack] = field(default_factory=list)
+    unavailable: list[Item] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class Replay:
     entries_known: int
     today: Today
     week: Period
+    # Entries held then that their author has taken back since: said, never shown.
+    taken_back: list[projections.TakenBack] = field(default_factory=list)
 
 
 def today(journal: Journal, on: dt.date | None = None) -> Today:
@@ -106,20 +111,43 @@ def timeline(
     this person's own ("me") or only the others' ("partner")."""
     items = journal.items()
     chosen = frozenset(types) or None
+    lo = since.isoformat() if since else ""
+    hi = until.isoformat() if until else "9999-12-31"
+
+    def wanted(day: str, kind: str | None) -> bool:
+        return lo <= day <= hi and (chosen is None or kind in chosen)
+
+    me = journal.device.person
+
+    def whose_ok(author: PersonId) -> bool:
+        return whose is None or (author == me) == (whose == "me")
+
     events = projections.timeline(items, since, until, chosen)
     if whose is not None:
-        me = journal.device.person
-        events = [e for e in events if (e.author == me) == (whose == "me")]
+        events = [e for e in events if whose_ok(e.author)]
     return Timeline(
         events,
         projections.names(items),
         describe.lookup(items, events),
         projections.private_ids(items),
+        taken_back=[
+            t for t in projections.taken_back(items) if wanted(t.day, t.kind) and whose_ok(t.author)
+        ],
+        unavailable=[
+            i
+            for i in projections.unavailable(items)
+            if chosen is None and lo <= i.local_date <= hi and whose_ok(i.author)
+        ],
     )
 
 
 def replay(journal: Journal, at: dt.datetime) -> Replay:
-    known = projections.as_known_at(journal.items(), int(at.timestamp() * 1000))
+    """The journal as this device held it at `at`, except the words of what their author has
+    taken back since: those are never shown again, and `taken_back` says where they were."""
+    items = journal.items()
+    at_ms = int(at.timestamp() * 1000)
+    held = projections.as_known_at(items, at_ms)
+    known, taken = projections.as_replayed_at(items, at_ms)
     day = at.date()
     start, end = projections.week_bounds(day)
     names = projections.names(known)
@@ -134,7 +162,7 @@ def replay(journal: Journal, at: dt.datetime) -> Replay:
         projections.series(view),
         describe.lookup(known, view.care_swaps),
     )
-    return Replay(at, len(known), shown_today, week_then)
+    return Replay(at, len(held), shown_today, week_then, taken)
 
 
 def shown_goals(goals: list[projections.GoalRow]) -> list[projections.GoalRow]:

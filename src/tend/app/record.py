@@ -216,10 +216,33 @@ def _given(field: str, value: str | None) -> str:
     return value
 
 
-def take_back(journal: Journal, entry_id: str, reason: str | None = None) -> Recorded:
-    """Take back one of the person's own entries: a new entry; nothing is rewritten."""
-    target = finding.resolve_id(entry_id, finding.own_events(journal), "entry of yours")
-    return Recorded(journal.record(ev.Retraction(target=target, reason=reason)), False)
+def take_back(
+    journal: Journal, entry_id: str, reason: str | None = None, *, forget: bool = False
+) -> Recorded:
+    """Take back one of the person's own entries: a new entry; nothing is rewritten. With
+    `forget`, its words are also erased here at once, and on every honest device (and at the
+    relay, at the next sync) as the retraction reaches them (core/journal/shredding.py): the
+    words of every version of it, the ones it corrects, those that correct it, and a shared
+    copy of any of them."""
+    mine = finding.own_events(journal)
+    target = finding.resolve_id(entry_id, mine, "entry of yours")
+    if not forget:
+        return Recorded(journal.record(ev.Retraction(target=target, reason=reason)), False)
+    if mine[target].type not in ev.KEYED_KINDS:
+        raise ValidationError(
+            "forget", "an entry whose words you wrote (this one keeps none of its own)"
+        )
+    from tend.core.journal import shredding
+
+    versions = shredding.versions(journal, target, mine[target].type)
+    if len(versions) > ev.MAX_VERSIONS:
+        raise UserError(
+            f"that entry has more versions than one forget can name ({ev.MAX_VERSIONS})"
+        )
+    body = ev.Retraction(target=target, reason=reason, forget=True, versions=versions)
+    recorded = Recorded(journal.record(body), False)
+    shredding.apply_forgets(journal)
+    return recorded
 
 
 def joy_idea(journal: Journal, title: str, *, cost: int = 1, week: str | None = None) -> Recorded:

@@ -132,7 +132,9 @@ class Arrivals:
     def new(self) -> list[Arrival]:
         items = self._journal.items()
         fresh = [i for i in items if (i.log, i.seq) not in self._told]
-        self._told.update((i.log, i.seq) for i in fresh)
+        # An entry whose words have not come yet (its key record follows it) is told of when
+        # they come, not before.
+        self._told.update((i.log, i.seq) for i in fresh if i.type != ev.Keyed.TYPE)
         me = self._journal.device.person
         names = projections.names(items)
         events = projections.visible([decode_event(i.raw) for i in fresh if i.author != me])

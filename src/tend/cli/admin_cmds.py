@@ -273,6 +273,15 @@ def doctor(app: App, relay: str | None) -> None:
         click.echo(f"Then synced: sent {report.uploaded}, received {report.downloaded}.")
     else:
         click.echo("The relay holds this device's log exactly as it is here.")
+    from tend.app import integrity
+
+    missing = len(integrity.without_words(journal))
+    if missing:
+        entries = "1 entry" if missing == 1 else f"{missing} entries"
+        click.echo(
+            f"{entries} here came without the words: the relay withheld or damaged the key "
+            "that opens them (tend timeline lists them)."
+        )
 
 
 @click.command()

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import click
 
 from tend.app import dates, look
-from tend.cli import jsonview, render
+from tend.cli import jsonview, render, taken_back
 from tend.cli.app import App, parse_date, parse_moment
 
 pass_app = click.make_pass_decorator(App)
@@ -119,10 +119,20 @@ def timeline(
     shown = look.timeline(
         app.journal(), parse_date("since", since), parse_date("until", until), types, whose
     )
+    names = shown.names
+
+    def text() -> None:
+        render.timeline(shown.events, names, shown.lookup, shown.private)
+        taken_back.echo(shown.taken_back, names, shown.unavailable)
+
     _emit(
         as_json,
-        lambda: {"events": [jsonview.timeline_event(e, shown) for e in shown.events]},
-        lambda: render.timeline(shown.events, shown.names, shown.lookup, shown.private),
+        lambda: {
+            "events": [jsonview.timeline_event(e, shown) for e in shown.events],
+            "taken_back": [taken_back.record(t, names) for t in shown.taken_back],
+            "unavailable": [taken_back.missing_record(i, names) for i in shown.unavailable],
+        },
+        text,
     )
 
 
@@ -138,11 +148,15 @@ def timeline(
 def replay(app: App, at: str, as_json: bool) -> None:
     """The journal exactly as it was on this device at a past moment."""
     then = look.replay(app.journal(), parse_moment("at", at))
+    names = then.today.names
     if as_json:
-        click.echo(jsonview.dumps(jsonview.replay(then)))
+        shown = jsonview.replay(then)
+        shown["taken_back"] = [taken_back.record(t, names) for t in then.taken_back]
+        click.echo(jsonview.dumps(shown))
         return
     click.echo(
         f"As this journal was at {then.at:%A %-d %B %Y, %H:%M} ({then.entries_known} entries):"
     )
     render.today(then.today.view)
     show_period(then.week, f"Week of {then.week.view.start:%-d %B %Y}, as it was then", False)
+    taken_back.echo(then.taken_back, names)

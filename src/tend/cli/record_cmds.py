@@ -239,12 +239,24 @@ def share(app: App, entry_id: str) -> None:
 
 @click.command()
 @click.argument("entry_id")
-@click.option("--reason")
+@click.option("--reason", help="A word for your partner (an apology, say); it stays readable.")
+@click.option(
+    "--forget",
+    is_flag=True,
+    help=(
+        "Also erase the words (of every version, and of a copy shared later), here and on "
+        "every honest device and the relay as they sync."
+    ),
+)
 @pass_app
-def retract(app: App, entry_id: str, reason: str | None) -> None:
-    """Take back one of your own entries (nothing is rewritten; this is a new entry)."""
-    record.take_back(app.journal(), entry_id, reason)
-    _say("Taken back.")
+def retract(app: App, entry_id: str, reason: str | None, forget: bool) -> None:
+    """Take back one of your own entries. Views then show that something was taken back
+    there (with your reason), never its words; nothing is rewritten, this is a new entry.
+    With --forget the words are erased too, those of the entry it corrects and of every
+    correction of it, and of a copy shared later: a copy made before (an export, a
+    screenshot, a backup) cannot be recalled."""
+    record.take_back(app.journal(), entry_id, reason, forget=forget)
+    _say("Taken back, and its words forgotten here." if forget else "Taken back.")
 
 
 # --- rituals, partnership, comfort, care ---------------------------------------------------

@@ -16,7 +16,7 @@ from tend.cli.app import App
 from tend.cli.next_step import said
 from tend.cli.text import safe
 from tend.cli.unlock import passphrase_option
-from tend.core.errors import IntegrityError, UserError
+from tend.core.errors import IntegrityError, NextStep, UserError
 from tend.core.ids import PersonId, short
 from tend.core.journal import Journal
 
@@ -126,7 +126,7 @@ def sync(app: App, relay: str | None, watch: bool) -> None:
         from tend.app import live
 
         if live.already_running(app.home):  # said before letting anyone in
-            raise UserError(live.ALREADY_RUNNING)
+            raise UserError(live.ALREADY_RUNNING, next_step=NextStep.ALREADY_KEPT_IN_SYNC)
         asyncio.run(syncing.let_in(journal, _say_let_in))
         _watch(journal, url)
         return

@@ -42,7 +42,8 @@ finds every exception class in tend and checks that it is here, under TendError)
         │   ├── UnknownSpace      no space with that capability
         │   ├── BadSignature      not signed by its log's (or signer's) key
         │   ├── LogRemoved        past its log's removal
-        │   └── StaleCapability   a rotation from a capability no longer current
+        │   ├── StaleCapability   a rotation from a capability no longer current
+        │   └── ForgetRefused     a forget token that is not the entry's author's
         ├── CapReached            a relay-wide cap is reached (sync/relay/store.py)
         ├── StoreFailure          the relay's database failed (sync/relay/store.py)
         ├── MailboxFull           a pairing mailbox, or all of them, is full
@@ -75,6 +76,8 @@ class NextStep(StrEnum):
     SYNC_LATER = "sync-later"  # a device waiting to be let in: sync again later
     # Two by design: a third person only if both ask for it (or it is one's own device).
     INVITE_ANOTHER_PERSON = "invite-another-person"
+    # Nothing to run: the other process that keeps this journal in sync sends what is recorded.
+    ALREADY_KEPT_IN_SYNC = "already-kept-in-sync"
 
 
 class TendError(Exception):

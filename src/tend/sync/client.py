@@ -36,9 +36,10 @@ import msgpack
 
 from tend.core.crypto import keys
 from tend.core.crypto.capability import capability
+from tend.core.domain.events import Keyed
 from tend.core.errors import ChainError, IntegrityError, TendError
 from tend.core.ids import LogId, short
-from tend.core.journal import Journal
+from tend.core.journal import Journal, shredding
 from tend.core.log.header import Header
 from tend.core.trust import lost, reseal, rotation, witness
 from tend.core.trust.engine import Refusal
@@ -118,6 +119,9 @@ class SyncReport:
     rolled_back: list[RolledBack] = field(default_factory=list)
     own_log: bytes = b""  # this device's log, to tell its own problems from others'
     answered_lost: bool = False  # someone had marked this person lost; this device answered
+    keys_fetched: int = 0  # key records taken in (words that opened here)
+    keys_damaged: int = 0  # key records the relay handed over that did not open their entry
+    forgotten_at_relay: int = 0  # key records the relay erased at this device's request
 
     def add(self, part: IngestReport) -> None:
         self.downloaded += part.applied
@@ -133,6 +137,9 @@ class SyncReport:
         self.rolled_back.extend(other.rolled_back)
         self.withheld = other.withheld or self.withheld
         self.answered_lost = self.answered_lost or other.answered_lost
+        self.keys_fetched += other.keys_fetched
+        self.keys_damaged += other.keys_damaged
+        self.forgotten_at_relay += other.forgotten_at_relay
 
     def add_counts(self, other: SyncReport) -> None:
         self.uploaded += other.uploaded
@@ -170,10 +177,22 @@ class Session:
         self._seen: int | None = None  # the highest rowid _unsent has looked at
         self._pending: list[bytes] = []  # from devices not brought in (yet)
         self._claims = witness.load(journal.store)
+        self._asked: set[shredding.Position] = set()  # key records asked for on this connection
+        self._forgets: dict[int, shredding.Position] = {}  # Forget request id -> position
 
-    def _apply(self, entries: Sequence[bytes]) -> None:
-        """Verify and apply entries from the relay; the relay has them, so never send them back."""
-        part = ingest(self.journal, [*self._pending, *entries])
+    def _apply(
+        self, entries: Sequence[bytes], keys: Sequence[bytes] = ()
+    ) -> list[shredding.Position]:
+        """Verify and apply entries from the relay, with the key records that came beside them
+        (`keys`: none, or one or b"" each), in one step; the relay has them, so never send them
+        back. Returns the positions of the keyed entries applied without their key record."""
+        records: dict[shredding.Position, bytes] = {}
+        for raw, record in zip(entries, keys, strict=False):
+            if record:
+                with contextlib.suppress(ChainError):
+                    header = Header.decode(raw)
+                    records[(header.log, header.seq)] = record
+        part = ingest(self.journal, [*self._pending, *entries], keys=records)
         self.report.add(part)
         self._pending = part.pending
         self._claims = witness.claims_of([r.outer for r in part.witnessed], self._claims)
@@ -184,6 +203,11 @@ class Session:
                 continue
             # The relay holds this log up to here (it stores logs contiguously).
             self._sent[header.log] = max(self._sent.get(header.log, 0), header.seq)
+        return [
+            (r.header.log, r.header.seq)
+            for r in part.witnessed
+            if r.key is None and isinstance(r.outer.body, Keyed)
+        ]
 
     async def send(self, frame: p.Frame) -> None:
         await self.transport.send(self.conn.send(frame))
@@ -238,7 +262,7 @@ class Session:
                 if isinstance(frame, p.Error) and frame.id == request:
                     raise RelayRefused(f"the relay refused the new key: {_printable(frame.code)}")
                 if isinstance(frame, p.Entries):
-                    self._apply(frame.entries)
+                    self._apply(frame.entries, frame.keys)
 
     def reseal_unsent(self) -> None:
         own = self.journal.device.log
@@ -266,6 +290,88 @@ class Session:
                 yield stored.entry
                 self._sent[stored.log] = stored.seq
 
+    def _key_records(self, batch: list[bytes]) -> tuple[bytes, ...]:
+        """Each entry's key record as stored here (b"" for none); () when none has one."""
+        store = self.journal.store
+        records = []
+        for raw in batch:
+            header = Header.decode(raw)
+            records.append(store.key_at(header.log, header.seq) or b"")
+        return tuple(records) if any(records) else ()
+
+    # --- key records: fetched for words held without them, erased when forgotten ------------
+
+    def _fetch_frames(self, among: Sequence[shredding.Position] | None = None) -> list[p.FetchKeys]:
+        """FetchKeys for the key records not yet asked for on this connection: of every entry
+        held without its words, or only of those `among` (entries just applied)."""
+        held = shredding.wanted(self.journal) if among is None else among
+        wanted = [w for w in held if w not in self._asked]
+        self._asked.update(wanted)
+        frames = []
+        for at in range(0, len(wanted), p.MAX_ENTRIES_PER_FRAME):
+            chunk = wanted[at : at + p.MAX_ENTRIES_PER_FRAME]
+            frames.append(p.FetchKeys(self._take_id(), tuple(p.position(*w) for w in chunk)))
+        return frames
+
+    def _forget_frames(self) -> list[p.Forget]:
+        frames = []
+        for log, seq in shredding.pending(self.journal):
+            if (log, seq) in self._forgets.values():
+                continue
+            request = self._take_id()
+            self._forgets[request] = (log, seq)
+            token = self.journal.mapper.forget_token(log, seq)
+            frames.append(p.Forget(request, log, seq, token))
+        return frames
+
+    def _take_id(self) -> int:
+        request = self._next_id
+        self._next_id += 1
+        return request
+
+    def _adopt(self, frame: p.Keys) -> None:
+        records = {}
+        for raw in frame.records:
+            log, seq = p.split_position(raw[: p.POSITION_BYTES])
+            records[(log, seq)] = raw[p.POSITION_BYTES :]
+        kept, bad = shredding.adopt_keys(self.journal, records)
+        self.report.keys_fetched += kept
+        self.report.keys_damaged += len(bad)
+
+    def _forget_answered(self, frame: p.Ack | p.Error) -> bool:
+        """Whether `frame` answers one of our Forget requests (and take it in if so)."""
+        position = self._forgets.pop(frame.id, None) if frame.id is not None else None
+        if position is None:
+            return False
+        if isinstance(frame, p.Ack):
+            self.report.forgotten_at_relay += frame.stored
+        else:
+            self.report.upload_refused.append(_printable(frame.code))
+        shredding.done(self.journal, position)  # a refusal will not change on asking again
+        return True
+
+    async def exchange_keys(self) -> None:
+        """Fetch the key records of words held here without them, and have the relay erase
+        those this person asked to forget; returns once every request is answered."""
+        fetches = self._fetch_frames()
+        forgets = self._forget_frames()
+        waiting = {f.id for f in fetches} | {f.id for f in forgets}
+        requests: list[p.Frame] = [*fetches, *forgets]
+        for frame in requests:
+            await self.send(frame)
+        while waiting:
+            answer = await self.receive()
+            if isinstance(answer, p.Keys) and answer.id in waiting:
+                waiting.discard(answer.id)
+                self._adopt(answer)
+            elif isinstance(answer, p.Ack | p.Error) and answer.id in waiting:
+                waiting.discard(answer.id)
+                self._forget_answered(answer)
+            elif isinstance(answer, p.Entries):
+                self._apply(answer.entries, answer.keys)
+            elif isinstance(answer, p.Ack):
+                self._acknowledged(answer.id)
+
     async def _push(self, batch: list[bytes]) -> int:
         """Send one Push; returns its request id. This device's own entries in it count as
         having left it from now on (core/trust/reseal.py never rewrites them)."""
@@ -279,7 +385,7 @@ class Session:
         if own in highest:
             reseal.note_pushed(self.journal, highest[own])
         self._requests[request] = highest
-        await self.send(p.Push(request, tuple(batch)))
+        await self.send(p.Push(request, tuple(batch), self._key_records(batch)))
         return request
 
     def _acknowledged(self, request: int) -> None:
@@ -305,7 +411,7 @@ class Session:
                 self._requests.pop(frame.id, None)
                 self.report.upload_refused.append(_printable(frame.code))
             elif isinstance(frame, p.Entries):
-                self._apply(frame.entries)
+                self._apply(frame.entries, frame.keys)
         self.report.uploaded += uploaded
         return uploaded
 
@@ -391,6 +497,11 @@ class Session:
             while not stop.is_set() and not receiver.done():
                 wake.clear()  # before looking: a wake while pushing is not lost
                 await self._push_new()
+                # A forget recorded here goes to the relay at once. Key records missing here
+                # were asked for before going live, and live entries' come with them (or are
+                # asked for as they arrive, from a relay that did not send them).
+                for frame in self._forget_frames():
+                    await self.send(frame)
                 await wake.wait()
             if receiver.done():
                 receiver.result()  # re-raise why the connection ended
@@ -404,9 +515,20 @@ class Session:
         while True:
             frame = await self.receive()
             if isinstance(frame, p.Entries):
-                self._apply(frame.entries)
-                if on_live:
+                # Entries come with their key records, taken in with them. Any still missing
+                # (an older relay, a record stored later) are asked for at once, and
+                # subscribers told when the Keys arrive, so that the words are readable then.
+                fetches = self._fetch_frames(self._apply(frame.entries, frame.keys))
+                for fetch in fetches:
+                    await self.send(fetch)
+                if on_live and not fetches:
                     on_live()
+            elif isinstance(frame, p.Keys):
+                self._adopt(frame)
+                if on_live:
+                    on_live()  # words that came after their entries arrive with their keys
+            elif isinstance(frame, p.Ack | p.Error) and self._forget_answered(frame):
+                continue
             elif isinstance(frame, p.Ack):
                 self._acknowledged(frame.id)
                 if on_acked:
@@ -579,6 +701,7 @@ async def _exchange(session: Session, relay: Relay, progress: Progress | None) -
     session.report.answered_lost = lost.answer_if_lost(journal)
     session.reseal_unsent()
     await session.upload()
+    await session.exchange_keys()
     await session.rotate_if_needed()
     session.finish()
     await _leave_escrow(journal, relay)

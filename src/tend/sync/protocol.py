@@ -18,13 +18,17 @@ one state machine: the relay's session reads from it whether entries stored mean
                                  ◀── Ack(id, stored)              after a durable write
                                  ◀── Error(id, code)              push refused, stay open
       Pull(have = {log id: highest seq}) ──▶
-                                 ◀── Entries(batch) …             catch-up, bounded
+                                 ◀── Entries(batch, keys) …       catch-up, bounded
                                  ◀── CaughtUp(heads)
-                                 ◀── Entries(live=True) …         pushed as they arrive
+                                 ◀── Entries(live=True, keys) …   pushed as they arrive
       Rotate(id, signed rotation record) ──▶
                                  ◀── Ack(id)                      after removing a device
       Repair(id, own log, from seq, signed) ──▶
                                  ◀── Ack(id) or Error(id)         drop junk an old relay let in
+      FetchKeys(id, positions) ──▶
+                                 ◀── Keys(id, records)            key records the relay holds
+      Forget(id, log, seq, token) ──▶
+                                 ◀── Ack(id, erased) or Error(id) erase one key record
 
 What the relay learns from frames: the space id, the capability (it stores only its hash),
 opaque log ids and each log's public key, seq numbers, entry sizes (padded) and timing. Entries
@@ -33,6 +37,14 @@ rotation record (core/log/rotation_record.py) names which logs stay and which we
 carries the new epoch key sealed to each that stays; the relay checks its signer, files it
 under the capability hash the Rotate replaced and hands it back, in a Rekey frame, to a device
 that says hello with that old capability; the connection then closes.
+
+Key records (core/log/forgetting.py) travel beside entries, never inside them: a Push carries,
+parallel to its entries, each one's key record (80 bytes: the wrapped content key and the hash
+of its forget token) or nothing; the relay keeps it only with an entry the push newly stores.
+Devices fetch the records of entries they hold without words (FetchKeys, by log and seq); a
+Forget presents a forget token, and the relay erases the record if its hash is the one stored
+with it, so only the author's own devices can erase their words at the relay. The relay learns
+which positions are asked about and which are forgotten, nothing of the words or the keys.
 
 Errors say whose fault they are: `RemoteProtocolError` (the peer sent something illegal; it
 carries the error code to send back) and `LocalProtocolError` (our caller misused this object).
@@ -54,7 +66,7 @@ from tend.core.errors import ProtocolError
 from tend.core.ids import LogId
 from tend.core.log.header import MAX_ENTRY
 
-PROTOCOL_VERSIONS: tuple[int, ...] = (2,)
+PROTOCOL_VERSIONS: tuple[int, ...] = (3,)
 
 # Limits, all checked before or while decoding (docs/protocol.md lists them).
 MAX_FRAME_BYTES = 4 << 20  # one websocket message
@@ -71,6 +83,9 @@ KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 MAX_SEQ = (1 << 63) - 1
 REPAIR_PREFIX = b"tend/repair/v1"
+KEY_RECORD_BYTES = 80  # a key record: sidecar (48) | H(forget token) (32)
+POSITION_BYTES = ID_BYTES + 8  # log id | seq u64
+TOKEN_BYTES = 32
 
 
 class ErrorCode(StrEnum):
@@ -148,6 +163,7 @@ class Pull:
 class Entries:
     entries: tuple[bytes, ...]
     live: bool = False
+    keys: tuple[bytes, ...] = ()  # empty, or one key record (or b"") per entry, as in Push
     TYPE = "entries"
 
 
@@ -161,6 +177,7 @@ class CaughtUp:
 class Push:
     id: int
     entries: tuple[bytes, ...]
+    keys: tuple[bytes, ...] = ()  # empty, or one key record (or b"") per entry
     TYPE = "push"
 
 
@@ -206,6 +223,44 @@ class Repair:
     TYPE = "repair"
 
 
+@dataclass(frozen=True)
+class FetchKeys:
+    """Ask for the key records of entries, each named by its position (log id | seq u64)."""
+
+    id: int
+    positions: tuple[bytes, ...]
+    TYPE = "fetch_keys"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The key records the relay holds of what FetchKeys asked: position | key record each."""
+
+    id: int
+    records: tuple[bytes, ...]
+    TYPE = "keys"
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Erase the key record of (log, seq): `token` is the entry's forget token, whose hash the
+    relay holds with the record (core/log/forgetting.py)."""
+
+    id: int
+    log: bytes
+    seq: int
+    token: bytes
+    TYPE = "forget"
+
+
+def position(log: bytes, seq: int) -> bytes:
+    return log + seq.to_bytes(8, "big")
+
+
+def split_position(raw: bytes) -> tuple[LogId, int]:
+    return LogId(raw[:ID_BYTES]), int.from_bytes(raw[ID_BYTES:POSITION_BYTES], "big")
+
+
 def repair_message(space: bytes, log: bytes, from_seq: int) -> bytes:
     return REPAIR_PREFIX + space + log + from_seq.to_bytes(8, "big")
 
@@ -223,7 +278,22 @@ class Error:
         return self.id is None
 
 
-Frame = Hello | Welcome | Pull | Entries | CaughtUp | Push | Ack | Rotate | Rekey | Repair | Error
+Frame = (
+    Hello
+    | Welcome
+    | Pull
+    | Entries
+    | CaughtUp
+    | Push
+    | Ack
+    | Rotate
+    | Rekey
+    | Repair
+    | FetchKeys
+    | Keys
+    | Forget
+    | Error
+)
 
 # --- the state table ------------------------------------------------------------------------------
 # (sender role, state, frame type) -> next state. The same table serves both ends: a device
@@ -243,6 +313,9 @@ TRANSITIONS: dict[tuple[Role, State, str], State] = {
     **{(Role.DEVICE, s, "push"): s for s in _AFTER_WELCOME},
     **{(Role.DEVICE, s, "rotate"): s for s in _AFTER_WELCOME},
     **{(Role.DEVICE, s, "repair"): s for s in _AFTER_WELCOME},
+    **{(Role.DEVICE, s, "fetch_keys"): s for s in _AFTER_WELCOME},
+    **{(Role.DEVICE, s, "forget"): s for s in _AFTER_WELCOME},
+    **{(Role.RELAY, s, "keys"): s for s in _AFTER_WELCOME},
     **{(Role.RELAY, s, "ack"): s for s in _AFTER_WELCOME},
 }
 
@@ -317,12 +390,8 @@ def encode(frame: Frame) -> bytes:
         body.update(v=frame.version, h=frame.heads)
     elif isinstance(frame, Pull):
         body.update(h=frame.have)
-    elif isinstance(frame, Entries):
-        body.update(e=list(frame.entries), l=frame.live)
     elif isinstance(frame, CaughtUp):
         body.update(h=frame.heads)
-    elif isinstance(frame, Push):
-        body.update(i=frame.id, e=list(frame.entries))
     elif isinstance(frame, Ack):
         body.update(i=frame.id, n=frame.stored)
     elif isinstance(frame, Rotate):
@@ -331,12 +400,32 @@ def encode(frame: Frame) -> bytes:
         body.update(r=frame.record, g=frame.signature)
     elif isinstance(frame, Repair):
         body.update(i=frame.id, l=frame.log, k=frame.key, f=frame.from_seq, g=frame.signature)
+    elif isinstance(frame, Entries | Push | FetchKeys | Keys | Forget):
+        body.update(_key_fields(frame))
     else:
         body.update(_error_fields(frame))
     data: bytes = msgpack.packb(body, use_bin_type=True)
     if len(data) > MAX_FRAME_BYTES:
         raise LocalProtocolError(f"{frame.TYPE} frame is {len(data)} bytes, over {MAX_FRAME_BYTES}")
     return data
+
+
+def _key_fields(frame: Entries | Push | FetchKeys | Keys | Forget) -> dict[str, Any]:
+    """The frames that carry entries' key records, or ask about them."""
+    if isinstance(frame, Entries | Push):
+        fields: dict[str, Any] = (
+            {"e": list(frame.entries), "l": frame.live}
+            if isinstance(frame, Entries)
+            else {"i": frame.id, "e": list(frame.entries)}
+        )
+        if frame.keys:
+            fields["k"] = list(frame.keys)
+        return fields
+    if isinstance(frame, FetchKeys):
+        return {"i": frame.id, "p": list(frame.positions)}
+    if isinstance(frame, Keys):
+        return {"i": frame.id, "r": list(frame.records)}
+    return {"i": frame.id, "l": frame.log, "n": frame.seq, "k": frame.token}
 
 
 def _error_fields(frame: Error) -> dict[str, Any]:
@@ -449,6 +538,35 @@ def _entries(body: Mapping[str, Any]) -> tuple[bytes, ...]:
     return tuple(raw)
 
 
+def _sized_list(body: Mapping[str, Any], key: str, sizes: tuple[int, ...]) -> tuple[bytes, ...]:
+    """A list of at most MAX_ENTRIES_PER_FRAME byte strings, each of one of `sizes` bytes."""
+    raw = _field(body, key, list)
+    if len(raw) > MAX_ENTRIES_PER_FRAME:
+        raise _bad(f"{body['t']}: too many items in one frame", ErrorCode.TOO_LARGE)
+    if not all(isinstance(v, bytes) and len(v) in sizes for v in raw):
+        raise _bad(f"{body['t']}: field {key!r} holds an item of the wrong size")
+    return tuple(bytes(v) for v in raw)
+
+
+def _keyed_entries(body: Mapping[str, Any]) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """A Push's or an Entries' entries, and their key records: none, or one (or b"") each."""
+    entries = _entries(body)
+    keys = _sized_list(body, "k", (0, KEY_RECORD_BYTES)) if "k" in body else ()
+    if keys and len(keys) != len(entries):
+        raise _bad(f"{body['t']}: one key record (or none) per entry")
+    return entries, keys
+
+
+def _push(body: Mapping[str, Any]) -> Push:
+    entries, keys = _keyed_entries(body)
+    return Push(_count(body, "i", MAX_REQUEST_ID), entries, keys)
+
+
+def _entries_frame(body: Mapping[str, Any]) -> Entries:
+    entries, keys = _keyed_entries(body)
+    return Entries(entries, bool(_field(body, "l", bool)), keys)
+
+
 def _versions(body: Mapping[str, Any], required: bool) -> tuple[int, ...]:
     if not required and "v" not in body:
         return ()
@@ -478,9 +596,9 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Frame]] = {
     ),
     "welcome": lambda b: Welcome(_count(b, "v", 1 << 16), _vector(b, "h")),
     "pull": lambda b: Pull(_vector(b, "h")),
-    "entries": lambda b: Entries(_entries(b), bool(_field(b, "l", bool))),
+    "entries": _entries_frame,
     "caught_up": lambda b: CaughtUp(_vector(b, "h")),
-    "push": lambda b: Push(_count(b, "i", MAX_REQUEST_ID), _entries(b)),
+    "push": _push,
     "ack": lambda b: Ack(_count(b, "i", MAX_REQUEST_ID), _count(b, "n", MAX_ENTRIES_PER_FRAME)),
     "rotate": lambda b: Rotate(
         _count(b, "i", MAX_REQUEST_ID),
@@ -494,6 +612,18 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Frame]] = {
         _fixed_bytes(b, "k", KEY_BYTES),
         _seq(b, "f"),
         _fixed_bytes(b, "g", SIGNATURE_BYTES),
+    ),
+    "fetch_keys": lambda b: FetchKeys(
+        _count(b, "i", MAX_REQUEST_ID), _sized_list(b, "p", (POSITION_BYTES,))
+    ),
+    "keys": lambda b: Keys(
+        _count(b, "i", MAX_REQUEST_ID), _sized_list(b, "r", (POSITION_BYTES + KEY_RECORD_BYTES,))
+    ),
+    "forget": lambda b: Forget(
+        _count(b, "i", MAX_REQUEST_ID),
+        _fixed_bytes(b, "l", ID_BYTES),
+        _seq(b, "n"),
+        _fixed_bytes(b, "k", TOKEN_BYTES),
     ),
     "error": lambda b: Error(
         _text(b, "c"),

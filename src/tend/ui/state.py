@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tend.app import home as homes
 from tend.app import settings
 from tend.core.errors import TendError
+from tend.ui import words
 
 if TYPE_CHECKING:
     from tend.app.live import LiveSync
@@ -152,7 +153,7 @@ class PageState:
         try:
             await keeper.start()
         except TendError as e:  # another tend process keeps this home in sync
-            self.live_problem = str(e)
+            self.live_problem = words.error_line(e)
             return
         self.live, self.live_problem = keeper, None
         self.spawn(asyncio.create_task(self._forward(keeper)))

@@ -73,6 +73,7 @@ NEXT_STEPS = {
     NextStep.INVITE_ANOTHER_PERSON: (
         ". If you both want that, run tend invite --another-person in a terminal"
     ),
+    NextStep.ALREADY_KEPT_IN_SYNC: " (another page, or tend sync --watch in a terminal)",
     NextStep.REMOVE_REPLACED_DEVICES: (
         "; their device comes in once every old device of that person is removed, under Devices"
     ),

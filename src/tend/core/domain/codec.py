@@ -45,7 +45,7 @@ def _checkin_v1_to_v2(old: Fields) -> Fields:
 
 
 # msgpack gives lists; payloads hold (nested) tuples so they stay hashable and frozen.
-_TUPLE_FIELDS = {"needs", "appreciations", "heads"}
+_TUPLE_FIELDS = {"needs", "appreciations", "heads", "versions"}
 MAX_SEEN = 256  # logs named in one event's seen-vector
 EVENT_KEYS = frozenset("iadhwlztvpsk")
 

@@ -91,6 +91,8 @@ class EventType(StrEnum):
     RITUAL_KEPT = "ritual.kept"
     BOUNDARY_EDIT = "boundary.edit"
     CARE_EDIT = "care.edit"
+    # forgetting (crypto-shredding)
+    KEYED = "keyed"
 
 
 class Payload:
@@ -431,6 +433,9 @@ class PartnershipWeek(Payload):
         return f"state of the partnership for {self.week}: " + " · ".join(parts)
 
 
+MAX_VERSIONS = 256  # entries one forget names beside its target
+
+
 @dataclass(frozen=True)
 class Retraction(Payload):
     """Takes back one of the author's own entries. Nothing is rewritten: this is a new event."""
@@ -438,10 +443,24 @@ class Retraction(Payload):
     TYPE: ClassVar[EventType] = EventType.RETRACT
     target: EventId
     reason: str | None = None
+    # Also forget the words: every honest device erases the target's content key (see Keyed).
+    forget: bool = False
+    # With `forget`: the other entries of the author's whose words go with the target's, named
+    # as they are on the log (every version under its chain of corrections, and the shares that
+    # carry any of them), so a device that cannot read them, or no longer can, erases them too.
+    versions: tuple[EventId, ...] = ()
 
     def validate(self) -> None:
         v.raw_id("target", self.target)
         v.text("reason", self.reason)
+        if not isinstance(self.forget, bool):
+            raise ValidationError("forget", "must be true or false")
+        if not isinstance(self.versions, tuple) or len(self.versions) > MAX_VERSIONS:
+            raise ValidationError("versions", f"at most {MAX_VERSIONS} entries")
+        for version in self.versions:
+            v.raw_id("versions", version)
+        if self.versions and not self.forget:
+            raise ValidationError("versions", "named only when forgetting")
 
     def summary(self) -> str:
         return "took back an entry"
@@ -784,6 +803,29 @@ class CareSwap(Payload):
 
     def summary(self) -> str:
         return "swapped a care task" + (f": {self.note}" if self.note else "")
+
+
+# --- forgetting: the words of an entry under a content key kept beside the log ------------------
+
+
+@dataclass(frozen=True)
+class Keyed(Payload):
+    """The body of an entry a person writes, as its entry carries it: its kind, and the event
+    sealed under the entry's own content key (core/crypto/shred.py), whose wrapped copy travels
+    beside the entry. When that key is erased (forgotten) or missing, this is what remains."""
+
+    TYPE: ClassVar[EventType] = EventType.KEYED
+    kind: str
+    box: bytes
+
+    def validate(self) -> None:
+        if self.kind not in KEYED_KINDS:
+            raise ValidationError("kind", "not a kind of entry a person writes")
+        if not isinstance(self.box, bytes) or not self.box:
+            raise ValidationError("box", "must be non-empty bytes")
+
+    def summary(self) -> str:
+        return "words not available here"
 
 
 def _absolute(who: str, ev: Event) -> str:
@@ -1245,8 +1287,25 @@ PAYLOADS: dict[str, type[Payload]] = {
         RitualKept,
         BoundaryEdit,
         CareEdit,
+        Keyed,
     )
 }
+
+# Kinds whose words are kept under a content key: all but membership (who is here, their keys)
+# and retractions, whose reason must stay readable once what they take back is forgotten.
+OPEN_KINDS = frozenset(
+    {
+        EventType.PERSON_NAMED,
+        EventType.DEVICE_ADDED,
+        EventType.DEVICE_REMOVED,
+        EventType.PERSON_LOST,
+        EventType.PERSON_HERE,
+        EventType.KEY_ROTATED,
+        EventType.RETRACT,
+        EventType.KEYED,
+    }
+)
+KEYED_KINDS = frozenset(PAYLOADS) - OPEN_KINDS
 
 
 @dataclass(frozen=True)

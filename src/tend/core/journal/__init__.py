@@ -83,6 +83,12 @@ class Journal:
         self.keyring = Keyring(home, device, store, lock)
         self.mapper = EntryMapper(device)
         self.reading = Reading(device, store, self.mapper)
+        self.reading.on_retraction = self._apply_forgets
+
+    def _apply_forgets(self) -> int:
+        from tend.core.journal import shredding  # only when a retraction is read
+
+        return shredding.apply_forgets(self)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -221,9 +227,10 @@ class Journal:
             supersedes=supersedes,
             seen=self._seen(),
         )
-        raw = self.mapper.to_entry(ev, head, private=private)
+        raw, key = self.mapper.write(ev, head, private=private)
         said = {SEEN_META: _seen_bytes(ev.seen)} if ev.seen else None  # with the entry, or not
-        self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)}, replace=said)
+        keys = {(self.device.log, seq): key} if key else None
+        self.store.append([(raw, wall_ms)], meta={"hlc": _hlc_bytes(hlc)}, replace=said, keys=keys)
         return ev
 
     def _seen(self) -> tuple[tuple[LogId, int], ...]:

@@ -14,11 +14,21 @@ entry exists and nothing of what it says. Opening reverses both steps, and refus
 inner event is not the one the outer event says it is: a box copied into another entry (a
 replay) is never shown.
 
-A private entry shared later travels as a `Share` holding the original event's bytes; it is read
-as that original event (the same id, day, clock and content) wherever it arrives, so the day it
-belongs to gains it and nothing else moves. A share that carries another person's entry, a kind
-that cannot be private, or an id its own device did not give it, is read as the bare share,
-which no view shows.
+The words of every entry a person writes (all but membership and retractions) are sealed once
+more, under a content key of their own (core/crypto/shred.py): the outer event's body is then
+`Keyed(kind, box)`, and the content key travels beside the entry in a key record (the sidecar:
+the content key wrapped under the entry's epoch key and hash, and the hash of its forget
+token). A private entry's `Sealed` event goes inside the box, so forgetting reaches it too.
+Without its key record (erased, or never delivered) an entry opens to its outer event alone:
+the read model keeps it as a placeholder of kind "keyed", and views say that words are not
+there, never what they were.
+
+A private entry shared later travels as a `Share` holding the original event's bytes (inside
+the share's own box, under the share's own content key, so forgetting the entry erases the
+shared copy's words as well: core/journal/shredding.py); it is read as that original event (the
+same id, day, clock and content) wherever it arrives, so the day it belongs to gains it and
+nothing else moves. A share that carries another person's entry, a kind that cannot be private,
+or an id its own device did not give it, is read as the bare share, which no view shows.
 
 Pure given the keys it is handed (this device's `DeviceKeys`, whose epochs grow in place as the
 keyring adopts them): no store, no cache, no clock. Signatures and the roster are the trust
@@ -30,13 +40,16 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
-from tend.core.crypto import entry, envelope
+import msgpack
+
+from tend.core.crypto import entry, envelope, shred
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event, encode_event
-from tend.core.domain.events import SHAREABLE_TYPES, Event, Sealed, Share
+from tend.core.domain.events import OPEN_KINDS, SHAREABLE_TYPES, Event, Keyed, Sealed, Share
 from tend.core.errors import ChainError, CorruptStore, InvalidEnvelope, UnreadableEntry
-from tend.core.ids import Seq, event_id_at, short
-from tend.core.log.header import Header
+from tend.core.ids import EventId, Seq, event_id_at, short
+from tend.core.log import forgetting
+from tend.core.log.header import Header, entry_hash
 from tend.core.views.read_model import Item
 
 _PRIVATE_AAD = b"tend/private/v1"
@@ -52,10 +65,23 @@ class Readable(NamedTuple):
     outer: Event
     event: Event
     event_bytes: bytes
+    key: bytes | None = None  # the key record that opened a keyed entry
 
     @property
     def header(self) -> Header:
         return self.opened.header
+
+    @property
+    def private(self) -> bool:
+        """Whether the entry is a private one (its author's own devices alone can open it),
+        told from what the entry carries, whether or not this device could open it."""
+        return self.kind == Sealed.TYPE
+
+    @property
+    def kind(self) -> str:
+        """The kind of event the entry carries, as signed: a keyed entry's says it."""
+        body = self.outer.body
+        return body.kind if isinstance(body, Keyed) else body.TYPE
 
 
 def item_of(readable: Readable, received_at: int) -> Item:
@@ -73,8 +99,8 @@ def item_of(readable: Readable, received_at: int) -> Item:
         ev.author,
         doc,
         readable.event_bytes,
-        isinstance(readable.outer.body, Sealed),
-        ev.device if isinstance(readable.outer.body, Share) and ev is not readable.outer else None,
+        readable.private,
+        ev.device if readable.kind == Share.TYPE and ev.type != Share.TYPE else None,
     )
 
 
@@ -89,8 +115,15 @@ class EntryMapper:
     def to_entry(
         self, ev: Event, head: tuple[Seq, bytes] | None, *, private: bool = False
     ) -> bytes:
+        """The entry that carries `ev` after `head` (its key record aside: see `write`)."""
+        return self.write(ev, head, private=private)[0]
+
+    def write(
+        self, ev: Event, head: tuple[Seq, bytes] | None, *, private: bool = False
+    ) -> tuple[bytes, bytes | None]:
         """The entry that carries `ev` after `head` (this log's last entry; None for its first),
-        signed with this device's log key and sealed under the current epoch."""
+        signed with this device's log key and sealed under the current epoch, and its key
+        record (None for the kinds whose words are not kept under a content key)."""
         device = self.device
         header = (
             entry.next_header(device.space, device.log, head[0] + 1, device.epoch, head[1])
@@ -98,7 +131,36 @@ class EntryMapper:
             else entry.first_header(device.space, device.sign_public, device.epoch)
         )
         stored = self._sealed(ev) if private else ev
-        return entry.build(header, encode_event(stored), device.sign_seed, device.space_key)
+        if ev.type in OPEN_KINDS:
+            raw = entry.build(header, encode_event(stored), device.sign_seed, device.space_key)
+            return raw, None
+        content_key = shred.new_content_key()
+        box = shred.seal_words(content_key, encode_event(stored), device.space, ev.id)
+        outer = dataclasses.replace(stored, body=Keyed(kind=stored.type, box=box))
+        raw = entry.build(header, encode_event(outer), device.sign_seed, device.space_key)
+        return raw, self.key_record(raw, header.epoch, ev.id, content_key)
+
+    def key_record(self, raw: bytes, epoch: int, event_id: EventId, content_key: bytes) -> bytes:
+        """The key record of this device's own entry `raw`: its sidecar and H(forget token)."""
+        sidecar = shred.wrap(self.device.space_keys[epoch], entry_hash(raw), content_key)
+        token = shred.forget_token(self.device.private_key, event_id)
+        return forgetting.key_record(sidecar, forgetting.token_hash(token))
+
+    def forget_token(self, log: bytes, seq: int) -> bytes:
+        """The token that lets the relay erase the key record of this person's entry (log, seq)."""
+        return shred.forget_token(self.device.private_key, event_id_at(log, seq))
+
+    def content_key(self, raw: bytes, record: bytes) -> bytes:
+        """The content key a key record holds for `raw`; InvalidEnvelope if it is not its own."""
+        header = Header.decode(raw)
+        epoch_key = self.device.space_keys.get(header.epoch)
+        try:
+            sidecar, _hash = forgetting.split_record(record)
+        except ValueError:
+            raise InvalidEnvelope from None
+        if epoch_key is None:
+            raise InvalidEnvelope
+        return shred.unwrap(epoch_key, entry_hash(raw), sidecar)
 
     def _sealed(self, ev: Event) -> Event:
         """`ev` as its entry carries it when private: everything but the body in the clear."""
@@ -117,10 +179,13 @@ class EntryMapper:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def to_readable(self, raw: bytes) -> Readable:
-        """Open one stored or received entry: envelope, event, and a private box if it is ours.
+    def to_readable(self, raw: bytes, key: bytes | None = None) -> Readable:
+        """Open one stored or received entry: envelope, event, its words with its key record
+        `key`, and a private box if it is ours.
 
-        Raises UnreadableEntry naming the entry for anything that does not open or match.
+        Raises UnreadableEntry naming the entry for anything that does not open or match. A
+        keyed entry without a key record that opens it is readable as its outer event alone
+        (`Readable.key` None): the words are not here, and the entry is otherwise whole.
         """
         try:
             opened = entry.open_entry(raw, self.device.space_keys.get)
@@ -133,14 +198,65 @@ class EntryMapper:
         where = f"log {short(header.log)} seq {header.seq}"
         if outer.device != header.log:
             raise UnreadableEntry(where, "claims another device than its own")
-        if isinstance(outer.body, Share):
-            shared = _shared(outer, outer.body)
+        stored, stored_bytes, used = outer, opened.event, None
+        if isinstance(outer.body, Keyed):
+            words = self._words(raw, outer, key, where)
+            if words is None:
+                return Readable(opened, outer, outer, opened.event)
+            stored, stored_bytes, used = _carried(words, outer, where), words, key
+            if stored.type != outer.body.kind:
+                raise UnreadableEntry(where, "its words are not of the kind it says")
+        if isinstance(stored.body, Share):
+            shared = _shared(stored, stored.body)
             if shared is not None:
-                return Readable(opened, outer, shared, encode_event(shared))
-        inner = self.open_private(outer.body) if isinstance(outer.body, Sealed) else None
+                return Readable(opened, outer, shared, encode_event(shared), used)
+        inner = self.open_private(stored.body) if isinstance(stored.body, Sealed) else None
         if inner is None:
-            return Readable(opened, outer, outer, opened.event)
-        return Readable(opened, outer, _carried(inner, outer, where), inner)
+            return Readable(opened, outer, stored, stored_bytes, used)
+        return Readable(opened, outer, _carried(inner, outer, where), inner, used)
+
+    def stored_item(self, raw: bytes, received_at: int, key: bytes | None) -> Item:
+        """The read model's item of an entry this device holds: `item_of(to_readable(...))`,
+        without building the outer event of a keyed entry (opening ten years would otherwise
+        decode every event twice). The words must still be the ones the entry says it carries;
+        anything unusual takes the whole way, which refuses what must be refused."""
+        fast = self._keyed_item(raw, received_at, key) if key is not None else None
+        return fast or item_of(self.to_readable(raw, key), received_at)
+
+    def _keyed_item(self, raw: bytes, received_at: int, key: bytes) -> Item | None:
+        try:
+            opened = entry.open_entry(raw, self.device.space_keys.get)
+            outer = msgpack.unpackb(opened.event, raw=False)
+            body = outer["p"]
+            if outer["t"] != Keyed.TYPE or outer["d"] != opened.header.log:
+                return None
+            epoch_key = self.device.space_keys[opened.header.epoch]  # it opened the entry
+            content_key = shred.unwrap(epoch_key, entry_hash(raw), key[: shred.SIDECAR_LEN])
+            words = shred.open_words(content_key, body["box"], self.device.space, outer["i"])
+            inner = decode_event(words)
+        except (InvalidEnvelope, ChainError, CorruptStore, KeyError, TypeError, ValueError):
+            return None
+        same = (inner.id, inner.author, inner.device, inner.hlc, inner.type) == (
+            outer["i"],
+            outer["a"],
+            outer["d"],
+            outer["h"],
+            body["kind"],
+        )
+        if not same or isinstance(inner.body, Sealed | Share):
+            return None  # a private entry, a share (or something odd): the whole way
+        return item_of(Readable(opened, inner, inner, words, key), received_at)
+
+    def _words(self, raw: bytes, outer: Event, key: bytes | None, where: str) -> bytes | None:
+        """The event bytes a keyed entry's box holds, or None without a key record to open it."""
+        assert isinstance(outer.body, Keyed)
+        if key is None:
+            return None
+        try:
+            content_key = self.content_key(raw, key)
+            return shred.open_words(content_key, outer.body.box, self.device.space, outer.id)
+        except InvalidEnvelope:
+            return None  # not this entry's key record: as if none came (verify says so)
 
     def open_private(self, sealed: Sealed) -> bytes | None:
         """The private event in `sealed`, or None when it is someone else's."""
@@ -155,11 +271,11 @@ class EntryMapper:
 
 
 def _carried(inner: bytes, outer: Event, where: str) -> Event:
-    """The private event a box holds, once it is shown to be the one its entry says it carries."""
+    """The event a box holds, once it is shown to be the one its entry says it carries."""
     try:
         ev = decode_event(inner)
     except CorruptStore as e:
-        raise UnreadableEntry(where, f"a private entry is damaged ({e})") from e
+        raise UnreadableEntry(where, f"a sealed entry is damaged ({e})") from e
     if (ev.id, ev.author, ev.device, ev.hlc) != (outer.id, outer.author, outer.device, outer.hlc):
         # A sealed box copied into another entry (a replay): refuse, never show.
         raise UnreadableEntry(where, "a private entry does not match the entry that carries it")

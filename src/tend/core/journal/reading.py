@@ -12,13 +12,14 @@ check-in as a whole process stays quick.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event
 from tend.core.errors import UnreadableEntry
 from tend.core.ids import LogId
-from tend.core.journal.mapper import EntryMapper, item_of
+from tend.core.journal.mapper import EntryMapper
 from tend.core.log.header import Header
 from tend.core.log.store import LogStore
 from tend.core.views.read_model import FACTS, Item, ItemCache, settled
@@ -40,13 +41,28 @@ class Reading:
         self._visible: tuple[tuple[int, int], list[Item]] | None = None
         self._facts: tuple[int, list[trust.Fact]] | None = None
         self._log_keys: dict[LogId, bytes] = {}
+        # Erases what a newly read retraction asks to forget (set by the journal).
+        self.on_retraction: Callable[[], object] | None = None
+        self._forgetting = False
 
-    def item_of(self, raw: bytes, received_at: int) -> Item:
-        return item_of(self._mapper.to_readable(raw), received_at)
+    def item_of(self, raw: bytes, received_at: int, key: bytes | None = None) -> Item:
+        return self._mapper.stored_item(raw, received_at, key)
 
     def all_items(self) -> list[Item]:
-        """Every stored event this device can read, in merge order (before the roster's say)."""
-        return self.cache.items()
+        """Every stored event this device can read, in merge order (before the roster's say).
+
+        A retraction another process stored may ask to forget words this one still holds in
+        memory: they are erased before anything reads them (or a snapshot keeps them)."""
+        items = self.cache.items()
+        if self.cache.took_retraction and self.on_retraction and not self._forgetting:
+            self.cache.took_retraction = False
+            self._forgetting = True
+            try:
+                self.on_retraction()
+            finally:
+                self._forgetting = False
+            items = self.cache.items()
+        return items
 
     def membership(self) -> list[Item]:
         """Stored items that say who is here: devices added and removed, names, key rotations."""
@@ -153,6 +169,11 @@ class Reading:
         """Drop what is cached in memory (after this device's own entries were re-sealed)."""
         self.cache.forget()
         self._visible, self._roster, self._facts = None, None, None
+
+    def replaced(self, changed: list[Item]) -> tuple[int, bytes]:
+        """The cache with `changed` in place (placeholders for forgotten words); its snapshot."""
+        self._visible = None
+        return self.cache.replaced(changed)
 
 
 __all__ = ["Reading"]

@@ -6,13 +6,20 @@ each log's seq is contiguous from 1 and each entry's header names the hash of th
 Appending a stored entry again with identical bytes is a no-op; different bytes at a stored seq
 (a fork) or a gap is refused. The journal above checks envelopes and signatures.
 
+Beside each entry a person writes, the store keeps its key record (core/log/forgetting.py: the
+wrapped content key and the hash of its forget token) in a table of its own, the one thing a
+store ever erases: forgetting an entry's words erases its key record and nothing in the log.
+
 SQLite specifics: WAL with synchronous=FULL, so an append that returned has been fsynced and
 survives a crash or power loss; triggers make the database itself refuse UPDATE or DELETE of
-entries; every sqlite3 exception is translated here.
+entries; `secure_delete` is on, so an erased key record is overwritten with zeros rather than
+left in a free page, and an erase ends with a checkpoint that empties the WAL of older copies;
+every sqlite3 exception is translated here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,9 +41,11 @@ class StoredEntry:
     hash: bytes
     entry: bytes
     received_at: int
+    key: bytes | None = None  # its key record, if it has one and it was not erased
 
 
 Heads = dict[LogId, tuple[Seq, bytes]]
+Position = tuple[LogId, int]
 
 
 class LogStore(Protocol):
@@ -45,9 +54,11 @@ class LogStore(Protocol):
         entries: Sequence[tuple[bytes, int]],
         meta: Mapping[str, bytes] | None = None,
         replace: Mapping[str, bytes] | None = None,
+        keys: Mapping[Position, bytes] | None = None,
     ) -> int:
         """Append (entry bytes, received-at ms) atomically; return how many were new. `meta`
-        values only grow (bytewise maximum); `replace` values are set as they are; both in the
+        values only grow (bytewise maximum); `replace` values are set as they are; `keys` are
+        key records for entries of the batch (or already stored) that have none yet; all in the
         same transaction as the entries."""
 
     def heads(self) -> Heads: ...
@@ -77,8 +88,11 @@ class LogStore(Protocol):
         not flushed to the disk on its own (it is with the next durable one), for a value whose
         loss in a power cut costs nothing but a second guess."""
 
-    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
-        """Replace the tail of `log` with `entries` (same seqs, to its end), atomically.
+    def reseal(
+        self, log: LogId, entries: Sequence[bytes], keys: Mapping[Position, bytes] | None = None
+    ) -> None:
+        """Replace the tail of `log` with `entries` (same seqs, to its end), atomically, and
+        their key records with `keys` (re-wrapped for the new entries).
 
         The one exception to append-only, for this device's own entries that never left it:
         re-sealed under a newer key epoch after a device was removed. The new tail must chain
@@ -88,6 +102,17 @@ class LogStore(Protocol):
     def snapshot(self) -> tuple[int, bytes] | None: ...
 
     def save_snapshot(self, upto: int, blob: bytes) -> None: ...
+
+    def key_at(self, log: LogId, seq: int) -> bytes | None:
+        """The key record stored for (log, seq), if any."""
+
+    def put_keys(self, keys: Mapping[Position, bytes], *, replace: bool = False) -> int:
+        """Store key records for stored entries (never for an entry not held); without
+        `replace`, only where none is stored. Returns how many were written."""
+
+    def erase_keys(self, positions: Sequence[Position], snapshot: tuple[int, bytes]) -> int:
+        """Erase these key records and replace the view cache's snapshot, in one transaction,
+        leaving no copy behind in free pages or the WAL. Returns how many were erased."""
 
     def close(self) -> None: ...
 
@@ -137,12 +162,14 @@ class MemoryLogStore:
         self._heads: Heads = {}
         self._meta: dict[str, bytes] = {}
         self._snapshot: tuple[int, bytes] | None = None
+        self._keys: dict[Position, bytes] = {}
 
     def append(
         self,
         entries: Sequence[tuple[bytes, int]],
         meta: Mapping[str, bytes] | None = None,
         replace: Mapping[str, bytes] | None = None,
+        keys: Mapping[Position, bytes] | None = None,
     ) -> int:
         heads = dict(self._heads)
         new: list[StoredEntry] = []
@@ -168,6 +195,7 @@ class MemoryLogStore:
         for key, value in (meta or {}).items():
             self._meta[key] = max(self._meta.get(key, value), value)
         self._meta.update(replace or {})
+        self.put_keys(keys or {})
         return len(new)
 
     def heads(self) -> Heads:
@@ -177,10 +205,15 @@ class MemoryLogStore:
         return self._heads.get(log)
 
     def since(self, rowid: int) -> Iterator[StoredEntry]:
-        return iter(self._rows[rowid:])
+        return (self._keyed(r) for r in self._rows[rowid:])
 
     def log_entries(self, log: LogId) -> Iterator[StoredEntry]:
-        return iter(sorted((r for r in self._rows if r.log == log), key=lambda r: r.seq))
+        rows = sorted((r for r in self._rows if r.log == log), key=lambda r: r.seq)
+        return (self._keyed(r) for r in rows)
+
+    def _keyed(self, row: StoredEntry) -> StoredEntry:
+        key = self._keys.get((row.log, row.seq))
+        return row if key is None else dataclasses.replace(row, key=key)
 
     def entry_at(self, log: LogId, seq: int) -> bytes | None:
         row = self._by_pos.get((log, seq))
@@ -199,7 +232,9 @@ class MemoryLogStore:
     def replace_meta(self, key: str, value: bytes, *, durable: bool = True) -> None:
         self._meta[key] = value
 
-    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
+    def reseal(
+        self, log: LogId, entries: Sequence[bytes], keys: Mapping[Position, bytes] | None = None
+    ) -> None:
         first = Header.decode(entries[0]).seq if entries else 0
         old = [r for r in self.log_entries(log) if r.seq >= first]
         before = self._by_pos.get((log, first - 1))
@@ -212,12 +247,29 @@ class MemoryLogStore:
             self._by_pos[(log, row.seq)] = new
         last = self._by_pos[(log, checked[-1][0].seq)]
         self._heads[log] = (last.seq, last.hash)
+        self.put_keys(keys or {}, replace=True)
 
     def snapshot(self) -> tuple[int, bytes] | None:
         return self._snapshot
 
     def save_snapshot(self, upto: int, blob: bytes) -> None:
         self._snapshot = (upto, blob)
+
+    def key_at(self, log: LogId, seq: int) -> bytes | None:
+        return self._keys.get((log, seq))
+
+    def put_keys(self, keys: Mapping[Position, bytes], *, replace: bool = False) -> int:
+        written = 0
+        for (log, seq), record in keys.items():
+            if (log, seq) in self._by_pos and (replace or (log, seq) not in self._keys):
+                self._keys[(LogId(log), seq)] = record
+                written += 1
+        return written
+
+    def erase_keys(self, positions: Sequence[Position], snapshot: tuple[int, bytes]) -> int:
+        erased = sum(1 for p in positions if self._keys.pop(p, None) is not None)
+        self._snapshot = snapshot
+        return erased
 
     def close(self) -> None:
         pass
@@ -250,7 +302,20 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL, blob BLOB NOT NULL
 );
+-- Key records (wrapped content keys), apart from the entries: the one thing ever erased.
+CREATE TABLE IF NOT EXISTS content_keys (
+    log_id BLOB NOT NULL, seq INTEGER NOT NULL, record BLOB NOT NULL, PRIMARY KEY (log_id, seq)
+) WITHOUT ROWID;
 """
+
+_ENTRY_COLUMNS = (
+    "SELECT e.rowid, e.log_id, e.seq, e.hash, e.entry, e.received_at, k.record FROM entries AS e "
+    "LEFT JOIN content_keys AS k ON k.log_id = e.log_id AND k.seq = e.seq "
+)
+_PUT_KEY = (
+    "INSERT INTO content_keys(log_id, seq, record) SELECT ?, ?, ? "
+    "WHERE EXISTS (SELECT 1 FROM entries WHERE log_id = ? AND seq = ?) "
+)
 
 
 _REPLACE_META = (
@@ -291,6 +356,8 @@ class SqliteLogStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: fsync the WAL on every commit, so "recorded" means durable.
             self._db.execute("PRAGMA synchronous=FULL")
+            # An erased content key must not linger in a free page (core/crypto/shred.py).
+            self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(_SCHEMA)
 
     def append(
@@ -298,6 +365,7 @@ class SqliteLogStore:
         entries: Sequence[tuple[bytes, int]],
         meta: Mapping[str, bytes] | None = None,
         replace: Mapping[str, bytes] | None = None,
+        keys: Mapping[Position, bytes] | None = None,
     ) -> int:
         with _translated("recording"):
             db = self._db
@@ -312,9 +380,11 @@ class SqliteLogStore:
                     )
                 for key, value in (replace or {}).items():
                     db.execute(_REPLACE_META, (key, value))
+                self._put_keys_locked(keys or {}, replace=False)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a full disk may have rolled it back already
+                    db.execute("ROLLBACK")
                 raise
             return added
 
@@ -362,18 +432,10 @@ class SqliteLogStore:
             yield _entry_row(row)
 
     def since(self, rowid: int) -> Iterator[StoredEntry]:
-        return self._rows(
-            "SELECT rowid, log_id, seq, hash, entry, received_at FROM entries "
-            "WHERE rowid > ? ORDER BY rowid",
-            (rowid,),
-        )
+        return self._rows(_ENTRY_COLUMNS + "WHERE e.rowid > ? ORDER BY e.rowid", (rowid,))
 
     def log_entries(self, log: LogId) -> Iterator[StoredEntry]:
-        return self._rows(
-            "SELECT rowid, log_id, seq, hash, entry, received_at FROM entries "
-            "WHERE log_id = ? ORDER BY seq",
-            (log,),
-        )
+        return self._rows(_ENTRY_COLUMNS + "WHERE e.log_id = ? ORDER BY e.seq", (log,))
 
     def entry_at(self, log: LogId, seq: int) -> bytes | None:
         with _translated("reading the journal"):
@@ -411,7 +473,9 @@ class SqliteLogStore:
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
 
-    def reseal(self, log: LogId, entries: Sequence[bytes]) -> None:
+    def reseal(
+        self, log: LogId, entries: Sequence[bytes], keys: Mapping[Position, bytes] | None = None
+    ) -> None:
         if not entries:
             return
         first = Header.decode(entries[0]).seq
@@ -434,9 +498,11 @@ class SqliteLogStore:
                 db.execute(
                     "UPDATE heads SET hash = ? WHERE log_id = ?", (entry_hash(entries[-1]), log)
                 )
+                self._put_keys_locked(keys or {}, replace=True)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a full disk may have rolled it back already
+                    db.execute("ROLLBACK")
                 raise
 
     def snapshot(self) -> tuple[int, bytes] | None:
@@ -454,6 +520,65 @@ class SqliteLogStore:
                 "blob = excluded.blob",
                 (upto, blob),
             )
+
+    def key_at(self, log: LogId, seq: int) -> bytes | None:
+        with _translated("reading the journal"):
+            row = self._db.execute(
+                "SELECT record FROM content_keys WHERE log_id = ? AND seq = ?", (log, seq)
+            ).fetchone()
+        return row[0] if row and isinstance(row[0], bytes) else None
+
+    def put_keys(self, keys: Mapping[Position, bytes], *, replace: bool = False) -> int:
+        if not keys:
+            return 0
+        with _translated("recording"):
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                written = self._put_keys_locked(keys, replace=replace)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # a full disk may have rolled it back already
+                    db.execute("ROLLBACK")
+                raise
+            return written
+
+    def _put_keys_locked(self, keys: Mapping[Position, bytes], *, replace: bool) -> int:
+        conflict = (
+            "ON CONFLICT(log_id, seq) DO UPDATE SET record = excluded.record"
+            if replace
+            else "ON CONFLICT(log_id, seq) DO NOTHING"
+        )
+        written = 0
+        for (log, seq), record in keys.items():
+            cursor = self._db.execute(_PUT_KEY + conflict, (log, seq, record, log, seq))
+            written += max(cursor.rowcount, 0)
+        return written
+
+    def erase_keys(self, positions: Sequence[Position], snapshot: tuple[int, bytes]) -> int:
+        with _translated("forgetting"):
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                erased = 0
+                for log, seq in positions:
+                    cursor = db.execute(
+                        "DELETE FROM content_keys WHERE log_id = ? AND seq = ?", (log, seq)
+                    )
+                    erased += max(cursor.rowcount, 0)
+                db.execute(
+                    "INSERT INTO snapshot(id, upto, blob) VALUES (1, ?, ?) ON CONFLICT(id) "
+                    "DO UPDATE SET upto = excluded.upto, blob = excluded.blob",
+                    snapshot,
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # a full disk may have rolled it back already
+                    db.execute("ROLLBACK")
+                raise
+            # Copy the zeroed pages into the file and empty the WAL, which still held them.
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return erased
 
     def close(self) -> None:
         self._db.close()
@@ -478,7 +603,7 @@ def _head_row(row: tuple[object, ...]) -> tuple[LogId, tuple[Seq, bytes]]:
 
 
 def _entry_row(row: tuple[object, ...]) -> StoredEntry:
-    rowid, log, seq, digest, raw, received = row
+    rowid, log, seq, digest, raw, received, key = row
     # One check per column, inline: this runs for every entry a view opens.
     if not (
         type(raw) is bytes
@@ -491,4 +616,5 @@ def _entry_row(row: tuple[object, ...]) -> StoredEntry:
         and len(digest) == HASH_LEN
     ):
         raise CorruptStore("the journal file is damaged (a stored value has the wrong type)")
-    return StoredEntry(rowid, LogId(log), Seq(seq), digest, raw, received)
+    record = key if type(key) is bytes else None
+    return StoredEntry(rowid, LogId(log), Seq(seq), digest, raw, received, record)

@@ -8,20 +8,26 @@ and everything after it in that log are refused and reported (with the log, the 
 known, whose device it is). Other logs are unaffected. Entries sealed under an epoch this device
 has no key for, and entries of a device nobody has brought in yet, are set aside, not applied:
 the first may open once a rotation arrives, the second once the device that brings it in syncs.
+
+Key records (the wrapped content keys beside entries, core/journal/mapper.py) come along by
+position; one that does not open its entry is dropped and the entry reads without its words
+(as does one that came without), never refused for it: the chain and signatures do not cover
+key records, and `tend verify` says which entries lack their words.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tend.core import clock
 from tend.core.domain.events import KeyRotated
 from tend.core.ids import LogId, PersonId, short
-from tend.core.journal import Journal, item_of
+from tend.core.journal import Journal, item_of, shredding
 from tend.core.journal.mapper import Readable
 from tend.core.log.header import Header, entry_hash
+from tend.core.log.store import Position
 from tend.core.trust import engine as trust
 from tend.core.trust import rotation
 from tend.core.trust.engine import Reason, Refusal
@@ -45,14 +51,22 @@ class IngestReport:
         return [r for r in self.refused if r.reason.integrity]
 
 
-def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None) -> IngestReport:
-    """Verify `entries` (any order, any logs) and append the ones that count, atomically."""
+def ingest(
+    journal: Journal,
+    entries: Sequence[bytes],
+    now_ms: int | None = None,
+    *,
+    keys: Mapping[Position, bytes] | None = None,
+) -> IngestReport:
+    """Verify `entries` (any order, any logs) and append the ones that count, atomically, with
+    the key records among `keys` that open them."""
     report = IngestReport()
+    keys = keys or {}
     # Received "now" by this journal's clock (real time, or a story's clock in the demo).
     received = int(journal.now().timestamp() * 1000) if now_ms is None else now_ms
     logs, junk = trust.by_log(entries)
     report.refused += [Refusal(LogId(bytes(16)), 0, Reason.NOT_AN_ENTRY)] * junk
-    runs = [_check(journal, log, items, received, report) for log, items in logs.items()]
+    runs = [_check(journal, log, items, received, report, keys) for log, items in logs.items()]
     settled = trust.settle(
         journal.device.space,
         journal.device.trust_anchors(),
@@ -71,8 +85,19 @@ def ingest(journal: Journal, entries: Sequence[bytes], now_ms: int | None = None
         report.set_aside += run.set_aside if run.log not in settled.pending else []
     report.sealed_away = len(report.set_aside)
     if good:
-        _append(journal, good, received, report)
+        _append(journal, good, received, report, keys)
     return report
+
+
+def _opener(journal: Journal, keys: Mapping[Position, bytes]) -> trust.Opener:
+    if not keys:
+        return journal.mapper.to_readable
+
+    def opened(raw: bytes) -> Readable:
+        header = Header.decode(raw)
+        return journal.mapper.to_readable(raw, keys.get((header.log, header.seq)))
+
+    return opened
 
 
 def _sort_refusals(settled: trust.Settled, report: IngestReport) -> None:
@@ -84,22 +109,31 @@ def _sort_refusals(settled: trust.Settled, report: IngestReport) -> None:
 
 
 def _append(
-    journal: Journal, good: list[tuple[bytes, Readable]], received: int, report: IngestReport
+    journal: Journal,
+    good: list[tuple[bytes, Readable]],
+    received: int,
+    report: IngestReport,
+    keys: Mapping[Position, bytes],
 ) -> None:
     hlc = journal.last_hlc()
     for _raw, readable in good:
         hlc = clock.observe(hlc, readable.outer.hlc)
     for raw, readable in good:
         journal.reading.remember_opened(entry_hash(raw), item_of(readable, received))
+    opened: dict[Position, bytes] = {
+        (r.header.log, r.header.seq): r.key for _raw, r in good if r.key is not None
+    }
     report.applied = journal.store.append(
-        [(raw, received) for raw, _r in good], meta={"hlc": hlc.to_bytes(8, "big")}
+        [(raw, received) for raw, _r in good], meta={"hlc": hlc.to_bytes(8, "big")}, keys=opened
     )
     report.witnessed = [r for _raw, r in good]
+    # A forget retraction erases here what it names; a named entry arriving late, at once.
+    shredding.apply_forgets(journal)
     rotations = [r.outer for _raw, r in good if isinstance(r.outer.body, KeyRotated)]
     learnt = bool(rotations) and rotation.adopt_rotations(journal, rotations)
     if learnt and report.set_aside:
         # A new epoch key arrived in this batch: what was set aside may open now.
-        again = ingest(journal, report.set_aside, received)
+        again = ingest(journal, report.set_aside, received, keys=keys)
         report.applied += again.applied
         report.duplicates += again.duplicates
         report.refused.extend(again.refused)
@@ -115,6 +149,7 @@ def _check(
     items: list[tuple[Header, bytes]],
     received: int,
     report: IngestReport,
+    keys: Mapping[Position, bytes],
 ) -> trust.Checked:
     """Rule 1 for one log's new entries; what is already held is counted, or is a fork."""
     head = journal.store.head(log)
@@ -135,7 +170,7 @@ def _check(
         head,
         journal.reading.log_key(log),
         fresh,
-        journal.mapper.to_readable,
+        _opener(journal, keys),
         lambda epoch: epoch in journal.device.space_keys,
         now_ms=int(journal.now().timestamp() * 1000),
     )

@@ -5,14 +5,17 @@ the epoch the removed device still holds. Entries the relay already has are out 
 is the window docs/security.md states); but entries the relay does not have yet never left this
 device, so before uploading they are re-sealed under the current epoch: the same event bytes,
 a new header (epoch, and the link from the entry before), a new signature. The store swaps that
-tail in one transaction (core/log/store.py `reseal`), the one exception to append-only.
+tail in one transaction (core/log/store.py `reseal`), the one exception to append-only, each
+with its key record re-wrapped for its new entry.
 """
 
 from __future__ import annotations
 
 from tend.core.crypto import entry
+from tend.core.ids import event_id_at
 from tend.core.journal import Journal
 from tend.core.log.header import Header
+from tend.core.log.store import Position
 
 PUSHED = "pushed"  # metadata: the highest seq of this device's log it ever sent to a relay
 
@@ -46,6 +49,7 @@ def reseal_unsent(journal: Journal, relay_has: int) -> int:
     tail = tail[stale:]
     before = journal.store.hash_at(device.log, tail[0].seq - 1)
     rebuilt: list[bytes] = []
+    keys: dict[Position, bytes] = {}
     for stored in tail:
         opened = entry.open_entry(stored.entry, device.space_keys.get)
         if stored.seq == 1:
@@ -55,5 +59,18 @@ def reseal_unsent(journal: Journal, relay_has: int) -> int:
             assert prev is not None
             header = entry.next_header(device.space, device.log, stored.seq, device.epoch, prev)
         rebuilt.append(entry.build(header, opened.event, device.sign_seed, device.space_key))
-    journal.store.reseal(device.log, rebuilt)
+        if stored.key is not None:
+            keys[(device.log, stored.seq)] = _rewrapped(
+                journal, stored.entry, stored.key, rebuilt[-1]
+            )
+    journal.store.reseal(device.log, rebuilt, keys)
     return len(rebuilt)
+
+
+def _rewrapped(journal: Journal, old: bytes, record: bytes, new: bytes) -> bytes:
+    """The key record of `new` for the content key `record` holds for `old`: the same words and
+    content key, wrapped for the new entry's epoch and hash."""
+    mapper = journal.mapper
+    header = Header.decode(new)
+    content_key = mapper.content_key(old, record)
+    return mapper.key_record(new, header.epoch, event_id_at(header.log, header.seq), content_key)

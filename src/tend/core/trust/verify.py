@@ -4,7 +4,9 @@ The same trust engine as sync (core/trust/engine.py), run over everything held f
 entry: what would be refused if it arrived now is reported here, with the log and seq. Nothing
 here trusts the view cache. Membership claims that the rules ignored (a device brought in as
 someone who did not sign it) are reported too, as are entries another device had seen that
-are not here (core/trust/witness.py).
+are not here (core/trust/witness.py), and entries held without their words that their author
+did not ask to forget: a key record the relay withheld, or one that does not open its entry
+(damaged, or moved from another entry). The log is whole without them; their words are not.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tend.core.domain.events import Keyed, Retraction
 from tend.core.errors import ChainError
 from tend.core.ids import LogId, PersonId, short
 from tend.core.journal import Journal, item_of
+from tend.core.journal.mapper import Readable
 from tend.core.log.header import Header, entry_hash
 from tend.core.trust import engine as trust
 from tend.core.trust import witness
@@ -76,7 +80,39 @@ def verify(journal: Journal, progress: Callable[[int], None] | None = None) -> R
     report.names = projections.names(
         item_of(r, 0) for log in settled.admitted for _raw, r in settled.admitted[log]
     )
+    report.problems += _without_words([r for run in runs for _raw, r in run.sound])
     return report
+
+
+WITHOUT_WORDS = "its words are not here: the relay withheld or damaged its key record"
+
+
+def _without_words(opened: list[Readable]) -> list[Problem]:
+    """Entries whose key record is missing or does not open them, not forgotten by their author
+    (the target of a forget, the versions it names, and a later correction of any of them)."""
+    forgotten = {
+        (r.outer.author, target)
+        for r in opened
+        if isinstance(r.outer.body, Retraction) and r.outer.body.forget
+        for target in (r.outer.body.target, *r.outer.body.versions)
+    }
+    later = [r.outer for r in opened if isinstance(r.outer.body, Keyed) and r.outer.supersedes]
+    grew = bool(forgotten and later)
+    while grew:
+        fresh = {
+            (ev.author, ev.id)
+            for ev in later
+            if (ev.author, ev.supersedes) in forgotten and (ev.author, ev.id) not in forgotten
+        }
+        forgotten |= fresh
+        grew = bool(fresh)
+    return [
+        Problem(short(r.header.log), r.header.seq, WITHOUT_WORDS)
+        for r in opened
+        if isinstance(r.outer.body, Keyed)
+        and r.key is None
+        and (r.outer.author, r.outer.id) not in forgotten
+    ]
 
 
 def _check_log(
@@ -84,7 +120,10 @@ def _check_log(
 ) -> trust.Checked:
     items = []
     altered: trust.Refusal | None = None
+    keys: dict[int, bytes] = {}
     for stored in journal.store.log_entries(log):
+        if stored.key is not None:
+            keys[stored.seq] = stored.key
         report.entries += 1
         if progress:
             progress(1)
@@ -104,7 +143,7 @@ def _check_log(
         None,
         None,
         items,
-        journal.mapper.to_readable,
+        lambda raw: journal.mapper.to_readable(raw, keys.get(Header.decode(raw).seq)),
         lambda epoch: epoch in journal.device.space_keys,
     )
     if altered is not None and checked.refusal is None:

@@ -7,7 +7,13 @@ and decodes only those. Corrections are folded the same way everywhere: an autho
 shown, and nothing is ever rewritten.
 
 `as_known_at` is what makes replay exact: the items this device had received by a moment,
-whatever arrived later, however old it claims to be.
+whatever arrived later, however old it claims to be. The one exception is what its author took
+back: `as_replayed_at` leaves out the words of anything taken back since (whenever that was),
+and `taken_back` says, in their place, that something was taken back there.
+
+An entry whose words are not here (forgotten, or its key never came: core/journal/mapper.py)
+is a placeholder of kind "keyed": no view shows it as an entry; `taken_back` names the
+forgotten ones and `unavailable` the others.
 
 The day's values (`day_values`): per field, the day's latest check-in that names the field
 counts. A check-in that says only how the pain is leaves the day's energy, kind of day and
@@ -36,6 +42,7 @@ from tend.core.domain.events import (
     EventType,
     GoalWeek,
     Gratitude,
+    Keyed,
     Milestone,
     PartnershipWeek,
     PersonNamed,
@@ -75,6 +82,7 @@ def hidden_ids(events: Iterable[Event]) -> set[tuple[PersonId, EventId]]:
     for ev in events:
         if isinstance(ev.body, Retraction):
             hidden.add((ev.author, ev.body.target))
+            hidden.update((ev.author, version) for version in ev.body.versions)
         if ev.supersedes is not None:
             hidden.add((ev.author, ev.supersedes))
     return hidden
@@ -82,12 +90,13 @@ def hidden_ids(events: Iterable[Event]) -> set[tuple[PersonId, EventId]]:
 
 def visible(events: Sequence[Event]) -> list[Event]:
     hidden = hidden_ids(events)
-    # Retractions themselves, private entries sealed to someone else, and shares that did not
-    # hold (core/journal/mapper.py) are not shown.
+    # Retractions themselves, private entries sealed to someone else, shares that did not hold
+    # (core/journal/mapper.py), and entries whose words are not here, are not shown.
+    _unshown = Retraction | Sealed | Share | Keyed
     return [
         ev
         for ev in events
-        if (ev.author, ev.id) not in hidden and not isinstance(ev.body, Retraction | Sealed | Share)
+        if (ev.author, ev.id) not in hidden and not isinstance(ev.body, _unshown)
     ]
 
 
@@ -139,6 +148,132 @@ def select(
     lo, hi = start.isoformat(), end.isoformat()
     wanted = ALWAYS | extra_types
     return [decode_event(i.raw) for i in items if i.type in wanted or lo <= i.local_date <= hi]
+
+
+# --- what was taken back ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TakenBack:
+    """Something its author took back: who, the day it was for, its kind (when held here),
+    the reason they gave, and whether its words were forgotten. Never the words."""
+
+    author: PersonId
+    target: EventId
+    day: str
+    kind: str | None  # "sealed" for a private entry; None if the entry is not held here
+    reason: str | None
+    forgotten: bool
+
+
+def _retractions(items: Iterable[Item]) -> list[Event]:
+    return [decode_event(i.raw) for i in items if i.type == EventType.RETRACT]
+
+
+def _kind(item: Item) -> str:
+    if item.type != EventType.KEYED:
+        return item.type
+    body = decode_event(item.raw).body
+    assert isinstance(body, Keyed)
+    return body.kind
+
+
+def read_as(item: Item) -> EventId:
+    """The id an item is read as: its own, or, for a shared copy, the id of the entry it carries
+    (core/journal/mapper.py), which is the one its author sees and takes back."""
+    if item.origin is not None:
+        return decode_event(item.raw).id
+    return event_id_at(item.log, item.seq)
+
+
+def _shows_more(item: Item, than: Item) -> bool:
+    """Whether `item` says more of its kind than `than` (a shared copy more than the private
+    original or a placeholder): the one a taken-back line names the kind of."""
+    unread = (EventType.KEYED, EventType.SEALED)
+    return than.type in unread and item.type not in unread
+
+
+def taken_back(items: Sequence[Item], among: Sequence[Item] | None = None) -> list[TakenBack]:
+    """What its own author took back, by the day it was for: the retractions in `items`, about
+    entries of `among` (by default `items` too). A retraction counts only when its author is
+    the target's: nobody takes back, or forgets, someone else's words."""
+    return [taken for taken, _items in _taken_back(items, among)]
+
+
+def _taken_back(
+    items: Sequence[Item], among: Sequence[Item] | None
+) -> list[tuple[TakenBack, list[Item]]]:
+    """Each thing taken back, with the items it takes out of a replay: the target under every
+    id it is read as (a private entry and its shared copy), and, when forgotten, the other
+    versions the retraction names."""
+    retractions = _retractions(items)
+    if not retractions:
+        return []
+    wanted: set[EventId] = set()
+    for r in retractions:
+        assert isinstance(r.body, Retraction)
+        wanted.add(r.body.target)
+        wanted.update(r.body.versions)
+    held: dict[EventId, list[Item]] = {}
+    for item in items if among is None else among:
+        if item.type == EventType.RETRACT:
+            continue
+        ident = event_id_at(item.log, item.seq)
+        if ident in wanted:
+            held.setdefault(ident, []).append(item)
+        if item.origin is not None and (carried := read_as(item)) in wanted:
+            held.setdefault(carried, []).append(item)
+    out: dict[tuple[PersonId, EventId], tuple[TakenBack, list[Item]]] = {}
+    for r in retractions:
+        body = r.body
+        assert isinstance(body, Retraction)
+        found = [i for i in held.get(body.target, ()) if i.author == r.author]
+        if not found:
+            continue
+        target = found[0]
+        for item in found[1:]:
+            if _shows_more(item, target):
+                target = item
+        before = out.get((r.author, body.target))
+        earlier = before[0] if before else None
+        forgotten = body.forget or (earlier is not None and earlier.forgotten)
+        gone = [*found, *(before[1] if before else ())]
+        if body.forget:
+            gone += [i for v in body.versions for i in held.get(v, ()) if i.author == r.author]
+        kind = _kind(target)
+        if kind == EventType.SEALED and any(_kind(i) == EventType.SHARE for i in gone):
+            kind = EventType.SHARE  # a private entry shared later, forgotten with its copy
+        taken = TakenBack(
+            r.author,
+            body.target,
+            target.local_date,
+            kind,
+            body.reason if body.reason else (earlier.reason if earlier else None),
+            forgotten,
+        )
+        out[(r.author, body.target)] = (taken, gone)
+    return sorted(out.values(), key=lambda pair: (pair[0].day, pair[0].author))
+
+
+def unavailable(items: Sequence[Item]) -> list[Item]:
+    """Entries held here without their words that nobody took back: their key record never came
+    or did not open (the relay withheld or damaged it; `tend verify` reports them)."""
+    keyed = [i for i in items if i.type == EventType.KEYED]
+    if not keyed:
+        return []
+    shown = {(i.log, i.seq) for _taken, gone in _taken_back(items, None) for i in gone}
+    return [i for i in keyed if (i.log, i.seq) not in shown]
+
+
+def as_replayed_at(items: Sequence[Item], at_ms: int) -> tuple[list[Item], list[TakenBack]]:
+    """The items held at `at_ms`, less the words of anything its author has taken back since
+    (a replay never shows them again), and what was taken back among them, to say where."""
+    known = as_known_at(items, at_ms)
+    found = _taken_back(items, known)
+    if not found:
+        return known, []
+    gone = {(item.log, item.seq) for _taken, taken_out in found for item in taken_out}
+    return [i for i in known if (i.log, i.seq) not in gone], [taken for taken, _i in found]
 
 
 # --- today -----------------------------------------------------------------------------------

@@ -10,6 +10,10 @@ away and rebuilt, and `tend verify` never trusts it.
 since, and re-sealed every `SNAPSHOT_EVERY` new entries. It knows nothing of keys beyond the
 local one, nor of who may write: entries are opened by the function it is handed (the journal's
 mapper), and which items count is the roster's say (core/journal/reading.py).
+
+Forgetting an entry's words replaces its item with a placeholder (kind "keyed": the outer event
+alone, core/journal/mapper.py) and re-seals the snapshot at once, so the words leave the cache
+in the same transaction that erases their key (core/log/store.py `erase_keys`).
 """
 
 from __future__ import annotations
@@ -30,7 +34,10 @@ from tend.core.log.store import LogStore
 
 SNAPSHOT_LIMIT = 256 << 20
 SNAPSHOT_EVERY = 200  # new entries opened before the snapshot is sealed again
-_AAD = b"tend/view-cache/v2"  # v2: items say whether they are private, and where shared from
+# v2: items say whether they are private, and where shared from; v3: a private entry's item
+# says so whether or not its words are under a content key, placeholders of words not held
+# included, and a shared copy's words can be forgotten in place.
+_AAD = b"tend/view-cache/v3"
 # The kinds of entry the trust engine reads (core/trust/engine.py), and with names and rotations,
 # the kinds that say who is here: new entries a read may fold in before it re-seals the view cache.
 FACTS = frozenset({"device.added", "device.removed", "person.lost", "person.here"})
@@ -93,15 +100,22 @@ class ItemCache:
     """Every stored event this device can read, in merge order (before the roster's say)."""
 
     def __init__(
-        self, store: LogStore, local_key: bytes, open_item: Callable[[bytes, int], Item]
+        self,
+        store: LogStore,
+        local_key: bytes,
+        open_item: Callable[[bytes, int, bytes | None], Item],
     ) -> None:
         self._store = store
         self._key = local_key  # this device's own: the snapshot never leaves it
-        self._open_item = open_item  # (entry bytes, received at) -> its item; may raise
+        # (entry bytes, received at, key record) -> its item; may raise
+        self._open_item = open_item
         self._items: list[Item] | None = None
         self._membership: list[Item] = []
         self._opened: dict[bytes, Item] = {}
         self._upto = 0  # the last store row the items cover
+        # Set when a top-up took in a retraction: it may ask to forget words held here, so the
+        # journal looks before anything else reads (core/journal/shredding.py).
+        self.took_retraction = False
 
     def items(self) -> list[Item]:
         """Every item, topped up with what the store took since the last call."""
@@ -109,11 +123,12 @@ class ItemCache:
             self._items, self._upto = self._load_snapshot()
             self._membership = [i for i in self._items if i.type in MEMBERSHIP]
         fresh = [
-            (s.rowid, self._opened.get(s.hash) or self._open_item(s.entry, s.received_at))
+            (s.rowid, self._opened.get(s.hash) or self._open_item(s.entry, s.received_at, s.key))
             for s in self._store.since(self._upto)
         ]
         self._opened.clear()
         if fresh:
+            self.took_retraction |= any(item.type == "retract" for _rowid, item in fresh)
             self._merge([item for _rowid, item in fresh])
             self._upto = fresh[-1][0]
             if len(fresh) >= SNAPSHOT_EVERY:
@@ -136,6 +151,28 @@ class ItemCache:
     def forget(self) -> None:
         """Drop what is held in memory; the next read starts again from the snapshot."""
         self._items, self._upto = None, 0
+
+    def replaced(self, changed: list[Item]) -> tuple[int, bytes]:
+        """Put `changed` in place of the items of the same entries (log, seq); returns the sealed
+        snapshot of the result, for the caller to store with what made them change.
+
+        An item usually keeps its place, but not always: a shared copy stands at the clock of
+        the entry it carries, and the share's placeholder at the share's own."""
+        items = self.items()
+        moved: list[Item] = []
+        for item in changed:
+            at = bisect.bisect_left(items, item.order, key=lambda i: i.order)
+            if at < len(items) and items[at].order == item.order:
+                items[at] = item
+            else:
+                moved.append(item)
+        if moved:
+            where = {(i.log, i.seq): i for i in moved}
+            items[:] = [i for i in items if (i.log, i.seq) not in where]
+            for item in moved:
+                bisect.insort(items, item, key=lambda i: i.order)
+        self._membership = [i for i in items if i.type in MEMBERSHIP]
+        return self._upto, seal_snapshot(self._key, self._upto, items)
 
     def _merge(self, fresh: list[Item]) -> None:
         assert self._items is not None

@@ -38,6 +38,13 @@ quota; a replaced hash never comes back), and marks the logs the record removes.
 not check signatures, let in. It takes a request signed by the log's key and never drops an
 honest entry: if the entry at that seq is signed and linked, nothing changes.
 
+Key records (tend.core.log.forgetting: an entry's wrapped content key and the hash of its
+forget token) are kept apart from entries, one per (space, log, seq), and only when they come
+with the push that newly stores their entry: a re-send, or anyone pushing a stored entry again,
+cannot replace one. `keys` hands them out by position; `forget` erases one when given the token
+whose hash it holds (ForgetRefused otherwise, and nothing erased). Erasing one leaves the
+entries and every chain as they were; SQLite erases with `secure_delete` and empties its WAL.
+
 What the store learns besides entries: each log's public key (random-looking, one per device,
 linked to no person) and which logs were removed, with the rotation records (which name the
 logs that stay, with their new epoch key sealed to each, and the logs removed).
@@ -81,7 +88,7 @@ from typing import ClassVar, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from tend.core.errors import ChainError, MalformedRecord, ProtocolError
 from tend.core.ids import LogId, Seq, SpaceId
-from tend.core.log import authorship, rotation_record
+from tend.core.log import authorship, forgetting, rotation_record
 from tend.core.log.header import HEADER_LEN, KEY_LEN, MAX_ENTRY, Header, entry_hash, log_id_of
 from tend.core.log.rotation_record import RotationRecord
 from tend.core.log.store import check_next
@@ -144,6 +151,12 @@ class BadSignature(PushRefused):
 
 class LogRemoved(PushRefused):
     code = ErrorCode.REMOVED
+
+
+class ForgetRefused(PushRefused):
+    """A Forget whose token is not the one the key record was stored with."""
+
+    code = ErrorCode.UNAUTHORIZED
 
 
 class StaleCapability(PushRefused):
@@ -215,8 +228,18 @@ class RelayStore(Protocol):
     async def rekey(self, space: SpaceId, capability_hash: bytes) -> SignedRecord | None:
         """What a rotation filed under this replaced hash; None if it is not one."""
 
-    async def put(self, space: SpaceId, entries: Sequence[bytes]) -> PutResult:
-        """Store a batch atomically and durably, or raise a PushRefused and store nothing."""
+    async def put(
+        self, space: SpaceId, entries: Sequence[bytes], keys: Sequence[bytes] = ()
+    ) -> PutResult:
+        """Store a batch atomically and durably, or raise a PushRefused and store nothing.
+        `keys`: empty, or one key record (b"" for none) per entry, kept for the new ones."""
+
+    async def keys(self, space: SpaceId, positions: Sequence[Position]) -> dict[Position, bytes]:
+        """The key records held for these positions (absent where none is)."""
+
+    async def forget(self, space: SpaceId, log: LogId, seq: int, token: bytes) -> int:
+        """Erase the key record of (log, seq) if `token` hashes to the one it holds: 1 if one
+        was erased, 0 if none was held; ForgetRefused, and nothing erased, for another token."""
 
     async def repair(
         self, space: SpaceId, log: LogId, key: bytes, from_seq: int, signature: bytes
@@ -255,6 +278,37 @@ class RelayStore(Protocol):
 
 
 # --- checks shared by implementations -----------------------------------------------------------
+
+
+Position = tuple[LogId, int]
+
+
+def new_key_records(
+    entries: Sequence[bytes], keys: Sequence[bytes], new: Sequence[bytes]
+) -> list[tuple[Header, bytes]]:
+    """The (header, key record) pairs to keep: those pushed with an entry this batch adds."""
+    if not keys:
+        return []
+    if len(keys) != len(entries):
+        raise MalformedEntry("one key record (or none) per entry")
+    added = set(new)
+    out = []
+    for raw, record in zip(entries, keys, strict=True):
+        if record and raw in added:
+            if len(record) != forgetting.RECORD_LEN:
+                raise MalformedEntry("a key record is 80 bytes")
+            out.append((Header.decode(raw), record))
+    return out
+
+
+def check_forget(token: bytes, record: bytes | None) -> bool:
+    """Whether to erase `record` for `token`: True if it matches, False if there is none."""
+    if record is None:
+        return False
+    _sidecar, stored_hash = forgetting.split_record(record)
+    if not forgetting.token_matches(token, stored_hash):
+        raise ForgetRefused("that forget token is not this entry's author's")
+    return True
 
 
 def parse_entry(space: SpaceId, raw: bytes) -> Header:
@@ -500,6 +554,13 @@ CREATE TABLE IF NOT EXISTS held (
     kind TEXT PRIMARY KEY,
     bytes INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS content_keys (
+    space BLOB NOT NULL,
+    log BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (space, log, seq)
+) WITHOUT ROWID;
 """
 
 
@@ -520,6 +581,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: fsync the WAL on every commit, so an Ack means the entries survive a crash.
         db.execute("PRAGMA synchronous=FULL")
+        # An erased key record is overwritten, not left in a free page.
+        db.execute("PRAGMA secure_delete=ON")
         db.executescript(_SCHEMA)
     return db
 
@@ -575,10 +638,20 @@ class SqliteRelayStore:
     async def rekey(self, space: SpaceId, capability_hash: bytes) -> SignedRecord | None:
         return await self._call(self._rekey, space, capability_hash)
 
-    async def put(self, space: SpaceId, entries: Sequence[bytes]) -> PutResult:
+    async def put(
+        self, space: SpaceId, entries: Sequence[bytes], keys: Sequence[bytes] = ()
+    ) -> PutResult:
         parsed = parse_batch(space, entries)
-        new = await self._call(self._put, space, parsed)
+        if keys and len(keys) != len(entries):
+            raise MalformedEntry("one key record (or none) per entry")
+        new = await self._call(self._put, space, parsed, list(entries), list(keys))
         return PutResult(len(entries), new)
+
+    async def keys(self, space: SpaceId, positions: Sequence[Position]) -> dict[Position, bytes]:
+        return await self._call(self._keys, space, list(positions))
+
+    async def forget(self, space: SpaceId, log: LogId, seq: int, token: bytes) -> int:
+        return await self._call(self._forget, space, log, seq, token)
 
     async def repair(
         self, space: SpaceId, log: LogId, key: bytes, from_seq: int, signature: bytes
@@ -699,14 +772,57 @@ class SqliteRelayStore:
         with _translated("reading a rekey"):
             return self._filed(space, capability_hash)
 
-    def _put(self, space: SpaceId, parsed: list[tuple[Header, bytes]]) -> tuple[bytes, ...]:
+    def _put(
+        self,
+        space: SpaceId,
+        parsed: list[tuple[Header, bytes]],
+        entries: list[bytes],
+        keys: list[bytes],
+    ) -> tuple[bytes, ...]:
         with self._transaction("storing entries"):
             _, usage = self._space(space)
             states = {log: self._state(space, log) for log in {h.log for h, _ in parsed}}
             plan = plan_extension(parsed, states, self._stored(space, parsed, states))
             check_quota(usage, plan.size, self._quota)
             self._write(space, plan)
+            self._db.executemany(
+                "INSERT INTO content_keys(space, log, seq, record) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(space, log, seq) DO NOTHING",
+                [
+                    (space, h.log, h.seq, record)
+                    for h, record in new_key_records(entries, keys, plan.entries)
+                ],
+            )
         return plan.entries
+
+    def _keys(self, space: SpaceId, positions: list[Position]) -> dict[Position, bytes]:
+        out: dict[Position, bytes] = {}
+        with _translated("reading key records"):
+            for log, seq in positions:
+                row = self._db.execute(
+                    "SELECT record FROM content_keys WHERE space = ? AND log = ? AND seq = ?",
+                    (space, log, seq),
+                ).fetchone()
+                if row is not None:
+                    out[(log, seq)] = bytes(row[0])
+        return out
+
+    def _forget(self, space: SpaceId, log: LogId, seq: int, token: bytes) -> int:
+        with self._transaction("forgetting a key record"):
+            row = self._db.execute(
+                "SELECT record FROM content_keys WHERE space = ? AND log = ? AND seq = ?",
+                (space, log, seq),
+            ).fetchone()
+            if not check_forget(token, bytes(row[0]) if row else None):
+                return 0
+            self._db.execute(
+                "DELETE FROM content_keys WHERE space = ? AND log = ? AND seq = ?",
+                (space, log, seq),
+            )
+        with _translated("forgetting a key record"):
+            # The WAL still holds the page as it was: copy the erased one in and empty it.
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return 1
 
     def _stored(
         self, space: SpaceId, parsed: list[tuple[Header, bytes]], states: dict[LogId, LogState]
@@ -753,6 +869,7 @@ class SqliteRelayStore:
             at,
         ).fetchone()
         self._db.execute("DELETE FROM entries WHERE space = ? AND log = ? AND seq >= ?", at)
+        self._db.execute("DELETE FROM content_keys WHERE space = ? AND log = ? AND seq >= ?", at)
         self._db.execute("DELETE FROM heads WHERE space = ? AND log = ?", (space, log))
         if previous is not None:
             self._db.execute(

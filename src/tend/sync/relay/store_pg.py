@@ -66,16 +66,20 @@ from tend.sync.relay.store import (
     Change,
     Extension,
     LogState,
+    MalformedEntry,
+    Position,
     PutResult,
     SignedRecord,
     StoreFailure,
     UnknownSpace,
     check_cap,
+    check_forget,
     check_junk,
     check_quota,
     check_repair,
     check_rotation,
     counted,
+    new_key_records,
     owned_key,
     parse_batch,
     parse_rotation,
@@ -143,6 +147,32 @@ CREATE TABLE IF NOT EXISTS {s}.held (
     kind text PRIMARY KEY,
     bytes bigint NOT NULL
 );
+CREATE TABLE IF NOT EXISTS {s}.content_keys (
+    space bytea NOT NULL,
+    log bytea NOT NULL,
+    seq bigint NOT NULL,
+    record bytea NOT NULL,
+    PRIMARY KEY (space, log, seq)
+);
+"""
+
+_INSERT_KEY_RECORDS = """
+INSERT INTO {s}.content_keys(space, log, seq, record)
+SELECT $1, * FROM unnest($2::bytea[], $3::bigint[], $4::bytea[])
+ON CONFLICT (space, log, seq) DO NOTHING
+"""
+
+_KEY_RECORD_FOR_UPDATE = """
+SELECT record FROM {s}.content_keys WHERE space = $1 AND log = $2 AND seq = $3 FOR UPDATE
+"""
+_DELETE_KEY_RECORD = """
+DELETE FROM {s}.content_keys WHERE space = $1 AND log = $2 AND seq = $3
+"""
+
+_KEY_RECORDS_AT = """
+SELECT k.log, k.seq, k.record FROM {s}.content_keys AS k
+JOIN unnest($2::bytea[], $3::bigint[]) AS at(log, seq) ON k.log = at.log AND k.seq = at.seq
+WHERE k.space = $1
 """
 
 _SWEEP_INVITATIONS = """
@@ -425,8 +455,12 @@ class PostgresRelayStore:
 
     # -- entries
 
-    async def put(self, space: SpaceId, entries: Sequence[bytes]) -> PutResult:
+    async def put(
+        self, space: SpaceId, entries: Sequence[bytes], keys: Sequence[bytes] = ()
+    ) -> PutResult:
         parsed = parse_batch(space, entries)
+        if keys and len(keys) != len(entries):
+            raise MalformedEntry("one key record (or none) per entry")
         async with self._locked(space, "storing entries") as db:
             _, usage = await self._space(db, space)
             states = await self._states(db, space, list({h.log for h, _ in parsed}))
@@ -435,8 +469,37 @@ class PostgresRelayStore:
             check_quota(usage, plan.size, self._quota)
             if plan.new:
                 await self._insert(db, space, plan)
+                records = new_key_records(entries, keys, plan.entries)
+                if records:
+                    await db.execute(
+                        self._sql(_INSERT_KEY_RECORDS),
+                        space,
+                        [h.log for h, _ in records],
+                        [h.seq for h, _ in records],
+                        [record for _, record in records],
+                    )
                 await self._notify(db, "e", space)
         return PutResult(len(entries), plan.entries)
+
+    async def keys(self, space: SpaceId, positions: Sequence[Position]) -> dict[Position, bytes]:
+        if not positions:
+            return {}
+        async with self._connection("reading key records") as db:
+            rows = await db.fetch(
+                self._sql(_KEY_RECORDS_AT),
+                space,
+                [log for log, _ in positions],
+                [seq for _, seq in positions],
+            )
+        return {(LogId(bytes(log)), int(seq)): bytes(record) for log, seq, record in rows}
+
+    async def forget(self, space: SpaceId, log: LogId, seq: int, token: bytes) -> int:
+        async with self._locked(space, "forgetting a key record") as db:
+            record = await db.fetchval(self._sql(_KEY_RECORD_FOR_UPDATE), space, log, seq)
+            if not check_forget(token, None if record is None else bytes(record)):
+                return 0
+            await db.execute(self._sql(_DELETE_KEY_RECORD), space, log, seq)
+        return 1
 
     async def _states(self, db: Any, space: SpaceId, logs: list[LogId]) -> dict[LogId, LogState]:
         rows = await db.fetch(self._sql(_STATES), space, logs)
@@ -508,6 +571,12 @@ class PostgresRelayStore:
     ) -> int:
         """Delete the log's entries from `from_seq` on; its head becomes `previous`."""
         count, size = await db.fetchrow(self._sql(_DROP_FROM), space, log, from_seq)
+        await db.execute(
+            self._sql("DELETE FROM {s}.content_keys WHERE space = $1 AND log = $2 AND seq >= $3"),
+            space,
+            log,
+            from_seq,
+        )
         await db.execute(
             self._sql("DELETE FROM {s}.heads WHERE space = $1 AND log = $2"), space, log
         )

@@ -1,0 +1,251 @@
+"""Forgetting on one device: erase the content keys of what their authors asked to forget.
+
+A retraction with `forget` set, written by the author of the entry it names, is the one thing
+that erases anything: the target's key record (core/log/store.py `erase_keys`) and, in the same
+transaction, the words in the view cache (its item becomes a placeholder). Every honest device
+does this for every such retraction it holds, whoever's device it came from, and again whenever
+a named entry or its key record arrives later. A retraction by anyone else erases nothing: the
+rule is the one `projections.hidden_ids` keys by, the target's author must be the retraction's.
+
+The author's own devices also keep a list of erasures the relay has yet to confirm (meta
+PENDING, 24 bytes each: log id and seq); the sync client sends a Forget frame for each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgpack
+
+from tend.core.domain.codec import decode_event
+from tend.core.domain.events import KEYED_KINDS, EventType, Keyed, Retraction, Sealed
+from tend.core.ids import EventId, LogId, PersonId, event_id_at
+from tend.core.journal import Journal
+from tend.core.journal.mapper import item_of
+from tend.core.log.store import Position
+from tend.core.views.read_model import Item
+
+PENDING = "forget.pending"  # positions whose key record the relay is still to erase
+_POSITION_LEN = 24
+
+
+def forgotten(items: list[Item], counted: list[Item] | None = None) -> list[Item]:
+    """The items whose own author asked to forget them (placeholders included), by the
+    retractions among `counted` (what the roster admits; by default `items`): a device removed,
+    or never brought in, erases nothing, even writing as its person.
+
+    A forget reaches every version of the entry its author wrote: the ones the retraction
+    names (its target's chain of corrections, and the shares that carry any of them), and,
+    among what this device can read, a correction or a shared copy of a forgotten entry that
+    the retraction could not name (written on another of the author's devices before it came).
+    """
+    asked = _asked(items if counted is None else counted)
+    if not asked:
+        return []
+    authors = set().union(*asked.values())
+    found: dict[Position, Item] = {}
+    candidates: list[tuple[Item, EventId]] = []
+    for i in items:
+        if not (i.type in KEYED_KINDS or i.type == EventType.KEYED) or i.author not in authors:
+            continue
+        ident = event_id_at(i.log, i.seq)
+        if i.author in asked.get(ident, ()):
+            found[(i.log, i.seq)] = i
+        else:
+            candidates.append((i, ident))
+    if found:
+        _later_versions(found, candidates, asked)
+    return list(found.values())
+
+
+def _asked(retractions: Iterable[Item]) -> dict[EventId, set[PersonId]]:
+    """Who asked to forget each id, by the forget retractions among `retractions`."""
+    asked: dict[EventId, set[PersonId]] = {}
+    for item in retractions:
+        if item.type == EventType.RETRACT:
+            ev = decode_event(item.raw)
+            assert isinstance(ev.body, Retraction)
+            if ev.body.forget:
+                for target in (ev.body.target, *ev.body.versions):
+                    asked.setdefault(target, set()).add(ev.author)
+    return asked
+
+
+def _later_versions(
+    found: dict[Position, Item],
+    candidates: list[tuple[Item, EventId]],
+    asked: dict[EventId, set[PersonId]],
+) -> None:
+    """Add to `found` the later versions of what it holds, as far as this device can read
+    them: a correction keeps its entry's kind (a private one's is not told), and a shared copy
+    is read as the entry it carries."""
+    kinds = {_kind(i) for i in found.values()}
+    grew = True
+    while grew:
+        grew = False
+        for i, ident in candidates:
+            if (i.log, i.seq) in found or (Sealed.TYPE not in kinds and i.type not in kinds):
+                continue
+            carried, supersedes = _links(i)
+            if any(i.author in asked.get(link, ()) for link in (carried, supersedes) if link):
+                found[(i.log, i.seq)] = i
+                for link in (ident, carried):
+                    asked.setdefault(link, set()).add(i.author)
+                grew = True
+
+
+def _kind(item: Item) -> str:
+    """An item's kind as its entry tells it: a placeholder's is the one its entry names."""
+    if item.type != EventType.KEYED:
+        return item.type
+    body = decode_event(item.raw).body
+    assert isinstance(body, Keyed)
+    return body.kind
+
+
+def _links(item: Item) -> tuple[EventId, EventId | None]:
+    """The id an item is read as and the id it corrects, without decoding all of it."""
+    if item.type in (EventType.KEYED, EventType.SEALED):
+        return event_id_at(item.log, item.seq), None  # its links are not told
+    record = msgpack.unpackb(item.raw, raw=False)
+    supersedes = record.get("s")
+    return EventId(record["i"]), EventId(supersedes) if supersedes else None
+
+
+def versions(journal: Journal, target: EventId, kind: str) -> tuple[EventId, ...]:
+    """The ids, as they stand on the log, of the person's own entries whose words go with
+    `target`'s (an entry of `kind`) when it is forgotten: every version under its chain of
+    corrections (what it corrects, and what corrects it: all of its kind), and the shares
+    that carry any of them (read as what they carry, so of its kind too)."""
+    me = journal.device.person
+    mine = [i for i in journal.all_items() if i.author == me and i.type == kind]
+    links: dict[EventId, set[EventId]] = {}
+
+    def link(a: EventId, b: EventId) -> None:
+        links.setdefault(a, set()).add(b)
+        links.setdefault(b, set()).add(a)
+
+    for item in mine:
+        ev = decode_event(item.raw)
+        ident = event_id_at(item.log, item.seq)
+        if ident != ev.id:  # a shared copy: the share's own entry goes with what it carries
+            link(ident, ev.id)
+        if ev.supersedes is not None:
+            link(ev.id, ev.supersedes)
+    chain, todo = {target}, [target]
+    while todo:
+        for other in links.get(todo.pop(), ()):
+            if other not in chain:
+                chain.add(other)
+                todo.append(other)
+    chain.discard(target)
+    return tuple(sorted(chain))
+
+
+def apply_forgets(journal: Journal) -> int:
+    """Erase what this device still holds of every entry its author asked to forget; returns
+    how many entries lost their words here."""
+    items = journal.all_items()
+    targets = forgotten(items, journal.items())
+    store = journal.store
+    due = [
+        i for i in targets if i.type != EventType.KEYED or store.key_at(i.log, i.seq) is not None
+    ]
+    if not due:
+        return 0
+    placeholders = [_placeholder(journal, i) for i in due]
+    snapshot = journal.reading.replaced(placeholders)
+    positions: list[Position] = [(i.log, i.seq) for i in due]
+    store.erase_keys(positions, snapshot)
+    mine = [p for p, i in zip(positions, due, strict=True) if i.author == journal.device.person]
+    if mine:
+        add_pending(journal, mine)
+    return len(due)
+
+
+def wanted(journal: Journal) -> list[Position]:
+    """Entries held here without their words, that nobody asked to forget: the key records to
+    ask the relay for (a new device, or one that took entries in before their keys came)."""
+    items = journal.all_items()
+    gone = {(i.log, i.seq) for i in forgotten(items, journal.items())}
+    return [
+        (i.log, i.seq) for i in items if i.type == EventType.KEYED and (i.log, i.seq) not in gone
+    ]
+
+
+def adopt_keys(journal: Journal, records: dict[Position, bytes]) -> tuple[int, list[Position]]:
+    """Take in key records the relay handed over: each is kept only if it opens its own entry
+    and its author has not asked to forget it. Returns how many were kept, and the positions
+    whose record did not open its entry (damaged, or moved from another entry)."""
+    items = {(i.log, i.seq): i for i in journal.all_items() if i.type == EventType.KEYED}
+    gone = {(i.log, i.seq) for i in forgotten(list(items.values()), _retractions(journal))}
+    kept: dict[Position, bytes] = {}
+    opened: list[Item] = []
+    bad: list[Position] = []
+    for position, record in records.items():
+        item = items.get(position)
+        raw = journal.store.entry_at(*position)
+        if item is None or raw is None or position in gone:
+            continue
+        readable = journal.mapper.to_readable(raw, record)
+        if readable.key is None:
+            bad.append(position)
+            continue
+        kept[position] = record
+        opened.append(item_of(readable, item.received_at))
+    if opened:  # a correction or a share, readable now, of something already forgotten
+        now = {(i.log, i.seq): i for i in journal.all_items()}
+        now.update(((i.log, i.seq), i) for i in opened)
+        late = {(i.log, i.seq) for i in forgotten(list(now.values()), _retractions(journal))}
+        kept = {p: r for p, r in kept.items() if p not in late}
+        opened = [i for i in opened if (i.log, i.seq) not in late]
+    if kept:
+        journal.store.put_keys(kept)
+        journal.store.save_snapshot(*journal.reading.replaced(opened))
+    return len(kept), bad
+
+
+def _retractions(journal: Journal) -> list[Item]:
+    return [i for i in journal.items() if i.type == EventType.RETRACT]
+
+
+def _placeholder(journal: Journal, item: Item) -> Item:
+    """The item of `item`'s entry as it reads without its key: its outer event alone."""
+    raw = journal.store.entry_at(item.log, item.seq)
+    assert raw is not None
+    return item_of(journal.mapper.to_readable(raw, None), item.received_at)
+
+
+def pending(journal: Journal) -> list[Position]:
+    raw = journal.store.meta(PENDING) or b""
+    return [
+        (LogId(raw[at : at + 16]), int.from_bytes(raw[at + 16 : at + _POSITION_LEN], "big"))
+        for at in range(0, len(raw) - len(raw) % _POSITION_LEN, _POSITION_LEN)
+    ]
+
+
+def add_pending(journal: Journal, positions: Iterable[Position]) -> None:
+    _save(journal, [*pending(journal), *positions])
+
+
+def done(journal: Journal, position: Position) -> None:
+    _save(journal, [p for p in pending(journal) if p != position])
+
+
+def _save(journal: Journal, positions: list[Position]) -> None:
+    unique = list(dict.fromkeys(positions))
+    journal.store.replace_meta(
+        PENDING, b"".join(log + seq.to_bytes(8, "big") for log, seq in unique)
+    )
+
+
+__all__ = [
+    "PENDING",
+    "Position",
+    "add_pending",
+    "apply_forgets",
+    "done",
+    "forgotten",
+    "pending",
+    "versions",
+]
