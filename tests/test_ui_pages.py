@@ -13,6 +13,7 @@ import pytest
 from tend.app import home, keeping, look
 from tend.core.domain import events as ev
 from tend.core.journal import Journal
+from tend.core.views import projections
 from tests.conftest import gossip, invite
 from tests.ui_helpers import Browser, page_on
 
@@ -308,6 +309,27 @@ async def test_taking_back_an_entry_from_the_timeline(sam: Path) -> None:
         )
         assert "Taken back" in await answer.text()
         assert mine(browser, ev.Gratitude) == []
+
+
+async def test_taking_back_with_forget_erases_the_words_from_this_device(sam: Path) -> None:
+    words = "words I would rather nobody kept"
+    async with page_on(sam) as browser:
+        await browser.post("/thanks", {"text": words}, page="/together")
+        [thanks] = mine(browser, ev.Gratitude)
+        assert f'data-testid="forget-{thanks.id.hex()[:8]}"' in await browser.text("/timeline")
+        answer = await browser.post(
+            "/take-back",
+            {"entry": thanks.id.hex(), "forget": "1"},
+            page="/timeline",
+            follow=True,
+        )
+        assert "its words forgotten" in await answer.text()
+        journal = journal_of(browser)
+        assert mine(browser, ev.Gratitude) == []
+        assert not any(words.encode() in i.raw for i in journal.all_items())
+        [taken] = projections.taken_back(journal.items())
+        assert (taken.kind, taken.forgotten) == ("gratitude", True)
+        assert words not in await browser.text("/timeline")
 
 
 async def test_replay_and_compare(sam: Path) -> None:

@@ -141,6 +141,7 @@ def timeline_page(request: web.Request, journal: Journal) -> Context:
             "text": describe.line(e, found),
             "mine": e.author == me,
             "checkin": isinstance(e.body, ev.CheckIn),
+            "keyed": e.type in ev.KEYED_KINDS,  # words of its own, which forgetting erases
             "private": e.id in shown.private,
             "shareable": e.id in shown.private and e.type in ev.SHAREABLE_TYPES,
         }
@@ -197,5 +198,13 @@ def share(journal: Journal, form: forms.Form) -> str:
 
 @action("/take-back", "timeline.html", "/timeline")
 def take_back(journal: Journal, form: forms.Form) -> str:
-    record.take_back(journal, forms.required(form, "entry"), forms.text(form, "reason"))
+    forget = forms.ticked(form, "forget")
+    record.take_back(
+        journal, forms.required(form, "entry"), forms.text(form, "reason"), forget=forget
+    )
+    if forget:
+        return (
+            "Taken back, and its words forgotten here: they go from your partner's devices "
+            "and from the relay as they sync."
+        )
     return "Taken back. Nothing is rewritten: a note of it is kept."
