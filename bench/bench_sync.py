@@ -54,6 +54,7 @@ from bench.bench_journal import (  # the checkout's bench/, through the editable
     publish,
 )
 from bench.bench_journal import big_home as ten_year_home
+from tend.app.live import LiveSync
 from tend.core.domain.codec import decode_event
 from tend.core.domain.events import CheckIn, DeviceAdded
 from tend.core.ids import LogId
@@ -546,24 +547,26 @@ class Follower:
 
 
 @contextlib.asynccontextmanager
-async def watching(journal: Journal, url: str) -> AsyncIterator[asyncio.Task[client.SyncReport]]:
-    """`client.watch` in a task; yields once its first catch-up is done (it is then live)."""
-    stop = asyncio.Event()
-    live = asyncio.Event()
-    task = asyncio.create_task(client.watch(journal, url, stop, lambda _r: live.set()))
+async def watching(journal: Journal, url: str) -> AsyncIterator[LiveSync]:
+    """A LiveSync (what `tend sync --watch` and `tend ui` run); yields once it is live."""
+    live = LiveSync(journal, url, journal.home)
+    changes = live.subscribe()
+    await live.start()
     try:
-        await asyncio.wait_for(live.wait(), 120)
+        async with asyncio.timeout(120):
+            async for _change in changes:
+                if live.status().state == "live":
+                    break
         await asyncio.sleep(0.1)  # let the relay mark the session live
-        yield task
+        yield live
     finally:
-        stop.set()
-        report = await asyncio.wait_for(task, 30)
-        _check_clean(report, "watch")
+        await live.stop()
+        _check_clean(await live.finished(), "watch")
 
 
 @contextlib.asynccontextmanager
 async def direct_session(journal: Journal, url: str) -> AsyncIterator[client.Session]:
-    """A live session without the poll loop: the caller pushes with `Session._push_new`."""
+    """A live session without LiveSync: the caller pushes with `Session._push_new`."""
     async with client.relay_at(url) as relay:
         ws, session = await client._open_session(relay, journal)
         receiver: asyncio.Future[None] | None = None
@@ -612,7 +615,7 @@ async def live_rounds(
     for i in range(warmup + rounds):
         if i == warmup:
             mark = len(follower.ingest_ms)
-        # A random phase against the poll loops, so their rhythm does not bias the figure.
+        # A random phase, so no rhythm of either side biases the figure.
         await asyncio.sleep(rng.uniform(0, jitter))
         start = time.monotonic()
         writer.record(CheckIn(energy=i % 11))
@@ -645,53 +648,42 @@ async def bench_live(a: Journal, b: Journal, url: str, label: str, rounds: int) 
                 note=f"A: record + Session._push_new; B: client.watch; {live.note()}",
             )
         )
-        default = client.POLL_SECONDS
-        for poll in (default, 0.01):
-            client.POLL_SECONDS = poll
-            try:
-                async with watching(a, url):
-                    live = await live_rounds(a, follower, rounds, None, poll)
-            finally:
-                client.POLL_SECONDS = default
-            lowered = "" if poll == default else " (POLL_SECONDS lowered for the bench)"
-            figures.append(
-                Figure(
-                    f"2 live, A in watch mode, poll {poll * 1000:g} ms ({label})",
-                    live.total,
-                    targets=targets,
-                    note=f"A's entry waits for its next store poll{lowered}; {live.note()}",
-                )
+        async with watching(a, url) as watched:
+
+            async def told() -> None:
+                watched.recorded()
+
+            live = await live_rounds(a, follower, rounds, told, 0.01)
+        figures.append(
+            Figure(
+                f"2 live, A's LiveSync told of the entry ({label})",
+                live.total,
+                targets=targets,
+                note=f"A: record + LiveSync.recorded(); B: client.watch; {live.note()}",
             )
+        )
     finally:
         await follower.stop()
     return figures
 
 
 async def bench_idle_watch(journal: Journal, url: str, seconds: float, label: str) -> list[Figure]:
-    """CPU used by one device's `client.watch` while nothing happens (store polls only)."""
-    figures: list[Figure] = []
-    default = client.POLL_SECONDS
-    for poll in (default, 0.01):
-        samples: list[float] = []
-        client.POLL_SECONDS = poll
-        try:
-            async with watching(journal, url):
-                for _ in range(3):
-                    cpu, wall = time.process_time(), time.perf_counter()
-                    await asyncio.sleep(seconds / 3)
-                    used = time.process_time() - cpu
-                    samples.append(100 * used / (time.perf_counter() - wall))
-        finally:
-            client.POLL_SECONDS = default
-        figures.append(
-            Figure(
-                f"2 idle client.watch CPU, poll {poll * 1000:g} ms ({label})",
-                samples,
-                unit="% of a core",
-                note="connected and live, nothing to send or receive",
-            )
+    """CPU used by one device's LiveSync while nothing happens."""
+    samples: list[float] = []
+    async with watching(journal, url):
+        for _ in range(3):
+            cpu, wall = time.process_time(), time.perf_counter()
+            await asyncio.sleep(seconds / 3)
+            used = time.process_time() - cpu
+            samples.append(100 * used / (time.perf_counter() - wall))
+    return [
+        Figure(
+            f"2 idle LiveSync CPU ({label})",
+            samples,
+            unit="% of a core",
+            note="connected and live, nothing to send or receive",
         )
-    return figures
+    ]
 
 
 # --- 3. relay ingest ------------------------------------------------------------------------------
@@ -944,7 +936,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quick": args.quick,
         "steps": list(args.only or STEPS),
         "machine": {**machine(), "aiohttp": aiohttp.__version__},
-        "poll_seconds": client.POLL_SECONDS,
         "results": [f.as_json() for f in figures],
         "total_seconds": round(total, 1),
     }

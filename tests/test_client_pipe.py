@@ -142,9 +142,9 @@ async def test_a_watching_device_gets_entries_live_and_comes_back_after_the_link
     relay: PipeRelay, couple: tuple[Journal, Journal]
 ) -> None:
     sam, alex = couple
-    stop, caught_up = asyncio.Event(), asyncio.Event()
+    stop, caught_up, wake = asyncio.Event(), asyncio.Event(), asyncio.Event()
     watcher = asyncio.create_task(
-        client.watch_through(relay, alex, stop, lambda _report: caught_up.set())
+        client.watch_through(relay, alex, stop, lambda _report: caught_up.set(), wake=wake)
     )
     try:
         await asyncio.wait_for(caught_up.wait(), WAIT_SECONDS)
@@ -156,6 +156,7 @@ async def test_a_watching_device_gets_entries_live_and_comes_back_after_the_link
         await asyncio.wait_for(caught_up.wait(), WAIT_SECONDS)  # it connected again
         sam.record(Gratitude(text="live, after the drop"))
         alex.record(Gratitude(text="from the watcher"))
+        wake.set()  # as app/live.py does when this process records, or a command pokes it
         await sync(relay, sam)
         await until(lambda: "live, after the drop" in texts(alex))
         await until_held(relay, alex)  # pushed live, as soon as it was recorded

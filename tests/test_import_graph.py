@@ -25,12 +25,12 @@ import pytest
 from tests.conftest import tend_env
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "tend"  # the package, in its src layout
-LAYERS = ("core", "sync", "app", "cli", "present")
+LAYERS = ("core", "sync", "app", "cli", "present", "ui")
 BASICS = ("tend.core.errors", "tend.core.ids", "tend.core.clock", "tend.core.fsutil")
 PACKAGES = frozenset(
     {"tend", "tend.core", "tend.sync"}
     | {f"tend.core.{w}" for w in ("log", "crypto", "domain", "views", "trust", "journal")}
-    | {"tend.app"}
+    | {"tend.app", "tend.ui"}
 )
 # What each wing of core may import from tend, besides the basics and itself.
 WING_MAY_IMPORT = {
@@ -257,9 +257,40 @@ CLI_MAY_IMPORT = (
     "tend.core.journal.Journal",  # the type, to pass it on
     "tend.sync.client",  # the report of a sync and its errors, as types
     "tend.sync.relay",  # `tend relay serve`: the relay's own process set-up
+    "tend.ui.server",  # `tend ui`: starts the page, which is a face of its own
 )
 # The demo plays both partners and a relay in one process, as a test would.
 CLI_SCRIPTS = {"cli/demo.py"}
+
+
+# What the page may use besides the application layer: the vocabulary it shows and the views'
+# data types, the Journal type to pass on, and the basics. Never crypto, the log, the trust
+# engine or the sync internals: whatever the page does, the command can do through tend.app.
+UI_MAY_IMPORT = (
+    "tend.app",
+    "tend.ui",
+    *BASICS,
+    "tend.core.domain.events",
+    "tend.core.views",
+    "tend.core.journal.Journal",
+)
+
+
+def test_the_page_is_a_thin_shell_over_the_application_layer() -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith("ui/")}
+    assert {"ui/pages/base.py", "ui/guard.py", "ui/server.py"} <= set(files)
+    assert tend_imports_outside(files, UI_MAY_IMPORT) == set()
+
+
+@pytest.mark.parametrize("layer", ["core/", "sync/", "app/", "present/"])
+def test_nothing_below_the_faces_imports_the_page(layer: str) -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith(layer)}
+    assert importers("tend.ui", files) == set()
+
+
+def test_only_the_ui_command_starts_the_page() -> None:
+    files = {k: v for k, v in source_files().items() if k.startswith("cli/")}
+    assert importers("tend.ui", files) == {"cli/ui_cmd.py"}
 
 
 def test_the_command_is_a_thin_shell_over_the_application_layer() -> None:

@@ -55,6 +55,16 @@ def test_the_wheel_holds_every_package_of_the_tree_its_licence_and_its_types(
     assert not any(n.startswith(("tests/", "bench/")) for n in names), "the wheel ships tests"
 
 
+def test_the_wheel_carries_every_template_and_asset_of_the_page(built: tuple[Path, Path]) -> None:
+    wheel, _sdist = built
+    names = set(zipfile.ZipFile(wheel).namelist())
+    page = SRC / "tend" / "ui"
+    assets = [p for d in ("templates", "static") for p in (page / d).iterdir() if p.is_file()]
+    assert len(assets) > 10
+    missing = {p.relative_to(SRC).as_posix() for p in assets} - names
+    assert missing == set(), "the page would be served without these"
+
+
 def test_the_sdist_carries_the_tests_their_vectors_and_the_docs(built: tuple[Path, Path]) -> None:
     _wheel, sdist = built
     with tarfile.open(sdist) as archive:

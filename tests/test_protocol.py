@@ -86,7 +86,7 @@ SAMPLES: dict[str, Frame] = {
     "hello": Hello((2,), SPACE, CAPABILITY, create=True),
     "welcome": Welcome(2, {LOG_A: 3, LOG_B: 1}),
     "pull": Pull({LOG_A: 1}),
-    "entries": Entries((E1, E2), live=False),
+    "entries": Entries((E1, E2), live=False, keys=(b"", bytes(KEY_RECORD_BYTES))),
     "caught_up": CaughtUp({LOG_A: 3, LOG_B: 1}),
     "push": Push(7, (E1, E2), (bytes(KEY_RECORD_BYTES), b"")),
     "ack": Ack(7, 2),
@@ -778,7 +778,7 @@ def frame_from_vector(kind: str, f: dict[str, Any]) -> Frame:
         case "pull":
             return Pull(_vector(f["have"]))
         case "entries":
-            return Entries(entries, f["live"])
+            return Entries(entries, f["live"], tuple(bytes.fromhex(k) for k in f.get("keys", [])))
         case "caught_up":
             return CaughtUp(_vector(f["heads"]))
         case "push":

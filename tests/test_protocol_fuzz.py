@@ -111,6 +111,20 @@ def _fixed_lists(size: int) -> st.SearchStrategy[tuple[bytes, ...]]:
     return st.lists(st.binary(min_size=size, max_size=size), max_size=4).map(tuple)
 
 
+def _with_key_records(
+    entries: tuple[bytes, ...],
+) -> st.SearchStrategy[tuple[tuple[bytes, ...], tuple[bytes, ...]]]:
+    """Entries and their key records, as Push and Entries carry them: none, or one each."""
+    record = st.sampled_from([b""]) | st.binary(
+        min_size=KEY_RECORD_BYTES, max_size=KEY_RECORD_BYTES
+    )
+    each = st.lists(record, min_size=len(entries), max_size=len(entries)).map(tuple)
+    return st.tuples(st.just(entries), st.just(()) | each)
+
+
+keyed_entry_lists = entry_lists.flatmap(_with_key_records)
+
+
 FRAMES: dict[str, st.SearchStrategy[Frame]] = {
     "hello": st.builds(
         Hello,
@@ -121,9 +135,13 @@ FRAMES: dict[str, st.SearchStrategy[Frame]] = {
     ),
     "welcome": st.builds(Welcome, st.integers(0, 1 << 16), vectors),
     "pull": st.builds(Pull, vectors),
-    "entries": st.builds(Entries, entry_lists, st.booleans()),
+    "entries": keyed_entry_lists.flatmap(
+        lambda pair: st.builds(Entries, st.just(pair[0]), st.booleans(), st.just(pair[1]))
+    ),
     "caught_up": st.builds(CaughtUp, vectors),
-    "push": st.builds(Push, request_ids, entry_lists),
+    "push": keyed_entry_lists.flatmap(
+        lambda pair: st.builds(Push, request_ids, st.just(pair[0]), st.just(pair[1]))
+    ),
     "ack": st.builds(Ack, request_ids, st.integers(0, MAX_ENTRIES_PER_FRAME)),
     "rotate": st.builds(Rotate, request_ids, blobs, signatures),
     "rekey": st.builds(Rekey, blobs, signatures),

@@ -43,6 +43,7 @@ from tend.core.ids import SpaceId, new_space_id
 from tend.core.log import escrow
 from tend.core.log.header import GENESIS, MAX_ENTRY, Header
 from tend.sync.protocol import (
+    KEY_RECORD_BYTES,
     MAX_ENTRIES_PER_FRAME,
     MAX_FRAME_BYTES,
     PROTOCOL_VERSIONS,
@@ -185,9 +186,9 @@ class Device:
         await self.send(Hello(PROTOCOL_VERSIONS, space, cap, create))
         return await self.receive()
 
-    async def push(self, entries: Sequence[bytes]) -> Frame:
+    async def push(self, entries: Sequence[bytes], keys: Sequence[bytes] = ()) -> Frame:
         request = self.next_id()
-        await self.send(Push(request, tuple(entries)))
+        await self.send(Push(request, tuple(entries), tuple(keys)))
         answer = await self.receive()
         assert isinstance(answer, Ack | Error) and answer.id == request, answer
         return answer
@@ -359,6 +360,26 @@ async def test_a_live_device_gets_entries_pushed_by_another_and_the_pusher_does_
     assert await watcher.receive() == Entries(tuple(log.entries), live=True)
     await pusher.push(log.extend(1))  # the pusher's next frame is this ack, not its own entries
     assert await watcher.receive() == Entries((log.entries[2],), live=True)
+
+
+async def test_key_records_go_out_beside_their_entries_live_and_in_catch_up(
+    join: Join, space: SpaceId
+) -> None:
+    watcher, pusher = await live(join), await join()
+    log = Log(space)
+    record = bytes(range(KEY_RECORD_BYTES))
+    await pusher.push(log.extend(2), [record, b""])
+    # Live: the key records the push stored with the entries, in the same frame.
+    assert await watcher.receive() == Entries(tuple(log.entries), live=True, keys=(record, b""))
+    await pusher.push(log.extend(1))  # none: the frame carries no `k`
+    assert await watcher.receive() == Entries((log.entries[2],), live=True)
+    # Catch-up: read from the store beside the entries.
+    batches, _caught_up = await (await join()).pull()
+    assert [b.keys for b in batches] == [(record, b"", b"")]
+    # Only what the relay holds: a re-send cannot add or replace a record.
+    assert isinstance(await pusher.push(log.entries[:1], [bytes(KEY_RECORD_BYTES)]), Ack)
+    batches, _caught_up = await (await join()).pull()
+    assert [b.keys for b in batches] == [(record, b"", b"")]
 
 
 async def test_only_new_entries_are_forwarded_live(join: Join, space: SpaceId) -> None:

@@ -146,6 +146,12 @@ VALID: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
         {"t": "entries", "e": [ENTRY_3], "l": True},
     ),
     (
+        "entries-live-with-key-records",
+        "entries",
+        {"entries": [ENTRY_1, ENTRY_2], "live": True, "keys": [b"", KEY_RECORD]},
+        {"t": "entries", "e": [ENTRY_1, ENTRY_2], "l": True, "k": [b"", KEY_RECORD]},
+    ),
+    (
         "push",
         "push",
         {"id": 7, "entries": [ENTRY_1, ENTRY_2]},
@@ -286,6 +292,16 @@ def _invalid() -> list[tuple[str, bytes, str]]:
         # Key records and forgetting.
         ("push-with-more-key-records-than-entries", _with(_PUSH, k=[b"", b""]), MALFORMED),
         ("push-key-record-of-47-bytes", _with(_PUSH, k=[KEY_RECORD[:47]]), MALFORMED),
+        (
+            "entries-with-fewer-key-records-than-entries",
+            _pack({"t": "entries", "e": [ENTRY_1, ENTRY_2], "l": True, "k": [KEY_RECORD]}),
+            MALFORMED,
+        ),
+        (
+            "entries-key-record-of-81-bytes",
+            _pack({"t": "entries", "e": [ENTRY_1], "l": False, "k": [KEY_RECORD + b"x"]}),
+            MALFORMED,
+        ),
         (
             "fetch-keys-position-of-23-bytes",
             _pack({"t": "fetch_keys", "i": 1, "p": [POSITION_A3[:23]]}),

@@ -51,3 +51,32 @@ def open_journal(home: Path, lock: Lock | None) -> Journal:
     if still_joining(home):
         raise UserError(STILL_JOINING, next_step=NextStep.SYNC_LATER)
     return Journal.open(home, lock=lock)
+
+
+def new_lock(typed: str, *, context: tuple[str, ...] = ()) -> Lock:
+    """A lock for a device file made now, from a passphrase strong enough to guard it (a
+    UserError says why one is not); `context` holds words it must not lean on (the name)."""
+    from tend.core.crypto import passphrase
+
+    passphrase.require_strong(typed, context=context)
+    return passphrase.new_lock(typed)
+
+
+def needs_passphrase(home: Path, file: str | None = None) -> bool:
+    """Whether this home's journal (or `file` in it, e.g. PENDING_FILE) is locked with a
+    passphrase (asked for before it opens)."""
+    from tend.core.crypto import keystore
+
+    path = home / (file or keystore.FILE_NAME)
+    return path.exists() and keystore.is_wrapped(path)
+
+
+def unlock(home: Path, typed: str, file: str | None = None) -> Lock:
+    """The lock a typed passphrase gives for this home's journal (or `file` in it), checked: a
+    wrong one raises WrongPassphrase here, before anything else is tried (the slow step)."""
+    from tend.core.crypto import keystore
+
+    path = home / (file or keystore.FILE_NAME)
+    lock = keystore.unlock(path, typed)
+    keystore.load(path, lock)
+    return lock

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from tend.app import weeks
 from tend.core.domain import events as ev
@@ -105,7 +105,10 @@ def timeline(
     since: dt.date | None = None,
     until: dt.date | None = None,
     types: Iterable[str] = (),
+    whose: Literal["me", "partner"] | None = None,
 ) -> Timeline:
+    """Every entry (of these kinds, between these days), oldest first; with `whose`, only
+    this person's own ("me") or only the others' ("partner")."""
     items = journal.items()
     chosen = frozenset(types) or None
     lo = since.isoformat() if since else ""
@@ -114,15 +117,26 @@ def timeline(
     def wanted(day: str, kind: str | None) -> bool:
         return lo <= day <= hi and (chosen is None or kind in chosen)
 
+    me = journal.device.person
+
+    def whose_ok(author: PersonId) -> bool:
+        return whose is None or (author == me) == (whose == "me")
+
     events = projections.timeline(items, since, until, chosen)
+    if whose is not None:
+        events = [e for e in events if whose_ok(e.author)]
     return Timeline(
         events,
         projections.names(items),
         describe.lookup(items, events),
         projections.private_ids(items),
-        taken_back=[t for t in projections.taken_back(items) if wanted(t.day, t.kind)],
+        taken_back=[
+            t for t in projections.taken_back(items) if wanted(t.day, t.kind) and whose_ok(t.author)
+        ],
         unavailable=[
-            i for i in projections.unavailable(items) if chosen is None and lo <= i.local_date <= hi
+            i
+            for i in projections.unavailable(items)
+            if chosen is None and lo <= i.local_date <= hi and whose_ok(i.author)
         ],
     )
 

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from tend.core.domain import events as ev
 from tend.core.domain.codec import decode_event
@@ -21,6 +21,9 @@ from tend.core.trust import pairing, rotation
 from tend.core.views import projections
 from tend.sync import client, pairing_flow
 from tend.sync.client import Progress, RelayUnavailable, SyncReport
+
+if TYPE_CHECKING:
+    from tend.app.live import SyncStatus
 
 JOIN_WAIT = 15  # seconds to wait after pairing for the other device's first entries
 
@@ -77,24 +80,39 @@ async def watch(
     stop: asyncio.Event,
     on_report: Callable[[SyncReport], None] | None = None,
     on_arrived: Callable[[list[Arrival]], None] | None = None,
+    on_status: Callable[[SyncStatus], None] | None = None,
 ) -> SyncReport:
-    """Stay in sync until `stop` is set (after `let_in`); every reconnection's report, merged.
-    `on_arrived` hears what the others wrote as it comes in (after each catch-up, and live)."""
-    if on_arrived is None:
-        return await client.watch(journal, url, stop, on_report)
-    arrivals = Arrivals(journal)
+    """Stay in sync until `stop` is set (after `let_in`), through a LiveSync of the journal's
+    home (app/live.py: what this device records, here or with a `tend` command, goes at once;
+    UserError if another process keeps this home in sync); every reconnection's report,
+    merged. `on_arrived` hears what the others wrote as it comes in (after each catch-up, and
+    live), `on_status` each new status (a relay that cannot be reached, and back)."""
+    from tend.app.live import LiveSync
 
-    def caught_up(report: SyncReport) -> None:
-        if on_report:
-            on_report(report)
-        tell()
+    arrivals = Arrivals(journal) if on_arrived is not None else None
+    live = LiveSync(journal, url, journal.home, on_report=on_report)
+    changes = live.subscribe()
+    await live.start()
 
-    def tell() -> None:
-        fresh = arrivals.new()
-        if fresh:
-            on_arrived(fresh)
+    async def tell() -> None:
+        async for change in changes:
+            if change.kind == "remote" and arrivals is not None and on_arrived is not None:
+                fresh = arrivals.new()
+                if fresh:
+                    on_arrived(fresh)
+            elif change.kind == "status" and on_status is not None:
+                on_status(live.status())
 
-    return await client.watch(journal, url, stop, caught_up, tell)
+    teller = asyncio.create_task(tell())
+    ended = asyncio.ensure_future(live.finished())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        await live.stop()
+        await teller
+    return await ended
 
 
 class Arrival(NamedTuple):

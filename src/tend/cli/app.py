@@ -7,16 +7,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tend.core.errors import NextStep, UserError, ValidationError
+from tend.core.errors import NextStep, TendError, UserError, ValidationError
 
 if TYPE_CHECKING:
     from tend.core.journal import Journal
+
+
+_UNKNOWN = object()  # the head could not be read: whether anything was written is not known
 
 
 class App:
     def __init__(self, home: Path | None) -> None:
         self._home = home
         self._journal: Journal | None = None
+        self._own_head: object = None  # this device's log head when opened
 
     @property
     def home(self) -> Path:
@@ -34,12 +38,28 @@ class App:
 
             if home.still_joining(self.home):
                 raise UserError(home.STILL_JOINING, next_step=NextStep.SYNC_LATER)
-            self._journal = home.open_journal(self.home, open_lock(self.home))
+            journal = home.open_journal(self.home, open_lock(self.home))
+            try:
+                self._own_head = journal.store.head(journal.device.log)
+            except TendError:
+                self._own_head = _UNKNOWN  # a damaged store: the command itself says so
+            self._journal = journal
         return self._journal
 
     def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
+        journal = self._journal
+        if journal is not None:
+            # Written: tell a running `tend ui` or `tend sync --watch` at once, so it sends
+            # the entry now (app/poke.py; silent and quick when nothing listens).
+            try:
+                wrote = journal.store.head(journal.device.log) != self._own_head
+            except TendError:
+                wrote = True  # cannot tell (a damaged store says so elsewhere); a poke is harmless
+            journal.close()
+            if wrote:
+                from tend.app.poke import poke
+
+                poke(self.home)
 
 
 def interactive() -> bool:

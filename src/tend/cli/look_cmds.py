@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -100,14 +100,24 @@ def compare(app: App, periods: tuple[str, str], as_json: bool) -> None:
 @click.option("--since", help=f"First day to include: {dates.HELP}.")
 @click.option("--until", help="Last day to include.")
 @click.option("--type", "types", multiple=True, help="Only these kinds (repeatable), e.g. checkin.")
+@click.option(
+    "--whose",
+    type=click.Choice(["me", "partner"]),
+    help="Only your own entries, or only your partner's.",
+)
 @json_option
 @pass_app
 def timeline(
-    app: App, since: str | None, until: str | None, types: tuple[str, ...], as_json: bool
+    app: App,
+    since: str | None,
+    until: str | None,
+    types: tuple[str, ...],
+    whose: Literal["me", "partner"] | None,
+    as_json: bool,
 ) -> None:
     """Every entry, oldest first."""
     shown = look.timeline(
-        app.journal(), parse_date("since", since), parse_date("until", until), types
+        app.journal(), parse_date("since", since), parse_date("until", until), types, whose
     )
     names = shown.names
 

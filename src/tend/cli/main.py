@@ -67,6 +67,7 @@ LAZY_COMMANDS = {
     "learn": "practice_cmds:learn",
     "ask": "practice_cmds:ask",
     "reached-out": "practice_cmds:reached_out",
+    "ui": "ui_cmd:ui",
 }
 
 

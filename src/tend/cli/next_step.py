@@ -22,6 +22,7 @@ WORDS = {
         ". If you both want that: tend invite --another-person (or --own-device for another "
         "device of yours)"
     ),
+    NextStep.ALREADY_KEPT_IN_SYNC: " (tend ui or tend sync --watch)",
     NextStep.REMOVE_REPLACED_DEVICES: (
         "; their device comes in once every old device of that person is removed "
         "(tend devices remove ID), at the sync after that."

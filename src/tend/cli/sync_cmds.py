@@ -16,7 +16,7 @@ from tend.cli.app import App
 from tend.cli.next_step import said
 from tend.cli.text import safe
 from tend.cli.unlock import passphrase_option
-from tend.core.errors import IntegrityError, UserError
+from tend.core.errors import IntegrityError, NextStep, UserError
 from tend.core.ids import PersonId, short
 from tend.core.journal import Journal
 
@@ -123,6 +123,10 @@ def sync(app: App, relay: str | None, watch: bool) -> None:
     journal = app.journal()
     url = settings.relay_of(journal, relay)
     if watch:
+        from tend.app import live
+
+        if live.already_running(app.home):  # said before letting anyone in
+            raise UserError(live.ALREADY_RUNNING, next_step=NextStep.ALREADY_KEPT_IN_SYNC)
         asyncio.run(syncing.let_in(journal, _say_let_in))
         _watch(journal, url)
         return
@@ -174,6 +178,7 @@ async def _sync_with_progress(journal: Journal, url: str) -> SyncOutcome:
 
 def _watch(journal: Journal, url: str) -> None:
     from tend.app import syncing
+    from tend.app.live import UNREACHABLE, SyncStatus
     from tend.sync import client
 
     async def run() -> None:
@@ -192,7 +197,15 @@ def _watch(journal: Journal, url: str) -> None:
             for arrival in arrivals:
                 click.echo(safe(f"{arrival.name}: {arrival.event.body.summary()}"))
 
-        total = await syncing.watch(journal, url, stop, show, arrived)
+        said: list[str | None] = [None]
+
+        def status(now: SyncStatus) -> None:
+            # Said once per outage; a refusal for good is said as the command's error instead.
+            if now.problem == UNREACHABLE and said[0] != UNREACHABLE:
+                click.echo(f"{now.problem}; trying again…", err=True)
+            said[0] = now.problem
+
+        total = await syncing.watch(journal, url, stop, show, arrived, status)
         _fail_on_refusals(total)
 
     asyncio.run(run())

@@ -17,7 +17,7 @@ ENV = "TEND_PASSPHRASE"
 
 def new_lock(home: Path, *, context: tuple[str, ...] = ()) -> Lock:
     """A lock for a device file being made now, from a strong passphrase asked twice."""
-    from tend.core.crypto import passphrase
+    from tend.app import home as home_of
 
     typed = os.environ.get(ENV)
     if not typed:
@@ -26,8 +26,7 @@ def new_lock(home: Path, *, context: tuple[str, ...] = ()) -> Lock:
                 "--passphrase needs a terminal to ask on (or, in a script, TEND_PASSPHRASE)"
             )
         typed = click.prompt("Choose a passphrase", hide_input=True, confirmation_prompt=True)
-    passphrase.require_strong(typed, context=context)
-    lock = passphrase.new_lock(typed)
+    lock = home_of.new_lock(typed, context=context)
     if not os.environ.get(ENV):
         _hand_to_agent(home, lock)
     return lock

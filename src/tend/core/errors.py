@@ -76,6 +76,8 @@ class NextStep(StrEnum):
     SYNC_LATER = "sync-later"  # a device waiting to be let in: sync again later
     # Two by design: a third person only if both ask for it (or it is one's own device).
     INVITE_ANOTHER_PERSON = "invite-another-person"
+    # Nothing to run: the other process that keeps this journal in sync sends what is recorded.
+    ALREADY_KEPT_IN_SYNC = "already-kept-in-sync"
 
 
 class TendError(Exception):

@@ -12,9 +12,10 @@ that withholds or rolls back is reported, and what it lost is sent again.
 
 Watching (`tend sync --watch`) stays connected after that: live entries from the relay are
 verified and applied as they come, and entries recorded on this device are pushed as soon as the
-store shows them. A dropped connection is retried with exponential backoff and jitter, resuming
-from the version vector, so nothing is lost or applied twice (the relay and the store are both
-idempotent).
+`wake` event is set (by app/live.py, when this process records or another `tend` process pokes
+it); an idle session waits on the socket and that event, and wakes for nothing else. A dropped
+connection is retried with exponential backoff and jitter, resuming from the version vector, so
+nothing is lost or applied twice (the relay and the store are both idempotent).
 
 Everything here runs over a `Relay` (sync connections through sync/transport.py's `Transport`,
 and a drop box for the escrow), so the same logic runs against the relay on the network
@@ -35,6 +36,7 @@ import msgpack
 
 from tend.core.crypto import keys
 from tend.core.crypto.capability import capability
+from tend.core.domain.events import Keyed
 from tend.core.errors import ChainError, IntegrityError, TendError
 from tend.core.ids import LogId, short
 from tend.core.journal import Journal, shredding
@@ -56,7 +58,6 @@ from tend.sync.transport import (
 
 __all__ = [
     "BATCH_BYTES",
-    "POLL_SECONDS",
     "LeftOut",
     "Relay",
     "RelayRefused",
@@ -79,9 +80,6 @@ __all__ = [
 BATCH_BYTES = 1 << 20
 INGEST_BYTES = 4 << 20  # catch-up entries verified and applied together, at most
 INGEST_ENTRIES = 8192
-# How often a watching device looks for entries recorded by another process (each look is one
-# cheap COUNT); 10 ms keeps live latency low for about 1-2% of a core while idle.
-POLL_SECONDS = 0.01
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 MAX_PASSES = 2  # a second pass when the relay says it holds what others saw but did not send it
@@ -176,15 +174,25 @@ class Session:
         self._sent: p.Vector = {}  # what the relay holds or we pushed, per log
         self._acked: p.Vector = {}  # what the relay acknowledged holding, per log
         self._requests: dict[int, p.Vector] = {}  # push id -> highest seq per log
-        self._seen: int | None = None  # store.count() when _unsent last looked
+        self._seen: int | None = None  # the highest rowid _unsent has looked at
         self._pending: list[bytes] = []  # from devices not brought in (yet)
         self._claims = witness.load(journal.store)
         self._asked: set[shredding.Position] = set()  # key records asked for on this connection
         self._forgets: dict[int, shredding.Position] = {}  # Forget request id -> position
 
-    def _apply(self, entries: Sequence[bytes]) -> None:
-        """Verify and apply entries from the relay; the relay has them, so never send them back."""
-        part = ingest(self.journal, [*self._pending, *entries])
+    def _apply(
+        self, entries: Sequence[bytes], keys: Sequence[bytes] = ()
+    ) -> list[shredding.Position]:
+        """Verify and apply entries from the relay, with the key records that came beside them
+        (`keys`: none, or one or b"" each), in one step; the relay has them, so never send them
+        back. Returns the positions of the keyed entries applied without their key record."""
+        records: dict[shredding.Position, bytes] = {}
+        for raw, record in zip(entries, keys, strict=False):
+            if record:
+                with contextlib.suppress(ChainError):
+                    header = Header.decode(raw)
+                    records[(header.log, header.seq)] = record
+        part = ingest(self.journal, [*self._pending, *entries], keys=records)
         self.report.add(part)
         self._pending = part.pending
         self._claims = witness.claims_of([r.outer for r in part.witnessed], self._claims)
@@ -195,12 +203,20 @@ class Session:
                 continue
             # The relay holds this log up to here (it stores logs contiguously).
             self._sent[header.log] = max(self._sent.get(header.log, 0), header.seq)
+        return [
+            (r.header.log, r.header.seq)
+            for r in part.witnessed
+            if r.key is None and isinstance(r.outer.body, Keyed)
+        ]
 
     async def send(self, frame: p.Frame) -> None:
         await self.transport.send(self.conn.send(frame))
 
     async def receive(self) -> p.Frame:
         frame = self.conn.receive(await self.transport.receive())
+        if isinstance(frame, p.Error) and frame.code == p.ErrorCode.GOING_AWAY:
+            # The relay is shutting down (a restart): try again later, as for a dropped link.
+            raise RelayUnavailable("the relay is shutting down")
         if isinstance(frame, p.Error) and frame.fatal:
             raise RelayRefused(
                 f"the relay refused: {_printable(frame.code)}"
@@ -246,7 +262,7 @@ class Session:
                 if isinstance(frame, p.Error) and frame.id == request:
                     raise RelayRefused(f"the relay refused the new key: {_printable(frame.code)}")
                 if isinstance(frame, p.Entries):
-                    self._apply(frame.entries)
+                    self._apply(frame.entries, frame.keys)
 
     def reseal_unsent(self) -> None:
         own = self.journal.device.log
@@ -254,22 +270,25 @@ class Session:
 
     def _unsent(self) -> Iterator[bytes]:
         store = self.journal.store
-        # Counted before looking: rows never go away and a new one gets a rowid above every
-        # existing one, so all rows added from here on have rowid > count.
-        count = store.count()
         if self._seen is None:  # first look: every log the relay holds less of
+            # Counted before looking: rows never go away and a new one gets a rowid above every
+            # existing one, so all rows added from here on have rowid > count.
+            count = store.count()
             for log, (seq, _hash) in store.heads().items():
                 if seq > self._sent.get(log, 0):
                     for stored in store.log_entries(log):
                         if stored.seq > self._sent.get(log, 0):
                             yield stored.entry
                     self._sent[log] = seq
-        elif count != self._seen:  # later looks (the live poll): only the rows added since
-            for stored in store.since(self._seen):
-                if stored.seq > self._sent.get(stored.log, 0):
-                    yield stored.entry
-                    self._sent[stored.log] = stored.seq
-        self._seen = count
+            self._seen = count
+            return
+        # Later looks (when woken): only the rows added since the last one seen, found by
+        # their rowid (no COUNT, which reads the whole table of a large journal).
+        for stored in store.since(self._seen):
+            self._seen = max(self._seen, stored.rowid)
+            if stored.seq > self._sent.get(stored.log, 0):
+                yield stored.entry
+                self._sent[stored.log] = stored.seq
 
     def _key_records(self, batch: list[bytes]) -> tuple[bytes, ...]:
         """Each entry's key record as stored here (b"" for none); () when none has one."""
@@ -282,8 +301,11 @@ class Session:
 
     # --- key records: fetched for words held without them, erased when forgotten ------------
 
-    def _fetch_frames(self) -> list[p.FetchKeys]:
-        wanted = [w for w in shredding.wanted(self.journal) if w not in self._asked]
+    def _fetch_frames(self, among: Sequence[shredding.Position] | None = None) -> list[p.FetchKeys]:
+        """FetchKeys for the key records not yet asked for on this connection: of every entry
+        held without its words, or only of those `among` (entries just applied)."""
+        held = shredding.wanted(self.journal) if among is None else among
+        wanted = [w for w in held if w not in self._asked]
         self._asked.update(wanted)
         frames = []
         for at in range(0, len(wanted), p.MAX_ENTRIES_PER_FRAME):
@@ -346,7 +368,7 @@ class Session:
                 waiting.discard(answer.id)
                 self._forget_answered(answer)
             elif isinstance(answer, p.Entries):
-                self._apply(answer.entries)
+                self._apply(answer.entries, answer.keys)
             elif isinstance(answer, p.Ack):
                 self._acknowledged(answer.id)
 
@@ -389,7 +411,7 @@ class Session:
                 self._requests.pop(frame.id, None)
                 self.report.upload_refused.append(_printable(frame.code))
             elif isinstance(frame, p.Entries):
-                self._apply(frame.entries)
+                self._apply(frame.entries, frame.keys)
         self.report.uploaded += uploaded
         return uploaded
 
@@ -455,28 +477,51 @@ class Session:
             for w in self.report.withheld
         )
 
-    async def live(self, stop: asyncio.Event, on_live: Callable[[], None] | None = None) -> None:
+    async def live(
+        self,
+        stop: asyncio.Event,
+        on_live: Callable[[], None] | None = None,
+        wake: asyncio.Event | None = None,
+        on_acked: Callable[[], None] | None = None,
+    ) -> None:
         """Apply live entries and push local ones until `stop` is set or the link drops;
-        `on_live` is told each time entries arrive and are applied."""
-        receiver = asyncio.ensure_future(self._receive_live(on_live))
+        `on_live` is told each time entries arrive and are applied, `on_acked` each time the
+        relay acknowledges a push. Local entries are looked for when `wake` is set (and once
+        at the start): nothing here runs on a timer."""
+        wake = wake or asyncio.Event()
+        receiver = asyncio.ensure_future(self._receive_live(on_live, on_acked))
+        stopping = asyncio.ensure_future(stop.wait())
+        for task in (receiver, stopping):
+            task.add_done_callback(lambda _task: wake.set())
         try:
             while not stop.is_set() and not receiver.done():
+                wake.clear()  # before looking: a wake while pushing is not lost
                 await self._push_new()
-                requests: list[p.Frame] = [*self._fetch_frames(), *self._forget_frames()]
-                for frame in requests:
+                # A forget recorded here goes to the relay at once. Key records missing here
+                # were asked for before going live, and live entries' come with them (or are
+                # asked for as they arrive, from a relay that did not send them).
+                for frame in self._forget_frames():
                     await self.send(frame)
-                await asyncio.sleep(POLL_SECONDS)
+                await wake.wait()
             if receiver.done():
                 receiver.result()  # re-raise why the connection ended
         finally:
             receiver.cancel()
+            stopping.cancel()
 
-    async def _receive_live(self, on_live: Callable[[], None] | None) -> None:
+    async def _receive_live(
+        self, on_live: Callable[[], None] | None, on_acked: Callable[[], None] | None = None
+    ) -> None:
         while True:
             frame = await self.receive()
             if isinstance(frame, p.Entries):
-                self._apply(frame.entries)
-                if on_live:
+                # Entries come with their key records, taken in with them. Any still missing
+                # (an older relay, a record stored later) are asked for at once, and
+                # subscribers told when the Keys arrive, so that the words are readable then.
+                fetches = self._fetch_frames(self._apply(frame.entries, frame.keys))
+                for fetch in fetches:
+                    await self.send(fetch)
+                if on_live and not fetches:
                     on_live()
             elif isinstance(frame, p.Keys):
                 self._adopt(frame)
@@ -486,6 +531,8 @@ class Session:
                 continue
             elif isinstance(frame, p.Ack):
                 self._acknowledged(frame.id)
+                if on_acked:
+                    on_acked()
             elif isinstance(frame, p.Error) and frame.id is not None:
                 raise RelayRefused(f"the relay refused an upload: {_printable(frame.code)}")
 
@@ -707,10 +754,17 @@ async def watch(
     stop: asyncio.Event,
     on_report: Callable[[SyncReport], None] | None = None,
     on_live: Callable[[], None] | None = None,
+    wake: asyncio.Event | None = None,
+    on_down: Callable[[TendError], None] | None = None,
+    on_acked: Callable[[], None] | None = None,
 ) -> SyncReport:
-    """Stay in sync until `stop` is set, reconnecting with backoff and jitter."""
+    """Stay in sync until `stop` is set, reconnecting with backoff and jitter; local entries
+    are pushed when `wake` is set; `on_down` hears each time the relay cannot be reached or
+    goes away (before waiting to try again), `on_acked` each live push the relay took."""
     async with relay_at(url) as relay:
-        return await watch_through(relay, journal, stop, on_report, on_live)
+        return await watch_through(
+            relay, journal, stop, on_report, on_live, wake, on_down, on_acked
+        )
 
 
 async def watch_through(
@@ -719,6 +773,9 @@ async def watch_through(
     stop: asyncio.Event,
     on_report: Callable[[SyncReport], None] | None = None,
     on_live: Callable[[], None] | None = None,
+    wake: asyncio.Event | None = None,
+    on_down: Callable[[TendError], None] | None = None,
+    on_acked: Callable[[], None] | None = None,
 ) -> SyncReport:
     total = SyncReport(own_log=journal.device.log)
     delay = BACKOFF_FIRST
@@ -730,12 +787,13 @@ async def watch_through(
                 delay = BACKOFF_FIRST
                 if on_report:
                     on_report(session.report)
-                await session.live(stop, on_live)
+                await session.live(stop, on_live, wake, on_acked)
             finally:
                 total.merge(session.report)
                 await transport.close()
-        except RelayUnavailable:
-            pass
+        except RelayUnavailable as e:
+            if on_down and not stop.is_set():
+                on_down(e)
         if stop.is_set():
             break
         # Full jitter: devices that lost the relay together do not come back together.

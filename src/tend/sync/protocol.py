@@ -18,9 +18,9 @@ one state machine: the relay's session reads from it whether entries stored mean
                                  ◀── Ack(id, stored)              after a durable write
                                  ◀── Error(id, code)              push refused, stay open
       Pull(have = {log id: highest seq}) ──▶
-                                 ◀── Entries(batch) …             catch-up, bounded
+                                 ◀── Entries(batch, keys) …       catch-up, bounded
                                  ◀── CaughtUp(heads)
-                                 ◀── Entries(live=True) …         pushed as they arrive
+                                 ◀── Entries(live=True, keys) …   pushed as they arrive
       Rotate(id, signed rotation record) ──▶
                                  ◀── Ack(id)                      after removing a device
       Repair(id, own log, from seq, signed) ──▶
@@ -163,6 +163,7 @@ class Pull:
 class Entries:
     entries: tuple[bytes, ...]
     live: bool = False
+    keys: tuple[bytes, ...] = ()  # empty, or one key record (or b"") per entry, as in Push
     TYPE = "entries"
 
 
@@ -389,8 +390,6 @@ def encode(frame: Frame) -> bytes:
         body.update(v=frame.version, h=frame.heads)
     elif isinstance(frame, Pull):
         body.update(h=frame.have)
-    elif isinstance(frame, Entries):
-        body.update(e=list(frame.entries), l=frame.live)
     elif isinstance(frame, CaughtUp):
         body.update(h=frame.heads)
     elif isinstance(frame, Ack):
@@ -401,7 +400,7 @@ def encode(frame: Frame) -> bytes:
         body.update(r=frame.record, g=frame.signature)
     elif isinstance(frame, Repair):
         body.update(i=frame.id, l=frame.log, k=frame.key, f=frame.from_seq, g=frame.signature)
-    elif isinstance(frame, Push | FetchKeys | Keys | Forget):
+    elif isinstance(frame, Entries | Push | FetchKeys | Keys | Forget):
         body.update(_key_fields(frame))
     else:
         body.update(_error_fields(frame))
@@ -411,10 +410,14 @@ def encode(frame: Frame) -> bytes:
     return data
 
 
-def _key_fields(frame: Push | FetchKeys | Keys | Forget) -> dict[str, Any]:
+def _key_fields(frame: Entries | Push | FetchKeys | Keys | Forget) -> dict[str, Any]:
     """The frames that carry entries' key records, or ask about them."""
-    if isinstance(frame, Push):
-        fields: dict[str, Any] = {"i": frame.id, "e": list(frame.entries)}
+    if isinstance(frame, Entries | Push):
+        fields: dict[str, Any] = (
+            {"e": list(frame.entries), "l": frame.live}
+            if isinstance(frame, Entries)
+            else {"i": frame.id, "e": list(frame.entries)}
+        )
         if frame.keys:
             fields["k"] = list(frame.keys)
         return fields
@@ -545,12 +548,23 @@ def _sized_list(body: Mapping[str, Any], key: str, sizes: tuple[int, ...]) -> tu
     return tuple(bytes(v) for v in raw)
 
 
-def _push(body: Mapping[str, Any]) -> Push:
+def _keyed_entries(body: Mapping[str, Any]) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """A Push's or an Entries' entries, and their key records: none, or one (or b"") each."""
     entries = _entries(body)
     keys = _sized_list(body, "k", (0, KEY_RECORD_BYTES)) if "k" in body else ()
     if keys and len(keys) != len(entries):
-        raise _bad("push: one key record (or none) per entry")
+        raise _bad(f"{body['t']}: one key record (or none) per entry")
+    return entries, keys
+
+
+def _push(body: Mapping[str, Any]) -> Push:
+    entries, keys = _keyed_entries(body)
     return Push(_count(body, "i", MAX_REQUEST_ID), entries, keys)
+
+
+def _entries_frame(body: Mapping[str, Any]) -> Entries:
+    entries, keys = _keyed_entries(body)
+    return Entries(entries, bool(_field(body, "l", bool)), keys)
 
 
 def _versions(body: Mapping[str, Any], required: bool) -> tuple[int, ...]:
@@ -582,7 +596,7 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Frame]] = {
     ),
     "welcome": lambda b: Welcome(_count(b, "v", 1 << 16), _vector(b, "h")),
     "pull": lambda b: Pull(_vector(b, "h")),
-    "entries": lambda b: Entries(_entries(b), bool(_field(b, "l", bool))),
+    "entries": _entries_frame,
     "caught_up": lambda b: CaughtUp(_vector(b, "h")),
     "push": _push,
     "ack": lambda b: Ack(_count(b, "i", MAX_REQUEST_ID), _count(b, "n", MAX_ENTRIES_PER_FRAME)),

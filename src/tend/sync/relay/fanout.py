@@ -32,7 +32,7 @@ from tend.core.log.header import Header
 from tend.sync.protocol import MAX_ENTRIES_PER_FRAME, ErrorCode, Vector
 from tend.sync.relay.metrics import log_event, log_exception
 from tend.sync.relay.store import Change, RelayStore
-from tend.sync.relay.vectors import rewind, unsent
+from tend.sync.relay.vectors import KeyRecords, positions, rewind, unsent
 
 
 @runtime_checkable
@@ -53,8 +53,9 @@ class Subscriber(Protocol):
     capability_hash: bytes  # the capability the device is in the space under
     sent: Vector  # what the device has, so nothing goes to it twice
 
-    def deliver(self, entries: Sequence[bytes]) -> None:
-        """New entries of the session's space, stored by another session or instance."""
+    def deliver(self, entries: Sequence[bytes], keys: KeyRecords) -> None:
+        """New entries of the session's space, stored by another session or instance, and the
+        key records kept beside them (by position)."""
         ...
 
     def fail(self, code: ErrorCode, message: str) -> None:
@@ -106,14 +107,15 @@ class Hub(Generic[S]):
         assert session.space is not None
         return [s for s in self._spaces.get(session.space, ()) if s is not session]
 
-    def forward(self, sender: S, entries: Sequence[bytes]) -> None:
-        """Entries the sender just stored, to the space's other sessions, in commit order."""
+    def forward(self, sender: S, entries: Sequence[bytes], keys: KeyRecords) -> None:
+        """Entries the sender just stored, with the key records stored beside them, to the
+        space's other sessions, in commit order."""
         assert sender.space is not None
         if (feed := self._feeds.get(sender.space)) is not None:
-            feed.stored_here(sender, entries)
+            feed.stored_here(sender, entries, keys)
         else:
             for other in self.others(sender):
-                other.deliver(entries)
+                other.deliver(entries, keys)
 
     def rewind(self, space: SpaceId, log: LogId, from_seq: int) -> None:
         """A repair dropped the log from `from_seq`: what was sent of it from there was junk,
@@ -174,7 +176,7 @@ class SpaceFeed:
         if self._task is not None:
             self._task.cancel()
 
-    def stored_here(self, sender: Subscriber, entries: Sequence[bytes]) -> None:
+    def stored_here(self, sender: Subscriber, entries: Sequence[bytes], keys: KeyRecords) -> None:
         if self.vector is None:  # nobody has been welcomed yet
             return
         fresh: list[bytes] = []
@@ -188,7 +190,7 @@ class SpaceFeed:
                 self.poke()
         for session in self.members():
             if session is not sender:
-                session.deliver(fresh)
+                session.deliver(fresh, keys)
 
     def poke(self, *, recheck: bool = False) -> None:
         """Fetch what other instances stored; with `recheck`, also close the sessions whose
@@ -216,9 +218,11 @@ class SpaceFeed:
         assert self.vector is not None
         while True:
             page = await self.store.since(self.space, dict(self.vector), MAX_ENTRIES_PER_FRAME)
+            # The key records before `unsent`: no await between it and the delivery.
+            keys = await self.store.keys(self.space, positions(page)) if page else {}
             fresh = unsent(self.vector, page)  # some may have been stored here meanwhile
             for session in self.members():
-                session.deliver(fresh)
+                session.deliver(fresh, keys)
             if len(page) < MAX_ENTRIES_PER_FRAME:
                 return
 

@@ -97,8 +97,14 @@ from tend.sync.protocol import (
 )
 from tend.sync.relay.fanout import Hub
 from tend.sync.relay.metrics import Metrics, log_event, log_exception, ms_since
-from tend.sync.relay.store import PushRefused, RelayStore, StoreFailure
-from tend.sync.relay.vectors import advance, unsent
+from tend.sync.relay.store import (
+    Position,
+    PushRefused,
+    RelayStore,
+    StoreFailure,
+    new_key_records,
+)
+from tend.sync.relay.vectors import KeyRecords, advance, parallel, positions, unsent
 
 FRAME_BYTES = 1 << 20  # entry bytes per outgoing Entries frame (well under MAX_FRAME_BYTES)
 PACE_BYTES = 2 << 20  # catch-up waits while this much is queued for the device
@@ -141,6 +147,7 @@ class Session:
         self.space: SpaceId | None = None
         self.capability_hash = b""  # the one the device was welcomed with
         self.held: list[bytes] = []  # live entries that arrived while SYNCING
+        self.held_keys: dict[Position, bytes] = {}  # and their key records, by position
         self.held_bytes = 0
         self.sent: Vector = {}  # what the device has: its Pull vector, then what it got or pushed
         self.outbox: asyncio.Queue[_Out | _Close] = asyncio.Queue()
@@ -211,7 +218,7 @@ class Session:
 
     def _last_frame(self, data: bytes, close: int) -> None:
         """Queue the final frame, once the Connection is CLOSED, and the close after it."""
-        self.held, self.held_bytes = [], 0
+        self.held, self.held_bytes, self.held_keys = [], 0, {}
         self.hub.leave_space(self)
         self.outbox.put_nowait(_Out(data))
         self.outbox.put_nowait(_Close(close))
@@ -340,13 +347,16 @@ class Session:
             log_event("push.refused", self.space, code=e.code.value, count=len(push.entries))
             self._enqueue(Error(e.code.value, str(e), id=push.id))
             return
+        # The key records stored beside the new entries go out with them, live.
+        kept = new_key_records(push.entries, push.keys, result.new)
+        keys: dict[Position, bytes] = {(h.log, h.seq): record for h, record in kept}
         new_bytes = sum(len(raw) for raw in result.new)
         self.metrics.entries_stored += len(result.new)
         self.metrics.bytes_stored += new_bytes
         if self.conn.state is State.LIVE:  # never sent back live, even by a SharedStore's feed
             advance(self.sent, push.entries)
         # No await between the commit and here: other devices get entries in commit order.
-        self.hub.forward(self, result.new)
+        self.hub.forward(self, result.new, keys)
         self._enqueue(Ack(push.id, result.stored))
         log_event(
             "push.stored",
@@ -434,8 +444,9 @@ class Session:
         sent = self.sent
         while not self.closing:
             page = await self.store.since(self.space, sent, MAX_ENTRIES_PER_FRAME)
+            keys = await self.store.keys(self.space, positions(page)) if page else {}
             for batch in batches(page, FRAME_BYTES):
-                await self._paced(Entries(tuple(batch), live=False))
+                await self._paced(Entries(tuple(batch), live=False, keys=parallel(batch, keys)))
             advance(sent, page)
             count += len(page)
             if len(page) < MAX_ENTRIES_PER_FRAME:
@@ -446,24 +457,27 @@ class Session:
             return
         self._enqueue(CaughtUp(heads))  # the Connection is LIVE from here
         held, self.held, self.held_bytes = self.held, [], 0
-        self._send_live(unsent(sent, held))
+        held_keys, self.held_keys = self.held_keys, {}
+        self._send_live(unsent(sent, held), held_keys)
         log_event("pull.caught_up", self.space, count=count, ms=ms_since(started))
 
-    def deliver(self, entries: Sequence[bytes]) -> None:
-        """New entries of this session's space, stored by another session."""
+    def deliver(self, entries: Sequence[bytes], keys: KeyRecords) -> None:
+        """New entries of this session's space, stored by another session, and the key records
+        stored beside them."""
         if not entries:
             return
         if self.conn.state is State.SYNCING:
             self.held.extend(entries)
+            self.held_keys.update(keys)
             self.held_bytes += sum(len(raw) for raw in entries)
             if self.held_bytes > MAX_BACKLOG_BYTES:
                 self._drop()
         elif self.conn.state is State.LIVE:  # a SharedStore's feed may repeat what was sent
-            self._send_live(unsent(self.sent, entries))
+            self._send_live(unsent(self.sent, entries), keys)
 
-    def _send_live(self, entries: Sequence[bytes]) -> None:
+    def _send_live(self, entries: Sequence[bytes], keys: KeyRecords) -> None:
         for batch in batches(entries, FRAME_BYTES):
-            self._enqueue(Entries(tuple(batch), live=True))
+            self._enqueue(Entries(tuple(batch), live=True, keys=parallel(batch, keys)))
         if self.backlog > MAX_BACKLOG_BYTES:
             self._drop()
 

@@ -7,7 +7,7 @@ instance's feed (fanout.py) keeps one of what it has forwarded. Only headers are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tend.core.ids import LogId
 from tend.core.log.header import Header
@@ -37,3 +37,24 @@ def rewind(vector: Vector, log: LogId, from_seq: int) -> None:
     """Forget that `log` went out from `from_seq` on (a repair dropped it there)."""
     if vector.get(log, 0) >= from_seq:
         vector[log] = from_seq - 1
+
+
+KeyRecords = Mapping[tuple[LogId, int], bytes]  # key records by position (log id, seq)
+
+
+def positions(entries: Sequence[bytes]) -> list[tuple[LogId, int]]:
+    """Each entry's position, (log id, seq), to look its key record up by."""
+    out: list[tuple[LogId, int]] = []
+    for raw in entries:
+        header = Header.decode(raw)
+        out.append((header.log, header.seq))
+    return out
+
+
+def parallel(entries: Sequence[bytes], keys: KeyRecords) -> tuple[bytes, ...]:
+    """The key records of `entries` as an Entries frame carries them: one (or b"") per entry,
+    or () when none of them has one."""
+    if not keys:
+        return ()
+    records = tuple(keys.get(at, b"") for at in positions(entries))
+    return records if any(records) else ()
