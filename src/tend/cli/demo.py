@@ -5,23 +5,28 @@ journal and invites Sam through the relay's pairing mailbox; both record check-i
 small wins and thank-yous, partly offline, and sync. Then the week view, a replay of the
 journal exactly as it was on a past evening, and a report (written only where asked, with
 --report, or into the kept folder). The same journal, sync client, relay, views and renderers as
-the commands; only the clock is a story's clock, walking through the three weeks. The relay is
+the commands; only the clock is a story's clock, walking through the three weeks. With --ui,
+the two journals are then opened in two local pages side by side (`tend ui`'s own server, each
+at its own secret address), syncing live through the same relay until Ctrl-C. The relay is
 stopped and the folder removed at the end (unless --keep): the demo leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import shutil
+import signal
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from tend.app import look
+from tend.app import look, settings
 from tend.cli import render
 from tend.cli.look_cmds import show_period
 from tend.core.domain import events as ev
@@ -198,7 +203,58 @@ async def _pair(robin: Journal, folder: Path, url: str, clock: StoryClock) -> Jo
     return joined.journal
 
 
-async def _story(folder: Path, report_to: Path | None) -> None:
+async def _pages(folder: Path, browser: bool) -> None:
+    """Robin's and Sam's journals in two pages, served on 127.0.0.1 until Ctrl-C (or SIGTERM)."""
+    import webbrowser
+
+    from tend.ui import server
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            loop.add_signal_handler(number, stop.set)
+    opening = Path(tempfile.mkdtemp(prefix="tend-demo-ui-"))  # mode 0700: this user's alone
+
+    shown: list[str] = []
+
+    def ready(name: str) -> Callable[[str], None]:
+        def said(address: str) -> None:
+            say(f"{name}'s page: {address}")
+            shown.append(name)
+            if browser:
+                own = opening / name.lower()
+                own.mkdir()
+                webbrowser.open(server.launch_file(own, address).as_uri())
+            if len(shown) == 2:
+                say("Keep these addresses to yourself. Ctrl-C stops the pages and the relay.")
+
+        return said
+
+    click.echo()
+    say("Both journals, each in its own page: what one records appears on the other's.")
+    try:
+        pages = [
+            asyncio.create_task(
+                server.serve(folder / name.lower(), on_ready=ready(name), stop=stop)
+            )
+            for name in ("Robin", "Sam")
+        ]
+        waiting = asyncio.create_task(stop.wait())
+        await asyncio.wait([*pages, waiting], return_when=asyncio.FIRST_COMPLETED)
+        stop.set()  # one page failing to start stops the other too
+        await asyncio.gather(*pages, waiting)
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(number)
+        shutil.rmtree(opening, ignore_errors=True)
+    say("The pages have stopped.")
+
+
+async def _story(
+    folder: Path, report_to: Path | None, ui: bool = False, browser: bool = True
+) -> None:
     from aiohttp import web
 
     from tend.sync.relay.app import make_app
@@ -212,6 +268,8 @@ async def _story(folder: Path, report_to: Path | None) -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         await _tell(folder, url, report_to)
+        if ui:
+            await _pages(folder, browser)
     finally:
         await runner.cleanup()
         say("The relay is stopped; nothing is left running.")
@@ -223,6 +281,7 @@ async def _tell(folder: Path, url: str, report_to: Path | None) -> None:
     clock = StoryClock(dt.datetime.combine(first_monday, dt.time(7, 0)).astimezone())
     say(f"A relay runs on {url}; it only ever holds sealed entries.")
     robin = Journal.create(folder / "robin", "Robin", label="laptop", now=clock)
+    settings.remember_relay(robin, url)  # as Sam's journal learns it from the code
     say("Robin starts a journal.")
     sam = await _pair(robin, folder, url, clock)
     couple = Couple(robin, sam, clock, url)
@@ -290,13 +349,15 @@ def _report(couple: Couple, first_monday: dt.date, report_to: Path | None) -> No
     say(f"The three weeks as a report, charts too, for any browser:\n  {report_to}")
 
 
-def run(keep: Path | None, report_to: Path | None = None) -> None:
+def run(
+    keep: Path | None, report_to: Path | None = None, ui: bool = False, browser: bool = True
+) -> None:
     folder = keep or Path(tempfile.mkdtemp(prefix="tend-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     if report_to is None and keep is not None:
         report_to = keep / "report.html"
     try:
-        asyncio.run(_story(folder, report_to))
+        asyncio.run(_story(folder, report_to, ui, browser))
         say("Start your own: tend init --name YOU, then tend checkin --day rest.")
     finally:
         if keep is None:
