@@ -13,12 +13,12 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Page
+    from playwright.async_api import Browser, Page, ViewportSize
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 HAVE_PLAYWRIGHT = importlib.util.find_spec("playwright") is not None
@@ -32,8 +32,8 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 360, "height": 740}
 
 needs_browser = [
     pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (Debian: chromium)"),
@@ -68,7 +68,8 @@ async def served(home: Path) -> AsyncIterator[str]:
     task = asyncio.create_task(server.serve(home, on_ready=ready.set_result, stop=stop))
     try:
         async with asyncio.timeout(30):
-            done, _ = await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {task, ready}
+            done, _ = await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
             task.result()  # raises what stopped it
         yield ready.result()

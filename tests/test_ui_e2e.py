@@ -42,9 +42,7 @@ def demo_journals(folder: Path) -> tuple[Path, Path]:
     return folder / "robin", folder / "sam"
 
 
-async def test_two_partners_see_each_other_live_and_celebrate(
-    tmp_path: Path, relay: Relay
-) -> None:
+async def test_two_partners_see_each_other_live_and_celebrate(tmp_path: Path, relay: Relay) -> None:
     sam, alex = TendCLI(tmp_path / "sam"), TendCLI(tmp_path / "alex")
     sam.ok("init", "--name", "Sam", "--relay", relay.url)
     pair(sam, alex, relay)
@@ -92,12 +90,16 @@ async def test_two_partners_see_each_other_live_and_celebrate(
         await win.wait_for(timeout=SECONDS)
         assert await sams.evaluate("window.stillTheSamePage") is True  # swapped in, not reloaded
         await win.get_by_role("button", name="Celebrate").click()
-        await sams.locator("#wins li", has_text="made tea standing up").locator(
-            ".tag", has_text="celebrated"
-        ).wait_for()
-        await alexs.locator("#wins li", has_text="made tea standing up").locator(
-            ".tag", has_text="celebrated"
-        ).wait_for(timeout=SECONDS)
+        await (
+            sams.locator("#wins li", has_text="made tea standing up")
+            .locator(".tag", has_text="celebrated")
+            .wait_for()
+        )
+        await (
+            alexs.locator("#wins li", has_text="made tea standing up")
+            .locator(".tag", has_text="celebrated")
+            .wait_for(timeout=SECONDS)
+        )
 
 
 async def test_a_past_week_replayed_and_two_periods_side_by_side(tmp_path: Path) -> None:
@@ -152,9 +154,11 @@ async def test_two_devices_paired_through_the_page(tmp_path: Path, relay: Relay)
         safety = re.search(r"[Ss]afety code[^0-9]*([0-9][0-9 ]+[0-9])", joined)
         assert safety, joined
 
-        await sams.get_by_test_id("invite-status").get_by_text(
-            safety.group(1), exact=False
-        ).wait_for(timeout=SECONDS)
+        await (
+            sams.get_by_test_id("invite-status")
+            .get_by_text(safety.group(1), exact=False)
+            .wait_for(timeout=SECONDS)
+        )
         await alexs.goto(origin(at_alex) + "/devices")
         assert "Sam" in await alexs.get_by_test_id("roster").inner_text()
 
@@ -193,23 +197,23 @@ async def test_no_serious_accessibility_violation_on_any_main_view(tmp_path: Pat
     assert AXE.exists(), "axe-core is vendored in tests/vendor/axe-core"
     robin, _sam = demo_journals(tmp_path / "story")
     found: dict[str, list[dict[str, Any]]] = {}
-    async with served(robin) as address, served(tmp_path / "empty") as fresh:
-        async with chromium() as browser:
-            # bypass_csp only in these contexts: axe is injected as a script the page's own
-            # policy (script-src 'self') rightly refuses; the page is checked as served.
-            page = await opened(browser, address, bypass_csp=True)
-            setup = await opened(browser, fresh, bypass_csp=True)
-            assert setup.url.endswith("/setup")
-            for size in (DESKTOP, PHONE):
-                await page.set_viewport_size(size)  # type: ignore[arg-type]
-                for path in view_paths():
-                    await page.goto(origin(address) + path)
-                    if bad := await axe_violations(page):
-                        found[f"{path} at {size['width']} px"] = bad
-                await setup.set_viewport_size(size)  # type: ignore[arg-type]
-                await setup.reload()
-                if bad := await axe_violations(setup):
-                    found[f"/setup at {size['width']} px"] = bad
+    empty = tmp_path / "empty"
+    async with served(robin) as address, served(empty) as fresh, chromium() as browser:
+        # bypass_csp only in these contexts: axe is injected as a script the page's own
+        # policy (script-src 'self') rightly refuses; the page is checked as served.
+        page = await opened(browser, address, bypass_csp=True)
+        setup = await opened(browser, fresh, bypass_csp=True)
+        assert setup.url.endswith("/setup")
+        for size in (DESKTOP, PHONE):
+            await page.set_viewport_size(size)
+            for path in view_paths():
+                await page.goto(origin(address) + path)
+                if bad := await axe_violations(page):
+                    found[f"{path} at {size['width']} px"] = bad
+            await setup.set_viewport_size(size)
+            await setup.reload()
+            if bad := await axe_violations(setup):
+                found[f"/setup at {size['width']} px"] = bad
     assert not found, json.dumps(found, indent=1)
 
 
