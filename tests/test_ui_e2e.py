@@ -43,6 +43,8 @@ def demo_journals(folder: Path) -> tuple[Path, Path]:
 
 
 async def test_two_partners_see_each_other_live_and_celebrate(tmp_path: Path, relay: Relay) -> None:
+    from playwright.async_api import expect
+
     sam, alex = TendCLI(tmp_path / "sam"), TendCLI(tmp_path / "alex")
     sam.ok("init", "--name", "Sam", "--relay", relay.url)
     pair(sam, alex, relay)
@@ -51,11 +53,13 @@ async def test_two_partners_see_each_other_live_and_celebrate(tmp_path: Path, re
         alexs = await opened(browser, at_alex)
         for page in (sams, alexs):
             await page.get_by_text("last synced just now").wait_for(timeout=SECONDS)
-        await alexs.evaluate("window.stillTheSamePage = true")
 
         await sams.get_by_test_id("rest-day").click()  # one tap is a whole check-in
         await sams.get_by_test_id("said").first.wait_for()
         assert "rest" in await sams.get_by_test_id("person-1").inner_text()
+        await sams.evaluate("window.stillTheSamePage = true")
+        # ...and on Alex's page, open all along, Sam's rest day arrives by itself.
+        await expect(alexs.get_by_test_id("person-2")).to_contain_text("rest", timeout=SECONDS)
 
         await alexs.get_by_label("A good day").check()
         energy = alexs.locator("#checkin-energy")
@@ -79,6 +83,7 @@ async def test_two_partners_see_each_other_live_and_celebrate(tmp_path: Path, re
         await today.get_by_text("a slow walk by the river").wait_for(timeout=SECONDS)
         said = await today.inner_text()
         assert "energy 7" in said and "pain 2" in said, said
+        assert await sams.evaluate("window.stillTheSamePage") is True  # no reload
 
         # Alex keeps a small win; Sam, on the together page, sees it arrive and celebrates it.
         await sams.goto(origin(at_sam) + "/together")
@@ -115,9 +120,13 @@ async def test_a_past_week_replayed_and_two_periods_side_by_side(tmp_path: Path)
         await page.wait_for_url(re.compile(r"/replay\?at="))
         shown = await page.locator("main").inner_text()
         assert f"{evening:%A %-d %B %Y}" in shown
-        # Sam's days of that week were still on Sam's phone that evening: only Robin's show.
-        assert "Robin" in shown
-        assert "laughed at the old photos" not in shown  # the third week had not come yet
+        robin_then, sam_then = await page.locator("article.person").all_inner_texts()
+        assert "flare day" in robin_then  # that Thursday was a flare, in Robin's own words
+        # Sam's days of that week were still on Sam's phone that evening.
+        assert "no check-in yet" in sam_then, sam_then
+        after = evening + dt.timedelta(days=1)
+        said = await page.locator("main").text_content() or ""  # the charts' words, too
+        assert f"{after:%a %-d %b} not noted" in said  # the next day had not come yet
 
         first, second = (first_monday + dt.timedelta(weeks=w) for w in (0, 2))
         weeks = [f"{d.isocalendar().year}-W{d.isocalendar().week:02d}" for d in (first, second)]
