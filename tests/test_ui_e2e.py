@@ -175,6 +175,7 @@ async def test_two_devices_paired_through_the_page(tmp_path: Path, relay: Relay)
 VIEWS = (
     "/",
     "/together",
+    "/partnership",
     "/week",
     "/month",
     "/timeline",
