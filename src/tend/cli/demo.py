@@ -14,12 +14,9 @@ stopped and the folder removed at the end (unless --keep): the demo leaves nothi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import shutil
-import signal
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,50 +202,16 @@ async def _pair(robin: Journal, folder: Path, url: str, clock: StoryClock) -> Jo
 
 async def _pages(folder: Path, browser: bool) -> None:
     """Robin's and Sam's journals in two pages, served on 127.0.0.1 until Ctrl-C (or SIGTERM)."""
-    import webbrowser
-
-    from tend.ui import server
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
-            loop.add_signal_handler(number, stop.set)
-    opening = Path(tempfile.mkdtemp(prefix="tend-demo-ui-"))  # mode 0700: this user's alone
-
-    shown: list[str] = []
-
-    def ready(name: str) -> Callable[[str], None]:
-        def said(address: str) -> None:
-            say(f"{name}'s page: {address}")
-            shown.append(name)
-            if browser:
-                own = opening / name.lower()
-                own.mkdir()
-                webbrowser.open(server.launch_file(own, address).as_uri())
-            if len(shown) == 2:
-                say("Keep these addresses to yourself. Ctrl-C stops the pages and the relay.")
-
-        return said
+    from tend.cli.ui_cmd import side_by_side
 
     click.echo()
     say("Both journals, each in its own page: what one records appears on the other's.")
-    try:
-        pages = [
-            asyncio.create_task(
-                server.serve(folder / name.lower(), on_ready=ready(name), stop=stop)
-            )
-            for name in ("Robin", "Sam")
-        ]
-        waiting = asyncio.create_task(stop.wait())
-        await asyncio.wait([*pages, waiting], return_when=asyncio.FIRST_COMPLETED)
-        stop.set()  # one page failing to start stops the other too
-        await asyncio.gather(*pages, waiting)
-    finally:
-        for number in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.remove_signal_handler(number)
-        shutil.rmtree(opening, ignore_errors=True)
+    await side_by_side(
+        [(name, folder / name.lower()) for name in ("Robin", "Sam")],
+        browser=browser,
+        say=say,
+        ready="Keep these addresses to yourself. Ctrl-C stops the pages and the relay.",
+    )
     say("The pages have stopped.")
 
 
