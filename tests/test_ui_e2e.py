@@ -224,6 +224,17 @@ async def test_no_serious_accessibility_violation_on_any_main_view(tmp_path: Pat
             await setup.reload()
             if bad := await axe_violations(setup):
                 found[f"/setup at {size['width']} px"] = bad
+        # A calm line after a change, and a refusal said by its field.
+        await page.goto(origin(address) + "/")
+        await page.get_by_test_id("rest-day").click()
+        await page.get_by_test_id("said").first.wait_for()
+        if bad := await axe_violations(page):
+            found["/ after a rest day"] = bad
+        await setup.locator("#setup-join-code").fill("not a code")
+        await setup.get_by_test_id("join").click()
+        await setup.locator("#setup-join-code[aria-invalid=true], .error").first.wait_for()
+        if bad := await axe_violations(setup):
+            found["/setup after a wrong code"] = bad
     assert not found, json.dumps(found, indent=1)
 
 
