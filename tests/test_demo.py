@@ -98,3 +98,59 @@ def test_without_the_report_extra_the_demo_tells_the_story_and_says_what_the_rep
     assert result.returncode == 0, result.stderr
     assert "pip install 'tend[report]'" in result.stdout
     assert not (tmp_path / "report.html").exists() and "Traceback" not in result.stderr
+
+
+async def test_the_demo_opens_both_journals_in_two_pages_until_interrupted(tmp_path: Path) -> None:
+    import asyncio
+    import signal
+
+    from aiohttp import ClientSession, CookieJar
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    process = await asyncio.create_subprocess_exec(
+        tend_executable(),
+        "demo",
+        "--ui",
+        "--no-browser",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=tend_env({"TMPDIR": str(temp)}),
+    )
+    assert process.stdout is not None
+    told: list[str] = []
+    pages: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(120):
+            while len(pages) < 2:
+                line = (await process.stdout.readline()).decode()
+                assert line, "".join(told)
+                told.append(line)
+                if found := re.search(
+                    r"(Robin|Sam)'s page: (http://127\.0\.0\.1:\d+/\?k=\S+)", line
+                ):
+                    pages[found.group(1)] = found.group(2)
+        partner = {"Robin": ("Sam", "thank you for your patience"), "Sam": ("Robin", "old photos")}
+        for name, address in pages.items():
+            bare = address.split("/?", 1)[0]
+            async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as browser:
+                refused = await browser.get(bare + "/timeline")
+                assert refused.status in (401, 403), name  # not without the secret
+                assert (await browser.get(address)).status == 200
+                page = await (await browser.get(bare + "/timeline")).text()
+                who, words = partner[name]
+                assert who in page and words in page, (name, page[:2000])
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    said = "".join(told) + out.decode()
+    assert process.returncode == 0, err.decode()
+    assert "The pages have stopped" in said and "nothing is left running" in said
+    ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", said)]
+    assert len(set(ports)) == 3  # the relay and the two pages
+    for port in set(ports):
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, port  # nobody listens there
+    assert not list(temp.iterdir())  # the story's folder went, and each page's opening file

@@ -130,6 +130,15 @@ def test_the_readme_try_it_command_ends_with_tend_demo() -> None:
     assert command.endswith("&& tend demo")
 
 
+def test_the_readme_shows_the_page_right_after_the_demo() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Try it\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)\n```", section, re.DOTALL)
+    assert len(blocks) >= 2 and blocks[0].strip().endswith("&& tend demo")
+    shown = [line.split("#")[0].strip() for line in blocks[1].splitlines()]
+    assert shown[:2] == ["tend demo --ui", "tend ui"], shown
+
+
 def test_every_tend_command_the_readme_shows_exists() -> None:
     from tend.cli.main import LAZY_COMMANDS
 

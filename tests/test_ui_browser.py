@@ -1,6 +1,6 @@
 """The page's script in a real headless Chromium (skipped where none is installed): the slider
 shows its value and ticks "note it", what arrives is swapped in without a reload, and a form
-someone has started to fill in is left alone. The fuller browser suite is its own work."""
+someone has started to fill in is left alone. tests/test_ui_e2e.py drives whole visits."""
 
 from __future__ import annotations
 

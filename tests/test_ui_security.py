@@ -103,6 +103,29 @@ async def test_a_post_from_a_foreign_origin_is_refused(journal_home: Path) -> No
         assert look.today(browser.state.journal).view.people[0][2] is None  # type: ignore[arg-type]
 
 
+async def test_a_null_origin_is_the_pages_own_only_when_the_browser_says_same_origin(
+    journal_home: Path,
+) -> None:
+    """Under no-referrer, Chromium sends a form's Origin as "null"."""
+    async with page_on(journal_home) as browser:
+        token = await browser.token()
+        for where in ("cross-site", "same-site", "none"):
+            answer = await browser.client.post(
+                "/rest",
+                data={"csrf": token},
+                headers={"Origin": "null", "Sec-Fetch-Site": where},
+                allow_redirects=False,
+            )
+            assert answer.status == 403, where
+        fine = await browser.client.post(
+            "/rest",
+            data={"csrf": token},
+            headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"},
+            allow_redirects=False,
+        )
+        assert fine.status == 303
+
+
 async def test_a_post_the_browser_says_came_from_another_site_is_refused(
     journal_home: Path,
 ) -> None:

@@ -296,14 +296,21 @@ def doctor(app: App, relay: str | None) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the three weeks as an HTML report to this file.",
 )
-def demo(keep: Path | None, report_to: Path | None) -> None:
+@click.option(
+    "--ui",
+    is_flag=True,
+    help="Then open the two journals in two local pages side by side, until Ctrl-C.",
+)
+@click.option("--no-browser", is_flag=True, help="With --ui: print the addresses only.")
+def demo(keep: Path | None, report_to: Path | None, ui: bool, no_browser: bool) -> None:
     """Two partners' three weeks, told on this machine: pairing, offline days, sync, looking back.
 
     Runs its own relay on 127.0.0.1 and two journals in a temporary folder; nothing is left
-    behind (unless --keep or --report)."""
+    behind (unless --keep or --report). With --ui, the two journals then open as two pages
+    (as tend ui shows them), syncing live through the demo's relay until Ctrl-C."""
     from tend.cli.demo import run
 
-    run(keep, report_to)
+    run(keep, report_to, ui=ui, browser=not no_browser)
 
 
 @click.command("lock")

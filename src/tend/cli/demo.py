@@ -5,7 +5,9 @@ journal and invites Sam through the relay's pairing mailbox; both record check-i
 small wins and thank-yous, partly offline, and sync. Then the week view, a replay of the
 journal exactly as it was on a past evening, and a report (written only where asked, with
 --report, or into the kept folder). The same journal, sync client, relay, views and renderers as
-the commands; only the clock is a story's clock, walking through the three weeks. The relay is
+the commands; only the clock is a story's clock, walking through the three weeks. With --ui,
+the two journals are then opened in two local pages side by side (`tend ui`'s own server, each
+at its own secret address), syncing live through the same relay until Ctrl-C. The relay is
 stopped and the folder removed at the end (unless --keep): the demo leaves nothing behind.
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 
 import click
 
-from tend.app import look
+from tend.app import look, settings
 from tend.cli import render
 from tend.cli.look_cmds import show_period
 from tend.core.domain import events as ev
@@ -221,7 +223,24 @@ async def _pair(robin: Journal, folder: Path, url: str, clock: StoryClock) -> Jo
     return joined.journal
 
 
-async def _story(folder: Path, report_to: Path | None) -> None:
+async def _pages(folder: Path, browser: bool) -> None:
+    """Robin's and Sam's journals in two pages, served on 127.0.0.1 until Ctrl-C (or SIGTERM)."""
+    from tend.cli.ui_cmd import side_by_side
+
+    click.echo()
+    say("Both journals, each in its own page: what one records appears on the other's.")
+    await side_by_side(
+        [(name, folder / name.lower()) for name in ("Robin", "Sam")],
+        browser=browser,
+        say=say,
+        ready="Keep these addresses to yourself. Ctrl-C stops the pages and the relay.",
+    )
+    say("The pages have stopped.")
+
+
+async def _story(
+    folder: Path, report_to: Path | None, ui: bool = False, browser: bool = True
+) -> None:
     from aiohttp import web
 
     from tend.sync.relay.app import make_app
@@ -235,6 +254,8 @@ async def _story(folder: Path, report_to: Path | None) -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         await _tell(folder, url, report_to)
+        if ui:
+            await _pages(folder, browser)
     finally:
         await runner.cleanup()
         say("The relay is stopped; nothing is left running.")
@@ -246,6 +267,7 @@ async def _tell(folder: Path, url: str, report_to: Path | None) -> None:
     clock = StoryClock(dt.datetime.combine(first_monday, dt.time(7, 0)).astimezone())
     say(f"A relay runs on {url}; it only ever holds sealed entries.")
     robin = Journal.create(folder / "robin", "Robin", label="laptop", now=clock)
+    settings.remember_relay(robin, url)  # as Sam's journal learns it from the code
     say("Robin starts a journal.")
     sam = await _pair(robin, folder, url, clock)
     couple = Couple(robin, sam, clock, url)
@@ -315,13 +337,15 @@ def _report(couple: Couple, first_monday: dt.date, report_to: Path | None) -> No
     say(f"The three weeks as a report, charts too, for any browser:\n  {report_to}")
 
 
-def run(keep: Path | None, report_to: Path | None = None) -> None:
+def run(
+    keep: Path | None, report_to: Path | None = None, ui: bool = False, browser: bool = True
+) -> None:
     folder = keep or Path(tempfile.mkdtemp(prefix="tend-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     if report_to is None and keep is not None:
         report_to = keep / "report.html"
     try:
-        asyncio.run(_story(folder, report_to))
+        asyncio.run(_story(folder, report_to, ui, browser))
         say("Start your own: tend init --name YOU, then tend checkin --day rest.")
     finally:
         if keep is None:

@@ -139,6 +139,12 @@ async def _checked(guard: Guard, request: web.Request, handler: Handler) -> web.
     if request.method not in ("GET", "HEAD", "POST"):
         return refusal(405, "not something this page does")
     origin = request.headers.get("Origin")
+    # Under the page's own Referrer-Policy (no-referrer) Chromium sends a form's Origin as
+    # "null"; it is this page's only when the browser itself vouches that the request came from
+    # this origin (Sec-Fetch-Site, which no page can set). A sandboxed frame elsewhere, also
+    # "null", is marked cross-site.
+    if origin == "null" and request.headers.get("Sec-Fetch-Site") == "same-origin":
+        origin = None
     if request.method == "POST" and origin is not None and not guard.origin_ok(origin):
         return refusal(403, "a change can come only from this page itself")
     # Where the browser says so (Fetch Metadata), a change sent from another site is refused
