@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from tend.app import flare, keeping
+from tend.app import flare, keeping, words
 from tend.cli.text import safe
 from tend.core.journal import Journal
 
@@ -36,21 +36,8 @@ def tell(journal: Journal, response: flare.FlareResponse) -> None:
 
 
 def goal_lines(bends: list[flare.GoalBend]) -> list[str]:
-    """What a flare did to each goal, a line each."""
-    out = []
-    for bend in bends:
-        title = bend.goal.title
-        if bend.did == "paused":
-            out.append(f"  {title}: paused for this week. Rest counts.")
-        elif bend.did == "halved":
-            out.append(f"  {title}: {bend.target} of {bend.goal.per_week} this week.")
-        elif bend.did == "kept":
-            out.append(f"  {title}: kept as it is.")
-        elif bend.already:
-            out.append(f"  {title}: already {bend.already} this week; left as it is.")
-        else:
-            out.append(f"  {title}: already bent for a flare this week; left as it is.")
-    return out
+    """What a flare did to each goal, a line each, indented under its heading."""
+    return [f"  {line}" for line in words.bend_lines(bends)]
 
 
 def undo_command(journal: Journal, week: str) -> str:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence, Set
 from typing import TYPE_CHECKING
 
+from tend.app.words import checkin_lines
 from tend.cli.text import safe
 from tend.core.domain.events import (
     Boundary,
@@ -31,13 +32,6 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from tend.core.views.compare import PeriodSummary, PersonSummary
-
-DAY_WORDS = {
-    "good": "good day",
-    "gentle": "gentle day",
-    "rest": "rest day (kept)",
-    "flare": "flare day",
-}
 
 
 def words(value: object) -> Text:
@@ -64,28 +58,6 @@ def console() -> Console:
     return Console(
         highlight=False, soft_wrap=False, color_system="auto" if colour_wanted() else None
     )
-
-
-def checkin_lines(c: CheckIn | None) -> list[str]:
-    if c is None:
-        return ["no check-in yet, whenever it feels right"]
-    lines = []
-    if c.day:
-        lines.append(DAY_WORDS[c.day])
-    numbers = [
-        f"{label} {value}"
-        for label, value in (("energy", c.energy), ("pain", c.pain), ("mood", c.mood))
-        if value is not None
-    ]
-    if numbers:
-        lines.append(" · ".join(numbers))
-    if c.needs:
-        lines.append("would help: " + ", ".join(c.needs))
-    if c.offer:
-        lines.append("can offer: " + c.offer)
-    if c.note:
-        lines.append("note: " + c.note)
-    return lines
 
 
 def today(view: TodayView) -> None:

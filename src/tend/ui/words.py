@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from tend.app import flare
+from tend.app import words as shared_words
 from tend.core.domain import events as ev
 from tend.core.errors import NextStep, TendError
 from tend.core.views.projections import Comfort
 
-DAY_WORDS = {
-    "good": "good day",
-    "gentle": "gentle day",
-    "rest": "rest day (kept)",
-    "flare": "flare day",
-}
+checkin_lines = shared_words.checkin_lines  # the command's lines for a check-in, as they are
+
 JOY_WORDS = {"idea": "an idea", "planned": "planned", "done": "done", "let-go": "let go"}
 GOAL_WORDS = {"met": "met", "adapted": "adapted", "paused": "paused for rest"}
 SIGNAL_WORDS = {
@@ -34,28 +31,6 @@ ENTRY_KINDS = {
     ev.PartnershipWeek.TYPE: "partnership",
     ev.Celebration.TYPE: "celebrations",
 }
-
-
-def checkin_lines(c: ev.CheckIn | None) -> list[str]:
-    if c is None:
-        return ["no check-in yet, whenever it feels right"]
-    lines = []
-    if c.day:
-        lines.append(DAY_WORDS[c.day])
-    numbers = [
-        f"{label} {value}"
-        for label, value in (("energy", c.energy), ("pain", c.pain), ("mood", c.mood))
-        if value is not None
-    ]
-    if numbers:
-        lines.append(" · ".join(numbers))
-    if c.needs:
-        lines.append("would help: " + ", ".join(c.needs))
-    if c.offer:
-        lines.append("can offer: " + c.offer)
-    if c.note:
-        lines.append("note: " + c.note)
-    return lines
 
 
 def comfort_words(comfort: Comfort) -> str:
@@ -117,20 +92,8 @@ def flare_lines(response: flare.FlareResponse, has_goals: bool) -> list[str]:
 
 
 def bend_lines(bends: list[flare.GoalBend]) -> list[str]:
-    """What a flare did to each goal, a line each."""
-    out = []
-    for bend in bends:
-        title = bend.goal.title
-        if bend.did == "paused":
-            out.append(f"{title}: paused for this week. Rest counts.")
-        elif bend.did == "halved":
-            out.append(f"{title}: {bend.target} of {bend.goal.per_week} this week.")
-        elif bend.did == "kept":
-            out.append(f"{title}: kept as it is.")
-        elif bend.already:
-            out.append(f"{title}: already {bend.already} this week; left as it is.")
-        else:
-            out.append(f"{title}: already bent for a flare this week; left as it is.")
+    """What a flare did to each goal, and where the page puts them back."""
+    out = shared_words.bend_lines(bends)
     if any(b.did in ("paused", "halved") for b in bends):
         out.append("To put them back as they were: the button under Gentle goals.")
     return out
