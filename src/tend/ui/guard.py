@@ -4,6 +4,7 @@
   SameSite=Strict, Path=/), and the page redirects to an address without it.
 - The Host header must name this server as 127.0.0.1:PORT or localhost:PORT (a page on
   another site that rebinds its DNS name to 127.0.0.1 sends its own name, and is refused).
+- From another site or port (Fetch Metadata says so), only a navigation is answered.
 - A change is a POST whose Origin, when sent, is this server, carrying the session's CSRF
   token in a hidden field.
 - Every answer carries a strict Content-Security-Policy (no inline script or style), nosniff,
@@ -133,11 +134,7 @@ def middleware(guard: Guard) -> Middleware:
     return guarded
 
 
-async def _checked(guard: Guard, request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not guard.host_ok(request.headers.get("Host", "")):
-        return refusal(421, "this page answers only at its own address on this device")
-    if request.method not in ("GET", "HEAD", "POST"):
-        return refusal(405, "not something this page does")
+def _change_from_here(guard: Guard, request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     # Under the page's own Referrer-Policy (no-referrer) Chromium sends a form's Origin as
     # "null"; it is this page's only when the browser itself vouches that the request came from
@@ -145,14 +142,35 @@ async def _checked(guard: Guard, request: web.Request, handler: Handler) -> web.
     # "null", is marked cross-site.
     if origin == "null" and request.headers.get("Sec-Fetch-Site") == "same-origin":
         origin = None
-    if request.method == "POST" and origin is not None and not guard.origin_ok(origin):
-        return refusal(403, "a change can come only from this page itself")
+    if origin is not None and not guard.origin_ok(origin):
+        return False
     # Where the browser says so (Fetch Metadata), a change sent from another site is refused
     # even before its missing cookie and token would refuse it.
-    if request.method == "POST" and request.headers.get("Sec-Fetch-Site") in CROSS:
+    return request.headers.get("Sec-Fetch-Site") not in CROSS
+
+
+def _fetched_from_elsewhere(request: web.Request) -> bool:
+    return (
+        request.headers.get("Sec-Fetch-Site") in CROSS
+        and request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate"
+    )
+
+
+async def _checked(guard: Guard, request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not guard.host_ok(request.headers.get("Host", "")):
+        return refusal(421, "this page answers only at its own address on this device")
+    if request.method not in ("GET", "HEAD", "POST"):
+        return refusal(405, "not something this page does")
+    if request.method == "POST" and not _change_from_here(guard, request):
         return refusal(403, "a change can come only from this page itself")
     if request.path.startswith("/static/"):
         return await handler(request)
+    # Cookies ignore ports: a page another program serves on 127.0.0.1:OTHER is same-site, so
+    # SameSite=Strict still sends the cookie with its <img>, <script>, fetch() or EventSource.
+    # From elsewhere only a navigation by the person is answered; journal pages and /events are
+    # never a subresource or fetch of another page (a resource isolation policy).
+    if _fetched_from_elsewhere(request):
+        return refusal(403, "this page answers only itself and the person's own navigation")
     given = request.query.get("k")
     if given is not None and request.method == "GET":
         sid = guard.exchange(given)
