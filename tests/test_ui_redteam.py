@@ -90,3 +90,22 @@ async def test_an_error_page_shows_no_journal_text(journal_home: Path) -> None:
             assert "Sam" not in text
             assert "<script>" not in text
             assert answer.content_type == "text/plain"
+
+
+async def test_the_session_cookie_is_host_only_and_dies_with_the_browser(
+    journal_home: Path,
+) -> None:
+    # No Domain (so no other name shares it) and no Expires or Max-Age (so it is not written to
+    # the browser's disk to outlive the launch).
+    async with page_on(journal_home) as browser, ClientSession() as fresh:
+        browser.guard.used = False
+        answer = await fresh.get(
+            f"http://127.0.0.1:{browser.guard.port}/?k={browser.guard.secret}",
+            allow_redirects=False,
+        )
+        assert answer.status == 303
+        cookie = answer.headers["Set-Cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        for attribute in ("domain=", "expires=", "max-age=", "k="):
+            assert attribute not in cookie.replace("tend_session=", ""), attribute
