@@ -14,7 +14,7 @@ nothing but what a payload says can ever be written, and only by whom it may be.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import ClassVar, Literal, get_args
 
@@ -1034,29 +1034,44 @@ def _edit_puts(key: str, changed: dict[str, Scalar]) -> list[tuple[str, str, Sca
     ]
 
 
+class _Edit(Payload):
+    """An edit of a shared object: its first field names the object (and is its subject); every
+    other field is a change, or None to leave that field as it is."""
+
+    SHARED: ClassVar[bool] = True
+    DOC: ClassVar[str]  # the shared document the object lives in
+    WHAT: ClassVar[str]  # the object, in words, for the timeline
+
+    def changed(self) -> dict[str, Scalar]:
+        return _changes({f.name: getattr(self, f.name) for f in fields(self)[1:]})  # type: ignore[arg-type]
+
+    def doc_name(self, ev: Event) -> str:
+        return self.DOC
+
+    def subject(self) -> EventId:
+        subject: EventId = getattr(self, fields(self)[0].name)  # type: ignore[arg-type]
+        return subject
+
+    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
+        return _edit_puts(self.subject().hex(), self.changed())
+
+    def summary(self) -> str:
+        return _edit_summary(self.WHAT, getattr(self, "active", None))
+
+
 @dataclass(frozen=True)
-class GoalEdit(Payload):
+class GoalEdit(_Edit):
     """A gentle goal's title, target, flare rule, fallback, or whether it is still kept."""
 
     TYPE: ClassVar[EventType] = EventType.GOAL_EDIT
-    SHARED: ClassVar[bool] = True
+    DOC: ClassVar[str] = "goals"
+    WHAT: ClassVar[str] = "gentle goal"
     goal: EventId
     title: str | None = None
     per_week: int | None = None
     flare_rule: FlareRule | None = None
     fallback: str | None = None  # "" takes the fallback away
     active: bool | None = None
-
-    def changed(self) -> dict[str, Scalar]:
-        return _changes(
-            {
-                "title": self.title,
-                "per_week": self.per_week,
-                "flare_rule": self.flare_rule,
-                "fallback": self.fallback,
-                "active": self.active,
-            }
-        )
 
     def validate(self) -> None:
         v.raw_id("goal", self.goal)
@@ -1068,40 +1083,19 @@ class GoalEdit(Payload):
         _active_ok(self.active)
         self.changed()
 
-    def doc_name(self, ev: Event) -> str:
-        return _goal_doc(ev)
-
-    def subject(self) -> EventId:
-        return self.goal
-
-    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
-        return _edit_puts(self.goal.hex(), self.changed())
-
-    def summary(self) -> str:
-        return _edit_summary("gentle goal", self.active)
-
 
 @dataclass(frozen=True)
-class RitualEdit(Payload):
+class RitualEdit(_Edit):
     """A ritual's title, cadence, fallback, or whether it is still kept."""
 
     TYPE: ClassVar[EventType] = EventType.RITUAL_EDIT
-    SHARED: ClassVar[bool] = True
+    DOC: ClassVar[str] = "rituals"
+    WHAT: ClassVar[str] = "ritual"
     ritual: EventId
     title: str | None = None
     cadence: Cadence | None = None
     fallback: str | None = None  # "" takes the fallback away
     active: bool | None = None
-
-    def changed(self) -> dict[str, Scalar]:
-        return _changes(
-            {
-                "title": self.title,
-                "cadence": self.cadence,
-                "fallback": self.fallback,
-                "active": self.active,
-            }
-        )
 
     def validate(self) -> None:
         v.raw_id("ritual", self.ritual)
@@ -1111,18 +1105,6 @@ class RitualEdit(Payload):
         v.text("fallback", self.fallback, limit=v.MAX_TITLE)
         _active_ok(self.active)
         self.changed()
-
-    def doc_name(self, ev: Event) -> str:
-        return "rituals"
-
-    def subject(self) -> EventId:
-        return self.ritual
-
-    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
-        return _edit_puts(self.ritual.hex(), self.changed())
-
-    def summary(self) -> str:
-        return _edit_summary("ritual", self.active)
 
 
 @dataclass(frozen=True)
@@ -1154,18 +1136,16 @@ class RitualKept(Payload):
 
 
 @dataclass(frozen=True)
-class BoundaryEdit(Payload):
+class BoundaryEdit(_Edit):
     """A boundary's words, or whether it still stands: only the person who set it may."""
 
     TYPE: ClassVar[EventType] = EventType.BOUNDARY_EDIT
-    SHARED: ClassVar[bool] = True
+    DOC: ClassVar[str] = "comfort"
+    WHAT: ClassVar[str] = "boundary"
     EDITS: ClassVar[str] = "creator"  # a boundary speaks for the person who set it
     boundary: EventId
     text: str | None = None
     active: bool | None = None
-
-    def changed(self) -> dict[str, Scalar]:
-        return _changes({"text": self.text, "active": self.active})
 
     def validate(self) -> None:
         v.raw_id("boundary", self.boundary)
@@ -1174,45 +1154,23 @@ class BoundaryEdit(Payload):
         _active_ok(self.active)
         self.changed()
 
-    def doc_name(self, ev: Event) -> str:
-        return "comfort"
-
-    def subject(self) -> EventId:
-        return self.boundary
-
-    def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
-        return _edit_puts(self.boundary.hex(), self.changed())
-
-    def summary(self) -> str:
-        return _edit_summary("boundary", self.active)
-
 
 @dataclass(frozen=True)
-class CareEdit(Payload):
+class CareEdit(_Edit):
     """A care task's title, owner, cadence, rotation, or whether it is still on the rota.
 
     A new owner, or turning the rotation on or off, counts from the week of the edit: the owner
     named has it that week (and, when it rotates, every other week from there)."""
 
     TYPE: ClassVar[EventType] = EventType.CARE_EDIT
-    SHARED: ClassVar[bool] = True
+    DOC: ClassVar[str] = "care"
+    WHAT: ClassVar[str] = "care task"
     task: EventId
     title: str | None = None
     owner: Who | None = None
     cadence: Cadence | None = None
     rotate: bool | None = None
     active: bool | None = None
-
-    def changed(self) -> dict[str, Scalar]:
-        return _changes(
-            {
-                "title": self.title,
-                "owner": self.owner,
-                "cadence": self.cadence,
-                "rotate": self.rotate,
-                "active": self.active,
-            }
-        )
 
     def validate(self) -> None:
         v.raw_id("task", self.task)
@@ -1225,12 +1183,6 @@ class CareEdit(Payload):
         _active_ok(self.active)
         self.changed()
 
-    def doc_name(self, ev: Event) -> str:
-        return "care"
-
-    def subject(self) -> EventId:
-        return self.task
-
     def puts(self, ev: Event) -> list[tuple[str, str, Scalar]]:
         key = self.task.hex()
         changed = self.changed()
@@ -1239,9 +1191,6 @@ class CareEdit(Payload):
         if self.owner is not None or self.rotate is not None:
             changed["since"] = _week_of(ev)
         return _edit_puts(key, changed)
-
-    def summary(self) -> str:
-        return _edit_summary("care task", self.active)
 
 
 def _edit_summary(what: str, active: bool | None) -> str:
