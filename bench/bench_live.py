@@ -58,6 +58,7 @@ import aiohttp
 
 from bench.bench_journal import WORK, machine, publish
 from bench.bench_sync import Figure, join_partner, relay_running, table, tend_command
+from bench.bench_sync import Follower as SyncFollower
 from tend.app import home
 from tend.app.live import LiveSync, poke
 from tend.app.poke import SOCKET_NAME
@@ -148,60 +149,11 @@ def follower_main(home: Path, url: str) -> int:
         journal.close()
 
 
-class Follower:
-    """Device B in its own process: when each of A's entries was durable in its store."""
+class Follower(SyncFollower):
+    """Device B in its own process (this script's --follower): when each of A's entries was
+    durable in its store. The same reading of B's lines as bench_sync's follower."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.heads: dict[bytes, tuple[int, float]] = {}
-        self.ingest_ms: list[float] = []
-
-    @classmethod
-    async def start(cls, journal: Journal, url: str) -> Follower:
-        """Close `journal` here and follow with it in a new process."""
-        held = {bytes(log): (int(seq), 0.0) for log, (seq, _h) in journal.store.heads().items()}
-        home = journal.home
-        journal.close()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--follower",
-            str(home),
-            url,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        follower = cls(proc)
-        follower.heads = held
-        while (await follower._line()) != "live":
-            pass
-        return follower
-
-    async def _line(self) -> str:
-        assert self.proc.stdout is not None
-        raw = await asyncio.wait_for(self.proc.stdout.readline(), 60)
-        if not raw:
-            raise RuntimeError("device B exited")
-        line = raw.decode().strip()
-        if line.startswith("applied "):
-            _word, when, took, *logs = line.split()
-            self.ingest_ms.append(float(took))
-            for pair in logs:
-                log, seq = pair.split(":")
-                self.heads[bytes.fromhex(log)] = (int(seq), float(when))
-        return line
-
-    async def applied(self, log: bytes, seq: int) -> float:
-        while self.heads.get(log, (0, 0.0))[0] < seq:
-            await self._line()
-        return self.heads[log][1]
-
-    async def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.stdout is not None
-        rest = (await asyncio.wait_for(self.proc.stdout.read(), 60)).decode()
-        if await self.proc.wait() != 0:
-            raise AssertionError(f"device B refused entries or failed: {rest[-300:]}")
+    SCRIPT = Path(__file__).resolve()
 
 
 # --- A's side ---------------------------------------------------------------------------------

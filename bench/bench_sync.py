@@ -41,7 +41,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 
@@ -491,20 +491,22 @@ def follower_main(home: Path, url: str) -> int:
 class Follower:
     """Device B in its own process (see follower_main): the side that applies live entries."""
 
+    SCRIPT = Path(__file__).resolve()  # whose --follower runs B (another bench may have its own)
+
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.heads: dict[bytes, tuple[int, float]] = {}  # log -> (seq, when applied)
         self.ingest_ms: list[float] = []  # how long each of B's ingests that applied took
 
     @classmethod
-    async def start(cls, journal: Journal, url: str) -> Follower:
+    async def start(cls, journal: Journal, url: str) -> Self:
         """Close `journal` here and follow with it in a new process."""
         held = {bytes(log): seq for log, (seq, _hash) in journal.store.heads().items()}
         home = journal.home
         journal.close()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            str(Path(__file__).resolve()),
+            str(cls.SCRIPT),
             "--follower",
             str(home),
             url,
