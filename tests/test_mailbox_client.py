@@ -25,6 +25,7 @@ from tend.sync import mailbox
 from tend.sync.client import RelayRefused, RelayUnavailable
 from tend.sync.mailbox import MailboxTaken
 from tend.sync.relay.app import make_app
+from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.pairing_routes import INVITATION_MAX_BYTES
 from tend.sync.relay.store import DEFAULT_ESCROW_CAP, DEFAULT_INVITATION_CAP, ROW_OVERHEAD
 from tend.sync.relay.store_spec import SqliteSpec
@@ -53,9 +54,8 @@ async def start(tmp_path: Path) -> AsyncIterator[Start]:
         for runner in running:  # one relay at a time owns the file
             await runner.cleanup()
         running.clear()
-        app = make_app(
-            SqliteSpec(tmp_path / "relay.db"), invitation_cap=invitation_cap, escrow_cap=escrow_cap
-        )
+        config = RelayConfig(invitation_cap=invitation_cap, escrow_cap=escrow_cap)
+        app = make_app(SqliteSpec(tmp_path / "relay.db"), config)
         return await _serve(app, running)
 
     yield start_

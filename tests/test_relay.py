@@ -70,6 +70,7 @@ from tend.sync.relay import mailboxes as mailboxes_module
 from tend.sync.relay import session as session_module
 from tend.sync.relay.app import make_app
 from tend.sync.relay.app_keys import HUB
+from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.mailboxes import Mailboxes, MailboxFull, MailboxInUse
 from tend.sync.relay.pairing_routes import (
     ESCROW_MAX_BODY,
@@ -127,12 +128,8 @@ async def start_relay(tmp_path: Path) -> AsyncIterator[StartRelay]:
         invitation_cap: int = DEFAULT_INVITATION_CAP,
         escrow_cap: int = DEFAULT_ESCROW_CAP,
     ) -> RunningRelay:
-        app = make_app(
-            SqliteSpec(tmp_path / "relay.db"),
-            quota=quota,
-            invitation_cap=invitation_cap,
-            escrow_cap=escrow_cap,
-        )
+        config = RelayConfig(quota=quota, invitation_cap=invitation_cap, escrow_cap=escrow_cap)
+        app = make_app(SqliteSpec(tmp_path / "relay.db"), config)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -1538,6 +1535,7 @@ RELAY_MAY_LOAD = {
     "tend.sync.relay",
     "tend.sync.relay.app",
     "tend.sync.relay.app_keys",
+    "tend.sync.relay.config",
     "tend.sync.relay.fanout",
     "tend.sync.relay.mailboxes",
     "tend.sync.relay.metrics",

@@ -24,39 +24,31 @@ from contextlib import suppress
 from aiohttp import WSCloseCode, web
 
 from tend.sync.protocol import MAX_FRAME_BYTES, ErrorCode
-from tend.sync.relay.app_keys import HUB, MAILBOXES, METRICS, STORE
+from tend.sync.relay.app_keys import CONFIG, HUB, MAILBOXES, METRICS, STORE
+from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub, SharedStore
 from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import Metrics, log_event, ms_since
 from tend.sync.relay.pairing_routes import MAX_BODY, add_pairing_routes
 from tend.sync.relay.session import CLOSE_TIMEOUT, Session
-from tend.sync.relay.store import (
-    DEFAULT_ESCROW_CAP,
-    DEFAULT_INVITATION_CAP,
-    DEFAULT_QUOTA,
-    Caps,
-    RelayStore,
-)
+from tend.sync.relay.store import DEFAULT_QUOTA, Caps, RelayStore
 from tend.sync.relay.store_spec import StoreSpec
 
 HEARTBEAT = 30.0  # websocket ping interval; a silent peer is dropped
 
 
-def make_app(
-    store: StoreSpec,
-    *,
-    quota: int = DEFAULT_QUOTA,
-    invitation_cap: int = DEFAULT_INVITATION_CAP,
-    escrow_cap: int = DEFAULT_ESCROW_CAP,
-) -> web.Application:
-    """The relay as an aiohttp Application, keeping its store where `store` says. The caps
-    bound the bytes of invitations and of escrows the whole relay holds."""
+def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Application:
+    """The relay as an aiohttp Application, keeping its store where `store` says, with the
+    operator's settings in `config` (the defaults when None)."""
+    config = config or RelayConfig()
     # client_max_size bounds every HTTP body; each handler that reads one bounds it tighter.
     app = web.Application(client_max_size=MAX_BODY)
     app[HUB] = Hub[Session]()
     app[METRICS] = Metrics()
     app[MAILBOXES] = Mailboxes()
-    app.cleanup_ctx.append(_store_context(store, quota, Caps(invitation_cap, escrow_cap)))
+    app[CONFIG] = config
+    caps = Caps(config.invitation_cap, config.escrow_cap)
+    app.cleanup_ctx.append(_store_context(store, config.quota, caps))
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/v1/sync", handle_sync)
     app.router.add_get("/healthz", handle_healthz)
@@ -158,7 +150,7 @@ def serve(
         on_listening(line)
 
     web.run_app(
-        make_app(store, quota=quota),
+        make_app(store, RelayConfig(quota=quota)),
         host=host,
         port=port,
         print=announce,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub
 from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import Metrics
@@ -18,3 +19,4 @@ STORE = web.AppKey[RelayStore]("store")  # opened on startup (cleanup_ctx), clos
 HUB = web.AppKey[Hub[Session]]("hub")
 METRICS = web.AppKey("metrics", Metrics)
 MAILBOXES = web.AppKey("mailboxes", Mailboxes)
+CONFIG = web.AppKey("config", RelayConfig)  # the operator's settings, fixed for the app's life
