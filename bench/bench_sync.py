@@ -462,7 +462,7 @@ def follower_main(home: Path, url: str) -> int:
         keys: Mapping[tuple[LogId, int], bytes] | None = None,
     ) -> IngestReport:
         start = time.monotonic()
-        report = ingest(journal, entries, now_ms)
+        report = ingest(journal, entries, now_ms, keys=keys)  # the key records too
         if report.applied:
             done = time.monotonic()
             heads: dict[bytes, int] = {}

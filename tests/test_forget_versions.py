@@ -266,3 +266,32 @@ def test_the_new_kinds_are_written_with_a_key_record_and_can_be_forgotten(
     for journal in (sam, alex):
         assert not held(journal, FIRST)
         assert len(projections.taken_back(journal.items())) == len(written)
+
+
+def test_a_later_version_arriving_alone_after_the_forget_and_other_entries_is_erased_on_arrival(
+    couple: tuple[Journal, Journal], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a forget is applied, an ingest of unrelated entries does not look at everything
+    again, yet a version of the forgotten entry that comes later, on its own, is erased as it
+    arrives, with its key record."""
+    sam, alex = couple
+    tablet = invite(sam, tmp_path / "tablet", own=True, name=None, label="tablet")
+    gossip(sam, alex, tablet)
+    first = record.check_in(sam, energy=3, note=FIRST)
+    gossip(sam, alex, tablet)
+    later = record.check_in(tablet, note=SECOND, replaces=first.id.hex())  # offline
+    record.take_back(sam, first.id.hex()[:8], forget=True)
+    gossip(sam, alex)  # the forget reaches Alex; the tablet's correction has not yet
+    assert not held(alex, FIRST)
+    looks: list[int] = []
+    full_look = shredding._forgotten_and_ids
+    monkeypatch.setattr(
+        shredding, "_forgotten_and_ids", lambda *a: looks.append(1) or full_look(*a)
+    )
+    record.thank(sam, "for the soup")
+    ingest(alex, entries_of(sam), keys=keys_of(sam))
+    assert looks == []  # nothing new could be forgotten: no second look at ten years
+    ingest(alex, entries_of(tablet), keys=keys_of(tablet))
+    assert looks == [1]
+    assert not held(alex, SECOND)
+    assert key_records(alex, [(tablet.device.log, seq_of(tablet, later.id))]) == 0

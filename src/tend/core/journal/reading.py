@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event
 from tend.core.errors import UnreadableEntry
-from tend.core.ids import LogId
+from tend.core.ids import EventId, LogId
 from tend.core.journal.mapper import EntryMapper
 from tend.core.log.header import Header
 from tend.core.log.store import LogStore
@@ -44,6 +44,9 @@ class Reading:
         # Erases what a newly read retraction asks to forget (set by the journal).
         self.on_retraction: Callable[[], object] | None = None
         self._forgetting = False
+        # Every id that a forget asks for, with the later versions found of them, as of the
+        # last full look (core/journal/shredding.py); None until one has been made.
+        self.forget_ids: frozenset[EventId] | None = None
 
     def item_of(self, raw: bytes, received_at: int, key: bytes | None = None) -> Item:
         return self._mapper.stored_item(raw, received_at, key)

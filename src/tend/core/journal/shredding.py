@@ -23,7 +23,7 @@ from tend.core.ids import EventId, LogId, PersonId, event_id_at
 from tend.core.journal import Journal
 from tend.core.journal.mapper import item_of
 from tend.core.log.store import Position
-from tend.core.views.read_model import Item
+from tend.core.views.read_model import MEMBERSHIP, Item
 
 PENDING = "forget.pending"  # positions whose key record the relay is still to erase
 _POSITION_LEN = 24
@@ -39,9 +39,18 @@ def forgotten(items: list[Item], counted: list[Item] | None = None) -> list[Item
     among what this device can read, a correction or a shared copy of a forgotten entry that
     the retraction could not name (written on another of the author's devices before it came).
     """
+    return _forgotten_and_ids(items, counted)[0]
+
+
+def _forgotten_and_ids(
+    items: list[Item], counted: list[Item] | None = None
+) -> tuple[list[Item], frozenset[EventId]]:
+    """`forgotten`, and every id the forgets reach: the ids they name and the ids of the later
+    versions found of them. Only an item with one of these ids, or linked to one, can be
+    forgotten by what is held now."""
     asked = _asked(items if counted is None else counted)
     if not asked:
-        return []
+        return [], frozenset()
     authors = set().union(*asked.values())
     found: dict[Position, Item] = {}
     candidates: list[tuple[Item, EventId]] = []
@@ -54,8 +63,8 @@ def forgotten(items: list[Item], counted: list[Item] | None = None) -> list[Item
         else:
             candidates.append((i, ident))
     if found:
-        _later_versions(found, candidates, asked)
-    return list(found.values())
+        _later_versions(found, candidates, asked)  # adds the later versions' ids to `asked`
+    return list(found.values()), frozenset(asked)
 
 
 def _asked(retractions: Iterable[Item]) -> dict[EventId, set[PersonId]]:
@@ -153,9 +162,18 @@ def versions(journal: Journal, target: EventId, kind: str) -> tuple[EventId, ...
 
 def apply_forgets(journal: Journal) -> int:
     """Erase what this device still holds of every entry its author asked to forget; returns
-    how many entries lost their words here."""
+    how many entries lost their words here.
+
+    Called after every ingest, so on a journal of years it must not read everything each time:
+    when nothing merged since the last full look can change its conclusion (no retraction, no
+    change of who is here, nothing with or linked to an id a forget reaches), it stops there."""
+    reading = journal.reading
     items = journal.all_items()
-    targets = forgotten(items, journal.items())
+    recent = reading.cache.take_recent()
+    if _nothing_new_to_forget(recent, reading.forget_ids):
+        return 0
+    reading.forget_ids = None  # until this look is done
+    targets, reading.forget_ids = _forgotten_and_ids(items, journal.items())
     store = journal.store
     due = [
         i for i in targets if i.type != EventType.KEYED or store.key_at(i.log, i.seq) is not None
@@ -212,6 +230,25 @@ def adopt_keys(journal: Journal, records: dict[Position, bytes]) -> tuple[int, l
         journal.store.put_keys(kept)
         journal.store.save_snapshot(*journal.reading.replaced(opened))
     return len(kept), bad
+
+
+def _nothing_new_to_forget(recent: list[Item] | None, reached: frozenset[EventId] | None) -> bool:
+    """Whether the last full look still holds: it was made, and since then only items came
+    that cannot change what is forgotten."""
+    if reached is None or recent is None:
+        return False
+    return not any(_may_be_forgotten(i, reached) for i in recent)
+
+
+def _may_be_forgotten(item: Item, reached: frozenset[EventId]) -> bool:
+    """Whether a newly merged item could change what is forgotten: a retraction, a change of
+    who is here (which retractions count), or an item with or linked to a reached id."""
+    if item.type == EventType.RETRACT or item.type in MEMBERSHIP:
+        return True
+    if not (item.type in KEYED_KINDS or item.type == EventType.KEYED):
+        return False
+    carried, supersedes = _links(item)
+    return bool({event_id_at(item.log, item.seq), carried, supersedes} & reached)
 
 
 def _retractions(journal: Journal) -> list[Item]:

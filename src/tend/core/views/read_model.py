@@ -117,12 +117,16 @@ class ItemCache:
         # Set when a top-up took in a retraction: it may ask to forget words held here, so the
         # journal looks before anything else reads (core/journal/shredding.py).
         self.took_retraction = False
+        # The items merged since the last take_recent(); None when that is not known (nothing
+        # loaded yet, or dropped), so whoever asks must look at everything.
+        self._recent: list[Item] | None = None
 
     def items(self) -> list[Item]:
         """Every item, topped up with what the store took since the last call."""
         if self._items is None:
             self._items, self._upto = self._load_snapshot()
             self._membership = [i for i in self._items if i.type in MEMBERSHIP]
+            self._recent = None
         fresh = [
             (s.rowid, self._opened.get(s.hash) or self._open_item(s.entry, s.received_at, s.key))
             for s in self._store.since(self._upto)
@@ -131,6 +135,8 @@ class ItemCache:
         if fresh:
             self.took_retraction |= any(item.type == "retract" for _rowid, item in fresh)
             self._merge([item for _rowid, item in fresh])
+            if self._recent is not None:
+                self._recent.extend(item for _rowid, item in fresh)
             self._upto = fresh[-1][0]
             if len(fresh) >= SNAPSHOT_EVERY:
                 self._store.save_snapshot(
@@ -151,7 +157,14 @@ class ItemCache:
 
     def forget(self) -> None:
         """Drop what is held in memory; the next read starts again from the snapshot."""
-        self._items, self._upto = None, 0
+        self._items, self._upto, self._recent = None, 0, None
+
+    def take_recent(self) -> list[Item] | None:
+        """The items merged since the last call (None: unknown, look at everything), and from
+        now on start counting again. For a caller that keeps a conclusion about all items and
+        only needs to look again where something new could change it."""
+        recent, self._recent = self._recent, []
+        return recent
 
     def replaced(self, changed: list[Item]) -> tuple[int, bytes]:
         """Put `changed` in place of the items of the same entries (log, seq); returns the sealed
