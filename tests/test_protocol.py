@@ -901,6 +901,8 @@ def test_the_limits_table_in_the_doc_gives_the_values_of_the_constants() -> None
     documented = {row[0]: int(row[1]) for row in rows}
     limits = [
         "MAX_FRAME_BYTES",
+        "MAX_HELLO_BYTES",
+        "MAX_CONTAINERS",
         "MAX_ENTRIES_PER_FRAME",
         "MAX_ENTRY_BYTES",
         "MAX_VECTOR_LOGS",

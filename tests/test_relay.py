@@ -76,6 +76,7 @@ from tend.sync.relay.pairing_routes import (
     ESCROW_MAX_BODY,
     INVITATION_MAX_BYTES,
     INVITATION_MAX_TTL,
+    MAILBOX_MAX_BYTES,
 )
 from tend.sync.relay.session import FRAME_BYTES
 from tend.sync.relay.store import (
@@ -952,7 +953,7 @@ async def test_a_mailbox_message_expires_after_its_ttl(
         ("POST", _box(), {"ttl": "soon"}, b"x", 400),
         ("GET", _box(), {"wait": "61"}, b"", 400),
         ("GET", _box(), {"wait": "nan"}, b"", 400),
-        ("POST", _box(), {}, bytes(64 * 1024 + 1), 413),
+        ("POST", _box(), {}, bytes(MAILBOX_MAX_BYTES + 1), 413),
     ],
 )
 async def test_mailbox_ids_ttls_waits_and_sizes_are_bounded(
@@ -969,11 +970,11 @@ async def test_mailbox_ids_ttls_waits_and_sizes_are_bounded(
         assert response.status == status
 
 
-async def test_a_mailbox_message_of_exactly_64_kib_is_accepted(
+async def test_a_mailbox_message_of_exactly_the_largest_size_is_accepted(
     relay: RunningRelay, http: aiohttp.ClientSession
 ) -> None:
     url = f"{relay.url}/v1/mailbox/{_box()}"
-    async with http.post(url, data=bytes(64 * 1024)) as response:
+    async with http.post(url, data=bytes(MAILBOX_MAX_BYTES)) as response:
         assert response.status == 204
 
 
@@ -1533,13 +1534,16 @@ RELAY_MAY_LOAD = {
     "tend.sync.batching",
     "tend.sync.protocol",
     "tend.sync.relay",
+    "tend.sync.relay.accept_errors",
     "tend.sync.relay.app",
     "tend.sync.relay.app_keys",
     "tend.sync.relay.config",
     "tend.sync.relay.fanout",
+    "tend.sync.relay.limits",
     "tend.sync.relay.mailboxes",
     "tend.sync.relay.metrics",
     "tend.sync.relay.pairing_routes",
+    "tend.sync.relay.peer",
     "tend.sync.relay.session",
     "tend.sync.relay.store",
     "tend.sync.relay.store_spec",

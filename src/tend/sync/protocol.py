@@ -70,6 +70,14 @@ PROTOCOL_VERSIONS: tuple[int, ...] = (3,)
 
 # Limits, all checked before or while decoding (docs/protocol.md lists them).
 MAX_FRAME_BYTES = 4 << 20  # one websocket message
+# The relay's first frame from a device, before any authentication. A Hello is about 80 bytes
+# (16 versions at most, a 16-byte id, a 32-byte capability): 4 KiB leaves room for fields a
+# later version may add, and keeps what a stranger can make the relay decode small.
+MAX_HELLO_BYTES = 4 << 10
+# Arrays and maps in one frame, the top map included. No frame has more than three (a Push:
+# the map, its entries, their key records), and none nests one array or map in another; the
+# bound keeps a frame of empty arrays (one byte each) from becoming millions of objects.
+MAX_CONTAINERS = 8
 MAX_ENTRIES_PER_FRAME = 256  # a catch-up batch or a push
 MAX_ENTRY_BYTES = MAX_ENTRY  # one entry (64 KiB)
 MAX_VECTOR_LOGS = 4096  # logs named in one version vector
@@ -102,6 +110,8 @@ class ErrorCode(StrEnum):
     REMOVED = "removed"  # the log was removed from the space by a key rotation
     INTERNAL = "internal"  # the relay failed; try again later
     GOING_AWAY = "going_away"  # the relay is shutting down
+    BUSY = "busy"  # too many connections from the device's address; try again later
+    TIMEOUT = "timeout"  # no Hello within the relay's deadline
 
 
 class State(Enum):
@@ -355,6 +365,8 @@ class Connection:
         if self.state in (State.ERROR, State.CLOSED):
             raise LocalProtocolError(f"cannot receive: the connection is {self.state.value}")
         try:
+            if self.role is Role.RELAY and self.state is State.START:
+                _check_hello_size(data)
             frame = decode(data)
             self.state = self._following(self.peer, frame, local=False)
         except RemoteProtocolError:
@@ -443,12 +455,46 @@ def _bad(message: str, code: ErrorCode = ErrorCode.MALFORMED) -> RemoteProtocolE
     return RemoteProtocolError(code, message)
 
 
+def _check_hello_size(data: bytes) -> None:
+    """Before Welcome the peer is nobody yet: its frame must be Hello-sized to be decoded."""
+    if len(data) > MAX_HELLO_BYTES:
+        message = f"a frame before welcome is at most {MAX_HELLO_BYTES} bytes"
+        raise _bad(message, ErrorCode.TOO_LARGE)
+
+
+class _Containers:
+    """Counts the arrays and maps msgpack builds, as its list and object hooks, and stops it
+    past MAX_CONTAINERS. msgpack has no bound on the total number of objects: each array and
+    map is bounded alone (max_array_len, max_map_len), not how many there are."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def list_hook(self, value: list[Any]) -> list[Any]:
+        self._one()
+        return value
+
+    def object_hook(self, value: dict[Any, Any]) -> dict[Any, Any]:
+        self._one()
+        return value
+
+    def _one(self) -> None:
+        self.count += 1
+        if self.count > MAX_CONTAINERS:
+            raise ValueError(f"exceeds max_containers_len({MAX_CONTAINERS})")
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ValueError("no ext types")
+
+
 def decode(data: bytes) -> Frame:
     """Bytes -> frame, or RemoteProtocolError. Sizes are bounded before and during decoding."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise _bad("frames are binary messages")
     if len(data) > MAX_FRAME_BYTES:
         raise _bad(f"frame over {MAX_FRAME_BYTES} bytes", ErrorCode.TOO_LARGE)
+    containers = _Containers()
     try:
         body = msgpack.unpackb(
             bytes(data),
@@ -460,10 +506,14 @@ def decode(data: bytes) -> Frame:
             max_array_len=max(MAX_ENTRIES_PER_FRAME, MAX_VERSIONS),
             max_map_len=MAX_VECTOR_LOGS,
             max_ext_len=0,
+            ext_hook=_no_ext,
+            list_hook=containers.list_hook,
+            object_hook=containers.object_hook,
         )
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as e:
         # msgpack reports a length over one of the limits above as "N exceeds max_..._len(M)".
-        over = any(f"exceeds max_{kind}_len" in str(e) for kind in ("bin", "str", "array", "map"))
+        kinds = ("bin", "str", "array", "map", "containers")
+        over = any(f"exceeds max_{kind}_len" in str(e) for kind in kinds)
         raise _bad(
             f"not a msgpack frame within limits ({type(e).__name__})",
             ErrorCode.TOO_LARGE if over else ErrorCode.MALFORMED,

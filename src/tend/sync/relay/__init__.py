@@ -8,6 +8,8 @@ One module per reason to change:
     fanout.py          which sessions get which new entries, here and from other instances
     vectors.py         what has gone out, per log, so nothing is sent twice or out of order
     mailboxes.py       the in-memory pairing mailboxes
+    limits.py          what one address may hold or do at once (connections, mailbox use)
+    accept_errors.py   one log line a second when accept runs out of file descriptors
     pairing_routes.py  the HTTP routes for pairing mailboxes, invitations and recovery escrows
     metrics.py         the /metrics counters and the one-JSON-object log line
     store_spec.py      which database the store lives in (SQLite or PostgreSQL), and opening it

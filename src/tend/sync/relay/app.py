@@ -23,13 +23,16 @@ from contextlib import suppress
 
 from aiohttp import WSCloseCode, web
 
-from tend.sync.protocol import MAX_FRAME_BYTES, ErrorCode
-from tend.sync.relay.app_keys import CONFIG, HUB, MAILBOXES, METRICS, STORE
+from tend.sync.protocol import MAX_FRAME_BYTES, Error, ErrorCode, encode
+from tend.sync.relay.accept_errors import quiet_accept_errors
+from tend.sync.relay.app_keys import CONFIG, HUB, LIMITS, MAILBOXES, METRICS, STORE
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub, SharedStore
+from tend.sync.relay.limits import PeerLimits
 from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import Metrics, log_event, ms_since
 from tend.sync.relay.pairing_routes import MAX_BODY, add_pairing_routes
+from tend.sync.relay.peer import peer_address
 from tend.sync.relay.session import CLOSE_TIMEOUT, Session
 from tend.sync.relay.store import DEFAULT_QUOTA, Caps, RelayStore
 from tend.sync.relay.store_spec import StoreSpec
@@ -45,8 +48,9 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     app = web.Application(client_max_size=MAX_BODY)
     app[HUB] = Hub[Session]()
     app[METRICS] = Metrics()
-    app[MAILBOXES] = Mailboxes()
+    app[MAILBOXES] = Mailboxes(address_budget=config.mailbox_bytes_per_address)
     app[CONFIG] = config
+    app[LIMITS] = PeerLimits(config)
     caps = Caps(config.invitation_cap, config.escrow_cap)
     app.cleanup_ctx.append(_store_context(store, config.quota, caps))
     app.on_shutdown.append(_close_sockets)
@@ -107,17 +111,48 @@ async def _close_sockets(app: web.Application) -> None:
 
 async def handle_sync(request: web.Request) -> web.WebSocketResponse:
     # compress=False: entries are ciphertext (nothing to gain), and no inflation to bound.
+    # The message limit is the largest frame's: aiohttp cannot change it once the socket is
+    # open, so the smaller bound on a frame before Welcome (MAX_HELLO_BYTES) is checked by the
+    # protocol on the message's length, before a byte of it is decoded.
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False, heartbeat=HEARTBEAT)
     await ws.prepare(request)
+    app, address = request.app, peer_address(request)
+    connections = app[LIMITS].connections
+    if not connections.take(address):
+        await _refuse_busy(app, ws)
+        return ws
+    try:
+        await _run_session(request, ws)
+    finally:
+        connections.give_back(address)
+    return ws
+
+
+async def _run_session(request: web.Request, ws: web.WebSocketResponse) -> None:
     app = request.app
-    session = Session(ws, request.transport, app[STORE], app[HUB], app[METRICS])
+    deadline = app[CONFIG].hello_deadline
+    session = Session(
+        ws, request.transport, app[STORE], app[HUB], app[METRICS], hello_deadline=deadline
+    )
     app[HUB].sessions.add(session)
     started = time.monotonic()
     try:
         await session.run()
     finally:
         log_event("session.ended", session.space, close=ws.close_code, ms=ms_since(started))
-    return ws
+
+
+async def _refuse_busy(app: web.Application, ws: web.WebSocketResponse) -> None:
+    """One address holds as many sync connections as it may: say so, and close (1013). The
+    device's Hello is not waited for; it reads this Error in its place."""
+    cap = app[CONFIG].connections_per_address
+    message = f"too many connections from this address (at most {cap}); try again later"
+    app[METRICS].errors[ErrorCode.BUSY.value] += 1
+    log_event("session.refused", code=ErrorCode.BUSY.value)
+    with suppress(ConnectionError):
+        await ws.send_bytes(encode(Error(ErrorCode.BUSY.value, message)))
+    reason = f"{ErrorCode.BUSY.value}: too many connections from this address".encode()
+    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason)
 
 
 async def handle_healthz(request: web.Request) -> web.Response:
@@ -149,8 +184,10 @@ def serve(
     def announce(*_: object) -> None:  # run_app calls this once the socket is bound
         on_listening(line)
 
+    app = make_app(store, RelayConfig(quota=quota))
+    app.on_startup.append(quiet_accept_errors)
     web.run_app(
-        make_app(store, RelayConfig(quota=quota)),
+        app,
         host=host,
         port=port,
         print=announce,

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub
+from tend.sync.relay.limits import PeerLimits
 from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import Metrics
 from tend.sync.relay.session import Session
@@ -20,3 +21,4 @@ HUB = web.AppKey[Hub[Session]]("hub")
 METRICS = web.AppKey("metrics", Metrics)
 MAILBOXES = web.AppKey("mailboxes", Mailboxes)
 CONFIG = web.AppKey("config", RelayConfig)  # the operator's settings, fixed for the app's life
+LIMITS = web.AppKey("limits", PeerLimits)  # what one address may hold or do at once

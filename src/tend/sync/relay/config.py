@@ -19,3 +19,12 @@ class RelayConfig:
     quota: int = DEFAULT_QUOTA  # most bytes of entries one space may store
     invitation_cap: int = DEFAULT_INVITATION_CAP  # bytes of invitations the relay holds
     escrow_cap: int = DEFAULT_ESCROW_CAP  # bytes of recovery escrows the relay holds
+
+    # Bounds on what a peer may hold before it authenticates, and on the pairing mailboxes
+    # (anyone may post to those). Per-address bounds count peer.peer_address. The defaults let
+    # a household behind one NAT pair and sync every device it has at once.
+    hello_deadline: float = 10.0  # seconds a new websocket has to send its Hello
+    connections_per_address: int = 32  # sync websockets open at once from one address
+    mailbox_bytes_per_address: int = 256 << 10  # bytes of mailbox messages one address holds
+    mailbox_waits_per_address: int = 32  # mailbox GETs waiting at once from one address
+    mailbox_posts_per_minute: int = 60  # mailbox POSTs from one address (a burst of as many)

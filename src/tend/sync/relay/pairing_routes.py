@@ -1,10 +1,13 @@
 """The relay's HTTP routes for pairing and recovery: mailboxes, invitations and escrows.
 
 Pairing mailboxes are memory-only (mailboxes.py). POST /v1/mailbox/{32 hex}?ttl=S (S <= 600,
-body <= 64 KiB) queues a message (204; 429 when the mailbox holds MAILBOX_QUEUE messages or the
-relay is full; with claim=1, 409 when the mailbox already holds a message or has a waiting
-reader, so an inviter picking a short nameplate learns it is taken); GET ?wait=S (S <= 60)
-answers 200 with the oldest message, removing it, or 404 when none came within the wait.
+body <= 16 KiB) queues a message (204; 429 when the mailbox holds MAILBOX_QUEUE messages, the
+relay is full, or the poster's address is over its rate or its share; with claim=1, 409 when
+the mailbox already holds a message or has a waiting reader, so an inviter picking a short
+nameplate learns it is taken); GET ?wait=S (S <= 60) answers 200 with the oldest message,
+removing it, or 404 when none came within the wait (429 when the reader's address already has
+as many reads waiting as it may). Anyone may call these routes, so every per-address bound here
+counts peer.peer_address.
 
 Invitations and recovery escrows are persistent, in the store. POST /v1/invitation/{32 hex}
 ?ttl=S (1 <= S <= 7 days, body 1 byte to 16 KiB) stores one message per id (409 if the id
@@ -34,13 +37,17 @@ from aiohttp import web
 from tend.core.log import escrow
 from tend.core.log.header import SIGNATURE_LEN
 from tend.core.log.identity import IDENTITY_LEN
-from tend.sync.relay.app_keys import MAILBOXES, STORE
+from tend.sync.relay.app_keys import LIMITS, MAILBOXES, STORE
 from tend.sync.relay.mailboxes import MailboxFull, MailboxInUse
 from tend.sync.relay.metrics import log_event
+from tend.sync.relay.peer import peer_address
 from tend.sync.relay.store import CapReached, StoreFailure
 
 MAILBOX_ID = re.compile(r"[0-9a-f]{32}")
-MAILBOX_MAX_BYTES = 64 << 10
+# The largest pairing message measured is the last one of a short code (A3, every space key),
+# 665 bytes for a space never rotated, about 40 bytes more per rotation; an invitation bundle is
+# under 1 KiB. 16 KiB, as for an invitation, leaves room for hundreds of rotations.
+MAILBOX_MAX_BYTES = 16 << 10
 MAILBOX_MAX_TTL = 600
 MAILBOX_MAX_WAIT = 60
 
@@ -127,13 +134,21 @@ async def _body(request: web.Request, limit: int) -> bytes:
 # --- pairing mailboxes --------------------------------------------------------------------------
 
 
+def _too_many(what: str) -> web.HTTPTooManyRequests:
+    log_event("mailbox.limited", reason=what)
+    return web.HTTPTooManyRequests(text=f"too many {what} from this address; try again later")
+
+
 async def handle_mailbox_post(request: web.Request) -> web.Response:
     box_id = _mailbox_id(request)
     ttl = _seconds(request, "ttl", MAILBOX_MAX_TTL, MAILBOX_MAX_TTL)
     claim = _claim(request)
     body = await _body(request, MAILBOX_MAX_BYTES)
+    poster = peer_address(request)
+    if not request.app[LIMITS].mailbox_posts.allow(poster):
+        raise _too_many("mailbox posts")
     with _answers("mailbox"):
-        request.app[MAILBOXES].post(box_id, body, ttl, claim=claim)
+        request.app[MAILBOXES].post(box_id, body, ttl, claim=claim, poster=poster)
     log_event("mailbox.posted", bytes=len(body))
     return web.Response(status=204)
 
@@ -141,7 +156,16 @@ async def handle_mailbox_post(request: web.Request) -> web.Response:
 async def handle_mailbox_get(request: web.Request) -> web.Response:
     box_id = _mailbox_id(request)
     wait = _seconds(request, "wait", 0, MAILBOX_MAX_WAIT)
-    body = await request.app[MAILBOXES].take(box_id, wait)
+    boxes, waits = request.app[MAILBOXES], request.app[LIMITS].mailbox_waits
+    reader = peer_address(request)
+    if wait > 0 and not waits.take(reader):
+        raise _too_many("mailbox reads waiting")
+    try:
+        with _answers("mailbox"):
+            body = await boxes.take(box_id, wait)
+    finally:
+        if wait > 0:
+            waits.give_back(reader)
     if body is None:
         raise web.HTTPNotFound(text="no message")
     return web.Response(body=body, content_type="application/octet-stream")

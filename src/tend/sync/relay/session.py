@@ -11,6 +11,8 @@ as they arrive; CLOSED, the final frame is queued and nothing more is read or se
 device never stalls anyone else: live entries for it queue up to MAX_BACKLOG_BYTES, past which
 it is dropped (it will reconnect and catch up from its vector).
 
+    (before) the first frame is at most MAX_HELLO_BYTES, checked by the Connection on its
+            length; a socket that sends none within the Hello deadline gets Error(timeout).
     Hello   version negotiated; an unknown space is registered (first come) if the device
             asked to create it; then sha256(capability) must match the stored hash, compared
             in constant time. No other frame is accepted before a Welcome.
@@ -125,6 +127,7 @@ class _Close:
     """Outbox marker: close the websocket once everything before it is sent."""
 
     code: int
+    reason: bytes = b""  # the close frame's reason (a websocket allows 123 bytes)
 
 
 class Session:
@@ -137,6 +140,8 @@ class Session:
         store: RelayStore,
         hub: Hub[Session],
         metrics: Metrics,
+        *,
+        hello_deadline: float | None = None,
     ) -> None:
         self.ws = ws
         self.transport = transport  # to cut off a device that does not read
@@ -156,6 +161,11 @@ class Session:
         self.writer: asyncio.Task[None] | None = None
         self.catchup: asyncio.Task[None] | None = None
         self.watchdog: asyncio.TimerHandle | None = None
+        # A socket that never says Hello would hold a connection (and its slot) forever.
+        self.hello_timer: asyncio.TimerHandle | None = None
+        if hello_deadline is not None:
+            loop = asyncio.get_running_loop()
+            self.hello_timer = loop.call_later(hello_deadline, self._no_hello, hello_deadline)
 
     @property
     def closing(self) -> bool:
@@ -177,8 +187,14 @@ class Session:
         finally:
             await self._finish()
 
+    def _no_hello(self, deadline: float) -> None:
+        if self.conn.state is State.START:
+            self.fail(ErrorCode.TIMEOUT, f"no hello within {deadline:g} s")
+
     async def _finish(self) -> None:
         self.hub.leave(self)
+        if self.hello_timer is not None:
+            self.hello_timer.cancel()
         if self.watchdog is not None:
             self.watchdog.cancel()
         if self.catchup is not None:
@@ -204,7 +220,8 @@ class Session:
         # The Connection may already be in ERROR (it refused the device's frame) and would
         # refuse to send; a fatal Error is the one frame still worth sending, so encode it apart.
         self.conn.close()
-        self._last_frame(encode(Error(code.value, message, versions=versions)), close)
+        reason = f"{code.value}: {message}".encode()[:123]
+        self._last_frame(encode(Error(code.value, message, versions=versions)), close, reason)
         log_event("session.closed", self.space, code=code.value)
 
     def relay_failed(self, error: Exception) -> None:
@@ -216,12 +233,12 @@ class Session:
         message = "the relay failed; try again later"
         self.fail(ErrorCode.INTERNAL, message, close=WSCloseCode.INTERNAL_ERROR)
 
-    def _last_frame(self, data: bytes, close: int) -> None:
+    def _last_frame(self, data: bytes, close: int, reason: bytes = b"") -> None:
         """Queue the final frame, once the Connection is CLOSED, and the close after it."""
         self.held, self.held_bytes, self.held_keys = [], 0, {}
         self.hub.leave_space(self)
         self.outbox.put_nowait(_Out(data))
-        self.outbox.put_nowait(_Close(close))
+        self.outbox.put_nowait(_Close(close, reason))
         # A device that stops reading would hold the final send (and this session) forever.
         self.watchdog = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._abort_if_stuck)
 
@@ -267,7 +284,7 @@ class Session:
         while True:
             item = await self.outbox.get()
             if isinstance(item, _Close):
-                await self.ws.close(code=item.code)
+                await self.ws.close(code=item.code, message=item.reason)
                 return
             await self.ws.send_bytes(item.data)
             if item.entry_bytes:

@@ -1,0 +1,339 @@
+"""A relay on the open internet: what anyone can do before authenticating, bounded.
+
+Everything here is attacked as a stranger would: real websockets and HTTP on 127.0.0.1, a real
+relay (an aiohttp app on a TCP site, or `tend relay serve`), no credentials. Linux routes all of
+127.0.0.0/8 to loopback, so a client bound to 127.0.0.2 is another address to the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgpack
+import pytest
+from aiohttp import WSMsgType, web
+
+from tend.sync.protocol import (
+    MAX_HELLO_BYTES,
+    PROTOCOL_VERSIONS,
+    Connection,
+    Error,
+    ErrorCode,
+    Hello,
+    Role,
+    Welcome,
+    encode,
+)
+from tend.sync.relay.app import make_app
+from tend.sync.relay.app_keys import MAILBOXES
+from tend.sync.relay.config import RelayConfig
+from tend.sync.relay.pairing_routes import MAILBOX_MAX_BYTES
+from tend.sync.relay.store_spec import SqliteSpec
+from tests.conftest import Relay, TendCLI, free_port, pair, tend_env, tend_executable
+
+OTHER = "127.0.0.2"  # another address on loopback
+TIMEOUT = 5.0
+
+Serve = Callable[..., Awaitable[tuple[web.Application, str]]]
+
+
+@pytest.fixture
+async def serve(tmp_path: Path) -> AsyncIterator[Serve]:
+    """Start relays with the settings given, each on its own port; all stopped afterwards."""
+    runners: list[web.AppRunner] = []
+
+    async def start(**settings: Any) -> tuple[web.Application, str]:
+        app = make_app(SqliteSpec(tmp_path / f"relay{len(runners)}.db"), RelayConfig(**settings))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        host, port = runner.addresses[0][:2]
+        return app, f"http://{host}:{port}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def _client(local: str | None = None) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(local_addr=(local, 0) if local else None, force_close=True)
+    return aiohttp.ClientSession(connector=connector)
+
+
+def _hello() -> bytes:
+    return encode(Hello(PROTOCOL_VERSIONS, os.urandom(16), os.urandom(32), create=True))
+
+
+def _tree_of_empty_arrays(size: int) -> bytes:
+    """A Hello whose extra key holds arrays of arrays of empty arrays, `size` bytes in all: one
+    byte a Python list, which cost an old relay seconds and hundreds of MB to decode."""
+    leaves = b"\xdc\x01\x00" + b"\x90" * 256  # an array of 256 empty arrays
+    branch = b"\xdc\x01\x00" + leaves * 256
+    head = b"\x86" + _hello()[1:] + msgpack.packb("x")
+    unit = branch if size > 2 * len(branch) else leaves
+    count = (size - len(head) - 3) // len(unit)
+    return head + b"\xdc" + count.to_bytes(2, "big") + unit * count
+
+
+async def _refusal(ws: aiohttp.ClientWebSocketResponse) -> Error:
+    """The relay's fatal Error, and its close right after."""
+    message = await ws.receive(timeout=TIMEOUT)
+    assert message.type is WSMsgType.BINARY, message
+    error = Connection(Role.DEVICE).receive(message.data)
+    assert isinstance(error, Error) and error.fatal, error
+    closing = await ws.receive(timeout=TIMEOUT)
+    assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED), closing
+    return error
+
+
+async def _welcomed(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
+    ws = await http.ws_connect(f"{url}/v1/sync")
+    conn = Connection(Role.DEVICE)
+    await ws.send_bytes(conn.send(Hello(PROTOCOL_VERSIONS, os.urandom(16), os.urandom(32), True)))
+    message = await ws.receive(timeout=TIMEOUT)
+    assert isinstance(conn.receive(message.data), Welcome), message
+    return ws
+
+
+# --- before Hello: the frame size, the decode, the deadline --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (_tree_of_empty_arrays(4 << 20), ErrorCode.TOO_LARGE),  # 4 MiB, before Welcome
+        (_tree_of_empty_arrays(MAX_HELLO_BYTES), ErrorCode.TOO_LARGE),  # Hello-sized, a tree
+        (_hello()[:-1] + b"\xd4\x01\x00", ErrorCode.MALFORMED),  # an ext type where a bool goes
+    ],
+    ids=["4-MiB-tree", "4-KiB-tree", "ext-type"],
+)
+async def test_a_hostile_frame_before_hello_is_refused_in_one_line_and_closed_fast(
+    serve: Serve, frame: bytes, code: ErrorCode
+) -> None:
+    _app, url = await serve()
+    async with _client() as http:
+        ws = await http.ws_connect(f"{url}/v1/sync", max_msg_size=0)
+        await ws.send_bytes(frame)
+        started = time.monotonic()
+        error = await _refusal(ws)
+        assert time.monotonic() - started < 1.0
+    assert error.code == code.value
+    assert error.message and "\n" not in error.message
+    assert ws.close_code == 1008
+
+
+async def test_honest_hellos_are_welcomed_fast_while_two_sockets_send_hostile_frames(
+    relay: Relay,
+) -> None:
+    hostile = _tree_of_empty_arrays(4 << 20)
+
+    async def hammer(http: aiohttp.ClientSession) -> None:
+        while True:
+            ws = await http.ws_connect(f"{relay.url}/v1/sync", max_msg_size=0)
+            await ws.send_bytes(hostile)
+            await ws.receive(timeout=TIMEOUT)
+            await ws.close()
+
+    async with _client() as bad, _client() as good:
+        hammers = [asyncio.create_task(hammer(bad)) for _ in range(2)]
+        await asyncio.sleep(0.5)
+        latencies = []
+        for _ in range(30):
+            ws = await good.ws_connect(f"{relay.url}/v1/sync")
+            started = time.monotonic()
+            await ws.send_bytes(_hello())
+            message = await ws.receive(timeout=TIMEOUT)
+            latencies.append(time.monotonic() - started)
+            assert message.type is WSMsgType.BINARY
+            await ws.close()
+        for task in hammers:
+            assert not task.done(), task  # the hostile sockets kept going all along
+            task.cancel()
+        await asyncio.gather(*hammers, return_exceptions=True)
+    median = statistics.median(latencies)
+    print(f"hello-to-welcome median {median * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    assert median < 0.2
+
+
+async def test_a_socket_that_never_says_hello_is_closed_after_the_deadline(serve: Serve) -> None:
+    _app, url = await serve(hello_deadline=0.3)
+    async with _client() as http:
+        silent = await http.ws_connect(f"{url}/v1/sync")  # answers pings, says nothing
+        talking = await _welcomed(http, url)
+        started = time.monotonic()
+        error = await _refusal(silent)
+        assert 0.2 < time.monotonic() - started < 2.0
+        assert error.code == ErrorCode.TIMEOUT.value and "no hello" in error.message
+        assert silent.close_code == 1008
+        await asyncio.sleep(0.5)
+        assert not talking.closed  # a device that said hello in time is not touched
+        await talking.close()
+
+
+# --- connections per address ---------------------------------------------------------------------
+
+
+async def test_one_connection_over_the_cap_from_an_address_is_refused_and_others_get_in(
+    serve: Serve,
+) -> None:
+    _app, url = await serve(connections_per_address=3)
+    async with _client() as here, _client(OTHER) as there:
+        held = [await _welcomed(here, url) for _ in range(3)]
+        extra = await here.ws_connect(f"{url}/v1/sync")
+        error = await _refusal(extra)
+        assert error.code == ErrorCode.BUSY.value
+        assert "too many connections from this address" in error.message
+        assert extra.close_code == 1013
+        assert not (await _welcomed(there, url)).closed  # another address is not counted
+        await held.pop().close()
+        await asyncio.sleep(0.1)
+        assert not (await _welcomed(here, url)).closed  # a slot given back is free again
+
+
+# --- pairing mailboxes ---------------------------------------------------------------------------
+
+
+async def _metric(http: aiohttp.ClientSession, url: str, name: str) -> int:
+    async with http.get(f"{url}/metrics") as response:
+        found = re.search(rf"^{name} (\d+)$", await response.text(), re.M)
+    assert found, name
+    return int(found.group(1))
+
+
+def _box() -> str:
+    return os.urandom(16).hex()
+
+
+async def test_a_mailbox_read_creates_no_mailbox_and_waiting_reads_are_bounded_per_address(
+    serve: Serve,
+) -> None:
+    app, url = await serve(mailbox_waits_per_address=2)
+    boxes = app[MAILBOXES]
+    async with _client() as here, _client(OTHER) as there:
+        for wait in ("0", "0.2"):
+            async with here.get(f"{url}/v1/mailbox/{_box()}", params={"wait": wait}) as answer:
+                assert answer.status == 404
+        waiting = [
+            asyncio.ensure_future(here.get(f"{url}/v1/mailbox/{_box()}", params={"wait": "1"}))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.2)
+        assert len(boxes) == 0 and await _metric(here, url, "tend_relay_mailboxes") == 0
+        assert boxes.readers == 2
+        async with here.get(f"{url}/v1/mailbox/{_box()}", params={"wait": "1"}) as answer:
+            assert answer.status == 429
+            assert "\n" not in (await answer.text()).strip()
+        async with there.get(f"{url}/v1/mailbox/{_box()}", params={"wait": "0.1"}) as answer:
+            assert answer.status == 404  # another address still reads
+        for future in waiting:
+            async with await future as answer:
+                assert answer.status == 404
+    assert len(boxes) == 0 and boxes.readers == 0
+
+
+@pytest.mark.slow  # a relay process and the real command
+async def test_a_mailbox_flood_from_one_address_is_bounded_and_pairing_still_works(
+    relay: Relay, tmp_path: Path
+) -> None:
+    statuses: list[int] = []
+    async with _client(OTHER) as flood:
+
+        async def post(size: int) -> None:
+            url = f"{relay.url}/v1/mailbox/{_box()}"
+            async with flood.post(url, data=os.urandom(size)) as answer:
+                statuses.append(answer.status)
+
+        for _ in range(1030):
+            await post(64 << 10)
+        assert set(statuses) == {413}  # what filled 64 MiB before: no longer taken at all
+        statuses.clear()
+        for _ in range(1030):
+            await post(MAILBOX_MAX_BYTES)
+        async with _client() as http:
+            held = await _metric(http, relay.url, "tend_relay_mailboxes")
+    accepted = statuses.count(204)
+    assert set(statuses) == {204, 429}
+    assert accepted * MAILBOX_MAX_BYTES <= 256 << 10  # one address's share, of 64 MiB
+    assert held == accepted
+    sam, alex = TendCLI(tmp_path / "sam"), TendCLI(tmp_path / "alex")
+    sam.ok("init", "--name", "Sam", "--device", "laptop")
+    alex_code, sam_code = await asyncio.to_thread(pair, sam, alex, relay, name="Alex")
+    assert "Safety code" in alex_code and "Safety code" in sam_code
+
+
+# --- out of file descriptors -------------------------------------------------------------------
+
+
+def _lower_fd_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+
+@pytest.mark.slow  # a relay process, held at its descriptor limit for seconds
+def test_at_the_descriptor_limit_the_relay_logs_a_line_a_second_and_serves_again(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    log = tmp_path / "relay.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [tend_executable(), "relay", "serve", "--port", str(port), "--db", str(tmp_path / "r")],
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            env=tend_env(),
+            preexec_fn=_lower_fd_limit,
+        )
+    try:
+        _wait_until_listening(port)
+        held = _open_many(port, 200)
+        time.sleep(3)
+        for sock in held:
+            sock.close()
+        time.sleep(1.5)  # asyncio retries accept a second after a failure
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as again:
+            again.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert again.recv(1024).startswith(b"HTTP/1.1 200")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    text = log.read_text()
+    lines = text.splitlines()
+    assert "Traceback" not in text
+    assert 1 <= sum('"accept.failed"' in line for line in lines) <= 8, text
+    assert len(lines) <= 12, text
+    print(text)
+
+
+def _wait_until_listening(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the relay did not start")
+
+
+def _open_many(port: int, count: int) -> list[socket.socket]:
+    """Up to `count` connections held open; the kernel stops taking them once the relay's
+    backlog is full, and that is as many as there will be."""
+    held = []
+    for _ in range(count):
+        try:
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+        except OSError:
+            break
+    return held
