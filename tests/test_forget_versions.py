@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -285,9 +286,12 @@ def test_a_later_version_arriving_alone_after_the_forget_and_other_entries_is_er
     assert not held(alex, FIRST)
     looks: list[int] = []
     full_look = shredding._forgotten_and_ids
-    monkeypatch.setattr(
-        shredding, "_forgotten_and_ids", lambda *a: looks.append(1) or full_look(*a)
-    )
+
+    def counted_look(*args: Any) -> Any:
+        looks.append(1)
+        return full_look(*args)
+
+    monkeypatch.setattr(shredding, "_forgotten_and_ids", counted_look)
     record.thank(sam, "for the soup")
     ingest(alex, entries_of(sam), keys=keys_of(sam))
     assert looks == []  # nothing new could be forgotten: no second look at ten years

@@ -36,6 +36,8 @@ class AcceptErrors:
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         error = context.get("exception")
+        if _retry_after_close(context):
+            return
         if not (isinstance(error, OSError) and error.errno in OUT_OF_RESOURCES):
             self._pass_on(loop, context)
             return
@@ -52,6 +54,17 @@ class AcceptErrors:
             loop.default_exception_handler(context)
         else:
             self._fallback(loop, context)
+
+
+def _retry_after_close(context: dict[str, Any]) -> bool:
+    """Whether this is asyncio's accept retry, scheduled a second after a failure, firing once
+    the listening socket is already closed (the relay was shutting down): harmless, and it
+    would otherwise end a shutdown at the descriptor limit with a traceback per listener."""
+    callback = getattr(context.get("handle"), "_callback", None)
+    return (
+        isinstance(context.get("exception"), ValueError)
+        and getattr(callback, "__name__", "") == "_start_serving"
+    )
 
 
 async def quiet_accept_errors(_app: web.Application) -> None:
