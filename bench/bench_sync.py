@@ -220,10 +220,11 @@ def tend_command() -> str:
 class Relay:
     """`tend relay serve` on 127.0.0.1 with its own database, as a separate process."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, db: str | None = None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         self.folder = folder
+        self.db = db or str(folder / "relay.db")  # a SQLite file, or a postgresql:// DSN
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -233,7 +234,7 @@ class Relay:
         argv = [tend_command(), "relay", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         with (self.folder / "relay.log").open("ab") as log:
             self.proc = subprocess.Popen(
-                [*argv, "--db", str(self.folder / "relay.db")],
+                [*argv, "--db", self.db],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

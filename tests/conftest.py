@@ -193,9 +193,10 @@ def free_port() -> int:
 class Relay:
     """`tend relay serve` as a subprocess that can be killed and started again on one db."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, db: str | None = None) -> None:
         self.folder = folder
         self.db = folder / "relay.db"
+        self.store = db or str(self.db)  # where the relay keeps its store: that file, or a DSN
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -213,7 +214,7 @@ class Relay:
                     "--port",
                     str(self.port),
                     "--db",
-                    str(self.db),
+                    self.store,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -217,6 +217,10 @@ class Session:
         if isinstance(frame, p.Error) and frame.code == p.ErrorCode.GOING_AWAY:
             # The relay is shutting down (a restart): try again later, as for a dropped link.
             raise RelayUnavailable("the relay is shutting down")
+        if isinstance(frame, p.Error) and frame.fatal and frame.code == p.ErrorCode.INTERNAL:
+            # The relay's own failure (its database is down, say): nothing of ours was refused,
+            # so a watching device backs off and tries again instead of giving up.
+            raise RelayUnavailable("the relay failed on its side; try again later")
         if isinstance(frame, p.Error) and frame.fatal:
             raise RelayRefused(
                 f"the relay refused: {_printable(frame.code)}"
