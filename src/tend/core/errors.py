@@ -39,12 +39,16 @@ finds every exception class in tend and checks that it is here, under TendError)
         │   ├── SeqGap            not the next seq of its log
         │   ├── LogFork           other bytes at a seq already held
         │   ├── OverQuota         the space's quota is used up
+        │   ├── RelayFull         all spaces hold what the operator's storage cap allows
         │   ├── UnknownSpace      no space with that capability
         │   ├── BadSignature      not signed by its log's (or signer's) key
         │   ├── LogRemoved        past its log's removal
         │   ├── StaleCapability   a rotation from a capability no longer current
         │   └── ForgetRefused     a forget token that is not the entry's author's
         ├── CapReached            a relay-wide cap is reached (sync/relay/store.py)
+        ├── AdmissionRefused      a space created without a valid one-time code
+        │                         (sync/relay/limits.py, as is the next)
+        ├── CreationLimited       an address created as many spaces as allowed for now
         ├── StoreFailure          the relay's database failed (sync/relay/store.py)
         ├── MailboxFull           a pairing mailbox, or all of them, is full
         │                         (sync/relay/mailboxes.py, as is the next)
