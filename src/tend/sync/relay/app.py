@@ -24,14 +24,16 @@ from contextlib import suppress
 from aiohttp import WSCloseCode, web
 
 from tend.sync.protocol import MAX_FRAME_BYTES, ErrorCode
-from tend.sync.relay.app_keys import CONFIG, HUB, MAILBOXES, METRICS, STORE
+from tend.sync.relay.admission import Activity, Gate
+from tend.sync.relay.app_keys import ACTIVITY, CONFIG, HUB, MAILBOXES, METRICS, STORE
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub, SharedStore
 from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import Metrics, log_event, ms_since
 from tend.sync.relay.pairing_routes import MAX_BODY, add_pairing_routes
+from tend.sync.relay.peer import peer_address
 from tend.sync.relay.session import CLOSE_TIMEOUT, Session
-from tend.sync.relay.store import DEFAULT_QUOTA, Caps, RelayStore
+from tend.sync.relay.store import Caps, RelayStore
 from tend.sync.relay.store_spec import StoreSpec
 
 HEARTBEAT = 30.0  # websocket ping interval; a silent peer is dropped
@@ -47,7 +49,8 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     app[METRICS] = Metrics()
     app[MAILBOXES] = Mailboxes()
     app[CONFIG] = config
-    caps = Caps(config.invitation_cap, config.escrow_cap)
+    app[ACTIVITY] = Activity()
+    caps = Caps(config.invitation_cap, config.escrow_cap, config.storage_cap)
     app.cleanup_ctx.append(_store_context(store, config.quota, caps))
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/v1/sync", handle_sync)
@@ -69,6 +72,7 @@ def _store_context(
             quota=quota,
             invitation_cap=caps.invitations,
             escrow_cap=caps.escrows,
+            storage_cap=caps.storage,
             store=type(store).__name__,
         )
         yield
@@ -110,7 +114,10 @@ async def handle_sync(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False, heartbeat=HEARTBEAT)
     await ws.prepare(request)
     app = request.app
-    session = Session(ws, request.transport, app[STORE], app[HUB], app[METRICS])
+    gate = Gate(app[CONFIG], peer_address(request))
+    session = Session(
+        ws, request.transport, app[STORE], app[HUB], app[METRICS], gate, app[ACTIVITY]
+    )
     app[HUB].sessions.add(session)
     started = time.monotonic()
     try:
@@ -136,7 +143,7 @@ def serve(
     host: str,
     port: int,
     store: StoreSpec,
-    quota: int = DEFAULT_QUOTA,
+    config: RelayConfig | None = None,
     *,
     on_listening: Callable[[str], None],
 ) -> None:
@@ -150,7 +157,7 @@ def serve(
         on_listening(line)
 
     web.run_app(
-        make_app(store, RelayConfig(quota=quota)),
+        make_app(store, config),
         host=host,
         port=port,
         print=announce,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tend.sync.relay.admission import Activity
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub
 from tend.sync.relay.mailboxes import Mailboxes
@@ -20,3 +21,4 @@ HUB = web.AppKey[Hub[Session]]("hub")
 METRICS = web.AppKey("metrics", Metrics)
 MAILBOXES = web.AppKey("mailboxes", Mailboxes)
 CONFIG = web.AppKey("config", RelayConfig)  # the operator's settings, fixed for the app's life
+ACTIVITY = web.AppKey("activity", Activity)  # when each space's activity was last written
