@@ -193,8 +193,9 @@ def free_port() -> int:
 class Relay:
     """`tend relay serve` as a subprocess that can be killed and started again on one db."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *extra: str) -> None:
         self.folder = folder
+        self.extra = list(extra)  # more `tend relay serve` options, kept across restarts
         self.db = folder / "relay.db"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -214,6 +215,7 @@ class Relay:
                     str(self.port),
                     "--db",
                     str(self.db),
+                    *self.extra,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

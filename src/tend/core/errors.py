@@ -25,7 +25,11 @@ finds every exception class in tend and checks that it is here, under TendError)
     │   └── LeftOut               a rotation left this device out without its person's
     │                             removal (sync/client.py)
     ├── RelayUnavailable          the relay cannot be reached, or went away (sync/transport.py)
+    │   └── RelayFullForNow       the relay holds all its operator allows (sync/client.py)
     ├── RelayRefused              the relay answered with an error frame (sync/transport.py)
+    │   ├── NotAdmitted           the relay starts journals only with its operator's code,
+    │   │                         or only so many from one network (sync/client.py)
+    │   └── NotAtRelay            the relay no longer holds this journal (sync/client.py)
     ├── RemovedFromSpace          this device was removed by its own person (sync/client.py)
     ├── MailboxTaken              a pairing mailbox is in use (sync/mailbox.py)
     └── ProtocolError             sync-layer errors (sync/protocol.py and the relay)
@@ -82,6 +86,10 @@ class NextStep(StrEnum):
     INVITE_ANOTHER_PERSON = "invite-another-person"
     # Nothing to run: the other process that keeps this journal in sync sends what is recorded.
     ALREADY_KEPT_IN_SYNC = "already-kept-in-sync"
+    # An invite-only relay: ask its operator for a one-time code and give it at the next sync.
+    ADMISSION_CODE = "admission-code"
+    # The relay no longer holds this journal: put it back there from this device, if wanted.
+    RECREATE = "recreate"
 
 
 class TendError(Exception):
