@@ -193,8 +193,9 @@ def free_port() -> int:
 class Relay:
     """`tend relay serve` as a subprocess that can be killed and started again on one db."""
 
-    def __init__(self, folder: Path, db: str | None = None) -> None:
+    def __init__(self, folder: Path, *extra: str, db: str | None = None) -> None:
         self.folder = folder
+        self.extra = list(extra)  # more `tend relay serve` options, kept across restarts
         self.db = folder / "relay.db"
         self.store = db or str(self.db)  # where the relay keeps its store: that file, or a DSN
         self.port = free_port()
@@ -215,6 +216,7 @@ class Relay:
                     str(self.port),
                     "--db",
                     self.store,
+                    *self.extra,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

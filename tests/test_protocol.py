@@ -83,7 +83,7 @@ RECORD: bytes = msgpack.packb(
 
 # One frame of every type. The Error has an id and versions, so that each writes every key.
 SAMPLES: dict[str, Frame] = {
-    "hello": Hello((2,), SPACE, CAPABILITY, create=True),
+    "hello": Hello((2,), SPACE, CAPABILITY, create=True, admission="k7q2-mx4p-9dzt-w3cf"),
     "welcome": Welcome(2, {LOG_A: 3, LOG_B: 1}),
     "pull": Pull({LOG_A: 1}),
     "entries": Entries((E1, E2), live=False, keys=(b"", bytes(KEY_RECORD_BYTES))),
@@ -772,7 +772,8 @@ def frame_from_vector(kind: str, f: dict[str, Any]) -> Frame:
     match kind:
         case "hello":
             space, capability = bytes.fromhex(f["space"]), bytes.fromhex(f["capability"])
-            return Hello(tuple(f["versions"]), space, capability, f["create"])
+            code = f.get("admission", "")
+            return Hello(tuple(f["versions"]), space, capability, f["create"], code)
         case "welcome":
             return Welcome(f["version"], _vector(f["heads"]))
         case "pull":
@@ -907,6 +908,7 @@ def test_the_limits_table_in_the_doc_gives_the_values_of_the_constants() -> None
         "MAX_ENTRY_BYTES",
         "MAX_VECTOR_LOGS",
         "MAX_TEXT",
+        "MAX_ADMISSION_CODE",
         "MAX_VERSIONS",
         "MAX_REQUEST_ID",
         "MAX_SEQ",

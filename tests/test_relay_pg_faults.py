@@ -77,7 +77,7 @@ async def dsn(cluster: PrivateCluster) -> AsyncIterator[str]:
 @contextlib.contextmanager
 def relay_on(folder: Path, dsn: str) -> Iterator[Relay]:
     folder.mkdir()
-    relay = Relay(folder, dsn)
+    relay = Relay(folder, db=dsn)
     relay.start()
     try:
         yield relay

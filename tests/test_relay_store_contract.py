@@ -17,6 +17,7 @@ expiry is tested without waiting, and open stores with small caps to show each c
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import sqlite3
@@ -41,6 +42,17 @@ from tend.core.log.header import (
     entry_hash,
 )
 from tend.sync.protocol import ErrorCode, Vector
+from tend.sync.relay.limits import (
+    DAY,
+    AdmissionRefused,
+    Collect,
+    Creation,
+    CreationLimited,
+    address_key,
+    code_hash,
+    code_id,
+    new_code,
+)
 from tend.sync.relay.store import (
     DEFAULT_QUOTA,
     ROW_OVERHEAD,
@@ -56,6 +68,7 @@ from tend.sync.relay.store import (
     OverQuota,
     OversizedEntry,
     PushRefused,
+    RelayFull,
     RelayStore,
     SeqGap,
     SignedRecord,
@@ -103,7 +116,11 @@ class SqliteBackend:
 
     async def __call__(self, quota: int = DEFAULT_QUOTA, caps: Caps = DEFAULT_CAPS) -> RelayStore:
         return await SqliteRelayStore.open(
-            self.path, quota=quota, invitation_cap=caps.invitations, escrow_cap=caps.escrows
+            self.path,
+            quota=quota,
+            invitation_cap=caps.invitations,
+            escrow_cap=caps.escrows,
+            storage_cap=caps.storage,
         )
 
     async def insert(self, space: SpaceId, entries: Sequence[bytes]) -> None:
@@ -146,6 +163,7 @@ class PostgresBackend:
             schema=self.schema,
             invitation_cap=caps.invitations,
             escrow_cap=caps.escrows,
+            storage_cap=caps.storage,
         )
 
     async def insert(self, space: SpaceId, entries: Sequence[bytes]) -> None:
@@ -905,7 +923,6 @@ async def test_a_closed_store_refuses_calls_with_store_failure(open_store: Opene
 # --- invitations --------------------------------------------------------------------------------
 
 NOW = 1_750_000_000.0  # seconds, as the relay's wall clock gives them
-DAY = 86_400.0
 
 
 def _box() -> bytes:
@@ -1168,3 +1185,155 @@ async def test_an_erased_key_record_is_gone_from_the_file(tmp_path: Path) -> Non
     await store.close()
     held = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("relay.db"))
     assert sidecar not in held
+
+
+# --- admission, the storage cap, activity and collection ----------------------------------------
+
+
+async def _minted(store: RelayStore, expires_at: float | None = None) -> str:
+    code = new_code()
+    await store.add_codes([code_hash(code)], NOW - 10, expires_at)
+    return code
+
+
+def _with_code(code: str, now: float = NOW) -> Creation:
+    return Creation(now, code=code_hash(code))
+
+
+async def test_a_code_creates_one_space_and_is_used_up_by_it(store: RelayStore) -> None:
+    code = await _minted(store)
+    first, second = new_space_id(), new_space_id()
+    assert await store.register(first, CAP, _with_code(code))
+    with pytest.raises(AdmissionRefused, match="already used"):
+        await store.register(second, CAP, _with_code(code))
+    assert await store.capability_hash(second) is None
+    (info,) = await store.codes()
+    assert info.state(NOW) == "used" and info.id == code_id(code_hash(code))
+
+
+async def test_an_unknown_expired_or_revoked_code_creates_nothing(store: RelayStore) -> None:
+    expired = await _minted(store, expires_at=NOW - 1)
+    revoked = await _minted(store)
+    assert await store.revoke_code(code_id(code_hash(revoked))) == 1
+    for code, why in ((new_code(), "not one of"), (expired, "expired"), (revoked, "withdrawn")):
+        space = new_space_id()
+        with pytest.raises(AdmissionRefused, match=why) as refused:
+            await store.register(space, CAP, _with_code(code))
+        assert refused.value.code is ErrorCode.ADMISSION
+        assert await store.capability_hash(space) is None
+    states = sorted(info.state(NOW) for info in await store.codes())
+    assert states == ["expired", "revoked"]
+
+
+async def test_a_code_is_not_used_up_by_a_space_that_exists(
+    store: RelayStore, space: SpaceId
+) -> None:
+    code = await _minted(store)
+    assert not await store.register(space, OTHER_CAP, _with_code(code))
+    assert await store.register(new_space_id(), CAP, _with_code(code))
+
+
+async def test_a_used_code_cannot_be_revoked_and_codes_match_by_their_id(
+    store: RelayStore,
+) -> None:
+    code = await _minted(store)
+    await store.register(new_space_id(), CAP, _with_code(code))
+    assert await store.revoke_code(code_id(code_hash(code))) == 0
+    assert await store.revoke_code("ffffffff") == 0
+
+
+async def test_two_devices_racing_with_one_code_create_one_space(open_store: Opener) -> None:
+    # Two stores over one database: two relay instances (or two connections) at once.
+    one, two = await open_store(), await open_store()
+    code = await _minted(one)
+    spaces = [new_space_id() for _ in range(6)]
+    outcomes = await asyncio.gather(
+        *(
+            (one if i % 2 else two).register(space, CAP, _with_code(code))
+            for i, space in enumerate(spaces)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(outcome is True for outcome in outcomes) == 1
+    assert all(o is True or isinstance(o, AdmissionRefused) for o in outcomes), outcomes
+    held = [await one.capability_hash(space) for space in spaces]
+    assert sum(h is not None for h in held) == 1
+
+
+async def test_an_address_creates_at_most_its_limit_per_window_on_every_instance(
+    open_store: Opener,
+) -> None:
+    one, two = await open_store(), await open_store()
+    here, there = address_key("127.0.0.2"), address_key("127.0.0.3")
+
+    def limited(address: bytes, now: float = NOW) -> Creation:
+        return Creation(now, address=address, per_address=2, window=DAY)
+
+    assert await one.register(new_space_id(), CAP, limited(here))
+    assert await two.register(new_space_id(), CAP, limited(here))
+    refused = new_space_id()
+    with pytest.raises(CreationLimited) as limit:
+        await one.register(refused, CAP, limited(here))
+    assert limit.value.code is ErrorCode.SLOW_DOWN
+    assert await two.capability_hash(refused) is None
+    assert await two.register(new_space_id(), CAP, limited(there))  # another address
+    assert await one.register(new_space_id(), CAP, limited(here, NOW + DAY))  # the next window
+
+
+async def test_the_storage_cap_counts_every_space_and_refuses_with_full(
+    open_store: Opener,
+) -> None:
+    store = await open_store(caps=Caps(storage=3 * ENTRY_SIZE))
+    a, b = new_space_id(), new_space_id()
+    await store.register(a, CAP)
+    await store.register(b, CAP)
+    log_a, log_b = Log(a), Log(b)
+    await store.put(a, log_a.extend(2))
+    await store.put(b, log_b.extend(1))
+    with pytest.raises(RelayFull) as full:
+        await store.put(b, log_b.extend(1))
+    assert full.value.code is ErrorCode.FULL
+    assert await store.heads(b) == {log_b.log: 1}
+    assert (await store.put(a, log_a.entries[:2])).stored == 2  # a re-send adds nothing: passes
+
+
+async def test_activity_is_reported_with_sizes_and_devices_and_no_capability(
+    store: RelayStore,
+) -> None:
+    space = new_space_id()
+    await store.register(space, CAP, Creation(NOW))
+    await store.put(space, Log(space).extend(2))
+    await store.put(space, Log(space).extend(1))
+    await store.touch(space, NOW + 100)
+    await store.touch(space, NOW + 50)  # activity only moves forward
+    (info,) = [i for i in await store.spaces() if i.space == space]
+    assert (info.created_at, info.active_at) == (NOW, NOW + 100)
+    assert info.usage == await store.usage(space) and info.logs == 2
+    assert not info.single_device
+
+
+async def test_collect_deletes_idle_and_lone_spaces_whole_and_keeps_an_active_couple(
+    open_store: Opener,
+) -> None:
+    store = await open_store(caps=Caps(storage=5 * ENTRY_SIZE))
+    idle, lone, couple = new_space_id(), new_space_id(), new_space_id()
+    for space in (idle, lone, couple):
+        await store.register(space, CAP, Creation(NOW - 60 * DAY))
+    for space, logs in ((idle, 2), (lone, 1), (couple, 2)):
+        for _ in range(logs):
+            await store.put(space, Log(space).extend(1))
+    await store.touch(idle, NOW - 40 * DAY)
+    await store.touch(lone, NOW - 1 * DAY)
+    await store.touch(couple, NOW - 1 * DAY)
+    with pytest.raises(RelayFull):
+        await store.put(couple, Log(couple).extend(1))
+    rule = Collect(NOW, idle_days=30, single_device_days=14)
+    gone = await store.collect(rule)
+    assert sorted(info.space for info in gone) == sorted([idle, lone])
+    for space in (idle, lone):
+        assert await store.capability_hash(space) is None
+        await assert_nothing_stored(store, space)
+    assert await store.capability_hash(couple) == CAP
+    assert len(await store.heads(couple)) == 2
+    await store.put(couple, Log(couple).extend(1))  # room was made
+    assert await store.collect(rule) == []

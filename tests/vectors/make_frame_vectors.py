@@ -44,6 +44,7 @@ ENTRY_1 = b"opaque entry 1"
 ENTRY_2 = b"opaque entry 2"
 ENTRY_3 = b"opaque entry 3"
 CAPABILITY_HASH = hashlib.sha256(CAPABILITY).digest()
+ADMISSION_CODE = "k7q2-mx4p-9dzt-w3cf"  # an operator's one-time code, as `tend relay codes new`
 NEW_HASH = hashlib.sha256(NEW_CAPABILITY).digest()
 
 # A log key from a fixed seed, and the log id it owns: SHA-256("tend/log-id/v1" | key)[:16].
@@ -108,6 +109,18 @@ VALID: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
         "hello",
         {"versions": [1, 2], "space": SPACE, "capability": CAPABILITY, "create": True},
         {"t": "hello", "v": [1, 2], "s": SPACE, "c": CAPABILITY, "n": True},
+    ),
+    (
+        "hello-create-with-admission-code",
+        "hello",
+        {
+            "versions": [3],
+            "space": SPACE,
+            "capability": CAPABILITY,
+            "create": True,
+            "admission": ADMISSION_CODE,
+        },
+        {"t": "hello", "v": [3], "s": SPACE, "c": CAPABILITY, "n": True, "a": ADMISSION_CODE},
     ),
     (
         "welcome",
@@ -325,6 +338,8 @@ def _invalid() -> list[tuple[str, bytes, str]]:
         ("hello-without-create", _without(_HELLO, "n"), MALFORMED),
         ("entries-without-live", _pack({"t": "entries", "e": [ENTRY_1]}), MALFORMED),
         ("hello-create-is-int", _with(_HELLO, n=1), MALFORMED),
+        ("hello-admission-code-is-bin", _with(_HELLO, n=True, a=b"k7q2"), MALFORMED),
+        ("hello-admission-code-of-65-bytes", _with(_HELLO, n=True, a="k" * 65), TOO_LARGE),
         ("entries-live-is-int", _pack({"t": "entries", "e": [ENTRY_1], "l": 0}), MALFORMED),
         ("push-entry-is-text", _with(_PUSH, e=["opaque entry"]), MALFORMED),
         ("push-entry-is-empty", _with(_PUSH, e=[b""]), MALFORMED),

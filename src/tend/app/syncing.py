@@ -152,6 +152,11 @@ async def until_arrived(journal: Journal, relay: str, other_log: bytes) -> SyncR
     return report
 
 
+def at_relay(journal: Journal, url: str) -> bool:
+    """Whether the relay at `url` has welcomed this device (so it holds the journal)."""
+    return client.welcomed_at(journal, url)
+
+
 async def send_and_fetch(journal: Journal, url: str) -> SyncReport:
     """One plain pass: send what this device wrote, fetch what the others wrote."""
     return await client.sync_once(journal, url)
@@ -209,6 +214,7 @@ __all__ = [
     "RelayUnavailable",
     "SyncOutcome",
     "SyncReport",
+    "at_relay",
     "let_in",
     "repair",
     "send_and_fetch",

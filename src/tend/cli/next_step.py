@@ -23,6 +23,8 @@ WORDS = {
         "device of yours)"
     ),
     NextStep.ALREADY_KEPT_IN_SYNC: " (tend ui or tend sync --watch)",
+    NextStep.ADMISSION_CODE: "; then: tend sync --admission-code CODE",
+    NextStep.RECREATE: "; to put it back there from this device: tend sync --recreate",
     NextStep.REMOVE_REPLACED_DEVICES: (
         "; their device comes in once every old device of that person is removed "
         "(tend devices remove ID), at the sync after that."

@@ -4,15 +4,19 @@ The relay holds no keys and needs no journal: it stores opaque entries in its ow
 (default: the platform's data directory for "tend-relay"), or, given a postgresql:// DSN, in a
 PostgreSQL database that several relay instances share. aiohttp (and asyncpg, for a DSN) is
 imported only here, when the relay actually runs, so the journal commands stay quick.
+
+The operator's commands on the same database (one-time codes, the spaces report, clearing idle
+spaces) are in relay_operator_cmds.py.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from tend.cli.relay_db import db_option, store_spec
+from tend.cli.relay_operator_cmds import codes, gc, spaces
 from tend.core.errors import UserError
 
 if TYPE_CHECKING:
@@ -24,24 +28,6 @@ def relay() -> None:
     """Run a relay: a blind server that passes encrypted entries between devices."""
 
 
-def _database(ctx: click.Context, param: click.Parameter, value: str | None) -> StoreSpec | None:
-    """The store `--db` names: a postgresql:// URL is PostgreSQL, anything else a SQLite file."""
-    if value is None:
-        return None
-    from tend.sync.relay.store_spec import SqliteSpec, parse_store_spec
-
-    spec = parse_store_spec(value)
-    if isinstance(spec, SqliteSpec):  # a directory, say, is a usage error
-        click.Path(path_type=Path, dir_okay=False).convert(value, param, ctx)
-    return spec
-
-
-def _default_db() -> Path:
-    import platformdirs  # only when no --db was given
-
-    return Path(platformdirs.user_data_dir("tend-relay", appauthor=False)) / "relay.db"
-
-
 @relay.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -51,13 +37,7 @@ def _default_db() -> Path:
     type=click.IntRange(1, 65535),
     help="Port to listen on.",
 )
-@click.option(
-    "--db",
-    metavar="FILE|DSN",
-    callback=_database,
-    help="The relay's SQLite file (default: the platform's data directory, tend-relay), or a "
-    "postgresql:// DSN: a database several relay instances share.",
-)
+@db_option
 @click.option(
     "--quota-mb",
     default=256,
@@ -65,22 +45,64 @@ def _default_db() -> Path:
     type=click.IntRange(1),
     help="Most megabytes of entries one space may store.",
 )
-def serve(host: str, port: int, db: StoreSpec | None, quota_mb: int) -> None:
+@click.option(
+    "--admission",
+    type=click.Choice(["open", "token"]),
+    default="open",
+    show_default=True,
+    help="Who may start a new journal here: anyone (open), or only a device that gives a "
+    "one-time code from tend relay codes new, or the operator token (token). Journals already "
+    "here keep working either way.",
+)
+@click.option(
+    "--operator-token",
+    envvar="TEND_RELAY_OPERATOR_TOKEN",
+    default="",
+    show_default=False,
+    help="A secret that starts journals past every limit, for the operator's own devices "
+    "(better given as TEND_RELAY_OPERATOR_TOKEN: a command line is visible to other users).",
+)
+@click.option(
+    "--creations-per-day",
+    default=20,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Most new journals one address may start per day (0: no limit).",
+)
+@click.option(
+    "--storage-cap-mb",
+    type=click.IntRange(1),
+    help="Most megabytes of entries all journals together may store (default: no cap).",
+)
+def serve(
+    host: str,
+    port: int,
+    db: StoreSpec | None,
+    quota_mb: int,
+    admission: str,
+    operator_token: str,
+    creations_per_day: int,
+    storage_cap_mb: int | None,
+) -> None:
     """Serve devices until stopped (Ctrl-C or SIGTERM shut down gracefully)."""
     from tend.sync.relay.app import serve as run_relay
-    from tend.sync.relay.store_spec import SqliteSpec
+    from tend.sync.relay.config import RelayConfig
 
-    spec = db or SqliteSpec(_default_db())
-    if isinstance(spec, SqliteSpec):
-        _make_parent(spec.path)
-    run_relay(host, port, spec, quota_mb << 20, on_listening=_announce)
+    if operator_token and len(operator_token) < 16:
+        raise UserError("an operator token is at least 16 characters")
+    config = RelayConfig(
+        quota=quota_mb << 20,
+        admission="token" if admission == "token" else "open",
+        operator_token=operator_token,
+        creations_per_address=creations_per_day,
+        storage_cap=None if storage_cap_mb is None else storage_cap_mb << 20,
+    )
+    run_relay(host, port, store_spec(db), config, on_listening=_announce)
 
 
-def _make_parent(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as e:
-        raise UserError(f"cannot create the relay's directory {path.parent}: {e.strerror}") from e
+relay.add_command(codes)
+relay.add_command(spaces)
+relay.add_command(gc)
 
 
 def _announce(where: str) -> None:

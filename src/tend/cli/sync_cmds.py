@@ -29,6 +29,20 @@ relay_option = click.option(
     envvar="TEND_RELAY",
     help="Relay URL (default: the one this journal was set up with).",
 )
+admission_option = click.option(
+    "--admission-code",
+    envvar="TEND_ADMISSION_CODE",
+    metavar="CODE",
+    help="A code from the relay's operator, for a relay that starts new journals only with one "
+    "(kept on this device until the relay has taken it).",
+)
+
+
+def _give_code(journal: Journal, code: str | None) -> None:
+    if code:
+        from tend.sync import client
+
+        client.give_admission_code(journal, code)
 
 
 def _summary(report: object) -> str:
@@ -85,6 +99,10 @@ def _fail_on_refusals(report: object) -> None:
     assert isinstance(report, SyncReport)
     for line in _notes(report):
         click.echo(line, err=True)
+    if report.relay_full:
+        from tend.sync.client import FULL_WORDS, RelayFullForNow
+
+        raise RelayFullForNow(FULL_WORDS)
     for code in report.upload_refused:
         click.echo(
             f"refused by the relay: an upload from this device ({code}); it stays safe here",
@@ -110,8 +128,16 @@ def _fail_on_refusals(report: object) -> None:
 @click.command()
 @relay_option
 @click.option("--watch", is_flag=True, help="Stay connected and sync as things happen.")
+@admission_option
+@click.option(
+    "--recreate",
+    is_flag=True,
+    help="Put this journal back on a relay that no longer holds it (everything here is sent).",
+)
 @pass_app
-def sync(app: App, relay: str | None, watch: bool) -> None:
+def sync(
+    app: App, relay: str | None, watch: bool, admission_code: str | None, recreate: bool
+) -> None:
     """Send what this device wrote and fetch what the others wrote."""
     from tend.app import home, syncing
 
@@ -122,6 +148,11 @@ def sync(app: App, relay: str | None, watch: bool) -> None:
         return
     journal = app.journal()
     url = settings.relay_of(journal, relay)
+    _give_code(journal, admission_code)
+    if recreate:
+        from tend.sync import client
+
+        client.forget_relay(journal, url)
     if watch:
         from tend.app import live
 
@@ -288,6 +319,7 @@ def _mark_lost(journal: Journal, device_id: str, own_device: bool) -> PersonId:
     show_default=True,
     help="How long a short code waits for the other device to join.",
 )
+@admission_option
 @pass_app
 def invite(
     app: App,
@@ -298,10 +330,12 @@ def invite(
     replacing: str | None,
     qr_path: Path | None,
     wait_seconds: int,
+    admission_code: str | None,
 ) -> None:
     """Invite your partner's device (or another of yours): a short code, or a link for later."""
     journal = app.journal()
     url = settings.relay_of(journal, relay)
+    _give_code(journal, admission_code)
     if as_link and own_device:
         # A link's bundle for one's own device would carry the identity key: if it leaked,
         # whoever used it would *be* this person. Both devices are at hand anyway.
@@ -318,11 +352,22 @@ def invite(
             )
         replaced = _mark_lost(journal, replacing, own_device)
     _check_who(journal, own_device, another_person)
+    _be_at_relay(journal, url)
     if as_link:
         _invite_link(app, journal, url, qr_path, another_person, replaced)
     else:
         _invite_code(journal, url, own_device, wait_seconds, another_person)
     settings.remember_relay(journal, url)  # with the passphrase it was opened with, if any
+
+
+def _be_at_relay(journal: Journal, url: str) -> None:
+    """Before inviting: the journal is at the relay, so the partner's first sync finds it
+    (on an invite-only relay, only this device holds the operator's code)."""
+    from tend.app import syncing
+
+    if syncing.at_relay(journal, url):
+        return
+    click.echo(_summary(asyncio.run(syncing.send_and_fetch(journal, url))), err=True)
 
 
 def _invite_code(

@@ -25,7 +25,11 @@ finds every exception class in tend and checks that it is here, under TendError)
     │   └── LeftOut               a rotation left this device out without its person's
     │                             removal (sync/client.py)
     ├── RelayUnavailable          the relay cannot be reached, or went away (sync/transport.py)
+    │   └── RelayFullForNow       the relay holds all its operator allows (sync/client.py)
     ├── RelayRefused              the relay answered with an error frame (sync/transport.py)
+    │   ├── NotAdmitted           the relay starts journals only with its operator's code,
+    │   │                         or only so many from one network (sync/client.py)
+    │   └── NotAtRelay            the relay no longer holds this journal (sync/client.py)
     ├── RemovedFromSpace          this device was removed by its own person (sync/client.py)
     ├── MailboxTaken              a pairing mailbox is in use (sync/mailbox.py)
     └── ProtocolError             sync-layer errors (sync/protocol.py and the relay)
@@ -39,12 +43,16 @@ finds every exception class in tend and checks that it is here, under TendError)
         │   ├── SeqGap            not the next seq of its log
         │   ├── LogFork           other bytes at a seq already held
         │   ├── OverQuota         the space's quota is used up
+        │   ├── RelayFull         all spaces hold what the operator's storage cap allows
         │   ├── UnknownSpace      no space with that capability
         │   ├── BadSignature      not signed by its log's (or signer's) key
         │   ├── LogRemoved        past its log's removal
         │   ├── StaleCapability   a rotation from a capability no longer current
         │   └── ForgetRefused     a forget token that is not the entry's author's
         ├── CapReached            a relay-wide cap is reached (sync/relay/store.py)
+        ├── AdmissionRefused      a space created without a valid one-time code
+        │                         (sync/relay/limits.py, as is the next)
+        ├── CreationLimited       an address created as many spaces as allowed for now
         ├── StoreFailure          the relay's database failed (sync/relay/store.py)
         ├── MailboxFull           a pairing mailbox, or all of them, is full
         │                         (sync/relay/mailboxes.py, as is the next)
@@ -78,6 +86,10 @@ class NextStep(StrEnum):
     INVITE_ANOTHER_PERSON = "invite-another-person"
     # Nothing to run: the other process that keeps this journal in sync sends what is recorded.
     ALREADY_KEPT_IN_SYNC = "already-kept-in-sync"
+    # An invite-only relay: ask its operator for a one-time code and give it at the next sync.
+    ADMISSION_CODE = "admission-code"
+    # The relay no longer holds this journal: put it back there from this device, if wanted.
+    RECREATE = "recreate"
 
 
 class TendError(Exception):

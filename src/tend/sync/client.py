@@ -1,5 +1,11 @@
 """The device side of sync: a thin asyncio shell around `protocol.Connection`.
 
+Creating the space: a device asks the relay to create its space only on its first hello there
+(nothing of this relay is remembered yet) or when its person asks again (`forget_relay`): a
+device whose space an operator cleared is told so (NotAtRelay) rather than quietly starting an
+empty one. On an invite-only relay the first hello carries the operator's one-time code, kept
+in the device settings ("admission_code") from when the person gave it until a welcome.
+
 One pass (`tend sync`): say hello with the space's capability (following a signed key rotation
 the relay hands over instead, if the capability was replaced), pull everything newer than our
 version vector in bounded batches, verifying each batch before anything is applied
@@ -37,7 +43,7 @@ import msgpack
 from tend.core.crypto import keys
 from tend.core.crypto.capability import capability
 from tend.core.domain.events import Keyed
-from tend.core.errors import ChainError, IntegrityError, TendError
+from tend.core.errors import ChainError, IntegrityError, NextStep, TendError
 from tend.core.ids import LogId, short
 from tend.core.journal import Journal, shredding
 from tend.core.log.header import Header
@@ -59,7 +65,10 @@ from tend.sync.transport import (
 __all__ = [
     "BATCH_BYTES",
     "LeftOut",
+    "NotAdmitted",
+    "NotAtRelay",
     "Relay",
+    "RelayFullForNow",
     "RelayRefused",
     "RelayUnavailable",
     "RemovedFromSpace",
@@ -95,6 +104,23 @@ class LeftOut(IntegrityError):
     its own person: someone's mistake, or an attack; nothing here is lost (exit 3)."""
 
 
+class NotAdmitted(RelayRefused):
+    """The relay starts a journal only with its operator's code, or only so many from one
+    network; nothing was sent, everything is kept here (exit 1)."""
+
+
+class NotAtRelay(RelayRefused):
+    """The relay no longer holds this journal (its operator cleared it); everything is kept
+    here (exit 1)."""
+
+
+class RelayFullForNow(RelayUnavailable):
+    """The relay holds as much as its operator allows; what it did not take is kept here and
+    goes at a later sync (exit 1)."""
+
+
+FULL_WORDS = "the relay is full for now; everything is kept here and goes at a later sync"
+
 MAX_REKEYS = 16  # epochs a device may catch up on in one connection attempt
 
 
@@ -122,6 +148,7 @@ class SyncReport:
     keys_fetched: int = 0  # key records taken in (words that opened here)
     keys_damaged: int = 0  # key records the relay handed over that did not open their entry
     forgotten_at_relay: int = 0  # key records the relay erased at this device's request
+    relay_full: bool = False  # the relay took none of some pushes: it holds all it may
 
     def add(self, part: IngestReport) -> None:
         self.downloaded += part.applied
@@ -140,6 +167,7 @@ class SyncReport:
         self.keys_fetched += other.keys_fetched
         self.keys_damaged += other.keys_damaged
         self.forgotten_at_relay += other.forgotten_at_relay
+        self.relay_full = self.relay_full or other.relay_full
 
     def add_counts(self, other: SyncReport) -> None:
         self.uploaded += other.uploaded
@@ -165,6 +193,7 @@ class Session:
     def __init__(self, journal: Journal, transport: Transport, url: str) -> None:
         self.journal = journal
         self.transport = transport
+        self.url = url
         self.url_key = _relay_key(url)
         self.conn = p.Connection(p.Role.DEVICE)
         self.report = SyncReport(own_log=journal.device.log)
@@ -222,6 +251,7 @@ class Session:
             # so a watching device backs off and tries again instead of giving up.
             raise RelayUnavailable("the relay failed on its side; try again later")
         if isinstance(frame, p.Error) and frame.fatal:
+            _refused_for_good(frame)
             raise RelayRefused(
                 f"the relay refused: {_printable(frame.code)}"
                 + (f" ({_printable(frame.message)})" if frame.message else "")
@@ -232,17 +262,28 @@ class Session:
         """Say hello; False if the relay handed us a new key instead (then reconnect)."""
         device = self.journal.device
         cap = capability(device.space_keys[rotation.relay_epoch(self.journal)])
-        await self.send(p.Hello(p.PROTOCOL_VERSIONS, device.space, cap, create=True))
+        create = not welcomed_at(self.journal, self.url)
+        code = device.settings.get("admission_code", "") if create else ""
+        await self.send(p.Hello(p.PROTOCOL_VERSIONS, device.space, cap, create, code))
         frame = await self.receive()
         if isinstance(frame, p.Rekey):
             _follow(self.journal, frame)
             return False
         if not isinstance(frame, p.Welcome):
             raise RelayRefused(f"the relay answered {frame.TYPE} to hello")
+        if create:
+            self._welcomed_first()
         self.relay_heads = dict(frame.heads)
         self._sent = dict(frame.heads)
         self._check_rollback(frame.heads)
         return True
+
+    def _welcomed_first(self) -> None:
+        """From now on this relay holds our space: never ask it to create it again, and the
+        code that let us in is spent."""
+        _remember(self.journal, self.url_key, {})
+        if self.journal.device.settings.pop("admission_code", None) is not None:
+            self.journal.save_device()
 
     def _check_rollback(self, heads: p.Vector) -> None:
         """The relay now holds less of a log than it did: it lost or rolled back data."""
@@ -413,7 +454,10 @@ class Session:
                 # refused log cannot stop the whole sync.
                 pending.discard(frame.id)
                 self._requests.pop(frame.id, None)
-                self.report.upload_refused.append(_printable(frame.code))
+                if frame.code == p.ErrorCode.FULL:
+                    self.report.relay_full = True  # sent again at the next sync
+                else:
+                    self.report.upload_refused.append(_printable(frame.code))
             elif isinstance(frame, p.Entries):
                 self._apply(frame.entries, frame.keys)
         self.report.uploaded += uploaded
@@ -537,6 +581,8 @@ class Session:
                 self._acknowledged(frame.id)
                 if on_acked:
                     on_acked()
+            elif isinstance(frame, p.Error) and frame.code == p.ErrorCode.FULL:
+                raise RelayFullForNow(FULL_WORDS)  # reconnects later, resuming from its vector
             elif isinstance(frame, p.Error) and frame.id is not None:
                 raise RelayRefused(f"the relay refused an upload: {_printable(frame.code)}")
 
@@ -610,6 +656,45 @@ def _follow(journal: Journal, frame: p.Rekey) -> None:
         f"{who} renewed the journal's key without this device, and no removal of it by you "
         "was seen; nothing here is lost (ask them, and compare safety codes)"
     )
+
+
+def _refused_for_good(frame: p.Error) -> None:
+    """The fatal refusals a person can act on, in words (the relay's own are not shown)."""
+    if frame.code == p.ErrorCode.ADMISSION:
+        raise NotAdmitted(
+            "this relay admits new journals with a code from its operator; nothing was sent "
+            "and everything is kept here. Ask them for a code",
+            next_step=NextStep.ADMISSION_CODE,
+        )
+    if frame.code == p.ErrorCode.SLOW_DOWN:
+        raise NotAdmitted(
+            "this relay has started as many new journals from your network as it allows for "
+            "now; everything is kept here",
+            next_step=NextStep.SYNC_LATER,
+        )
+    if frame.code == p.ErrorCode.UNKNOWN_SPACE:
+        raise NotAtRelay(
+            "this relay no longer holds your journal (a relay may clear journals that stay "
+            "quiet for long); everything is kept here",
+            next_step=NextStep.RECREATE,
+        )
+
+
+def give_admission_code(journal: Journal, code: str) -> None:
+    """Keep the operator's code for the hello that creates the space at the relay."""
+    journal.device.settings["admission_code"] = code.strip()
+    journal.save_device()
+
+
+def welcomed_at(journal: Journal, url: str) -> bool:
+    """Whether the relay at `url` welcomed this device before (it holds our space)."""
+    return bool(journal.store.meta(_relay_key(url)))
+
+
+def forget_relay(journal: Journal, url: str) -> None:
+    """Forget what the relay at `url` held, so the next hello asks it to create our space
+    again (after its operator cleared it). Empty, not absent: nothing is known of it."""
+    journal.store.replace_meta(_relay_key(url), b"")
 
 
 def _remembered(journal: Journal, key: str) -> p.Vector:

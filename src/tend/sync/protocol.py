@@ -82,6 +82,7 @@ MAX_ENTRIES_PER_FRAME = 256  # a catch-up batch or a push
 MAX_ENTRY_BYTES = MAX_ENTRY  # one entry (64 KiB)
 MAX_VECTOR_LOGS = 4096  # logs named in one version vector
 MAX_TEXT = 512  # an error message or code
+MAX_ADMISSION_CODE = 64  # bytes of the code a Hello may carry to create a space
 MAX_VERSIONS = 16
 MAX_REQUEST_ID = (1 << 63) - 1
 ID_BYTES = 16
@@ -108,6 +109,9 @@ class ErrorCode(StrEnum):
     QUOTA = "quota"  # the space is over its storage quota
     BAD_SIGNATURE = "bad_signature"  # not signed by the key of the log it is in (or of the signer)
     REMOVED = "removed"  # the log was removed from the space by a key rotation
+    ADMISSION = "admission"  # the relay creates new spaces only with an operator's code
+    SLOW_DOWN = "slow_down"  # this address created as many spaces as the relay allows for now
+    FULL = "full"  # the relay holds as many bytes as its operator allows; try again later
     INTERNAL = "internal"  # the relay failed; try again later
     GOING_AWAY = "going_away"  # the relay is shutting down
     BUSY = "busy"  # too many connections from the device's address; try again later
@@ -153,6 +157,9 @@ class Hello:
     space: bytes
     capability: bytes
     create: bool = False
+    # What lets a device create a space on an invite-only relay: an operator's one-time code
+    # or token. Sent only with create; absent on the wire when empty.
+    admission: str = ""
     TYPE = "hello"
 
 
@@ -398,6 +405,8 @@ def encode(frame: Frame) -> bytes:
     body: dict[str, Any] = {"t": frame.TYPE}
     if isinstance(frame, Hello):
         body.update(v=list(frame.versions), s=frame.space, c=frame.capability, n=frame.create)
+        if frame.admission:
+            body.update(a=frame.admission)
     elif isinstance(frame, Welcome):
         body.update(v=frame.version, h=frame.heads)
     elif isinstance(frame, Pull):
@@ -630,6 +639,14 @@ def _versions(body: Mapping[str, Any], required: bool) -> tuple[int, ...]:
     return tuple(raw)
 
 
+def _admission(body: Mapping[str, Any]) -> str:
+    code = _text(body, "a")
+    if len(code.encode("utf-8")) > MAX_ADMISSION_CODE:
+        limit = f"hello: an admission code is at most {MAX_ADMISSION_CODE} bytes"
+        raise _bad(limit, ErrorCode.TOO_LARGE)
+    return code
+
+
 def _text(body: Mapping[str, Any], key: str) -> str:
     value = body.get(key, "")
     if not isinstance(value, str):
@@ -643,6 +660,7 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Frame]] = {
         _fixed_bytes(b, "s", ID_BYTES),
         _fixed_bytes(b, "c", CAPABILITY_BYTES),
         bool(_field(b, "n", bool)),
+        _admission(b),
     ),
     "welcome": lambda b: Welcome(_count(b, "v", 1 << 16), _vector(b, "h")),
     "pull": lambda b: Pull(_vector(b, "h")),

@@ -49,6 +49,10 @@ NEXT_STEPS = {
         ". If you both want that, run tend invite --another-person in a terminal"
     ),
     NextStep.ALREADY_KEPT_IN_SYNC: " (another page, or tend sync --watch in a terminal)",
+    NextStep.ADMISSION_CODE: "; then run tend sync --admission-code CODE in a terminal",
+    NextStep.RECREATE: (
+        "; to put it back there from this device, run tend sync --recreate in a terminal"
+    ),
     NextStep.REMOVE_REPLACED_DEVICES: (
         "; their device comes in once every old device of that person is removed, under Devices"
     ),

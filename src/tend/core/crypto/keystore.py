@@ -38,6 +38,7 @@ class DeviceSettings(TypedDict, total=False):
     escrow: str  # what the recovery escrow last left at the relay held (a digest)
     joining: dict[str, Any]  # while a device that answered a link waits to be let in
     week_turns_at: str  # "HH:MM" on Sunday, from when planning looks at the coming week
+    admission_code: str  # a relay operator's one-time code, until the relay creates our space
 
 
 # The type each setting must have when a device file is read back.
@@ -50,6 +51,7 @@ SETTING_TYPES: dict[str, type] = {
     "escrow": str,
     "joining": dict,
     "week_turns_at": str,
+    "admission_code": str,
 }
 
 

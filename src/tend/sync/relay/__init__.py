@@ -8,7 +8,9 @@ One module per reason to change:
     fanout.py          which sessions get which new entries, here and from other instances
     vectors.py         what has gone out, per log, so nothing is sent twice or out of order
     mailboxes.py       the in-memory pairing mailboxes
-    limits.py          what one address may hold or do at once (connections, mailbox use)
+    peer_limits.py     what one address may hold or do at once (connections, mailbox use)
+    limits.py          who may create a space and which spaces may be cleared: the store rules
+    admission.py       which of those rules apply to one connection
     accept_errors.py   one log line a second when accept runs out of file descriptors
     pairing_routes.py  the HTTP routes for pairing mailboxes, invitations and recovery escrows
     metrics.py         the /metrics counters and the one-JSON-object log line

@@ -25,16 +25,17 @@ from aiohttp import WSCloseCode, web
 
 from tend.sync.protocol import MAX_FRAME_BYTES, Error, ErrorCode, encode
 from tend.sync.relay.accept_errors import quiet_accept_errors
-from tend.sync.relay.app_keys import CONFIG, HUB, LIMITS, MAILBOXES, METRICS, STORE
+from tend.sync.relay.admission import Activity, Gate
+from tend.sync.relay.app_keys import ACTIVITY, CONFIG, HUB, LIMITS, MAILBOXES, METRICS, STORE
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub, SharedStore
-from tend.sync.relay.limits import PeerLimits
 from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import Metrics, log_event, ms_since
 from tend.sync.relay.pairing_routes import MAX_BODY, add_pairing_routes
 from tend.sync.relay.peer import peer_address
+from tend.sync.relay.peer_limits import PeerLimits
 from tend.sync.relay.session import CLOSE_TIMEOUT, Session
-from tend.sync.relay.store import DEFAULT_QUOTA, Caps, RelayStore
+from tend.sync.relay.store import Caps, RelayStore
 from tend.sync.relay.store_spec import StoreSpec
 
 HEARTBEAT = 30.0  # websocket ping interval; a silent peer is dropped
@@ -51,7 +52,8 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     app[MAILBOXES] = Mailboxes(address_budget=config.mailbox_bytes_per_address)
     app[CONFIG] = config
     app[LIMITS] = PeerLimits(config)
-    caps = Caps(config.invitation_cap, config.escrow_cap)
+    app[ACTIVITY] = Activity()
+    caps = Caps(config.invitation_cap, config.escrow_cap, config.storage_cap)
     app.cleanup_ctx.append(_store_context(store, config.quota, caps))
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/v1/sync", handle_sync)
@@ -73,6 +75,7 @@ def _store_context(
             quota=quota,
             invitation_cap=caps.invitations,
             escrow_cap=caps.escrows,
+            storage_cap=caps.storage,
             store=type(store).__name__,
         )
         yield
@@ -131,8 +134,16 @@ async def handle_sync(request: web.Request) -> web.WebSocketResponse:
 async def _run_session(request: web.Request, ws: web.WebSocketResponse) -> None:
     app = request.app
     deadline = app[CONFIG].hello_deadline
+    gate = Gate(app[CONFIG], peer_address(request))
     session = Session(
-        ws, request.transport, app[STORE], app[HUB], app[METRICS], hello_deadline=deadline
+        ws,
+        request.transport,
+        app[STORE],
+        app[HUB],
+        app[METRICS],
+        gate,
+        app[ACTIVITY],
+        hello_deadline=deadline,
     )
     app[HUB].sessions.add(session)
     started = time.monotonic()
@@ -171,7 +182,7 @@ def serve(
     host: str,
     port: int,
     store: StoreSpec,
-    quota: int = DEFAULT_QUOTA,
+    config: RelayConfig | None = None,
     *,
     on_listening: Callable[[str], None],
 ) -> None:
@@ -184,7 +195,7 @@ def serve(
     def announce(*_: object) -> None:  # run_app calls this once the socket is bound
         on_listening(line)
 
-    app = make_app(store, RelayConfig(quota=quota))
+    app = make_app(store, config)
     app.on_startup.append(quiet_accept_errors)
     web.run_app(
         app,

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tend.sync.relay.admission import Activity
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub
-from tend.sync.relay.limits import PeerLimits
 from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import Metrics
+from tend.sync.relay.peer_limits import PeerLimits
 from tend.sync.relay.session import Session
 from tend.sync.relay.store import RelayStore
 
@@ -22,3 +23,4 @@ METRICS = web.AppKey("metrics", Metrics)
 MAILBOXES = web.AppKey("mailboxes", Mailboxes)
 CONFIG = web.AppKey("config", RelayConfig)  # the operator's settings, fixed for the app's life
 LIMITS = web.AppKey("limits", PeerLimits)  # what one address may hold or do at once
+ACTIVITY = web.AppKey("activity", Activity)  # when each space's activity was last written

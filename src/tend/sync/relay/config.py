@@ -7,9 +7,15 @@ it needs from the app's CONFIG key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
+from tend.sync.relay.limits import DAY
 from tend.sync.relay.store import DEFAULT_ESCROW_CAP, DEFAULT_INVITATION_CAP, DEFAULT_QUOTA
+
+Admission = Literal["open", "token"]
+ADMISSIONS: tuple[Admission, ...] = ("open", "token")
+DEFAULT_CREATIONS_PER_ADDRESS = 20  # new spaces per address per day: a couple needs one
 
 
 @dataclass(frozen=True)
@@ -28,3 +34,13 @@ class RelayConfig:
     mailbox_bytes_per_address: int = 256 << 10  # bytes of mailbox messages one address holds
     mailbox_waits_per_address: int = 32  # mailbox GETs waiting at once from one address
     mailbox_posts_per_minute: int = 60  # mailbox POSTs from one address (a burst of as many)
+
+    # Admission and storage limits (sync/relay/admission.py, sync/relay/limits.py): who may
+    # create a space, how fast, and how much all spaces together may hold.
+    admission: Admission = "open"  # "token": new spaces only with a one-time code or the token
+    # The operator's own token, which creates spaces past every limit. Kept out of repr so that
+    # it is never printed or logged with the settings.
+    operator_token: str = field(default="", repr=False)
+    creations_per_address: int = DEFAULT_CREATIONS_PER_ADDRESS  # per window; 0: no limit
+    creation_window: float = DAY  # seconds
+    storage_cap: int | None = None  # bytes of entries across all spaces (None: no cap)

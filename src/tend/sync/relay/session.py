@@ -14,8 +14,11 @@ it is dropped (it will reconnect and catch up from its vector).
     (before) the first frame is at most MAX_HELLO_BYTES, checked by the Connection on its
             length; a socket that sends none within the Hello deadline gets Error(timeout).
     Hello   version negotiated; an unknown space is registered (first come) if the device
-            asked to create it; then sha256(capability) must match the stored hash, compared
-            in constant time. No other frame is accepted before a Welcome.
+            asked to create it and the relay admits it (admission.py: an invite-only relay
+            wants a one-time code, and an address may create only so many; refused, a fatal
+            admission or slow_down Error, and nothing created); then sha256(capability) must
+            match the stored hash, compared in constant time. No other frame is accepted
+            before a Welcome. A welcome, like a push, notes the space active (at most hourly).
     Push    store.put (atomic, durable); new entries forwarded to the space's other sessions;
             then Ack. A refusal is an Error with the request id; the connection stays open.
             Write authority: the capability lets a device into the space, not into a log. Each
@@ -97,7 +100,9 @@ from tend.sync.protocol import (
     position,
     split_position,
 )
+from tend.sync.relay.admission import Activity, Gate
 from tend.sync.relay.fanout import Hub
+from tend.sync.relay.limits import AdmissionRefused, CreationLimited
 from tend.sync.relay.metrics import Metrics, log_event, log_exception, ms_since
 from tend.sync.relay.store import (
     Position,
@@ -140,10 +145,14 @@ class Session:
         store: RelayStore,
         hub: Hub[Session],
         metrics: Metrics,
+        gate: Gate | None = None,
+        activity: Activity | None = None,
         *,
         hello_deadline: float | None = None,
     ) -> None:
         self.ws = ws
+        self.gate = gate or Gate()
+        self.activity = activity or Activity()
         self.transport = transport  # to cut off a device that does not read
         self.store = store
         self.hub = hub
@@ -338,8 +347,8 @@ class Session:
         digest = hashlib.sha256(hello.capability).digest()
         stored = await self.store.capability_hash(space)
         if stored is None and hello.create:
-            if await self.store.register(space, digest):
-                log_event("space.created", space)
+            if not await self._create(space, digest, hello):
+                return
             stored = await self.store.capability_hash(space)  # another device may have won
         if stored is None:
             self.fail(ErrorCode.UNKNOWN_SPACE, "no such space on this relay")
@@ -348,6 +357,7 @@ class Session:
             await self.hub.join(self, space)
             self._enqueue(Welcome(version, await self.store.heads(space)))
             log_event("session.welcomed", space, version=version)
+            await self._note_activity()
         elif (filed := await self.store.rekey(space, digest)) is not None:
             # A capability a Rotate replaced: hand over the signed record filed under it.
             self._last_frame(self.conn.send(Rekey(*filed)), WSCloseCode.OK)
@@ -355,8 +365,28 @@ class Session:
         else:
             self.fail(ErrorCode.UNAUTHORIZED, "wrong capability for this space")
 
+    async def _create(self, space: SpaceId, digest: bytes, hello: Hello) -> bool:
+        """Register the space if the relay admits it; False (after a fatal Error) if not. What
+        the device presented is never logged: only why it was refused."""
+        try:
+            creation = self.gate.creation(hello, time.time())
+            if await self.store.register(space, digest, creation):
+                log_event("space.created", space)
+        except (AdmissionRefused, CreationLimited) as e:
+            log_event("space.refused", space, code=e.code.value)
+            self.fail(e.code, str(e))
+            return False
+        return True
+
+    async def _note_activity(self) -> None:
+        assert self.space is not None
+        now = time.time()
+        if self.activity.due(self.space, now):
+            await self.store.touch(self.space, now)
+
     async def _on_push(self, push: Push) -> None:
         assert self.space is not None
+        await self._note_activity()
         started = time.monotonic()
         try:
             result = await self.store.put(self.space, push.entries, push.keys)

@@ -18,7 +18,8 @@ space:
 - the same bytes again at a stored (log, seq) are a no-op, so a device may re-send after a
   lost ack; different bytes there are a fork and are refused;
 - a log that a rotation removed cannot grow (its re-sends stay no-ops);
-- a space holds at most `quota` bytes of entries and filed rotation records.
+- a space holds at most `quota` bytes of entries and filed rotation records, and all spaces
+  together at most `Caps.storage` (when the operator set one: RelayFull past it).
 
 `put` is atomic: a batch is stored whole or not at all, and it returns only after the commit,
 so an Ack sent after it promises durability. Each refusal is its own exception carrying the
@@ -48,6 +49,13 @@ entries and every chain as they were; SQLite erases with `secure_delete` and emp
 What the store learns besides entries: each log's public key (random-looking, one per device,
 linked to no person) and which logs were removed, with the rotation records (which name the
 logs that stay, with their new epoch key sealed to each, and the logs removed).
+
+Creating a space may need a one-time code or be limited per address, and an operator may
+clear idle spaces (sync/relay/limits.py says the rules; both stores keep them in the
+transaction that registers or deletes a space). Each space keeps when it was created and last
+active (`touch`, which the relay calls at most hourly per space) and reports, without its
+capability, what `tend relay spaces` shows (`spaces`); `collect` deletes what a `Collect` rule
+names.
 
 Besides the spaces, two small persistent drop boxes for pairing and recovery, which the relay
 checks (ids, sizes, the escrow's signature) before the store is asked:
@@ -79,6 +87,7 @@ import functools
 import hmac
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -93,6 +102,14 @@ from tend.core.log.header import HEADER_LEN, KEY_LEN, MAX_ENTRY, Header, entry_h
 from tend.core.log.rotation_record import RotationRecord
 from tend.core.log.store import check_next
 from tend.sync.protocol import ErrorCode, Vector, repair_message
+from tend.sync.relay.limits import (
+    CodeInfo,
+    Collect,
+    Creation,
+    SpaceInfo,
+    check_code,
+    check_creations,
+)
 
 DEFAULT_QUOTA = 256 << 20  # bytes of entries (and filed rotation records) per space
 DEFAULT_INVITATION_CAP = 64 << 20  # bytes of invitations in the whole store
@@ -136,6 +153,12 @@ class LogFork(PushRefused):
 
 class OverQuota(PushRefused):
     code = ErrorCode.QUOTA
+
+
+class RelayFull(PushRefused):
+    """All spaces together hold as many bytes as the operator's storage cap allows."""
+
+    code = ErrorCode.FULL
 
 
 class UnknownSpace(PushRefused):
@@ -215,8 +238,12 @@ class Change(NamedTuple):
 
 
 class RelayStore(Protocol):
-    async def register(self, space: SpaceId, capability_hash: bytes) -> bool:
-        """Claim an unknown space for this hash; False (and no change) if already registered."""
+    async def register(
+        self, space: SpaceId, capability_hash: bytes, creation: Creation | None = None
+    ) -> bool:
+        """Claim an unknown space for this hash; False (and no change) if already registered.
+        A new space is first admitted by `creation` (its code used up, its address counted):
+        AdmissionRefused or CreationLimited, and no change, if it is not."""
 
     async def capability_hash(self, space: SpaceId) -> bytes | None: ...
 
@@ -273,6 +300,27 @@ class RelayStore(Protocol):
 
     async def escrow(self, locator: bytes) -> bytes | None:
         """The blob under `locator`, or None."""
+
+    async def touch(self, space: SpaceId, now: float) -> None:
+        """The space was active at `now` (a hello or a push)."""
+
+    async def spaces(self) -> list[SpaceInfo]:
+        """Every space, as an operator's report sees it, least recently active first."""
+
+    async def collect(self, rule: Collect) -> list[SpaceInfo]:
+        """Delete every space `rule` matches (checked again in the deleting transaction), each
+        with its entries, key records, logs and filed rotations; the spaces deleted."""
+
+    async def add_codes(
+        self, digests: Sequence[bytes], now: float, expires_at: float | None
+    ) -> None:
+        """Keep these hashes of fresh one-time codes (limits.code_hash)."""
+
+    async def codes(self) -> list[CodeInfo]:
+        """Every code minted, oldest first."""
+
+    async def revoke_code(self, code_id: str) -> int:
+        """Withdraw the unused codes whose id (limits.code_id) starts with `code_id`; how many."""
 
     async def close(self) -> None: ...
 
@@ -414,6 +462,15 @@ def _check_written(key: bytes | None, log: LogId, raw: bytes) -> None:
         raise BadSignature(f"log {log.hex()[:8]}: not signed by the log's own key")
 
 
+def check_storage(held: int, added: int, cap: int | None) -> None:
+    """Whether all spaces together may hold `added` more bytes than the `held` they do."""
+    if cap is not None and added and held + added > cap:
+        raise RelayFull(
+            "the relay is full for now: it holds as much as its operator allows; "
+            "everything is kept on your device and goes at a later sync"
+        )
+
+
 def check_quota(usage: int, added: int, quota: int) -> int:
     """The space's usage after adding `added` bytes, or OverQuota."""
     if usage + added > quota:
@@ -486,6 +543,7 @@ class Caps(NamedTuple):
 
     invitations: int = DEFAULT_INVITATION_CAP
     escrows: int = DEFAULT_ESCROW_CAP
+    storage: int | None = None  # bytes of entries across all spaces (None: no cap)
 
 
 def check_cap(held: int, change: int, cap: int, what: str) -> int:
@@ -508,8 +566,24 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spaces (
     space BLOB PRIMARY KEY,
     capability_hash BLOB NOT NULL,
-    usage INTEGER NOT NULL DEFAULT 0
+    usage INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL DEFAULT 0,
+    active_at REAL NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS admission_codes (
+    digest BLOB PRIMARY KEY,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    used_at REAL,
+    space BLOB,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS creations (
+    address BLOB NOT NULL,
+    period INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (address, period)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rotations (
     space BLOB NOT NULL,
     replaced BLOB NOT NULL,
@@ -564,6 +638,13 @@ CREATE TABLE IF NOT EXISTS content_keys (
 """
 
 
+# Every table that holds rows of a space: a collected space leaves nothing in any of them.
+_DELETE_SPACE = tuple(
+    f"DELETE FROM {table} WHERE space = ?"  # noqa: S608 (names from this tuple only)
+    for table in ("entries", "content_keys", "heads", "logs", "rotations", "spaces")
+)
+
+
 @contextmanager
 def _translated(what: str) -> Iterator[None]:
     try:
@@ -607,6 +688,7 @@ class SqliteRelayStore:
         quota: int = DEFAULT_QUOTA,
         invitation_cap: int = DEFAULT_INVITATION_CAP,
         escrow_cap: int = DEFAULT_ESCROW_CAP,
+        storage_cap: int | None = None,
     ) -> SqliteRelayStore:
         # One thread: sqlite3 connections belong to the thread that made them, and one writer
         # at a time is all SQLite allows anyway.
@@ -616,7 +698,7 @@ class SqliteRelayStore:
         except BaseException:
             worker.shutdown(wait=False)
             raise
-        return cls(db, worker, quota, Caps(invitation_cap, escrow_cap))
+        return cls(db, worker, quota, Caps(invitation_cap, escrow_cap, storage_cap))
 
     async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._closed:
@@ -624,8 +706,11 @@ class SqliteRelayStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._worker, functools.partial(fn, *args, **kwargs))
 
-    async def register(self, space: SpaceId, capability_hash: bytes) -> bool:
-        return await self._call(self._register, space, capability_hash)
+    async def register(
+        self, space: SpaceId, capability_hash: bytes, creation: Creation | None = None
+    ) -> bool:
+        creation = creation or Creation(time.time())
+        return await self._call(self._register, space, capability_hash, creation)
 
     async def capability_hash(self, space: SpaceId) -> bytes | None:
         return await self._call(self._capability_hash, space)
@@ -683,6 +768,26 @@ class SqliteRelayStore:
     async def escrow(self, locator: bytes) -> bytes | None:
         return await self._call(self._escrow, locator)
 
+    async def touch(self, space: SpaceId, now: float) -> None:
+        await self._call(self._touch, space, now)
+
+    async def spaces(self) -> list[SpaceInfo]:
+        return await self._call(self._spaces)
+
+    async def collect(self, rule: Collect) -> list[SpaceInfo]:
+        return await self._call(self._collect, rule)
+
+    async def add_codes(
+        self, digests: Sequence[bytes], now: float, expires_at: float | None
+    ) -> None:
+        await self._call(self._add_codes, list(digests), now, expires_at)
+
+    async def codes(self) -> list[CodeInfo]:
+        return await self._call(self._codes)
+
+    async def revoke_code(self, code_id: str) -> int:
+        return await self._call(self._revoke_code, code_id)
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -705,14 +810,98 @@ class SqliteRelayStore:
                     self._db.execute("ROLLBACK")
                 raise
 
-    def _register(self, space: SpaceId, capability_hash: bytes) -> bool:
-        with _translated("registering a space"):
+    def _register(self, space: SpaceId, capability_hash: bytes, creation: Creation) -> bool:
+        with self._transaction("registering a space"):
             cursor = self._db.execute(
-                "INSERT INTO spaces(space, capability_hash) VALUES (?, ?) "
-                "ON CONFLICT(space) DO NOTHING",
-                (space, capability_hash),
+                "INSERT INTO spaces(space, capability_hash, created_at, active_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(space) DO NOTHING",
+                (space, capability_hash, creation.now, creation.now),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return False  # nothing is used up for a space that exists
+            self._use_code(space, creation)
+            self._count_creation(creation)
+        return True
+
+    def _use_code(self, space: SpaceId, creation: Creation) -> None:
+        if creation.code is None:
+            return
+        row = self._db.execute(
+            "SELECT expires_at, used_at, revoked FROM admission_codes WHERE digest = ?",
+            (creation.code,),
+        ).fetchone()
+        check_code(None if row is None else (row[0], row[1], bool(row[2])), creation.now)
+        self._db.execute(
+            "UPDATE admission_codes SET used_at = ?, space = ? WHERE digest = ?",
+            (creation.now, space, creation.code),
+        )
+
+    def _count_creation(self, creation: Creation) -> None:
+        if creation.address is None or not creation.per_address:
+            return
+        period = creation.window_index
+        self._db.execute("DELETE FROM creations WHERE period < ?", (period,))
+        row = self._db.execute(
+            "SELECT count FROM creations WHERE address = ? AND period = ?",
+            (creation.address, period),
+        ).fetchone()
+        check_creations(int(row[0]) if row else 0, creation)
+        self._db.execute(
+            "INSERT INTO creations(address, period, count) VALUES (?, ?, 1) "
+            "ON CONFLICT(address, period) DO UPDATE SET count = count + 1",
+            (creation.address, period),
+        )
+
+    def _touch(self, space: SpaceId, now: float) -> None:
+        with _translated("noting activity"):
+            self._db.execute(
+                "UPDATE spaces SET active_at = ? WHERE space = ? AND active_at < ?",
+                (now, space, now),
+            )
+
+    def _space_infos(self) -> list[SpaceInfo]:
+        rows = self._db.execute(
+            "SELECT s.space, s.created_at, s.active_at, s.usage, "
+            "(SELECT count(*) FROM heads AS h WHERE h.space = s.space) "
+            "FROM spaces AS s ORDER BY s.active_at, s.space"
+        ).fetchall()
+        return [SpaceInfo(SpaceId(bytes(r[0])), r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+
+    def _spaces(self) -> list[SpaceInfo]:
+        with _translated("reading spaces"):
+            return self._space_infos()
+
+    def _collect(self, rule: Collect) -> list[SpaceInfo]:
+        with self._transaction("collecting spaces"):
+            gone = [info for info in self._space_infos() if rule.matches(info)]
+            for info in gone:
+                for statement in _DELETE_SPACE:
+                    self._db.execute(statement, (info.space,))
+        return gone
+
+    def _add_codes(self, digests: list[bytes], now: float, expires_at: float | None) -> None:
+        with self._transaction("storing admission codes"):
+            self._db.executemany(
+                "INSERT INTO admission_codes(digest, created_at, expires_at) VALUES (?, ?, ?)",
+                [(digest, now, expires_at) for digest in digests],
+            )
+
+    def _codes(self) -> list[CodeInfo]:
+        with _translated("reading admission codes"):
+            rows = self._db.execute(
+                "SELECT digest, created_at, expires_at, used_at, revoked FROM admission_codes "
+                "ORDER BY created_at, digest"
+            ).fetchall()
+        return [CodeInfo(bytes(r[0]), r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    def _revoke_code(self, code_id: str) -> int:
+        with self._transaction("withdrawing admission codes"):
+            cursor = self._db.execute(
+                "UPDATE admission_codes SET revoked = 1 "
+                "WHERE lower(hex(digest)) LIKE ? AND used_at IS NULL AND revoked = 0",
+                (code_id.lower() + "%",),
+            )
+            return cursor.rowcount
 
     def _capability_hash(self, space: SpaceId) -> bytes | None:
         with _translated("reading a space"):
@@ -784,6 +973,8 @@ class SqliteRelayStore:
             states = {log: self._state(space, log) for log in {h.log for h, _ in parsed}}
             plan = plan_extension(parsed, states, self._stored(space, parsed, states))
             check_quota(usage, plan.size, self._quota)
+            if self._caps.storage is not None and plan.size:
+                check_storage(self._stored_bytes(), plan.size, self._caps.storage)
             self._write(space, plan)
             self._db.executemany(
                 "INSERT INTO content_keys(space, log, seq, record) VALUES (?, ?, ?, ?) "
@@ -929,6 +1120,10 @@ class SqliteRelayStore:
                 ).fetchall()
                 out.extend(bytes(r[0]) for r in rows)
         return out
+
+    def _stored_bytes(self) -> int:
+        (total,) = self._db.execute("SELECT coalesce(sum(usage), 0) FROM spaces").fetchone()
+        return int(total)
 
     def _usage(self, space: SpaceId) -> int:
         with _translated("reading usage"):

@@ -20,6 +20,18 @@ write to one database at once:
   the kind holds (table held) and writes it back in the same transaction. take_invitation is one
   statement that row-locks the invitation (FOR UPDATE) and clears its body: of two instances
   taking one invitation at once, the second waits, re-reads the row and takes nothing.
+- Creating a space (register) is one transaction: the space row is inserted first (a second
+  creator of the same id waits on its key, then creates nothing and uses up nothing); then the
+  one-time code's row is locked (FOR UPDATE) and checked, so of two devices racing with one
+  code for two spaces the second re-reads it used and rolls its space back; then the address's
+  count for the window is raised and checked in one upsert. Nothing is counted or used up for
+  a creation refused.
+- The storage cap across all spaces is checked against sum(usage) inside each put, without a
+  store-wide lock (that lock would make every instance's puts take turns): two puts into
+  different spaces at the same moment may both pass, so the cap can be passed by at most the
+  batches in flight (a few MiB), never more.
+- Collecting spaces: each space is deleted in its own transaction under its lock, the rule
+  checked again there, so a push or hello that made it active again meanwhile keeps it.
 - Durable: every connection runs with synchronous_commit=on whatever the server's default, and
   put returns only after COMMIT, so an Ack still means the entries survive a crash.
 - Cross-instance push: a put that adds entries, every rotate and every repair calls pg_notify
@@ -46,6 +58,7 @@ import asyncio
 import hashlib
 import re
 import secrets
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -56,6 +69,14 @@ from tend.core.ids import LogId, Seq, SpaceId
 from tend.core.log.header import entry_hash
 from tend.core.log.rotation_record import RotationRecord
 from tend.sync.protocol import Vector
+from tend.sync.relay.limits import (
+    CodeInfo,
+    Collect,
+    Creation,
+    SpaceInfo,
+    check_code,
+    check_creations,
+)
 from tend.sync.relay.metrics import log_warning
 from tend.sync.relay.store import (
     DEFAULT_ESCROW_CAP,
@@ -78,6 +99,7 @@ from tend.sync.relay.store import (
     check_quota,
     check_repair,
     check_rotation,
+    check_storage,
     counted,
     new_key_records,
     owned_key,
@@ -101,7 +123,23 @@ CREATE SCHEMA IF NOT EXISTS {s};
 CREATE TABLE IF NOT EXISTS {s}.spaces (
     space bytea PRIMARY KEY,
     capability_hash bytea NOT NULL,
-    usage bigint NOT NULL DEFAULT 0
+    usage bigint NOT NULL DEFAULT 0,
+    created_at double precision NOT NULL DEFAULT 0,
+    active_at double precision NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS {s}.admission_codes (
+    digest bytea PRIMARY KEY,
+    created_at double precision NOT NULL,
+    expires_at double precision,
+    used_at double precision,
+    space bytea,
+    revoked boolean NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS {s}.creations (
+    address bytea NOT NULL,
+    period bigint NOT NULL,
+    count bigint NOT NULL,
+    PRIMARY KEY (address, period)
 );
 CREATE TABLE IF NOT EXISTS {s}.rotations (
     space bytea NOT NULL,
@@ -265,6 +303,26 @@ SELECT count(*), coalesce(sum(length), 0) FROM dropped
 """
 
 
+_SPACE_INFOS = """
+SELECT s.space, s.created_at, s.active_at, s.usage,
+       (SELECT count(*) FROM {s}.heads AS h WHERE h.space = s.space)
+FROM {s}.spaces AS s {where}
+ORDER BY s.active_at, s.space
+"""
+
+_COUNT_CREATION = """
+INSERT INTO {s}.creations(address, period, count) VALUES ($1, $2, 1)
+ON CONFLICT (address, period) DO UPDATE SET count = {s}.creations.count + 1
+RETURNING count
+"""
+
+# Every table that holds rows of a space: a collected space leaves nothing in any of them.
+_DELETE_SPACE = tuple(
+    f"DELETE FROM {{s}}.{table} WHERE space = $1"  # noqa: S608 (names from this tuple only)
+    for table in ("entries", "content_keys", "heads", "logs", "rotations", "spaces")
+)
+
+
 _FAILURES: tuple[type[Exception], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
@@ -305,6 +363,7 @@ class PostgresRelayStore:
         schema: str = DEFAULT_SCHEMA,
         invitation_cap: int = DEFAULT_INVITATION_CAP,
         escrow_cap: int = DEFAULT_ESCROW_CAP,
+        storage_cap: int | None = None,
     ) -> PostgresRelayStore:
         if not SCHEMA_NAME.fullmatch(schema):
             raise ValueError(f"a schema name is {SCHEMA_NAME.pattern}, not {schema!r}")
@@ -313,7 +372,8 @@ class PostgresRelayStore:
             pool = await asyncpg.create_pool(
                 dsn, min_size=1, max_size=POOL_SIZE, **_connect_options(instance)
             )
-        store = cls(pool, dsn, schema, quota, instance, Caps(invitation_cap, escrow_cap))
+        caps = Caps(invitation_cap, escrow_cap, storage_cap)
+        store = cls(pool, dsn, schema, quota, instance, caps)
         try:
             await store._create_schema()
         except BaseException:
@@ -363,17 +423,120 @@ class PostgresRelayStore:
 
     # -- spaces and capabilities
 
-    async def register(self, space: SpaceId, capability_hash: bytes) -> bool:
-        async with self._connection("registering a space") as db:
+    async def register(
+        self, space: SpaceId, capability_hash: bytes, creation: Creation | None = None
+    ) -> bool:
+        creation = creation or Creation(time.time())
+        async with self._connection("registering a space") as db, db.transaction():
             claimed = await db.fetchval(
                 self._sql(
-                    "INSERT INTO {s}.spaces(space, capability_hash) VALUES ($1, $2) "
-                    "ON CONFLICT (space) DO NOTHING RETURNING true"
+                    "INSERT INTO {s}.spaces(space, capability_hash, created_at, active_at) "
+                    "VALUES ($1, $2, $3, $3) ON CONFLICT (space) DO NOTHING RETURNING true"
                 ),
                 space,
                 capability_hash,
+                creation.now,
             )
-        return claimed is True
+            if claimed is not True:
+                return False  # nothing is used up for a space that exists
+            await self._use_code(db, space, creation)
+            await self._count_creation(db, creation)
+        return True
+
+    async def _use_code(self, db: Any, space: SpaceId, creation: Creation) -> None:
+        if creation.code is None:
+            return
+        row = await db.fetchrow(
+            self._sql(
+                "SELECT expires_at, used_at, revoked FROM {s}.admission_codes "
+                "WHERE digest = $1 FOR UPDATE"
+            ),
+            creation.code,
+        )
+        check_code(None if row is None else (row[0], row[1], bool(row[2])), creation.now)
+        await db.execute(
+            self._sql("UPDATE {s}.admission_codes SET used_at = $2, space = $3 WHERE digest = $1"),
+            creation.code,
+            creation.now,
+            space,
+        )
+
+    async def _count_creation(self, db: Any, creation: Creation) -> None:
+        if creation.address is None or not creation.per_address:
+            return
+        period = creation.window_index
+        await db.execute(self._sql("DELETE FROM {s}.creations WHERE period < $1"), period)
+        count = await db.fetchval(self._sql(_COUNT_CREATION), creation.address, period)
+        check_creations(int(count) - 1, creation)  # the count before this creation
+
+    async def touch(self, space: SpaceId, now: float) -> None:
+        async with self._connection("noting activity") as db:
+            await db.execute(
+                self._sql(
+                    "UPDATE {s}.spaces SET active_at = $2 WHERE space = $1 AND active_at < $2"
+                ),
+                space,
+                now,
+            )
+
+    async def _space_infos(self, db: Any, space: SpaceId | None = None) -> list[SpaceInfo]:
+        where = "" if space is None else "WHERE s.space = $1"
+        sql = _SPACE_INFOS.format(s=f'"{self._schema}"', where=where)
+        rows = await db.fetch(sql, *(() if space is None else (space,)))
+        return [
+            SpaceInfo(SpaceId(bytes(r[0])), float(r[1]), float(r[2]), int(r[3]), int(r[4]))
+            for r in rows
+        ]
+
+    async def spaces(self) -> list[SpaceInfo]:
+        async with self._connection("reading spaces") as db:
+            return await self._space_infos(db)
+
+    async def collect(self, rule: Collect) -> list[SpaceInfo]:
+        gone = []
+        for candidate in [info for info in await self.spaces() if rule.matches(info)]:
+            async with self._locked(candidate.space, "collecting a space") as db:
+                now = await self._space_infos(db, candidate.space)
+                if not now or not rule.matches(now[0]):
+                    continue  # active again (or gone) since it was read
+                for statement in _DELETE_SPACE:
+                    await db.execute(self._sql(statement), candidate.space)
+                gone.append(now[0])
+        return gone
+
+    async def add_codes(
+        self, digests: Sequence[bytes], now: float, expires_at: float | None
+    ) -> None:
+        async with self._connection("storing admission codes") as db, db.transaction():
+            await db.executemany(
+                self._sql(
+                    "INSERT INTO {s}.admission_codes(digest, created_at, expires_at) "
+                    "VALUES ($1, $2, $3)"
+                ),
+                [(digest, now, expires_at) for digest in digests],
+            )
+
+    async def codes(self) -> list[CodeInfo]:
+        async with self._connection("reading admission codes") as db:
+            rows = await db.fetch(
+                self._sql(
+                    "SELECT digest, created_at, expires_at, used_at, revoked "
+                    "FROM {s}.admission_codes ORDER BY created_at, digest"
+                )
+            )
+        return [CodeInfo(bytes(r[0]), r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    async def revoke_code(self, code_id: str) -> int:
+        async with self._connection("withdrawing admission codes") as db:
+            revoked = await db.fetch(
+                self._sql(
+                    "UPDATE {s}.admission_codes SET revoked = true "
+                    "WHERE encode(digest, 'hex') LIKE $1 AND used_at IS NULL AND NOT revoked "
+                    "RETURNING 1"
+                ),
+                code_id.lower() + "%",
+            )
+        return len(revoked)
 
     async def capability_hash(self, space: SpaceId) -> bytes | None:
         async with self._connection("reading a space") as db:
@@ -467,6 +630,8 @@ class PostgresRelayStore:
             stored = await self._stored(db, space, resent_positions(parsed, states))
             plan = plan_extension(parsed, states, stored)
             check_quota(usage, plan.size, self._quota)
+            if self._caps.storage is not None and plan.size:
+                check_storage(await self._stored_bytes(db), plan.size, self._caps.storage)
             if plan.new:
                 await self._insert(db, space, plan)
                 records = new_key_records(entries, keys, plan.entries)
@@ -611,6 +776,10 @@ class PostgresRelayStore:
         async with self._connection("reading entries") as db:
             rows = await db.fetch(self._sql(_SINCE), space, logs, seqs, limit)
         return [bytes(row[0]) for row in rows]
+
+    async def _stored_bytes(self, db: Any) -> int:
+        total = await db.fetchval(self._sql("SELECT coalesce(sum(usage), 0) FROM {s}.spaces"))
+        return int(total)
 
     async def usage(self, space: SpaceId) -> int:
         async with self._connection("reading usage") as db:

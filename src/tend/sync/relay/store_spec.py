@@ -32,7 +32,11 @@ class SqliteSpec:
 
     async def open(self, *, quota: int, caps: Caps) -> RelayStore:
         return await SqliteRelayStore.open(
-            self.path, quota=quota, invitation_cap=caps.invitations, escrow_cap=caps.escrows
+            self.path,
+            quota=quota,
+            invitation_cap=caps.invitations,
+            escrow_cap=caps.escrows,
+            storage_cap=caps.storage,
         )
 
 
@@ -64,6 +68,7 @@ class PostgresSpec:
             schema=DEFAULT_SCHEMA if self.schema is None else self.schema,
             invitation_cap=caps.invitations,
             escrow_cap=caps.escrows,
+            storage_cap=caps.storage,
         )
 
 
