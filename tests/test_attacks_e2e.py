@@ -190,8 +190,8 @@ def _insert_behind_the_relays_back(db_path: Path, raw: bytes) -> None:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"entries", "heads"} <= tables
         db.execute(
-            "INSERT INTO entries(space, log, seq, hash, entry) VALUES (?, ?, ?, ?, ?)",
-            (header.space, header.log, header.seq, entry_hash(raw), raw),
+            "INSERT INTO entries(space, log, seq, entry) VALUES (?, ?, ?, ?)",
+            (header.space, header.log, header.seq, raw),
         )
         db.execute(
             "UPDATE heads SET seq = ?, hash = ? WHERE space = ? AND log = ?",
