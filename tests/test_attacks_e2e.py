@@ -269,10 +269,12 @@ def _roll_back(db_path: Path, log: bytes, keep: int) -> None:
     db = sqlite3.connect(db_path)
     try:
         row = db.execute(
-            "SELECT hash FROM entries WHERE log = ? AND seq = ?", (log, keep)
+            "SELECT entry FROM entries WHERE log = ? AND seq = ?", (log, keep)
         ).fetchone()
         db.execute("DELETE FROM entries WHERE log = ? AND seq > ?", (log, keep))
-        db.execute("UPDATE heads SET seq = ?, hash = ? WHERE log = ?", (keep, row[0], log))
+        db.execute(
+            "UPDATE heads SET seq = ?, hash = ? WHERE log = ?", (keep, entry_hash(row[0]), log)
+        )
         db.commit()
     finally:
         db.close()
