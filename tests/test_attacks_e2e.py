@@ -190,8 +190,8 @@ def _insert_behind_the_relays_back(db_path: Path, raw: bytes) -> None:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"entries", "heads"} <= tables
         db.execute(
-            "INSERT INTO entries(space, log, seq, hash, entry) VALUES (?, ?, ?, ?, ?)",
-            (header.space, header.log, header.seq, entry_hash(raw), raw),
+            "INSERT INTO entries(space, log, seq, entry) VALUES (?, ?, ?, ?)",
+            (header.space, header.log, header.seq, raw),
         )
         db.execute(
             "UPDATE heads SET seq = ?, hash = ? WHERE space = ? AND log = ?",
@@ -269,10 +269,12 @@ def _roll_back(db_path: Path, log: bytes, keep: int) -> None:
     db = sqlite3.connect(db_path)
     try:
         row = db.execute(
-            "SELECT hash FROM entries WHERE log = ? AND seq = ?", (log, keep)
+            "SELECT entry FROM entries WHERE log = ? AND seq = ?", (log, keep)
         ).fetchone()
         db.execute("DELETE FROM entries WHERE log = ? AND seq > ?", (log, keep))
-        db.execute("UPDATE heads SET seq = ?, hash = ? WHERE log = ?", (keep, row[0], log))
+        db.execute(
+            "UPDATE heads SET seq = ?, hash = ? WHERE log = ?", (keep, entry_hash(row[0]), log)
+        )
         db.commit()
     finally:
         db.close()

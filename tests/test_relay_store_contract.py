@@ -130,8 +130,8 @@ class SqliteBackend:
             for raw in entries:
                 h = Header.decode(raw)
                 db.execute(
-                    "INSERT INTO entries(space, log, seq, hash, entry) VALUES (?, ?, ?, ?, ?)",
-                    (space, h.log, h.seq, entry_hash(raw), raw),
+                    "INSERT INTO entries(space, log, seq, entry) VALUES (?, ?, ?, ?)",
+                    (space, h.log, h.seq, raw),
                 )
                 db.execute(
                     "INSERT INTO heads(space, log, seq, hash) VALUES (?, ?, ?, ?) ON CONFLICT"
@@ -176,12 +176,10 @@ class PostgresBackend:
                 for raw in entries:
                     h = Header.decode(raw)
                     await db.execute(
-                        f"INSERT INTO {s}.entries(space, log, seq, hash, entry) "
-                        "VALUES ($1, $2, $3, $4, $5)",
+                        f"INSERT INTO {s}.entries(space, log, seq, entry) VALUES ($1, $2, $3, $4)",
                         space,
                         h.log,
                         h.seq,
-                        entry_hash(raw),
                         raw,
                     )
                     await db.execute(

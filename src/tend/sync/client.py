@@ -87,7 +87,9 @@ __all__ = [
 ]
 
 BATCH_BYTES = 1 << 20
-INGEST_BYTES = 4 << 20  # catch-up entries verified and applied together, at most
+# Catch-up entries verified and applied together, at most: few enough that the connection is
+# read again (and the relay's pings answered) within a fraction of a second.
+INGEST_BYTES = 8 << 20
 INGEST_ENTRIES = 8192
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
@@ -478,16 +480,23 @@ class Session:
             have[own] = max(0, min(have[own], self.relay_heads[own]) - 1)
         missing = sum(max(0, seq - have.get(log, 0)) for log, seq in self.relay_heads.items())
         await self.send(p.Pull(have))
+        # The view's snapshot is sealed once, after the last ingest, not after each one.
+        with self.journal.sealing_later():
+            await self._receive_catch_up(progress, missing)
+
+    async def _receive_catch_up(self, progress: Progress | None, missing: int) -> None:
         done = 0
         # Frames are taken in together, up to INGEST_BYTES or INGEST_ENTRIES: each ingest also
-        # brings the journal's view up to date, which costs about as much as everything held.
+        # works out the roster and brings the journal's view up to date.
         pending: list[bytes] = []
+        records: list[bytes] = []  # each pending entry's key record, b"" for none
         size = 0
 
         def take_in() -> None:
             if pending:
-                self._apply(pending)
+                self._apply(pending, records)
                 pending.clear()
+                records.clear()
 
         try:
             while True:
@@ -497,6 +506,9 @@ class Session:
                     return
                 if isinstance(frame, p.Entries):
                     pending.extend(frame.entries)
+                    # The key records beside them: taken in with them, so that a fresh device
+                    # never has to fetch (and re-seal its view for) every one afterwards.
+                    records.extend(frame.keys or (b"",) * len(frame.entries))
                     size += sum(len(raw) for raw in frame.entries)
                     if size >= INGEST_BYTES or len(pending) >= INGEST_ENTRIES:
                         take_in()

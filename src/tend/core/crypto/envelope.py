@@ -25,10 +25,9 @@ import hmac
 import secrets
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from tend.core.crypto import hkdf
 from tend.core.errors import InvalidEnvelope
 
 VERSION = 1
@@ -74,9 +73,7 @@ def unpad(data: bytes) -> bytes:
 
 
 def _derive(key: bytes, salt: bytes) -> tuple[bytes, bytes, bytes]:
-    okm = HKDF(
-        algorithm=hashes.SHA256(), length=KEY_LEN + 12 + COMMIT_LEN, salt=salt, info=_INFO
-    ).derive(key)
+    okm = hkdf.derive(key, salt, _INFO, KEY_LEN + 12 + COMMIT_LEN)
     return okm[:KEY_LEN], okm[KEY_LEN : KEY_LEN + 12], okm[KEY_LEN + 12 :]
 
 

@@ -28,10 +28,9 @@ from __future__ import annotations
 import secrets
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from tend.core.crypto import hkdf
 from tend.core.errors import InvalidEnvelope
 
 KEY_LEN = 32
@@ -47,7 +46,7 @@ def new_content_key() -> bytes:
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_LEN, salt=salt, info=info).derive(ikm)
+    return hkdf.derive(ikm, salt, info, KEY_LEN)
 
 
 def seal_words(content_key: bytes, plaintext: bytes, space: bytes, event_id: bytes) -> bytes:

@@ -18,6 +18,7 @@ device can read that counts, in merge order (HLC, log id, seq).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -268,6 +269,10 @@ class Journal:
     def items(self) -> list[Item]:
         """Every event that counts, in merge order (core/journal/reading.py)."""
         return self.reading.items()
+
+    def sealing_later(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose reads seal the view's snapshot once, at its end (ItemCache)."""
+        return self.reading.cache.sealing_later()
 
     def all_items(self) -> list[Item]:
         """Every stored event this device can read, in merge order (before the roster's say)."""

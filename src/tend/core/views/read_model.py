@@ -120,6 +120,8 @@ class ItemCache:
         # The items merged since the last take_recent(); None when that is not known (nothing
         # loaded yet, or dropped), so whoever asks must look at everything.
         self._recent: list[Item] | None = None
+        self._held = 0  # open `sealing_later` blocks
+        self._due = False  # a seal came due while they were open
 
     def items(self) -> list[Item]:
         """Every item, topped up with what the store took since the last call."""
@@ -139,10 +141,30 @@ class ItemCache:
                 self._recent.extend(item for _rowid, item in fresh)
             self._upto = fresh[-1][0]
             if len(fresh) >= SNAPSHOT_EVERY:
-                self._store.save_snapshot(
-                    self._upto, seal_snapshot(self._key, self._upto, self._items)
-                )
+                self._seal()
         return self._items
+
+    def _seal(self) -> None:
+        if self._held:
+            self._due = True
+            return
+        self._due = False
+        if self._items is not None:
+            self._store.save_snapshot(self._upto, seal_snapshot(self._key, self._upto, self._items))
+
+    @contextmanager
+    def sealing_later(self) -> Iterator[None]:
+        """Seal the snapshot once, when the block ends, however many top-ups it holds: a
+        catch-up takes years of entries in several ingests, and sealing after each one costs
+        about as much as all it holds. A crash meanwhile loses nothing (the next open reads the
+        rows after the last snapshot), and a forget still seals at once (`replaced`)."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self._due:
+                self._seal()
 
     def membership(self, *, top_up: bool = True) -> list[Item]:
         """Stored items that say who is here: devices added and removed, names, key rotations.

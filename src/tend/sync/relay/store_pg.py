@@ -166,7 +166,6 @@ CREATE TABLE IF NOT EXISTS {s}.entries (
     space bytea NOT NULL,
     log bytea NOT NULL,
     seq bigint NOT NULL,
-    hash bytea NOT NULL,
     entry bytea NOT NULL,
     PRIMARY KEY (space, log, seq)
 );
@@ -256,8 +255,8 @@ WHERE e.space = $1
 """
 
 _INSERT_ENTRIES = """
-INSERT INTO {s}.entries(space, log, seq, hash, entry)
-SELECT $1, * FROM unnest($2::bytea[], $3::bigint[], $4::bytea[], $5::bytea[])
+INSERT INTO {s}.entries(space, log, seq, entry)
+SELECT $1, * FROM unnest($2::bytea[], $3::bigint[], $4::bytea[])
 """
 
 _UPSERT_HEADS = """
@@ -696,7 +695,6 @@ class PostgresRelayStore:
             space,
             [h.log for h, _, _ in plan.new],
             [h.seq for h, _, _ in plan.new],
-            [digest for _, _, digest in plan.new],
             [raw for _, raw, _ in plan.new],
         )
         heads = plan.heads
