@@ -241,9 +241,13 @@ def _nothing_new_to_forget(recent: list[Item] | None, reached: frozenset[EventId
 
 
 def _may_be_forgotten(item: Item, reached: frozenset[EventId]) -> bool:
-    """Whether a newly merged item could change what is forgotten: a retraction, a change of
-    who is here (which retractions count), or an item with or linked to a reached id."""
-    if item.type == EventType.RETRACT or item.type in MEMBERSHIP:
+    """Whether a newly merged item could change what is forgotten: a forget, a change of who
+    is here (which forgets count), or an item with or linked to a reached id. A plain
+    retraction hides what it names but erases nothing."""
+    if item.type == EventType.RETRACT:
+        body = decode_event(item.raw).body
+        return isinstance(body, Retraction) and body.forget
+    if item.type in MEMBERSHIP:
         return True
     if not (item.type in KEYED_KINDS or item.type == EventType.KEYED):
         return False
