@@ -323,9 +323,8 @@ class Session:
             count = store.count()
             for log, (seq, _hash) in store.heads().items():
                 if seq > self._sent.get(log, 0):
-                    for stored in store.log_entries(log):
-                        if stored.seq > self._sent.get(log, 0):
-                            yield stored.entry
+                    for stored in store.log_entries(log, self._sent.get(log, 0)):
+                        yield stored.entry
                     self._sent[log] = seq
             self._seen = count
             return

@@ -68,7 +68,8 @@ class LogStore(Protocol):
     def since(self, rowid: int) -> Iterator[StoredEntry]:
         """Entries in local arrival order with rowid greater than `rowid`."""
 
-    def log_entries(self, log: LogId) -> Iterator[StoredEntry]: ...
+    def log_entries(self, log: LogId, after: int = 0) -> Iterator[StoredEntry]:
+        """The log's stored entries above seq `after`, in seq order."""
 
     def entry_at(self, log: LogId, seq: int) -> bytes | None:
         """The stored bytes at (log, seq), if any."""
@@ -207,8 +208,10 @@ class MemoryLogStore:
     def since(self, rowid: int) -> Iterator[StoredEntry]:
         return (self._keyed(r) for r in self._rows[rowid:])
 
-    def log_entries(self, log: LogId) -> Iterator[StoredEntry]:
-        rows = sorted((r for r in self._rows if r.log == log), key=lambda r: r.seq)
+    def log_entries(self, log: LogId, after: int = 0) -> Iterator[StoredEntry]:
+        rows = sorted(
+            (r for r in self._rows if r.log == log and r.seq > after), key=lambda r: r.seq
+        )
         return (self._keyed(r) for r in rows)
 
     def _keyed(self, row: StoredEntry) -> StoredEntry:
@@ -236,7 +239,7 @@ class MemoryLogStore:
         self, log: LogId, entries: Sequence[bytes], keys: Mapping[Position, bytes] | None = None
     ) -> None:
         first = Header.decode(entries[0]).seq if entries else 0
-        old = [r for r in self.log_entries(log) if r.seq >= first]
+        old = list(self.log_entries(log, first - 1))
         before = self._by_pos.get((log, first - 1))
         checked = check_reseal(
             (before.seq, before.hash) if before else None, [r.seq for r in old], entries
@@ -451,8 +454,11 @@ class SqliteLogStore:
     def since(self, rowid: int) -> Iterator[StoredEntry]:
         return self._rows(_ENTRY_COLUMNS + "WHERE e.rowid > ? ORDER BY e.rowid", (rowid,))
 
-    def log_entries(self, log: LogId) -> Iterator[StoredEntry]:
-        return self._rows(_ENTRY_COLUMNS + "WHERE e.log_id = ? ORDER BY e.seq", (log,))
+    def log_entries(self, log: LogId, after: int = 0) -> Iterator[StoredEntry]:
+        # Only the tail asked for: a sync reads what its own log holds past the relay's copy.
+        return self._rows(
+            _ENTRY_COLUMNS + "WHERE e.log_id = ? AND e.seq > ? ORDER BY e.seq", (log, after)
+        )
 
     def entry_at(self, log: LogId, seq: int) -> bytes | None:
         with _translated("reading the journal"):
@@ -500,7 +506,7 @@ class SqliteLogStore:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                old = [r.seq for r in self.log_entries(log) if r.seq >= first]
+                old = [r.seq for r in self.log_entries(log, first - 1)]
                 before = db.execute(
                     "SELECT seq, hash FROM entries WHERE log_id = ? AND seq = ?", (log, first - 1)
                 ).fetchone()

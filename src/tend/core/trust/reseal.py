@@ -40,7 +40,7 @@ def reseal_unsent(journal: Journal, relay_has: int) -> int:
     or this one before it lost it): rewriting it would fork this device's own log."""
     device = journal.device
     left = max(relay_has, pushed(journal))
-    tail = [s for s in journal.store.log_entries(device.log) if s.seq > left]
+    tail = list(journal.store.log_entries(device.log, left))
     stale = next(
         (i for i, s in enumerate(tail) if Header.decode(s.entry).epoch < device.epoch), None
     )
