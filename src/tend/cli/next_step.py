@@ -23,6 +23,9 @@ WORDS = {
         "device of yours)"
     ),
     NextStep.ALREADY_KEPT_IN_SYNC: " (tend ui or tend sync --watch)",
+    NextStep.USE_TLS: (
+        "; use its https:// address, or, only on a network you trust, run tend --insecure ..."
+    ),
     NextStep.REMOVE_REPLACED_DEVICES: (
         "; their device comes in once every old device of that person is removed "
         "(tend devices remove ID), at the sync after that."

@@ -12,6 +12,8 @@ finds every exception class in tend and checks that it is here, under TendError)
     │   ├── EntryTooLarge         an event does not fit in one entry (core/crypto/entry.py)
     │   ├── WrongCode             a short code that did not match (core/crypto/pake.py)
     │   ├── InvalidPhrase         a recovery phrase that is not right (core/trust/recovery.py)
+    │   ├── SettingError          a relay setting that is unknown or does not fit
+    │   │                         (sync/relay/settings.py)
     │   └── InvalidInvite         an invitation or reply that does not open (core/trust/pairing.py)
     │       └── WrongCodeTried    someone answered an invitation with another code
     │                             (sync/pairing_flow.py)
@@ -78,6 +80,8 @@ class NextStep(StrEnum):
     INVITE_ANOTHER_PERSON = "invite-another-person"
     # Nothing to run: the other process that keeps this journal in sync sends what is recorded.
     ALREADY_KEPT_IN_SYNC = "already-kept-in-sync"
+    # Reach the relay over TLS (https://), or say explicitly that this network is trusted.
+    USE_TLS = "use-tls"
 
 
 class TendError(Exception):

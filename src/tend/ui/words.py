@@ -49,6 +49,9 @@ NEXT_STEPS = {
         ". If you both want that, run tend invite --another-person in a terminal"
     ),
     NextStep.ALREADY_KEPT_IN_SYNC: " (another page, or tend sync --watch in a terminal)",
+    NextStep.USE_TLS: (
+        "; use its https:// address, or, only on a network you trust, start tend --insecure ui"
+    ),
     NextStep.REMOVE_REPLACED_DEVICES: (
         "; their device comes in once every old device of that person is removed, under Devices"
     ),
