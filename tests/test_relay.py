@@ -1537,12 +1537,17 @@ RELAY_MAY_LOAD = {
     "tend.sync.relay.app_keys",
     "tend.sync.relay.config",
     "tend.sync.relay.fanout",
+    "tend.sync.relay.log_format",
     "tend.sync.relay.mailboxes",
     "tend.sync.relay.metrics",
+    "tend.sync.relay.metrics_gate",
     "tend.sync.relay.pairing_routes",
+    "tend.sync.relay.peer",
     "tend.sync.relay.session",
+    "tend.sync.relay.settings",
     "tend.sync.relay.store",
     "tend.sync.relay.store_spec",
+    "tend.sync.relay.tls",
     "tend.sync.relay.vectors",
 }
 

@@ -4,19 +4,44 @@ The relay holds no keys and needs no journal: it stores opaque entries in its ow
 (default: the platform's data directory for "tend-relay"), or, given a postgresql:// DSN, in a
 PostgreSQL database that several relay instances share. aiohttp (and asyncpg, for a DSN) is
 imported only here, when the relay actually runs, so the journal commands stay quick.
+
+Every setting is a flag made from its field (sync/relay/settings.py), so a setting added to the
+relay's configuration is a flag here without a line of this file changing.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tend.core.errors import UserError
 
 if TYPE_CHECKING:
+    from tend.sync.relay.settings import Setting
     from tend.sync.relay.store_spec import StoreSpec
+
+# Help for the settings whose flag says more than its name; any other setting's flag points
+# at the field it sets.
+HELP = {
+    "host": "Address to listen on (default 127.0.0.1).",
+    "port": "Port to listen on (default 8765).",
+    "db": "The relay's SQLite file (default: the platform's data directory, tend-relay), or a "
+    "postgresql:// DSN: a database several relay instances share.",
+    "tls_cert": "A PEM certificate chain: the relay terminates TLS itself (with --tls-key).",
+    "tls_key": "The certificate's private key, in PEM.",
+    "log_ids": "Show space, mailbox and invitation ids in the log.",
+    "log_addresses": "Show clients' addresses in the log.",
+    "quota": "Most bytes of entries one space may store (or --quota-mb).",
+    "trusted_proxies": "A reverse proxy's address or network whose forwarded header names the "
+    "client (repeat, or a list in the file or the environment).",
+    "forwarded_header": "The header those proxies set: x-forwarded-for (default) or forwarded.",
+    "metrics_token": "Let peers beyond loopback read /metrics with 'Authorization: Bearer "
+    "TOKEN' (better given as TEND_RELAY_METRICS_TOKEN or in the file: flags show in ps).",
+}
 
 
 @click.group()
@@ -24,15 +49,60 @@ def relay() -> None:
     """Run a relay: a blind server that passes encrypted entries between devices."""
 
 
-def _database(ctx: click.Context, param: click.Parameter, value: str | None) -> StoreSpec | None:
-    """The store `--db` names: a postgresql:// URL is PostgreSQL, anything else a SQLite file."""
-    if value is None:
-        return None
+def _setting_option(setting: Setting) -> Callable[[Any], Any]:
+    help_ = HELP.get(setting.name, f"Sets {setting.name}.") + f" Env {setting.env}."
+    if setting.kind is bool:
+        flag = setting.flag
+        return click.option(f"{flag}/--no-{flag[2:]}", setting.name, default=None, help=help_)
+    if "tuple" in str(setting.kind):
+        return click.option(setting.flag, setting.name, multiple=True, metavar="ADDR", help=help_)
+    metavar = "N" if setting.kind is int else "TEXT"
+    return click.option(setting.flag, setting.name, default=None, metavar=metavar, help=help_)
+
+
+def _settings_options(command: Callable[..., None]) -> Callable[..., None]:
+    from tend.sync.relay.settings import all_settings  # dataclasses only: no aiohttp
+
+    for setting in reversed(all_settings()):
+        command = _setting_option(setting)(command)
+    return command
+
+
+@relay.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="TEND_RELAY_CONFIG",
+    help='A TOML file of settings, keyed by the flags\' names (tls_cert = "..."). Flags win '
+    "over the environment (TEND_RELAY_HOST and the like), which wins over the file. Env "
+    "TEND_RELAY_CONFIG.",
+)
+@click.option(
+    "--quota-mb", type=click.IntRange(1), help="Most megabytes of entries one space may store."
+)
+@_settings_options
+def serve(config_file: Path | None, quota_mb: int | None, **flags: object) -> None:
+    """Serve devices until stopped (Ctrl-C or SIGTERM shut down gracefully)."""
+    from tend.sync.relay.app import serve as run_relay
+    from tend.sync.relay.settings import load
+
+    if quota_mb is not None and flags.get("quota") is None:
+        flags["quota"] = quota_mb << 20
+    settings, config = load(flags, os.environ, config_file)
+    run_relay(settings, _store(settings.db), config, on_listening=_announce)
+
+
+def _store(db: str | None) -> StoreSpec:
+    """The store `db` names: a postgresql:// URL is PostgreSQL, anything else a SQLite file
+    (by default in the platform's data directory)."""
     from tend.sync.relay.store_spec import SqliteSpec, parse_store_spec
 
-    spec = parse_store_spec(value)
-    if isinstance(spec, SqliteSpec):  # a directory, say, is a usage error
-        click.Path(path_type=Path, dir_okay=False).convert(value, param, ctx)
+    spec = parse_store_spec(db) if db else SqliteSpec(_default_db())
+    if isinstance(spec, SqliteSpec):
+        if spec.path.is_dir():
+            raise UserError(f"the relay's database {spec.path} is a directory; name a file")
+        _make_parent(spec.path)
     return spec
 
 
@@ -40,40 +110,6 @@ def _default_db() -> Path:
     import platformdirs  # only when no --db was given
 
     return Path(platformdirs.user_data_dir("tend-relay", appauthor=False)) / "relay.db"
-
-
-@relay.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port",
-    default=8765,
-    show_default=True,
-    type=click.IntRange(1, 65535),
-    help="Port to listen on.",
-)
-@click.option(
-    "--db",
-    metavar="FILE|DSN",
-    callback=_database,
-    help="The relay's SQLite file (default: the platform's data directory, tend-relay), or a "
-    "postgresql:// DSN: a database several relay instances share.",
-)
-@click.option(
-    "--quota-mb",
-    default=256,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Most megabytes of entries one space may store.",
-)
-def serve(host: str, port: int, db: StoreSpec | None, quota_mb: int) -> None:
-    """Serve devices until stopped (Ctrl-C or SIGTERM shut down gracefully)."""
-    from tend.sync.relay.app import serve as run_relay
-    from tend.sync.relay.store_spec import SqliteSpec
-
-    spec = db or SqliteSpec(_default_db())
-    if isinstance(spec, SqliteSpec):
-        _make_parent(spec.path)
-    run_relay(host, port, spec, quota_mb << 20, on_listening=_announce)
 
 
 def _make_parent(path: Path) -> None:

@@ -7,7 +7,7 @@ it needs from the app's CONFIG key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tend.sync.relay.store import DEFAULT_ESCROW_CAP, DEFAULT_INVITATION_CAP, DEFAULT_QUOTA
 
@@ -19,3 +19,12 @@ class RelayConfig:
     quota: int = DEFAULT_QUOTA  # most bytes of entries one space may store
     invitation_cap: int = DEFAULT_INVITATION_CAP  # bytes of invitations the relay holds
     escrow_cap: int = DEFAULT_ESCROW_CAP  # bytes of recovery escrows the relay holds
+
+    # --- deployment: whom the relay believes about addresses, and who reads /metrics ---
+    # Reverse proxies (addresses or networks) whose forwarded header names the real client;
+    # from anyone else the header is ignored (peer.py).
+    trusted_proxies: tuple[str, ...] = ()
+    forwarded_header: str = "x-forwarded-for"  # the header those proxies set, or "forwarded"
+    # A bearer token that lets peers other than loopback read /metrics (metrics_gate.py);
+    # kept out of repr so that printing a config never shows it.
+    metrics_token: str | None = field(default=None, repr=False)
