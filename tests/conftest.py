@@ -191,44 +191,53 @@ def free_port() -> int:
 
 
 class Relay:
-    """`tend relay serve` as a subprocess that can be killed and started again on one db."""
+    """`tend relay serve` as a subprocess that can be killed and started again on one db.
 
-    def __init__(self, folder: Path, *extra: str, db: str | None = None) -> None:
+    `args` are more flags for `serve`, `env` more environment; with `split_log`, stderr (the
+    relay's JSON log) goes to its own file, `relay.err`, apart from stdout's listening line;
+    `db`, a PostgreSQL DSN to keep the store in instead of the folder's SQLite file."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *args: str,
+        host: str = "127.0.0.1",
+        scheme: str = "http",
+        env: Mapping[str, str] | None = None,
+        split_log: bool = False,
+        db: str | None = None,
+    ) -> None:
         self.folder = folder
-        self.extra = list(extra)  # more `tend relay serve` options, kept across restarts
         self.db = folder / "relay.db"
         self.store = db or str(self.db)  # where the relay keeps its store: that file, or a DSN
+        self.host = host
+        self.reach = "127.0.0.1" if host == "0.0.0.0" else host  # where to knock when it starts
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://{'localhost' if scheme == 'https' else '127.0.0.1'}:{self.port}"
+        self.args = args
+        self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = folder / "relay.log"
+        self.err = folder / "relay.err" if split_log else self.log
 
     def start(self) -> None:
-        with self.log.open("ab") as log:
+        argv = [tend_executable(), "relay", "serve", "--host", self.host, "--port", str(self.port)]
+        with self.log.open("ab") as log, self.err.open("ab") as err:
             self.proc = subprocess.Popen(
-                [
-                    tend_executable(),
-                    "relay",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--db",
-                    self.store,
-                    *self.extra,
-                ],
+                [*argv, "--db", self.store, *self.args],
                 stdout=log,
-                stderr=subprocess.STDOUT,
+                stderr=err if self.err != self.log else subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=tend_env(),
+                env=tend_env(self.env),
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection((self.reach, self.port), timeout=0.2):
                     return
             except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"the relay exited: {self.err.read_text()}") from None
                 time.sleep(0.05)
         raise RuntimeError("the relay did not start")
 
@@ -259,7 +268,12 @@ def relay(tmp_path: Path) -> Iterator[Relay]:
 
 
 def pair(
-    inviter: TendCLI, joiner: TendCLI, relay: Relay, *extra: str, name: str | None = "Alex"
+    inviter: TendCLI,
+    joiner: TendCLI,
+    relay: Relay,
+    *extra: str,
+    name: str | None = "Alex",
+    env: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
     """Run `tend invite` and `tend join` against each other; returns both safety-code lines.
 
@@ -270,13 +284,13 @@ def pair(
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
-        env=tend_env(),
+        env=tend_env(env),
     )
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert first.startswith("Invite code: "), (first, proc.stderr.read() if proc.stderr else "")
     code = first.split(": ", 1)[1].strip()
-    joined = joiner.ok("join", code, *(("--name", name) if name else ()))
+    joined = joiner.ok("join", code, *(("--name", name) if name else ()), env=env)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     inviter_code = next(line for line in out.splitlines() if "Safety code" in line)

@@ -1541,14 +1541,18 @@ RELAY_MAY_LOAD = {
     "tend.sync.relay.config",
     "tend.sync.relay.fanout",
     "tend.sync.relay.limits",
+    "tend.sync.relay.log_format",
     "tend.sync.relay.mailboxes",
     "tend.sync.relay.metrics",
+    "tend.sync.relay.metrics_gate",
     "tend.sync.relay.pairing_routes",
     "tend.sync.relay.peer",
     "tend.sync.relay.peer_limits",
     "tend.sync.relay.session",
+    "tend.sync.relay.settings",
     "tend.sync.relay.store",
     "tend.sync.relay.store_spec",
+    "tend.sync.relay.tls",
     "tend.sync.relay.vectors",
 }
 

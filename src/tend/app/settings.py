@@ -55,6 +55,14 @@ def relay_address(url: str) -> str:
     return url
 
 
+def allow_plain_relays() -> None:
+    """Let this process reach relays on other machines over plain http:// (`--insecure`):
+    the person says the network is theirs, since the relay capability then travels in clear."""
+    from tend.sync.clear_text import allow_clear_text  # the network stack only when asked
+
+    allow_clear_text()
+
+
 def known_relay(journal: Journal) -> str | None:
     url = journal.device.settings.get("relay")
     return str(url) if url else None

@@ -114,14 +114,24 @@ class LazyGroup(click.Group):
     help="Where this device's journal lives (env TEND_HOME; default: the platform's "
     "data directory).",
 )
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Let sync, pairing and recovery reach a relay on another machine over plain http:// "
+    "(its capability then travels in clear): only on a network you trust.",
+)
 @click.version_option(__version__, prog_name="tend")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None) -> None:
+def cli(ctx: click.Context, home: Path | None, insecure: bool) -> None:
     """tend: a private journal for two partners, kept on your own devices.
 
     Record small things (check-ins, small wins, thank-yous, rest days), then look back
     together. Everything is encrypted on this device; nothing needs a network.
     """
+    if insecure:
+        from tend.app.settings import allow_plain_relays
+
+        allow_plain_relays()
     app = App(home)
     ctx.obj = app
     ctx.call_on_close(app.close)

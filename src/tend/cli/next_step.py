@@ -25,6 +25,9 @@ WORDS = {
     NextStep.ALREADY_KEPT_IN_SYNC: " (tend ui or tend sync --watch)",
     NextStep.ADMISSION_CODE: "; then: tend sync --admission-code CODE",
     NextStep.RECREATE: "; to put it back there from this device: tend sync --recreate",
+    NextStep.USE_TLS: (
+        "; use its https:// address, or, only on a network you trust, run tend --insecure ..."
+    ),
     NextStep.REMOVE_REPLACED_DEVICES: (
         "; their device comes in once every old device of that person is removed "
         "(tend devices remove ID), at the sync after that."

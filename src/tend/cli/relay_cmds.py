@@ -7,20 +7,63 @@ imported only here, when the relay actually runs, so the journal commands stay q
 
 The operator's commands on the same database (one-time codes, the spaces report, clearing idle
 spaces) are in relay_operator_cmds.py.
+
+Every setting is a flag made from its field (sync/relay/settings.py), so a setting added to the
+relay's configuration is a flag here without a line of this file changing.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from tend.cli.relay_db import db_option, store_spec
+from tend.cli.relay_db import store_spec
 from tend.cli.relay_operator_cmds import codes, gc, spaces
 from tend.core.errors import UserError
 
 if TYPE_CHECKING:
+    from tend.sync.relay.settings import Setting
     from tend.sync.relay.store_spec import StoreSpec
+
+# Help for the settings whose flag says more than its name; any other setting's flag points
+# at the field it sets.
+HELP = {
+    "host": "Address to listen on (default 127.0.0.1).",
+    "port": "Port to listen on (default 8765).",
+    "db": "The relay's SQLite file (default: the platform's data directory, tend-relay), or a "
+    "postgresql:// DSN: a database several relay instances share.",
+    "tls_cert": "A PEM certificate chain: the relay terminates TLS itself (with --tls-key).",
+    "tls_key": "The certificate's private key, in PEM.",
+    "log_ids": "Show space, mailbox and invitation ids in the log.",
+    "log_addresses": "Show clients' addresses in the log.",
+    "quota": "Most bytes of entries one space may store (or --quota-mb).",
+    "trusted_proxies": "A reverse proxy's address or network whose forwarded header names the "
+    "client (repeat, or a list in the file or the environment).",
+    "forwarded_header": "The header those proxies set: x-forwarded-for (default) or forwarded.",
+    "invitation_cap": "Most bytes of invitations the relay holds at once.",
+    "escrow_cap": "Most bytes of recovery escrows the relay holds.",
+    "hello_deadline": "Seconds a new connection has to say hello before it is closed.",
+    "connections_per_address": "Most sync connections open at once from one address.",
+    "mailbox_bytes_per_address": "Most bytes of pairing messages one address may leave waiting.",
+    "mailbox_waits_per_address": "Most pairing reads waiting at once from one address.",
+    "mailbox_posts_per_minute": "Most pairing messages one address may post a minute.",
+    "creation_window": "Seconds over which --creations-per-address counts (default a day).",
+    "admission": "Who may start a new journal here: anyone (open), or only a device that gives "
+    "a one-time code from tend relay codes new, or the operator token (token).",
+    "operator_token": "A secret (16 characters or more) that starts journals past every limit, "
+    "for the operator's own devices (better given as TEND_RELAY_OPERATOR_TOKEN: flags show "
+    "in ps).",
+    "creations_per_address": "Most new journals one address may start per creation window "
+    "(a day by default; 0: no limit).",
+    "storage_cap": "Most bytes of entries all journals together may store (or --storage-cap-mb;"
+    " default: no cap).",
+    "metrics_token": "Let peers beyond loopback read /metrics with 'Authorization: Bearer "
+    "TOKEN' (better given as TEND_RELAY_METRICS_TOKEN or in the file: flags show in ps).",
+}
 
 
 @click.group()
@@ -28,76 +71,67 @@ def relay() -> None:
     """Run a relay: a blind server that passes encrypted entries between devices."""
 
 
+def _setting_option(setting: Setting) -> Callable[[Any], Any]:
+    help_ = HELP.get(setting.name, f"Sets {setting.name}.") + f" Env {setting.env}."
+    if setting.kind is bool:
+        flag = setting.flag
+        return click.option(f"{flag}/--no-{flag[2:]}", setting.name, default=None, help=help_)
+    if "tuple" in str(setting.kind):
+        return click.option(setting.flag, setting.name, multiple=True, metavar="ADDR", help=help_)
+    metavar = {int: "N", float: "NUMBER"}.get(setting.kind, "TEXT")
+    return click.option(setting.flag, setting.name, default=None, metavar=metavar, help=help_)
+
+
+def _settings_options(command: Callable[..., None]) -> Callable[..., None]:
+    from tend.sync.relay.settings import all_settings  # dataclasses only: no aiohttp
+
+    for setting in reversed(all_settings()):
+        command = _setting_option(setting)(command)
+    return command
+
+
 @relay.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--port",
-    default=8765,
-    show_default=True,
-    type=click.IntRange(1, 65535),
-    help="Port to listen on.",
-)
-@db_option
-@click.option(
-    "--quota-mb",
-    default=256,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Most megabytes of entries one space may store.",
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="TEND_RELAY_CONFIG",
+    help='A TOML file of settings, keyed by the flags\' names (tls_cert = "..."). Flags win '
+    "over the environment (TEND_RELAY_HOST and the like), which wins over the file. Env "
+    "TEND_RELAY_CONFIG.",
 )
 @click.option(
-    "--admission",
-    type=click.Choice(["open", "token"]),
-    default="open",
-    show_default=True,
-    help="Who may start a new journal here: anyone (open), or only a device that gives a "
-    "one-time code from tend relay codes new, or the operator token (token). Journals already "
-    "here keep working either way.",
-)
-@click.option(
-    "--operator-token",
-    envvar="TEND_RELAY_OPERATOR_TOKEN",
-    default="",
-    show_default=False,
-    help="A secret that starts journals past every limit, for the operator's own devices "
-    "(better given as TEND_RELAY_OPERATOR_TOKEN: a command line is visible to other users).",
-)
-@click.option(
-    "--creations-per-day",
-    default=20,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Most new journals one address may start per day (0: no limit).",
+    "--quota-mb", type=click.IntRange(1), help="Most megabytes of entries one space may store."
 )
 @click.option(
     "--storage-cap-mb",
     type=click.IntRange(1),
-    help="Most megabytes of entries all journals together may store (default: no cap).",
+    help="Most megabytes of entries all journals together may store (or --storage-cap).",
 )
+@_settings_options
 def serve(
-    host: str,
-    port: int,
-    db: StoreSpec | None,
-    quota_mb: int,
-    admission: str,
-    operator_token: str,
-    creations_per_day: int,
-    storage_cap_mb: int | None,
+    config_file: Path | None, quota_mb: int | None, storage_cap_mb: int | None, **flags: object
 ) -> None:
     """Serve devices until stopped (Ctrl-C or SIGTERM shut down gracefully)."""
     from tend.sync.relay.app import serve as run_relay
-    from tend.sync.relay.config import RelayConfig
+    from tend.sync.relay.settings import load
 
-    if operator_token and len(operator_token) < 16:
-        raise UserError("an operator token is at least 16 characters")
-    config = RelayConfig(
-        quota=quota_mb << 20,
-        admission="token" if admission == "token" else "open",
-        operator_token=operator_token,
-        creations_per_address=creations_per_day,
-        storage_cap=None if storage_cap_mb is None else storage_cap_mb << 20,
-    )
-    run_relay(host, port, store_spec(db), config, on_listening=_announce)
+    for megabytes, field in ((quota_mb, "quota"), (storage_cap_mb, "storage_cap")):
+        if megabytes is not None and flags.get(field) is None:
+            flags[field] = megabytes << 20
+    settings, config = load(flags, os.environ, config_file)
+    run_relay(settings, _store(settings.db), config, on_listening=_announce)
+
+
+def _store(db: str | None) -> StoreSpec:
+    """The store `db` names: a postgresql:// URL is PostgreSQL, anything else a SQLite file
+    (by default in the platform's data directory)."""
+    from tend.sync.relay.store_spec import SqliteSpec, parse_store_spec
+
+    spec = parse_store_spec(db) if db else None
+    if isinstance(spec, SqliteSpec) and spec.path.is_dir():
+        raise UserError(f"the relay's database {spec.path} is a directory; name a file")
+    return store_spec(spec)
 
 
 relay.add_command(codes)

@@ -12,6 +12,8 @@ finds every exception class in tend and checks that it is here, under TendError)
     │   ├── EntryTooLarge         an event does not fit in one entry (core/crypto/entry.py)
     │   ├── WrongCode             a short code that did not match (core/crypto/pake.py)
     │   ├── InvalidPhrase         a recovery phrase that is not right (core/trust/recovery.py)
+    │   ├── SettingError          a relay setting that is unknown or does not fit
+    │   │                         (sync/relay/settings.py)
     │   └── InvalidInvite         an invitation or reply that does not open (core/trust/pairing.py)
     │       └── WrongCodeTried    someone answered an invitation with another code
     │                             (sync/pairing_flow.py)
@@ -90,6 +92,8 @@ class NextStep(StrEnum):
     ADMISSION_CODE = "admission-code"
     # The relay no longer holds this journal: put it back there from this device, if wanted.
     RECREATE = "recreate"
+    # Reach the relay over TLS (https://), or say explicitly that this network is trusted.
+    USE_TLS = "use-tls"
 
 
 class TendError(Exception):

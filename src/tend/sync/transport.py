@@ -8,6 +8,7 @@ websocket to the relay's /v1/sync, opened by a `WebSocketDialer`; `pipe()` is a 
 joined in memory, so the client and the relay's own session logic can be run against each other
 without a socket (as h11's ConnectionPair and httpx's MockTransport do).
 
+Before any connection, clear_text.py decides whether the address may be reached without TLS.
 Every client-side network call, websocket or HTTP (the drop boxes of sync/mailbox.py, through
 `http_request`), runs inside `network_errors`: whatever aiohttp or the socket under it raises (a
 refused connection, a reset, a timeout) leaves this module as one RelayUnavailable with a
@@ -25,6 +26,7 @@ import aiohttp
 
 from tend.core.errors import NextStep, TendError
 from tend.sync import protocol as p
+from tend.sync.clear_text import refuse_clear_text
 
 CONNECT_SECONDS = 10  # to open a connection; an open sync connection has no deadline
 HEARTBEAT = 20.0  # websocket ping interval: a relay that went silent is noticed
@@ -56,7 +58,20 @@ def network_errors(
 
 
 def cannot_reach(relay: str, e: Exception) -> str:
+    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+        return untrusted_certificate(relay, e)
     return f"cannot reach the relay at {relay} ({type(e).__name__})"
+
+
+def untrusted_certificate(relay: str, e: aiohttp.ClientConnectorCertificateError) -> str:
+    # The standard SSL_CERT_FILE is read by the default context aiohttp builds (OpenSSL's
+    # default verify paths), so a relay with its own authority needs nothing of tend's own.
+    error = e.certificate_error
+    why = getattr(error, "verify_message", None) or type(error).__name__
+    return (
+        f"the relay at {relay} showed a certificate this device does not trust ({why}); "
+        "if its authority is your own, set SSL_CERT_FILE to that authority's certificate"
+    )
 
 
 def went_away(relay: str) -> str:
@@ -130,6 +145,7 @@ class WebSocketDialer:
     async def connect(self) -> WebSocketTransport:
         if self._http is None:
             raise RuntimeError("open the dialer with `async with` first")
+        refuse_clear_text(self.relay)  # before any name is resolved
         with network_errors(
             lambda e: cannot_reach(self.relay, e) + "; everything is kept here and will sync later"
         ):
@@ -147,7 +163,8 @@ async def http_request(
     relay: str, method: str, url: str, timeout: float, **options: Any
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """One request to the relay, its answer read inside; failures on the way, the body's
-    included, are RelayUnavailable."""
+    included, are RelayUnavailable. A plain address to another machine is refused first."""
+    refuse_clear_text(url)
     with network_errors(lambda e: cannot_reach(relay, e)):
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,

@@ -53,6 +53,9 @@ NEXT_STEPS = {
     NextStep.RECREATE: (
         "; to put it back there from this device, run tend sync --recreate in a terminal"
     ),
+    NextStep.USE_TLS: (
+        "; use its https:// address, or, only on a network you trust, start tend --insecure ui"
+    ),
     NextStep.REMOVE_REPLACED_DEVICES: (
         "; their device comes in once every old device of that person is removed, under Devices"
     ),

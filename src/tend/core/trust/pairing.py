@@ -90,7 +90,7 @@ def relay_host(url: str) -> str:
     parts = urlsplit(url)
     if not parts.hostname or parts.scheme not in ("http", "https"):
         raise UserError(f"{url} is not a relay address (it starts with http:// or https://)")
-    usual = "http" if _loopback(parts.hostname) else "https"
+    usual = "http" if is_loopback_host(parts.hostname) else "https"
     if parts.scheme != usual or parts.path.strip("/"):
         return url.rstrip("/")
     return parts.netloc
@@ -100,11 +100,12 @@ def relay_url(host: str) -> str:
     if host.startswith(("http://", "https://")):
         return host.rstrip("/")
     name = urlsplit("//" + host).hostname or ""
-    return ("http://" if _loopback(name) else "https://") + host
+    return ("http://" if is_loopback_host(name) else "https://") + host
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
+def is_loopback_host(host: str) -> bool:
+    """True for "localhost", 127.0.0.0/8 and ::1 (with or without brackets): this machine."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

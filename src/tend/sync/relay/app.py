@@ -7,7 +7,8 @@ as the store is open. On shutdown every pairing reader is woken and every device
 relay is going away, then its websocket is closed with 1001 (GOING_AWAY).
 
 Routes: GET /v1/sync, one websocket per device (session.py); /healthz; /metrics (Prometheus
-text); and the pairing and recovery routes (pairing_routes.py).
+text, for loopback or the operator's token: metrics_gate.py); and the pairing and recovery
+routes (pairing_routes.py).
 
 `serve` (run_app) is called only from the CLI; tests build the app with `make_app`.
 """
@@ -15,8 +16,6 @@ text); and the pairing and recovery routes (pairing_routes.py).
 from __future__ import annotations
 
 import asyncio
-import logging
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
@@ -29,14 +28,18 @@ from tend.sync.relay.admission import Activity, Gate
 from tend.sync.relay.app_keys import ACTIVITY, CONFIG, HUB, LIMITS, MAILBOXES, METRICS, STORE
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub, SharedStore
+from tend.sync.relay.log_format import log_to_stderr
 from tend.sync.relay.mailboxes import Mailboxes
-from tend.sync.relay.metrics import Metrics, log_event, ms_since
+from tend.sync.relay.metrics import ADDRESSES, IDS, Metrics, log_event, log_warning, ms_since
+from tend.sync.relay.metrics_gate import may_read_metrics
 from tend.sync.relay.pairing_routes import MAX_BODY, add_pairing_routes
-from tend.sync.relay.peer import peer_address
+from tend.sync.relay.peer import is_loopback, peer_address
 from tend.sync.relay.peer_limits import PeerLimits
 from tend.sync.relay.session import CLOSE_TIMEOUT, Session
+from tend.sync.relay.settings import ServeSettings
 from tend.sync.relay.store import Caps, RelayStore
 from tend.sync.relay.store_spec import StoreSpec
+from tend.sync.relay.tls import server_context
 
 HEARTBEAT = 30.0  # websocket ping interval; a silent peer is dropped
 
@@ -150,7 +153,13 @@ async def _run_session(request: web.Request, ws: web.WebSocketResponse) -> None:
     try:
         await session.run()
     finally:
-        log_event("session.ended", session.space, close=ws.close_code, ms=ms_since(started))
+        log_event(
+            "session.ended",
+            session.space,
+            close=ws.close_code,
+            ms=ms_since(started),
+            peer=peer_address(request),
+        )
 
 
 async def _refuse_busy(app: web.Application, ws: web.WebSocketResponse) -> None:
@@ -171,6 +180,8 @@ async def handle_healthz(request: web.Request) -> web.Response:
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
+    if not may_read_metrics(request):
+        raise web.HTTPForbidden(text="metrics answer loopback, or a request with the token")
     app = request.app
     text = app[METRICS].render(len(app[HUB].sessions), len(app[MAILBOXES]))
     return web.Response(
@@ -179,18 +190,30 @@ async def handle_metrics(request: web.Request) -> web.Response:
 
 
 def serve(
-    host: str,
-    port: int,
+    settings: ServeSettings,
     store: StoreSpec,
-    config: RelayConfig | None = None,
+    config: RelayConfig,
     *,
     on_listening: Callable[[str], None],
 ) -> None:
     """Run the relay until SIGINT or SIGTERM, then shut down gracefully. For the CLI only.
-    Once the socket is bound, `on_listening` is told where, as "listening on http://HOST:PORT
-    (db WHAT)", for the caller to announce."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    line = f"listening on http://{host}:{port} (db {store.describe()})"
+    Once the socket is bound, `on_listening` is told where, as "listening on URL (db WHAT)",
+    for the caller to announce; the log goes to stderr, one JSON object a line."""
+    log_to_stderr(revealed(settings))
+    tls = None
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        tls = server_context(settings.tls_cert, settings.tls_key)
+    elif not _is_loopback_name(settings.host):
+        # Capabilities and mailbox ids would cross the network in clear, unless a proxy in
+        # front terminates TLS: the usual deployment, so a warning rather than a refusal.
+        log_warning(
+            "relay.without_tls",
+            host=settings.host,
+            note="listening beyond loopback without TLS: a TLS-terminating proxy must be in "
+            "front (docs/deploy.md)",
+        )
+    scheme = "https" if tls else "http"
+    line = f"listening on {scheme}://{settings.host}:{settings.port} (db {store.describe()})"
 
     def announce(*_: object) -> None:  # run_app calls this once the socket is bound
         on_listening(line)
@@ -199,10 +222,20 @@ def serve(
     app.on_startup.append(quiet_accept_errors)
     web.run_app(
         app,
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
+        ssl_context=tls,
         print=announce,
-        access_log=None,  # request lines would carry mailbox ids
+        access_log=None,  # request lines would carry mailbox ids and addresses
         handle_signals=True,
         shutdown_timeout=CLOSE_TIMEOUT * 2,
     )
+
+
+def revealed(settings: ServeSettings) -> tuple[str, ...]:
+    """The kinds of detail the operator asked the log to show."""
+    return (IDS,) * settings.log_ids + (ADDRESSES,) * settings.log_addresses
+
+
+def _is_loopback_name(host: str) -> bool:
+    return host == "localhost" or is_loopback(host)

@@ -44,3 +44,12 @@ class RelayConfig:
     creations_per_address: int = DEFAULT_CREATIONS_PER_ADDRESS  # per window; 0: no limit
     creation_window: float = DAY  # seconds
     storage_cap: int | None = None  # bytes of entries across all spaces (None: no cap)
+
+    # --- deployment: whom the relay believes about addresses, and who reads /metrics ---
+    # Reverse proxies (addresses or networks) whose forwarded header names the real client;
+    # from anyone else the header is ignored (peer.py).
+    trusted_proxies: tuple[str, ...] = ()
+    forwarded_header: str = "x-forwarded-for"  # the header those proxies set, or "forwarded"
+    # A bearer token that lets peers other than loopback read /metrics (metrics_gate.py);
+    # kept out of repr so that printing a config never shows it.
+    metrics_token: str | None = field(default=None, repr=False)

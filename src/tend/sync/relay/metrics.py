@@ -1,9 +1,11 @@
 """What the relay tells its operator: counters for /metrics, and one JSON object per log line.
 
-A log line names an event, the first 8 hex digits of the space id, codes, counts and durations:
-never entry bytes, capabilities, keys, records, mailbox or invitation ids, locators or bodies,
-and no DSN. Every part of the relay, its stores included, logs through the functions here, so
-that rule is kept in one place.
+A log line names an event, codes, counts and durations: never entry bytes, capabilities, keys,
+records, locators or bodies, and no DSN. Three fields say who or what, and each is left out of
+the line unless the operator asks for its kind (log_format.py; `--log-ids`, `--log-addresses`):
+the space id and a mailbox or invitation id (ids), and the client's address (addresses). Every
+part of the relay, its stores included, logs through the functions here, so that rule is kept
+in one place.
 """
 
 from __future__ import annotations
@@ -12,35 +14,51 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from tend.sync.protocol import ErrorCode
 
 logger = logging.getLogger("tend.relay")
 
+# The fields that say who or what, and the kind of detail the operator asks for to see each.
+IDS, ADDRESSES = "ids", "addresses"
+REVEALED_BY = {"space": IDS, "mailbox": IDS, "peer": ADDRESSES}
+RECORD = "tend_record"  # the LogRecord attribute holding a line's fields, for the formatter
 
-def _line(event: str, space: bytes | None, fields: dict[str, object]) -> str:
+
+def render(record: Mapping[str, object], reveal: Collection[str] = ()) -> str:
+    """One JSON line of `record`, without the fields whose kind is not in `reveal`."""
+    kept = {k: v for k, v in record.items() if REVEALED_BY.get(k, "") in (*reveal, "")}
+    return json.dumps(kept, separators=(",", ":"), default=str)
+
+
+def _log(level: int, event: str, space: bytes | None, fields: dict[str, object]) -> None:
     record: dict[str, object] = {"event": event}
     if space is not None:
-        record["space"] = space.hex()[:8]
+        record["space"] = space.hex()
     record.update(fields)
-    return json.dumps(record, separators=(",", ":"))
+    # The message is the line as shown by default; the formatter the relay's process installs
+    # renders the record again with what the operator asked to see.
+    exc_info = level >= logging.ERROR
+    logger.log(level, render(record), extra={RECORD: record}, exc_info=exc_info)
 
 
 def log_event(event: str, space: bytes | None = None, **fields: object) -> None:
-    """One JSON line. Callers pass counts, codes and durations: never entries or secrets."""
-    logger.info(_line(event, space, fields))
+    """One JSON line. Callers pass counts, codes and durations: never entries or secrets; a
+    mailbox id as `mailbox`, a client address as `peer` (shown only when asked for)."""
+    _log(logging.INFO, event, space, fields)
 
 
 def log_warning(event: str, **fields: object) -> None:
     """One JSON line about trouble the relay recovers from on its own (a lost connection)."""
-    logger.warning(_line(event, None, fields))
+    _log(logging.WARNING, event, None, fields)
 
 
 def log_exception(event: str, error: BaseException) -> None:
     """One JSON line naming the exception's type, with its traceback: a relay bug, or a
     failure that stops part of the relay. Call from inside the `except` that caught it."""
-    logger.exception(_line(event, None, {"error": type(error).__name__}))
+    _log(logging.ERROR, event, None, {"error": type(error).__name__})
 
 
 def ms_since(started: float) -> float:

@@ -355,9 +355,11 @@ class Session:
         elif hmac.compare_digest(stored, digest):
             self.space, self.capability_hash = space, digest
             await self.hub.join(self, space)
+            # Noted before the Welcome: once welcomed, a device may close at once, and a reader
+            # busy with a write then would not see its answer to the close in time.
+            await self._note_activity()
             self._enqueue(Welcome(version, await self.store.heads(space)))
             log_event("session.welcomed", space, version=version)
-            await self._note_activity()
         elif (filed := await self.store.rekey(space, digest)) is not None:
             # A capability a Rotate replaced: hand over the signed record filed under it.
             self._last_frame(self.conn.send(Rekey(*filed)), WSCloseCode.OK)
