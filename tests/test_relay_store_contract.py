@@ -1295,6 +1295,23 @@ async def test_the_storage_cap_counts_every_space_and_refuses_with_full(
     assert (await store.put(a, log_a.entries[:2])).stored == 2  # a re-send adds nothing: passes
 
 
+async def test_a_rotation_past_the_storage_cap_is_refused_as_full_and_changes_nothing(
+    open_store: Opener,
+) -> None:
+    """A modified client that may no longer push, once the relay is full, files rotation
+    records instead: they count toward the cap like entries, so they are refused too."""
+    store = await open_store(caps=Caps(storage=2 * ENTRY_SIZE))
+    space = new_space_id()
+    member = Log(space)
+    await store.register(space, CAP)
+    await store.put(space, member.extend(2))
+    held = await store.usage(space)
+    with pytest.raises(RelayFull):
+        await store.rotate(space, *rotation(member, CAP, OTHER_CAP))
+    assert await store.capability_hash(space) == CAP
+    assert await store.usage(space) == held
+
+
 async def test_activity_is_reported_with_sizes_and_devices_and_no_capability(
     store: RelayStore,
 ) -> None:

@@ -134,7 +134,7 @@ class WebSocketDialer:
 
     async def __aenter__(self) -> WebSocketDialer:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_SECONDS)
-        self._http = aiohttp.ClientSession(timeout=timeout)
+        self._http = aiohttp.ClientSession(timeout=timeout, trace_configs=[no_redirects()])
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
@@ -155,6 +155,26 @@ class WebSocketDialer:
         return WebSocketTransport(ws, self.relay)
 
 
+def no_redirects() -> aiohttp.TraceConfig:
+    """A session hook that refuses every redirect before it is followed: the clear-text rule
+    is checked on the address asked for, and a relay (or whatever answers for it) must not send
+    a device, its capability or its pairing messages on to another address, perhaps in clear."""
+
+    async def refuse(
+        _session: aiohttp.ClientSession,
+        _context: object,
+        params: aiohttp.TraceRequestRedirectParams,
+    ) -> None:
+        raise RelayRefused(
+            f"the relay at {params.url.origin()} answered with a redirect; tend does not follow "
+            "one (give the relay's own address)"
+        )
+
+    config = aiohttp.TraceConfig()
+    config.on_request_redirect.append(refuse)
+    return config
+
+
 # --- plain HTTP (the drop boxes) -----------------------------------------------------------------
 
 
@@ -167,7 +187,9 @@ async def http_request(
     refuse_clear_text(url)
     with network_errors(lambda e: cannot_reach(relay, e)):
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout), trace_configs=[no_redirects()]
+            ) as http,
             http.request(method, url, **options) as response,
         ):
             yield response

@@ -931,7 +931,11 @@ class SqliteRelayStore:
                 signer=self._state(space, rotation.signer),
                 replaced_before=self._filed(space, rotation.capability) is not None,
             )
-            usage = check_quota(usage, len(signed.record) + len(signed.signature), self._quota)
+            filed = len(signed.record) + len(signed.signature)
+            usage = check_quota(usage, filed, self._quota)
+            # A filed record counts toward what all spaces hold, like an entry: past the cap,
+            # rotations would otherwise fill the disk a push may no longer.
+            check_storage(self._stored_bytes(), filed, self._caps.storage)
             self._db.execute(
                 "INSERT INTO rotations(space, replaced, record, signature) VALUES (?, ?, ?, ?)",
                 (space, current, *signed),

@@ -568,6 +568,9 @@ class PostgresRelayStore:
                 replaced_before=await self._filed(db, space, rotation.capability) is not None,
             )
             check_quota(usage, len(record) + len(signature), self._quota)
+            if self._caps.storage is not None:  # filed records count toward the cap too
+                filed = len(record) + len(signature)
+                check_storage(await self._stored_bytes(db), filed, self._caps.storage)
             await self._apply_rotation(db, space, rotation, current, signed)
             await self._notify(db, "r", space)
         return rotation
