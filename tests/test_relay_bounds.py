@@ -243,6 +243,23 @@ async def test_a_mailbox_read_creates_no_mailbox_and_waiting_reads_are_bounded_p
     assert len(boxes) == 0 and boxes.readers == 0
 
 
+async def test_sweeping_the_nameplates_mailboxes_from_one_address_is_cut_short(
+    serve: Serve,
+) -> None:
+    """Every short code's first mailbox id is public (999 nameplates): reads that do not wait
+    cost nothing, so without a limit one address could take each pairing's first message. Past
+    its reads a minute it gets 429, and another address still reads."""
+    _app, url = await serve(mailbox_reads_per_minute=30)
+    statuses: list[int] = []
+    async with _client() as sweeper, _client(OTHER) as honest:
+        for _ in range(100):
+            async with sweeper.get(f"{url}/v1/mailbox/{_box()}", params={"wait": "0"}) as answer:
+                statuses.append(answer.status)
+        async with honest.get(f"{url}/v1/mailbox/{_box()}", params={"wait": "0"}) as answer:
+            assert answer.status == 404
+    assert statuses.count(404) == 30 and statuses.count(429) == 70
+
+
 @pytest.mark.slow  # a relay process and the real command
 async def test_a_mailbox_flood_from_one_address_is_bounded_and_pairing_still_works(
     relay: Relay, tmp_path: Path

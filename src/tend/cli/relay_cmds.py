@@ -51,6 +51,7 @@ HELP = {
     "mailbox_bytes_per_address": "Most bytes of pairing messages one address may leave waiting.",
     "mailbox_waits_per_address": "Most pairing reads waiting at once from one address.",
     "mailbox_posts_per_minute": "Most pairing messages one address may post a minute.",
+    "mailbox_reads_per_minute": "Most pairing mailbox reads from one address a minute.",
     "creation_window": "Seconds over which --creations-per-address counts (default a day).",
     "admission": "Who may start a new journal here: anyone (open), or only a device that gives "
     "a one-time code from tend relay codes new, or the operator token (token).",

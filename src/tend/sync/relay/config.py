@@ -34,6 +34,7 @@ class RelayConfig:
     mailbox_bytes_per_address: int = 256 << 10  # bytes of mailbox messages one address holds
     mailbox_waits_per_address: int = 32  # mailbox GETs waiting at once from one address
     mailbox_posts_per_minute: int = 60  # mailbox POSTs from one address (a burst of as many)
+    mailbox_reads_per_minute: int = 120  # mailbox GETs from one address (a burst of as many)
 
     # Admission and storage limits (sync/relay/admission.py, sync/relay/limits.py): who may
     # create a space, how fast, and how much all spaces together may hold.

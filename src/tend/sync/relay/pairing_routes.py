@@ -164,6 +164,8 @@ async def handle_mailbox_get(request: web.Request) -> web.Response:
     wait = _seconds(request, "wait", 0, MAILBOX_MAX_WAIT)
     boxes, waits = request.app[MAILBOXES], request.app[LIMITS].mailbox_waits
     reader = peer_address(request)
+    if not request.app[LIMITS].mailbox_reads.allow(reader):
+        raise _too_many("mailbox reads")
     if wait > 0 and not waits.take(reader):
         raise _too_many("mailbox reads waiting")
     try:

@@ -83,8 +83,12 @@ class PeerLimits:
     connections: AddressCounts = field(init=False)
     mailbox_waits: AddressCounts = field(init=False)
     mailbox_posts: Rate = field(init=False)
+    mailbox_reads: Rate = field(init=False)
 
     def __post_init__(self) -> None:
         self.connections = AddressCounts(self.config.connections_per_address)
         self.mailbox_waits = AddressCounts(self.config.mailbox_waits_per_address)
         self.mailbox_posts = Rate(self.config.mailbox_posts_per_minute)
+        # Reads too: a read that does not wait costs nothing to repeat, and 999 nameplates'
+        # first mailboxes are public, so one address could sweep every short-code pairing.
+        self.mailbox_reads = Rate(self.config.mailbox_reads_per_minute)
