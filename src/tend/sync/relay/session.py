@@ -183,6 +183,7 @@ class Session:
         "hello_timer",
         "hub",
         "metrics",
+        "noting",
         "outbox",
         "sent",
         "space",
@@ -224,6 +225,7 @@ class Session:
         self.drained: asyncio.Future[None] | None = None  # catch-up waiting for the backlog
         self.writer: asyncio.Task[None] | None = None
         self.catchup: asyncio.Task[None] | None = None
+        self.noting: asyncio.Task[None] | None = None  # the Welcome's activity note
         self.watchdog: asyncio.TimerHandle | None = None
         # A socket that never says Hello would hold a connection (and its slot) forever.
         self.hello_timer: asyncio.TimerHandle | None = None
@@ -415,7 +417,9 @@ class Session:
             await self.hub.join(self, space)
             self._enqueue(Welcome(version, await self.store.heads(space)))
             log_event("session.welcomed", space, version=version)
-            await self._note_activity()
+            # Not awaited here: the reader goes back to the socket at once, so a close right
+            # after the Welcome (a relay shutting down) completes its handshake at once too.
+            self.noting = asyncio.create_task(self._note_welcome())
         elif (filed := await self.store.rekey(space, digest)) is not None:
             # A capability a Rotate replaced: hand over the signed record filed under it.
             self._last_frame(self.conn.send(Rekey(*filed)), WSCloseCode.OK)
@@ -435,6 +439,12 @@ class Session:
             self.fail(e.code, str(e))
             return False
         return True
+
+    async def _note_welcome(self) -> None:
+        try:
+            await self._note_activity()
+        except Exception as e:  # a task: nobody else would see it
+            self.relay_failed(e)
 
     async def _note_activity(self) -> None:
         assert self.space is not None
