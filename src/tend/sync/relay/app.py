@@ -63,6 +63,9 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     return app
 
 
+SWITCH_INTERVAL = 0.001  # seconds a thread runs before the GIL passes to another
+
+
 def _store_context(
     spec: StoreSpec, quota: int, caps: Caps
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -190,6 +193,9 @@ def serve(
     Once the socket is bound, `on_listening` is told where, as "listening on http://HOST:PORT
     (db WHAT)", for the caller to announce."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # The store's threads hold the GIL while they plan a group of writes; with the default
+    # 5 ms switch interval every hop of a Hello back to the event loop could wait that long.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     line = f"listening on http://{host}:{port} (db {store.describe()})"
 
     def announce(*_: object) -> None:  # run_app calls this once the socket is bound
