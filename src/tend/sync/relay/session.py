@@ -445,6 +445,8 @@ class Session:
             await self._note_activity()
         except Exception as e:  # a task: nobody else would see it
             self.relay_failed(e)
+        finally:
+            self.noting = None  # held only while it runs: an idle session keeps no Task
 
     async def _note_activity(self) -> None:
         assert self.space is not None
