@@ -13,11 +13,14 @@ built before the clock starts (tests/relay_fixtures.py).
   every entry one device pushed and got acknowledged reached its partner exactly once and
   byte for byte. Each device says Hello, pulls, then pushes one to three entries at a time,
   waiting for the Ack (one push in flight per device) and a jittered pause between pushes.
-  A dropped connection is reopened and resumes from what the device holds.
+  A dropped connection is reopened and resumes from what the device holds. Each couple
+  connects from its own loopback address (127.1.x.y: Linux routes all of 127.0.0.0/8 to lo),
+  as households do, so the relay's per-address bounds see 500 households, not one.
 * Two hostile clients, a process each, for the whole run: one sends 4 MiB Hello frames whose
   extra key holds a wide tree of empty arrays (every array within the decoder's length limit,
   millions of them), over a few connections at a time; the other POSTs 64 KiB bodies to random
-  mailbox ids on the pairing routes, as fast as it is answered.
+  mailbox ids on the pairing routes, as fast as it is answered. Each comes from one address
+  (HOSTILE), so the per-address bounds apply to it as they would on the internet.
 * This process probes: every PROBE_EVERY seconds a fresh connection times its Hello until the
   Welcome (the honest figure an attacker would push up), and it samples the relay's RSS.
 
@@ -56,6 +59,7 @@ import aiohttp
 
 from bench.bench_journal import WORK
 from bench.bench_sync import (
+    Households,
     Relay,
     _close_all,
     _connect_many,
@@ -77,6 +81,9 @@ BIG_HELLO_CONNECTIONS = 2  # the oversized-Hello client's connections at a time
 FLOOD_AT_ONCE = 8  # the mailbox flood's requests at a time
 FLOOD_BYTES = 64 << 10
 IDLE_DEVICES = 1_000
+# Each attacker from one address of its own, so the relay's per-address bounds apply to it as
+# they would on the internet; honest couples each come from theirs (household_address).
+HOSTILE = {"big-hello": "127.66.0.1", "mailbox-flood": "127.66.0.2"}
 
 TARGETS = {"hello_p99_ms": 100.0, "peak_rss_mib": 150.0, "idle_rss_mib": 50.0}
 
@@ -115,6 +122,7 @@ class Device:
     space: SpaceId
     capability: bytes
     log: Log
+    home: int  # the household: its number names the address its devices connect from
     pushed: int = 0  # the highest seq the relay has acknowledged (or said it holds)
     received: Counter[int] = field(default_factory=Counter)  # partner's seqs, times received
     wrong: int = 0  # partner entries whose bytes were not the ones built
@@ -147,12 +155,13 @@ class WorkerStats:
     errors: Counter[str] = field(default_factory=Counter)
 
 
-def couples(count: int, entries: int) -> list[Device]:
-    """`count` spaces of two devices each, every log `entries` entries long, built now."""
+def couples(count: int, entries: int, first_home: int) -> list[Device]:
+    """`count` spaces of two devices each, every log `entries` entries long, built now; the
+    couples are households `first_home`, `first_home` + 1, ..."""
     devices: list[Device] = []
-    for _ in range(count):
+    for home in range(first_home, first_home + count):
         space, capability = SpaceId(secrets.token_bytes(16)), secrets.token_bytes(32)
-        a, b = (Device(space, capability, Log(space)) for _ in "ab")
+        a, b = (Device(space, capability, Log(space), home) for _ in "ab")
         a.partner, b.partner = b, a
         for device in (a, b):
             device.log.extend(entries)
@@ -217,9 +226,9 @@ class Link:
 
 
 async def open_link(
-    http: aiohttp.ClientSession, url: str, device: Device, stats: WorkerStats
+    homes: Households, url: str, device: Device, stats: WorkerStats
 ) -> tuple[Link, asyncio.Task[None]]:
-    ws = await http.ws_connect(sync_url(url), max_msg_size=p.MAX_FRAME_BYTES)
+    ws = await homes.client(device.home).ws_connect(sync_url(url), max_msg_size=p.MAX_FRAME_BYTES)
     link = Link(ws, device)
     started = time.monotonic()
     welcome = await link.hello()
@@ -253,7 +262,7 @@ async def push_until(
 
 
 async def run_device(
-    http: aiohttp.ClientSession,
+    homes: Households,
     url: str,
     device: Device,
     gate: asyncio.Semaphore,
@@ -265,7 +274,7 @@ async def run_device(
     while time.monotonic() < stop_at + DRAIN_SECONDS:
         try:
             async with gate:
-                link, reader = await open_link(http, url, device, stats)
+                link, reader = await open_link(homes, url, device, stats)
             await push_until(link, reader, stop_at, pause, stats)
             return link, reader
         except (ConnectionError, aiohttp.ClientError, TimeoutError, ProtocolError) as e:
@@ -279,25 +288,26 @@ def delivered(devices: Sequence[Device]) -> bool:
     return all(d.have()[d.partner.log.log] >= d.partner.pushed for d in devices if d.partner)
 
 
-async def worker(url: str, spaces: int, seconds: float, pause: float) -> dict[str, Any]:
+async def worker(
+    url: str, spaces: int, seconds: float, pause: float, first_home: int
+) -> dict[str, Any]:
     stats = WorkerStats()
     pushes = int(seconds / pause * 1.5) + 2
-    devices = couples(spaces, pushes * 3)
+    devices = couples(spaces, pushes * 3, first_home)
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)  # "go": every worker has built its entries
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    async with Households() as homes:
         stop_at = time.monotonic() + seconds
         gate = asyncio.Semaphore(CONNECT_AT_ONCE)
         links = await asyncio.gather(
-            *(run_device(http, url, d, gate, stop_at, pause, stats) for d in devices)
+            *(run_device(homes, url, d, gate, stop_at, pause, stats) for d in devices)
         )
-        await drain(http, url, devices, list(links), stats)
+        await drain(homes, url, devices, list(links), stats)
     return result_of(devices, stats)
 
 
 async def drain(
-    http: aiohttp.ClientSession,
+    homes: Households,
     url: str,
     devices: Sequence[Device],
     links: list[tuple[Link, asyncio.Task[None]] | None],
@@ -311,7 +321,7 @@ async def drain(
             if link is None or link[1].done():
                 with contextlib.suppress(ConnectionError, aiohttp.ClientError, TimeoutError):
                     stats.reconnects += 1
-                    links[i] = await open_link(http, url, devices[i], stats)
+                    links[i] = await open_link(homes, url, devices[i], stats)
         await asyncio.sleep(0.2)
     for link in links:
         if link is not None:
@@ -342,9 +352,9 @@ def result_of(devices: Sequence[Device], stats: WorkerStats) -> dict[str, Any]:
 
 
 def worker_main(args: list[str]) -> int:
-    url, spaces, seconds, pause = args
+    url, spaces, seconds, pause, first_home = args
     raise_open_files_limit()
-    result = asyncio.run(worker(url, int(spaces), float(seconds), float(pause)))
+    result = asyncio.run(worker(url, int(spaces), float(seconds), float(pause), int(first_home)))
     print(json.dumps(result), flush=True)
     return 0
 
@@ -368,7 +378,8 @@ async def send_big_hellos(url: str, until: float) -> dict[str, Any]:
                 answers[type(e).__name__] += 1
                 await asyncio.sleep(0.1)
 
-    async with aiohttp.ClientSession() as http:
+    connector = aiohttp.TCPConnector(local_addr=(HOSTILE["big-hello"], 0))
+    async with aiohttp.ClientSession(connector=connector) as http:
         await asyncio.gather(*(one(http) for _ in range(BIG_HELLO_CONNECTIONS)))
     return {"kind": "big-hello", "frame_bytes": len(frame), "answers": dict(answers)}
 
@@ -395,7 +406,8 @@ async def flood_mailboxes(url: str, until: float) -> dict[str, Any]:
                 answers[type(e).__name__] += 1
                 await asyncio.sleep(0.1)
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    connector = aiohttp.TCPConnector(limit=0, local_addr=(HOSTILE["mailbox-flood"], 0))
+    async with aiohttp.ClientSession(connector=connector) as http:
         await asyncio.gather(*(one(http) for _ in range(FLOOD_AT_ONCE)))
     return {"kind": "mailbox-flood", "body_bytes": FLOOD_BYTES, "answers": dict(answers)}
 
@@ -468,8 +480,10 @@ def start_workers(relay: Relay, load: Load) -> list[subprocess.Popen[bytes]]:
     share = [
         load.spaces // load.workers + (i < load.spaces % load.workers) for i in range(load.workers)
     ]
+    firsts = [sum(share[:i]) for i in range(len(share))]  # each worker's first household
     workers = [
-        _spawn("--worker", relay.url, str(n), str(load.seconds), str(load.pause)) for n in share
+        _spawn("--worker", relay.url, str(n), str(load.seconds), str(load.pause), str(first))
+        for n, first in zip(share, firsts, strict=True)
     ]
     for proc in workers:
         assert proc.stdout is not None
@@ -548,9 +562,9 @@ def summary(
 
 
 async def idle_rss(relay: Relay, devices: int) -> dict[str, Any]:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    async with Households() as homes:
         before = relay.memory_kb()["VmRSS"]
-        idle = await _connect_many(http, relay.url, devices)
+        idle = await _connect_many(homes, relay.url, devices)
         await asyncio.sleep(1.0)
         with_them = relay.memory_kb()
         await _close_all(idle)
@@ -617,7 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Path(__file__).resolve().parent / "results" / "relay_load.json",
         help="where to write the figures as JSON",
     )
-    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--hostile", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

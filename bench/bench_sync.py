@@ -754,17 +754,50 @@ async def idle_device(
     return ws, asyncio.create_task(read_until_closed())
 
 
+def household_address(n: int) -> str:
+    """Household `n`'s own loopback address, in 127.1.0.0/16. Linux routes all of 127.0.0.0/8
+    to lo, so each simulated household connects from its own address, as real ones do: the
+    relay's per-address bounds then apply to each household, not to the whole bench."""
+    if not 0 <= n < 250 * 256:
+        raise ValueError(f"household {n}: only {250 * 256} addresses in 127.1.0.0/16")
+    return f"127.1.{n // 250}.{n % 250 + 1}"
+
+
+class Households:
+    """One HTTP client per household address (aiohttp binds a connector's local address)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[int, aiohttp.ClientSession] = {}
+
+    def client(self, n: int) -> aiohttp.ClientSession:
+        if n not in self._clients:
+            connector = aiohttp.TCPConnector(limit=0, local_addr=(household_address(n), 0))
+            self._clients[n] = aiohttp.ClientSession(connector=connector)
+        return self._clients[n]
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self._clients.values()))
+        self._clients.clear()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+
 async def _connect_many(
-    http: aiohttp.ClientSession, url: str, devices: int
+    households: Households, url: str, devices: int
 ) -> list[tuple[aiohttp.ClientWebSocketResponse, asyncio.Task[None]]]:
-    """`devices` idle devices, two per space (a couple), at most CONNECT_AT_ONCE at a time."""
+    """`devices` idle devices, two per space (a couple), each couple from its own address, at
+    most CONNECT_AT_ONCE connecting at a time."""
     spaces = [(secrets.token_bytes(16), secrets.token_bytes(32)) for _ in range(devices // 2 + 1)]
     gate = asyncio.Semaphore(CONNECT_AT_ONCE)
 
     async def one(i: int) -> tuple[aiohttp.ClientWebSocketResponse, asyncio.Task[None]]:
         async with gate:
             space, cap = spaces[i // 2]
-            return await idle_device(http, url, space, cap)
+            return await idle_device(households.client(i // 2), url, space, cap)
 
     return list(await asyncio.gather(*(one(i) for i in range(devices))))
 
@@ -791,14 +824,13 @@ async def bench_memory(run: Path, rounds: int, devices: int) -> list[Figure]:
     details: list[dict[str, Any]] = []
     for i in range(rounds):
         with relay_running(run / f"relay-memory-{i}") as relay:
-            connector = aiohttp.TCPConnector(limit=0)
-            async with aiohttp.ClientSession(connector=connector) as http:
+            async with Households() as homes, aiohttp.ClientSession() as http:
                 # Warm up: the first sessions load and allocate what every later one shares.
-                await _close_all(await _connect_many(http, relay.url, 20))
+                await _close_all(await _connect_many(homes, relay.url, 20))
                 await asyncio.sleep(0.5)
                 before = relay.memory_kb()
                 start = time.perf_counter()
-                idle = await _connect_many(http, relay.url, devices)
+                idle = await _connect_many(homes, relay.url, devices)
                 connect_s = time.perf_counter() - start
                 await asyncio.sleep(1.0)
                 open_now = await _connections_gauge(http, relay.url)
@@ -829,7 +861,7 @@ async def bench_memory(run: Path, rounds: int, devices: int) -> list[Figure]:
             per_conn,
             unit="KB/conn",
             targets={"median": TARGETS["idle_kb_per_connection"]},
-            note="(VmRSS with them - VmRSS before) / devices; 2 devices per space",
+            note="(VmRSS with them - VmRSS before) / devices; 2 devices per space, 1 address each",
             extra={"runs": details},
         ),
         Figure(

@@ -24,10 +24,11 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
@@ -785,6 +786,64 @@ async def test_a_refused_batch_leaves_earlier_entries_and_later_puts_working(
     assert await store.since(space, {}, 100) == log.entries
 
 
+# --- concurrent puts ----------------------------------------------------------------------------
+# A store may apply puts that arrive together in one commit (SQLite groups them): each must
+# still succeed or be refused on its own, as if it had come alone.
+
+REFUSALS: dict[str, type[PushRefused]] = {
+    "gap": SeqGap,
+    "fork": LogFork,
+    "bad signature": BadSignature,
+    "over quota": OverQuota,
+}
+
+
+async def test_a_refused_push_among_concurrent_ones_is_refused_alone(open_store: Opener) -> None:
+    store = await open_store(quota=8 * ENTRY_SIZE)
+    spaces = [new_space_id() for _ in range(3 * len(REFUSALS))]
+    for space in spaces:
+        await store.register(space, CAP)
+    bad = {space: kind for space, kind in zip(spaces[1::3], sorted(REFUSALS), strict=True)}
+    logs = {space: Log(space) for space in spaces}
+    for log in logs.values():
+        await store.put(log.space, log.extend(1))
+    batches = [
+        _bad_batch(space, bad[space]) if space in bad else log.extend(2)
+        for space, log in logs.items()
+    ]
+    results = await asyncio.gather(
+        *(store.put(space, batch) for space, batch in zip(spaces, batches, strict=True)),
+        return_exceptions=True,
+    )
+    for space, result in zip(spaces, results, strict=True):
+        if space in bad:
+            assert type(result) is REFUSALS[bad[space]], (bad[space], result)
+            assert await store.since(space, {}, 100) == logs[space].entries[:1]
+        else:
+            assert not isinstance(result, BaseException), result
+            assert await store.since(space, {}, 100) == logs[space].entries
+            assert await store.usage(space) == 3 * ENTRY_SIZE
+
+
+async def test_many_concurrent_puts_to_one_space_and_to_many_land_once_and_in_order(
+    store: RelayStore,
+) -> None:
+    one, many = new_space_id(), [new_space_id() for _ in range(40)]
+    for space in (one, *many):
+        await store.register(space, CAP)
+    logs = [Log(one) for _ in range(40)] + [Log(space) for space in many]
+    batches = [(log, log.extend(3)) for log in logs]
+    results = await asyncio.gather(*(store.put(log.space, b) for log, b in batches))
+    assert [len(r.new) for r in results] == [3] * len(batches)
+    held = await store.since(one, {}, 1000)
+    assert sorted(held) == sorted(raw for log in logs[:40] for raw in log.entries)
+    assert await store.heads(one) == {log.log: 3 for log in logs[:40]}
+    for log in logs[40:]:
+        assert await store.since(log.space, {}, 100) == log.entries
+    resent = await asyncio.gather(*(store.put(log.space, b) for log, b in batches))
+    assert {r.new for r in resent} == {()}  # a second time, nothing is added
+
+
 # --- repair -------------------------------------------------------------------------------------
 
 
@@ -1109,6 +1168,53 @@ def test_the_sqlite_relay_and_the_device_commands_load_no_asyncpg() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "['tend.sync.relay.store', 'tend.sync.relay.store_spec']"
+
+
+async def test_sqlite_commits_concurrent_puts_together_and_in_the_order_they_came(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteRelayStore.open(tmp_path / "relay.db")
+    groups: list[int] = []
+    commit = store._commit
+
+    def counted(calls: list[Callable[[], object]]) -> Any:
+        groups.append(len(calls))
+        return commit(calls)
+
+    store._commit = counted  # type: ignore[method-assign]
+    try:
+        space = new_space_id()
+        await store.register(space, CAP)
+        log = Log(space)
+        batches = [log.extend(2) for _ in range(50)]  # each extends the one before it
+        results = await asyncio.gather(*(store.put(space, batch) for batch in batches))
+        assert [r.new for r in results] == [tuple(batch) for batch in batches]
+        assert groups[1:] == [50]  # after the register, one commit for all fifty
+        assert await store.since(space, {}, 1000) == log.entries
+    finally:
+        await store.close()
+
+
+async def test_sqlite_reads_answer_while_a_write_holds_the_writer(tmp_path: Path) -> None:
+    store = await SqliteRelayStore.open(tmp_path / "relay.db")
+    space = new_space_id()
+    await store.register(space, CAP)
+    held, release = asyncio.Event(), threading.Event()
+
+    def hold() -> None:
+        held.set()
+        release.wait(10)
+
+    loop = asyncio.get_running_loop()
+    try:
+        busy = loop.run_in_executor(store._worker, hold)
+        await held.wait()
+        assert await asyncio.wait_for(store.capability_hash(space), 5) is not None
+        assert await asyncio.wait_for(store.heads(space), 5) == {}
+    finally:
+        release.set()
+        await busy
+        await store.close()
 
 
 async def test_sqlite_errors_surface_as_store_failure(tmp_path: Path) -> None:

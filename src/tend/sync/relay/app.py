@@ -16,6 +16,7 @@ routes (pairing_routes.py).
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
@@ -64,6 +65,9 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     app.router.add_get("/metrics", handle_metrics)
     add_pairing_routes(app.router)
     return app
+
+
+SWITCH_INTERVAL = 0.001  # seconds a thread runs before the GIL passes to another
 
 
 def _store_context(
@@ -200,6 +204,9 @@ def serve(
     Once the socket is bound, `on_listening` is told where, as "listening on URL (db WHAT)",
     for the caller to announce; the log goes to stderr, one JSON object a line."""
     log_to_stderr(revealed(settings))
+    # The store's threads hold the GIL while they plan a group of writes; with the default
+    # 5 ms switch interval every hop of a Hello back to the event loop could wait that long.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     tls = None
     if settings.tls_cert is not None and settings.tls_key is not None:
         tls = server_context(settings.tls_cert, settings.tls_key)

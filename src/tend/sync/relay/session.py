@@ -64,6 +64,7 @@ import asyncio
 import hashlib
 import hmac
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -135,8 +136,63 @@ class _Close:
     reason: bytes = b""  # the close frame's reason (a websocket allows 123 bytes)
 
 
+class _Outbox:
+    """The frames queued for one device, in order. An asyncio.Queue would do, but it holds four
+    deques and an Event on every connection, idle or not; this holds one deque, and a future
+    only while the writer waits on an empty outbox."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[_Out | _Close] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: _Out | _Close) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> _Out | _Close:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
 class Session:
     """One device's websocket: reads frames, answers through its outbox."""
+
+    # Slots: a relay holds one per connected device, most of them idle.
+    __slots__ = (
+        "activity",
+        "backlog",
+        "capability_hash",
+        "catchup",
+        "conn",
+        "drained",
+        "gate",
+        "held",
+        "held_bytes",
+        "held_keys",
+        "hello_timer",
+        "hub",
+        "metrics",
+        "noting",
+        "outbox",
+        "sent",
+        "space",
+        "store",
+        "transport",
+        "watchdog",
+        "writer",
+        "ws",
+    )
 
     def __init__(
         self,
@@ -164,11 +220,12 @@ class Session:
         self.held_keys: dict[Position, bytes] = {}  # and their key records, by position
         self.held_bytes = 0
         self.sent: Vector = {}  # what the device has: its Pull vector, then what it got or pushed
-        self.outbox: asyncio.Queue[_Out | _Close] = asyncio.Queue()
+        self.outbox = _Outbox()
         self.backlog = 0  # entry bytes queued in the outbox
-        self.drained = asyncio.Event()
+        self.drained: asyncio.Future[None] | None = None  # catch-up waiting for the backlog
         self.writer: asyncio.Task[None] | None = None
         self.catchup: asyncio.Task[None] | None = None
+        self.noting: asyncio.Task[None] | None = None  # the Welcome's activity note
         self.watchdog: asyncio.TimerHandle | None = None
         # A socket that never says Hello would hold a connection (and its slot) forever.
         self.hello_timer: asyncio.TimerHandle | None = None
@@ -276,8 +333,11 @@ class Session:
     async def _paced(self, frame: Frame) -> None:
         """Enqueue, first waiting while the device is behind: catch-up never floods memory."""
         while self.backlog > PACE_BYTES and not self.closing:
-            self.drained.clear()
-            await self.drained.wait()
+            self.drained = asyncio.get_running_loop().create_future()
+            try:
+                await self.drained
+            finally:
+                self.drained = None
         self._enqueue(frame)
 
     async def _write(self) -> None:
@@ -298,8 +358,8 @@ class Session:
             await self.ws.send_bytes(item.data)
             if item.entry_bytes:
                 self.backlog -= item.entry_bytes
-                if self.backlog <= PACE_BYTES:
-                    self.drained.set()
+                if self.backlog <= PACE_BYTES and self.drained and not self.drained.done():
+                    self.drained.set_result(None)
 
     # -- reading
 
@@ -355,11 +415,11 @@ class Session:
         elif hmac.compare_digest(stored, digest):
             self.space, self.capability_hash = space, digest
             await self.hub.join(self, space)
-            # Noted before the Welcome: once welcomed, a device may close at once, and a reader
-            # busy with a write then would not see its answer to the close in time.
-            await self._note_activity()
             self._enqueue(Welcome(version, await self.store.heads(space)))
             log_event("session.welcomed", space, version=version)
+            # Not awaited here: the reader goes back to the socket at once, so a close right
+            # after the Welcome (a relay shutting down) completes its handshake at once too.
+            self.noting = asyncio.create_task(self._note_welcome())
         elif (filed := await self.store.rekey(space, digest)) is not None:
             # A capability a Rotate replaced: hand over the signed record filed under it.
             self._last_frame(self.conn.send(Rekey(*filed)), WSCloseCode.OK)
@@ -379,6 +439,14 @@ class Session:
             self.fail(e.code, str(e))
             return False
         return True
+
+    async def _note_welcome(self) -> None:
+        try:
+            await self._note_activity()
+        except Exception as e:  # a task: nobody else would see it
+            self.relay_failed(e)
+        finally:
+            self.noting = None  # held only while it runs: an idle session keeps no Task
 
     async def _note_activity(self) -> None:
         assert self.space is not None
@@ -534,8 +602,7 @@ class Session:
         # Too far behind to keep in memory: the device reconnects and resumes from its vector.
         if self.closing:
             return
-        while not self.outbox.empty():
-            self.outbox.get_nowait()
+        self.outbox.clear()
         self.backlog = 0
         self.fail(
             ErrorCode.INTERNAL, "too far behind; reconnect", close=WSCloseCode.TRY_AGAIN_LATER

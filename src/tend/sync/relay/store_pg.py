@@ -34,6 +34,10 @@ write to one database at once:
   checked again there, so a push or hello that made it active again meanwhile keeps it.
 - Durable: every connection runs with synchronous_commit=on whatever the server's default, and
   put returns only after COMMIT, so an Ack still means the entries survive a crash.
+- No group commit (the SQLite store has one): each put is its own transaction on a pooled
+  connection, and the server overlaps the WAL flushes of concurrent commits itself (its
+  commit_delay / commit_siblings settings tune that); puts into one space take turns on its lock
+  whatever the client does, so a client-side group would buy little here.
 - Cross-instance push: a put that adds entries, every rotate and every repair calls pg_notify
   inside its transaction. PostgreSQL delivers the notification on commit, in commit order, and
   never for a refused request. The payload is only "<kind> <space hex> <instance>", kind e
