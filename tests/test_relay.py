@@ -487,6 +487,148 @@ async def test_a_device_that_stops_reading_is_cut_off_and_the_others_keep_up(
     ), (last, msg)
 
 
+# --- forwarding while committing (relay/early.py) ------------------------------------------------
+# Each test holds the store's put closed (the Gate), so what a live device receives meanwhile is
+# exactly what went out before the commit. As the attacker, a member of the space pushes a
+# forgery into another device's log, a gap, and a removed device's log more entries: none of
+# them reaches anyone before (or after) the store's verdict.
+
+
+async def _nothing_arrives(device: Device, within: float = 0.3) -> None:
+    with pytest.raises(TimeoutError):
+        await device.ws.receive(timeout=within)
+
+
+async def _live_entries(device: Device) -> tuple[bytes, ...]:
+    frame = await device.receive()
+    assert isinstance(frame, Entries) and frame.live, frame
+    return frame.entries
+
+
+async def _answer(device: Device) -> Ack | Error:
+    frame = await device.receive()
+    assert isinstance(frame, Ack | Error), frame
+    return frame
+
+
+async def test_a_live_device_gets_a_push_before_its_commit_and_the_pusher_its_ack_after(
+    join: Join, space: SpaceId, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pusher, watcher = await join(), await live(join)
+    log = Log(space)
+    assert await pusher.push(log.extend(1)) == Ack(1, 1)  # a log seen here: checkable now
+    assert await watcher.receive() == Entries((log.entries[0],), live=True)
+
+    held = Gate(monkeypatch, "put")
+    await pusher.send(pusher_push := _push(pusher, log.extend(2)))
+    await held.wait_reached()
+    assert await watcher.receive() == Entries(tuple(log.entries[1:]), live=True)
+    await _nothing_arrives(pusher)  # no Ack before the commit
+    held.opened.set()
+    assert await _answer(pusher) == Ack(pusher_push.id, 2)
+    # Sent once: the commit's own forwarding leaves out what went early.
+    assert await pusher.push(log.extend(1)) == Ack(3, 1)
+    assert await watcher.receive() == Entries((log.entries[3],), live=True)
+
+
+def _push(device: Device, entries: list[bytes]) -> Push:
+    return Push(device.next_id(), tuple(entries))
+
+
+async def test_a_forgery_or_a_gap_waits_for_the_store_which_refuses_it_and_nobody_sees_it(
+    join: Join, space: SpaceId, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner, intruder, watcher = await join(), await join(), await live(join)
+    honest, attacker = Log(space), Log(space)
+    assert await owner.push(honest.extend(2)) == Ack(1, 2)
+    assert await intruder.push(attacker.extend(1)) == Ack(1, 1)
+    assert len(await _live_entries(watcher)) == 2
+    assert len(await _live_entries(watcher)) == 1
+
+    held = Gate(monkeypatch, "put")
+    refusals = {
+        # Seq 3 of the owner's log, linked to its seq 2: right in every way but the signature.
+        ErrorCode.BAD_SIGNATURE: [honest.forged(attacker.seed)],
+        # The intruder's own log, with its seq 2 skipped.
+        ErrorCode.GAP: attacker.extend(2)[1:],
+    }
+    for code, bad in refusals.items():
+        held.opened.clear()
+        await intruder.send(push := _push(intruder, bad))
+        await held.wait_reached()
+        await _nothing_arrives(watcher)
+        held.opened.set()
+        answer = await _answer(intruder)
+        assert isinstance(answer, Error) and (answer.code, answer.id) == (code, push.id)
+    await _nothing_arrives(watcher)
+    assert await owner.push(honest.extend(1)) == Ack(2, 1)
+    assert await watcher.receive() == Entries((honest.entries[2],), live=True)  # not a forgery
+
+
+async def test_a_removed_devices_push_reaches_nobody(
+    join: Join, connect: Connect, space: SpaceId, cap: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rotator, log = await join(), Log(space)
+    gone_device, gone = await join(), Log(space)
+    assert await rotator.push(log.extend(1)) == Ack(1, 1)
+    assert await gone_device.push(gone.extend(1)) == Ack(1, 1)
+    new_cap = os.urandom(32)
+    signed = rotation(log, capability_hash(cap), capability_hash(new_cap), removed=[gone.log])
+    assert await rotator.rotate(signed) == Ack(2, 0)
+
+    async def welcomed() -> Device:
+        device = await connect()
+        assert isinstance(await device.hello(space, new_cap, create=False), Welcome)
+        return device
+
+    watcher, again = await welcomed(), await welcomed()
+    await watcher.pull()
+    held = Gate(monkeypatch, "put")
+    await again.send(push := _push(again, gone.extend(1)))  # even with the new capability
+    await held.wait_reached()
+    await _nothing_arrives(watcher)
+    held.opened.set()
+    answer = await _answer(again)
+    assert isinstance(answer, Error) and (answer.code, answer.id) == (ErrorCode.REMOVED, push.id)
+    assert await rotator.push(log.extend(1)) == Ack(3, 1)
+    assert await watcher.receive() == Entries((log.entries[1],), live=True)
+
+
+async def test_after_a_refused_commit_no_push_of_the_space_goes_out_early_until_one_commits(
+    start_relay: StartRelay,
+    http: aiohttp.ClientSession,
+    space: SpaceId,
+    cap: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    relay = await start_relay(quota=3 * ENTRY_SIZE)
+
+    async def welcomed() -> Device:
+        device = Device(await http.ws_connect(relay.url + "/v1/sync"))
+        assert isinstance(await device.hello(space, cap), Welcome)
+        return device
+
+    pusher, watcher = await welcomed(), await welcomed()
+    await watcher.pull()
+    log = Log(space)
+    assert await pusher.push(log.extend(2)) == Ack(1, 2)
+    assert len(await _live_entries(watcher)) == 2
+
+    # Checkable here, so it goes out early; the store then finds the space over its quota.
+    over = log.extend(2)
+    assert isinstance(error := await pusher.push(over), Error)
+    assert error.code == ErrorCode.QUOTA
+    assert await watcher.receive() == Entries(tuple(over), live=True)
+    # The pusher keeps them and pushes again later; meanwhile nothing goes out before a commit.
+    held = Gate(monkeypatch, "put")
+    await pusher.send(_push(pusher, over))
+    await held.wait_reached()
+    await _nothing_arrives(watcher)
+    held.opened.set()
+    assert isinstance(await _answer(pusher), Error)
+    await _nothing_arrives(watcher)
+
+
 # --- refusals -----------------------------------------------------------------------------------
 
 
@@ -1539,6 +1681,7 @@ RELAY_MAY_LOAD = {
     "tend.sync.relay.app",
     "tend.sync.relay.app_keys",
     "tend.sync.relay.config",
+    "tend.sync.relay.early",
     "tend.sync.relay.fanout",
     "tend.sync.relay.limits",
     "tend.sync.relay.log_format",

@@ -4,9 +4,10 @@ Theory of operation
 -------------------
 The Hub knows every open session, and the sessions of each space. A push stored here goes to
 the space's other sessions at once, synchronously right after the store's commit returns, with
-no await in between: so entries are forwarded in commit order. A repair makes every session of
-the space forget it sent the repaired log from there (vectors.rewind), so the honest entries
-that replace the junk go out again.
+no await in between: so entries are forwarded in commit order. A push the relay can check
+without the database goes out sooner, while it is committed (early.py). A repair makes every
+session of the space forget it sent the repaired log from there (vectors.rewind), so the honest
+entries that replace the junk go out again.
 
 Several instances (PostgreSQL): a store that other relay instances also write to is a
 `SharedStore`, and reports their commits. The Hub then keeps a `SpaceFeed` per space with
@@ -23,15 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from tend.core.ids import LogId, SpaceId
 from tend.core.log.header import Header
 from tend.sync.protocol import MAX_ENTRIES_PER_FRAME, ErrorCode, Vector
+from tend.sync.relay.early import EarlyForward
 from tend.sync.relay.metrics import log_event, log_exception
-from tend.sync.relay.store import Change, RelayStore
+from tend.sync.relay.store import Change, LogState, RelayStore
 from tend.sync.relay.vectors import KeyRecords, positions, rewind, unsent
 
 
@@ -70,6 +73,14 @@ class Subscriber(Protocol):
 S = TypeVar("S", bound=Subscriber)
 
 
+@dataclass(frozen=True)
+class Early:
+    """What of a push went out before its commit, and what to call once the commit is done."""
+
+    sent: frozenset[bytes] = frozenset()
+    settle: Callable[[], None] = lambda: None
+
+
 class Hub(Generic[S]):
     """Every open session, and the sessions of each space, for forwarding and shutdown."""
 
@@ -78,6 +89,7 @@ class Hub(Generic[S]):
         self._spaces: dict[SpaceId, set[S]] = {}
         self.shared: RelayStore | None = None  # set when other instances write to the store
         self._feeds: dict[SpaceId, SpaceFeed] = {}
+        self._early = EarlyForward()
 
     async def join(self, session: S, space: SpaceId) -> None:
         self._spaces.setdefault(space, set()).add(session)
@@ -97,6 +109,7 @@ class Hub(Generic[S]):
             members.discard(session)
             if not members:
                 self._spaces.pop(session.space, None)
+                self._early.drop(session.space)
                 if (feed := self._feeds.pop(session.space, None)) is not None:
                     feed.stop()
 
@@ -116,6 +129,37 @@ class Hub(Generic[S]):
         else:
             for other in self.others(sender):
                 other.deliver(entries, keys)
+
+    def forward_early(self, sender: S, entries: Sequence[bytes], keys: Sequence[bytes]) -> Early:
+        """A push, before its commit, to the space's other sessions, if it can be checked here
+        (early.py). Settle what it returns once the commit is done, whatever its outcome."""
+        assert sender.space is not None
+        others = self.others(sender)
+        if self.shared is not None or not others:
+            return Early()
+        checked = self._early.checked(sender.space, entries, keys)
+        if checked is None:
+            return Early()
+        sent, records = checked
+        for other in others:
+            other.deliver(sent, records)
+        commit = self._early.begin(sender.space)
+        return Early(frozenset(sent), partial(self._early.end, sender.space, commit))
+
+    async def settled(self, space: SpaceId) -> None:
+        """Once every push of the space forwarded before its commit has been committed or
+        refused: before reading key records a device may have been sent early."""
+        await self._early.settled(space)
+
+    def committed(self, space: SpaceId, logs: Mapping[LogId, LogState]) -> None:
+        """A push's commit here left its logs so (no await since it)."""
+        if self.shared is None and space in self._spaces:  # none kept for a space left
+            self._early.committed(space, logs)
+
+    def unsettled(self, space: SpaceId) -> None:
+        """A write to the space was refused or failed, or changed its logs otherwise than a
+        push (rotation, repair): no push of it goes out early until one commits again."""
+        self._early.drop(space)
 
     def rewind(self, space: SpaceId, log: LogId, from_seq: int) -> None:
         """A repair dropped the log from `from_seq`: what was sent of it from there was junk,

@@ -20,7 +20,9 @@ it is dropped (it will reconnect and catch up from its vector).
             match the stored hash, compared in constant time. No other frame is accepted
             before a Welcome. A welcome, like a push, notes the space active (at most hourly).
     Push    store.put (atomic, durable); new entries forwarded to the space's other sessions;
-            then Ack. A refusal is an Error with the request id; the connection stays open.
+            then Ack. A push the relay can check without the database (early.py) goes out to
+            the others while it is committed; its Ack still waits for the commit. A refusal
+            is an Error with the request id; the connection stays open.
             Write authority: the capability lets a device into the space, not into a log. Each
             log's first entry carries its public key (the log id is derived from it), and the
             store refuses a run of new entries unless its last is signed by that key
@@ -458,12 +460,19 @@ class Session:
         assert self.space is not None
         await self._note_activity()
         started = time.monotonic()
+        early = self.hub.forward_early(self, push.entries, push.keys)  # while it is committed
         try:
             result = await self.store.put(self.space, push.entries, push.keys)
         except PushRefused as e:
+            self.hub.unsettled(self.space)
             log_event("push.refused", self.space, code=e.code.value, count=len(push.entries))
             self._enqueue(Error(e.code.value, str(e), id=push.id))
             return
+        except BaseException:
+            self.hub.unsettled(self.space)
+            raise
+        finally:
+            early.settle()
         # The key records stored beside the new entries go out with them, live.
         kept = new_key_records(push.entries, push.keys, result.new)
         keys: dict[Position, bytes] = {(h.log, h.seq): record for h, record in kept}
@@ -473,7 +482,8 @@ class Session:
         if self.conn.state is State.LIVE:  # never sent back live, even by a SharedStore's feed
             advance(self.sent, push.entries)
         # No await between the commit and here: other devices get entries in commit order.
-        self.hub.forward(self, result.new, keys)
+        self.hub.committed(self.space, result.logs)
+        self.hub.forward(self, [raw for raw in result.new if raw not in early.sent], keys)
         self._enqueue(Ack(push.id, result.stored))
         log_event(
             "push.stored",
@@ -499,6 +509,7 @@ class Session:
             return
         # This session is the rotator's: it stays, now under the capability it moved to.
         self.capability_hash = rotation.capability
+        self.hub.unsettled(self.space)  # logs it removes may push no more
         self._enqueue(Ack(rotate.id, 0))
         others = self.hub.others(self)
         for other in others:
@@ -517,12 +528,14 @@ class Session:
             return
         # No await since the commit: entries stored after it are forwarded after this.
         self.hub.rewind(space, log, repair.from_seq)
+        self.hub.unsettled(space)
         self.metrics.entries_dropped += dropped
         self._enqueue(Ack(repair.id, min(dropped, MAX_ENTRIES_PER_FRAME)))
         log_event("log.repaired", space, dropped=dropped)
 
     async def _on_fetch_keys(self, fetch: FetchKeys) -> None:
         assert self.space is not None
+        await self.hub.settled(self.space)  # the records of entries it was sent early
         found = await self.store.keys(self.space, [split_position(p) for p in fetch.positions])
         records = tuple(position(log, seq) + record for (log, seq), record in found.items())
         self._enqueue(Keys(fetch.id, records))

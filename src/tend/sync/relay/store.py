@@ -213,10 +213,13 @@ class StoreFailure(ProtocolError):
 @dataclass(frozen=True, slots=True)
 class PutResult:
     """`stored`: entries of the batch now held (identical re-sends included, as the Ack says).
-    `new`: the ones this call added, in batch order, for forwarding to live devices."""
+    `new`: the ones this call added, in batch order, for forwarding to live devices.
+    `logs`: each log of the batch as this commit left it (a store may leave it empty: then no
+    push goes out before its commit: early.py)."""
 
     stored: int
     new: tuple[bytes, ...]
+    logs: Mapping[LogId, LogState] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,6 +437,17 @@ class Extension:
     @property
     def entries(self) -> tuple[bytes, ...]:
         return tuple(raw for _, raw, _ in self.new)
+
+    def states(self, before: Mapping[LogId, LogState]) -> dict[LogId, LogState]:
+        """Each log of `before` as it is once this extension is written."""
+        return {
+            log: LogState(
+                key=state.key or self.keys.get(log),
+                removed=state.removed,
+                head=self.heads.get(log, state.head),
+            )
+            for log, state in before.items()
+        }
 
 
 def plan_extension(
@@ -968,8 +982,8 @@ class SqliteRelayStore(_Queries):
         parsed = parse_batch(space, entries)
         if keys and len(keys) != len(entries):
             raise MalformedEntry("one key record (or none) per entry")
-        new = await self._grouped(self._put, space, parsed, list(entries), list(keys))
-        return PutResult(len(entries), new)
+        new, logs = await self._grouped(self._put, space, parsed, list(entries), list(keys))
+        return PutResult(len(entries), new, logs)
 
     async def keys(self, space: SpaceId, positions: Sequence[Position]) -> dict[Position, bytes]:
         return await self._read(self._reader._keys, space, list(positions))
@@ -1216,7 +1230,7 @@ class SqliteRelayStore(_Queries):
         parsed: list[tuple[Header, bytes]],
         entries: list[bytes],
         keys: list[bytes],
-    ) -> tuple[bytes, ...]:
+    ) -> tuple[tuple[bytes, ...], dict[LogId, LogState]]:
         with self._transaction("storing entries"):
             _, usage = self._space(space)
             states = {log: self._state(space, log) for log in {h.log for h, _ in parsed}}
@@ -1233,7 +1247,7 @@ class SqliteRelayStore(_Queries):
                     for h, record in new_key_records(entries, keys, plan.entries)
                 ],
             )
-        return plan.entries
+        return plan.entries, plan.states(states)
 
     def _forget(self, space: SpaceId, log: LogId, seq: int, token: bytes) -> int:
         with self._transaction("forgetting a key record"):
