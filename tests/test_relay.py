@@ -1683,6 +1683,7 @@ RELAY_MAY_LOAD = {
     "tend.sync.relay.config",
     "tend.sync.relay.early",
     "tend.sync.relay.fanout",
+    "tend.sync.relay.heap",
     "tend.sync.relay.limits",
     "tend.sync.relay.log_format",
     "tend.sync.relay.mailboxes",

@@ -14,6 +14,7 @@ import resource
 import socket
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -354,3 +355,37 @@ def _open_many(port: int, count: int) -> list[socket.socket]:
         except OSError:
             break
     return held
+
+
+# --- the heap after hostile frames ----------------------------------------------------------------
+
+_HEAP_PROBE = """
+import re, sys
+from tend.sync.relay.heap import fix_mmap_threshold
+if sys.argv[1] == "fixed":
+    assert fix_mmap_threshold()
+frame = bytearray(4 << 20)  # a hostile 4 MiB frame, read and refused
+del frame
+buffers, pins = [], []
+for _ in range(40):  # then large buffers, with small live objects between them
+    buffers.append(bytearray(1 << 20))
+    pins.append(bytearray(1024))
+del buffers
+print(int(re.search(r"RssAnon:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+def test_large_buffers_the_relay_frees_after_a_hostile_frame_go_back_to_the_system() -> None:
+    """glibc would serve buffers under a freed 4 MiB block's size from the heap, where small
+    live objects pin them; with the relay's fixed threshold (heap.py) they are unmapped."""
+
+    def rss_mib(mode: str) -> int:
+        out = subprocess.run(
+            [sys.executable, "-c", _HEAP_PROBE, mode], capture_output=True, text=True, check=True
+        )
+        return int(out.stdout)
+
+    drifting, fixed = rss_mib("default"), rss_mib("fixed")
+    assert drifting >= 30, f"the probe no longer shows the drift ({drifting} MiB)"
+    assert fixed <= 12, f"{fixed} MiB kept after the large buffers were freed"

@@ -29,6 +29,7 @@ from tend.sync.relay.admission import Activity, Gate
 from tend.sync.relay.app_keys import ACTIVITY, CONFIG, HUB, LIMITS, MAILBOXES, METRICS, STORE
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub, SharedStore
+from tend.sync.relay.heap import fix_mmap_threshold
 from tend.sync.relay.log_format import log_to_stderr
 from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import ADDRESSES, IDS, Metrics, log_event, log_warning, ms_since
@@ -207,6 +208,7 @@ def serve(
     # The store's threads hold the GIL while they plan a group of writes; with the default
     # 5 ms switch interval every hop of a Hello back to the event loop could wait that long.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    fix_mmap_threshold()  # hostile frames, once freed, leave no heap behind (heap.py)
     tls = None
     if settings.tls_cert is not None and settings.tls_key is not None:
         tls = server_context(settings.tls_cert, settings.tls_key)
