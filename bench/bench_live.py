@@ -57,7 +57,14 @@ from pathlib import Path
 import aiohttp
 
 from bench.bench_journal import WORK, machine, publish
-from bench.bench_sync import Figure, join_partner, relay_running, table, tend_command
+from bench.bench_sync import (
+    Figure,
+    command_env,
+    join_partner,
+    relay_running,
+    table,
+    tend_command,
+)
 from bench.bench_sync import Follower as SyncFollower
 from tend.app import home
 from tend.app.live import LiveSync, poke
@@ -184,14 +191,6 @@ async def live_here(journal: Journal, url: str) -> AsyncIterator[LiveSync]:
         report = await live.finished()
         if report.refused:
             raise AssertionError(f"A: refused {report.refused[:3]}")
-
-
-def _command_env(cache: Path) -> dict[str, str]:
-    """As an installed tend runs: bytecode cached (not beside the sources), no TEND_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEND_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(cache)
-    return env
 
 
 @contextlib.asynccontextmanager
@@ -498,7 +497,7 @@ async def run_all(run: Path, rounds: Rounds, against: str | None) -> list[Figure
             print(f"  {f.name}: median {f.median:.2f} p99 {f.p99:.2f} {f.unit} (n={f.n})")
         figures.extend(done)
 
-    env = _command_env(run / "pycache")
+    env = command_env(run / "pycache")
     builds = {"this": tend_command()}
     if against:
         builds[against] = export_before(against)

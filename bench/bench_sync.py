@@ -74,7 +74,9 @@ RELAY_START_SECONDS = 30.0
 
 TARGETS = {
     "catch_up_2000_ms": 250.0,
-    "catch_up_36500_ms": 3000.0,
+    "catch_up_36500_ms": 1000.0,
+    "command_catch_up_36500_ms": 1500.0,
+    "command_nothing_new_ms": 250.0,
     "live_p50_ms": 10.0,
     "live_p99_ms": 30.0,
     "idle_kb_per_connection": 100.0,
@@ -180,12 +182,13 @@ class Rounds:
     ingest: int
     memory: int
     idle_seconds: float
+    command: int
 
     @classmethod
     def for_mode(cls, quick: bool) -> Rounds:
         if quick:
-            return cls(5, 2, 60, 40, 1, 1, 2.0)
-        return cls(15, 5, 200, 200, 3, 3, 5.0)
+            return cls(5, 2, 60, 40, 1, 1, 2.0, 3)
+        return cls(15, 5, 200, 200, 3, 3, 5.0, 5)
 
 
 # --- the relay as a subprocess --------------------------------------------------------------------
@@ -876,7 +879,77 @@ async def bench_memory(run: Path, rounds: int, devices: int) -> list[Figure]:
 # --- running it -----------------------------------------------------------------------------------
 
 
-STEPS = ("catch-up", "live", "ingest", "memory")
+STEPS = ("catch-up", "live", "ingest", "memory", "command")
+
+
+# --- 5. the whole `tend sync` command -----------------------------------------------------------
+
+
+def command_env(cache: Path) -> dict[str, str]:
+    """As an installed tend runs: bytecode cached (not beside the sources), no TEND_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEND_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(cache)
+    return env
+
+
+async def _timed_process(argv: Sequence[str], env: Mapping[str, str]) -> float:
+    """ms from spawning `argv` until it exited (it must succeed)."""
+    start = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env),
+    )
+    out, err = await proc.communicate()
+    took = (time.perf_counter() - start) * 1000
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])} failed: {(out + err).decode()[-300:]}")
+    return took
+
+
+async def bench_command(run: Path, relay: Relay, writer: Journal, rounds: int) -> list[Figure]:
+    """`tend sync` as a person runs it, a whole process each: on the ten-year journal with
+    nothing new, and on a fresh device of the same person catching all of it up."""
+    tend, env = tend_command(), command_env(run / "pycache")
+    _check_clean(await client.sync_once(writer, relay.url), "writer upload")
+    python = [sys.executable, "-c"]
+    bare: list[float] = []
+    imported: list[float] = []
+    nothing_new: list[float] = []
+    fresh: list[float] = []
+    # The generated journal names no relay; a person's home would have it saved.
+    writer_sync = [tend, "--home", str(writer.home), "sync", "--relay", relay.url]
+    for i in range(rounds + 1):  # the first round compiles and warms the caches
+        home = run / "command-fresh"
+        join_fresh_device(writer, home, relay.url).close()
+        timings = (
+            await _timed_process([*python, "pass"], env),
+            await _timed_process([*python, "import tend.cli.main"], env),
+            await _timed_process(writer_sync, env),
+            await _timed_process([tend, "--home", str(home), "sync"], env),
+        )
+        if i:
+            for samples, took in zip((bare, imported, nothing_new, fresh), timings, strict=True):
+                samples.append(took)
+        print(f"    tend sync: nothing new {timings[2]:.0f} ms, fresh {timings[3]:.0f} ms")
+    return [
+        Figure(
+            f"5 `tend sync`, nothing new, {EVENTS:,} entries",
+            nothing_new,
+            targets={"median": TARGETS["command_nothing_new_ms"]},
+            note="a whole process, the relay on loopback",
+        ),
+        Figure(
+            f"5 `tend sync`, a fresh device catching up {EVENTS:,}",
+            fresh,
+            targets={"median": TARGETS["command_catch_up_36500_ms"]},
+        ),
+        Figure("  `python -c pass`", bare),
+        Figure("  `python -c 'import tend.cli.main'`", imported),
+    ]
 
 
 async def _caught_up_device(run: Path, relay: Relay, writer: Journal, label: str) -> Journal:
@@ -928,6 +1001,8 @@ async def run_all(run: Path, rounds: Rounds, steps: Sequence[str]) -> list[Figur
             show(await bench_idle_watch(big_writer, relay.url, rounds.idle_seconds, f"{EVENTS:,}"))
         elif "catch-up" in steps:
             big_joiner.close()
+        if "command" in steps:
+            show(await bench_command(run, relay, big_writer, rounds.command))
     if "ingest" in steps:
         show(await bench_ingest(run, big_writer, rounds.ingest))
     big_writer.close()

@@ -386,3 +386,10 @@ def test_today_loads_no_network_comparison_report_or_charts(tmp_path: Path) -> N
     )
     found = run_fresh(tmp_path / "home", [INIT, ["today"]], heavy)
     assert found == {"codes": [0, 0], "loaded": []}
+
+
+def test_a_sync_with_no_link_pending_loads_no_pairing_code(tmp_path: Path) -> None:
+    # Every `tend sync` starts a process: the pairing exchange (spake2) is for a link pending.
+    watched = ("spake2", "tend.sync.pairing_flow", "tend.core.crypto.pake")
+    found = run_fresh(tmp_path / "home", [INIT, ["sync", "--relay", "http://127.0.0.1:9"]], watched)
+    assert found["codes"] == [0, 1] and found["loaded"] == [], found  # 1: no relay there

@@ -19,7 +19,7 @@ from tend.core.errors import NextStep
 from tend.core.journal import Journal
 from tend.core.trust import pairing, rotation
 from tend.core.views import projections
-from tend.sync import client, pairing_flow
+from tend.sync import client
 from tend.sync.client import Progress, RelayUnavailable, SyncReport
 
 if TYPE_CHECKING:
@@ -188,6 +188,9 @@ async def _complete_links(
     """Bring in whoever answered a link this device made; whether anyone was."""
     if not journal.device.settings.get("invitations"):
         return False
+    # Only with a link pending: a plain sync loads no pairing code (spake2 alone is 15 ms).
+    from tend.sync import pairing_flow
+
     try:
         results = await pairing_flow.complete_links(journal)
     except client.RelayUnavailable:
