@@ -25,6 +25,10 @@ import msgpack
 import pytest
 from aiohttp import WSMsgType, web
 
+from tend.core.domain.events import Gratitude
+from tend.core.journal import Journal
+from tend.core.log import escrow
+from tend.sync import client
 from tend.sync.protocol import (
     MAX_HELLO_BYTES,
     PROTOCOL_VERSIONS,
@@ -42,6 +46,7 @@ from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.pairing_routes import MAILBOX_MAX_BYTES
 from tend.sync.relay.store_spec import SqliteSpec
 from tests.conftest import Relay, TendCLI, free_port, pair, tend_env, tend_executable
+from tests.test_relay import Person
 
 OTHER = "127.0.0.2"  # another address on loopback
 TIMEOUT = 5.0
@@ -389,3 +394,69 @@ def test_large_buffers_the_relay_frees_after_a_hostile_frame_go_back_to_the_syst
     drifting, fixed = rss_mib("default"), rss_mib("fixed")
     assert drifting >= 30, f"the probe no longer shows the drift ({drifting} MiB)"
     assert fixed <= 12, f"{fixed} MiB kept after the large buffers were freed"
+
+
+# --- invitations and recovery escrows ----------------------------------------------------------
+
+
+async def test_an_invitation_flood_from_one_address_is_cut_short_and_others_still_leave_theirs(
+    serve: Serve,
+) -> None:
+    """Invitations fill a cap all couples share: past its invitations a minute, an address
+    gets 429 (one line), nothing of it is kept, and another address still leaves one."""
+    _app, url = await serve(invitation_posts_per_minute=5)
+    statuses: list[int] = []
+    async with _client() as flood, _client(OTHER) as honest:
+        for _ in range(20):
+            async with flood.post(f"{url}/v1/invitation/{_box()}", data=b"sealed") as answer:
+                statuses.append(answer.status)
+                if answer.status == 429:
+                    assert "\n" not in (await answer.text()).strip()
+        box = _box()
+        async with honest.post(f"{url}/v1/invitation/{box}", data=b"ours") as answer:
+            assert answer.status == 204
+        async with honest.get(f"{url}/v1/invitation/{box}") as answer:
+            assert (answer.status, await answer.read()) == (200, b"ours")
+    assert statuses.count(204) == 5 and statuses.count(429) == 15
+
+
+async def test_escrow_writes_from_one_address_are_cut_short_before_their_bodies_are_read(
+    serve: Serve,
+) -> None:
+    """Escrows stay until an operator collects them, and anyone can make identities to sign
+    them: one address gets so many writes a minute, counted before the body is even parsed
+    (a junk body spends one too), and another address's person still leaves theirs."""
+    _app, url = await serve(escrow_puts_per_minute=3)
+    statuses: list[int] = []
+    async with _client() as flood, _client(OTHER) as honest:
+        for _ in range(10):
+            async with flood.put(f"{url}/v1/recovery/{_box()}", data=b"junk") as answer:
+                statuses.append(answer.status)
+        person = Person.new()
+        async with honest.put(
+            f"{url}/v1/recovery/{person.locator.hex()}", data=person.write(b"sealed record")
+        ) as answer:
+            assert answer.status == 204
+        async with honest.get(f"{url}/v1/recovery/{person.locator.hex()}") as answer:
+            assert await answer.read() == b"sealed record"
+    assert statuses.count(400) == 3 and statuses.count(429) == 7
+
+
+async def test_a_sync_the_relay_takes_no_escrow_from_still_syncs_and_leaves_it_at_the_next(
+    serve: Serve, tmp_path: Path
+) -> None:
+    """A device's escrow write refused for its address (429) fails nothing the sync did; the
+    record is left at the next sync through a relay that takes it."""
+    _app, limiting = await serve(escrow_puts_per_minute=0)
+    with Journal.create(tmp_path / "sam", "Sam") as sam:
+        sam.record(Gratitude(text="for the tea"))
+        report = await client.sync_once(sam, limiting)
+        assert report.uploaded >= 1 and sam.device.settings.get("escrow") is None
+        _app, taking = await serve()
+        await client.sync_once(sam, taking)
+        assert sam.device.settings.get("escrow") is not None
+        locator = escrow.locator_of(sam.device.identity)
+        async with _client() as http, http.get(f"{taking}/v1/recovery/{locator.hex()}") as answer:
+            assert answer.status == 200
+        async with _client() as http, http.get(f"{limiting}/v1/recovery/{locator.hex()}") as got:
+            assert got.status == 404

@@ -52,6 +52,8 @@ HELP = {
     "mailbox_waits_per_address": "Most pairing reads waiting at once from one address.",
     "mailbox_posts_per_minute": "Most pairing messages one address may post a minute.",
     "mailbox_reads_per_minute": "Most pairing mailbox reads from one address a minute.",
+    "invitation_posts_per_minute": "Most invitations one address may leave a minute.",
+    "escrow_puts_per_minute": "Most recovery escrow writes from one address a minute.",
     "creation_window": "Seconds over which --creations-per-address counts (default a day).",
     "admission": "Who may start a new journal here: anyone (open), or only a device that gives "
     "a one-time code from tend relay codes new, or the operator token (token).",

@@ -645,7 +645,12 @@ async def _leave_escrow(journal: Journal, relay: Relay) -> None:
     if journal.device.settings.get("escrow") == digest:
         return
     locator, identity, blob, signature = recovery.escrow_write(journal)
-    await relay.put_escrow(locator, identity, blob, signature)
+    try:
+        await relay.put_escrow(locator, identity, blob, signature)
+    except RelayUnavailable:
+        # Not taken now (the relay is busy, or limits this address): what was synced stands,
+        # and the record goes at the next sync, since it is not noted as left.
+        return
     journal.device.settings["escrow"] = digest
     journal.save_device()
 

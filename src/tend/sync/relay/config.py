@@ -35,6 +35,10 @@ class RelayConfig:
     mailbox_waits_per_address: int = 32  # mailbox GETs waiting at once from one address
     mailbox_posts_per_minute: int = 60  # mailbox POSTs from one address (a burst of as many)
     mailbox_reads_per_minute: int = 120  # mailbox GETs from one address (a burst of as many)
+    # Invitations and recovery escrows fill caps shared by everyone (escrows stay until an
+    # operator collects them), so each address may write only so many a minute.
+    invitation_posts_per_minute: int = 10  # invitation POSTs from one address
+    escrow_puts_per_minute: int = 10  # escrow PUTs from one address
 
     # Admission and storage limits (sync/relay/admission.py, sync/relay/limits.py): who may
     # create a space, how fast, and how much all spaces together may hold.

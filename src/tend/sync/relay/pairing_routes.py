@@ -141,7 +141,7 @@ async def _body(request: web.Request, limit: int) -> bytes:
 
 
 def _too_many(what: str) -> web.HTTPTooManyRequests:
-    log_event("mailbox.limited", reason=what)
+    log_event("address.limited", reason=what)
     return web.HTTPTooManyRequests(text=f"too many {what} from this address; try again later")
 
 
@@ -185,6 +185,8 @@ async def handle_mailbox_get(request: web.Request) -> web.Response:
 async def handle_invitation_post(request: web.Request) -> web.Response:
     box = bytes.fromhex(_mailbox_id(request, "an invitation id"))
     ttl = _seconds(request, "ttl", INVITATION_MAX_TTL, INVITATION_MAX_TTL, lower=INVITATION_MIN_TTL)
+    if not request.app[LIMITS].invitation_posts.allow(peer_address(request)):
+        raise _too_many("invitations")
     body = await _body(request, INVITATION_MAX_BYTES)
     if not body:
         raise web.HTTPBadRequest(text="an invitation is at least 1 byte")
@@ -256,6 +258,8 @@ def _escrow_write(body: bytes) -> tuple[bytes, bytes, bytes]:
 
 async def handle_escrow_put(request: web.Request) -> web.Response:
     locator = bytes.fromhex(_mailbox_id(request, "a locator"))
+    if not request.app[LIMITS].escrow_puts.allow(peer_address(request)):
+        raise _too_many("recovery escrow writes")
     identity, blob, signature = _escrow_write(await _body(request, ESCROW_MAX_BODY))
     if not escrow.write_allowed(locator, identity, blob, signature):
         log_event("escrow.refused")

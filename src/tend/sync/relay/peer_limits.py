@@ -2,7 +2,7 @@
 
 Anyone can reach a relay on the open internet, before proving anything. These counters keep
 one address (as peer.peer_address names it) from taking what every other address needs:
-connection slots, waiting mailbox reads, mailbox posts. Each forgets an address as soon as it
+connection slots, waiting mailbox reads, mailbox posts, invitation posts and escrow writes. Each forgets an address as soon as it
 holds nothing, so the bookkeeping is bounded by what is open, not by who ever came.
 """
 
@@ -84,6 +84,8 @@ class PeerLimits:
     mailbox_waits: AddressCounts = field(init=False)
     mailbox_posts: Rate = field(init=False)
     mailbox_reads: Rate = field(init=False)
+    invitation_posts: Rate = field(init=False)
+    escrow_puts: Rate = field(init=False)
 
     def __post_init__(self) -> None:
         self.connections = AddressCounts(self.config.connections_per_address)
@@ -92,3 +94,6 @@ class PeerLimits:
         # Reads too: a read that does not wait costs nothing to repeat, and 999 nameplates'
         # first mailboxes are public, so one address could sweep every short-code pairing.
         self.mailbox_reads = Rate(self.config.mailbox_reads_per_minute)
+        # A person leaves one invitation per link and one escrow per sync that changed it.
+        self.invitation_posts = Rate(self.config.invitation_posts_per_minute)
+        self.escrow_puts = Rate(self.config.escrow_puts_per_minute)
