@@ -44,6 +44,7 @@ from tend.sync.relay.app import make_app
 from tend.sync.relay.app_keys import MAILBOXES
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.pairing_routes import MAILBOX_MAX_BYTES
+from tend.sync.relay.peer import household
 from tend.sync.relay.store_spec import SqliteSpec
 from tests.conftest import Relay, TendCLI, free_port, pair, tend_env, tend_executable
 from tests.test_relay import Person
@@ -460,3 +461,30 @@ async def test_a_sync_the_relay_takes_no_escrow_from_still_syncs_and_leaves_it_a
             assert answer.status == 200
         async with _client() as http, http.get(f"{limiting}/v1/recovery/{locator.hex()}") as got:
             assert got.status == 404
+
+
+async def test_an_ipv6_client_is_bounded_by_its_64_not_by_each_of_its_addresses(
+    serve: Serve,
+) -> None:
+    """One machine can use every address of its /64 at once: the bounds count the prefix, so
+    walking through its addresses gains nothing, and the next /64 has a share of its own."""
+    _app, url = await serve(trusted_proxies=("127.0.0.1",), invitation_posts_per_minute=2)
+
+    async def post(client_address: str) -> int:
+        headers = {"X-Forwarded-For": client_address}
+        async with http.post(f"{url}/v1/invitation/{_box()}", data=b"x", headers=headers) as got:
+            return got.status
+
+    async with _client() as http:
+        walked = [await post(f"2001:db8:1:2::{n:x}") for n in range(1, 6)]
+        assert walked == [204, 204, 429, 429, 429]
+        assert await post("2001:db8:1:3::1") == 204  # a neighbour's prefix
+        assert [await post("192.0.2.7"), await post("192.0.2.8")] == [204, 204]  # IPv4 as is
+
+
+def test_the_bounds_count_ipv4_as_it_is_and_ipv6_by_its_64() -> None:
+    assert household("192.0.2.7") == "192.0.2.7"
+    assert household("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert household("2001:db8:1:2::1") == household("2001:db8:1:2:ffff::1")
+    assert household("2001:db8:1:3::1") != household("2001:db8:1:2::1")
+    assert household("unknown") == "unknown"

@@ -4,7 +4,7 @@ a space is active without writing on every sync.
 The rules kept in the store's transaction (a code used up, an address counted) are in
 sync/relay/limits.py; this decides, per connection, which of them apply: none for the
 operator's own token; on an invite-only relay, a one-time code; everywhere, the per-address
-limit, counted for the address `peer_address` names.
+limit, counted for the address `peer_household` names (an IPv6 client's /64).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ MAX_NOTED = 100_000  # spaces whose last write of activity is remembered; then f
 
 @dataclass(frozen=True)
 class Gate:
-    """Who is connecting (their address, as peer_address says) to a relay set up as `config`."""
+    """Who is connecting (their address, as peer_household counts it) to a relay set up as
+    `config`."""
 
     config: RelayConfig = field(default_factory=RelayConfig)
     address: str = "unknown"

@@ -35,7 +35,7 @@ from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import ADDRESSES, IDS, Metrics, log_event, log_warning, ms_since
 from tend.sync.relay.metrics_gate import may_read_metrics
 from tend.sync.relay.pairing_routes import MAX_BODY, add_pairing_routes
-from tend.sync.relay.peer import is_loopback, peer_address
+from tend.sync.relay.peer import is_loopback, peer_address, peer_household
 from tend.sync.relay.peer_limits import PeerLimits
 from tend.sync.relay.session import CLOSE_TIMEOUT, Session
 from tend.sync.relay.settings import ServeSettings
@@ -127,7 +127,7 @@ async def handle_sync(request: web.Request) -> web.WebSocketResponse:
     # protocol on the message's length, before a byte of it is decoded.
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False, heartbeat=HEARTBEAT)
     await ws.prepare(request)
-    app, address = request.app, peer_address(request)
+    app, address = request.app, peer_household(request)
     connections = app[LIMITS].connections
     if not connections.take(address):
         await _refuse_busy(app, ws)
@@ -142,7 +142,7 @@ async def handle_sync(request: web.Request) -> web.WebSocketResponse:
 async def _run_session(request: web.Request, ws: web.WebSocketResponse) -> None:
     app = request.app
     deadline = app[CONFIG].hello_deadline
-    gate = Gate(app[CONFIG], peer_address(request))
+    gate = Gate(app[CONFIG], peer_household(request))
     session = Session(
         ws,
         request.transport,

@@ -27,7 +27,7 @@ class RelayConfig:
     escrow_cap: int = DEFAULT_ESCROW_CAP  # bytes of recovery escrows the relay holds
 
     # Bounds on what a peer may hold before it authenticates, and on the pairing mailboxes
-    # (anyone may post to those). Per-address bounds count peer.peer_address. The defaults let
+    # (anyone may post to those). Per-address bounds count peer.peer_household. The defaults let
     # a household behind one NAT pair and sync every device it has at once.
     hello_deadline: float = 10.0  # seconds a new websocket has to send its Hello
     connections_per_address: int = 32  # sync websockets open at once from one address

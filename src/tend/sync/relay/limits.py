@@ -10,7 +10,7 @@ be gated, and every gate is checked in the one transaction that registers the sp
   in the same transaction, so two devices racing with one code create one space. A code that is
   used, expired or revoked admits nothing (`check_code`).
 - a per-address limit: at most `per_address` spaces created per `window` seconds from one
-  address (as sync/relay/peer.py's `peer_address` says). The counts are kept in the store, so
+  address (as sync/relay/peer.py's `peer_household` counts it). The counts are kept in the store, so
   that relay instances sharing one PostgreSQL database agree; an address is kept only as a
   truncated salted hash (`address_key`), and counts of past windows are swept as new ones are
   written.

@@ -7,7 +7,7 @@ the mailbox already holds a message or has a waiting reader, so an inviter picki
 nameplate learns it is taken); GET ?wait=S (S <= 60) answers 200 with the oldest message,
 removing it, or 404 when none came within the wait (429 when the reader's address already has
 as many reads waiting as it may). Anyone may call these routes, so every per-address bound here
-counts peer.peer_address.
+counts peer.peer_household (an IPv6 client's /64).
 
 Invitations and recovery escrows are persistent, in the store. POST /v1/invitation/{32 hex}
 ?ttl=S (1 <= S <= 7 days, body 1 byte to 16 KiB) stores one message per id (409 if the id
@@ -40,7 +40,7 @@ from tend.core.log.identity import IDENTITY_LEN
 from tend.sync.relay.app_keys import LIMITS, MAILBOXES, STORE
 from tend.sync.relay.mailboxes import MailboxFull, MailboxInUse
 from tend.sync.relay.metrics import log_event
-from tend.sync.relay.peer import peer_address
+from tend.sync.relay.peer import peer_address, peer_household
 from tend.sync.relay.store import CapReached, StoreFailure
 
 MAILBOX_ID = re.compile(r"[0-9a-f]{32}")
@@ -150,7 +150,7 @@ async def handle_mailbox_post(request: web.Request) -> web.Response:
     ttl = _seconds(request, "ttl", MAILBOX_MAX_TTL, MAILBOX_MAX_TTL)
     claim = _claim(request)
     body = await _body(request, MAILBOX_MAX_BYTES)
-    poster = peer_address(request)
+    poster = peer_household(request)
     if not request.app[LIMITS].mailbox_posts.allow(poster):
         raise _too_many("mailbox posts")
     with _answers("mailbox"):
@@ -163,7 +163,7 @@ async def handle_mailbox_get(request: web.Request) -> web.Response:
     box_id = _mailbox_id(request)
     wait = _seconds(request, "wait", 0, MAILBOX_MAX_WAIT)
     boxes, waits = request.app[MAILBOXES], request.app[LIMITS].mailbox_waits
-    reader = peer_address(request)
+    reader = peer_household(request)
     if not request.app[LIMITS].mailbox_reads.allow(reader):
         raise _too_many("mailbox reads")
     if wait > 0 and not waits.take(reader):
@@ -185,7 +185,7 @@ async def handle_mailbox_get(request: web.Request) -> web.Response:
 async def handle_invitation_post(request: web.Request) -> web.Response:
     box = bytes.fromhex(_mailbox_id(request, "an invitation id"))
     ttl = _seconds(request, "ttl", INVITATION_MAX_TTL, INVITATION_MAX_TTL, lower=INVITATION_MIN_TTL)
-    if not request.app[LIMITS].invitation_posts.allow(peer_address(request)):
+    if not request.app[LIMITS].invitation_posts.allow(peer_household(request)):
         raise _too_many("invitations")
     body = await _body(request, INVITATION_MAX_BYTES)
     if not body:
@@ -258,7 +258,7 @@ def _escrow_write(body: bytes) -> tuple[bytes, bytes, bytes]:
 
 async def handle_escrow_put(request: web.Request) -> web.Response:
     locator = bytes.fromhex(_mailbox_id(request, "a locator"))
-    if not request.app[LIMITS].escrow_puts.allow(peer_address(request)):
+    if not request.app[LIMITS].escrow_puts.allow(peer_household(request)):
         raise _too_many("recovery escrow writes")
     identity, blob, signature = _escrow_write(await _body(request, ESCROW_MAX_BODY))
     if not escrow.write_allowed(locator, identity, blob, signature):

@@ -40,6 +40,28 @@ def peer_address(request: web.Request) -> str:
     return chain[0]  # proxies all the way down: the farthest one named
 
 
+# An IPv6 client is one of the 2**64 addresses of its /64: the prefix an ISP gives one household
+# (or one VM), all of which one machine can use at once. Per-address bounds count the /64.
+IPV6_HOUSEHOLD = 64
+
+
+def peer_household(request: web.Request) -> str:
+    """What the per-address bounds count for a request: the peer's address, or for IPv6 its
+    /64 (so one machine cannot take a share per address of its prefix)."""
+    return household(peer_address(request))
+
+
+def household(address: str) -> str:
+    """An address as the per-address bounds count it: IPv4 as it is, IPv6 as its /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # "unknown": one bucket for everything unnamed
+    if isinstance(ip, ipaddress.IPv4Address):
+        return address
+    return str(ipaddress.ip_network(f"{ip}/{IPV6_HOUSEHOLD}", strict=False))
+
+
 def forwarded_chain(request: web.Request, header: str) -> list[str]:
     """The addresses a forwarded header names, left (farthest) to right (nearest)."""
     values = ",".join(request.headers.getall(header, []))

@@ -1,9 +1,10 @@
 """What one address may hold or do at once: the relay's per-address bounds.
 
 Anyone can reach a relay on the open internet, before proving anything. These counters keep
-one address (as peer.peer_address names it) from taking what every other address needs:
-connection slots, waiting mailbox reads, mailbox posts, invitation posts and escrow writes. Each forgets an address as soon as it
-holds nothing, so the bookkeeping is bounded by what is open, not by who ever came.
+one address (as peer.peer_household counts it: an IPv6 client by its /64) from taking what
+every other address needs: connection slots, waiting mailbox reads, mailbox posts, invitation
+posts and escrow writes. Each forgets an address as soon as it holds nothing, so the
+bookkeeping is bounded by what is open, not by who ever came.
 """
 
 from __future__ import annotations
