@@ -71,6 +71,7 @@ from tend.sync.relay import session as session_module
 from tend.sync.relay.app import make_app
 from tend.sync.relay.app_keys import HUB
 from tend.sync.relay.config import RelayConfig
+from tend.sync.relay.early import MAX_LOGS_CHECKED
 from tend.sync.relay.mailboxes import Mailboxes, MailboxFull, MailboxInUse
 from tend.sync.relay.pairing_routes import (
     ESCROW_MAX_BODY,
@@ -592,6 +593,30 @@ async def test_a_removed_devices_push_reaches_nobody(
     assert isinstance(answer, Error) and (answer.code, answer.id) == (ErrorCode.REMOVED, push.id)
     assert await rotator.push(log.extend(1)) == Ack(3, 1)
     assert await watcher.receive() == Entries((log.entries[1],), live=True)
+
+
+@pytest.mark.parametrize("logs", [MAX_LOGS_CHECKED + 1, 1])
+async def test_a_push_of_more_logs_than_are_checked_on_the_event_loop_waits_for_its_commit(
+    join: Join, space: SpaceId, monkeypatch: pytest.MonkeyPatch, logs: int
+) -> None:
+    """Each log a push touches is a signature check on the event loop before its commit: a
+    push of more than MAX_LOGS_CHECKED logs goes out only once committed (one log: early)."""
+    pusher, watcher = await join(), await live(join)
+    devices = [Log(space) for _ in range(logs)]
+    assert await pusher.push([e for log in devices for e in log.extend(1)]) == Ack(1, logs)
+    assert len(await _live_entries(watcher)) == logs
+    held = Gate(monkeypatch, "put")
+    await pusher.send(push := _push(pusher, [e for log in devices for e in log.extend(1)]))
+    await held.wait_reached()
+    if logs > MAX_LOGS_CHECKED:
+        await _nothing_arrives(watcher)
+    else:
+        assert len(await _live_entries(watcher)) == logs
+    held.opened.set()
+    assert await _answer(pusher) == Ack(push.id, logs)
+    if logs > MAX_LOGS_CHECKED:
+        assert len(await _live_entries(watcher)) == logs
+    await _nothing_arrives(watcher)  # and once only
 
 
 async def test_after_a_refused_commit_no_push_of_the_space_goes_out_early_until_one_commits(

@@ -7,7 +7,8 @@ keep the relay's early-forwarding state after every session of its space has gon
 `put` (and `rotate`) is held closed where timing matters, so what a device receives meanwhile
 is exactly what went out before the commit.
 
-Tests marked xfail(strict) show a claim that does not hold today; the reason says how.
+Four of these broke a claim when they were written; the comment above each says how, and
+relay/early.py's theory of operation says what keeps it from happening now.
 """
 
 from __future__ import annotations
@@ -125,13 +126,10 @@ def _same_log(log: Log, upto: int) -> Log:
 # --- claim 2: no entry lost to a live device -----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a device that catches up while an early push commits never gets it live: its "
-    "catch-up reads the store before the commit, and the commit's own forwarding leaves out "
-    "everything that went out early (Session._on_push: `raw not in early.sent`), though this "
-    "device was not among those it went to; it gets the next entry of that log, a gap",
-)
+# Broke before the fix (early.py): a device that catches up while an early push commits never gets
+# it live: its catch-up reads the store before the commit, and the commit's own forwarding leaves
+# out everything that went out early (Session._on_push: `raw not in early.sent`), though this
+# device was not among those it went to; it gets the next entry of that log, a gap
 @pytest.mark.parametrize("when", ["welcomed during the commit", "welcomed before, pulls during"])
 async def test_a_device_catching_up_while_an_early_push_commits_gets_it_live(
     join: Join, space: SpaceId, monkeypatch: pytest.MonkeyPatch, when: str
@@ -157,13 +155,10 @@ async def test_a_device_catching_up_while_an_early_push_commits_gets_it_live(
     assert await _live_entries(late) == (log.entries[1],)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="two connections of one log key are each checked against the same committed head, "
-    "so a fork of the owner's own next seq goes out early from one while the other's commits: "
-    "the watcher gets seq 3 of a chain the store refuses (it does not link to the seq 2 it "
-    "holds), and later misses the stored seq 3, which its vector says it has",
-)
+# Broke before the fix (early.py): two connections of one log key are each checked against the
+# same committed head, so a fork of the owner's own next seq goes out early from one while the
+# other's commits: the watcher gets seq 3 of a chain the store refuses (it does not link to the
+# seq 2 it holds), and later misses the stored seq 3, which its vector says it has
 async def test_two_connections_of_one_log_cannot_get_a_fork_out_early(
     join: Join, space: SpaceId, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -188,13 +183,10 @@ async def test_two_connections_of_one_log_cannot_get_a_fork_out_early(
     assert [raw for raw in received if raw not in stored] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a member can make the partner's device take an entry the relay never holds and "
-    "then miss the one it does: push seq 2 and 3 so that seq 3 is over the space's quota "
-    "(out early, then refused), then push another seq 2 and 3; the live device's vector "
-    "already covers them, so it gets neither, only seq 4, which links to nothing it has",
-)
+# Broke before the fix (early.py): a member can make the partner's device take an entry the relay
+# never holds and then miss the one it does: push seq 2 and 3 so that seq 3 is over the space's
+# quota (out early, then refused), then push another seq 2 and 3; the live device's vector already
+# covers them, so it gets neither, only seq 4, which links to nothing it has
 async def test_a_refused_early_push_does_not_hide_what_is_then_stored_at_its_seqs(
     start_relay: StartRelay, http: aiohttp.ClientSession, space: SpaceId, cap: bytes
 ) -> None:
@@ -225,13 +217,10 @@ async def test_a_refused_early_push_does_not_hide_what_is_then_stored_at_its_seq
 # --- claim 1: nothing the store refuses goes out before its commit ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the states are dropped only once a rotation has committed: while it commits, a "
-    "push of a log it removes is checked against the log as not removed and goes out early "
-    "(to the rotator, the one session the rotation keeps), and the store then refuses it "
-    "(removed)",
-)
+# Broke before the fix (early.py): the states are dropped only once a rotation has committed:
+# while it commits, a push of a log it removes is checked against the log as not removed and goes
+# out early (to the rotator, the one session the rotation keeps), and the store then refuses it
+# (removed)
 async def test_a_push_of_a_log_a_committing_rotation_removes_reaches_nobody(
     join: Join, connect: Connect, space: SpaceId, cap: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:

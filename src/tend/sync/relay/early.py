@@ -13,17 +13,25 @@ state (key, removed, head) as this process last committed it, for the spaces wit
 here, and runs the store's own check (`plan_extension`) against it: every entry new and
 contiguous from that head and linked to its hash, the run's last entry signed by the log's own
 key, the log not removed. Anything else (a log not seen since the relay started, a re-send, a
-gap, a fork, a bad signature) waits for the commit as before, which refuses or forwards it. The
-receiving device checks everything again itself in any case.
+gap, a fork, a bad signature) waits for the commit as before, which refuses or forwards it. So
+do a push of a log that already has one going out early (two connections of one log could
+otherwise each send a chain from the same head: a fork, of which the store keeps one), a push
+of more than MAX_LOGS_CHECKED logs (each is a signature check on the event loop), and every
+push of a space while a rotation or repair of it is being committed (it may remove a log). The
+commit forwards what it stored to every session, as it always did: one that got an entry early
+drops the copy (each log goes out contiguous, once), and one that connected meanwhile gets it.
+The receiving device checks everything again itself in any case.
 
 A device may ask for the key records of entries it got early (FetchKeys) before their commit
 is done: the relay answers once the pushes forwarded early to the space are settled, so the
 records are there to read.
 
 If the commit is then refused (a full relay, a space over its quota) or fails, the devices that
-were online have entries the relay does not hold. Nothing is lost or wrong by it (the pusher
-keeps its entries and pushes them again; the others take a second copy as a re-send), and the
-space's states are dropped, so no push of that space goes out early again until one commits.
+were online have entries the relay does not hold. Nothing is lost by it: the sessions forget
+they were sent those logs from there (vectors.rewind), so whatever is stored at those seqs
+later reaches them (the same entries, which they drop as re-sends, or other ones, which they
+see as the fork they are), and the space's states are dropped, so no push of it goes out early
+again until one commits.
 
 Only a store that no other instance writes (SQLite): with several instances, the heads this
 one committed can be behind, and each instance's feed orders what it forwards itself.
@@ -32,7 +40,9 @@ one committed can be behind, and each instance's feed orders what it forwards it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from tend.core.ids import LogId, SpaceId
 from tend.sync.relay.store import (
@@ -45,45 +55,42 @@ from tend.sync.relay.store import (
 )
 from tend.sync.relay.vectors import KeyRecords
 
+MAX_LOGS_CHECKED = 4  # logs one push may touch and still go out early (a device writes one)
+MAX_LOGS_KEPT = 64  # logs a space keeps states of (a couple has a handful of devices)
+
+
+@dataclass(frozen=True)
+class Early:
+    """What of a push went out before its commit: its entries, and each log's first seq."""
+
+    sent: frozenset[bytes] = frozenset()
+    first: Mapping[LogId, int] = field(default_factory=dict)
+    commit: asyncio.Future[None] | None = None
+
 
 class EarlyForward:
-    """Per space with sessions here: each log's state as this process last committed it."""
+    """Per space with sessions here: each log's state as this process last committed it, and
+    what is being committed now."""
 
     def __init__(self) -> None:
         self._spaces: dict[SpaceId, dict[LogId, LogState]] = {}
-        self._unsettled: dict[SpaceId, set[asyncio.Future[None]]] = {}
-
-    def begin(self, space: SpaceId) -> asyncio.Future[None]:
-        """A push of the space went out early: its commit is under way until `end`."""
-        commit = asyncio.get_running_loop().create_future()
-        self._unsettled.setdefault(space, set()).add(commit)
-        return commit
-
-    def end(self, space: SpaceId, commit: asyncio.Future[None]) -> None:
-        """The commit begun so is done (stored, refused or failed)."""
-        commit.set_result(None)
-        pending = self._unsettled.get(space)
-        if pending is not None:
-            pending.discard(commit)
-            if not pending:
-                del self._unsettled[space]
-
-    async def settled(self, space: SpaceId) -> None:
-        """Once every push of the space forwarded early until now is committed or refused."""
-        if pending := self._unsettled.get(space):
-            await asyncio.wait(list(pending))
+        self._unsettled: dict[SpaceId, dict[asyncio.Future[None], frozenset[LogId]]] = {}
+        self._changing: dict[SpaceId, int] = {}  # rotations and repairs being committed
 
     def checked(
         self, space: SpaceId, entries: Sequence[bytes], keys: Sequence[bytes]
-    ) -> tuple[tuple[bytes, ...], KeyRecords] | None:
-        """The push's entries and key records if the store, as last committed, would add all
-        of them; else None (the push waits for its commit)."""
+    ) -> tuple[tuple[bytes, ...], KeyRecords, dict[LogId, int]] | None:
+        """The push's entries, key records and each log's first seq, if the store, as last
+        committed, would add all of them and nothing under way could change that; else None
+        (the push waits for its commit)."""
         states = self._spaces.get(space)
-        if not states or not entries:
+        if not states or not entries or self._changing.get(space):
             return None
         try:
             parsed = parse_batch(space, entries)
-            if any(header.log not in states for header, _ in parsed):
+            logs = {header.log for header, _ in parsed}
+            busy = set().union(*self._unsettled.get(space, {}).values())
+            if len(logs) > MAX_LOGS_CHECKED or not logs <= states.keys() or logs & busy:
                 return None
             if resent_positions(parsed, states):
                 return None
@@ -93,7 +100,46 @@ class EarlyForward:
             return None
         if len(plan.entries) != len(entries):
             return None
-        return plan.entries, {(h.log, h.seq): record for h, record in kept}
+        first: dict[LogId, int] = {}
+        for header, _raw in parsed:
+            first[header.log] = min(first.get(header.log, header.seq), header.seq)
+        return plan.entries, {(h.log, h.seq): record for h, record in kept}, first
+
+    def begin(self, space: SpaceId, logs: frozenset[LogId]) -> asyncio.Future[None]:
+        """A push of `logs` went out early: its commit is under way until `end`."""
+        commit = asyncio.get_running_loop().create_future()
+        self._unsettled.setdefault(space, {})[commit] = logs
+        return commit
+
+    def end(self, space: SpaceId, commit: asyncio.Future[None]) -> None:
+        """The commit begun so is done (stored, refused or failed)."""
+        if not commit.done():
+            commit.set_result(None)
+        pending = self._unsettled.get(space)
+        if pending is not None:
+            pending.pop(commit, None)
+            if not pending:
+                del self._unsettled[space]
+
+    async def settled(self, space: SpaceId) -> None:
+        """Once every push of the space forwarded early until now is committed or refused."""
+        if pending := self._unsettled.get(space):
+            await asyncio.wait(list(pending))
+
+    @contextmanager
+    def changing(self, space: SpaceId) -> Iterator[None]:
+        """While a rotation or repair of the space is committed: nothing of it goes out early,
+        and its states are dropped once it is done (it may have removed or cut a log)."""
+        self._changing[space] = self._changing.get(space, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._changing[space] - 1
+            if left:
+                self._changing[space] = left
+            else:
+                del self._changing[space]
+            self.drop(space)
 
     def committed(self, space: SpaceId, logs: Mapping[LogId, LogState]) -> None:
         """A commit of this process left `logs` so. Call with no await since the commit: a
@@ -101,6 +147,8 @@ class EarlyForward:
         states = self._spaces.setdefault(space, {})
         for log, state in logs.items():
             known = states.get(log)
+            if known is None and len(states) >= MAX_LOGS_KEPT:
+                continue  # that log's pushes wait for their commits
             if known is None or _seq(state) >= _seq(known):
                 states[log] = state
 

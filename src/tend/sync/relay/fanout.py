@@ -25,14 +25,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from tend.core.ids import LogId, SpaceId
 from tend.core.log.header import Header
 from tend.sync.protocol import MAX_ENTRIES_PER_FRAME, ErrorCode, Vector
-from tend.sync.relay.early import EarlyForward
+from tend.sync.relay.early import Early, EarlyForward
 from tend.sync.relay.metrics import log_event, log_exception
 from tend.sync.relay.store import Change, LogState, RelayStore
 from tend.sync.relay.vectors import KeyRecords, positions, rewind, unsent
@@ -71,14 +71,6 @@ class Subscriber(Protocol):
 
 
 S = TypeVar("S", bound=Subscriber)
-
-
-@dataclass(frozen=True)
-class Early:
-    """What of a push went out before its commit, and what to call once the commit is done."""
-
-    sent: frozenset[bytes] = frozenset()
-    settle: Callable[[], None] = lambda: None
 
 
 class Hub(Generic[S]):
@@ -132,7 +124,8 @@ class Hub(Generic[S]):
 
     def forward_early(self, sender: S, entries: Sequence[bytes], keys: Sequence[bytes]) -> Early:
         """A push, before its commit, to the space's other sessions, if it can be checked here
-        (early.py). Settle what it returns once the commit is done, whatever its outcome."""
+        (early.py). Call `settle` with what it returns once the commit is done, whatever its
+        outcome, and `unsent` first if the commit was refused or failed."""
         assert sender.space is not None
         others = self.others(sender)
         if self.shared is not None or not others:
@@ -140,11 +133,25 @@ class Hub(Generic[S]):
         checked = self._early.checked(sender.space, entries, keys)
         if checked is None:
             return Early()
-        sent, records = checked
+        sent, records, first = checked
         for other in others:
             other.deliver(sent, records)
-        commit = self._early.begin(sender.space)
-        return Early(frozenset(sent), partial(self._early.end, sender.space, commit))
+        commit = self._early.begin(sender.space, frozenset(first))
+        return Early(frozenset(sent), first, commit)
+
+    def settle(self, space: SpaceId, early: Early) -> None:
+        if early.commit is not None:
+            self._early.end(space, early.commit)
+
+    def unsent(self, sender: S, early: Early) -> None:
+        """What went early was not stored: every session forgets it was sent those logs from
+        there, so what is stored at those seqs later reaches it; no push goes out early until
+        one commits."""
+        assert sender.space is not None
+        self._early.drop(sender.space)
+        for other in self.others(sender):
+            for log, first in early.first.items():
+                rewind(other.sent, log, first)
 
     async def settled(self, space: SpaceId) -> None:
         """Once every push of the space forwarded before its commit has been committed or
@@ -156,10 +163,9 @@ class Hub(Generic[S]):
         if self.shared is None and space in self._spaces:  # none kept for a space left
             self._early.committed(space, logs)
 
-    def unsettled(self, space: SpaceId) -> None:
-        """A write to the space was refused or failed, or changed its logs otherwise than a
-        push (rotation, repair): no push of it goes out early until one commits again."""
-        self._early.drop(space)
+    def changing(self, space: SpaceId) -> AbstractContextManager[None]:
+        """Around committing a rotation or repair of the space (early.py)."""
+        return self._early.changing(space)
 
     def rewind(self, space: SpaceId, log: LogId, from_seq: int) -> None:
         """A repair dropped the log from `from_seq`: what was sent of it from there was junk,

@@ -464,15 +464,15 @@ class Session:
         try:
             result = await self.store.put(self.space, push.entries, push.keys)
         except PushRefused as e:
-            self.hub.unsettled(self.space)
+            self.hub.unsent(self, early)
             log_event("push.refused", self.space, code=e.code.value, count=len(push.entries))
             self._enqueue(Error(e.code.value, str(e), id=push.id))
             return
         except BaseException:
-            self.hub.unsettled(self.space)
+            self.hub.unsent(self, early)
             raise
         finally:
-            early.settle()
+            self.hub.settle(self.space, early)
         # The key records stored beside the new entries go out with them, live.
         kept = new_key_records(push.entries, push.keys, result.new)
         keys: dict[Position, bytes] = {(h.log, h.seq): record for h, record in kept}
@@ -483,7 +483,8 @@ class Session:
             advance(self.sent, push.entries)
         # No await between the commit and here: other devices get entries in commit order.
         self.hub.committed(self.space, result.logs)
-        self.hub.forward(self, [raw for raw in result.new if raw not in early.sent], keys)
+        # All of it, to every session: one that got some early drops the copies (`unsent`).
+        self.hub.forward(self, result.new, keys)
         self._enqueue(Ack(push.id, result.stored))
         log_event(
             "push.stored",
@@ -503,13 +504,13 @@ class Session:
     async def _on_rotate(self, rotate: Rotate) -> None:
         assert self.space is not None
         try:
-            rotation = await self.store.rotate(self.space, rotate.record, rotate.signature)
+            with self.hub.changing(self.space):  # it may remove a log: nothing goes out early
+                rotation = await self.store.rotate(self.space, rotate.record, rotate.signature)
         except PushRefused as e:
             self._refuse("rotate.refused", rotate.id, e)
             return
         # This session is the rotator's: it stays, now under the capability it moved to.
         self.capability_hash = rotation.capability
-        self.hub.unsettled(self.space)  # logs it removes may push no more
         self._enqueue(Ack(rotate.id, 0))
         others = self.hub.others(self)
         for other in others:
@@ -520,15 +521,15 @@ class Session:
         assert self.space is not None
         log, space = LogId(repair.log), self.space
         try:
-            dropped = await self.store.repair(
-                space, log, repair.key, repair.from_seq, repair.signature
-            )
+            with self.hub.changing(space):  # it cuts a log back: nothing goes out early
+                dropped = await self.store.repair(
+                    space, log, repair.key, repair.from_seq, repair.signature
+                )
         except PushRefused as e:
             self._refuse("repair.refused", repair.id, e)
             return
         # No await since the commit: entries stored after it are forwarded after this.
         self.hub.rewind(space, log, repair.from_seq)
-        self.hub.unsettled(space)
         self.metrics.entries_dropped += dropped
         self._enqueue(Ack(repair.id, min(dropped, MAX_ENTRIES_PER_FRAME)))
         log_event("log.repaired", space, dropped=dropped)
