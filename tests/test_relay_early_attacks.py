@@ -38,6 +38,7 @@ from tend.sync.protocol import (
     position,
 )
 from tend.sync.relay.app_keys import HUB
+from tend.sync.relay.early import MAX_LOGS_CHECKED
 from tend.sync.relay.store import SqliteRelayStore, StoreFailure
 from tests.relay_fixtures import ENTRY_SIZE, Log, capability_hash, rotation
 from tests.test_relay import (
@@ -181,6 +182,33 @@ async def test_two_connections_of_one_log_cannot_get_a_fork_out_early(
     stored = await _stored(join)
     assert stored == [log.entries[0], other.entries[1]]
     assert [raw for raw in received if raw not in stored] == []
+
+
+async def test_a_fork_cannot_go_out_early_behind_a_push_of_its_log_that_could_not(
+    join: Join, space: SpaceId, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first push of the log touches too many logs to go out early, and is committed first;
+    a fork of the same seq from the owner's second connection, checked against the head before
+    that commit, must not go out early: the log is busy with a push being committed."""
+    first, second, watcher, log = await join(), await join(), await live(join), Log(space)
+    more = [Log(space) for _ in range(MAX_LOGS_CHECKED)]
+    assert await first.push(log.extend(1)) == Ack(1, 1)
+    assert await _live_entries(watcher) == (log.entries[0],)
+    other = _same_log(log, 1)
+
+    held = Held(monkeypatch, "put")
+    wide = other.extend(1) + [e for extra in more for e in extra.extend(1)]
+    await first.send(_push(first, wide))  # not early (too many logs); committed first
+    await held.wait_arrived(1)
+    await second.send(_push(second, log.extend(1)))  # seq 2 of the other chain: a fork
+    await held.wait_arrived(2)
+    received = flat(await _frames_meanwhile(watcher))
+    held.opened.set()
+    assert isinstance(await _answer(first), Ack)
+    refused = await _answer(second)
+    assert isinstance(refused, Error) and refused.code == ErrorCode.FORK
+    assert received == []  # nothing went before the commit
+    assert sorted(flat(await _frames_meanwhile(watcher))) == sorted(wide)
 
 
 # Broke before the fix (early.py): a member can make the partner's device take an entry the relay

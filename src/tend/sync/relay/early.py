@@ -14,8 +14,9 @@ here, and runs the store's own check (`plan_extension`) against it: every entry 
 contiguous from that head and linked to its hash, the run's last entry signed by the log's own
 key, the log not removed. Anything else (a log not seen since the relay started, a re-send, a
 gap, a fork, a bad signature) waits for the commit as before, which refuses or forwards it. So
-do a push of a log that already has one going out early (two connections of one log could
-otherwise each send a chain from the same head: a fork, of which the store keeps one), a push
+do a push of a log that has another push being committed, early or not (two connections of one
+log could otherwise each get a chain from the same head through: a fork, of which the store
+keeps one; a push that went early would be checked against a head that one may move), a push
 of more than MAX_LOGS_CHECKED logs (each is a signature check on the event loop), and every
 push of a space while a rotation or repair of it is being committed (it may remove a log). The
 commit forwards what it stored to every session, as it always did: one that got an entry early
@@ -77,20 +78,29 @@ class EarlyForward:
         self._unsettled: dict[SpaceId, dict[asyncio.Future[None], frozenset[LogId]]] = {}
         self._changing: dict[SpaceId, int] = {}  # rotations and repairs being committed
 
+    @staticmethod
+    def logs_of(space: SpaceId, entries: Sequence[bytes]) -> frozenset[LogId] | None:
+        """The logs a push touches; None when the store will refuse it as malformed."""
+        try:
+            return frozenset(header.log for header, _raw in parse_batch(space, entries))
+        except PushRefused:
+            return None
+
     def checked(
         self, space: SpaceId, entries: Sequence[bytes], keys: Sequence[bytes]
     ) -> tuple[tuple[bytes, ...], KeyRecords, dict[LogId, int]] | None:
         """The push's entries, key records and each log's first seq, if the store, as last
         committed, would add all of them and nothing under way could change that; else None
-        (the push waits for its commit)."""
+        (the push waits for its commit). Call before `begin` for this push."""
         states = self._spaces.get(space)
         if not states or not entries or self._changing.get(space):
             return None
         try:
             parsed = parse_batch(space, entries)
             logs = {header.log for header, _ in parsed}
-            busy = set().union(*self._unsettled.get(space, {}).values())
-            if len(logs) > MAX_LOGS_CHECKED or not logs <= states.keys() or logs & busy:
+            if len(logs) > MAX_LOGS_CHECKED or not logs <= states.keys():
+                return None
+            if logs & self._busy(space):
                 return None
             if resent_positions(parsed, states):
                 return None
@@ -105,8 +115,14 @@ class EarlyForward:
             first[header.log] = min(first.get(header.log, header.seq), header.seq)
         return plan.entries, {(h.log, h.seq): record for h, record in kept}, first
 
+    def _busy(self, space: SpaceId) -> set[LogId]:
+        """The logs of the space with a push being committed (early or not)."""
+        return set().union(*self._unsettled.get(space, {}).values())
+
     def begin(self, space: SpaceId, logs: frozenset[LogId]) -> asyncio.Future[None]:
-        """A push of `logs` went out early: its commit is under way until `end`."""
+        """A push of `logs` is being committed until `end`, whether it went out early or not:
+        until then no other push of those logs goes out early (it would be checked against a
+        head that push may move)."""
         commit = asyncio.get_running_loop().create_future()
         self._unsettled.setdefault(space, {})[commit] = logs
         return commit
@@ -122,7 +138,7 @@ class EarlyForward:
                 del self._unsettled[space]
 
     async def settled(self, space: SpaceId) -> None:
-        """Once every push of the space forwarded early until now is committed or refused."""
+        """Once every push of the space being committed now is committed or refused."""
         if pending := self._unsettled.get(space):
             await asyncio.wait(list(pending))
 

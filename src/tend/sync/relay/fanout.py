@@ -127,16 +127,16 @@ class Hub(Generic[S]):
         (early.py). Call `settle` with what it returns once the commit is done, whatever its
         outcome, and `unsent` first if the commit was refused or failed."""
         assert sender.space is not None
-        others = self.others(sender)
-        if self.shared is not None or not others:
+        space, others = sender.space, self.others(sender)
+        if self.shared is not None or (logs := self._early.logs_of(space, entries)) is None:
             return Early()
-        checked = self._early.checked(sender.space, entries, keys)
+        checked = self._early.checked(space, entries, keys) if others else None
+        commit = self._early.begin(space, logs)  # every push: its logs are busy meanwhile
         if checked is None:
-            return Early()
+            return Early(commit=commit)
         sent, records, first = checked
         for other in others:
             other.deliver(sent, records)
-        commit = self._early.begin(sender.space, frozenset(first))
         return Early(frozenset(sent), first, commit)
 
     def settle(self, space: SpaceId, early: Early) -> None:
