@@ -1,8 +1,8 @@
 """More attacks on the relay's forwarding while committing (relay/early.py), after the fixes.
 
 As in tests/test_relay_early_attacks.py, a member of the space speaks the protocol directly and
-the store's `put` (or `heads`, `repair`) is held closed where timing matters. Tests marked
-xfail(strict) show a claim that does not hold yet; the reason says how it breaks.
+the store's `put` (or `heads`, `repair`) is held closed where timing matters. Three of these
+broke a claim when they were written; the comment above each says how.
 """
 
 from __future__ import annotations
@@ -93,12 +93,9 @@ async def _fork_behind_a_late_push(
     return first, second, watcher, log, other, received
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a push of a log that waits for its commit does not make the log busy: a fork of its "
-    "next seq from another connection of the log is checked against the older head and goes out "
-    "early, and the store then refuses it (fork)",
-)
+# Broke before the fix (early.py): a push of a log that waits for its commit does not make the log
+# busy: a fork of its next seq from another connection of the log is checked against the older
+# head and goes out early, and the store then refuses it (fork)
 async def test_a_fork_cannot_go_out_early_while_a_push_of_its_log_that_waits_commits(
     join: Join, space: SpaceId, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,12 +106,10 @@ async def test_a_fork_cannot_go_out_early_while_a_push_of_its_log_that_waits_com
     assert [raw for raw in received if raw not in stored] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the commit of the push that waited forwards the stored seq 2 while the live device's "
-    "vector covers the early fork's seqs, so it drops it; the refusal's rewind comes after, and "
-    "nothing re-sends seq 2: the device gets seq 3 of the stored chain with a gap before it",
-)
+# Broke before the fix (early.py): the commit of the push that waited forwards the stored seq 2
+# while the live device's vector covers the early fork's seqs, so it drops it; the refusal's
+# rewind comes after, and nothing re-sends seq 2: the device gets seq 3 of the stored chain with a
+# gap before it
 async def test_what_a_late_push_stores_under_a_refused_early_fork_reaches_a_live_device(
     join: Join, space: SpaceId, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,13 +127,10 @@ async def test_what_a_late_push_stores_under_a_refused_early_fork_reaches_a_live
 # --- a refused early push while the device catches up -------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Hub.unsent rewinds the vector of a device that is catching up, but the refused "
-    "entries stay in its held list: once caught up they go out first, move the vector past "
-    "their seqs, and the entries then stored at those seqs (held after them) are dropped; the "
-    "device gets seq 4 of the stored chain and never its seq 2 or 3",
-)
+# Broke before the fix (early.py): Hub.unsent rewinds the vector of a device that is catching up,
+# but the refused entries stay in its held list: once caught up they go out first, move the vector
+# past their seqs, and the entries then stored at those seqs (held after them) are dropped; the
+# device gets seq 4 of the stored chain and never its seq 2 or 3
 async def test_a_refused_early_push_held_during_a_catch_up_does_not_hide_what_is_then_stored(
     start_relay: StartRelay,
     http: aiohttp.ClientSession,

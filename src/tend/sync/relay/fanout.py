@@ -61,6 +61,11 @@ class Subscriber(Protocol):
         key records kept beside them (by position)."""
         ...
 
+    def unsend(self, entries: frozenset[bytes], first: Mapping[LogId, int]) -> None:
+        """`entries`, delivered before their commit, were not stored: forget them (from what
+        is held too), and that each log of `first` went out from its seq there."""
+        ...
+
     def fail(self, code: ErrorCode, message: str) -> None:
         """End the session with a fatal Error."""
         ...
@@ -149,9 +154,9 @@ class Hub(Generic[S]):
         one commits."""
         assert sender.space is not None
         self._early.drop(sender.space)
-        for other in self.others(sender):
-            for log, first in early.first.items():
-                rewind(other.sent, log, first)
+        if early.sent:
+            for other in self.others(sender):
+                other.unsend(early.sent, early.first)
 
     async def settled(self, space: SpaceId) -> None:
         """Once every push of the space forwarded before its commit has been committed or

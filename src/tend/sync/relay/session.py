@@ -67,7 +67,7 @@ import hashlib
 import hmac
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -114,7 +114,7 @@ from tend.sync.relay.store import (
     StoreFailure,
     new_key_records,
 )
-from tend.sync.relay.vectors import KeyRecords, advance, parallel, positions, unsent
+from tend.sync.relay.vectors import KeyRecords, advance, parallel, positions, rewind, unsent
 
 FRAME_BYTES = 1 << 20  # entry bytes per outgoing Entries frame (well under MAX_FRAME_BYTES)
 PACE_BYTES = 2 << 20  # catch-up waits while this much is queued for the device
@@ -605,6 +605,17 @@ class Session:
                 self._drop()
         elif self.conn.state is State.LIVE:  # a SharedStore's feed may repeat what was sent
             self._send_live(unsent(self.sent, entries), keys)
+
+    def unsend(self, entries: frozenset[bytes], first: Mapping[LogId, int]) -> None:
+        """Entries delivered before their commit were refused: what is stored at their seqs
+        later must still reach the device (fanout.py's `unsent`)."""
+        for log, seq in first.items():
+            rewind(self.sent, log, seq)
+        if self.held:
+            self.held = [raw for raw in self.held if raw not in entries]
+            self.held_bytes = sum(len(raw) for raw in self.held)
+            for at in positions(list(entries)):
+                self.held_keys.pop(at, None)
 
     def _send_live(self, entries: Sequence[bytes], keys: KeyRecords) -> None:
         for batch in batches(entries, FRAME_BYTES):
