@@ -30,9 +30,9 @@ records are there to read.
 If the commit is then refused (a full relay, a space over its quota) or fails, the devices that
 were online have entries the relay does not hold. Nothing is lost by it: the sessions forget
 they were sent those logs from there (vectors.rewind) and drop the refused entries they hold
-while catching up, so whatever is stored at those seqs later reaches them (the same entries, which they drop as re-sends, or other ones, which they
-see as the fork they are), and the space's states are dropped, so no push of it goes out early
-again until one commits.
+while catching up, so whatever is stored at those seqs later reaches them (the same entries,
+which the devices drop as re-sends, or other ones, which they see as the fork they are), and
+the space's states are dropped, so no push of it goes out early again until one commits.
 
 Only a store that no other instance writes (SQLite): with several instances, the heads this
 one committed can be behind, and each instance's feed orders what it forwards itself.
