@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from tend.core.ids import LogId, SpaceId
+from tend.core.log.header import Header
 from tend.sync.relay.store import (
     LogState,
     PushRefused,
@@ -55,6 +56,8 @@ from tend.sync.relay.store import (
     resent_positions,
 )
 from tend.sync.relay.vectors import KeyRecords
+
+Parsed = list[tuple[Header, bytes]]  # a push's entries with their headers (store.parse_batch)
 
 MAX_LOGS_CHECKED = 4  # logs one push may touch and still go out early (a device writes one)
 MAX_LOGS_KEPT = 64  # logs a space keeps states of (a couple has a handful of devices)
@@ -79,24 +82,25 @@ class EarlyForward:
         self._changing: dict[SpaceId, int] = {}  # rotations and repairs being committed
 
     @staticmethod
-    def logs_of(space: SpaceId, entries: Sequence[bytes]) -> frozenset[LogId] | None:
-        """The logs a push touches; None when the store will refuse it as malformed."""
+    def parsed(space: SpaceId, entries: Sequence[bytes]) -> Parsed | None:
+        """A push's headers, read once for all that follows; None when the store will refuse
+        it as malformed."""
         try:
-            return frozenset(header.log for header, _raw in parse_batch(space, entries))
+            return parse_batch(space, entries)
         except PushRefused:
             return None
 
     def checked(
-        self, space: SpaceId, entries: Sequence[bytes], keys: Sequence[bytes]
+        self, space: SpaceId, parsed: Parsed, keys: Sequence[bytes]
     ) -> tuple[tuple[bytes, ...], KeyRecords, dict[LogId, int]] | None:
         """The push's entries, key records and each log's first seq, if the store, as last
         committed, would add all of them and nothing under way could change that; else None
         (the push waits for its commit). Call before `begin` for this push."""
         states = self._spaces.get(space)
-        if not states or not entries or self._changing.get(space):
+        if not states or not parsed or self._changing.get(space):
             return None
+        entries = [raw for _header, raw in parsed]
         try:
-            parsed = parse_batch(space, entries)
             logs = {header.log for header, _ in parsed}
             if len(logs) > MAX_LOGS_CHECKED or not logs <= states.keys():
                 return None

@@ -133,10 +133,11 @@ class Hub(Generic[S]):
         outcome, and `unsent` first if the commit was refused or failed."""
         assert sender.space is not None
         space, others = sender.space, self.others(sender)
-        if self.shared is not None or (logs := self._early.logs_of(space, entries)) is None:
+        if self.shared is not None or (parsed := self._early.parsed(space, entries)) is None:
             return Early()
-        checked = self._early.checked(space, entries, keys) if others else None
-        commit = self._early.begin(space, logs)  # every push: its logs are busy meanwhile
+        checked = self._early.checked(space, parsed, keys) if others else None
+        # Every push, early or not: its logs are busy until its commit is settled.
+        commit = self._early.begin(space, frozenset(header.log for header, _raw in parsed))
         if checked is None:
             return Early(commit=commit)
         sent, records, first = checked
