@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import random
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from tend.core.crypto import keys
 from tend.core.crypto.capability import capability
 from tend.core.domain.events import Keyed
 from tend.core.errors import ChainError, IntegrityError, NextStep, TendError
+from tend.core.gcpause import gc_paused
 from tend.core.ids import LogId, short
 from tend.core.journal import Journal, shredding
 from tend.core.log.header import Header
@@ -218,22 +220,19 @@ class Session:
         (`keys`: none, or one or b"" each), in one step; the relay has them, so never send them
         back. Returns the positions of the keyed entries applied without their key record."""
         records: dict[shredding.Position, bytes] = {}
-        for raw, record in zip(entries, keys, strict=False):
-            if record:
-                with contextlib.suppress(ChainError):
-                    header = Header.decode(raw)
-                    records[(header.log, header.seq)] = record
-        part = ingest(self.journal, [*self._pending, *entries], keys=records)
-        self.report.add(part)
-        self._pending = part.pending
-        self._claims = witness.claims_of([r.outer for r in part.witnessed], self._claims)
-        for raw in entries:
+        for raw, record in itertools.zip_longest(entries, keys[: len(entries)], fillvalue=b""):
             try:
                 header = Header.decode(raw)
             except ChainError:
                 continue
+            if record:
+                records[(header.log, header.seq)] = record
             # The relay holds this log up to here (it stores logs contiguously).
             self._sent[header.log] = max(self._sent.get(header.log, 0), header.seq)
+        part = ingest(self.journal, [*self._pending, *entries], keys=records)
+        self.report.add(part)
+        self._pending = part.pending
+        self._claims = witness.claims_of([r.outer for r in part.witnessed], self._claims)
         return [
             (r.header.log, r.header.seq)
             for r in part.witnessed
@@ -479,8 +478,9 @@ class Session:
             have[own] = max(0, min(have[own], self.relay_heads[own]) - 1)
         missing = sum(max(0, seq - have.get(log, 0)) for log, seq in self.relay_heads.items())
         await self.send(p.Pull(have))
-        # The view's snapshot is sealed once, after the last ingest, not after each one.
-        with self.journal.sealing_later():
+        # The view's snapshot is sealed once, after the last ingest, not after each one; and
+        # the collector waits too: every ingest's objects mostly live on (core/gcpause.py).
+        with self.journal.sealing_later(), gc_paused():
             await self._receive_catch_up(progress, missing)
 
     async def _receive_catch_up(self, progress: Progress | None, missing: int) -> None:

@@ -87,17 +87,22 @@ class Opened:
     header: Header
     event: bytes
     raw: bytes
+    hash: bytes  # entry_hash(raw): the next entry's link, and the key record's binding
 
     def signed_by(self, public: bytes) -> bool:
         return authorship.written_by(public, self.raw)
 
 
-def open_entry(entry: bytes, key_for_epoch: Callable[[int], bytes | None]) -> Opened:
+def open_entry(
+    entry: bytes, key_for_epoch: Callable[[int], bytes | None], header: Header | None = None
+) -> Opened:
     """Open an entry's envelope. ChainError for a frame tend does not write; InvalidEnvelope for
-    anything that does not open (the signature is checked by the reader, with the log's key)."""
-    header = Header.decode(entry)
+    anything that does not open (the signature is checked by the reader, with the log's key).
+    `header`, when the caller has decoded it already, must be `Header.decode(entry)`: a device
+    catching up on years would otherwise decode every header many times over."""
+    header = Header.decode(entry) if header is None else header
     key = key_for_epoch(header.epoch)
     if key is None:
         raise InvalidEnvelope
     event = envelope.open_envelope(key, sealed_part(entry), entry[:HEADER_LEN])
-    return Opened(header, event, entry)
+    return Opened(header, event, entry, entry_hash(entry))

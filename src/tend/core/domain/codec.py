@@ -102,13 +102,28 @@ def decode_payload(kind: str, version: int, fields: Fields) -> Payload:
 
 
 def decode_event(raw: bytes) -> Event:
+    return event_of(unpack_event(raw))
+
+
+def unpack_event(raw: bytes) -> Fields:
+    """The map an event's bytes hold, checked for shape only (`event_of` builds the event);
+    CorruptStore for anything else. Apart so a reader that must compare two events' fields
+    (an entry and the words it carries) unpacks each once."""
     try:
         record = msgpack.unpackb(raw, raw=False, strict_map_key=True, max_ext_len=0)
-        if not isinstance(record, dict):
-            raise CorruptStore("event is not a map")
-        if not EVENT_KEYS.issuperset(record):
-            # Nothing rides along unread: an old Automerge change ("c"), or anything else.
-            raise CorruptStore("event holds fields tend does not write")
+    except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as e:
+        raise CorruptStore("event could not be decoded") from e
+    if not isinstance(record, dict):
+        raise CorruptStore("event is not a map")
+    if not EVENT_KEYS.issuperset(record):
+        # Nothing rides along unread: an old Automerge change ("c"), or anything else.
+        raise CorruptStore("event holds fields tend does not write")
+    return record
+
+
+def event_of(record: Fields) -> Event:
+    """The event an unpacked map (`unpack_event`) holds, validated; CorruptStore if invalid."""
+    try:
         fields = record["p"]
         if type(fields) is not dict:
             raise CorruptStore("event payload is not a map")
@@ -129,7 +144,7 @@ def decode_event(raw: bytes) -> Event:
         if isinstance(e, CorruptStore):
             raise
         raise CorruptStore(f"invalid event: {e}") from e
-    except (KeyError, ValueError, TypeError, RecursionError, msgpack.UnpackException) as e:
+    except (KeyError, ValueError, TypeError, RecursionError) as e:
         # RecursionError: a hostile value nested about a thousand deep fails in repr() or str().
         raise CorruptStore("event could not be decoded") from e
 

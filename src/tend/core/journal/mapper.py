@@ -42,19 +42,25 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
-import msgpack
-
 from tend.core.crypto import entry, envelope, shred
 from tend.core.crypto.keystore import DeviceKeys
-from tend.core.domain.codec import decode_event, encode_event
+from tend.core.domain.codec import Fields, decode_event, encode_event, event_of, unpack_event
 from tend.core.domain.events import OPEN_KINDS, SHAREABLE_TYPES, Event, Keyed, Sealed, Share
-from tend.core.errors import ChainError, CorruptStore, InvalidEnvelope, UnreadableEntry
+from tend.core.errors import (
+    ChainError,
+    CorruptStore,
+    InvalidEnvelope,
+    UnreadableEntry,
+    ValidationError,
+)
 from tend.core.ids import EventId, Seq, event_id_at, short
 from tend.core.log import forgetting
 from tend.core.log.header import Header, entry_hash
 from tend.core.views.read_model import Item
 
 _PRIVATE_AAD = b"tend/private/v1"
+_KEYED_FIELDS = {"kind", "box"}
+_BODY_FIELDS = {"t", "v", "p"}  # what a keyed entry's event and its words differ in
 
 
 class Readable(NamedTuple):
@@ -181,28 +187,42 @@ class EntryMapper:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def to_readable(self, raw: bytes, key: bytes | None = None) -> Readable:
+    def to_readable(
+        self, raw: bytes, key: bytes | None = None, header: Header | None = None
+    ) -> Readable:
         """Open one stored or received entry: envelope, event, its words with its key record
-        `key`, and a private box if it is ours.
+        `key`, and a private box if it is ours. `header`, if given, is `Header.decode(raw)`.
 
         Raises UnreadableEntry naming the entry for anything that does not open or match. A
         keyed entry without a key record that opens it is readable as its outer event alone
         (`Readable.key` None): the words are not here, and the entry is otherwise whole.
         """
         try:
-            opened = entry.open_entry(raw, self.device.space_keys.get)
-            outer = decode_event(opened.event)
+            opened = entry.open_entry(raw, self.device.space_keys.get, header)
+            record = unpack_event(opened.event)
         except (InvalidEnvelope, ChainError, CorruptStore) as e:
-            head = Header.decode(raw) if _parses(raw) else None
-            where = f"log {short(head.log)} seq {head.seq}" if head else "an entry"
-            raise UnreadableEntry(where, f"cannot be opened ({e})") from e
+            raise _unopened(raw, e) from e
+        if key is not None:
+            # The usual entry of years of them: its words, under its key record, are a plain
+            # event that says what its outer event says. Taken without building that twice;
+            # anything else (no key, a share, a private box, a mismatch) goes the whole way.
+            fast = self._plain_keyed(opened, record, key)
+            if fast is not None:
+                return fast
+        try:
+            outer = event_of(record)
+        except CorruptStore as e:
+            raise _unopened(raw, e) from e
+        return self._readable(opened, outer, key)
+
+    def _readable(self, opened: entry.Opened, outer: Event, key: bytes | None) -> Readable:
         header = opened.header
         where = f"log {short(header.log)} seq {header.seq}"
         if outer.device != header.log:
             raise UnreadableEntry(where, "claims another device than its own")
         stored, stored_bytes, used = outer, opened.event, None
         if isinstance(outer.body, Keyed):
-            words = self._words(raw, outer, key, where)
+            words = self._words(opened, outer, key)
             if words is None:
                 return Readable(opened, outer, outer, opened.event)
             stored, stored_bytes, used = _carried(words, outer, where), words, key
@@ -217,48 +237,69 @@ class EntryMapper:
             return Readable(opened, outer, stored, stored_bytes, used)
         return Readable(opened, outer, _carried(inner, outer, where), inner, used)
 
-    def stored_item(self, raw: bytes, received_at: int, key: bytes | None) -> Item:
-        """The read model's item of an entry this device holds: `item_of(to_readable(...))`,
-        without building the outer event of a keyed entry (opening ten years would otherwise
-        decode every event twice). The words must still be the ones the entry says it carries;
-        anything unusual takes the whole way, which refuses what must be refused."""
-        fast = self._keyed_item(raw, received_at, key) if key is not None else None
-        return fast or item_of(self.to_readable(raw, key), received_at)
-
-    def _keyed_item(self, raw: bytes, received_at: int, key: bytes) -> Item | None:
-        try:
-            opened = entry.open_entry(raw, self.device.space_keys.get)
-            outer = msgpack.unpackb(opened.event, raw=False)
-            body = outer["p"]
-            if outer["t"] != Keyed.TYPE or outer["d"] != opened.header.log:
-                return None
-            epoch_key = self.device.space_keys[opened.header.epoch]  # it opened the entry
-            content_key = shred.unwrap(epoch_key, entry_hash(raw), key[: shred.SIDECAR_LEN])
-            words = shred.open_words(content_key, body["box"], self.device.space, outer["i"])
-            inner = decode_event(words)
-        except (InvalidEnvelope, ChainError, CorruptStore, KeyError, TypeError, ValueError):
+    def _plain_keyed(self, opened: entry.Opened, record: Fields, key: bytes) -> Readable | None:
+        """`_readable`'s answer for a keyed entry whose words open under `key` into a plain
+        event (neither shared nor private) with every field of the entry's own event; None
+        for anything else, which then takes the whole way (and its refusals)."""
+        body = record.get("p")
+        if (
+            record.get("t") != Keyed.TYPE
+            or record.get("v") != Keyed.SCHEMA
+            or record.get("d") != opened.header.log
+            or type(body) is not dict
+            or body.keys() != _KEYED_FIELDS
+        ):
             return None
-        same = (inner.id, inner.author, inner.device, inner.hlc, inner.type) == (
-            outer["i"],
-            outer["a"],
-            outer["d"],
-            outer["h"],
-            body["kind"],
+        try:
+            words = self._open_words(opened, record["i"], body["box"], key)
+            inner_record = unpack_event(words)
+            inner = event_of(inner_record)
+            outer_body = Keyed(kind=body["kind"], box=body["box"])
+        except (InvalidEnvelope, CorruptStore, ValidationError, TypeError, ValueError):
+            return None
+        if (
+            inner.type != outer_body.kind
+            or isinstance(inner.body, Sealed | Share)
+            or inner_record.keys() != record.keys()
+            or not all(_same(record[k], inner_record[k]) for k in record.keys() - _BODY_FIELDS)
+        ):
+            return None
+        outer = Event(
+            inner.id,
+            inner.author,
+            inner.device,
+            inner.hlc,
+            inner.wall_ms,
+            inner.local_date,
+            inner.tz_minutes,
+            outer_body,
+            inner.supersedes,
+            inner.seen,
         )
-        if not same or isinstance(inner.body, Sealed | Share):
-            return None  # a private entry, a share (or something odd): the whole way
-        return item_of(Readable(opened, inner, inner, words, key), received_at)
+        return Readable(opened, outer, inner, words, key)
 
-    def _words(self, raw: bytes, outer: Event, key: bytes | None, where: str) -> bytes | None:
+    def stored_item(self, raw: bytes, received_at: int, key: bytes | None) -> Item:
+        """The read model's item of an entry this device holds."""
+        return item_of(self.to_readable(raw, key), received_at)
+
+    def _words(self, opened: entry.Opened, outer: Event, key: bytes | None) -> bytes | None:
         """The event bytes a keyed entry's box holds, or None without a key record to open it."""
         assert isinstance(outer.body, Keyed)
         if key is None:
             return None
         try:
-            content_key = self.content_key(raw, key)
-            return shred.open_words(content_key, outer.body.box, self.device.space, outer.id)
+            return self._open_words(opened, outer.id, outer.body.box, key)
         except InvalidEnvelope:
             return None  # not this entry's key record: as if none came (verify says so)
+
+    def _open_words(self, opened: entry.Opened, event_id: bytes, box: bytes, key: bytes) -> bytes:
+        """The words `box` holds, under the content key the key record `key` wraps for this
+        entry; InvalidEnvelope if the record is not this entry's or the box does not open."""
+        epoch_key = self.device.space_keys.get(opened.header.epoch)
+        if epoch_key is None or len(key) != forgetting.RECORD_LEN:
+            raise InvalidEnvelope
+        content_key = shred.unwrap(epoch_key, opened.hash, key[: shred.SIDECAR_LEN])
+        return shred.open_words(content_key, box, self.device.space, event_id)
 
     def open_private(self, sealed: Sealed) -> bytes | None:
         """The private event in `sealed`, or None when it is someone else's."""
@@ -301,6 +342,23 @@ def _shared(outer: Event, share: Share) -> Event | None:
     ):
         return None
     return dataclasses.replace(ev, hlc=share.place) if share.place else ev
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal as encoded: 1, 1.0 and True are equal in Python but not as an event's fields (the
+    outer event must be exactly as valid as the words, which were checked)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        assert isinstance(b, dict)
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+    return a == b
+
+
+def _unopened(raw: bytes, e: Exception) -> UnreadableEntry:
+    head = Header.decode(raw) if _parses(raw) else None
+    where = f"log {short(head.log)} seq {head.seq}" if head else "an entry"
+    return UnreadableEntry(where, f"cannot be opened ({e})")
 
 
 def _parses(raw: bytes) -> bool:

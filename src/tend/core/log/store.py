@@ -55,11 +55,13 @@ class LogStore(Protocol):
         meta: Mapping[str, bytes] | None = None,
         replace: Mapping[str, bytes] | None = None,
         keys: Mapping[Position, bytes] | None = None,
+        known: Sequence[tuple[Header, bytes]] | None = None,
     ) -> int:
         """Append (entry bytes, received-at ms) atomically; return how many were new. `meta`
         values only grow (bytewise maximum); `replace` values are set as they are; `keys` are
         key records for entries of the batch (or already stored) that have none yet; all in the
-        same transaction as the entries."""
+        same transaction as the entries. `known`, when the caller has worked them out, are the
+        entries' headers and hashes, in the same order (a store may use them or not)."""
 
     def heads(self) -> Heads: ...
 
@@ -171,6 +173,7 @@ class MemoryLogStore:
         meta: Mapping[str, bytes] | None = None,
         replace: Mapping[str, bytes] | None = None,
         keys: Mapping[Position, bytes] | None = None,
+        known: Sequence[tuple[Header, bytes]] | None = None,
     ) -> int:
         heads = dict(self._heads)
         new: list[StoredEntry] = []
@@ -386,12 +389,13 @@ class SqliteLogStore:
         meta: Mapping[str, bytes] | None = None,
         replace: Mapping[str, bytes] | None = None,
         keys: Mapping[Position, bytes] | None = None,
+        known: Sequence[tuple[Header, bytes]] | None = None,
     ) -> int:
         with _translated("recording"):
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                added = self._append_locked(entries)
+                added = self._append_locked(entries, known)
                 for key, value in (meta or {}).items():
                     db.execute(
                         "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
@@ -408,30 +412,39 @@ class SqliteLogStore:
                 raise
             return added
 
-    def _append_locked(self, entries: Sequence[tuple[bytes, int]]) -> int:
-        added = 0
+    def _append_locked(
+        self, entries: Sequence[tuple[bytes, int]], known: Sequence[tuple[Header, bytes]] | None
+    ) -> int:
         heads: Heads = {}
-        for raw, received in entries:
-            header = Header.decode(raw)
-            row = self._db.execute(
-                "SELECT entry FROM entries WHERE log_id = ? AND seq = ?", (header.log, header.seq)
-            ).fetchone()
+        rows: list[tuple[LogId, Seq, bytes, bytes, int]] = []
+        batch: dict[Position, bytes] = {}  # what this batch adds, inserted together at the end
+        for index, (raw, received) in enumerate(entries):
+            header, digest = known[index] if known else (Header.decode(raw), entry_hash(raw))
             head = heads.get(header.log) or self.head(header.log)
-            if not check_next(head, header, raw, row[0] if row else None):
+            # Past its log's head nothing can be stored yet (logs are stored contiguously):
+            # only a seq at or under it needs the look for a duplicate or a fork.
+            stored = batch.get((header.log, header.seq))
+            if stored is None and head is not None and header.seq <= head[0]:
+                row = self._db.execute(
+                    "SELECT entry FROM entries WHERE log_id = ? AND seq = ?",
+                    (header.log, header.seq),
+                ).fetchone()
+                stored = row[0] if row else None
+            if not check_next(head, header, raw, stored):
                 continue
-            digest = entry_hash(raw)
-            self._db.execute(
-                "INSERT INTO entries(log_id, seq, hash, entry, received_at) VALUES (?, ?, ?, ?, ?)",
-                (header.log, header.seq, digest, raw, received),
-            )
+            batch[(header.log, header.seq)] = raw
+            rows.append((header.log, header.seq, digest, raw, received))
             heads[header.log] = (header.seq, digest)
-            added += 1
+        self._db.executemany(
+            "INSERT INTO entries(log_id, seq, hash, entry, received_at) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
         self._db.executemany(
             "INSERT INTO heads(log_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT(log_id) "
             "DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
             [(log, seq, digest) for log, (seq, digest) in heads.items()],
         )
-        return added
+        return len(rows)
 
     def heads(self) -> Heads:
         with _translated("reading the journal"):
@@ -572,11 +585,12 @@ class SqliteLogStore:
             if replace
             else "ON CONFLICT(log_id, seq) DO NOTHING"
         )
-        written = 0
-        for (log, seq), record in keys.items():
-            cursor = self._db.execute(_PUT_KEY + conflict, (log, seq, record, log, seq))
-            written += max(cursor.rowcount, 0)
-        return written
+        before = self._db.total_changes
+        self._db.executemany(
+            _PUT_KEY + conflict,
+            [(log, seq, record, log, seq) for (log, seq), record in keys.items()],
+        )
+        return self._db.total_changes - before
 
     def erase_keys(self, positions: Sequence[Position], snapshot: tuple[int, bytes]) -> int:
         with _translated("forgetting"):

@@ -55,7 +55,7 @@ from tend.core.domain.events import (
 from tend.core.errors import ChainError, UnreadableEntry
 from tend.core.ids import LogId, PersonId, SpaceId, event_id_at, short
 from tend.core.journal.mapper import Readable  # what the journal's mapper opens an entry into
-from tend.core.log.header import GENESIS, Header, entry_hash
+from tend.core.log.header import GENESIS, Header
 from tend.core.log.identity import (
     cert_valid,
     person_of,
@@ -136,7 +136,7 @@ class Ignored:
         return f"log {short(self.writer)} seq {self.seq}: {self.issue.value} ({short(self.device)})"
 
 
-Opener = Callable[[bytes], Readable]
+Opener = Callable[[Header, bytes], Readable]  # the header is the entry's, decoded
 
 
 # --- 1. each log on its own ----------------------------------------------------------------------
@@ -174,7 +174,7 @@ def check_log(
             out.set_aside = [r for _h, r in items[index:]]
             break
         try:
-            readable = read(raw)
+            readable = read(header, raw)
         except UnreadableEntry as e:
             detail = "" if e.reason.startswith("cannot be opened") else e.reason
             out.refusal = Refusal(log, header.seq, Reason.UNREADABLE, detail)
@@ -184,7 +184,7 @@ def check_log(
             out.refusal = Refusal(log, header.seq, reason)
             break
         out.sound.append((raw, readable))
-        seq, prev = header.seq, entry_hash(raw)
+        seq, prev = header.seq, readable.opened.hash
     key = log_key or (out.sound[0][1].header.log_key if out.sound else None)
     _check_signatures(out, key)
     return out

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 
 from tend.core import clock
 from tend.core.domain.events import KeyRotated
+from tend.core.gcpause import gc_paused
 from tend.core.ids import LogId, PersonId, short
 from tend.core.journal import Journal, item_of, shredding
 from tend.core.journal.mapper import Readable
-from tend.core.log.header import Header, entry_hash
+from tend.core.log.header import Header
 from tend.core.log.store import Position
 from tend.core.trust import engine as trust
 from tend.core.trust import rotation
@@ -60,8 +61,14 @@ def ingest(
 ) -> IngestReport:
     """Verify `entries` (any order, any logs) and append the ones that count, atomically, with
     the key records among `keys` that open them."""
+    with gc_paused():  # a batch of thousands of entries makes objects that mostly live on
+        return _ingest(journal, entries, now_ms, keys or {})
+
+
+def _ingest(
+    journal: Journal, entries: Sequence[bytes], now_ms: int | None, keys: Mapping[Position, bytes]
+) -> IngestReport:
     report = IngestReport()
-    keys = keys or {}
     # Received "now" by this journal's clock (real time, or a story's clock in the demo).
     received = int(journal.now().timestamp() * 1000) if now_ms is None else now_ms
     logs, junk = trust.by_log(entries)
@@ -90,12 +97,10 @@ def ingest(
 
 
 def _opener(journal: Journal, keys: Mapping[Position, bytes]) -> trust.Opener:
-    if not keys:
-        return journal.mapper.to_readable
+    read = journal.mapper.to_readable
 
-    def opened(raw: bytes) -> Readable:
-        header = Header.decode(raw)
-        return journal.mapper.to_readable(raw, keys.get((header.log, header.seq)))
+    def opened(header: Header, raw: bytes) -> Readable:
+        return read(raw, keys.get((header.log, header.seq)), header)
 
     return opened
 
@@ -118,13 +123,16 @@ def _append(
     hlc = journal.last_hlc()
     for _raw, readable in good:
         hlc = clock.observe(hlc, readable.outer.hlc)
-    for raw, readable in good:
-        journal.reading.remember_opened(entry_hash(raw), item_of(readable, received))
+    for _raw, readable in good:
+        journal.reading.remember_opened(readable.opened.hash, item_of(readable, received))
     opened: dict[Position, bytes] = {
         (r.header.log, r.header.seq): r.key for _raw, r in good if r.key is not None
     }
     report.applied = journal.store.append(
-        [(raw, received) for raw, _r in good], meta={"hlc": hlc.to_bytes(8, "big")}, keys=opened
+        [(raw, received) for raw, _r in good],
+        meta={"hlc": hlc.to_bytes(8, "big")},
+        keys=opened,
+        known=[(r.header, r.opened.hash) for _raw, r in good],
     )
     report.witnessed = [r for _raw, r in good]
     # A forget retraction erases here what it names; a named entry arriving late, at once.

@@ -146,7 +146,7 @@ def _check_log(
         None,
         None,
         items,
-        lambda raw: journal.mapper.to_readable(raw, keys.get(Header.decode(raw).seq)),
+        lambda header, raw: journal.mapper.to_readable(raw, keys.get(header.seq), header),
         lambda epoch: epoch in journal.device.space_keys,
     )
     if altered is not None and checked.refusal is None:

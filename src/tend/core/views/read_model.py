@@ -19,7 +19,6 @@ in the same transaction that erases their key (core/log/store.py `erase_keys`).
 from __future__ import annotations
 
 import bisect
-import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -30,6 +29,7 @@ from tend.core.crypto import envelope
 from tend.core.domain.codec import decode_event
 from tend.core.domain.events import Event
 from tend.core.errors import InvalidEnvelope
+from tend.core.gcpause import gc_paused
 from tend.core.ids import EventId, LogId, PersonId, event_id_at
 from tend.core.log.store import LogStore
 
@@ -70,30 +70,17 @@ def seal_snapshot(key: bytes, upto: int, items: list[Item]) -> bytes:
     return envelope.seal(key, body, _AAD, limit=SNAPSHOT_LIMIT)
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Unpacking ten years makes ~100,000 objects that all live on; collecting them as they are
-    # made is pure waste (about a third of the time; see docs/benchmarks.md).
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def open_snapshot(key: bytes, blob: bytes, upto: int) -> list[Item] | None:
     """The cached items, or None if the snapshot is unusable (then the caller rebuilds)."""
     try:
         body = envelope.open_envelope(key, blob, _AAD, limit=SNAPSHOT_LIMIT)
-        with _gc_paused():
+        with gc_paused():
             stamped, rows = msgpack.unpackb(body, raw=False, use_list=False)
     except (InvalidEnvelope, ValueError, TypeError, msgpack.UnpackException):
         return None
     if stamped != upto:
         return None
-    with _gc_paused():
+    with gc_paused():
         return list(map(Item._make, rows))  # as Item(*row), without a Python call per row
 
 
