@@ -51,7 +51,7 @@ WORK = BENCH_DIR / ".work"
 RESULTS = BENCH_DIR / "results"
 EVENTS = 36_500
 YEARS_DAYS = 3650
-BUILD_VERSION = 4  # bump when the generated journal changes shape
+BUILD_VERSION = 5  # bump when the generated journal changes shape
 BATCH = 4096  # entries per store.append transaction when building
 SEED = 20_260_314
 

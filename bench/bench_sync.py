@@ -67,7 +67,7 @@ from tend.sync import protocol as p
 
 SMALL_EVENTS = 2_000
 SMALL_DAYS = 200  # about ten entries a day, as in the ten-year journal
-SMALL_VERSION = 2  # bump when the generated 2,000-entry journal changes shape
+SMALL_VERSION = 3  # bump when the generated 2,000-entry journal changes shape
 IDLE_DEVICES = 1_000
 CONNECT_AT_ONCE = 64  # idle devices connecting concurrently
 RELAY_START_SECONDS = 30.0

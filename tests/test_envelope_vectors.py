@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -65,7 +65,7 @@ def test_the_envelope_layout_is_version_key_id_salt_commitment_ciphertext_tag(
     case: dict[str, Any],
 ) -> None:
     raw = _b(case["envelope"])
-    assert raw[0] == 1
+    assert raw[0] == 2
     assert raw[1:9] == _b(case["key_id"]) == envelope.key_id(_b(case["key"]))
     assert envelope.envelope_key_id(raw) == _b(case["key_id"])
     assert raw[9:41] == _b(case["salt"])
@@ -75,13 +75,14 @@ def test_the_envelope_layout_is_version_key_id_salt_commitment_ciphertext_tag(
 
 
 @pytest.mark.parametrize("case", VALID, ids=_ids(VALID))
-def test_hkdf_sha256_of_key_and_salt_gives_the_cipher_key_nonce_and_commitment(
+def test_hkdf_expand_sha512_of_key_and_salt_gives_the_cipher_key_and_commitment(
     case: dict[str, Any],
 ) -> None:
-    okm = HKDF(
-        algorithm=hashes.SHA256(), length=76, salt=_b(case["salt"]), info=b"tend/envelope/v1"
+    okm = HKDFExpand(
+        algorithm=hashes.SHA512(), length=64, info=b"tend/envelope/v2" + _b(case["salt"])
     ).derive(_b(case["key"]))
-    assert okm.hex() == case["enc_key"] + case["nonce"] + case["commitment"]
+    assert okm.hex() == case["enc_key"] + case["commitment"]
+    assert case["nonce"] == "00" * 12  # the cipher key is this envelope's alone
     raw, plaintext = _b(case["envelope"]), _b(case["plaintext"])
     assert raw[41:73] == _b(case["commitment"])
     padded = ChaCha20Poly1305(_b(case["enc_key"])).decrypt(
@@ -227,7 +228,7 @@ def test_envelope_key_id_refuses_short_or_unknown_version_input() -> None:
     with pytest.raises(InvalidEnvelope):
         envelope.envelope_key_id(raw[: envelope.OVERHEAD - 1])
     with pytest.raises(InvalidEnvelope):
-        envelope.envelope_key_id(bytes([2]) + raw[1:])
+        envelope.envelope_key_id(bytes([3]) + raw[1:])
 
 
 # --- padding ------------------------------------------------------------------------------------

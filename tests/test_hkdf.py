@@ -6,7 +6,7 @@ import os
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 from tend.core.crypto import hkdf
 
@@ -41,3 +41,26 @@ def test_rfc5869_case_1() -> None:
 def test_lengths_out_of_range(length: int) -> None:
     with pytest.raises(ValueError):
         hkdf.derive(b"k", b"s", b"i", length)
+
+
+@pytest.mark.parametrize(("hash_name", "algorithm", "length"), [
+    ("sha256", hashes.SHA256(), 32), ("sha256", hashes.SHA256(), 1),
+    ("sha512", hashes.SHA512(), 64), ("sha512", hashes.SHA512(), 33),
+])  # fmt: skip
+def test_expand_is_hkdf_expand_of_the_reference(
+    hash_name: str, algorithm: hashes.HashAlgorithm, length: int
+) -> None:
+    for _ in range(5):
+        prk, info = os.urandom(32), os.urandom(40)
+        expected = HKDFExpand(algorithm=algorithm, length=length, info=info).derive(prk)
+        assert hkdf.expand(prk, info, length, hash_name) == expected
+
+
+@pytest.mark.parametrize(("hash_name", "length", "prk_len"), [
+    ("sha256", 33, 32), ("sha512", 65, 32), ("sha256", 0, 32), ("sha512", 64, 16),
+])  # fmt: skip
+def test_expand_refuses_more_than_one_block_or_a_short_key(
+    hash_name: str, length: int, prk_len: int
+) -> None:
+    with pytest.raises(ValueError):
+        hkdf.expand(bytes(prk_len), b"i", length, hash_name)

@@ -24,7 +24,7 @@ import msgpack
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 from tend.core.crypto import entry, envelope, keys
 from tend.core.crypto.capability import hash_for
@@ -116,7 +116,8 @@ def build_envelope_vectors() -> dict[str, Any]:
         # (name, key, aad, envelope)
         ("wrong-key", OTHER_KEY, AAD, base),
         ("flipped-version-byte", KEY, AAD, _flip(base, 0)),
-        ("version-2", KEY, AAD, bytes([2]) + base[1:]),
+        ("version-1", KEY, AAD, bytes([1]) + base[1:]),
+        ("version-3", KEY, AAD, bytes([3]) + base[1:]),
         ("flipped-key-id-byte", KEY, AAD, _flip(base, 1)),
         ("flipped-salt-byte", KEY, AAD, _flip(base, 1 + envelope.KEY_ID_LEN)),
         ("flipped-commitment-byte", KEY, AAD, _flip(base, envelope.PREFIX_LEN)),
@@ -153,7 +154,7 @@ def build_envelope_vectors() -> dict[str, Any]:
         ),
     ]
     return {
-        "format": "tend envelope v1; see docs/protocol.md#envelope",
+        "format": "tend envelope v2; see docs/protocol.md#envelope",
         "generator": "tests/vectors/make_vectors.py",
         "valid": valid,
         "invalid": [
@@ -719,7 +720,9 @@ def build_keyed_vectors() -> dict[str, Any]:
     words = _fixed("words", 40)  # stands for the event bytes of what a person wrote
     box = ChaCha20Poly1305(content_key).encrypt(zero, words, b"tend/keyed/v1" + SPACE + event_id)
     entry_hash = _fixed("entry-hash", 32)
-    wrap_key = hkdf(KEY, entry_hash, b"tend/content-key/v1")
+    wrap_key = HKDFExpand(
+        algorithm=hashes.SHA256(), length=32, info=b"tend/content-key/v2" + entry_hash
+    ).derive(KEY)
     sidecar = ChaCha20Poly1305(wrap_key).encrypt(zero, content_key, b"")
     private_key = _fixed("private-key", 32)
     token = hkdf(private_key, event_id, b"tend/forget/v1")

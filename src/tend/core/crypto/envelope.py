@@ -2,11 +2,12 @@
 
 Theory of operation
 -------------------
-    envelope = version (1) | key id (8) | salt (32) | commitment (32) | ciphertext + tag (16)
+    envelope = version (2) | key id (8) | salt (32) | commitment (32) | ciphertext + tag (16)
 
-* A fresh random 32-byte salt per envelope feeds HKDF-SHA256 over the key, giving a one-time
-  ChaCha20-Poly1305 key, its nonce, and a 32-byte key commitment. Nonces therefore never repeat
-  under one key, whatever the clock or the counter state of a device.
+* A fresh random 32-byte salt per envelope and the key give, by one block of HKDF-Expand-SHA512
+  (the key is uniformly random: core/crypto/hkdf.py), a one-time ChaCha20-Poly1305 key and a
+  32-byte key commitment; the nonce is zero, since that cipher key seals this envelope alone.
+  Nothing repeats under one key, whatever the clock or the counter state of a device.
 * The commitment binds the envelope to exactly one key: an attacker cannot craft a ciphertext
   that opens under two keys (the "invisible salamander" problem of bare AEADs).
 * Associated data = the envelope's own prefix (version, key id, salt) + the caller's context
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from tend.core.crypto import hkdf
 from tend.core.errors import InvalidEnvelope
 
-VERSION = 1
+VERSION = 2  # v2: one HKDF-Expand-SHA512 block (v1: HKDF-SHA256, 76 bytes)
 KEY_LEN = 32
 KEY_ID_LEN = 8
 SALT_LEN = 32
@@ -39,7 +40,8 @@ TAG_LEN = 16
 PREFIX_LEN = 1 + KEY_ID_LEN + SALT_LEN
 OVERHEAD = PREFIX_LEN + COMMIT_LEN + TAG_LEN
 MAX_PLAINTEXT = 1 << 20  # one event is small; this bounds what any envelope may carry
-_INFO = b"tend/envelope/v1"
+_INFO = b"tend/envelope/v2"
+_NONCE = bytes(12)
 _STEP = 256
 _LINEAR_LIMIT = 4096
 
@@ -73,8 +75,9 @@ def unpad(data: bytes) -> bytes:
 
 
 def _derive(key: bytes, salt: bytes) -> tuple[bytes, bytes, bytes]:
-    okm = hkdf.derive(key, salt, _INFO, KEY_LEN + 12 + COMMIT_LEN)
-    return okm[:KEY_LEN], okm[KEY_LEN : KEY_LEN + 12], okm[KEY_LEN + 12 :]
+    """(one-time cipher key, nonce, commitment) for `key` and an envelope's `salt`."""
+    okm = hkdf.expand(key, _INFO + salt, KEY_LEN + COMMIT_LEN, "sha512")
+    return okm[:KEY_LEN], _NONCE, okm[KEY_LEN:]
 
 
 def seal(

@@ -5,8 +5,8 @@ Theory of operation
 -------------------
     CK       = 32 fresh random bytes, one per entry (the content key)
     box      = ChaCha20-Poly1305(CK, nonce 0, event bytes, aad = "tend/keyed/v1" | space | id)
-    WK       = HKDF-SHA256(ikm = space key of the entry's epoch, salt = entry hash,
-                           info = "tend/content-key/v1")
+    WK       = HKDF-Expand-SHA256(prk = space key of the entry's epoch,
+                                  info = "tend/content-key/v2" | entry hash, 32 bytes)
     sidecar  = ChaCha20-Poly1305(WK, nonce 0, CK, aad = "")        48 bytes
     ft       = HKDF-SHA256(ikm = the author's own-devices private key, salt = entry id,
                            info = "tend/forget/v1")               the forget token
@@ -37,7 +37,7 @@ KEY_LEN = 32
 SIDECAR_LEN = KEY_LEN + 16
 _NONCE = bytes(12)
 _BOX_AAD = b"tend/keyed/v1"
-_WRAP_INFO = b"tend/content-key/v1"
+_WRAP_INFO = b"tend/content-key/v2"
 _FORGET_INFO = b"tend/forget/v1"
 
 
@@ -47,6 +47,11 @@ def new_content_key() -> bytes:
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
     return hkdf.derive(ikm, salt, info, KEY_LEN)
+
+
+def _wrap_key(space_key: bytes, entry_hash: bytes) -> bytes:
+    # One HMAC: the space key is uniformly random, so HKDF-Expand needs no Extract before it.
+    return hkdf.expand(space_key, _WRAP_INFO + entry_hash, KEY_LEN)
 
 
 def seal_words(content_key: bytes, plaintext: bytes, space: bytes, event_id: bytes) -> bytes:
@@ -64,9 +69,7 @@ def open_words(content_key: bytes, box: bytes, space: bytes, event_id: bytes) ->
 
 def wrap(space_key: bytes, entry_hash: bytes, content_key: bytes) -> bytes:
     """The sidecar: `content_key` under a key only this entry's hash and its epoch's key give."""
-    return ChaCha20Poly1305(_hkdf(space_key, entry_hash, _WRAP_INFO)).encrypt(
-        _NONCE, content_key, b""
-    )
+    return ChaCha20Poly1305(_wrap_key(space_key, entry_hash)).encrypt(_NONCE, content_key, b"")
 
 
 def unwrap(space_key: bytes, entry_hash: bytes, sidecar: bytes) -> bytes:
@@ -74,8 +77,7 @@ def unwrap(space_key: bytes, entry_hash: bytes, sidecar: bytes) -> bytes:
     if len(sidecar) != SIDECAR_LEN:
         raise InvalidEnvelope
     try:
-        key = _hkdf(space_key, entry_hash, _WRAP_INFO)
-        return ChaCha20Poly1305(key).decrypt(_NONCE, sidecar, b"")
+        return ChaCha20Poly1305(_wrap_key(space_key, entry_hash)).decrypt(_NONCE, sidecar, b"")
     except InvalidTag:
         raise InvalidEnvelope from None
 
