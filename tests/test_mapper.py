@@ -18,7 +18,7 @@ from tend.core.crypto.keystore import DeviceKeys
 from tend.core.domain.codec import decode_event, encode_event
 from tend.core.domain.events import CheckIn, Event, Gratitude, Keyed, Payload, Retraction, Sealed
 from tend.core.errors import UnreadableEntry
-from tend.core.ids import Seq, event_id_at, new_space_id
+from tend.core.ids import LogId, Seq, event_id_at, new_space_id
 from tend.core.journal.mapper import _PRIVATE_AAD, EntryMapper, Readable, item_of
 from tests.conftest import another_device_of, new_person_device
 
@@ -239,3 +239,44 @@ def test_a_private_entry_says_so_with_or_without_its_words() -> None:
     assert [opened(sam, r).private for r in (shared, private)] == [False, True]
     assert opened(alex, private).private
     assert EntryMapper(alex).to_readable(private, None).private
+
+
+def _keyed_by_hand(of: DeviceKeys, ev: Event, change: dict[str, object]) -> tuple[bytes, bytes]:
+    """A keyed entry of `ev` whose outer event is changed by `change` (a modified client),
+    well sealed and signed, with its key record."""
+    content_key = shred.new_content_key()
+    box = shred.seal_words(content_key, encode_event(ev), of.space, ev.id)
+    outer = msgpack.unpackb(encode_event(dataclasses.replace(ev, body=Keyed(ev.type, box))))
+    outer.update(change)
+    header = entry.first_header(of.space, of.sign_public, of.epoch)
+    raw = entry.build(header, msgpack.packb(outer, use_bin_type=True), of.sign_seed, of.space_key)
+    return raw, EntryMapper(of).key_record(raw, header.epoch, ev.id, content_key)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"z": 60.0}, {"w": 1_773_000_000_000.0}, {"h": True}, {"k": {bytes(16): True}}],
+    ids=["tz-a-float", "wall-a-float", "clock-a-boolean", "seen-a-boolean"],
+)
+def test_an_outer_event_equal_to_its_words_only_in_python_is_refused(
+    change: dict[str, object],
+) -> None:
+    # 60.0 == 60 and True == 1 in Python: the outer event must still be as valid as its words.
+    sam = device()
+    seen = ((LogId(bytes(16)), 1),) if "k" in change else ()
+    hlc = 1 if "h" in change else 1 << 20
+    ev = dataclasses.replace(event_at(sam, 1, Gratitude(text="x"), hlc=hlc), seen=seen)
+    raw, key = _keyed_by_hand(sam, ev, change)
+    with pytest.raises(UnreadableEntry, match="cannot be opened"):
+        EntryMapper(sam).to_readable(raw, key)
+
+
+def test_an_outer_event_that_differs_from_its_words_reads_as_the_whole_way_reads_it() -> None:
+    # Words whose wall time is not the entry's: what the outer event says stands, as before.
+    sam = device()
+    ev = event_at(sam, 1, Gratitude(text="x"))
+    raw, key = _keyed_by_hand(sam, ev, {"w": 1_600_000_000_000})
+    readable = EntryMapper(sam).to_readable(raw, key)
+    assert readable.outer.wall_ms == 1_600_000_000_000
+    assert readable.event.wall_ms == ev.wall_ms
+    assert readable.outer == decode_event(readable.opened.event)

@@ -61,6 +61,7 @@ from tend.core.views.read_model import Item
 _PRIVATE_AAD = b"tend/private/v1"
 _KEYED_FIELDS = {"kind", "box"}
 _BODY_FIELDS = {"t", "v", "p"}  # what a keyed entry's event and its words differ in
+_INT_FIELDS = ("h", "w", "z")  # the numbers every event carries
 
 
 class Readable(NamedTuple):
@@ -261,7 +262,7 @@ class EntryMapper:
             inner.type != outer_body.kind
             or isinstance(inner.body, Sealed | Share)
             or inner_record.keys() != record.keys()
-            or not all(_same(record[k], inner_record[k]) for k in record.keys() - _BODY_FIELDS)
+            or not _same_fields(record, inner_record)
         ):
             return None
         outer = Event(
@@ -344,15 +345,16 @@ def _shared(outer: Event, share: Share) -> Event | None:
     return dataclasses.replace(ev, hlc=share.place) if share.place else ev
 
 
-def _same(a: object, b: object) -> bool:
-    """Equal as encoded: 1, 1.0 and True are equal in Python but not as an event's fields (the
-    outer event must be exactly as valid as the words, which were checked)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        assert isinstance(b, dict)
-        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
-    return a == b
+def _same_fields(outer: Fields, inner: Fields) -> bool:
+    """Whether an entry's event says exactly what its (validated) words say, body aside, as
+    encoded: 1, 1.0 and True are equal in Python but not as an event's fields, so every
+    number must also be an int on the outer side, as it is on the inner one."""
+    seen = outer.get("k")
+    return (
+        all(outer[k] == inner[k] for k in outer.keys() - _BODY_FIELDS)
+        and all(type(outer[k]) is int for k in _INT_FIELDS)
+        and (seen is None or all(type(v) is int for v in seen.values()))
+    )
 
 
 def _unopened(raw: bytes, e: Exception) -> UnreadableEntry:
