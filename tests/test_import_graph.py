@@ -26,7 +26,13 @@ from tests.conftest import tend_env
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "tend"  # the package, in its src layout
 LAYERS = ("core", "sync", "app", "cli", "present", "ui")
-BASICS = ("tend.core.errors", "tend.core.ids", "tend.core.clock", "tend.core.fsutil")
+BASICS = (
+    "tend.core.errors",
+    "tend.core.ids",
+    "tend.core.clock",
+    "tend.core.fsutil",
+    "tend.core.gcpause",
+)
 PACKAGES = frozenset(
     {"tend", "tend.core", "tend.sync"}
     | {f"tend.core.{w}" for w in ("log", "crypto", "domain", "views", "trust", "journal")}
