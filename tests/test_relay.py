@@ -1708,6 +1708,7 @@ RELAY_MAY_LOAD = {
     "tend.sync.relay.config",
     "tend.sync.relay.early",
     "tend.sync.relay.fanout",
+    "tend.sync.relay.first_frame",
     "tend.sync.relay.heap",
     "tend.sync.relay.limits",
     "tend.sync.relay.log_format",

@@ -8,6 +8,7 @@ relay (an aiohttp app on a TCP site, or `tend relay serve`), no credentials. Lin
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import resource
@@ -24,18 +25,24 @@ import aiohttp
 import msgpack
 import pytest
 from aiohttp import WSMsgType, web
+from aiohttp._websocket.reader import WebSocketReader as aiohttp_reader
 
 from tend.core.domain.events import Gratitude
+from tend.core.ids import SpaceId
 from tend.core.journal import Journal
 from tend.core.log import escrow
 from tend.sync import client
 from tend.sync.protocol import (
+    MAX_ENTRY_BYTES,
+    MAX_FRAME_BYTES,
     MAX_HELLO_BYTES,
     PROTOCOL_VERSIONS,
+    Ack,
     Connection,
     Error,
     ErrorCode,
     Hello,
+    Push,
     Role,
     Welcome,
     encode,
@@ -47,6 +54,7 @@ from tend.sync.relay.pairing_routes import MAILBOX_MAX_BYTES
 from tend.sync.relay.peer import household
 from tend.sync.relay.store_spec import SqliteSpec
 from tests.conftest import Relay, TendCLI, free_port, pair, tend_env, tend_executable
+from tests.relay_fixtures import Log
 from tests.test_relay import Person
 
 OTHER = "127.0.0.2"  # another address on loopback
@@ -132,13 +140,112 @@ async def test_a_hostile_frame_before_hello_is_refused_in_one_line_and_closed_fa
     _app, url = await serve()
     async with _client() as http:
         ws = await http.ws_connect(f"{url}/v1/sync", max_msg_size=0)
-        await ws.send_bytes(frame)
+        # Sent alongside: the relay may refuse a large one before it has all of it, and
+        # then reset the rest of the send.
+        sending = asyncio.ensure_future(ws.send_bytes(frame))
         started = time.monotonic()
         error = await _refusal(ws)
         assert time.monotonic() - started < 1.0
+        await asyncio.gather(sending, return_exceptions=True)
     assert error.code == code.value
     assert error.message and "\n" not in error.message
     assert ws.close_code == 1008
+
+
+# A websocket spoken by hand, to send a frame's header without the payload it announces.
+ZERO_MASK = bytes(4)  # a client frame is masked; with a zero key its payload reads as sent
+
+
+def _frame_header(length: int, *, fin: bool = True, opcode: int = 0x2) -> bytes:
+    first = (0x80 if fin else 0) | opcode
+    if length < 126:
+        sized = bytes([first, 0x80 | length])
+    elif length < 1 << 16:
+        sized = bytes([first, 0x80 | 126]) + length.to_bytes(2, "big")
+    else:
+        sized = bytes([first, 0x80 | 127]) + length.to_bytes(8, "big")
+    return sized + ZERO_MASK
+
+
+async def _raw_websocket(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        "GET /v1/sync HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+async def _server_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """(opcode, payload) of the next frame from the relay (unmasked, under 64 KiB here)."""
+    first, second = await reader.readexactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    assert length < 127, "no frame from the relay here is that long"
+    return first & 0x0F, await reader.readexactly(length)
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        _frame_header(4 << 20) + bytes(MAX_HELLO_BYTES),
+        _frame_header(3000, fin=False) + bytes(3000) + _frame_header(3000, opcode=0) + bytes(100),
+    ],
+    ids=["4-MiB-announced", "fragments-past-4-KiB"],
+)
+async def test_a_first_message_announcing_more_than_a_hello_is_refused_before_it_is_read(
+    serve: Serve, opening: bytes
+) -> None:
+    """The hostile device sends a header announcing 4 MiB (or fragments adding up to more than
+    4 KiB) and a few KiB of it, then nothing more: a relay that read a message before refusing
+    it would wait for the rest, and this one answers at once, having read what little came."""
+    _app, url = await serve()
+    reader, writer = await _raw_websocket(url)
+    try:
+        writer.write(opening)
+        await writer.drain()
+        opcode, payload = await asyncio.wait_for(_server_frame(reader), TIMEOUT)
+        assert opcode == 0x2
+        error = Connection(Role.DEVICE).receive(payload)
+        assert isinstance(error, Error) and error.fatal
+        assert error.code == ErrorCode.TOO_LARGE.value
+        assert error.message == f"a frame before welcome is at most {MAX_HELLO_BYTES} bytes"
+        opcode, payload = await asyncio.wait_for(_server_frame(reader), TIMEOUT)
+        assert opcode == 0x8 and int.from_bytes(payload[:2], "big") == 1008
+    finally:
+        writer.close()
+
+
+async def test_after_welcome_a_push_of_nearly_4_mib_is_taken_whole(serve: Serve) -> None:
+    """The small limit lasts until Welcome only: an honest push near the frame limit then
+    goes through, and is acked."""
+    _app, url = await serve()
+    space, capability = os.urandom(16), os.urandom(32)
+    log = Log(SpaceId(space))
+    entries = tuple(log.extend(60, size=MAX_ENTRY_BYTES))
+    conn = Connection(Role.DEVICE)
+    async with _client() as http:
+        ws = await http.ws_connect(f"{url}/v1/sync", max_msg_size=MAX_FRAME_BYTES)
+        await ws.send_bytes(conn.send(Hello(PROTOCOL_VERSIONS, space, capability, create=True)))
+        assert isinstance(conn.receive((await ws.receive(timeout=TIMEOUT)).data), Welcome)
+        frame = conn.send(Push(1, entries))
+        assert 3 << 20 < len(frame) <= MAX_FRAME_BYTES
+        assert aiohttp_reader.__module__.endswith("reader_c"), "the compiled reader is tested"
+        await ws.send_bytes(frame)
+        answer = await ws.receive(timeout=TIMEOUT)
+        assert answer.type is WSMsgType.BINARY, answer
+        assert conn.receive(answer.data) == Ack(1, 60)
+        await ws.close()
 
 
 async def test_honest_hellos_are_welcomed_fast_while_two_sockets_send_hostile_frames(
@@ -149,8 +256,9 @@ async def test_honest_hellos_are_welcomed_fast_while_two_sockets_send_hostile_fr
     async def hammer(http: aiohttp.ClientSession) -> None:
         while True:
             ws = await http.ws_connect(f"{relay.url}/v1/sync", max_msg_size=0)
-            await ws.send_bytes(hostile)
+            sending = asyncio.ensure_future(ws.send_bytes(hostile))
             await ws.receive(timeout=TIMEOUT)
+            await asyncio.gather(sending, return_exceptions=True)  # refused on its header
             await ws.close()
 
     async with _client() as bad, _client() as good:
@@ -172,6 +280,36 @@ async def test_honest_hellos_are_welcomed_fast_while_two_sockets_send_hostile_fr
     median = statistics.median(latencies)
     print(f"hello-to-welcome median {median * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
     assert median < 0.2
+
+
+def _peak_kib(pid: int) -> int:
+    found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    assert found
+    return int(found.group(1))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc")
+async def test_many_4_mib_first_frames_at_once_leave_the_relays_peak_memory_where_it_was(
+    relay: Relay,
+) -> None:
+    """Sixteen sockets send a 4 MiB first frame each, all at once: a relay that read them
+    before refusing them holds tens of MiB more at its peak (50 measured, by the relay
+    process's high-water mark, reset just before); this one refuses each on its header."""
+    assert relay.proc is not None
+    pid = relay.proc.pid
+    async with _client() as http:
+        await (await _welcomed(http, relay.url)).close()  # the relay's first-use costs, paid
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak, reset to what it holds now
+        before = _peak_kib(pid)
+        sockets = [await http.ws_connect(f"{relay.url}/v1/sync") for _ in range(16)]
+        frame = os.urandom(MAX_FRAME_BYTES - 1024)  # under the largest frame's size
+        sending = [asyncio.ensure_future(ws.send_bytes(frame)) for ws in sockets]
+        errors = [await _refusal(ws) for ws in sockets]
+        await asyncio.gather(*sending, return_exceptions=True)
+    assert {e.code for e in errors} == {ErrorCode.TOO_LARGE.value}
+    grown = (_peak_kib(pid) - before) // 1024
+    print(f"the relay's peak grew by {grown} MiB")
+    assert grown < 16, f"the relay's peak grew by {grown} MiB for 16 refused first frames"
 
 
 async def test_a_socket_that_never_says_hello_is_closed_after_the_deadline(serve: Serve) -> None:

@@ -23,12 +23,13 @@ from contextlib import suppress
 
 from aiohttp import WSCloseCode, web
 
-from tend.sync.protocol import MAX_FRAME_BYTES, Error, ErrorCode, encode
+from tend.sync.protocol import Error, ErrorCode, encode
 from tend.sync.relay.accept_errors import quiet_accept_errors
 from tend.sync.relay.admission import Activity, Gate
 from tend.sync.relay.app_keys import ACTIVITY, CONFIG, HUB, LIMITS, MAILBOXES, METRICS, STORE
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub, SharedStore
+from tend.sync.relay.first_frame import SyncSocket, raise_limit
 from tend.sync.relay.heap import fix_mmap_threshold
 from tend.sync.relay.log_format import log_to_stderr
 from tend.sync.relay.mailboxes import Mailboxes
@@ -121,11 +122,8 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 async def handle_sync(request: web.Request) -> web.WebSocketResponse:
-    # compress=False: entries are ciphertext (nothing to gain), and no inflation to bound.
-    # The message limit is the largest frame's: aiohttp cannot change it once the socket is
-    # open, so the smaller bound on a frame before Welcome (MAX_HELLO_BYTES) is checked by the
-    # protocol on the message's length, before a byte of it is decoded.
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False, heartbeat=HEARTBEAT)
+    # A Hello's size until Welcome, then the largest frame's (first_frame.py).
+    ws = SyncSocket(heartbeat=HEARTBEAT)
     await ws.prepare(request)
     app, address = request.app, peer_household(request)
     connections = app[LIMITS].connections
@@ -139,7 +137,7 @@ async def handle_sync(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _run_session(request: web.Request, ws: web.WebSocketResponse) -> None:
+async def _run_session(request: web.Request, ws: SyncSocket) -> None:
     app = request.app
     deadline = app[CONFIG].hello_deadline
     gate = Gate(app[CONFIG], peer_household(request))
@@ -152,6 +150,7 @@ async def _run_session(request: web.Request, ws: web.WebSocketResponse) -> None:
         gate,
         app[ACTIVITY],
         hello_deadline=deadline,
+        on_welcome=lambda: raise_limit(ws, request.protocol),
     )
     app[HUB].sessions.add(session)
     started = time.monotonic()

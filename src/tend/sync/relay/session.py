@@ -11,8 +11,10 @@ as they arrive; CLOSED, the final frame is queued and nothing more is read or se
 device never stalls anyone else: live entries for it queue up to MAX_BACKLOG_BYTES, past which
 it is dropped (it will reconnect and catch up from its vector).
 
-    (before) the first frame is at most MAX_HELLO_BYTES, checked by the Connection on its
-            length; a socket that sends none within the Hello deadline gets Error(timeout).
+    (before) the first frame is at most MAX_HELLO_BYTES: the socket's reader refuses a longer
+            one on its header, before its payload is read (first_frame.py), and the Connection
+            checks its length again; a socket that sends none within the Hello deadline gets
+            Error(timeout). At Welcome the socket's limit becomes MAX_FRAME_BYTES.
     Hello   version negotiated; an unknown space is registered (first come) if the device
             asked to create it and the relay admits it (admission.py: an invite-only relay
             wants a one-time code, and an address may create only so many; refused, a fatal
@@ -67,10 +69,10 @@ import hashlib
 import hmac
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from tend.core.ids import LogId, SpaceId
 from tend.sync.batching import batches
@@ -105,6 +107,7 @@ from tend.sync.protocol import (
 )
 from tend.sync.relay.admission import Activity, Gate
 from tend.sync.relay.fanout import Hub
+from tend.sync.relay.first_frame import FloodBeforeWelcome
 from tend.sync.relay.limits import AdmissionRefused, CreationLimited
 from tend.sync.relay.metrics import Metrics, log_event, log_exception, ms_since
 from tend.sync.relay.store import (
@@ -186,6 +189,7 @@ class Session:
         "hub",
         "metrics",
         "noting",
+        "on_welcome",
         "outbox",
         "sent",
         "space",
@@ -207,8 +211,10 @@ class Session:
         activity: Activity | None = None,
         *,
         hello_deadline: float | None = None,
+        on_welcome: Callable[[], None] | None = None,
     ) -> None:
         self.ws = ws
+        self.on_welcome = on_welcome  # called just before the Welcome is queued
         self.gate = gate or Gate()
         self.activity = activity or Activity()
         self.transport = transport  # to cut off a device that does not read
@@ -248,12 +254,24 @@ class Session:
             async for msg in self.ws:
                 if msg.type is WSMsgType.BINARY:
                     await self._handle(msg.data)
-                elif msg.type is not WSMsgType.ERROR:  # ERROR: aiohttp already closed it
+                elif msg.type is WSMsgType.ERROR:  # aiohttp already closed it
+                    self._refused_by_socket(msg.data)
+                else:
                     self.fail(ErrorCode.MALFORMED, "frames are binary messages")
                 if self.closing or msg.type is WSMsgType.ERROR:
                     break
         finally:
             await self._finish()
+
+    def _refused_by_socket(self, error: object) -> None:
+        """aiohttp's reader refused what the device sent, and closed the socket: a message over
+        the socket's limit, or broken websocket framing. Counted as the relay's refusals are."""
+        if not isinstance(error, WebSocketError):
+            return  # the connection failed: the device went away
+        too_big = error.code == WSCloseCode.MESSAGE_TOO_BIG
+        code = ErrorCode.TOO_LARGE if too_big else ErrorCode.MALFORMED
+        self.metrics.errors[code.value] += 1
+        log_event("session.closed", self.space, code=code.value)
 
     def _no_hello(self, deadline: float) -> None:
         if self.conn.state is State.START:
@@ -417,17 +435,27 @@ class Session:
         elif hmac.compare_digest(stored, digest):
             self.space, self.capability_hash = space, digest
             await self.hub.join(self, space)
-            self._enqueue(Welcome(version, await self.store.heads(space)))
-            log_event("session.welcomed", space, version=version)
-            # Not awaited here: the reader goes back to the socket at once, so a close right
-            # after the Welcome (a relay shutting down) completes its handshake at once too.
-            self.noting = asyncio.create_task(self._note_welcome())
+            await self._welcome(space, version)
         elif (filed := await self.store.rekey(space, digest)) is not None:
             # A capability a Rotate replaced: hand over the signed record filed under it.
             self._last_frame(self.conn.send(Rekey(*filed)), WSCloseCode.OK)
             log_event("session.rekeyed", space, bytes=len(filed.record))
         else:
             self.fail(ErrorCode.UNAUTHORIZED, "wrong capability for this space")
+
+    async def _welcome(self, space: SpaceId, version: int) -> None:
+        heads = await self.store.heads(space)
+        if self.on_welcome is not None:
+            try:
+                self.on_welcome()  # the socket takes full-sized frames from here on
+            except FloodBeforeWelcome:
+                self.fail(ErrorCode.UNEXPECTED, "a device sends nothing before welcome but hello")
+                return
+        self._enqueue(Welcome(version, heads))
+        log_event("session.welcomed", space, version=version)
+        # Not awaited here: the reader goes back to the socket at once, so a close right
+        # after the Welcome (a relay shutting down) completes its handshake at once too.
+        self.noting = asyncio.create_task(self._note_welcome())
 
     async def _create(self, space: SpaceId, digest: bytes, hello: Hello) -> bool:
         """Register the space if the relay admits it; False (after a fatal Error) if not. What

@@ -1,0 +1,104 @@
+"""A sync websocket's message limit: a Hello's size until Welcome, the protocol's after.
+
+Theory of operation
+-------------------
+Before Welcome a device is nobody, and sends one frame, its Hello (at most MAX_HELLO_BYTES);
+after it, a catch-up push may be up to MAX_FRAME_BYTES. aiohttp's websocket reader compares a
+message's declared length with its limit as soon as the frame's header is in, before it
+buffers a byte of the payload; but it takes that limit when it is made, and the compiled
+reader (aiohttp/_websocket/reader_c, the default) keeps it in a C field nothing can change
+afterwards. So:
+
+- `SyncSocket` opens with the small limit. A first frame (or the fragments of one message)
+  declaring more is refused on its header: at most the header and what arrived with it is
+  read, never the 4 MiB it announces. aiohttp then closes the socket with 1009 (message too
+  big); `SyncSocket.close` first sends the protocol's one-line Error (too_large) and closes with
+  1008 instead, as every other refusal before Welcome does.
+- At Welcome, `raise_limit` puts a new reader, of the class aiohttp chose (compiled or pure
+  Python), with the large limit in the old one's place, on the same queue of messages.
+
+Nothing an honest device sends is lost in the swap. A device sends nothing between its Hello
+and the Welcome (no frame but Hello is allowed before it), and the swap is made before the
+Welcome is queued, so all it sends after reading the Welcome reaches the new reader. What a
+device sent after its Hello and before the Welcome is the device breaking the protocol: a frame
+the old reader had begun is dropped with it, so the new reader starts inside it, fails to parse
+and closes the socket. A reader that had stopped parsing because the queue of messages was full
+(aiohttp's stall; only a device sending many frames before Welcome gets there) holds bytes the
+swap would lose: `raise_limit` refuses, and the device is refused (`FloodBeforeWelcome`).
+
+This reaches into aiohttp, which has no public way to do it: the response's queue (`_reader`)
+and reader (`_parser`), and the request handler's reader slot (`_payload_parser`) and
+heartbeat callback (`_data_received_cb`). `raise_limit` checks that each is there; if a later
+aiohttp moved them it raises RuntimeError and the session ends as the relay's failure, logged,
+rather than leaving a device with the small limit. tests/test_relay_bounds.py pins it for the
+aiohttp installed, with the compiled reader.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from tend.sync.protocol import MAX_FRAME_BYTES, MAX_HELLO_BYTES, Error, ErrorCode, encode
+
+# aiohttp refuses a message whose length is at least its limit: one more lets a Hello of
+# exactly MAX_HELLO_BYTES through (the protocol refuses anything longer, on its length).
+FIRST_LIMIT = MAX_HELLO_BYTES + 1
+FULL_LIMIT = MAX_FRAME_BYTES + 1
+TOO_LARGE = f"a frame before welcome is at most {MAX_HELLO_BYTES} bytes"
+
+
+class FloodBeforeWelcome(Exception):
+    """The device sent more before its Welcome than the socket's queue holds."""
+
+
+class SyncSocket(web.WebSocketResponse):
+    """A device's sync websocket, taking messages of at most FIRST_LIMIT bytes until
+    `raise_limit` is called for it."""
+
+    def __init__(self, *, heartbeat: float) -> None:
+        # compress=False: entries are ciphertext (nothing to gain), and no inflation to bound.
+        super().__init__(max_msg_size=FIRST_LIMIT, compress=False, heartbeat=heartbeat)
+        self.welcomed = False
+
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        if code == WSCloseCode.MESSAGE_TOO_BIG and not self.welcomed and not self.closed:
+            # aiohttp's reader refused a first message over the limit, on its header.
+            with suppress(ConnectionError, RuntimeError):
+                await self.send_bytes(encode(Error(ErrorCode.TOO_LARGE.value, TOO_LARGE)))
+            code = WSCloseCode.POLICY_VIOLATION
+            message = f"{ErrorCode.TOO_LARGE.value}: {TOO_LARGE}".encode()
+        return await super().close(code=code, message=message, drain=drain)
+
+
+def raise_limit(ws: SyncSocket, protocol: Any) -> None:
+    """From now on `ws` takes messages of up to MAX_FRAME_BYTES: a new reader with that limit
+    replaces the small one, on its queue. `protocol` is the request's (request.protocol).
+    FloodBeforeWelcome if the old reader holds bytes it could not queue yet; RuntimeError if
+    aiohttp's internals are not where this expects them."""
+    queue, old, callback = _internals(ws, protocol)
+    if queue._stalled_reader is not None:
+        raise FloodBeforeWelcome("more was sent before welcome than a hello")
+    new = type(old)(queue, FULL_LIMIT, False, True)  # (queue, max_msg_size, compress, decode_text)
+    protocol._payload_parser = None  # set_parser takes a reader only into an empty slot
+    protocol.set_parser(new, data_received_cb=callback)
+    ws._parser = new  # the response holds its reader, which a stalled queue refers to weakly
+    ws.welcomed = True
+
+
+def _internals(ws: SyncSocket, protocol: Any) -> tuple[Any, Any, Any]:
+    """The socket's queue and reader, and the heartbeat callback its protocol feeds."""
+    try:
+        queue: Any = ws._reader
+        old, callback = ws._parser, protocol._data_received_cb
+        current = protocol._payload_parser
+        queue._stalled_reader  # noqa: B018 (checked to be there)
+    except AttributeError as e:
+        raise RuntimeError(f"aiohttp's websocket internals moved ({e})") from None
+    if old is None or current is not old:
+        raise RuntimeError("the websocket has no reader of its own to replace")
+    return queue, old, callback
