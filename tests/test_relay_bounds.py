@@ -48,7 +48,7 @@ from tend.sync.protocol import (
     encode,
 )
 from tend.sync.relay.app import make_app
-from tend.sync.relay.app_keys import MAILBOXES
+from tend.sync.relay.app_keys import LIMITS, MAILBOXES
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.pairing_routes import MAILBOX_MAX_BYTES
 from tend.sync.relay.peer import household
@@ -345,6 +345,78 @@ async def test_one_connection_over_the_cap_from_an_address_is_refused_and_others
         await held.pop().close()
         await asyncio.sleep(0.1)
         assert not (await _welcomed(here, url)).closed  # a slot given back is free again
+
+
+# --- plain HTTP requests per address --------------------------------------------------------------
+
+
+async def _slow_post(url: str, local: str | None = None) -> asyncio.StreamWriter:
+    """A mailbox POST whose headers promise a 1000-byte body, of which 10 bytes are sent."""
+    host, port = url.removeprefix("http://").split(":")
+    local_addr = (local, 0) if local else None
+    _reader, writer = await asyncio.open_connection(host, int(port), local_addr=local_addr)
+    writer.write(
+        f"POST /v1/mailbox/{_box()} HTTP/1.1\r\nHost: {host}\r\n"
+        "Content-Length: 1000\r\n\r\n".encode()
+        + bytes(10)
+    )
+    await writer.drain()
+    return writer
+
+
+async def test_slow_requests_from_one_address_are_capped_and_others_still_get_answers(
+    serve: Serve,
+) -> None:
+    """One address holds as many slow-body requests open as it may: its next request, of any
+    kind, is answered 429 at once, while another address is served; a slot given back is free
+    again."""
+    app, url = await serve(http_requests_per_address=4)
+    held = [await _slow_post(url) for _ in range(4)]
+    await asyncio.sleep(0.2)
+    async with _client() as here, _client(OTHER) as there:
+        started = time.monotonic()
+        async with here.get(f"{url}/v1/mailbox/{_box()}") as answer:
+            assert answer.status == 429
+            assert "too many requests in progress" in await answer.text()
+        async with here.get(f"{url}/healthz") as answer:
+            assert answer.status == 429
+        assert time.monotonic() - started < 1.0
+        async with there.get(f"{url}/v1/mailbox/{_box()}") as answer:
+            assert answer.status == 404  # another address is not counted
+        assert not (await _welcomed(here, url)).closed  # sync websockets have their own cap
+        held.pop().close()
+        await asyncio.sleep(0.2)
+        async with here.get(f"{url}/healthz") as answer:
+            assert answer.status == 200
+    for writer in held:
+        writer.close()
+    await asyncio.sleep(0.1)
+    assert len(app[LIMITS].requests) == 0  # every slot was given back
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_refused_and_frees_its_slot(
+    serve: Serve,
+) -> None:
+    """A slow body holds its request slot for the body deadline at most: then 408, and the
+    address's next request is served."""
+    _app, url = await serve(http_requests_per_address=1, body_deadline=0.5)
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /v1/mailbox/{_box()} HTTP/1.1\r\nHost: {host}\r\n"
+        "Content-Length: 1000\r\n\r\n".encode()
+    )
+    started = time.monotonic()
+    async with _client() as http:
+        await asyncio.sleep(0.1)
+        async with http.get(f"{url}/healthz") as answer:
+            assert answer.status == 429  # the slow one holds the only slot
+        status = await asyncio.wait_for(reader.readline(), TIMEOUT)
+        assert status.startswith(b"HTTP/1.1 408"), status
+        assert 0.4 < time.monotonic() - started < 2.0
+        async with http.get(f"{url}/healthz") as answer:
+            assert answer.status == 200
+    writer.close()
 
 
 # --- pairing mailboxes ---------------------------------------------------------------------------

@@ -48,6 +48,9 @@ HELP = {
     "escrow_cap": "Most bytes of recovery escrows the relay holds.",
     "hello_deadline": "Seconds a new connection has to say hello before it is closed.",
     "connections_per_address": "Most sync connections open at once from one address.",
+    "http_requests_per_address": "Most other requests (pairing, invitations, escrows) in "
+    "progress at once from one address.",
+    "body_deadline": "Seconds a request's body has to arrive before it is refused.",
     "mailbox_bytes_per_address": "Most bytes of pairing messages one address may leave waiting.",
     "mailbox_waits_per_address": "Most pairing reads waiting at once from one address.",
     "mailbox_posts_per_minute": "Most pairing messages one address may post a minute.",

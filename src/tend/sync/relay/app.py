@@ -8,7 +8,9 @@ relay is going away, then its websocket is closed with 1001 (GOING_AWAY).
 
 Routes: GET /v1/sync, one websocket per device (session.py); /healthz; /metrics (Prometheus
 text, for loopback or the operator's token: metrics_gate.py); and the pairing and recovery
-routes (pairing_routes.py).
+routes (pairing_routes.py). Every other request than a websocket's counts against its address
+while it is handled (`_bounded_requests`: long polls and slow bodies cannot be held by the
+thousand); a websocket counts against its own cap for as long as it is open.
 
 `serve` (run_app) is called only from the CLI; tests build the app with `make_app`.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 
 from aiohttp import WSCloseCode, web
@@ -45,6 +47,8 @@ from tend.sync.relay.store_spec import StoreSpec
 from tend.sync.relay.tls import server_context
 
 HEARTBEAT = 30.0  # websocket ping interval; a silent peer is dropped
+SYNC_PATH = "/v1/sync"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Application:
@@ -52,7 +56,7 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     operator's settings in `config` (the defaults when None)."""
     config = config or RelayConfig()
     # client_max_size bounds every HTTP body; each handler that reads one bounds it tighter.
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_bounded_requests])
     app[HUB] = Hub[Session]()
     app[METRICS] = Metrics()
     app[MAILBOXES] = Mailboxes(address_budget=config.mailbox_bytes_per_address)
@@ -62,11 +66,31 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     caps = Caps(config.invitation_cap, config.escrow_cap, config.storage_cap)
     app.cleanup_ctx.append(_store_context(store, config.quota, caps))
     app.on_shutdown.append(_close_sockets)
-    app.router.add_get("/v1/sync", handle_sync)
+    app.router.add_get(SYNC_PATH, handle_sync)
     app.router.add_get("/healthz", handle_healthz)
     app.router.add_get("/metrics", handle_metrics)
     add_pairing_routes(app.router)
     return app
+
+
+@web.middleware
+async def _bounded_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Each HTTP request counts against its address from its headers until its handler has
+    answered: past the cap, 429 at once (its body unread, the connection closed)."""
+    if request.path == SYNC_PATH:  # a websocket, counted for as long as it is open
+        return await handler(request)
+    counts, address = request.app[LIMITS].requests, peer_household(request)
+    if not counts.take(address):
+        log_event("address.limited", reason="http requests")
+        refusal = web.HTTPTooManyRequests(
+            text="too many requests in progress from this address; try again later"
+        )
+        refusal.force_close()
+        raise refusal
+    try:
+        return await handler(request)
+    finally:
+        counts.give_back(address)
 
 
 SWITCH_INTERVAL = 0.001  # seconds a thread runs before the GIL passes to another

@@ -31,6 +31,11 @@ class RelayConfig:
     # a household behind one NAT pair and sync every device it has at once.
     hello_deadline: float = 10.0  # seconds a new websocket has to send its Hello
     connections_per_address: int = 32  # sync websockets open at once from one address
+    # Plain HTTP requests (pairing, invitations, escrows, health, metrics) in progress at once
+    # from one address, each counted from its headers until its answer; and the seconds a
+    # request's body may take to arrive.
+    http_requests_per_address: int = 16
+    body_deadline: float = 10.0
     mailbox_bytes_per_address: int = 256 << 10  # bytes of mailbox messages one address holds
     mailbox_waits_per_address: int = 32  # mailbox GETs waiting at once from one address
     mailbox_posts_per_minute: int = 60  # mailbox POSTs from one address (a burst of as many)

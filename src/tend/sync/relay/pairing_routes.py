@@ -25,6 +25,7 @@ traceback. Log lines never name an id, a locator or a body, only sizes.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ from aiohttp import web
 from tend.core.log import escrow
 from tend.core.log.header import SIGNATURE_LEN
 from tend.core.log.identity import IDENTITY_LEN
-from tend.sync.relay.app_keys import LIMITS, MAILBOXES, STORE
+from tend.sync.relay.app_keys import CONFIG, LIMITS, MAILBOXES, STORE
 from tend.sync.relay.mailboxes import MailboxFull, MailboxInUse
 from tend.sync.relay.metrics import log_event
 from tend.sync.relay.peer import peer_address, peer_household
@@ -128,10 +129,19 @@ def _too_large(limit: int, what: str = "a body") -> web.HTTPRequestEntityTooLarg
 
 
 async def _body(request: web.Request, limit: int) -> bytes:
-    """The request's body, at most `limit` bytes: else 413, unread if its length says so."""
+    """The request's body, at most `limit` bytes: else 413, unread if its length says so;
+    408 if it does not arrive within the body deadline (a slow body holds a request slot)."""
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
-    body = await request.read()  # over client_max_size: 413 from aiohttp
+    deadline = request.app[CONFIG].body_deadline
+    try:
+        async with asyncio.timeout(deadline):
+            body = await request.read()  # over client_max_size: 413 from aiohttp
+    except TimeoutError:
+        log_event("request.slow_body")
+        late = web.HTTPRequestTimeout(text=f"the body did not arrive within {deadline:g} s")
+        late.force_close()
+        raise late from None
     if len(body) > limit:
         raise _too_large(limit)
     return body

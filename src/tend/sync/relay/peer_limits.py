@@ -2,9 +2,9 @@
 
 Anyone can reach a relay on the open internet, before proving anything. These counters keep
 one address (as peer.peer_household counts it: an IPv6 client by its /64) from taking what
-every other address needs: connection slots, waiting mailbox reads, mailbox posts, invitation
-posts and escrow writes. Each forgets an address as soon as it holds nothing, so the
-bookkeeping is bounded by what is open, not by who ever came.
+every other address needs: connection slots, HTTP requests in progress, waiting mailbox reads,
+mailbox posts, invitation posts and escrow writes. Each forgets an address as soon as it holds
+nothing, so the bookkeeping is bounded by what is open, not by who ever came.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ class PeerLimits:
 
     config: RelayConfig
     connections: AddressCounts = field(init=False)
+    requests: AddressCounts = field(init=False)
     mailbox_waits: AddressCounts = field(init=False)
     mailbox_posts: Rate = field(init=False)
     mailbox_reads: Rate = field(init=False)
@@ -90,6 +91,9 @@ class PeerLimits:
 
     def __post_init__(self) -> None:
         self.connections = AddressCounts(self.config.connections_per_address)
+        # Every HTTP request but the sync websocket's (counted above, for as long as it is
+        # open): long polls and slow bodies would otherwise be held by the thousand.
+        self.requests = AddressCounts(self.config.http_requests_per_address)
         self.mailbox_waits = AddressCounts(self.config.mailbox_waits_per_address)
         self.mailbox_posts = Rate(self.config.mailbox_posts_per_minute)
         # Reads too: a read that does not wait costs nothing to repeat, and 999 nameplates'
