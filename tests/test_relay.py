@@ -1181,18 +1181,44 @@ async def test_a_claim_on_a_mailbox_holding_a_message_is_refused_and_changes_not
         assert response.status == 404  # the refused message was not queued
 
 
-async def test_a_claim_on_a_mailbox_with_a_waiting_reader_is_refused(
+async def test_a_claim_is_taken_past_a_waiting_reader_which_gets_no_message(
     relay: RunningRelay, http: aiohttp.ClientSession
 ) -> None:
     url = f"{relay.url}/v1/mailbox/{_box()}"
     waiting = asyncio.ensure_future(http.get(url, params={"wait": "5"}))
     await asyncio.sleep(0.2)
     async with http.post(url, data=b"claim", params={"claim": "1"}) as response:
-        assert response.status == 409
-    async with http.post(url, data=b"reply") as response:  # without a claim: as before
+        assert response.status == 204
+    async with await waiting as response:
+        assert response.status == 404  # it waited before the claim: not for this message
+    async with http.get(url) as response:
+        assert await response.read() == b"claim"
+
+
+async def test_a_reader_waiting_gets_an_unclaimed_message_as_before(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    url = f"{relay.url}/v1/mailbox/{_box()}"
+    waiting = asyncio.ensure_future(http.get(url, params={"wait": "5"}))
+    await asyncio.sleep(0.2)
+    async with http.post(url, data=b"reply") as response:
         assert response.status == 204
     async with await waiting as response:
         assert await response.read() == b"reply"
+
+
+async def test_a_claim_drops_what_was_posted_there_without_one(
+    relay: RunningRelay, http: aiohttp.ClientSession
+) -> None:
+    url = f"{relay.url}/v1/mailbox/{_box()}"
+    async with http.post(url, data=b"squatter") as response:
+        assert response.status == 204
+    async with http.post(url, data=b"inviter's first", params={"claim": "1"}) as response:
+        assert response.status == 204
+    async with http.get(url) as response:
+        assert await response.read() == b"inviter's first"
+    async with http.get(url) as response:
+        assert response.status == 404
 
 
 async def test_a_mailbox_may_be_claimed_again_once_nobody_uses_it(

@@ -27,11 +27,12 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp._websocket.reader import WebSocketReader as aiohttp_reader
 
-from tend.core.domain.events import Gratitude
+from tend.core.domain.events import DeviceAdded, Gratitude
 from tend.core.ids import SpaceId
 from tend.core.journal import Journal
 from tend.core.log import escrow
-from tend.sync import client
+from tend.core.trust import pairing
+from tend.sync import client, pairing_flow
 from tend.sync.protocol import (
     MAX_ENTRY_BYTES,
     MAX_FRAME_BYTES,
@@ -475,6 +476,91 @@ async def test_sweeping_the_nameplates_mailboxes_from_one_address_is_cut_short(
         async with honest.get(f"{url}/v1/mailbox/{_box()}", params={"wait": "0"}) as answer:
             assert answer.status == 404
     assert statuses.count(404) == 30 and statuses.count(429) == 70
+
+
+def _first_mailbox(nameplate: int) -> str:
+    """A short code's first mailbox (A1): public, since the nameplate is."""
+    return pairing.ShortCode(nameplate, ("any",) * 3, "http://relay").box("A1")
+
+
+async def test_readers_waiting_on_every_nameplate_do_not_stop_a_real_pairing(
+    serve: Serve, tmp_path: Path
+) -> None:
+    """A stranger waits on all 999 nameplates' first mailboxes at once (the relay set to let
+    one address wait that often, as 125 addresses could by default): no claim fails for it,
+    the claimed first message is not handed to the stranger waiting there, and a real
+    short-code pairing, at whatever nameplate it draws, goes through."""
+    _app, url = await serve(
+        mailbox_waits_per_address=1000,
+        mailbox_reads_per_minute=1000,
+        http_requests_per_address=1000,
+    )
+    connector = aiohttp.TCPConnector(local_addr=(OTHER, 0), limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as watcher:
+
+        async def watch(nameplate: int) -> int:
+            box = _first_mailbox(nameplate)
+            async with watcher.get(f"{url}/v1/mailbox/{box}", params={"wait": "30"}) as got:
+                return got.status
+
+        watching = {n: asyncio.ensure_future(watch(n)) for n in range(1, 1000)}
+        try:
+            await asyncio.sleep(2.0)  # every read is in, and waiting
+            assert not any(task.done() for task in watching.values())
+            with Journal.create(tmp_path / "sam", "Sam") as sam:
+                code = await _pair_in_process(sam, url, tmp_path / "alex")
+            assert await watching.pop(code.nameplate) == 404  # turned away, not handed it
+            assert not any(task.done() for task in watching.values())  # the others still wait
+        finally:
+            for task in watching.values():
+                task.cancel()
+            await asyncio.gather(*watching.values(), return_exceptions=True)
+
+
+async def _pair_in_process(sam: Journal, url: str, home: Path) -> pairing.ShortCode:
+    """A real short-code pairing, both sides through the library; the code it used."""
+    code, inviter = await pairing_flow.open_code(url, 30)
+    inviting = asyncio.ensure_future(
+        pairing_flow.complete_code(sam, code, inviter, own_device=False, seconds=30)
+    )
+    joined = await pairing_flow.join(home, code, name="Alex", label="", lock=None)
+    assert isinstance(await inviting, DeviceAdded)
+    assert joined.journal is not None
+    joined.journal.close()
+    return code
+
+
+async def test_posts_cannot_squat_nameplates_and_claims_per_address_are_bounded(
+    serve: Serve,
+) -> None:
+    """A message posted to a first mailbox without a claim does not make it taken (the claim
+    drops it); and one address holds at most its claims at once (429 past that, for that
+    address only), so keeping all 999 nameplates taken takes 250 addresses."""
+    _app, url = await serve(mailbox_claims_per_address=4)
+    async with _client() as squatter, _client(OTHER) as inviter:
+        for nameplate in range(1, 11):
+            box = _first_mailbox(nameplate)
+            async with squatter.post(f"{url}/v1/mailbox/{box}", data=b"junk") as answer:
+                assert answer.status == 204
+        statuses = []
+        for nameplate in range(1, 11):
+            box = _first_mailbox(nameplate)
+            params = {"claim": "1"}
+            async with squatter.post(f"{url}/v1/mailbox/{box}", data=b"x", params=params) as got:
+                statuses.append(got.status)
+        assert statuses == [204] * 4 + [429] * 6
+        async with squatter.post(
+            f"{url}/v1/mailbox/{_box()}", data=b"x", params={"claim": "1"}
+        ) as answer:
+            assert answer.status == 429
+            assert "claimed mailboxes" in await answer.text()
+        for nameplate in (1, 7):  # claimed by the squatter: taken; posted to only: free
+            box = _first_mailbox(nameplate)
+            params = {"claim": "1"}
+            async with inviter.post(f"{url}/v1/mailbox/{box}", data=b"ours", params=params) as got:
+                assert got.status == (409 if nameplate == 1 else 204)
+        async with inviter.get(f"{url}/v1/mailbox/{_first_mailbox(7)}") as answer:
+            assert await answer.read() == b"ours"  # the squatter's junk was dropped
 
 
 @pytest.mark.slow  # a relay process and the real command

@@ -53,6 +53,7 @@ HELP = {
     "body_deadline": "Seconds a request's body has to arrive before it is refused.",
     "mailbox_bytes_per_address": "Most bytes of pairing messages one address may leave waiting.",
     "mailbox_waits_per_address": "Most pairing reads waiting at once from one address.",
+    "mailbox_claims_per_address": "Most short codes one address may hold open at once.",
     "mailbox_posts_per_minute": "Most pairing messages one address may post a minute.",
     "mailbox_reads_per_minute": "Most pairing mailbox reads from one address a minute.",
     "invitation_posts_per_minute": "Most invitations one address may leave a minute.",

@@ -1,9 +1,8 @@
 """The relay's drop boxes, client side: pairing mailboxes, invitations and recovery escrows.
 
 - Mailboxes hold sealed pairing messages in the relay's memory for at most ten minutes, each
-  handed out once. `put(claim=True)` posts only into a mailbox nobody uses (MailboxTaken if it
-  holds a message or a reader waits there), so an inviter picking a short nameplate can pick
-  another.
+  handed out once. `put(claim=True)` posts only into a mailbox nobody has claimed (MailboxTaken
+  if it holds a claimed message), so an inviter picking a short nameplate can pick another.
 - Invitations wait in the relay's store for up to a week, one message per id, handed out once;
   the id stays refused (MailboxTaken) until its ttl runs out, even after it was taken.
 - An escrow is a person's sealed recovery blob, under a locator derived from their identity,
@@ -47,7 +46,8 @@ _HEX_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class MailboxTaken(TendError):
-    """The relay holds a message under that id already, or someone waits there: pick another."""
+    """The relay holds a message under that id already (a claimed one, for a claim): pick
+    another."""
 
 
 def _url(relay: str, kind: str, box: str) -> str:
@@ -69,8 +69,8 @@ def _refusal(status: int, what: str) -> TendError:
 
 
 async def put(relay: str, box: str, data: bytes, ttl: int = 600, claim: bool = False) -> None:
-    """Post a message for up to `ttl` seconds; with `claim`, only into a mailbox nobody uses
-    (else MailboxTaken)."""
+    """Post a message for up to `ttl` seconds; with `claim`, only into a mailbox nobody has
+    claimed (else MailboxTaken)."""
     params = {"ttl": str(ttl), **({"claim": "1"} if claim else {})}
     url = _url(relay, "mailbox", box)
     async with http_request(relay, "POST", url, TIMEOUT, data=data, params=params) as response:

@@ -59,7 +59,10 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_bounded_requests])
     app[HUB] = Hub[Session]()
     app[METRICS] = Metrics()
-    app[MAILBOXES] = Mailboxes(address_budget=config.mailbox_bytes_per_address)
+    app[MAILBOXES] = Mailboxes(
+        address_budget=config.mailbox_bytes_per_address,
+        claims_per_address=config.mailbox_claims_per_address,
+    )
     app[CONFIG] = config
     app[LIMITS] = PeerLimits(config)
     app[ACTIVITY] = Activity()

@@ -37,7 +37,8 @@ class RelayConfig:
     http_requests_per_address: int = 16
     body_deadline: float = 10.0
     mailbox_bytes_per_address: int = 256 << 10  # bytes of mailbox messages one address holds
-    mailbox_waits_per_address: int = 32  # mailbox GETs waiting at once from one address
+    mailbox_waits_per_address: int = 8  # mailbox GETs waiting at once from one address
+    mailbox_claims_per_address: int = 4  # claimed mailboxes (short codes) one address holds
     mailbox_posts_per_minute: int = 60  # mailbox POSTs from one address (a burst of as many)
     mailbox_reads_per_minute: int = 120  # mailbox GETs from one address (a burst of as many)
     # Invitations and recovery escrows fill caps shared by everyone (escrows stay until an

@@ -8,6 +8,25 @@ MESSAGE_COST, so that many small messages weigh too); a message expires after it
 mailbox with it. A reader waiting on an empty mailbox is not a mailbox: it is kept apart, only
 while it waits (the routes bound how many one address may have), so reads cannot fill the
 relay's mailboxes.
+
+Claims, and why nobody can squat a nameplate. A short code's first mailbox (A1) is one of 999,
+named by the code's public nameplate; the inviter posts there with `claim`, and picks another
+nameplate if it is taken. What makes a mailbox taken is only a claimed message in it: a message
+posted with `claim` by an address, which holds at most `claims_per_address` of them at once.
+So:
+
+- A waiting reader never makes a claim fail. And a claim does not feed the readers that were
+  waiting before it: they are answered "no message" at once. No honest device waits there
+  first (a joiner learns the code only once its first message is posted), so those readers
+  are strangers watching nameplates to take the first message, or a joiner holding an old
+  code, whose answer would spend the new invitation's one guess.
+- An unclaimed message never makes a claim fail either: a claim drops what was posted there
+  without one (no honest device posts to a first mailbox without claiming it).
+- So keeping every nameplate taken means holding 999 claims: 999 / `claims_per_address`
+  addresses (250 by default), each counted as peer.peer_household counts it.
+
+What stays possible is taking a first message by reading it (bounded by reads a minute per
+address): that costs the inviter its code (one wrong guess closes it), never its keys.
 """
 
 from __future__ import annotations
@@ -25,6 +44,7 @@ MAX_MAILBOXES = 10_000
 MAILBOX_TOTAL_BYTES = 64 << 20
 MESSAGE_COST = 1 << 10  # what a message weighs against its poster's budget, beyond its bytes
 DEFAULT_ADDRESS_BUDGET = 256 << 10
+DEFAULT_CLAIMS_PER_ADDRESS = 4  # claimed mailboxes one address holds: invitations at once
 
 
 class MailboxFull(ProtocolError):
@@ -32,7 +52,7 @@ class MailboxFull(ProtocolError):
 
 
 class MailboxInUse(ProtocolError):
-    """A claim on a mailbox that holds a message or has a waiting reader: pick another."""
+    """A claim on a mailbox that holds a claimed message: pick another."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,7 @@ class _Message:
     expires: float
     body: bytes
     poster: str  # the address it counts against
+    claimed: bool = False  # posted with a claim: the mailbox is taken while it waits
 
     @property
     def cost(self) -> int:
@@ -57,6 +78,7 @@ class _Readers:
 
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     count: int = 0
+    turned_away: bool = False  # a claim came: these readers get no message
 
 
 class Mailboxes:
@@ -66,13 +88,16 @@ class Mailboxes:
         self,
         clock: Callable[[], float] = time.monotonic,
         address_budget: int = DEFAULT_ADDRESS_BUDGET,
+        claims_per_address: int = DEFAULT_CLAIMS_PER_ADDRESS,
     ) -> None:
         self._boxes: dict[str, _Mailbox] = {}
         self._readers: dict[str, _Readers] = {}
         self._clock = clock
         self._bytes = 0
         self._spent: dict[str, int] = {}  # poster address -> cost of its waiting messages
+        self._claims: dict[str, int] = {}  # poster address -> its claimed messages waiting
         self.address_budget = address_budget
+        self.claims_per_address = claims_per_address
         self.closing = False
 
     def __len__(self) -> int:
@@ -82,31 +107,51 @@ class Mailboxes:
         self, box_id: str, body: bytes, ttl: float, *, claim: bool = False, poster: str = ""
     ) -> None:
         """Queue a message, counted against the `poster` address's budget. With `claim`, only
-        into a mailbox nobody uses: one holding a message or a waiting reader raises
-        MailboxInUse."""
+        into a mailbox that holds no claimed message (else MailboxInUse), dropping any message
+        posted there without a claim and turning away the readers waiting there."""
         self._sweep()
         box = self._boxes.get(box_id)
-        if claim and ((box is not None and box.messages) or box_id in self._readers):
+        if claim and box is not None and any(m.claimed for m in box.messages):
             raise MailboxInUse("that mailbox is in use; pick another")
-        message = _Message(self._clock() + ttl, body, poster)
-        self._check_room(box, message)
+        message = _Message(self._clock() + ttl, body, poster, claimed=claim)
+        queued = 0 if box is None or claim else len(box.messages)
+        self._check_room(message, new_box=box is None, queued=queued)
         if box is None:
             box = self._boxes[box_id] = _Mailbox()
+        elif claim:
+            self._drop(box)
         box.messages.append(message)
-        self._bytes += len(body)
-        self._spent[poster] = self._spent.get(poster, 0) + message.cost
-        if (readers := self._readers.get(box_id)) is not None:
-            readers.arrived.set()
+        self._take_room(message)
+        self._wake(box_id, turn_away=claim)
 
-    def _check_room(self, box: _Mailbox | None, message: _Message) -> None:
+    def _check_room(self, message: _Message, *, new_box: bool, queued: int) -> None:
+        """Room for `message` in a mailbox holding `queued` messages (`new_box`: one made for
+        it)."""
         if self._spent.get(message.poster, 0) + message.cost > self.address_budget:
             raise MailboxFull("this address has too much waiting in mailboxes; try again later")
-        if box is None and len(self._boxes) >= MAX_MAILBOXES:
+        if message.claimed and self._claims.get(message.poster, 0) >= self.claims_per_address:
+            raise MailboxFull("this address holds as many claimed mailboxes as it may; try later")
+        if new_box and len(self._boxes) >= MAX_MAILBOXES:
             raise MailboxFull("too many mailboxes")
         if self._bytes + len(message.body) > MAILBOX_TOTAL_BYTES:
             raise MailboxFull("too many bytes waiting in mailboxes")
-        if box is not None and len(box.messages) >= MAILBOX_QUEUE:
+        if queued >= MAILBOX_QUEUE:
             raise MailboxFull(f"a mailbox holds at most {MAILBOX_QUEUE} messages")
+
+    def _take_room(self, message: _Message) -> None:
+        self._bytes += len(message.body)
+        self._spent[message.poster] = self._spent.get(message.poster, 0) + message.cost
+        if message.claimed:
+            self._claims[message.poster] = self._claims.get(message.poster, 0) + 1
+
+    def _wake(self, box_id: str, *, turn_away: bool) -> None:
+        readers = self._readers.get(box_id)
+        if readers is None:
+            return
+        if turn_away:  # they waited on a mailbox nobody had claimed: not for this message
+            readers.turned_away = True
+            del self._readers[box_id]
+        readers.arrived.set()
 
     @property
     def readers(self) -> int:
@@ -114,7 +159,8 @@ class Mailboxes:
         return len(self._readers)
 
     async def take(self, box_id: str, wait: float) -> bytes | None:
-        """The oldest message, removed; waiting up to `wait` seconds for one. None if none."""
+        """The oldest message, removed; waiting up to `wait` seconds for one. None if none, or
+        if a claim was posted there meanwhile (its message is not for who waited before it)."""
         body = self._pop(box_id)
         if body is not None or wait <= 0 or self.closing:
             return body
@@ -122,22 +168,26 @@ class Mailboxes:
             raise MailboxFull("too many readers waiting on mailboxes")
         readers = self._readers.setdefault(box_id, _Readers())
         readers.count += 1
-        deadline = self._clock() + wait
         try:
-            while (body := self._pop(box_id)) is None and not self.closing:
-                remaining = deadline - self._clock()
-                if remaining <= 0:
-                    break
-                readers.arrived.clear()
-                try:
-                    await asyncio.wait_for(readers.arrived.wait(), remaining)
-                except TimeoutError:
-                    break
-            return body
+            return await self._wait(box_id, readers, self._clock() + wait)
         finally:
             readers.count -= 1
-            if not readers.count:
+            if not readers.count and self._readers.get(box_id) is readers:
                 del self._readers[box_id]
+
+    async def _wait(self, box_id: str, readers: _Readers, deadline: float) -> bytes | None:
+        while not (readers.turned_away or self.closing):
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return None
+            readers.arrived.clear()
+            try:
+                await asyncio.wait_for(readers.arrived.wait(), remaining)
+            except TimeoutError:
+                return None
+            if not readers.turned_away and (body := self._pop(box_id)) is not None:
+                return body
+        return None
 
     def close(self) -> None:
         """Wake every waiting reader (it answers 404) so shutdown is not held up."""
@@ -159,11 +209,13 @@ class Mailboxes:
 
     def _release(self, message: _Message) -> None:
         self._bytes -= len(message.body)
-        left = self._spent[message.poster] - message.cost
-        if left:
-            self._spent[message.poster] = left
-        else:
-            del self._spent[message.poster]
+        _count_down(self._spent, message.poster, message.cost)
+        if message.claimed:
+            _count_down(self._claims, message.poster, 1)
+
+    def _drop(self, box: _Mailbox) -> None:
+        while box.messages:
+            self._release(box.messages.popleft())
 
     def _expire(self, box: _Mailbox) -> None:
         now = self._clock()
@@ -175,3 +227,12 @@ class Mailboxes:
             self._expire(box)
             if not box.messages:
                 del self._boxes[box_id]
+
+
+def _count_down(counts: dict[str, int], address: str, by: int) -> None:
+    """Lower an address's count, forgetting the address at zero (the table stays small)."""
+    left = counts[address] - by
+    if left:
+        counts[address] = left
+    else:
+        del counts[address]

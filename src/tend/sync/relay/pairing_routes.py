@@ -2,12 +2,13 @@
 
 Pairing mailboxes are memory-only (mailboxes.py). POST /v1/mailbox/{32 hex}?ttl=S (S <= 600,
 body <= 16 KiB) queues a message (204; 429 when the mailbox holds MAILBOX_QUEUE messages, the
-relay is full, or the poster's address is over its rate or its share; with claim=1, 409 when
-the mailbox already holds a message or has a waiting reader, so an inviter picking a short
-nameplate learns it is taken); GET ?wait=S (S <= 60) answers 200 with the oldest message,
-removing it, or 404 when none came within the wait (429 when the reader's address already has
-as many reads waiting as it may). Anyone may call these routes, so every per-address bound here
-counts peer.peer_household (an IPv6 client's /64).
+relay is full, or the poster's address is over its rate, its share or its claims; with claim=1,
+409 when the mailbox already holds a claimed message, so an inviter picking a short nameplate
+learns it is taken: neither readers nor unclaimed messages make it so, mailboxes.py says why);
+GET ?wait=S (S <= 60) answers 200 with the oldest message, removing it, or 404 when none came
+within the wait, or a claim came meanwhile (429 when the reader's address already has as many
+reads waiting as it may). Anyone may call these routes, so every per-address bound here counts
+peer.peer_household (an IPv6 client's /64).
 
 Invitations and recovery escrows are persistent, in the store. POST /v1/invitation/{32 hex}
 ?ttl=S (1 <= S <= 7 days, body 1 byte to 16 KiB) stores one message per id (409 if the id
