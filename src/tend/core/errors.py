@@ -58,7 +58,9 @@ finds every exception class in tend and checks that it is here, under TendError)
         ├── StoreFailure          the relay's database failed (sync/relay/store.py)
         ├── MailboxFull           a pairing mailbox, or all of them, is full
         │                         (sync/relay/mailboxes.py, as is the next)
-        └── MailboxInUse          a claimed mailbox is in use
+        ├── MailboxInUse          a claimed mailbox is in use
+        └── FloodBeforeWelcome    more came before a Welcome than a Hello
+                                  (sync/relay/first_frame.py)
 
 The CLI maps UserError to exit 1 and IntegrityError to exit 3, printing one line each.
 Third-party exceptions are translated where they are raised (`raise ... from e`).

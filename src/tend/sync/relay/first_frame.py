@@ -41,6 +41,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from tend.core.errors import ProtocolError
 from tend.sync.protocol import MAX_FRAME_BYTES, MAX_HELLO_BYTES, Error, ErrorCode, encode
 
 # aiohttp refuses a message whose length is at least its limit: one more lets a Hello of
@@ -50,7 +51,7 @@ FULL_LIMIT = MAX_FRAME_BYTES + 1
 TOO_LARGE = f"a frame before welcome is at most {MAX_HELLO_BYTES} bytes"
 
 
-class FloodBeforeWelcome(Exception):
+class FloodBeforeWelcome(ProtocolError):
     """The device sent more before its Welcome than the socket's queue holds."""
 
 
