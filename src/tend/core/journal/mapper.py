@@ -243,9 +243,12 @@ class EntryMapper:
         event (neither shared nor private) with every field of the entry's own event; None
         for anything else, which then takes the whole way (and its refusals)."""
         body = record.get("p")
+        version = record.get("v")
         if (
             record.get("t") != Keyed.TYPE
-            or record.get("v") != Keyed.SCHEMA
+            # 1.0 == 1 in Python, but the whole way refuses a schema version that is not an int
+            or type(version) is not int
+            or version != Keyed.SCHEMA
             or record.get("d") != opened.header.log
             or type(body) is not dict
             or body.keys() != _KEYED_FIELDS
