@@ -39,6 +39,8 @@ from tests.conftest import Relay, TendCLI, entries_of, gossip, invite, keys_of, 
 from tests.test_attacks_e2e import attack
 from tests.test_mapper import device, event_at
 
+DROP = object()  # a change that leaves the field out of the outer event
+
 # --- a modified client: keyed entries whose outer event is whatever the attacker likes ----------
 
 
@@ -58,6 +60,8 @@ def keyed_by_hand(
     outer = msgpack.unpackb(encode_event(dataclasses.replace(ev, body=Keyed(inner.type, box))))
     outer.update({k: v for k, v in change.items() if k != "p"})
     outer["p"].update(change.get("p", {}))  # a change to the body is merged into it
+    for name in [k for k, v in outer.items() if v is DROP]:
+        del outer[name]
     header = (
         next_header(of.space, of.log, head[0] + 1, of.epoch, head[1])
         if head
@@ -117,6 +121,13 @@ ODD_OUTER: list[tuple[str, dict[str, Any]]] = [
     ("kind-keyed", {"p": {"kind": "keyed"}}),
     ("kind-bytes", {"p": {"kind": b"gratitude"}}),
     ("type-not-keyed", {"t": "gratitude"}),
+    ("id-missing", {"i": DROP}),
+    ("id-none", {"i": None}),
+    ("device-missing", {"d": DROP}),
+    ("schema-missing", {"v": DROP}),
+    ("author-missing", {"a": DROP}),
+    ("clock-missing", {"h": DROP}),
+    ("seen-missing", {"k": DROP}),
 ]
 
 
@@ -170,6 +181,22 @@ def test_a_float_schema_version_on_a_keyed_entry_is_refused_on_every_device(
     ingest(sam, entries_of(alex), keys=keys_of(alex))
     with Journal.open(sam.home) as again:
         assert "one point oh" not in texts(again)
+
+
+def test_a_keyed_entry_without_an_id_is_refused_and_the_rest_of_the_batch_applies(
+    couple: tuple[Journal, Journal], tmp_path: Path
+) -> None:
+    # The fast way looked the id up before anything else had checked it was there: a KeyError
+    # out of ingest, so every sync of the honest device failed on the partner's one entry.
+    sam, alex = couple
+    seq = int(alex.store.head(alex.device.log)[0]) + 1  # type: ignore[index]
+    write_keyed(alex, event_in(alex, Gratitude(text="no id")), {"i": DROP})
+    sam_phone = invite(sam, tmp_path / "sam-phone", own=True, name=None)
+    sam_phone.record(Gratitude(text="from the phone"))
+    batch = [*entries_of(alex), *entries_of(sam_phone)]
+    report = ingest(sam, batch, keys=keys_of(alex) | keys_of(sam_phone))
+    assert [(r.seq, r.reason) for r in report.refused] == [(seq, Reason.UNREADABLE)]
+    assert "from the phone" in texts(sam) and "no id" not in texts(sam)
 
 
 def test_a_keyed_entry_read_the_fast_way_still_cannot_claim_the_partner_as_author(
@@ -484,6 +511,39 @@ def test_a_device_id_in_a_keyed_entry_that_is_not_its_log_is_refused() -> None:
     raw, key = keyed_by_hand(sam, ev, {})
     with pytest.raises(UnreadableEntry, match="another device"):
         EntryMapper(sam).to_readable(raw, key)
+
+
+def _pushed_by_hand(relay: Relay, home: Path, body: Gratitude, change: dict[str, Any]) -> int:
+    """The partner's modified client writes a keyed entry changed by `change` after whatever
+    else it wrote, and pushes what the relay lacks of its log, with key records, as sync
+    would. Returns the entry's seq."""
+    with Journal.open(home) as journal:
+        log = journal.device.log
+        first = Header.decode(write_keyed(journal, event_in(journal, body), change)).seq
+        pushed = list(journal.store.log_entries(log, after=first - 1))
+        entries, records = tuple(e.entry for e in pushed), tuple(e.key or b"" for e in pushed)
+        answer = attack(relay.url, journal, p.Push(1, entries, records))
+        assert isinstance(answer, p.Ack), answer
+        return first
+
+
+@pytest.mark.slow
+def test_through_the_relay_a_keyed_entry_without_an_id_does_not_wedge_the_partners_sync(
+    tmp_path: Path, relay: Relay
+) -> None:
+    sam, alex = TendCLI(tmp_path / "sam"), TendCLI(tmp_path / "alex")
+    sam.ok("init", "--name", "Sam", "--relay", relay.url)
+    pair(sam, alex, relay)
+    sam.ok("sync")
+    alex.ok("sync")
+    _pushed_by_hand(relay, alex.home, Gratitude(text="no id"), {"i": DROP})
+    for _again in range(2):  # no traceback (TendCLI insists), the same one-line refusal
+        synced = sam("sync")
+        assert synced.returncode == 3 and "cannot be opened" in synced.stdout + synced.stderr
+    sam.ok("gratitude", "for the tea")
+    assert sam("sync").returncode == 3
+    held = [e for e in _timeline(sam) if e]
+    assert "for the tea" in held and "no id" not in held
 
 
 # --- through a real relay: the partner's odd entry, a fresh device's catch-up, a forget ---------

@@ -250,6 +250,8 @@ class EntryMapper:
             or type(version) is not int
             or version != Keyed.SCHEMA
             or record.get("d") != opened.header.log
+            # An event without an id (or with one of another type) is the whole way's to refuse.
+            or type(record.get("i")) is not bytes
             or type(body) is not dict
             or body.keys() != _KEYED_FIELDS
         ):
