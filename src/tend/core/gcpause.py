@@ -14,12 +14,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+class Pause:
+    """The collector held off, and whether it ran before: `lifted` runs it again meanwhile."""
+
+    def __init__(self) -> None:
+        self.was_enabled = gc.isenabled()
+
+    @contextmanager
+    def lifted(self) -> Iterator[None]:
+        """Inside, the collector runs as before the pause (a pause must not outlast a wait on
+        someone else, such as a relay that takes its time: the process may be serving more)."""
+        if not self.was_enabled:
+            yield
+            return
+        gc.enable()
+        try:
+            yield
+        finally:
+            gc.disable()
+
+
 @contextmanager
-def gc_paused() -> Iterator[None]:
-    was_enabled = gc.isenabled()
+def gc_paused() -> Iterator[Pause]:
+    pause = Pause()
     gc.disable()
     try:
-        yield
+        yield pause
     finally:
-        if was_enabled:
+        if pause.was_enabled:
             gc.enable()

@@ -45,7 +45,7 @@ from tend.core.crypto import keys
 from tend.core.crypto.capability import capability
 from tend.core.domain.events import Keyed
 from tend.core.errors import ChainError, IntegrityError, NextStep, TendError
-from tend.core.gcpause import gc_paused
+from tend.core.gcpause import Pause, gc_paused
 from tend.core.ids import LogId, short
 from tend.core.journal import Journal, shredding
 from tend.core.log.header import Header
@@ -93,6 +93,9 @@ BATCH_BYTES = 1 << 20
 # read again (and the relay's pings answered) within a fraction of a second.
 INGEST_BYTES = 8 << 20
 INGEST_ENTRIES = 8192
+# How long a catch-up waits for the relay's next frame with the collector paused: frames of a
+# catch-up come back to back, so a longer wait is a slow or stalling relay.
+COLLECTOR_WAIT = 0.5
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 MAX_PASSES = 2  # a second pass when the relay says it holds what others saw but did not send it
@@ -480,10 +483,26 @@ class Session:
         await self.send(p.Pull(have))
         # The view's snapshot is sealed once, after the last ingest, not after each one; and
         # the collector waits too: every ingest's objects mostly live on (core/gcpause.py).
-        with self.journal.sealing_later(), gc_paused():
-            await self._receive_catch_up(progress, missing)
+        with self.journal.sealing_later(), gc_paused() as pause:
+            await self._receive_catch_up(progress, missing, pause)
 
-    async def _receive_catch_up(self, progress: Progress | None, missing: int) -> None:
+    async def _next_catch_up_frame(self, pause: Pause) -> p.Frame:
+        # A relay that holds the catch-up open (a slow link, or one that never says CaughtUp)
+        # must not keep the collector off for the whole process meanwhile: after a short
+        # wait it runs again until the frame is here.
+        receiving = asyncio.ensure_future(self.receive())
+        try:
+            done, _ = await asyncio.wait({receiving}, timeout=COLLECTOR_WAIT)
+            if done:
+                return receiving.result()
+            with pause.lifted():
+                return await receiving
+        finally:
+            receiving.cancel()
+
+    async def _receive_catch_up(
+        self, progress: Progress | None, missing: int, pause: Pause
+    ) -> None:
         done = 0
         # Frames are taken in together, up to INGEST_BYTES or INGEST_ENTRIES: each ingest also
         # works out the roster and brings the journal's view up to date.
@@ -499,7 +518,7 @@ class Session:
 
         try:
             while True:
-                frame = await self.receive()
+                frame = await self._next_catch_up_frame(pause)
                 if isinstance(frame, p.CaughtUp):
                     self.caught_up = dict(frame.heads)
                     return
