@@ -30,11 +30,11 @@ from tend.core.errors import ChainError, IntegrityError, InvalidEnvelope, Unread
 from tend.core.gcpause import gc_paused
 from tend.core.ids import LogId, Seq, event_id_at
 from tend.core.journal import Journal
-from tend.core.journal.mapper import EntryMapper
+from tend.core.journal.mapper import EntryMapper, item_of
 from tend.core.log.header import Header, entry_hash, next_header
 from tend.core.trust.engine import Reason
 from tend.core.trust.ingest import ingest
-from tend.core.trust.verify import verify
+from tend.core.trust.verify import WITHOUT_WORDS, verify
 from tend.sync import client
 from tend.sync import protocol as p
 from tests.attacker import event_in, write_own
@@ -219,25 +219,32 @@ def test_a_keyed_entry_read_the_fast_way_still_cannot_claim_the_partner_as_autho
     assert [(p.seq, p.reason) for p in problems] == [(seq, Reason.WRONG_AUTHOR.value)]
 
 
-def test_words_claiming_another_author_than_their_entry_are_refused(
+def test_words_claiming_another_author_than_their_entry_are_read_as_without_them(
     couple: tuple[Journal, Journal],
 ) -> None:
-    # The outer event says Alex, the words inside say Sam: they differ, so the whole way reads
-    # it, and refuses a box that is not the entry's own.
+    # The outer event says Alex, the words inside say Sam: they differ, so the entry is read
+    # as its outer event alone (as a device without the key record reads it), the words are
+    # never shown, the rest of Alex's log is taken in, and verify names the entry.
     sam, alex = couple
     seq = int(alex.store.head(alex.device.log)[0]) + 1  # type: ignore[index]
     honest = event_in(alex, Gratitude(text="in Sam's name"))
     write_keyed(alex, honest, {}, words=dataclasses.replace(honest, author=sam.device.person))
+    alex.record(Gratitude(text="after it"))
     report = ingest(sam, entries_of(alex), keys=keys_of(alex))
-    assert [(r.seq, r.reason) for r in report.refused] == [(seq, Reason.UNREADABLE)]
-    assert "in Sam's name" not in texts(sam)
+    assert not report.refused
+    assert "in Sam's name" not in texts(sam) and "after it" in texts(sam)
+    assert sam.store.key_at(alex.device.log, seq) is None  # the record is not kept
+    problems = verify(sam).problems
+    assert [(p.seq, p.reason) for p in problems] == [(seq, WITHOUT_WORDS)]
 
 
-def test_words_of_another_kind_than_their_entry_says_are_refused() -> None:
+def test_words_of_another_kind_than_their_entry_says_are_not_read() -> None:
     sam = device()
     raw, key = keyed_by_hand(sam, event_at(sam, 1, Gratitude(text="x")), {"p": {"kind": "checkin"}})
-    with pytest.raises(UnreadableEntry, match="not of the kind"):
-        EntryMapper(sam).to_readable(raw, key)
+    mapper = EntryMapper(sam)
+    readable = mapper.to_readable(raw, key)
+    assert readable.key is None and readable.event == readable.outer
+    assert item_of(readable, 1) == item_of(mapper.to_readable(raw, None), 1)
 
 
 # --- the relay splices key records and entries --------------------------------------------------

@@ -271,12 +271,22 @@ def test_an_outer_event_equal_to_its_words_only_in_python_is_refused(
         EntryMapper(sam).to_readable(raw, key)
 
 
-def test_an_outer_event_that_differs_from_its_words_reads_as_the_whole_way_reads_it() -> None:
-    # Words whose wall time is not the entry's: what the outer event says stands, as before.
+@pytest.mark.parametrize(
+    "change",
+    [{"w": 1_600_000_000_000}, {"l": "2025-01-01"}, {"a": bytes(16)}, {"h": 1 << 21}],
+    ids=["another-wall-time", "another-day", "another-author", "another-clock"],
+)
+def test_an_entry_whose_words_are_not_its_own_event_reads_as_without_its_record(
+    change: dict[str, object],
+) -> None:
+    # Only the author can seal such words. Read with its record or without, the entry is its
+    # outer event alone: no device shows what another cannot, and none refuses what another
+    # takes (every device reads it alike).
     sam = device()
     ev = event_at(sam, 1, Gratitude(text="x"))
-    raw, key = _keyed_by_hand(sam, ev, {"w": 1_600_000_000_000})
-    readable = EntryMapper(sam).to_readable(raw, key)
-    assert readable.outer.wall_ms == 1_600_000_000_000
-    assert readable.event.wall_ms == ev.wall_ms
-    assert readable.outer == decode_event(readable.opened.event)
+    raw, key = _keyed_by_hand(sam, ev, change)
+    mapper = EntryMapper(sam)
+    with_record, without = mapper.to_readable(raw, key), mapper.to_readable(raw, None)
+    assert with_record.key is None and with_record.event == with_record.outer
+    assert item_of(with_record, 7) == item_of(without, 7)
+    assert with_record.event_bytes == with_record.opened.event  # not the words

@@ -21,7 +21,10 @@ the content key wrapped under the entry's epoch key and hash, and the hash of it
 token). A private entry's `Sealed` event goes inside the box, so forgetting reaches it too.
 Without its key record (erased, or never delivered) an entry opens to its outer event alone:
 the read model keeps it as a placeholder of kind "keyed", and views say that words are not
-there, never what they were.
+there, never what they were. Words that open but are not the outer event's own (another kind,
+author, date or clock: only the entry's author can seal such a box) are read the same way, as
+if their record had not come: with the record or without, every device reads the entry alike,
+and `tend verify` names it as an entry without its words.
 
 A private entry shared later travels as a `Share` holding the original event's bytes (inside
 the share's own box, under the share's own content key, so forgetting the entry erases the
@@ -224,11 +227,13 @@ class EntryMapper:
         stored, stored_bytes, used = outer, opened.event, None
         if isinstance(outer.body, Keyed):
             words = self._words(opened, outer, key)
-            if words is None:
+            carried = None if words is None else _words_event(words, opened.event, outer.body)
+            if words is None or carried is None:
+                # No key record that opens it, or words that are not the entry's own event
+                # (only its author can seal those): read as its outer event alone, as a device
+                # without the record reads it, so that every device reads it alike.
                 return Readable(opened, outer, outer, opened.event)
-            stored, stored_bytes, used = _carried(words, outer, where), words, key
-            if stored.type != outer.body.kind:
-                raise UnreadableEntry(where, "its words are not of the kind it says")
+            stored, stored_bytes, used = carried, words, key
         if isinstance(stored.body, Share):
             shared = _shared(stored, stored.body)
             if shared is not None:
@@ -329,6 +334,24 @@ def _carried(inner: bytes, outer: Event, where: str) -> Event:
         # A sealed box copied into another entry (a replay): refuse, never show.
         raise UnreadableEntry(where, "a private entry does not match the entry that carries it")
     return ev
+
+
+def _words_event(words: bytes, outer_bytes: bytes, body: Keyed) -> Event | None:
+    """The event a keyed entry's words hold, when it is the entry's own event (every field but
+    the body the same, as encoded) of the kind the entry says; None for anything else."""
+    try:
+        inner_record = unpack_event(words)
+        inner = event_of(inner_record)
+        outer_record = unpack_event(outer_bytes)
+    except (CorruptStore, ValidationError, TypeError, ValueError):
+        return None
+    if (
+        inner.type != body.kind
+        or inner_record.keys() != outer_record.keys()
+        or not _same_fields(outer_record, inner_record)
+    ):
+        return None
+    return inner
 
 
 def _shared(outer: Event, share: Share) -> Event | None:

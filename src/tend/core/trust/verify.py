@@ -84,7 +84,10 @@ def verify(journal: Journal, progress: Callable[[int], None] | None = None) -> R
     return report
 
 
-WITHOUT_WORDS = "its words are not here: the relay withheld or damaged its key record"
+WITHOUT_WORDS = (
+    "its words are not here: the relay withheld or damaged its key record, or its author sealed"
+    " words that are not the entry's own"
+)
 
 
 def _without_words(opened: list[Readable]) -> list[Problem]:
