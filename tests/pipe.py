@@ -20,6 +20,7 @@ send, close) would need none of it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,7 +130,7 @@ class PipeRelay:
         """As the relay's PUT /v1/recovery handler: stored only if the identity signed it."""
         if not escrow.write_allowed(locator, identity, blob, signature):
             raise RelayRefused("the relay refused the recovery escrow (403)")
-        await self.store.put_escrow(locator, blob)
+        await self.store.put_escrow(locator, blob, time.time())
 
     async def heads(self, space: bytes) -> p.Vector:
         return await self.store.heads(SpaceId(space))

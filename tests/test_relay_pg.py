@@ -260,7 +260,7 @@ async def test_two_instances_filling_the_escrow_cap_together_never_pass_it(
     try:
         locators = [os.urandom(16) for _ in range(12)]
         outcomes = await asyncio.gather(
-            *(stores[i % 2].put_escrow(loc, bytes(100)) for i, loc in enumerate(locators)),
+            *(stores[i % 2].put_escrow(loc, bytes(100), NOW) for i, loc in enumerate(locators)),
             return_exceptions=True,
         )
         assert outcomes.count(None) == 4

@@ -57,7 +57,9 @@ from tend.sync.relay.limits import (
 from tend.sync.relay.store import (
     DEFAULT_QUOTA,
     ROW_OVERHEAD,
+    WRITER_TAG_BITS,
     BadSignature,
+    BudgetReached,
     CapReached,
     Caps,
     ForgetRefused,
@@ -77,6 +79,8 @@ from tend.sync.relay.store import (
     StaleCapability,
     StoreFailure,
     UnknownSpace,
+    Writer,
+    writer_tag,
 )
 from tests.relay_fixtures import (
     ENTRY_SIZE,
@@ -1070,10 +1074,10 @@ async def test_a_refusal_for_a_taken_id_changes_nothing(open_store: Opener) -> N
 async def test_an_escrow_is_stored_replaced_and_read_back(store: RelayStore) -> None:
     locator, other = os.urandom(16), os.urandom(16)
     assert await store.escrow(locator) is None
-    await store.put_escrow(locator, b"sealed v1")
-    await store.put_escrow(other, b"someone else's")
+    await store.put_escrow(locator, b"sealed v1", NOW)
+    await store.put_escrow(other, b"someone else's", NOW)
     assert await store.escrow(locator) == b"sealed v1"
-    await store.put_escrow(locator, b"sealed v2, a little longer")
+    await store.put_escrow(locator, b"sealed v2, a little longer", NOW)
     assert await store.escrow(locator) == b"sealed v2, a little longer"
     assert await store.escrow(other) == b"someone else's"
 
@@ -1081,7 +1085,7 @@ async def test_an_escrow_is_stored_replaced_and_read_back(store: RelayStore) -> 
 async def test_escrows_survive_close_and_reopen(open_store: Opener) -> None:
     store = await open_store()
     locator = os.urandom(16)
-    await store.put_escrow(locator, bytes(range(256)) * 256)
+    await store.put_escrow(locator, bytes(range(256)) * 256, NOW)
     await store.close()
     assert await (await open_store()).escrow(locator) == bytes(range(256)) * 256
 
@@ -1091,25 +1095,25 @@ async def test_the_escrow_cap_counts_replacements_once_and_is_enforced(
 ) -> None:
     store = await open_store(caps=Caps(escrows=2 * ROW_OVERHEAD + 150))
     first, second = os.urandom(16), os.urandom(16)
-    await store.put_escrow(first, bytes(100))
+    await store.put_escrow(first, bytes(100), NOW)
     for _ in range(3):  # replacing does not count the old blob again
-        await store.put_escrow(first, bytes(100))
-    await store.put_escrow(second, bytes(50))  # exactly full
+        await store.put_escrow(first, bytes(100), NOW)
+    await store.put_escrow(second, bytes(50), NOW)  # exactly full
     with pytest.raises(CapReached):
-        await store.put_escrow(second, bytes(51))
+        await store.put_escrow(second, bytes(51), NOW)
     assert await store.escrow(second) == bytes(50)  # the refused write changed nothing
     with pytest.raises(CapReached):
-        await store.put_escrow(os.urandom(16), bytes(1))
-    await store.put_escrow(first, bytes(60))  # shrinking frees room...
-    await store.put_escrow(second, bytes(90))  # ...which another may use
+        await store.put_escrow(os.urandom(16), bytes(1), NOW)
+    await store.put_escrow(first, bytes(60), NOW)  # shrinking frees room...
+    await store.put_escrow(second, bytes(90), NOW)  # ...which another may use
     assert (await store.escrow(first), await store.escrow(second)) == (bytes(60), bytes(90))
 
 
 async def test_a_full_escrow_store_still_lets_a_blob_shrink(open_store: Opener) -> None:
     store = await open_store(caps=Caps(escrows=ROW_OVERHEAD + 100))
     locator = os.urandom(16)
-    await store.put_escrow(locator, bytes(100))
-    await store.put_escrow(locator, bytes(99))
+    await store.put_escrow(locator, bytes(100), NOW)
+    await store.put_escrow(locator, bytes(99), NOW)
     assert await store.escrow(locator) == bytes(99)
 
 
@@ -1117,13 +1121,13 @@ async def test_caps_count_what_was_stored_before_a_reopen(open_store: Opener) ->
     caps = Caps(invitations=ROW_OVERHEAD + 10, escrows=ROW_OVERHEAD + 10)
     store = await open_store(caps=caps)
     await store.put_invitation(_box(), bytes(10), NOW + DAY, NOW)
-    await store.put_escrow(os.urandom(16), bytes(10))
+    await store.put_escrow(os.urandom(16), bytes(10), NOW)
     await store.close()
     reopened = await open_store(caps=caps)
     with pytest.raises(CapReached):
         await reopened.put_invitation(_box(), bytes(1), NOW + DAY, NOW)
     with pytest.raises(CapReached):
-        await reopened.put_escrow(os.urandom(16), bytes(1))
+        await reopened.put_escrow(os.urandom(16), bytes(1), NOW)
 
 
 async def test_a_closed_store_refuses_invitations_and_escrows(open_store: Opener) -> None:
@@ -1132,11 +1136,124 @@ async def test_a_closed_store_refuses_invitations_and_escrows(open_store: Opener
     for call in (
         store.put_invitation(_box(), b"x", NOW + 1, NOW),
         store.take_invitation(_box(), NOW),
-        store.put_escrow(os.urandom(16), b"x"),
+        store.put_escrow(os.urandom(16), b"x", NOW),
         store.escrow(os.urandom(16)),
     ):
         with pytest.raises(StoreFailure):
             await call
+
+
+# --- per-household budgets and escrow expiry ------------------------------------------------------
+
+BUDGET = 3 * (1000 + ROW_OVERHEAD) + ROW_OVERHEAD  # three bodies of 1000 bytes, and a taken row
+
+
+async def test_a_writer_over_its_invitation_budget_is_refused_and_another_still_gets_in(
+    store: RelayStore,
+) -> None:
+    attacker = Writer(store.writer_tag("192.0.2.1"), BUDGET)
+    honest = Writer(attacker.tag ^ 1, BUDGET)  # another household's tag
+    boxes = [_box() for _ in range(4)]
+    for box in boxes[:3]:
+        assert await store.put_invitation(box, bytes(1000), NOW + DAY, NOW, attacker)
+    with pytest.raises(BudgetReached):
+        await store.put_invitation(boxes[3], bytes(1000), NOW + DAY, NOW, attacker)
+    assert await store.take_invitation(boxes[3], NOW) is None  # nothing of it was stored
+    assert await store.put_invitation(_box(), bytes(1000), NOW + DAY, NOW, honest)
+    assert [await store.take_invitation(box, NOW) for box in boxes[:3]] == [bytes(1000)] * 3
+
+
+async def test_an_invitation_budget_frees_when_one_is_taken_or_expires(store: RelayStore) -> None:
+    writer = Writer(7, BUDGET)
+    soon, kept, taken = _box(), _box(), _box()
+    assert await store.put_invitation(soon, bytes(1000), NOW + 10, NOW, writer)
+    assert await store.put_invitation(kept, bytes(1000), NOW + DAY, NOW, writer)
+    assert await store.put_invitation(taken, bytes(1000), NOW + DAY, NOW, writer)
+    with pytest.raises(BudgetReached):
+        await store.put_invitation(_box(), bytes(1000), NOW + DAY, NOW, writer)
+    assert await store.take_invitation(taken, NOW) == bytes(1000)  # its row still counts a little
+    assert await store.put_invitation(_box(), bytes(1000), NOW + DAY, NOW, writer)
+    with pytest.raises(BudgetReached):
+        await store.put_invitation(_box(), bytes(1000), NOW + DAY, NOW + 5, writer)
+    assert await store.put_invitation(_box(), bytes(1000), NOW + DAY, NOW + 10, writer)  # expired
+    assert await store.take_invitation(kept, NOW + 10) == bytes(1000)
+
+
+async def test_a_writer_over_its_escrow_budget_is_refused_and_may_still_replace_its_own(
+    store: RelayStore,
+) -> None:
+    budget = 2 * (1000 + ROW_OVERHEAD)
+    attacker, honest = Writer(3, budget), Writer(4, budget)
+    first, second, third = (os.urandom(16) for _ in range(3))
+    await store.put_escrow(first, bytes(1000), NOW, attacker)
+    await store.put_escrow(second, bytes(1000), NOW, attacker)
+    with pytest.raises(BudgetReached):
+        await store.put_escrow(third, bytes(1), NOW, attacker)
+    assert await store.escrow(third) is None
+    await store.put_escrow(first, bytes(1000), NOW + 1, attacker)  # a rewrite grows nothing
+    await store.put_escrow(third, bytes(1000), NOW, honest)
+    assert await store.escrow(third) == bytes(1000)
+
+
+async def test_an_escrow_moved_to_another_writer_leaves_its_first_writers_budget(
+    store: RelayStore,
+) -> None:
+    budget = 1000 + ROW_OVERHEAD
+    home, away = Writer(5, budget), Writer(6, budget)
+    locator, other = os.urandom(16), os.urandom(16)
+    await store.put_escrow(locator, bytes(1000), NOW, home)
+    await store.put_escrow(locator, bytes(1000), NOW + 1, away)  # the device moved house
+    await store.put_escrow(other, bytes(1000), NOW + 2, home)
+    with pytest.raises(BudgetReached):
+        await store.put_escrow(os.urandom(16), bytes(1), NOW + 3, away)
+
+
+async def test_an_expired_escrow_is_not_served_and_collecting_deletes_it(
+    open_store: Opener,
+) -> None:
+    store = await open_store(caps=Caps(escrows=2 * (ROW_OVERHEAD + 10)))
+    old, fresh = os.urandom(16), os.urandom(16)
+    await store.put_escrow(old, bytes(10), NOW)
+    await store.put_escrow(fresh, bytes(10), NOW + DAY)
+    assert await store.escrow(old, fresh_since=NOW) == bytes(10)  # written at the boundary
+    assert await store.escrow(old, fresh_since=NOW + 1) is None
+    assert await store.escrow(old) == bytes(10)  # kept until collected
+    assert await store.collect_escrows(NOW + 1) == 1
+    assert await store.escrow(old) is None
+    assert await store.escrow(fresh, fresh_since=NOW + 1) == bytes(10)
+    await store.put_escrow(os.urandom(16), bytes(10), NOW + DAY)  # its room is free again
+
+
+async def test_rewriting_an_escrow_resets_its_expiry(store: RelayStore) -> None:
+    locator = os.urandom(16)
+    await store.put_escrow(locator, b"v1", NOW)
+    await store.put_escrow(locator, b"v1", NOW + 30 * DAY)
+    assert await store.escrow(locator, fresh_since=NOW + DAY) == b"v1"
+    assert await store.collect_escrows(NOW + DAY) == 0
+    assert await store.escrow(locator, fresh_since=NOW + 31 * DAY) is None
+
+
+async def test_a_write_sweeps_stale_escrows_and_frees_the_cap(open_store: Opener) -> None:
+    store = await open_store(caps=Caps(escrows=ROW_OVERHEAD + 10))
+    await store.put_escrow(os.urandom(16), bytes(10), NOW)
+    with pytest.raises(CapReached):
+        await store.put_escrow(os.urandom(16), bytes(10), NOW + DAY, fresh_since=NOW)
+    await store.put_escrow(os.urandom(16), bytes(10), NOW + DAY, fresh_since=NOW + 1)
+
+
+async def test_writer_tags_are_short_keyed_and_kept_across_a_reopen(open_store: Opener) -> None:
+    store = await open_store()
+    tags = {store.writer_tag(f"198.51.100.{i}") for i in range(256)}
+    assert all(0 <= tag < 1 << WRITER_TAG_BITS for tag in tags) and len(tags) > 200
+    before = store.writer_tag("2001:db8::/64")
+    await store.close()
+    assert (await open_store()).writer_tag("2001:db8::/64") == before
+
+
+def test_a_writer_tag_depends_on_the_stores_key() -> None:
+    households = [f"203.0.113.{i}" for i in range(16)]
+    tags = [[writer_tag(key, h) for h in households] for key in (bytes(32), bytes([1]) * 32)]
+    assert tags[0] != tags[1]
 
 
 # --- SQLite only --------------------------------------------------------------------------------

@@ -58,6 +58,12 @@ HELP = {
     "mailbox_reads_per_minute": "Most pairing mailbox reads from one address a minute.",
     "invitation_posts_per_minute": "Most invitations one address may leave a minute.",
     "escrow_puts_per_minute": "Most recovery escrow writes from one address a minute.",
+    "invitation_bytes_per_address": "Most bytes of invitations one address may leave waiting "
+    "at once (default 64 KiB: dozens of invitations).",
+    "escrow_bytes_per_address": "Most bytes of recovery escrows written from one address the "
+    "relay holds at once (default four of the largest).",
+    "escrow_days": "Days a recovery escrow nobody rewrites is kept (default 400, at least 60; "
+    "devices rewrite theirs monthly); tend relay gc deletes it after that.",
     "creation_window": "Seconds over which --creations-per-address counts (default a day).",
     "admission": "Who may start a new journal here: anyone (open), or only a device that gives "
     "a one-time code from tend relay codes new, or the operator token (token).",

@@ -1,5 +1,6 @@
 """The relay operator's commands on the relay's own database: one-time codes for starting
-journals on an invite-only relay, a report of the spaces held, and clearing idle ones.
+journals on an invite-only relay, a report of the spaces held, and clearing idle ones (and
+recovery escrows nobody rewrote for their lifetime).
 
 They open the store the relay uses (`--db`, as `tend relay serve`), directly, while it runs or
 not: every write is one transaction, which the relay's own transactions wait for. Nothing here
@@ -178,28 +179,55 @@ def spaces(db: StoreSpec | None, idle_days: int | None) -> None:
     type=click.IntRange(1),
     help="Also clear the spaces started this many days ago that no second device ever joined.",
 )
+@click.option(
+    "--escrow-days",
+    type=int,
+    help="Also delete the recovery escrows not rewritten for this many days, as the relay's "
+    "--escrow-days (default 400, at least 60): it no longer serves them.",
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be cleared; clear nothing.")
 @click.option("--yes", is_flag=True, help="Clear without asking.")
 def gc(
     db: StoreSpec | None,
     idle_days: int,
     single_device_days: int | None,
+    escrow_days: int | None,
     dry_run: bool,
     yes: bool,
 ) -> None:
     """Clear idle spaces: their entries, key records and the space itself, each at once. Their
-    devices keep everything and are told the relay no longer holds their journal."""
-    from tend.sync.relay.limits import Collect
+    devices keep everything and are told the relay no longer holds their journal. Expired
+    recovery escrows go too: a device in use rewrites its own every month."""
+    from tend.sync.relay.limits import DAY, Collect
 
-    rule = Collect(time.time(), idle_days, single_device_days)
+    now = time.time()
+    days = _escrow_days(escrow_days)  # checked before anything is cleared
+    rule = Collect(now, idle_days, single_device_days)
     every = _on_store(db, lambda store: store.spaces())
     doomed = [info for info in every if rule.matches(info)]
     freed = _size(sum(info.usage for info in doomed))
     click.echo(f"{len(doomed)} of {len(every)} spaces to clear ({freed}).")
     _table(doomed)
-    if dry_run or not doomed:
+    if dry_run:
         return
-    if not yes and not click.confirm("Clear them now? This cannot be undone", default=False):
-        raise UserError("nothing was cleared")
-    gone = _on_store(db, lambda store: store.collect(rule))
-    click.echo(f"Cleared {len(gone)} spaces, {_size(sum(i.usage for i in gone))} freed.")
+    if doomed:
+        if not yes and not click.confirm("Clear them now? This cannot be undone", default=False):
+            raise UserError("nothing was cleared")
+        gone = _on_store(db, lambda store: store.collect(rule))
+        click.echo(f"Cleared {len(gone)} spaces, {_size(sum(i.usage for i in gone))} freed.")
+    # The escrows the relay no longer serves: nobody rewrote them for their lifetime.
+    expired = _on_store(db, lambda store: store.collect_escrows(now - days * DAY))
+    click.echo(f"Deleted {expired} recovery escrows not rewritten for {days} days.")
+
+
+def _escrow_days(given: int | None) -> int:
+    """How long an escrow lasts unrewritten: the relay's default, or at least its minimum."""
+    from tend.sync.relay.config import DEFAULT_ESCROW_DAYS, MIN_ESCROW_DAYS
+
+    days = DEFAULT_ESCROW_DAYS if given is None else given
+    if days < MIN_ESCROW_DAYS:
+        raise UserError(
+            f"--escrow-days {days} is too short: devices rewrite their escrow every 30 days, "
+            f"so keep escrows at least {MIN_ESCROW_DAYS} days"
+        )
+    return days

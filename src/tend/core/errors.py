@@ -52,6 +52,7 @@ finds every exception class in tend and checks that it is here, under TendError)
         │   ├── StaleCapability   a rotation from a capability no longer current
         │   └── ForgetRefused     a forget token that is not the entry's author's
         ├── CapReached            a relay-wide cap is reached (sync/relay/store.py)
+        ├── BudgetReached         one household holds its share of invitations or escrows
         ├── AdmissionRefused      a space created without a valid one-time code
         │                         (sync/relay/limits.py, as is the next)
         ├── CreationLimited       an address created as many spaces as allowed for now

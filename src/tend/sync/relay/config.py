@@ -11,11 +11,27 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tend.sync.relay.limits import DAY
-from tend.sync.relay.store import DEFAULT_ESCROW_CAP, DEFAULT_INVITATION_CAP, DEFAULT_QUOTA
+from tend.sync.relay.store import (
+    DEFAULT_ESCROW_CAP,
+    DEFAULT_INVITATION_CAP,
+    DEFAULT_QUOTA,
+    ROW_OVERHEAD,
+)
 
 Admission = Literal["open", "token"]
 ADMISSIONS: tuple[Admission, ...] = ("open", "token")
 DEFAULT_CREATIONS_PER_ADDRESS = 20  # new spaces per address per day: a couple needs one
+# What one household (an address, an IPv6 /64) may leave at the relay at once. An invitation
+# bundle is under 1 KiB and a household has a few out at most: 64 KiB holds about sixty of
+# them (or four of the largest, 16 KiB), and a thousand households are needed to fill the
+# invitation cap. An escrow is one per person, a few KiB; four of the largest (64 KiB) leave
+# room for everyone in a household, and a thousand households fit the escrow cap.
+DEFAULT_INVITATION_BYTES_PER_ADDRESS = 64 << 10
+DEFAULT_ESCROW_BYTES_PER_ADDRESS = 4 * ((64 << 10) + ROW_OVERHEAD)
+# Days an escrow not rewritten is kept: a device rewrites its own every 30 days when it syncs
+# (sync/client.py), so only an escrow nobody has used for over a year expires.
+DEFAULT_ESCROW_DAYS = 400
+MIN_ESCROW_DAYS = 60  # well past a device's 30-day rewrite, so a month offline loses nothing
 
 
 @dataclass(frozen=True)
@@ -41,10 +57,16 @@ class RelayConfig:
     mailbox_claims_per_address: int = 4  # claimed mailboxes (short codes) one address holds
     mailbox_posts_per_minute: int = 60  # mailbox POSTs from one address (a burst of as many)
     mailbox_reads_per_minute: int = 120  # mailbox GETs from one address (a burst of as many)
-    # Invitations and recovery escrows fill caps shared by everyone (escrows stay until an
-    # operator collects them), so each address may write only so many a minute.
+    # Invitations and recovery escrows fill caps shared by everyone, so each address may write
+    # only so many a minute, and hold only so many bytes of each at once (store.py's budgets:
+    # a write past its own is refused, so that one address cannot fill the cap for all).
     invitation_posts_per_minute: int = 10  # invitation POSTs from one address
     escrow_puts_per_minute: int = 10  # escrow PUTs from one address
+    invitation_bytes_per_address: int = DEFAULT_INVITATION_BYTES_PER_ADDRESS
+    escrow_bytes_per_address: int = DEFAULT_ESCROW_BYTES_PER_ADDRESS
+    # An escrow not rewritten for this many days is no longer served, and `tend relay gc`
+    # deletes it (at least MIN_ESCROW_DAYS).
+    escrow_days: int = DEFAULT_ESCROW_DAYS
 
     # Admission and storage limits (sync/relay/admission.py, sync/relay/limits.py): who may
     # create a space, how fast, and how much all spaces together may hold.

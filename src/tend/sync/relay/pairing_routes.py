@@ -16,7 +16,9 @@ holds one, or held one taken before its ttl ran out); GET answers it once (200) 
 else 404. PUT /v1/recovery/{locator, 32 hex} takes a msgpack map {i: identity record, b: blob,
 g: signature}, decoded with tight bounds, and stores or replaces the blob only if
 core/log/escrow.write_allowed says the identity the locator derives from signed it (else 403);
-GET answers the blob or 404. Both kinds have a relay-wide cap (507 past it).
+GET answers the blob or 404, also once it was not rewritten for the relay's escrow_days. Both
+kinds have a relay-wide cap (507 past it), and a budget of bytes per household (429 past it):
+each row keeps only a short keyed tag of its writer's household, never the address (store.py).
 
 Every input is checked before anything is asked of a mailbox or the store: ids, numbers, body
 sizes (a body whose declared length is over the limit is not even read). What the mailboxes
@@ -40,10 +42,11 @@ from tend.core.log import escrow
 from tend.core.log.header import SIGNATURE_LEN
 from tend.core.log.identity import IDENTITY_LEN
 from tend.sync.relay.app_keys import CONFIG, LIMITS, MAILBOXES, STORE
+from tend.sync.relay.limits import DAY
 from tend.sync.relay.mailboxes import MailboxFull, MailboxInUse
 from tend.sync.relay.metrics import log_event
 from tend.sync.relay.peer import peer_address, peer_household
-from tend.sync.relay.store import CapReached, StoreFailure
+from tend.sync.relay.store import BudgetReached, CapReached, StoreFailure, Writer
 
 MAILBOX_ID = re.compile(r"[0-9a-f]{32}")
 # The largest pairing message measured is the last one of a short code (A3, every space key),
@@ -72,7 +75,8 @@ def add_pairing_routes(router: web.UrlDispatcher) -> None:
 @contextmanager
 def _answers(kind: str) -> Iterator[None]:
     """What a mailbox or the store refuses, as the HTTP answer that says so: a mailbox in use
-    409, a full one 429, a full relay 507, a failing store 503."""
+    409, a full one 429, an address over its budget 429, a full relay 507, a failing store
+    503."""
     try:
         yield
     except MailboxInUse as e:
@@ -80,6 +84,9 @@ def _answers(kind: str) -> Iterator[None]:
         raise web.HTTPConflict(text=str(e)) from None
     except MailboxFull as e:
         log_event("mailbox.full", reason=str(e))
+        raise web.HTTPTooManyRequests(text=str(e)) from None
+    except BudgetReached as e:
+        log_event("address.limited", reason=f"{kind} bytes")
         raise web.HTTPTooManyRequests(text=str(e)) from None
     except CapReached as e:
         log_event(f"{kind}.full")
@@ -193,6 +200,11 @@ async def handle_mailbox_get(request: web.Request) -> web.Response:
 # --- invitations --------------------------------------------------------------------------------
 
 
+def _writer(request: web.Request, budget: int) -> Writer:
+    """The request's household as the store may keep it: a short keyed tag, no address."""
+    return Writer(request.app[STORE].writer_tag(peer_household(request)), budget)
+
+
 async def handle_invitation_post(request: web.Request) -> web.Response:
     box = bytes.fromhex(_mailbox_id(request, "an invitation id"))
     ttl = _seconds(request, "ttl", INVITATION_MAX_TTL, INVITATION_MAX_TTL, lower=INVITATION_MIN_TTL)
@@ -202,8 +214,9 @@ async def handle_invitation_post(request: web.Request) -> web.Response:
     if not body:
         raise web.HTTPBadRequest(text="an invitation is at least 1 byte")
     now = time.time()  # wall-clock: expiries outlive a restart
+    writer = _writer(request, request.app[CONFIG].invitation_bytes_per_address)
     with _answers("invitation"):
-        stored = await request.app[STORE].put_invitation(box, body, now + ttl, now)
+        stored = await request.app[STORE].put_invitation(box, body, now + ttl, now, writer)
     if not stored:
         log_event("invitation.in_use")
         raise web.HTTPConflict(text="that invitation id is in use; pick another")
@@ -267,6 +280,11 @@ def _escrow_write(body: bytes) -> tuple[bytes, bytes, bytes]:
     raise web.HTTPBadRequest(text=f"the body is a msgpack map of exactly {shape}")
 
 
+def _fresh_since(request: web.Request, now: float) -> float:
+    """Escrows written before this have expired: nobody rewrote them for escrow_days."""
+    return now - request.app[CONFIG].escrow_days * DAY
+
+
 async def handle_escrow_put(request: web.Request) -> web.Response:
     locator = bytes.fromhex(_mailbox_id(request, "a locator"))
     if not request.app[LIMITS].escrow_puts.allow(peer_household(request)):
@@ -275,8 +293,10 @@ async def handle_escrow_put(request: web.Request) -> web.Response:
     if not escrow.write_allowed(locator, identity, blob, signature):
         log_event("escrow.refused")
         raise web.HTTPForbidden(text="not signed by the identity this locator derives from")
+    now = time.time()
+    writer = _writer(request, request.app[CONFIG].escrow_bytes_per_address)
     with _answers("escrow"):
-        await request.app[STORE].put_escrow(locator, blob)
+        await request.app[STORE].put_escrow(locator, blob, now, writer, _fresh_since(request, now))
     log_event("escrow.stored", bytes=len(blob))
     return web.Response(status=204)
 
@@ -284,7 +304,7 @@ async def handle_escrow_put(request: web.Request) -> web.Response:
 async def handle_escrow_get(request: web.Request) -> web.Response:
     locator = bytes.fromhex(_mailbox_id(request, "a locator"))
     with _answers("escrow"):
-        blob = await request.app[STORE].escrow(locator)
+        blob = await request.app[STORE].escrow(locator, _fresh_since(request, time.time()))
     if blob is None:
         raise web.HTTPNotFound(text="no escrow")
     return web.Response(body=blob, content_type="application/octet-stream")

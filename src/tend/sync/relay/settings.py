@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tend.core.errors import UserError
-from tend.sync.relay.config import RelayConfig
+from tend.sync.relay.config import MIN_ESCROW_DAYS, RelayConfig
 from tend.sync.relay.peer import FORWARDED_HEADERS, proxy_networks
 
 ENV_PREFIX = "TEND_RELAY_"
@@ -218,7 +218,16 @@ def _token(value: object) -> None:
         raise ValueError("an operator token is at least 16 characters")
 
 
+def _escrow_days(value: object) -> None:
+    if isinstance(value, int) and value < MIN_ESCROW_DAYS:
+        raise ValueError(
+            f"{value} days is too short: a device rewrites its escrow every 30 days, so keep "
+            f"escrows at least {MIN_ESCROW_DAYS} days"
+        )
+
+
 CHECKS: dict[str, Callable[[object], None]] = {
+    "escrow_days": _escrow_days,
     "operator_token": _token,
     "port": _port,
     "trusted_proxies": _proxies,

@@ -65,11 +65,25 @@ checks (ids, sizes, the escrow's signature) before the store is asked:
   until the expiry it was posted with, so nobody can slip a second message under it while the
   first may still be looked for. `take_invitation` returns the message and deletes it in one
   transaction: of two takers, one gets it. Expired rows are ignored on read and swept on write.
-- escrows: one opaque blob per 16-byte locator, stored or replaced by `put_escrow`.
+- escrows: one opaque blob per 16-byte locator, stored or replaced by `put_escrow`, which
+  notes when. An escrow not rewritten since `fresh_since` (the relay's escrow lifetime) is no
+  longer served, is swept by the next write, and `collect_escrows` (the operator's gc) deletes
+  it: escrows of identities nobody uses do not stay for good. A device rewrites its own well
+  before then (sync/client.py).
 
 Each kind has a store-wide cap on what it holds, every row counted as its bytes plus
 ROW_OVERHEAD (so a flood of tiny rows is bounded too; a taken invitation keeps counting until
 it expires); a write past the cap raises CapReached and changes nothing.
+
+Each kind also has a per-household budget, so that one address cannot fill the shared cap: each
+row keeps a short tag of the household that wrote it (`writer_tag`: a keyed hash truncated to
+WRITER_TAG_BITS, its key random and kept in the store), and a write that would make the rows of
+its writer's tag count more than the writer's budget raises BudgetReached and changes nothing.
+The store can sum bytes per tag but cannot list who wrote: a tag is no address, and with 16 bits
+about as many IPv4 addresses share each tag as there are tags. Two households whose tags collide
+share one budget; that only makes an honest household's budget smaller by its neighbour's use,
+never lets anyone past the cap. A taken invitation counts only ROW_OVERHEAD toward its writer's
+budget (its message is gone; the row stays, reserving the id, until it expires).
 
 Every implementation passes one contract suite (tests/test_relay_store_contract.py). The API is
 async so that an implementation over a network database (PostgreSQL) fits the same shape.
@@ -124,6 +138,8 @@ DEFAULT_QUOTA = 256 << 20  # bytes of entries (and filed rotation records) per s
 DEFAULT_INVITATION_CAP = 64 << 20  # bytes of invitations in the whole store
 DEFAULT_ESCROW_CAP = 256 << 20  # bytes of recovery escrows in the whole store
 ROW_OVERHEAD = 64  # bytes each invitation or escrow counts toward its cap beyond its own
+WRITER_TAG_BITS = 16  # what the store keeps of an invitation's or escrow's writer
+WRITER_KEY_BYTES = 32
 LINK_AT = HEADER_LEN - KEY_LEN  # where a header's link (the log key, at seq 1) starts
 
 P = ParamSpec("P")
@@ -201,6 +217,10 @@ class CapReached(ProtocolError):
     """The store holds as many bytes of invitations (or escrows) as its cap allows."""
 
 
+class BudgetReached(ProtocolError):
+    """The writer's household holds as many bytes of invitations (or escrows) as it may."""
+
+
 class StoreFailure(ProtocolError):
     """The database itself failed (disk, corruption, closed store): the relay's fault."""
 
@@ -247,6 +267,29 @@ class Change(NamedTuple):
     space: SpaceId | None
     rotated: bool
     repaired: tuple[LogId, Seq] | None = None
+
+
+NEVER_STALE = float("-inf")  # a `fresh_since` under which no escrow has expired
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Who writes an invitation or an escrow, as far as the store knows: the tag of their
+    household (`writer_tag`) and how many counted bytes of the kind that tag may hold (None:
+    no budget, for the operator's and the tests' own writes)."""
+
+    tag: int = 0
+    budget: int | None = None
+
+
+ANYONE = Writer()
+
+
+def writer_tag(key: bytes, household: str) -> int:
+    """A household as the store keeps it: a keyed hash cut to WRITER_TAG_BITS. The key is
+    the store's own (random, never shown), so nobody can tell from a tag whose it is."""
+    digest = hmac.new(key, household.encode(), "sha256").digest()
+    return int.from_bytes(digest, "big") >> (len(digest) * 8 - WRITER_TAG_BITS)
 
 
 class RelayStore(Protocol):
@@ -298,20 +341,40 @@ class RelayStore(Protocol):
     async def usage(self, space: SpaceId) -> int:
         """Bytes of entries and filed records stored for the space (0 if unknown)."""
 
-    async def put_invitation(self, box: bytes, body: bytes, expires_at: float, now: float) -> bool:
+    def writer_tag(self, household: str) -> int:
+        """What the store keeps of a household that writes an invitation or an escrow."""
+        ...
+
+    async def put_invitation(
+        self, box: bytes, body: bytes, expires_at: float, now: float, writer: Writer = ANYONE
+    ) -> bool:
         """Store `body` under `box` until `expires_at` (seconds, like `now`), sweeping rows
         expired at `now`; False (and no change) if the id holds a message or held one that was
-        taken, and neither has expired. CapReached, and no change, past the cap."""
+        taken, and neither has expired. BudgetReached past the writer's budget, CapReached past
+        the cap, and no change either way."""
 
     async def take_invitation(self, box: bytes, now: float) -> bytes | None:
         """The message under `box`, deleted in the same transaction; None if there is none
         or it expired. The id stays reserved until its expiry."""
 
-    async def put_escrow(self, locator: bytes, blob: bytes) -> None:
-        """Store or replace the blob under `locator`. CapReached, and no change, past the cap."""
+    async def put_escrow(
+        self,
+        locator: bytes,
+        blob: bytes,
+        now: float,
+        writer: Writer = ANYONE,
+        fresh_since: float = NEVER_STALE,
+    ) -> None:
+        """Store or replace the blob under `locator`, written at `now`, first sweeping the
+        escrows not written since `fresh_since`. BudgetReached past the writer's budget,
+        CapReached past the cap, and no change either way."""
 
-    async def escrow(self, locator: bytes) -> bytes | None:
-        """The blob under `locator`, or None."""
+    async def escrow(self, locator: bytes, fresh_since: float = NEVER_STALE) -> bytes | None:
+        """The blob under `locator`, or None (also when it was not written since
+        `fresh_since`: it has expired)."""
+
+    async def collect_escrows(self, fresh_since: float) -> int:
+        """Delete the escrows not written since `fresh_since`; how many."""
 
     async def touch(self, space: SpaceId, now: float) -> None:
         """The space was active at `now` (a hello or a push)."""
@@ -583,6 +646,17 @@ def counted(body: bytes) -> int:
     return len(body) + ROW_OVERHEAD
 
 
+def check_budget(held: int, change: int, writer: Writer, what: str) -> None:
+    """BudgetReached if a write changing by `change` bytes what the writer's tag holds (now
+    `held`) takes it over the writer's budget. A write that frees room always passes."""
+    if writer.budget is None or change <= 0 or held + change <= writer.budget:
+        return
+    raise BudgetReached(
+        f"this network already has as many {what} waiting at this relay as it may "
+        f"({writer.budget} bytes); try again once one is taken or expires"
+    )
+
+
 # --- SQLite -------------------------------------------------------------------------------------
 
 _SCHEMA = """
@@ -639,12 +713,23 @@ CREATE TABLE IF NOT EXISTS invitations (
     box BLOB PRIMARY KEY,
     body BLOB,
     counted INTEGER NOT NULL,
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    writer INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS invitations_by_expiry ON invitations(expires_at);
+CREATE INDEX IF NOT EXISTS invitations_by_writer ON invitations(writer);
 CREATE TABLE IF NOT EXISTS escrows (
     locator BLOB PRIMARY KEY,
-    blob BLOB NOT NULL
+    blob BLOB NOT NULL,
+    counted INTEGER NOT NULL,
+    writer INTEGER NOT NULL,
+    written_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS escrows_by_writer ON escrows(writer);
+CREATE INDEX IF NOT EXISTS escrows_by_age ON escrows(written_at);
+CREATE TABLE IF NOT EXISTS store_keys (
+    name TEXT PRIMARY KEY,
+    key BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS held (
     kind TEXT PRIMARY KEY,
@@ -817,10 +902,11 @@ class _Queries:
             row = self._db.execute("SELECT usage FROM spaces WHERE space = ?", (space,)).fetchone()
         return int(row[0]) if row else 0
 
-    def _escrow(self, locator: bytes) -> bytes | None:
+    def _escrow(self, locator: bytes, fresh_since: float) -> bytes | None:
         with _translated("reading an escrow"):
             row = self._db.execute(
-                "SELECT blob FROM escrows WHERE locator = ?", (locator,)
+                "SELECT blob FROM escrows WHERE locator = ? AND written_at >= ?",
+                (locator, fresh_since),
             ).fetchone()
         return bytes(row[0]) if row else None
 
@@ -838,6 +924,17 @@ class _Pending(NamedTuple):
 class _Outcome(NamedTuple):
     value: object = None
     error: Exception | None = None
+
+
+def _writer_key(db: sqlite3.Connection) -> bytes:
+    """The store's key for writer tags: made once, at random, and kept with what it tags."""
+    with _translated("reading the writer key"):
+        db.execute(
+            "INSERT OR IGNORE INTO store_keys(name, key) VALUES ('writer', ?)",
+            (os.urandom(WRITER_KEY_BYTES),),
+        )
+        (key,) = db.execute("SELECT key FROM store_keys WHERE name = 'writer'").fetchone()
+    return bytes(key)
 
 
 def _connect_reader(path: Path) -> _Queries:
@@ -881,12 +978,14 @@ class SqliteRelayStore(_Queries):
         workers: tuple[ThreadPoolExecutor, ...],
         quota: int,
         caps: Caps,
+        writer_key: bytes,
     ) -> None:
         super().__init__(db)
         self._reader = reader
         self._worker, self._read_worker = workers
         self._quota = quota
         self._caps = caps
+        self._writer_key = writer_key
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
@@ -910,12 +1009,14 @@ class SqliteRelayStore(_Queries):
         loop = asyncio.get_running_loop()
         try:
             db = await loop.run_in_executor(workers[0], _connect, path)
+            key = await loop.run_in_executor(workers[0], _writer_key, db)
             reader = await loop.run_in_executor(workers[1], _connect_reader, path)
         except BaseException:
             for worker in workers:
                 worker.shutdown(wait=False)
             raise
-        return cls(db, reader, workers, quota, Caps(invitation_cap, escrow_cap, storage_cap))
+        caps = Caps(invitation_cap, escrow_cap, storage_cap)
+        return cls(db, reader, workers, quota, caps, key)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -1010,17 +1111,32 @@ class SqliteRelayStore(_Queries):
     async def usage(self, space: SpaceId) -> int:
         return await self._read(self._reader._usage, space)
 
-    async def put_invitation(self, box: bytes, body: bytes, expires_at: float, now: float) -> bool:
-        return await self._grouped(self._put_invitation, box, body, expires_at, now)
+    def writer_tag(self, household: str) -> int:
+        return writer_tag(self._writer_key, household)
+
+    async def put_invitation(
+        self, box: bytes, body: bytes, expires_at: float, now: float, writer: Writer = ANYONE
+    ) -> bool:
+        return await self._grouped(self._put_invitation, box, body, expires_at, now, writer)
 
     async def take_invitation(self, box: bytes, now: float) -> bytes | None:
         return await self._grouped(self._take_invitation, box, now)
 
-    async def put_escrow(self, locator: bytes, blob: bytes) -> None:
-        await self._grouped(self._put_escrow, locator, blob)
+    async def put_escrow(
+        self,
+        locator: bytes,
+        blob: bytes,
+        now: float,
+        writer: Writer = ANYONE,
+        fresh_since: float = NEVER_STALE,
+    ) -> None:
+        await self._grouped(self._put_escrow, locator, blob, now, writer, fresh_since)
 
-    async def escrow(self, locator: bytes) -> bytes | None:
-        return await self._read(self._reader._escrow, locator)
+    async def escrow(self, locator: bytes, fresh_since: float = NEVER_STALE) -> bytes | None:
+        return await self._read(self._reader._escrow, locator, fresh_since)
+
+    async def collect_escrows(self, fresh_since: float) -> int:
+        return await self._call(self._collect_escrows, fresh_since)
 
     async def touch(self, space: SpaceId, now: float) -> None:
         await self._grouped(self._touch, space, now)
@@ -1338,19 +1454,33 @@ class SqliteRelayStore(_Queries):
             (kind, total),
         )
 
-    def _put_invitation(self, box: bytes, body: bytes, expires_at: float, now: float) -> bool:
+    def _put_invitation(
+        self, box: bytes, body: bytes, expires_at: float, now: float, writer: Writer
+    ) -> bool:
         with self._transaction("storing an invitation"):
             held = self._held("invitations") - self._sweep_invitations(now)
             if self._db.execute("SELECT 1 FROM invitations WHERE box = ?", (box,)).fetchone():
                 self._set_held("invitations", held)
                 return False
+            check_budget(self._writer_invitations(writer.tag), counted(body), writer, "invitations")
             total = check_cap(held, counted(body), self._caps.invitations, "invitations")
             self._db.execute(
-                "INSERT INTO invitations(box, body, counted, expires_at) VALUES (?, ?, ?, ?)",
-                (box, body, counted(body), expires_at),
+                "INSERT INTO invitations(box, body, counted, expires_at, writer) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (box, body, counted(body), expires_at, writer.tag),
             )
             self._set_held("invitations", total)
         return True
+
+    def _writer_invitations(self, tag: int) -> int:
+        """What the invitations of a writer's tag count toward its budget (a taken one, only
+        its row)."""
+        (held,) = self._db.execute(
+            "SELECT coalesce(sum(CASE WHEN body IS NULL THEN ? ELSE counted END), 0) "
+            "FROM invitations WHERE writer = ?",
+            (ROW_OVERHEAD, tag),
+        ).fetchone()
+        return int(held)
 
     def _sweep_invitations(self, now: float) -> int:
         """Delete the invitations expired at `now`; the bytes they counted."""
@@ -1373,16 +1503,45 @@ class SqliteRelayStore(_Queries):
             self._db.execute("UPDATE invitations SET body = NULL WHERE box = ?", (box,))
         return bytes(row[0])
 
-    def _put_escrow(self, locator: bytes, blob: bytes) -> None:
+    def _put_escrow(
+        self, locator: bytes, blob: bytes, now: float, writer: Writer, fresh_since: float
+    ) -> None:
         with self._transaction("storing an escrow"):
+            held = self._held("escrows") - self._sweep_escrows(fresh_since)
             row = self._db.execute(
-                "SELECT length(blob) FROM escrows WHERE locator = ?", (locator,)
+                "SELECT counted, writer FROM escrows WHERE locator = ?", (locator,)
             ).fetchone()
-            change = counted(blob) - (int(row[0]) + ROW_OVERHEAD if row else 0)
-            total = check_cap(self._held("escrows"), change, self._caps.escrows, "escrows")
+            old, old_writer = (int(row[0]), int(row[1])) if row else (0, None)
+            mine = old if old_writer == writer.tag else 0  # what this write replaces of the tag's
+            check_budget(self._writer_escrows(writer.tag), counted(blob) - mine, writer, "escrows")
+            total = check_cap(held, counted(blob) - old, self._caps.escrows, "escrows")
             self._db.execute(
-                "INSERT INTO escrows(locator, blob) VALUES (?, ?) "
-                "ON CONFLICT(locator) DO UPDATE SET blob = excluded.blob",
-                (locator, blob),
+                "INSERT INTO escrows(locator, blob, counted, writer, written_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(locator) DO UPDATE SET blob = excluded.blob, "
+                "counted = excluded.counted, writer = excluded.writer, "
+                "written_at = excluded.written_at",
+                (locator, blob, counted(blob), writer.tag, now),
             )
             self._set_held("escrows", total)
+
+    def _writer_escrows(self, tag: int) -> int:
+        (held,) = self._db.execute(
+            "SELECT coalesce(sum(counted), 0) FROM escrows WHERE writer = ?", (tag,)
+        ).fetchone()
+        return int(held)
+
+    def _sweep_escrows(self, fresh_since: float) -> int:
+        """Delete the escrows not written since `fresh_since`; the bytes they counted."""
+        (freed,) = self._db.execute(
+            "SELECT coalesce(sum(counted), 0) FROM escrows WHERE written_at < ?", (fresh_since,)
+        ).fetchone()
+        self._db.execute("DELETE FROM escrows WHERE written_at < ?", (fresh_since,))
+        return int(freed)
+
+    def _collect_escrows(self, fresh_since: float) -> int:
+        with self._transaction("collecting escrows"):
+            (count,) = self._db.execute(
+                "SELECT count(*) FROM escrows WHERE written_at < ?", (fresh_since,)
+            ).fetchone()
+            self._set_held("escrows", self._held("escrows") - self._sweep_escrows(fresh_since))
+        return int(count)

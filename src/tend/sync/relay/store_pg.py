@@ -16,8 +16,11 @@ write to one database at once:
   COMMIT or ROLLBACK releases the lock; a relay that dies mid-transaction releases it with its
   connection. The checks themselves are RelayStore's shared helpers (sync/relay/store.py).
 - Invitations and escrows: their caps are store-wide, so every put_invitation (which also
-  sweeps expired rows) and every put_escrow takes one advisory lock per kind, then reads what
-  the kind holds (table held) and writes it back in the same transaction. take_invitation is one
+  sweeps expired rows) and every put_escrow (which also sweeps stale escrows) takes one
+  advisory lock per kind, then reads what the kind holds (table held) and what the writer's
+  tag holds, and writes it back in the same transaction. The key of the writer tags is one row
+  (store_keys), made by the first instance and read by every one, so that instances sharing
+  the database count one budget per household. take_invitation is one
   statement that row-locks the invitation (FOR UPDATE) and clears its body: of two instances
   taking one invitation at once, the second waits, re-reads the row and takes nothing.
 - Creating a space (register) is one transaction: the space row is inserted first (a second
@@ -83,10 +86,13 @@ from tend.sync.relay.limits import (
 )
 from tend.sync.relay.metrics import log_warning
 from tend.sync.relay.store import (
+    ANYONE,
     DEFAULT_ESCROW_CAP,
     DEFAULT_INVITATION_CAP,
     DEFAULT_QUOTA,
+    NEVER_STALE,
     ROW_OVERHEAD,
+    WRITER_KEY_BYTES,
     Caps,
     Change,
     Extension,
@@ -97,6 +103,8 @@ from tend.sync.relay.store import (
     SignedRecord,
     StoreFailure,
     UnknownSpace,
+    Writer,
+    check_budget,
     check_cap,
     check_forget,
     check_junk,
@@ -111,6 +119,7 @@ from tend.sync.relay.store import (
     parse_rotation,
     plan_extension,
     resent_positions,
+    writer_tag,
 )
 
 __all__ = ["DEFAULT_SCHEMA", "Change", "PostgresRelayStore"]
@@ -177,12 +186,23 @@ CREATE TABLE IF NOT EXISTS {s}.invitations (
     box bytea PRIMARY KEY,
     body bytea,
     counted bigint NOT NULL,
-    expires_at double precision NOT NULL
+    expires_at double precision NOT NULL,
+    writer integer NOT NULL
 );
 CREATE INDEX IF NOT EXISTS invitations_by_expiry ON {s}.invitations(expires_at);
+CREATE INDEX IF NOT EXISTS invitations_by_writer ON {s}.invitations(writer);
 CREATE TABLE IF NOT EXISTS {s}.escrows (
     locator bytea PRIMARY KEY,
-    blob bytea NOT NULL
+    blob bytea NOT NULL,
+    counted bigint NOT NULL,
+    writer integer NOT NULL,
+    written_at double precision NOT NULL
+);
+CREATE INDEX IF NOT EXISTS escrows_by_writer ON {s}.escrows(writer);
+CREATE INDEX IF NOT EXISTS escrows_by_age ON {s}.escrows(written_at);
+CREATE TABLE IF NOT EXISTS {s}.store_keys (
+    name text PRIMARY KEY,
+    key bytea NOT NULL
 );
 CREATE TABLE IF NOT EXISTS {s}.held (
     kind text PRIMARY KEY,
@@ -231,6 +251,23 @@ WITH found AS (
 )
 UPDATE {s}.invitations AS i SET body = NULL FROM found WHERE i.box = found.box
 RETURNING found.body
+"""
+
+_SWEEP_ESCROWS = """
+WITH gone AS (DELETE FROM {s}.escrows WHERE written_at < $1 RETURNING counted)
+SELECT count(*), coalesce(sum(counted), 0) FROM gone
+"""
+
+# A taken invitation counts only its row toward its writer's budget: its message is gone.
+_WRITER_INVITATIONS = """
+SELECT coalesce(sum(CASE WHEN body IS NULL THEN $2 ELSE counted END), 0)
+FROM {s}.invitations WHERE writer = $1
+"""
+
+_PUT_ESCROW = """
+INSERT INTO {s}.escrows(locator, blob, counted, writer, written_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (locator) DO UPDATE SET blob = excluded.blob, counted = excluded.counted,
+    writer = excluded.writer, written_at = excluded.written_at
 """
 
 _SET_HELD = """
@@ -355,6 +392,7 @@ class PostgresRelayStore:
         self._caps = caps
         self._channel = f"{schema}_changes"
         self._instance = instance  # tells this instance's notifications apart
+        self._writer_key = b""  # read from the store as it opens
         self._closed = False
 
     @classmethod
@@ -393,6 +431,22 @@ class PostgresRelayStore:
                 # IF NOT EXISTS is not safe against a concurrent CREATE: take turns.
                 await db.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(b"schema", b""))
                 await db.execute(self._sql(_SCHEMA))
+                self._writer_key = await self._read_writer_key(db)
+
+    async def _read_writer_key(self, db: Any) -> bytes:
+        """The store's key for writer tags: made once, at random, shared by every instance."""
+        await db.execute(
+            self._sql(
+                "INSERT INTO {s}.store_keys(name, key) VALUES ('writer', $1) "
+                "ON CONFLICT (name) DO NOTHING"
+            ),
+            secrets.token_bytes(WRITER_KEY_BYTES),
+        )
+        key = await db.fetchval(self._sql("SELECT key FROM {s}.store_keys WHERE name = 'writer'"))
+        return bytes(key)
+
+    def writer_tag(self, household: str) -> int:
+        return writer_tag(self._writer_key, household)
 
     @asynccontextmanager
     async def _connection(self, what: str) -> AsyncIterator[Any]:
@@ -799,7 +853,9 @@ class PostgresRelayStore:
         held = await db.fetchval(self._sql("SELECT bytes FROM {s}.held WHERE kind = $1"), kind)
         return 0 if held is None else int(held)
 
-    async def put_invitation(self, box: bytes, body: bytes, expires_at: float, now: float) -> bool:
+    async def put_invitation(
+        self, box: bytes, body: bytes, expires_at: float, now: float, writer: Writer = ANYONE
+    ) -> bool:
         async with self._turn("invitations", "storing an invitation") as db:
             freed = await db.fetchval(self._sql(_SWEEP_INVITATIONS), now)
             held = await self._held(db, "invitations") - int(freed)
@@ -807,16 +863,19 @@ class PostgresRelayStore:
                 self._sql("SELECT true FROM {s}.invitations WHERE box = $1"), box
             )
             if not taken:
+                mine = await db.fetchval(self._sql(_WRITER_INVITATIONS), writer.tag, ROW_OVERHEAD)
+                check_budget(int(mine), counted(body), writer, "invitations")
                 held = check_cap(held, counted(body), self._caps.invitations, "invitations")
                 await db.execute(
                     self._sql(
-                        "INSERT INTO {s}.invitations(box, body, counted, expires_at) "
-                        "VALUES ($1, $2, $3, $4)"
+                        "INSERT INTO {s}.invitations(box, body, counted, expires_at, writer) "
+                        "VALUES ($1, $2, $3, $4, $5)"
                     ),
                     box,
                     body,
                     counted(body),
                     expires_at,
+                    writer.tag,
                 )
             await db.execute(self._sql(_SET_HELD), "invitations", held)
         return not taken
@@ -826,29 +885,46 @@ class PostgresRelayStore:
             body = await db.fetchval(self._sql(_TAKE_INVITATION), box, now)
         return None if body is None else bytes(body)
 
-    async def put_escrow(self, locator: bytes, blob: bytes) -> None:
+    async def put_escrow(
+        self,
+        locator: bytes,
+        blob: bytes,
+        now: float,
+        writer: Writer = ANYONE,
+        fresh_since: float = NEVER_STALE,
+    ) -> None:
         async with self._turn("escrows", "storing an escrow") as db:
-            old = await db.fetchval(
-                self._sql("SELECT length(blob) FROM {s}.escrows WHERE locator = $1"), locator
+            _count, freed = await db.fetchrow(self._sql(_SWEEP_ESCROWS), fresh_since)
+            held = await self._held(db, "escrows") - int(freed)
+            row = await db.fetchrow(
+                self._sql("SELECT counted, writer FROM {s}.escrows WHERE locator = $1"), locator
             )
-            change = counted(blob) - (0 if old is None else int(old) + ROW_OVERHEAD)
-            held = check_cap(await self._held(db, "escrows"), change, self._caps.escrows, "escrows")
-            await db.execute(
-                self._sql(
-                    "INSERT INTO {s}.escrows(locator, blob) VALUES ($1, $2) "
-                    "ON CONFLICT (locator) DO UPDATE SET blob = excluded.blob"
-                ),
-                locator,
-                blob,
+            old = 0 if row is None else int(row[0])
+            mine = old if row is not None and row[1] == writer.tag else 0  # replaced of the tag's
+            tagged = await db.fetchval(
+                self._sql("SELECT coalesce(sum(counted), 0) FROM {s}.escrows WHERE writer = $1"),
+                writer.tag,
             )
+            check_budget(int(tagged), counted(blob) - mine, writer, "escrows")
+            held = check_cap(held, counted(blob) - old, self._caps.escrows, "escrows")
+            await db.execute(self._sql(_PUT_ESCROW), locator, blob, counted(blob), writer.tag, now)
             await db.execute(self._sql(_SET_HELD), "escrows", held)
 
-    async def escrow(self, locator: bytes) -> bytes | None:
+    async def escrow(self, locator: bytes, fresh_since: float = NEVER_STALE) -> bytes | None:
         async with self._connection("reading an escrow") as db:
             blob = await db.fetchval(
-                self._sql("SELECT blob FROM {s}.escrows WHERE locator = $1"), locator
+                self._sql("SELECT blob FROM {s}.escrows WHERE locator = $1 AND written_at >= $2"),
+                locator,
+                fresh_since,
             )
         return None if blob is None else bytes(blob)
+
+    async def collect_escrows(self, fresh_since: float) -> int:
+        async with self._turn("escrows", "collecting escrows") as db:
+            count, freed = await db.fetchrow(self._sql(_SWEEP_ESCROWS), fresh_since)
+            held = await self._held(db, "escrows") - int(freed)
+            await db.execute(self._sql(_SET_HELD), "escrows", held)
+        return int(count)
 
     async def close(self) -> None:
         if self._closed:
