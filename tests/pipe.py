@@ -100,6 +100,7 @@ class PipeRelay:
         self.cut_after: int | None = None
         self.received: list[p.Frame] = []
         self.connections = 0
+        self.escrow_writes = 0  # escrows stored, first writes and rewrites alike
         self._sessions: list[asyncio.Task[None]] = []
         self._ends: list[PipeEnd] = []
 
@@ -131,6 +132,7 @@ class PipeRelay:
         if not escrow.write_allowed(locator, identity, blob, signature):
             raise RelayRefused("the relay refused the recovery escrow (403)")
         await self.store.put_escrow(locator, blob, time.time())
+        self.escrow_writes += 1
 
     async def heads(self, space: bytes) -> p.Vector:
         return await self.store.heads(SpaceId(space))

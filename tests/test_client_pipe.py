@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tend.sync import protocol as p
 from tests.conftest import entries_of, invite
 from tests.pipe import PipeRelay
 
+DAY = 86400.0
 WAIT_SECONDS = 30.0  # for what takes milliseconds: generous on a loaded machine
 
 
@@ -104,6 +106,35 @@ async def test_a_first_sync_hands_the_relay_everything_and_leaves_the_escrow(
     assert await relay.store.escrow(escrow.locator_of(sam.device.identity)) is not None
     again = await sync(relay, sam)
     assert (again.uploaded, again.downloaded, clean(again)) == (0, 0, True)
+
+
+async def test_a_device_rewrites_its_escrow_only_once_the_last_write_is_30_days_old(
+    relay: PipeRelay, couple: tuple[Journal, Journal]
+) -> None:
+    """A relay lets an escrow nobody rewrites expire: the device keeps its own fresh."""
+    sam, _alex = couple
+    await sync(relay, sam)
+    written_at = sam.device.settings["escrow_at"]
+    assert relay.escrow_writes == 1 and abs(written_at - time.time()) < 60
+    sam.device.settings["escrow_at"] = time.time() - 29 * DAY
+    await sync(relay, sam)
+    assert relay.escrow_writes == 1  # fresh enough: nothing is written
+    sam.device.settings["escrow_at"] = time.time() - 31 * DAY
+    await sync(relay, sam)
+    assert relay.escrow_writes == 2
+    assert abs(sam.device.settings["escrow_at"] - time.time()) < 60
+    await sync(relay, sam)
+    assert relay.escrow_writes == 2
+
+
+async def test_a_device_with_a_clock_set_back_rewrites_its_escrow(
+    relay: PipeRelay, couple: tuple[Journal, Journal]
+) -> None:
+    sam, _alex = couple
+    await sync(relay, sam)
+    sam.device.settings["escrow_at"] = time.time() + 365 * DAY  # written "in the future"
+    await sync(relay, sam)
+    assert relay.escrow_writes == 2
 
 
 async def test_a_partner_catches_up_on_everything_the_other_wrote(

@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import itertools
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -128,6 +129,7 @@ class RelayFullForNow(RelayUnavailable):
 
 FULL_WORDS = "the relay is full for now; everything is kept here and goes at a later sync"
 
+ESCROW_REWRITE_AFTER = 30 * 86400.0  # seconds: the escrow is written again this often
 MAX_REKEYS = 16  # epochs a device may catch up on in one connection attempt
 
 
@@ -657,11 +659,15 @@ class Session:
 
 
 async def _leave_escrow(journal: Journal, relay: Relay) -> None:
-    """Leave the person's sealed recovery record with the relay, when what it holds changed."""
+    """Leave the person's sealed recovery record with the relay, when what it holds changed
+    or was last written ESCROW_REWRITE_AFTER ago: a relay lets an escrow nobody rewrites
+    expire (after 400 days by default, never under 60), and this one is in use."""
     from tend.core.trust import recovery
 
+    settings = journal.device.settings
     digest = recovery.escrow_digest(journal)
-    if journal.device.settings.get("escrow") == digest:
+    now = time.time()  # wall-clock, as the relay counts an escrow's age
+    if settings.get("escrow") == digest and not _escrow_stale(settings.get("escrow_at"), now):
         return
     locator, identity, blob, signature = recovery.escrow_write(journal)
     try:
@@ -670,8 +676,15 @@ async def _leave_escrow(journal: Journal, relay: Relay) -> None:
         # Not taken now (the relay is busy, or limits this address): what was synced stands,
         # and the record goes at the next sync, since it is not noted as left.
         return
-    journal.device.settings["escrow"] = digest
+    settings["escrow"] = digest
+    settings["escrow_at"] = now
     journal.save_device()
+
+
+def _escrow_stale(written_at: float | None, now: float) -> bool:
+    """The escrow left at the relay should be written again to keep it from expiring (also
+    when it was written is not known, or lies ahead: a clock set back)."""
+    return written_at is None or not 0 <= now - written_at < ESCROW_REWRITE_AFTER
 
 
 def _follow(journal: Journal, frame: p.Rekey) -> None:
