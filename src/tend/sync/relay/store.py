@@ -652,8 +652,8 @@ def check_budget(held: int, change: int, writer: Writer, what: str) -> None:
     if writer.budget is None or change <= 0 or held + change <= writer.budget:
         return
     raise BudgetReached(
-        f"this network already has as many {what} waiting at this relay as it may "
-        f"({writer.budget} bytes); try again once one is taken or expires"
+        f"this network already leaves as many {what} at this relay as it may "
+        f"({writer.budget} bytes); try again later"
     )
 
 
@@ -1513,7 +1513,9 @@ class SqliteRelayStore(_Queries):
             ).fetchone()
             old, old_writer = (int(row[0]), int(row[1])) if row else (0, None)
             mine = old if old_writer == writer.tag else 0  # what this write replaces of the tag's
-            check_budget(self._writer_escrows(writer.tag), counted(blob) - mine, writer, "escrows")
+            check_budget(
+                self._writer_escrows(writer.tag), counted(blob) - mine, writer, "recovery escrows"
+            )
             total = check_cap(held, counted(blob) - old, self._caps.escrows, "escrows")
             self._db.execute(
                 "INSERT INTO escrows(locator, blob, counted, writer, written_at) "

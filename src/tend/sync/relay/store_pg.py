@@ -905,7 +905,7 @@ class PostgresRelayStore:
                 self._sql("SELECT coalesce(sum(counted), 0) FROM {s}.escrows WHERE writer = $1"),
                 writer.tag,
             )
-            check_budget(int(tagged), counted(blob) - mine, writer, "escrows")
+            check_budget(int(tagged), counted(blob) - mine, writer, "recovery escrows")
             held = check_cap(held, counted(blob) - old, self._caps.escrows, "escrows")
             await db.execute(self._sql(_PUT_ESCROW), locator, blob, counted(blob), writer.tag, now)
             await db.execute(self._sql(_SET_HELD), "escrows", held)
