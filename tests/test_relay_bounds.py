@@ -720,9 +720,9 @@ async def test_an_invitation_flood_from_one_address_is_cut_short_and_others_stil
 async def test_escrow_writes_from_one_address_are_cut_short_before_their_bodies_are_read(
     serve: Serve,
 ) -> None:
-    """Escrows stay until an operator collects them, and anyone can make identities to sign
-    them: one address gets so many writes a minute, counted before the body is even parsed
-    (a junk body spends one too), and another address's person still leaves theirs."""
+    """Escrows stay for months (until they expire unrewritten), and anyone can make identities
+    to sign them: one address gets so many writes a minute, counted before the body is even
+    parsed (a junk body spends one too), and another address's person still leaves theirs."""
     _app, url = await serve(escrow_puts_per_minute=3)
     statuses: list[int] = []
     async with _client() as flood, _client(OTHER) as honest:
