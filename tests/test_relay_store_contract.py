@@ -112,6 +112,9 @@ class Backend(Protocol):
     async def insert(self, space: SpaceId, entries: Sequence[bytes]) -> None:
         """Write entries at their positions, raising heads and usage, past every check."""
 
+    async def forget_version(self) -> None:
+        """Make the store say nothing of its layout, as one made before it said so."""
+
     async def cleanup(self) -> None: ...
 
 
@@ -147,6 +150,10 @@ class SqliteBackend:
             db.execute("COMMIT")
         finally:
             db.close()
+
+    async def forget_version(self) -> None:
+        with sqlite3.connect(self.path) as db:
+            db.execute("PRAGMA user_version = 0")
 
     async def cleanup(self) -> None:
         pass  # tmp_path goes with the test
@@ -201,6 +208,15 @@ class PostgresBackend:
                         space,
                         len(raw),
                     )
+        finally:
+            await db.close()
+
+    async def forget_version(self) -> None:
+        import asyncpg
+
+        db = await asyncpg.connect(self.dsn)
+        try:
+            await db.execute(f'DROP TABLE "{self.schema}".store_version')
         finally:
             await db.close()
 
@@ -1254,6 +1270,23 @@ def test_a_writer_tag_depends_on_the_stores_key() -> None:
     households = [f"203.0.113.{i}" for i in range(16)]
     tags = [[writer_tag(key, h) for h in households] for key in (bytes(32), bytes([1]) * 32)]
     assert tags[0] != tags[1]
+
+
+async def test_a_store_made_with_an_earlier_layout_is_refused_in_one_line_as_it_opens(
+    backend: Backend, open_store: Opener
+) -> None:
+    store = await open_store()
+    await store.put_escrow(os.urandom(16), b"kept", NOW)
+    await store.close()
+    await backend.forget_version()
+    with pytest.raises(StoreFailure, match="new database") as refused:
+        await open_store()
+    assert "\n" not in str(refused.value)
+
+
+async def test_a_store_reopened_with_its_own_layout_opens(open_store: Opener) -> None:
+    await (await open_store()).close()
+    await (await open_store()).close()
 
 
 # --- SQLite only --------------------------------------------------------------------------------

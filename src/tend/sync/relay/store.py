@@ -140,6 +140,10 @@ DEFAULT_ESCROW_CAP = 256 << 20  # bytes of recovery escrows in the whole store
 ROW_OVERHEAD = 64  # bytes each invitation or escrow counts toward its cap beyond its own
 WRITER_TAG_BITS = 16  # what the store keeps of an invitation's or escrow's writer
 WRITER_KEY_BYTES = 32
+# The layout of the store's tables. A store made with another one is refused as it opens, in
+# one line, rather than failing on a missing column later (nothing is migrated yet). 2: each
+# invitation and escrow keeps its writer's tag, each escrow when it was written.
+SCHEMA_VERSION = 2
 LINK_AT = HEADER_LEN - KEY_LEN  # where a header's link (the log key, at seq 1) starts
 
 P = ParamSpec("P")
@@ -646,6 +650,17 @@ def counted(body: bytes) -> int:
     return len(body) + ROW_OVERHEAD
 
 
+def check_schema_version(found: int, made_before: bool) -> None:
+    """A store whose tables existed before this open (`made_before`) must have been made with
+    SCHEMA_VERSION (`found`: what it says it was made with, 0 if it says nothing)."""
+    if made_before and found != SCHEMA_VERSION:
+        raise StoreFailure(
+            f"relay store: this database was made by another version of the relay (layout "
+            f"{found}, this one reads {SCHEMA_VERSION}) and cannot be converted; please start "
+            "the relay on a new database"
+        )
+
+
 def check_budget(held: int, change: int, writer: Writer, what: str) -> None:
     """BudgetReached if a write changing by `change` bytes what the writer's tag holds (now
     `held`) takes it over the writer's budget. A write that frees room always passes."""
@@ -774,7 +789,11 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous=FULL")
         # An erased key record is overwritten, not left in a free page.
         db.execute("PRAGMA secure_delete=ON")
+        made_before = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'spaces'").fetchone()
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        check_schema_version(int(version), made_before is not None)
         db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return db
 
 

@@ -92,6 +92,7 @@ from tend.sync.relay.store import (
     DEFAULT_QUOTA,
     NEVER_STALE,
     ROW_OVERHEAD,
+    SCHEMA_VERSION,
     WRITER_KEY_BYTES,
     Caps,
     Change,
@@ -111,6 +112,7 @@ from tend.sync.relay.store import (
     check_quota,
     check_repair,
     check_rotation,
+    check_schema_version,
     check_storage,
     counted,
     new_key_records,
@@ -200,6 +202,9 @@ CREATE TABLE IF NOT EXISTS {s}.escrows (
 );
 CREATE INDEX IF NOT EXISTS escrows_by_writer ON {s}.escrows(writer);
 CREATE INDEX IF NOT EXISTS escrows_by_age ON {s}.escrows(written_at);
+CREATE TABLE IF NOT EXISTS {s}.store_version (
+    version integer NOT NULL
+);
 CREATE TABLE IF NOT EXISTS {s}.store_keys (
     name text PRIMARY KEY,
     key bytea NOT NULL
@@ -268,6 +273,11 @@ _PUT_ESCROW = """
 INSERT INTO {s}.escrows(locator, blob, counted, writer, written_at) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (locator) DO UPDATE SET blob = excluded.blob, counted = excluded.counted,
     writer = excluded.writer, written_at = excluded.written_at
+"""
+
+_NOTE_VERSION = """
+INSERT INTO {s}.store_version(version) SELECT $1
+WHERE NOT EXISTS (SELECT 1 FROM {s}.store_version)
 """
 
 _SET_HELD = """
@@ -430,8 +440,20 @@ class PostgresRelayStore:
             async with self._pool.acquire() as db, db.transaction():
                 # IF NOT EXISTS is not safe against a concurrent CREATE: take turns.
                 await db.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(b"schema", b""))
+                check_schema_version(*await self._found_version(db))
                 await db.execute(self._sql(_SCHEMA))
+                await db.execute(self._sql(_NOTE_VERSION), SCHEMA_VERSION)
                 self._writer_key = await self._read_writer_key(db)
+
+    async def _found_version(self, db: Any) -> tuple[int, bool]:
+        """The layout the schema says it was made with (0: it says none), and whether its
+        tables were there before."""
+        made_before = await db.fetchval("SELECT to_regclass($1)", f'"{self._schema}".spaces')
+        if await db.fetchval("SELECT to_regclass($1)", f'"{self._schema}".store_version'):
+            found = await db.fetchval(self._sql("SELECT max(version) FROM {s}.store_version"))
+        else:
+            found = None
+        return (0 if found is None else int(found)), made_before is not None
 
     async def _read_writer_key(self, db: Any) -> bytes:
         """The store's key for writer tags: made once, at random, shared by every instance."""
