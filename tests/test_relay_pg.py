@@ -41,12 +41,14 @@ from tend.sync.relay.app import make_app
 from tend.sync.relay.app_keys import STORE
 from tend.sync.relay.store import (
     ROW_OVERHEAD,
+    BudgetReached,
     CapReached,
     LogFork,
     LogRemoved,
     PutResult,
     StaleCapability,
     StoreFailure,
+    Writer,
 )
 from tend.sync.relay.store_pg import DEFAULT_SCHEMA, Change, PostgresRelayStore
 from tend.sync.relay.store_spec import PostgresSpec, SqliteSpec, parse_store_spec
@@ -244,6 +246,30 @@ async def test_two_instances_filling_the_invitation_cap_together_never_pass_it(
         )
         assert outcomes.count(True) == 5
         assert all(isinstance(o, CapReached) for o in outcomes if o is not True)
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_two_instances_share_one_budget_per_household(backend: PostgresBackend) -> None:
+    """Instances behind a load balancer tag a household alike (the key is the store's), so
+    spreading its writes over them gains nothing."""
+    stores = await asyncio.gather(
+        *(PostgresRelayStore.open(POSTGRES_DSN, schema=backend.schema) for _ in "ab")
+    )
+    try:
+        household = "2001:db8:1:2::/64"
+        assert stores[0].writer_tag(household) == stores[1].writer_tag(household)
+        writer = Writer(stores[0].writer_tag(household), 4 * (100 + ROW_OVERHEAD))
+        outcomes = await asyncio.gather(
+            *(
+                stores[i % 2].put_invitation(os.urandom(16), bytes(100), NOW + 60, NOW, writer)
+                for i in range(12)
+            ),
+            return_exceptions=True,
+        )
+        assert outcomes.count(True) == 4
+        assert all(isinstance(o, BudgetReached) for o in outcomes if o is not True)
     finally:
         for store in stores:
             await store.close()
