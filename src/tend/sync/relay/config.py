@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tend.core.log.escrow import MAX_BLOB
 from tend.sync.relay.limits import DAY
 from tend.sync.relay.store import (
     DEFAULT_ESCROW_CAP,
@@ -27,7 +28,7 @@ DEFAULT_CREATIONS_PER_ADDRESS = 20  # new spaces per address per day: a couple n
 # invitation cap. An escrow is one per person, a few KiB; four of the largest (64 KiB) leave
 # room for everyone in a household, and a thousand households fit the escrow cap.
 DEFAULT_INVITATION_BYTES_PER_ADDRESS = 64 << 10
-DEFAULT_ESCROW_BYTES_PER_ADDRESS = 4 * ((64 << 10) + ROW_OVERHEAD)
+DEFAULT_ESCROW_BYTES_PER_ADDRESS = 4 * (MAX_BLOB + ROW_OVERHEAD)
 # Days an escrow not rewritten is kept: a device rewrites its own every 30 days when it syncs
 # (sync/client.py), so only an escrow nobody has used for over a year expires.
 DEFAULT_ESCROW_DAYS = 400
