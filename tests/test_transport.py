@@ -4,11 +4,18 @@ one RelayUnavailable there and nowhere else, and no other device-side sync modul
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from tend.sync import protocol as p
 from tend.sync import transport
 from tend.sync.transport import RelayUnavailable, network_errors, pipe
 from tests.test_import_graph import importers
@@ -67,12 +74,120 @@ async def test_a_relay_that_is_not_there_is_one_line_saying_everything_is_kept()
             with pytest.raises(RelayUnavailable) as caught:
                 await dialer.connect()
     assert str(caught.value) == (
-        f"cannot reach the relay at {url} (ClientConnectorError); "
+        f"cannot reach the relay at {url} (ConnectionRefusedError); "
         "everything is kept here and will sync later"
     )
-    assert isinstance(caught.value.__cause__, aiohttp.ClientError)
+    assert isinstance(caught.value.__cause__, ConnectionRefusedError)
 
 
-def test_on_the_device_side_only_the_transport_imports_aiohttp() -> None:
-    device_side = {f for f in importers("aiohttp") if f.startswith("sync/")}
+@pytest.mark.parametrize("library", ["aiohttp", "websockets"])
+def test_on_the_device_side_only_the_transport_imports_a_network_library(library: str) -> None:
+    device_side = {f for f in importers(library) if f.startswith("sync/")}
     assert {f for f in device_side if not f.startswith("sync/relay")} == {"sync/transport.py"}
+
+
+# --- the websocket, against a server on 127.0.0.1 ----------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@contextlib.asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[str]:
+    """A server answering /v1/sync with `handler`; yields its http:// address."""
+    app = web.Application()
+    app.router.add_get("/v1/sync", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def echo(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for message in ws:
+        await ws.send_bytes(message.data)
+    return ws
+
+
+async def test_the_websocket_carries_whole_messages_both_ways_and_closes_quietly() -> None:
+    async with serving(echo) as url, transport.WebSocketDialer(url) as dialer:
+        connection = await dialer.connect()
+        for message in (b"hello", b"", b"x" * 300_000):
+            await connection.send(message)
+            assert await connection.receive() == message
+        await connection.close()
+        await connection.close()  # closing again is harmless
+        with pytest.raises(RelayUnavailable):
+            await connection.send(b"too late")
+
+
+async def test_a_frame_over_the_limit_is_refused_not_read() -> None:
+    async def flood(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_bytes(b"x" * (p.MAX_FRAME_BYTES + 1))
+        await ws.receive()
+        return ws
+
+    async with serving(flood) as url, transport.WebSocketDialer(url) as dialer:
+        connection = await dialer.connect()
+        with pytest.raises(RelayUnavailable, match=r"^the relay closed the connection$"):
+            await connection.receive()
+        await connection.close()
+
+
+async def test_a_relay_that_goes_silent_is_noticed_by_its_missing_pongs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transport, "HEARTBEAT", 0.2)
+    monkeypatch.setattr(transport, "CLOSE_SECONDS", 0.2)
+
+    async def silent(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=False)  # pings reach the loop below, unanswered
+        await ws.prepare(request)
+        async for _ping in ws:
+            pass
+        return ws
+
+    async with serving(silent) as url, transport.WebSocketDialer(url) as dialer:
+        connection = await dialer.connect()
+        with pytest.raises(RelayUnavailable):
+            await asyncio.wait_for(connection.receive(), timeout=5)
+        await connection.close()
+
+
+async def test_a_relay_that_never_answers_the_handshake_times_out_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transport, "CONNECT_SECONDS", 0.3)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()  # the connection is taken, nothing is ever said
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+        async with transport.WebSocketDialer(url) as dialer:
+            with pytest.raises(RelayUnavailable, match=r"\(TimeoutError\); everything is kept"):
+                await asyncio.wait_for(dialer.connect(), timeout=5)
+
+
+async def test_a_relay_that_refuses_the_upgrade_is_one_relay_unavailable() -> None:
+    async def refuse(_request: web.Request) -> web.Response:
+        return web.Response(status=503, text="down for maintenance")
+
+    async with serving(refuse) as url, transport.WebSocketDialer(url) as dialer:
+        with pytest.raises(
+            RelayUnavailable, match=r"^cannot reach the relay at .* \(InvalidStatus\)"
+        ):
+            await dialer.connect()
+
+
+def test_a_sync_path_without_plain_requests_loads_no_aiohttp() -> None:
+    # Every `tend sync` is a new process, and aiohttp's client is slow to import.
+    script = "import sys, tend.sync.client, tend.app.syncing; print('aiohttp' in sys.modules)"
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (found.returncode, found.stdout.strip()) == (0, "False"), found.stderr
