@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 from tend.core.errors import ChainError, CorruptStore, StorageFull, TendError
 from tend.core.ids import LogId, Seq
@@ -106,6 +106,12 @@ class LogStore(Protocol):
 
     def save_snapshot(self, upto: int, blob: bytes) -> None: ...
 
+    def membership_snapshot(self) -> tuple[int, bytes] | None:
+        """The view cache's membership items alone, sealed: what a read of who is here opens
+        instead of every item (core/views/read_model.py)."""
+
+    def save_membership_snapshot(self, upto: int, blob: bytes) -> None: ...
+
     def key_at(self, log: LogId, seq: int) -> bytes | None:
         """The key record stored for (log, seq), if any."""
 
@@ -165,6 +171,7 @@ class MemoryLogStore:
         self._heads: Heads = {}
         self._meta: dict[str, bytes] = {}
         self._snapshot: tuple[int, bytes] | None = None
+        self._membership_snapshot: tuple[int, bytes] | None = None
         self._keys: dict[Position, bytes] = {}
 
     def append(
@@ -261,6 +268,12 @@ class MemoryLogStore:
     def save_snapshot(self, upto: int, blob: bytes) -> None:
         self._snapshot = (upto, blob)
 
+    def membership_snapshot(self) -> tuple[int, bytes] | None:
+        return self._membership_snapshot
+
+    def save_membership_snapshot(self, upto: int, blob: bytes) -> None:
+        self._membership_snapshot = (upto, blob)
+
     def key_at(self, log: LogId, seq: int) -> bytes | None:
         return self._keys.get((log, seq))
 
@@ -308,11 +321,28 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL, blob BLOB NOT NULL
 );
+-- The snapshot's membership items alone (who is here, no words anyone wrote), sealed the same
+-- way: a sync with nothing new reads the roster from it instead of opening every item.
+CREATE TABLE IF NOT EXISTS membership_snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL, blob BLOB NOT NULL
+);
 -- Key records (wrapped content keys), apart from the entries: the one thing ever erased.
 CREATE TABLE IF NOT EXISTS content_keys (
     log_id BLOB NOT NULL, seq INTEGER NOT NULL, record BLOB NOT NULL, PRIMARY KEY (log_id, seq)
 ) WITHOUT ROWID;
 """
+
+# The view cache's two snapshots (core/views/read_model.py), each one row of its own table.
+CacheTable = Literal["snapshot", "membership_snapshot"]
+_READ_CACHE: dict[CacheTable, str] = {
+    t: f"SELECT upto, blob FROM {t} WHERE id = 1"  # noqa: S608 (the two names above)
+    for t in get_args(CacheTable)
+}
+_SAVE_CACHE: dict[CacheTable, str] = {
+    t: f"INSERT INTO {t}(id, upto, blob) VALUES (1, ?, ?) "  # noqa: S608 (the two names above)
+    "ON CONFLICT(id) DO UPDATE SET upto = excluded.upto, blob = excluded.blob"
+    for t in get_args(CacheTable)
+}
 
 _ENTRY_COLUMNS = (
     "SELECT e.rowid, e.log_id, e.seq, e.hash, e.entry, e.received_at, k.record FROM entries AS e "
@@ -542,18 +572,28 @@ class SqliteLogStore:
                 raise
 
     def snapshot(self) -> tuple[int, bytes] | None:
+        return self._cache("snapshot")
+
+    def save_snapshot(self, upto: int, blob: bytes) -> None:
+        self._save_cache("snapshot", upto, blob)
+
+    def membership_snapshot(self) -> tuple[int, bytes] | None:
+        return self._cache("membership_snapshot")
+
+    def save_membership_snapshot(self, upto: int, blob: bytes) -> None:
+        self._save_cache("membership_snapshot", upto, blob)
+
+    def _cache(self, table: CacheTable) -> tuple[int, bytes] | None:
         with _translated("reading the journal"):
-            row = self._db.execute("SELECT upto, blob FROM snapshot WHERE id = 1").fetchone()
+            row = self._db.execute(_READ_CACHE[table]).fetchone()
         if row is None or not isinstance(row[0], int) or not isinstance(row[1], bytes):
             return None  # only a cache: a damaged one is rebuilt
         return (row[0], row[1])
 
-    def save_snapshot(self, upto: int, blob: bytes) -> None:
+    def _save_cache(self, table: CacheTable, upto: int, blob: bytes) -> None:
         with _translated("saving the view cache"):
             self._db.execute(
-                "INSERT INTO snapshot(id, upto, blob) VALUES (1, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET upto = excluded.upto, "
-                "blob = excluded.blob",
+                _SAVE_CACHE[table],
                 (upto, blob),
             )
 

@@ -14,11 +14,18 @@ mapper), and which items count is the roster's say (core/journal/reading.py).
 Forgetting an entry's words replaces its item with a placeholder (kind "keyed": the outer event
 alone, core/journal/mapper.py) and re-seals the snapshot at once, so the words leave the cache
 in the same transaction that erases their key (core/log/store.py `erase_keys`).
+
+Beside it the journal keeps a second, small snapshot: the membership items alone (devices added
+and removed, names, key rotations; no words anyone wrote), sealed the same way and stamped with
+its own store row. Reading who is here (the roster, which a sync with nothing new needs and
+nothing more) opens that one and the few rows stored since, not all ten years of items. It is
+sealed whenever the full snapshot is, and again when forgetting changes a membership item.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -27,7 +34,7 @@ import msgpack
 
 from tend.core.crypto import envelope
 from tend.core.domain.codec import decode_event
-from tend.core.domain.events import Event
+from tend.core.domain.events import Event, EventType
 from tend.core.errors import InvalidEnvelope
 from tend.core.gcpause import gc_paused
 from tend.core.ids import EventId, LogId, PersonId, event_id_at
@@ -35,10 +42,12 @@ from tend.core.log.store import LogStore
 
 SNAPSHOT_LIMIT = 256 << 20
 SNAPSHOT_EVERY = 200  # new entries opened before the snapshot is sealed again
+MEMBERSHIP_RESEAL = 50  # rows read past the membership snapshot before it alone is sealed again
 # v2: items say whether they are private, and where shared from; v3: a private entry's item
 # says so whether or not its words are under a content key, placeholders of words not held
 # included, and a shared copy's words can be forgotten in place.
 _AAD = b"tend/view-cache/v3"
+_MEMBERSHIP_AAD = b"tend/view-cache/membership/v1"
 # The kinds of entry the trust engine reads (core/trust/engine.py), and with names and rotations,
 # the kinds that say who is here: new entries a read may fold in before it re-seals the view cache.
 FACTS = frozenset({"device.added", "device.removed", "person.lost", "person.here"})
@@ -70,6 +79,33 @@ def seal_snapshot(key: bytes, upto: int, items: list[Item]) -> bytes:
     return envelope.seal(key, body, _AAD, limit=SNAPSHOT_LIMIT)
 
 
+class Membership(NamedTuple):
+    """What the small snapshot holds: the membership items, and how many items are
+    placeholders of words not held (kind "keyed"), so that a sync knows without the items
+    whether it has key records to ask for. Neither holds words anyone wrote."""
+
+    items: list[Item]
+    keyless: int
+
+
+def seal_membership(key: bytes, upto: int, membership: Membership) -> bytes:
+    rows = [tuple(i) for i in membership.items]
+    body: bytes = msgpack.packb([upto, rows, membership.keyless], use_bin_type=True)
+    return envelope.seal(key, body, _MEMBERSHIP_AAD, limit=SNAPSHOT_LIMIT)
+
+
+def open_membership(key: bytes, blob: bytes, upto: int) -> Membership | None:
+    """The small snapshot, or None if it is unusable (then the items are read instead)."""
+    try:
+        body = envelope.open_envelope(key, blob, _MEMBERSHIP_AAD, limit=SNAPSHOT_LIMIT)
+        stamped, rows, keyless = msgpack.unpackb(body, raw=False, use_list=False)
+        if stamped != upto or not isinstance(keyless, int):
+            return None
+        return Membership(list(map(Item._make, rows)), keyless)
+    except (InvalidEnvelope, ValueError, TypeError, msgpack.UnpackException):
+        return None
+
+
 def open_snapshot(key: bytes, blob: bytes, upto: int) -> list[Item] | None:
     """The cached items, or None if the snapshot is unusable (then the caller rebuilds)."""
     try:
@@ -99,6 +135,12 @@ class ItemCache:
         self._open_item = open_item
         self._items: list[Item] | None = None
         self._membership: list[Item] = []
+        self._keyless = 0  # items that are placeholders of words not held
+        # The store row `_membership` covers while it was read on its own, without the items
+        # (None: it is derived from the items, or not read yet).
+        self._membership_upto: int | None = None
+        # The stored small snapshot's row: -1 when there is none that opens, None if unknown.
+        self._membership_saved_upto: int | None = None
         self._opened: dict[bytes, Item] = {}
         self._upto = 0  # the last store row the items cover
         # Set when a top-up took in a retraction: it may ask to forget words held here, so the
@@ -115,7 +157,12 @@ class ItemCache:
         if self._items is None:
             self._items, self._upto = self._load_snapshot()
             self._membership = [i for i in self._items if i.type in MEMBERSHIP]
+            self._keyless = _keyless(self._items)
+            self._membership_upto = None
             self._recent = None
+            if self._membership_saved_upto is None:
+                saved = self._store.membership_snapshot()
+                self._membership_saved_upto = saved[0] if saved is not None else -1
         fresh = [
             (s.rowid, self._opened.get(s.hash) or self._open_item(s.entry, s.received_at, s.key))
             for s in self._store.since(self._upto)
@@ -129,6 +176,9 @@ class ItemCache:
             self._upto = fresh[-1][0]
             if len(fresh) >= SNAPSHOT_EVERY:
                 self._seal()
+        at = self._membership_saved_upto
+        if at is not None and (at < 0 or at < self._upto - SNAPSHOT_EVERY):
+            self._seal_membership()  # missing, or too far behind to be worth reading alone
         return self._items
 
     def _seal(self) -> None:
@@ -138,6 +188,15 @@ class ItemCache:
         self._due = False
         if self._items is not None:
             self._store.save_snapshot(self._upto, seal_snapshot(self._key, self._upto, self._items))
+            self._seal_membership()
+
+    def _seal_membership(self) -> None:
+        self._save_membership(self._upto)
+
+    def _save_membership(self, upto: int) -> None:
+        small = Membership(self._membership, self._keyless)
+        self._store.save_membership_snapshot(upto, seal_membership(self._key, upto, small))
+        self._membership_saved_upto = upto
 
     @contextmanager
     def sealing_later(self) -> Iterator[None]:
@@ -156,9 +215,57 @@ class ItemCache:
     def membership(self, *, top_up: bool = True) -> list[Item]:
         """Stored items that say who is here: devices added and removed, names, key rotations.
         Without `top_up`, as of the last read (no query of the store)."""
+        if self._items is None and self._membership_alone():
+            return self._membership
         if top_up or self._items is None:
             self.items()
         return self._membership
+
+    def keyless_without_items(self) -> int | None:
+        """How many items are placeholders of words not held (kind "keyed"), read from the
+        small snapshot and the rows stored since, while the items are not loaded; None when
+        they are, or reading them is the cheaper way (then ask the items)."""
+        if self._items is None and self._membership_alone():
+            return self._keyless
+        return None
+
+    def _membership_alone(self) -> bool:
+        """Read who is here from the small snapshot and the rows stored since, without opening
+        every item; False when that would not be cheaper, or a retraction came since (then
+        read the items, so that what it forgets is forgotten before anything else reads)."""
+        if self._membership_upto is None and not self._load_membership():
+            return False
+        assert self._membership_upto is not None
+        fresh = list(itertools.islice(self._store.since(self._membership_upto), SNAPSHOT_EVERY + 1))
+        opened = [
+            self._opened.get(s.hash) or self._open_item(s.entry, s.received_at, s.key)
+            for s in fresh[:SNAPSHOT_EVERY]
+        ]
+        for stored, item in zip(fresh, opened, strict=False):
+            self._opened[stored.hash] = item  # the full read, if one follows, opens it no more
+        if len(fresh) > SNAPSHOT_EVERY or any(i.type == "retract" for i in opened):
+            self._membership_upto = None
+            return False
+        for item in opened:
+            self._keyless += item.type == EventType.KEYED
+            if item.type in MEMBERSHIP:
+                bisect.insort(self._membership, item, key=lambda i: i.order)
+        if fresh:
+            self._membership_upto = fresh[-1].rowid
+            if len(fresh) >= MEMBERSHIP_RESEAL:  # so that reads of who is here stay cheap
+                self._save_membership(self._membership_upto)
+        return True
+
+    def _load_membership(self) -> bool:
+        snap = self._store.membership_snapshot()
+        small = open_membership(self._key, snap[1], snap[0]) if snap is not None else None
+        if small is None or snap is None:
+            self._membership_saved_upto = -1  # the next read of the items seals one
+            return False
+        self._membership_saved_upto = snap[0]
+        self._membership, self._keyless = small
+        self._membership_upto = snap[0]
+        return True
 
     def remember_opened(self, digest: bytes, item: Item) -> None:
         """An entry about to be appended that was already opened (no need twice)."""
@@ -167,6 +274,7 @@ class ItemCache:
     def forget(self) -> None:
         """Drop what is held in memory; the next read starts again from the snapshot."""
         self._items, self._upto, self._recent = None, 0, None
+        self._membership_upto = None
 
     def take_recent(self) -> list[Item] | None:
         """The items merged since the last call (None: unknown, look at everything), and from
@@ -194,13 +302,17 @@ class ItemCache:
             items[:] = [i for i in items if (i.log, i.seq) not in where]
             for item in moved:
                 bisect.insort(items, item, key=lambda i: i.order)
-        self._membership = [i for i in items if i.type in MEMBERSHIP]
+        membership, keyless = [i for i in items if i.type in MEMBERSHIP], _keyless(items)
+        if (membership, keyless) != (self._membership, self._keyless):
+            self._membership, self._keyless = membership, keyless
+            self._seal_membership()  # the small snapshot must not keep what was replaced
         return self._upto, seal_snapshot(self._key, self._upto, items)
 
     def _merge(self, fresh: list[Item]) -> None:
         assert self._items is not None
         fresh.sort(key=lambda i: i.order)
         self._membership.extend(i for i in fresh if i.type in MEMBERSHIP)
+        self._keyless += _keyless(fresh)
         self._membership.sort(key=lambda i: i.order)
         if not self._items or fresh[0].order >= self._items[-1].order:
             self._items.extend(fresh)  # the usual case: what is new sorts last
@@ -218,6 +330,10 @@ class ItemCache:
             if items is not None:
                 return items, snap[0]
         return [], 0
+
+
+def _keyless(items: Sequence[Item]) -> int:
+    return sum(1 for i in items if i.type == EventType.KEYED)
 
 
 # --- private entries shared later ------------------------------------------------------------
