@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tend_env
+from tests.conftest import Relay, tend_env
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "tend"  # the package, in its src layout
 LAYERS = ("core", "sync", "app", "cli", "present", "ui")
@@ -392,6 +392,26 @@ def test_today_loads_no_network_comparison_report_or_charts(tmp_path: Path) -> N
     )
     found = run_fresh(tmp_path / "home", [INIT, ["today"]], heavy)
     assert found == {"codes": [0, 0], "loaded": []}
+
+
+def test_a_sync_with_nothing_new_loads_no_aiohttp_pairing_views_or_unused_helpers(
+    tmp_path: Path, relay: Relay
+) -> None:
+    # Every `tend sync` is a new process: what it imports is most of what it takes.
+    home, sync = tmp_path / "home", ["sync", "--relay", relay.url]
+    assert run_fresh(home, [INIT, sync], ())["codes"] == [0, 0]
+    watched = (
+        "aiohttp",
+        "automerge",
+        "rich",
+        "difflib",
+        "tend.core.trust.pairing",
+        "tend.core.views.projections",
+        "tend.sync.pairing_flow",
+        "tend.cli.unlock_agent",
+        "tend.ui",
+    )
+    assert run_fresh(home, [sync], watched) == {"codes": [0], "loaded": []}
 
 
 def test_a_sync_with_no_link_pending_loads_no_pairing_code(tmp_path: Path) -> None:

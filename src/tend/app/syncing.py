@@ -17,8 +17,7 @@ from tend.core.domain import events as ev
 from tend.core.domain.codec import decode_event
 from tend.core.errors import NextStep
 from tend.core.journal import Journal
-from tend.core.trust import pairing, rotation
-from tend.core.views import projections
+from tend.core.trust import rotation
 from tend.sync import client
 from tend.sync.client import Progress, RelayUnavailable, SyncReport
 
@@ -135,6 +134,8 @@ class Arrivals:
         # An entry whose words have not come yet (its key record follows it) is told of when
         # they come, not before.
         self._told.update((i.log, i.seq) for i in fresh if i.type != ev.Keyed.TYPE)
+        from tend.core.views import projections  # only while watching, as entries arrive
+
         me = self._journal.device.person
         names = projections.names(items)
         events = projections.visible([decode_event(i.raw) for i in fresh if i.author != me])
@@ -202,6 +203,8 @@ async def _complete_links(
         if device is None:
             news.notes.append((result.note, result.next_step))
             continue
+        from tend.core.trust import pairing  # a sync with no link pending needs none of it
+
         code = pairing.safety_code(me.space, me.identity, device.identity)
         news.joined.append(LinkJoined(device.label, code, device.identity == me.identity))
     outcome.joined += news.joined

@@ -7,7 +7,6 @@ so recording a check-in stays quick as a whole process.
 
 from __future__ import annotations
 
-import difflib
 import errno
 import importlib
 import sys
@@ -79,6 +78,8 @@ class LazyGroup(click.Group):
         if ctx.token_normalize_func is not None:
             name = ctx.token_normalize_func(name)
         if self.get_command(ctx, name) is None and not name.startswith("-"):
+            import difflib  # only for a mistyped command
+
             close = difflib.get_close_matches(name, LAZY_COMMANDS, n=1, cutoff=0.6)
             hint = f"Did you mean 'tend {close[0]}'?" if close else "'tend --help' lists them."
             ctx.fail(f"No such command '{name}'. {hint}")

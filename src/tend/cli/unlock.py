@@ -36,12 +36,13 @@ def open_lock(home: Path, file: str | None = None) -> Lock | None:
     """The lock for this journal's device file (or `file` in the home, e.g. a link joiner's
     pending device), or None if it has no passphrase or none can be had without waiting (then
     opening it says how to give one)."""
-    from tend.cli import unlock_agent
     from tend.core.crypto import keystore
 
     path = home / (file or keystore.FILE_NAME)
     if not (path.exists() and keystore.is_wrapped(path)):
         return None
+    from tend.cli import unlock_agent  # only for a device file under a passphrase
+
     held = _from_agent(path, unlock_agent.held_lock(home))
     if held is not None:
         return held

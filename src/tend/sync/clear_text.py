@@ -16,7 +16,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from tend.core.errors import NextStep, UserError
-from tend.core.trust.pairing import is_loopback_host
+from tend.core.trust.loopback import is_loopback_host
 
 PLAIN_SCHEMES = ("http", "ws")
 

@@ -53,7 +53,6 @@ from tend.core.log.header import Header
 from tend.core.trust import lost, reseal, rotation, witness
 from tend.core.trust.engine import Refusal
 from tend.core.trust.ingest import IngestReport, ingest
-from tend.core.views import projections
 from tend.sync import mailbox
 from tend.sync import protocol as p
 from tend.sync.batching import batches
@@ -697,6 +696,8 @@ def _follow(journal: Journal, frame: p.Rekey) -> None:
             "this device was removed from the journal (by another of your devices); "
             "it keeps what it had but can no longer sync"
         )
+    from tend.core.views import projections  # only to name who left this device out
+
     names = projections.names(journal.membership())
     person = journal.roster().person(outcome.signer)
     who = f"{names[person]}'s device" if person in names else f"device {short(outcome.signer)}"

@@ -32,7 +32,6 @@ from tend.core.log.store import Position
 from tend.core.trust import engine as trust
 from tend.core.trust import rotation
 from tend.core.trust.engine import Reason, Refusal
-from tend.core.views import projections
 
 
 @dataclass
@@ -86,8 +85,11 @@ def _ingest(
     _sort_refusals(settled, report)
     report.pending = [raw for raws in settled.pending.values() for raw in raws]
     good = [pair for run in runs for pair in settled.admitted.get(run.log, [])]
-    names = projections.names(journal.membership())
-    report.refused = [_named(r, settled.roster, names) for r in report.refused]
+    if report.refused:
+        from tend.core.views import projections  # here: usually nothing is refused
+
+        names = projections.names(journal.membership())
+        report.refused = [_named(r, settled.roster, names) for r in report.refused]
     for run in runs:
         report.set_aside += run.set_aside if run.log not in settled.pending else []
     report.sealed_away = len(report.set_aside)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import secrets
 import time
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from tend.core.journal import JOINING_FILE, Clock, Journal
 from tend.core.log.header import log_id_of
 from tend.core.log.identity import IDENTITY_LEN, Identity, cert_message, cert_valid
 from tend.core.log.rotation_record import MAX_EPOCH
+from tend.core.trust.loopback import is_loopback_host
 
 CODE_WORDS = 3
 NAMEPLATES = 999
@@ -101,16 +101,6 @@ def relay_url(host: str) -> str:
         return host.rstrip("/")
     name = urlsplit("//" + host).hostname or ""
     return ("http://" if is_loopback_host(name) else "https://") + host
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for "localhost", 127.0.0.0/8 and ::1 (with or without brackets): this machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 # --- short codes and links -----------------------------------------------------------------------
