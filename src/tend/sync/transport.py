@@ -24,6 +24,7 @@ Nothing else on the device side imports either library.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -40,6 +41,11 @@ from tend.sync.clear_text import refuse_clear_text
 
 if TYPE_CHECKING:
     import aiohttp
+
+# The library logs what it did not expect (a frame its parser choked on) with a traceback; with
+# no handler of the person's own that would reach the terminal. What a person sees is the one
+# RelayUnavailable line; a process that configures logging still gets the library's records.
+logging.getLogger("websockets").addHandler(logging.NullHandler())
 
 CONNECT_SECONDS = 10  # to open a connection; an open sync connection has no deadline
 HEARTBEAT = 20.0  # websocket ping interval (a pong may take half of it): a silent relay is noticed
