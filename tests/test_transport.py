@@ -142,6 +142,30 @@ async def test_a_frame_over_the_limit_is_refused_not_read() -> None:
         await connection.close()
 
 
+async def test_a_relay_cannot_make_the_device_hold_more_than_a_few_frames_it_has_not_read() -> None:
+    # The relay sends 1 MiB frames as fast as the device's buffers take them; the device reads
+    # none. Reading stops once MAX_QUEUE frames wait (then the sockets' own buffers fill), so
+    # the relay gets only a few more out (with the library's default of 16, about 21 in all).
+    sent = 0
+
+    async def flood(request: web.Request) -> web.WebSocketResponse:
+        nonlocal sent
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await ws.send_bytes(b"x" * (1 << 20))
+                sent += 1
+        return ws
+
+    async with serving(flood) as url, transport.WebSocketDialer(url) as dialer:
+        connection = await dialer.connect()
+        await asyncio.sleep(1.5)
+        held = sent
+        await connection.close()
+    assert transport.MAX_QUEUE <= held <= transport.MAX_QUEUE + 9
+
+
 async def test_a_relay_that_goes_silent_is_noticed_by_its_missing_pongs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

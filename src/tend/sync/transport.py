@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 logging.getLogger("websockets").addHandler(logging.NullHandler())
 
 CONNECT_SECONDS = 10  # to open a connection; an open sync connection has no deadline
+MAX_QUEUE = 4  # frames read ahead of the device (the library's default is 16)
 HEARTBEAT = 20.0  # websocket ping interval (a pong may take half of it): a silent relay is noticed
 CLOSE_SECONDS = 5.0  # for the relay to answer a close before the socket is dropped
 READ_CHUNK = 1 << 16
@@ -213,6 +214,9 @@ class WebSocketDialer:
             ws = await _ConnectWithoutRedirects(
                 sync_url(self.relay),
                 max_size=p.MAX_FRAME_BYTES,  # a hostile relay cannot make us read more at once
+                # Frames read ahead while the device works on one: a few, so that a relay
+                # cannot fill the device's memory with them (at most MAX_QUEUE x 4 MiB).
+                max_queue=MAX_QUEUE,
                 compression=None,  # what travels is sealed: it does not compress
                 proxy=None,  # as aiohttp's client: no proxy taken from the environment
                 open_timeout=CONNECT_SECONDS,
