@@ -1061,11 +1061,11 @@ async def test_the_invitation_cap_counts_each_row_and_is_enforced(open_store: Op
     boxes = [_box() for _ in range(4)]
     assert await store.put_invitation(boxes[0], bytes(10), NOW + 10, NOW)
     assert await store.put_invitation(boxes[1], bytes(10), NOW + 100, NOW)
-    assert await store.take_invitation(boxes[1], NOW) == bytes(10)  # taken: counts until expiry
+    assert await store.take_invitation(boxes[1], NOW) == bytes(10)  # taken: its row counts
     with pytest.raises(CapReached):
-        await store.put_invitation(boxes[2], bytes(11), NOW + 100, NOW)  # one byte over
+        await store.put_invitation(boxes[2], bytes(21), NOW + 100, NOW)  # one byte over
     assert await store.take_invitation(boxes[2], NOW) is None  # nothing of it was stored
-    assert await store.put_invitation(boxes[2], bytes(10), NOW + 100, NOW)  # exactly full
+    assert await store.put_invitation(boxes[2], bytes(20), NOW + 100, NOW)  # exactly full
     with pytest.raises(CapReached):
         await store.put_invitation(boxes[3], bytes(1), NOW + 100, NOW + 1)
     # The first expires, and makes room.

@@ -72,18 +72,21 @@ checks (ids, sizes, the escrow's signature) before the store is asked:
   before then (sync/client.py).
 
 Each kind has a store-wide cap on what it holds, every row counted as its bytes plus
-ROW_OVERHEAD (so a flood of tiny rows is bounded too; a taken invitation keeps counting until
-it expires); a write past the cap raises CapReached and changes nothing.
+ROW_OVERHEAD (so a flood of tiny rows is bounded too; a taken invitation keeps counting its
+row until it expires); a write past the cap raises CapReached and changes nothing.
 
-Each kind also has a per-household budget, so that one address cannot fill the shared cap: each
-row keeps a short tag of the household that wrote it (`writer_tag`: a keyed hash truncated to
-WRITER_TAG_BITS, its key random and kept in the store), and a write that would make the rows of
-its writer's tag count more than the writer's budget raises BudgetReached and changes nothing.
-The store can sum bytes per tag but cannot list who wrote: a tag is no address, and with 16 bits
-about as many IPv4 addresses share each tag as there are tags. Two households whose tags collide
-share one budget; that only makes an honest household's budget smaller by its neighbour's use,
-never lets anyone past the cap. A taken invitation counts only ROW_OVERHEAD toward its writer's
-budget (its message is gone; the row stays, reserving the id, until it expires).
+Each kind also has a per-household budget, so that one address cannot fill the shared cap: each row
+keeps a short tag of the household that wrote it (`writer_tag`: a keyed hash truncated to
+WRITER_TAG_BITS, its key random and kept in the store), and a write that would make the rows of its
+writer's tag count more than the writer's budget raises BudgetReached and changes nothing. The store
+can sum bytes per tag but cannot list who wrote: a tag is no address, and with 16 bits about as many
+IPv4 addresses share each tag as there are tags. (Whoever reads the store reads the key too, so can
+test a guessed address against a row, up to a 1 in 2**16 coincidence.) Two households whose tags
+collide share one budget; that only makes an honest household's budget smaller by its neighbour's
+use, never lets anyone past the cap. A taken invitation counts only ROW_OVERHEAD toward its writer's
+budget and toward the cap (its message is gone; the row stays, reserving the id, until it expires):
+else a household could post and take invitations in turn, each costing its budget only a row, until
+their messages' bytes filled the cap for everyone.
 
 Every implementation passes one contract suite (tests/test_relay_store_contract.py). The API is
 async so that an implementation over a network database (PostgreSQL) fits the same shape.
@@ -291,7 +294,8 @@ ANYONE = Writer()
 
 def writer_tag(key: bytes, household: str) -> int:
     """A household as the store keeps it: a keyed hash cut to WRITER_TAG_BITS. The key is
-    the store's own (random, never shown), so nobody can tell from a tag whose it is."""
+    the store's own (random, never shown), so nobody without the store can tell from a tag
+    whose it is; whoever reads the store can test a guessed household against a tag."""
     digest = hmac.new(key, household.encode(), "sha256").digest()
     return int.from_bytes(digest, "big") >> (len(digest) * 8 - WRITER_TAG_BITS)
 
@@ -1512,14 +1516,18 @@ class SqliteRelayStore(_Queries):
     def _take_invitation(self, box: bytes, now: float) -> bytes | None:
         with self._transaction("taking an invitation"):
             row = self._db.execute(
-                "SELECT body FROM invitations "
+                "SELECT body, counted FROM invitations "
                 "WHERE box = ? AND expires_at > ? AND body IS NOT NULL",
                 (box, now),
             ).fetchone()
             if row is None:
                 return None
-            # The row stays, without its message, so the id is refused until it expires.
-            self._db.execute("UPDATE invitations SET body = NULL WHERE box = ?", (box,))
+            # The row stays, without its message, so the id is refused until it expires; it
+            # counts only its row toward the cap, as toward its writer's budget.
+            self._db.execute(
+                "UPDATE invitations SET body = NULL, counted = ? WHERE box = ?", (ROW_OVERHEAD, box)
+            )
+            self._set_held("invitations", self._held("invitations") - int(row[1]) + ROW_OVERHEAD)
         return bytes(row[0])
 
     def _put_escrow(

@@ -20,9 +20,10 @@ write to one database at once:
   advisory lock per kind, then reads what the kind holds (table held) and what the writer's
   tag holds, and writes it back in the same transaction. The key of the writer tags is one row
   (store_keys), made by the first instance and read by every one, so that instances sharing
-  the database count one budget per household. take_invitation is one
-  statement that row-locks the invitation (FOR UPDATE) and clears its body: of two instances
-  taking one invitation at once, the second waits, re-reads the row and takes nothing.
+  the database count one budget per household. take_invitation takes the same lock (it gives
+  back to the cap all but the row of what it takes), and its statement row-locks the invitation
+  (FOR UPDATE) and clears its body: of two instances taking one invitation at once, the second
+  waits, re-reads the row and takes nothing.
 - Creating a space (register) is one transaction: the space row is inserted first (a second
   creator of the same id waits on its key, then creates nothing and uses up nothing); then the
   one-time code's row is locked (FOR UPDATE) and checked, so of two devices racing with one
@@ -247,15 +248,16 @@ SELECT coalesce(sum(counted), 0) FROM gone
 """
 
 # Row-locked: of two takers, the second waits, then finds the body gone and takes nothing. The
-# row stays without its message, so the id is refused until it expires.
+# row stays without its message, so the id is refused until it expires, counting only its row
+# ($3) toward the cap as toward its writer's budget.
 _TAKE_INVITATION = """
 WITH found AS (
-    SELECT box, body FROM {s}.invitations
+    SELECT box, body, counted FROM {s}.invitations
     WHERE box = $1 AND expires_at > $2 AND body IS NOT NULL
     FOR UPDATE
 )
-UPDATE {s}.invitations AS i SET body = NULL FROM found WHERE i.box = found.box
-RETURNING found.body
+UPDATE {s}.invitations AS i SET body = NULL, counted = $3 FROM found WHERE i.box = found.box
+RETURNING found.body, found.counted
 """
 
 _SWEEP_ESCROWS = """
@@ -903,9 +905,13 @@ class PostgresRelayStore:
         return not taken
 
     async def take_invitation(self, box: bytes, now: float) -> bytes | None:
-        async with self._connection("taking an invitation") as db:
-            body = await db.fetchval(self._sql(_TAKE_INVITATION), box, now)
-        return None if body is None else bytes(body)
+        async with self._turn("invitations", "taking an invitation") as db:
+            row = await db.fetchrow(self._sql(_TAKE_INVITATION), box, now, ROW_OVERHEAD)
+            if row is None:
+                return None
+            held = await self._held(db, "invitations") - int(row[1]) + ROW_OVERHEAD
+            await db.execute(self._sql(_SET_HELD), "invitations", held)
+        return bytes(row[0])
 
     async def put_escrow(
         self,

@@ -1,0 +1,239 @@
+"""Attacks on the relay's per-household budgets and escrow expiry, and on the mapper's rule
+for words that are not their entry's own event and the catch-up's collector pause.
+
+The relay is attacked as a stranger would: plain HTTP to a real relay on 127.0.0.1 (a client
+bound to 127.0.0.2 is another household), on SQLite and, when TEND_TEST_POSTGRES holds a DSN,
+on PostgreSQL. The mapper is attacked by the other partner with a modified client: the library
+used directly to sign entries no honest client writes, delivered through a real relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tend.sync.relay.store import ROW_OVERHEAD, WRITER_TAG_BITS, writer_tag
+from tests.conftest import TendCLI
+from tests.test_relay import Person
+from tests.test_relay_budgets import (
+    BODY,
+    FAST,
+    ONE,
+    OTHER,
+    Serve,
+    _box,
+    _client,
+    _escrow,
+    _post,
+    _put_escrow,
+    _take,
+    serve,
+)
+
+__all__ = ["serve"]  # the fixture, shared with the budgets' own tests
+
+INVITATION_MAX = 16 << 10  # the largest invitation body the relay takes
+
+# --- invitations: taking and posting again ------------------------------------------------------
+
+
+async def test_posting_and_taking_invitations_in_turn_does_not_fill_the_cap_for_everyone(
+    serve: Serve,
+) -> None:
+    """A household posts an invitation, takes it itself, and posts another: each taken one
+    costs its budget only a row. The cap must count a taken one no more than that either, or
+    one household's budget's worth of rows holds the cap's worth of bytes for a week."""
+    big = INVITATION_MAX + ROW_OVERHEAD
+    relay = await serve(
+        invitation_bytes_per_address=big + 20 * ROW_OVERHEAD,
+        invitation_cap=8 * big,
+        **FAST,
+    )
+    async with _client() as attacker, _client(OTHER) as honest:
+        for _ in range(16):  # twice as many as the cap holds of them
+            box = _box()
+            where = f"{relay.url}/v1/invitation/{box}?ttl={7 * 24 * 3600}"
+            async with attacker.post(where, data=bytes(INVITATION_MAX)) as answer:
+                assert answer.status in (204, 429, 507)
+                if answer.status != 204:
+                    break
+            assert (await _take(attacker, relay.url, box))[0] == 200
+        ours = _box()
+        assert await _post(honest, relay.url, ours) == 204
+        assert await _take(honest, relay.url, ours) == (200, bytes(BODY))
+
+
+async def test_a_taken_invitation_keeps_its_id_reserved_after_the_cap_gives_its_bytes_back(
+    serve: Serve,
+) -> None:
+    relay = await serve(invitation_cap=2 * ONE, **FAST)
+    box = _box()
+    async with _client() as household, _client(OTHER) as partner:
+        assert await _post(household, relay.url, box) == 204
+        assert await _take(partner, relay.url, box) == (200, bytes(BODY))
+        assert await _post(household, relay.url, box) == 409  # nobody slips a second one in
+        assert await _take(partner, relay.url, box) == (404, b"no invitation")
+        assert await _post(household, relay.url, _box()) == 204  # the bytes came back
+        assert await _post(household, relay.url, _box()) == 507  # the taken row still counts
+
+
+# --- races on one instance ----------------------------------------------------------------------
+
+
+async def test_concurrent_invitations_from_one_household_stay_within_its_budget(
+    serve: Serve,
+) -> None:
+    relay = await serve(invitation_bytes_per_address=3 * ONE, **FAST)
+    async with _client() as attacker:
+        statuses = await asyncio.gather(*(_post(attacker, relay.url, _box()) for _ in range(12)))
+    assert sorted(statuses) == [204] * 3 + [429] * 9
+
+
+async def test_concurrent_escrows_from_one_household_stay_within_its_budget(serve: Serve) -> None:
+    relay = await serve(escrow_bytes_per_address=3 * ONE, **FAST)
+    made_up = [Person.new() for _ in range(12)]
+    async with _client() as attacker:
+        statuses = await asyncio.gather(
+            *(_put_escrow(attacker, relay.url, p, bytes(BODY)) for p in made_up)
+        )
+    assert sorted(statuses) == [204] * 3 + [429] * 9
+
+
+# --- escrows: moving between budgets, others' escrows, expiry -----------------------------------
+
+
+async def test_rewriting_an_escrow_from_another_household_moves_it_and_gains_no_room(
+    serve: Serve,
+) -> None:
+    """Escrows moved from one household's budget to another's leave the first room, and fill
+    the second: two households hold no more than their two budgets, however they shuffle."""
+    relay = await serve(escrow_bytes_per_address=2 * ONE, **FAST)
+    made_up = [Person.new() for _ in range(6)]
+    async with _client() as here, _client(OTHER) as there:
+        assert [await _put_escrow(here, relay.url, p, bytes(BODY)) for p in made_up[:3]] == [
+            204,
+            204,
+            429,
+        ]
+        # Moved over: now counted there, and here has room again.
+        assert await _put_escrow(there, relay.url, made_up[0], bytes(BODY)) == 204
+        assert await _put_escrow(there, relay.url, made_up[1], bytes(BODY)) == 204
+        assert await _put_escrow(there, relay.url, made_up[3], bytes(BODY)) == 429
+        assert await _put_escrow(here, relay.url, made_up[2], bytes(BODY)) == 204
+        assert await _put_escrow(here, relay.url, made_up[3], bytes(BODY)) == 204
+        assert await _put_escrow(here, relay.url, made_up[4], bytes(BODY)) == 429
+        # Moving one back into a full budget is refused, and leaves it where it was.
+        assert await _put_escrow(here, relay.url, made_up[0], bytes(BODY)) == 429
+        assert await _put_escrow(there, relay.url, made_up[0], bytes(BODY - 1)) == 204
+        served = [await _escrow(here, relay.url, p) for p in made_up]
+    assert served == [bytes(BODY - 1), bytes(BODY), bytes(BODY), bytes(BODY), None, None]
+
+
+async def test_nobody_but_its_identity_can_rewrite_shrink_or_refresh_an_escrow(
+    serve: Serve,
+) -> None:
+    """A stranger cannot move someone's escrow into a full budget, empty it, or keep an
+    abandoned one alive: every write needs the identity's signature over this locator."""
+    relay = await serve(escrow_days=60, **FAST)
+    victim, attacker_identity = Person.new(), Person.new()
+    async with _client() as honest, _client(OTHER) as attacker:
+        assert await _put_escrow(honest, relay.url, victim, b"our sealed record") == 204
+        where = f"{relay.url}/v1/recovery/{victim.locator.hex()}"
+        forged = [
+            # the attacker's own identity, signing for the victim's locator
+            attacker_identity.write(b"x").replace(attacker_identity.locator, victim.locator),
+            # the victim's identity, the attacker's signature over this locator
+            _body(victim.identity, b"x", attacker_identity.sign(b"x", victim.locator)),
+            # the victim's identity and a signature over another blob
+            _body(victim.identity, b"x", victim.sign(b"y")),
+        ]
+        for body in forged:
+            async with attacker.put(where, data=body) as answer:
+                assert answer.status == 403
+        assert await _escrow(attacker, relay.url, victim) == b"our sealed record"
+
+
+def _body(identity: bytes, blob: bytes, signature: bytes) -> bytes:
+    from tests.test_relay import escrow_body
+
+    return escrow_body(identity, blob, signature)
+
+
+async def test_expired_escrows_leave_their_households_budget_at_once(serve: Serve) -> None:
+    relay = await serve(escrow_bytes_per_address=2 * ONE, escrow_days=60, **FAST)
+    old = [Person.new() for _ in range(2)]
+    async with _client() as household:
+        assert [await _put_escrow(household, relay.url, p, bytes(BODY)) for p in old] == [204] * 2
+        assert await _put_escrow(household, relay.url, Person.new(), bytes(BODY)) == 429
+        await relay.age_escrows(61)
+        new = Person.new()
+        assert await _put_escrow(household, relay.url, new, bytes(BODY)) == 204
+        assert await _escrow(household, relay.url, new) == bytes(BODY)
+        assert [await _escrow(household, relay.url, p) for p in old] == [None, None]
+    assert await relay.escrows_held() == 1
+
+
+# --- bodies -------------------------------------------------------------------------------------
+
+
+async def test_a_body_longer_than_any_declared_length_is_refused_and_counts_nothing(
+    serve: Serve,
+) -> None:
+    """Sent chunked, with no Content-Length to refuse it by: read up to the limit, then 413,
+    and the household's budget is untouched."""
+    relay = await serve(invitation_bytes_per_address=ONE, **FAST)
+
+    async def chunks(total: int) -> object:
+        for _ in range(total // 1024):
+            yield bytes(1024)
+
+    box = _box()
+    async with _client() as household:
+        where = f"{relay.url}/v1/invitation/{box}"
+        async with household.post(where, data=chunks(INVITATION_MAX + 1024)) as answer:
+            assert answer.status == 413
+        assert await _take(household, relay.url, box) == (404, b"no invitation")
+        assert await _post(household, relay.url, _box()) == 204  # the whole budget was left
+
+
+# --- what the store says about who wrote --------------------------------------------------------
+
+
+async def test_with_the_store_a_guessed_household_can_be_tested_against_a_row(
+    serve: Serve,
+) -> None:
+    """The store keeps the tag key beside the tags, so whoever reads it can compute a guessed
+    household's tag and see whether any row carries it: no address is held, but a guess is
+    confirmed up to a 1 in 2**16 coincidence per tag present. docs/security.md says so."""
+    relay = await serve(**FAST)
+    async with _client(OTHER) as household:
+        assert await _post(household, relay.url, _box()) == 204
+    if not hasattr(relay.spec, "path"):
+        pytest.skip("read here from the SQLite file")
+    with sqlite3.connect(relay.spec.path) as db:
+        (key,) = db.execute("SELECT key FROM store_keys WHERE name = 'writer'").fetchone()
+        tags = {row[0] for row in db.execute("SELECT writer FROM invitations")}
+    assert writer_tag(bytes(key), OTHER) in tags  # the guess that is right matches
+    wrong = [f"198.51.100.{n}" for n in range(1, 255)]
+    matches = sum(writer_tag(bytes(key), guess) in tags for guess in wrong)
+    assert matches <= 2  # a wrong guess matches only by a 16-bit coincidence
+    assert WRITER_TAG_BITS == 16
+    security = (Path(__file__).parents[1] / "docs" / "security.md").read_text()
+    assert "test a guessed address" in security
+
+
+# --- an old relay database ----------------------------------------------------------------------
+
+
+def test_a_relay_database_of_the_old_layout_is_refused_in_one_line(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as db:
+        db.execute("CREATE TABLE spaces (space BLOB PRIMARY KEY, capability_hash BLOB NOT NULL)")
+        db.execute("CREATE TABLE escrows (locator BLOB PRIMARY KEY, blob BLOB NOT NULL)")
+    operator = TendCLI(tmp_path / "operator")
+    listed = operator("relay", "spaces", "--db", str(old))
+    assert listed.returncode != 0
+    assert "\n" not in listed.stderr.strip() and "new database" in listed.stderr, listed.stderr
