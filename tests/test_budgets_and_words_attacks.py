@@ -10,13 +10,24 @@ used directly to sign entries no honest client writes, delivered through a real 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from tend.core.domain.codec import encode_event
+from tend.core.domain.events import CheckIn, Gratitude, Keyed, Sealed, Share
+from tend.core.journal import Journal
+from tend.core.journal.mapper import EntryMapper
+from tend.core.trust.engine import Reason
+from tend.core.trust.ingest import ingest
+from tend.core.trust.verify import WITHOUT_WORDS, verify
+from tend.sync import client
 from tend.sync.relay.store import ROW_OVERHEAD, WRITER_TAG_BITS, writer_tag
-from tests.conftest import TendCLI
+from tests.attacker import event_in
+from tests.conftest import TendCLI, entries_of, gossip, invite, keys_of
+from tests.test_catchup_fast_path_attacks import couple, texts, write_keyed
 from tests.test_relay import Person
 from tests.test_relay_budgets import (
     BODY,
@@ -33,7 +44,7 @@ from tests.test_relay_budgets import (
     serve,
 )
 
-__all__ = ["serve"]  # the fixture, shared with the budgets' own tests
+__all__ = ["couple", "serve"]  # fixtures shared with the tests they come from
 
 INVITATION_MAX = 16 << 10  # the largest invitation body the relay takes
 
@@ -237,3 +248,152 @@ def test_a_relay_database_of_the_old_layout_is_refused_in_one_line(tmp_path: Pat
     listed = operator("relay", "spaces", "--db", str(old))
     assert listed.returncode != 0
     assert "\n" not in listed.stderr.strip() and "new database" in listed.stderr, listed.stderr
+
+
+# --- words that are not their entry's own event -------------------------------------------------
+
+
+def test_words_not_their_entrys_own_read_alike_with_the_record_without_it_and_after_a_resync(
+    couple: tuple[Journal, Journal], tmp_path: Path
+) -> None:
+    """Alex seals words of another day under a record that opens: Sam (with the record), a
+    device of Sam's that never had it, and Sam after a re-sync all read the same entry, and
+    nothing after it is lost; verify names it on each. The record is not kept, so nothing is
+    left for a forget to reach or miss."""
+    sam, alex = couple
+    seq = int(alex.store.head(alex.device.log)[0]) + 1  # type: ignore[index]
+    honest = event_in(alex, Gratitude(text="a day that is not this one"))
+    write_keyed(alex, honest, {}, words=dataclasses.replace(honest, local_date="2020-02-02"))
+    alex.record(Gratitude(text="after it"))
+    with_record = ingest(sam, entries_of(alex), keys=keys_of(alex))
+    assert not with_record.refused
+    later = invite(sam, tmp_path / "sam2", own=True, name="Sam")
+    others = {at: key for at, key in keys_of(alex).items() if at != (alex.device.log, seq)}
+    without = ingest(later, entries_of(alex), keys=others)  # every record but that entry's
+    assert not without.refused
+    shown = [e for e in sam.events() if e.device == alex.device.log and e.hlc == honest.hlc]
+    shown_later = [e for e in later.events() if e.device == alex.device.log and e.hlc == honest.hlc]
+    assert shown == shown_later and len(shown) <= 1
+    assert all(isinstance(e.body, Keyed) for e in shown)
+    for journal in (sam, later):
+        assert "a day that is not this one" not in texts(journal)
+        assert "after it" in texts(journal)
+        problems = [(p.seq, p.reason) for p in verify(journal).problems]
+        assert (seq, WITHOUT_WORDS) in problems
+        assert journal.store.key_at(alex.device.log, seq) is None
+    again = ingest(sam, entries_of(alex), keys=keys_of(alex))  # the same batch, once more
+    assert not again.refused and again.applied == 0
+    assert sam.store.key_at(alex.device.log, seq) is None
+    assert texts(sam) == texts(later)
+
+
+def test_a_partners_copy_of_a_private_box_inside_words_is_read_alike_by_both(
+    couple: tuple[Journal, Journal],
+) -> None:
+    """Alex copies Sam's private (Sealed) box, which Alex's devices hold but cannot open, into
+    the words of a keyed entry of Alex's own. Alex's devices read it as a private entry they
+    cannot open; Sam's device opens the box, finds it is not this entry's, and refuses Alex's
+    log from there on, so everything Alex writes afterwards is never seen by Sam while Alex's
+    devices take it: the two partners' devices no longer converge. Read alike, Sam would hold
+    the entry as a sealed entry it cannot read (never showing the box) and take what follows."""
+    sam, alex = couple
+    sam.record(CheckIn(note="only mine"), private=True)
+    gossip(sam, alex)
+    sealed = [
+        r.event.body
+        for r in (
+            EntryMapper(alex.device).to_readable(s.entry, s.key)
+            for s in alex.store.log_entries(sam.device.log)
+        )
+        if isinstance(r.event.body, Sealed)
+    ]
+    assert len(sealed) == 1
+    copied = event_in(alex, sealed[0])
+    write_keyed(alex, copied, {})
+    alex.record(Gratitude(text="after the copy"))
+    assert "after the copy" in texts(alex)
+    report = ingest(sam, entries_of(alex), keys=keys_of(alex))
+    assert "after the copy" in texts(sam), report.refused
+    assert not report.refused
+
+
+@pytest.mark.parametrize("kind", ["sealed", "share"])
+def test_words_of_a_private_or_shared_kind_that_are_not_the_entrys_own_are_never_read(
+    couple: tuple[Journal, Journal], kind: str
+) -> None:
+    """Words of the kind the entry says, but another author's: neither a private box nor a
+    share inside them is opened or shown, and what follows is taken in."""
+    sam, alex = couple
+    sam.record(Gratitude(text="Sam's own words"))
+    gossip(sam, alex)
+    sams = next(
+        e for e in alex.events() if isinstance(e.body, Gratitude) and e.author == sam.device.person
+    )
+    body: Sealed | Share
+    if kind == "sealed":
+        body = Sealed(box=bytes(64))
+    else:
+        body = Share(entry=encode_event(sams), seq=1, place=0)
+    ev = event_in(alex, body)
+    write_keyed(alex, ev, {}, words=dataclasses.replace(ev, author=sam.device.person))
+    alex.record(Gratitude(text="after it"))
+    report = ingest(sam, entries_of(alex), keys=keys_of(alex))
+    assert not report.refused
+    assert "after it" in texts(sam)
+    assert texts(sam).count("Sam's own words") == 1  # not shown again as Alex's share
+
+
+def test_an_entry_whose_outer_claims_the_partner_is_refused_whatever_its_words(
+    couple: tuple[Journal, Journal],
+) -> None:
+    """The outer event names Sam as author in Alex's log; words naming Alex (not the entry's
+    own, so never read) do not make it Alex's: it is refused as before, on every device."""
+    sam, alex = couple
+    seq = int(alex.store.head(alex.device.log)[0]) + 1  # type: ignore[index]
+    claimed = event_in(alex, Gratitude(text="Sam said this"), author=sam.device.person)
+    write_keyed(alex, claimed, {}, words=dataclasses.replace(claimed, author=alex.device.person))
+    with_record = ingest(sam, entries_of(alex), keys=keys_of(alex))
+    assert [(r.seq, r.reason) for r in with_record.refused] == [(seq, Reason.WRONG_AUTHOR)]
+    assert "Sam said this" not in texts(sam)
+
+
+def test_a_correction_whose_words_supersede_another_entry_is_read_as_its_outer_chain(
+    couple: tuple[Journal, Journal],
+) -> None:
+    """Words that would correct Sam's entry, sealed inside an entry whose outer corrects
+    Alex's own: the words are not read, so Sam's entry is not taken back on any device."""
+    sam, alex = couple
+    sam.record(Gratitude(text="Sam's entry"))
+    first = alex.record(Gratitude(text="Alex's first"))
+    gossip(sam, alex)
+    sams = next(
+        e for e in alex.events() if e.author == sam.device.person and isinstance(e.body, Gratitude)
+    )
+    correction = event_in(alex, Gratitude(text="Alex's fix"), supersedes=first.id)
+    write_keyed(alex, correction, {}, words=dataclasses.replace(correction, supersedes=sams.id))
+    report = ingest(sam, entries_of(alex), keys=keys_of(alex))
+    assert not report.refused
+    assert "Sam's entry" in texts(sam)
+    assert "Alex's fix" not in texts(sam)
+
+
+# --- the catch-up's collector pause -------------------------------------------------------------
+
+
+async def test_a_catch_up_whose_every_frame_waits_loses_and_reorders_nothing(
+    serve: Serve, couple: tuple[Journal, Journal], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no wait at all before the collector runs again, every frame is received under a
+    lifted pause: every entry still arrives once and in order, and the collector is on after."""
+    import gc
+
+    sam, alex = couple
+    relay = await serve()
+    for n in range(120):
+        alex.record(Gratitude(text=f"entry {n}"))
+    await client.sync_once(alex, relay.url)
+    monkeypatch.setattr(client, "COLLECTOR_WAIT", 0.0)
+    assert gc.isenabled()
+    await client.sync_once(sam, relay.url)
+    assert gc.isenabled()
+    assert [t for t in texts(sam) if t.startswith("entry ")] == [f"entry {n}" for n in range(120)]

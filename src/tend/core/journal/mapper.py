@@ -10,9 +10,11 @@ Theory of operation
 A shared event is the plaintext of its entry. A private event is sealed first, under the key only
 its author's own devices hold, into a `Sealed` body; the entry then carries an outer event with
 the same id, author, device, clock and seen-vector around that box, so the partner sees that an
-entry exists and nothing of what it says. Opening reverses both steps, and refuses a box whose
-inner event is not the one the outer event says it is: a box copied into another entry (a
-replay) is never shown.
+entry exists and nothing of what it says. Opening reverses both steps; a box whose inner event is
+not the one the outer event says it is (a box copied into another entry: a replay, which the
+partner can make of a box they hold but cannot open) is never shown, and is read as a private
+entry this device cannot open, as every device without the key reads it, so that the devices
+that can open it do not refuse the rest of the log.
 
 The words of every entry a person writes (all but membership and retractions) are sealed once
 more, under a content key of their own (core/crypto/shred.py): the outer event's body is then
@@ -239,9 +241,10 @@ class EntryMapper:
             if shared is not None:
                 return Readable(opened, outer, shared, encode_event(shared), used)
         inner = self.open_private(stored.body) if isinstance(stored.body, Sealed) else None
-        if inner is None:
+        carried = None if inner is None else _carried(inner, outer, where)
+        if inner is None or carried is None:
             return Readable(opened, outer, stored, stored_bytes, used)
-        return Readable(opened, outer, _carried(inner, outer, where), inner, used)
+        return Readable(opened, outer, carried, inner, used)
 
     def _plain_keyed(self, opened: entry.Opened, record: Fields, key: bytes) -> Readable | None:
         """`_readable`'s answer for a keyed entry whose words open under `key` into a plain
@@ -324,15 +327,19 @@ class EntryMapper:
         return _PRIVATE_AAD + self.device.space
 
 
-def _carried(inner: bytes, outer: Event, where: str) -> Event:
-    """The event a box holds, once it is shown to be the one its entry says it carries."""
+def _carried(inner: bytes, outer: Event, where: str) -> Event | None:
+    """The event a box holds, once it is shown to be the one its entry says it carries; None
+    for a box that is not this entry's own."""
     try:
         ev = decode_event(inner)
     except CorruptStore as e:
         raise UnreadableEntry(where, f"a sealed entry is damaged ({e})") from e
     if (ev.id, ev.author, ev.device, ev.hlc) != (outer.id, outer.author, outer.device, outer.hlc):
-        # A sealed box copied into another entry (a replay): refuse, never show.
-        raise UnreadableEntry(where, "a private entry does not match the entry that carries it")
+        # A sealed box copied into another entry (a replay: the partner can copy one they
+        # hold but cannot open into an entry of their own). Never shown; read as a private
+        # entry this device cannot open, as every other device reads it, rather than refused
+        # (a refusal here, and nowhere else, would stop this device taking the log).
+        return None
     return ev
 
 
