@@ -136,8 +136,11 @@ async def test_rewriting_an_escrow_from_another_household_moves_it_and_gains_no_
         assert await _put_escrow(here, relay.url, made_up[2], bytes(BODY)) == 204
         assert await _put_escrow(here, relay.url, made_up[3], bytes(BODY)) == 204
         assert await _put_escrow(here, relay.url, made_up[4], bytes(BODY)) == 429
-        # Moving one back into a full budget is refused, and leaves it where it was.
-        assert await _put_escrow(here, relay.url, made_up[0], bytes(BODY)) == 429
+        # Into a full budget a rewrite that grows nothing passes and stays where it was
+        # counted; one that grows is refused.
+        assert await _put_escrow(here, relay.url, made_up[0], bytes(BODY)) == 204
+        assert await _put_escrow(here, relay.url, made_up[4], bytes(BODY)) == 429
+        assert await _put_escrow(here, relay.url, made_up[0], bytes(BODY + 1)) == 429
         assert await _put_escrow(there, relay.url, made_up[0], bytes(BODY - 1)) == 204
         served = [await _escrow(here, relay.url, p) for p in made_up]
     assert served == [bytes(BODY - 1), bytes(BODY), bytes(BODY), bytes(BODY), None, None]
@@ -397,3 +400,30 @@ async def test_a_catch_up_whose_every_frame_waits_loses_and_reorders_nothing(
     await client.sync_once(sam, relay.url)
     assert gc.isenabled()
     assert [t for t in texts(sam) if t.startswith("entry ")] == [f"entry {n}" for n in range(120)]
+
+
+# --- an honest device that moved ---------------------------------------------------------------
+
+
+async def test_a_device_that_moved_behind_a_full_household_still_keeps_its_escrow_fresh(
+    serve: Serve,
+) -> None:
+    """Sam's device wrote its escrow from home, then moved behind an address whose budget a
+    neighbour (or anyone whose 16-bit tag collides) keeps full: a shared mobile NAT, say. Its
+    rewrite every 30 days is the same size and adds nothing to what the relay holds, so it
+    passes (the escrow stays counted where it was), and the escrow never expires."""
+    relay = await serve(escrow_bytes_per_address=2 * ONE, escrow_days=60, **FAST)
+    sam = Person.new()
+    async with _client() as home, _client(OTHER) as shared:
+        assert await _put_escrow(home, relay.url, sam, bytes(BODY)) == 204
+        neighbours = [Person.new() for _ in range(2)]
+        assert [await _put_escrow(shared, relay.url, p, bytes(BODY)) for p in neighbours] == [
+            204,
+            204,
+        ]
+        for _month in range(3):  # the device, now behind the shared address, every 30 days
+            await relay.age_escrows(30)
+            for p in neighbours:  # the neighbour keeps theirs fresh too
+                assert await _put_escrow(shared, relay.url, p, bytes(BODY)) == 204
+            assert await _put_escrow(shared, relay.url, sam, bytes(BODY)) == 204
+        assert await _escrow(shared, relay.url, sam) == bytes(BODY)

@@ -665,6 +665,23 @@ def check_schema_version(found: int, made_before: bool) -> None:
         )
 
 
+def escrow_writer(held: int, old: tuple[int, int] | None, new: int, writer: Writer) -> int:
+    """The tag an escrow of `new` counted bytes written by `writer` is kept under, given what
+    the writer's tag holds (`held`) and the escrow it replaces (`old`: its counted bytes and
+    tag, None for none); BudgetReached if it may not be written. A rewrite moves the escrow to
+    its writer's tag when that budget has room; one that grows nothing always passes, and
+    stays under the tag it was counted under when it has not (a device that moved behind a
+    household whose budget is full still keeps its escrow fresh, and nobody gains room)."""
+    mine = old[0] if old is not None and old[1] == writer.tag else 0
+    try:
+        check_budget(held, new - mine, writer, "recovery escrows")
+    except BudgetReached:
+        if old is None or new > old[0]:
+            raise
+        return old[1]
+    return writer.tag
+
+
 def check_budget(held: int, change: int, writer: Writer, what: str) -> None:
     """BudgetReached if a write changing by `change` bytes what the writer's tag holds (now
     `held`) takes it over the writer's budget. A write that frees room always passes."""
@@ -1538,18 +1555,16 @@ class SqliteRelayStore(_Queries):
             row = self._db.execute(
                 "SELECT counted, writer FROM escrows WHERE locator = ?", (locator,)
             ).fetchone()
-            old, old_writer = (int(row[0]), int(row[1])) if row else (0, None)
-            mine = old if old_writer == writer.tag else 0  # what this write replaces of the tag's
-            check_budget(
-                self._writer_escrows(writer.tag), counted(blob) - mine, writer, "recovery escrows"
-            )
+            replaced = (int(row[0]), int(row[1])) if row else None
+            tag = escrow_writer(self._writer_escrows(writer.tag), replaced, counted(blob), writer)
+            old = replaced[0] if replaced else 0
             total = check_cap(held, counted(blob) - old, self._caps.escrows, "escrows")
             self._db.execute(
                 "INSERT INTO escrows(locator, blob, counted, writer, written_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(locator) DO UPDATE SET blob = excluded.blob, "
                 "counted = excluded.counted, writer = excluded.writer, "
                 "written_at = excluded.written_at",
-                (locator, blob, counted(blob), writer.tag, now),
+                (locator, blob, counted(blob), tag, now),
             )
             self._set_held("escrows", total)
 

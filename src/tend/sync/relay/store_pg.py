@@ -116,6 +116,7 @@ from tend.sync.relay.store import (
     check_schema_version,
     check_storage,
     counted,
+    escrow_writer,
     new_key_records,
     owned_key,
     parse_batch,
@@ -927,15 +928,15 @@ class PostgresRelayStore:
             row = await db.fetchrow(
                 self._sql("SELECT counted, writer FROM {s}.escrows WHERE locator = $1"), locator
             )
-            old = 0 if row is None else int(row[0])
-            mine = old if row is not None and row[1] == writer.tag else 0  # replaced of the tag's
+            replaced = None if row is None else (int(row[0]), int(row[1]))
             tagged = await db.fetchval(
                 self._sql("SELECT coalesce(sum(counted), 0) FROM {s}.escrows WHERE writer = $1"),
                 writer.tag,
             )
-            check_budget(int(tagged), counted(blob) - mine, writer, "recovery escrows")
+            tag = escrow_writer(int(tagged), replaced, counted(blob), writer)
+            old = 0 if replaced is None else replaced[0]
             held = check_cap(held, counted(blob) - old, self._caps.escrows, "escrows")
-            await db.execute(self._sql(_PUT_ESCROW), locator, blob, counted(blob), writer.tag, now)
+            await db.execute(self._sql(_PUT_ESCROW), locator, blob, counted(blob), tag, now)
             await db.execute(self._sql(_SET_HELD), "escrows", held)
 
     async def escrow(self, locator: bytes, fresh_since: float = NEVER_STALE) -> bytes | None:
