@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import sqlite3
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from tests.test_relay_budgets import (
     FAST,
     ONE,
     OTHER,
+    POSTGRES_DSN,
     Serve,
     _box,
     _client,
@@ -427,3 +429,51 @@ async def test_a_device_that_moved_behind_a_full_household_still_keeps_its_escro
                 assert await _put_escrow(shared, relay.url, p, bytes(BODY)) == 204
             assert await _put_escrow(shared, relay.url, sam, bytes(BODY)) == 204
         assert await _escrow(shared, relay.url, sam) == bytes(BODY)
+
+
+# --- two instances sharing PostgreSQL: taking gives bytes back without losing a count ----------
+
+
+@pytest.mark.skipif(not POSTGRES_DSN, reason="TEND_TEST_POSTGRES is not set (a PostgreSQL DSN)")
+async def test_two_instances_posting_and_taking_at_once_keep_the_cap_count_exact() -> None:
+    """One instance posts while the other takes: each take gives back to the cap what its
+    message counted, under the same lock as the posts, so no give-back is lost to a post that
+    read the count before it (the count held is the sum of the rows, to the byte)."""
+    import asyncpg
+
+    from tend.sync.relay.store_pg import PostgresRelayStore
+
+    schema = f"tend_test_{os.urandom(6).hex()}"
+    stores = await asyncio.gather(
+        *(PostgresRelayStore.open(POSTGRES_DSN, schema=schema) for _ in "ab")
+    )
+    now = 1_750_000_000.0
+    try:
+        boxes = [os.urandom(16) for _ in range(40)]
+        for box in boxes[:20]:
+            assert await stores[0].put_invitation(box, bytes(500), now + 600, now)
+
+        async def take(box: bytes) -> None:
+            assert await stores[1].take_invitation(box, now) == bytes(500)
+
+        async def post(box: bytes) -> None:
+            assert await stores[0].put_invitation(box, bytes(300), now + 600, now)
+
+        await asyncio.gather(*(take(b) for b in boxes[:20]), *(post(b) for b in boxes[20:]))
+        db = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            held = await db.fetchval(
+                f"SELECT bytes FROM \"{schema}\".held WHERE kind = 'invitations'"
+            )
+            rows = await db.fetchval(f'SELECT sum(counted) FROM "{schema}".invitations')
+        finally:
+            await db.close()
+        assert held == rows == 20 * ROW_OVERHEAD + 20 * (300 + ROW_OVERHEAD)
+    finally:
+        for store in stores:
+            await store.close()
+        db = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            await db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await db.close()
