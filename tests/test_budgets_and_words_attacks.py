@@ -477,3 +477,35 @@ async def test_two_instances_posting_and_taking_at_once_keep_the_cap_count_exact
             await db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await db.close()
+
+
+# --- one stranger, many households --------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the budgets count each IPv6 /64 alone, and one stranger may hold a /48 (65,536 of "
+    "them; a tunnel broker gives one for free), so one stranger fills the relay-wide caps",
+)
+async def test_one_stranger_with_an_ipv6_48_cannot_fill_the_invitation_cap(serve: Serve) -> None:
+    """Through a proxy the relay trusts, each request names its client: here /64s of one /48,
+    all one stranger's. Each /64 is a household with a budget of its own, so 1,024 of them
+    (a /54) fill the default 64 MiB invitation cap at 64 KiB each, and the same holds for the
+    escrow cap; here a cap of eight budgets is filled from eight /64s, and an honest household
+    elsewhere is turned away (507)."""
+    relay = await serve(
+        invitation_bytes_per_address=ONE,
+        invitation_cap=8 * ONE,
+        trusted_proxies=("127.0.0.1/32",),
+        **FAST,
+    )
+    async with _client() as proxy:
+        for n in range(8):
+            headers = {"X-Forwarded-For": f"2001:db8:77:{n:x}::1"}
+            where = f"{relay.url}/v1/invitation/{_box()}"
+            async with proxy.post(where, data=bytes(BODY), headers=headers) as answer:
+                assert answer.status == 204
+        honest = {"X-Forwarded-For": "198.51.100.7"}
+        where = f"{relay.url}/v1/invitation/{_box()}"
+        async with proxy.post(where, data=bytes(BODY), headers=honest) as answer:
+            assert answer.status == 204
