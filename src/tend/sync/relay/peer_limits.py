@@ -41,6 +41,10 @@ class AddressCounts:
     def __len__(self) -> int:
         return len(self._held)
 
+    def total(self) -> int:
+        """How many are held now, by every address together."""
+        return sum(self._held.values())
+
 
 class Rate:
     """A token bucket per address: `per_minute` actions a minute, in bursts of as many."""
