@@ -15,6 +15,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tend.core.domain.codec import encode_event
@@ -482,30 +483,78 @@ async def test_two_instances_posting_and_taking_at_once_keep_the_cap_count_exact
 # --- one stranger, many households --------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the budgets count each IPv6 /64 alone, and one stranger may hold a /48 (65,536 of "
-    "them; a tunnel broker gives one for free), so one stranger fills the relay-wide caps",
-)
 async def test_one_stranger_with_an_ipv6_48_cannot_fill_the_invitation_cap(serve: Serve) -> None:
     """Through a proxy the relay trusts, each request names its client: here /64s of one /48,
-    all one stranger's. Each /64 is a household with a budget of its own, so 1,024 of them
-    (a /54) fill the default 64 MiB invitation cap at 64 KiB each, and the same holds for the
-    escrow cap; here a cap of eight budgets is filled from eight /64s, and an honest household
-    elsewhere is turned away (507)."""
+    all one stranger's. Each /64 is a household with a budget of its own, but the /48 holds at
+    most invitation_bytes_per_network between them (eight budgets by default; here seven), so a
+    cap of eight budgets keeps room for an honest household elsewhere."""
     relay = await serve(
         invitation_bytes_per_address=ONE,
+        invitation_bytes_per_network=7 * ONE,
         invitation_cap=8 * ONE,
         trusted_proxies=("127.0.0.1/32",),
         **FAST,
     )
     async with _client() as proxy:
+        statuses = []
         for n in range(8):
             headers = {"X-Forwarded-For": f"2001:db8:77:{n:x}::1"}
             where = f"{relay.url}/v1/invitation/{_box()}"
             async with proxy.post(where, data=bytes(BODY), headers=headers) as answer:
-                assert answer.status == 204
+                statuses.append(answer.status)
+                if answer.status == 429:
+                    assert "\n" not in (await answer.text()).strip()
+        assert statuses == [204] * 7 + [429]
         honest = {"X-Forwarded-For": "198.51.100.7"}
         where = f"{relay.url}/v1/invitation/{_box()}"
         async with proxy.post(where, data=bytes(BODY), headers=honest) as answer:
             assert answer.status == 204
+
+
+async def test_a_48_spread_over_many_64s_is_refused_at_its_network_and_another_48_gets_in(
+    serve: Serve,
+) -> None:
+    """Escrows, as invitations: every /64 of the /48 has room of its own, the /48 has not."""
+    relay = await serve(
+        escrow_bytes_per_address=ONE,
+        escrow_bytes_per_network=3 * ONE,
+        trusted_proxies=("127.0.0.1/32",),
+        **FAST,
+    )
+    async with _client() as proxy:
+        spread = [await _escrow_from(proxy, relay.url, f"2001:db8:88:{n:x}::1") for n in range(6)]
+        assert spread == [204] * 3 + [429] * 3
+        assert await _escrow_from(proxy, relay.url, "2001:db8:99:1::1") == 204
+
+
+async def test_ipv4_addresses_of_one_24_each_keep_their_own_budget(serve: Serve) -> None:
+    """IPv4 is not widened (a /24 is often a carrier's NAT pool or a shared office): each
+    address is its own network, so a /24's addresses are held back only by their own budgets."""
+    relay = await serve(
+        invitation_bytes_per_address=ONE,
+        invitation_bytes_per_network=ONE,
+        trusted_proxies=("127.0.0.1/32",),
+        **FAST,
+    )
+    async with _client() as proxy:
+        for n in range(1, 11):
+            headers = {"X-Forwarded-For": f"198.51.100.{n}"}
+            where = f"{relay.url}/v1/invitation/{_box()}"
+            async with proxy.post(where, data=bytes(BODY), headers=headers) as answer:
+                assert answer.status == 204
+        async with proxy.post(
+            f"{relay.url}/v1/invitation/{_box()}",
+            data=bytes(BODY),
+            headers={"X-Forwarded-For": "198.51.100.1"},
+        ) as answer:
+            assert answer.status == 429  # its own budget is full
+
+
+async def _escrow_from(proxy: aiohttp.ClientSession, url: str, client: str) -> int:
+    person = Person.new()
+    where = f"{url}/v1/recovery/{person.locator.hex()}"
+    headers = {"X-Forwarded-For": client}
+    async with proxy.put(where, data=person.write(bytes(BODY)), headers=headers) as answer:
+        if answer.status == 429:
+            assert "\n" not in (await answer.text()).strip()
+        return answer.status

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tend.sync.relay.peer import network
 from tests.conftest import Relay
 
 pytestmark = pytest.mark.slow  # relay processes
@@ -46,3 +47,11 @@ def test_rfc_7239_forwarded_is_read_when_the_operator_names_it(tmp_path: Path) -
 
 def test_without_trusted_proxies_a_forwarded_header_is_ignored(tmp_path: Path) -> None:
     assert peer_seen(tmp_path, {"X-Forwarded-For": "198.51.100.7"}) == "127.0.0.1"
+
+
+def test_a_wider_network_is_an_ipv6_48_and_an_ipv4_address_alone() -> None:
+    assert network("2001:db8:77:ffff::1") == "2001:db8:77::/48"
+    assert network("2001:db8:77:1::1") == network("2001:db8:77:2::9")
+    assert network("2001:db8:78::1") != network("2001:db8:77::1")
+    assert network("198.51.100.7") == "198.51.100.7" != network("198.51.100.8")
+    assert network("unknown") == "unknown"

@@ -310,3 +310,24 @@ def test_the_default_budgets_hold_dozens_of_invitations_and_a_few_escrows() -> N
     config = RelayConfig()
     assert config.invitation_bytes_per_address // (1024 + ROW_OVERHEAD) >= 48
     assert config.escrow_bytes_per_address // (escrow.MAX_BLOB + ROW_OVERHEAD) == 4
+
+
+def test_a_network_budget_under_one_households_is_refused_where_it_is_set() -> None:
+    with pytest.raises(SettingError, match="invitation_bytes_per_network"):
+        load(
+            {"invitation_bytes_per_network": "1000", "invitation_bytes_per_address": "2000"},
+            {},
+            None,
+        )
+    with pytest.raises(SettingError, match="escrow_bytes_per_network"):
+        load({}, {"TEND_RELAY_ESCROW_BYTES_PER_NETWORK": "1"}, None)
+    with pytest.raises(SettingError, match="negative"):
+        load({"invitation_bytes_per_network": "-1"}, {}, None)
+    relay = load({}, {"TEND_RELAY_ESCROW_BYTES_PER_NETWORK": str(1 << 20)}, None)[1]
+    assert relay.escrow_bytes_per_network == 1 << 20
+
+
+def test_a_network_holds_eight_households_budgets_by_default() -> None:
+    config = RelayConfig()
+    assert config.invitation_bytes_per_network == 8 * config.invitation_bytes_per_address
+    assert config.escrow_bytes_per_network == 8 * config.escrow_bytes_per_address

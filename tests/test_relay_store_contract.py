@@ -1224,6 +1224,57 @@ async def test_an_escrow_moved_to_another_writer_leaves_its_first_writers_budget
         await store.put_escrow(os.urandom(16), bytes(1), NOW + 3, away)
 
 
+ONE = 1000 + ROW_OVERHEAD
+
+
+def _of_network(household: int, network: int, budget: int = 8 * ONE) -> Writer:
+    """A household of one wider network: two bodies of its own, two between the network's."""
+    return Writer(household, budget, network, 2 * ONE)
+
+
+async def test_a_network_over_its_budget_is_refused_and_another_network_still_gets_in(
+    store: RelayStore,
+) -> None:
+    assert await store.put_invitation(_box(), bytes(1000), NOW + DAY, NOW, _of_network(1, 9))
+    assert await store.put_invitation(_box(), bytes(1000), NOW + DAY, NOW, _of_network(2, 9))
+    refused = _box()
+    with pytest.raises(BudgetReached, match="network"):
+        await store.put_invitation(refused, bytes(1000), NOW + DAY, NOW, _of_network(3, 9))
+    assert await store.take_invitation(refused, NOW) is None
+    assert await store.put_invitation(_box(), bytes(1000), NOW + DAY, NOW, _of_network(4, 10))
+    await store.put_escrow(os.urandom(16), bytes(1000), NOW, _of_network(1, 9))
+    await store.put_escrow(os.urandom(16), bytes(1000), NOW, _of_network(2, 9))
+    with pytest.raises(BudgetReached, match="network"):
+        await store.put_escrow(os.urandom(16), bytes(1000), NOW, _of_network(3, 9))
+    await store.put_escrow(os.urandom(16), bytes(1000), NOW, _of_network(4, 10))
+
+
+async def test_a_taken_invitation_counts_only_its_row_toward_its_network(store: RelayStore) -> None:
+    taken = _box()
+    assert await store.put_invitation(taken, bytes(1000), NOW + DAY, NOW, _of_network(1, 9))
+    assert await store.put_invitation(_box(), bytes(1000), NOW + DAY, NOW, _of_network(2, 9))
+    assert await store.take_invitation(taken, NOW) == bytes(1000)
+    room = ONE - ROW_OVERHEAD - ROW_OVERHEAD  # what the taken one gave back, less a new row
+    assert await store.put_invitation(_box(), bytes(room), NOW + DAY, NOW, _of_network(3, 9))
+    with pytest.raises(BudgetReached, match="network"):
+        await store.put_invitation(_box(), bytes(1), NOW + DAY, NOW, _of_network(3, 9))
+
+
+async def test_an_escrow_rewrite_that_grows_nothing_passes_a_full_network_and_stays_put(
+    store: RelayStore,
+) -> None:
+    locator = os.urandom(16)
+    await store.put_escrow(locator, bytes(1000), NOW, _of_network(1, 9))
+    await store.put_escrow(os.urandom(16), bytes(1000), NOW, _of_network(2, 10))
+    await store.put_escrow(os.urandom(16), bytes(1000), NOW, _of_network(3, 10))
+    # The device moved into network 10, which is full: the rewrite passes, counted where it was.
+    await store.put_escrow(locator, bytes(1000), NOW + 1, _of_network(4, 10))
+    assert await store.escrow(locator) == bytes(1000)
+    with pytest.raises(BudgetReached, match="network"):
+        await store.put_escrow(locator, bytes(1001), NOW + 2, _of_network(4, 10))
+    await store.put_escrow(os.urandom(16), bytes(1000), NOW + 3, _of_network(5, 9))  # still one
+
+
 async def test_an_expired_escrow_is_not_served_and_collecting_deletes_it(
     open_store: Opener,
 ) -> None:

@@ -62,6 +62,10 @@ HELP = {
     "at once (default 64 KiB: dozens of invitations).",
     "escrow_bytes_per_address": "Most bytes of recovery escrows written from one address the "
     "relay holds at once (default four of the largest).",
+    "invitation_bytes_per_network": "Most bytes of invitations all the addresses of one "
+    "network (an IPv6 /48; an IPv4 address alone) may leave waiting (default eight addresses').",
+    "escrow_bytes_per_network": "Most bytes of recovery escrows written from one network (an "
+    "IPv6 /48; an IPv4 address alone) the relay holds at once (default eight addresses').",
     "escrow_days": "Days a recovery escrow nobody rewrites is kept (default 400, at least 60; "
     "devices rewrite theirs monthly); tend relay gc deletes it after that.",
     "creation_window": "Seconds over which --creations-per-address counts (default a day).",

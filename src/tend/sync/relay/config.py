@@ -29,6 +29,14 @@ DEFAULT_CREATIONS_PER_ADDRESS = 20  # new spaces per address per day: a couple n
 # room for everyone in a household, and a thousand households fit the escrow cap.
 DEFAULT_INVITATION_BYTES_PER_ADDRESS = 64 << 10
 DEFAULT_ESCROW_BYTES_PER_ADDRESS = 4 * (MAX_BLOB + ROW_OVERHEAD)
+# What all the households of one wider network (an IPv6 /48; for IPv4 the address itself,
+# peer.py says why) may leave together: else one stranger with a free /48 has 65,536
+# households' budgets and fills the caps alone. Eight households' worth is room for a site
+# or a small ISP customer with several households behind one /48, while one /48 fills an
+# eighth of a thousand households' caps at most: 128 such strangers are needed for the cap.
+HOUSEHOLDS_PER_NETWORK = 8
+DEFAULT_INVITATION_BYTES_PER_NETWORK = HOUSEHOLDS_PER_NETWORK * DEFAULT_INVITATION_BYTES_PER_ADDRESS
+DEFAULT_ESCROW_BYTES_PER_NETWORK = HOUSEHOLDS_PER_NETWORK * DEFAULT_ESCROW_BYTES_PER_ADDRESS
 # Days an escrow not rewritten is kept: a device rewrites its own every 30 days when it syncs
 # (sync/client.py), so only an escrow nobody has used for over a year expires.
 DEFAULT_ESCROW_DAYS = 400
@@ -65,6 +73,10 @@ class RelayConfig:
     escrow_puts_per_minute: int = 10  # escrow PUTs from one address
     invitation_bytes_per_address: int = DEFAULT_INVITATION_BYTES_PER_ADDRESS
     escrow_bytes_per_address: int = DEFAULT_ESCROW_BYTES_PER_ADDRESS
+    # And so many bytes of each from all the households of one wider network (peer.network);
+    # never less than one household's budget (settings.py refuses a smaller one).
+    invitation_bytes_per_network: int = DEFAULT_INVITATION_BYTES_PER_NETWORK
+    escrow_bytes_per_network: int = DEFAULT_ESCROW_BYTES_PER_NETWORK
     # An escrow not rewritten for this many days is no longer served, and `tend relay gc`
     # deletes it (at least MIN_ESCROW_DAYS).
     escrow_days: int = DEFAULT_ESCROW_DAYS

@@ -17,8 +17,9 @@ else 404. PUT /v1/recovery/{locator, 32 hex} takes a msgpack map {i: identity re
 g: signature}, decoded with tight bounds, and stores or replaces the blob only if
 core/log/escrow.write_allowed says the identity the locator derives from signed it (else 403);
 GET answers the blob or 404, also once it was not rewritten for the relay's escrow_days. Both
-kinds have a relay-wide cap (507 past it), and a budget of bytes per household (429 past it):
-each row keeps only a short keyed tag of its writer's household, never the address (store.py).
+kinds have a relay-wide cap (507 past it), a budget of bytes per household and a wider one per
+network (an IPv6 /48; 429 past either): each row keeps only short keyed tags of its writer's
+household and network, never the address (store.py).
 
 Every input is checked before anything is asked of a mailbox or the store: ids, numbers, body
 sizes (a body whose declared length is over the limit is not even read). What the mailboxes
@@ -45,7 +46,7 @@ from tend.sync.relay.app_keys import CONFIG, LIMITS, MAILBOXES, STORE
 from tend.sync.relay.limits import DAY
 from tend.sync.relay.mailboxes import MailboxFull, MailboxInUse
 from tend.sync.relay.metrics import log_event
-from tend.sync.relay.peer import peer_address, peer_household
+from tend.sync.relay.peer import peer_address, peer_household, peer_network
 from tend.sync.relay.store import BudgetReached, CapReached, StoreFailure, Writer
 
 MAILBOX_ID = re.compile(r"[0-9a-f]{32}")
@@ -200,9 +201,16 @@ async def handle_mailbox_get(request: web.Request) -> web.Response:
 # --- invitations --------------------------------------------------------------------------------
 
 
-def _writer(request: web.Request, budget: int) -> Writer:
-    """The request's household as the store may keep it: a short keyed tag, no address."""
-    return Writer(request.app[STORE].writer_tag(peer_household(request)), budget)
+def _writer(request: web.Request, budget: int, network_budget: int) -> Writer:
+    """The request's household and wider network as the store may keep them: short keyed tags,
+    no address. A network holds at least one household's budget (for IPv4 it is one)."""
+    store = request.app[STORE]
+    return Writer(
+        store.writer_tag(peer_household(request)),
+        budget,
+        store.writer_tag(peer_network(request)),
+        max(budget, network_budget),
+    )
 
 
 async def handle_invitation_post(request: web.Request) -> web.Response:
@@ -214,7 +222,10 @@ async def handle_invitation_post(request: web.Request) -> web.Response:
     if not body:
         raise web.HTTPBadRequest(text="an invitation is at least 1 byte")
     now = time.time()  # wall-clock: expiries outlive a restart
-    writer = _writer(request, request.app[CONFIG].invitation_bytes_per_address)
+    config = request.app[CONFIG]
+    writer = _writer(
+        request, config.invitation_bytes_per_address, config.invitation_bytes_per_network
+    )
     with _answers("invitation"):
         stored = await request.app[STORE].put_invitation(box, body, now + ttl, now, writer)
     if not stored:
@@ -294,7 +305,8 @@ async def handle_escrow_put(request: web.Request) -> web.Response:
         log_event("escrow.refused")
         raise web.HTTPForbidden(text="not signed by the identity this locator derives from")
     now = time.time()
-    writer = _writer(request, request.app[CONFIG].escrow_bytes_per_address)
+    config = request.app[CONFIG]
+    writer = _writer(request, config.escrow_bytes_per_address, config.escrow_bytes_per_network)
     with _answers("escrow"):
         await request.app[STORE].put_escrow(locator, blob, now, writer, _fresh_since(request, now))
     log_event("escrow.stored", bytes=len(blob))

@@ -62,6 +62,30 @@ def household(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{IPV6_HOUSEHOLD}", strict=False))
 
 
+# One wider network counts the households of one holder: for IPv6 a /48, which a tunnel broker
+# hands anyone for free (65,536 /64s) and an ISP often gives one site. IPv4 is not widened:
+# addresses cost money one by one, while a /24 is often a carrier-grade NAT pool or a shared
+# office, thousands of unrelated households whom one budget would turn away together.
+IPV6_NETWORK = 48
+
+
+def peer_network(request: web.Request) -> str:
+    """The wider network a request's household is in (network's)."""
+    return network(peer_address(request))
+
+
+def network(address: str) -> str:
+    """The wider network an address's household is in: IPv6 as its /48, IPv4 (and "unknown")
+    as its household, one address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv4Address):
+        return address
+    return str(ipaddress.ip_network(f"{ip}/{IPV6_NETWORK}", strict=False))
+
+
 def forwarded_chain(request: web.Request, header: str) -> list[str]:
     """The addresses a forwarded header names, left (farthest) to right (nearest)."""
     values = ",".join(request.headers.getall(header, []))

@@ -81,7 +81,21 @@ def load(
     relay = RelayConfig(**_fields_of(RelayConfig, chosen))
     if (serve.tls_cert is None) != (serve.tls_key is None):
         raise SettingError("tls_cert and tls_key go together: give both, or neither")
+    _check_network_budgets(relay)
     return serve, relay
+
+
+def _check_network_budgets(relay: RelayConfig) -> None:
+    """A wider network holds at least one household's budget: an IPv4 network is one household,
+    so a smaller one would quietly shrink every IPv4 household's budget."""
+    for kind in ("invitation", "escrow"):
+        network = getattr(relay, f"{kind}_bytes_per_network")
+        household = getattr(relay, f"{kind}_bytes_per_address")
+        if network < household:
+            raise SettingError(
+                f"relay setting {kind}_bytes_per_network ({network}) is less than "
+                f"{kind}_bytes_per_address ({household}): a network holds at least one household"
+            )
 
 
 def _fields_of(owner: type[Any], chosen: Mapping[str, object]) -> dict[str, Any]:

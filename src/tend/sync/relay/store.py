@@ -145,8 +145,9 @@ WRITER_TAG_BITS = 16  # what the store keeps of an invitation's or escrow's writ
 WRITER_KEY_BYTES = 32
 # The layout of the store's tables. A store made with another one is refused as it opens, in
 # one line, rather than failing on a missing column later (nothing is migrated yet). 2: each
-# invitation and escrow keeps its writer's tag, each escrow when it was written.
-SCHEMA_VERSION = 2
+# invitation and escrow keeps its writer's tag, each escrow when it was written. 3: and the tag
+# of its writer's wider network.
+SCHEMA_VERSION = 3
 LINK_AT = HEADER_LEN - KEY_LEN  # where a header's link (the log key, at seq 1) starts
 
 P = ParamSpec("P")
@@ -282,11 +283,29 @@ NEVER_STALE = float("-inf")  # a `fresh_since` under which no escrow has expired
 @dataclass(frozen=True)
 class Writer:
     """Who writes an invitation or an escrow, as far as the store knows: the tag of their
-    household (`writer_tag`) and how many counted bytes of the kind that tag may hold (None:
-    no budget, for the operator's and the tests' own writes)."""
+    household (`writer_tag`) and how many counted bytes of the kind that tag may hold, and the
+    same for the wider network the household is in (None: no budget, for the operator's and the
+    tests' own writes)."""
 
     tag: int = 0
     budget: int | None = None
+    network: int = 0
+    network_budget: int | None = None
+
+
+class Holdings(NamedTuple):
+    """Counted bytes of one kind held, or added, under a writer's household and network tags."""
+
+    household: int
+    network: int
+
+
+class Placed(NamedTuple):
+    """Where a stored escrow is counted: its counted bytes and the tags it is kept under."""
+
+    counted: int
+    tag: int
+    network: int
 
 
 ANYONE = Writer()
@@ -665,32 +684,45 @@ def check_schema_version(found: int, made_before: bool) -> None:
         )
 
 
-def escrow_writer(held: int, old: tuple[int, int] | None, new: int, writer: Writer) -> int:
-    """The tag an escrow of `new` counted bytes written by `writer` is kept under, given what
-    the writer's tag holds (`held`) and the escrow it replaces (`old`: its counted bytes and
-    tag, None for none); BudgetReached if it may not be written. A rewrite moves the escrow to
-    its writer's tag when that budget has room; one that grows nothing always passes, and
-    stays under the tag it was counted under when it has not (a device that moved behind a
-    household whose budget is full still keeps its escrow fresh, and nobody gains room)."""
-    mine = old[0] if old is not None and old[1] == writer.tag else 0
-    try:
-        check_budget(held, new - mine, writer, "recovery escrows")
-    except BudgetReached:
-        if old is None or new > old[0]:
-            raise
-        return old[1]
-    return writer.tag
-
-
-def check_budget(held: int, change: int, writer: Writer, what: str) -> None:
-    """BudgetReached if a write changing by `change` bytes what the writer's tag holds (now
-    `held`) takes it over the writer's budget. A write that frees room always passes."""
-    if writer.budget is None or change <= 0 or held + change <= writer.budget:
-        return
-    raise BudgetReached(
-        f"this network already leaves as many {what} at this relay as it may "
-        f"({writer.budget} bytes); try again later"
+def escrow_writer(held: Holdings, old: Placed | None, new: int, writer: Writer) -> tuple[int, int]:
+    """The (household, network) tags an escrow of `new` counted bytes written by `writer` is
+    kept under, given what the writer's tags hold (`held`) and the escrow it replaces (`old`,
+    None for none); BudgetReached if it may not be written. A rewrite moves the escrow to its
+    writer's tags when both budgets have room; one that grows nothing always passes, and stays
+    under the tags it was counted under when they have not (a device that moved behind a
+    household or network whose budget is full still keeps its escrow fresh, and nobody gains
+    room)."""
+    mine = Holdings(
+        old.counted if old is not None and old.tag == writer.tag else 0,
+        old.counted if old is not None and old.network == writer.network else 0,
     )
+    try:
+        check_budget(held, Holdings(new - mine.household, new - mine.network), writer, "escrows")
+    except BudgetReached:
+        if old is None or new > old.counted:
+            raise
+        return old.tag, old.network
+    return writer.tag, writer.network
+
+
+def check_budget(held: Holdings, change: Holdings, writer: Writer, what: str) -> None:
+    """BudgetReached if a write changing by `change` bytes what the writer's tags hold (now
+    `held`) takes either over its budget: the household's, then its wider network's. A write
+    that frees room always passes."""
+    if _over(held.household, change.household, writer.budget):
+        raise BudgetReached(
+            f"this address already leaves as many {what} at this relay as it may "
+            f"({writer.budget} bytes); try again later"
+        )
+    if _over(held.network, change.network, writer.network_budget):
+        raise BudgetReached(
+            f"the network this address is in already leaves as many {what} at this relay as "
+            f"it may ({writer.network_budget} bytes); try again later"
+        )
+
+
+def _over(held: int, change: int, budget: int | None) -> bool:
+    return budget is not None and change > 0 and held + change > budget
 
 
 # --- SQLite -------------------------------------------------------------------------------------
@@ -750,18 +782,22 @@ CREATE TABLE IF NOT EXISTS invitations (
     body BLOB,
     counted INTEGER NOT NULL,
     expires_at REAL NOT NULL,
-    writer INTEGER NOT NULL
+    writer INTEGER NOT NULL,
+    network INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS invitations_by_expiry ON invitations(expires_at);
 CREATE INDEX IF NOT EXISTS invitations_by_writer ON invitations(writer);
+CREATE INDEX IF NOT EXISTS invitations_by_network ON invitations(network);
 CREATE TABLE IF NOT EXISTS escrows (
     locator BLOB PRIMARY KEY,
     blob BLOB NOT NULL,
     counted INTEGER NOT NULL,
     writer INTEGER NOT NULL,
+    network INTEGER NOT NULL,
     written_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS escrows_by_writer ON escrows(writer);
+CREATE INDEX IF NOT EXISTS escrows_by_network ON escrows(network);
 CREATE INDEX IF NOT EXISTS escrows_by_age ON escrows(written_at);
 CREATE TABLE IF NOT EXISTS store_keys (
     name TEXT PRIMARY KEY,
@@ -1502,25 +1538,29 @@ class SqliteRelayStore(_Queries):
             if self._db.execute("SELECT 1 FROM invitations WHERE box = ?", (box,)).fetchone():
                 self._set_held("invitations", held)
                 return False
-            check_budget(self._writer_invitations(writer.tag), counted(body), writer, "invitations")
-            total = check_cap(held, counted(body), self._caps.invitations, "invitations")
+            size = counted(body)
+            mine = self._writer_invitations(writer)
+            check_budget(mine, Holdings(size, size), writer, "invitations")
+            total = check_cap(held, size, self._caps.invitations, "invitations")
             self._db.execute(
-                "INSERT INTO invitations(box, body, counted, expires_at, writer) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (box, body, counted(body), expires_at, writer.tag),
+                "INSERT INTO invitations(box, body, counted, expires_at, writer, network) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (box, body, size, expires_at, writer.tag, writer.network),
             )
             self._set_held("invitations", total)
         return True
 
-    def _writer_invitations(self, tag: int) -> int:
-        """What the invitations of a writer's tag count toward its budget (a taken one, only
+    def _writer_invitations(self, writer: Writer) -> Holdings:
+        """What the invitations of a writer's tags count toward its budgets (a taken one, only
         its row)."""
-        (held,) = self._db.execute(
-            "SELECT coalesce(sum(CASE WHEN body IS NULL THEN ? ELSE counted END), 0) "
-            "FROM invitations WHERE writer = ?",
-            (ROW_OVERHEAD, tag),
+        row = self._db.execute(
+            "SELECT coalesce(sum(CASE WHEN writer = ? THEN size END), 0), "
+            "coalesce(sum(CASE WHEN network = ? THEN size END), 0) FROM ("
+            "SELECT writer, network, CASE WHEN body IS NULL THEN ? ELSE counted END AS size "
+            "FROM invitations WHERE writer = ? OR network = ?)",
+            (writer.tag, writer.network, ROW_OVERHEAD, writer.tag, writer.network),
         ).fetchone()
-        return int(held)
+        return Holdings(int(row[0]), int(row[1]))
 
     def _sweep_invitations(self, now: float) -> int:
         """Delete the invitations expired at `now`; the bytes they counted."""
@@ -1553,26 +1593,29 @@ class SqliteRelayStore(_Queries):
         with self._transaction("storing an escrow"):
             held = self._held("escrows") - self._sweep_escrows(fresh_since)
             row = self._db.execute(
-                "SELECT counted, writer FROM escrows WHERE locator = ?", (locator,)
+                "SELECT counted, writer, network FROM escrows WHERE locator = ?", (locator,)
             ).fetchone()
-            replaced = (int(row[0]), int(row[1])) if row else None
-            tag = escrow_writer(self._writer_escrows(writer.tag), replaced, counted(blob), writer)
-            old = replaced[0] if replaced else 0
+            replaced = Placed(*map(int, row)) if row else None
+            tags = escrow_writer(self._writer_escrows(writer), replaced, counted(blob), writer)
+            old = replaced.counted if replaced else 0
             total = check_cap(held, counted(blob) - old, self._caps.escrows, "escrows")
             self._db.execute(
-                "INSERT INTO escrows(locator, blob, counted, writer, written_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(locator) DO UPDATE SET blob = excluded.blob, "
-                "counted = excluded.counted, writer = excluded.writer, "
-                "written_at = excluded.written_at",
-                (locator, blob, counted(blob), tag, now),
+                "INSERT INTO escrows(locator, blob, counted, writer, network, written_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(locator) DO UPDATE SET "
+                "blob = excluded.blob, counted = excluded.counted, writer = excluded.writer, "
+                "network = excluded.network, written_at = excluded.written_at",
+                (locator, blob, counted(blob), *tags, now),
             )
             self._set_held("escrows", total)
 
-    def _writer_escrows(self, tag: int) -> int:
-        (held,) = self._db.execute(
-            "SELECT coalesce(sum(counted), 0) FROM escrows WHERE writer = ?", (tag,)
+    def _writer_escrows(self, writer: Writer) -> Holdings:
+        row = self._db.execute(
+            "SELECT coalesce(sum(CASE WHEN writer = ? THEN counted END), 0), "
+            "coalesce(sum(CASE WHEN network = ? THEN counted END), 0) "
+            "FROM escrows WHERE writer = ? OR network = ?",
+            (writer.tag, writer.network, writer.tag, writer.network),
         ).fetchone()
-        return int(held)
+        return Holdings(int(row[0]), int(row[1]))
 
     def _sweep_escrows(self, fresh_since: float) -> int:
         """Delete the escrows not written since `fresh_since`; the bytes they counted."""

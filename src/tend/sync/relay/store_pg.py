@@ -98,8 +98,10 @@ from tend.sync.relay.store import (
     Caps,
     Change,
     Extension,
+    Holdings,
     LogState,
     MalformedEntry,
+    Placed,
     Position,
     PutResult,
     SignedRecord,
@@ -191,8 +193,10 @@ CREATE TABLE IF NOT EXISTS {s}.invitations (
     body bytea,
     counted bigint NOT NULL,
     expires_at double precision NOT NULL,
-    writer integer NOT NULL
+    writer integer NOT NULL,
+    network integer NOT NULL
 );
+CREATE INDEX IF NOT EXISTS invitations_by_network ON {s}.invitations(network);
 CREATE INDEX IF NOT EXISTS invitations_by_expiry ON {s}.invitations(expires_at);
 CREATE INDEX IF NOT EXISTS invitations_by_writer ON {s}.invitations(writer);
 CREATE TABLE IF NOT EXISTS {s}.escrows (
@@ -200,8 +204,10 @@ CREATE TABLE IF NOT EXISTS {s}.escrows (
     blob bytea NOT NULL,
     counted bigint NOT NULL,
     writer integer NOT NULL,
+    network integer NOT NULL,
     written_at double precision NOT NULL
 );
+CREATE INDEX IF NOT EXISTS escrows_by_network ON {s}.escrows(network);
 CREATE INDEX IF NOT EXISTS escrows_by_writer ON {s}.escrows(writer);
 CREATE INDEX IF NOT EXISTS escrows_by_age ON {s}.escrows(written_at);
 CREATE TABLE IF NOT EXISTS {s}.store_version (
@@ -268,14 +274,22 @@ SELECT count(*), coalesce(sum(counted), 0) FROM gone
 
 # A taken invitation counts only its row toward its writer's budget: its message is gone.
 _WRITER_INVITATIONS = """
-SELECT coalesce(sum(CASE WHEN body IS NULL THEN $2 ELSE counted END), 0)
-FROM {s}.invitations WHERE writer = $1
+SELECT coalesce(sum(CASE WHEN body IS NULL THEN $3 ELSE counted END) FILTER (WHERE writer = $1), 0),
+    coalesce(sum(CASE WHEN body IS NULL THEN $3 ELSE counted END) FILTER (WHERE network = $2), 0)
+FROM {s}.invitations WHERE writer = $1 OR network = $2
+"""
+
+_WRITER_ESCROWS = """
+SELECT coalesce(sum(counted) FILTER (WHERE writer = $1), 0),
+    coalesce(sum(counted) FILTER (WHERE network = $2), 0)
+FROM {s}.escrows WHERE writer = $1 OR network = $2
 """
 
 _PUT_ESCROW = """
-INSERT INTO {s}.escrows(locator, blob, counted, writer, written_at) VALUES ($1, $2, $3, $4, $5)
+INSERT INTO {s}.escrows(locator, blob, counted, writer, network, written_at)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (locator) DO UPDATE SET blob = excluded.blob, counted = excluded.counted,
-    writer = excluded.writer, written_at = excluded.written_at
+    writer = excluded.writer, network = excluded.network, written_at = excluded.written_at
 """
 
 _NOTE_VERSION = """
@@ -888,19 +902,24 @@ class PostgresRelayStore:
                 self._sql("SELECT true FROM {s}.invitations WHERE box = $1"), box
             )
             if not taken:
-                mine = await db.fetchval(self._sql(_WRITER_INVITATIONS), writer.tag, ROW_OVERHEAD)
-                check_budget(int(mine), counted(body), writer, "invitations")
-                held = check_cap(held, counted(body), self._caps.invitations, "invitations")
+                size = counted(body)
+                mine = await db.fetchrow(
+                    self._sql(_WRITER_INVITATIONS), writer.tag, writer.network, ROW_OVERHEAD
+                )
+                check_budget(Holdings(*map(int, mine)), Holdings(size, size), writer, "invitations")
+                held = check_cap(held, size, self._caps.invitations, "invitations")
                 await db.execute(
                     self._sql(
-                        "INSERT INTO {s}.invitations(box, body, counted, expires_at, writer) "
-                        "VALUES ($1, $2, $3, $4, $5)"
+                        "INSERT INTO {s}.invitations"
+                        "(box, body, counted, expires_at, writer, network) "
+                        "VALUES ($1, $2, $3, $4, $5, $6)"
                     ),
                     box,
                     body,
-                    counted(body),
+                    size,
                     expires_at,
                     writer.tag,
+                    writer.network,
                 )
             await db.execute(self._sql(_SET_HELD), "invitations", held)
         return not taken
@@ -926,17 +945,15 @@ class PostgresRelayStore:
             _count, freed = await db.fetchrow(self._sql(_SWEEP_ESCROWS), fresh_since)
             held = await self._held(db, "escrows") - int(freed)
             row = await db.fetchrow(
-                self._sql("SELECT counted, writer FROM {s}.escrows WHERE locator = $1"), locator
+                self._sql("SELECT counted, writer, network FROM {s}.escrows WHERE locator = $1"),
+                locator,
             )
-            replaced = None if row is None else (int(row[0]), int(row[1]))
-            tagged = await db.fetchval(
-                self._sql("SELECT coalesce(sum(counted), 0) FROM {s}.escrows WHERE writer = $1"),
-                writer.tag,
-            )
-            tag = escrow_writer(int(tagged), replaced, counted(blob), writer)
-            old = 0 if replaced is None else replaced[0]
+            replaced = None if row is None else Placed(*map(int, row))
+            tagged = await db.fetchrow(self._sql(_WRITER_ESCROWS), writer.tag, writer.network)
+            tags = escrow_writer(Holdings(*map(int, tagged)), replaced, counted(blob), writer)
+            old = 0 if replaced is None else replaced.counted
             held = check_cap(held, counted(blob) - old, self._caps.escrows, "escrows")
-            await db.execute(self._sql(_PUT_ESCROW), locator, blob, counted(blob), tag, now)
+            await db.execute(self._sql(_PUT_ESCROW), locator, blob, counted(blob), *tags, now)
             await db.execute(self._sql(_SET_HELD), "escrows", held)
 
     async def escrow(self, locator: bytes, fresh_since: float = NEVER_STALE) -> bytes | None:
