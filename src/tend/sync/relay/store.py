@@ -86,7 +86,10 @@ collide share one budget; that only makes an honest household's budget smaller b
 use, never lets anyone past the cap. A taken invitation counts only ROW_OVERHEAD toward its writer's
 budget and toward the cap (its message is gone; the row stays, reserving the id, until it expires):
 else a household could post and take invitations in turn, each costing its budget only a row, until
-their messages' bytes filled the cap for everyone.
+their messages' bytes filled the cap for everyone. Each row keeps a second tag, of its writer's
+wider network (sync/relay/peer.py's `network`: an IPv6 /48), counted the same way against the
+writer's network budget, so that one holder of many households (a free /48 is 65,536 /64s) cannot
+fill the cap either.
 
 Every implementation passes one contract suite (tests/test_relay_store_contract.py). The API is
 async so that an implementation over a network database (PostgreSQL) fits the same shape.
