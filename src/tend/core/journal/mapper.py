@@ -219,9 +219,11 @@ class EntryMapper:
             outer = event_of(record)
         except CorruptStore as e:
             raise _unopened(raw, e) from e
-        return self._readable(opened, outer, key)
+        return self._readable(opened, record, outer, key)
 
-    def _readable(self, opened: entry.Opened, outer: Event, key: bytes | None) -> Readable:
+    def _readable(
+        self, opened: entry.Opened, record: Fields, outer: Event, key: bytes | None
+    ) -> Readable:
         header = opened.header
         where = f"log {short(header.log)} seq {header.seq}"
         if outer.device != header.log:
@@ -229,7 +231,7 @@ class EntryMapper:
         stored, stored_bytes, used = outer, opened.event, None
         if isinstance(outer.body, Keyed):
             words = self._words(opened, outer, key)
-            carried = None if words is None else _words_event(words, opened.event, outer.body)
+            carried = None if words is None else _words_event(words, record, outer.body)
             if words is None or carried is None:
                 # No key record that opens it, or words that are not the entry's own event
                 # (only its author can seal those): read as its outer event alone, as a device
@@ -343,13 +345,13 @@ def _carried(inner: bytes, outer: Event, where: str) -> Event | None:
     return ev
 
 
-def _words_event(words: bytes, outer_bytes: bytes, body: Keyed) -> Event | None:
+def _words_event(words: bytes, outer_record: Fields, body: Keyed) -> Event | None:
     """The event a keyed entry's words hold, when it is the entry's own event (every field but
-    the body the same, as encoded) of the kind the entry says; None for anything else."""
+    the body the same, as encoded: `outer_record`) of the kind the entry says; None for
+    anything else."""
     try:
         inner_record = unpack_event(words)
         inner = event_of(inner_record)
-        outer_record = unpack_event(outer_bytes)
     except (CorruptStore, ValidationError, TypeError, ValueError):
         return None
     if (

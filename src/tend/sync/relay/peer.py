@@ -53,13 +53,19 @@ def peer_household(request: web.Request) -> str:
 
 def household(address: str) -> str:
     """An address as the per-address bounds count it: IPv4 as it is, IPv6 as its /64."""
+    return _ipv6_prefix(address, IPV6_HOUSEHOLD)
+
+
+def _ipv6_prefix(address: str, bits: int) -> str:
+    """An IPv6 address as its /`bits`; IPv4 as it is, and "unknown" too (one bucket for
+    everything unnamed)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return address  # "unknown": one bucket for everything unnamed
+        return address
     if isinstance(ip, ipaddress.IPv4Address):
         return address
-    return str(ipaddress.ip_network(f"{ip}/{IPV6_HOUSEHOLD}", strict=False))
+    return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
 
 
 # One wider network counts the households of one holder: for IPv6 a /48, which a tunnel broker
@@ -77,13 +83,7 @@ def peer_network(request: web.Request) -> str:
 def network(address: str) -> str:
     """The wider network an address's household is in: IPv6 as its /48, IPv4 (and "unknown")
     as its household, one address."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv4Address):
-        return address
-    return str(ipaddress.ip_network(f"{ip}/{IPV6_NETWORK}", strict=False))
+    return _ipv6_prefix(address, IPV6_NETWORK)
 
 
 def forwarded_chain(request: web.Request, header: str) -> list[str]:
