@@ -20,11 +20,12 @@ import pytest
 
 from tend.core.domain.codec import encode_event
 from tend.core.domain.events import CheckIn, Gratitude, Keyed, Sealed, Share
+from tend.core.ids import short
 from tend.core.journal import Journal
 from tend.core.journal.mapper import EntryMapper
 from tend.core.trust.engine import Reason
 from tend.core.trust.ingest import ingest
-from tend.core.trust.verify import WITHOUT_WORDS, verify
+from tend.core.trust.verify import COPIED_PRIVATE, WITHOUT_WORDS, verify
 from tend.sync import client
 from tend.sync.relay.store import ROW_OVERHEAD, WRITER_TAG_BITS, writer_tag
 from tests.attacker import event_in
@@ -302,7 +303,8 @@ def test_a_partners_copy_of_a_private_box_inside_words_is_read_alike_by_both(
     cannot open; Sam's device opens the box, finds it is not this entry's, and refuses Alex's
     log from there on, so everything Alex writes afterwards is never seen by Sam while Alex's
     devices take it: the two partners' devices no longer converge. Read alike, Sam would hold
-    the entry as a sealed entry it cannot read (never showing the box) and take what follows."""
+    the entry as a sealed entry it cannot read (never showing the box) and take what follows;
+    `tend verify` on Sam's device, the one that can tell, names the copy."""
     sam, alex = couple
     sam.record(CheckIn(note="only mine"), private=True)
     gossip(sam, alex)
@@ -322,6 +324,15 @@ def test_a_partners_copy_of_a_private_box_inside_words_is_read_alike_by_both(
     report = ingest(sam, entries_of(alex), keys=keys_of(alex))
     assert "after the copy" in texts(sam), report.refused
     assert not report.refused
+    mapper = EntryMapper(alex.device)
+    seq = next(
+        s.seq
+        for s in alex.store.log_entries(alex.device.log)
+        if mapper.to_readable(s.entry, s.key).outer.id == copied.id
+    )
+    named = [(p.log, p.seq) for p in verify(sam).problems if p.reason == COPIED_PRIVATE]
+    assert named == [(short(alex.device.log), seq)]
+    assert not [p for p in verify(alex).problems if p.reason == COPIED_PRIVATE]
 
 
 @pytest.mark.parametrize("kind", ["sealed", "share"])

@@ -7,6 +7,8 @@ someone who did not sign it) are reported too, as are entries another device had
 are not here (core/trust/witness.py), and entries held without their words that their author
 did not ask to forget: a key record the relay withheld, or one that does not open its entry
 (damaged, or moved from another entry). The log is whole without them; their words are not.
+So are entries that carry a copy of this device's own private box from another entry (only a
+device that can open the box can tell): read as a private entry nobody opens, never shown.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tend.core.domain.events import Keyed, Retraction
+from tend.core.domain.events import Keyed, Retraction, Sealed
 from tend.core.errors import ChainError
 from tend.core.ids import EventId, LogId, PersonId, short
 from tend.core.journal import Journal, item_of
@@ -80,7 +82,9 @@ def verify(journal: Journal, progress: Callable[[int], None] | None = None) -> R
     report.names = projections.names(
         item_of(r, 0) for log in settled.admitted for _raw, r in settled.admitted[log]
     )
-    report.problems += _without_words([r for run in runs for _raw, r in run.sound])
+    sound = [r for run in runs for _raw, r in run.sound]
+    report.problems += _without_words(sound)
+    report.problems += _copied_private(journal, sound)
     return report
 
 
@@ -88,6 +92,22 @@ WITHOUT_WORDS = (
     "its words are not here: the relay withheld or damaged its key record, or its author sealed"
     " words that are not the entry's own"
 )
+
+
+COPIED_PRIVATE = (
+    "it carries a copy of a private entry of this device's from another entry: never shown,"
+    " read on every device as a private entry nobody opens"
+)
+
+
+def _copied_private(journal: Journal, opened: list[Readable]) -> list[Problem]:
+    """Entries read as private and unopened whose box this device can open: a box that is not
+    their own (the mapper shows a private box only in the entry it was sealed for)."""
+    return [
+        Problem(short(r.header.log), r.header.seq, COPIED_PRIVATE)
+        for r in opened
+        if isinstance(r.event.body, Sealed) and journal.mapper.open_private(r.event.body)
+    ]
 
 
 def _without_words(opened: list[Readable]) -> list[Problem]:
