@@ -237,6 +237,9 @@ async def test_an_expired_escrow_is_not_served_and_gc_deletes_it(
     assert await relay.escrows_held() == 2
     collect = gc.callback  # the operator's command, on this test's store
     assert collect is not None
+    await asyncio.to_thread(collect, relay.spec, 30, None, 60, True, False)  # --dry-run
+    assert "2 recovery escrows not rewritten for 60 days to delete." in capsys.readouterr().out
+    assert await relay.escrows_held() == 2
     await asyncio.to_thread(collect, relay.spec, 30, None, 60, False, True)
     assert "Deleted 2 recovery escrows not rewritten for 60 days." in capsys.readouterr().out
     assert await relay.escrows_held() == 0

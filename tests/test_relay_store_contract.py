@@ -1285,7 +1285,11 @@ async def test_an_expired_escrow_is_not_served_and_collecting_deletes_it(
     assert await store.escrow(old, fresh_since=NOW) == bytes(10)  # written at the boundary
     assert await store.escrow(old, fresh_since=NOW + 1) is None
     assert await store.escrow(old) == bytes(10)  # kept until collected
+    assert await store.stale_escrows(NOW + 1) == 1
+    assert await store.stale_escrows(NOW + DAY + 1) == 2
+    assert await store.escrow(old) == bytes(10)  # counting deletes nothing
     assert await store.collect_escrows(NOW + 1) == 1
+    assert await store.stale_escrows(NOW + 1) == 0
     assert await store.escrow(old) is None
     assert await store.escrow(fresh, fresh_since=NOW + 1) == bytes(10)
     await store.put_escrow(os.urandom(16), bytes(10), NOW + DAY)  # its room is free again

@@ -208,7 +208,10 @@ def gc(
     freed = _size(sum(info.usage for info in doomed))
     click.echo(f"{len(doomed)} of {len(every)} spaces to clear ({freed}).")
     _table(doomed)
+    fresh_since = now - days * DAY
     if dry_run:
+        stale = _on_store(db, lambda store: store.stale_escrows(fresh_since))
+        click.echo(f"{stale} recovery escrows not rewritten for {days} days to delete.")
         return
     if doomed:
         if not yes and not click.confirm("Clear them now? This cannot be undone", default=False):
@@ -216,7 +219,7 @@ def gc(
         gone = _on_store(db, lambda store: store.collect(rule))
         click.echo(f"Cleared {len(gone)} spaces, {_size(sum(i.usage for i in gone))} freed.")
     # The escrows the relay no longer serves: nobody rewrote them for their lifetime.
-    expired = _on_store(db, lambda store: store.collect_escrows(now - days * DAY))
+    expired = _on_store(db, lambda store: store.collect_escrows(fresh_since))
     click.echo(f"Deleted {expired} recovery escrows not rewritten for {days} days.")
 
 

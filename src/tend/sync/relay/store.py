@@ -403,6 +403,10 @@ class RelayStore(Protocol):
         """The blob under `locator`, or None (also when it was not written since
         `fresh_since`: it has expired)."""
 
+    async def stale_escrows(self, fresh_since: float) -> int:
+        """How many escrows were not written since `fresh_since`: what `collect_escrows`
+        would delete now."""
+
     async def collect_escrows(self, fresh_since: float) -> int:
         """Delete the escrows not written since `fresh_since`; how many."""
 
@@ -989,6 +993,13 @@ class _Queries:
             ).fetchone()
         return bytes(row[0]) if row else None
 
+    def _stale_escrows(self, fresh_since: float) -> int:
+        with _translated("counting expired escrows"):
+            (count,) = self._db.execute(
+                "SELECT count(*) FROM escrows WHERE written_at < ?", (fresh_since,)
+            ).fetchone()
+        return int(count)
+
 
 MAX_GROUP = 256  # writes in one transaction: bounds how long one commit keeps the rest waiting
 
@@ -1213,6 +1224,9 @@ class SqliteRelayStore(_Queries):
 
     async def escrow(self, locator: bytes, fresh_since: float = NEVER_STALE) -> bytes | None:
         return await self._read(self._reader._escrow, locator, fresh_since)
+
+    async def stale_escrows(self, fresh_since: float) -> int:
+        return await self._read(self._reader._stale_escrows, fresh_since)
 
     async def collect_escrows(self, fresh_since: float) -> int:
         return await self._call(self._collect_escrows, fresh_since)
@@ -1630,8 +1644,6 @@ class SqliteRelayStore(_Queries):
 
     def _collect_escrows(self, fresh_since: float) -> int:
         with self._transaction("collecting escrows"):
-            (count,) = self._db.execute(
-                "SELECT count(*) FROM escrows WHERE written_at < ?", (fresh_since,)
-            ).fetchone()
+            count = self._stale_escrows(fresh_since)
             self._set_held("escrows", self._held("escrows") - self._sweep_escrows(fresh_since))
         return int(count)

@@ -965,6 +965,13 @@ class PostgresRelayStore:
             )
         return None if blob is None else bytes(blob)
 
+    async def stale_escrows(self, fresh_since: float) -> int:
+        async with self._connection("counting expired escrows") as db:
+            count = await db.fetchval(
+                self._sql("SELECT count(*) FROM {s}.escrows WHERE written_at < $1"), fresh_since
+            )
+        return int(count)
+
     async def collect_escrows(self, fresh_since: float) -> int:
         async with self._turn("escrows", "collecting escrows") as db:
             count, freed = await db.fetchrow(self._sql(_SWEEP_ESCROWS), fresh_since)
