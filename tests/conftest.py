@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -38,6 +39,18 @@ def tend_executable() -> str:
     if found is None:
         raise RuntimeError("the tend command is not installed: pip install -e .")
     return found
+
+
+@pytest.fixture
+def agent_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A runtime directory of this test's own for unlock agents, short enough for a Unix
+    socket's path (at most 108 bytes: a test's own tmp_path, under a worker's folder, is not)."""
+    folder = Path(tempfile.mkdtemp(prefix="tr-"))
+    folder.chmod(0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
+    monkeypatch.delenv("TEND_PASSPHRASE", raising=False)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def tend_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

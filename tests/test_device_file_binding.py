@@ -10,9 +10,7 @@ Real files, real Argon2id (at a small cost), and a real unlock agent process on 
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,15 +34,9 @@ SLOWER = passphrase.Cost(time=2, memory_kib=128, lanes=1)  # within bounds, not 
 
 
 @pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """A runtime directory of this test's own, short enough for a Unix socket's path."""
-    folder = Path(tempfile.mkdtemp(prefix="tb-"))
-    folder.chmod(0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
-    monkeypatch.delenv("TEND_PASSPHRASE", raising=False)
-    yield folder
+def runtime(agent_runtime: Path, tmp_path: Path) -> Iterator[Path]:
+    yield agent_runtime
     unlock_agent.forget(tmp_path / "home")
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _agent_holds(home: Path, lock: passphrase.Lock) -> None:

@@ -378,12 +378,8 @@ FAST = passphrase.Cost(time=1, memory_kib=64, lanes=1)
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
-    folder = tmp_path / "run"
-    folder.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
-    monkeypatch.delenv("TEND_PASSPHRASE", raising=False)
-    yield folder
+def runtime(agent_runtime: Path, tmp_path: Path) -> object:
+    yield agent_runtime
     from tend.cli import unlock_agent
 
     unlock_agent.forget(tmp_path / "home")

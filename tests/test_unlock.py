@@ -24,12 +24,9 @@ FAST = passphrase.Cost(time=1, memory_kib=64, lanes=1)
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def runtime(agent_runtime: Path, tmp_path: Path) -> Iterator[Path]:
     """A runtime directory of this test's own, so agents never meet another test's."""
-    folder = tmp_path / "run"
-    folder.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
-    yield folder
+    yield agent_runtime
     for home in (tmp_path / "home", tmp_path / "a", tmp_path / "b"):
         unlock_agent.forget(home)  # no agent outlives its test
 
