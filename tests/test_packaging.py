@@ -1,7 +1,7 @@
 """What ships: the wheel and the sdist hold the whole package, its licence and its types, and
-the sdist carries what its tests need. .ci/run also runs the whole suite against the wheel,
-installed alone in a venv of its own; there, the last test checks that it is the wheel that
-runs."""
+the sdist carries what its tests need. The README's test command installs the wheel pip builds
+from the checkout and runs the whole suite against it; in .ci/run a test checks that it is the
+wheel that runs."""
 
 from __future__ import annotations
 
