@@ -1646,4 +1646,4 @@ class SqliteRelayStore(_Queries):
         with self._transaction("collecting escrows"):
             count = self._stale_escrows(fresh_since)
             self._set_held("escrows", self._held("escrows") - self._sweep_escrows(fresh_since))
-        return int(count)
+        return count
