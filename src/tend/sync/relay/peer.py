@@ -76,7 +76,7 @@ IPV6_NETWORK = 48
 
 
 def peer_network(request: web.Request) -> str:
-    """The wider network a request's household is in (network's)."""
+    """The wider network a request's household is in, as `network` counts it."""
     return network(peer_address(request))
 
 
