@@ -251,6 +251,8 @@ def _may_be_forgotten(item: Item, reached: frozenset[EventId]) -> bool:
         return isinstance(body, Retraction) and body.forget
     if item.type in MEMBERSHIP:
         return True
+    if not reached:
+        return False  # no forget reaches anything yet: no item's links to decode (the usual case)
     if not (item.type in KEYED_KINDS or item.type == EventType.KEYED):
         return False
     carried, supersedes = _links(item)
