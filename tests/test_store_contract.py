@@ -136,6 +136,20 @@ def test_since_is_local_arrival_order_after_the_given_row(
     assert [s.rowid for s in store.since(0)] == [1, 2, 3, 4, 5]
 
 
+def test_hashes_since_names_the_rows_since_gives_without_their_bytes(
+    store: LogStore, alice: Writer, bob: Writer
+) -> None:
+    bobs, alices = bob.chain(2), alice.chain(3)
+    store.append([(raw, 1) for raw in bobs])
+    store.append([(raw, 2) for raw in alices])
+
+    for after in range(6):
+        assert store.hashes_since(after) == [(s.rowid, s.hash) for s in store.since(after)]
+    assert store.hashes_since(0) == [
+        (rowid, entry_hash(raw)) for rowid, raw in enumerate([*bobs, *alices], start=1)
+    ]
+
+
 def test_a_batch_may_extend_a_log_it_started_and_repeat_an_entry(
     store: LogStore, alice: Writer
 ) -> None:

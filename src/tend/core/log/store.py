@@ -70,6 +70,10 @@ class LogStore(Protocol):
     def since(self, rowid: int) -> Iterator[StoredEntry]:
         """Entries in local arrival order with rowid greater than `rowid`."""
 
+    def hashes_since(self, rowid: int) -> list[tuple[int, bytes]]:
+        """(rowid, hash) of the entries `since(rowid)` would give, without their bytes: what
+        a reader holding them opened already needs to know which rows they are."""
+
     def log_entries(self, log: LogId, after: int = 0) -> Iterator[StoredEntry]:
         """The log's stored entries above seq `after`, in seq order."""
 
@@ -217,6 +221,9 @@ class MemoryLogStore:
 
     def since(self, rowid: int) -> Iterator[StoredEntry]:
         return (self._keyed(r) for r in self._rows[rowid:])
+
+    def hashes_since(self, rowid: int) -> list[tuple[int, bytes]]:
+        return [(r.rowid, r.hash) for r in self._rows[rowid:]]
 
     def log_entries(self, log: LogId, after: int = 0) -> Iterator[StoredEntry]:
         rows = sorted(
@@ -496,6 +503,13 @@ class SqliteLogStore:
 
     def since(self, rowid: int) -> Iterator[StoredEntry]:
         return self._rows(_ENTRY_COLUMNS + "WHERE e.rowid > ? ORDER BY e.rowid", (rowid,))
+
+    def hashes_since(self, rowid: int) -> list[tuple[int, bytes]]:
+        with _translated("reading the journal"):
+            rows = self._db.execute(
+                "SELECT rowid, hash FROM entries WHERE rowid > ? ORDER BY rowid", (rowid,)
+            ).fetchall()
+        return [(_int(r), _blob(h)) for r, h in rows]
 
     def log_entries(self, log: LogId, after: int = 0) -> Iterator[StoredEntry]:
         # Only the tail asked for: a sync reads what its own log holds past the relay's copy.

@@ -163,10 +163,7 @@ class ItemCache:
             if self._membership_saved_upto is None:
                 saved = self._store.membership_snapshot()
                 self._membership_saved_upto = saved[0] if saved is not None else -1
-        fresh = [
-            (s.rowid, self._opened.get(s.hash) or self._open_item(s.entry, s.received_at, s.key))
-            for s in self._store.since(self._upto)
-        ]
+        fresh = self._fresh()
         self._opened.clear()
         if fresh:
             self.took_retraction |= any(item.type == "retract" for _rowid, item in fresh)
@@ -180,6 +177,18 @@ class ItemCache:
         if at is not None and (at < 0 or at < self._upto - SNAPSHOT_EVERY):
             self._seal_membership()  # missing, or too far behind to be worth reading alone
         return self._items
+
+    def _fresh(self) -> list[tuple[int, Item]]:
+        """(rowid, item) of every row the store took since the items were last topped up.
+        After an ingest every one was opened already: then only their rowids are read (not
+        years of entries' bytes a second time); rows another process stored are opened."""
+        rows = self._store.hashes_since(self._upto)
+        if all(digest in self._opened for _rowid, digest in rows):
+            return [(rowid, self._opened[digest]) for rowid, digest in rows]
+        return [
+            (s.rowid, self._opened.get(s.hash) or self._open_item(s.entry, s.received_at, s.key))
+            for s in self._store.since(self._upto)
+        ]
 
     def _seal(self) -> None:
         if self._held:
