@@ -91,10 +91,8 @@ def decode_payload(kind: str, version: int, fields: Fields) -> Payload:
             raise CorruptStore(f"{kind}: no upgrade from schema version {version}")
         fields = step(fields)
         version += 1
-    args = {
-        k: (_frozen(val) if k in _TUPLE_FIELDS and isinstance(val, list) else val)
-        for k, val in fields.items()
-    }
+    lists = _TUPLE_FIELDS.intersection(fields)  # usually none: most payloads hold no list
+    args = {**fields, **{k: _frozen(fields[k]) for k in lists}} if lists else fields
     try:
         return cls(**args)
     except TypeError as e:
