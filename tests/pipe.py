@@ -36,7 +36,7 @@ from tend.sync.relay.fanout import Hub
 from tend.sync.relay.metrics import Metrics
 from tend.sync.relay.session import Session
 from tend.sync.relay.store import RelayStore, SqliteRelayStore
-from tend.sync.transport import PipeEnd, RelayRefused, pipe
+from tend.sync.transport import PipeEnd, RelayRefused, RelayUnavailable, pipe
 
 URL = "pipe://relay"
 SESSION_END_SECONDS = 15.0  # the relay gives a closing session 5 s to flush
@@ -101,6 +101,8 @@ class PipeRelay:
         self.received: list[p.Frame] = []
         self.connections = 0
         self.escrow_writes = 0  # escrows stored, first writes and rewrites alike
+        self.escrow_offers = 0  # escrows devices offered, taken or not
+        self.escrows_refused_for_now = False  # as a relay over an address's rate or budget
         self._sessions: list[asyncio.Task[None]] = []
         self._ends: list[PipeEnd] = []
 
@@ -128,7 +130,11 @@ class PipeRelay:
     async def put_escrow(
         self, locator: bytes, identity: bytes, blob: bytes, signature: bytes
     ) -> None:
-        """As the relay's PUT /v1/recovery handler: stored only if the identity signed it."""
+        """As the relay's PUT /v1/recovery handler: stored only if the identity signed it,
+        and not taken for now (429) while `escrows_refused_for_now`."""
+        self.escrow_offers += 1
+        if self.escrows_refused_for_now:
+            raise RelayUnavailable("the relay did not take the recovery escrow (429)")
         if not escrow.write_allowed(locator, identity, blob, signature):
             raise RelayRefused("the relay refused the recovery escrow (403)")
         await self.store.put_escrow(locator, blob, time.time())

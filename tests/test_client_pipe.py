@@ -137,6 +137,30 @@ async def test_a_device_with_a_clock_set_back_rewrites_its_escrow(
     assert relay.escrow_writes == 2
 
 
+async def test_an_escrow_the_relay_did_not_take_is_offered_again_only_after_a_while(
+    relay: PipeRelay, couple: tuple[Journal, Journal]
+) -> None:
+    """A relay over an address's rate or budget says not now: the syncs right after it do not
+    ask again (each would only be refused), one a quarter of an hour later does, and a clock
+    set back does not hold the escrow back."""
+    sam, _alex = couple
+    relay.escrows_refused_for_now = True
+    await sync(relay, sam)
+    assert (relay.escrow_offers, relay.escrow_writes) == (1, 0)
+    assert "escrow" not in sam.device.settings  # not noted as left
+    await sync(relay, sam)
+    assert relay.escrow_offers == 1  # asked again too soon would only be refused
+    relay.escrows_refused_for_now = False
+    sam.device.settings["escrow_refused_at"] = time.time() - client.ESCROW_RETRY_AFTER - 1
+    await sync(relay, sam)
+    assert (relay.escrow_offers, relay.escrow_writes) == (2, 1)
+    assert "escrow_refused_at" not in sam.device.settings
+    sam.device.settings["escrow"] = "what an older record held"
+    sam.device.settings["escrow_refused_at"] = time.time() + 365 * DAY
+    await sync(relay, sam)
+    assert relay.escrow_writes == 2
+
+
 async def test_a_partner_catches_up_on_everything_the_other_wrote(
     relay: PipeRelay, couple: tuple[Journal, Journal]
 ) -> None:

@@ -284,6 +284,7 @@ async def _refused_writes_fail_no_sync(serve: Serve, sam: Journal, tmp_path: Pat
     sam.record(Gratitude(text="for the rain"))
     assert (await client.sync_once(sam, slowed.url)).uploaded >= 1
     assert sam.device.settings["escrow_at"] == stale
+    assert sam.device.settings["escrow_refused_at"] > stale  # offered again in a while
     budgeted = await serve(escrow_bytes_per_address=0)
     with Journal.create(tmp_path / "ash", "Ash") as ash:
         ash.record(Gratitude(text="for the bread"))

@@ -129,6 +129,9 @@ class RelayFullForNow(RelayUnavailable):
 FULL_WORDS = "the relay is full for now; everything is kept here and goes at a later sync"
 
 ESCROW_REWRITE_AFTER = 30 * 86400.0  # seconds: the escrow is written again this often
+# Seconds before an escrow the relay did not take (an address over its budget or rate, a full
+# relay) is offered again: every sync meanwhile would only be refused, and load the relay.
+ESCROW_RETRY_AFTER = 15 * 60.0
 MAX_REKEYS = 16  # epochs a device may catch up on in one connection attempt
 
 
@@ -668,16 +671,27 @@ async def _leave_escrow(journal: Journal, relay: Relay) -> None:
     now = time.time()  # wall-clock, as the relay counts an escrow's age
     if settings.get("escrow") == digest and not _escrow_stale(settings.get("escrow_at"), now):
         return
+    if _refused_lately(settings.get("escrow_refused_at"), now):
+        return
     locator, identity, blob, signature = recovery.escrow_write(journal)
     try:
         await relay.put_escrow(locator, identity, blob, signature)
     except RelayUnavailable:
         # Not taken now (the relay is busy, or limits this address): what was synced stands,
-        # and the record goes at the next sync, since it is not noted as left.
+        # and the record goes at a sync after ESCROW_RETRY_AFTER, since it is not noted as left.
+        settings["escrow_refused_at"] = now
+        journal.save_device()
         return
     settings["escrow"] = digest
     settings["escrow_at"] = now
+    settings.pop("escrow_refused_at", None)
     journal.save_device()
+
+
+def _refused_lately(refused_at: float | None, now: float) -> bool:
+    """The relay said not now to our escrow less than ESCROW_RETRY_AFTER ago (a refusal that
+    lies ahead, a clock set back, counts as long ago)."""
+    return refused_at is not None and 0 <= now - refused_at < ESCROW_RETRY_AFTER
 
 
 def _escrow_stale(written_at: float | None, now: float) -> bool:

@@ -37,6 +37,7 @@ class DeviceSettings(TypedDict, total=False):
     invitations: list[dict[str, Any]]  # links made here, until each is answered or expires
     escrow: str  # what the recovery escrow last left at the relay held (a digest)
     escrow_at: float  # when it was last left there (wall-clock seconds): rewritten monthly
+    escrow_refused_at: float  # when the relay last said not now to it (tried again later)
     joining: dict[str, Any]  # while a device that answered a link waits to be let in
     week_turns_at: str  # "HH:MM" on Sunday, from when planning looks at the coming week
     admission_code: str  # a relay operator's one-time code, until the relay creates our space
@@ -51,6 +52,7 @@ SETTING_TYPES: dict[str, type] = {
     "invitations": list,
     "escrow": str,
     "escrow_at": float,
+    "escrow_refused_at": float,
     "joining": dict,
     "week_turns_at": str,
     "admission_code": str,
