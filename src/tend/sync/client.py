@@ -129,8 +129,8 @@ class RelayFullForNow(RelayUnavailable):
 FULL_WORDS = "the relay is full for now; everything is kept here and goes at a later sync"
 
 ESCROW_REWRITE_AFTER = 30 * 86400.0  # seconds: the escrow is written again this often
-# Seconds before an escrow the relay did not take (an address over its budget or rate, a full
-# relay) is offered again: every sync meanwhile would only be refused, and load the relay.
+# Seconds before an escrow a relay did not take (an address over its budget or rate, a full
+# relay) is offered to it again: every sync meanwhile would only be refused, and load it.
 ESCROW_RETRY_AFTER = 15 * 60.0
 MAX_REKEYS = 16  # epochs a device may catch up on in one connection attempt
 
@@ -671,7 +671,10 @@ async def _leave_escrow(journal: Journal, relay: Relay) -> None:
     now = time.time()  # wall-clock, as the relay counts an escrow's age
     if settings.get("escrow") == digest and not _escrow_stale(settings.get("escrow_at"), now):
         return
-    if _refused_lately(settings.get("escrow_refused_at"), now):
+    by = _relay_key(relay.url)
+    if settings.get("escrow_refused_by") == by and _refused_lately(
+        settings.get("escrow_refused_at"), now
+    ):
         return
     locator, identity, blob, signature = recovery.escrow_write(journal)
     try:
@@ -679,12 +682,13 @@ async def _leave_escrow(journal: Journal, relay: Relay) -> None:
     except RelayUnavailable:
         # Not taken now (the relay is busy, or limits this address): what was synced stands,
         # and the record goes at a sync after ESCROW_RETRY_AFTER, since it is not noted as left.
-        settings["escrow_refused_at"] = now
+        settings["escrow_refused_at"], settings["escrow_refused_by"] = now, by
         journal.save_device()
         return
     settings["escrow"] = digest
     settings["escrow_at"] = now
     settings.pop("escrow_refused_at", None)
+    settings.pop("escrow_refused_by", None)
     journal.save_device()
 
 

@@ -37,7 +37,8 @@ class DeviceSettings(TypedDict, total=False):
     invitations: list[dict[str, Any]]  # links made here, until each is answered or expires
     escrow: str  # what the recovery escrow last left at the relay held (a digest)
     escrow_at: float  # when it was last left there (wall-clock seconds): rewritten monthly
-    escrow_refused_at: float  # when the relay last said not now to it (tried again later)
+    escrow_refused_at: float  # when a relay last said not now to it (offered again later)
+    escrow_refused_by: str  # which relay said so (sync/client.py `_relay_key`)
     joining: dict[str, Any]  # while a device that answered a link waits to be let in
     week_turns_at: str  # "HH:MM" on Sunday, from when planning looks at the coming week
     admission_code: str  # a relay operator's one-time code, until the relay creates our space
@@ -53,6 +54,7 @@ SETTING_TYPES: dict[str, type] = {
     "escrow": str,
     "escrow_at": float,
     "escrow_refused_at": float,
+    "escrow_refused_by": str,
     "joining": dict,
     "week_turns_at": str,
     "admission_code": str,
