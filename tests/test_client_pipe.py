@@ -141,26 +141,32 @@ async def test_an_escrow_the_relay_did_not_take_is_offered_again_only_after_a_wh
     relay: PipeRelay, couple: tuple[Journal, Journal]
 ) -> None:
     """A relay over an address's rate or budget says not now: the syncs right after it do not
-    ask again (each would only be refused), one a quarter of an hour later does, and a clock
-    set back does not hold the escrow back. (Another relay is asked at once:
-    tests/test_relay_bounds.py, a sync the relay takes no escrow from.)"""
+    offer the same record again (each would only be refused), one a quarter of an hour later
+    does, a record that changed meanwhile goes at once, and a clock set back does not hold it
+    back. (Another relay is offered it at once: tests/test_relay_bounds.py, a sync the relay
+    takes no escrow from.)"""
     sam, _alex = couple
     relay.escrows_refused_for_now = True
     await sync(relay, sam)
     assert (relay.escrow_offers, relay.escrow_writes) == (1, 0)
     assert "escrow" not in sam.device.settings  # not noted as left
-    refused_by = sam.device.settings["escrow_refused_by"]
+    refused = sam.device.settings["escrow_refused_by"]
     await sync(relay, sam)
-    assert relay.escrow_offers == 1  # asked again too soon would only be refused
+    assert relay.escrow_offers == 1  # offered again so soon, it would only be refused
+    relay_key, _digest = refused.split()
+    sam.device.settings["escrow_refused_by"] = f"{relay_key} what-an-older-record-held"
+    await sync(relay, sam)
+    assert relay.escrow_offers == 2  # the record changed since it was refused: offered at once
+    assert sam.device.settings["escrow_refused_by"] == refused
     relay.escrows_refused_for_now = False
     sam.device.settings["escrow_refused_at"] = time.time() - client.ESCROW_RETRY_AFTER - 1
     await sync(relay, sam)
-    assert (relay.escrow_offers, relay.escrow_writes) == (2, 1)
+    assert (relay.escrow_offers, relay.escrow_writes) == (3, 1)
     assert "escrow_refused_at" not in sam.device.settings
     assert "escrow_refused_by" not in sam.device.settings
     sam.device.settings["escrow"] = "what an older record held"
     sam.device.settings["escrow_refused_at"] = time.time() + 365 * DAY
-    sam.device.settings["escrow_refused_by"] = refused_by
+    sam.device.settings["escrow_refused_by"] = refused
     await sync(relay, sam)
     assert relay.escrow_writes == 2
 

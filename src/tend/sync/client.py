@@ -671,7 +671,9 @@ async def _leave_escrow(journal: Journal, relay: Relay) -> None:
     now = time.time()  # wall-clock, as the relay counts an escrow's age
     if settings.get("escrow") == digest and not _escrow_stale(settings.get("escrow_at"), now):
         return
-    by = _relay_key(relay.url)
+    # The refusal holds back only the same record at the same relay: another relay is asked
+    # at once, and so is this one for a record that changed since (a removal, a new key).
+    by = f"{_relay_key(relay.url)} {digest}"
     if settings.get("escrow_refused_by") == by and _refused_lately(
         settings.get("escrow_refused_at"), now
     ):

@@ -38,7 +38,7 @@ class DeviceSettings(TypedDict, total=False):
     escrow: str  # what the recovery escrow last left at the relay held (a digest)
     escrow_at: float  # when it was last left there (wall-clock seconds): rewritten monthly
     escrow_refused_at: float  # when a relay last said not now to it (offered again later)
-    escrow_refused_by: str  # which relay said so (sync/client.py `_relay_key`)
+    escrow_refused_by: str  # which relay said so, to which record (sync/client.py)
     joining: dict[str, Any]  # while a device that answered a link waits to be let in
     week_turns_at: str  # "HH:MM" on Sunday, from when planning looks at the coming week
     admission_code: str  # a relay operator's one-time code, until the relay creates our space
