@@ -44,6 +44,7 @@ import msgpack
 
 from tend.core.crypto import keys
 from tend.core.crypto.capability import capability
+from tend.core.crypto.keystore import DeviceSettings
 from tend.core.domain.events import Keyed
 from tend.core.errors import ChainError, IntegrityError, NextStep, TendError
 from tend.core.gcpause import Pause, gc_paused
@@ -671,12 +672,8 @@ async def _leave_escrow(journal: Journal, relay: Relay) -> None:
     now = time.time()  # wall-clock, as the relay counts an escrow's age
     if settings.get("escrow") == digest and not _escrow_stale(settings.get("escrow_at"), now):
         return
-    # The refusal holds back only the same record at the same relay: another relay is asked
-    # at once, and so is this one for a record that changed since (a removal, a new key).
     by = f"{_relay_key(relay.url)} {digest}"
-    if settings.get("escrow_refused_by") == by and _refused_lately(
-        settings.get("escrow_refused_at"), now
-    ):
+    if _refused_lately(settings, by, now):
         return
     locator, identity, blob, signature = recovery.escrow_write(journal)
     try:
@@ -694,10 +691,17 @@ async def _leave_escrow(journal: Journal, relay: Relay) -> None:
     journal.save_device()
 
 
-def _refused_lately(refused_at: float | None, now: float) -> bool:
-    """The relay said not now to our escrow less than ESCROW_RETRY_AFTER ago (a refusal that
-    lies ahead, a clock set back, counts as long ago)."""
-    return refused_at is not None and 0 <= now - refused_at < ESCROW_RETRY_AFTER
+def _refused_lately(settings: DeviceSettings, by: str, now: float) -> bool:
+    """The relay and record `by` names said not now less than ESCROW_RETRY_AFTER ago (a refusal
+    that lies ahead, a clock set back, counts as long ago). Only the same record at the same
+    relay waits: another relay is asked at once, and so is this one for a record that changed
+    since (a device removed, a new key)."""
+    refused_at = settings.get("escrow_refused_at")
+    return (
+        settings.get("escrow_refused_by") == by
+        and refused_at is not None
+        and 0 <= now - refused_at < ESCROW_RETRY_AFTER
+    )
 
 
 def _escrow_stale(written_at: float | None, now: float) -> bool:
