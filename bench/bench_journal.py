@@ -718,15 +718,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def publish(rendered: str, report: dict[str, Any], name: str, total: float) -> None:
-    """Print the table and the JSON report, and keep the report in bench/results/NAME."""
+def publish(rendered: str, report: dict[str, Any], name: str | Path, total: float) -> None:
+    """Print the table and the JSON report, and keep the report in bench/results/NAME (or at
+    NAME, a path)."""
     print()
     print(rendered)
     print()
     print(json.dumps(report, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / name).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwhole run: {total:.1f} s; written to {RESULTS / name}")
+    where = name if isinstance(name, Path) else RESULTS / name
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwhole run: {total:.1f} s; written to {where}")
 
 
 if __name__ == "__main__":
