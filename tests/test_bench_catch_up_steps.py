@@ -8,28 +8,17 @@ only that each step timed what it says over the entries it says.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.bench_quick import run_quick
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_catch_up_steps.py"
+pytestmark = pytest.mark.slow
 
 
 def test_the_catch_up_steps_bench_runs_quick_over_every_entry(tmp_path: Path) -> None:
-    results = tmp_path / "catch_up_steps.json"
-    run = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--results", str(results)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stdout.decode()[-2000:] + run.stderr.decode()[-2000:]
-    report = json.loads(results.read_text())
+    report = run_quick("bench_catch_up_steps.py", tmp_path / "catch_up_steps.json", timeout=300)
     entries, keyed = report["entries"], report["keyed"]
     assert entries > 2000 and 0 < keyed < entries  # membership entries carry no key record
     steps = {s["name"]: s for s in report["steps"]}

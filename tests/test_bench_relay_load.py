@@ -8,28 +8,17 @@ entry was lost or duplicated; its performance figures are not checked here.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.bench_quick import run_quick
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_relay_load.py"
+pytestmark = pytest.mark.slow
 
 
 def test_the_relay_load_bench_runs_quick_and_loses_nothing(tmp_path: Path) -> None:
-    results = tmp_path / "relay_load.json"
-    run = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--results", str(results)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=180,
-    )
-    assert run.returncode == 0, run.stdout.decode()[-2000:] + run.stderr.decode()[-2000:]
-    report = json.loads(results.read_text())
+    report = run_quick("bench_relay_load.py", tmp_path / "relay_load.json", timeout=180)
     (load,) = report["load"]
     assert load["acked_entries"] > 0
     assert (load["lost"], load["duplicated"], load["stray"]) == (0, 0, 0)
