@@ -460,7 +460,7 @@ async def test_entries_stored_during_a_catch_up_arrive_after_it_and_exactly_once
 async def test_a_device_that_stops_reading_is_cut_off_and_the_others_keep_up(
     relay: RunningRelay, join: Join, space: SpaceId, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(session_module, "MAX_BACKLOG_BYTES", 1 << 20)
+    monkeypatch.setattr(session_module, "MAX_BACKLOG_BYTES", 3 << 19)  # a push and a half
     sleeper, watcher, pusher = await live(join), await live(join), await join()
     sessions = relay.runner.app[HUB].sessions
     log = Log(space)

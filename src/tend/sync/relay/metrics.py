@@ -50,6 +50,14 @@ def log_event(event: str, space: bytes | None = None, **fields: object) -> None:
     _log(logging.INFO, event, space, fields)
 
 
+def log_detail(event: str, space: bytes | None = None, **fields: object) -> None:
+    """A debug line, for a request a device may repeat as fast as it reads the answers (a
+    fetch of key records): at the default level it is dropped before it is rendered, so such a
+    loop cannot flood the log."""
+    if logger.isEnabledFor(logging.DEBUG):
+        _log(logging.DEBUG, event, space, fields)
+
+
 def log_warning(event: str, **fields: object) -> None:
     """One JSON line about trouble the relay recovers from on its own (a lost connection)."""
     _log(logging.WARNING, event, None, fields)

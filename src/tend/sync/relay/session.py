@@ -9,7 +9,10 @@ Connection's state always matches the wire, and it is the session's only state: 
 SYNCING, pulled and catching up, live entries held back; LIVE, caught up, live entries go out
 as they arrive; CLOSED, the final frame is queued and nothing more is read or sent. A slow
 device never stalls anyone else: live entries for it queue up to MAX_BACKLOG_BYTES, past which
-it is dropped (it will reconnect and catch up from its vector).
+it is dropped (it will reconnect and catch up from its vector). Every queued frame counts toward
+that backlog, answers as well as entries, and past PACE_BYTES the session reads no further
+request until the device has taken some: a device that asks and never reads fills its own
+socket buffers, not the relay's memory.
 
     (before) the first frame is at most MAX_HELLO_BYTES: the socket's reader refuses a longer
             one on its header, before its payload is read (first_frame.py), and the Connection
@@ -109,7 +112,7 @@ from tend.sync.relay.admission import Activity, Gate
 from tend.sync.relay.fanout import Hub
 from tend.sync.relay.first_frame import FloodBeforeWelcome
 from tend.sync.relay.limits import AdmissionRefused, CreationLimited
-from tend.sync.relay.metrics import Metrics, log_event, log_exception, ms_since
+from tend.sync.relay.metrics import Metrics, log_detail, log_event, log_exception, ms_since
 from tend.sync.relay.store import (
     Position,
     PushRefused,
@@ -122,15 +125,22 @@ from tend.sync.relay.vectors import KeyRecords, advance, parallel, positions, re
 FRAME_BYTES = 1 << 20  # entry bytes per outgoing Entries frame (well under MAX_FRAME_BYTES)
 PACE_BYTES = 2 << 20  # catch-up waits while this much is queued for the device
 MAX_BACKLOG_BYTES = 16 << 20  # queued or held for one device before it is dropped
+# What one queued frame holds besides its bytes (the _Out, the bytes object, its deque slot), so
+# that a flood of tiny answers counts for the memory it takes.
+FRAME_OVERHEAD = 160
 CLOSE_TIMEOUT = 5.0  # seconds to flush a final Error and close
 
 
 @dataclass(frozen=True)
 class _Out:
-    """One encoded frame in an outbox; `entry_bytes` counts toward the device's backlog."""
+    """One encoded frame in an outbox."""
 
     data: bytes
-    entry_bytes: int = 0
+
+    @property
+    def weight(self) -> int:
+        """What it counts toward the device's backlog."""
+        return len(self.data) + FRAME_OVERHEAD
 
 
 @dataclass(frozen=True)
@@ -229,8 +239,8 @@ class Session:
         self.held_bytes = 0
         self.sent: Vector = {}  # what the device has: its Pull vector, then what it got or pushed
         self.outbox = _Outbox()
-        self.backlog = 0  # entry bytes queued in the outbox
-        self.drained: asyncio.Future[None] | None = None  # catch-up waiting for the backlog
+        self.backlog = 0  # the weight of the frames queued in the outbox
+        self.drained: asyncio.Future[None] | None = None  # set when the backlog falls to PACE
         self.writer: asyncio.Task[None] | None = None
         self.catchup: asyncio.Task[None] | None = None
         self.noting: asyncio.Task[None] | None = None  # the Welcome's activity note
@@ -254,6 +264,7 @@ class Session:
             async for msg in self.ws:
                 if msg.type is WSMsgType.BINARY:
                     await self._handle(msg.data)
+                    await self._room()  # the device reads its answers before it asks more
                 elif msg.type is WSMsgType.ERROR:  # aiohttp already closed it
                     self._refused_by_socket(msg.data)
                 else:
@@ -322,6 +333,7 @@ class Session:
     def _last_frame(self, data: bytes, close: int, reason: bytes = b"") -> None:
         """Queue the final frame, once the Connection is CLOSED, and the close after it."""
         self.held, self.held_bytes, self.held_keys = [], 0, {}
+        self._wake()  # whoever waits for room stops waiting: nothing more is queued
         self.hub.leave_space(self)
         self.outbox.put_nowait(_Out(data))
         self.outbox.put_nowait(_Close(close, reason))
@@ -346,18 +358,25 @@ class Session:
             return
         if isinstance(frame, Error):
             self.metrics.errors[frame.code] += 1
-        size = _entry_bytes(frame) if isinstance(frame, Entries) else 0
-        self.outbox.put_nowait(_Out(self.conn.send(frame), size))
-        self.backlog += size
+        out = _Out(self.conn.send(frame))
+        self.outbox.put_nowait(out)
+        self.backlog += out.weight
+
+    async def _room(self) -> None:
+        """Wait while the device is behind (more than PACE_BYTES queued), or until closing.
+        The catch-up and the reader may both wait: they share one future."""
+        while self.backlog > PACE_BYTES and not self.closing:
+            if self.drained is None or self.drained.done():
+                self.drained = asyncio.get_running_loop().create_future()
+            await self.drained
+
+    def _wake(self) -> None:
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
 
     async def _paced(self, frame: Frame) -> None:
         """Enqueue, first waiting while the device is behind: catch-up never floods memory."""
-        while self.backlog > PACE_BYTES and not self.closing:
-            self.drained = asyncio.get_running_loop().create_future()
-            try:
-                await self.drained
-            finally:
-                self.drained = None
+        await self._room()
         self._enqueue(frame)
 
     async def _write(self) -> None:
@@ -376,10 +395,9 @@ class Session:
                 await self.ws.close(code=item.code, message=item.reason)
                 return
             await self.ws.send_bytes(item.data)
-            if item.entry_bytes:
-                self.backlog -= item.entry_bytes
-                if self.backlog <= PACE_BYTES and self.drained and not self.drained.done():
-                    self.drained.set_result(None)
+            self.backlog -= item.weight
+            if self.backlog <= PACE_BYTES:
+                self._wake()
 
     # -- reading
 
@@ -568,7 +586,7 @@ class Session:
         found = await self.store.keys(self.space, [split_position(p) for p in fetch.positions])
         records = tuple(position(log, seq) + record for (log, seq), record in found.items())
         self._enqueue(Keys(fetch.id, records))
-        log_event("keys.fetched", self.space, asked=len(fetch.positions), found=len(records))
+        log_detail("keys.fetched", self.space, asked=len(fetch.positions), found=len(records))
 
     async def _on_forget(self, forget: Forget) -> None:
         assert self.space is not None
@@ -657,10 +675,7 @@ class Session:
             return
         self.outbox.clear()
         self.backlog = 0
+        self._wake()
         self.fail(
             ErrorCode.INTERNAL, "too far behind; reconnect", close=WSCloseCode.TRY_AGAIN_LATER
         )
-
-
-def _entry_bytes(frame: Entries) -> int:
-    return sum(len(raw) for raw in frame.entries)

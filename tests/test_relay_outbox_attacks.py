@@ -1,0 +1,157 @@
+"""A member who asks and never reads: the relay's memory for one connection stays bounded.
+
+The attacker is a member of a space (on an open relay, anyone who creates one), speaking the
+protocol over a raw socket with a small receive buffer, so nothing on its side reads ahead of
+it. It sends FetchKeys after FetchKeys for the same 256 positions and reads none of the
+answers. An old relay read every request and queued every answer (about 27 KiB each) in the
+session's outbox, where only Entries frames counted toward the backlog bound: one socket took
+it from 53 to 315 MB in 14 seconds. Now every queued frame counts, and past PACE_BYTES the
+session reads no more requests until the device has taken some answers, so what the attacker
+sends waits in its own socket buffers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import socket
+
+import pytest
+
+from tend.core.ids import SpaceId
+from tend.sync.protocol import (
+    KEY_RECORD_BYTES,
+    MAX_ENTRIES_PER_FRAME,
+    PROTOCOL_VERSIONS,
+    Ack,
+    Connection,
+    Entries,
+    FetchKeys,
+    Frame,
+    Hello,
+    Keys,
+    Role,
+    Welcome,
+    position,
+)
+from tend.sync.relay.app_keys import HUB, METRICS
+from tend.sync.relay.session import PACE_BYTES, Session, _Out
+from tests.relay_fixtures import Log
+from tests.test_relay import (
+    TIMEOUT,
+    Join,
+    RunningRelay,
+    cap,
+    connect,
+    http,
+    join,
+    live,
+    relay,
+    space,
+    start_relay,
+)
+from tests.test_relay_bounds import _frame_header
+
+__all__ = ["cap", "connect", "http", "join", "relay", "space", "start_relay"]  # fixtures
+
+REQUESTS = 5000  # 30 MiB of requests, far more than the socket buffers between us hold
+ANSWER_BYTES = 64 << 10  # a Keys frame for 256 positions is under this
+
+
+class Asker:
+    """A member on a raw websocket whose socket buffers little, and who reads only when it
+    chooses to."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.conn = Connection(Role.DEVICE)
+
+    @classmethod
+    async def join(cls, url: str, space: SpaceId, cap: bytes) -> Asker:
+        host, port = url.removeprefix("http://").split(":")
+        sock = socket.socket()
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):  # before connecting
+            sock.setsockopt(socket.SOL_SOCKET, option, 16 << 10)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=16 << 10)
+        key = base64.b64encode(os.urandom(16))
+        writer.write(
+            b"GET /v1/sync HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        asker = cls(reader, writer)
+        asker.send(Hello(PROTOCOL_VERSIONS, space, cap, create=False))
+        assert isinstance(await asker.receive(), Welcome)
+        return asker
+
+    def send(self, frame: FetchKeys | Hello) -> None:
+        data = self.conn.send(frame)
+        self.writer.write(_frame_header(len(data)) + data)
+
+    async def receive(self) -> Frame:
+        first, second = await asyncio.wait_for(self.reader.readexactly(2), TIMEOUT)
+        length = second & 0x7F
+        if length >= 126:
+            size = 2 if length == 126 else 8
+            length = int.from_bytes(await self.reader.readexactly(size), "big")
+        assert first & 0x0F == 0x2, first  # binary
+        return self.conn.receive(await asyncio.wait_for(self.reader.readexactly(length), TIMEOUT))
+
+    async def ask_without_reading(self, positions: tuple[bytes, ...], count: int) -> int:
+        """Send up to `count` FetchKeys (ids 1, 2, ...) until the relay stops taking them in;
+        how many were written."""
+        for n in range(1, count + 1):
+            self.send(FetchKeys(n, positions))
+            try:
+                await asyncio.wait_for(self.writer.drain(), 1.0)
+            except TimeoutError:
+                return n  # written, and waiting on this side: the relay reads no more
+        return count
+
+
+def _queued_bytes(session: Session) -> int:
+    return sum(len(item.data) for item in session.outbox._items if isinstance(item, _Out))
+
+
+async def test_a_member_who_asks_for_keys_and_never_reads_holds_little_of_the_relays_memory(
+    relay: RunningRelay, join: Join, space: SpaceId, cap: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # the relay's own level
+    pusher, log = await join(), Log(space)
+    records = [os.urandom(KEY_RECORD_BYTES) for _ in range(MAX_ENTRIES_PER_FRAME)]
+    assert await pusher.push(log.extend(MAX_ENTRIES_PER_FRAME), records) == Ack(1, 256)
+    watcher = await live(join)
+    positions = tuple(position(log.log, seq) for seq in range(1, MAX_ENTRIES_PER_FRAME + 1))
+    asker = await Asker.join(relay.url, space, cap)
+    metrics = relay.runner.app[METRICS]
+    before = metrics.frames_received
+    sent = await asker.ask_without_reading(positions, REQUESTS)
+    await asyncio.sleep(0.3)  # whatever the relay would still take in, it has taken by now
+    taken = metrics.frames_received - before
+    asking = max(relay.runner.app[HUB].members(space), key=_queued_bytes)
+    assert sent < REQUESTS, "the relay read every request while no answer was read"
+    assert taken < sent, (taken, sent)  # the rest wait in the socket buffers
+    queued = _queued_bytes(asking)
+    assert queued <= PACE_BYTES + ANSWER_BYTES, queued  # one answer past the pace at most
+    assert asking.backlog >= queued  # every queued frame counts toward the bound
+
+    # The others in the space are served meanwhile.
+    assert await pusher.push(log.extend(1), [os.urandom(KEY_RECORD_BYTES)]) == Ack(2, 1)
+    got = await watcher.receive()
+    assert isinstance(got, Entries) and got.entries == (log.entries[-1],)
+
+    # Reading at last, the asker gets every answer, in order: paced, nothing dropped.
+    ids: list[int] = []
+    while len(ids) < sent:
+        frame = await asker.receive()
+        assert isinstance(frame, Keys) and len(frame.records) == MAX_ENTRIES_PER_FRAME, frame
+        ids.append(frame.id)
+    assert ids == list(range(1, sent + 1))
+    assert "keys.fetched" not in caplog.text  # a line for each would flood the log
+    asker.writer.close()
