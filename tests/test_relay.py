@@ -72,7 +72,7 @@ from tend.sync.relay.app import make_app
 from tend.sync.relay.app_keys import HUB
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.early import MAX_LOGS_CHECKED
-from tend.sync.relay.mailboxes import Mailboxes, MailboxFull, MailboxInUse
+from tend.sync.relay.mailboxes import MESSAGE_COST, Mailboxes, MailboxFull, MailboxInUse, Poster
 from tend.sync.relay.pairing_routes import (
     ESCROW_MAX_BODY,
     INVITATION_MAX_BYTES,
@@ -1154,6 +1154,9 @@ async def test_a_mailbox_message_of_exactly_the_largest_size_is_accepted(
         assert response.status == 204
 
 
+ANYONE = Poster("192.0.2.1", "192.0.2.1")  # one IPv4 household, its own network
+
+
 def test_mailboxes_are_bounded_in_number_and_bytes_and_expired_ones_make_room(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -1161,15 +1164,58 @@ def test_mailboxes_are_bounded_in_number_and_bytes_and_expired_ones_make_room(
     monkeypatch.setattr(mailboxes_module, "MAILBOX_TOTAL_BYTES", 100)
     now = [0.0]
     boxes = Mailboxes(clock=lambda: now[0])
-    boxes.post("a" * 32, bytes(10), ttl=10)
-    boxes.post("b" * 32, bytes(10), ttl=100)
+    boxes.post("a" * 32, bytes(10), ttl=10, poster=ANYONE)
+    boxes.post("b" * 32, bytes(10), ttl=100, poster=ANYONE)
     with pytest.raises(MailboxFull):
-        boxes.post("c" * 32, bytes(10), ttl=10)  # a third mailbox
+        boxes.post("c" * 32, bytes(10), ttl=10, poster=ANYONE)  # a third mailbox
     with pytest.raises(MailboxFull):
-        boxes.post("b" * 32, bytes(81), ttl=10)  # 101 bytes waiting in all
+        boxes.post("b" * 32, bytes(81), ttl=10, poster=ANYONE)  # 101 bytes waiting in all
     now[0] = 10  # the first message expires, and its mailbox with it
-    boxes.post("c" * 32, bytes(80), ttl=10)
+    boxes.post("c" * 32, bytes(80), ttl=10, poster=ANYONE)
     assert len(boxes) == 2
+
+
+def test_a_post_looks_only_at_the_mailboxes_whose_messages_are_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An old relay swept every mailbox at every post: filling 10,000 of them cost it
+    quadratic time. Now a post expires only what is due, soonest first."""
+    now = [0.0]
+    boxes = Mailboxes(clock=lambda: now[0], address_budget=1 << 30, network_budget=1 << 30)
+    for n in range(2000):
+        boxes.post(f"{n:032x}", b"x", ttl=100 if n % 2 else 10, poster=ANYONE)
+    looked: list[object] = []
+    expire = Mailboxes._expire
+
+    def counted(self: Mailboxes, box: Any) -> None:
+        looked.append(box)
+        expire(self, box)
+
+    monkeypatch.setattr(Mailboxes, "_expire", counted)
+    boxes.post("f" * 32, b"x", ttl=10, poster=ANYONE)
+    assert looked == []  # nothing is due yet
+    now[0] = 10
+    boxes.post("e" * 32, b"x", ttl=10, poster=ANYONE)
+    assert len(looked) == 1001  # the 1,000 due, and the one posted at 0 with a ttl of 10
+    assert len(boxes) == 1001  # the 1,000 with a ttl of 100, and the one just posted
+
+
+def test_a_message_expires_on_its_own_ttl_even_behind_a_longer_one() -> None:
+    now = [0.0]
+    boxes = Mailboxes(clock=lambda: now[0])
+    boxes.post("a" * 32, b"long", ttl=100, poster=ANYONE)
+    boxes.post("a" * 32, b"short", ttl=10, poster=ANYONE)
+    now[0] = 10
+    boxes.post("b" * 32, b"x", ttl=100, poster=ANYONE)
+    assert boxes._spent[ANYONE.household] == 5 + 2 * MESSAGE_COST  # "long" and "x": "short" went
+
+
+async def test_messages_taken_before_they_expire_leave_the_expiry_heap_small() -> None:
+    boxes = Mailboxes()
+    for n in range(5000):
+        boxes.post(f"{n:032x}", b"x", ttl=600, poster=ANYONE)
+        assert await boxes.take(f"{n:032x}", 0) == b"x"
+    assert boxes.expiry_items <= 65  # rebuilt from what waits (nothing) as leftovers pile up
 
 
 # --- claiming a pairing mailbox -----------------------------------------------------------------
@@ -1264,10 +1310,10 @@ async def test_without_a_claim_a_mailbox_in_use_still_queues(
 
 def test_a_claim_is_refused_before_any_limit_is_looked_at() -> None:
     boxes = Mailboxes()
-    boxes.post("a" * 32, b"1", ttl=10, claim=True)
+    boxes.post("a" * 32, b"1", ttl=10, claim=True, poster=ANYONE)
     with pytest.raises(MailboxInUse):
-        boxes.post("a" * 32, b"2", ttl=10, claim=True)
-    boxes.post("a" * 32, b"2", ttl=10)
+        boxes.post("a" * 32, b"2", ttl=10, claim=True, poster=ANYONE)
+    boxes.post("a" * 32, b"2", ttl=10, poster=ANYONE)
     assert len(boxes) == 1
 
 

@@ -51,6 +51,12 @@ from tend.sync.protocol import (
 from tend.sync.relay.app import make_app
 from tend.sync.relay.app_keys import LIMITS, MAILBOXES
 from tend.sync.relay.config import RelayConfig
+from tend.sync.relay.mailboxes import (
+    DEFAULT_CLAIMS_PER_NETWORK,
+    DEFAULT_NETWORK_BUDGET,
+    MAX_MAILBOXES,
+    MESSAGE_COST,
+)
 from tend.sync.relay.pairing_routes import MAILBOX_MAX_BYTES
 from tend.sync.relay.peer import household
 from tend.sync.relay.store_spec import SqliteSpec
@@ -574,6 +580,62 @@ async def test_posts_cannot_squat_nameplates_and_claims_per_address_are_bounded(
                 assert got.status == (409 if nameplate == 1 else 204)
         async with inviter.get(f"{url}/v1/mailbox/{_first_mailbox(7)}") as answer:
             assert await answer.read() == b"ours"  # the squatter's junk was dropped
+
+
+def _in_one_48(n: int) -> str:
+    """An address in the `n`th /64 of one IPv6 /48: another household of the same network."""
+    return f"2001:db8:1:{n:x}::1"
+
+
+async def _post_from(
+    http: aiohttp.ClientSession, url: str, address: str, box: str, *, claim: bool = False
+) -> tuple[int, str]:
+    params = {"claim": "1"} if claim else {}
+    headers = {"X-Forwarded-For": address}
+    async with http.post(
+        f"{url}/v1/mailbox/{box}", data=b"x", params=params, headers=headers
+    ) as answer:
+        return answer.status, await answer.text()
+
+
+async def test_one_48_spread_over_many_64s_fills_only_its_networks_share_of_the_mailboxes(
+    serve: Serve,
+) -> None:
+    """Forty /64s of one /48 filled all 10,000 mailboxes when only the /64 was counted (each
+    had its own budget), and then every `tend invite` was 429. Their network's budget stops
+    them at its share, and another network still posts and claims."""
+    app, url = await serve(trusted_proxies=("127.0.0.1",))
+    async with _client() as http:
+        answers = [
+            await _post_from(http, url, _in_one_48(n), _box()) for n in range(40) for _ in range(20)
+        ]
+        share = DEFAULT_NETWORK_BUDGET // (1 + MESSAGE_COST)
+        assert [status for status, _ in answers] == [204] * share + [429] * (800 - share)
+        assert "this network has too much waiting" in answers[-1][1]
+        assert len(app[MAILBOXES]) == share < MAX_MAILBOXES // 16
+        neighbour = "2001:db8:2::1"
+        assert (await _post_from(http, url, neighbour, _box()))[0] == 204
+        assert (await _post_from(http, url, neighbour, _first_mailbox(1), claim=True))[0] == 204
+
+
+async def test_one_48_holds_only_its_networks_claims_so_nameplates_stay_free_for_others(
+    serve: Serve,
+) -> None:
+    """Claims were counted per /64 only, so 250 /64s of one /48 held all 999 nameplates and an
+    honest `tend invite` got 409 each time. A network holds at most its own claims."""
+    _app, url = await serve(trusted_proxies=("127.0.0.1",))
+    async with _client() as http:
+        nameplates = range(1, 81)  # four for each of twenty /64s
+        statuses = [
+            (await _post_from(http, url, _in_one_48(n // 4), _first_mailbox(n), claim=True))[0]
+            for n in nameplates
+        ]
+        held = DEFAULT_CLAIMS_PER_NETWORK
+        assert statuses == [204] * held + [429] * (80 - held)
+        taken = _first_mailbox(1)
+        assert (await _post_from(http, url, "2001:db8:2::1", taken, claim=True))[0] == 409
+        free = _first_mailbox(80)  # the /48 tried for it, and was refused
+        assert (await _post_from(http, url, "2001:db8:2::1", free, claim=True))[0] == 204
 
 
 @pytest.mark.slow  # a relay process and the real command

@@ -327,6 +327,10 @@ def test_a_network_budget_under_one_households_is_refused_where_it_is_set() -> N
         load({}, {"TEND_RELAY_ESCROW_BYTES_PER_NETWORK": "1"}, None)
     with pytest.raises(SettingError, match="negative"):
         load({"invitation_bytes_per_network": "-1"}, {}, None)
+    with pytest.raises(SettingError, match="mailbox_bytes_per_network"):
+        load({"mailbox_bytes_per_network": str(100 << 10)}, {}, None)
+    with pytest.raises(SettingError, match="mailbox_claims_per_network"):
+        load({}, {"TEND_RELAY_MAILBOX_CLAIMS_PER_NETWORK": "3"}, None)
     relay = load({}, {"TEND_RELAY_ESCROW_BYTES_PER_NETWORK": str(1 << 20)}, None)[1]
     assert relay.escrow_bytes_per_network == 1 << 20
 
@@ -335,3 +339,5 @@ def test_a_network_holds_eight_households_budgets_by_default() -> None:
     config = RelayConfig()
     assert config.invitation_bytes_per_network == 8 * config.invitation_bytes_per_address
     assert config.escrow_bytes_per_network == 8 * config.escrow_bytes_per_address
+    assert config.mailbox_bytes_per_network == 8 * config.mailbox_bytes_per_address
+    assert config.mailbox_claims_per_network == 4 * config.mailbox_claims_per_address

@@ -54,6 +54,10 @@ HELP = {
     "mailbox_bytes_per_address": "Most bytes of pairing messages one address may leave waiting.",
     "mailbox_waits_per_address": "Most pairing reads waiting at once from one address.",
     "mailbox_claims_per_address": "Most short codes one address may hold open at once.",
+    "mailbox_bytes_per_network": "Most bytes of pairing messages all the addresses of one "
+    "network (an IPv6 /48; an IPv4 address alone) may leave waiting (default eight addresses').",
+    "mailbox_claims_per_network": "Most short codes all the addresses of one network may hold "
+    "open at once (default four addresses').",
     "mailbox_posts_per_minute": "Most pairing messages one address may post a minute.",
     "mailbox_reads_per_minute": "Most pairing mailbox reads from one address a minute.",
     "invitation_posts_per_minute": "Most invitations one address may leave a minute.",

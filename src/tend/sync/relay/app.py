@@ -62,6 +62,8 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     app[MAILBOXES] = Mailboxes(
         address_budget=config.mailbox_bytes_per_address,
         claims_per_address=config.mailbox_claims_per_address,
+        network_budget=config.mailbox_bytes_per_network,
+        claims_per_network=config.mailbox_claims_per_network,
     )
     app[CONFIG] = config
     app[LIMITS] = PeerLimits(config)

@@ -12,6 +12,12 @@ from typing import Literal
 
 from tend.core.log.escrow import MAX_BLOB
 from tend.sync.relay.limits import DAY
+from tend.sync.relay.mailboxes import (
+    DEFAULT_ADDRESS_BUDGET,
+    DEFAULT_CLAIMS_PER_ADDRESS,
+    DEFAULT_CLAIMS_PER_NETWORK,
+    DEFAULT_NETWORK_BUDGET,
+)
 from tend.sync.relay.store import (
     DEFAULT_ESCROW_CAP,
     DEFAULT_INVITATION_CAP,
@@ -61,9 +67,13 @@ class RelayConfig:
     # request's body may take to arrive.
     http_requests_per_address: int = 16
     body_deadline: float = 10.0
-    mailbox_bytes_per_address: int = 256 << 10  # bytes of mailbox messages one address holds
+    mailbox_bytes_per_address: int = DEFAULT_ADDRESS_BUDGET  # of mailbox messages, one address
     mailbox_waits_per_address: int = 8  # mailbox GETs waiting at once from one address
-    mailbox_claims_per_address: int = 4  # claimed mailboxes (short codes) one address holds
+    mailbox_claims_per_address: int = DEFAULT_CLAIMS_PER_ADDRESS  # claimed mailboxes (short codes)
+    # And what all the households of one wider network (peer.network) hold together; never less
+    # than one household's (settings.py refuses a smaller one).
+    mailbox_bytes_per_network: int = DEFAULT_NETWORK_BUDGET
+    mailbox_claims_per_network: int = DEFAULT_CLAIMS_PER_NETWORK
     mailbox_posts_per_minute: int = 60  # mailbox POSTs from one address (a burst of as many)
     mailbox_reads_per_minute: int = 120  # mailbox GETs from one address (a burst of as many)
     # Invitations and recovery escrows fill caps shared by everyone, so each address may write

@@ -23,7 +23,14 @@ So:
 - An unclaimed message never makes a claim fail either: a claim drops what was posted there
   without one (no honest device posts to a first mailbox without claiming it).
 - So keeping every nameplate taken means holding 999 claims: 999 / `claims_per_address`
-  addresses (250 by default), each counted as peer.peer_household counts it.
+  addresses (250 by default), each counted as peer.peer_household counts it. The households of
+  one wider network (peer.network: an IPv6 /48, which anyone can have for free) hold at most
+  `claims_per_network` together, so it also takes 999 / `claims_per_network` networks (63).
+
+Every bound one household has, its network has too, at `HOUSEHOLDS_PER_NETWORK` times the size
+(and an IPv4 network is its one address): else the 65,536 /64s of one /48 would each bring a
+budget, and forty of them filled all MAX_MAILBOXES. Expired messages are swept in expiry order
+(a heap), so a post costs the logarithm of what is waiting, not a walk over every mailbox.
 
 What stays possible is taking a first message by reading it (bounded by reads a minute per
 address): that costs the inviter its code (one wrong guess closes it), never its keys.
@@ -32,6 +39,7 @@ address): that costs the inviter its code (one wrong guess closes it), never its
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import deque
 from collections.abc import Callable
@@ -42,9 +50,26 @@ from tend.core.errors import ProtocolError
 MAILBOX_QUEUE = 4
 MAX_MAILBOXES = 10_000
 MAILBOX_TOTAL_BYTES = 64 << 20
-MESSAGE_COST = 1 << 10  # what a message weighs against its poster's budget, beyond its bytes
+# What a message weighs against its poster's budgets, beyond its bytes: the mailbox it may make
+# is what MAX_MAILBOXES bounds, so a household's budget holds 64 messages at most (a pairing
+# leaves two or three waiting), and filling every mailbox takes 157 households.
+MESSAGE_COST = 4 << 10
 DEFAULT_ADDRESS_BUDGET = 256 << 10
 DEFAULT_CLAIMS_PER_ADDRESS = 4  # claimed mailboxes one address holds: invitations at once
+# A network (an IPv6 /48) holds what four to eight households would: room for a site with
+# several households pairing at once, while one stranger's free /48 fills a twentieth of the
+# mailboxes and holds a sixty-third of the nameplates at most.
+DEFAULT_NETWORK_BUDGET = 8 * DEFAULT_ADDRESS_BUDGET
+DEFAULT_CLAIMS_PER_NETWORK = 4 * DEFAULT_CLAIMS_PER_ADDRESS
+
+
+@dataclass(frozen=True)
+class Poster:
+    """Whom a message counts against: its household (peer.household) and the wider network
+    that household is in (peer.network)."""
+
+    household: str
+    network: str
 
 
 class MailboxFull(ProtocolError):
@@ -59,7 +84,7 @@ class MailboxInUse(ProtocolError):
 class _Message:
     expires: float
     body: bytes
-    poster: str  # the address it counts against
+    poster: Poster  # whom it counts against
     claimed: bool = False  # posted with a claim: the mailbox is taken while it waits
 
     @property
@@ -89,24 +114,34 @@ class Mailboxes:
         clock: Callable[[], float] = time.monotonic,
         address_budget: int = DEFAULT_ADDRESS_BUDGET,
         claims_per_address: int = DEFAULT_CLAIMS_PER_ADDRESS,
+        *,
+        network_budget: int = DEFAULT_NETWORK_BUDGET,
+        claims_per_network: int = DEFAULT_CLAIMS_PER_NETWORK,
     ) -> None:
         self._boxes: dict[str, _Mailbox] = {}
         self._readers: dict[str, _Readers] = {}
         self._clock = clock
         self._bytes = 0
-        self._spent: dict[str, int] = {}  # poster address -> cost of its waiting messages
-        self._claims: dict[str, int] = {}  # poster address -> its claimed messages waiting
+        self._messages = 0  # waiting in every mailbox together
+        # (expires, mailbox id) of each message posted, soonest first; some were taken since
+        self._expiry: list[tuple[float, str]] = []
+        # household or network -> the cost of its waiting messages, and its claimed ones
+        self._spent: dict[str, int] = {}
+        self._claims: dict[str, int] = {}
         self.address_budget = address_budget
         self.claims_per_address = claims_per_address
+        # Never less than a household's: an IPv4 network is its one household.
+        self.network_budget = max(network_budget, address_budget)
+        self.claims_per_network = max(claims_per_network, claims_per_address)
         self.closing = False
 
     def __len__(self) -> int:
         return len(self._boxes)
 
     def post(
-        self, box_id: str, body: bytes, ttl: float, *, claim: bool = False, poster: str = ""
+        self, box_id: str, body: bytes, ttl: float, *, claim: bool = False, poster: Poster
     ) -> None:
-        """Queue a message, counted against the `poster` address's budget. With `claim`, only
+        """Queue a message, counted against its poster's budgets. With `claim`, only
         into a mailbox that holds no claimed message (else MailboxInUse), dropping any message
         posted there without a claim and turning away the readers waiting there."""
         self._sweep()
@@ -122,15 +157,22 @@ class Mailboxes:
             self._drop(box)
         box.messages.append(message)
         self._take_room(message)
+        heapq.heappush(self._expiry, (message.expires, box_id))
         self._wake(box_id, turn_away=claim)
 
     def _check_room(self, message: _Message, *, new_box: bool, queued: int) -> None:
         """Room for `message` in a mailbox holding `queued` messages (`new_box`: one made for
         it)."""
-        if self._spent.get(message.poster, 0) + message.cost > self.address_budget:
+        household, network = message.poster.household, message.poster.network
+        if self._spent.get(household, 0) + message.cost > self.address_budget:
             raise MailboxFull("this address has too much waiting in mailboxes; try again later")
-        if message.claimed and self._claims.get(message.poster, 0) >= self.claims_per_address:
+        if message.claimed and self._claims.get(household, 0) >= self.claims_per_address:
             raise MailboxFull("this address holds as many claimed mailboxes as it may; try later")
+        if network != household:
+            if self._spent.get(network, 0) + message.cost > self.network_budget:
+                raise MailboxFull("this network has too much waiting in mailboxes; try later")
+            if message.claimed and self._claims.get(network, 0) >= self.claims_per_network:
+                raise MailboxFull("this network holds as many claimed mailboxes as it may")
         if new_box and len(self._boxes) >= MAX_MAILBOXES:
             raise MailboxFull("too many mailboxes")
         if self._bytes + len(message.body) > MAILBOX_TOTAL_BYTES:
@@ -140,9 +182,11 @@ class Mailboxes:
 
     def _take_room(self, message: _Message) -> None:
         self._bytes += len(message.body)
-        self._spent[message.poster] = self._spent.get(message.poster, 0) + message.cost
-        if message.claimed:
-            self._claims[message.poster] = self._claims.get(message.poster, 0) + 1
+        self._messages += 1
+        for who in _counted(message.poster):
+            self._spent[who] = self._spent.get(who, 0) + message.cost
+            if message.claimed:
+                self._claims[who] = self._claims.get(who, 0) + 1
 
     def _wake(self, box_id: str, *, turn_away: bool) -> None:
         readers = self._readers.get(box_id)
@@ -209,24 +253,57 @@ class Mailboxes:
 
     def _release(self, message: _Message) -> None:
         self._bytes -= len(message.body)
-        _count_down(self._spent, message.poster, message.cost)
-        if message.claimed:
-            _count_down(self._claims, message.poster, 1)
+        self._messages -= 1
+        for who in _counted(message.poster):
+            _count_down(self._spent, who, message.cost)
+            if message.claimed:
+                _count_down(self._claims, who, 1)
 
     def _drop(self, box: _Mailbox) -> None:
         while box.messages:
             self._release(box.messages.popleft())
 
     def _expire(self, box: _Mailbox) -> None:
+        """Release every expired message of `box` (ttls differ: not only those in front)."""
         now = self._clock()
-        while box.messages and box.messages[0].expires <= now:
-            self._release(box.messages.popleft())
+        if all(m.expires > now for m in box.messages):
+            return
+        kept: deque[_Message] = deque()
+        for message in box.messages:
+            if message.expires > now:
+                kept.append(message)
+            else:
+                self._release(message)
+        box.messages = kept
 
     def _sweep(self) -> None:
-        for box_id, box in list(self._boxes.items()):
-            self._expire(box)
-            if not box.messages:
-                del self._boxes[box_id]
+        """Expire what is due, soonest first: the mailboxes with nothing due are not looked
+        at. A message taken before it expired leaves its heap item behind, so the heap is
+        rebuilt from what waits once most of it is such leftovers."""
+        now = self._clock()
+        while self._expiry and self._expiry[0][0] <= now:
+            _expires, box_id = heapq.heappop(self._expiry)
+            box = self._boxes.get(box_id)
+            if box is not None:
+                self._expire(box)
+                if not box.messages:
+                    del self._boxes[box_id]
+        if len(self._expiry) > 2 * self._messages + 64:
+            self._expiry = [(m.expires, i) for i, b in self._boxes.items() for m in b.messages]
+            heapq.heapify(self._expiry)
+
+    @property
+    def expiry_items(self) -> int:
+        """Items in the expiry heap: at most about twice the messages waiting."""
+        return len(self._expiry)
+
+
+def _counted(poster: Poster) -> tuple[str, ...]:
+    """The names a message counts under: its household, and its network when that is wider
+    (an IPv4 network is its household, counted once)."""
+    if poster.network == poster.household:
+        return (poster.household,)
+    return (poster.household, poster.network)
 
 
 def _count_down(counts: dict[str, int], address: str, by: int) -> None:

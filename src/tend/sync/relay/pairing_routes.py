@@ -2,13 +2,15 @@
 
 Pairing mailboxes are memory-only (mailboxes.py). POST /v1/mailbox/{32 hex}?ttl=S (S <= 600,
 body <= 16 KiB) queues a message (204; 429 when the mailbox holds MAILBOX_QUEUE messages, the
-relay is full, or the poster's address is over its rate, its share or its claims; with claim=1,
+relay is full, or the poster's address or network is over its share or its claims, or the
+address over its rate; with claim=1,
 409 when the mailbox already holds a claimed message, so an inviter picking a short nameplate
 learns it is taken: neither readers nor unclaimed messages make it so, mailboxes.py says why);
 GET ?wait=S (S <= 60) answers 200 with the oldest message, removing it, or 404 when none came
 within the wait, or a claim came meanwhile (429 when the reader's address already has as many
 reads waiting as it may). Anyone may call these routes, so every per-address bound here counts
-peer.peer_household (an IPv6 client's /64).
+peer.peer_household (an IPv6 client's /64), and a mailbox's share and claims count its
+peer.peer_network (an IPv6 /48) too.
 
 Invitations and recovery escrows are persistent, in the store. POST /v1/invitation/{32 hex}
 ?ttl=S (1 <= S <= 7 days, body 1 byte to 16 KiB) stores one message per id (409 if the id
@@ -44,7 +46,7 @@ from tend.core.log.header import SIGNATURE_LEN
 from tend.core.log.identity import IDENTITY_LEN
 from tend.sync.relay.app_keys import CONFIG, LIMITS, MAILBOXES, STORE
 from tend.sync.relay.limits import DAY
-from tend.sync.relay.mailboxes import MailboxFull, MailboxInUse
+from tend.sync.relay.mailboxes import MailboxFull, MailboxInUse, Poster
 from tend.sync.relay.metrics import log_event
 from tend.sync.relay.peer import peer_address, peer_household, peer_network
 from tend.sync.relay.store import BudgetReached, CapReached, StoreFailure, Writer
@@ -169,8 +171,8 @@ async def handle_mailbox_post(request: web.Request) -> web.Response:
     ttl = _seconds(request, "ttl", MAILBOX_MAX_TTL, MAILBOX_MAX_TTL)
     claim = _claim(request)
     body = await _body(request, MAILBOX_MAX_BYTES)
-    poster = peer_household(request)
-    if not request.app[LIMITS].mailbox_posts.allow(poster):
+    poster = Poster(peer_household(request), peer_network(request))
+    if not request.app[LIMITS].mailbox_posts.allow(poster.household):
         raise _too_many("mailbox posts")
     with _answers("mailbox"):
         request.app[MAILBOXES].post(box_id, body, ttl, claim=claim, poster=poster)

@@ -88,13 +88,13 @@ def load(
 def _check_network_budgets(relay: RelayConfig) -> None:
     """A wider network holds at least one household's budget: an IPv4 network is one household,
     so a smaller one would quietly shrink every IPv4 household's budget."""
-    for kind in ("invitation", "escrow"):
-        network = getattr(relay, f"{kind}_bytes_per_network")
-        household = getattr(relay, f"{kind}_bytes_per_address")
+    for kind in ("invitation_bytes", "escrow_bytes", "mailbox_bytes", "mailbox_claims"):
+        network = getattr(relay, f"{kind}_per_network")
+        household = getattr(relay, f"{kind}_per_address")
         if network < household:
             raise SettingError(
-                f"relay setting {kind}_bytes_per_network ({network}) is less than "
-                f"{kind}_bytes_per_address ({household}): a network holds at least one household"
+                f"relay setting {kind}_per_network ({network}) is less than "
+                f"{kind}_per_address ({household}): a network holds at least one household"
             )
 
 
