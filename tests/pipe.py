@@ -102,6 +102,7 @@ class PipeRelay:
         self.connections = 0
         self.escrow_writes = 0  # escrows stored, first writes and rewrites alike
         self.escrow_offers = 0  # escrows devices offered, taken or not
+        self.escrow_members: list[tuple[bytes, bytes]] = []  # (space, capability) offered with them
         self.escrows_refused_for_now = False  # as a relay over an address's rate or budget
         self._sessions: list[asyncio.Task[None]] = []
         self._ends: list[PipeEnd] = []
@@ -128,11 +129,18 @@ class PipeRelay:
         return device
 
     async def put_escrow(
-        self, locator: bytes, identity: bytes, blob: bytes, signature: bytes
+        self,
+        locator: bytes,
+        identity: bytes,
+        blob: bytes,
+        signature: bytes,
+        member: tuple[bytes, bytes],
     ) -> None:
         """As the relay's PUT /v1/recovery handler: stored only if the identity signed it,
-        and not taken for now (429) while `escrows_refused_for_now`."""
+        and not taken for now (429) while `escrows_refused_for_now`; `member` is kept, to be
+        checked against the journal."""
         self.escrow_offers += 1
+        self.escrow_members.append(member)
         if self.escrows_refused_for_now:
             raise RelayUnavailable("the relay did not take the recovery escrow (429)")
         if not escrow.write_allowed(locator, identity, blob, signature):

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from tend.core.ids import SpaceId, new_space_id
+from tend.sync import mailbox
 from tend.sync.protocol import (
     PROTOCOL_VERSIONS,
     Ack,
@@ -36,9 +37,14 @@ from tend.sync.relay.limits import code_hash, code_id, new_code
 from tend.sync.relay.store import SqliteRelayStore
 from tend.sync.relay.store_spec import SqliteSpec
 from tests.relay_fixtures import ENTRY_SIZE, Log
+from tests.test_relay import Person
+from tests.test_relay_bounds import Serve, serve
 
 TIMEOUT = 5.0
 TOKEN = "operator-token-for-tests-0123456789"
+
+__all__ = ["serve"]  # a fixture
+NOT_A_MEMBER = "this relay keeps recovery records only for the devices of its journals"
 
 
 class Device:
@@ -207,3 +213,56 @@ async def test_a_push_past_the_storage_cap_is_refused_as_full_and_the_device_may
     answer = await device.push(1, log.extend(1))
     assert isinstance(answer, Error) and answer.code == ErrorCode.FULL and answer.id == 1
     assert isinstance(await device.push(2, log.entries), Error)  # still open, still full
+
+
+# --- escrows on an invite-only relay ------------------------------------------------------------
+
+
+async def test_an_invite_only_relay_keeps_escrows_only_for_the_devices_of_its_journals(
+    serve: Serve, tmp_path: Path
+) -> None:
+    """A stranger (or anyone not in one of its journals) could fill the escrow cap the operator
+    meant for the couples it admitted. Only a request that names a journal held here and
+    presents its capability, as a Hello does, is kept; anything else is 401 in one line and
+    nothing is stored."""
+    _app, url = await serve(admission="token", operator_token=TOKEN)
+    space, capability = new_space_id(), os.urandom(32)
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{url}/v1/sync") as ws:
+            conn = Connection(Role.DEVICE)
+            hello = Hello(PROTOCOL_VERSIONS, space, capability, True, TOKEN)
+            await ws.send_bytes(conn.send(hello))
+            assert isinstance(conn.receive((await ws.receive(timeout=TIMEOUT)).data), Welcome)
+        sam = Person.new()
+        where = f"{url}/v1/recovery/{sam.locator.hex()}"
+        strangers = [
+            None,  # no header at all
+            mailbox.membership(new_space_id(), os.urandom(32)),  # a journal not held here
+            mailbox.membership(space, os.urandom(32)),  # a journal held here, a guessed key
+            mailbox.membership(space, capability)[:-2],  # the right one, cut short
+            f"Bearer {capability.hex()}",
+        ]
+        for header in strangers:
+            headers = {} if header is None else {"Authorization": header}
+            async with http.put(where, data=sam.write(b"sealed"), headers=headers) as answer:
+                assert answer.status == 401, header
+                text = await answer.text()
+                assert (
+                    text == "this relay keeps recovery records only for the devices of its journals"
+                )
+        async with http.get(where) as answer:
+            assert answer.status == 404  # nothing of theirs was kept
+        member = {"Authorization": mailbox.membership(space, capability)}
+        async with http.put(where, data=sam.write(b"sealed"), headers=member) as answer:
+            assert answer.status == 204
+        async with http.get(where) as answer:
+            assert await answer.read() == b"sealed"
+
+
+async def test_an_open_relay_keeps_an_escrow_from_anyone_within_the_budgets(serve: Serve) -> None:
+    _app, url = await serve()
+    sam = Person.new()
+    async with aiohttp.ClientSession() as http:
+        where = f"{url}/v1/recovery/{sam.locator.hex()}"
+        async with http.put(where, data=sam.write(b"sealed")) as answer:
+            assert answer.status == 204

@@ -51,6 +51,11 @@ def held(relay: Relay) -> int:
         return int(db.execute("SELECT count(*) FROM spaces").fetchone()[0])
 
 
+def escrows(relay: Relay) -> int:
+    with sqlite3.connect(relay.db) as db:
+        return int(db.execute("SELECT count(*) FROM escrows").fetchone()[0])
+
+
 def age(relay: Relay, days: int) -> None:
     """Every journal on the relay was started, and last synced, `days` ago."""
     then = time.time() - days * DAY
@@ -89,6 +94,7 @@ def test_a_couple_starts_a_journal_on_an_invite_only_relay_with_the_operators_co
     code = operator(invite_only, tmp_path, "codes", "new").split()[0]
     sam.ok("sync", "--admission-code", code)
     assert held(invite_only) == 1
+    assert escrows(invite_only) == 1  # left as a device of the journal: the relay keeps it
     assert " used " in operator(invite_only, tmp_path, "codes", "list")
     pair(sam, alex, invite_only)  # the partner joins the journal that is there: no code
     alex.ok("gratitude", "for the soup")

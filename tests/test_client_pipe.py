@@ -104,6 +104,8 @@ async def test_a_first_sync_hands_the_relay_everything_and_leaves_the_escrow(
     assert (report.uploaded, report.downloaded, clean(report)) == (sam.store.count(), 0, True)
     assert await relay.heads(sam.device.space) == heads(sam)
     assert await relay.store.escrow(escrow.locator_of(sam.device.identity)) is not None
+    hello = next(f for f in relay.received if isinstance(f, p.Hello))
+    assert relay.escrow_members == [(hello.space, hello.capability)]  # as a member, as it said
     again = await sync(relay, sam)
     assert (again.uploaded, again.downloaded, clean(again)) == (0, 0, True)
 

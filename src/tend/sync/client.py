@@ -270,10 +270,10 @@ class Session:
     async def hello(self) -> bool:
         """Say hello; False if the relay handed us a new key instead (then reconnect)."""
         device = self.journal.device
-        cap = capability(device.space_keys[rotation.relay_epoch(self.journal)])
+        space, cap = credentials(self.journal)
         create = not welcomed_at(self.journal, self.url)
         code = device.settings.get("admission_code", "") if create else ""
-        await self.send(p.Hello(p.PROTOCOL_VERSIONS, device.space, cap, create, code))
+        await self.send(p.Hello(p.PROTOCOL_VERSIONS, space, cap, create, code))
         frame = await self.receive()
         if isinstance(frame, p.Rekey):
             _follow(self.journal, frame)
@@ -661,6 +661,13 @@ class Session:
                 raise RelayRefused(f"the relay did not repair the log: {_printable(frame.code)}")
 
 
+def credentials(journal: Journal) -> tuple[bytes, bytes]:
+    """(space id, capability) as this device presents them to the relay now: in its Hello,
+    and to an invite-only relay that keeps escrows only for its journals' devices."""
+    device = journal.device
+    return device.space, capability(device.space_keys[rotation.relay_epoch(journal)])
+
+
 async def _leave_escrow(journal: Journal, relay: Relay) -> None:
     """Leave the person's sealed recovery record with the relay, when what it holds changed
     or was last written ESCROW_REWRITE_AFTER ago: a relay lets an escrow nobody rewrites
@@ -677,7 +684,7 @@ async def _leave_escrow(journal: Journal, relay: Relay) -> None:
         return
     locator, identity, blob, signature = recovery.escrow_write(journal)
     try:
-        await relay.put_escrow(locator, identity, blob, signature)
+        await relay.put_escrow(locator, identity, blob, signature, credentials(journal))
     except RelayUnavailable:
         # Not taken now (the relay is busy, or limits this address): what was synced stands,
         # and the record goes at a sync after ESCROW_RETRY_AFTER, since it is not noted as left.
@@ -808,9 +815,15 @@ class Relay(Protocol):
         ...
 
     async def put_escrow(
-        self, locator: bytes, identity: bytes, blob: bytes, signature: bytes
+        self,
+        locator: bytes,
+        identity: bytes,
+        blob: bytes,
+        signature: bytes,
+        member: tuple[bytes, bytes],
     ) -> None:
-        """Store or replace the person's sealed recovery record (as sync/mailbox.py's)."""
+        """Store or replace the person's sealed recovery record (as sync/mailbox.py's), as a
+        device of the journal `member` names."""
         ...
 
 
@@ -828,9 +841,14 @@ class _NetworkRelay:
         return await self._dialer.connect()
 
     async def put_escrow(
-        self, locator: bytes, identity: bytes, blob: bytes, signature: bytes
+        self,
+        locator: bytes,
+        identity: bytes,
+        blob: bytes,
+        signature: bytes,
+        member: tuple[bytes, bytes],
     ) -> None:
-        await mailbox.put_escrow(self.url, locator, identity, blob, signature)
+        await mailbox.put_escrow(self.url, locator, identity, blob, signature, member)
 
 
 @contextlib.asynccontextmanager

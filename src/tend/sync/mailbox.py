@@ -31,6 +31,7 @@ __all__ = [
     "RelayRefused",
     "RelayUnavailable",
     "get_escrow",
+    "membership",
     "put",
     "put_escrow",
     "put_invitation",
@@ -126,15 +127,28 @@ def _locator_hex(locator: bytes) -> str:
 
 
 async def put_escrow(
-    relay: str, locator: bytes, identity: bytes, blob: bytes, signature: bytes
+    relay: str,
+    locator: bytes,
+    identity: bytes,
+    blob: bytes,
+    signature: bytes,
+    member: tuple[bytes, bytes] | None = None,
 ) -> None:
     """Store or replace the blob under the locator; the relay checks that the identity's key
-    signed it (escrow.signing_input) and that the locator derives from the identity."""
+    signed it (escrow.signing_input) and that the locator derives from the identity. `member`,
+    the (space id, capability) of a journal the relay holds, is what an invite-only relay
+    asks of the writer."""
     body = msgpack.packb({"i": identity, "b": blob, "g": signature}, use_bin_type=True)
     url = _url(relay, "recovery", _locator_hex(locator))
-    async with http_request(relay, "PUT", url, TIMEOUT, data=body) as response:
+    headers = {} if member is None else {"Authorization": membership(*member)}
+    async with http_request(relay, "PUT", url, TIMEOUT, data=body, headers=headers) as response:
         if response.status != 204:
             raise _refusal(response.status, "the recovery escrow")
+
+
+def membership(space: bytes, capability: bytes) -> str:
+    """The Authorization header that shows a request comes from a device of that journal."""
+    return f"Tend-Space {space.hex()} {capability.hex()}"
 
 
 async def get_escrow(relay: str, locator: bytes) -> bytes | None:

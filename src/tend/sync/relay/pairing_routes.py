@@ -32,6 +32,8 @@ traceback. Log lines never name an id, a locator or a body, only sizes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import re
 import time
 from collections.abc import Iterator
@@ -41,6 +43,7 @@ from typing import NoReturn
 import msgpack
 from aiohttp import web
 
+from tend.core.ids import SpaceId
 from tend.core.log import escrow
 from tend.core.log.header import SIGNATURE_LEN
 from tend.core.log.identity import IDENTITY_LEN
@@ -298,10 +301,36 @@ def _fresh_since(request: web.Request, now: float) -> float:
     return now - request.app[CONFIG].escrow_days * DAY
 
 
+# How a device shows it belongs to a journal the relay holds: the space id and its capability,
+# as a Hello gives them (the request goes over TLS to any host but loopback, as a Hello does).
+MEMBER = re.compile(r"Tend-Space ([0-9a-f]{32}) ([0-9a-f]{64})")
+
+
+async def _check_member(request: web.Request) -> None:
+    """On an invite-only relay, an escrow is kept only for a device of a journal held here:
+    else anyone could fill the escrow cap its operator meant for the couples it admitted. The
+    capability is checked as a Hello's is (its hash, compared in constant time); nothing of
+    it is kept or logged."""
+    if request.app[CONFIG].admission != "token":
+        return
+    found = MEMBER.fullmatch(request.headers.get("Authorization", ""))
+    if found is not None:
+        space, capability = (bytes.fromhex(group) for group in found.groups())
+        with _answers("escrow"):
+            stored = await request.app[STORE].capability_hash(SpaceId(space))
+        if stored is not None and hmac.compare_digest(stored, hashlib.sha256(capability).digest()):
+            return
+    log_event("escrow.refused", reason="not a member")
+    raise web.HTTPUnauthorized(
+        text="this relay keeps recovery records only for the devices of its journals"
+    )
+
+
 async def handle_escrow_put(request: web.Request) -> web.Response:
     locator = bytes.fromhex(_mailbox_id(request, "a locator"))
     if not request.app[LIMITS].escrow_puts.allow(peer_household(request)):
         raise _too_many("recovery escrow writes")
+    await _check_member(request)
     identity, blob, signature = _escrow_write(await _body(request, ESCROW_MAX_BODY))
     if not escrow.write_allowed(locator, identity, blob, signature):
         log_event("escrow.refused")
