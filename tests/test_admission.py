@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +18,8 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from tend.core.ids import SpaceId, new_space_id
-from tend.sync import mailbox
+from tend.core.log.link_reply import reply_box
+from tend.sync.membership import authorization
 from tend.sync.protocol import (
     PROTOCOL_VERSIONS,
     Ack,
@@ -45,6 +46,9 @@ TOKEN = "operator-token-for-tests-0123456789"
 
 __all__ = ["serve"]  # a fixture
 NOT_A_MEMBER = "this relay keeps recovery records only for the devices of its journals"
+NOT_AN_INVITER = (
+    "this relay keeps invitations only from the devices of its journals, and their answers"
+)
 
 
 class Device:
@@ -215,7 +219,17 @@ async def test_a_push_past_the_storage_cap_is_refused_as_full_and_the_device_may
     assert isinstance(await device.push(2, log.entries), Error)  # still open, still full
 
 
-# --- escrows on an invite-only relay ------------------------------------------------------------
+# --- drop boxes on an invite-only relay ---------------------------------------------------------
+
+
+async def _journal_at(http: aiohttp.ClientSession, url: str) -> tuple[SpaceId, bytes]:
+    """A journal the operator's own device starts at the relay: its space id and capability."""
+    space, capability = new_space_id(), os.urandom(32)
+    async with http.ws_connect(f"{url}/v1/sync") as ws:
+        conn = Connection(Role.DEVICE)
+        await ws.send_bytes(conn.send(Hello(PROTOCOL_VERSIONS, space, capability, True, TOKEN)))
+        assert isinstance(conn.receive((await ws.receive(timeout=TIMEOUT)).data), Welcome)
+    return space, capability
 
 
 async def test_an_invite_only_relay_keeps_escrows_only_for_the_devices_of_its_journals(
@@ -226,20 +240,15 @@ async def test_an_invite_only_relay_keeps_escrows_only_for_the_devices_of_its_jo
     presents its capability, as a Hello does, is kept; anything else is 401 in one line and
     nothing is stored."""
     _app, url = await serve(admission="token", operator_token=TOKEN)
-    space, capability = new_space_id(), os.urandom(32)
     async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(f"{url}/v1/sync") as ws:
-            conn = Connection(Role.DEVICE)
-            hello = Hello(PROTOCOL_VERSIONS, space, capability, True, TOKEN)
-            await ws.send_bytes(conn.send(hello))
-            assert isinstance(conn.receive((await ws.receive(timeout=TIMEOUT)).data), Welcome)
+        space, capability = await _journal_at(http, url)
         sam = Person.new()
         where = f"{url}/v1/recovery/{sam.locator.hex()}"
         strangers = [
             None,  # no header at all
-            mailbox.membership(new_space_id(), os.urandom(32)),  # a journal not held here
-            mailbox.membership(space, os.urandom(32)),  # a journal held here, a guessed key
-            mailbox.membership(space, capability)[:-2],  # the right one, cut short
+            authorization(new_space_id(), os.urandom(32)),  # a journal not held here
+            authorization(space, os.urandom(32)),  # a journal held here, a guessed key
+            authorization(space, capability)[:-2],  # the right one, cut short
             f"Bearer {capability.hex()}",
         ]
         for header in strangers:
@@ -252,7 +261,7 @@ async def test_an_invite_only_relay_keeps_escrows_only_for_the_devices_of_its_jo
                 )
         async with http.get(where) as answer:
             assert answer.status == 404  # nothing of theirs was kept
-        member = {"Authorization": mailbox.membership(space, capability)}
+        member = {"Authorization": authorization(space, capability)}
         async with http.put(where, data=sam.write(b"sealed"), headers=member) as answer:
             assert answer.status == 204
         async with http.get(where) as answer:
@@ -266,3 +275,49 @@ async def test_an_open_relay_keeps_an_escrow_from_anyone_within_the_budgets(serv
         where = f"{url}/v1/recovery/{sam.locator.hex()}"
         async with http.put(where, data=sam.write(b"sealed")) as answer:
             assert answer.status == 204
+
+
+async def test_an_invite_only_relay_keeps_invitations_from_its_journals_and_one_answer_to_each(
+    serve: Serve,
+) -> None:
+    """Anyone could post invitations to an invite-only relay and fill the invitation cap. Now a
+    post is kept from a device of a journal held here, or as the one answer to such a device's
+    invitation (a joiner is not a member yet): at the id that answers it, naming it, while it
+    waits or after it was taken. Everything else is 401 in one line, nothing kept."""
+    _app, url = await serve(admission="token", operator_token=TOKEN)
+    bundle, unknown = os.urandom(16), os.urandom(16)
+    answer = reply_box(bundle)
+
+    async def post(
+        box: bytes, headers: Mapping[str, str] | None = None, answering: bytes | None = None
+    ) -> int:
+        where = f"{url}/v1/invitation/{box.hex()}"
+        params = {} if answering is None else {"for": answering.hex()}
+        async with http.post(where, data=b"sealed", headers=headers, params=params) as got:
+            if got.status == 401:
+                assert await got.text() == NOT_AN_INVITER
+            return got.status
+
+    async with aiohttp.ClientSession() as http:
+        space, capability = await _journal_at(http, url)
+        member = {"Authorization": authorization(space, capability)}
+        guessed = {"Authorization": authorization(space, os.urandom(32))}
+        assert await post(os.urandom(16)) == 401  # a stranger, anywhere
+        assert await post(os.urandom(16), guessed) == 401
+        assert await post(answer, answering=bundle) == 401  # nothing to answer yet
+        assert await post(bundle, member) == 204  # the inviter's invitation
+        assert await post(os.urandom(16), answering=bundle) == 401  # not its answer's id
+        assert await post(reply_box(unknown), answering=unknown) == 401
+        assert await post(answer) == 401  # the right id, not saying what it answers
+        async with http.get(f"{url}/v1/invitation/{bundle.hex()}") as taken:
+            assert taken.status == 200  # the joiner takes the invitation, then answers it
+        assert await post(answer, answering=bundle) == 204
+        assert await post(answer, answering=bundle) == 409  # one answer only
+        assert await post(os.urandom(16), member) == 204  # the inviter's keys, wherever
+
+
+async def test_an_open_relay_keeps_an_invitation_from_anyone(serve: Serve) -> None:
+    _app, url = await serve()
+    where = f"{url}/v1/invitation/{os.urandom(16).hex()}"
+    async with aiohttp.ClientSession() as http, http.post(where, data=b"x") as got:
+        assert got.status == 204

@@ -8,6 +8,7 @@ in the relay's database, as many days of quiet would.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import time
@@ -101,6 +102,26 @@ def test_a_couple_starts_a_journal_on_an_invite_only_relay_with_the_operators_co
     alex.ok("sync")
     sam.ok("sync")
     assert held(invite_only) == 1
+
+
+def test_a_link_invitation_works_on_an_invite_only_relay(
+    tmp_path: Path, invite_only: Relay
+) -> None:
+    """The relay keeps invitations only from its journals' devices and the answers to them:
+    the inviter leaves the link as a device of its journal, the joiner answers it before it
+    is a member, and the inviter's keys go up as a member again."""
+    sam, alex = TendCLI(tmp_path / "sam"), TendCLI(tmp_path / "alex")
+    sam.ok("init", "--name", "Sam", "--relay", invite_only.url)
+    code = operator(invite_only, tmp_path, "codes", "new").split()[0]
+    out = sam.ok("invite", "--link", "--admission-code", code)
+    link = next(w for w in out.split() if w.startswith("tend:"))
+    assert "Joined" in alex.ok("join", link, "--name", "Alex")
+    assert "A device joined with your link" in sam.ok("sync")
+    alex.ok("sync")  # let in: the keys came
+    alex.ok("checkin", "--day", "gentle", "--note", "walked to the corner")
+    alex.ok("sync")
+    sam.ok("sync")
+    assert "walked to the corner" in json.dumps(sam.json("today"))
 
 
 def test_inviting_first_starts_the_journal_at_the_relay_with_the_code_given(

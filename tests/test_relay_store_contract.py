@@ -1014,6 +1014,20 @@ async def test_an_invitation_is_stored_once_and_taken_once(store: RelayStore) ->
     assert await store.take_invitation(box, NOW + 3) is None
 
 
+async def test_an_invitation_is_known_while_it_waits_and_once_taken_until_it_expires(
+    store: RelayStore,
+) -> None:
+    """What an invite-only relay checks an answer against: the invitation it answers."""
+    box = _box()
+    assert not await store.invitation_known(box, NOW)
+    assert await store.put_invitation(box, b"sealed bundle", NOW + 100, NOW)
+    assert await store.invitation_known(box, NOW + 1)
+    assert await store.take_invitation(box, NOW + 2) == b"sealed bundle"
+    assert await store.invitation_known(box, NOW + 99)  # taken: still answerable
+    assert not await store.invitation_known(box, NOW + 100)  # expired
+    assert not await store.invitation_known(_box(), NOW + 1)
+
+
 async def test_a_taken_id_stays_refused_until_its_ttl_runs_out(store: RelayStore) -> None:
     box = _box()
     assert await store.put_invitation(box, b"first", NOW + 100, NOW)

@@ -43,7 +43,6 @@ from typing import Protocol
 import msgpack
 
 from tend.core.crypto import keys
-from tend.core.crypto.capability import capability
 from tend.core.crypto.keystore import DeviceSettings
 from tend.core.domain.events import Keyed
 from tend.core.errors import ChainError, IntegrityError, NextStep, TendError
@@ -57,6 +56,7 @@ from tend.core.trust.ingest import IngestReport, ingest
 from tend.sync import mailbox
 from tend.sync import protocol as p
 from tend.sync.batching import batches
+from tend.sync.membership import credentials
 from tend.sync.transport import (
     RelayRefused,
     RelayUnavailable,
@@ -659,13 +659,6 @@ class Session:
                 return frame.stored
             if isinstance(frame, p.Error) and frame.id == request:
                 raise RelayRefused(f"the relay did not repair the log: {_printable(frame.code)}")
-
-
-def credentials(journal: Journal) -> tuple[bytes, bytes]:
-    """(space id, capability) as this device presents them to the relay now: in its Hello,
-    and to an invite-only relay that keeps escrows only for its journals' devices."""
-    device = journal.device
-    return device.space, capability(device.space_keys[rotation.relay_epoch(journal)])
 
 
 async def _leave_escrow(journal: Journal, relay: Relay) -> None:

@@ -22,6 +22,7 @@ import msgpack
 
 from tend.core.errors import TendError
 from tend.core.log import escrow
+from tend.sync.membership import authorization
 from tend.sync.transport import RelayRefused, RelayUnavailable, http_request, read_bounded
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
     "RelayRefused",
     "RelayUnavailable",
     "get_escrow",
-    "membership",
     "put",
     "put_escrow",
     "put_invitation",
@@ -96,12 +96,24 @@ async def take(relay: str, box: str, wait: int) -> bytes | None:
 # --- invitations --------------------------------------------------------------------------------
 
 
-async def put_invitation(relay: str, box_hex: str, data: bytes, ttl: int = INVITATION_TTL) -> None:
+async def put_invitation(
+    relay: str,
+    box_hex: str,
+    data: bytes,
+    ttl: int = INVITATION_TTL,
+    *,
+    member: tuple[bytes, bytes] | None = None,
+    answering: str | None = None,
+) -> None:
     """Leave `data` under the id for up to `ttl` seconds (1 to a week). MailboxTaken if the id
-    holds an invitation, or held one taken before its ttl ran out."""
+    holds an invitation, or held one taken before its ttl ran out. An invite-only relay keeps
+    it from a device of one of its journals (`member`: its space id and capability), or as the
+    answer to the invitation whose id is `answering` (core/log/link_reply.py)."""
     url = _url(relay, "invitation", box_hex)
-    params = {"ttl": str(ttl)}
-    async with http_request(relay, "POST", url, TIMEOUT, data=data, params=params) as response:
+    params = {"ttl": str(ttl), **({"for": answering} if answering else {})}
+    headers = {} if member is None else {"Authorization": authorization(*member)}
+    options = {"data": data, "params": params, "headers": headers}
+    async with http_request(relay, "POST", url, TIMEOUT, **options) as response:
         if response.status != 204:
             raise _refusal(response.status, "an invitation")
 
@@ -140,15 +152,10 @@ async def put_escrow(
     asks of the writer."""
     body = msgpack.packb({"i": identity, "b": blob, "g": signature}, use_bin_type=True)
     url = _url(relay, "recovery", _locator_hex(locator))
-    headers = {} if member is None else {"Authorization": membership(*member)}
+    headers = {} if member is None else {"Authorization": authorization(*member)}
     async with http_request(relay, "PUT", url, TIMEOUT, data=body, headers=headers) as response:
         if response.status != 204:
             raise _refusal(response.status, "the recovery escrow")
-
-
-def membership(space: bytes, capability: bytes) -> str:
-    """The Authorization header that shows a request comes from a device of that journal."""
-    return f"Tend-Space {space.hex()} {capability.hex()}"
 
 
 async def get_escrow(relay: str, locator: bytes) -> bytes | None:

@@ -36,6 +36,7 @@ from tend.core.ids import PersonId
 from tend.core.journal import Clock, Journal
 from tend.core.trust import pairing
 from tend.sync import mailbox
+from tend.sync.membership import credentials
 
 NAMEPLATE_TRIES = 8
 STEP_WAIT = mailbox.MAX_WAIT  # seconds one long-poll waits
@@ -234,7 +235,10 @@ async def _join_link(
     if pending.bundle.own:
         raise pairing.InvalidInvite("a link does not bring in a device of your own")
     pending.save(lock, extra={"link": link.secret.hex(), "link_relay": link.relay})
-    await mailbox.put_invitation(link.relay, link.box("reply"), reply, ttl=pairing.LINK_SECONDS)
+    answering = link.box("bundle")  # the joiner is not a member yet: it answers an invitation
+    await mailbox.put_invitation(
+        link.relay, link.box("reply"), reply, ttl=pairing.LINK_SECONDS, answering=answering
+    )
     return Joined(None, pending.inviter_log, pending.inviter_identity, pending.bundle.inviter_name)
 
 
@@ -282,7 +286,9 @@ async def open_link(
     bundle = pairing.make_bundle(
         journal, link.key, own_device=False, relay=relay, seconds=pairing.LINK_SECONDS
     )
-    await mailbox.put_invitation(relay, link.box("bundle"), bundle, ttl=pairing.LINK_SECONDS)
+    await mailbox.put_invitation(
+        relay, link.box("bundle"), bundle, ttl=pairing.LINK_SECONDS, member=credentials(journal)
+    )
     pending = list(journal.device.settings.get("invitations", []))
     item: dict[str, Any] = {
         "secret": link.secret.hex(),
@@ -338,7 +344,7 @@ async def _complete_one(
         return True, None
     if "keys" in item:  # accepted already; the keys did not reach the relay last time
         sealed = bytes.fromhex(str(item["keys"]))
-        await mailbox.put_invitation(link.relay, link.box("keys"), sealed, ttl=LINK_TTL)
+        await _leave(journal, link, "keys", sealed)
         return True, None
     if "reply" in item:
         reply: bytes | None = bytes.fromhex(str(item["reply"]))
@@ -366,7 +372,7 @@ async def _complete_one(
         return False, None if told else LinkOutcome(note=note, next_step=step)
     if why is not None:
         refusal = pairing.seal_keys_to(journal, added, {"refused": why})
-        await mailbox.put_invitation(link.relay, link.box("keys"), refusal, ttl=LINK_TTL)
+        await _leave(journal, link, "keys", refusal)
         note = f"A device answered your link{who} but was not let in: {why}."
         return True, LinkOutcome(note=note)
     sealed = pairing.seal_keys_to(journal, added, pairing.keys_record(journal, added))
@@ -374,5 +380,11 @@ async def _complete_one(
     item["keys"] = sealed.hex()  # sent again at the next sync if the relay does not take it now
     save()
     pairing.record_added(journal, added)
-    await mailbox.put_invitation(link.relay, link.box("keys"), sealed, ttl=LINK_TTL)
+    await _leave(journal, link, "keys", sealed)
     return True, LinkOutcome(added=added)
+
+
+async def _leave(journal: Journal, link: pairing.Link, which: str, data: bytes) -> None:
+    """Leave what goes under one of the link's boxes, as a device of the journal."""
+    member = credentials(journal)
+    await mailbox.put_invitation(link.relay, link.box(which), data, ttl=LINK_TTL, member=member)

@@ -52,6 +52,7 @@ from tend.core.domain.events import DeviceAdded
 from tend.core.errors import InvalidEnvelope, UserError, ValidationError
 from tend.core.ids import LogId, PersonId, SpaceId
 from tend.core.journal import JOINING_FILE, Clock, Journal
+from tend.core.log import link_reply
 from tend.core.log.header import log_id_of
 from tend.core.log.identity import IDENTITY_LEN, Identity, cert_message, cert_valid
 from tend.core.log.rotation_record import MAX_EPOCH
@@ -147,6 +148,10 @@ class Link:
         return f"tend:{letters}@{relay_host(self.relay)}"
 
     def box(self, which: str) -> str:
+        """The id of one of the link's drop boxes: "bundle" and "keys" from the link's secret,
+        "reply" from the bundle's id (core/log/link_reply.py says why)."""
+        if which == "reply":
+            return link_reply.reply_box(bytes.fromhex(self.box("bundle"))).hex()
         return keys.derive(self.secret, f"link/box/{which}".encode())[:16].hex()
 
     @property

@@ -44,7 +44,7 @@ import msgpack
 from aiohttp import web
 
 from tend.core.ids import SpaceId
-from tend.core.log import escrow
+from tend.core.log import escrow, link_reply
 from tend.core.log.header import SIGNATURE_LEN
 from tend.core.log.identity import IDENTITY_LEN
 from tend.sync.relay.app_keys import CONFIG, LIMITS, MAILBOXES, STORE
@@ -223,6 +223,7 @@ async def handle_invitation_post(request: web.Request) -> web.Response:
     ttl = _seconds(request, "ttl", INVITATION_MAX_TTL, INVITATION_MAX_TTL, lower=INVITATION_MIN_TTL)
     if not request.app[LIMITS].invitation_posts.allow(peer_household(request)):
         raise _too_many("invitations")
+    await _check_inviter_or_answer(request, box)
     body = await _body(request, INVITATION_MAX_BYTES)
     if not body:
         raise web.HTTPBadRequest(text="an invitation is at least 1 byte")
@@ -306,24 +307,49 @@ def _fresh_since(request: web.Request, now: float) -> float:
 MEMBER = re.compile(r"Tend-Space ([0-9a-f]{32}) ([0-9a-f]{64})")
 
 
+def _invite_only(request: web.Request) -> bool:
+    return request.app[CONFIG].admission == "token"
+
+
+async def _from_a_member(request: web.Request, kind: str) -> bool:
+    """Whether the request names a journal held here and presents its capability, checked as
+    a Hello's is (its hash, compared in constant time). Nothing of it is kept or logged."""
+    found = MEMBER.fullmatch(request.headers.get("Authorization", ""))
+    if found is None:
+        return False
+    space, capability = (bytes.fromhex(group) for group in found.groups())
+    with _answers(kind):
+        stored = await request.app[STORE].capability_hash(SpaceId(space))
+    return stored is not None and hmac.compare_digest(stored, hashlib.sha256(capability).digest())
+
+
+def _not_a_member(kind: str, text: str) -> web.HTTPUnauthorized:
+    log_event(f"{kind}.refused", reason="not a member")
+    return web.HTTPUnauthorized(text=text)
+
+
 async def _check_member(request: web.Request) -> None:
     """On an invite-only relay, an escrow is kept only for a device of a journal held here:
-    else anyone could fill the escrow cap its operator meant for the couples it admitted. The
-    capability is checked as a Hello's is (its hash, compared in constant time); nothing of
-    it is kept or logged."""
-    if request.app[CONFIG].admission != "token":
+    else anyone could fill the escrow cap its operator meant for the couples it admitted."""
+    if _invite_only(request) and not await _from_a_member(request, "escrow"):
+        text = "this relay keeps recovery records only for the devices of its journals"
+        raise _not_a_member("escrow", text)
+
+
+async def _check_inviter_or_answer(request: web.Request, box: bytes) -> None:
+    """On an invite-only relay, an invitation is kept from a device of a journal held here,
+    or, from anyone, as the one answer to such an invitation: posted at the id that answers it
+    (core/log/link_reply.py), naming it in `for`, while it waits or was taken and has not
+    expired. A joiner answers a link before it is a member; nobody else gets a row."""
+    if not _invite_only(request) or await _from_a_member(request, "invitation"):
         return
-    found = MEMBER.fullmatch(request.headers.get("Authorization", ""))
-    if found is not None:
-        space, capability = (bytes.fromhex(group) for group in found.groups())
-        with _answers("escrow"):
-            stored = await request.app[STORE].capability_hash(SpaceId(space))
-        if stored is not None and hmac.compare_digest(stored, hashlib.sha256(capability).digest()):
-            return
-    log_event("escrow.refused", reason="not a member")
-    raise web.HTTPUnauthorized(
-        text="this relay keeps recovery records only for the devices of its journals"
-    )
+    answering = request.query.get("for", "")
+    if MAILBOX_ID.fullmatch(answering) and link_reply.reply_box(bytes.fromhex(answering)) == box:
+        with _answers("invitation"):
+            if await request.app[STORE].invitation_known(bytes.fromhex(answering), time.time()):
+                return
+    text = "this relay keeps invitations only from the devices of its journals, and their answers"
+    raise _not_a_member("invitation", text)
 
 
 async def handle_escrow_put(request: web.Request) -> web.Response:

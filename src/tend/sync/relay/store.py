@@ -387,6 +387,10 @@ class RelayStore(Protocol):
         """The message under `box`, deleted in the same transaction; None if there is none
         or it expired. The id stays reserved until its expiry."""
 
+    async def invitation_known(self, box: bytes, now: float) -> bool:
+        """Whether `box` holds an invitation, or held one that was taken, not expired at
+        `now`: what an answer to it is checked against."""
+
     async def put_escrow(
         self,
         locator: bytes,
@@ -899,6 +903,13 @@ class _Queries:
             ).fetchall()
         return [CodeInfo(bytes(r[0]), r[1], r[2], r[3], bool(r[4])) for r in rows]
 
+    def _invitation_known(self, box: bytes, now: float) -> bool:
+        with _translated("reading an invitation"):
+            row = self._db.execute(
+                "SELECT 1 FROM invitations WHERE box = ? AND expires_at > ?", (box, now)
+            ).fetchone()
+        return row is not None
+
     def _capability_hash(self, space: SpaceId) -> bytes | None:
         with _translated("reading a space"):
             row = self._db.execute(
@@ -1211,6 +1222,9 @@ class SqliteRelayStore(_Queries):
 
     async def take_invitation(self, box: bytes, now: float) -> bytes | None:
         return await self._grouped(self._take_invitation, box, now)
+
+    async def invitation_known(self, box: bytes, now: float) -> bool:
+        return await self._read(self._reader._invitation_known, box, now)
 
     async def put_escrow(
         self,

@@ -933,6 +933,15 @@ class PostgresRelayStore:
             await db.execute(self._sql(_SET_HELD), "invitations", held)
         return bytes(row[0])
 
+    async def invitation_known(self, box: bytes, now: float) -> bool:
+        async with self._connection("reading an invitation") as db:
+            found = await db.fetchval(
+                self._sql("SELECT 1 FROM {s}.invitations WHERE box = $1 AND expires_at > $2"),
+                box,
+                now,
+            )
+        return found is not None
+
     async def put_escrow(
         self,
         locator: bytes,
