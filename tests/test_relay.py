@@ -1775,6 +1775,7 @@ RELAY_MAY_LOAD = {
     "tend.core.log.forgetting",  # a forget token's hash, compared; holds no secret
     "tend.core.log.header",
     "tend.core.log.identity",  # an identity record's public keys, for the escrow's check
+    "tend.core.log.link_reply",  # which answer an invitation is, on an invite-only relay
     "tend.core.ids",
     "tend.core.log.authorship",  # verifies signatures with public keys; holds no secret
     "tend.core.log.rotation_record",
@@ -1800,6 +1801,7 @@ RELAY_MAY_LOAD = {
     "tend.sync.relay.pairing_routes",
     "tend.sync.relay.peer",
     "tend.sync.relay.peer_limits",
+    "tend.sync.relay.queued",
     "tend.sync.relay.session",
     "tend.sync.relay.settings",
     "tend.sync.relay.store",

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ from tend.sync.relay.mailboxes import (
 )
 from tend.sync.relay.pairing_routes import MAILBOX_MAX_BYTES
 from tend.sync.relay.peer import household
+from tend.sync.relay.session import CONTROL_BURST
 from tend.sync.relay.store_spec import SqliteSpec
 from tests.conftest import Relay, TendCLI, free_port, pair, tend_env, tend_executable
 from tests.relay_fixtures import Log
@@ -282,6 +284,99 @@ async def test_honest_hellos_are_welcomed_fast_while_two_sockets_send_hostile_fr
             await ws.close()
         for task in hammers:
             assert not task.done(), task  # the hostile sockets kept going all along
+            task.cancel()
+        await asyncio.gather(*hammers, return_exceptions=True)
+    median = statistics.median(latencies)
+    print(f"hello-to-welcome median {median * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    assert median < 0.2
+
+
+PING = 0x9
+
+
+async def _pings_until_refused(url: str, *, welcomed: bool, count: int = 200) -> tuple[int, Error]:
+    """Send `count` empty pings at once on a raw websocket (after a Hello, if `welcomed`); how
+    many pongs came before the relay's fatal Error, and that Error."""
+    reader, writer = await _raw_websocket(url)
+    conn = Connection(Role.DEVICE)
+    try:
+        if welcomed:
+            hello = conn.send(Hello(PROTOCOL_VERSIONS, os.urandom(16), os.urandom(32), True))
+            writer.write(_frame_header(len(hello)) + hello)
+            opcode, payload = await asyncio.wait_for(_server_frame(reader), TIMEOUT)
+            assert isinstance(conn.receive(payload), Welcome)
+        writer.write(_frame_header(0, opcode=PING) * count)
+        pongs = 0
+        while True:
+            opcode, payload = await asyncio.wait_for(_server_frame(reader), TIMEOUT)
+            if opcode != 0xA:
+                break
+            pongs += 1
+        assert opcode == 0x2, opcode
+        error = conn.receive(payload)
+        assert isinstance(error, Error) and error.fatal
+        with suppress(ConnectionResetError):  # our pings it did not read may reset it
+            rest = await asyncio.wait_for(reader.read(), TIMEOUT)
+            assert rest == b"", rest  # closed at once: no closing handshake, no more pongs
+        return pongs, error
+    finally:
+        writer.close()
+
+
+async def _read_until_closed(reader: asyncio.StreamReader) -> None:
+    with suppress(asyncio.IncompleteReadError, ConnectionError):
+        while (await _server_frame(reader))[0] != 0x8:
+            pass
+
+
+async def _flood_pings(url: str) -> None:
+    """Empty pings as fast as the socket takes them, the pongs read; again once closed."""
+    while True:
+        reader, writer = await _raw_websocket(url)
+        answers = asyncio.create_task(_read_until_closed(reader))
+        try:
+            while not answers.done():
+                writer.write(_frame_header(0, opcode=PING) * 100)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            answers.cancel()
+
+
+@pytest.mark.parametrize("welcomed", [False, True], ids=["stranger", "member"])
+async def test_a_ping_flood_gets_a_few_pongs_then_an_error_and_a_close(
+    serve: Serve, welcomed: bool
+) -> None:
+    """Every ping was answered, so two sockets sending empty pings as fast as they could (and
+    reconnecting) took a relay's event loop: honest Hellos waited 5 s. A device now has a few
+    pings, then one a second; past that its TCP connection is closed right after the Error
+    (a closing handshake would read, and parse, everything it sends for ten seconds)."""
+    _app, url = await serve()
+    pongs, error = await _pings_until_refused(url, welcomed=welcomed)
+    assert CONTROL_BURST <= pongs <= CONTROL_BURST + 1
+    assert error.code == ErrorCode.UNEXPECTED.value
+    assert error.message == "a device pings at most once in 1 s"
+
+
+async def test_honest_hellos_are_welcomed_fast_while_two_sockets_flood_pings(
+    relay: Relay,
+) -> None:
+    async with _client() as good:
+        hammers = [asyncio.create_task(_flood_pings(relay.url)) for _ in range(2)]
+        await asyncio.sleep(0.5)
+        latencies = []
+        for _ in range(30):
+            ws = await good.ws_connect(f"{relay.url}/v1/sync")
+            started = time.monotonic()
+            await ws.send_bytes(_hello())
+            message = await ws.receive(timeout=TIMEOUT)
+            latencies.append(time.monotonic() - started)
+            assert message.type is WSMsgType.BINARY
+            await ws.close()
+        for task in hammers:
+            assert not task.done(), task  # the flooding sockets kept going all along
             task.cancel()
         await asyncio.gather(*hammers, return_exceptions=True)
     median = statistics.median(latencies)

@@ -43,6 +43,7 @@ from tend.core.log.header import (
     entry_hash,
 )
 from tend.sync.protocol import ErrorCode, Vector
+from tend.sync.relay import store as store_module
 from tend.sync.relay.limits import (
     DAY,
     AdmissionRefused,
@@ -78,6 +79,7 @@ from tend.sync.relay.store import (
     SqliteRelayStore,
     StaleCapability,
     StoreFailure,
+    TooManyLogs,
     UnknownSpace,
     Writer,
     writer_tag,
@@ -340,6 +342,26 @@ async def test_rotation_records_count_toward_the_quota_and_one_over_it_changes_n
     assert await store.rekey(space, OTHER_CAP) is None
 
 
+async def test_a_push_opening_more_logs_than_a_space_may_hold_is_refused_whole(
+    store: RelayStore, space: SpaceId, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member opening logs by the thousand made every later Welcome too large to decode, and
+    every catch-up walk them all: a space holds MAX_LOGS_PER_SPACE logs (3 here)."""
+    monkeypatch.setattr(store_module, "MAX_LOGS_PER_SPACE", 3)
+    logs = [Log(space) for _ in range(4)]
+    await store.put(space, logs[0].extend(1) + logs[1].extend(1))
+    with pytest.raises(TooManyLogs) as caught:
+        await store.put(space, logs[2].extend(1) + logs[3].extend(1))  # room for one, not two
+    assert caught.value.code == ErrorCode.QUOTA
+    assert len(await store.heads(space)) == 2  # nothing of the batch was stored
+    await store.put(space, logs[2].entries)
+    with pytest.raises(TooManyLogs):
+        await store.put(space, logs[3].entries)
+    result = await store.put(space, logs[0].extend(2))  # the logs it holds still grow
+    assert len(result.new) == 2
+    assert len(await store.heads(space)) == 3
+
+
 async def test_rotating_an_unknown_space_is_refused(store: RelayStore) -> None:
     space = new_space_id()
     with pytest.raises(UnknownSpace) as caught:
@@ -523,6 +545,29 @@ async def test_since_orders_by_log_id_then_seq_and_pages_by_limit(
             have[header.log] = header.seq
     assert [len(p) for p in pages] == [4, 4, 4, 4, 2]
     assert [e for p in pages for e in p] == expected
+
+
+async def test_since_ends_a_page_with_the_entry_that_reaches_its_bytes(
+    store: RelayStore, space: SpaceId
+) -> None:
+    """A catch-up page of 256 of the largest entries was 16 MiB, held by the relay for each
+    device that did not read it: a page now ends once it has so many bytes."""
+    logs = [Log(space) for _ in range(2)]
+    for log in logs:
+        await store.put(space, log.extend(3, size=ENTRY_SIZE))
+    expected = [e for log in sorted(logs, key=lambda g: g.log) for e in log.entries]
+    assert await store.since(space, {}, 100, max_bytes=4 * ENTRY_SIZE) == expected[:4]
+    assert await store.since(space, {}, 100, max_bytes=2 * ENTRY_SIZE + 1) == expected[:3]
+    assert await store.since(space, {}, 100, max_bytes=1) == expected[:1]  # never empty
+    assert await store.since(space, {}, 2, max_bytes=10 * ENTRY_SIZE) == expected[:2]
+    assert await store.since(space, {}, 100, max_bytes=10 * ENTRY_SIZE) == expected
+    have: Vector = {}
+    pages: list[list[bytes]] = []
+    while page := await store.since(space, have, 100, max_bytes=ENTRY_SIZE + 1):
+        pages.append(page)
+        for raw in page:
+            have[Header.decode(raw).log] = Header.decode(raw).seq
+    assert [e for p in pages for e in p] == expected and {len(p) for p in pages} == {2}
 
 
 async def test_since_skips_what_the_device_already_has(store: RelayStore, space: SpaceId) -> None:

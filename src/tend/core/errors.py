@@ -45,6 +45,7 @@ finds every exception class in tend and checks that it is here, under TendError)
         │   ├── SeqGap            not the next seq of its log
         │   ├── LogFork           other bytes at a seq already held
         │   ├── OverQuota         the space's quota is used up
+        │   ├── TooManyLogs       the space holds as many logs as it may
         │   ├── RelayFull         all spaces hold what the operator's storage cap allows
         │   ├── UnknownSpace      no space with that capability
         │   ├── BadSignature      not signed by its log's (or signer's) key

@@ -28,7 +28,16 @@ from aiohttp import WSCloseCode, web
 from tend.sync.protocol import Error, ErrorCode, encode
 from tend.sync.relay.accept_errors import quiet_accept_errors
 from tend.sync.relay.admission import Activity, Gate
-from tend.sync.relay.app_keys import ACTIVITY, CONFIG, HUB, LIMITS, MAILBOXES, METRICS, STORE
+from tend.sync.relay.app_keys import (
+    ACTIVITY,
+    CONFIG,
+    HUB,
+    LIMITS,
+    MAILBOXES,
+    METRICS,
+    QUEUED,
+    STORE,
+)
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub, SharedStore
 from tend.sync.relay.first_frame import SyncSocket, raise_limit
@@ -38,8 +47,9 @@ from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import ADDRESSES, IDS, Metrics, log_event, log_warning, ms_since
 from tend.sync.relay.metrics_gate import may_read_metrics
 from tend.sync.relay.pairing_routes import MAX_BODY, add_pairing_routes
-from tend.sync.relay.peer import is_loopback, peer_address, peer_household
+from tend.sync.relay.peer import is_loopback, peer_address, peer_household, peer_network
 from tend.sync.relay.peer_limits import PeerLimits
+from tend.sync.relay.queued import Queued
 from tend.sync.relay.session import CLOSE_TIMEOUT, Session
 from tend.sync.relay.settings import ServeSettings
 from tend.sync.relay.store import Caps, RelayStore
@@ -68,6 +78,7 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     app[CONFIG] = config
     app[LIMITS] = PeerLimits(config)
     app[ACTIVITY] = Activity()
+    app[QUEUED] = Queued()
     caps = Caps(config.invitation_cap, config.escrow_cap, config.storage_cap)
     app.cleanup_ctx.append(_store_context(store, config.quota, caps))
     app.on_shutdown.append(_close_sockets)
@@ -180,6 +191,8 @@ async def _run_session(request: web.Request, ws: SyncSocket) -> None:
         app[ACTIVITY],
         hello_deadline=deadline,
         on_welcome=lambda: raise_limit(ws, request.protocol),
+        owners=_owners(request),
+        queued=app[QUEUED],
     )
     app[HUB].sessions.add(session)
     started = time.monotonic()
@@ -193,6 +206,12 @@ async def _run_session(request: web.Request, ws: SyncSocket) -> None:
             ms=ms_since(started),
             peer=peer_address(request),
         )
+
+
+def _owners(request: web.Request) -> tuple[str, ...]:
+    """The household and wider network a session's holdings count toward (queued.py)."""
+    household, network = peer_household(request), peer_network(request)
+    return (household,) if network == household else (household, network)
 
 
 async def _refuse_busy(app: web.Application, ws: web.WebSocketResponse) -> None:

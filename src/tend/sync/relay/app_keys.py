@@ -14,6 +14,7 @@ from tend.sync.relay.fanout import Hub
 from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import Metrics
 from tend.sync.relay.peer_limits import PeerLimits
+from tend.sync.relay.queued import Queued
 from tend.sync.relay.session import Session
 from tend.sync.relay.store import RelayStore
 
@@ -24,3 +25,4 @@ MAILBOXES = web.AppKey("mailboxes", Mailboxes)
 CONFIG = web.AppKey("config", RelayConfig)  # the operator's settings, fixed for the app's life
 LIMITS = web.AppKey("limits", PeerLimits)  # what one address may hold or do at once
 ACTIVITY = web.AppKey("activity", Activity)  # when each space's activity was last written
+QUEUED = web.AppKey("queued", Queued)  # held for devices not reading, by household and network

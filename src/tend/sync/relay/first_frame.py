@@ -61,7 +61,10 @@ class SyncSocket(web.WebSocketResponse):
 
     def __init__(self, *, heartbeat: float) -> None:
         # compress=False: entries are ciphertext (nothing to gain), and no inflation to bound.
-        super().__init__(max_msg_size=FIRST_LIMIT, compress=False, heartbeat=heartbeat)
+        # autoping=False: pings reach the session, which answers only so many (session.py).
+        super().__init__(
+            max_msg_size=FIRST_LIMIT, compress=False, heartbeat=heartbeat, autoping=False
+        )
         self.welcomed = False
 
     async def close(

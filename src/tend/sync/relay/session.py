@@ -12,7 +12,11 @@ device never stalls anyone else: live entries for it queue up to MAX_BACKLOG_BYT
 it is dropped (it will reconnect and catch up from its vector). Every queued frame counts toward
 that backlog, answers as well as entries, and past PACE_BYTES the session reads no further
 request until the device has taken some: a device that asks and never reads fills its own
-socket buffers, not the relay's memory.
+socket buffers, not the relay's memory. A catch-up page is read only once the device has taken
+the one before (below PACE_BYTES), and ends at about FRAME_BYTES. What a session holds for its
+device (its outbox, a catch-up page, live entries held back) also counts toward its household
+and network (queued.py): past their budget, their session whose device has waited longest is
+cut off, its TCP connection dropped, and it resumes from its vector when it reconnects.
 
     (before) the first frame is at most MAX_HELLO_BYTES: the socket's reader refuses a longer
             one on its header, before its payload is read (first_frame.py), and the Connection
@@ -58,6 +62,11 @@ socket buffers, not the relay's memory.
     Forget  erase one key record, if the token hashes to the one stored with it (Ack, 1 or
             0 when none was held); another token is refused (unauthorized) and nothing erased.
 
+Websocket pings and pongs reach the session (the socket's autoping is off): a device may send
+CONTROL_BURST of them at once and one every CONTROL_EVERY seconds after (an honest one pings
+every 20 s); past that it gets a fatal Error and a close, before or after its Hello, since a
+flood of empty pings, each answered, could take the event loop from everyone.
+
 A frame the protocol refuses (or a text message) gets a best-effort Error and a close; the
 relay keeps serving everyone else. A device that does not read even that is cut off at the TCP
 level after CLOSE_TIMEOUT. The websocket's own failures are met in one place, the writer: a
@@ -81,6 +90,7 @@ from tend.core.ids import LogId, SpaceId
 from tend.sync.batching import batches
 from tend.sync.protocol import (
     MAX_ENTRIES_PER_FRAME,
+    MAX_ENTRY_BYTES,
     PROTOCOL_VERSIONS,
     Ack,
     CaughtUp,
@@ -113,6 +123,7 @@ from tend.sync.relay.fanout import Hub
 from tend.sync.relay.first_frame import FloodBeforeWelcome
 from tend.sync.relay.limits import AdmissionRefused, CreationLimited
 from tend.sync.relay.metrics import Metrics, log_detail, log_event, log_exception, ms_since
+from tend.sync.relay.queued import Queued
 from tend.sync.relay.store import (
     Position,
     PushRefused,
@@ -123,24 +134,24 @@ from tend.sync.relay.store import (
 from tend.sync.relay.vectors import KeyRecords, advance, parallel, positions, rewind, unsent
 
 FRAME_BYTES = 1 << 20  # entry bytes per outgoing Entries frame (well under MAX_FRAME_BYTES)
+PAGE_BYTES = FRAME_BYTES + MAX_ENTRY_BYTES  # the most a catch-up page holds
 PACE_BYTES = 2 << 20  # catch-up waits while this much is queued for the device
 MAX_BACKLOG_BYTES = 16 << 20  # queued or held for one device before it is dropped
 # What one queued frame holds besides its bytes (the _Out, the bytes object, its deque slot), so
 # that a flood of tiny answers counts for the memory it takes.
 FRAME_OVERHEAD = 160
 CLOSE_TIMEOUT = 5.0  # seconds to flush a final Error and close
+CONTROL_BURST = 8  # websocket pings and pongs a device may send at once
+CONTROL_EVERY = 1.0  # and then one each this many seconds
 
 
 @dataclass(frozen=True)
 class _Out:
-    """One encoded frame in an outbox."""
+    """One encoded frame in an outbox, and what it counts toward the device's backlog (its
+    bytes and FRAME_OVERHEAD; nothing for the final frame, queued once all is released)."""
 
     data: bytes
-
-    @property
-    def weight(self) -> int:
-        """What it counts toward the device's backlog."""
-        return len(self.data) + FRAME_OVERHEAD
+    weight: int = 0
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,10 @@ class _Close:
 
     code: int
     reason: bytes = b""  # the close frame's reason (a websocket allows 123 bytes)
+    # A websocket close waits for the device's own close frame, reading (and parsing) all it
+    # sends meanwhile, for up to ten seconds: a device that floods gets no close frame, its
+    # TCP connection is closed after the final Error instead.
+    handshake: bool = True
 
 
 class _Outbox:
@@ -180,6 +195,25 @@ class _Outbox:
         self._items.clear()
 
 
+class _ControlFrames:
+    """A token bucket for one socket's pings and pongs."""
+
+    __slots__ = ("_at", "_tokens")
+
+    def __init__(self) -> None:
+        self._tokens = float(CONTROL_BURST)
+        self._at = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(CONTROL_BURST, self._tokens + (now - self._at) / CONTROL_EVERY)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
 class Session:
     """One device's websocket: reads frames, answers through its outbox."""
 
@@ -190,21 +224,28 @@ class Session:
         "capability_hash",
         "catchup",
         "conn",
+        "controls",
         "drained",
         "gate",
         "held",
         "held_bytes",
         "held_keys",
         "hello_timer",
+        "holding",
         "hub",
         "metrics",
         "noting",
         "on_welcome",
         "outbox",
+        "owners",
+        "page_bytes",
+        "queued",
+        "released",
         "sent",
         "space",
         "store",
         "transport",
+        "waiting_since",
         "watchdog",
         "writer",
         "ws",
@@ -222,6 +263,8 @@ class Session:
         *,
         hello_deadline: float | None = None,
         on_welcome: Callable[[], None] | None = None,
+        owners: tuple[str, ...] = (),
+        queued: Queued | None = None,
     ) -> None:
         self.ws = ws
         self.on_welcome = on_welcome  # called just before the Welcome is queued
@@ -239,7 +282,14 @@ class Session:
         self.held_bytes = 0
         self.sent: Vector = {}  # what the device has: its Pull vector, then what it got or pushed
         self.outbox = _Outbox()
+        self.controls = _ControlFrames()
         self.backlog = 0  # the weight of the frames queued in the outbox
+        # What it holds for the device (the outbox, a catch-up page, live entries held back)
+        # counts toward its household and network too (queued.py): `owners`, in `queued`.
+        self.owners, self.queued = owners, queued or Queued()
+        self.holding = self.page_bytes = 0
+        self.released = False  # all it held was released: the session is ending
+        self.waiting_since = time.monotonic()  # its device last took a frame, or was given one
         self.drained: asyncio.Future[None] | None = None  # set when the backlog falls to PACE
         self.writer: asyncio.Task[None] | None = None
         self.catchup: asyncio.Task[None] | None = None
@@ -261,18 +311,33 @@ class Session:
     async def run(self) -> None:
         self.writer = asyncio.create_task(self._write())
         try:
-            async for msg in self.ws:
-                if msg.type is WSMsgType.BINARY:
-                    await self._handle(msg.data)
-                    await self._room()  # the device reads its answers before it asks more
-                elif msg.type is WSMsgType.ERROR:  # aiohttp already closed it
-                    self._refused_by_socket(msg.data)
-                else:
-                    self.fail(ErrorCode.MALFORMED, "frames are binary messages")
-                if self.closing or msg.type is WSMsgType.ERROR:
-                    break
+            await self._read()
+        except ConnectionError:
+            pass  # the device went away while we answered a ping
         finally:
             await self._finish()
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type is WSMsgType.BINARY:
+                await self._handle(msg.data)
+                await self._room()  # the device reads its answers before it asks more
+            elif msg.type in (WSMsgType.PING, WSMsgType.PONG):
+                await self._control(msg.type, msg.data)
+            elif msg.type is WSMsgType.ERROR:  # aiohttp already closed it
+                self._refused_by_socket(msg.data)
+            else:
+                self.fail(ErrorCode.MALFORMED, "frames are binary messages")
+            if self.closing or msg.type is WSMsgType.ERROR:
+                break
+
+    async def _control(self, kind: WSMsgType, data: bytes) -> None:
+        """Answer a ping, ignore a pong: within the device's allowance for either."""
+        if not self.controls.allow():
+            message = f"a device pings at most once in {CONTROL_EVERY:g} s"
+            self.fail(ErrorCode.UNEXPECTED, message, handshake=False)
+        elif kind is WSMsgType.PING and not self.closing:
+            await self.ws.pong(data)
 
     def _refused_by_socket(self, error: object) -> None:
         """aiohttp's reader refused what the device sent, and closed the socket: a message over
@@ -290,6 +355,7 @@ class Session:
 
     async def _finish(self) -> None:
         self.hub.leave(self)
+        self._release_all()
         if self.hello_timer is not None:
             self.hello_timer.cancel()
         if self.watchdog is not None:
@@ -309,8 +375,10 @@ class Session:
         *,
         close: int = WSCloseCode.POLICY_VIOLATION,
         versions: tuple[int, ...] = (),
+        handshake: bool = True,
     ) -> None:
-        """Send a fatal Error, then close. Later frames are not processed or sent."""
+        """Send a fatal Error, then close: with the websocket's closing `handshake`, or by
+        closing the TCP connection. Later frames are not processed or sent."""
         if self.closing:
             return
         self.metrics.errors[code.value] += 1
@@ -318,7 +386,8 @@ class Session:
         # refuse to send; a fatal Error is the one frame still worth sending, so encode it apart.
         self.conn.close()
         reason = f"{code.value}: {message}".encode()[:123]
-        self._last_frame(encode(Error(code.value, message, versions=versions)), close, reason)
+        error = encode(Error(code.value, message, versions=versions))
+        self._last_frame(error, close, reason, handshake=handshake)
         log_event("session.closed", self.space, code=code.value)
 
     def relay_failed(self, error: Exception) -> None:
@@ -330,13 +399,16 @@ class Session:
         message = "the relay failed; try again later"
         self.fail(ErrorCode.INTERNAL, message, close=WSCloseCode.INTERNAL_ERROR)
 
-    def _last_frame(self, data: bytes, close: int, reason: bytes = b"") -> None:
+    def _last_frame(
+        self, data: bytes, close: int, reason: bytes = b"", *, handshake: bool = True
+    ) -> None:
         """Queue the final frame, once the Connection is CLOSED, and the close after it."""
         self.held, self.held_bytes, self.held_keys = [], 0, {}
+        self._release_all()
         self._wake()  # whoever waits for room stops waiting: nothing more is queued
         self.hub.leave_space(self)
         self.outbox.put_nowait(_Out(data))
-        self.outbox.put_nowait(_Close(close, reason))
+        self.outbox.put_nowait(_Close(close, reason, handshake))
         # A device that stops reading would hold the final send (and this session) forever.
         self.watchdog = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._abort_if_stuck)
 
@@ -358,9 +430,43 @@ class Session:
             return
         if isinstance(frame, Error):
             self.metrics.errors[frame.code] += 1
-        out = _Out(self.conn.send(frame))
+        data = self.conn.send(frame)
+        out = _Out(data, len(data) + FRAME_OVERHEAD)
         self.outbox.put_nowait(out)
         self.backlog += out.weight
+        self._account(out.weight)
+
+    # -- what it holds, counted for its household and network
+
+    @property
+    def queued_bytes(self) -> int:
+        return self.holding
+
+    def _account(self, change: int) -> None:
+        if self.released or not change:
+            return
+        if not self.holding:
+            self.waiting_since = time.monotonic()  # nothing was waiting for the device
+        self.holding += change
+        if change > 0:
+            self.queued.hold(self, change)  # past a budget, someone's session is cut off
+        else:
+            self.queued.release(self, -change)
+
+    def _release_all(self) -> None:
+        if not self.released:
+            holding, self.holding, self.released = self.holding, 0, True
+            self.queued.release(self, holding)
+
+    def cut_off(self) -> None:
+        """Its household or network holds too much, and its device has waited longest: drop
+        what it holds, and the TCP connection with it (the device is not reading, so neither
+        an Error nor a closing handshake would reach it, and the socket's buffers are freed
+        at once)."""
+        log_event("session.cut_off", self.space)
+        self._drop()
+        self._release_all()
+        self._abort()
 
     async def _room(self) -> None:
         """Wait while the device is behind (more than PACE_BYTES queued), or until closing.
@@ -392,10 +498,16 @@ class Session:
         while True:
             item = await self.outbox.get()
             if isinstance(item, _Close):
-                await self.ws.close(code=item.code, message=item.reason)
+                if item.handshake or self.transport is None:
+                    await self.ws.close(code=item.code, message=item.reason)
+                else:
+                    self.transport.close()  # what is queued to it goes out first
                 return
             await self.ws.send_bytes(item.data)
-            self.backlog -= item.weight
+            self.waiting_since = time.monotonic()
+            if item.weight and not self.released:
+                self.backlog -= item.weight
+                self._account(-item.weight)
             if self.backlog <= PACE_BYTES:
                 self._wake()
 
@@ -620,19 +732,34 @@ class Session:
         count = 0
         sent = self.sent
         while not self.closing:
-            page = await self.store.since(self.space, sent, MAX_ENTRIES_PER_FRAME)
-            keys = await self.store.keys(self.space, positions(page)) if page else {}
-            for batch in batches(page, FRAME_BYTES):
-                await self._paced(Entries(tuple(batch), live=False, keys=parallel(batch, keys)))
+            await self._room()  # the next page is read once the device has taken the last
+            # A page is at most about FRAME_BYTES, and counts toward what the session holds
+            # from before it is read (a session cut off for it reads nothing).
+            size = PAGE_BYTES
+            self._account(size)
+            try:
+                if self.closing:
+                    break
+                page = await self.store.since(self.space, sent, MAX_ENTRIES_PER_FRAME, FRAME_BYTES)
+                read = sum(len(raw) for raw in page)
+                self._account(read - size)
+                size = read
+                keys = await self.store.keys(self.space, positions(page)) if page else {}
+                for batch in batches(page, FRAME_BYTES):
+                    entries = Entries(tuple(batch), live=False, keys=parallel(batch, keys))
+                    await self._paced(entries)
+            finally:
+                self._account(-size)
             advance(sent, page)
             count += len(page)
-            if len(page) < MAX_ENTRIES_PER_FRAME:
+            if len(page) < MAX_ENTRIES_PER_FRAME and size < FRAME_BYTES:
                 break
         self.metrics.catchup_entries_sent += count
         heads = await self.store.heads(self.space)
         if self.closing:
             return
         self._enqueue(CaughtUp(heads))  # the Connection is LIVE from here
+        self._account(-self.held_bytes)  # counted again as it is queued
         held, self.held, self.held_bytes = self.held, [], 0
         held_keys, self.held_keys = self.held_keys, {}
         self._send_live(unsent(sent, held), held_keys)
@@ -646,7 +773,9 @@ class Session:
         if self.conn.state is State.SYNCING:
             self.held.extend(entries)
             self.held_keys.update(keys)
-            self.held_bytes += sum(len(raw) for raw in entries)
+            size = sum(len(raw) for raw in entries)
+            self.held_bytes += size
+            self._account(size)
             if self.held_bytes > MAX_BACKLOG_BYTES:
                 self._drop()
         elif self.conn.state is State.LIVE:  # a SharedStore's feed may repeat what was sent
@@ -659,7 +788,8 @@ class Session:
             rewind(self.sent, log, seq)
         if self.held:
             self.held = [raw for raw in self.held if raw not in entries]
-            self.held_bytes = sum(len(raw) for raw in self.held)
+            before, self.held_bytes = self.held_bytes, sum(len(raw) for raw in self.held)
+            self._account(self.held_bytes - before)
             for at in positions(list(entries)):
                 self.held_keys.pop(at, None)
 

@@ -191,6 +191,12 @@ class OverQuota(PushRefused):
     code = ErrorCode.QUOTA
 
 
+class TooManyLogs(PushRefused):
+    """The space holds MAX_LOGS_PER_SPACE logs: a push may not open another."""
+
+    code = ErrorCode.QUOTA
+
+
 class RelayFull(PushRefused):
     """All spaces together hold as many bytes as the operator's storage cap allows."""
 
@@ -365,8 +371,12 @@ class RelayStore(Protocol):
     async def heads(self, space: SpaceId) -> Vector:
         """{log id: highest stored seq}."""
 
-    async def since(self, space: SpaceId, have: Mapping[LogId, int], limit: int) -> list[bytes]:
-        """Up to `limit` entries above `have`, ordered by (log id, seq): one catch-up page."""
+    async def since(
+        self, space: SpaceId, have: Mapping[LogId, int], limit: int, max_bytes: int | None = None
+    ) -> list[bytes]:
+        """Up to `limit` entries above `have`, ordered by (log id, seq): one catch-up page.
+        With `max_bytes`, the page ends with the entry that reaches that many bytes (so it
+        holds at least one), and no more is read from the database."""
 
     async def usage(self, space: SpaceId) -> int:
         """Bytes of entries and filed records stored for the space (0 if unknown)."""
@@ -592,6 +602,27 @@ def check_storage(held: int, added: int, cap: int | None) -> None:
         raise RelayFull(
             "the relay is full for now: it holds as much as its operator allows; "
             "everything is kept on your device and goes at a later sync"
+        )
+
+
+# A device writes one log, and a couple's journal holds a log for each device either of them
+# ever had: a few dozen in ten years. Every Welcome lists every log's head and every Pull names
+# them all (at most MAX_VECTOR_LOGS, 4,096, in one frame), and a catch-up walks them for each
+# page, so a member opening logs by the thousand would make the space unreadable to the others
+# and slow for the relay: a push that would open more than this is refused (quota).
+MAX_LOGS_PER_SPACE = 1024
+
+
+def opened_logs(plan: Extension, states: Mapping[LogId, LogState]) -> int:
+    """How many logs the space has not held that `plan` opens."""
+    return sum(1 for log in plan.keys if states.get(log, LogState()).head is None)
+
+
+def check_logs(held: int, opened: int) -> None:
+    """TooManyLogs if a space holding `held` logs may not open `opened` more."""
+    if held + opened > MAX_LOGS_PER_SPACE:
+        raise TooManyLogs(
+            f"the space holds {held} logs; it may hold {MAX_LOGS_PER_SPACE}, not {held + opened}"
         )
 
 
@@ -960,6 +991,10 @@ class _Queries:
         with _translated("reading a log"):
             return self._state(space, log)
 
+    def _log_count(self, space: SpaceId) -> int:
+        row = self._db.execute("SELECT count(*) FROM heads WHERE space = ?", (space,)).fetchone()
+        return int(row[0])
+
     def _head(self, space: SpaceId, log: LogId) -> tuple[Seq, bytes] | None:
         row = self._db.execute(
             "SELECT seq, hash FROM heads WHERE space = ? AND log = ?", (space, log)
@@ -973,22 +1008,30 @@ class _Queries:
             ).fetchall()
         return {LogId(bytes(log)): int(seq) for log, seq in rows}
 
-    def _since(self, space: SpaceId, have: Mapping[LogId, int], limit: int) -> list[bytes]:
+    def _since(
+        self, space: SpaceId, have: Mapping[LogId, int], limit: int, max_bytes: int | None
+    ) -> list[bytes]:
         out: list[bytes] = []
+        room = max_bytes if max_bytes is not None else -1  # bytes left; -1: no bound
         with _translated("reading entries"):
             logs = self._db.execute(
                 "SELECT log, seq FROM heads WHERE space = ? ORDER BY log", (space,)
             ).fetchall()
             for log, head in logs:
                 start = have.get(LogId(bytes(log)), 0)
-                if len(out) >= limit or head <= start:
+                if len(out) >= limit or room == 0:
+                    break
+                if head <= start:
                     continue
                 rows = self._db.execute(
                     "SELECT entry FROM entries WHERE space = ? AND log = ? AND seq > ? "
                     "ORDER BY seq LIMIT ?",
                     (space, log, start, limit - len(out)),
-                ).fetchall()
-                out.extend(bytes(r[0]) for r in rows)
+                )
+                for (entry,) in rows:  # row by row: a page past its bytes is never read
+                    out.append(bytes(entry))
+                    if room > 0 and (room := max(0, room - len(entry))) == 0:
+                        break
         return out
 
     def _usage(self, space: SpaceId) -> int:
@@ -1206,8 +1249,10 @@ class SqliteRelayStore(_Queries):
     async def heads(self, space: SpaceId) -> Vector:
         return await self._read(self._reader._heads, space)
 
-    async def since(self, space: SpaceId, have: Mapping[LogId, int], limit: int) -> list[bytes]:
-        return await self._read(self._reader._since, space, dict(have), limit)
+    async def since(
+        self, space: SpaceId, have: Mapping[LogId, int], limit: int, max_bytes: int | None = None
+    ) -> list[bytes]:
+        return await self._read(self._reader._since, space, dict(have), limit, max_bytes)
 
     async def usage(self, space: SpaceId) -> int:
         return await self._read(self._reader._usage, space)
@@ -1458,6 +1503,8 @@ class SqliteRelayStore(_Queries):
             _, usage = self._space(space)
             states = {log: self._state(space, log) for log in {h.log for h, _ in parsed}}
             plan = plan_extension(parsed, states, self._stored(space, parsed, states))
+            if opened := opened_logs(plan, states):
+                check_logs(self._log_count(space), opened)
             check_quota(usage, plan.size, self._quota)
             if self._caps.storage is not None and plan.size:
                 check_storage(self._stored_bytes(), plan.size, self._caps.storage)

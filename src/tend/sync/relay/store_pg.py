@@ -112,6 +112,7 @@ from tend.sync.relay.store import (
     check_cap,
     check_forget,
     check_junk,
+    check_logs,
     check_quota,
     check_repair,
     check_rotation,
@@ -120,6 +121,7 @@ from tend.sync.relay.store import (
     counted,
     escrow_writer,
     new_key_records,
+    opened_logs,
     owned_key,
     parse_batch,
     parse_rotation,
@@ -314,6 +316,25 @@ CROSS JOIN LATERAL (
 WHERE h.space = $1 AND h.seq > coalesce(have.seq, 0)
 ORDER BY h.log, page.seq
 LIMIT $4
+"""
+
+# The same page, ending with the entry that reaches $5 bytes: the rest never leaves the server.
+_SINCE_BOUNDED = """
+SELECT entry FROM (
+    SELECT page.entry, sum(length(page.entry)) OVER (ORDER BY h.log, page.seq) AS reached
+    FROM {s}.heads AS h
+    LEFT JOIN unnest($2::bytea[], $3::bigint[]) AS have(log, seq) ON have.log = h.log
+    CROSS JOIN LATERAL (
+        SELECT e.seq, e.entry FROM {s}.entries AS e
+        WHERE e.space = h.space AND e.log = h.log AND e.seq > coalesce(have.seq, 0)
+        ORDER BY e.seq LIMIT $4
+    ) AS page
+    WHERE h.space = $1 AND h.seq > coalesce(have.seq, 0)
+    ORDER BY h.log, page.seq
+    LIMIT $4
+) AS bounded
+WHERE reached - length(entry) < $5
+ORDER BY reached
 """
 
 _STORED_AT = """
@@ -728,6 +749,11 @@ class PostgresRelayStore:
             states = await self._states(db, space, list({h.log for h, _ in parsed}))
             stored = await self._stored(db, space, resent_positions(parsed, states))
             plan = plan_extension(parsed, states, stored)
+            if opened := opened_logs(plan, states):
+                held = await db.fetchval(
+                    self._sql("SELECT count(*) FROM {s}.heads WHERE space = $1"), space
+                )
+                check_logs(int(held), opened)
             check_quota(usage, plan.size, self._quota)
             if self._caps.storage is not None and plan.size:
                 check_storage(await self._stored_bytes(db), plan.size, self._caps.storage)
@@ -867,12 +893,18 @@ class PostgresRelayStore:
             )
         return {LogId(bytes(log)): int(seq) for log, seq in rows}
 
-    async def since(self, space: SpaceId, have: Mapping[LogId, int], limit: int) -> list[bytes]:
+    async def since(
+        self, space: SpaceId, have: Mapping[LogId, int], limit: int, max_bytes: int | None = None
+    ) -> list[bytes]:
         logs, seqs = list(have), list(have.values())  # read now: `have` may change meanwhile
-        if limit <= 0:
+        if limit <= 0 or (max_bytes is not None and max_bytes <= 0):
             return []
         async with self._connection("reading entries") as db:
-            rows = await db.fetch(self._sql(_SINCE), space, logs, seqs, limit)
+            if max_bytes is None:
+                rows = await db.fetch(self._sql(_SINCE), space, logs, seqs, limit)
+            else:
+                query = self._sql(_SINCE_BOUNDED)
+                rows = await db.fetch(query, space, logs, seqs, limit, max_bytes)
         return [bytes(row[0]) for row in rows]
 
     async def _stored_bytes(self, db: Any) -> int:

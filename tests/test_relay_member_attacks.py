@@ -1,13 +1,17 @@
-"""A member who asks and never reads: the relay's memory for one connection stays bounded.
+"""A member of a space attacks the relay: what one connection holds, and what a space holds.
 
-The attacker is a member of a space (on an open relay, anyone who creates one), speaking the
-protocol over a raw socket with a small receive buffer, so nothing on its side reads ahead of
-it. It sends FetchKeys after FetchKeys for the same 256 positions and reads none of the
-answers. An old relay read every request and queued every answer (about 27 KiB each) in the
-session's outbox, where only Entries frames counted toward the backlog bound: one socket took
-it from 53 to 315 MB in 14 seconds. Now every queued frame counts, and past PACE_BYTES the
-session reads no more requests until the device has taken some answers, so what the attacker
-sends waits in its own socket buffers.
+Asking and never reading. The attacker is a member of a space (on an open relay, anyone who
+creates one), speaking the protocol over a raw socket with a small receive buffer, so nothing on
+its side reads ahead of it. It sends FetchKeys after FetchKeys for the same 256 positions and
+reads none of the answers. An old relay read every request and queued every answer (about 27
+KiB each) in the session's outbox, where only Entries frames counted toward the backlog bound:
+one socket took it from 53 to 315 MB in 14 seconds. Now every queued frame counts, and past
+PACE_BYTES the session reads no more requests until the device has taken some answers, so what
+the attacker sends waits in its own socket buffers.
+
+Opening logs by the thousand. Nothing bounded a space's logs, and every Welcome lists each
+log's head: past MAX_VECTOR_LOGS (4,096) no device could decode its Welcome again, and every
+catch-up page walked them all. A space now holds at most MAX_LOGS_PER_SPACE.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from tend.sync.protocol import (
     Ack,
     Connection,
     Entries,
+    Error,
+    ErrorCode,
     FetchKeys,
     Frame,
     Hello,
@@ -38,6 +44,7 @@ from tend.sync.protocol import (
 )
 from tend.sync.relay.app_keys import HUB, METRICS
 from tend.sync.relay.session import PACE_BYTES, Session, _Out
+from tend.sync.relay.store import MAX_LOGS_PER_SPACE
 from tests.relay_fixtures import Log
 from tests.test_relay import (
     TIMEOUT,
@@ -69,7 +76,7 @@ class Asker:
         self.conn = Connection(Role.DEVICE)
 
     @classmethod
-    async def join(cls, url: str, space: SpaceId, cap: bytes) -> Asker:
+    async def join(cls, url: str, space: SpaceId, cap: bytes, *, create: bool = False) -> Asker:
         host, port = url.removeprefix("http://").split(":")
         sock = socket.socket()
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):  # before connecting
@@ -86,11 +93,11 @@ class Asker:
         head = await reader.readuntil(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
         asker = cls(reader, writer)
-        asker.send(Hello(PROTOCOL_VERSIONS, space, cap, create=False))
+        asker.send(Hello(PROTOCOL_VERSIONS, space, cap, create=create))
         assert isinstance(await asker.receive(), Welcome)
         return asker
 
-    def send(self, frame: FetchKeys | Hello) -> None:
+    def send(self, frame: Frame) -> None:
         data = self.conn.send(frame)
         self.writer.write(_frame_header(len(data)) + data)
 
@@ -155,3 +162,21 @@ async def test_a_member_who_asks_for_keys_and_never_reads_holds_little_of_the_re
     assert ids == list(range(1, sent + 1))
     assert "keys.fetched" not in caplog.text  # a line for each would flood the log
     asker.writer.close()
+
+
+async def test_a_member_opening_logs_by_the_thousand_leaves_the_space_readable(
+    join: Join, space: SpaceId
+) -> None:
+    opener = await join()
+    logs = [Log(space) for _ in range(MAX_LOGS_PER_SPACE + 1)]
+    for n in range(0, MAX_LOGS_PER_SPACE, MAX_ENTRIES_PER_FRAME):
+        batch = [log.extend(1)[0] for log in logs[n : n + MAX_ENTRIES_PER_FRAME]]
+        assert await opener.push(batch) == Ack(opener._next_id, len(batch))
+    refused = await opener.push(logs[-1].extend(1))
+    assert isinstance(refused, Error) and refused.code == ErrorCode.QUOTA.value
+    assert not refused.fatal  # the connection stays: its logs may still grow
+    assert await opener.push(logs[0].extend(1)) == Ack(opener._next_id, 1)
+    partner = await join()  # its Welcome, listing every head, decodes
+    batches, caught_up = await partner.pull()
+    assert len(caught_up.heads) == MAX_LOGS_PER_SPACE
+    assert sum(len(b.entries) for b in batches) == MAX_LOGS_PER_SPACE + 1

@@ -1,0 +1,65 @@
+"""The relay's accounting of what it holds for devices that do not read (sync/relay/queued.py),
+with holders standing in for sessions: who is cut off, and who never is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tend.sync.relay.queued import Queued
+
+
+@dataclass(eq=False)
+class FakeSession:
+    queued: Queued
+    owners: tuple[str, ...]
+    waiting_since: float
+    queued_bytes: int = 0
+    cut: bool = False
+
+    def hold(self, count: int) -> None:
+        self.queued_bytes += count
+        self.queued.hold(self, count)
+
+    def cut_off(self) -> None:
+        self.cut = True
+        held, self.queued_bytes = self.queued_bytes, 0
+        self.queued.release(self, held)
+
+
+HOUSEHOLD, NETWORK = ("2001:db8:1:1::/64", "2001:db8:1::/48")
+
+
+def test_past_its_budget_a_household_loses_its_stalest_session_and_no_other() -> None:
+    queued = Queued(household=100, network=1000)
+    stale = FakeSession(queued, ("192.0.2.1",), waiting_since=1.0)
+    fresh = FakeSession(queued, ("192.0.2.1",), waiting_since=5.0)
+    neighbour = FakeSession(queued, ("192.0.2.2",), waiting_since=0.0)  # stalest of all
+    neighbour.hold(90)
+    stale.hold(60)
+    fresh.hold(30)  # 90 for 192.0.2.1: within
+    assert not any(s.cut for s in (stale, fresh, neighbour))
+    fresh.hold(20)  # 110: the household's stalest goes, even though another is staler
+    assert stale.cut and not fresh.cut and not neighbour.cut
+    assert queued.held_by("192.0.2.1") == 50 and queued.held_by("192.0.2.2") == 90
+
+
+def test_the_households_of_one_network_share_its_budget() -> None:
+    queued = Queued(household=100, network=150)
+    sessions = [
+        FakeSession(queued, (f"2001:db8:1:{n}::/64", NETWORK), waiting_since=float(n))
+        for n in range(3)
+    ]
+    for session in sessions:
+        session.hold(60)  # each household within its own budget; the network is not
+    assert [s.cut for s in sessions] == [True, False, False]
+    assert queued.held_by(NETWORK) == 120
+
+
+def test_a_holder_that_releases_everything_is_forgotten() -> None:
+    queued = Queued(household=100, network=100)
+    session = FakeSession(queued, (HOUSEHOLD, NETWORK), waiting_since=0.0)
+    session.hold(50)
+    session.queued_bytes = 0
+    queued.release(session, 50)
+    assert queued.held_by(HOUSEHOLD) == queued.held_by(NETWORK) == 0
+    assert queued._holders == {}
