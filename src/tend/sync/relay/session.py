@@ -64,7 +64,8 @@ cut off, its TCP connection dropped, and it resumes from its vector when it reco
 
 Websocket pings and pongs reach the session (the socket's autoping is off): a device may send
 CONTROL_BURST of them at once and one every CONTROL_EVERY seconds after (an honest one pings
-every 20 s); past that it gets a fatal Error and a close, before or after its Hello, since a
+every 20 s); past that it gets a fatal Error and its TCP connection is closed (no closing
+handshake, which would read all it sends for ten seconds), before or after its Hello, since a
 flood of empty pings, each answered, could take the event loop from everyone.
 
 A frame the protocol refuses (or a text message) gets a best-effort Error and a close; the
@@ -238,7 +239,6 @@ class Session:
         "on_welcome",
         "outbox",
         "owners",
-        "page_bytes",
         "queued",
         "released",
         "sent",
@@ -287,7 +287,7 @@ class Session:
         # What it holds for the device (the outbox, a catch-up page, live entries held back)
         # counts toward its household and network too (queued.py): `owners`, in `queued`.
         self.owners, self.queued = owners, queued or Queued()
-        self.holding = self.page_bytes = 0
+        self.holding = 0
         self.released = False  # all it held was released: the session is ending
         self.waiting_since = time.monotonic()  # its device last took a frame, or was given one
         self.drained: asyncio.Future[None] | None = None  # set when the backlog falls to PACE
