@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -270,25 +270,33 @@ async def test_honest_hellos_are_welcomed_fast_while_two_sockets_send_hostile_fr
             await asyncio.gather(sending, return_exceptions=True)  # refused on its header
             await ws.close()
 
-    async with _client() as bad, _client() as good:
-        hammers = [asyncio.create_task(hammer(bad)) for _ in range(2)]
-        await asyncio.sleep(0.5)
-        latencies = []
+    async with _client() as bad:
+        median = await _median_hello_while(relay.url, [hammer(bad), hammer(bad)])
+    assert median < 0.2
+
+
+async def _median_hello_while(url: str, attacks: list[Coroutine[Any, Any, None]]) -> float:
+    """The median Hello-to-Welcome of 30 honest devices in turn while `attacks` run, each of
+    which must still be running at the end."""
+    hammers = [asyncio.create_task(attack) for attack in attacks]
+    await asyncio.sleep(0.5)
+    latencies = []
+    async with _client() as good:
         for _ in range(30):
-            ws = await good.ws_connect(f"{relay.url}/v1/sync")
+            ws = await good.ws_connect(f"{url}/v1/sync")
             started = time.monotonic()
             await ws.send_bytes(_hello())
             message = await ws.receive(timeout=TIMEOUT)
             latencies.append(time.monotonic() - started)
             assert message.type is WSMsgType.BINARY
             await ws.close()
-        for task in hammers:
-            assert not task.done(), task  # the hostile sockets kept going all along
-            task.cancel()
-        await asyncio.gather(*hammers, return_exceptions=True)
+    for task in hammers:
+        assert not task.done(), task  # the hostile sockets kept going all along
+        task.cancel()
+    await asyncio.gather(*hammers, return_exceptions=True)
     median = statistics.median(latencies)
     print(f"hello-to-welcome median {median * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
-    assert median < 0.2
+    return median
 
 
 PING = 0x9
@@ -363,24 +371,7 @@ async def test_a_ping_flood_gets_a_few_pongs_then_an_error_and_a_close(
 async def test_honest_hellos_are_welcomed_fast_while_two_sockets_flood_pings(
     relay: Relay,
 ) -> None:
-    async with _client() as good:
-        hammers = [asyncio.create_task(_flood_pings(relay.url)) for _ in range(2)]
-        await asyncio.sleep(0.5)
-        latencies = []
-        for _ in range(30):
-            ws = await good.ws_connect(f"{relay.url}/v1/sync")
-            started = time.monotonic()
-            await ws.send_bytes(_hello())
-            message = await ws.receive(timeout=TIMEOUT)
-            latencies.append(time.monotonic() - started)
-            assert message.type is WSMsgType.BINARY
-            await ws.close()
-        for task in hammers:
-            assert not task.done(), task  # the flooding sockets kept going all along
-            task.cancel()
-        await asyncio.gather(*hammers, return_exceptions=True)
-    median = statistics.median(latencies)
-    print(f"hello-to-welcome median {median * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    median = await _median_hello_while(relay.url, [_flood_pings(relay.url) for _ in range(2)])
     assert median < 0.2
 
 

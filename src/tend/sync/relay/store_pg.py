@@ -305,23 +305,7 @@ ON CONFLICT (kind) DO UPDATE SET bytes = excluded.bytes
 """
 
 # One page of catch-up: per log above the device's seq (an index range scan each), in order.
-_SINCE = """
-SELECT page.entry FROM {s}.heads AS h
-LEFT JOIN unnest($2::bytea[], $3::bigint[]) AS have(log, seq) ON have.log = h.log
-CROSS JOIN LATERAL (
-    SELECT e.seq, e.entry FROM {s}.entries AS e
-    WHERE e.space = h.space AND e.log = h.log AND e.seq > coalesce(have.seq, 0)
-    ORDER BY e.seq LIMIT $4
-) AS page
-WHERE h.space = $1 AND h.seq > coalesce(have.seq, 0)
-ORDER BY h.log, page.seq
-LIMIT $4
-"""
-
-# The same page, ending with the entry that reaches $5 bytes: the rest never leaves the server.
-_SINCE_BOUNDED = """
-SELECT entry FROM (
-    SELECT page.entry, sum(length(page.entry)) OVER (ORDER BY h.log, page.seq) AS reached
+_PAGE = """
     FROM {s}.heads AS h
     LEFT JOIN unnest($2::bytea[], $3::bigint[]) AS have(log, seq) ON have.log = h.log
     CROSS JOIN LATERAL (
@@ -332,10 +316,17 @@ SELECT entry FROM (
     WHERE h.space = $1 AND h.seq > coalesce(have.seq, 0)
     ORDER BY h.log, page.seq
     LIMIT $4
-) AS bounded
-WHERE reached - length(entry) < $5
-ORDER BY reached
 """
+_SINCE = "SELECT page.entry" + _PAGE
+
+# The same page, ending with the entry that reaches $5 bytes: the rest never leaves the server.
+# (Built from constants alone: every value is a $ parameter.)
+_SINCE_BOUNDED = (
+    "SELECT entry FROM (SELECT page.entry, "  # noqa: S608
+    "sum(length(page.entry)) OVER (ORDER BY h.log, page.seq) AS reached"
+    + _PAGE
+    + ") AS bounded WHERE reached - length(entry) < $5 ORDER BY reached"
+)
 
 _STORED_AT = """
 SELECT e.log, e.seq, e.entry FROM {s}.entries AS e
