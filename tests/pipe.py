@@ -81,7 +81,7 @@ class _RelaySocket:
         if shown is not None:
             await self._end.send(shown)
 
-    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
         if self.close_code is None:
             self.close_code = code
         await self._end.close()

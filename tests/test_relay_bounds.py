@@ -323,9 +323,11 @@ async def _pings_until_refused(url: str, *, welcomed: bool, count: int = 200) ->
         assert opcode == 0x2, opcode
         error = conn.receive(payload)
         assert isinstance(error, Error) and error.fatal
+        opcode, payload = await asyncio.wait_for(_server_frame(reader), TIMEOUT)
+        assert opcode == 0x8 and int.from_bytes(payload[:2], "big") == 1008
         with suppress(ConnectionResetError):  # our pings it did not read may reset it
             rest = await asyncio.wait_for(reader.read(), TIMEOUT)
-            assert rest == b"", rest  # closed at once: no closing handshake, no more pongs
+            assert rest == b"", rest  # closed at once, not waiting for our close frame
         return pongs, error
     finally:
         writer.close()
@@ -337,10 +339,12 @@ async def _read_until_closed(reader: asyncio.StreamReader) -> None:
             pass
 
 
-async def _flood_pings(url: str) -> None:
-    """Empty pings as fast as the socket takes them, the pongs read; again once closed."""
+async def _flood_pings(url: str, first: bytes = b"") -> None:
+    """Empty pings as fast as the socket takes them (after `first`), the pongs read; again
+    once closed."""
     while True:
         reader, writer = await _raw_websocket(url)
+        writer.write(first)
         answers = asyncio.create_task(_read_until_closed(reader))
         try:
             while not answers.done():
@@ -359,8 +363,9 @@ async def test_a_ping_flood_gets_a_few_pongs_then_an_error_and_a_close(
 ) -> None:
     """Every ping was answered, so two sockets sending empty pings as fast as they could (and
     reconnecting) took a relay's event loop: honest Hellos waited 5 s. A device now has a few
-    pings, then one a second; past that its TCP connection is closed right after the Error
-    (a closing handshake would read, and parse, everything it sends for ten seconds)."""
+    pings, then one a second; past that an Error and a close frame, and its TCP connection is
+    closed at once (a closing handshake would read, and parse, everything it sends until its
+    own close frame)."""
     _app, url = await serve()
     pongs, error = await _pings_until_refused(url, welcomed=welcomed)
     assert CONTROL_BURST <= pongs <= CONTROL_BURST + 1
@@ -373,6 +378,17 @@ async def test_honest_hellos_are_welcomed_fast_while_two_sockets_flood_pings(
 ) -> None:
     median = await _median_hello_while(relay.url, [_flood_pings(relay.url) for _ in range(2)])
     assert median < 0.2
+
+
+async def test_honest_hellos_are_welcomed_fast_while_refused_sockets_flood_their_close(
+    relay: Relay,
+) -> None:
+    """A text frame is refused; a relay that then waited for the device's close frame read
+    (and parsed) everything it sent for five seconds, and two such sockets, reconnecting, made
+    honest Hellos wait 426 ms. The relay now closes without waiting."""
+    text = _frame_header(4, opcode=0x1) + b"text"
+    floods = [_flood_pings(relay.url, first=text) for _ in range(2)]
+    assert await _median_hello_while(relay.url, floods) < 0.2
 
 
 def _peak_kib(pid: int) -> int:

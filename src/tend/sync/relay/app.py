@@ -40,7 +40,7 @@ from tend.sync.relay.app_keys import (
 )
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub, SharedStore
-from tend.sync.relay.first_frame import SyncSocket, raise_limit
+from tend.sync.relay.first_frame import SyncSocket, close_without_handshake, raise_limit
 from tend.sync.relay.heap import fix_mmap_threshold
 from tend.sync.relay.log_format import log_to_stderr
 from tend.sync.relay.mailboxes import Mailboxes
@@ -224,7 +224,7 @@ async def _refuse_busy(app: web.Application, ws: web.WebSocketResponse) -> None:
     with suppress(ConnectionError):
         await ws.send_bytes(encode(Error(ErrorCode.BUSY.value, message)))
     reason = f"{ErrorCode.BUSY.value}: too many connections from this address".encode()
-    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason)
+    await close_without_handshake(ws, WSCloseCode.TRY_AGAIN_LATER, reason)
 
 
 async def handle_healthz(request: web.Request) -> web.Response:

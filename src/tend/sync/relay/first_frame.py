@@ -79,6 +79,18 @@ class SyncSocket(web.WebSocketResponse):
         return await super().close(code=code, message=message, drain=drain)
 
 
+async def close_without_handshake(ws: web.WebSocketResponse, code: int, message: bytes) -> None:
+    """Send the close frame, then close the TCP connection once what is queued to it has gone:
+    not waiting for the device's close frame. aiohttp's close waits for it for up to ten
+    seconds, reading (and parsing) whatever the device sends meanwhile, so a refused device
+    could flood the relay for that long on each connection. aiohttp closes at once when the
+    device's close came first (`_set_closing`); marked so, its close sends ours and returns."""
+    set_closing = getattr(ws, "_set_closing", None)
+    if callable(set_closing) and not ws.closed:
+        set_closing(code)
+    await ws.close(code=code, message=message, drain=False)
+
+
 def raise_limit(ws: SyncSocket, protocol: Any) -> None:
     """From now on `ws` takes messages of up to MAX_FRAME_BYTES: a new reader with that limit
     replaces the small one, on its queue. `protocol` is the request's (request.protocol).

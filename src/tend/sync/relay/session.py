@@ -64,9 +64,11 @@ cut off, its TCP connection dropped, and it resumes from its vector when it reco
 
 Websocket pings and pongs reach the session (the socket's autoping is off): a device may send
 CONTROL_BURST of them at once and one every CONTROL_EVERY seconds after (an honest one pings
-every 20 s); past that it gets a fatal Error and its TCP connection is closed (no closing
-handshake, which would read all it sends for ten seconds), before or after its Hello, since a
-flood of empty pings, each answered, could take the event loop from everyone.
+every 20 s); past that it gets a fatal Error and a close, before or after its Hello, since a
+flood of empty pings, each answered, could take the event loop from everyone. Every close the
+relay starts sends its close frame and closes the TCP connection without waiting for the
+device's (first_frame.close_without_handshake): a websocket's closing handshake reads, and
+parses, whatever the device sends until its close frame, and a refused device could flood it.
 
 A frame the protocol refuses (or a text message) gets a best-effort Error and a close; the
 relay keeps serving everyone else. A device that does not read even that is cut off at the TCP
@@ -121,7 +123,7 @@ from tend.sync.protocol import (
 )
 from tend.sync.relay.admission import Activity, Gate
 from tend.sync.relay.fanout import Hub
-from tend.sync.relay.first_frame import FloodBeforeWelcome
+from tend.sync.relay.first_frame import FloodBeforeWelcome, close_without_handshake
 from tend.sync.relay.limits import AdmissionRefused, CreationLimited
 from tend.sync.relay.metrics import Metrics, log_detail, log_event, log_exception, ms_since
 from tend.sync.relay.queued import Queued
@@ -161,10 +163,6 @@ class _Close:
 
     code: int
     reason: bytes = b""  # the close frame's reason (a websocket allows 123 bytes)
-    # A websocket close waits for the device's own close frame, reading (and parsing) all it
-    # sends meanwhile, for up to ten seconds: a device that floods gets no close frame, its
-    # TCP connection is closed after the final Error instead.
-    handshake: bool = True
 
 
 class _Outbox:
@@ -335,7 +333,7 @@ class Session:
         """Answer a ping, ignore a pong: within the device's allowance for either."""
         if not self.controls.allow():
             message = f"a device pings at most once in {CONTROL_EVERY:g} s"
-            self.fail(ErrorCode.UNEXPECTED, message, handshake=False)
+            self.fail(ErrorCode.UNEXPECTED, message)
         elif kind is WSMsgType.PING and not self.closing:
             await self.ws.pong(data)
 
@@ -375,10 +373,8 @@ class Session:
         *,
         close: int = WSCloseCode.POLICY_VIOLATION,
         versions: tuple[int, ...] = (),
-        handshake: bool = True,
     ) -> None:
-        """Send a fatal Error, then close: with the websocket's closing `handshake`, or by
-        closing the TCP connection. Later frames are not processed or sent."""
+        """Send a fatal Error, then close. Later frames are not processed or sent."""
         if self.closing:
             return
         self.metrics.errors[code.value] += 1
@@ -387,7 +383,7 @@ class Session:
         self.conn.close()
         reason = f"{code.value}: {message}".encode()[:123]
         error = encode(Error(code.value, message, versions=versions))
-        self._last_frame(error, close, reason, handshake=handshake)
+        self._last_frame(error, close, reason)
         log_event("session.closed", self.space, code=code.value)
 
     def relay_failed(self, error: Exception) -> None:
@@ -399,16 +395,14 @@ class Session:
         message = "the relay failed; try again later"
         self.fail(ErrorCode.INTERNAL, message, close=WSCloseCode.INTERNAL_ERROR)
 
-    def _last_frame(
-        self, data: bytes, close: int, reason: bytes = b"", *, handshake: bool = True
-    ) -> None:
+    def _last_frame(self, data: bytes, close: int, reason: bytes = b"") -> None:
         """Queue the final frame, once the Connection is CLOSED, and the close after it."""
         self.held, self.held_bytes, self.held_keys = [], 0, {}
         self._release_all()
         self._wake()  # whoever waits for room stops waiting: nothing more is queued
         self.hub.leave_space(self)
         self.outbox.put_nowait(_Out(data))
-        self.outbox.put_nowait(_Close(close, reason, handshake))
+        self.outbox.put_nowait(_Close(close, reason))
         # A device that stops reading would hold the final send (and this session) forever.
         self.watchdog = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._abort_if_stuck)
 
@@ -498,10 +492,7 @@ class Session:
         while True:
             item = await self.outbox.get()
             if isinstance(item, _Close):
-                if item.handshake or self.transport is None:
-                    await self.ws.close(code=item.code, message=item.reason)
-                else:
-                    self.transport.close()  # what is queued to it goes out first
+                await close_without_handshake(self.ws, item.code, item.reason)
                 return
             await self.ws.send_bytes(item.data)
             self.waiting_since = time.monotonic()
