@@ -284,7 +284,9 @@ async def test_an_invite_only_relay_keeps_invitations_from_its_journals_and_one_
     post is kept from a device of a journal held here, or as the one answer to such a device's
     invitation (a joiner is not a member yet): at the id that answers it, naming it, while it
     waits or after it was taken. Everything else is 401 in one line, nothing kept."""
-    _app, url = await serve(admission="token", operator_token=TOKEN)
+    _app, url = await serve(
+        admission="token", operator_token=TOKEN, invitation_posts_per_minute=100
+    )
     bundle, unknown = os.urandom(16), os.urandom(16)
     answer = reply_box(bundle)
 
@@ -313,6 +315,7 @@ async def test_an_invite_only_relay_keeps_invitations_from_its_journals_and_one_
             assert taken.status == 200  # the joiner takes the invitation, then answers it
         assert await post(answer, answering=bundle) == 204
         assert await post(answer, answering=bundle) == 409  # one answer only
+        assert await post(reply_box(answer), answering=answer) == 401  # an answer to an answer
         assert await post(os.urandom(16), member) == 204  # the inviter's keys, wherever
 
 

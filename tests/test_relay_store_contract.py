@@ -1059,18 +1059,23 @@ async def test_an_invitation_is_stored_once_and_taken_once(store: RelayStore) ->
     assert await store.take_invitation(box, NOW + 3) is None
 
 
-async def test_an_invitation_is_known_while_it_waits_and_once_taken_until_it_expires(
+async def test_an_invitation_is_answerable_while_it_waits_and_once_taken_until_it_expires(
     store: RelayStore,
 ) -> None:
-    """What an invite-only relay checks an answer against: the invitation it answers."""
-    box = _box()
-    assert not await store.invitation_known(box, NOW)
+    """What an invite-only relay checks an answer against: the invitation it answers, which is
+    not itself an answer (else answers would chain, each one answerable)."""
+    box, answer = _box(), _box()
+    assert not await store.invitation_answerable(box, NOW)
     assert await store.put_invitation(box, b"sealed bundle", NOW + 100, NOW)
-    assert await store.invitation_known(box, NOW + 1)
+    assert await store.invitation_answerable(box, NOW + 1)
     assert await store.take_invitation(box, NOW + 2) == b"sealed bundle"
-    assert await store.invitation_known(box, NOW + 99)  # taken: still answerable
-    assert not await store.invitation_known(box, NOW + 100)  # expired
-    assert not await store.invitation_known(_box(), NOW + 1)
+    assert await store.invitation_answerable(box, NOW + 99)  # taken: still answerable
+    assert not await store.invitation_answerable(box, NOW + 100)  # expired
+    assert not await store.invitation_answerable(_box(), NOW + 1)
+    assert await store.put_invitation(answer, b"reply", NOW + 100, NOW, answer=True)
+    assert not await store.invitation_answerable(answer, NOW + 1)
+    assert await store.take_invitation(answer, NOW + 2) == b"reply"
+    assert not await store.invitation_answerable(answer, NOW + 3)
 
 
 async def test_a_taken_id_stays_refused_until_its_ttl_runs_out(store: RelayStore) -> None:

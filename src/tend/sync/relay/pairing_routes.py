@@ -223,7 +223,7 @@ async def handle_invitation_post(request: web.Request) -> web.Response:
     ttl = _seconds(request, "ttl", INVITATION_MAX_TTL, INVITATION_MAX_TTL, lower=INVITATION_MIN_TTL)
     if not request.app[LIMITS].invitation_posts.allow(peer_household(request)):
         raise _too_many("invitations")
-    await _check_inviter_or_answer(request, box)
+    answer = await _is_answer(request, box)
     body = await _body(request, INVITATION_MAX_BYTES)
     if not body:
         raise web.HTTPBadRequest(text="an invitation is at least 1 byte")
@@ -233,7 +233,8 @@ async def handle_invitation_post(request: web.Request) -> web.Response:
         request, config.invitation_bytes_per_address, config.invitation_bytes_per_network
     )
     with _answers("invitation"):
-        stored = await request.app[STORE].put_invitation(box, body, now + ttl, now, writer)
+        store = request.app[STORE]
+        stored = await store.put_invitation(box, body, now + ttl, now, writer, answer)
     if not stored:
         log_event("invitation.in_use")
         raise web.HTTPConflict(text="that invitation id is in use; pick another")
@@ -336,18 +337,21 @@ async def _check_member(request: web.Request) -> None:
         raise _not_a_member("escrow", text)
 
 
-async def _check_inviter_or_answer(request: web.Request, box: bytes) -> None:
-    """On an invite-only relay, an invitation is kept from a device of a journal held here,
-    or, from anyone, as the one answer to such an invitation: posted at the id that answers it
-    (core/log/link_reply.py), naming it in `for`, while it waits or was taken and has not
-    expired. A joiner answers a link before it is a member; nobody else gets a row."""
+async def _is_answer(request: web.Request, box: bytes) -> bool:
+    """Whether an invite-only relay keeps this invitation only as an answer: not from a device
+    of a journal held here, but, from anyone, the one answer to such a device's invitation:
+    posted at the id that answers it (core/log/link_reply.py), naming it in `for`, while it
+    waits or was taken and has not expired. A joiner answers a link before it is a member; an
+    answer is never answerable itself (so answers cannot chain); nobody else gets a row. 401
+    if neither."""
     if not _invite_only(request) or await _from_a_member(request, "invitation"):
-        return
+        return False
     answering = request.query.get("for", "")
     if MAILBOX_ID.fullmatch(answering) and link_reply.reply_box(bytes.fromhex(answering)) == box:
         with _answers("invitation"):
-            if await request.app[STORE].invitation_known(bytes.fromhex(answering), time.time()):
-                return
+            store = request.app[STORE]
+            if await store.invitation_answerable(bytes.fromhex(answering), time.time()):
+                return True
     text = "this relay keeps invitations only from the devices of its journals, and their answers"
     raise _not_a_member("invitation", text)
 

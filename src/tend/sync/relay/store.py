@@ -149,8 +149,8 @@ WRITER_KEY_BYTES = 32
 # The layout of the store's tables. A store made with another one is refused as it opens, in
 # one line, rather than failing on a missing column later (nothing is migrated yet). 2: each
 # invitation and escrow keeps its writer's tag, each escrow when it was written. 3: and the tag
-# of its writer's wider network.
-SCHEMA_VERSION = 3
+# of its writer's wider network. 4: and whether it answers another (invitations).
+SCHEMA_VERSION = 4
 LINK_AT = HEADER_LEN - KEY_LEN  # where a header's link (the log key, at seq 1) starts
 
 P = ParamSpec("P")
@@ -386,20 +386,27 @@ class RelayStore(Protocol):
         ...
 
     async def put_invitation(
-        self, box: bytes, body: bytes, expires_at: float, now: float, writer: Writer = ANYONE
+        self,
+        box: bytes,
+        body: bytes,
+        expires_at: float,
+        now: float,
+        writer: Writer = ANYONE,
+        answer: bool = False,
     ) -> bool:
         """Store `body` under `box` until `expires_at` (seconds, like `now`), sweeping rows
         expired at `now`; False (and no change) if the id holds a message or held one that was
         taken, and neither has expired. BudgetReached past the writer's budget, CapReached past
-        the cap, and no change either way."""
+        the cap, and no change either way. `answer`: it answers another invitation, and so is
+        not one `invitation_answerable` names."""
 
     async def take_invitation(self, box: bytes, now: float) -> bytes | None:
         """The message under `box`, deleted in the same transaction; None if there is none
         or it expired. The id stays reserved until its expiry."""
 
-    async def invitation_known(self, box: bytes, now: float) -> bool:
-        """Whether `box` holds an invitation, or held one that was taken, not expired at
-        `now`: what an answer to it is checked against."""
+    async def invitation_answerable(self, box: bytes, now: float) -> bool:
+        """Whether `box` holds an invitation that is not itself an answer, or held one that
+        was taken, not expired at `now`: what an answer to it is checked against."""
 
     async def put_escrow(
         self,
@@ -825,7 +832,8 @@ CREATE TABLE IF NOT EXISTS invitations (
     counted INTEGER NOT NULL,
     expires_at REAL NOT NULL,
     writer INTEGER NOT NULL,
-    network INTEGER NOT NULL
+    network INTEGER NOT NULL,
+    answer INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS invitations_by_expiry ON invitations(expires_at);
 CREATE INDEX IF NOT EXISTS invitations_by_writer ON invitations(writer);
@@ -934,10 +942,11 @@ class _Queries:
             ).fetchall()
         return [CodeInfo(bytes(r[0]), r[1], r[2], r[3], bool(r[4])) for r in rows]
 
-    def _invitation_known(self, box: bytes, now: float) -> bool:
+    def _invitation_answerable(self, box: bytes, now: float) -> bool:
         with _translated("reading an invitation"):
             row = self._db.execute(
-                "SELECT 1 FROM invitations WHERE box = ? AND expires_at > ?", (box, now)
+                "SELECT 1 FROM invitations WHERE box = ? AND expires_at > ? AND answer = 0",
+                (box, now),
             ).fetchone()
         return row is not None
 
@@ -1261,15 +1270,21 @@ class SqliteRelayStore(_Queries):
         return writer_tag(self._writer_key, household)
 
     async def put_invitation(
-        self, box: bytes, body: bytes, expires_at: float, now: float, writer: Writer = ANYONE
+        self,
+        box: bytes,
+        body: bytes,
+        expires_at: float,
+        now: float,
+        writer: Writer = ANYONE,
+        answer: bool = False,
     ) -> bool:
-        return await self._grouped(self._put_invitation, box, body, expires_at, now, writer)
+        return await self._grouped(self._put_invitation, box, body, expires_at, now, writer, answer)
 
     async def take_invitation(self, box: bytes, now: float) -> bytes | None:
         return await self._grouped(self._take_invitation, box, now)
 
-    async def invitation_known(self, box: bytes, now: float) -> bool:
-        return await self._read(self._reader._invitation_known, box, now)
+    async def invitation_answerable(self, box: bytes, now: float) -> bool:
+        return await self._read(self._reader._invitation_answerable, box, now)
 
     async def put_escrow(
         self,
@@ -1609,7 +1624,7 @@ class SqliteRelayStore(_Queries):
         )
 
     def _put_invitation(
-        self, box: bytes, body: bytes, expires_at: float, now: float, writer: Writer
+        self, box: bytes, body: bytes, expires_at: float, now: float, writer: Writer, answer: bool
     ) -> bool:
         with self._transaction("storing an invitation"):
             held = self._held("invitations") - self._sweep_invitations(now)
@@ -1621,9 +1636,9 @@ class SqliteRelayStore(_Queries):
             check_budget(mine, Holdings(size, size), writer, "invitations")
             total = check_cap(held, size, self._caps.invitations, "invitations")
             self._db.execute(
-                "INSERT INTO invitations(box, body, counted, expires_at, writer, network) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (box, body, size, expires_at, writer.tag, writer.network),
+                "INSERT INTO invitations(box, body, counted, expires_at, writer, network, answer) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (box, body, size, expires_at, writer.tag, writer.network, int(answer)),
             )
             self._set_held("invitations", total)
         return True

@@ -196,7 +196,8 @@ CREATE TABLE IF NOT EXISTS {s}.invitations (
     counted bigint NOT NULL,
     expires_at double precision NOT NULL,
     writer integer NOT NULL,
-    network integer NOT NULL
+    network integer NOT NULL,
+    answer boolean NOT NULL DEFAULT false
 );
 CREATE INDEX IF NOT EXISTS invitations_by_network ON {s}.invitations(network);
 CREATE INDEX IF NOT EXISTS invitations_by_expiry ON {s}.invitations(expires_at);
@@ -916,7 +917,13 @@ class PostgresRelayStore:
         return 0 if held is None else int(held)
 
     async def put_invitation(
-        self, box: bytes, body: bytes, expires_at: float, now: float, writer: Writer = ANYONE
+        self,
+        box: bytes,
+        body: bytes,
+        expires_at: float,
+        now: float,
+        writer: Writer = ANYONE,
+        answer: bool = False,
     ) -> bool:
         async with self._turn("invitations", "storing an invitation") as db:
             freed = await db.fetchval(self._sql(_SWEEP_INVITATIONS), now)
@@ -934,8 +941,8 @@ class PostgresRelayStore:
                 await db.execute(
                     self._sql(
                         "INSERT INTO {s}.invitations"
-                        "(box, body, counted, expires_at, writer, network) "
-                        "VALUES ($1, $2, $3, $4, $5, $6)"
+                        "(box, body, counted, expires_at, writer, network, answer) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7)"
                     ),
                     box,
                     body,
@@ -943,6 +950,7 @@ class PostgresRelayStore:
                     expires_at,
                     writer.tag,
                     writer.network,
+                    answer,
                 )
             await db.execute(self._sql(_SET_HELD), "invitations", held)
         return not taken
@@ -956,10 +964,13 @@ class PostgresRelayStore:
             await db.execute(self._sql(_SET_HELD), "invitations", held)
         return bytes(row[0])
 
-    async def invitation_known(self, box: bytes, now: float) -> bool:
+    async def invitation_answerable(self, box: bytes, now: float) -> bool:
         async with self._connection("reading an invitation") as db:
             found = await db.fetchval(
-                self._sql("SELECT 1 FROM {s}.invitations WHERE box = $1 AND expires_at > $2"),
+                self._sql(
+                    "SELECT 1 FROM {s}.invitations "
+                    "WHERE box = $1 AND expires_at > $2 AND NOT answer"
+                ),
                 box,
                 now,
             )
