@@ -30,6 +30,7 @@ from tend.sync.protocol import (
     MAX_ENTRIES_PER_FRAME,
     PROTOCOL_VERSIONS,
     Ack,
+    CaughtUp,
     Connection,
     Entries,
     Error,
@@ -38,7 +39,9 @@ from tend.sync.protocol import (
     Frame,
     Hello,
     Keys,
+    Pull,
     Role,
+    State,
     Welcome,
     position,
 )
@@ -48,8 +51,10 @@ from tend.sync.relay.store import MAX_LOGS_PER_SPACE
 from tests.relay_fixtures import Log
 from tests.test_relay import (
     TIMEOUT,
+    Gate,
     Join,
     RunningRelay,
+    _nothing_arrives,
     cap,
     connect,
     http,
@@ -180,3 +185,28 @@ async def test_a_member_opening_logs_by_the_thousand_leaves_the_space_readable(
     batches, caught_up = await partner.pull()
     assert len(caught_up.heads) == MAX_LOGS_PER_SPACE
     assert sum(len(b.entries) for b in batches) == MAX_LOGS_PER_SPACE + 1
+
+
+async def test_an_entry_forwarded_early_and_at_its_commit_is_held_once_for_a_catching_up_device(
+    relay: RunningRelay, join: Join, space: SpaceId, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push goes out to the others while it commits (early.py) and again once committed; a
+    device still catching up held both copies, and counted both, so an honest partner's 9 MiB
+    pushed meanwhile cut it off at half its backlog."""
+    pusher, log = await join(), Log(space)
+    assert await pusher.push(log.extend(1)) == Ack(1, 1)
+    catching_up = await join()
+    reading = Gate(monkeypatch, "since")
+    await catching_up.send(Pull({}))
+    await reading.wait_reached()  # its catch-up waits on the store: it holds what arrives
+    pushed = log.extend(8)
+    assert await pusher.push(pushed) == Ack(2, 8)
+    (session,) = [s for s in relay.runner.app[HUB].members(space) if s.conn.state is State.SYNCING]
+    assert session.held_bytes == sum(len(raw) for raw in pushed)  # once, not twice
+    reading.opened.set()
+    caught_up: list[bytes] = []
+    while not isinstance(frame := await catching_up.receive(), CaughtUp):
+        assert isinstance(frame, Entries) and not frame.live, frame
+        caught_up.extend(frame.entries)
+    assert caught_up == log.entries  # read from the store once opened: the push is there
+    await _nothing_arrives(catching_up)  # and what it held is not sent again

@@ -229,6 +229,7 @@ class Session:
         "held",
         "held_bytes",
         "held_keys",
+        "held_upto",
         "hello_timer",
         "holding",
         "hub",
@@ -278,6 +279,9 @@ class Session:
         self.held: list[bytes] = []  # live entries that arrived while SYNCING
         self.held_keys: dict[Position, bytes] = {}  # and their key records, by position
         self.held_bytes = 0
+        # Per log, the highest seq held: an entry forwarded before its commit and again after
+        # it is held (and counted) once.
+        self.held_upto: Vector = {}
         self.sent: Vector = {}  # what the device has: its Pull vector, then what it got or pushed
         self.outbox = _Outbox()
         self.controls = _ControlFrames()
@@ -397,7 +401,7 @@ class Session:
 
     def _last_frame(self, data: bytes, close: int, reason: bytes = b"") -> None:
         """Queue the final frame, once the Connection is CLOSED, and the close after it."""
-        self.held, self.held_bytes, self.held_keys = [], 0, {}
+        self.held, self.held_bytes, self.held_keys, self.held_upto = [], 0, {}, {}
         self._release_all()
         self._wake()  # whoever waits for room stops waiting: nothing more is queued
         self.hub.leave_space(self)
@@ -751,7 +755,7 @@ class Session:
             return
         self._enqueue(CaughtUp(heads))  # the Connection is LIVE from here
         self._account(-self.held_bytes)  # counted again as it is queued
-        held, self.held, self.held_bytes = self.held, [], 0
+        held, self.held, self.held_bytes, self.held_upto = self.held, [], 0, {}
         held_keys, self.held_keys = self.held_keys, {}
         self._send_live(unsent(sent, held), held_keys)
         log_event("pull.caught_up", self.space, count=count, ms=ms_since(started))
@@ -762,6 +766,7 @@ class Session:
         if not entries:
             return
         if self.conn.state is State.SYNCING:
+            entries = unsent(self.held_upto, entries)
             self.held.extend(entries)
             self.held_keys.update(keys)
             size = sum(len(raw) for raw in entries)
@@ -777,6 +782,7 @@ class Session:
         later must still reach the device (fanout.py's `unsent`)."""
         for log, seq in first.items():
             rewind(self.sent, log, seq)
+            rewind(self.held_upto, log, seq)
         if self.held:
             self.held = [raw for raw in self.held if raw not in entries]
             before, self.held_bytes = self.held_bytes, sum(len(raw) for raw in self.held)
