@@ -40,7 +40,12 @@ from tend.sync.relay.app_keys import (
 )
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub, SharedStore
-from tend.sync.relay.first_frame import SyncSocket, close_without_handshake, raise_limit
+from tend.sync.relay.first_frame import (
+    SyncSocket,
+    close_without_handshake,
+    guard_messages,
+    raise_limit,
+)
 from tend.sync.relay.heap import fix_mmap_threshold
 from tend.sync.relay.log_format import log_to_stderr
 from tend.sync.relay.mailboxes import Mailboxes
@@ -165,6 +170,7 @@ async def handle_sync(request: web.Request) -> web.WebSocketResponse:
     # A Hello's size until Welcome, then the largest frame's (first_frame.py).
     ws = SyncSocket(heartbeat=HEARTBEAT)
     await ws.prepare(request)
+    guard_messages(ws, request.protocol, request.transport)  # no message in fragments
     app, address = request.app, peer_household(request)
     connections = app[LIMITS].connections
     if not connections.take(address):

@@ -1,4 +1,5 @@
-"""A sync websocket's message limit: a Hello's size until Welcome, the protocol's after.
+"""What a sync websocket takes: whole messages, of a Hello's size until Welcome, the protocol's
+after.
 
 Theory of operation
 -------------------
@@ -26,6 +27,12 @@ and closes the socket. A reader that had stopped parsing because the queue of me
 (aiohttp's stall; only a device sending many frames before Welcome gets there) holds bytes the
 swap would lose: `raise_limit` refuses, and the device is refused (`FloodBeforeWelcome`).
 
+No honest device splits a message into fragments (neither tend's client nor any websocket
+library does, for one binary message), and a flood of empty continuation frames never makes a
+message, so nothing above the socket would see it: `WholeMessages` walks the frame headers of
+what arrives, before aiohttp's reader parses it, and refuses the first fragment, dropping the
+connection. Its walk costs a few operations a frame, and an honest device sends few frames.
+
 This reaches into aiohttp, which has no public way to do it: the response's queue (`_reader`)
 and reader (`_parser`), and the request handler's reader slot (`_payload_parser`) and
 heartbeat callback (`_data_received_cb`). `raise_limit` checks that each is there; if a later
@@ -39,7 +46,7 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WebSocketError, WSCloseCode, web
 
 from tend.core.errors import ProtocolError
 from tend.sync.protocol import MAX_FRAME_BYTES, MAX_HELLO_BYTES, Error, ErrorCode, encode
@@ -91,6 +98,71 @@ async def close_without_handshake(ws: web.WebSocketResponse, code: int, message:
     await ws.close(code=code, message=message, drain=False)
 
 
+_EXTENDED = {126: 2, 127: 8}  # a payload length of 126 or 127: that many bytes of length follow
+
+
+class WholeMessages:
+    """In front of aiohttp's websocket reader: passes it what arrives, once its frame headers
+    show whole messages only (every data frame final, no continuation)."""
+
+    __slots__ = ("_need", "_queue", "_refused", "_stash", "_transport", "reader")
+
+    def __init__(self, reader: Any, queue: Any, transport: Any) -> None:
+        self.reader, self._queue, self._transport = reader, queue, transport
+        self._need = 0  # payload bytes of the current frame still to come
+        self._stash = b""  # the start of a frame header a read ended in
+        self._refused = False
+
+    def feed_eof(self) -> None:
+        self.reader.feed_eof()
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        if not self._refused and self._whole(data):
+            result: tuple[bool, bytes] = self.reader.feed_data(data)
+            return result
+        if not self._refused:
+            self._refused = True
+            refusal = WebSocketError(WSCloseCode.PROTOCOL_ERROR, "a message in fragments")
+            self._queue.set_exception(refusal)
+            if self._transport is not None:
+                self._transport.abort()
+        return True, b""  # the protocol reads nothing more
+
+    def _whole(self, data: bytes) -> bool:
+        if self._stash:
+            data, self._stash = self._stash + bytes(data), b""
+        at, end = 0, len(data)
+        while at < end:
+            if self._need:
+                step = min(self._need, end - at)
+                self._need -= step
+                at += step
+                continue
+            if end - at < 2:
+                self._stash = bytes(data[at:])
+                return True
+            first, second = data[at], data[at + 1]
+            if not first & 0x80 or not first & 0x0F:
+                return False  # not final, or a continuation: a fragment
+            length, size = second & 0x7F, 2
+            extended = _EXTENDED.get(length, 0)
+            size += extended + (4 if second & 0x80 else 0)
+            if end - at < size:
+                self._stash = bytes(data[at:])
+                return True
+            if extended:
+                length = int.from_bytes(data[at + 2 : at + 2 + extended], "big")
+            at += size
+            self._need = length
+        return True
+
+
+def guard_messages(ws: SyncSocket, protocol: Any, transport: Any) -> None:
+    """Put `WholeMessages` in front of the socket's reader (right after `prepare`)."""
+    queue, reader, _callback = _internals(ws, protocol)
+    protocol._payload_parser = WholeMessages(reader, queue, transport)
+
+
 def raise_limit(ws: SyncSocket, protocol: Any) -> None:
     """From now on `ws` takes messages of up to MAX_FRAME_BYTES: a new reader with that limit
     replaces the small one, on its queue. `protocol` is the request's (request.protocol).
@@ -100,8 +172,12 @@ def raise_limit(ws: SyncSocket, protocol: Any) -> None:
     if queue._stalled_reader is not None:
         raise FloodBeforeWelcome("more was sent before welcome than a hello")
     new = type(old)(queue, FULL_LIMIT, False, True)  # (queue, max_msg_size, compress, decode_text)
+    guard = protocol._payload_parser
     protocol._payload_parser = None  # set_parser takes a reader only into an empty slot
     protocol.set_parser(new, data_received_cb=callback)
+    if isinstance(guard, WholeMessages):  # the same walk goes on, before the new reader
+        guard.reader = new
+        protocol._payload_parser = guard
     ws._parser = new  # the response holds its reader, which a stalled queue refers to weakly
     ws.welcomed = True
 
@@ -112,6 +188,8 @@ def _internals(ws: SyncSocket, protocol: Any) -> tuple[Any, Any, Any]:
         queue: Any = ws._reader
         old, callback = ws._parser, protocol._data_received_cb
         current = protocol._payload_parser
+        if isinstance(current, WholeMessages):
+            current = current.reader
         queue._stalled_reader  # noqa: B018 (checked to be there)
     except AttributeError as e:
         raise RuntimeError(f"aiohttp's websocket internals moved ({e})") from None
