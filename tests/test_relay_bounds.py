@@ -67,6 +67,7 @@ from tests.relay_fixtures import Log
 from tests.test_relay import Person
 
 OTHER = "127.0.0.2"  # another address on loopback
+CAP = os.urandom(32)  # a capability for the spaces made here
 TIMEOUT = 5.0
 
 Serve = Callable[..., Awaitable[tuple[web.Application, str]]]
@@ -471,6 +472,35 @@ async def test_one_connection_over_the_cap_from_an_address_is_refused_and_others
         await held.pop().close()
         await asyncio.sleep(0.1)
         assert not (await _welcomed(here, url)).closed  # a slot given back is free again
+
+
+async def test_the_64s_of_one_48_hold_only_their_networks_connections(serve: Serve) -> None:
+    """Each /64 had its own 32 connections, so one /48 could hold 32 times 65,536 of them (all
+    the descriptors of a relay run with systemd's default of 1,024 took 32 /64s). The /64s of a
+    /48 now share its connections_per_network."""
+    _app, url = await serve(
+        trusted_proxies=("127.0.0.1",), connections_per_address=2, connections_per_network=3
+    )
+    async with _client() as http:
+
+        async def connect(address: str) -> aiohttp.ClientWebSocketResponse:
+            headers = {"X-Forwarded-For": address}
+            return await http.ws_connect(f"{url}/v1/sync", headers=headers)
+
+        async def welcomed(address: str) -> aiohttp.ClientWebSocketResponse:
+            ws, conn = await connect(address), Connection(Role.DEVICE)
+            await ws.send_bytes(conn.send(Hello(PROTOCOL_VERSIONS, os.urandom(16), CAP, True)))
+            assert isinstance(conn.receive((await ws.receive(timeout=TIMEOUT)).data), Welcome)
+            return ws
+
+        held = [await welcomed(f"2001:db8:1:{n}::1") for n in (1, 2, 3)]
+        error = await _refusal(extra := await connect("2001:db8:1:4::1"))
+        assert error.code == ErrorCode.BUSY.value and extra.close_code == 1013
+        assert error.message.startswith("too many connections from this network (at most 3)")
+        await welcomed("2001:db8:2::1")  # another /48
+        await held.pop().close()
+        await asyncio.sleep(0.1)
+        await welcomed("2001:db8:1:4::1")  # a slot of the network given back
 
 
 # --- plain HTTP requests per address --------------------------------------------------------------

@@ -63,3 +63,16 @@ def test_a_holder_that_releases_everything_is_forgotten() -> None:
     queued.release(session, 50)
     assert queued.held_by(HOUSEHOLD) == queued.held_by(NETWORK) == 0
     assert queued._holders == {}
+
+
+def test_many_households_together_are_held_to_the_relays_budget() -> None:
+    """A crowd of addresses, each within its own budget, still cannot fill the relay: past its
+    budget, the stalest session of all is cut off."""
+    queued = Queued(household=100, network=100, relay=250)
+    sessions = [
+        FakeSession(queued, (f"192.0.2.{n}",), waiting_since=float(10 - n)) for n in range(1, 4)
+    ]
+    for session in sessions:
+        session.hold(90)  # 270 in all
+    assert [s.cut for s in sessions] == [False, False, True]  # 192.0.2.3 waited longest
+    assert queued.total == 180

@@ -48,6 +48,8 @@ HELP = {
     "escrow_cap": "Most bytes of recovery escrows the relay holds.",
     "hello_deadline": "Seconds a new connection has to say hello before it is closed.",
     "connections_per_address": "Most sync connections open at once from one address.",
+    "connections_per_network": "Most sync connections open at once from all the addresses of "
+    "one network (an IPv6 /48; an IPv4 address alone) (default four addresses').",
     "http_requests_per_address": "Most other requests (pairing, invitations, escrows) in "
     "progress at once from one address.",
     "body_deadline": "Seconds a request's body has to arrive before it is refused.",

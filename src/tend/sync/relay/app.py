@@ -172,14 +172,21 @@ async def handle_sync(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     guard_messages(ws, request.protocol, request.transport)  # no message in fragments
     app, address = request.app, peer_household(request)
-    connections = app[LIMITS].connections
+    network = peer_network(request)
+    connections, wider = app[LIMITS].connections, app[LIMITS].network_connections
     if not connections.take(address):
         await _refuse_busy(app, ws)
+        return ws
+    if network != address and not wider.take(network):
+        connections.give_back(address)
+        await _refuse_busy(app, ws, of_network=True)
         return ws
     try:
         await _run_session(request, ws)
     finally:
         connections.give_back(address)
+        if network != address:
+            wider.give_back(network)
     return ws
 
 
@@ -220,16 +227,20 @@ def _owners(request: web.Request) -> tuple[str, ...]:
     return (household,) if network == household else (household, network)
 
 
-async def _refuse_busy(app: web.Application, ws: web.WebSocketResponse) -> None:
-    """One address holds as many sync connections as it may: say so, and close (1013). The
-    device's Hello is not waited for; it reads this Error in its place."""
-    cap = app[CONFIG].connections_per_address
-    message = f"too many connections from this address (at most {cap}); try again later"
+async def _refuse_busy(
+    app: web.Application, ws: web.WebSocketResponse, *, of_network: bool = False
+) -> None:
+    """One address (or its wider network) holds as many sync connections as it may: say so,
+    and close (1013). The device's Hello is not waited for; it reads this Error in its place."""
+    config = app[CONFIG]
+    cap = config.connections_per_network if of_network else config.connections_per_address
+    where = "this network" if of_network else "this address"
+    message = f"too many connections from {where} (at most {cap}); try again later"
     app[METRICS].errors[ErrorCode.BUSY.value] += 1
     log_event("session.refused", code=ErrorCode.BUSY.value)
     with suppress(ConnectionError):
         await ws.send_bytes(encode(Error(ErrorCode.BUSY.value, message)))
-    reason = f"{ErrorCode.BUSY.value}: too many connections from this address".encode()
+    reason = f"{ErrorCode.BUSY.value}: too many connections from {where}".encode()
     await close_without_handshake(ws, WSCloseCode.TRY_AGAIN_LATER, reason)
 
 

@@ -62,6 +62,9 @@ class RelayConfig:
     # a household behind one NAT pair and sync every device it has at once.
     hello_deadline: float = 10.0  # seconds a new websocket has to send its Hello
     connections_per_address: int = 32  # sync websockets open at once from one address
+    # and from all the addresses of one wider network (peer.network: an IPv6 /48, whose
+    # 65,536 /64s would each have the address's share); never less than an address's
+    connections_per_network: int = 4 * 32
     # Plain HTTP requests (pairing, invitations, escrows, health, metrics) in progress at once
     # from one address, each counted from its headers until its answer; and the seconds a
     # request's body may take to arrive.

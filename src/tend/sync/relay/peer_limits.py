@@ -86,6 +86,7 @@ class PeerLimits:
 
     config: RelayConfig
     connections: AddressCounts = field(init=False)
+    network_connections: AddressCounts = field(init=False)
     requests: AddressCounts = field(init=False)
     mailbox_waits: AddressCounts = field(init=False)
     mailbox_posts: Rate = field(init=False)
@@ -95,6 +96,7 @@ class PeerLimits:
 
     def __post_init__(self) -> None:
         self.connections = AddressCounts(self.config.connections_per_address)
+        self.network_connections = AddressCounts(self.config.connections_per_network)
         # Every HTTP request but the sync websocket's (counted above, for as long as it is
         # open): long polls and slow bodies would otherwise be held by the thousand.
         self.requests = AddressCounts(self.config.http_requests_per_address)

@@ -11,7 +11,8 @@ household (peer.household) and its wider network (peer.network). When one of the
 than its budget, the session of theirs whose device has waited longest without taking a frame
 is cut off: it is told to reconnect, and resumes from its vector, nothing lost. Their other
 sessions, and everyone else's, keep their room: a household that reads is never cut off for
-one that does not.
+one that does not. Many households together (a crowd of addresses, or many /48s) are held to
+a budget for the whole relay: past it, the stalest session of all is cut off.
 
 The budgets are far above what an honest household holds: a device reading its catch-up holds
 at most about PACE_BYTES and one page, a few MiB, and a live device almost nothing.
@@ -24,6 +25,7 @@ from typing import Protocol
 
 HOUSEHOLD_BYTES = 24 << 20  # queued for the devices of one household together
 NETWORK_BYTES = 4 * HOUSEHOLD_BYTES  # and for all the households of one network
+RELAY_BYTES = NETWORK_BYTES  # and for everyone
 
 
 class Holder(Protocol):
@@ -53,10 +55,21 @@ class Holder(Protocol):
 class Queued:
     """The bytes held for each household and network, and who holds them."""
 
-    def __init__(self, household: int = HOUSEHOLD_BYTES, network: int = NETWORK_BYTES) -> None:
-        self.household, self.network = household, network
+    def __init__(
+        self,
+        household: int = HOUSEHOLD_BYTES,
+        network: int = NETWORK_BYTES,
+        relay: int = RELAY_BYTES,
+    ) -> None:
+        self.household, self.network, self.relay = household, network, relay
         self._bytes: dict[str, int] = {}
         self._holders: dict[str, set[Holder]] = {}
+        self._total = 0
+        self._everyone: set[Holder] = set()
+
+    @property
+    def total(self) -> int:
+        return self._total
 
     def held_by(self, owner: str) -> int:
         return self._bytes.get(owner, 0)
@@ -67,8 +80,12 @@ class Queued:
         for owner in holder.owners:
             self._bytes[owner] = self._bytes.get(owner, 0) + count
             self._holders.setdefault(owner, set()).add(holder)
+        self._total += count
+        self._everyone.add(holder)
         for owner, budget in zip(holder.owners, self._budgets(holder.owners), strict=True):
             self._keep_within(owner, budget)
+        while self._total > self.relay and not self._cut_stalest(self._everyone):
+            pass
 
     def release(self, holder: Holder, count: int) -> None:
         for owner in holder.owners:
@@ -77,6 +94,7 @@ class Queued:
                 self._bytes[owner] = left
             else:
                 self._bytes.pop(owner, None)
+        self._total = max(0, self._total - count)
         if not holder.queued_bytes:
             self._forget(holder)
 
@@ -86,12 +104,21 @@ class Queued:
 
     def _keep_within(self, owner: str, budget: int) -> None:
         while self._bytes.get(owner, 0) > budget:
-            holders = [h for h in self._holders.get(owner, ()) if h.queued_bytes]
-            if not holders:
+            if self._cut_stalest(self._holders.get(owner, set())):
                 return
-            min(holders, key=lambda h: h.waiting_since).cut_off()
+
+    @staticmethod
+    def _cut_stalest(among: set[Holder]) -> bool:
+        """Cut off the holder among these whose device has waited longest; True if none holds
+        anything (nothing left to cut)."""
+        holders = [h for h in among if h.queued_bytes]
+        if not holders:
+            return True
+        min(holders, key=lambda h: h.waiting_since).cut_off()
+        return False
 
     def _forget(self, holder: Holder) -> None:
+        self._everyone.discard(holder)
         for owner in holder.owners:
             holders = self._holders.get(owner)
             if holders is not None:

@@ -88,7 +88,8 @@ def load(
 def _check_network_budgets(relay: RelayConfig) -> None:
     """A wider network holds at least one household's budget: an IPv4 network is one household,
     so a smaller one would quietly shrink every IPv4 household's budget."""
-    for kind in ("invitation_bytes", "escrow_bytes", "mailbox_bytes", "mailbox_claims"):
+    kinds = ("invitation_bytes", "escrow_bytes", "mailbox_bytes", "mailbox_claims", "connections")
+    for kind in kinds:
         network = getattr(relay, f"{kind}_per_network")
         household = getattr(relay, f"{kind}_per_address")
         if network < household:
