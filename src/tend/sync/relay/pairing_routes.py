@@ -21,7 +21,10 @@ core/log/escrow.write_allowed says the identity the locator derives from signed 
 GET answers the blob or 404, also once it was not rewritten for the relay's escrow_days. Both
 kinds have a relay-wide cap (507 past it), a budget of bytes per household and a wider one per
 network (an IPv6 /48; 429 past either): each row keeps only short keyed tags of its writer's
-household and network, never the address (store.py).
+household and network, never the address (store.py). An invite-only relay keeps both only
+from a device of one of its journals (the Authorization header names the space and shows its
+capability, checked as a Hello's is; 401 else), and from anyone only the one answer to such a
+device's invitation (`for`, core/log/link_reply.py).
 
 Every input is checked before anything is asked of a mailbox or the store: ids, numbers, body
 sizes (a body whose declared length is over the limit is not even read). What the mailboxes
