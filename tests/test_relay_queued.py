@@ -4,8 +4,13 @@ with holders standing in for sessions: who is cut off, and who never is."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from tend.sync.relay.queued import Queued
+from tend.sync.relay.app import make_app
+from tend.sync.relay.app_keys import QUEUED
+from tend.sync.relay.queued import RELAY_BYTES, Queued
+from tend.sync.relay.settings import load
+from tend.sync.relay.store_spec import SqliteSpec
 
 
 @dataclass(eq=False)
@@ -76,3 +81,10 @@ def test_many_households_together_are_held_to_the_relays_budget() -> None:
         session.hold(90)  # 270 in all
     assert [s.cut for s in sessions] == [False, False, True]  # 192.0.2.3 waited longest
     assert queued.total == 180
+
+
+def test_the_relays_budget_is_a_setting_the_app_keeps(tmp_path: Path) -> None:
+    _serve, config = load({}, {"TEND_RELAY_HELD_FOR_DEVICES": str(256 << 20)}, None)
+    app = make_app(SqliteSpec(tmp_path / "relay.db"), config)
+    assert app[QUEUED].relay == 256 << 20
+    assert make_app(SqliteSpec(tmp_path / "other.db"))[QUEUED].relay == RELAY_BYTES

@@ -50,6 +50,8 @@ HELP = {
     "connections_per_address": "Most sync connections open at once from one address.",
     "connections_per_network": "Most sync connections open at once from all the addresses of "
     "one network (an IPv6 /48; an IPv4 address alone) (default four addresses').",
+    "held_for_devices": "Most bytes the relay holds, all together, for devices that have not "
+    "read them yet; past it the connection that waited longest is dropped (default 96 MiB).",
     "http_requests_per_address": "Most other requests (pairing, invitations, escrows) in "
     "progress at once from one address.",
     "body_deadline": "Seconds a request's body has to arrive before it is refused.",

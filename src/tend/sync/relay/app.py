@@ -83,7 +83,7 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     app[CONFIG] = config
     app[LIMITS] = PeerLimits(config)
     app[ACTIVITY] = Activity()
-    app[QUEUED] = Queued()
+    app[QUEUED] = Queued(relay=config.held_for_devices)
     caps = Caps(config.invitation_cap, config.escrow_cap, config.storage_cap)
     app.cleanup_ctx.append(_store_context(store, config.quota, caps))
     app.on_shutdown.append(_close_sockets)

@@ -18,6 +18,7 @@ from tend.sync.relay.mailboxes import (
     DEFAULT_CLAIMS_PER_NETWORK,
     DEFAULT_NETWORK_BUDGET,
 )
+from tend.sync.relay.queued import RELAY_BYTES
 from tend.sync.relay.store import (
     DEFAULT_ESCROW_CAP,
     DEFAULT_INVITATION_CAP,
@@ -65,6 +66,10 @@ class RelayConfig:
     # and from all the addresses of one wider network (peer.network: an IPv6 /48, whose
     # 65,536 /64s would each have the address's share); never less than an address's
     connections_per_network: int = 4 * 32
+    # Bytes the relay holds for devices that have not read them yet, all together (queued.py):
+    # past it, the session whose device has waited longest is cut off and resumes later. A
+    # relay with more memory and many devices catching up at once may raise it.
+    held_for_devices: int = RELAY_BYTES
     # Plain HTTP requests (pairing, invitations, escrows, health, metrics) in progress at once
     # from one address, each counted from its headers until its answer; and the seconds a
     # request's body may take to arrive.
