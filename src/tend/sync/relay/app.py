@@ -52,7 +52,13 @@ from tend.sync.relay.mailboxes import Mailboxes
 from tend.sync.relay.metrics import ADDRESSES, IDS, Metrics, log_event, log_warning, ms_since
 from tend.sync.relay.metrics_gate import may_read_metrics
 from tend.sync.relay.pairing_routes import MAX_BODY, add_pairing_routes
-from tend.sync.relay.peer import is_loopback, peer_address, peer_household, peer_network
+from tend.sync.relay.peer import (
+    counted_as,
+    is_loopback,
+    peer_address,
+    peer_household,
+    peer_network,
+)
 from tend.sync.relay.peer_limits import PeerLimits
 from tend.sync.relay.queued import Queued
 from tend.sync.relay.session import CLOSE_TIMEOUT, Session
@@ -204,7 +210,7 @@ async def _run_session(request: web.Request, ws: SyncSocket) -> None:
         app[ACTIVITY],
         hello_deadline=deadline,
         on_welcome=lambda: raise_limit(ws, request.protocol),
-        owners=_owners(request),
+        owners=counted_as(peer_household(request), peer_network(request)),
         queued=app[QUEUED],
     )
     app[HUB].sessions.add(session)
@@ -219,12 +225,6 @@ async def _run_session(request: web.Request, ws: SyncSocket) -> None:
             ms=ms_since(started),
             peer=peer_address(request),
         )
-
-
-def _owners(request: web.Request) -> tuple[str, ...]:
-    """The household and wider network a session's holdings count toward (queued.py)."""
-    household, network = peer_household(request), peer_network(request)
-    return (household,) if network == household else (household, network)
 
 
 async def _refuse_busy(

@@ -46,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tend.core.errors import ProtocolError
+from tend.sync.relay.peer import counted_as
 
 MAILBOX_QUEUE = 4
 MAX_MAILBOXES = 10_000
@@ -183,7 +184,7 @@ class Mailboxes:
     def _take_room(self, message: _Message) -> None:
         self._bytes += len(message.body)
         self._messages += 1
-        for who in _counted(message.poster):
+        for who in counted_as(message.poster.household, message.poster.network):
             self._spent[who] = self._spent.get(who, 0) + message.cost
             if message.claimed:
                 self._claims[who] = self._claims.get(who, 0) + 1
@@ -254,7 +255,7 @@ class Mailboxes:
     def _release(self, message: _Message) -> None:
         self._bytes -= len(message.body)
         self._messages -= 1
-        for who in _counted(message.poster):
+        for who in counted_as(message.poster.household, message.poster.network):
             _count_down(self._spent, who, message.cost)
             if message.claimed:
                 _count_down(self._claims, who, 1)
@@ -296,14 +297,6 @@ class Mailboxes:
     def expiry_items(self) -> int:
         """Items in the expiry heap: at most about twice the messages waiting."""
         return len(self._expiry)
-
-
-def _counted(poster: Poster) -> tuple[str, ...]:
-    """The names a message counts under: its household, and its network when that is wider
-    (an IPv4 network is its household, counted once)."""
-    if poster.network == poster.household:
-        return (poster.household,)
-    return (poster.household, poster.network)
 
 
 def _count_down(counts: dict[str, int], address: str, by: int) -> None:

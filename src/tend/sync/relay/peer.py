@@ -86,6 +86,12 @@ def network(address: str) -> str:
     return _ipv6_prefix(address, IPV6_NETWORK)
 
 
+def counted_as(household: str, network: str) -> tuple[str, ...]:
+    """The names a bound counts a client under: its household, and its network when that is
+    wider (an IPv4 network is its household, counted once)."""
+    return (household,) if network == household else (household, network)
+
+
 def forwarded_chain(request: web.Request, header: str) -> list[str]:
     """The addresses a forwarded header names, left (farthest) to right (nearest)."""
     values = ",".join(request.headers.getall(header, []))

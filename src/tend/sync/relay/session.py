@@ -463,7 +463,7 @@ class Session:
         at once)."""
         log_event("session.cut_off", self.space)
         self._drop()
-        self._release_all()
+        self._release_all()  # already, unless it was closing: the budget's loop needs it at 0
         self._abort()
 
     async def _room(self) -> None:
