@@ -52,6 +52,8 @@ HELP = {
     "one network (an IPv6 /48; an IPv4 address alone) (default four addresses').",
     "held_for_devices": "Most bytes the relay holds, all together, for devices that have not "
     "read them yet; past it the connection that waited longest is dropped (default 96 MiB).",
+    "arriving_bytes": "Most bytes of large messages arriving from devices at once, all "
+    "together; past it a device is told to send its next one later (default 64 MiB).",
     "http_requests_per_address": "Most other requests (pairing, invitations, escrows) in "
     "progress at once from one address.",
     "body_deadline": "Seconds a request's body has to arrive before it is refused.",

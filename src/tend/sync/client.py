@@ -255,6 +255,12 @@ class Session:
         if isinstance(frame, p.Error) and frame.code == p.ErrorCode.GOING_AWAY:
             # The relay is shutting down (a restart): try again later, as for a dropped link.
             raise RelayUnavailable("the relay is shutting down")
+        if isinstance(frame, p.Error) and frame.code == p.ErrorCode.BUSY:
+            # The relay holds all it can from our address now (connections, or large messages
+            # on their way in): nothing was refused for good, so back off and try again.
+            raise RelayUnavailable(
+                f"the relay is busy ({_printable(frame.message)}); everything is kept here"
+            )
         if isinstance(frame, p.Error) and frame.fatal and frame.code == p.ErrorCode.INTERNAL:
             # The relay's own failure (its database is down, say): nothing of ours was refused,
             # so a watching device backs off and tries again instead of giving up.

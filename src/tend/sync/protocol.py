@@ -114,7 +114,7 @@ class ErrorCode(StrEnum):
     FULL = "full"  # the relay holds as many bytes as its operator allows; try again later
     INTERNAL = "internal"  # the relay failed; try again later
     GOING_AWAY = "going_away"  # the relay is shutting down
-    BUSY = "busy"  # too many connections from the device's address; try again later
+    BUSY = "busy"  # the relay holds all it can from the device's address now; try again later
     TIMEOUT = "timeout"  # no Hello within the relay's deadline
 
 

@@ -30,6 +30,7 @@ from tend.sync.relay.accept_errors import quiet_accept_errors
 from tend.sync.relay.admission import Activity, Gate
 from tend.sync.relay.app_keys import (
     ACTIVITY,
+    ARRIVING,
     CONFIG,
     HUB,
     LIMITS,
@@ -38,10 +39,12 @@ from tend.sync.relay.app_keys import (
     QUEUED,
     STORE,
 )
+from tend.sync.relay.arriving import Arriving
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub, SharedStore
 from tend.sync.relay.first_frame import (
     SyncSocket,
+    WholeMessages,
     close_without_handshake,
     guard_messages,
     raise_limit,
@@ -90,6 +93,7 @@ def make_app(store: StoreSpec, config: RelayConfig | None = None) -> web.Applica
     app[LIMITS] = PeerLimits(config)
     app[ACTIVITY] = Activity()
     app[QUEUED] = Queued(relay=config.held_for_devices)
+    app[ARRIVING] = Arriving(relay=config.arriving_bytes)
     caps = Caps(config.invitation_cap, config.escrow_cap, config.storage_cap)
     app.cleanup_ctx.append(_store_context(store, config.quota, caps))
     app.on_shutdown.append(_close_sockets)
@@ -176,9 +180,12 @@ async def handle_sync(request: web.Request) -> web.WebSocketResponse:
     # A Hello's size until Welcome, then the largest frame's (first_frame.py).
     ws = SyncSocket(heartbeat=HEARTBEAT)
     await ws.prepare(request)
-    guard_messages(ws, request.protocol, request.transport)  # no message in fragments
     app, address = request.app, peer_household(request)
     network = peer_network(request)
+    # No message in fragments, and large ones only as far as their sender's budget goes.
+    guard = guard_messages(
+        ws, request.protocol, request.transport, app[ARRIVING], counted_as(address, network)
+    )
     connections, wider = app[LIMITS].connections, app[LIMITS].network_connections
     if not connections.take(address):
         await _refuse_busy(app, ws)
@@ -188,15 +195,16 @@ async def handle_sync(request: web.Request) -> web.WebSocketResponse:
         await _refuse_busy(app, ws, of_network=True)
         return ws
     try:
-        await _run_session(request, ws)
+        await _run_session(request, ws, guard)
     finally:
+        guard.give_back_all()
         connections.give_back(address)
         if network != address:
             wider.give_back(network)
     return ws
 
 
-async def _run_session(request: web.Request, ws: SyncSocket) -> None:
+async def _run_session(request: web.Request, ws: SyncSocket, guard: WholeMessages) -> None:
     app = request.app
     deadline = app[CONFIG].hello_deadline
     gate = Gate(app[CONFIG], peer_household(request))
@@ -210,6 +218,7 @@ async def _run_session(request: web.Request, ws: SyncSocket) -> None:
         app[ACTIVITY],
         hello_deadline=deadline,
         on_welcome=lambda: raise_limit(ws, request.protocol),
+        took_message=guard.taken,
         owners=counted_as(peer_household(request), peer_network(request)),
         queued=app[QUEUED],
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tend.sync.relay.admission import Activity
+from tend.sync.relay.arriving import Arriving
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.fanout import Hub
 from tend.sync.relay.mailboxes import Mailboxes
@@ -26,3 +27,4 @@ CONFIG = web.AppKey("config", RelayConfig)  # the operator's settings, fixed for
 LIMITS = web.AppKey("limits", PeerLimits)  # what one address may hold or do at once
 ACTIVITY = web.AppKey("activity", Activity)  # when each space's activity was last written
 QUEUED = web.AppKey("queued", Queued)  # held for devices not reading, by household and network
+ARRIVING = web.AppKey("arriving", Arriving)  # large messages on their way in, by who sends them

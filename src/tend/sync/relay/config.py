@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tend.core.log.escrow import MAX_BLOB
+from tend.sync.relay.arriving import RELAY_BYTES as ARRIVING_BYTES
 from tend.sync.relay.limits import DAY
 from tend.sync.relay.mailboxes import (
     DEFAULT_ADDRESS_BUDGET,
@@ -70,6 +71,9 @@ class RelayConfig:
     # past it, the session whose device has waited longest is cut off and resumes later. A
     # relay with more memory and many devices catching up at once may raise it.
     held_for_devices: int = RELAY_BYTES
+    # Bytes of large messages on their way in from devices, all together (arriving.py): past
+    # it, a device announcing another is told the relay is busy and sends it later.
+    arriving_bytes: int = ARRIVING_BYTES
     # Plain HTTP requests (pairing, invitations, escrows, health, metrics) in progress at once
     # from one address, each counted from its headers until its answer; and the seconds a
     # request's body may take to arrive.

@@ -43,6 +43,7 @@ aiohttp installed, with the compiled reader.
 
 from __future__ import annotations
 
+from collections import deque
 from contextlib import suppress
 from typing import Any
 
@@ -50,12 +51,14 @@ from aiohttp import WebSocketError, WSCloseCode, web
 
 from tend.core.errors import ProtocolError
 from tend.sync.protocol import MAX_FRAME_BYTES, MAX_HELLO_BYTES, Error, ErrorCode, encode
+from tend.sync.relay.arriving import SMALL_MESSAGE, Arriving
 
 # aiohttp refuses a message whose length is at least its limit: one more lets a Hello of
 # exactly MAX_HELLO_BYTES through (the protocol refuses anything longer, on its length).
 FIRST_LIMIT = MAX_HELLO_BYTES + 1
 FULL_LIMIT = MAX_FRAME_BYTES + 1
 TOO_LARGE = f"a frame before welcome is at most {MAX_HELLO_BYTES} bytes"
+TOO_MUCH_ARRIVING = "the relay is taking in all it can from here at once; try again later"
 
 
 class FloodBeforeWelcome(ProtocolError):
@@ -73,17 +76,30 @@ class SyncSocket(web.WebSocketResponse):
             max_msg_size=FIRST_LIMIT, compress=False, heartbeat=heartbeat, autoping=False
         )
         self.welcomed = False
+        self.guard: WholeMessages | None = None  # set by guard_messages
 
     async def close(
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
     ) -> bool:
-        if code == WSCloseCode.MESSAGE_TOO_BIG and not self.welcomed and not self.closed:
-            # aiohttp's reader refused a first message over the limit, on its header.
+        refused = self._refused_on_header(code)
+        if refused is not None and not self.closed:
+            # A reader refused a message on its header: say why, as every refusal does.
+            error, text = refused
             with suppress(ConnectionError, RuntimeError):
-                await self.send_bytes(encode(Error(ErrorCode.TOO_LARGE.value, TOO_LARGE)))
-            code = WSCloseCode.POLICY_VIOLATION
-            message = f"{ErrorCode.TOO_LARGE.value}: {TOO_LARGE}".encode()
+                await self.send_bytes(encode(Error(error.value, text)))
+            if error is ErrorCode.BUSY:  # nothing more is read: no close frame to wait for
+                self._set_closing(WSCloseCode.TRY_AGAIN_LATER)
+            else:
+                code = WSCloseCode.POLICY_VIOLATION
+            message = f"{error.value}: {text}".encode()
         return await super().close(code=code, message=message, drain=drain)
+
+    def _refused_on_header(self, code: int) -> tuple[ErrorCode, str] | None:
+        if code == WSCloseCode.MESSAGE_TOO_BIG and not self.welcomed:
+            return ErrorCode.TOO_LARGE, TOO_LARGE  # a first message over the small limit
+        if code == WSCloseCode.TRY_AGAIN_LATER and self.guard is not None and self.guard.busy:
+            return ErrorCode.BUSY, TOO_MUCH_ARRIVING  # more than its sender may have arriving
+        return None
 
 
 async def close_without_handshake(ws: web.WebSocketResponse, code: int, message: bytes) -> None:
@@ -99,36 +115,68 @@ async def close_without_handshake(ws: web.WebSocketResponse, code: int, message:
 
 
 _EXTENDED = {126: 2, 127: 8}  # a payload length of 126 or 127: that many bytes of length follow
+_CONTROL = 0x08  # opcodes from here on are control frames (close, ping, pong), at most 125 bytes
 
 
 class WholeMessages:
     """In front of aiohttp's websocket reader: passes it what arrives, once its frame headers
-    show whole messages only (every data frame final, no continuation)."""
+    show whole messages only (every data frame final, no continuation), each large one within
+    what its sender may have arriving at once (arriving.py)."""
 
-    __slots__ = ("_need", "_queue", "_refused", "_stash", "_transport", "reader")
+    __slots__ = (
+        "_arriving",
+        "_counted",
+        "_need",
+        "_owners",
+        "_queue",
+        "_refused",
+        "_stash",
+        "_transport",
+        "busy",
+        "reader",
+    )
 
-    def __init__(self, reader: Any, queue: Any, transport: Any) -> None:
+    def __init__(
+        self, reader: Any, queue: Any, transport: Any, arriving: Arriving, owners: tuple[str, ...]
+    ) -> None:
         self.reader, self._queue, self._transport = reader, queue, transport
+        self._arriving, self._owners = arriving, owners
+        self._counted: deque[int] = deque()  # each data message's bytes counted, in order
         self._need = 0  # payload bytes of the current frame still to come
         self._stash = b""  # the start of a frame header a read ended in
         self._refused = False
+        self.busy = False  # refused: the message would have taken its sender past a budget
 
     def feed_eof(self) -> None:
+        self.give_back_all()
         self.reader.feed_eof()
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
-        if not self._refused and self._whole(data):
+        if self._refused:
+            return True, b""
+        refusal = self._refusal(data)
+        if refusal is None:
             result: tuple[bool, bytes] = self.reader.feed_data(data)
             return result
-        if not self._refused:
-            self._refused = True
-            refusal = WebSocketError(WSCloseCode.PROTOCOL_ERROR, "a message in fragments")
-            self._queue.set_exception(refusal)
-            if self._transport is not None:
-                self._transport.abort()
+        self._refused = True
+        self.busy = refusal.code == WSCloseCode.TRY_AGAIN_LATER
+        self.give_back_all()
+        self._queue.set_exception(refusal)
+        if refusal.code == WSCloseCode.PROTOCOL_ERROR and self._transport is not None:
+            self._transport.abort()  # a hostile device: no answer, nothing more read
         return True, b""  # the protocol reads nothing more
 
-    def _whole(self, data: bytes) -> bool:
+    def taken(self) -> None:
+        """The session took the oldest data message: what it counted is given back."""
+        if self._counted:
+            self._arriving.give_back(self._owners, self._counted.popleft())
+
+    def give_back_all(self) -> None:
+        """The connection is ending: nothing of it is arriving any more."""
+        while self._counted:
+            self.taken()
+
+    def _refusal(self, data: bytes) -> WebSocketError | None:
         if self._stash:
             data, self._stash = self._stash + bytes(data), b""
         at, end = 0, len(data)
@@ -140,27 +188,44 @@ class WholeMessages:
                 continue
             if end - at < 2:
                 self._stash = bytes(data[at:])
-                return True
+                return None
             first, second = data[at], data[at + 1]
-            if not first & 0x80 or not first & 0x0F:
-                return False  # not final, or a continuation: a fragment
+            if not first & 0x80 or not first & 0x0F:  # not final, or a continuation
+                return WebSocketError(WSCloseCode.PROTOCOL_ERROR, "a message in fragments")
             length, size = second & 0x7F, 2
             extended = _EXTENDED.get(length, 0)
             size += extended + (4 if second & 0x80 else 0)
             if end - at < size:
                 self._stash = bytes(data[at:])
-                return True
+                return None
             if extended:
                 length = int.from_bytes(data[at + 2 : at + 2 + extended], "big")
+            if first & 0x0F < _CONTROL and not self._count(length):
+                return WebSocketError(WSCloseCode.TRY_AGAIN_LATER, TOO_MUCH_ARRIVING)
             at += size
             self._need = length
+        return None
+
+    def _count(self, length: int) -> bool:
+        """Count a data message of `length` bytes toward its sender; False if it may not come."""
+        # Past the frame limit aiohttp's reader refuses it on this header: count no more.
+        counted = min(length, FULL_LIMIT) if length > SMALL_MESSAGE else 0
+        if counted and not self._arriving.take(self._owners, counted):
+            return False
+        self._counted.append(counted)
         return True
 
 
-def guard_messages(ws: SyncSocket, protocol: Any, transport: Any) -> None:
-    """Put `WholeMessages` in front of the socket's reader (right after `prepare`)."""
+def guard_messages(
+    ws: SyncSocket, protocol: Any, transport: Any, arriving: Arriving, owners: tuple[str, ...]
+) -> WholeMessages:
+    """Put `WholeMessages` in front of the socket's reader (right after `prepare`), counting
+    large messages toward `owners` in `arriving`. The session calls its `taken` for each
+    data message it takes, and `give_back_all` when it ends."""
     queue, reader, _callback = _internals(ws, protocol)
-    protocol._payload_parser = WholeMessages(reader, queue, transport)
+    guard = WholeMessages(reader, queue, transport, arriving, owners)
+    protocol._payload_parser = ws.guard = guard
+    return guard
 
 
 def raise_limit(ws: SyncSocket, protocol: Any) -> None:

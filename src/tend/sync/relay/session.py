@@ -146,6 +146,12 @@ FRAME_OVERHEAD = 160
 CLOSE_TIMEOUT = 5.0  # seconds to flush a final Error and close
 CONTROL_BURST = 8  # websocket pings and pongs a device may send at once
 CONTROL_EVERY = 1.0  # and then one each this many seconds
+DATA_MESSAGES = (WSMsgType.BINARY, WSMsgType.TEXT)  # one frame each: fragments are refused
+# What a websocket reader's refusal (its close code) tells the device, as the relay's Error.
+SOCKET_REFUSALS: dict[int, ErrorCode] = {
+    WSCloseCode.MESSAGE_TOO_BIG: ErrorCode.TOO_LARGE,
+    WSCloseCode.TRY_AGAIN_LATER: ErrorCode.BUSY,  # first_frame.WholeMessages: too much arriving
+}
 
 
 @dataclass(frozen=True)
@@ -243,6 +249,7 @@ class Session:
         "sent",
         "space",
         "store",
+        "took_message",
         "transport",
         "waiting_since",
         "watchdog",
@@ -262,11 +269,13 @@ class Session:
         *,
         hello_deadline: float | None = None,
         on_welcome: Callable[[], None] | None = None,
+        took_message: Callable[[], None] | None = None,
         owners: tuple[str, ...] = (),
         queued: Queued | None = None,
     ) -> None:
         self.ws = ws
         self.on_welcome = on_welcome  # called just before the Welcome is queued
+        self.took_message = took_message  # called as each data message is taken from the socket
         self.gate = gate or Gate()
         self.activity = activity or Activity()
         self.transport = transport  # to cut off a device that does not read
@@ -321,6 +330,8 @@ class Session:
 
     async def _read(self) -> None:
         async for msg in self.ws:
+            if self.took_message is not None and msg.type in DATA_MESSAGES:
+                self.took_message()  # what it held while it arrived is free again
             if msg.type is WSMsgType.BINARY:
                 await self._handle(msg.data)
                 await self._room()  # the device reads its answers before it asks more
@@ -343,11 +354,11 @@ class Session:
 
     def _refused_by_socket(self, error: object) -> None:
         """aiohttp's reader refused what the device sent, and closed the socket: a message over
-        the socket's limit, or broken websocket framing. Counted as the relay's refusals are."""
+        the socket's limit or past what its sender may have arriving at once (BUSY), or broken
+        websocket framing. Counted as the relay's refusals are."""
         if not isinstance(error, WebSocketError):
             return  # the connection failed: the device went away
-        too_big = error.code == WSCloseCode.MESSAGE_TOO_BIG
-        code = ErrorCode.TOO_LARGE if too_big else ErrorCode.MALFORMED
+        code = SOCKET_REFUSALS.get(error.code, ErrorCode.MALFORMED)
         self.metrics.errors[code.value] += 1
         log_event("session.closed", self.space, code=code.value)
 

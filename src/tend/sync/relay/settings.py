@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tend.core.errors import UserError
+from tend.sync.protocol import MAX_FRAME_BYTES
 from tend.sync.relay.config import MIN_ESCROW_DAYS, RelayConfig
 from tend.sync.relay.peer import FORWARDED_HEADERS, proxy_networks
 
@@ -82,6 +83,11 @@ def load(
     if (serve.tls_cert is None) != (serve.tls_key is None):
         raise SettingError("tls_cert and tls_key go together: give both, or neither")
     _check_network_budgets(relay)
+    if relay.arriving_bytes < MAX_FRAME_BYTES:
+        raise SettingError(
+            f"relay setting arriving_bytes ({relay.arriving_bytes}) is less than one message "
+            f"may be ({MAX_FRAME_BYTES}): no device could send its largest"
+        )
     return serve, relay
 
 
