@@ -239,6 +239,8 @@ class Relay:
         # at ten escrow writes a minute from one address, the bench's new devices (each leaves
         # its escrow) used them all up, and each later sync then tried its own again.
         argv += ["--escrow-puts-per-minute", "100000"]
+        # And the honest Hello probe alone opens ten connections a second from it.
+        argv += ["--connection-opens-per-minute", "100000"]
         with (self.folder / "relay.log").open("ab") as log:
             self.proc = subprocess.Popen(
                 [*argv, "--db", self.db],

@@ -50,7 +50,7 @@ from tend.sync.protocol import (
     encode,
 )
 from tend.sync.relay.app import make_app
-from tend.sync.relay.app_keys import LIMITS, MAILBOXES
+from tend.sync.relay.app_keys import LIMITS, MAILBOXES, METRICS
 from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.mailboxes import (
     DEFAULT_CLAIMS_PER_NETWORK,
@@ -1008,3 +1008,66 @@ def test_the_bounds_count_ipv4_as_it_is_and_ipv6_by_its_64() -> None:
     assert household("2001:db8:1:2::1") == household("2001:db8:1:2:ffff::1")
     assert household("2001:db8:1:3::1") != household("2001:db8:1:2::1")
     assert household("unknown") == "unknown"
+
+
+# --- connections opened a minute ------------------------------------------------------------------
+
+
+async def test_a_storm_of_reconnections_from_one_address_is_answered_429_before_any_handshake(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client reconnecting as fast as it can (about 1,000 a second here) kept the relay's CPU
+    busy with handshakes and wrote a log line for each. Past its connections a minute, an
+    address is answered 429 with Retry-After before the upgrade, logged by no line of its
+    own; another address connects meanwhile."""
+    app, url = await serve(connection_opens_per_minute=5)
+    async with _client() as http:
+        for _ in range(5):
+            await (await _welcomed(http, url)).close()
+        caplog.clear()
+        for _ in range(20):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(f"{url}/v1/sync")
+            assert refused.value.status == 429
+            assert refused.value.headers is not None
+            assert refused.value.headers.get("Retry-After") == "60"
+        assert not [r for r in caplog.records if r.name.startswith("tend")]
+    async with _client(OTHER) as other:
+        await (await _welcomed(other, url)).close()
+    assert app[METRICS].errors[ErrorCode.BUSY.value] == 20
+
+
+async def test_the_64s_of_one_48_share_four_times_an_addresss_connections_a_minute(
+    serve: Serve,
+) -> None:
+    _app, url = await serve(trusted_proxies=("127.0.0.1",), connection_opens_per_minute=2)
+    async with _client() as http:
+
+        async def status(address: str) -> int:
+            headers = {"X-Forwarded-For": address}
+            try:
+                ws = await http.ws_connect(f"{url}/v1/sync", headers=headers)
+            except aiohttp.WSServerHandshakeError as e:
+                return e.status
+            await ws.close()
+            return 101
+
+        opened = [await status(f"2001:db8:1:{n}::1") for n in range(1, 11)]
+        assert opened == [101] * 8 + [429] * 2  # 2 a minute each, 8 for the /48
+        assert await status("2001:db8:2::1") == 101  # another /48
+
+
+async def test_a_device_refused_for_its_connections_a_minute_keeps_everything_for_later(
+    serve: Serve, tmp_path: Path
+) -> None:
+    _app, url = await serve(connection_opens_per_minute=0)
+    with Journal.create(tmp_path / "sam", "Sam") as sam:
+        sam.record(Gratitude(text="for the tea"))
+        held = sam.store.count()
+        with pytest.raises(client.RelayUnavailable) as caught:
+            await client.sync_once(sam, url)
+        assert str(caught.value) == (
+            f"the relay at {url} is busy with connections from this address; everything is "
+            "kept here and will sync later"
+        )
+        assert sam.store.count() == held

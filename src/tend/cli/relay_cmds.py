@@ -50,6 +50,8 @@ HELP = {
     "connections_per_address": "Most sync connections open at once from one address.",
     "connections_per_network": "Most sync connections open at once from all the addresses of "
     "one network (an IPv6 /48; an IPv4 address alone) (default four addresses').",
+    "connection_opens_per_minute": "Most sync connections one address may open a minute (its "
+    "network four times as many); past it the relay answers 429 before any handshake.",
     "held_for_devices": "Most bytes the relay holds, all together, for devices that have not "
     "read them yet; past it the connection that waited longest is dropped (default 96 MiB).",
     "arriving_bytes": "Most bytes of large messages arriving from devices at once, all "

@@ -58,6 +58,7 @@ REDIRECTS = (300, 301, 302, 303, 307, 308)
 # What the websocket library, and the socket under it, raise when a relay cannot be reached or
 # goes away (asyncio's TimeoutError is this one since Python 3.11; an untrusted certificate is an
 # OSError). aiohttp's own errors join them once aiohttp is loaded (`network_error_types`).
+TOO_MANY_REQUESTS = 429
 NETWORK_ERRORS: tuple[type[Exception], ...] = (TimeoutError, WebSocketException, OSError)
 
 
@@ -92,6 +93,10 @@ def cannot_reach(relay: str, e: Exception) -> str:
     error = getattr(e, "certificate_error", e)  # aiohttp wraps the ssl module's error
     if isinstance(error, ssl.SSLCertVerificationError):
         return untrusted_certificate(relay, error)
+    if isinstance(e, InvalidStatus) and e.response.status_code == TOO_MANY_REQUESTS:
+        # The relay's bound on connections opened a minute from this address (a storm of
+        # reconnections, or many devices behind one address): later, it takes us again.
+        return f"the relay at {relay} is busy with connections from this address"
     return f"cannot reach the relay at {relay} ({type(e).__name__})"
 
 

@@ -176,12 +176,14 @@ async def _close_sockets(app: web.Application) -> None:
         await session.ws.close(code=WSCloseCode.GOING_AWAY, message=b"relay shutting down")
 
 
-async def handle_sync(request: web.Request) -> web.WebSocketResponse:
+async def handle_sync(request: web.Request) -> web.StreamResponse:
+    app, address = request.app, peer_household(request)
+    network = peer_network(request)
+    if not _may_open(app[LIMITS], address, network):
+        return _too_many_opens(app)
     # A Hello's size until Welcome, then the largest frame's (first_frame.py).
     ws = SyncSocket(heartbeat=HEARTBEAT)
     await ws.prepare(request)
-    app, address = request.app, peer_household(request)
-    network = peer_network(request)
     # No message in fragments, and large ones only as far as their sender's budget goes.
     guard = guard_messages(
         ws, request.protocol, request.transport, app[ARRIVING], counted_as(address, network)
@@ -202,6 +204,22 @@ async def handle_sync(request: web.Request) -> web.WebSocketResponse:
         if network != address:
             wider.give_back(network)
     return ws
+
+
+def _may_open(limits: PeerLimits, address: str, network: str) -> bool:
+    """Whether the address, and its network when wider, may open another connection now."""
+    if not limits.connection_opens.allow(address):
+        return False
+    return network == address or limits.network_connection_opens.allow(network)
+
+
+def _too_many_opens(app: web.Application) -> web.Response:
+    """429 before the upgrade: no websocket, no session, no log line (a storm of reconnections
+    would write one each); the metrics count them."""
+    app[METRICS].errors[ErrorCode.BUSY.value] += 1
+    per_minute = app[CONFIG].connection_opens_per_minute
+    text = f"at most {per_minute} connections a minute from this address; try again later"
+    return web.Response(status=429, text=text, headers={"Retry-After": "60"})
 
 
 async def _run_session(request: web.Request, ws: SyncSocket, guard: WholeMessages) -> None:

@@ -67,6 +67,10 @@ class RelayConfig:
     # and from all the addresses of one wider network (peer.network: an IPv6 /48, whose
     # 65,536 /64s would each have the address's share); never less than an address's
     connections_per_network: int = 4 * 32
+    # Sync connections one address may open a minute (in bursts of as many), and its wider
+    # network four times that: a device reconnecting after a dropped link opens a few, a
+    # storm of reconnections thousands, each costing the relay a handshake.
+    connection_opens_per_minute: int = 240
     # Bytes the relay holds for devices that have not read them yet, all together (queued.py):
     # past it, the session whose device has waited longest is cut off and resumes later. A
     # relay with more memory and many devices catching up at once may raise it.

@@ -87,6 +87,8 @@ class PeerLimits:
     config: RelayConfig
     connections: AddressCounts = field(init=False)
     network_connections: AddressCounts = field(init=False)
+    connection_opens: Rate = field(init=False)
+    network_connection_opens: Rate = field(init=False)
     requests: AddressCounts = field(init=False)
     mailbox_waits: AddressCounts = field(init=False)
     mailbox_posts: Rate = field(init=False)
@@ -97,6 +99,8 @@ class PeerLimits:
     def __post_init__(self) -> None:
         self.connections = AddressCounts(self.config.connections_per_address)
         self.network_connections = AddressCounts(self.config.connections_per_network)
+        self.connection_opens = Rate(self.config.connection_opens_per_minute)
+        self.network_connection_opens = Rate(4 * self.config.connection_opens_per_minute)
         # Every HTTP request but the sync websocket's (counted above, for as long as it is
         # open): long polls and slow bodies would otherwise be held by the thousand.
         self.requests = AddressCounts(self.config.http_requests_per_address)
