@@ -238,3 +238,27 @@ def test_the_budgets_count_a_household_its_network_and_the_relay() -> None:
     assert (arriving.held_by("a/48"), arriving.total) == (15, 20)
     arriving.give_back(("a/64", "a/48"), 10)
     assert (arriving.held_by("a/64"), arriving.held_by("a/48"), arriving.total) == (0, 5, 10)
+
+
+async def test_a_frame_begun_before_welcome_is_refused_so_the_walk_stays_in_step(
+    serve: Serve,
+) -> None:
+    """A review sent its Hello and, in the same write, the header of a small frame. At Welcome
+    the new reader started fresh while the walk of headers still stood inside that frame, so
+    it read what followed as payload: 4 MiB messages then came in unseen by the budgets (one
+    address held 135 MiB, counted as none). The relay now refuses a Welcome unless what came
+    so far ends where a frame does."""
+    app, url = await serve()
+    reader, writer = await _raw_websocket(url)
+    try:
+        conn = Connection(Role.DEVICE)
+        hello = conn.send(Hello(PROTOCOL_VERSIONS, os.urandom(16), os.urandom(32), create=True))
+        writer.write(_frame_header(len(hello)) + hello + _frame_header(200))
+        opcode, payload = await asyncio.wait_for(_server_frame(reader), TIMEOUT)
+        error = Connection(Role.DEVICE).receive(payload)
+        assert opcode == 0x2 and isinstance(error, Error), error
+        assert error.code == ErrorCode.UNEXPECTED.value
+        assert error.message == "a device sends nothing before welcome but hello"
+    finally:
+        writer.close()
+    await _until(lambda: app[ARRIVING].total == 0)

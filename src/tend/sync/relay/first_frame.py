@@ -166,6 +166,11 @@ class WholeMessages:
             self._transport.abort()  # a hostile device: no answer, nothing more read
         return True, b""  # the protocol reads nothing more
 
+    @property
+    def between_frames(self) -> bool:
+        """Whether what arrived so far ends where a frame does."""
+        return not self._need and not self._stash
+
     def taken(self) -> None:
         """The session took the oldest data message: what it counted is given back."""
         if self._counted:
@@ -236,8 +241,13 @@ def raise_limit(ws: SyncSocket, protocol: Any) -> None:
     queue, old, callback = _internals(ws, protocol)
     if queue._stalled_reader is not None:
         raise FloodBeforeWelcome("more was sent before welcome than a hello")
-    new = type(old)(queue, FULL_LIMIT, False, True)  # (queue, max_msg_size, compress, decode_text)
     guard = protocol._payload_parser
+    if isinstance(guard, WholeMessages) and not guard.between_frames:
+        # The device began a frame after its Hello: the new reader would start inside it, and
+        # the guard, walking on from there, would read its payload as headers (a review hid
+        # 4 MiB messages from the budgets so).
+        raise FloodBeforeWelcome("a frame was begun before welcome")
+    new = type(old)(queue, FULL_LIMIT, False, True)  # (queue, max_msg_size, compress, decode_text)
     protocol._payload_parser = None  # set_parser takes a reader only into an empty slot
     protocol.set_parser(new, data_received_cb=callback)
     if isinstance(guard, WholeMessages):  # the same walk goes on, before the new reader
