@@ -139,6 +139,7 @@ from tend.sync.relay.limits import (
     check_code,
     check_creations,
 )
+from tend.sync.relay.signed import CHECKED
 
 DEFAULT_QUOTA = 256 << 20  # bytes of entries (and filed rotation records) per space
 DEFAULT_INVITATION_CAP = 64 << 20  # bytes of invitations in the whole store
@@ -578,7 +579,7 @@ def plan_extension(
     a removed log or a run not signed by its log's key."""
     plan = Extension()
     held = dict(stored)
-    last: dict[LogId, bytes] = {}  # the last new entry of each log's run
+    last: dict[LogId, tuple[bytes, bytes]] = {}  # the last new entry of each log's run, hashed
     for header, raw in parsed:
         state = states.get(header.log, LogState())
         position = (header.log, header.seq)
@@ -590,17 +591,24 @@ def plan_extension(
         digest = entry_hash(raw)
         plan.new.append((header, raw, digest))
         plan.heads[header.log] = (header.seq, digest)
-        held[position] = last[header.log] = raw  # a second copy later in the batch: a re-send
+        held[position] = raw  # a second copy later in the batch: a re-send
+        last[header.log] = (raw, digest)
         if header.log_key is not None and state.key is None:
             plan.keys[header.log] = header.log_key
-    for log, raw in last.items():
-        _check_written(states.get(log, LogState()).key or plan.keys.get(log), log, raw)
+    for log, (raw, digest) in last.items():
+        key = states.get(log, LogState()).key or plan.keys.get(log)
+        _check_written(key, log, raw, digest)
     return plan
 
 
-def _check_written(key: bytes | None, log: LogId, raw: bytes) -> None:
+def _check_written(key: bytes | None, log: LogId, raw: bytes, digest: bytes) -> None:
+    """The run's last entry is signed by its log's key (its chain vouches for the rest); an
+    entry already checked under that key (signed.py: early, before its commit) is not again."""
+    if key is not None and CHECKED.passed(key, digest):
+        return
     if key is None or not authorship.written_by(key, raw):
         raise BadSignature(f"log {log.hex()[:8]}: not signed by the log's own key")
+    CHECKED.remember(key, digest)
 
 
 def check_storage(held: int, added: int, cap: int | None) -> None:
