@@ -1787,6 +1787,7 @@ RELAY_MAY_LOAD = {
     "tend.sync.relay.accept_errors",
     "tend.sync.relay.admission",
     "tend.sync.relay.signed",
+    "tend.sync.relay.tally",
     "tend.sync.relay.arriving",
     "tend.sync.relay.app",
     "tend.sync.relay.app_keys",

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType
 
 from tend.core.domain.events import Gratitude
 from tend.core.ids import SpaceId
@@ -38,38 +37,16 @@ from tend.sync.protocol import (
     Role,
     Welcome,
 )
-from tend.sync.relay.app import make_app
 from tend.sync.relay.app_keys import ARRIVING
 from tend.sync.relay.arriving import HOUSEHOLD_BYTES, SMALL_MESSAGE, Arriving
-from tend.sync.relay.config import RelayConfig
 from tend.sync.relay.first_frame import TOO_MUCH_ARRIVING
-from tend.sync.relay.store_spec import SqliteSpec
 from tests.relay_fixtures import Log
-from tests.test_relay_bounds import _frame_header, _raw_websocket, _server_frame
+from tests.test_relay_bounds import Serve, _frame_header, _raw_websocket, _server_frame
+from tests.test_relay_bounds import serve as serve  # the fixture: a relay app on 127.0.0.1
 
 ADDRESS, OTHER = "127.0.0.1", "127.0.0.2"
 TIMEOUT = 10.0
 ALMOST_ALL = MAX_FRAME_BYTES - 64  # a message's declared bytes, all of them but one sent
-
-Serve = Callable[..., Awaitable[tuple[web.Application, str]]]
-
-
-@pytest.fixture
-async def serve(tmp_path: Path) -> AsyncIterator[Serve]:
-    runners: list[web.AppRunner] = []
-
-    async def start(**settings: Any) -> tuple[web.Application, str]:
-        app = make_app(SqliteSpec(tmp_path / f"relay{len(runners)}.db"), RelayConfig(**settings))
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        host, port = runner.addresses[0][:2]
-        return app, f"http://{host}:{port}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 async def _welcomed_raw(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

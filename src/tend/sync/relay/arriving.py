@@ -24,6 +24,8 @@ socket stops reading).
 
 from __future__ import annotations
 
+from tend.sync.relay.tally import Tally
+
 SMALL_MESSAGE = 64 << 10  # never counted: at most this much waits in a socket's queue anyway
 HOUSEHOLD_BYTES = 16 << 20  # arriving from the devices of one household at once
 NETWORK_BYTES = 4 * HOUSEHOLD_BYTES  # and from all the households of one network
@@ -40,11 +42,14 @@ class Arriving:
         relay: int = RELAY_BYTES,
     ) -> None:
         self.household, self.network, self.relay = household, network, relay
-        self._bytes: dict[str, int] = {}
-        self.total = 0
+        self._tally = Tally()
+
+    @property
+    def total(self) -> int:
+        return self._tally.total
 
     def held_by(self, owner: str) -> int:
-        return self._bytes.get(owner, 0)
+        return self._tally.held_by(owner)
 
     def take(self, owners: tuple[str, ...], count: int) -> bool:
         """Count `count` more bytes for `owners` (a household, and its network when wider), if
@@ -53,18 +58,10 @@ class Arriving:
             return False
         budgets = (self.household, self.network)[: len(owners)]
         for owner, budget in zip(owners, budgets, strict=True):
-            if self._bytes.get(owner, 0) + count > budget:
+            if self.held_by(owner) + count > budget:
                 return False
-        for owner in owners:
-            self._bytes[owner] = self._bytes.get(owner, 0) + count
-        self.total += count
+        self._tally.add(owners, count)
         return True
 
     def give_back(self, owners: tuple[str, ...], count: int) -> None:
-        for owner in owners:
-            left = self._bytes.get(owner, 0) - count
-            if left > 0:
-                self._bytes[owner] = left
-            else:
-                self._bytes.pop(owner, None)
-        self.total = max(0, self.total - count)
+        self._tally.subtract(owners, count)

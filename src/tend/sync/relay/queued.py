@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from tend.sync.relay.tally import Tally
+
 HOUSEHOLD_BYTES = 24 << 20  # queued for the devices of one household together
 NETWORK_BYTES = 4 * HOUSEHOLD_BYTES  # and for all the households of one network
 RELAY_BYTES = NETWORK_BYTES  # and for everyone
@@ -62,39 +64,31 @@ class Queued:
         relay: int = RELAY_BYTES,
     ) -> None:
         self.household, self.network, self.relay = household, network, relay
-        self._bytes: dict[str, int] = {}
+        self._tally = Tally()
         self._holders: dict[str, set[Holder]] = {}
-        self._total = 0
         self._everyone: set[Holder] = set()
 
     @property
     def total(self) -> int:
-        return self._total
+        return self._tally.total
 
     def held_by(self, owner: str) -> int:
-        return self._bytes.get(owner, 0)
+        return self._tally.held_by(owner)
 
     def hold(self, holder: Holder, count: int) -> None:
         """`holder` holds `count` more bytes; past a budget, the stalest holder of that owner
         is cut off (perhaps this one)."""
+        self._tally.add(holder.owners, count)
         for owner in holder.owners:
-            self._bytes[owner] = self._bytes.get(owner, 0) + count
             self._holders.setdefault(owner, set()).add(holder)
-        self._total += count
         self._everyone.add(holder)
         for owner, budget in zip(holder.owners, self._budgets(holder.owners), strict=True):
             self._keep_within(owner, budget)
-        while self._total > self.relay and not self._cut_stalest(self._everyone):
+        while self.total > self.relay and not self._cut_stalest(self._everyone):
             pass
 
     def release(self, holder: Holder, count: int) -> None:
-        for owner in holder.owners:
-            left = self._bytes.get(owner, 0) - count
-            if left > 0:
-                self._bytes[owner] = left
-            else:
-                self._bytes.pop(owner, None)
-        self._total = max(0, self._total - count)
+        self._tally.subtract(holder.owners, count)
         if not holder.queued_bytes:
             self._forget(holder)
 
@@ -103,7 +97,7 @@ class Queued:
         return (self.household, self.network)[: len(owners)]
 
     def _keep_within(self, owner: str, budget: int) -> None:
-        while self._bytes.get(owner, 0) > budget:
+        while self.held_by(owner) > budget:
             if self._cut_stalest(self._holders.get(owner, set())):
                 return
 
