@@ -129,10 +129,9 @@ class WholeMessages:
         "_need",
         "_owners",
         "_queue",
-        "_refused",
+        "_refused_by",
         "_stash",
         "_transport",
-        "busy",
         "reader",
     )
 
@@ -144,27 +143,31 @@ class WholeMessages:
         self._counted: deque[int] = deque()  # each data message's bytes counted, in order
         self._need = 0  # payload bytes of the current frame still to come
         self._stash = b""  # the start of a frame header a read ended in
-        self._refused = False
-        self.busy = False  # refused: the message would have taken its sender past a budget
+        self._refused_by: WebSocketError | None = None  # why it reads nothing more, once refused
 
     def feed_eof(self) -> None:
         self.give_back_all()
         self.reader.feed_eof()
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
-        if self._refused:
+        if self._refused_by is not None:
             return True, b""
         refusal = self._refusal(data)
         if refusal is None:
             result: tuple[bool, bytes] = self.reader.feed_data(data)
             return result
-        self._refused = True
-        self.busy = refusal.code == WSCloseCode.TRY_AGAIN_LATER
+        self._refused_by = refusal
         self.give_back_all()
         self._queue.set_exception(refusal)
         if refusal.code == WSCloseCode.PROTOCOL_ERROR and self._transport is not None:
             self._transport.abort()  # a hostile device: no answer, nothing more read
         return True, b""  # the protocol reads nothing more
+
+    @property
+    def busy(self) -> bool:
+        """Refused: a message would have taken its sender past a budget."""
+        refused = self._refused_by
+        return refused is not None and refused.code == WSCloseCode.TRY_AGAIN_LATER
 
     @property
     def between_frames(self) -> bool:
